@@ -1,0 +1,330 @@
+//! Command-line interface: parses arguments into validated [`gigascale::Options`], calls the
+//! library, prints progress and the error chain.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gigascale::budget::{format_size, parse_size};
+use gigascale::{Compression, Error, Event, Filter, Options, Size};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Upscale images to gigapixel size with bounded memory.
+///
+/// The output is never held whole: the input is decoded into a memory-mapped temporary store,
+/// the output is cut into tiles that are resampled in parallel and written as they complete
+/// to a tiled (Big)TIFF, or streamed to a PNG. Peak memory stays under --max-memory.
+#[derive(Parser)]
+#[command(name = "gigascale", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Resize IN into OUT (.tif/.tiff: tiled TIFF, BigTIFF when over 4 GiB; .png: PNG).
+    ///
+    /// Examples:
+    ///   gigascale upscale photo.jpg wall.tif --scale 15 --max-memory 64M
+    ///   gigascale upscale photo.jpg print.tif --width 8000
+    ///   gigascale upscale scan.tif out.tif --width 8000 --height 3000 --filter bicubic --compression deflate
+    ///   gigascale upscale big.png small.png --scale 0.3
+    #[command(verbatim_doc_comment)]
+    Upscale(UpscaleArgs),
+    /// Print an image's size, channels, depth, format and tiling.
+    Info {
+        /// Image file (JPEG, PNG or TIFF).
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FilterArg {
+    Nearest,
+    Bilinear,
+    Bicubic,
+    Mitchell,
+    Lanczos3,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CompressionArg {
+    None,
+    Deflate,
+    Lzw,
+    Zstd,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum ProgressArg {
+    Auto,
+    Bar,
+    Json,
+    None,
+}
+
+#[derive(Args)]
+struct UpscaleArgs {
+    /// Input image: JPEG, PNG or TIFF (format is detected from the content).
+    input: PathBuf,
+    /// Output file: .tif/.tiff or .png. Written under a temporary name, renamed when complete.
+    output: PathBuf,
+    /// Scale factor for both axes (real, > 0; below 1 downscales with antialiasing).
+    #[arg(long, value_name = "F")]
+    scale: Option<f64>,
+    /// Horizontal scale factor (overrides --scale on that axis).
+    #[arg(long, value_name = "F")]
+    scale_x: Option<f64>,
+    /// Vertical scale factor (overrides --scale on that axis).
+    #[arg(long, value_name = "F")]
+    scale_y: Option<f64>,
+    /// Output width in pixels; the height follows the aspect ratio unless --height is given.
+    #[arg(long, value_name = "W")]
+    width: Option<u32>,
+    /// Output height in pixels; the width follows the aspect ratio unless --width is given.
+    #[arg(long, value_name = "H")]
+    height: Option<u32>,
+    /// Resampling filter.
+    #[arg(long, value_enum, default_value = "lanczos3")]
+    filter: FilterArg,
+    /// Memory budget for everything the process allocates: 512K, 64M, 2G or bytes.
+    /// Default: a quarter of physical RAM, between 256M and 4G.
+    #[arg(long, value_name = "SIZE")]
+    max_memory: Option<String>,
+    /// Output TIFF tile edge in pixels (multiple of 16).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    tile: u32,
+    /// TIFF compression (deflate, lzw and zstd use the horizontal predictor).
+    #[arg(long, value_enum, default_value = "none")]
+    compression: CompressionArg,
+    /// Compression level (deflate 0-9, default 6; zstd 1-22, default 3).
+    #[arg(long, value_name = "N")]
+    level: Option<i32>,
+    /// Worker threads (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Directory for the temporary scanline store (default: the system temp directory).
+    /// Use a disk, not a RAM-backed tmpfs.
+    #[arg(long, value_name = "DIR")]
+    temp_dir: Option<PathBuf>,
+    /// Replace OUT if it exists (the input is never overwritten).
+    #[arg(long)]
+    overwrite: bool,
+    /// Progress: a bar on a terminal (auto), JSON lines on stderr (json), or none.
+    #[arg(long, value_enum, default_value = "auto")]
+    progress: ProgressArg,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn options(a: &UpscaleArgs) -> Result<Options, Error> {
+    let scaled = a.scale.is_some() || a.scale_x.is_some() || a.scale_y.is_some();
+    let sized = a.width.is_some() || a.height.is_some();
+    let size = match (scaled, sized) {
+        (true, true) => return Err(Error::usage("give either a scale (--scale/--scale-x/--scale-y) or a size (--width/--height), not both")),
+        (false, false) => return Err(Error::usage("give --scale F, or --width W and/or --height H")),
+        (true, false) => {
+            let x = a.scale_x.or(a.scale).ok_or_else(|| Error::usage("--scale-y needs --scale-x (or --scale)"))?;
+            let y = a.scale_y.or(a.scale).ok_or_else(|| Error::usage("--scale-x needs --scale-y (or --scale)"))?;
+            Size::Scale { x, y }
+        }
+        (false, true) => Size::Dimensions { width: a.width, height: a.height },
+    };
+    let mut o = Options::new(size);
+    o.filter = match a.filter {
+        FilterArg::Nearest => Filter::Nearest,
+        FilterArg::Bilinear => Filter::Bilinear,
+        FilterArg::Bicubic => Filter::Bicubic,
+        FilterArg::Mitchell => Filter::Mitchell,
+        FilterArg::Lanczos3 => Filter::Lanczos3,
+    };
+    if let Some(m) = &a.max_memory {
+        o.max_memory = parse_size(m)?;
+    }
+    o.tile = a.tile;
+    o.compression = match a.compression {
+        CompressionArg::None => Compression::None,
+        CompressionArg::Deflate => Compression::Deflate,
+        CompressionArg::Lzw => Compression::Lzw,
+        CompressionArg::Zstd => Compression::Zstd,
+    };
+    o.level = a.level;
+    if a.threads == Some(0) {
+        return Err(Error::usage("--threads must be at least 1"));
+    }
+    o.threads = a.threads.unwrap_or(0);
+    if let Some(d) = &a.temp_dir {
+        if !d.is_dir() {
+            return Err(Error::io(d, std::io::Error::new(std::io::ErrorKind::NotFound, "--temp-dir is not a directory")));
+        }
+    }
+    o.temp_dir = a.temp_dir.clone();
+    o.overwrite = a.overwrite;
+    o.validate()?;
+    Ok(o)
+}
+
+/// Prints the error and its causes on one line.
+fn report(e: &Error) {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !msg.contains(&t) {
+            msg.push_str(": ");
+            msg.push_str(&t);
+        }
+        src = s.source();
+    }
+    eprintln!("gigascale: error: {msg}");
+}
+
+fn exit_code(e: &Error, sig: &Signals) -> i32 {
+    match e {
+        Error::Interrupted { .. } if sig.term.load(Ordering::Relaxed) => 143,
+        Error::Interrupted { .. } => 130,
+        Error::Usage(_) => 2,
+        _ => 1,
+    }
+}
+
+struct Signals {
+    any: Arc<AtomicBool>,
+    term: Arc<AtomicBool>,
+}
+
+fn signals() -> Signals {
+    let any = Arc::new(AtomicBool::new(false));
+    let term = Arc::new(AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, any.clone());
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, any.clone());
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, term.clone());
+    Signals { any, term }
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match cli.cmd {
+        Cmd::Info { file } => match info(&file) {
+            Ok(()) => 0,
+            Err(e) => {
+                report(&e);
+                1
+            }
+        },
+        Cmd::Upscale(a) => {
+            let sig = signals();
+            match upscale(&a, &sig) {
+                Ok(()) => 0,
+                Err(e) => {
+                    report(&e);
+                    exit_code(&e, &sig)
+                }
+            }
+        }
+    }
+}
+
+fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
+    let mut o = options(a)?;
+    o.cancel = Some(sig.any.clone());
+    let mode = match a.progress {
+        _ if a.quiet && a.progress != ProgressArg::Json => ProgressArg::None,
+        ProgressArg::Auto if std::io::stderr().is_terminal() => ProgressArg::Bar,
+        ProgressArg::Auto => ProgressArg::None,
+        m => m,
+    };
+    let bar = (mode == ProgressArg::Bar).then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        b
+    });
+    let mut summary = String::new();
+    let mut on_event = |e: &Event| {
+        match mode {
+            ProgressArg::Json => eprintln!("{}", e.to_json()),
+            ProgressArg::Bar => {
+                if let Some(b) = &bar {
+                    match e {
+                        Event::Decode { rows, total } => {
+                            b.set_message("decode");
+                            b.set_length(*total);
+                            b.set_position(*rows);
+                        }
+                        Event::Tiles { done, total } => {
+                            if b.message() != "tiles" {
+                                b.set_message("tiles");
+                                b.reset();
+                            }
+                            b.set_length(*total);
+                            b.set_position(*done);
+                        }
+                        Event::Done { .. } => b.finish_and_clear(),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Event::Start { input, output, tiles, threads, slots, planned_memory } = e {
+            summary = format!(
+                "{}x{} -> {}x{} ({} tiles, {threads} threads, {slots} tile slots, planned memory {} of {})",
+                input.0, input.1, output.0, output.1, tiles, format_size(*planned_memory), format_size(o.max_memory)
+            );
+        }
+    };
+    let r = gigascale::upscale(&a.input, &a.output, &o, &mut on_event);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let r = r?;
+    if !a.quiet {
+        eprintln!(
+            "gigascale: {} -> {}: {summary}; {} written in {:.2} s (decode {:.2} s, compute {:.2} s, encode {:.2} s, write {:.2} s; cpu-seconds for compute/encode)",
+            a.input.display(),
+            a.output.display(),
+            format_size(r.bytes),
+            r.seconds,
+            r.stages.decode,
+            r.stages.compute,
+            r.stages.encode,
+            r.stages.write
+        );
+    }
+    Ok(())
+}
+
+fn info(file: &std::path::Path) -> Result<(), Error> {
+    let src = gigascale::source::open(file, u64::MAX / 4)?;
+    let i = src.info();
+    println!("file: {}", file.display());
+    println!("format: {}", i.format.name());
+    println!("size: {}x{}", i.width, i.height);
+    println!("channels: {} ({})", i.layout.channels.name(), i.layout.channels.count());
+    println!("depth: {}-bit", i.layout.depth.bits());
+    for (k, v) in &i.details {
+        println!("{k}: {v}");
+    }
+    if i.format == gigascale::Format::Tiff {
+        let mut magic = [0u8; 4];
+        use std::io::Read;
+        let mut f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+        f.read_exact(&mut magic).map_err(|e| Error::io(file, e))?;
+        println!("bigtiff: {}", if magic[2] == 43 || magic[3] == 43 { "yes" } else { "no" });
+    }
+    println!("icc_profile: {}", i.icc_profile.as_ref().map_or("none".to_string(), |p| format!("{} bytes", p.len())));
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Typed errors. Every variant carries the data a user needs to act on it: which file,
+//! what is wrong, what limit was hit.
+
+use std::path::PathBuf;
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a gigascale job.
+///
+/// ```
+/// use gigascale::Error;
+/// let e = Error::usage("--tile must be a multiple of 16");
+/// assert!(e.to_string().contains("--tile"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An operating-system I/O failure on a named path.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory the operation was on.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is damaged or is not what it claims to be.
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The file is valid but uses a feature gigascale does not handle.
+    #[error("{}: unsupported: {message}", path.display())]
+    Unsupported {
+        /// The offending file.
+        path: PathBuf,
+        /// The feature.
+        message: String,
+    },
+    /// A resource limit (memory budget, dimensions, file size) would be exceeded.
+    #[error("{what}: needs {needed} bytes but the limit is {limit} bytes{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    Limit {
+        /// What would exceed the limit.
+        what: String,
+        /// Bytes (or units) needed.
+        needed: u64,
+        /// The limit in force.
+        limit: u64,
+        /// What to do about it.
+        hint: Option<String>,
+    },
+    /// The caller asked for something inconsistent or impossible.
+    #[error("{0}")]
+    Usage(String),
+    /// The GPU could not be used.
+    #[error("gpu: {0}")]
+    Gpu(String),
+    /// The job was stopped by a signal (SIGINT/SIGTERM) or a cancel request.
+    #[error("interrupted")]
+    Interrupted {
+        /// The signal number, if a signal caused it.
+        signal: Option<i32>,
+    },
+}
+
+impl Error {
+    /// A usage error with a message.
+    pub fn usage(msg: impl Into<String>) -> Self {
+        Error::Usage(msg.into())
+    }
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+    /// A format (damaged or forged data) error on `path`.
+    pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Format { path: path.into(), message: message.into() }
+    }
+    /// An unsupported-feature error on `path`.
+    pub fn unsupported(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Unsupported { path: path.into(), message: message.into() }
+    }
+    /// A limit error.
+    pub fn limit(what: impl Into<String>, needed: u64, limit: u64, hint: Option<String>) -> Self {
+        Error::Limit { what: what.into(), needed, limit, hint }
+    }
+}

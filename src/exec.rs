@@ -1,0 +1,298 @@
+//! The executor: decode → store, then planner → bounded ring → workers → one writer.
+//!
+//! The ring is a fixed set of tile buffers ([`Slot`]s) that circulate through three bounded
+//! channels: the planner takes a free slot (blocking when none is free), a worker fills and
+//! encodes it, the writer writes it in tile order and hands it back. Nothing is allocated per
+//! tile, so memory is fixed by the number of slots, which the budget decides.
+
+use crate::budget::format_size;
+use crate::error::{Error, Result};
+use crate::options::Options;
+use crate::plan::{Plan, TileJob};
+use crate::progress::{Event, StageTimes};
+use crate::resample::{resample_tile, Scratch};
+use crate::sink::{SinkHeader, TileSink};
+use crate::source::{RowSource, RowWriter};
+use crate::store::Store;
+use crossbeam_channel::bounded;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// How the budget was spent: chosen parallelism and the itemised estimate.
+#[derive(Debug, Clone)]
+pub struct MemoryPlan {
+    /// Worker threads.
+    pub threads: usize,
+    /// Tile slots in the ring.
+    pub slots: usize,
+    /// Peak estimate in bytes.
+    pub total: u64,
+    /// Items of the estimate.
+    pub items: Vec<(&'static str, u64)>,
+}
+
+/// Fixed allowance for allocator slack and small structures.
+const SLACK: u64 = 2 << 20;
+
+/// Sizes the job for `budget`: the most threads (up to `want`) and slots (up to 2 per
+/// thread) that fit. Fails with the minimum when even one thread and one slot do not fit.
+pub fn plan_memory(
+    plan: &Plan,
+    source_decode: u64,
+    sink_memory: u64,
+    encoder_memory: u64,
+    encoded_bound: usize,
+    passthrough: bool,
+    want: usize,
+    budget: u64,
+) -> Result<MemoryPlan> {
+    let row_bytes = plan.in_size.0 as u64 * plan.layout.bytes_per_pixel() as u64;
+    let tile_bytes = plan.tile_bytes() as u64;
+    let slot = tile_bytes + if passthrough { 0 } else { encoded_bound as u64 };
+    let coeffs = (plan.x.out_len() as u64 * plan.x.max_taps() as u64 + plan.y.out_len() as u64 * plan.y.max_taps() as u64) * 4
+        + (plan.x.out_len() + plan.y.out_len()) as u64 * 8;
+    let scratch = Scratch::bytes_for(plan) + tile_bytes;
+    let estimate = |threads: usize, slots: usize| -> MemoryPlan {
+        // Tiles in flight span at most this many rows of tiles; their source rows are resident.
+        let across = plan.tiles_across() as usize;
+        let rows_in_flight = (slots.div_ceil(across) + 1) as u32;
+        let band = (0..plan.tiles_down())
+            .step_by(1.max(plan.tiles_down() as usize / 64))
+            .map(|r| plan.source_rows(r..r + rows_in_flight).len() as u64)
+            .max()
+            .unwrap_or(0)
+            + 2;
+        let compute = vec![
+            ("coefficient tables", coeffs),
+            ("resident source band", band * row_bytes),
+            ("worker scratch", threads as u64 * (scratch + encoder_memory)),
+            ("tile ring", slots as u64 * slot),
+            ("sink", sink_memory),
+        ];
+        let decode = source_decode + 64 * row_bytes;
+        let compute_total: u64 = compute.iter().map(|i| i.1).sum();
+        let mut items = compute;
+        items.push(("decoder (before compute)", decode));
+        items.push(("slack", SLACK));
+        MemoryPlan { threads, slots, total: compute_total.max(decode) + SLACK, items }
+    };
+    let mut threads = want.max(1);
+    loop {
+        for slots in [2 * threads, threads + 1, threads].into_iter().filter(|&s| s >= 1) {
+            let m = estimate(threads, slots);
+            if m.total <= budget {
+                return Ok(m);
+            }
+        }
+        if threads == 1 {
+            break;
+        }
+        threads = (threads / 2).max(1);
+    }
+    let min = estimate(1, 1);
+    let detail = min.items.iter().filter(|i| i.1 > 0).map(|(n, v)| format!("{n} {}", format_size(*v))).collect::<Vec<_>>().join(", ");
+    Err(Error::limit(
+        "--max-memory",
+        min.total,
+        budget,
+        Some(format!("the smallest plan needs {} ({detail}); raise --max-memory or lower --tile", format_size(min.total))),
+    ))
+}
+
+struct Slot {
+    raw: Vec<u8>,
+    enc: Vec<u8>,
+}
+
+/// What a finished job reports.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Output size.
+    pub output: (u32, u32),
+    /// Bytes written.
+    pub bytes: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Per-stage times.
+    pub stages: StageTimes,
+    /// The memory plan used.
+    pub memory: MemoryPlan,
+}
+
+/// Runs a whole job from a [`RowSource`] to a [`TileSink`].
+///
+/// This is the library's one call for the whole pipeline; [`crate::upscale`] wraps it with
+/// file handling.
+pub fn run(
+    mut source: Box<dyn RowSource>,
+    sink: &mut dyn TileSink,
+    opts: &Options,
+    progress: &mut dyn FnMut(&Event),
+) -> Result<Report> {
+    let t0 = Instant::now();
+    opts.validate()?;
+    let info = source.info().clone();
+    let (ow, oh) = opts.output_size(info.width, info.height)?;
+    let plan = Plan::new(info.width, info.height, ow, oh, opts.filter, info.layout, opts.tile)?;
+    let header = SinkHeader { width: ow, height: oh, tile: opts.tile, layout: info.layout, icc_profile: info.icc_profile.clone() };
+    let level = opts.level.or(opts.compression.default_level()).unwrap_or(0);
+    let enc_bound = opts.compression.bound(plan.tile_bytes());
+    // The sink decides whether tiles pass through unencoded; probe with a throwaway encoder
+    // created after begin() below. For the estimate, only `Compression::None` passes through.
+    let passthrough = opts.compression == crate::sink::Compression::None;
+    let mem = plan_memory(
+        &plan,
+        source.decode_memory(),
+        sink.memory(&header),
+        opts.compression.encoder_memory(level),
+        enc_bound,
+        passthrough,
+        opts.resolved_threads(),
+        opts.max_memory,
+    )?;
+    let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
+    progress(&Event::Start {
+        input: (info.width, info.height),
+        output: (ow, oh),
+        tiles: plan.tile_count(),
+        threads: mem.threads,
+        slots: mem.slots,
+        planned_memory: mem.total,
+    });
+
+    // Stage 1: decode into the store.
+    let temp_dir = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let mut store = Store::create(&temp_dir, info.row_bytes(), info.height as usize)?;
+    let td = Instant::now();
+    {
+        let total = info.height as u64;
+        let mut on_rows = |rows: u64| progress(&Event::Decode { rows, total });
+        let mut w = RowWriter::new(&mut store, &cancelled, &mut on_rows);
+        source.decode(&mut w)?;
+    }
+    drop(source);
+    let decode_s = td.elapsed().as_secs_f64();
+    if cancelled() {
+        return Err(Error::Interrupted { signal: None });
+    }
+
+    // Stage 2: tiles.
+    sink.begin(&header)?;
+    let compute_ns = AtomicU64::new(0);
+    let encode_ns = AtomicU64::new(0);
+    let mut write_s = 0.0;
+    let abort = AtomicBool::new(false);
+    let total_tiles = plan.tile_count();
+    let (free_tx, free_rx) = bounded::<Slot>(mem.slots);
+    for _ in 0..mem.slots {
+        let enc_cap = if passthrough { 0 } else { enc_bound };
+        let _ = free_tx.send(Slot { raw: vec![0; plan.tile_bytes()], enc: Vec::with_capacity(enc_cap) });
+    }
+    let (job_tx, job_rx) = bounded::<(TileJob, Slot)>(mem.slots);
+    let (done_tx, done_rx) = bounded::<Result<(TileJob, Slot, bool)>>(mem.slots);
+    let encoders: Vec<_> = (0..mem.threads).map(|_| sink.encoder()).collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(mem.threads)
+        .thread_name(|i| format!("gigascale-worker-{i}"))
+        .build()
+        .map_err(|e| Error::usage(format!("cannot start {} worker threads: {e}", mem.threads)))?;
+    let store = &store;
+    let plan = &plan;
+    let result: Result<u64> = std::thread::scope(|sc| {
+        // Planner: serial, in tile order, blocking on the ring.
+        let abort_p = &abort;
+        let job_tx_p = job_tx;
+        sc.spawn(move || {
+            for index in 0..total_tiles {
+                if abort_p.load(Ordering::Relaxed) || cancelled() {
+                    break;
+                }
+                let Ok(slot) = free_rx.recv() else { break };
+                if job_tx_p.send((plan.tile(index), slot)).is_err() {
+                    break;
+                }
+            }
+        });
+        // Workers.
+        let (compute_ns, encode_ns) = (&compute_ns, &encode_ns);
+        let workers_done = done_tx;
+        let job_rx_w = job_rx;
+        sc.spawn(move || {
+            pool.scope(|s| {
+                for mut enc in encoders {
+                    let job_rx = job_rx_w.clone();
+                    let done = workers_done.clone();
+                    s.spawn(move |_| {
+                        let mut scratch = Scratch::default();
+                        while let Ok((job, mut slot)) = job_rx.recv() {
+                            let tc = Instant::now();
+                            resample_tile(plan, store, &job, &mut scratch, &mut slot.raw);
+                            let te = Instant::now();
+                            compute_ns.fetch_add((te - tc).as_nanos() as u64, Ordering::Relaxed);
+                            let pass = enc.passthrough();
+                            let r = if pass { Ok(()) } else { enc.encode(&job, &mut slot.raw, &mut slot.enc) };
+                            encode_ns.fetch_add(te.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                            let msg = r.map(|()| (job, slot, pass));
+                            let failed = msg.is_err();
+                            if done.send(msg).is_err() || failed {
+                                break;
+                            }
+                        }
+                    });
+                }
+            });
+        });
+        // Writer: this thread, in tile order.
+        let r = (|| -> Result<u64> {
+            let mut pending: BTreeMap<u64, (TileJob, Slot, bool)> = BTreeMap::new();
+            let mut next = 0u64;
+            let mut last_report = Instant::now();
+            let across = plan.tiles_across() as u64;
+            while next < total_tiles {
+                if cancelled() {
+                    return Err(Error::Interrupted { signal: None });
+                }
+                let msg = done_rx.recv().map_err(|_| Error::Interrupted { signal: None })??;
+                pending.insert(msg.0.index, msg);
+                while let Some((job, slot, pass)) = pending.remove(&next) {
+                    let tw = Instant::now();
+                    sink.write_tile(&job, if pass { &slot.raw } else { &slot.enc })?;
+                    write_s += tw.elapsed().as_secs_f64();
+                    let _ = free_tx.send(slot);
+                    if job.index % across == across - 1 {
+                        // A row of tiles is done: no later tile reads above its window.
+                        let ty = (job.index / across) as u32;
+                        let keep = plan.source_rows(ty + 1..ty + 2).start as usize;
+                        store.release_rows(0..keep);
+                    }
+                    next += 1;
+                    if last_report.elapsed().as_millis() >= 100 || next == total_tiles {
+                        last_report = Instant::now();
+                        progress(&Event::Tiles { done: next, total: total_tiles });
+                    }
+                }
+            }
+            let tw = Instant::now();
+            let bytes = sink.finish()?;
+            write_s += tw.elapsed().as_secs_f64();
+            Ok(bytes)
+        })();
+        if r.is_err() {
+            abort.store(true, Ordering::Relaxed);
+        }
+        drop(done_rx);
+        drop(free_tx);
+        r
+    });
+    let bytes = result?;
+    let stages = StageTimes {
+        decode: decode_s,
+        compute: compute_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        encode: encode_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        write: write_s,
+    };
+    let seconds = t0.elapsed().as_secs_f64();
+    progress(&Event::Done { bytes, seconds, stages });
+    Ok(Report { output: (ow, oh), bytes, seconds, stages, memory: mem })
+}

@@ -1,0 +1,9 @@
+//! Kernels: the filter functions, the coefficient tables built from them, and the fixed-point
+//! arithmetic contract that every backend implements.
+
+mod coeffs;
+mod filter;
+pub mod fixed;
+
+pub use coeffs::AxisCoeffs;
+pub use filter::Filter;

@@ -1,0 +1,125 @@
+//! # gigascale
+//!
+//! Upscale (or downscale) images to gigapixel size with a hard memory bound. The output is
+//! never held whole: the source is decoded into a memory-mapped store, the output is cut into
+//! tiles, each tile reads only its source window (exact rectangle plus the kernel halo),
+//! workers resample tiles in parallel and one writer appends them to a tiled (Big)TIFF or a
+//! streamed PNG.
+//!
+//! ```text
+//! Source (JPEG, PNG, TIFF) -> Store (mmap) -> Plan (tiles + halo) -> Backend (CPU) -> Sink (TIFF/PNG)
+//! ```
+//!
+//! ```no_run
+//! use gigascale::{upscale, Options, Size};
+//! let mut opts = Options::new(Size::Scale { x: 15.0, y: 15.0 });
+//! opts.max_memory = 64 << 20;
+//! let report = upscale("photo.jpg".as_ref(), "big.tif".as_ref(), &opts, &mut |_event| {})?;
+//! println!("{} bytes in {:.1} s", report.bytes, report.seconds);
+//! # Ok::<(), gigascale::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod budget;
+mod error;
+mod exec;
+pub mod kernel;
+mod options;
+mod pixel;
+mod plan;
+mod progress;
+pub mod resample;
+pub mod sink;
+pub mod source;
+mod store;
+
+pub use error::{Error, Result};
+pub use exec::{plan_memory, run, MemoryPlan, Report};
+pub use kernel::{AxisCoeffs, Filter};
+pub use options::{Options, Size};
+pub use pixel::{Channels, Depth, Format, ImageInfo, Layout};
+pub use plan::{Plan, Rect, TileJob};
+pub use progress::{Event, StageTimes};
+pub use sink::Compression;
+pub use store::Store;
+
+use std::path::Path;
+
+/// The output container, chosen from the output file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// `.tif` / `.tiff`: tiled TIFF, BigTIFF when needed.
+    Tiff,
+    /// `.png`: streamed PNG.
+    Png,
+}
+
+impl OutputKind {
+    /// From a path's extension.
+    pub fn from_path(path: &Path) -> Result<OutputKind> {
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("tif") | Some("tiff") => Ok(OutputKind::Tiff),
+            Some("png") => Ok(OutputKind::Png),
+            _ => Err(Error::usage(format!(
+                "{}: unknown output type; name it .tif/.tiff (tiled TIFF) or .png",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// Checks that `output` may be written: not the input, not existing unless `overwrite`,
+/// in an existing directory.
+pub fn check_output(input: &Path, output: &Path, overwrite: bool) -> Result<()> {
+    if let (Ok(a), Ok(b)) = (std::fs::metadata(input), std::fs::metadata(output)) {
+        use std::os::unix::fs::MetadataExt;
+        if a.dev() == b.dev() && a.ino() == b.ino() {
+            return Err(Error::usage(format!("{}: output is the input file; refusing to overwrite the input", output.display())));
+        }
+    }
+    match std::fs::symlink_metadata(output) {
+        Ok(m) if m.is_dir() => {
+            return Err(Error::usage(format!("{}: output is a directory", output.display())));
+        }
+        Ok(_) if !overwrite => {
+            return Err(Error::usage(format!("{}: already exists (pass --overwrite to replace it)", output.display())));
+        }
+        _ => {}
+    }
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "output directory does not exist")));
+    }
+    Ok(())
+}
+
+/// Upscales the image file `input` into `output` (`.tif`, `.tiff` or `.png`).
+///
+/// The output appears only when complete: it is written under a temporary name beside it,
+/// synced and renamed. On any error nothing is left behind.
+pub fn upscale(input: &Path, output: &Path, opts: &Options, progress: &mut dyn FnMut(&Event)) -> Result<Report> {
+    opts.validate()?;
+    let kind = OutputKind::from_path(output)?;
+    if kind == OutputKind::Png && opts.compression != Compression::None {
+        return Err(Error::usage("--compression applies to TIFF output; PNG is always deflate-compressed"));
+    }
+    check_output(input, output, opts.overwrite)?;
+    let source = source::open(input, opts.max_memory)?;
+    let mut sink: Box<dyn sink::TileSink> = match kind {
+        OutputKind::Tiff => Box::new(sink::TiffSink::create(output, opts.compression, opts.level)?),
+        OutputKind::Png => {
+            let info = source.info();
+            let (w, h) = opts.output_size(info.width, info.height)?;
+            if w > i32::MAX as u32 || h > i32::MAX as u32 {
+                return Err(Error::usage("output too large for PNG; use .tif"));
+            }
+            Box::new(sink::PngSink::create(output)?)
+        }
+    };
+    run(source, sink.as_mut(), opts, progress)
+}

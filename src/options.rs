@@ -1,0 +1,138 @@
+//! Job options, validated before any thread starts or any file is created.
+
+use crate::error::{Error, Result};
+use crate::kernel::Filter;
+use crate::sink::Compression;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// How the output size is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Size {
+    /// Scale factors per axis (> 0). Output = round(input × factor), at least 1.
+    Scale {
+        /// Horizontal factor.
+        x: f64,
+        /// Vertical factor.
+        y: f64,
+    },
+    /// Target dimensions; a missing one follows the aspect ratio.
+    Dimensions {
+        /// Output width.
+        width: Option<u32>,
+        /// Output height.
+        height: Option<u32>,
+    },
+}
+
+/// Everything a job needs besides its input and output.
+///
+/// ```
+/// use gigascale::{Options, Size};
+/// let o = Options::new(Size::Scale { x: 15.0, y: 15.0 });
+/// assert_eq!(o.output_size(2000, 3000).unwrap(), (30000, 45000));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Output size.
+    pub size: Size,
+    /// Resampling filter.
+    pub filter: Filter,
+    /// Memory budget in bytes for everything the job allocates.
+    pub max_memory: u64,
+    /// Output tile edge (multiple of 16).
+    pub tile: u32,
+    /// TIFF compression.
+    pub compression: Compression,
+    /// Compression level (codec default when `None`).
+    pub level: Option<i32>,
+    /// Worker threads; 0 means one per CPU.
+    pub threads: usize,
+    /// Where the scanline store goes; the system temp dir when `None`.
+    pub temp_dir: Option<PathBuf>,
+    /// Replace an existing output.
+    pub overwrite: bool,
+    /// Set to stop the job early (it then fails with `Error::Interrupted`).
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Options {
+    /// Defaults: lanczos3, budget from physical RAM, 256-pixel tiles, no compression.
+    pub fn new(size: Size) -> Options {
+        Options {
+            size,
+            filter: Filter::Lanczos3,
+            max_memory: crate::budget::default_budget(),
+            tile: 256,
+            compression: Compression::None,
+            level: None,
+            threads: 0,
+            temp_dir: None,
+            overwrite: false,
+            cancel: None,
+        }
+    }
+
+    /// Checks the options on their own (no files involved).
+    pub fn validate(&self) -> Result<()> {
+        match self.size {
+            Size::Scale { x, y } => {
+                for (n, v) in [("x", x), ("y", y)] {
+                    if !(v.is_finite() && v > 0.0) {
+                        return Err(Error::usage(format!("scale {n} = {v}: must be a finite number > 0")));
+                    }
+                }
+            }
+            Size::Dimensions { width, height } => {
+                if width.is_none() && height.is_none() {
+                    return Err(Error::usage("give --scale, --width or --height"));
+                }
+                if width == Some(0) || height == Some(0) {
+                    return Err(Error::usage("--width and --height must be at least 1"));
+                }
+            }
+        }
+        if self.tile < 16 || self.tile % 16 != 0 || self.tile > 8192 {
+            return Err(Error::usage(format!("--tile {}: must be a multiple of 16 between 16 and 8192", self.tile)));
+        }
+        if let (Some(l), Some((lo, hi))) = (self.level, self.compression.level_range()) {
+            if l < lo || l > hi {
+                return Err(Error::usage(format!("--level {l}: {} takes {lo}..={hi}", self.compression.name())));
+            }
+        } else if self.level.is_some() && self.compression.level_range().is_none() {
+            return Err(Error::usage(format!("--level has no meaning for --compression {}", self.compression.name())));
+        }
+        if self.max_memory < (1 << 20) {
+            return Err(Error::usage("--max-memory must be at least 1M"));
+        }
+        Ok(())
+    }
+
+    /// The output size for an input of `w x h`.
+    pub fn output_size(&self, w: u32, h: u32) -> Result<(u32, u32)> {
+        let r = |v: f64| -> Result<u32> {
+            let v = v.round().max(1.0);
+            if v > u32::MAX as f64 {
+                return Err(Error::usage(format!("output dimension {v} is too large")));
+            }
+            Ok(v as u32)
+        };
+        match self.size {
+            Size::Scale { x, y } => Ok((r(w as f64 * x)?, r(h as f64 * y)?)),
+            Size::Dimensions { width: Some(ow), height: Some(oh) } => Ok((ow, oh)),
+            Size::Dimensions { width: Some(ow), height: None } => Ok((ow, r(h as f64 * ow as f64 / w as f64)?)),
+            Size::Dimensions { width: None, height: Some(oh) } => Ok((r(w as f64 * oh as f64 / h as f64)?, oh)),
+            Size::Dimensions { .. } => Err(Error::usage("give --scale, --width or --height")),
+        }
+    }
+
+    /// Worker threads after resolving 0 to the CPU count.
+    pub fn resolved_threads(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Pixel layouts and image descriptions shared by every stage.
+
+/// Bits per sample. 16-bit data stays 16-bit end to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Depth {
+    /// 8 bits per sample.
+    U8,
+    /// 16 bits per sample, stored in native byte order inside the store.
+    U16,
+}
+
+impl Depth {
+    /// Bytes per sample.
+    pub fn bytes(self) -> usize {
+        match self {
+            Depth::U8 => 1,
+            Depth::U16 => 2,
+        }
+    }
+    /// Largest sample value (255 or 65535).
+    pub fn max_value(self) -> u32 {
+        match self {
+            Depth::U8 => 255,
+            Depth::U16 => 65535,
+        }
+    }
+    /// Bits per sample.
+    pub fn bits(self) -> u32 {
+        self.bytes() as u32 * 8
+    }
+}
+
+/// Channel arrangement. Alpha, when present, is always the last channel and unassociated
+/// (straight) in files; it is premultiplied only while resampling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channels {
+    /// One grey channel.
+    Gray,
+    /// Grey plus alpha.
+    GrayAlpha,
+    /// Red, green, blue.
+    Rgb,
+    /// Red, green, blue, alpha.
+    Rgba,
+}
+
+impl Channels {
+    /// Number of channels.
+    pub fn count(self) -> usize {
+        match self {
+            Channels::Gray => 1,
+            Channels::GrayAlpha => 2,
+            Channels::Rgb => 3,
+            Channels::Rgba => 4,
+        }
+    }
+    /// Whether the last channel is alpha.
+    pub fn has_alpha(self) -> bool {
+        matches!(self, Channels::GrayAlpha | Channels::Rgba)
+    }
+    /// Short lowercase name (`gray`, `gray+alpha`, `rgb`, `rgba`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Channels::Gray => "gray",
+            Channels::GrayAlpha => "gray+alpha",
+            Channels::Rgb => "rgb",
+            Channels::Rgba => "rgba",
+        }
+    }
+}
+
+/// A pixel layout: channels and depth.
+///
+/// ```
+/// use gigascale::{Layout, Channels, Depth};
+/// let l = Layout::new(Channels::Rgba, Depth::U16);
+/// assert_eq!(l.bytes_per_pixel(), 8);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Layout {
+    /// Channel arrangement.
+    pub channels: Channels,
+    /// Sample depth.
+    pub depth: Depth,
+}
+
+impl Layout {
+    /// A layout from its parts.
+    pub fn new(channels: Channels, depth: Depth) -> Self {
+        Layout { channels, depth }
+    }
+    /// Bytes per pixel.
+    pub fn bytes_per_pixel(self) -> usize {
+        self.channels.count() * self.depth.bytes()
+    }
+}
+
+/// Source image format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// JPEG (baseline or progressive).
+    Jpeg,
+    /// PNG (any bit depth, interlaced or not).
+    Png,
+    /// TIFF or BigTIFF.
+    Tiff,
+}
+
+impl Format {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpeg",
+            Format::Png => "png",
+            Format::Tiff => "tiff",
+        }
+    }
+}
+
+/// What a reader knows about its image before decoding pixels.
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Pixel layout delivered to the store.
+    pub layout: Layout,
+    /// Container format.
+    pub format: Format,
+    /// Embedded ICC profile, carried to the output.
+    pub icc_profile: Option<Vec<u8>>,
+    /// Human-readable details (tiling, compression, interlacing, progressive...).
+    pub details: Vec<(String, String)>,
+}
+
+impl ImageInfo {
+    /// Bytes in one decoded row.
+    pub fn row_bytes(&self) -> usize {
+        self.width as usize * self.layout.bytes_per_pixel()
+    }
+    /// Bytes of the whole decoded image, or `None` on overflow.
+    pub fn total_bytes(&self) -> Option<u64> {
+        (self.width as u64)
+            .checked_mul(self.height as u64)?
+            .checked_mul(self.layout.bytes_per_pixel() as u64)
+    }
+}

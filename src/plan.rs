@@ -1,0 +1,150 @@
+//! The planner: cuts the output into tiles and maps each tile to the source window it reads.
+//! The window is the exact source rectangle plus the kernel halo, taken from the coefficient
+//! tables ([`AxisCoeffs::input_span`]) — the same taps the backends multiply.
+
+use crate::error::{Error, Result};
+use crate::kernel::{AxisCoeffs, Filter};
+use crate::kernel::fixed::{Arith, Precision};
+use crate::pixel::Layout;
+use std::ops::Range;
+
+/// An axis-aligned rectangle in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rect {
+    /// Left edge.
+    pub x: u32,
+    /// Top edge.
+    pub y: u32,
+    /// Width.
+    pub w: u32,
+    /// Height.
+    pub h: u32,
+}
+
+impl Rect {
+    /// Number of pixels.
+    pub fn area(&self) -> u64 {
+        self.w as u64 * self.h as u64
+    }
+}
+
+/// One unit of work: an output tile and the source window it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileJob {
+    /// Row-major tile index (the TIFF tile number).
+    pub index: u64,
+    /// The valid output pixels of this tile (edge tiles are clipped to the image).
+    pub out: Rect,
+    /// The source pixels it reads, halo included.
+    pub src: Rect,
+}
+
+/// The whole job's geometry: coefficient tables and tiling.
+///
+/// ```
+/// use gigascale::{Plan, Filter, Layout, Channels, Depth};
+/// let plan = Plan::new(100, 50, 1500, 750, Filter::Lanczos3, Layout::new(Channels::Rgb, Depth::U8), 256).unwrap();
+/// assert_eq!(plan.tiles_across(), 6);
+/// let t = plan.tile(0);
+/// assert_eq!((t.out.w, t.out.h), (256, 256));
+/// assert_eq!(t.src.x, 0); // clipped at the image edge
+/// ```
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Source size.
+    pub in_size: (u32, u32),
+    /// Output size.
+    pub out_size: (u32, u32),
+    /// Output tile edge.
+    pub tile: u32,
+    /// Pixel layout (same in and out).
+    pub layout: Layout,
+    /// Filter.
+    pub filter: Filter,
+    /// Horizontal coefficients.
+    pub x: AxisCoeffs,
+    /// Vertical coefficients.
+    pub y: AxisCoeffs,
+    /// Fixed-point arithmetic of this layout.
+    pub arith: Arith,
+}
+
+impl Plan {
+    /// Builds the plan. `tile` must be a positive multiple of 16.
+    pub fn new(in_w: u32, in_h: u32, out_w: u32, out_h: u32, filter: Filter, layout: Layout, tile: u32) -> Result<Plan> {
+        if in_w == 0 || in_h == 0 || out_w == 0 || out_h == 0 {
+            return Err(Error::usage(format!("empty image: {in_w}x{in_h} -> {out_w}x{out_h}")));
+        }
+        if tile == 0 || tile % 16 != 0 {
+            return Err(Error::usage(format!("--tile {tile}: must be a positive multiple of 16")));
+        }
+        let prec = Precision::for_depth(layout.depth);
+        let x = AxisCoeffs::new(filter, in_w, out_w, prec.w_bits);
+        let y = AxisCoeffs::new(filter, in_h, out_h, prec.w_bits);
+        for (axis, c) in [("x", &x), ("y", &y)] {
+            // The fixed-point bounds assume |Σw| < 2; every supported filter stays far below.
+            if c.max_abs_sum() >= 2.0 {
+                return Err(Error::usage(format!("filter {} has too much overshoot on the {axis} axis", filter.name())));
+            }
+        }
+        Ok(Plan { in_size: (in_w, in_h), out_size: (out_w, out_h), tile, layout, filter, x, y, arith: Arith::new(layout) })
+    }
+
+    /// Tiles per row.
+    pub fn tiles_across(&self) -> u32 {
+        self.out_size.0.div_ceil(self.tile)
+    }
+    /// Rows of tiles.
+    pub fn tiles_down(&self) -> u32 {
+        self.out_size.1.div_ceil(self.tile)
+    }
+    /// Total tile count.
+    pub fn tile_count(&self) -> u64 {
+        self.tiles_across() as u64 * self.tiles_down() as u64
+    }
+
+    /// Output range of tile column `tx` (or row, with the other axis' size).
+    fn span(&self, t: u32, len: u32) -> Range<u32> {
+        let a = t * self.tile;
+        a..(a + self.tile).min(len)
+    }
+
+    /// The job of tile `index` (row-major).
+    pub fn tile(&self, index: u64) -> TileJob {
+        let across = self.tiles_across() as u64;
+        let (tx, ty) = ((index % across) as u32, (index / across) as u32);
+        let ox = self.span(tx, self.out_size.0);
+        let oy = self.span(ty, self.out_size.1);
+        let sx = self.x.input_span(ox.clone());
+        let sy = self.y.input_span(oy.clone());
+        TileJob {
+            index,
+            out: Rect { x: ox.start, y: oy.start, w: ox.len() as u32, h: oy.len() as u32 },
+            src: Rect { x: sx.start, y: sy.start, w: sx.len() as u32, h: sy.len() as u32 },
+        }
+    }
+
+    /// Source rows read by tile rows `rows` (a range of tile-row indices).
+    /// Empty (at the bottom edge) when `rows` starts past the last row of tiles.
+    pub fn source_rows(&self, rows: Range<u32>) -> Range<u32> {
+        if rows.start >= self.tiles_down() {
+            return self.in_size.1..self.in_size.1;
+        }
+        let last = rows.end.min(self.tiles_down()).max(rows.start + 1);
+        let a = self.span(rows.start, self.out_size.1).start;
+        let b = self.span(last - 1, self.out_size.1).end;
+        self.y.input_span(a..b)
+    }
+
+    /// Largest source window over all tiles: (width, height).
+    pub fn max_window(&self) -> (u32, u32) {
+        let w = (0..self.tiles_across()).map(|t| self.x.input_span(self.span(t, self.out_size.0)).len()).max().unwrap_or(0);
+        let h = (0..self.tiles_down()).map(|t| self.y.input_span(self.span(t, self.out_size.1)).len()).max().unwrap_or(0);
+        (w as u32, h as u32)
+    }
+
+    /// Bytes of one full output tile buffer.
+    pub fn tile_bytes(&self) -> usize {
+        self.tile as usize * self.tile as usize * self.layout.bytes_per_pixel()
+    }
+}

@@ -1,0 +1,42 @@
+//! The CPU backend. `native.rs` is the scalar reference implementation of the fixed-point
+//! contract in [`crate::kernel::fixed`]; every other backend must reproduce it bit for bit.
+
+pub mod native;
+
+use crate::plan::{Plan, TileJob};
+use crate::store::Store;
+
+/// Reusable per-worker buffers.
+#[derive(Default)]
+pub struct Scratch {
+    pub(crate) samples: Vec<i64>,
+    pub(crate) inter: Vec<i32>,
+    pub(crate) acc: Vec<i64>,
+}
+
+impl Scratch {
+    /// Bytes a worker's scratch needs for `plan`'s largest window.
+    pub fn bytes_for(plan: &Plan) -> u64 {
+        let (ww, wh) = plan.max_window();
+        let ch = plan.layout.channels.count() as u64;
+        ww as u64 * ch * 8 + wh as u64 * plan.tile as u64 * ch * 4 + plan.tile as u64 * ch * 8
+    }
+}
+
+/// Source rows of a tile's window, as slices of the store (or any other row provider).
+pub trait Rows {
+    /// Row `y` of the source (full width).
+    fn row(&self, y: u32) -> &[u8];
+}
+
+impl Rows for Store {
+    fn row(&self, y: u32) -> &[u8] {
+        Store::row(self, y as usize)
+    }
+}
+
+/// Computes one output tile on the CPU into `out`, a full `tile x tile` buffer of samples
+/// (little-endian for 16-bit); pixels outside the image are zero.
+pub fn resample_tile(plan: &Plan, src: &dyn Rows, job: &TileJob, scratch: &mut Scratch, out: &mut [u8]) {
+    native::resample_tile(plan, src, job, scratch, out)
+}

@@ -1,0 +1,159 @@
+//! Tile compression for TIFF: none, deflate (zlib stream, TIFF code 8), LZW (code 5) and
+//! zstd (code 50000), each with the horizontal differencing predictor (TIFF predictor 2).
+
+use crate::error::{Error, Result};
+use crate::pixel::{Depth, Layout};
+use crate::plan::TileJob;
+use std::io::Write;
+
+/// Compression of TIFF tiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Uncompressed.
+    None,
+    /// Deflate (zlib), with horizontal predictor.
+    Deflate,
+    /// LZW, with horizontal predictor.
+    Lzw,
+    /// Zstandard, with horizontal predictor.
+    Zstd,
+}
+
+impl Compression {
+    /// The TIFF Compression tag value.
+    pub fn tiff_code(self) -> u16 {
+        match self {
+            Compression::None => 1,
+            Compression::Lzw => 5,
+            Compression::Deflate => 8,
+            Compression::Zstd => 50000,
+        }
+    }
+    /// CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Deflate => "deflate",
+            Compression::Lzw => "lzw",
+            Compression::Zstd => "zstd",
+        }
+    }
+    /// Parses a CLI name.
+    pub fn from_name(s: &str) -> Option<Compression> {
+        [Compression::None, Compression::Deflate, Compression::Lzw, Compression::Zstd].into_iter().find(|c| c.name() == s)
+    }
+    /// Default level (deflate 6, zstd 3); `None` for codecs without levels.
+    pub fn default_level(self) -> Option<i32> {
+        match self {
+            Compression::Deflate => Some(6),
+            Compression::Zstd => Some(3),
+            _ => None,
+        }
+    }
+    /// Valid level range.
+    pub fn level_range(self) -> Option<(i32, i32)> {
+        match self {
+            Compression::Deflate => Some((0, 9)),
+            Compression::Zstd => Some((1, 22)),
+            _ => None,
+        }
+    }
+    /// Worst-case encoded size of `raw` bytes.
+    pub fn bound(self, raw: usize) -> usize {
+        match self {
+            Compression::None => raw,
+            Compression::Deflate => raw + (raw >> 12) + (raw >> 14) + (raw >> 25) + 64,
+            Compression::Lzw => raw / 2 * 3 + 64,
+            Compression::Zstd => zstd::zstd_safe::compress_bound(raw),
+        }
+    }
+    /// Working memory of one encoder.
+    pub fn encoder_memory(self, level: i32) -> u64 {
+        match self {
+            Compression::None => 0,
+            Compression::Deflate => 320 << 10,
+            Compression::Lzw => 64 << 10,
+            // A zstd context for a tile-sized input; grows with level.
+            Compression::Zstd => if level <= 5 { 2 << 20 } else { 8 << 20 },
+        }
+    }
+    /// A new encoder for tiles of `layout` that are `tile` pixels wide.
+    pub fn encoder(self, level: i32, layout: Layout, tile: u32) -> Box<dyn TileEncoder> {
+        match self {
+            Compression::None => Box::new(super::Raw),
+            c => Box::new(Compressor { c, level, layout, tile, zstd: None }),
+        }
+    }
+}
+
+/// Turns a raw tile into the bytes stored in the file. Runs on worker threads.
+pub trait TileEncoder: Send {
+    /// Encodes `raw` (which it may modify, e.g. by applying a predictor) into `out`.
+    fn encode(&mut self, job: &TileJob, raw: &mut [u8], out: &mut Vec<u8>) -> Result<()>;
+    /// True when the encoder copies `raw` unchanged (the executor then skips the copy).
+    fn passthrough(&self) -> bool {
+        false
+    }
+}
+
+struct Compressor {
+    c: Compression,
+    level: i32,
+    layout: Layout,
+    tile: u32,
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+}
+
+/// TIFF predictor 2: each sample minus the same channel of the previous pixel, per row.
+pub(crate) fn horizontal_predict(buf: &mut [u8], layout: Layout, width: usize) {
+    let ch = layout.channels.count();
+    match layout.depth {
+        Depth::U8 => {
+            for row in buf.chunks_exact_mut(width * ch) {
+                for i in (ch..row.len()).rev() {
+                    row[i] = row[i].wrapping_sub(row[i - ch]);
+                }
+            }
+        }
+        Depth::U16 => {
+            for row in buf.chunks_exact_mut(width * ch * 2) {
+                for i in (ch..row.len() / 2).rev() {
+                    let a = u16::from_le_bytes([row[2 * i], row[2 * i + 1]]);
+                    let b = u16::from_le_bytes([row[2 * (i - ch)], row[2 * (i - ch) + 1]]);
+                    row[2 * i..2 * i + 2].copy_from_slice(&a.wrapping_sub(b).to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
+impl TileEncoder for Compressor {
+    fn encode(&mut self, _job: &TileJob, raw: &mut [u8], out: &mut Vec<u8>) -> Result<()> {
+        horizontal_predict(raw, self.layout, self.tile as usize);
+        out.clear();
+        let cerr = |e: std::io::Error| Error::io("<tile encoder>", e);
+        match self.c {
+            Compression::Deflate => {
+                let mut z = flate2::write::ZlibEncoder::new(std::mem::take(out), flate2::Compression::new(self.level as u32));
+                z.write_all(raw).map_err(cerr)?;
+                *out = z.finish().map_err(cerr)?;
+            }
+            Compression::Lzw => {
+                let mut enc = weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
+                let stream = enc.into_vec(out);
+                let r = stream.encode_all(&raw[..]);
+                r.status.map_err(|e| cerr(std::io::Error::other(e.to_string())))?;
+            }
+            Compression::Zstd => {
+                if self.zstd.is_none() {
+                    self.zstd = Some(zstd::bulk::Compressor::new(self.level).map_err(cerr)?);
+                }
+                let z = self.zstd.as_mut().expect("created above");
+                out.reserve(Compression::Zstd.bound(raw.len()));
+                z.compress_to_buffer(&raw[..], out).map_err(cerr)?;
+            }
+            Compression::None => out.extend_from_slice(raw),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,78 @@
+//! Sinks: where finished tiles go. The executor pushes tiles in row-major order to one
+//! [`TileSink`] on the writer thread; each worker first runs the sink's [`TileEncoder`]
+//! (compression) on its own tile, so compression is parallel while writing stays ordered.
+
+mod compress;
+mod output;
+mod png;
+mod tiff;
+
+pub use compress::{Compression, TileEncoder};
+pub use output::OutputFile;
+pub use png::PngSink;
+pub use tiff::TiffSink;
+
+use crate::error::Result;
+use crate::pixel::Layout;
+use crate::plan::TileJob;
+
+/// What every sink learns before the first tile.
+#[derive(Debug, Clone)]
+pub struct SinkHeader {
+    /// Output width.
+    pub width: u32,
+    /// Output height.
+    pub height: u32,
+    /// Tile edge; tile buffers are `tile x tile` pixels.
+    pub tile: u32,
+    /// Pixel layout; 16-bit samples arrive little-endian.
+    pub layout: Layout,
+    /// ICC profile to embed.
+    pub icc_profile: Option<Vec<u8>>,
+}
+
+/// A consumer of finished tiles (push model).
+///
+/// ```
+/// use gigascale::sink::{SinkHeader, TileSink, TileEncoder};
+/// use gigascale::TileJob;
+/// /// Sums every sample: a sink that never touches the disk.
+/// struct Checksum(u64);
+/// impl TileSink for Checksum {
+///     fn begin(&mut self, _h: &SinkHeader) -> gigascale::Result<()> { Ok(()) }
+///     fn encoder(&self) -> Box<dyn TileEncoder> { Box::new(gigascale::sink::Raw) }
+///     fn write_tile(&mut self, _job: &TileJob, data: &[u8]) -> gigascale::Result<()> {
+///         self.0 += data.iter().map(|&b| b as u64).sum::<u64>();
+///         Ok(())
+///     }
+///     fn finish(&mut self) -> gigascale::Result<u64> { Ok(0) }
+/// }
+/// ```
+pub trait TileSink: Send {
+    /// Called once before any tile.
+    fn begin(&mut self, header: &SinkHeader) -> Result<()>;
+    /// A fresh encoder for one worker thread.
+    fn encoder(&self) -> Box<dyn TileEncoder>;
+    /// Receives tile `job` as produced by the encoder, in row-major order.
+    fn write_tile(&mut self, job: &TileJob, data: &[u8]) -> Result<()>;
+    /// Completes the output; returns the bytes written.
+    fn finish(&mut self) -> Result<u64>;
+    /// Extra memory the sink holds (row buffers, tables), for the budget.
+    fn memory(&self, _header: &SinkHeader) -> u64 {
+        0
+    }
+}
+
+/// The identity encoder: tiles pass through uncompressed.
+pub struct Raw;
+
+impl TileEncoder for Raw {
+    fn encode(&mut self, _job: &TileJob, raw: &mut [u8], out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
+        out.extend_from_slice(raw);
+        Ok(())
+    }
+    fn passthrough(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,144 @@
+//! PNG sink: assembles each row of tiles into a band and streams it to the PNG encoder, so
+//! only `width x tile` pixels are held. Suited to moderate sizes; TIFF for the rest.
+
+use super::{OutputFile, Raw, SinkHeader, TileEncoder, TileSink};
+use crate::error::{Error, Result};
+use crate::pixel::{Channels, Depth};
+use crate::plan::TileJob;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// The encoder consumes its writer on `finish`; it writes through this handle so the output
+/// file can still be committed afterwards.
+struct SharedOut(Arc<Mutex<OutputFile>>);
+
+impl std::io::Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.flush()
+    }
+}
+
+/// A PNG written to disk, band by band.
+pub struct PngSink {
+    dest: std::path::PathBuf,
+    out: Option<OutputFile>,
+    shared: Option<Arc<Mutex<OutputFile>>>,
+    writer: Option<png::StreamWriter<'static, SharedOut>>,
+    header: Option<SinkHeader>,
+    band: Vec<u8>,
+    band_y: u32,
+    rows_written: u32,
+}
+
+impl PngSink {
+    /// Creates the temporary output beside `dest`.
+    pub fn create(dest: &Path) -> Result<PngSink> {
+        Ok(PngSink {
+            dest: dest.to_path_buf(),
+            out: Some(OutputFile::create(dest)?),
+            shared: None,
+            writer: None,
+            header: None,
+            band: Vec::new(),
+            band_y: 0,
+            rows_written: 0,
+        })
+    }
+    fn perr(&self, e: png::EncodingError) -> Error {
+        match e {
+            png::EncodingError::IoError(io) => Error::io(&self.dest, io),
+            other => Error::format(&self.dest, format!("PNG encoder: {other}")),
+        }
+    }
+    fn flush_band(&mut self, rows: u32) -> Result<()> {
+        let h = self.header.as_ref().expect("begin() first");
+        let row_bytes = h.width as usize * h.layout.bytes_per_pixel();
+        let w = self.writer.as_mut().expect("begin() first");
+        let mut res = Ok(());
+        for r in 0..rows as usize {
+            let row = &mut self.band[r * row_bytes..(r + 1) * row_bytes];
+            if h.layout.depth == Depth::U16 {
+                for s in row.chunks_exact_mut(2) {
+                    s.swap(0, 1); // little-endian tile samples -> PNG's big-endian
+                }
+            }
+            if let Err(e) = std::io::Write::write_all(w, row) {
+                res = Err(e);
+                break;
+            }
+        }
+        res.map_err(|e| Error::io(&self.dest, e))?;
+        self.rows_written += rows;
+        Ok(())
+    }
+}
+
+impl TileSink for PngSink {
+    fn begin(&mut self, h: &SinkHeader) -> Result<()> {
+        let out = self.out.take().expect("begin() twice");
+        let mut info = png::Info::with_size(h.width, h.height);
+        info.color_type = match h.layout.channels {
+            Channels::Gray => png::ColorType::Grayscale,
+            Channels::GrayAlpha => png::ColorType::GrayscaleAlpha,
+            Channels::Rgb => png::ColorType::Rgb,
+            Channels::Rgba => png::ColorType::Rgba,
+        };
+        info.bit_depth = match h.layout.depth {
+            Depth::U8 => png::BitDepth::Eight,
+            Depth::U16 => png::BitDepth::Sixteen,
+        };
+        info.icc_profile = h.icc_profile.clone().map(Into::into);
+        let shared = Arc::new(Mutex::new(out));
+        self.shared = Some(shared.clone());
+        let enc = png::Encoder::with_info(SharedOut(shared), info).map_err(|e| self.perr(e))?;
+        let w = enc.write_header().map_err(|e| self.perr(e))?;
+        let sw = w.into_stream_writer_with_size(1 << 20).map_err(|e| self.perr(e))?;
+        self.writer = Some(sw);
+        self.band = vec![0; h.width as usize * h.tile as usize * h.layout.bytes_per_pixel()];
+        self.header = Some(h.clone());
+        Ok(())
+    }
+
+    fn encoder(&self) -> Box<dyn TileEncoder> {
+        Box::new(Raw)
+    }
+
+    fn write_tile(&mut self, job: &TileJob, data: &[u8]) -> Result<()> {
+        let h = self.header.as_ref().expect("begin() first");
+        let bpp = h.layout.bytes_per_pixel();
+        let row_bytes = h.width as usize * bpp;
+        let tile_row = h.tile as usize * bpp;
+        if job.out.y != self.band_y {
+            return Err(Error::usage(format!("tile {} arrived out of order", job.index)));
+        }
+        for r in 0..job.out.h as usize {
+            let dst = r * row_bytes + job.out.x as usize * bpp;
+            self.band[dst..dst + job.out.w as usize * bpp].copy_from_slice(&data[r * tile_row..r * tile_row + job.out.w as usize * bpp]);
+        }
+        if job.out.x + job.out.w == h.width {
+            let rows = job.out.h;
+            self.flush_band(rows)?;
+            self.band_y += rows;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<u64> {
+        let w = self.writer.take().expect("begin() first");
+        w.finish().map_err(|e| self.perr(e))?;
+        let shared = self.shared.take().expect("begin() first");
+        let out = Arc::try_unwrap(shared)
+            .map_err(|_| Error::usage("PNG encoder still holds the output"))?
+            .into_inner()
+            .map_err(|_| Error::usage("PNG output lock poisoned"))?;
+        out.commit()
+    }
+
+    fn memory(&self, h: &SinkHeader) -> u64 {
+        // The band, the encoder's 1 MiB buffer, deflate state and the file buffer.
+        h.width as u64 * h.tile as u64 * h.layout.bytes_per_pixel() as u64 + (3 << 20)
+    }
+}

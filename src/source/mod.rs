@@ -1,0 +1,173 @@
+//! Sources: decoders that stream an image's rows into the [`Store`].
+//!
+//! [`open`] sniffs the format from the file's first bytes (never from its name) and returns a
+//! [`RowSource`]. Library users can implement [`RowSource`] for their own data (see
+//! `examples/synthetic.rs`).
+
+mod jpeg;
+mod png;
+mod tiff;
+
+use crate::error::{Error, Result};
+use crate::pixel::{Format, ImageInfo};
+use crate::store::Store;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// A decoder that delivers rows of one image.
+pub trait RowSource: Send {
+    /// What the image is. Known before any pixel is decoded.
+    fn info(&self) -> &ImageInfo;
+    /// Bytes of memory the decoder itself needs while decoding, beyond the row it hands over
+    /// (used to check the budget before work starts).
+    fn decode_memory(&self) -> u64 {
+        0
+    }
+    /// Decodes every row into `out`. Rows use the layout of [`RowSource::info`], samples in
+    /// native byte order.
+    fn decode(&mut self, out: &mut RowWriter<'_>) -> Result<()>;
+}
+
+/// Where a [`RowSource`] puts its rows: the store, plus cancellation and progress.
+pub struct RowWriter<'a> {
+    store: &'a mut Store,
+    cancel: &'a dyn Fn() -> bool,
+    progress: &'a mut dyn FnMut(u64),
+    pending_release: usize,
+    released_to: usize,
+    rows_done: u64,
+}
+
+/// Rows written between two releases of resident store pages.
+const RELEASE_EVERY: usize = 64;
+
+impl<'a> RowWriter<'a> {
+    /// Wraps a store. `cancel` is polled between rows; `progress` receives rows done.
+    pub fn new(store: &'a mut Store, cancel: &'a dyn Fn() -> bool, progress: &'a mut dyn FnMut(u64)) -> Self {
+        RowWriter { store, cancel, progress, pending_release: 0, released_to: 0, rows_done: 0 }
+    }
+    /// Image height in rows.
+    pub fn height(&self) -> usize {
+        self.store.height()
+    }
+    /// Bytes per row.
+    pub fn row_bytes(&self) -> usize {
+        self.store.row_bytes()
+    }
+    /// Writes row `y` (rows may come in any order, e.g. interlaced passes).
+    pub fn put_row(&mut self, y: usize, data: &[u8]) -> Result<()> {
+        self.row_mut(y)?.copy_from_slice(data);
+        self.row_done(y)
+    }
+    /// Row `y` for in-place filling; call [`RowWriter::row_done`] after.
+    pub fn row_mut(&mut self, y: usize) -> Result<&mut [u8]> {
+        if y >= self.store.height() {
+            return Err(Error::usage(format!("row {y} outside the image")));
+        }
+        Ok(self.store.row_mut(y))
+    }
+    /// Marks row `y` written: polls for cancellation, reports progress, and every few rows
+    /// drops written rows from the resident set.
+    pub fn row_done(&mut self, y: usize) -> Result<()> {
+        self.rows_done += 1;
+        self.pending_release += 1;
+        if self.pending_release >= RELEASE_EVERY {
+            self.pending_release = 0;
+            if (self.cancel)() {
+                return Err(Error::Interrupted { signal: None });
+            }
+            (self.progress)(self.rows_done);
+            // Sequential sources release what lies above; interlaced ones everything.
+            if y + 1 > self.released_to {
+                self.store.release_rows(self.released_to..y + 1);
+                self.released_to = y + 1;
+            } else {
+                self.store.release_all();
+            }
+        }
+        Ok(())
+    }
+    /// The whole image, for decoders that fill it in one call. The caller should call
+    /// [`RowWriter::finish_bulk`] afterwards.
+    pub fn whole_mut(&mut self) -> &mut [u8] {
+        self.store.as_mut_slice()
+    }
+    /// After a bulk fill: reports all rows and releases the resident pages.
+    pub fn finish_bulk(&mut self) {
+        self.rows_done = self.store.height() as u64;
+        (self.progress)(self.rows_done);
+        self.store.release_all();
+    }
+    /// Polls the cancel flag.
+    pub fn check_cancel(&self) -> Result<()> {
+        if (self.cancel)() {
+            Err(Error::Interrupted { signal: None })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Opens `path`, sniffs its format and reads its header. `max_memory` bounds what the decoder
+/// may allocate.
+///
+/// ```no_run
+/// let src = gigascale::source::open("photo.jpg".as_ref(), 64 << 20)?;
+/// println!("{}x{}", src.info().width, src.info().height);
+/// # Ok::<(), gigascale::Error>(())
+/// ```
+pub fn open(path: &Path, max_memory: u64) -> Result<Box<dyn RowSource>> {
+    let format = sniff(path)?;
+    let src: Box<dyn RowSource> = match format {
+        Format::Jpeg => Box::new(jpeg::JpegSource::open(path, max_memory)?),
+        Format::Png => Box::new(png::PngSource::open(path, max_memory)?),
+        Format::Tiff => Box::new(tiff::TiffSource::open(path, max_memory)?),
+    };
+    let info = src.info();
+    if info.width == 0 || info.height == 0 {
+        return Err(Error::format(path, "image has zero width or height"));
+    }
+    Ok(src)
+}
+
+/// Detects the format from the magic bytes.
+pub fn sniff(path: &Path) -> Result<Format> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(Error::usage(format!("{}: is a directory, not an image", path.display())));
+    }
+    let mut magic = [0u8; 8];
+    let mut n = 0;
+    while n < magic.len() {
+        match f.read(&mut magic[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    let m = &magic[..n];
+    if m.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Ok(Format::Jpeg)
+    } else if m.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+        Ok(Format::Png)
+    } else if m.starts_with(b"II*\0") || m.starts_with(b"MM\0*") || m.starts_with(b"II+\0") || m.starts_with(b"MM\0+") {
+        Ok(Format::Tiff)
+    } else if n == 0 {
+        Err(Error::format(path, "file is empty"))
+    } else {
+        Err(Error::format(path, "not a JPEG, PNG or TIFF file (unrecognised signature)"))
+    }
+}
+
+/// Runs a third-party decoder call, turning a panic inside it into a format error so that a
+/// hostile file can never take the process down.
+pub(crate) fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => Err(Error::format(path, format!("{what}: decoder rejected the data (internal panic)"))),
+    }
+}
+
+pub(crate) fn p(path: &Path) -> PathBuf {
+    path.to_path_buf()
+}

@@ -1,0 +1,118 @@
+//! The scanline store: the decoded source image in a temporary file, memory-mapped.
+//!
+//! Readers write rows into it; workers read windows of rows from it. The file lives in the
+//! temp directory and is removed when the store is dropped (also on error and interruption).
+//! Resident memory is bounded by releasing ranges of rows with `madvise(MADV_DONTNEED)` once
+//! they are no longer needed: the data stays in the file (and the page cache, which the kernel
+//! reclaims freely), only the process' resident set shrinks.
+//!
+//! This module and `source/jpeg.rs` (which decodes into the map) are the only places that
+//! touch the mapping's raw memory.
+
+use crate::error::{Error, Result};
+use memmap2::{MmapMut, UncheckedAdvice};
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+/// A memory-mapped image of `height` rows of `row_bytes` bytes.
+///
+/// ```
+/// # fn main() -> gigascale::Result<()> {
+/// let mut store = gigascale::Store::create(&std::env::temp_dir(), 4, 3)?;
+/// store.row_mut(1).copy_from_slice(&[1, 2, 3, 4]);
+/// assert_eq!(store.row(1), &[1, 2, 3, 4]);
+/// store.release_rows(0..2);
+/// assert_eq!(store.row(1), &[1, 2, 3, 4]); // released rows read back from the file
+/// # Ok(()) }
+/// ```
+pub struct Store {
+    map: MmapMut,
+    _file: File,
+    path: PathBuf,
+    row_bytes: usize,
+    height: usize,
+}
+
+impl Store {
+    /// Creates a store file in `dir` sized for `height` rows of `row_bytes` bytes.
+    pub fn create(dir: &Path, row_bytes: usize, height: usize) -> Result<Store> {
+        let len = (row_bytes as u64)
+            .checked_mul(height as u64)
+            .ok_or_else(|| Error::limit("scanline store", u64::MAX, u64::MAX, None))?;
+        let (file, path) = create_temp(dir, "store")?;
+        // The file is unlinked right away: it disappears with the last handle, even if the
+        // process is killed. `path` is kept for messages only.
+        let _ = std::fs::remove_file(&path);
+        file.set_len(len.max(1)).map_err(|e| Error::io(&path, e))?;
+        // SAFETY: the file was just created by us with a unique name and unlinked, so no
+        // other process can map or truncate it; its length is fixed for the map's lifetime.
+        let map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io(&path, e))?;
+        Ok(Store { map, _file: file, path, row_bytes, height })
+    }
+
+    /// Bytes per row.
+    pub fn row_bytes(&self) -> usize {
+        self.row_bytes
+    }
+    /// Number of rows.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+    /// Where the (unlinked) backing file was created, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Row `y`.
+    pub fn row(&self, y: usize) -> &[u8] {
+        &self.map[y * self.row_bytes..(y + 1) * self.row_bytes]
+    }
+    /// Row `y`, writable.
+    pub fn row_mut(&mut self, y: usize) -> &mut [u8] {
+        &mut self.map[y * self.row_bytes..(y + 1) * self.row_bytes]
+    }
+    /// The whole image as one slice (for decoders that fill it in one call).
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.map[..self.row_bytes * self.height]
+    }
+
+    /// Drops rows `rows` from the resident set. Their contents stay in the file and are read
+    /// back transparently if touched again.
+    pub fn release_rows(&self, rows: std::ops::Range<usize>) {
+        let page = page_size();
+        let start = (rows.start * self.row_bytes).div_ceil(page) * page;
+        let end = (rows.end.min(self.height) * self.row_bytes) / page * page;
+        if end > start {
+            // SAFETY: the mapping is MAP_SHARED and file-backed, so MADV_DONTNEED discards
+            // only the page-table entries: the bytes live on in the page cache and the file
+            // and the next access faults them back in unchanged. No reference into the range
+            // can observe different data, so this is sound even while other threads read it.
+            let _ = unsafe { self.map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start) };
+        }
+    }
+
+    /// Releases everything (after decoding, before the compute phase).
+    pub fn release_all(&self) {
+        self.release_rows(0..self.height);
+    }
+}
+
+fn page_size() -> usize {
+    4096
+}
+
+/// Creates a new uniquely named file in `dir` (`.gigascale-<pid>-<n>-<what>`).
+pub(crate) fn create_temp(dir: &Path, what: &str) -> Result<(File, PathBuf)> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    for _ in 0..100 {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".gigascale-{}-{n}-{what}.tmp", std::process::id()));
+        match OpenOptions::new().read(true).write(true).create_new(true).open(&path) {
+            Ok(f) => return Ok((f, path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(dir, e)),
+        }
+    }
+    Err(Error::io(dir, std::io::Error::other("could not create a unique temporary file")))
+}

@@ -1,0 +1,277 @@
+//! Shared test helpers: in-memory source and sink, random images, and an independent f64
+//! reference resampler.
+#![allow(dead_code)]
+
+use gigascale::sink::{Raw, SinkHeader, TileEncoder, TileSink};
+use gigascale::source::{RowSource, RowWriter};
+use gigascale::{Channels, Depth, Filter, Format, ImageInfo, Layout, Options, TileJob};
+
+/// A deterministic PRNG (SplitMix64).
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// An image with samples as u16 values (8-bit images use 0..=255).
+#[derive(Clone, Debug)]
+pub struct Img {
+    pub w: u32,
+    pub h: u32,
+    pub layout: Layout,
+    pub data: Vec<u16>,
+}
+
+impl Img {
+    pub fn ch(&self) -> usize {
+        self.layout.channels.count()
+    }
+    pub fn max(&self) -> u32 {
+        self.layout.depth.max_value()
+    }
+    /// Rows in native-endian bytes, as the store holds them.
+    pub fn bytes(&self) -> Vec<u8> {
+        match self.layout.depth {
+            Depth::U8 => self.data.iter().map(|&v| v as u8).collect(),
+            Depth::U16 => self.data.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+        }
+    }
+    /// From little-endian tile-order bytes.
+    pub fn from_le(w: u32, h: u32, layout: Layout, bytes: &[u8]) -> Img {
+        let data = match layout.depth {
+            Depth::U8 => bytes.iter().map(|&b| b as u16).collect(),
+            Depth::U16 => bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect(),
+        };
+        Img { w, h, layout, data }
+    }
+}
+
+pub const LAYOUTS: [Channels; 4] = [Channels::Gray, Channels::GrayAlpha, Channels::Rgb, Channels::Rgba];
+
+/// Random image: smooth-ish content mixed with noise and hard edges; alpha includes 0 and max.
+pub fn random_img(rng: &mut Rng, w: u32, h: u32, layout: Layout) -> Img {
+    let max = layout.depth.max_value() as u64;
+    let ch = layout.channels.count();
+    let mut data = Vec::with_capacity((w * h) as usize * ch);
+    let kind = rng.below(3);
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..ch {
+                let v = match kind {
+                    0 => rng.below(max + 1),
+                    1 => {
+                        if (x / 3 + y / 2 + c as u32) % 2 == 0 { max } else { rng.below(max / 8 + 1) }
+                    }
+                    _ => ((x as u64 * 37 + y as u64 * 11 + c as u64 * 101) * max / 400 + rng.below(max / 16 + 1)).min(max),
+                };
+                let v = if layout.channels.has_alpha() && c == ch - 1 {
+                    match rng.below(5) {
+                        0 => 0,
+                        1 => max,
+                        _ => v,
+                    }
+                } else {
+                    v
+                };
+                data.push(v as u16);
+            }
+        }
+    }
+    Img { w, h, layout, data }
+}
+
+/// An in-memory row source.
+pub struct MemSource {
+    info: ImageInfo,
+    bytes: Vec<u8>,
+}
+
+impl MemSource {
+    pub fn new(img: &Img) -> MemSource {
+        MemSource {
+            info: ImageInfo { width: img.w, height: img.h, layout: img.layout, format: Format::Png, icc_profile: None, details: vec![] },
+            bytes: img.bytes(),
+        }
+    }
+}
+
+impl RowSource for MemSource {
+    fn info(&self) -> &ImageInfo {
+        &self.info
+    }
+    fn decode(&mut self, out: &mut RowWriter<'_>) -> gigascale::Result<()> {
+        let rb = self.info.row_bytes();
+        for y in 0..self.info.height as usize {
+            out.put_row(y, &self.bytes[y * rb..(y + 1) * rb])?;
+        }
+        Ok(())
+    }
+}
+
+/// A sink that assembles the whole output in memory (test sizes only).
+#[derive(Default)]
+pub struct MemSink {
+    pub header: Option<SinkHeader>,
+    pub pixels: Vec<u8>,
+    pub tiles: u64,
+}
+
+impl TileSink for MemSink {
+    fn begin(&mut self, h: &SinkHeader) -> gigascale::Result<()> {
+        self.pixels = vec![0; h.width as usize * h.height as usize * h.layout.bytes_per_pixel()];
+        self.header = Some(h.clone());
+        Ok(())
+    }
+    fn encoder(&self) -> Box<dyn TileEncoder> {
+        Box::new(Raw)
+    }
+    fn write_tile(&mut self, job: &TileJob, data: &[u8]) -> gigascale::Result<()> {
+        let h = self.header.as_ref().unwrap();
+        let bpp = h.layout.bytes_per_pixel();
+        assert_eq!(job.index, self.tiles, "tiles must arrive in order");
+        for r in 0..job.out.h as usize {
+            let src = &data[r * h.tile as usize * bpp..][..job.out.w as usize * bpp];
+            let dst = ((job.out.y as usize + r) * h.width as usize + job.out.x as usize) * bpp;
+            self.pixels[dst..dst + src.len()].copy_from_slice(src);
+        }
+        self.tiles += 1;
+        Ok(())
+    }
+    fn finish(&mut self) -> gigascale::Result<u64> {
+        Ok(self.pixels.len() as u64)
+    }
+}
+
+/// Runs the library on `img` in memory and returns the output image.
+pub fn run_mem(img: &Img, opts: &Options) -> gigascale::Result<Img> {
+    let mut sink = MemSink::default();
+    let rep = gigascale::run(Box::new(MemSource::new(img)), &mut sink, opts, &mut |_| {})?;
+    Ok(Img::from_le(rep.output.0, rep.output.1, img.layout, &sink.pixels))
+}
+
+// ---------------------------------------------------------------------------------------
+// The f64 reference, written independently of src/kernel.
+
+fn sinc(x: f64) -> f64 {
+    if x == 0.0 { 1.0 } else { (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x) }
+}
+
+fn kernel(f: Filter, x: f64) -> f64 {
+    let x = x.abs();
+    let bc = |b: f64, c: f64| -> f64 {
+        if x < 1.0 {
+            ((12.0 - 9.0 * b - 6.0 * c) * x.powi(3) + (-18.0 + 12.0 * b + 6.0 * c) * x * x + (6.0 - 2.0 * b)) / 6.0
+        } else if x < 2.0 {
+            ((-b - 6.0 * c) * x.powi(3) + (6.0 * b + 30.0 * c) * x * x + (-12.0 * b - 48.0 * c) * x + (8.0 * b + 24.0 * c)) / 6.0
+        } else {
+            0.0
+        }
+    };
+    match f {
+        Filter::Nearest => unreachable!(),
+        Filter::Bilinear => (1.0 - x).max(0.0),
+        Filter::Bicubic => bc(0.0, 0.5),
+        Filter::Mitchell => bc(1.0 / 3.0, 1.0 / 3.0),
+        Filter::Lanczos3 => if x < 3.0 { sinc(x) * sinc(x / 3.0) } else { 0.0 },
+    }
+}
+
+fn support(f: Filter) -> f64 {
+    match f {
+        Filter::Nearest => 0.5,
+        Filter::Bilinear => 1.0,
+        Filter::Bicubic | Filter::Mitchell => 2.0,
+        Filter::Lanczos3 => 3.0,
+    }
+}
+
+/// Per output index: (first tap, normalised weights).
+pub fn ref_weights(f: Filter, n: u32, m: u32) -> Vec<(usize, Vec<f64>)> {
+    let scale = m as f64 / n as f64;
+    (0..m)
+        .map(|i| {
+            if f == Filter::Nearest {
+                let j = (((i as f64 + 0.5) / scale).floor() as i64).clamp(0, n as i64 - 1);
+                return (j as usize, vec![1.0]);
+            }
+            let fs = if scale < 1.0 { 1.0 / scale } else { 1.0 };
+            let s = support(f) * fs;
+            let c = (i as f64 + 0.5) / scale - 0.5;
+            let lo = ((c - s).floor() as i64).max(0);
+            let hi = ((c + s).ceil() as i64).min(n as i64 - 1);
+            let w: Vec<f64> = (lo..=hi).map(|j| kernel(f, (j as f64 - c) / fs)).collect();
+            let sum: f64 = w.iter().sum();
+            (lo as usize, w.into_iter().map(|v| v / sum).collect())
+        })
+        .collect()
+}
+
+/// Reference resample in f64 with alpha premultiplied; returns the output image.
+pub fn reference(img: &Img, ow: u32, oh: u32, f: Filter) -> (Img, Vec<f64>) {
+    let ch = img.ch();
+    let d = img.max() as f64;
+    let alpha = img.layout.channels.has_alpha();
+    let wx = ref_weights(f, img.w, ow);
+    let wy = ref_weights(f, img.h, oh);
+    // premultiplied values in [0,1]
+    let mut src = vec![0f64; img.data.len()];
+    for p in 0..(img.w * img.h) as usize {
+        let a = if alpha { img.data[p * ch + ch - 1] as f64 / d } else { 1.0 };
+        for c in 0..ch {
+            let v = img.data[p * ch + c] as f64 / d;
+            src[p * ch + c] = if alpha && c + 1 < ch { v * a } else { v };
+        }
+    }
+    let mut tmp = vec![0f64; img.h as usize * ow as usize * ch];
+    for y in 0..img.h as usize {
+        for (x, (s0, w)) in wx.iter().enumerate() {
+            for c in 0..ch {
+                tmp[(y * ow as usize + x) * ch + c] = w.iter().enumerate().map(|(k, wk)| wk * src[(y * img.w as usize + s0 + k) * ch + c]).sum();
+            }
+        }
+    }
+    let mut out = vec![0u16; ow as usize * oh as usize * ch];
+    let mut exact_alpha = vec![0f64; ow as usize * oh as usize];
+    for (y, (s0, w)) in wy.iter().enumerate() {
+        for x in 0..ow as usize {
+            let mut v = [0f64; 4];
+            for c in 0..ch {
+                v[c] = w.iter().enumerate().map(|(k, wk)| wk * tmp[((s0 + k) * ow as usize + x) * ch + c]).sum();
+            }
+            let p = y * ow as usize + x;
+            let r = |x: f64| (x * d + 0.5).floor().clamp(0.0, d) as u16;
+            if alpha {
+                let a = v[ch - 1];
+                exact_alpha[p] = a.clamp(0.0, 1.0);
+                let ao = r(a);
+                out[p * ch + ch - 1] = ao;
+                for c in 0..ch - 1 {
+                    out[p * ch + c] = if ao == 0 { 0 } else { r(v[c] / a) };
+                }
+            } else {
+                exact_alpha[p] = 1.0;
+                for c in 0..ch {
+                    out[p * ch + c] = r(v[c]);
+                }
+            }
+        }
+    }
+    (Img { w: ow, h: oh, layout: img.layout, data: out }, exact_alpha)
+}
+
+pub fn opts_scale(x: f64, y: f64, f: Filter) -> Options {
+    let mut o = Options::new(gigascale::Size::Scale { x, y });
+    o.filter = f;
+    o.max_memory = 256 << 20;
+    o.threads = 2;
+    o.temp_dir = Some(std::env::temp_dir());
+    o
+}
