@@ -206,6 +206,7 @@ fn signals() -> Signals {
 }
 
 pub fn main() -> i32 {
+    gigascale::source::install_quiet_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

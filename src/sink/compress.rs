@@ -72,7 +72,7 @@ impl Compression {
         match self {
             Compression::None => 0,
             Compression::Deflate => 320 << 10,
-            Compression::Lzw => 64 << 10,
+            Compression::Lzw => 96 << 10,
             // A zstd context for a tile-sized input; grows with level.
             Compression::Zstd => if level <= 5 { 2 << 20 } else { 8 << 20 },
         }
@@ -81,7 +81,7 @@ impl Compression {
     pub fn encoder(self, level: i32, layout: Layout, tile: u32) -> Box<dyn TileEncoder> {
         match self {
             Compression::None => Box::new(super::Raw),
-            c => Box::new(Compressor { c, level, layout, tile, zstd: None }),
+            c => Box::new(Compressor { c, level, layout, tile, zstd: None, lzw: None }),
         }
     }
 }
@@ -102,6 +102,7 @@ struct Compressor {
     layout: Layout,
     tile: u32,
     zstd: Option<zstd::bulk::Compressor<'static>>,
+    lzw: Option<super::lzw::Lzw>,
 }
 
 /// TIFF predictor 2: each sample minus the same channel of the previous pixel, per row.
@@ -139,10 +140,7 @@ impl TileEncoder for Compressor {
                 *out = z.finish().map_err(cerr)?;
             }
             Compression::Lzw => {
-                let mut enc = weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
-                let stream = enc.into_vec(out);
-                let r = stream.encode_all(&raw[..]);
-                r.status.map_err(|e| cerr(std::io::Error::other(e.to_string())))?;
+                self.lzw.get_or_insert_with(super::lzw::Lzw::new).encode(raw, out);
             }
             Compression::Zstd => {
                 if self.zstd.is_none() {

@@ -162,10 +162,28 @@ pub fn sniff(path: &Path) -> Result<Format> {
 /// Runs a third-party decoder call, turning a panic inside it into a format error so that a
 /// hostile file can never take the process down.
 pub(crate) fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    IN_DECODER.with(|d| d.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_DECODER.with(|d| d.set(false));
+    match r {
         Ok(r) => r,
         Err(_) => Err(Error::format(path, format!("{what}: decoder rejected the data (internal panic)"))),
     }
+}
+
+thread_local! {
+    static IN_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs a panic hook that stays silent for panics caught inside third-party decoders
+/// (they become ordinary format errors) and defers to the previous hook otherwise.
+pub fn install_quiet_panic_hook() {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !IN_DECODER.with(|d| d.get()) {
+            prev(info);
+        }
+    }));
 }
 
 pub(crate) fn p(path: &Path) -> PathBuf {

@@ -1,0 +1,151 @@
+//! Files written by gigascale are read back by the tiff crate's decoder and by libtiff
+//! (`tiffinfo -D`), report tiles, and hold exactly the pixels the engine computed.
+mod common;
+use common::*;
+use gigascale::sink::{TiffSink, TileSink};
+use gigascale::{Channels, Compression, Depth, Filter, Layout};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gigascale-interop-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Decodes a TIFF with the tiff crate into an `Img` (u16 samples).
+pub fn read_tiff(path: &Path) -> (u32, u32, tiff::ColorType, Vec<u16>) {
+    let mut d = tiff::decoder::Decoder::new(std::fs::File::open(path).unwrap()).unwrap();
+    let (w, h) = d.dimensions().unwrap();
+    let ct = d.colortype().unwrap();
+    let data = match d.read_image().unwrap() {
+        tiff::decoder::DecodingResult::U8(v) => v.into_iter().map(u16::from).collect(),
+        tiff::decoder::DecodingResult::U16(v) => v,
+        _ => panic!("unexpected sample type"),
+    };
+    (w, h, ct, data)
+}
+
+/// Runs `tiffinfo -D` (reads every tile through libtiff) and returns its stdout.
+fn tiffinfo(path: &Path) -> String {
+    let out = Command::new("tiffinfo").arg("-D").arg(path).output().expect("tiffinfo (libtiff-tools) must be installed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tiffinfo failed on {}: {stderr}", path.display());
+    assert!(stderr.trim().is_empty(), "tiffinfo complained about {}: {stderr}", path.display());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn write_tiff(img: &Img, path: &Path, c: Compression, big: bool, tile: u32, sx: f64, f: Filter) -> Img {
+    let mut o = opts_scale(sx, sx, f);
+    o.tile = tile;
+    o.compression = c;
+    let mut sink = TiffSink::create(path, c, None).unwrap().force_bigtiff(big);
+    let rep = gigascale::run(Box::new(MemSource::new(img)), &mut sink as &mut dyn TileSink, &o, &mut |_| {}).unwrap();
+    assert_eq!(sink.is_bigtiff(), big);
+    let mem = run_mem(img, &o).unwrap();
+    assert_eq!((mem.w, mem.h), rep.output);
+    mem
+}
+
+#[test]
+fn every_compression_and_layout_reads_back_identically() {
+    let dir = tmpdir("codecs");
+    let mut rng = Rng(3);
+    let mut n = 0;
+    for c in [Compression::None, Compression::Deflate, Compression::Lzw, Compression::Zstd] {
+        for (channels, depth) in [(Channels::Gray, Depth::U8), (Channels::GrayAlpha, Depth::U16), (Channels::Rgb, Depth::U8), (Channels::Rgba, Depth::U8), (Channels::Rgb, Depth::U16)] {
+            for big in [false, true] {
+                let img = random_img(&mut rng, 29, 21, Layout::new(channels, depth));
+                let path = dir.join(format!("out-{n}.tif"));
+                n += 1;
+                let want = write_tiff(&img, &path, c, big, 32, 2.3, Filter::Lanczos3);
+                let (w, h, _ct, data) = read_tiff(&path);
+                assert_eq!((w, h), (want.w, want.h));
+                assert!(data == want.data, "{c:?} {channels:?} {depth:?} big={big}: pixels differ after the tiff crate decodes");
+                let info = tiffinfo(&path);
+                assert!(info.contains("Tile Width: 32 Tile Length: 32"), "{info}");
+                if big {
+                    assert_eq!(&std::fs::read(&path).unwrap()[..4], b"II+\0");
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn fixtures_through_the_cli_read_back_everywhere() {
+    let dir = tmpdir("fixtures");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.contains("cmyk") || !(name.ends_with(".jpg") || name.ends_with(".png") || name.ends_with(".tif")) {
+            continue;
+        }
+        for (ext, comp) in [("tif", "zstd"), ("png", "none")] {
+            let out = dir.join(format!("{name}.{ext}"));
+            let st = Command::new(env!("CARGO_BIN_EXE_gigascale"))
+                .args(["upscale", p.to_str().unwrap(), out.to_str().unwrap(), "--scale", "2.5", "--compression", comp, "--max-memory", "32M", "--quiet"])
+                .status()
+                .unwrap();
+            assert!(st.success(), "{name} -> {ext}");
+            if ext == "tif" {
+                let (w, h, _, _) = read_tiff(&out);
+                let info = tiffinfo(&out);
+                assert!(info.contains(&format!("Image Width: {w} Image Length: {h}")) && info.contains("Tile Width: 256"), "{info}");
+            } else {
+                let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&out).unwrap()));
+                let mut r = dec.read_info().unwrap();
+                let mut buf = vec![0; r.output_buffer_size().unwrap()];
+                r.next_frame(&mut buf).unwrap();
+            }
+        }
+        seen += 1;
+    }
+    assert!(seen >= 12, "only {seen} fixtures");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn icc_profile_is_carried() {
+    let dir = tmpdir("icc");
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/coffee.jpg");
+    let src = gigascale::source::open(&input, 1 << 26).unwrap();
+    let icc = src.info().icc_profile.clone().expect("fixture has an ICC profile");
+    let out = dir.join("o.tif");
+    let o = opts_scale(2.0, 2.0, Filter::Bicubic);
+    gigascale::upscale(&input, &out, &o, &mut |_| {}).unwrap();
+    let mut d = tiff::decoder::Decoder::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let v = d.get_tag_u8_vec(tiff::tags::Tag::Unknown(34675)).unwrap();
+    assert_eq!(v, icc);
+    let outp = dir.join("o.png");
+    gigascale::upscale(&input, &outp, &o, &mut |_| {}).unwrap();
+    let r = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&outp).unwrap())).read_info().unwrap();
+    assert_eq!(r.info().icc_profile.as_deref(), Some(&icc[..]));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn png_output_matches_tiff_output() {
+    let dir = tmpdir("png");
+    let mut rng = Rng(11);
+    for (channels, depth) in [(Channels::Rgba, Depth::U16), (Channels::Gray, Depth::U8)] {
+        let img = random_img(&mut rng, 40, 30, Layout::new(channels, depth));
+        let o = opts_scale(3.0, 3.0, Filter::Mitchell);
+        let mut sink = gigascale::sink::PngSink::create(&dir.join("a.png")).unwrap();
+        gigascale::run(Box::new(MemSource::new(&img)), &mut sink, &o, &mut |_| {}).unwrap();
+        let want = run_mem(&img, &o).unwrap();
+        let mut r = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(dir.join("a.png")).unwrap())).read_info().unwrap();
+        let mut buf = vec![0; r.output_buffer_size().unwrap()];
+        r.next_frame(&mut buf).unwrap();
+        let got: Vec<u16> = match depth {
+            Depth::U8 => buf.iter().map(|&b| b as u16).collect(),
+            Depth::U16 => buf.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect(),
+        };
+        assert!(got == want.data, "{channels:?} {depth:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
