@@ -110,16 +110,24 @@ pub fn upscale(input: &Path, output: &Path, opts: &Options, progress: &mut dyn F
     }
     check_output(input, output, opts.overwrite)?;
     let source = source::open(input, opts.max_memory)?;
+    let info = source.info();
+    let (info_w, info_h) = (info.width, info.height);
+    let (w, h) = opts.output_size(info.width, info.height).map_err(|e| {
+        Error::usage(format!("{}: {}x{} input: {e}", input.display(), info.width, info.height))
+    })?;
     let mut sink: Box<dyn sink::TileSink> = match kind {
         OutputKind::Tiff => Box::new(sink::TiffSink::create(output, opts.compression, opts.level)?),
         OutputKind::Png => {
-            let info = source.info();
-            let (w, h) = opts.output_size(info.width, info.height)?;
             if w > i32::MAX as u32 || h > i32::MAX as u32 {
-                return Err(Error::usage("output too large for PNG; use .tif"));
+                return Err(Error::usage(format!("{}: {w}x{h} is too large for PNG; name it .tif", output.display())));
             }
             Box::new(sink::PngSink::create(output)?)
         }
     };
-    run(source, sink.as_mut(), opts, progress)
+    run(source, sink.as_mut(), opts, progress).map_err(|e| match e {
+        Error::Limit { what, needed, limit, hint } => {
+            Error::Limit { what: format!("{} ({}x{} -> {w}x{h}): {what}", input.display(), info_w, info_h), needed, limit, hint }
+        }
+        e => e,
+    })
 }

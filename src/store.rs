@@ -111,7 +111,9 @@ pub(crate) fn create_temp(dir: &Path, what: &str) -> Result<(File, PathBuf)> {
         match OpenOptions::new().read(true).write(true).create_new(true).open(&path) {
             Ok(f) => return Ok((f, path)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io(dir, e)),
+            Err(e) => {
+                return Err(Error::io(dir, std::io::Error::new(e.kind(), format!("cannot create a file in this directory ({e})"))))
+            }
         }
     }
     Err(Error::io(dir, std::io::Error::other("could not create a unique temporary file")))

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# bench-15x.sh — the 15x gigapixel case, gigascale vs libvips vs sharp, side by side.
+#
+#   scripts/bench-15x.sh [OUTDIR]        (REPS=3 COMPRESSIONS="none zstd deflate" SCALE=15)
+#
+# Input: a real photograph, "ColorfulCups" from Debian's plasma-workspace-wallpapers (GPL-2+,
+# KDE Visual Design Group), rotated to portrait and resized to 2000x3000 with libvips, saved as
+# JPEG Q92. Nothing of it is committed; it is rebuilt in ~/.cache/gigascale-bench.
+# Prints one line per run (wall seconds, peak RSS, bytes), medians, the write floor (dd of the
+# same byte count with fsync into OUTDIR) and ratios against libvips. Needs apt, npm, vips.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-/tmp/gigascale-bench}
+reps=${REPS:-3}
+scale=${SCALE:-15}
+comps=${COMPRESSIONS:-none zstd deflate}
+cache=${GIGASCALE_BENCH_CACHE:-$HOME/.cache/gigascale-bench}
+peers=${PEERS:-$root/../shared/peers.sh}
+mkdir -p "$out" "$cache"
+command -v vips >/dev/null || { apt-get update -qq >/dev/null; apt-get install -y -qq libvips-tools >/dev/null; }
+[[ -x /usr/bin/time ]] || apt-get install -y -qq time >/dev/null
+photo=$cache/photo-2000x3000.jpg
+if [[ ! -f $photo ]]; then
+  (cd "$cache" && apt-get download -qq plasma-workspace-wallpapers >/dev/null 2>&1 && dpkg -x plasma-workspace-wallpapers_*.deb x)
+  src=$cache/x/usr/share/wallpapers/ColorfulCups/contents/images/2560x1600.jpg
+  vips rot "$src" "$cache/rot.v" d90
+  vips resize "$cache/rot.v" "$cache/r.v" 1.25 --vscale 1.171875 --kernel lanczos3
+  vips jpegsave "$cache/r.v" "$photo" --Q 92
+  rm -rf "$cache/x" "$cache"/*.v "$cache"/*.deb
+fi
+(cd "$root" && cargo build --release -q)
+bin=$root/target/release/gigascale
+echo "# $(date -u +%F) $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); input $(vips header "$photo" 2>/dev/null | head -1)"
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+for comp in $comps; do
+  lvl=(); [[ -n ${LEVEL:-} && $comp != none ]] && lvl=(--level "$LEVEL")
+  walls=(); rsss=()
+  for r in $(seq "$reps"); do
+    rm -f "$out/gigascale.tif"
+    t=$(mktemp)
+    /usr/bin/time -f "%e %M" -o "$t" "$bin" upscale "$photo" "$out/gigascale.tif" --scale "$scale" \
+      --compression "$comp" "${lvl[@]}" --max-memory 64M --tile 256 --quiet --temp-dir "$out"
+    read -r wall rss <"$t"; rm -f "$t"
+    bytes=$(stat -c %s "$out/gigascale.tif")
+    echo "run=gigascale comp=$comp rep=$r wall_s=$wall peak_rss_kb=$rss bytes=$bytes"
+    walls+=("$wall"); rsss+=("$rss")
+  done
+  gw=$(printf '%s\n' "${walls[@]}" | median); gr=$(printf '%s\n' "${rsss[@]}" | sort -n | tail -1)
+  gb=$bytes
+  rm -f "$out/gigascale.tif"
+  if [[ $comp == none ]]; then
+    sync
+    fl=$( { /usr/bin/time -f "%e" dd if=/dev/zero of="$out/floor.bin" bs=4M count=$(( (gb + 4194303) / 4194304 )) conv=fsync status=none; } 2>&1 )
+    rm -f "$out/floor.bin"
+    echo "floor comp=none dd_fsync_s=$fl bytes=$gb"
+  fi
+  pl=$("$peers" "$photo" "$scale" "$out/peers" "$comp")
+  echo "$pl"
+  vw=$(echo "$pl" | awk '/peer=vips/{for(i=1;i<=NF;i++) if($i~/^wall_s=/){sub("wall_s=","",$i); print $i}}')
+  vb=$(echo "$pl" | awk '/peer=vips/{for(i=1;i<=NF;i++) if($i~/^bytes=/){sub("bytes=","",$i); print $i}}')
+  rm -f "$out/peers/"*.tif
+  awk -v c="$comp" -v gw="$gw" -v gr="$gr" -v gb="$gb" -v vw="$vw" -v vb="$vb" -v fl="${fl:-0}" 'BEGIN {
+    printf "summary comp=%s gigascale_median_s=%.2f peak_rss_mb=%.1f bytes=%d | vips_s=%.2f vips_bytes=%d | time_ratio=%.3f size_ratio=%.3f", c, gw, gr/1024, gb, vw, vb, gw/vw, gb/vb
+    if (c == "none" && fl > 0) printf " floor_s=%.2f vs_floor=%.2f", fl, gw/fl
+    printf "\n" }'
+done

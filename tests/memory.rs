@@ -1,0 +1,46 @@
+//! Peak memory, measured from outside the process: a 6000x9000 output under --max-memory 64M
+//! stays below the budget plus 16 MB. (The gigapixel case is in scripts/bench-15x.sh.)
+use std::process::Command;
+
+#[test]
+fn six_by_nine_thousand_under_64m() {
+    let dir = std::env::temp_dir().join(format!("gigascale-mem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A 400x600 photo-like input: smooth gradients, edges and noise.
+    let (w, h) = (400u32, 600u32);
+    let mut px = Vec::with_capacity((w * h * 3) as usize);
+    let mut s = 12345u64;
+    for y in 0..h {
+        for x in 0..w {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let n = (s >> 58) as u32;
+            let edge = if (x / 50 + y / 70) % 2 == 0 { 60 } else { 0 };
+            px.push(((x * 255 / w) / 2 + edge + n) as u8);
+            px.push(((y * 255 / h) / 2 + n) as u8);
+            px.push((((x + y) * 255 / (w + h)) / 2 + edge) as u8);
+        }
+    }
+    let input = dir.join("in.png");
+    let mut enc = png::Encoder::new(std::fs::File::create(&input).unwrap(), w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.write_header().unwrap().write_image_data(&px).unwrap();
+    let out = dir.join("out.tif");
+    let time = std::path::Path::new("/usr/bin/time");
+    assert!(time.exists(), "/usr/bin/time is needed (Debian package 'time'; .ci/run installs it)");
+    for comp in ["none", "zstd"] {
+        let o = Command::new(time)
+            .args(["-f", "peak_rss_kb=%M"])
+            .arg(env!("CARGO_BIN_EXE_gigascale"))
+            .args(["upscale", input.to_str().unwrap(), out.to_str().unwrap(), "--scale", "15", "--max-memory", "64M", "--overwrite", "--quiet", "--compression", comp])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        let kb: u64 = err.lines().find_map(|l| l.strip_prefix("peak_rss_kb=")).unwrap().trim().parse().unwrap();
+        eprintln!("6000x9000 {comp}: peak RSS {} KiB", kb);
+        assert!(kb * 1024 <= (64 + 16) << 20, "peak RSS {kb} KiB exceeds 64M + 16M");
+        let info = String::from_utf8(Command::new(env!("CARGO_BIN_EXE_gigascale")).arg("info").arg(&out).output().unwrap().stdout).unwrap();
+        assert!(info.contains("size: 6000x9000"), "{info}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
