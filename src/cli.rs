@@ -33,6 +33,8 @@ enum Cmd {
     ///   gigascale upscale big.png small.png --scale 0.3
     #[command(verbatim_doc_comment)]
     Upscale(UpscaleArgs),
+    /// List GPU adapters with the limits that matter to gigascale.
+    Devices,
     /// Print an image's size, channels, depth, format and tiling.
     Info {
         /// Image file (JPEG, PNG or TIFF).
@@ -55,6 +57,13 @@ enum CompressionArg {
     Deflate,
     Lzw,
     Zstd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendArg {
+    Auto,
+    Gpu,
+    Cpu,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -102,6 +111,13 @@ struct UpscaleArgs {
     /// Compression level (deflate 0-9, default 6; zstd 1-22, default 3).
     #[arg(long, value_name = "N")]
     level: Option<i32>,
+    /// Compute backend: auto uses a hardware GPU when one with 64-bit integer shaders exists,
+    /// else the CPU; gpu insists on a GPU (software adapters such as lavapipe included).
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendArg,
+    /// Cap on GPU memory gigascale may allocate (e.g. 64M); tiles stream through it.
+    #[arg(long, value_name = "SIZE")]
+    gpu_memory: Option<String>,
     /// Worker threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -152,6 +168,14 @@ fn options(a: &UpscaleArgs) -> Result<Options, Error> {
         CompressionArg::Zstd => Compression::Zstd,
     };
     o.level = a.level;
+    o.backend = match a.backend {
+        BackendArg::Auto => gigascale::Backend::Auto,
+        BackendArg::Gpu => gigascale::Backend::Gpu,
+        BackendArg::Cpu => gigascale::Backend::Cpu,
+    };
+    if let Some(g) = &a.gpu_memory {
+        o.gpu_memory = Some(parse_size(g)?);
+    }
     if a.threads == Some(0) {
         return Err(Error::usage("--threads must be at least 1"));
     }
@@ -207,6 +231,11 @@ fn signals() -> Signals {
 
 pub fn main() -> i32 {
     gigascale::source::install_quiet_panic_hook();
+    // Mesa's Vulkan drivers complain on stderr when XDG_RUNTIME_DIR is unset (headless
+    // servers, CI); they only need some directory. Set before any thread exists.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -215,6 +244,7 @@ pub fn main() -> i32 {
         }
     };
     match cli.cmd {
+        Cmd::Devices => devices(),
         Cmd::Info { file } => match info(&file) {
             Ok(()) => 0,
             Err(e) => {
@@ -254,6 +284,7 @@ fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
         b
     });
     let mut summary = String::new();
+    let mut backend = String::new();
     let mut on_event = |e: &Event| {
         match mode {
             ProgressArg::Json => eprintln!("{}", e.to_json()),
@@ -280,6 +311,14 @@ fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
             }
             _ => {}
         }
+        if let Event::Warning { message } = e {
+            if !a.quiet && mode != ProgressArg::Json {
+                eprintln!("gigascale: warning: {message}");
+            }
+        }
+        if let Event::Backend { kind, detail } = e {
+            backend = format!("{kind} {detail}");
+        }
         if let Event::Start { input, output, tiles, threads, slots, planned_memory } = e {
             summary = format!(
                 "{}x{} -> {}x{} ({} tiles, {threads} threads, {slots} tile slots, planned memory {} of {})",
@@ -293,19 +332,53 @@ fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
     }
     let r = r?;
     if !a.quiet {
+        let s = r.stages;
+        let gpu = if s.gpu_upload + s.gpu_wait > 0.0 {
+            format!(", gpu upload {:.2} s, gpu wait {:.2} s, read-back {:.2} s", s.gpu_upload, s.gpu_wait, s.gpu_readback)
+        } else {
+            String::new()
+        };
         eprintln!(
-            "gigascale: {} -> {}: {summary}; {} written in {:.2} s (decode {:.2} s, compute {:.2} s, encode {:.2} s, write {:.2} s; cpu-seconds for compute/encode)",
+            "gigascale: {} -> {}: {summary}\n  backend {backend}\n  {} written in {:.2} s (decode {:.2} s, compute {:.2} s, encode {:.2} s, write {:.2} s{gpu}; compute and encode are CPU seconds over all workers)",
             a.input.display(),
             a.output.display(),
             format_size(r.bytes),
             r.seconds,
-            r.stages.decode,
-            r.stages.compute,
-            r.stages.encode,
-            r.stages.write
+            s.decode,
+            s.compute,
+            s.encode,
+            s.write
         );
     }
     Ok(())
+}
+
+fn devices() -> i32 {
+    #[cfg(feature = "gpu")]
+    {
+        let list = gigascale::gpu::list_adapters();
+        if list.is_empty() {
+            println!("no GPU adapters found (gigascale will use the CPU)");
+        }
+        for (i, a) in list.iter().enumerate() {
+            println!("[{i}] {} | {} | {}", a.name, a.device_type, a.backend);
+            println!("    max_buffer_size: {}", format_size(a.max_buffer_size));
+            println!("    max_storage_buffer_binding_size: {}", format_size(a.max_storage_buffer_binding_size));
+            let (x, y, z, n) = a.max_workgroup;
+            println!("    max_workgroup_size: {x}x{y}x{z}, {n} invocations, {} shared", format_size(a.max_workgroup_storage as u64));
+            println!("    shader-f16: {}, shader-int64: {}", a.shader_f16, a.shader_int64);
+            match &a.usable {
+                Ok(()) => println!("    usable: yes"),
+                Err(why) => println!("    usable: no ({why})"),
+            }
+        }
+        0
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        println!("this build has no GPU support (feature `gpu`)");
+        0
+    }
 }
 
 fn info(file: &std::path::Path) -> Result<(), Error> {

@@ -46,7 +46,9 @@ pub fn plan_memory(
     passthrough: bool,
     want: usize,
     budget: u64,
+    gpu: Option<(usize, u64)>,
 ) -> Result<MemoryPlan> {
+    let (gpu_slots, gpu_host) = gpu.map_or((0, 0), |(n, per)| (n, n as u64 * per));
     let row_bytes = plan.in_size.0 as u64 * plan.layout.bytes_per_pixel() as u64;
     let tile_bytes = plan.tile_bytes() as u64;
     let slot = tile_bytes + if passthrough { 0 } else { encoded_bound as u64 };
@@ -69,6 +71,7 @@ pub fn plan_memory(
             ("worker scratch", threads as u64 * (scratch + encoder_memory)),
             ("tile ring", slots as u64 * slot),
             ("sink", sink_memory),
+            ("gpu staging", gpu_host),
         ];
         let decode = source_decode + 64 * row_bytes;
         let compute_total: u64 = compute.iter().map(|i| i.1).sum();
@@ -79,7 +82,7 @@ pub fn plan_memory(
     };
     let mut threads = want.max(1);
     loop {
-        for slots in [2 * threads, threads + 1, threads].into_iter().filter(|&s| s >= 1) {
+        for slots in [2 * threads + gpu_slots, threads + 1 + gpu_slots, threads + gpu_slots, gpu_slots.max(1)] {
             let m = estimate(threads, slots);
             if m.total <= budget {
                 return Ok(m);
@@ -105,6 +108,57 @@ struct Slot {
     enc: Vec<u8>,
 }
 
+impl AsMut<[u8]> for Slot {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.raw
+    }
+}
+
+/// Tile buffers travelling through the pipeline: the job, its buffer, and whether the tile has
+/// already been computed (by the GPU).
+type Msg = (TileJob, Slot, bool);
+
+/// Backends when the crate is built without the `gpu` feature.
+#[cfg(not(feature = "gpu"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The CPU (no GPU support compiled in).
+    #[default]
+    Auto,
+    /// Refused: built without the `gpu` feature.
+    Gpu,
+    /// The CPU workers.
+    Cpu,
+}
+
+/// Slots in the GPU ring.
+#[cfg(feature = "gpu")]
+const GPU_SLOTS: usize = 4;
+
+/// The chosen backend, before the job starts.
+enum Chosen {
+    Cpu(String),
+    #[cfg(feature = "gpu")]
+    Gpu(wgpu::Adapter),
+}
+
+fn choose(opts: &Options) -> Result<Chosen> {
+    #[cfg(feature = "gpu")]
+    {
+        Ok(match crate::gpu::select(opts.backend)? {
+            Ok(a) => Chosen::Gpu(a),
+            Err(reason) => Chosen::Cpu(reason),
+        })
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        match opts.backend {
+            Backend::Gpu => Err(Error::Gpu("this build has no GPU support (feature `gpu`)".into())),
+            _ => Ok(Chosen::Cpu("built without GPU support".into())),
+        }
+    }
+}
+
 /// What a finished job reports.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -118,6 +172,8 @@ pub struct Report {
     pub stages: StageTimes,
     /// The memory plan used.
     pub memory: MemoryPlan,
+    /// `gpu: <adapter>` or `cpu (<reason>)`.
+    pub backend: String,
 }
 
 /// Runs a whole job from a [`RowSource`] to a [`TileSink`].
@@ -141,6 +197,14 @@ pub fn run(
     // The sink decides whether tiles pass through unencoded; probe with a throwaway encoder
     // created after begin() below. For the estimate, only `Compression::None` passes through.
     let passthrough = opts.compression == crate::sink::Compression::None;
+    let chosen = choose(opts)?;
+    #[cfg(feature = "gpu")]
+    let gpu_need = match &chosen {
+        Chosen::Gpu(_) => Some((GPU_SLOTS, crate::gpu::GpuResampler::host_bytes_per_slot(&plan))),
+        Chosen::Cpu(_) => None,
+    };
+    #[cfg(not(feature = "gpu"))]
+    let gpu_need = None;
     let mem = plan_memory(
         &plan,
         source.decode_memory(),
@@ -150,8 +214,45 @@ pub fn run(
         passthrough,
         opts.resolved_threads(),
         opts.max_memory,
+        gpu_need,
     )?;
+    // Open the device before any work: a GPU that cannot be used is known now.
+    let backend_desc: String;
+    #[cfg(feature = "gpu")]
+    let gpu = match chosen {
+        Chosen::Gpu(adapter) => {
+            let name = adapter.get_info().name;
+            let limits = crate::gpu::GpuLimits {
+                device_memory: opts.gpu_memory.unwrap_or(u64::MAX),
+                max_buffer: opts.gpu_memory.unwrap_or(u64::MAX),
+                max_binding: opts.gpu_memory.unwrap_or(u64::MAX),
+                host_memory: gpu_need.map_or(0, |(n, per)| n as u64 * per),
+            };
+            match crate::gpu::GpuResampler::new(adapter, &plan, limits, GPU_SLOTS) {
+                Ok(g) => {
+                    backend_desc = format!("gpu: {} ({} slots, {} on the device)", g.adapter, g.slots(), format_size(g.device_bytes));
+                    Some(g)
+                }
+                Err(e) if opts.backend == crate::Backend::Gpu => return Err(e),
+                Err(e) => {
+                    backend_desc = format!("cpu (GPU {name} unusable: {e})");
+                    None
+                }
+            }
+        }
+        Chosen::Cpu(reason) => {
+            backend_desc = format!("cpu ({reason})");
+            None
+        }
+    };
+    #[cfg(not(feature = "gpu"))]
+    {
+        let Chosen::Cpu(reason) = chosen;
+        backend_desc = format!("cpu ({reason})");
+    }
     let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
+    let (kind, detail) = backend_desc.split_once(' ').unwrap_or((&backend_desc, ""));
+    progress(&Event::Backend { kind: kind.trim_end_matches(':').to_string(), detail: detail.to_string() });
     progress(&Event::Start {
         input: (info.width, info.height),
         output: (ow, oh),
@@ -189,8 +290,13 @@ pub fn run(
         let enc_cap = if passthrough { 0 } else { enc_bound };
         let _ = free_tx.send(Slot { raw: vec![0; plan.tile_bytes()], enc: Vec::with_capacity(enc_cap) });
     }
-    let (job_tx, job_rx) = bounded::<(TileJob, Slot)>(mem.slots);
+    // planner -> (GPU thread ->) workers -> writer
+    let (job_tx, job_rx) = bounded::<Msg>(mem.slots);
+    let (work_tx, work_rx) = bounded::<Msg>(mem.slots);
     let (done_tx, done_rx) = bounded::<Result<(TileJob, Slot, bool)>>(mem.slots);
+    let warnings = std::sync::Mutex::new(Vec::<String>::new());
+    #[cfg(feature = "gpu")]
+    let gpu_times = std::sync::Mutex::new(crate::gpu::driver::GpuTimes::default());
     let encoders: Vec<_> = (0..mem.threads).map(|_| sink.encoder()).collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(mem.threads)
@@ -209,7 +315,29 @@ pub fn run(
                     break;
                 }
                 let Ok(slot) = free_rx.recv() else { break };
-                if job_tx_p.send((plan.tile(index), slot)).is_err() {
+                if job_tx_p.send((plan.tile(index), slot, false)).is_err() {
+                    break;
+                }
+            }
+        });
+        // The GPU thread, or a plain hand-over to the workers.
+        let bpp = plan.layout.bytes_per_pixel();
+        let warnings_g = &warnings;
+        #[cfg(feature = "gpu")]
+        let gpu_times_g = &gpu_times;
+        let work_tx_g = work_tx;
+        sc.spawn(move || {
+            #[cfg(feature = "gpu")]
+            if let Some(g) = gpu {
+                let t = crate::gpu::driver::drive(g, job_rx, work_tx_g, store, bpp, opts.gpu_fail_after, warnings_g);
+                if let Ok(mut gt) = gpu_times_g.lock() {
+                    *gt = t;
+                }
+                return;
+            }
+            let _ = (bpp, warnings_g);
+            for m in job_rx.iter() {
+                if work_tx_g.send(m).is_err() {
                     break;
                 }
             }
@@ -217,7 +345,7 @@ pub fn run(
         // Workers.
         let (compute_ns, encode_ns) = (&compute_ns, &encode_ns);
         let workers_done = done_tx;
-        let job_rx_w = job_rx;
+        let job_rx_w = work_rx;
         sc.spawn(move || {
             pool.scope(|s| {
                 for mut enc in encoders {
@@ -225,9 +353,11 @@ pub fn run(
                     let done = workers_done.clone();
                     s.spawn(move |_| {
                         let mut scratch = Scratch::default();
-                        while let Ok((job, mut slot)) = job_rx.recv() {
+                        while let Ok((job, mut slot, computed)) = job_rx.recv() {
                             let tc = Instant::now();
-                            resample_tile(plan, store, &job, &mut scratch, &mut slot.raw);
+                            if !computed {
+                                resample_tile(plan, store, &job, &mut scratch, &mut slot.raw);
+                            }
                             let te = Instant::now();
                             compute_ns.fetch_add((te - tc).as_nanos() as u64, Ordering::Relaxed);
                             let pass = enc.passthrough();
@@ -255,6 +385,9 @@ pub fn run(
                 }
                 let msg = done_rx.recv().map_err(|_| Error::Interrupted { signal: None })??;
                 pending.insert(msg.0.index, msg);
+                if let Some(w) = warnings.lock().ok().and_then(|mut w| w.pop()) {
+                    progress(&Event::Warning { message: w });
+                }
                 while let Some((job, slot, pass)) = pending.remove(&next) {
                     let tw = Instant::now();
                     sink.write_tile(&job, if pass { &slot.raw } else { &slot.enc })?;
@@ -291,8 +424,17 @@ pub fn run(
         compute: compute_ns.load(Ordering::Relaxed) as f64 / 1e9,
         encode: encode_ns.load(Ordering::Relaxed) as f64 / 1e9,
         write: write_s,
+        ..Default::default()
     };
+    #[cfg(feature = "gpu")]
+    let stages = {
+        let g = gpu_times.lock().map(|g| *g).unwrap_or_default();
+        StageTimes { gpu_upload: g.upload, gpu_wait: g.wait, gpu_readback: g.readback, ..stages }
+    };
+    if let Some(w) = warnings.lock().ok().and_then(|mut w| w.pop()) {
+        progress(&Event::Warning { message: w });
+    }
     let seconds = t0.elapsed().as_secs_f64();
     progress(&Event::Done { bytes, seconds, stages });
-    Ok(Report { output: (ow, oh), bytes, seconds, stages, memory: mem })
+    Ok(Report { output: (ow, oh), bytes, seconds, stages, memory: mem, backend: backend_desc })
 }

@@ -22,6 +22,8 @@
 #![warn(missing_docs)]
 
 pub mod budget;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 mod error;
 mod exec;
 pub mod kernel;
@@ -35,6 +37,10 @@ pub mod source;
 mod store;
 
 pub use error::{Error, Result};
+#[cfg(feature = "gpu")]
+pub use gpu::Backend;
+#[cfg(not(feature = "gpu"))]
+pub use exec::Backend;
 pub use exec::{plan_memory, run, MemoryPlan, Report};
 pub use kernel::{AxisCoeffs, Filter};
 pub use options::{Options, Size};

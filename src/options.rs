@@ -55,6 +55,13 @@ pub struct Options {
     pub overwrite: bool,
     /// Set to stop the job early (it then fails with `Error::Interrupted`).
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Which backend computes tiles.
+    pub backend: crate::Backend,
+    /// Cap on device memory for the GPU backend (`None`: the adapter's limits).
+    pub gpu_memory: Option<u64>,
+    /// Test hook: make the GPU fail after this many tiles, to exercise the CPU fallback.
+    #[doc(hidden)]
+    pub gpu_fail_after: Option<u64>,
 }
 
 impl Options {
@@ -71,6 +78,9 @@ impl Options {
             temp_dir: None,
             overwrite: false,
             cancel: None,
+            backend: crate::Backend::Auto,
+            gpu_memory: None,
+            gpu_fail_after: None,
         }
     }
 
@@ -102,6 +112,9 @@ impl Options {
             }
         } else if self.level.is_some() && self.compression.level_range().is_none() {
             return Err(Error::usage(format!("--level has no meaning for --compression {}", self.compression.name())));
+        }
+        if self.gpu_memory.is_some_and(|g| g < (1 << 20)) {
+            return Err(Error::usage("--gpu-memory must be at least 1M"));
         }
         if self.max_memory < (1 << 20) {
             return Err(Error::usage("--max-memory must be at least 1M"));

@@ -11,6 +11,12 @@ pub struct StageTimes {
     pub encode: f64,
     /// Writing tiles and metadata (writer thread).
     pub write: f64,
+    /// GPU: packing source windows into upload buffers (GPU thread).
+    pub gpu_upload: f64,
+    /// GPU: waiting for compute and transfers to finish (GPU thread).
+    pub gpu_wait: f64,
+    /// GPU: copying tiles out of read-back buffers (GPU thread).
+    pub gpu_readback: f64,
 }
 
 /// A progress event.
@@ -30,6 +36,18 @@ pub enum Event {
         slots: usize,
         /// Planned peak memory in bytes.
         planned_memory: u64,
+    },
+    /// The backend in use, and why it was chosen.
+    Backend {
+        /// `gpu` or `cpu`.
+        kind: String,
+        /// Adapter name, or the reason for using the CPU.
+        detail: String,
+    },
+    /// Something the user should know that did not stop the job (e.g. a GPU fallback).
+    Warning {
+        /// The message.
+        message: String,
     },
     /// Source rows decoded so far.
     Decode {
@@ -69,12 +87,25 @@ impl Event {
                 r#"{{"event":"start","input":[{},{}],"output":[{},{}],"tiles":{tiles},"threads":{threads},"slots":{slots},"planned_memory":{planned_memory}}}"#,
                 input.0, input.1, output.0, output.1
             ),
+            Event::Backend { kind, detail } => format!(r#"{{"event":"backend","kind":"{}","detail":"{}"}}"#, esc(kind), esc(detail)),
+            Event::Warning { message } => format!(r#"{{"event":"warning","message":"{}"}}"#, esc(message)),
             Event::Decode { rows, total } => format!(r#"{{"event":"decode","rows":{rows},"total":{total}}}"#),
             Event::Tiles { done, total } => format!(r#"{{"event":"tiles","done":{done},"total":{total}}}"#),
             Event::Done { bytes, seconds, stages } => format!(
-                r#"{{"event":"done","bytes":{bytes},"seconds":{seconds:.3},"decode_s":{:.3},"compute_s":{:.3},"encode_s":{:.3},"write_s":{:.3}}}"#,
-                stages.decode, stages.compute, stages.encode, stages.write
+                r#"{{"event":"done","bytes":{bytes},"seconds":{seconds:.3},"decode_s":{:.3},"compute_s":{:.3},"encode_s":{:.3},"write_s":{:.3},"gpu_upload_s":{:.3},"gpu_wait_s":{:.3},"gpu_readback_s":{:.3}}}"#,
+                stages.decode, stages.compute, stages.encode, stages.write, stages.gpu_upload, stages.gpu_wait, stages.gpu_readback
             ),
         }
     }
+}
+
+fn esc(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c {
+            '"' => vec!['\\', '"'],
+            '\\' => vec!['\\', '\\'],
+            c if (c as u32) < 0x20 => vec![' '],
+            c => vec![c],
+        })
+        .collect()
 }

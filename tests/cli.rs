@@ -232,3 +232,29 @@ fn usage_errors_exit_2_before_work() {
     assert!(stderr(&o).contains(".tif"));
     assert_clean(&d, &[]);
 }
+
+#[test]
+fn interrupt_stops_promptly_and_cleans_up() {
+    let d = tmpdir("signal");
+    // A job long enough to interrupt: 40x of the 150x100 fixture on one thread.
+    for (sig, code) in [("-INT", 130), ("-TERM", 143)] {
+        let out = d.join("big.tif");
+        let mut child = bin()
+            .args(["upscale", fixture("coffee.jpg").to_str().unwrap(), out.to_str().unwrap(), "--scale", "40", "--threads", "1", "--quiet", "--temp-dir"])
+            .arg(d.join("tmp"))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let t = std::time::Instant::now();
+        Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
+        let status = child.wait().unwrap();
+        assert!(t.elapsed().as_secs() < 5, "did not stop promptly");
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(code), "{sig}: {err}");
+        assert!(err.contains("interrupted"), "{err}");
+        assert!(!out.exists());
+        assert_clean(&d, &[]);
+    }
+}

@@ -215,3 +215,25 @@ impl TileSink for TiffSink {
         tiles * 16 * 2 + (1 << 20)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pixel::{Depth, Layout};
+
+    fn header(w: u32, h: u32) -> SinkHeader {
+        SinkHeader { width: w, height: h, tile: 256, layout: Layout::new(Channels::Rgb, Depth::U8), icc_profile: None }
+    }
+
+    #[test]
+    fn bigtiff_whenever_the_file_could_pass_4gib() {
+        // The 15x case: 4.08 GB raw fits a classic TIFF uncompressed...
+        assert!(worst_case_size(&header(30000, 45000), Compression::None) <= u32::MAX as u64);
+        // ...and so does zstd's worst case (0.4 % over raw), but not LZW's (50 % over raw).
+        assert!(worst_case_size(&header(30000, 45000), Compression::Zstd) <= u32::MAX as u64);
+        assert!(worst_case_size(&header(30000, 45000), Compression::Lzw) > u32::MAX as u64);
+        assert!(worst_case_size(&header(32000, 45000), Compression::Zstd) > u32::MAX as u64);
+        assert!(worst_case_size(&header(60000, 90000), Compression::None) > u32::MAX as u64);
+        assert!(worst_case_size(&header(6000, 9000), Compression::Deflate) < u32::MAX as u64);
+    }
+}

@@ -1,0 +1,64 @@
+// Pass 2 (vertical): one invocation per 32-bit word of the output tile (4 samples of 8 bits or
+// 2 of 16). Applies the y weights to the intermediate, rounds, unpremultiplies, clamps and
+// packs little-endian samples; pixels outside the image are zero.
+
+@group(0) @binding(1) var<storage, read> inter: array<i32>;
+// starts[n_y], lens[n_y], weights[n_y * taps_y]
+@group(0) @binding(2) var<storage, read> cy: array<i32>;
+@group(0) @binding(3) var<storage, read_write> out: array<u32>;
+
+fn acc2(j: u32, i: u32, c: u32) -> i64 {
+    let oy = p.out_y + j;
+    let start = u32(cy[oy]) - p.src_y;
+    let len = u32(cy[p.n_y + oy]);
+    let wbase = 2u * p.n_y + oy * p.taps_y;
+    let stride = p.out_w * p.ch;
+    var acc = i64(0);
+    for (var k = 0u; k < len; k = k + 1u) {
+        acc = acc + i64(inter[(start + k) * stride + i * p.ch + c]) * i64(cy[wbase + k]);
+    }
+    return acc;
+}
+
+fn clamp_max(v: i64) -> u32 {
+    return u32(max(min(v, i64(p.max_value)), i64(0)));
+}
+
+fn value(j: u32, i: u32, c: u32) -> u32 {
+    if (p.alpha == 1u) {
+        let aa = acc2(j, i, p.ch - 1u);
+        let ao = clamp_max(round_shift(aa, p.k2_plain));
+        if (c + 1u == p.ch) {
+            return ao;
+        }
+        let ac = acc2(j, i, c);
+        if (ao == 0u || ac <= i64(0)) {
+            return 0u;
+        }
+        let n = ac << p.n_shift;
+        let d = aa >> p.d_shift;
+        return clamp_max((2 * n + d) / (2 * d));
+    }
+    return clamp_max(round_shift(acc2(j, i, c), p.k2_plain));
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let w = flat_index(gid);
+    let per_row = p.tile * p.ch;
+    let spw = 4u / p.bps;
+    if (w * spw >= p.tile * per_row) {
+        return;
+    }
+    var word = 0u;
+    for (var q = 0u; q < spw; q = q + 1u) {
+        let s = w * spw + q;
+        let j = s / per_row;
+        let i = (s % per_row) / p.ch;
+        let c = s % p.ch;
+        if (j < p.out_h && i < p.out_w) {
+            word = word | (value(j, i, c) << (q * 8u * p.bps));
+        }
+    }
+    out[w] = word;
+}

@@ -1,0 +1,129 @@
+//! The GPU backend: wgpu compute shaders fed through a bounded ring of staging buffers.
+//!
+//! The shaders implement the same fixed-point contract as the CPU reference
+//! (`kernel/fixed.rs`) in 64-bit integers, consume the coefficient tables built by
+//! [`crate::AxisCoeffs`] (uploaded once), and therefore produce byte-identical tiles. They need
+//! `SHADER_INT64`; adapters without it are not used.
+
+pub(crate) mod driver;
+mod resampler;
+pub mod shaders;
+
+pub use resampler::{GpuLimits, GpuResampler};
+
+use crate::error::{Error, Result};
+
+/// Which backend computes tiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// A hardware GPU when one with 64-bit integer shaders exists, else the CPU.
+    #[default]
+    Auto,
+    /// A GPU adapter, software ones (e.g. lavapipe) included; an error if none is usable.
+    Gpu,
+    /// The CPU workers.
+    Cpu,
+}
+
+impl Backend {
+    /// CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Gpu => "gpu",
+            Backend::Cpu => "cpu",
+        }
+    }
+}
+
+/// What `gigascale devices` reports of one adapter.
+#[derive(Debug, Clone)]
+pub struct AdapterReport {
+    /// Adapter name.
+    pub name: String,
+    /// Graphics API (Vulkan, Metal, Dx12).
+    pub backend: String,
+    /// Discrete, integrated, virtual, CPU (software) or other.
+    pub device_type: String,
+    /// Largest buffer.
+    pub max_buffer_size: u64,
+    /// Largest storage binding.
+    pub max_storage_buffer_binding_size: u64,
+    /// Largest workgroup (x, y, z) and invocations.
+    pub max_workgroup: (u32, u32, u32, u32),
+    /// Workgroup shared memory.
+    pub max_workgroup_storage: u32,
+    /// Whether f16 arithmetic is available in shaders.
+    pub shader_f16: bool,
+    /// Whether 64-bit integers are available in shaders (required by gigascale).
+    pub shader_int64: bool,
+    /// Whether gigascale can use it, and if not why.
+    pub usable: std::result::Result<(), String>,
+}
+
+fn instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
+    wgpu::Instance::new(desc)
+}
+
+fn is_software(info: &wgpu::AdapterInfo) -> bool {
+    info.device_type == wgpu::DeviceType::Cpu
+}
+
+fn report(a: &wgpu::Adapter) -> AdapterReport {
+    let info = a.get_info();
+    let l = a.limits();
+    let f = a.features();
+    let int64 = f.contains(wgpu::Features::SHADER_INT64);
+    AdapterReport {
+        name: info.name.clone(),
+        backend: format!("{:?}", info.backend),
+        device_type: format!("{:?}", info.device_type),
+        max_buffer_size: l.max_buffer_size,
+        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+        max_workgroup: (
+            l.max_compute_workgroup_size_x,
+            l.max_compute_workgroup_size_y,
+            l.max_compute_workgroup_size_z,
+            l.max_compute_invocations_per_workgroup,
+        ),
+        max_workgroup_storage: l.max_compute_workgroup_storage_size,
+        shader_f16: f.contains(wgpu::Features::SHADER_F16),
+        shader_int64: int64,
+        usable: if int64 { Ok(()) } else { Err("no SHADER_INT64 (64-bit integers in shaders)".into()) },
+    }
+}
+
+/// Lists every adapter the system offers.
+pub fn list_adapters() -> Vec<AdapterReport> {
+    pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all())).iter().map(report).collect()
+}
+
+/// Picks an adapter for `backend`. `Ok(None)` means: use the CPU (with the reason).
+pub fn select(backend: Backend) -> Result<std::result::Result<wgpu::Adapter, String>> {
+    if backend == Backend::Cpu {
+        return Ok(Err("--backend cpu".into()));
+    }
+    let adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
+    let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    let mut usable: Vec<_> = adapters
+        .into_iter()
+        .filter(|a| a.features().contains(wgpu::Features::SHADER_INT64))
+        .filter(|a| backend == Backend::Gpu || !is_software(&a.get_info()))
+        .collect();
+    usable.sort_by_key(rank);
+    match (usable.into_iter().next(), backend) {
+        (Some(a), _) => Ok(Ok(a)),
+        (None, Backend::Gpu) => Err(Error::Gpu(
+            "no GPU adapter with 64-bit integer shaders (SHADER_INT64) was found; `gigascale devices` lists what exists".into(),
+        )),
+        (None, _) => Ok(Err("no hardware GPU with 64-bit integer shaders".into())),
+    }
+}

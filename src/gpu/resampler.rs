@@ -1,0 +1,419 @@
+//! Device setup, the ring of GPU slots and the tile loop.
+//!
+//! Each slot owns an upload staging buffer (MAP_WRITE: parameters + packed source window),
+//! device buffers (parameters, window, intermediate, output tile) and a read-back staging
+//! buffer (MAP_READ). A tile's upload, compute and read-back are one submission; up to
+//! `slots` submissions are in flight, so uploading tile k+1, computing tile k and reading back
+//! tile k-1 overlap. Staging buffers are remapped by `map_buffer_on_submit` when their
+//! submission completes; a slot is reused only after its read-back has been consumed. Nothing
+//! is allocated after start-up: a full ring blocks.
+
+use super::shaders::{Params, HPASS, VPASS};
+use crate::error::{Error, Result};
+use crate::plan::{Plan, TileJob};
+use crate::resample::Rows;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Caps on what the GPU backend may allocate, combined with the adapter's own limits.
+#[derive(Debug, Clone, Copy)]
+pub struct GpuLimits {
+    /// Total device memory gigascale may allocate (`--gpu-memory`).
+    pub device_memory: u64,
+    /// Largest single buffer.
+    pub max_buffer: u64,
+    /// Largest storage binding.
+    pub max_binding: u64,
+    /// Host memory for staging buffers.
+    pub host_memory: u64,
+}
+
+/// Bytes of the parameter area at the start of each upload: the horizontal pass' parameters
+/// at 0, the vertical pass' at `PARAM_SIZE`.
+const PARAMS_BYTES: u64 = 256;
+const PARAM_SIZE: u64 = 128;
+const WG: u32 = 64;
+const MAX_GROUPS: u32 = 65535;
+
+// Map states of a staging buffer.
+const PENDING: u8 = 0;
+const MAPPED: u8 = 1;
+const FAILED: u8 = 2;
+
+struct Slot {
+    upload: wgpu::Buffer,
+    params_h: wgpu::Buffer,
+    params_v: wgpu::Buffer,
+    src: wgpu::Buffer,
+    _inter: wgpu::Buffer,
+    out: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    bind_h: wgpu::BindGroup,
+    bind_v: wgpu::BindGroup,
+    upload_state: Arc<AtomicU8>,
+    read_state: Arc<AtomicU8>,
+}
+
+/// The GPU resampler of one job.
+pub struct GpuResampler {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    hpass: wgpu::ComputePipeline,
+    vpass: wgpu::ComputePipeline,
+    slots: Vec<Slot>,
+    free: VecDeque<usize>,
+    tile_bytes: u64,
+    window_cap: u64,
+    base: Params,
+    failure: Arc<Mutex<Option<String>>>,
+    /// Adapter description for the run summary.
+    pub adapter: String,
+    /// Device bytes allocated.
+    pub device_bytes: u64,
+    /// Host staging bytes allocated.
+    pub host_bytes: u64,
+    /// Seconds spent copying tiles out of read-back buffers.
+    pub readback_seconds: f64,
+}
+
+fn align4(n: u64) -> u64 {
+    n.div_ceil(4) * 4
+}
+
+fn coeff_words(c: &crate::AxisCoeffs) -> Vec<i32> {
+    let (starts, lens, weights) = c.raw();
+    let mut v = Vec::with_capacity(starts.len() * 2 + weights.len());
+    v.extend(starts.iter().map(|&s| s as i32));
+    v.extend(lens.iter().map(|&l| l as i32));
+    v.extend_from_slice(weights);
+    v
+}
+
+impl GpuResampler {
+    /// Sizes per slot for `plan`: (upload staging, window, intermediate, output tile).
+    pub fn slot_sizes(plan: &Plan) -> (u64, u64, u64, u64) {
+        let (ww, wh) = plan.max_window();
+        let bpp = plan.layout.bytes_per_pixel() as u64;
+        let ch = plan.layout.channels.count() as u64;
+        let window = align4(ww as u64 * wh as u64 * bpp).max(4);
+        let inter = (wh as u64 * plan.tile as u64 * ch * 4).max(4);
+        let out = align4(plan.tile_bytes() as u64);
+        (PARAMS_BYTES + window, window, inter, out)
+    }
+
+    /// Host memory one slot needs (upload + read-back staging).
+    pub fn host_bytes_per_slot(plan: &Plan) -> u64 {
+        let (up, _, _, out) = Self::slot_sizes(plan);
+        up + out
+    }
+
+    /// Opens the device on `adapter` and builds pipelines, tables and up to `want_slots` slots
+    /// within `limits`.
+    pub fn new(adapter: wgpu::Adapter, plan: &Plan, limits: GpuLimits, want_slots: usize) -> Result<GpuResampler> {
+        let info = adapter.get_info();
+        let al = adapter.limits();
+        let max_buffer = limits.max_buffer.min(al.max_buffer_size);
+        let max_binding = limits.max_binding.min(al.max_storage_buffer_binding_size);
+        let (up, window, inter, out) = Self::slot_sizes(plan);
+        let cx = coeff_words(&plan.x);
+        let cy = coeff_words(&plan.y);
+        let table_bytes = (cx.len() + cy.len()) as u64 * 4;
+        for (what, n) in [
+            ("source window", window),
+            ("intermediate", inter),
+            ("output tile", out),
+            ("x coefficients", cx.len() as u64 * 4),
+            ("y coefficients", cy.len() as u64 * 4),
+        ] {
+            if n > max_binding || n > max_buffer {
+                return Err(Error::limit(
+                    format!("gpu {what} buffer"),
+                    n,
+                    max_binding.min(max_buffer),
+                    Some("lower --tile, or use --backend cpu".into()),
+                ));
+            }
+        }
+        let per_slot_dev = 2 * PARAM_SIZE + window + inter + out;
+        let per_slot_host = up + out;
+        let fit_dev = limits.device_memory.saturating_sub(table_bytes) / per_slot_dev;
+        let fit_host = limits.host_memory / per_slot_host;
+        let slots = want_slots.min(fit_dev as usize).min(fit_host as usize);
+        if slots == 0 {
+            return Err(Error::limit(
+                "--gpu-memory",
+                table_bytes + per_slot_dev,
+                limits.device_memory,
+                Some("one GPU slot does not fit; raise --gpu-memory or lower --tile".into()),
+            ));
+        }
+        let mut required_limits = wgpu::Limits::downlevel_defaults();
+        required_limits.max_buffer_size = max_buffer;
+        required_limits.max_storage_buffer_binding_size = max_binding;
+        required_limits.max_storage_buffers_per_shader_stage = 4;
+        required_limits.max_compute_workgroups_per_dimension = MAX_GROUPS;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("gigascale"),
+            required_features: wgpu::Features::SHADER_INT64,
+            required_limits,
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("{}: cannot open device: {e}", info.name)))?;
+        let failure: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        {
+            let f = failure.clone();
+            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                if let Ok(mut g) = f.lock() {
+                    g.get_or_insert_with(|| e.to_string());
+                }
+            }));
+            let f = failure.clone();
+            device.set_device_lost_callback(move |reason, msg| {
+                if let Ok(mut g) = f.lock() {
+                    g.get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
+                }
+            });
+        }
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = |name: &str, src: &str| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(std::borrow::Cow::Borrowed(src)),
+            })
+        };
+        let (hm, vm) = (module("hpass", HPASS), module("vpass", VPASS));
+        let pipeline = |m: &wgpu::ShaderModule, name: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: None,
+                module: m,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let hpass = pipeline(&hm, "hpass");
+        let vpass = pipeline(&vm, "vpass");
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("shader compilation failed on {}: {e}", info.name)));
+        }
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        let buf = |label: &str, size: u64, usage: wgpu::BufferUsages, mapped: bool| {
+            device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: mapped })
+        };
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let bx = buf("cx", (cx.len() as u64 * 4).max(4), storage, true);
+        let by = buf("cy", (cy.len() as u64 * 4).max(4), storage, true);
+        for (b, words) in [(&bx, &cx), (&by, &cy)] {
+            let bytes: &[u8] = bytemuck::cast_slice(words);
+            b.get_mapped_range_mut(..)
+                .map_err(|e| Error::Gpu(format!("map coefficient table: {e}")))?
+                .slice(..bytes.len())
+                .copy_from_slice(bytes);
+            b.unmap();
+        }
+        let mut v = Vec::with_capacity(slots);
+        for _ in 0..slots {
+            let upload = buf("upload", up, wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC, true);
+            let uniform = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+            let params_h = buf("params-h", PARAM_SIZE, uniform, false);
+            let params_v = buf("params-v", PARAM_SIZE, uniform, false);
+            let src = buf("window", window, storage, false);
+            let inter_b = buf("inter", inter, wgpu::BufferUsages::STORAGE, false);
+            let out_b = buf("out", out, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC, false);
+            let readback = buf("readback", out, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, false);
+            fn entries<'a>(p: &'a wgpu::Buffer, a: &'a wgpu::Buffer, b: &'a wgpu::Buffer, c: &'a wgpu::Buffer) -> [wgpu::BindGroupEntry<'a>; 4] {
+                [
+                    wgpu::BindGroupEntry { binding: 0, resource: p.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: a.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 2, resource: b.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 3, resource: c.as_entire_binding() },
+                ]
+            }
+            let bind_h = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("hpass"),
+                layout: &hpass.get_bind_group_layout(0),
+                entries: &entries(&params_h, &src, &bx, &inter_b),
+            });
+            let bind_v = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("vpass"),
+                layout: &vpass.get_bind_group_layout(0),
+                entries: &entries(&params_v, &inter_b, &by, &out_b),
+            });
+            v.push(Slot {
+                upload,
+                params_h,
+                params_v,
+                src,
+                _inter: inter_b,
+                out: out_b,
+                readback,
+                bind_h,
+                bind_v,
+                upload_state: Arc::new(AtomicU8::new(MAPPED)),
+                read_state: Arc::new(AtomicU8::new(PENDING)),
+            });
+        }
+        if let Some(e) = pollster::block_on(oom.pop()) {
+            return Err(Error::Gpu(format!("{}: cannot allocate buffers: {e}", info.name)));
+        }
+        let ar = &plan.arith;
+        let base = Params {
+            tile: plan.tile,
+            ch: ar.channels as u32,
+            bps: plan.layout.depth.bytes() as u32,
+            alpha: ar.alpha as u32,
+            sh1_colour: ar.colour.sh1,
+            sh1_plain: ar.plain.sh1,
+            k2_plain: ar.plain.k2,
+            max_value: ar.max,
+            n_shift: ar.n_shift,
+            d_shift: ar.d_shift,
+            taps_x: plan.x.max_taps() as u32,
+            taps_y: plan.y.max_taps() as u32,
+            n_x: plan.x.out_len(),
+            n_y: plan.y.out_len(),
+            ..Default::default()
+        };
+        Ok(GpuResampler {
+            device,
+            queue,
+            hpass,
+            vpass,
+            free: (0..slots).collect(),
+            slots: v,
+            tile_bytes: plan.tile_bytes() as u64,
+            window_cap: window,
+            base,
+            failure,
+            adapter: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
+            device_bytes: table_bytes + slots as u64 * per_slot_dev,
+            host_bytes: slots as u64 * per_slot_host,
+            readback_seconds: 0.0,
+        })
+    }
+
+    /// Number of slots in the ring.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+    /// Whether a slot is free for [`GpuResampler::submit`].
+    pub fn has_free_slot(&self) -> bool {
+        !self.free.is_empty()
+    }
+
+    fn check(&self) -> Result<()> {
+        match self.failure.lock().ok().and_then(|g| g.clone()) {
+            Some(e) => Err(Error::Gpu(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn dispatch(n: u64) -> (u32, u32) {
+        let groups = n.div_ceil(WG as u64).max(1);
+        let x = groups.min(MAX_GROUPS as u64) as u32;
+        (x, groups.div_ceil(x as u64) as u32)
+    }
+
+    /// Uploads tile `job`'s window from `rows` and submits its computation. Needs a free slot;
+    /// returns the slot to pass to [`GpuResampler::complete`] (completions are in order).
+    pub fn submit(&mut self, job: &TileJob, rows: &dyn Rows, bpp: usize) -> Result<usize> {
+        self.check()?;
+        let s = self.free.pop_front().ok_or_else(|| Error::Gpu("no free GPU slot".into()))?;
+        // The upload buffer was remapped when its previous submission completed.
+        while self.slots[s].upload_state.load(Ordering::Acquire) == PENDING {
+            self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+        }
+        if self.slots[s].upload_state.load(Ordering::Acquire) == FAILED {
+            return Err(Error::Gpu("could not map an upload buffer".into()));
+        }
+        let slot = &self.slots[s];
+        let win_bytes = job.src.w as u64 * job.src.h as u64 * bpp as u64;
+        debug_assert!(win_bytes <= self.window_cap);
+        let tw = job.out.w as u64;
+        let (hx, hy) = Self::dispatch(job.src.h as u64 * tw * self.base.ch as u64);
+        let words = self.tile_bytes.div_ceil(4);
+        let (vx, vy) = Self::dispatch(words);
+        let mut ph = self.base;
+        ph.out_x = job.out.x;
+        ph.out_y = job.out.y;
+        ph.out_w = job.out.w;
+        ph.out_h = job.out.h;
+        ph.src_x = job.src.x;
+        ph.src_y = job.src.y;
+        ph.src_w = job.src.w;
+        ph.src_h = job.src.h;
+        let mut pv = ph;
+        ph.groups_x = hx;
+        pv.groups_x = vx;
+        {
+            let mut view = slot.upload.get_mapped_range_mut(..).map_err(|e| Error::Gpu(format!("upload view: {e}")))?;
+            let n = std::mem::size_of::<Params>();
+            view.slice(..n).copy_from_slice(bytemuck::bytes_of(&ph));
+            view.slice(PARAM_SIZE as usize..PARAM_SIZE as usize + n).copy_from_slice(bytemuck::bytes_of(&pv));
+            let row_bytes = job.src.w as usize * bpp;
+            let x0 = job.src.x as usize * bpp;
+            for r in 0..job.src.h as usize {
+                let src = &rows.row(job.src.y + r as u32)[x0..x0 + row_bytes];
+                let o = PARAMS_BYTES as usize + r * row_bytes;
+                view.slice(o..o + row_bytes).copy_from_slice(src);
+            }
+        }
+        slot.upload.unmap();
+        slot.upload_state.store(PENDING, Ordering::Release);
+        slot.read_state.store(PENDING, Ordering::Release);
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tile") });
+        enc.copy_buffer_to_buffer(&slot.upload, 0, &slot.params_h, 0, PARAM_SIZE);
+        enc.copy_buffer_to_buffer(&slot.upload, PARAM_SIZE, &slot.params_v, 0, PARAM_SIZE);
+        enc.copy_buffer_to_buffer(&slot.upload, PARAMS_BYTES, &slot.src, 0, align4(win_bytes).max(4));
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("hpass"), timestamp_writes: None });
+            pass.set_pipeline(&self.hpass);
+            pass.set_bind_group(0, &slot.bind_h, &[]);
+            pass.dispatch_workgroups(hx, hy, 1);
+        }
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("vpass"), timestamp_writes: None });
+            pass.set_pipeline(&self.vpass);
+            pass.set_bind_group(0, &slot.bind_v, &[]);
+            pass.dispatch_workgroups(vx, vy, 1);
+        }
+        enc.copy_buffer_to_buffer(&slot.out, 0, &slot.readback, 0, align4(self.tile_bytes));
+        let up_state = slot.upload_state.clone();
+        enc.map_buffer_on_submit(&slot.upload, wgpu::MapMode::Write, .., move |r| {
+            up_state.store(if r.is_ok() { MAPPED } else { FAILED }, Ordering::Release);
+        });
+        let rd_state = slot.read_state.clone();
+        enc.map_buffer_on_submit(&slot.readback, wgpu::MapMode::Read, .., move |r| {
+            rd_state.store(if r.is_ok() { MAPPED } else { FAILED }, Ordering::Release);
+        });
+        self.queue.submit([enc.finish()]);
+        Ok(s)
+    }
+
+    /// Waits for slot `s`'s read-back and copies the tile into `out` (a full tile buffer).
+    pub fn complete(&mut self, s: usize, out: &mut [u8]) -> Result<()> {
+        let slot = &self.slots[s];
+        loop {
+            self.check()?;
+            match slot.read_state.load(Ordering::Acquire) {
+                MAPPED => break,
+                FAILED => return Err(Error::Gpu("could not map a read-back buffer".into())),
+                _ => {
+                    self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+                }
+            }
+        }
+        let t = std::time::Instant::now();
+        {
+            let view = slot.readback.get_mapped_range(..).map_err(|e| Error::Gpu(format!("read-back view: {e}")))?;
+            out.copy_from_slice(&view[..out.len()]);
+        }
+        self.readback_seconds += t.elapsed().as_secs_f64();
+        slot.readback.unmap();
+        slot.read_state.store(PENDING, Ordering::Release);
+        self.free.push_back(s);
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! The WGSL sources, embedded at compile time: `shaders/common.wgsl` (parameters and the
+//! shared rounding helpers) prepended to each pass.
+
+/// Pass 1, horizontal.
+pub const HPASS: &str = concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/hpass.wgsl"));
+/// Pass 2, vertical.
+pub const VPASS: &str = concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/vpass.wgsl"));
+
+/// Every shader module with its name, for validation.
+pub const ALL: [(&str, &str); 2] = [("hpass", HPASS), ("vpass", VPASS)];
+
+/// Uniform parameters of one tile, laid out as `Params` in `shaders/common.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Params {
+    pub(crate) out_x: u32,
+    pub(crate) out_y: u32,
+    pub(crate) out_w: u32,
+    pub(crate) out_h: u32,
+    pub(crate) src_x: u32,
+    pub(crate) src_y: u32,
+    pub(crate) src_w: u32,
+    pub(crate) src_h: u32,
+    pub(crate) tile: u32,
+    pub(crate) ch: u32,
+    pub(crate) bps: u32,
+    pub(crate) alpha: u32,
+    pub(crate) sh1_colour: u32,
+    pub(crate) sh1_plain: u32,
+    pub(crate) k2_plain: u32,
+    pub(crate) max_value: u32,
+    pub(crate) n_shift: u32,
+    pub(crate) d_shift: u32,
+    pub(crate) taps_x: u32,
+    pub(crate) taps_y: u32,
+    pub(crate) n_x: u32,
+    pub(crate) n_y: u32,
+    pub(crate) groups_x: u32,
+    pub(crate) pad0: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every WGSL module parses and validates with naga, with the one capability we request.
+    #[test]
+    fn shaders_validate_with_naga() {
+        for (name, src) in ALL {
+            let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+            let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::SHADER_INT64);
+            v.validate(&module).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+            // And it needs that capability: without it validation must fail.
+            let mut strict = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty());
+            assert!(strict.validate(&module).is_err(), "{name} validated without SHADER_INT64");
+        }
+    }
+
+    #[test]
+    fn params_match_the_wgsl_struct() {
+        // 24 u32 fields, as declared in shaders/common.wgsl.
+        assert_eq!(std::mem::size_of::<Params>(), 24 * 4);
+        assert!(HPASS.contains("struct Params") && VPASS.contains("struct Params"));
+        let fields = include_str!("../../shaders/common.wgsl").split("struct Params {").nth(1).unwrap().split('}').next().unwrap().matches(": u32").count();
+        assert_eq!(fields, 24);
+    }
+}

@@ -1,0 +1,102 @@
+//! The GPU backend reproduces the CPU reference byte for byte. Runs on any adapter with 64-bit
+//! integer shaders (in CI: Mesa's lavapipe); without one each test prints why and returns.
+#![cfg(feature = "gpu")]
+mod common;
+use common::*;
+use gigascale::{Backend, Depth, Filter, Layout};
+
+fn gpu_available() -> bool {
+    let list = gigascale::gpu::list_adapters();
+    let ok = list.iter().any(|a| a.usable.is_ok());
+    if !ok {
+        eprintln!("SKIPPED: no GPU adapter with SHADER_INT64 ({} adapters: {:?})", list.len(), list.iter().map(|a| &a.name).collect::<Vec<_>>());
+    }
+    ok
+}
+
+fn with_backend(mut o: gigascale::Options, b: Backend) -> gigascale::Options {
+    o.backend = b;
+    o
+}
+
+#[test]
+fn gpu_matches_cpu_for_every_filter_layout_depth_and_factor() {
+    if !gpu_available() {
+        return;
+    }
+    let factors: [(f64, f64, u32, u32); 5] = [(15.0, 15.0, 7, 5), (3.7, 3.7, 19, 13), (1.5, 1.5, 31, 22), (0.3, 0.3, 70, 45), (2.5, 0.7, 21, 40)];
+    let mut rng = Rng(99);
+    let mut cases = 0;
+    for f in Filter::ALL {
+        for depth in [Depth::U8, Depth::U16] {
+            for channels in LAYOUTS {
+                for &(sx, sy, w, h) in &factors {
+                    let img = random_img(&mut rng, w, h, Layout::new(channels, depth));
+                    let mut o = opts_scale(sx, sy, f);
+                    o.tile = 64;
+                    let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
+                    let gpu = run_mem(&img, &with_backend(o, Backend::Gpu)).unwrap();
+                    assert!(cpu.data == gpu.data, "{f:?} {channels:?} {depth:?} x{sx}/{sy}: GPU differs from CPU");
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 200);
+}
+
+#[test]
+fn gpu_is_tile_invariant() {
+    if !gpu_available() {
+        return;
+    }
+    let mut rng = Rng(5);
+    for (channels, depth, sx) in [(gigascale::Channels::Rgb, Depth::U8, 15.0), (gigascale::Channels::Rgba, Depth::U16, 0.3), (gigascale::Channels::GrayAlpha, Depth::U8, 2.7)] {
+        let img = random_img(&mut rng, 41, 37, Layout::new(channels, depth));
+        let want = run_mem(&img, &with_backend(opts_scale(sx, sx, Filter::Lanczos3), Backend::Cpu)).unwrap();
+        for tile in [16, 64, 256, 1024] {
+            let mut o = with_backend(opts_scale(sx, sx, Filter::Lanczos3), Backend::Gpu);
+            o.tile = tile;
+            let got = run_mem(&img, &o).unwrap();
+            assert!(got.data == want.data, "{channels:?} {depth:?} x{sx} tile {tile}");
+        }
+    }
+}
+
+#[test]
+fn gpu_failure_mid_job_falls_back_to_cpu() {
+    if !gpu_available() {
+        return;
+    }
+    let img = random_img(&mut Rng(8), 60, 40, Layout::new(gigascale::Channels::Rgb, Depth::U8));
+    let mut o = with_backend(opts_scale(6.0, 6.0, Filter::Bicubic), Backend::Gpu);
+    o.tile = 32;
+    let want = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
+    o.gpu_fail_after = Some(7);
+    let mut warned = false;
+    let mut sink = MemSink::default();
+    gigascale::run(Box::new(MemSource::new(&img)), &mut sink, &o, &mut |e| {
+        if let gigascale::Event::Warning { message } = e {
+            warned |= message.contains("CPU");
+        }
+    })
+    .unwrap();
+    assert!(warned, "no fallback warning");
+    let got = Img::from_le(want.w, want.h, want.layout, &sink.pixels);
+    assert!(got.data == want.data, "output after fallback differs");
+}
+
+#[test]
+fn fifteen_x_under_small_gpu_and_host_budgets() {
+    if !gpu_available() {
+        return;
+    }
+    // 15x of a 120x80 image (1800x1200 out) with 64M for the host and for the device.
+    let img = random_img(&mut Rng(2), 120, 80, Layout::new(gigascale::Channels::Rgb, Depth::U8));
+    let mut o = with_backend(opts_scale(15.0, 15.0, Filter::Lanczos3), Backend::Gpu);
+    o.max_memory = 64 << 20;
+    o.gpu_memory = Some(64 << 20);
+    let gpu = run_mem(&img, &o).unwrap();
+    let cpu = run_mem(&img, &with_backend(o, Backend::Cpu)).unwrap();
+    assert!(gpu.data == cpu.data);
+}
