@@ -10,7 +10,7 @@ set -uo pipefail
 out=${OUT:-device-out}; mkdir -p "$out"
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
-bin=./target/release/gigascale
+bin=${BIN:-./target/release/gigascale}
 in=bench/photo-2000x3000.jpg
 work=${WORK:-/tmp/gs}; mkdir -p "$work"
 { echo "# $(date -u +%FT%TZ) $(nproc) cores"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null; } | tee "$out/machine.txt"
@@ -21,7 +21,10 @@ measure() {  # label, command...
 import resource, subprocess, sys, time
 label, cmd = sys.argv[1], sys.argv[2:]
 t = time.time()
-r = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)
+try:
+    r = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, timeout=150)
+except subprocess.TimeoutExpired:
+    print(f"{label} TIMEOUT after 150 s"); sys.exit(0)
 wall = time.time() - t
 rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 done = [l for l in r.stderr.splitlines() if '"event":"done"' in l or '"event":"backend"' in l or '"event":"warning"' in l]
