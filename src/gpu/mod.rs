@@ -61,10 +61,15 @@ pub struct AdapterReport {
     pub usable: std::result::Result<(), String>,
 }
 
-fn instance() -> wgpu::Instance {
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    desc.backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
-    wgpu::Instance::new(desc)
+/// One instance for the whole process: drivers are not all happy to see instances created
+/// and destroyed repeatedly, and enumerating adapters is not free.
+fn instance() -> &'static wgpu::Instance {
+    static INSTANCE: std::sync::OnceLock<wgpu::Instance> = std::sync::OnceLock::new();
+    INSTANCE.get_or_init(|| {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
+        wgpu::Instance::new(desc)
+    })
 }
 
 fn is_software(info: &wgpu::AdapterInfo) -> bool {
