@@ -105,10 +105,28 @@ pub fn list_adapters() -> Vec<AdapterReport> {
     pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all())).iter().map(report).collect()
 }
 
-/// Picks an adapter for `backend`. `Ok(None)` means: use the CPU (with the reason).
+/// Whether this machine may have a hardware GPU. On Linux a GPU driver exposes a device node
+/// (`/dev/dri/renderD*`, `/dev/nvidia*`); without one, `auto` skips loading the Vulkan drivers
+/// altogether (a software driver such as lavapipe maps tens of MB of code into the process).
+fn may_have_hardware_gpu() -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    let has = |dir: &str, prefix: &str| {
+        std::fs::read_dir(dir)
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix)))
+            .unwrap_or(false)
+    };
+    has("/dev/dri", "renderD") || has("/dev", "nvidia")
+}
+
+/// Picks an adapter for `backend`. `Ok(Err(reason))` means: use the CPU, for that reason.
 pub fn select(backend: Backend) -> Result<std::result::Result<wgpu::Adapter, String>> {
     if backend == Backend::Cpu {
         return Ok(Err("--backend cpu".into()));
+    }
+    if backend == Backend::Auto && !may_have_hardware_gpu() {
+        return Ok(Err("no GPU device node (/dev/dri/renderD*, /dev/nvidia*)".into()));
     }
     let adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
     let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
