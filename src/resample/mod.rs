@@ -1,6 +1,8 @@
 //! The CPU backend. `native.rs` is the scalar reference implementation of the fixed-point
-//! contract in [`crate::kernel::fixed`]; every other backend must reproduce it bit for bit.
+//! contract in [`crate::kernel::fixed`]; every other backend must reproduce it bit for bit:
+//! `fast8.rs` (8-bit without alpha, 32-bit integers, baseline and AVX2 builds) and the GPU.
 
+pub mod fast8;
 pub mod native;
 
 use crate::plan::{Plan, TileJob};
@@ -12,6 +14,7 @@ pub struct Scratch {
     pub(crate) samples: Vec<i64>,
     pub(crate) inter: Vec<i32>,
     pub(crate) acc: Vec<i64>,
+    pub(crate) acc32: Vec<i32>,
 }
 
 impl Scratch {
@@ -38,5 +41,9 @@ impl Rows for Store {
 /// Computes one output tile on the CPU into `out`, a full `tile x tile` buffer of samples
 /// (little-endian for 16-bit); pixels outside the image are zero.
 pub fn resample_tile(plan: &Plan, src: &dyn Rows, job: &TileJob, scratch: &mut Scratch, out: &mut [u8]) {
-    native::resample_tile(plan, src, job, scratch, out)
+    if fast8::supports(plan) {
+        fast8::resample_tile(plan, src, job, scratch, out)
+    } else {
+        native::resample_tile(plan, src, job, scratch, out)
+    }
 }

@@ -4,7 +4,6 @@
 use crate::error::{Error, Result};
 use crate::pixel::{Depth, Layout};
 use crate::plan::TileJob;
-use std::io::Write;
 
 /// Compression of TIFF tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +41,8 @@ impl Compression {
     pub fn from_name(s: &str) -> Option<Compression> {
         [Compression::None, Compression::Deflate, Compression::Lzw, Compression::Zstd].into_iter().find(|c| c.name() == s)
     }
-    /// Default level (deflate 6, zstd 3); `None` for codecs without levels.
+    /// Default level (deflate 6, zstd 3); `None` for codecs without levels. Deflate is
+    /// libdeflate, whose levels run 0 (stored) to 12 (slowest, smallest).
     pub fn default_level(self) -> Option<i32> {
         match self {
             Compression::Deflate => Some(6),
@@ -53,7 +53,7 @@ impl Compression {
     /// Valid level range.
     pub fn level_range(self) -> Option<(i32, i32)> {
         match self {
-            Compression::Deflate => Some((0, 9)),
+            Compression::Deflate => Some((0, 12)),
             Compression::Zstd => Some((1, 22)),
             _ => None,
         }
@@ -62,7 +62,9 @@ impl Compression {
     pub fn bound(self, raw: usize) -> usize {
         match self {
             Compression::None => raw,
-            Compression::Deflate => raw + (raw >> 12) + (raw >> 14) + (raw >> 25) + 64,
+            // libdeflate's bound (5 bytes per block of at least 5000 bytes, stored) plus the
+            // zlib wrapper, rounded up generously.
+            Compression::Deflate => raw + raw / 1000 + 128,
             Compression::Lzw => raw / 2 * 3 + 64,
             Compression::Zstd => zstd::zstd_safe::compress_bound(raw),
         }
@@ -71,7 +73,7 @@ impl Compression {
     pub fn encoder_memory(self, level: i32) -> u64 {
         match self {
             Compression::None => 0,
-            Compression::Deflate => 320 << 10,
+            Compression::Deflate => 1 << 20,
             Compression::Lzw => 96 << 10,
             // A zstd context for a tile-sized input; grows with level.
             Compression::Zstd => if level <= 5 { 2 << 20 } else { 8 << 20 },
@@ -81,7 +83,7 @@ impl Compression {
     pub fn encoder(self, level: i32, layout: Layout, tile: u32) -> Box<dyn TileEncoder> {
         match self {
             Compression::None => Box::new(super::Raw),
-            c => Box::new(Compressor { c, level, layout, tile, zstd: None, lzw: None }),
+            c => Box::new(Compressor { c, level, layout, tile, zstd: None, lzw: None, deflate: None }),
         }
     }
 }
@@ -103,6 +105,7 @@ struct Compressor {
     tile: u32,
     zstd: Option<zstd::bulk::Compressor<'static>>,
     lzw: Option<super::lzw::Lzw>,
+    deflate: Option<libdeflater::Compressor>,
 }
 
 /// TIFF predictor 2: each sample minus the same channel of the previous pixel, per row.
@@ -135,9 +138,16 @@ impl TileEncoder for Compressor {
         let cerr = |e: std::io::Error| Error::io("<tile encoder>", e);
         match self.c {
             Compression::Deflate => {
-                let mut z = flate2::write::ZlibEncoder::new(std::mem::take(out), flate2::Compression::new(self.level as u32));
-                z.write_all(raw).map_err(cerr)?;
-                *out = z.finish().map_err(cerr)?;
+                let level = self.level;
+                let z = match &mut self.deflate {
+                    Some(z) => z,
+                    none => none.insert(libdeflater::Compressor::new(
+                        libdeflater::CompressionLvl::new(level).map_err(|e| cerr(std::io::Error::other(format!("{e:?}"))))?,
+                    )),
+                };
+                out.resize(z.zlib_compress_bound(raw.len()), 0);
+                let n = z.zlib_compress(raw, out).map_err(|e| cerr(std::io::Error::other(e.to_string())))?;
+                out.truncate(n);
             }
             Compression::Lzw => {
                 self.lzw.get_or_insert_with(super::lzw::Lzw::new).encode(raw, out);
