@@ -128,6 +128,14 @@ struct UpscaleArgs {
     /// Replace OUT if it exists (the input is never overwritten).
     #[arg(long)]
     overwrite: bool,
+    /// Journal the output so that a killed run continues where it stopped when the same
+    /// command is run again with --resume (TIFF output). The result is byte-identical to an
+    /// uninterrupted run; a changed input or changed options are refused.
+    #[arg(long)]
+    resume: bool,
+    /// Refuse inputs with more pixels than N (0 = no limit; default 4294967296).
+    #[arg(long, value_name = "N")]
+    max_pixels: Option<u64>,
     /// Progress: a bar on a terminal (auto), JSON lines on stderr (json), or none.
     #[arg(long, value_enum, default_value = "auto")]
     progress: ProgressArg,
@@ -187,6 +195,10 @@ fn options(a: &UpscaleArgs) -> Result<Options, Error> {
     }
     o.temp_dir = a.temp_dir.clone();
     o.overwrite = a.overwrite;
+    o.resume = a.resume;
+    if let Some(m) = a.max_pixels {
+        o.max_pixels = m;
+    }
     o.validate()?;
     Ok(o)
 }
@@ -314,6 +326,11 @@ fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
         if let Event::Warning { message } = e {
             if !a.quiet && mode != ProgressArg::Json {
                 eprintln!("gigascale: warning: {message}");
+            }
+        }
+        if let Event::Resumed { tiles, total } = e {
+            if !a.quiet && mode != ProgressArg::Json {
+                eprintln!("gigascale: resuming: {tiles} of {total} tiles are already written");
             }
         }
         if let Event::Backend { kind, detail } = e {

@@ -280,6 +280,10 @@ pub fn run(
 
     // Stage 2: tiles.
     sink.begin(&header)?;
+    let first = sink.resume_point();
+    if first > 0 {
+        progress(&Event::Resumed { tiles: first, total: plan.tile_count() });
+    }
     let compute_ns = AtomicU64::new(0);
     let encode_ns = AtomicU64::new(0);
     let mut write_s = 0.0;
@@ -310,7 +314,7 @@ pub fn run(
         let abort_p = &abort;
         let job_tx_p = job_tx;
         sc.spawn(move || {
-            for index in 0..total_tiles {
+            for index in first..total_tiles {
                 if abort_p.load(Ordering::Relaxed) || cancelled() {
                     break;
                 }
@@ -376,8 +380,9 @@ pub fn run(
         // Writer: this thread, in tile order.
         let r = (|| -> Result<u64> {
             let mut pending: BTreeMap<u64, (TileJob, Slot, bool)> = BTreeMap::new();
-            let mut next = 0u64;
+            let mut next = first;
             let mut last_report = Instant::now();
+            let mut last_checkpoint = Instant::now();
             let across = plan.tiles_across() as u64;
             while next < total_tiles {
                 if cancelled() {
@@ -400,6 +405,10 @@ pub fn run(
                         store.release_rows(0..keep);
                     }
                     next += 1;
+                    if last_checkpoint.elapsed().as_millis() >= 1000 {
+                        last_checkpoint = Instant::now();
+                        sink.checkpoint()?;
+                    }
                     if last_report.elapsed().as_millis() >= 100 || next == total_tiles {
                         last_report = Instant::now();
                         progress(&Event::Tiles { done: next, total: total_tiles });

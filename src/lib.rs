@@ -43,7 +43,7 @@ pub use gpu::Backend;
 pub use exec::Backend;
 pub use exec::{plan_memory, run, MemoryPlan, Report};
 pub use kernel::{AxisCoeffs, Filter};
-pub use options::{Options, Size};
+pub use options::{Options, Size, DEFAULT_MAX_PIXELS};
 pub use pixel::{Channels, Depth, Format, ImageInfo, Layout};
 pub use plan::{Plan, Rect, TileJob};
 pub use progress::{Event, StageTimes};
@@ -115,13 +115,29 @@ pub fn upscale(input: &Path, output: &Path, opts: &Options, progress: &mut dyn F
         return Err(Error::usage("--compression applies to TIFF output; PNG is always deflate-compressed"));
     }
     check_output(input, output, opts.overwrite)?;
+    if opts.resume && kind != OutputKind::Tiff {
+        return Err(Error::usage(format!("{}: --resume works for TIFF output only", output.display())));
+    }
     let source = source::open(input, opts.max_memory)?;
     let info = source.info();
     let (info_w, info_h) = (info.width, info.height);
+    let pixels = info_w as u64 * info_h as u64;
+    if opts.max_pixels > 0 && pixels > opts.max_pixels {
+        return Err(Error::limit(
+            format!("{}: {info_w}x{info_h} input pixels", input.display()),
+            pixels,
+            opts.max_pixels,
+            Some("raise --max-pixels (0 = no limit) if the image is genuine".into()),
+        ));
+    }
     let (w, h) = opts.output_size(info.width, info.height).map_err(|e| {
         Error::usage(format!("{}: {}x{} input: {e}", input.display(), info.width, info.height))
     })?;
     let mut sink: Box<dyn sink::TileSink> = match kind {
+        OutputKind::Tiff if opts.resume => {
+            let fp = fingerprint(input, opts, (w, h), info.layout)?;
+            Box::new(sink::TiffSink::resumable(output, opts.compression, opts.level, fp)?)
+        }
         OutputKind::Tiff => Box::new(sink::TiffSink::create(output, opts.compression, opts.level)?),
         OutputKind::Png => {
             if w > i32::MAX as u32 || h > i32::MAX as u32 {
@@ -136,4 +152,23 @@ pub fn upscale(input: &Path, output: &Path, opts: &Options, progress: &mut dyn F
         }
         e => e,
     })
+}
+
+/// Identifies a job for `--resume`: the input (size, modification time, first and last MiB),
+/// everything that shapes the output bytes, and the version that writes them. Threads, budget
+/// and backend are left out: they do not change a single byte.
+fn fingerprint(input: &Path, opts: &Options, out: (u32, u32), layout: Layout) -> Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
+    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let mut f = std::fs::File::open(input).map_err(|e| Error::io(input, e))?;
+    let mut head = vec![0u8; (1 << 20).min(meta.len() as usize)];
+    f.read_exact(&mut head).map_err(|e| Error::io(input, e))?;
+    let mut tail = vec![0u8; (1 << 20).min(meta.len() as usize)];
+    f.seek(SeekFrom::End(-(tail.len() as i64))).and_then(|_| f.read_exact(&mut tail)).map_err(|e| Error::io(input, e))?;
+    let desc = format!(
+        "{} {} {mtime} {}x{} {:?} {:?} {} {:?} {:?}",
+        env!("CARGO_PKG_VERSION"), meta.len(), out.0, out.1, opts.filter, layout, opts.tile, opts.compression.name(), opts.level
+    );
+    Ok(sink::journal::Fnv::default().bytes(desc.as_bytes()).bytes(&head).bytes(&tail).0)
 }

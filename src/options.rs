@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+/// Default `--max-pixels`: 4 gigapixels of input (a 65536x65536 image), far above any photo.
+pub const DEFAULT_MAX_PIXELS: u64 = 1 << 32;
+
 /// How the output size is chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Size {
@@ -59,6 +62,11 @@ pub struct Options {
     pub backend: crate::Backend,
     /// Cap on device memory for the GPU backend (`None`: the adapter's limits).
     pub gpu_memory: Option<u64>,
+    /// Journal the output so that a killed run can be continued by rerunning with `resume`
+    /// (TIFF output only).
+    pub resume: bool,
+    /// Refuse inputs with more pixels than this (0: no limit).
+    pub max_pixels: u64,
     /// Test hook: make the GPU fail after this many tiles, to exercise the CPU fallback.
     #[doc(hidden)]
     pub gpu_fail_after: Option<u64>,
@@ -80,6 +88,8 @@ impl Options {
             cancel: None,
             backend: crate::Backend::Auto,
             gpu_memory: None,
+            resume: false,
+            max_pixels: DEFAULT_MAX_PIXELS,
             gpu_fail_after: None,
         }
     }

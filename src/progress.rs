@@ -49,6 +49,13 @@ pub enum Event {
         /// The message.
         message: String,
     },
+    /// An interrupted run is being continued (`--resume`).
+    Resumed {
+        /// Tiles already in the output.
+        tiles: u64,
+        /// Total tiles.
+        total: u64,
+    },
     /// Source rows decoded so far.
     Decode {
         /// Rows done.
@@ -89,6 +96,7 @@ impl Event {
             ),
             Event::Backend { kind, detail } => format!(r#"{{"event":"backend","kind":"{}","detail":"{}"}}"#, esc(kind), esc(detail)),
             Event::Warning { message } => format!(r#"{{"event":"warning","message":"{}"}}"#, esc(message)),
+            Event::Resumed { tiles, total } => format!(r#"{{"event":"resumed","tiles":{tiles},"total":{total}}}"#),
             Event::Decode { rows, total } => format!(r#"{{"event":"decode","rows":{rows},"total":{total}}}"#),
             Event::Tiles { done, total } => format!(r#"{{"event":"tiles","done":{done},"total":{total}}}"#),
             Event::Done { bytes, seconds, stages } => format!(

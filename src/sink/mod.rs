@@ -3,6 +3,7 @@
 //! (compression) on its own tile, so compression is parallel while writing stays ordered.
 
 mod compress;
+pub mod journal;
 mod lzw;
 mod output;
 mod png;
@@ -61,6 +62,15 @@ pub trait TileSink: Send {
     /// Extra memory the sink holds (row buffers, tables), for the budget.
     fn memory(&self, _header: &SinkHeader) -> u64 {
         0
+    }
+    /// Tiles already durable from an interrupted run (known after `begin`); the job starts
+    /// with the next one.
+    fn resume_point(&self) -> u64 {
+        0
+    }
+    /// Makes the tiles written so far durable and records them (called every second or so).
+    fn checkpoint(&mut self) -> Result<()> {
+        Ok(())
     }
 }
 

@@ -1,10 +1,14 @@
-//! The output file: written under a temporary name beside OUT, fsynced and renamed over OUT
-//! only when complete. Dropped without [`OutputFile::commit`], it removes itself.
+//! The output file: written under a temporary name beside OUT (`.OUT.gigascale-partial`),
+//! fsynced and renamed over OUT only when complete, then the directory is fsynced. Dropped
+//! without [`OutputFile::commit`], it removes itself — unless it is being kept for `--resume`.
+//! The name is fixed, not random, so a run killed with SIGKILL leaves at most this one file,
+//! which the next run either resumes or replaces.
 
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
 
 /// A file that becomes visible at its final path only on commit.
 pub struct OutputFile {
@@ -12,18 +16,46 @@ pub struct OutputFile {
     tmp: PathBuf,
     dest: PathBuf,
     pos: u64,
+    keep: bool,
 }
 
 impl OutputFile {
-    /// Creates the temporary file in `dest`'s directory.
+    /// Creates (or replaces) the partial file beside `dest`.
     pub fn create(dest: &Path) -> Result<OutputFile> {
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let (file, tmp) = crate::store::create_temp(&dir, &format!("{name}.part"))?;
-        Ok(OutputFile { w: Some(BufWriter::with_capacity(1 << 20, file)), tmp, dest: dest.to_path_buf(), pos: 0 })
+        let (tmp, _) = super::journal::paths(dest);
+        let file = File::create(&tmp).map_err(|e| {
+            let dir = tmp.parent().unwrap_or(Path::new("."));
+            Error::io(dir, std::io::Error::new(e.kind(), format!("cannot create a file in this directory ({e})")))
+        })?;
+        Ok(OutputFile { w: Some(BufWriter::with_capacity(1 << 20, file)), tmp, dest: dest.to_path_buf(), pos: 0, keep: false })
+    }
+
+    /// Reopens the partial file beside `dest`, cut back to its first `len` bytes.
+    pub fn resume(dest: &Path, len: u64) -> Result<OutputFile> {
+        let (tmp, _) = super::journal::paths(dest);
+        let r = (|| -> std::io::Result<File> {
+            let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&tmp)?;
+            if f.metadata()?.len() < len {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "partial output is shorter than its journal says"));
+            }
+            f.set_len(len)?;
+            f.seek(SeekFrom::End(0))?;
+            Ok(f)
+        })();
+        let file = r.map_err(|e| Error::io(&tmp, e))?;
+        Ok(OutputFile { w: Some(BufWriter::with_capacity(1 << 20, file)), tmp, dest: dest.to_path_buf(), pos: len, keep: false })
+    }
+
+    /// Keeps the partial file when dropped without commit (resume state).
+    pub fn keep_on_failure(&mut self, keep: bool) {
+        self.keep = keep;
+    }
+
+    /// Makes everything written so far durable.
+    pub fn sync(&mut self) -> Result<()> {
+        let w = self.w.as_mut().expect("output already committed");
+        let r = w.flush().and_then(|()| w.get_ref().sync_data());
+        r.map_err(|e| self.err(e))
     }
     /// The final path.
     pub fn dest(&self) -> &Path {
@@ -34,6 +66,10 @@ impl OutputFile {
         self.pos
     }
     fn err(&self, e: std::io::Error) -> Error {
+        if e.raw_os_error() == Some(28) {
+            // ENOSPC: say how far it got.
+            return Error::io(&self.tmp, std::io::Error::new(e.kind(), format!("{e}; {} bytes had been written", self.pos)));
+        }
         Error::io(&self.tmp, e)
     }
     /// Appends bytes.
@@ -98,9 +134,13 @@ impl Write for OutputFile {
 
 impl Drop for OutputFile {
     fn drop(&mut self) {
-        if self.w.is_some() {
-            self.w = None;
-            let _ = std::fs::remove_file(&self.tmp);
+        if let Some(w) = self.w.take() {
+            if self.keep {
+                let _ = w.into_inner().map(|f| f.sync_data());
+            } else {
+                drop(w);
+                let _ = std::fs::remove_file(&self.tmp);
+            }
         }
     }
 }

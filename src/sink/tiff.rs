@@ -2,6 +2,7 @@
 //! tables and the IFD go at the end, and the header is patched to point at them. BigTIFF is
 //! chosen up front whenever the worst-case file size could pass 4 GiB.
 
+use super::journal::{self, Journal};
 use super::{Compression, OutputFile, SinkHeader, TileEncoder, TileSink};
 use crate::error::{Error, Result};
 use crate::pixel::Channels;
@@ -24,14 +25,55 @@ pub struct TiffSink {
     force_big: bool,
     offsets: Vec<u64>,
     counts: Vec<u64>,
+    /// Resume state: the job's fingerprint and the journal's path.
+    journal: Option<(u64, std::path::PathBuf)>,
+    resumed: Option<Journal>,
 }
 
 impl TiffSink {
     /// Creates the temporary output beside `dest`.
     pub fn create(dest: &Path, compression: Compression, level: Option<i32>) -> Result<TiffSink> {
+        Self::open(dest, compression, level, None)
+    }
+
+    /// Like [`TiffSink::create`], but journaled: if an earlier run of the same job (same
+    /// `fingerprint`) was interrupted, continues from its durable tiles; an earlier run of a
+    /// different job is refused. The partial output and journal are kept if this run fails.
+    pub fn resumable(dest: &Path, compression: Compression, level: Option<i32>, fingerprint: u64) -> Result<TiffSink> {
+        Self::open(dest, compression, level, Some(fingerprint))
+    }
+
+    fn open(dest: &Path, compression: Compression, level: Option<i32>, fingerprint: Option<u64>) -> Result<TiffSink> {
         let level = level.or(compression.default_level()).unwrap_or(0);
+        let (_, jpath) = journal::paths(dest);
+        let mut resumed = None;
+        let out = match fingerprint {
+            None => {
+                let _ = std::fs::remove_file(&jpath);
+                OutputFile::create(dest)?
+            }
+            Some(fp) => {
+                let mut out = match Journal::read(&jpath)? {
+                    Some(j) if j.fingerprint != fp => {
+                        return Err(Error::usage(format!(
+                            "{}: --resume refused: the input or the options changed since the interrupted run; \
+                             run without --resume to start over",
+                            dest.display()
+                        )))
+                    }
+                    Some(j) => {
+                        let o = OutputFile::resume(dest, j.data_end)?;
+                        resumed = Some(j);
+                        o
+                    }
+                    None => OutputFile::create(dest)?,
+                };
+                out.keep_on_failure(true);
+                out
+            }
+        };
         Ok(TiffSink {
-            out: Some(OutputFile::create(dest)?),
+            out: Some(out),
             compression,
             level,
             header: None,
@@ -39,6 +81,8 @@ impl TiffSink {
             force_big: false,
             offsets: Vec::new(),
             counts: Vec::new(),
+            journal: fingerprint.map(|fp| (fp, jpath)),
+            resumed,
         })
     }
     /// Always write BigTIFF (for tests).
@@ -80,6 +124,19 @@ impl TileSink for TiffSink {
         self.offsets = Vec::with_capacity(n);
         self.counts = Vec::with_capacity(n);
         self.header = Some(h.clone());
+        if let Some(j) = self.resumed.take() {
+            // The header and the first tiles are already in the file.
+            let mut off = if self.big { 16 } else { 8 };
+            for &c in &j.counts {
+                self.offsets.push(off);
+                self.counts.push(c as u64);
+                off += c as u64;
+            }
+            if off != j.data_end || j.counts.len() as u64 > h.width.div_ceil(h.tile) as u64 * h.height.div_ceil(h.tile) as u64 {
+                return Err(Error::format(self.out().dest().to_path_buf(), "resume journal does not match the partial output; run without --resume"));
+            }
+            return Ok(());
+        }
         let head: Vec<u8> = if self.big {
             let mut v = b"II+\0".to_vec();
             v.extend_from_slice(&8u16.to_le_bytes());
@@ -206,7 +263,22 @@ impl TileSink for TiffSink {
             self.out().patch(4, &(ifd as u32).to_le_bytes())?;
         }
         let out = self.out.take().expect("sink finished");
-        out.commit()
+        let n = out.commit()?;
+        if let Some((_, j)) = &self.journal {
+            let _ = std::fs::remove_file(j);
+        }
+        Ok(n)
+    }
+
+    fn resume_point(&self) -> u64 {
+        self.offsets.len() as u64
+    }
+
+    fn checkpoint(&mut self) -> Result<()> {
+        let Some((fp, path)) = self.journal.clone() else { return Ok(()) };
+        self.out().sync()?;
+        let j = Journal { fingerprint: fp, data_end: self.out().pos(), counts: self.counts.iter().map(|&c| c as u32).collect() };
+        j.write(&path)
     }
 
     fn memory(&self, h: &SinkHeader) -> u64 {

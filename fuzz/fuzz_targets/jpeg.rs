@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzzes gigascale's jpeg reader (header parsing, then decoding into the store).
+mod common;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::decode("jpg", data));

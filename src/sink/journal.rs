@@ -1,0 +1,113 @@
+//! The resume journal: a small file beside the partial output that records which tiles are
+//! durable. Written atomically (temporary name, fsync, rename) after the partial output's data
+//! has been fsynced, so a journal never promises more than the disk holds.
+//!
+//! Format (little-endian): `GSJ1`, fingerprint u64, data_end u64, tile count n u64, then n
+//! tile byte counts as u32. Tiles are stored contiguously in order after the header, so their
+//! offsets follow from the counts.
+
+use crate::error::{Error, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What a journal says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Journal {
+    /// Identifies the job (input sample, options, version); resuming needs the same.
+    pub fingerprint: u64,
+    /// Bytes of the partial output that are durable.
+    pub data_end: u64,
+    /// Byte counts of the durable tiles, in tile order.
+    pub counts: Vec<u32>,
+}
+
+/// Paths of the partial output and its journal for `dest`.
+pub fn paths(dest: &Path) -> (PathBuf, PathBuf) {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    (dir.join(format!(".{name}.gigascale-partial")), dir.join(format!(".{name}.gigascale-journal")))
+}
+
+impl Journal {
+    /// Reads a journal; `Ok(None)` if there is none.
+    pub fn read(path: &Path) -> Result<Option<Journal>> {
+        let b = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let bad = || Error::format(path, "damaged resume journal (delete it to start over)");
+        if b.len() < 28 || &b[..4] != b"GSJ1" {
+            return Err(bad());
+        }
+        let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
+        let (fingerprint, data_end, n) = (u64_at(4), u64_at(12), u64_at(20));
+        if (b.len() as u64 - 28) != n.checked_mul(4).ok_or_else(bad)? {
+            return Err(bad());
+        }
+        let counts = b[28..].chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+        Ok(Some(Journal { fingerprint, data_end, counts }))
+    }
+
+    /// Writes the journal atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("tmp");
+        let mut b = Vec::with_capacity(28 + self.counts.len() * 4);
+        b.extend_from_slice(b"GSJ1");
+        b.extend_from_slice(&self.fingerprint.to_le_bytes());
+        b.extend_from_slice(&self.data_end.to_le_bytes());
+        b.extend_from_slice(&(self.counts.len() as u64).to_le_bytes());
+        for c in &self.counts {
+            b.extend_from_slice(&c.to_le_bytes());
+        }
+        let r = (|| -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&b)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        r.map_err(|e| Error::io(path, e))
+    }
+}
+
+/// FNV-1a, 64-bit: a stable hash for fingerprints (std's hasher may change between releases).
+#[derive(Clone, Copy)]
+pub struct Fnv(pub u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf29ce484222325)
+    }
+}
+
+impl Fnv {
+    /// Mixes bytes in.
+    pub fn bytes(mut self, data: &[u8]) -> Self {
+        for &b in data {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damage() {
+        let dir = std::env::temp_dir().join(format!("gs-journal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("j");
+        assert_eq!(Journal::read(&p).unwrap(), None);
+        let j = Journal { fingerprint: 42, data_end: 1000, counts: vec![1, 2, 3] };
+        j.write(&p).unwrap();
+        assert_eq!(Journal::read(&p).unwrap(), Some(j));
+        std::fs::write(&p, b"GSJ1garbage").unwrap();
+        assert!(Journal::read(&p).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
