@@ -26,6 +26,8 @@ pub struct MemoryPlan {
     pub threads: usize,
     /// Tile slots in the ring.
     pub slots: usize,
+    /// Slots in the GPU ring (0 without a GPU).
+    pub gpu_slots: usize,
     /// Peak estimate in bytes.
     pub total: u64,
     /// Items of the estimate.
@@ -48,14 +50,15 @@ pub fn plan_memory(
     budget: u64,
     gpu: Option<(usize, u64)>,
 ) -> Result<MemoryPlan> {
-    let (gpu_slots, gpu_host) = gpu.map_or((0, 0), |(n, per)| (n, n as u64 * per));
+    let (max_gpu, gpu_per) = gpu.unwrap_or((0, 0));
     let row_bytes = plan.in_size.0 as u64 * plan.layout.bytes_per_pixel() as u64;
     let tile_bytes = plan.tile_bytes() as u64;
     let slot = tile_bytes + if passthrough { 0 } else { encoded_bound as u64 };
     let coeffs = (plan.x.out_len() as u64 * plan.x.max_taps() as u64 + plan.y.out_len() as u64 * plan.y.max_taps() as u64) * 4
         + (plan.x.out_len() + plan.y.out_len()) as u64 * 8;
     let scratch = Scratch::bytes_for(plan) + tile_bytes;
-    let estimate = |threads: usize, slots: usize| -> MemoryPlan {
+    let estimate = |threads: usize, slots: usize, gpu_slots: usize| -> MemoryPlan {
+        let gpu_host = gpu_slots as u64 * gpu_per;
         // Tiles in flight span at most this many rows of tiles; their source rows are resident.
         let across = plan.tiles_across() as usize;
         let rows_in_flight = (slots.div_ceil(across) + 1) as u32;
@@ -78,14 +81,22 @@ pub fn plan_memory(
         let mut items = compute;
         items.push(("decoder (before compute)", decode));
         items.push(("slack", SLACK));
-        MemoryPlan { threads, slots, total: compute_total.max(decode) + SLACK, items }
+        MemoryPlan { threads, slots, gpu_slots, total: compute_total.max(decode) + SLACK, items }
+    };
+    // GPU ring sizes to try, largest first (none without a GPU).
+    let gpu_sizes: Vec<usize> = if max_gpu == 0 {
+        vec![0]
+    } else {
+        std::iter::successors(Some(max_gpu), |&g| (g > 1).then_some(g / 2)).collect()
     };
     let mut threads = want.max(1);
     loop {
-        for slots in [2 * threads + gpu_slots, threads + 1 + gpu_slots, threads + gpu_slots, gpu_slots.max(1)] {
-            let m = estimate(threads, slots);
-            if m.total <= budget {
-                return Ok(m);
+        for &g in &gpu_sizes {
+            for slots in [2 * threads + g, threads + 1 + g, threads + g, g.max(1)] {
+                let m = estimate(threads, slots, g);
+                if m.total <= budget {
+                    return Ok(m);
+                }
             }
         }
         if threads == 1 {
@@ -93,7 +104,7 @@ pub fn plan_memory(
         }
         threads = (threads / 2).max(1);
     }
-    let min = estimate(1, 1);
+    let min = estimate(1, 1, gpu_sizes.last().copied().unwrap_or(0));
     let detail = min.items.iter().filter(|i| i.1 > 0).map(|(n, v)| format!("{n} {}", format_size(*v))).collect::<Vec<_>>().join(", ");
     Err(Error::limit(
         "--max-memory",
@@ -133,7 +144,7 @@ pub enum Backend {
 
 /// Slots in the GPU ring.
 #[cfg(feature = "gpu")]
-const GPU_SLOTS: usize = 4;
+const GPU_SLOTS: usize = 16;
 
 /// The chosen backend, before the job starts.
 enum Chosen {
@@ -226,9 +237,9 @@ pub fn run(
                 device_memory: opts.gpu_memory.unwrap_or(u64::MAX),
                 max_buffer: opts.gpu_memory.unwrap_or(u64::MAX),
                 max_binding: opts.gpu_memory.unwrap_or(u64::MAX),
-                host_memory: gpu_need.map_or(0, |(n, per)| n as u64 * per),
+                host_memory: gpu_need.map_or(0, |(_, per)| mem.gpu_slots as u64 * per),
             };
-            match crate::gpu::GpuResampler::new(adapter, &plan, limits, GPU_SLOTS) {
+            match crate::gpu::GpuResampler::new(adapter, &plan, limits, mem.gpu_slots) {
                 Ok(g) => {
                     backend_desc = format!("gpu: {} ({} slots, {} on the device)", g.adapter, g.slots(), format_size(g.device_bytes));
                     Some(g)

@@ -65,6 +65,7 @@ pub(crate) fn drive<T: AsMut<[u8]>>(
                 }
             }
         }
+        gpu.flush();
         // Complete the oldest submission (they finish in order).
         let Some((job, mut buf, s)) = inflight.pop_front() else {
             if failed.is_some() || !open {

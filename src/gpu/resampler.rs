@@ -67,6 +67,8 @@ pub struct GpuResampler {
     window_cap: u64,
     base: Params,
     failure: Arc<Mutex<Option<String>>>,
+    /// Commands recorded by `submit` and not yet handed to the queue (see `flush`).
+    batch: Option<wgpu::CommandEncoder>,
     /// Adapter description for the run summary.
     pub adapter: String,
     /// Device bytes allocated.
@@ -287,6 +289,7 @@ impl GpuResampler {
             window_cap: window,
             base,
             failure,
+            batch: None,
             adapter: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
             device_bytes: table_bytes + slots as u64 * per_slot_dev,
             host_bytes: slots as u64 * per_slot_host,
@@ -316,8 +319,10 @@ impl GpuResampler {
         (x, groups.div_ceil(x as u64) as u32)
     }
 
-    /// Uploads tile `job`'s window from `rows` and submits its computation. Needs a free slot;
+    /// Uploads tile `job`'s window from `rows` and records its computation. Needs a free slot;
     /// returns the slot to pass to [`GpuResampler::complete`] (completions are in order).
+    /// Recorded tiles go to the GPU together at the next [`GpuResampler::flush`] (or
+    /// `complete`), one submission for many tiles.
     pub fn submit(&mut self, job: &TileJob, rows: &dyn Rows, bpp: usize) -> Result<usize> {
         self.check()?;
         let s = self.free.pop_front().ok_or_else(|| Error::Gpu("no free GPU slot".into()))?;
@@ -363,7 +368,7 @@ impl GpuResampler {
         slot.upload.unmap();
         slot.upload_state.store(PENDING, Ordering::Release);
         slot.read_state.store(PENDING, Ordering::Release);
-        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tile") });
+        let enc = self.batch.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tiles") }));
         enc.copy_buffer_to_buffer(&slot.upload, 0, &slot.params_h, 0, PARAM_SIZE);
         enc.copy_buffer_to_buffer(&slot.upload, PARAM_SIZE, &slot.params_v, 0, PARAM_SIZE);
         enc.copy_buffer_to_buffer(&slot.upload, PARAMS_BYTES, &slot.src, 0, align4(win_bytes).max(4));
@@ -388,12 +393,19 @@ impl GpuResampler {
         enc.map_buffer_on_submit(&slot.readback, wgpu::MapMode::Read, .., move |r| {
             rd_state.store(if r.is_ok() { MAPPED } else { FAILED }, Ordering::Release);
         });
-        self.queue.submit([enc.finish()]);
         Ok(s)
+    }
+
+    /// Hands every recorded tile to the GPU in one submission.
+    pub fn flush(&mut self) {
+        if let Some(enc) = self.batch.take() {
+            self.queue.submit([enc.finish()]);
+        }
     }
 
     /// Waits for slot `s`'s read-back and copies the tile into `out` (a full tile buffer).
     pub fn complete(&mut self, s: usize, out: &mut [u8]) -> Result<()> {
+        self.flush();
         let slot = &self.slots[s];
         loop {
             self.check()?;

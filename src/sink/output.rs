@@ -17,6 +17,7 @@ pub struct OutputFile {
     dest: PathBuf,
     pos: u64,
     keep: bool,
+    expected: Option<(u64, bool)>,
 }
 
 impl OutputFile {
@@ -27,7 +28,7 @@ impl OutputFile {
             let dir = tmp.parent().unwrap_or(Path::new("."));
             Error::io(dir, std::io::Error::new(e.kind(), format!("cannot create a file in this directory ({e})")))
         })?;
-        Ok(OutputFile { w: Some(BufWriter::with_capacity(1 << 20, file)), tmp, dest: dest.to_path_buf(), pos: 0, keep: false })
+        Ok(OutputFile { w: Some(BufWriter::with_capacity(1 << 20, file)), tmp, dest: dest.to_path_buf(), pos: 0, keep: false, expected: None })
     }
 
     /// Reopens the partial file beside `dest`, cut back to its first `len` bytes.
@@ -43,7 +44,12 @@ impl OutputFile {
             Ok(f)
         })();
         let file = r.map_err(|e| Error::io(&tmp, e))?;
-        Ok(OutputFile { w: Some(BufWriter::with_capacity(1 << 20, file)), tmp, dest: dest.to_path_buf(), pos: len, keep: false })
+        Ok(OutputFile { w: Some(BufWriter::with_capacity(1 << 20, file)), tmp, dest: dest.to_path_buf(), pos: len, keep: false, expected: None })
+    }
+
+    /// The final size in bytes, exact or an upper bound, for disk-full messages.
+    pub fn set_expected_size(&mut self, bytes: u64, exact: bool) {
+        self.expected = Some((bytes, exact));
     }
 
     /// Keeps the partial file when dropped without commit (resume state).
@@ -68,7 +74,12 @@ impl OutputFile {
     fn err(&self, e: std::io::Error) -> Error {
         if e.raw_os_error() == Some(28) {
             // ENOSPC: say how far it got.
-            return Error::io(&self.tmp, std::io::Error::new(e.kind(), format!("{e}; {} bytes had been written", self.pos)));
+            let need = match self.expected {
+                Some((n, true)) => format!("; the output needs {n} bytes"),
+                Some((n, false)) => format!("; the output needs up to {n} bytes"),
+                None => String::new(),
+            };
+            return Error::io(&self.tmp, std::io::Error::new(e.kind(), format!("{e}; {} bytes were written{need}", self.pos)));
         }
         Error::io(&self.tmp, e)
     }

@@ -119,7 +119,9 @@ fn shorts(v: &[u16]) -> Vec<u8> {
 
 impl TileSink for TiffSink {
     fn begin(&mut self, h: &SinkHeader) -> Result<()> {
-        self.big = self.force_big || worst_case_size(h, self.compression) > u32::MAX as u64;
+        let worst = worst_case_size(h, self.compression);
+        self.big = self.force_big || worst > u32::MAX as u64;
+        self.out().set_expected_size(worst, false);
         let n = h.width.div_ceil(h.tile) as usize * h.height.div_ceil(h.tile) as usize;
         self.offsets = Vec::with_capacity(n);
         self.counts = Vec::with_capacity(n);
