@@ -67,6 +67,12 @@ enum BackendArg {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum PrecisionArg {
+    Exact,
+    F16,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum ProgressArg {
     Auto,
     Bar,
@@ -118,6 +124,10 @@ struct UpscaleArgs {
     /// Cap on GPU memory gigascale may allocate (e.g. 64M); tiles stream through it.
     #[arg(long, value_name = "SIZE")]
     gpu_memory: Option<String>,
+    /// GPU intermediate precision: exact (integers, byte-identical to the CPU) or f16 (half the
+    /// GPU memory, within 1 LSB for 8-bit images; needs shader-f16). The CPU is always exact.
+    #[arg(long, value_enum, default_value = "exact")]
+    precision: PrecisionArg,
     /// Worker threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -181,6 +191,7 @@ fn options(a: &UpscaleArgs) -> Result<Options, Error> {
         BackendArg::Gpu => gigascale::Backend::Gpu,
         BackendArg::Cpu => gigascale::Backend::Cpu,
     };
+    o.gpu_f16 = a.precision == PrecisionArg::F16;
     if let Some(g) = &a.gpu_memory {
         o.gpu_memory = Some(parse_size(g)?);
     }

@@ -239,9 +239,11 @@ pub fn run(
                 max_binding: opts.gpu_memory.unwrap_or(u64::MAX),
                 host_memory: gpu_need.map_or(0, |(_, per)| mem.gpu_slots as u64 * per),
             };
-            match crate::gpu::GpuResampler::new(adapter, &plan, limits, mem.gpu_slots) {
+            let f16 = opts.gpu_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
+            let f16_note = if opts.gpu_f16 && !f16 { "; f16 unavailable on this adapter, exact integers used" } else { "" };
+            match crate::gpu::GpuResampler::new(adapter, &plan, limits, mem.gpu_slots, f16) {
                 Ok(g) => {
-                    backend_desc = format!("gpu: {} ({} slots, {} on the device)", g.adapter, g.slots(), format_size(g.device_bytes));
+                    backend_desc = format!("gpu: {} ({} slots, {} on the device{f16_note})", g.adapter, g.slots(), format_size(g.device_bytes));
                     Some(g)
                 }
                 Err(e) if opts.backend == crate::Backend::Gpu => return Err(e),

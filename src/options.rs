@@ -62,6 +62,9 @@ pub struct Options {
     pub backend: crate::Backend,
     /// Cap on device memory for the GPU backend (`None`: the adapter's limits).
     pub gpu_memory: Option<u64>,
+    /// GPU only: keep the intermediate in half precision (needs `SHADER_F16`). Halves the
+    /// largest device buffer; output within 1 LSB (8-bit) of the exact result instead of equal.
+    pub gpu_f16: bool,
     /// Journal the output so that a killed run can be continued by rerunning with `resume`
     /// (TIFF output only).
     pub resume: bool,
@@ -88,6 +91,7 @@ impl Options {
             cancel: None,
             backend: crate::Backend::Auto,
             gpu_memory: None,
+            gpu_f16: false,
             resume: false,
             max_pixels: DEFAULT_MAX_PIXELS,
             gpu_fail_after: None,

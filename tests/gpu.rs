@@ -100,3 +100,43 @@ fn fifteen_x_under_small_gpu_and_host_budgets() {
     let cpu = run_mem(&img, &with_backend(o, Backend::Cpu)).unwrap();
     assert!(gpu.data == cpu.data);
 }
+
+/// `--precision f16`: the intermediate keeps 11 significant bits and the vertical pass sums
+/// |Σw| < 2 of them, so the output stays within 2 · 2^-11 of full scale before rounding:
+/// 1 LSB at 8 bits, 64 LSB at 16 bits (colour under alpha: in the premultiplied domain).
+#[test]
+fn f16_intermediate_stays_within_its_bound() {
+    if !gpu_available() {
+        return;
+    }
+    if !gigascale::gpu::list_adapters().iter().any(|a| a.usable.is_ok() && a.shader_f16) {
+        eprintln!("SKIPPED: no adapter with SHADER_F16");
+        return;
+    }
+    let mut rng = Rng(16);
+    let mut worst = [0u32; 2];
+    for depth in [Depth::U8, Depth::U16] {
+        let bound = if depth == Depth::U8 { 1.0 } else { 64.0 };
+        for channels in LAYOUTS {
+            for (f, s) in [(Filter::Lanczos3, 15.0), (Filter::Bicubic, 0.3), (Filter::Mitchell, 2.5)] {
+                let (w, h) = if s < 1.0 { (60, 50) } else { (13, 11) };
+                let img = random_img(&mut rng, w, h, Layout::new(channels, depth));
+                let mut o = opts_scale(s, s, f);
+                o.tile = 64;
+                let exact = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
+                o.gpu_f16 = true;
+                let half = run_mem(&img, &with_backend(o, Backend::Gpu)).unwrap();
+                let ch = img.ch();
+                let max = img.max() as f64;
+                for (i, (&a, &b)) in exact.data.iter().zip(&half.data).enumerate() {
+                    let d = (a as i64 - b as i64).unsigned_abs() as f64;
+                    let c = i % ch;
+                    let weight = if channels.has_alpha() && c + 1 < ch { exact.data[i - c + ch - 1] as f64 / max } else { 1.0 };
+                    assert!(d * weight <= bound, "{f:?} {channels:?} {depth:?} x{s}: sample {i}: exact {a} f16 {b}");
+                    worst[(depth == Depth::U16) as usize] = worst[(depth == Depth::U16) as usize].max((d * weight) as u32);
+                }
+            }
+        }
+    }
+    eprintln!("f16 worst deviation: {} LSB (8-bit), {} LSB (16-bit)", worst[0], worst[1]);
+}

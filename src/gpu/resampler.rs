@@ -8,7 +8,7 @@
 //! submission completes; a slot is reused only after its read-back has been consumed. Nothing
 //! is allocated after start-up: a full ring blocks.
 
-use super::shaders::{Params, HPASS, VPASS};
+use super::shaders::{Params, HPASS, HPASS_F16, VPASS, VPASS_F16};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, TileJob};
 use crate::resample::Rows;
@@ -93,31 +93,37 @@ fn coeff_words(c: &crate::AxisCoeffs) -> Vec<i32> {
 }
 
 impl GpuResampler {
-    /// Sizes per slot for `plan`: (upload staging, window, intermediate, output tile).
-    pub fn slot_sizes(plan: &Plan) -> (u64, u64, u64, u64) {
+    /// Sizes per slot for `plan`: (upload staging, window, intermediate, output tile). The
+    /// intermediate holds 4-byte integers, or 2-byte halves with `f16`.
+    pub fn slot_sizes(plan: &Plan, f16: bool) -> (u64, u64, u64, u64) {
         let (ww, wh) = plan.max_window();
         let bpp = plan.layout.bytes_per_pixel() as u64;
         let ch = plan.layout.channels.count() as u64;
         let window = align4(ww as u64 * wh as u64 * bpp).max(4);
-        let inter = (wh as u64 * plan.tile as u64 * ch * 4).max(4);
+        let inter = align4(wh as u64 * plan.tile as u64 * ch * if f16 { 2 } else { 4 }).max(4);
         let out = align4(plan.tile_bytes() as u64);
         (PARAMS_BYTES + window, window, inter, out)
     }
 
     /// Host memory one slot needs (upload + read-back staging).
     pub fn host_bytes_per_slot(plan: &Plan) -> u64 {
-        let (up, _, _, out) = Self::slot_sizes(plan);
+        let (up, _, _, out) = Self::slot_sizes(plan, false);
         up + out
     }
 
     /// Opens the device on `adapter` and builds pipelines, tables and up to `want_slots` slots
-    /// within `limits`.
-    pub fn new(adapter: wgpu::Adapter, plan: &Plan, limits: GpuLimits, want_slots: usize) -> Result<GpuResampler> {
+    /// within `limits`. With `f16` (the adapter must have `SHADER_F16`) the intermediate is
+    /// stored in half precision: half the device memory, results within the bound stated in
+    /// docs/how-it-works.md instead of bit-identical.
+    pub fn new(adapter: wgpu::Adapter, plan: &Plan, limits: GpuLimits, want_slots: usize, f16: bool) -> Result<GpuResampler> {
         let info = adapter.get_info();
         let al = adapter.limits();
         let max_buffer = limits.max_buffer.min(al.max_buffer_size);
         let max_binding = limits.max_binding.min(al.max_storage_buffer_binding_size);
-        let (up, window, inter, out) = Self::slot_sizes(plan);
+        if f16 && !adapter.features().contains(wgpu::Features::SHADER_F16) {
+            return Err(Error::Gpu(format!("{} has no SHADER_F16 for --precision f16", info.name)));
+        }
+        let (up, window, inter, out) = Self::slot_sizes(plan, f16);
         let cx = coeff_words(&plan.x);
         let cy = coeff_words(&plan.y);
         let table_bytes = (cx.len() + cy.len()) as u64 * 4;
@@ -157,7 +163,7 @@ impl GpuResampler {
         required_limits.max_compute_workgroups_per_dimension = MAX_GROUPS;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gigascale"),
-            required_features: wgpu::Features::SHADER_INT64,
+            required_features: wgpu::Features::SHADER_INT64 | if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() },
             required_limits,
             ..Default::default()
         }))
@@ -184,7 +190,7 @@ impl GpuResampler {
                 source: wgpu::ShaderSource::Wgsl(std::borrow::Cow::Borrowed(src)),
             })
         };
-        let (hm, vm) = (module("hpass", HPASS), module("vpass", VPASS));
+        let (hm, vm) = if f16 { (module("hpass_f16", HPASS_F16), module("vpass_f16", VPASS_F16)) } else { (module("hpass", HPASS), module("vpass", VPASS)) };
         let pipeline = |m: &wgpu::ShaderModule, name: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(name),
@@ -276,6 +282,8 @@ impl GpuResampler {
             taps_y: plan.y.max_taps() as u32,
             n_x: plan.x.out_len(),
             n_y: plan.y.out_len(),
+            t_plain: ar.plain.t_bits,
+            t_colour: ar.colour.t_bits,
             ..Default::default()
         };
         Ok(GpuResampler {
@@ -290,7 +298,7 @@ impl GpuResampler {
             base,
             failure,
             batch: None,
-            adapter: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
+            adapter: format!("{} ({:?}, {:?}{})", info.name, info.backend, info.device_type, if f16 { ", f16 intermediate" } else { "" }),
             device_bytes: table_bytes + slots as u64 * per_slot_dev,
             host_bytes: slots as u64 * per_slot_host,
             readback_seconds: 0.0,

@@ -49,6 +49,8 @@ pub struct ChannelMath {
     pub k2: u32,
     /// Whether this channel is premultiplied colour.
     pub premultiplied: bool,
+    /// Significant bits of this channel's intermediate (`Tc`).
+    pub t_bits: u32,
 }
 
 /// The arithmetic of a whole layout.
@@ -84,6 +86,7 @@ impl Arith {
             sh1: prec.w_bits + mbits - tbits,
             k2: prec.w_bits + tbits - mbits,
             premultiplied,
+            t_bits: tbits,
         };
         let plain = mk(db, prec.t_bits, false);
         let colour = if alpha { mk(2 * db, (prec.t_bits + db).min(29), true) } else { plain };
