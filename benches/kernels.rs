@@ -31,7 +31,9 @@ fn source(w: u32, h: u32, bpp: usize) -> Mem {
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("tile256");
-    for (name, layout) in [("rgb8", Layout::new(Channels::Rgb, Depth::U8)), ("rgba16", Layout::new(Channels::Rgba, Depth::U16))] {
+    for (name, layout) in
+        [("rgb8", Layout::new(Channels::Rgb, Depth::U8)), ("rgba16", Layout::new(Channels::Rgba, Depth::U16))]
+    {
         for (factor, (iw, ih)) in [(15.0f64, (200u32, 200u32)), (0.3, (2000, 2000))] {
             let (ow, oh) = ((iw as f64 * factor) as u32, (ih as f64 * factor) as u32);
             let src = source(iw, ih, layout.bytes_per_pixel());

@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 /// ```
 pub fn parse_size(s: &str) -> Result<u64> {
     let t = s.trim();
-    let bad = || Error::usage(format!("invalid size '{s}': expected a number with an optional K, M, G or T suffix, e.g. 64M"));
+    let bad = || {
+        Error::usage(format!("invalid size '{s}': expected a number with an optional K, M, G or T suffix, e.g. 64M"))
+    };
     let lower = t.to_ascii_lowercase();
     let lower = lower.strip_suffix("ib").or_else(|| lower.strip_suffix('b')).unwrap_or(&lower);
     let (num, mult) = match lower.chars().last() {

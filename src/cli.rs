@@ -158,7 +158,11 @@ fn options(a: &UpscaleArgs) -> Result<Options, Error> {
     let scaled = a.scale.is_some() || a.scale_x.is_some() || a.scale_y.is_some();
     let sized = a.width.is_some() || a.height.is_some();
     let size = match (scaled, sized) {
-        (true, true) => return Err(Error::usage("give either a scale (--scale/--scale-x/--scale-y) or a size (--width/--height), not both")),
+        (true, true) => {
+            return Err(Error::usage(
+                "give either a scale (--scale/--scale-x/--scale-y) or a size (--width/--height), not both",
+            ))
+        }
         (false, false) => return Err(Error::usage("give --scale F, or --width W and/or --height H")),
         (true, false) => {
             let x = a.scale_x.or(a.scale).ok_or_else(|| Error::usage("--scale-y needs --scale-x (or --scale)"))?;
@@ -201,7 +205,10 @@ fn options(a: &UpscaleArgs) -> Result<Options, Error> {
     o.threads = a.threads.unwrap_or(0);
     if let Some(d) = &a.temp_dir {
         if !d.is_dir() {
-            return Err(Error::io(d, std::io::Error::new(std::io::ErrorKind::NotFound, "--temp-dir is not a directory")));
+            return Err(Error::io(
+                d,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "--temp-dir is not a directory"),
+            ));
         }
     }
     o.temp_dir = a.temp_dir.clone();
@@ -350,7 +357,13 @@ fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
         if let Event::Start { input, output, tiles, threads, slots, planned_memory } = e {
             summary = format!(
                 "{}x{} -> {}x{} ({} tiles, {threads} threads, {slots} tile slots, planned memory {} of {})",
-                input.0, input.1, output.0, output.1, tiles, format_size(*planned_memory), format_size(o.max_memory)
+                input.0,
+                input.1,
+                output.0,
+                output.1,
+                tiles,
+                format_size(*planned_memory),
+                format_size(o.max_memory)
             );
         }
     };
@@ -362,7 +375,10 @@ fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
     if !a.quiet {
         let s = r.stages;
         let gpu = if s.gpu_upload + s.gpu_wait > 0.0 {
-            format!(", gpu upload {:.2} s, gpu wait {:.2} s, read-back {:.2} s", s.gpu_upload, s.gpu_wait, s.gpu_readback)
+            format!(
+                ", gpu upload {:.2} s, gpu wait {:.2} s, read-back {:.2} s",
+                s.gpu_upload, s.gpu_wait, s.gpu_readback
+            )
         } else {
             String::new()
         };
@@ -393,7 +409,10 @@ fn devices() -> i32 {
             println!("    max_buffer_size: {}", format_size(a.max_buffer_size));
             println!("    max_storage_buffer_binding_size: {}", format_size(a.max_storage_buffer_binding_size));
             let (x, y, z, n) = a.max_workgroup;
-            println!("    max_workgroup_size: {x}x{y}x{z}, {n} invocations, {} shared", format_size(a.max_workgroup_storage as u64));
+            println!(
+                "    max_workgroup_size: {x}x{y}x{z}, {n} invocations, {} shared",
+                format_size(a.max_workgroup_storage as u64)
+            );
             println!("    shader-f16: {}, shader-int64: {}", a.shader_f16, a.shader_int64);
             match &a.usable {
                 Ok(()) => println!("    usable: yes"),

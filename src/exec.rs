@@ -54,8 +54,9 @@ pub fn plan_memory(
     let row_bytes = plan.in_size.0 as u64 * plan.layout.bytes_per_pixel() as u64;
     let tile_bytes = plan.tile_bytes() as u64;
     let slot = tile_bytes + if passthrough { 0 } else { encoded_bound as u64 };
-    let coeffs = (plan.x.out_len() as u64 * plan.x.max_taps() as u64 + plan.y.out_len() as u64 * plan.y.max_taps() as u64) * 4
-        + (plan.x.out_len() + plan.y.out_len()) as u64 * 8;
+    let coeffs =
+        (plan.x.out_len() as u64 * plan.x.max_taps() as u64 + plan.y.out_len() as u64 * plan.y.max_taps() as u64) * 4
+            + (plan.x.out_len() + plan.y.out_len()) as u64 * 8;
     let scratch = Scratch::bytes_for(plan) + tile_bytes;
     let estimate = |threads: usize, slots: usize, gpu_slots: usize| -> MemoryPlan {
         let gpu_host = gpu_slots as u64 * gpu_per;
@@ -105,12 +106,21 @@ pub fn plan_memory(
         threads = (threads / 2).max(1);
     }
     let min = estimate(1, 1, gpu_sizes.last().copied().unwrap_or(0));
-    let detail = min.items.iter().filter(|i| i.1 > 0).map(|(n, v)| format!("{n} {}", format_size(*v))).collect::<Vec<_>>().join(", ");
+    let detail = min
+        .items
+        .iter()
+        .filter(|i| i.1 > 0)
+        .map(|(n, v)| format!("{n} {}", format_size(*v)))
+        .collect::<Vec<_>>()
+        .join(", ");
     Err(Error::limit(
         "--max-memory",
         min.total,
         budget,
-        Some(format!("the smallest plan needs {} ({detail}); raise --max-memory or lower --tile", format_size(min.total))),
+        Some(format!(
+            "the smallest plan needs {} ({detail}); raise --max-memory or lower --tile",
+            format_size(min.total)
+        )),
     ))
 }
 
@@ -202,7 +212,13 @@ pub fn run(
     let info = source.info().clone();
     let (ow, oh) = opts.output_size(info.width, info.height)?;
     let plan = Plan::new(info.width, info.height, ow, oh, opts.filter, info.layout, opts.tile)?;
-    let header = SinkHeader { width: ow, height: oh, tile: opts.tile, layout: info.layout, icc_profile: info.icc_profile.clone() };
+    let header = SinkHeader {
+        width: ow,
+        height: oh,
+        tile: opts.tile,
+        layout: info.layout,
+        icc_profile: info.icc_profile.clone(),
+    };
     let level = opts.level.or(opts.compression.default_level()).unwrap_or(0);
     let enc_bound = opts.compression.bound(plan.tile_bytes());
     // The sink decides whether tiles pass through unencoded; probe with a throwaway encoder
@@ -240,10 +256,16 @@ pub fn run(
                 host_memory: gpu_need.map_or(0, |(_, per)| mem.gpu_slots as u64 * per),
             };
             let f16 = opts.gpu_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
-            let f16_note = if opts.gpu_f16 && !f16 { "; f16 unavailable on this adapter, exact integers used" } else { "" };
+            let f16_note =
+                if opts.gpu_f16 && !f16 { "; f16 unavailable on this adapter, exact integers used" } else { "" };
             match crate::gpu::GpuResampler::new(adapter, &plan, limits, mem.gpu_slots, f16) {
                 Ok(g) => {
-                    backend_desc = format!("gpu: {} ({} slots, {} on the device{f16_note})", g.adapter, g.slots(), format_size(g.device_bytes));
+                    backend_desc = format!(
+                        "gpu: {} ({} slots, {} on the device{f16_note})",
+                        g.adapter,
+                        g.slots(),
+                        format_size(g.device_bytes)
+                    );
                     Some(g)
                 }
                 Err(e) if opts.backend == crate::Backend::Gpu => return Err(e),

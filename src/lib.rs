@@ -22,10 +22,10 @@
 #![warn(missing_docs)]
 
 pub mod budget;
-#[cfg(feature = "gpu")]
-pub mod gpu;
 mod error;
 mod exec;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod kernel;
 mod options;
 mod pixel;
@@ -37,11 +37,11 @@ pub mod source;
 mod store;
 
 pub use error::{Error, Result};
-#[cfg(feature = "gpu")]
-pub use gpu::Backend;
 #[cfg(not(feature = "gpu"))]
 pub use exec::Backend;
 pub use exec::{plan_memory, run, MemoryPlan, Report};
+#[cfg(feature = "gpu")]
+pub use gpu::Backend;
 pub use kernel::{AxisCoeffs, Filter};
 pub use options::{Options, Size, DEFAULT_MAX_PIXELS};
 pub use pixel::{Channels, Depth, Format, ImageInfo, Layout};
@@ -82,7 +82,10 @@ pub fn check_output(input: &Path, output: &Path, overwrite: bool) -> Result<()> 
     if let (Ok(a), Ok(b)) = (std::fs::metadata(input), std::fs::metadata(output)) {
         use std::os::unix::fs::MetadataExt;
         if a.dev() == b.dev() && a.ino() == b.ino() {
-            return Err(Error::usage(format!("{}: output is the input file; refusing to overwrite the input", output.display())));
+            return Err(Error::usage(format!(
+                "{}: output is the input file; refusing to overwrite the input",
+                output.display()
+            )));
         }
     }
     match std::fs::symlink_metadata(output) {
@@ -99,7 +102,10 @@ pub fn check_output(input: &Path, output: &Path, overwrite: bool) -> Result<()> 
         _ => Path::new("."),
     };
     if !dir.is_dir() {
-        return Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "output directory does not exist")));
+        return Err(Error::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "output directory does not exist"),
+        ));
     }
     Ok(())
 }
@@ -130,9 +136,9 @@ pub fn upscale(input: &Path, output: &Path, opts: &Options, progress: &mut dyn F
             Some("raise --max-pixels (0 = no limit) if the image is genuine".into()),
         ));
     }
-    let (w, h) = opts.output_size(info.width, info.height).map_err(|e| {
-        Error::usage(format!("{}: {}x{} input: {e}", input.display(), info.width, info.height))
-    })?;
+    let (w, h) = opts
+        .output_size(info.width, info.height)
+        .map_err(|e| Error::usage(format!("{}: {}x{} input: {e}", input.display(), info.width, info.height)))?;
     let mut sink: Box<dyn sink::TileSink> = match kind {
         OutputKind::Tiff if opts.resume => {
             let fp = fingerprint(input, opts, (w, h), info.layout)?;
@@ -147,9 +153,12 @@ pub fn upscale(input: &Path, output: &Path, opts: &Options, progress: &mut dyn F
         }
     };
     run(source, sink.as_mut(), opts, progress).map_err(|e| match e {
-        Error::Limit { what, needed, limit, hint } => {
-            Error::Limit { what: format!("{} ({}x{} -> {w}x{h}): {what}", input.display(), info_w, info_h), needed, limit, hint }
-        }
+        Error::Limit { what, needed, limit, hint } => Error::Limit {
+            what: format!("{} ({}x{} -> {w}x{h}): {what}", input.display(), info_w, info_h),
+            needed,
+            limit,
+            hint,
+        },
         e => e,
     })
 }
@@ -160,15 +169,26 @@ pub fn upscale(input: &Path, output: &Path, opts: &Options, progress: &mut dyn F
 fn fingerprint(input: &Path, opts: &Options, out: (u32, u32), layout: Layout) -> Result<u64> {
     use std::io::{Read, Seek, SeekFrom};
     let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
-    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let mtime =
+        meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
     let mut f = std::fs::File::open(input).map_err(|e| Error::io(input, e))?;
     let mut head = vec![0u8; (1 << 20).min(meta.len() as usize)];
     f.read_exact(&mut head).map_err(|e| Error::io(input, e))?;
     let mut tail = vec![0u8; (1 << 20).min(meta.len() as usize)];
-    f.seek(SeekFrom::End(-(tail.len() as i64))).and_then(|_| f.read_exact(&mut tail)).map_err(|e| Error::io(input, e))?;
+    f.seek(SeekFrom::End(-(tail.len() as i64)))
+        .and_then(|_| f.read_exact(&mut tail))
+        .map_err(|e| Error::io(input, e))?;
     let desc = format!(
         "{} {} {mtime} {}x{} {:?} {:?} {} {:?} {:?}",
-        env!("CARGO_PKG_VERSION"), meta.len(), out.0, out.1, opts.filter, layout, opts.tile, opts.compression.name(), opts.level
+        env!("CARGO_PKG_VERSION"),
+        meta.len(),
+        out.0,
+        out.1,
+        opts.filter,
+        layout,
+        opts.tile,
+        opts.compression.name(),
+        opts.level
     );
     Ok(sink::journal::Fnv::default().bytes(desc.as_bytes()).bytes(&head).bytes(&tail).0)
 }

@@ -141,8 +141,6 @@ impl ImageInfo {
     }
     /// Bytes of the whole decoded image, or `None` on overflow.
     pub fn total_bytes(&self) -> Option<u64> {
-        (self.width as u64)
-            .checked_mul(self.height as u64)?
-            .checked_mul(self.layout.bytes_per_pixel() as u64)
+        (self.width as u64).checked_mul(self.height as u64)?.checked_mul(self.layout.bytes_per_pixel() as u64)
     }
 }

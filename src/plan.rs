@@ -3,8 +3,8 @@
 //! tables ([`AxisCoeffs::input_span`]) — the same taps the backends multiply.
 
 use crate::error::{Error, Result};
-use crate::kernel::{AxisCoeffs, Filter};
 use crate::kernel::fixed::{Arith, Precision};
+use crate::kernel::{AxisCoeffs, Filter};
 use crate::pixel::Layout;
 use std::ops::Range;
 
@@ -71,7 +71,15 @@ pub struct Plan {
 
 impl Plan {
     /// Builds the plan. `tile` must be a positive multiple of 16.
-    pub fn new(in_w: u32, in_h: u32, out_w: u32, out_h: u32, filter: Filter, layout: Layout, tile: u32) -> Result<Plan> {
+    pub fn new(
+        in_w: u32,
+        in_h: u32,
+        out_w: u32,
+        out_h: u32,
+        filter: Filter,
+        layout: Layout,
+        tile: u32,
+    ) -> Result<Plan> {
         if in_w == 0 || in_h == 0 || out_w == 0 || out_h == 0 {
             return Err(Error::usage(format!("empty image: {in_w}x{in_h} -> {out_w}x{out_h}")));
         }
@@ -84,10 +92,22 @@ impl Plan {
         for (axis, c) in [("x", &x), ("y", &y)] {
             // The fixed-point bounds assume |Σw| < 2; every supported filter stays far below.
             if c.max_abs_sum() >= 2.0 {
-                return Err(Error::usage(format!("filter {} has too much overshoot on the {axis} axis", filter.name())));
+                return Err(Error::usage(format!(
+                    "filter {} has too much overshoot on the {axis} axis",
+                    filter.name()
+                )));
             }
         }
-        Ok(Plan { in_size: (in_w, in_h), out_size: (out_w, out_h), tile, layout, filter, x, y, arith: Arith::new(layout) })
+        Ok(Plan {
+            in_size: (in_w, in_h),
+            out_size: (out_w, out_h),
+            tile,
+            layout,
+            filter,
+            x,
+            y,
+            arith: Arith::new(layout),
+        })
     }
 
     /// Tiles per row.
@@ -138,8 +158,10 @@ impl Plan {
 
     /// Largest source window over all tiles: (width, height).
     pub fn max_window(&self) -> (u32, u32) {
-        let w = (0..self.tiles_across()).map(|t| self.x.input_span(self.span(t, self.out_size.0)).len()).max().unwrap_or(0);
-        let h = (0..self.tiles_down()).map(|t| self.y.input_span(self.span(t, self.out_size.1)).len()).max().unwrap_or(0);
+        let w =
+            (0..self.tiles_across()).map(|t| self.x.input_span(self.span(t, self.out_size.0)).len()).max().unwrap_or(0);
+        let h =
+            (0..self.tiles_down()).map(|t| self.y.input_span(self.span(t, self.out_size.1)).len()).max().unwrap_or(0);
         (w as u32, h as u32)
     }
 

@@ -94,14 +94,22 @@ impl Event {
                 r#"{{"event":"start","input":[{},{}],"output":[{},{}],"tiles":{tiles},"threads":{threads},"slots":{slots},"planned_memory":{planned_memory}}}"#,
                 input.0, input.1, output.0, output.1
             ),
-            Event::Backend { kind, detail } => format!(r#"{{"event":"backend","kind":"{}","detail":"{}"}}"#, esc(kind), esc(detail)),
+            Event::Backend { kind, detail } => {
+                format!(r#"{{"event":"backend","kind":"{}","detail":"{}"}}"#, esc(kind), esc(detail))
+            }
             Event::Warning { message } => format!(r#"{{"event":"warning","message":"{}"}}"#, esc(message)),
             Event::Resumed { tiles, total } => format!(r#"{{"event":"resumed","tiles":{tiles},"total":{total}}}"#),
             Event::Decode { rows, total } => format!(r#"{{"event":"decode","rows":{rows},"total":{total}}}"#),
             Event::Tiles { done, total } => format!(r#"{{"event":"tiles","done":{done},"total":{total}}}"#),
             Event::Done { bytes, seconds, stages } => format!(
                 r#"{{"event":"done","bytes":{bytes},"seconds":{seconds:.3},"decode_s":{:.3},"compute_s":{:.3},"encode_s":{:.3},"write_s":{:.3},"gpu_upload_s":{:.3},"gpu_wait_s":{:.3},"gpu_readback_s":{:.3}}}"#,
-                stages.decode, stages.compute, stages.encode, stages.write, stages.gpu_upload, stages.gpu_wait, stages.gpu_readback
+                stages.decode,
+                stages.compute,
+                stages.encode,
+                stages.write,
+                stages.gpu_upload,
+                stages.gpu_wait,
+                stages.gpu_readback
             ),
         }
     }

@@ -112,7 +112,10 @@ pub(crate) fn create_temp(dir: &Path, what: &str) -> Result<(File, PathBuf)> {
             Ok(f) => return Ok((f, path)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => {
-                return Err(Error::io(dir, std::io::Error::new(e.kind(), format!("cannot create a file in this directory ({e})"))))
+                return Err(Error::io(
+                    dir,
+                    std::io::Error::new(e.kind(), format!("cannot create a file in this directory ({e})")),
+                ))
             }
         }
     }

@@ -25,7 +25,11 @@ fn fnv(data: &[u8]) -> u64 {
 }
 
 /// Runs `f` on every tile of the plan and returns the concatenated tile buffers.
-fn all_tiles(plan: &Plan, rows: &Bytes, f: fn(&Plan, &dyn Rows, &gigascale::TileJob, &mut Scratch, &mut [u8])) -> Vec<u8> {
+fn all_tiles(
+    plan: &Plan,
+    rows: &Bytes,
+    f: fn(&Plan, &dyn Rows, &gigascale::TileJob, &mut Scratch, &mut [u8]),
+) -> Vec<u8> {
     let mut s = Scratch::default();
     let mut out = Vec::new();
     let mut buf = vec![0xAAu8; plan.tile_bytes()];
@@ -48,8 +52,15 @@ fn fast8_variants_equal_the_reference() {
                     let plan = Plan::new(w, h, ow, oh, f, img.layout, tile).unwrap();
                     assert!(fast8::supports(&plan));
                     let want = all_tiles(&plan, &rows, native::resample_tile);
-                    assert!(all_tiles(&plan, &rows, fast8::resample_tile_baseline) == want, "baseline {f:?} {channels:?} {w}x{h}->{ow}x{oh} t{tile}");
-                    assert!(all_tiles(&plan, &rows, fast8::resample_tile) == want, "{} {f:?} {channels:?} {w}x{h}->{ow}x{oh} t{tile}", fast8::isa());
+                    assert!(
+                        all_tiles(&plan, &rows, fast8::resample_tile_baseline) == want,
+                        "baseline {f:?} {channels:?} {w}x{h}->{ow}x{oh} t{tile}"
+                    );
+                    assert!(
+                        all_tiles(&plan, &rows, fast8::resample_tile) == want,
+                        "{} {f:?} {channels:?} {w}x{h}->{ow}x{oh} t{tile}",
+                        fast8::isa()
+                    );
                 }
             }
         }

@@ -43,11 +43,21 @@ fn main_jobs_work() {
     assert!(o.status.success(), "{}", stderr(&o));
     let o = upscale(&d, &fixture("coffee.jpg"), &d.join("b.tif"), &["--width", "600"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = upscale(&d, &fixture("coffee.jpg"), &d.join("c.tif"), &["--width", "800", "--height", "300", "--filter", "bicubic", "--compression", "deflate"]);
+    let o = upscale(
+        &d,
+        &fixture("coffee.jpg"),
+        &d.join("c.tif"),
+        &["--width", "800", "--height", "300", "--filter", "bicubic", "--compression", "deflate"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let o = upscale(&d, &fixture("coffee16.png"), &d.join("d.png"), &["--scale", "0.3", "--filter", "mitchell"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = upscale(&d, &fixture("coffee.jpg"), &d.join("e.tif"), &["--scale-x", "2", "--scale-y", "0.5", "--progress", "json"]);
+    let o = upscale(
+        &d,
+        &fixture("coffee.jpg"),
+        &d.join("e.tif"),
+        &["--scale-x", "2", "--scale-y", "0.5", "--progress", "json"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let ev = stderr(&o);
     assert!(ev.lines().any(|l| l.starts_with(r#"{"event":"start""#)), "{ev}");
@@ -65,7 +75,23 @@ fn main_jobs_work() {
 fn help_teaches() {
     let o = bin().args(["upscale", "--help"]).output().unwrap();
     let h = String::from_utf8_lossy(&o.stdout);
-    for flag in ["--scale", "--scale-x", "--scale-y", "--width", "--height", "--filter", "--max-memory", "--tile", "--compression", "--threads", "--temp-dir", "--overwrite", "--progress", "--quiet", "Examples"] {
+    for flag in [
+        "--scale",
+        "--scale-x",
+        "--scale-y",
+        "--width",
+        "--height",
+        "--filter",
+        "--max-memory",
+        "--tile",
+        "--compression",
+        "--threads",
+        "--temp-dir",
+        "--overwrite",
+        "--progress",
+        "--quiet",
+        "Examples",
+    ] {
         assert!(h.contains(flag), "--help lacks {flag}");
     }
 }
@@ -113,8 +139,14 @@ fn tiff_with_size(path: &Path, w: u32, h: u32) {
     let mut f = b"II*\0".to_vec();
     f.extend_from_slice(&8u32.to_le_bytes());
     let entries: [(u16, u16, u32, u32); 8] = [
-        (256, 4, 1, w), (257, 4, 1, h), (258, 3, 1, 8), (259, 3, 1, 1),
-        (262, 3, 1, 1), (273, 4, 1, 1_000_000), (278, 4, 1, h), (279, 4, 1, w.wrapping_mul(h)),
+        (256, 4, 1, w),
+        (257, 4, 1, h),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (273, 4, 1, 1_000_000),
+        (278, 4, 1, h),
+        (279, 4, 1, w.wrapping_mul(h)),
     ];
     f.extend_from_slice(&(entries.len() as u16).to_le_bytes());
     for (tag, typ, n, v) in entries {
@@ -158,7 +190,12 @@ fn bad_input_fails_cleanly() {
         let err = stderr(&o);
         let name = input.file_name().unwrap().to_string_lossy().into_owned();
         assert!(!o.status.success(), "{name}: succeeded");
-        assert_eq!(o.status.code().map(|c| c == 1 || c == 2), Some(true), "{name}: exit {:?} (signal?) {err}", o.status);
+        assert_eq!(
+            o.status.code().map(|c| c == 1 || c == 2),
+            Some(true),
+            "{name}: exit {:?} (signal?) {err}",
+            o.status
+        );
         assert_eq!(err.trim_end().lines().count(), 1, "{name}: not one line: {err}");
         assert!(err.contains(&name), "{name}: error does not name the file: {err}");
         assert!(!err.contains("panicked"), "{name}: {err}");
@@ -174,7 +211,11 @@ fn refuses_to_clobber() {
     std::fs::copy(fixture("coffee-tiled-lzw.tif"), &input).unwrap();
     let before = std::fs::read(&input).unwrap();
     // OUT == IN, also with --overwrite and through another spelling of the path.
-    for (out, extra) in [(input.clone(), vec![]), (input.clone(), vec!["--overwrite"]), (d.join(".").join("in.tif"), vec!["--overwrite"])] {
+    for (out, extra) in [
+        (input.clone(), vec![]),
+        (input.clone(), vec!["--overwrite"]),
+        (d.join(".").join("in.tif"), vec!["--overwrite"]),
+    ] {
         let o = upscale(&d, &input, &out, &[&["--scale", "2"][..], &extra[..]].concat());
         assert!(!o.status.success());
         assert!(stderr(&o).contains("input"), "{}", stderr(&o));
@@ -184,7 +225,11 @@ fn refuses_to_clobber() {
     let out = d.join("out.tif");
     std::fs::write(&out, b"precious").unwrap();
     let o = upscale(&d, &input, &out, &["--scale", "2"]);
-    assert!(!o.status.success() && stderr(&o).contains("--overwrite") && stderr(&o).contains("out.tif"), "{}", stderr(&o));
+    assert!(
+        !o.status.success() && stderr(&o).contains("--overwrite") && stderr(&o).contains("out.tif"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
     let o = upscale(&d, &input, &out, &["--scale", "2", "--overwrite"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -240,7 +285,21 @@ fn interrupt_stops_promptly_and_cleans_up() {
     for (sig, code) in [("-INT", 130), ("-TERM", 143)] {
         let out = d.join("big.tif");
         let mut child = bin()
-            .args(["upscale", fixture("coffee.jpg").to_str().unwrap(), out.to_str().unwrap(), "--scale", "40", "--threads", "1", "--compression", "deflate", "--level", "12", "--quiet", "--temp-dir"])
+            .args([
+                "upscale",
+                fixture("coffee.jpg").to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--scale",
+                "40",
+                "--threads",
+                "1",
+                "--compression",
+                "deflate",
+                "--level",
+                "12",
+                "--quiet",
+                "--temp-dir",
+            ])
             .arg(d.join("tmp"))
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -24,7 +24,12 @@ fn check(img: &Img, got: &Img, f: Filter, label: &str) -> (u32, usize) {
             assert!(
                 err <= 1.0 + 1e-9,
                 "{label}: pixel {} ({},{}) channel {c}: got {} want {} (alpha {:.4})",
-                p, p % got.w as usize, p / got.w as usize, got.data[i], want.data[i], alpha[p]
+                p,
+                p % got.w as usize,
+                p / got.w as usize,
+                got.data[i],
+                want.data[i],
+                alpha[p]
             );
             worst = worst.max(d as u32);
         }
@@ -34,8 +39,14 @@ fn check(img: &Img, got: &Img, f: Filter, label: &str) -> (u32, usize) {
 
 #[test]
 fn within_one_lsb_of_f64_reference() {
-    let factors: [(f64, f64, u32, u32); 6] =
-        [(15.0, 15.0, 9, 7), (3.7, 3.7, 23, 17), (1.5, 1.5, 31, 26), (0.3, 0.3, 70, 53), (2.5, 0.7, 21, 40), (0.45, 6.0, 50, 9)];
+    let factors: [(f64, f64, u32, u32); 6] = [
+        (15.0, 15.0, 9, 7),
+        (3.7, 3.7, 23, 17),
+        (1.5, 1.5, 31, 26),
+        (0.3, 0.3, 70, 53),
+        (2.5, 0.7, 21, 40),
+        (0.45, 6.0, 50, 9),
+    ];
     let mut rng = Rng(42);
     let mut cases = 0;
     let mut colour_off = 0;
@@ -59,7 +70,9 @@ fn within_one_lsb_of_f64_reference() {
         }
     }
     assert_eq!(cases, 5 * 2 * 4 * 6);
-    eprintln!("{cases} cases; colour samples under low alpha off by more than 1 (within 1 premultiplied): {colour_off}");
+    eprintln!(
+        "{cases} cases; colour samples under low alpha off by more than 1 (within 1 premultiplied): {colour_off}"
+    );
 }
 
 #[test]

@@ -9,7 +9,11 @@ fn gpu_available() -> bool {
     let list = gigascale::gpu::list_adapters();
     let ok = list.iter().any(|a| a.usable.is_ok());
     if !ok {
-        eprintln!("SKIPPED: no GPU adapter with SHADER_INT64 ({} adapters: {:?})", list.len(), list.iter().map(|a| &a.name).collect::<Vec<_>>());
+        eprintln!(
+            "SKIPPED: no GPU adapter with SHADER_INT64 ({} adapters: {:?})",
+            list.len(),
+            list.iter().map(|a| &a.name).collect::<Vec<_>>()
+        );
     }
     ok
 }
@@ -24,7 +28,8 @@ fn gpu_matches_cpu_for_every_filter_layout_depth_and_factor() {
     if !gpu_available() {
         return;
     }
-    let factors: [(f64, f64, u32, u32); 5] = [(15.0, 15.0, 7, 5), (3.7, 3.7, 19, 13), (1.5, 1.5, 31, 22), (0.3, 0.3, 70, 45), (2.5, 0.7, 21, 40)];
+    let factors: [(f64, f64, u32, u32); 5] =
+        [(15.0, 15.0, 7, 5), (3.7, 3.7, 19, 13), (1.5, 1.5, 31, 22), (0.3, 0.3, 70, 45), (2.5, 0.7, 21, 40)];
     let mut rng = Rng(99);
     let mut cases = 0;
     for f in Filter::ALL {
@@ -51,7 +56,11 @@ fn gpu_is_tile_invariant() {
         return;
     }
     let mut rng = Rng(5);
-    for (channels, depth, sx) in [(gigascale::Channels::Rgb, Depth::U8, 15.0), (gigascale::Channels::Rgba, Depth::U16, 0.3), (gigascale::Channels::GrayAlpha, Depth::U8, 2.7)] {
+    for (channels, depth, sx) in [
+        (gigascale::Channels::Rgb, Depth::U8, 15.0),
+        (gigascale::Channels::Rgba, Depth::U16, 0.3),
+        (gigascale::Channels::GrayAlpha, Depth::U8, 2.7),
+    ] {
         let img = random_img(&mut rng, 41, 37, Layout::new(channels, depth));
         let want = run_mem(&img, &with_backend(opts_scale(sx, sx, Filter::Lanczos3), Backend::Cpu)).unwrap();
         for tile in [16, 64, 256, 1024] {
@@ -131,9 +140,11 @@ fn f16_intermediate_stays_within_its_bound() {
                 for (i, (&a, &b)) in exact.data.iter().zip(&half.data).enumerate() {
                     let d = (a as i64 - b as i64).unsigned_abs() as f64;
                     let c = i % ch;
-                    let weight = if channels.has_alpha() && c + 1 < ch { exact.data[i - c + ch - 1] as f64 / max } else { 1.0 };
+                    let weight =
+                        if channels.has_alpha() && c + 1 < ch { exact.data[i - c + ch - 1] as f64 / max } else { 1.0 };
                     assert!(d * weight <= bound, "{f:?} {channels:?} {depth:?} x{s}: sample {i}: exact {a} f16 {b}");
-                    worst[(depth == Depth::U16) as usize] = worst[(depth == Depth::U16) as usize].max((d * weight) as u32);
+                    worst[(depth == Depth::U16) as usize] =
+                        worst[(depth == Depth::U16) as usize].max((d * weight) as u32);
                 }
             }
         }

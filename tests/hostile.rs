@@ -64,8 +64,15 @@ fn tiff_set(mut b: Vec<u8>, tag: u16, v: u32) -> Vec<u8> {
 
 fn corpus() -> Vec<(String, Vec<u8>)> {
     let sources = [
-        "coffee.jpg", "coffee-progressive.jpg", "camera-gray.jpg", "coffee16.png", "coffee-interlaced.png",
-        "chelsea-rgba.png", "coffee-tiled-lzw.tif", "coffee-strips-deflate.tif", "coffee-bigtiff.tif",
+        "coffee.jpg",
+        "coffee-progressive.jpg",
+        "camera-gray.jpg",
+        "coffee16.png",
+        "coffee-interlaced.png",
+        "chelsea-rgba.png",
+        "coffee-tiled-lzw.tif",
+        "coffee-strips-deflate.tif",
+        "coffee-bigtiff.tif",
     ];
     let mut v = Vec::new();
     for name in sources {
@@ -125,7 +132,8 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
 #[test]
 fn hostile_files_fail_cleanly() {
     let keep = std::env::var_os("GIGASCALE_CORPUS_DIR").map(PathBuf::from);
-    let d = keep.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("gigascale-hostile-{}", std::process::id())));
+    let d =
+        keep.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("gigascale-hostile-{}", std::process::id())));
     std::fs::create_dir_all(d.join("out")).unwrap();
     std::fs::create_dir_all(d.join("tmp")).unwrap();
     let files = corpus();
@@ -161,7 +169,11 @@ fn hostile_files_fail_cleanly() {
         let (msg, rss) = err.rsplit_once("peak_rss_kb=").unwrap_or((&err, "0"));
         let rss: u64 = rss.trim().parse().unwrap_or(0);
         assert!(!msg.contains("Command terminated by signal"), "{name}: {msg}");
-        let msg: String = msg.lines().filter(|l| !l.starts_with("Command exited with non-zero status")).map(|l| format!("{l}\n")).collect();
+        let msg: String = msg
+            .lines()
+            .filter(|l| !l.starts_with("Command exited with non-zero status"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         assert!(rss * 1024 <= (64 + 16) << 20, "{name}: peak RSS {rss} KiB");
         assert!(!msg.contains("panicked") && !msg.contains("RUST_BACKTRACE"), "{name}: {msg}");
         match status.code() {
@@ -181,7 +193,8 @@ fn hostile_files_fail_cleanly() {
             other => panic!("{name}: exit {other:?}: {msg}"),
         }
         assert_eq!(std::fs::read_dir(d.join("tmp")).unwrap().count(), 0, "{name}: temp files left");
-        let leftovers: Vec<_> = std::fs::read_dir(d.join("out")).unwrap().flatten().filter(|e| e.file_name() != "o.tif").collect();
+        let leftovers: Vec<_> =
+            std::fs::read_dir(d.join("out")).unwrap().flatten().filter(|e| e.file_name() != "o.tif").collect();
         assert!(leftovers.is_empty(), "{name}: partial output left: {leftovers:?}");
         if keep.is_none() {
             std::fs::remove_file(&input).unwrap();

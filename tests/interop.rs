@@ -29,7 +29,8 @@ pub fn read_tiff(path: &Path) -> (u32, u32, tiff::ColorType, Vec<u16>) {
 
 /// Runs `tiffinfo -D` (reads every tile through libtiff) and returns its stdout.
 fn tiffinfo(path: &Path) -> String {
-    let out = Command::new("tiffinfo").arg("-D").arg(path).output().expect("tiffinfo (libtiff-tools) must be installed");
+    let out =
+        Command::new("tiffinfo").arg("-D").arg(path).output().expect("tiffinfo (libtiff-tools) must be installed");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "tiffinfo failed on {}: {stderr}", path.display());
     assert!(stderr.trim().is_empty(), "tiffinfo complained about {}: {stderr}", path.display());
@@ -54,7 +55,13 @@ fn every_compression_and_layout_reads_back_identically() {
     let mut rng = Rng(3);
     let mut n = 0;
     for c in [Compression::None, Compression::Deflate, Compression::Lzw, Compression::Zstd] {
-        for (channels, depth) in [(Channels::Gray, Depth::U8), (Channels::GrayAlpha, Depth::U16), (Channels::Rgb, Depth::U8), (Channels::Rgba, Depth::U8), (Channels::Rgb, Depth::U16)] {
+        for (channels, depth) in [
+            (Channels::Gray, Depth::U8),
+            (Channels::GrayAlpha, Depth::U16),
+            (Channels::Rgb, Depth::U8),
+            (Channels::Rgba, Depth::U8),
+            (Channels::Rgb, Depth::U16),
+        ] {
             for big in [false, true] {
                 let img = random_img(&mut rng, 29, 21, Layout::new(channels, depth));
                 let path = dir.join(format!("out-{n}.tif"));
@@ -62,7 +69,10 @@ fn every_compression_and_layout_reads_back_identically() {
                 let want = write_tiff(&img, &path, c, big, 32, 2.3, Filter::Lanczos3);
                 let (w, h, _ct, data) = read_tiff(&path);
                 assert_eq!((w, h), (want.w, want.h));
-                assert!(data == want.data, "{c:?} {channels:?} {depth:?} big={big}: pixels differ after the tiff crate decodes");
+                assert!(
+                    data == want.data,
+                    "{c:?} {channels:?} {depth:?} big={big}: pixels differ after the tiff crate decodes"
+                );
                 let info = tiffinfo(&path);
                 assert!(info.contains("Tile Width: 32 Tile Length: 32"), "{info}");
                 if big {
@@ -88,14 +98,28 @@ fn fixtures_through_the_cli_read_back_everywhere() {
         for (ext, comp) in [("tif", "zstd"), ("png", "none")] {
             let out = dir.join(format!("{name}.{ext}"));
             let st = Command::new(env!("CARGO_BIN_EXE_gigascale"))
-                .args(["upscale", p.to_str().unwrap(), out.to_str().unwrap(), "--scale", "2.5", "--compression", comp, "--max-memory", "32M", "--quiet"])
+                .args([
+                    "upscale",
+                    p.to_str().unwrap(),
+                    out.to_str().unwrap(),
+                    "--scale",
+                    "2.5",
+                    "--compression",
+                    comp,
+                    "--max-memory",
+                    "32M",
+                    "--quiet",
+                ])
                 .status()
                 .unwrap();
             assert!(st.success(), "{name} -> {ext}");
             if ext == "tif" {
                 let (w, h, _, _) = read_tiff(&out);
                 let info = tiffinfo(&out);
-                assert!(info.contains(&format!("Image Width: {w} Image Length: {h}")) && info.contains("Tile Width: 256"), "{info}");
+                assert!(
+                    info.contains(&format!("Image Width: {w} Image Length: {h}")) && info.contains("Tile Width: 256"),
+                    "{info}"
+                );
             } else {
                 let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&out).unwrap()));
                 let mut r = dec.read_info().unwrap();
@@ -138,7 +162,9 @@ fn png_output_matches_tiff_output() {
         let mut sink = gigascale::sink::PngSink::create(&dir.join("a.png")).unwrap();
         gigascale::run(Box::new(MemSource::new(&img)), &mut sink, &o, &mut |_| {}).unwrap();
         let want = run_mem(&img, &o).unwrap();
-        let mut r = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(dir.join("a.png")).unwrap())).read_info().unwrap();
+        let mut r = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(dir.join("a.png")).unwrap()))
+            .read_info()
+            .unwrap();
         let mut buf = vec![0; r.output_buffer_size().unwrap()];
         r.next_frame(&mut buf).unwrap();
         let got: Vec<u16> = match depth {

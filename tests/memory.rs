@@ -31,7 +31,19 @@ fn six_by_nine_thousand_under_64m() {
         let o = Command::new(time)
             .args(["-f", "peak_rss_kb=%M"])
             .arg(env!("CARGO_BIN_EXE_gigascale"))
-            .args(["upscale", input.to_str().unwrap(), out.to_str().unwrap(), "--scale", "15", "--max-memory", "64M", "--overwrite", "--quiet", "--compression", comp])
+            .args([
+                "upscale",
+                input.to_str().unwrap(),
+                out.to_str().unwrap(),
+                "--scale",
+                "15",
+                "--max-memory",
+                "64M",
+                "--overwrite",
+                "--quiet",
+                "--compression",
+                comp,
+            ])
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
@@ -39,7 +51,10 @@ fn six_by_nine_thousand_under_64m() {
         let kb: u64 = err.lines().find_map(|l| l.strip_prefix("peak_rss_kb=")).unwrap().trim().parse().unwrap();
         eprintln!("6000x9000 {comp}: peak RSS {} KiB", kb);
         assert!(kb * 1024 <= (64 + 16) << 20, "peak RSS {kb} KiB exceeds 64M + 16M");
-        let info = String::from_utf8(Command::new(env!("CARGO_BIN_EXE_gigascale")).arg("info").arg(&out).output().unwrap().stdout).unwrap();
+        let info = String::from_utf8(
+            Command::new(env!("CARGO_BIN_EXE_gigascale")).arg("info").arg(&out).output().unwrap().stdout,
+        )
+        .unwrap();
         assert!(info.contains("size: 6000x9000"), "{info}");
     }
     std::fs::remove_dir_all(&dir).unwrap();

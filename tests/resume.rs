@@ -12,7 +12,20 @@ fn fixture(name: &str) -> PathBuf {
 fn job(out: &Path, tmp: &Path, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gigascale"));
     c.args(["upscale", fixture("coffee.jpg").to_str().unwrap(), out.to_str().unwrap()])
-        .args(["--scale", "30", "--tile", "64", "--threads", "1", "--compression", "deflate", "--level", "12", "--quiet", "--temp-dir"])
+        .args([
+            "--scale",
+            "30",
+            "--tile",
+            "64",
+            "--threads",
+            "1",
+            "--compression",
+            "deflate",
+            "--level",
+            "12",
+            "--quiet",
+            "--temp-dir",
+        ])
         .arg(tmp)
         .args(extra)
         .stderr(Stdio::piped());
@@ -20,7 +33,8 @@ fn job(out: &Path, tmp: &Path, extra: &[&str]) -> Command {
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }

@@ -39,11 +39,8 @@ pub(crate) fn drive<T: AsMut<[u8]>>(
     loop {
         // Keep the ring full while jobs are ready; block only when nothing is in flight.
         while failed.is_none() && open && gpu.has_free_slot() {
-            let next = if inflight.is_empty() {
-                jobs.recv().map_err(|_| TryRecvError::Disconnected)
-            } else {
-                jobs.try_recv()
-            };
+            let next =
+                if inflight.is_empty() { jobs.recv().map_err(|_| TryRecvError::Disconnected) } else { jobs.try_recv() };
             let (job, buf, _) = match next {
                 Ok(m) => m,
                 Err(TryRecvError::Empty) => break,

@@ -115,7 +115,13 @@ impl GpuResampler {
     /// within `limits`. With `f16` (the adapter must have `SHADER_F16`) the intermediate is
     /// stored in half precision: half the device memory, results within the bound stated in
     /// docs/how-it-works.md instead of bit-identical.
-    pub fn new(adapter: wgpu::Adapter, plan: &Plan, limits: GpuLimits, want_slots: usize, f16: bool) -> Result<GpuResampler> {
+    pub fn new(
+        adapter: wgpu::Adapter,
+        plan: &Plan,
+        limits: GpuLimits,
+        want_slots: usize,
+        f16: bool,
+    ) -> Result<GpuResampler> {
         let info = adapter.get_info();
         let al = adapter.limits();
         let max_buffer = limits.max_buffer.min(al.max_buffer_size);
@@ -163,7 +169,8 @@ impl GpuResampler {
         required_limits.max_compute_workgroups_per_dimension = MAX_GROUPS;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gigascale"),
-            required_features: wgpu::Features::SHADER_INT64 | if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() },
+            required_features: wgpu::Features::SHADER_INT64
+                | if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() },
             required_limits,
             ..Default::default()
         }))
@@ -190,7 +197,11 @@ impl GpuResampler {
                 source: wgpu::ShaderSource::Wgsl(std::borrow::Cow::Borrowed(src)),
             })
         };
-        let (hm, vm) = if f16 { (module("hpass_f16", HPASS_F16), module("vpass_f16", VPASS_F16)) } else { (module("hpass", HPASS), module("vpass", VPASS)) };
+        let (hm, vm) = if f16 {
+            (module("hpass_f16", HPASS_F16), module("vpass_f16", VPASS_F16))
+        } else {
+            (module("hpass", HPASS), module("vpass", VPASS))
+        };
         let pipeline = |m: &wgpu::ShaderModule, name: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(name),
@@ -208,7 +219,12 @@ impl GpuResampler {
         }
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
         let buf = |label: &str, size: u64, usage: wgpu::BufferUsages, mapped: bool| {
-            device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: mapped })
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: mapped,
+            })
         };
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let bx = buf("cx", (cx.len() as u64 * 4).max(4), storage, true);
@@ -231,7 +247,12 @@ impl GpuResampler {
             let inter_b = buf("inter", inter, wgpu::BufferUsages::STORAGE, false);
             let out_b = buf("out", out, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC, false);
             let readback = buf("readback", out, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, false);
-            fn entries<'a>(p: &'a wgpu::Buffer, a: &'a wgpu::Buffer, b: &'a wgpu::Buffer, c: &'a wgpu::Buffer) -> [wgpu::BindGroupEntry<'a>; 4] {
+            fn entries<'a>(
+                p: &'a wgpu::Buffer,
+                a: &'a wgpu::Buffer,
+                b: &'a wgpu::Buffer,
+                c: &'a wgpu::Buffer,
+            ) -> [wgpu::BindGroupEntry<'a>; 4] {
                 [
                     wgpu::BindGroupEntry { binding: 0, resource: p.as_entire_binding() },
                     wgpu::BindGroupEntry { binding: 1, resource: a.as_entire_binding() },
@@ -298,7 +319,13 @@ impl GpuResampler {
             base,
             failure,
             batch: None,
-            adapter: format!("{} ({:?}, {:?}{})", info.name, info.backend, info.device_type, if f16 { ", f16 intermediate" } else { "" }),
+            adapter: format!(
+                "{} ({:?}, {:?}{})",
+                info.name,
+                info.backend,
+                info.device_type,
+                if f16 { ", f16 intermediate" } else { "" }
+            ),
             device_bytes: table_bytes + slots as u64 * per_slot_dev,
             host_bytes: slots as u64 * per_slot_host,
             readback_seconds: 0.0,
@@ -376,18 +403,22 @@ impl GpuResampler {
         slot.upload.unmap();
         slot.upload_state.store(PENDING, Ordering::Release);
         slot.read_state.store(PENDING, Ordering::Release);
-        let enc = self.batch.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tiles") }));
+        let enc = self.batch.get_or_insert_with(|| {
+            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tiles") })
+        });
         enc.copy_buffer_to_buffer(&slot.upload, 0, &slot.params_h, 0, PARAM_SIZE);
         enc.copy_buffer_to_buffer(&slot.upload, PARAM_SIZE, &slot.params_v, 0, PARAM_SIZE);
         enc.copy_buffer_to_buffer(&slot.upload, PARAMS_BYTES, &slot.src, 0, align4(win_bytes).max(4));
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("hpass"), timestamp_writes: None });
+            let mut pass =
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("hpass"), timestamp_writes: None });
             pass.set_pipeline(&self.hpass);
             pass.set_bind_group(0, &slot.bind_h, &[]);
             pass.dispatch_workgroups(hx, hy, 1);
         }
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("vpass"), timestamp_writes: None });
+            let mut pass =
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("vpass"), timestamp_writes: None });
             pass.set_pipeline(&self.vpass);
             pass.set_bind_group(0, &slot.bind_v, &[]);
             pass.dispatch_workgroups(vx, vy, 1);
@@ -421,7 +452,9 @@ impl GpuResampler {
                 MAPPED => break,
                 FAILED => return Err(Error::Gpu("could not map a read-back buffer".into())),
                 _ => {
-                    self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+                    self.device
+                        .poll(wgpu::PollType::wait_indefinitely())
+                        .map_err(|e| Error::Gpu(format!("poll: {e}")))?;
                 }
             }
         }

@@ -7,12 +7,15 @@ pub const HPASS: &str = concat!(include_str!("../../shaders/common.wgsl"), inclu
 pub const VPASS: &str = concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/vpass.wgsl"));
 
 /// Pass 1 with an f16 intermediate (`--precision f16`).
-pub const HPASS_F16: &str = concat!("enable f16;\n", include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/hpass_f16.wgsl"));
+pub const HPASS_F16: &str =
+    concat!("enable f16;\n", include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/hpass_f16.wgsl"));
 /// Pass 2 with an f16 intermediate.
-pub const VPASS_F16: &str = concat!("enable f16;\n", include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/vpass_f16.wgsl"));
+pub const VPASS_F16: &str =
+    concat!("enable f16;\n", include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/vpass_f16.wgsl"));
 
 /// Every shader module with its name, for validation.
-pub const ALL: [(&str, &str); 4] = [("hpass", HPASS), ("vpass", VPASS), ("hpass_f16", HPASS_F16), ("vpass_f16", VPASS_F16)];
+pub const ALL: [(&str, &str); 4] =
+    [("hpass", HPASS), ("vpass", VPASS), ("hpass_f16", HPASS_F16), ("vpass_f16", VPASS_F16)];
 
 /// Uniform parameters of one tile, laid out as `Params` in `shaders/common.wgsl`.
 #[repr(C)]
@@ -56,12 +59,14 @@ mod tests {
     #[test]
     fn shaders_validate_with_naga() {
         for (name, src) in ALL {
-            let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+            let module =
+                naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
             let caps = naga::valid::Capabilities::SHADER_INT64 | naga::valid::Capabilities::SHADER_FLOAT16;
             let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
             v.validate(&module).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
             // And it needs those capabilities: without them validation must fail.
-            let mut strict = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty());
+            let mut strict =
+                naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty());
             assert!(strict.validate(&module).is_err(), "{name} validated without SHADER_INT64");
         }
     }
@@ -71,7 +76,15 @@ mod tests {
         // 28 u32 fields, as declared in shaders/common.wgsl (a multiple of 16 bytes).
         assert_eq!(std::mem::size_of::<Params>(), 28 * 4);
         assert!(HPASS.contains("struct Params") && VPASS.contains("struct Params"));
-        let fields = include_str!("../../shaders/common.wgsl").split("struct Params {").nth(1).unwrap().split('}').next().unwrap().matches(": u32").count();
+        let fields = include_str!("../../shaders/common.wgsl")
+            .split("struct Params {")
+            .nth(1)
+            .unwrap()
+            .split('}')
+            .next()
+            .unwrap()
+            .matches(": u32")
+            .count();
         assert_eq!(fields, 28);
     }
 }

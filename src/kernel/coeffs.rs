@@ -140,10 +140,8 @@ fn row_weights(filter: Filter, in_len: u32, scale: f64, i: u32, one: i64) -> (i6
     }
     let mut q: Vec<i64> = w.iter().map(|v| (v / sum * one as f64).round() as i64).collect();
     let err = one - q.iter().sum::<i64>();
-    let (imax, _) = w
-        .iter()
-        .enumerate()
-        .fold((0, f64::MIN), |(bi, bv), (k, &v)| if v > bv { (k, v) } else { (bi, bv) });
+    let (imax, _) =
+        w.iter().enumerate().fold((0, f64::MIN), |(bi, bv), (k, &v)| if v > bv { (k, v) } else { (bi, bv) });
     q[imax] += err;
     (start, q.into_iter().map(|v| v as i32).collect())
 }

@@ -164,7 +164,9 @@ mod tests {
         // A single tap of weight one must reproduce every value exactly.
         // 8-bit is exact at every alpha; 16-bit premultiplied intermediates keep 29 of the
         // product's 32 bits, so colour is exact from alpha 8 up.
-        for (layout, amin) in [(Layout::new(Channels::Rgba, Depth::U8), 1), (Layout::new(Channels::GrayAlpha, Depth::U16), 8)] {
+        for (layout, amin) in
+            [(Layout::new(Channels::Rgba, Depth::U8), 1), (Layout::new(Channels::GrayAlpha, Depth::U16), 8)]
+        {
             let ar = Arith::new(layout);
             let one = 1i64 << ar.prec.w_bits;
             for a in [amin, 9, ar.max / 2, ar.max] {

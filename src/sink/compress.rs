@@ -39,7 +39,9 @@ impl Compression {
     }
     /// Parses a CLI name.
     pub fn from_name(s: &str) -> Option<Compression> {
-        [Compression::None, Compression::Deflate, Compression::Lzw, Compression::Zstd].into_iter().find(|c| c.name() == s)
+        [Compression::None, Compression::Deflate, Compression::Lzw, Compression::Zstd]
+            .into_iter()
+            .find(|c| c.name() == s)
     }
     /// Default level (deflate 6, zstd 3); `None` for codecs without levels. Deflate is
     /// libdeflate, whose levels run 0 (stored) to 12 (slowest, smallest).
@@ -76,7 +78,13 @@ impl Compression {
             Compression::Deflate => 1 << 20,
             Compression::Lzw => 96 << 10,
             // A zstd context for a tile-sized input; grows with level.
-            Compression::Zstd => if level <= 5 { 2 << 20 } else { 8 << 20 },
+            Compression::Zstd => {
+                if level <= 5 {
+                    2 << 20
+                } else {
+                    8 << 20
+                }
+            }
         }
     }
     /// A new encoder for tiles of `layout` that are `tile` pixels wide.
@@ -142,7 +150,8 @@ impl TileEncoder for Compressor {
                 let z = match &mut self.deflate {
                     Some(z) => z,
                     none => none.insert(libdeflater::Compressor::new(
-                        libdeflater::CompressionLvl::new(level).map_err(|e| cerr(std::io::Error::other(format!("{e:?}"))))?,
+                        libdeflater::CompressionLvl::new(level)
+                            .map_err(|e| cerr(std::io::Error::other(format!("{e:?}"))))?,
                     )),
                 };
                 out.resize(z.zlib_compress_bound(raw.len()), 0);

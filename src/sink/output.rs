@@ -9,7 +9,6 @@ use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-
 /// A file that becomes visible at its final path only on commit.
 pub struct OutputFile {
     w: Option<BufWriter<File>>,
@@ -28,7 +27,14 @@ impl OutputFile {
             let dir = tmp.parent().unwrap_or(Path::new("."));
             Error::io(dir, std::io::Error::new(e.kind(), format!("cannot create a file in this directory ({e})")))
         })?;
-        Ok(OutputFile { w: Some(BufWriter::with_capacity(1 << 20, file)), tmp, dest: dest.to_path_buf(), pos: 0, keep: false, expected: None })
+        Ok(OutputFile {
+            w: Some(BufWriter::with_capacity(1 << 20, file)),
+            tmp,
+            dest: dest.to_path_buf(),
+            pos: 0,
+            keep: false,
+            expected: None,
+        })
     }
 
     /// Reopens the partial file beside `dest`, cut back to its first `len` bytes.
@@ -37,14 +43,24 @@ impl OutputFile {
         let r = (|| -> std::io::Result<File> {
             let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&tmp)?;
             if f.metadata()?.len() < len {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "partial output is shorter than its journal says"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "partial output is shorter than its journal says",
+                ));
             }
             f.set_len(len)?;
             f.seek(SeekFrom::End(0))?;
             Ok(f)
         })();
         let file = r.map_err(|e| Error::io(&tmp, e))?;
-        Ok(OutputFile { w: Some(BufWriter::with_capacity(1 << 20, file)), tmp, dest: dest.to_path_buf(), pos: len, keep: false, expected: None })
+        Ok(OutputFile {
+            w: Some(BufWriter::with_capacity(1 << 20, file)),
+            tmp,
+            dest: dest.to_path_buf(),
+            pos: len,
+            keep: false,
+            expected: None,
+        })
     }
 
     /// The final size in bytes, exact or an upper bound, for disk-full messages.
@@ -79,7 +95,10 @@ impl OutputFile {
                 Some((n, false)) => format!("; the output needs up to {n} bytes"),
                 None => String::new(),
             };
-            return Error::io(&self.tmp, std::io::Error::new(e.kind(), format!("{e}; {} bytes were written{need}", self.pos)));
+            return Error::io(
+                &self.tmp,
+                std::io::Error::new(e.kind(), format!("{e}; {} bytes were written{need}", self.pos)),
+            );
         }
         Error::io(&self.tmp, e)
     }

@@ -116,7 +116,8 @@ impl TileSink for PngSink {
         }
         for r in 0..job.out.h as usize {
             let dst = r * row_bytes + job.out.x as usize * bpp;
-            self.band[dst..dst + job.out.w as usize * bpp].copy_from_slice(&data[r * tile_row..r * tile_row + job.out.w as usize * bpp]);
+            self.band[dst..dst + job.out.w as usize * bpp]
+                .copy_from_slice(&data[r * tile_row..r * tile_row + job.out.w as usize * bpp]);
         }
         if job.out.x + job.out.w == h.width {
             let rows = job.out.h;

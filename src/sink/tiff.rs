@@ -134,8 +134,13 @@ impl TileSink for TiffSink {
                 self.counts.push(c as u64);
                 off += c as u64;
             }
-            if off != j.data_end || j.counts.len() as u64 > h.width.div_ceil(h.tile) as u64 * h.height.div_ceil(h.tile) as u64 {
-                return Err(Error::format(self.out().dest().to_path_buf(), "resume journal does not match the partial output; run without --resume"));
+            if off != j.data_end
+                || j.counts.len() as u64 > h.width.div_ceil(h.tile) as u64 * h.height.div_ceil(h.tile) as u64
+            {
+                return Err(Error::format(
+                    self.out().dest().to_path_buf(),
+                    "resume journal does not match the partial output; run without --resume",
+                ));
             }
             return Ok(());
         }
@@ -233,7 +238,12 @@ impl TileSink for TiffSink {
         }
         let ifd = self.out().pos();
         if !big && ifd > u32::MAX as u64 {
-            return Err(Error::limit("classic TIFF offset", ifd, u32::MAX as u64, Some("BigTIFF should have been chosen".into())));
+            return Err(Error::limit(
+                "classic TIFF offset",
+                ifd,
+                u32::MAX as u64,
+                Some("BigTIFF should have been chosen".into()),
+            ));
         }
         let mut buf = Vec::new();
         if big {
@@ -245,7 +255,11 @@ impl TileSink for TiffSink {
             buf.extend_from_slice(&ent.tag.to_le_bytes());
             buf.extend_from_slice(&ent.typ.to_le_bytes());
             let mut val = if ent.data.len() > inline {
-                if big { value_offsets[i].to_le_bytes().to_vec() } else { (value_offsets[i] as u32).to_le_bytes().to_vec() }
+                if big {
+                    value_offsets[i].to_le_bytes().to_vec()
+                } else {
+                    (value_offsets[i] as u32).to_le_bytes().to_vec()
+                }
             } else {
                 ent.data.clone()
             };
@@ -279,7 +293,11 @@ impl TileSink for TiffSink {
     fn checkpoint(&mut self) -> Result<()> {
         let Some((fp, path)) = self.journal.clone() else { return Ok(()) };
         self.out().sync()?;
-        let j = Journal { fingerprint: fp, data_end: self.out().pos(), counts: self.counts.iter().map(|&c| c as u32).collect() };
+        let j = Journal {
+            fingerprint: fp,
+            data_end: self.out().pos(),
+            counts: self.counts.iter().map(|&c| c as u32).collect(),
+        };
         j.write(&path)
     }
 

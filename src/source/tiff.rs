@@ -53,12 +53,19 @@ impl TiffSource {
                 ColorType::GrayA(b) => (Channels::GrayAlpha, b),
                 ColorType::RGB(b) => (Channels::Rgb, b),
                 ColorType::RGBA(b) => (Channels::Rgba, b),
-                other => return Err(Error::unsupported(path, format!("TIFF colour type {other:?} (grey, grey+alpha, RGB, RGBA are supported)"))),
+                other => {
+                    return Err(Error::unsupported(
+                        path,
+                        format!("TIFF colour type {other:?} (grey, grey+alpha, RGB, RGBA are supported)"),
+                    ))
+                }
             };
             let depth = match bits {
                 8 => Depth::U8,
                 16 => Depth::U16,
-                b => return Err(Error::unsupported(path, format!("TIFF with {b}-bit samples (8 and 16 are supported)"))),
+                b => {
+                    return Err(Error::unsupported(path, format!("TIFF with {b}-bit samples (8 and 16 are supported)")))
+                }
             };
             if let Some(v) = d.find_tag_unsigned_vec::<u16>(Tag::SampleFormat).map_err(|e| err(path, e))? {
                 if v.iter().any(|&s| s != SampleFormat::Uint.to_u16()) {
@@ -74,10 +81,13 @@ impl TiffSource {
             let (cw, ch) = d.chunk_dimensions();
             let chunk_type = d.get_chunk_type();
             let details = vec![
-                ("layout".to_string(), match chunk_type {
-                    ChunkType::Tile => format!("tiled {cw}x{ch}"),
-                    ChunkType::Strip => format!("strips of {ch} rows"),
-                }),
+                (
+                    "layout".to_string(),
+                    match chunk_type {
+                        ChunkType::Tile => format!("tiled {cw}x{ch}"),
+                        ChunkType::Strip => format!("strips of {ch} rows"),
+                    },
+                ),
                 ("compression".to_string(), compression.to_string()),
             ];
             let info = ImageInfo {

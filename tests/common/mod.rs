@@ -68,9 +68,14 @@ pub fn random_img(rng: &mut Rng, w: u32, h: u32, layout: Layout) -> Img {
                 let v = match kind {
                     0 => rng.below(max + 1),
                     1 => {
-                        if (x / 3 + y / 2 + c as u32) % 2 == 0 { max } else { rng.below(max / 8 + 1) }
+                        if (x / 3 + y / 2 + c as u32) % 2 == 0 {
+                            max
+                        } else {
+                            rng.below(max / 8 + 1)
+                        }
                     }
-                    _ => ((x as u64 * 37 + y as u64 * 11 + c as u64 * 101) * max / 400 + rng.below(max / 16 + 1)).min(max),
+                    _ => ((x as u64 * 37 + y as u64 * 11 + c as u64 * 101) * max / 400 + rng.below(max / 16 + 1))
+                        .min(max),
                 };
                 let v = if layout.channels.has_alpha() && c == ch - 1 {
                     match rng.below(5) {
@@ -97,7 +102,14 @@ pub struct MemSource {
 impl MemSource {
     pub fn new(img: &Img) -> MemSource {
         MemSource {
-            info: ImageInfo { width: img.w, height: img.h, layout: img.layout, format: Format::Png, icc_profile: None, details: vec![] },
+            info: ImageInfo {
+                width: img.w,
+                height: img.h,
+                layout: img.layout,
+                format: Format::Png,
+                icc_profile: None,
+                details: vec![],
+            },
             bytes: img.bytes(),
         }
     }
@@ -161,7 +173,11 @@ pub fn run_mem(img: &Img, opts: &Options) -> gigascale::Result<Img> {
 // The f64 reference, written independently of src/kernel.
 
 fn sinc(x: f64) -> f64 {
-    if x == 0.0 { 1.0 } else { (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x) }
+    if x == 0.0 {
+        1.0
+    } else {
+        (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
+    }
 }
 
 fn kernel(f: Filter, x: f64) -> f64 {
@@ -170,7 +186,11 @@ fn kernel(f: Filter, x: f64) -> f64 {
         if x < 1.0 {
             ((12.0 - 9.0 * b - 6.0 * c) * x.powi(3) + (-18.0 + 12.0 * b + 6.0 * c) * x * x + (6.0 - 2.0 * b)) / 6.0
         } else if x < 2.0 {
-            ((-b - 6.0 * c) * x.powi(3) + (6.0 * b + 30.0 * c) * x * x + (-12.0 * b - 48.0 * c) * x + (8.0 * b + 24.0 * c)) / 6.0
+            ((-b - 6.0 * c) * x.powi(3)
+                + (6.0 * b + 30.0 * c) * x * x
+                + (-12.0 * b - 48.0 * c) * x
+                + (8.0 * b + 24.0 * c))
+                / 6.0
         } else {
             0.0
         }
@@ -180,7 +200,13 @@ fn kernel(f: Filter, x: f64) -> f64 {
         Filter::Bilinear => (1.0 - x).max(0.0),
         Filter::Bicubic => bc(0.0, 0.5),
         Filter::Mitchell => bc(1.0 / 3.0, 1.0 / 3.0),
-        Filter::Lanczos3 => if x < 3.0 { sinc(x) * sinc(x / 3.0) } else { 0.0 },
+        Filter::Lanczos3 => {
+            if x < 3.0 {
+                sinc(x) * sinc(x / 3.0)
+            } else {
+                0.0
+            }
+        }
     }
 }
 
@@ -234,7 +260,8 @@ pub fn reference(img: &Img, ow: u32, oh: u32, f: Filter) -> (Img, Vec<f64>) {
     for y in 0..img.h as usize {
         for (x, (s0, w)) in wx.iter().enumerate() {
             for c in 0..ch {
-                tmp[(y * ow as usize + x) * ch + c] = w.iter().enumerate().map(|(k, wk)| wk * src[(y * img.w as usize + s0 + k) * ch + c]).sum();
+                tmp[(y * ow as usize + x) * ch + c] =
+                    w.iter().enumerate().map(|(k, wk)| wk * src[(y * img.w as usize + s0 + k) * ch + c]).sum();
             }
         }
     }
