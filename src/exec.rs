@@ -37,19 +37,28 @@ pub struct MemoryPlan {
 /// Fixed allowance for allocator slack and small structures.
 const SLACK: u64 = 2 << 20;
 
-/// Sizes the job for `budget`: the most threads (up to `want`) and slots (up to 2 per
-/// thread) that fit. Fails with the minimum when even one thread and one slot do not fit.
-pub fn plan_memory(
-    plan: &Plan,
-    source_decode: u64,
-    sink_memory: u64,
-    encoder_memory: u64,
-    encoded_bound: usize,
-    passthrough: bool,
-    want: usize,
-    budget: u64,
-    gpu: Option<(usize, u64)>,
-) -> Result<MemoryPlan> {
+/// What the stages of a job need, besides what the plan itself implies.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    /// The decoder's own working memory.
+    pub source_decode: u64,
+    /// The sink's tables or bands.
+    pub sink_memory: u64,
+    /// One tile encoder's working memory.
+    pub encoder_memory: u64,
+    /// Worst-case encoded size of one tile.
+    pub encoded_bound: usize,
+    /// Whether tiles pass to the sink unencoded (no second buffer per slot).
+    pub passthrough: bool,
+    /// GPU ring: most slots wanted and host staging bytes per slot.
+    pub gpu: Option<(usize, u64)>,
+}
+
+/// Sizes the job for `budget`: the most threads (up to `want`), tile slots (up to 2 per
+/// thread) and GPU slots that fit. Fails with the itemised minimum when even one thread and
+/// one slot do not fit.
+pub fn plan_memory(plan: &Plan, needs: Needs, want: usize, budget: u64) -> Result<MemoryPlan> {
+    let Needs { source_decode, sink_memory, encoder_memory, encoded_bound, passthrough, gpu } = needs;
     let (max_gpu, gpu_per) = gpu.unwrap_or((0, 0));
     let row_bytes = plan.in_size.0 as u64 * plan.layout.bytes_per_pixel() as u64;
     let tile_bytes = plan.tile_bytes() as u64;
@@ -232,17 +241,15 @@ pub fn run(
     };
     #[cfg(not(feature = "gpu"))]
     let gpu_need = None;
-    let mem = plan_memory(
-        &plan,
-        source.decode_memory(),
-        sink.memory(&header),
-        opts.compression.encoder_memory(level),
-        enc_bound,
+    let needs = Needs {
+        source_decode: source.decode_memory(),
+        sink_memory: sink.memory(&header),
+        encoder_memory: opts.compression.encoder_memory(level),
+        encoded_bound: enc_bound,
         passthrough,
-        opts.resolved_threads(),
-        opts.max_memory,
-        gpu_need,
-    )?;
+        gpu: gpu_need,
+    };
+    let mem = plan_memory(&plan, needs, opts.resolved_threads(), opts.max_memory)?;
     // Open the device before any work: a GPU that cannot be used is known now.
     let backend_desc: String;
     #[cfg(feature = "gpu")]

@@ -39,7 +39,7 @@ mod store;
 pub use error::{Error, Result};
 #[cfg(not(feature = "gpu"))]
 pub use exec::Backend;
-pub use exec::{plan_memory, run, MemoryPlan, Report};
+pub use exec::{plan_memory, run, MemoryPlan, Needs, Report};
 #[cfg(feature = "gpu")]
 pub use gpu::Backend;
 pub use kernel::{AxisCoeffs, Filter};

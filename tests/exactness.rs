@@ -6,6 +6,7 @@ use gigascale::{Depth, Filter, Layout};
 /// Compares `got` with the f64 reference. Plain channels and alpha: |Δ| ≤ 1. Colour of
 /// layouts with alpha is compared in the premultiplied domain (|Δ| · α ≤ 1 LSB), because
 /// unpremultiplying divides any rounding by α and colour under near-zero alpha is undefined.
+#[allow(clippy::needless_range_loop)]
 fn check(img: &Img, got: &Img, f: Filter, label: &str) -> (u32, usize) {
     let (want, alpha) = reference(img, got.w, got.h, f);
     let ch = img.ch();

@@ -86,7 +86,7 @@ fn report(a: &wgpu::Adapter) -> AdapterReport {
         backend: format!("{:?}", info.backend),
         device_type: format!("{:?}", info.device_type),
         max_buffer_size: l.max_buffer_size,
-        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
         max_workgroup: (
             l.max_compute_workgroup_size_x,
             l.max_compute_workgroup_size_y,

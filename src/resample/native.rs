@@ -79,20 +79,20 @@ pub fn resample_tile(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch
             let mut vals = [0u32; 4];
             if ar.alpha {
                 let a = finish_plain(px[ch - 1], ar.plain.k2, ar.max);
-                for c in 0..ch - 1 {
-                    vals[c] = finish_unpremultiply(px[c], px[ch - 1], a, ar);
+                for (v, &acc) in vals.iter_mut().zip(&px[..ch - 1]) {
+                    *v = finish_unpremultiply(acc, px[ch - 1], a, ar);
                 }
                 vals[ch - 1] = a;
             } else {
-                for c in 0..ch {
-                    vals[c] = finish_plain(px[c], ar.plain.k2, ar.max);
+                for (v, &acc) in vals.iter_mut().zip(px) {
+                    *v = finish_plain(acc, ar.plain.k2, ar.max);
                 }
             }
-            for c in 0..ch {
+            for (c, &v) in vals[..ch].iter().enumerate() {
                 let o = (i * ch + c) * bps;
                 match plan.layout.depth {
-                    Depth::U8 => orow[o] = vals[c] as u8,
-                    Depth::U16 => orow[o..o + 2].copy_from_slice(&(vals[c] as u16).to_le_bytes()),
+                    Depth::U8 => orow[o] = v as u8,
+                    Depth::U16 => orow[o..o + 2].copy_from_slice(&(v as u16).to_le_bytes()),
                 }
             }
         }
