@@ -68,3 +68,14 @@ for comp in $comps; do
     if (c == "none" && fl > 0) printf " floor_s=%.2f vs_floor=%.2f", fl, gw/fl
     printf "\n" }'
 done
+# The same case at 4x the area (x30 -> 60000x90000, zstd): peak RSS must stay within 10 % of x15.
+if [[ ${X30:-1} == 1 ]]; then
+  for s in 15 30; do
+    t=$(mktemp)
+    /usr/bin/time -f "%e %M" -o "$t" "$bin" upscale "$photo" "$out/x$s.tif" --scale $s --compression zstd \
+      --max-memory 64M --quiet --temp-dir "$out" --overwrite
+    read -r wall rss <"$t"; rm -f "$t"
+    echo "area scale=$s comp=zstd wall_s=$wall peak_rss_kb=$rss bytes=$(stat -c %s "$out/x$s.tif")"
+    rm -f "$out/x$s.tif"
+  done
+fi

@@ -344,11 +344,7 @@ pub fn run(
     #[cfg(feature = "gpu")]
     let gpu_times = std::sync::Mutex::new(crate::gpu::driver::GpuTimes::default());
     let encoders: Vec<_> = (0..mem.threads).map(|_| sink.encoder()).collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(mem.threads)
-        .thread_name(|i| format!("gigascale-worker-{i}"))
-        .build()
-        .map_err(|e| Error::usage(format!("cannot start {} worker threads: {e}", mem.threads)))?;
+    let threads = mem.threads;
     let store = &store;
     let plan = &plan;
     let result: Result<u64> = std::thread::scope(|sc| {
@@ -393,31 +389,45 @@ pub fn run(
         let workers_done = done_tx;
         let job_rx_w = work_rx;
         sc.spawn(move || {
-            pool.scope(|s| {
-                for mut enc in encoders {
-                    let job_rx = job_rx_w.clone();
-                    let done = workers_done.clone();
-                    s.spawn(move |_| {
-                        let mut scratch = Scratch::default();
-                        while let Ok((job, mut slot, computed)) = job_rx.recv() {
-                            let tc = Instant::now();
-                            if !computed {
-                                resample_tile(plan, store, &job, &mut scratch, &mut slot.raw);
+            // A scoped pool: its threads are joined before this returns, so no worker outlives
+            // the job (a plain pool's threads wind down asynchronously after it is dropped).
+            let built = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("gigascale-worker-{i}"))
+                .build_scoped(
+                    |t| t.run(),
+                    |pool| {
+                        pool.scope(|s| {
+                            for mut enc in encoders {
+                                let job_rx = job_rx_w.clone();
+                                let done = workers_done.clone();
+                                s.spawn(move |_| {
+                                    let mut scratch = Scratch::default();
+                                    while let Ok((job, mut slot, computed)) = job_rx.recv() {
+                                        let tc = Instant::now();
+                                        if !computed {
+                                            resample_tile(plan, store, &job, &mut scratch, &mut slot.raw);
+                                        }
+                                        let te = Instant::now();
+                                        compute_ns.fetch_add((te - tc).as_nanos() as u64, Ordering::Relaxed);
+                                        let pass = enc.passthrough();
+                                        let r =
+                                            if pass { Ok(()) } else { enc.encode(&job, &mut slot.raw, &mut slot.enc) };
+                                        encode_ns.fetch_add(te.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                                        let msg = r.map(|()| (job, slot, pass));
+                                        let failed = msg.is_err();
+                                        if done.send(msg).is_err() || failed {
+                                            break;
+                                        }
+                                    }
+                                });
                             }
-                            let te = Instant::now();
-                            compute_ns.fetch_add((te - tc).as_nanos() as u64, Ordering::Relaxed);
-                            let pass = enc.passthrough();
-                            let r = if pass { Ok(()) } else { enc.encode(&job, &mut slot.raw, &mut slot.enc) };
-                            encode_ns.fetch_add(te.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                            let msg = r.map(|()| (job, slot, pass));
-                            let failed = msg.is_err();
-                            if done.send(msg).is_err() || failed {
-                                break;
-                            }
-                        }
-                    });
-                }
-            });
+                        })
+                    },
+                );
+            if let Err(e) = built {
+                let _ = workers_done.send(Err(Error::usage(format!("cannot start {threads} worker threads: {e}"))));
+            }
         });
         // Writer: this thread, in tile order.
         let r = (|| -> Result<u64> {
