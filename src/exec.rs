@@ -72,12 +72,8 @@ pub fn plan_memory(plan: &Plan, needs: Needs, want: usize, budget: u64) -> Resul
         // Tiles in flight span at most this many rows of tiles; their source rows are resident.
         let across = plan.tiles_across() as usize;
         let rows_in_flight = (slots.div_ceil(across) + 1) as u32;
-        let band = (0..plan.tiles_down())
-            .step_by(1.max(plan.tiles_down() as usize / 64))
-            .map(|r| plan.source_rows(r..r + rows_in_flight).len() as u64)
-            .max()
-            .unwrap_or(0)
-            + 2;
+        let band =
+            (0..plan.tiles_down()).map(|r| plan.source_rows(r..r + rows_in_flight).len() as u64).max().unwrap_or(0) + 2;
         let compute = vec![
             ("coefficient tables", coeffs),
             ("resident source band", band * row_bytes),

@@ -29,8 +29,8 @@ fn threads() -> usize {
 
 /// The fuzz target `tiff_roundtrip`, as a function of its input.
 fn roundtrip(data: &[u8], dir: &Path) {
-    if data.len() < 8 {
-        return;
+    if data.len() < 9 {
+        return; // 8 parameter bytes and at least one pixel byte
     }
     let (w, h) = (1 + data[0] as u32 % 48, 1 + data[1] as u32 % 48);
     let channels = [Channels::Gray, Channels::GrayAlpha, Channels::Rgb, Channels::Rgba][data[2] as usize % 4];

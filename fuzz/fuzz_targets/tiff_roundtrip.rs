@@ -34,8 +34,8 @@ fn write(info: &ImageInfo, px: &[u8], o: &Options, path: &std::path::Path) -> Ve
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if data.len() < 8 {
-        return;
+    if data.len() < 9 {
+        return; // 8 parameter bytes and at least one pixel byte
     }
     let (w, h) = (1 + data[0] as u32 % 48, 1 + data[1] as u32 % 48);
     let channels = [Channels::Gray, Channels::GrayAlpha, Channels::Rgb, Channels::Rgba][data[2] as usize % 4];
