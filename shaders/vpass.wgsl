@@ -1,11 +1,9 @@
-// Pass 2 (vertical): one invocation per 32-bit word of the output tile (4 samples of 8 bits or
-// 2 of 16). Applies the y weights to the intermediate, rounds, unpremultiplies, clamps and
-// packs little-endian samples; pixels outside the image are zero.
+// Pass 2 (vertical), exact: applies the y weights to the integer intermediate in 64 bits, rounds,
+// unpremultiplies and clamps. Packing: pack.wgsl.
 
 @group(0) @binding(1) var<storage, read> inter: array<i32>;
 // starts[n_y], lens[n_y], weights[n_y * taps_y]
 @group(0) @binding(2) var<storage, read> cy: array<i32>;
-@group(0) @binding(3) var<storage, read_write> out: array<u32>;
 
 fn acc2(j: u32, i: u32, c: u32) -> i64 {
     let oy = p.out_y + j;
@@ -40,25 +38,4 @@ fn value(j: u32, i: u32, c: u32) -> u32 {
         return clamp_max((2 * n + d) / (2 * d));
     }
     return clamp_max(round_shift(acc2(j, i, c), p.k2_plain));
-}
-
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let w = flat_index(gid);
-    let per_row = p.tile * p.ch;
-    let spw = 4u / p.bps;
-    if (w * spw >= p.tile * per_row) {
-        return;
-    }
-    var word = 0u;
-    for (var q = 0u; q < spw; q = q + 1u) {
-        let s = w * spw + q;
-        let j = s / per_row;
-        let i = (s % per_row) / p.ch;
-        let c = s % p.ch;
-        if (j < p.out_h && i < p.out_w) {
-            word = word | (value(j, i, c) << (q * 8u * p.bps));
-        }
-    }
-    out[w] = word;
 }

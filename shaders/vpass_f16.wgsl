@@ -1,9 +1,8 @@
-// Pass 2 with an f16 intermediate: vertical weights in f32, then the same rounding, clamping,
-// unpremultiplying and packing as vpass.wgsl.
+// Pass 2 with an f16 intermediate: vertical weights in f32, then the same rounding, clamping and
+// unpremultiplying as vpass.wgsl. Packing: pack.wgsl.
 
 @group(0) @binding(1) var<storage, read> inter: array<f16>;
 @group(0) @binding(2) var<storage, read> cy: array<i32>;
-@group(0) @binding(3) var<storage, read_write> out: array<u32>;
 
 // Value in units of 2^-bits(M) of the channel's scale (see hpass_f16.wgsl).
 fn acc2(j: u32, i: u32, c: u32) -> f32 {
@@ -39,25 +38,4 @@ fn value(j: u32, i: u32, c: u32) -> u32 {
         return to_sample(pc / a * unit);
     }
     return to_sample(acc2(j, i, c) * unit);
-}
-
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let w = flat_index(gid);
-    let per_row = p.tile * p.ch;
-    let spw = 4u / p.bps;
-    if (w * spw >= p.tile * per_row) {
-        return;
-    }
-    var word = 0u;
-    for (var q = 0u; q < spw; q = q + 1u) {
-        let s = w * spw + q;
-        let j = s / per_row;
-        let i = (s % per_row) / p.ch;
-        let c = s % p.ch;
-        if (j < p.out_h && i < p.out_w) {
-            word = word | (value(j, i, c) << (q * 8u * p.bps));
-        }
-    }
-    out[w] = word;
 }

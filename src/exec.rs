@@ -144,19 +144,6 @@ impl AsMut<[u8]> for Slot {
 /// already been computed (by the GPU).
 type Msg = (TileJob, Slot, bool);
 
-/// Backends when the crate is built without the `gpu` feature.
-#[cfg(not(feature = "gpu"))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Backend {
-    /// The CPU (no GPU support compiled in).
-    #[default]
-    Auto,
-    /// Refused: built without the `gpu` feature.
-    Gpu,
-    /// The CPU workers.
-    Cpu,
-}
-
 /// Slots in the GPU ring.
 #[cfg(feature = "gpu")]
 const GPU_SLOTS: usize = 16;
@@ -179,7 +166,7 @@ fn choose(opts: &Options) -> Result<Chosen> {
     #[cfg(not(feature = "gpu"))]
     {
         match opts.backend {
-            Backend::Gpu => Err(Error::Gpu("this build has no GPU support (feature `gpu`)".into())),
+            crate::Backend::Gpu => Err(Error::Gpu("this build has no GPU support (feature `gpu`)".into())),
             _ => Ok(Chosen::Cpu("built without GPU support".into())),
         }
     }

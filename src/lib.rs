@@ -37,13 +37,9 @@ pub mod source;
 mod store;
 
 pub use error::{Error, Result};
-#[cfg(not(feature = "gpu"))]
-pub use exec::Backend;
 pub use exec::{plan_memory, run, MemoryPlan, Needs, Report};
-#[cfg(feature = "gpu")]
-pub use gpu::Backend;
 pub use kernel::{AxisCoeffs, Filter};
-pub use options::{Options, Size, DEFAULT_MAX_PIXELS};
+pub use options::{Backend, Options, Size, DEFAULT_MAX_PIXELS};
 pub use pixel::{Channels, Depth, Format, ImageInfo, Layout};
 pub use plan::{Plan, Rect, TileJob};
 pub use progress::{Event, StageTimes};

@@ -7,6 +7,30 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+/// Which backend computes tiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// A hardware GPU when one with 64-bit integer shaders exists (and the crate was built with
+    /// the `gpu` feature), else the CPU.
+    #[default]
+    Auto,
+    /// A GPU adapter, software ones (e.g. lavapipe) included; an error if none is usable.
+    Gpu,
+    /// The CPU workers.
+    Cpu,
+}
+
+impl Backend {
+    /// CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Gpu => "gpu",
+            Backend::Cpu => "cpu",
+        }
+    }
+}
+
 /// Default `--max-pixels`: 4 gigapixels of input (a 65536x65536 image), far above any photo.
 pub const DEFAULT_MAX_PIXELS: u64 = 1 << 32;
 
@@ -59,7 +83,7 @@ pub struct Options {
     /// Set to stop the job early (it then fails with `Error::Interrupted`).
     pub cancel: Option<Arc<AtomicBool>>,
     /// Which backend computes tiles.
-    pub backend: crate::Backend,
+    pub backend: Backend,
     /// Cap on device memory for the GPU backend (`None`: the adapter's limits).
     pub gpu_memory: Option<u64>,
     /// GPU only: keep the intermediate in half precision (needs `SHADER_F16`). Halves the
@@ -89,7 +113,7 @@ impl Options {
             temp_dir: None,
             overwrite: false,
             cancel: None,
-            backend: crate::Backend::Auto,
+            backend: Backend::Auto,
             gpu_memory: None,
             gpu_f16: false,
             resume: false,

@@ -13,28 +13,7 @@ pub use resampler::{GpuLimits, GpuResampler};
 
 use crate::error::{Error, Result};
 
-/// Which backend computes tiles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Backend {
-    /// A hardware GPU when one with 64-bit integer shaders exists, else the CPU.
-    #[default]
-    Auto,
-    /// A GPU adapter, software ones (e.g. lavapipe) included; an error if none is usable.
-    Gpu,
-    /// The CPU workers.
-    Cpu,
-}
-
-impl Backend {
-    /// CLI name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Auto => "auto",
-            Backend::Gpu => "gpu",
-            Backend::Cpu => "cpu",
-        }
-    }
-}
+pub use crate::options::Backend;
 
 /// What `gigascale devices` reports of one adapter.
 #[derive(Debug, Clone)]

@@ -1,17 +1,34 @@
-//! The WGSL sources, embedded at compile time: `shaders/common.wgsl` (parameters and the
-//! shared rounding helpers) prepended to each pass.
+//! The WGSL sources, embedded at compile time. Each module is assembled from
+//! `shaders/common.wgsl` (parameters, rounding helpers), the shared part of its pass
+//! (`horizontal.wgsl`, or `pack.wgsl` for the vertical passes) and the pass itself.
 
 /// Pass 1, horizontal.
-pub const HPASS: &str = concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/hpass.wgsl"));
+pub const HPASS: &str = concat!(
+    include_str!("../../shaders/common.wgsl"),
+    include_str!("../../shaders/horizontal.wgsl"),
+    include_str!("../../shaders/hpass.wgsl")
+);
 /// Pass 2, vertical.
-pub const VPASS: &str = concat!(include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/vpass.wgsl"));
+pub const VPASS: &str = concat!(
+    include_str!("../../shaders/common.wgsl"),
+    include_str!("../../shaders/vpass.wgsl"),
+    include_str!("../../shaders/pack.wgsl")
+);
 
 /// Pass 1 with an f16 intermediate (`--precision f16`).
-pub const HPASS_F16: &str =
-    concat!("enable f16;\n", include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/hpass_f16.wgsl"));
+pub const HPASS_F16: &str = concat!(
+    "enable f16;\n",
+    include_str!("../../shaders/common.wgsl"),
+    include_str!("../../shaders/horizontal.wgsl"),
+    include_str!("../../shaders/hpass_f16.wgsl")
+);
 /// Pass 2 with an f16 intermediate.
-pub const VPASS_F16: &str =
-    concat!("enable f16;\n", include_str!("../../shaders/common.wgsl"), include_str!("../../shaders/vpass_f16.wgsl"));
+pub const VPASS_F16: &str = concat!(
+    "enable f16;\n",
+    include_str!("../../shaders/common.wgsl"),
+    include_str!("../../shaders/vpass_f16.wgsl"),
+    include_str!("../../shaders/pack.wgsl")
+);
 
 /// Every shader module with its name, for validation.
 pub const ALL: [(&str, &str); 4] =
