@@ -141,7 +141,7 @@ impl Options {
                 }
             }
         }
-        if self.tile < 16 || self.tile % 16 != 0 || self.tile > 8192 {
+        if self.tile < 16 || !self.tile.is_multiple_of(16) || self.tile > 8192 {
             return Err(Error::usage(format!("--tile {}: must be a multiple of 16 between 16 and 8192", self.tile)));
         }
         if let (Some(l), Some((lo, hi))) = (self.level, self.compression.level_range()) {

@@ -83,7 +83,7 @@ impl Plan {
         if in_w == 0 || in_h == 0 || out_w == 0 || out_h == 0 {
             return Err(Error::usage(format!("empty image: {in_w}x{in_h} -> {out_w}x{out_h}")));
         }
-        if tile == 0 || tile % 16 != 0 {
+        if tile == 0 || !tile.is_multiple_of(16) {
             return Err(Error::usage(format!("--tile {tile}: must be a positive multiple of 16")));
         }
         let prec = Precision::for_depth(layout.depth);

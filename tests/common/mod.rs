@@ -68,7 +68,7 @@ pub fn random_img(rng: &mut Rng, w: u32, h: u32, layout: Layout) -> Img {
                 let v = match kind {
                     0 => rng.below(max + 1),
                     1 => {
-                        if (x / 3 + y / 2 + c as u32) % 2 == 0 {
+                        if (x / 3 + y / 2 + c as u32).is_multiple_of(2) {
                             max
                         } else {
                             rng.below(max / 8 + 1)
