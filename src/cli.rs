@@ -13,8 +13,9 @@ use std::sync::Arc;
 /// Upscale images to gigapixel size with bounded memory.
 ///
 /// The output is never held whole: the input is decoded into a memory-mapped temporary store,
-/// the output is cut into tiles that are resampled in parallel and written as they complete
-/// to a tiled (Big)TIFF, or streamed to a PNG. Peak memory stays under --max-memory.
+/// the output is cut into tiles that are resampled on the GPU or on all CPU cores and written
+/// as they complete to a tiled (Big)TIFF, or streamed to a PNG. Peak memory stays under
+/// --max-memory. Both backends produce the same bytes.
 #[derive(Parser)]
 #[command(name = "gigascale", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
@@ -30,7 +31,9 @@ enum Cmd {
     /// Examples:
     ///   gigascale upscale photo.jpg wall.tif --scale 15 --max-memory 64M
     ///   gigascale upscale photo.jpg print.tif --width 8000
-    ///   gigascale upscale scan.tif out.tif --width 8000 --height 3000 --filter bicubic --compression deflate
+    ///   gigascale upscale scan.tif out.tif --width 8000 --height 3000 --filter bicubic
+    ///   gigascale upscale photo.jpg wall.tif --scale 15 --compression zstd --resume
+    ///   gigascale upscale photo.jpg wall.tif --scale 30 --backend gpu --gpu-memory 256M
     ///   gigascale upscale big.png small.png --scale 0.3
     #[command(verbatim_doc_comment)]
     Upscale(UpscaleArgs),
@@ -115,7 +118,7 @@ struct UpscaleArgs {
     /// TIFF compression (deflate, lzw and zstd use the horizontal predictor).
     #[arg(long, value_enum, default_value = "none")]
     compression: CompressionArg,
-    /// Compression level (deflate 0-9, default 6; zstd 1-22, default 3).
+    /// Compression level (deflate 0-12, default 6; zstd 1-22, default 3).
     #[arg(long, value_name = "N")]
     level: Option<i32>,
     /// Compute backend: auto uses a hardware GPU when one with 64-bit integer shaders exists,
