@@ -67,13 +67,20 @@ pub fn plan_memory(plan: &Plan, needs: Needs, want: usize, budget: u64) -> Resul
         (plan.x.out_len() as u64 * plan.x.max_taps() as u64 + plan.y.out_len() as u64 * plan.y.max_taps() as u64) * 4
             + (plan.x.out_len() + plan.y.out_len()) as u64 * 8;
     let scratch = Scratch::bytes_for(plan) + tile_bytes;
+    // Source rows resident while `k` rows of tiles are in flight: an exact scan over all rows
+    // of tiles, done once per distinct `k` (the candidates below share a few values).
+    let bands = std::cell::RefCell::new(std::collections::HashMap::<u32, u64>::new());
+    let band_for = |k: u32| -> u64 {
+        *bands.borrow_mut().entry(k).or_insert_with(|| {
+            (0..plan.tiles_down()).map(|r| plan.source_rows(r..r + k).len() as u64).max().unwrap_or(0) + 2
+        })
+    };
     let estimate = |threads: usize, slots: usize, gpu_slots: usize| -> MemoryPlan {
         let gpu_host = gpu_slots as u64 * gpu_per;
         // Tiles in flight span at most this many rows of tiles; their source rows are resident.
         let across = plan.tiles_across() as usize;
         let rows_in_flight = (slots.div_ceil(across) + 1) as u32;
-        let band =
-            (0..plan.tiles_down()).map(|r| plan.source_rows(r..r + rows_in_flight).len() as u64).max().unwrap_or(0) + 2;
+        let band = band_for(rows_in_flight);
         let compute = vec![
             ("coefficient tables", coeffs),
             ("resident source band", band * row_bytes),
@@ -213,8 +220,7 @@ pub fn run(
     };
     let level = opts.level.or(opts.compression.default_level()).unwrap_or(0);
     let enc_bound = opts.compression.bound(plan.tile_bytes());
-    // The sink decides whether tiles pass through unencoded; probe with a throwaway encoder
-    // created after begin() below. For the estimate, only `Compression::None` passes through.
+    // Only uncompressed tiles pass to the sink as they are (no second buffer per slot).
     let passthrough = opts.compression == crate::sink::Compression::None;
     let chosen = choose(opts)?;
     #[cfg(feature = "gpu")]
@@ -234,7 +240,8 @@ pub fn run(
     };
     let mem = plan_memory(&plan, needs, opts.resolved_threads(), opts.max_memory)?;
     // Open the device before any work: a GPU that cannot be used is known now.
-    let backend_desc: String;
+    // ("gpu" | "cpu", adapter and ring, or the reason for the CPU)
+    let backend: (&str, String);
     #[cfg(feature = "gpu")]
     let gpu = match chosen {
         Chosen::Gpu(adapter) => {
@@ -250,34 +257,36 @@ pub fn run(
                 if opts.gpu_f16 && !f16 { "; f16 unavailable on this adapter, exact integers used" } else { "" };
             match crate::gpu::GpuResampler::new(adapter, &plan, limits, mem.gpu_slots, f16) {
                 Ok(g) => {
-                    backend_desc = format!(
-                        "gpu: {} ({} slots, {} on the device{f16_note})",
-                        g.adapter,
-                        g.slots(),
-                        format_size(g.device_bytes)
+                    backend = (
+                        "gpu",
+                        format!(
+                            "{} ({} slots, {} on the device{f16_note})",
+                            g.adapter,
+                            g.slots(),
+                            format_size(g.device_bytes)
+                        ),
                     );
                     Some(g)
                 }
                 Err(e) if opts.backend == crate::Backend::Gpu => return Err(e),
                 Err(e) => {
-                    backend_desc = format!("cpu (GPU {name} unusable: {e})");
+                    backend = ("cpu", format!("(GPU {name} unusable: {e})"));
                     None
                 }
             }
         }
         Chosen::Cpu(reason) => {
-            backend_desc = format!("cpu ({reason})");
+            backend = ("cpu", format!("({reason})"));
             None
         }
     };
     #[cfg(not(feature = "gpu"))]
     {
         let Chosen::Cpu(reason) = chosen;
-        backend_desc = format!("cpu ({reason})");
+        backend = ("cpu", format!("({reason})"));
     }
     let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
-    let (kind, detail) = backend_desc.split_once(' ').unwrap_or((&backend_desc, ""));
-    progress(&Event::Backend { kind: kind.trim_end_matches(':').to_string(), detail: detail.to_string() });
+    progress(&Event::Backend { kind: backend.0.to_string(), detail: backend.1.clone() });
     progress(&Event::Start {
         input: (info.width, info.height),
         output: (ow, oh),
@@ -321,7 +330,6 @@ pub fn run(
     }
     // planner -> (GPU thread ->) workers -> writer
     let (job_tx, job_rx) = bounded::<Msg>(mem.slots);
-    let (work_tx, work_rx) = bounded::<Msg>(mem.slots);
     let (done_tx, done_rx) = bounded::<Result<(TileJob, Slot, bool)>>(mem.slots);
     let warnings = std::sync::Mutex::new(Vec::<String>::new());
     #[cfg(feature = "gpu")]
@@ -345,28 +353,26 @@ pub fn run(
                 }
             }
         });
-        // The GPU thread, or a plain hand-over to the workers.
-        let bpp = plan.layout.bytes_per_pixel();
-        let warnings_g = &warnings;
+        // With a GPU, its thread sits between the planner and the workers; without, the workers
+        // take the planner's jobs directly.
         #[cfg(feature = "gpu")]
-        let gpu_times_g = &gpu_times;
-        let work_tx_g = work_tx;
-        sc.spawn(move || {
-            #[cfg(feature = "gpu")]
-            if let Some(g) = gpu {
-                let t = crate::gpu::driver::drive(g, job_rx, work_tx_g, store, bpp, opts.gpu_fail_after, warnings_g);
-                if let Ok(mut gt) = gpu_times_g.lock() {
-                    *gt = t;
-                }
-                return;
+        let work_rx = match gpu {
+            Some(g) => {
+                let (work_tx, work_rx) = bounded::<Msg>(mem.slots);
+                let (warnings_g, gpu_times_g) = (&warnings, &gpu_times);
+                let bpp = plan.layout.bytes_per_pixel();
+                sc.spawn(move || {
+                    let t = crate::gpu::driver::drive(g, job_rx, work_tx, store, bpp, opts.gpu_fail_after, warnings_g);
+                    if let Ok(mut gt) = gpu_times_g.lock() {
+                        *gt = t;
+                    }
+                });
+                work_rx
             }
-            let _ = (bpp, warnings_g);
-            for m in job_rx.iter() {
-                if work_tx_g.send(m).is_err() {
-                    break;
-                }
-            }
-        });
+            None => job_rx,
+        };
+        #[cfg(not(feature = "gpu"))]
+        let work_rx = job_rx;
         // Workers.
         let (compute_ns, encode_ns) = (&compute_ns, &encode_ns);
         let workers_done = done_tx;
@@ -480,5 +486,12 @@ pub fn run(
     }
     let seconds = t0.elapsed().as_secs_f64();
     progress(&Event::Done { bytes, seconds, stages });
-    Ok(Report { output: (ow, oh), bytes, seconds, stages, memory: mem, backend: backend_desc })
+    Ok(Report {
+        output: (ow, oh),
+        bytes,
+        seconds,
+        stages,
+        memory: mem,
+        backend: format!("{} {}", backend.0, backend.1),
+    })
 }
