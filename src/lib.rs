@@ -24,6 +24,8 @@
 pub mod budget;
 mod error;
 mod exec;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod kernel;

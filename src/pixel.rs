@@ -104,6 +104,8 @@ pub enum Format {
     Png,
     /// TIFF or BigTIFF.
     Tiff,
+    /// Pixels handed over in memory ([`crate::source::MemorySource`]).
+    Memory,
 }
 
 impl Format {
@@ -113,6 +115,7 @@ impl Format {
             Format::Jpeg => "jpeg",
             Format::Png => "png",
             Format::Tiff => "tiff",
+            Format::Memory => "memory",
         }
     }
 }

@@ -5,54 +5,22 @@
 //! without leaving a worker thread behind (the one fuzz finding: rayon pool threads outlived the
 //! job and LeakSanitizer reported their buffers).
 use gigascale::sink::{TiffSink, TileSink};
-use gigascale::source::{RowSource, RowWriter};
-use gigascale::{Channels, Compression, Depth, Format, ImageInfo, Layout, Options, Size};
 use std::path::Path;
-
-struct Mem(ImageInfo, Vec<u8>);
-impl RowSource for Mem {
-    fn info(&self) -> &ImageInfo {
-        &self.0
-    }
-    fn decode(&mut self, out: &mut RowWriter<'_>) -> gigascale::Result<()> {
-        let rb = self.0.row_bytes();
-        for y in 0..self.0.height as usize {
-            out.put_row(y, &self.1[y * rb..(y + 1) * rb])?;
-        }
-        Ok(())
-    }
-}
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
 }
 
-/// The fuzz target `tiff_roundtrip`, as a function of its input.
+/// The fuzz target `tiff_roundtrip`, on the same case builder, with two workers.
 fn roundtrip(data: &[u8], dir: &Path) {
-    if data.len() < 9 {
-        return; // 8 parameter bytes and at least one pixel byte
-    }
-    let (w, h) = (1 + data[0] as u32 % 48, 1 + data[1] as u32 % 48);
-    let channels = [Channels::Gray, Channels::GrayAlpha, Channels::Rgb, Channels::Rgba][data[2] as usize % 4];
-    let depth = if data[3] & 1 == 0 { Depth::U8 } else { Depth::U16 };
-    let comp = [Compression::Deflate, Compression::Lzw, Compression::Zstd][data[4] as usize % 3];
-    let tile = [16, 32, 48][data[5] as usize % 3];
-    let scale = 0.3 + (data[6] as f64) / 40.0;
-    let layout = Layout::new(channels, depth);
-    let n = (w * h) as usize * layout.bytes_per_pixel();
-    let px: Vec<u8> = (0..n).map(|i| data[8 + i % (data.len() - 8).max(1)].wrapping_add(i as u8 & data[7])).collect();
-    let info = ImageInfo { width: w, height: h, layout, format: Format::Png, icc_profile: None, details: vec![] };
-    let mut o = Options::new(Size::Scale { x: scale, y: scale });
-    o.tile = tile;
+    let Some((src, mut o, comp)) = gigascale::fuzzing::tiff_roundtrip_case(data) else { return };
     o.threads = 2;
-    o.max_memory = 64 << 20;
     o.temp_dir = Some(dir.to_path_buf());
-    let read = |o: &Options, name: &str| {
+    let read = |o: &gigascale::Options, name: &str| {
         let path = dir.join(name);
         let mut sink = TiffSink::create(&path, o.compression, o.level).unwrap();
         let before = threads();
-        gigascale::run(Box::new(Mem(info.clone(), px.clone())), &mut sink as &mut dyn TileSink, o, &mut |_| {})
-            .unwrap();
+        gigascale::run(Box::new(src.clone()), &mut sink as &mut dyn TileSink, o, &mut |_| {}).unwrap();
         assert_eq!(threads(), before, "worker threads outlived the job");
         let mut d = tiff::decoder::Decoder::new(std::fs::File::open(&path).unwrap()).unwrap();
         let img = d.read_image().unwrap();

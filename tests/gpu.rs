@@ -84,7 +84,7 @@ fn gpu_failure_mid_job_falls_back_to_cpu() {
     o.gpu_fail_after = Some(7);
     let mut warned = false;
     let mut sink = MemSink::default();
-    gigascale::run(Box::new(MemSource::new(&img)), &mut sink, &o, &mut |e| {
+    gigascale::run(Box::new(img.source()), &mut sink, &o, &mut |e| {
         if let gigascale::Event::Warning { message } = e {
             warned |= message.contains("CPU");
         }

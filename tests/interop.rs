@@ -42,7 +42,7 @@ fn write_tiff(img: &Img, path: &Path, c: Compression, big: bool, tile: u32, sx: 
     o.tile = tile;
     o.compression = c;
     let mut sink = TiffSink::create(path, c, None).unwrap().force_bigtiff(big);
-    let rep = gigascale::run(Box::new(MemSource::new(img)), &mut sink as &mut dyn TileSink, &o, &mut |_| {}).unwrap();
+    let rep = gigascale::run(Box::new(img.source()), &mut sink as &mut dyn TileSink, &o, &mut |_| {}).unwrap();
     assert_eq!(sink.is_bigtiff(), big);
     let mem = run_mem(img, &o).unwrap();
     assert_eq!((mem.w, mem.h), rep.output);
@@ -160,7 +160,7 @@ fn png_output_matches_tiff_output() {
         let img = random_img(&mut rng, 40, 30, Layout::new(channels, depth));
         let o = opts_scale(3.0, 3.0, Filter::Mitchell);
         let mut sink = gigascale::sink::PngSink::create(&dir.join("a.png")).unwrap();
-        gigascale::run(Box::new(MemSource::new(&img)), &mut sink, &o, &mut |_| {}).unwrap();
+        gigascale::run(Box::new(img.source()), &mut sink, &o, &mut |_| {}).unwrap();
         let want = run_mem(&img, &o).unwrap();
         let mut r = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(dir.join("a.png")).unwrap()))
             .read_info()

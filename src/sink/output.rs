@@ -161,10 +161,6 @@ impl OutputFile {
         })();
         r.map_err(|e| self.err(e))
     }
-    /// A writer positioned at the end (for encoders that want `std::io::Write`).
-    pub fn writer(&mut self) -> &mut dyn Write {
-        self
-    }
     /// Flushes, fsyncs, renames over the destination and fsyncs the directory.
     pub fn commit(mut self) -> Result<u64> {
         let w = self.w.take().expect("output already committed");

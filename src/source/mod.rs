@@ -5,14 +5,17 @@
 //! `examples/synthetic.rs`).
 
 mod jpeg;
+mod memory;
 mod png;
 mod tiff;
+
+pub use memory::MemorySource;
 
 use crate::error::{Error, Result};
 use crate::pixel::{Format, ImageInfo};
 use crate::store::Store;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A decoder that delivers rows of one image.
 pub trait RowSource: Send {
@@ -122,6 +125,7 @@ pub fn open(path: &Path, max_memory: u64) -> Result<Box<dyn RowSource>> {
         Format::Jpeg => Box::new(jpeg::JpegSource::open(path, max_memory)?),
         Format::Png => Box::new(png::PngSource::open(path, max_memory)?),
         Format::Tiff => Box::new(tiff::TiffSource::open(path, max_memory)?),
+        Format::Memory => return Err(Error::unsupported(path, "not an image file")),
     };
     let info = src.info();
     if info.width == 0 || info.height == 0 {
@@ -184,8 +188,4 @@ pub fn install_quiet_panic_hook() {
             prev(info);
         }
     }));
-}
-
-pub(crate) fn p(path: &Path) -> PathBuf {
-    path.to_path_buf()
 }

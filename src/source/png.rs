@@ -2,7 +2,7 @@
 //! Palette and low bit depths are expanded to 8 bits, tRNS to an alpha channel; 16-bit
 //! samples (big-endian in the file) are stored in native order.
 
-use super::{guarded, p, RowSource, RowWriter};
+use super::{guarded, RowSource, RowWriter};
 use crate::error::{Error, Result};
 use crate::pixel::{Channels, Depth, Format, ImageInfo, Layout};
 use std::fs::File;
@@ -60,7 +60,7 @@ impl PngSource {
                 ("interlaced".to_string(), if pi.interlaced { "adam7" } else { "no" }.to_string()),
             ];
             Ok(PngSource {
-                path: p(path),
+                path: path.to_path_buf(),
                 interlaced: pi.interlaced,
                 info: ImageInfo {
                     width: pi.width,

@@ -2,7 +2,7 @@
 //! RGB, RGBA, chunky (interleaved) samples, every compression the crate decodes. One chunk is
 //! decoded at a time and copied into the store.
 
-use super::{guarded, p, RowSource, RowWriter};
+use super::{guarded, RowSource, RowWriter};
 use crate::error::{Error, Result};
 use crate::pixel::{Channels, Depth, Format, ImageInfo, Layout};
 use std::fs::File;
@@ -99,7 +99,7 @@ impl TiffSource {
                 details,
             };
             let chunk_bytes = cw as u64 * ch as u64 * info.layout.bytes_per_pixel() as u64;
-            Ok(TiffSource { path: p(path), info, chunk_bytes, limits })
+            Ok(TiffSource { path: path.to_path_buf(), info, chunk_bytes, limits })
         })
     }
 }

@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use gigascale::sink::{Raw, SinkHeader, TileEncoder, TileSink};
-use gigascale::source::{RowSource, RowWriter};
-use gigascale::{Channels, Depth, Filter, Format, ImageInfo, Layout, Options, TileJob};
+use gigascale::source::MemorySource;
+use gigascale::{Channels, Depth, Filter, Layout, Options, TileJob};
 
 /// A deterministic PRNG (SplitMix64).
 pub struct Rng(pub u64);
@@ -43,6 +43,10 @@ impl Img {
             Depth::U8 => self.data.iter().map(|&v| v as u8).collect(),
             Depth::U16 => self.data.iter().flat_map(|v| v.to_ne_bytes()).collect(),
         }
+    }
+    /// The image as a row source.
+    pub fn source(&self) -> MemorySource {
+        MemorySource::new(self.w, self.h, self.layout, self.bytes()).unwrap()
     }
     /// From little-endian tile-order bytes.
     pub fn from_le(w: u32, h: u32, layout: Layout, bytes: &[u8]) -> Img {
@@ -93,41 +97,6 @@ pub fn random_img(rng: &mut Rng, w: u32, h: u32, layout: Layout) -> Img {
     Img { w, h, layout, data }
 }
 
-/// An in-memory row source.
-pub struct MemSource {
-    info: ImageInfo,
-    bytes: Vec<u8>,
-}
-
-impl MemSource {
-    pub fn new(img: &Img) -> MemSource {
-        MemSource {
-            info: ImageInfo {
-                width: img.w,
-                height: img.h,
-                layout: img.layout,
-                format: Format::Png,
-                icc_profile: None,
-                details: vec![],
-            },
-            bytes: img.bytes(),
-        }
-    }
-}
-
-impl RowSource for MemSource {
-    fn info(&self) -> &ImageInfo {
-        &self.info
-    }
-    fn decode(&mut self, out: &mut RowWriter<'_>) -> gigascale::Result<()> {
-        let rb = self.info.row_bytes();
-        for y in 0..self.info.height as usize {
-            out.put_row(y, &self.bytes[y * rb..(y + 1) * rb])?;
-        }
-        Ok(())
-    }
-}
-
 /// A sink that assembles the whole output in memory (test sizes only).
 #[derive(Default)]
 pub struct MemSink {
@@ -165,7 +134,7 @@ impl TileSink for MemSink {
 /// Runs the library on `img` in memory and returns the output image.
 pub fn run_mem(img: &Img, opts: &Options) -> gigascale::Result<Img> {
     let mut sink = MemSink::default();
-    let rep = gigascale::run(Box::new(MemSource::new(img)), &mut sink, opts, &mut |_| {})?;
+    let rep = gigascale::run(Box::new(img.source()), &mut sink, opts, &mut |_| {})?;
     Ok(Img::from_le(rep.output.0, rep.output.1, img.layout, &sink.pixels))
 }
 
