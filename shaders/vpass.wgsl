@@ -1,5 +1,5 @@
-// Pass 2 (vertical), exact: applies the y weights to the integer intermediate in 64 bits, rounds,
-// unpremultiplies and clamps. Packing: pack.wgsl.
+// Pass 2 (vertical), exact: applies the y weights to the integer intermediate in 64 bits.
+// Finishing: finish.wgsl; packing: pack.wgsl.
 
 @group(0) @binding(1) var<storage, read> inter: array<i32>;
 // starts[n_y], lens[n_y], weights[n_y * taps_y]
@@ -16,26 +16,4 @@ fn acc2(j: u32, i: u32, c: u32) -> i64 {
         acc = acc + i64(inter[(start + k) * stride + i * p.ch + c]) * i64(cy[wbase + k]);
     }
     return acc;
-}
-
-fn clamp_max(v: i64) -> u32 {
-    return u32(max(min(v, i64(p.max_value)), i64(0)));
-}
-
-fn value(j: u32, i: u32, c: u32) -> u32 {
-    if (p.alpha == 1u) {
-        let aa = acc2(j, i, p.ch - 1u);
-        let ao = clamp_max(round_shift(aa, p.k2_plain));
-        if (c + 1u == p.ch) {
-            return ao;
-        }
-        let ac = acc2(j, i, c);
-        if (ao == 0u || ac <= i64(0)) {
-            return 0u;
-        }
-        let n = ac << p.n_shift;
-        let d = aa >> p.d_shift;
-        return clamp_max((2 * n + d) / (2 * d));
-    }
-    return clamp_max(round_shift(acc2(j, i, c), p.k2_plain));
 }

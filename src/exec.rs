@@ -210,7 +210,8 @@ pub fn run(
     opts.validate()?;
     let info = source.info().clone();
     let (ow, oh) = opts.output_size(info.width, info.height)?;
-    let plan = Plan::new(info.width, info.height, ow, oh, opts.filter, info.layout, opts.tile)?;
+    let plan = Plan::new(info.width, info.height, ow, oh, opts.filter, info.layout, opts.tile)?
+        .with_intermediate(opts.intermediate);
     let header = SinkHeader {
         width: ow,
         height: oh,

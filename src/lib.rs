@@ -40,6 +40,7 @@ mod store;
 
 pub use error::{Error, Result};
 pub use exec::{plan_memory, run, MemoryPlan, Needs, Report};
+pub use kernel::fixed::Intermediate;
 pub use kernel::{AxisCoeffs, Filter};
 pub use options::{Backend, Options, Size, DEFAULT_MAX_PIXELS};
 pub use pixel::{Channels, Depth, Format, ImageInfo, Layout};
@@ -177,7 +178,7 @@ fn fingerprint(input: &Path, opts: &Options, out: (u32, u32), layout: Layout) ->
         .and_then(|_| f.read_exact(&mut tail))
         .map_err(|e| Error::io(input, e))?;
     let desc = format!(
-        "{} {} {mtime} {}x{} {:?} {:?} {} {:?} {:?}",
+        "{} {} {mtime} {}x{} {:?} {:?} {} {:?} {:?} {:?} {}",
         env!("CARGO_PKG_VERSION"),
         meta.len(),
         out.0,
@@ -186,7 +187,9 @@ fn fingerprint(input: &Path, opts: &Options, out: (u32, u32), layout: Layout) ->
         layout,
         opts.tile,
         opts.compression.name(),
-        opts.level
+        opts.level,
+        opts.intermediate,
+        opts.gpu_f16
     );
     Ok(sink::journal::Fnv::default().bytes(desc.as_bytes()).bytes(&head).bytes(&tail).0)
 }

@@ -66,6 +66,8 @@ pub struct Options {
     pub size: Size,
     /// Resampling filter.
     pub filter: Filter,
+    /// What the value between the two passes keeps (every backend computes the same bytes).
+    pub intermediate: crate::Intermediate,
     /// Memory budget in bytes for everything the job allocates.
     pub max_memory: u64,
     /// Output tile edge (multiple of 16).
@@ -105,6 +107,7 @@ impl Options {
         Options {
             size,
             filter: Filter::Lanczos3,
+            intermediate: crate::Intermediate::Exact,
             max_memory: crate::budget::default_budget(),
             tile: 256,
             compression: Compression::None,
@@ -150,6 +153,9 @@ impl Options {
             }
         } else if self.level.is_some() && self.compression.level_range().is_none() {
             return Err(Error::usage(format!("--level has no meaning for --compression {}", self.compression.name())));
+        }
+        if self.gpu_f16 && self.intermediate == crate::Intermediate::Rounded {
+            return Err(Error::usage("the f16 GPU intermediate and the rounded intermediate exclude each other"));
         }
         if self.gpu_memory.is_some_and(|g| g < (1 << 20)) {
             return Err(Error::usage("--gpu-memory must be at least 1M"));

@@ -3,7 +3,7 @@
 //! tables ([`AxisCoeffs::input_span`]) — the same taps the backends multiply.
 
 use crate::error::{Error, Result};
-use crate::kernel::fixed::{Arith, Precision};
+use crate::kernel::fixed::{Arith, Intermediate, Precision};
 use crate::kernel::{AxisCoeffs, Filter};
 use crate::pixel::Layout;
 use std::ops::Range;
@@ -108,6 +108,21 @@ impl Plan {
             y,
             arith: Arith::new(layout),
         })
+    }
+
+    /// The same plan with another intermediate mode (see [`Intermediate`]); the coefficient
+    /// tables and tiling do not change.
+    ///
+    /// ```
+    /// use gigascale::{Plan, Filter, Layout, Channels, Depth, Intermediate};
+    /// let layout = Layout::new(Channels::Rgb, Depth::U8);
+    /// let plan = Plan::new(10, 10, 150, 150, Filter::Bicubic, layout, 64).unwrap()
+    ///     .with_intermediate(Intermediate::Rounded);
+    /// assert!(plan.arith.vertical_first());
+    /// ```
+    pub fn with_intermediate(mut self, mode: Intermediate) -> Plan {
+        self.arith = Arith::with_mode(self.layout, mode);
+        self
     }
 
     /// Tiles per row.

@@ -3,7 +3,7 @@
 mod common;
 use common::*;
 use gigascale::resample::{fast8, native, Rows, Scratch};
-use gigascale::{Channels, Depth, Filter, Layout, Plan};
+use gigascale::{Channels, Depth, Filter, Intermediate, Layout, Plan};
 
 struct Bytes {
     rows: Vec<Vec<u8>>,
@@ -40,6 +40,8 @@ fn all_tiles(
     out
 }
 
+const MODES: [Intermediate; 2] = [Intermediate::Exact, Intermediate::Rounded];
+
 #[test]
 fn fast8_variants_equal_the_reference() {
     let mut rng = Rng(31);
@@ -48,17 +50,17 @@ fn fast8_variants_equal_the_reference() {
             for (w, h, ow, oh) in [(23, 17, 345, 255), (90, 70, 27, 21), (40, 9, 100, 3), (5, 60, 80, 18)] {
                 let img = random_img(&mut rng, w, h, Layout::new(channels, Depth::U8));
                 let rows = rows_of(&img);
-                for tile in [16, 48, 256] {
-                    let plan = Plan::new(w, h, ow, oh, f, img.layout, tile).unwrap();
+                for (tile, mode) in [16, 48, 256].into_iter().flat_map(|t| MODES.map(|m| (t, m))) {
+                    let plan = Plan::new(w, h, ow, oh, f, img.layout, tile).unwrap().with_intermediate(mode);
                     assert!(fast8::supports(&plan));
                     let want = all_tiles(&plan, &rows, native::resample_tile);
                     assert!(
                         all_tiles(&plan, &rows, fast8::resample_tile_baseline) == want,
-                        "baseline {f:?} {channels:?} {w}x{h}->{ow}x{oh} t{tile}"
+                        "baseline {f:?} {mode:?} {channels:?} {w}x{h}->{ow}x{oh} t{tile}"
                     );
                     assert!(
                         all_tiles(&plan, &rows, fast8::resample_tile) == want,
-                        "{} {f:?} {channels:?} {w}x{h}->{ow}x{oh} t{tile}",
+                        "{} {f:?} {mode:?} {channels:?} {w}x{h}->{ow}x{oh} t{tile}",
                         fast8::isa()
                     );
                 }
@@ -71,19 +73,24 @@ fn fast8_variants_equal_the_reference() {
 /// contract changes on purpose, regenerate them with `--nocapture` and say why in the commit.
 #[test]
 fn reference_goldens() {
-    let cases: [(Channels, Depth, u64); 4] = [
-        (Channels::Rgb, Depth::U8, 0x7d4420e6441d4b79),
-        (Channels::GrayAlpha, Depth::U8, 0xf44f6992419beed9),
-        (Channels::Rgba, Depth::U16, 0x185bcdc5481cae4a),
-        (Channels::Gray, Depth::U16, 0xd5cbf84042829242),
+    use Intermediate::{Exact, Rounded};
+    let cases: [(Channels, Depth, Intermediate, u64); 8] = [
+        (Channels::Rgb, Depth::U8, Exact, 0x7d4420e6441d4b79),
+        (Channels::GrayAlpha, Depth::U8, Exact, 0xf44f6992419beed9),
+        (Channels::Rgba, Depth::U16, Exact, 0x185bcdc5481cae4a),
+        (Channels::Gray, Depth::U16, Exact, 0xd5cbf84042829242),
+        (Channels::Rgb, Depth::U8, Rounded, 0x66422093dcb71a08),
+        (Channels::GrayAlpha, Depth::U8, Rounded, 0xda26becea4f72f05),
+        (Channels::Rgba, Depth::U16, Rounded, 0x87e1c21c730bf0b5),
+        (Channels::Gray, Depth::U16, Rounded, 0x416a4a533f528596),
     ];
     let mut report = String::new();
     let mut mismatch = false;
-    for (ch, d, want) in cases {
+    for (ch, d, mode, want) in cases {
         let img = random_img(&mut Rng(2024), 37, 29, Layout::new(ch, d));
-        let plan = Plan::new(37, 29, 111, 64, Filter::Lanczos3, img.layout, 32).unwrap();
+        let plan = Plan::new(37, 29, 111, 64, Filter::Lanczos3, img.layout, 32).unwrap().with_intermediate(mode);
         let got = fnv(&all_tiles(&plan, &rows_of(&img), native::resample_tile));
-        report.push_str(&format!("({ch:?}, {d:?}, {got:#018x}),\n"));
+        report.push_str(&format!("({ch:?}, {d:?}, {mode:?}, {got:#018x}),\n"));
         mismatch |= got != want;
     }
     assert!(!mismatch, "reference checksums changed:\n{report}");

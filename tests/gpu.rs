@@ -3,7 +3,7 @@
 #![cfg(feature = "gpu")]
 mod common;
 use common::*;
-use gigascale::{Backend, Depth, Filter, Layout};
+use gigascale::{Backend, Depth, Filter, Intermediate, Layout};
 
 fn gpu_available() -> bool {
     let list = gigascale::gpu::list_adapters();
@@ -23,6 +23,8 @@ fn with_backend(mut o: gigascale::Options, b: Backend) -> gigascale::Options {
     o
 }
 
+const MODES: [Intermediate; 2] = [Intermediate::Exact, Intermediate::Rounded];
+
 #[test]
 fn gpu_matches_cpu_for_every_filter_layout_depth_and_factor() {
     if !gpu_available() {
@@ -35,19 +37,23 @@ fn gpu_matches_cpu_for_every_filter_layout_depth_and_factor() {
     for f in Filter::ALL {
         for depth in [Depth::U8, Depth::U16] {
             for channels in LAYOUTS {
-                for &(sx, sy, w, h) in &factors {
+                for (&(sx, sy, w, h), mode) in factors.iter().flat_map(|f| MODES.map(|m| (f, m))) {
                     let img = random_img(&mut rng, w, h, Layout::new(channels, depth));
                     let mut o = opts_scale(sx, sy, f);
                     o.tile = 64;
+                    o.intermediate = mode;
                     let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
                     let gpu = run_mem(&img, &with_backend(o, Backend::Gpu)).unwrap();
-                    assert!(cpu.data == gpu.data, "{f:?} {channels:?} {depth:?} x{sx}/{sy}: GPU differs from CPU");
+                    assert!(
+                        cpu.data == gpu.data,
+                        "{f:?} {mode:?} {channels:?} {depth:?} x{sx}/{sy}: GPU differs from CPU"
+                    );
                     cases += 1;
                 }
             }
         }
     }
-    assert_eq!(cases, 200);
+    assert_eq!(cases, 400);
 }
 
 #[test]
@@ -56,18 +62,22 @@ fn gpu_is_tile_invariant() {
         return;
     }
     let mut rng = Rng(5);
-    for (channels, depth, sx) in [
-        (gigascale::Channels::Rgb, Depth::U8, 15.0),
-        (gigascale::Channels::Rgba, Depth::U16, 0.3),
-        (gigascale::Channels::GrayAlpha, Depth::U8, 2.7),
+    for (channels, depth, sx, mode) in [
+        (gigascale::Channels::Rgb, Depth::U8, 15.0, Intermediate::Exact),
+        (gigascale::Channels::Rgba, Depth::U16, 0.3, Intermediate::Exact),
+        (gigascale::Channels::GrayAlpha, Depth::U8, 2.7, Intermediate::Exact),
+        (gigascale::Channels::Rgb, Depth::U8, 15.0, Intermediate::Rounded),
+        (gigascale::Channels::Rgba, Depth::U16, 0.3, Intermediate::Rounded),
     ] {
         let img = random_img(&mut rng, 41, 37, Layout::new(channels, depth));
-        let want = run_mem(&img, &with_backend(opts_scale(sx, sx, Filter::Lanczos3), Backend::Cpu)).unwrap();
+        let mut base = opts_scale(sx, sx, Filter::Lanczos3);
+        base.intermediate = mode;
+        let want = run_mem(&img, &with_backend(base.clone(), Backend::Cpu)).unwrap();
         for tile in [16, 64, 256, 1024] {
-            let mut o = with_backend(opts_scale(sx, sx, Filter::Lanczos3), Backend::Gpu);
+            let mut o = with_backend(base.clone(), Backend::Gpu);
             o.tile = tile;
             let got = run_mem(&img, &o).unwrap();
-            assert!(got.data == want.data, "{channels:?} {depth:?} x{sx} tile {tile}");
+            assert!(got.data == want.data, "{channels:?} {depth:?} {mode:?} x{sx} tile {tile}");
         }
     }
 }

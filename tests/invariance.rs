@@ -2,7 +2,7 @@
 //! (from the smallest plan that fits up to 1G).
 mod common;
 use common::*;
-use gigascale::{Depth, Error, Filter, Layout};
+use gigascale::{Depth, Error, Filter, Intermediate, Layout};
 use proptest::prelude::*;
 
 fn smallest_budget(img: &Img, o: &gigascale::Options) -> u64 {
@@ -22,16 +22,19 @@ proptest! {
         w in 1u32..40, h in 1u32..40,
         sx in prop_oneof![Just(15.0f64), Just(3.7), Just(1.5), Just(0.3), 0.2f64..12.0],
         sy in prop_oneof![Just(15.0f64), Just(0.3), 0.2f64..12.0],
-        fi in 0usize..5, ci in 0usize..4, deep in any::<bool>(), seed in any::<u64>(),
+        fi in 0usize..5, ci in 0usize..4, deep in any::<bool>(), rounded in any::<bool>(), seed in any::<u64>(),
     ) {
         let layout = Layout::new(LAYOUTS[ci], if deep { Depth::U16 } else { Depth::U8 });
         let img = random_img(&mut Rng(seed), w, h, layout);
         let f = Filter::ALL[fi];
+        let mode = if rounded { Intermediate::Rounded } else { Intermediate::Exact };
         let mut base = opts_scale(sx, sy, f);
+        base.intermediate = mode;
         base.max_memory = 1 << 30;
         let want = run_mem(&img, &base).unwrap();
         for tile in [16u32, 64, 256, 1024] {
             let mut o = opts_scale(sx, sy, f);
+            o.intermediate = mode;
             o.tile = tile;
             let min = smallest_budget(&img, &o);
             for budget in [min, 1 << 30] {

@@ -8,7 +8,7 @@
 //! submission completes; a slot is reused only after its read-back has been consumed. Nothing
 //! is allocated after start-up: a full ring blocks.
 
-use super::shaders::{Params, HPASS, HPASS_F16, VPASS, VPASS_F16};
+use super::shaders::{Params, HLAST, HPASS, HPASS_F16, VFIRST, VPASS, VPASS_F16};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, TileJob};
 use crate::resample::Rows;
@@ -61,6 +61,8 @@ pub struct GpuResampler {
     queue: wgpu::Queue,
     hpass: wgpu::ComputePipeline,
     vpass: wgpu::ComputePipeline,
+    /// Rounded intermediate: pass 1 (`hpass`) is vertical, pass 2 (`vpass`) horizontal.
+    vertical_first: bool,
     slots: Vec<Slot>,
     free: VecDeque<usize>,
     tile_bytes: u64,
@@ -100,7 +102,9 @@ impl GpuResampler {
         let bpp = plan.layout.bytes_per_pixel() as u64;
         let ch = plan.layout.channels.count() as u64;
         let window = align4(ww as u64 * wh as u64 * bpp).max(4);
-        let inter = align4(wh as u64 * plan.tile as u64 * ch * if f16 { 2 } else { 4 }).max(4);
+        // pass 1 keeps window rows x tile columns, or (vertical first) tile rows x window columns
+        let lines = if plan.arith.vertical_first() { ww } else { wh };
+        let inter = align4(lines as u64 * plan.tile as u64 * ch * if f16 { 2 } else { 4 }).max(4);
         let out = align4(plan.tile_bytes() as u64);
         (PARAMS_BYTES + window, window, inter, out)
     }
@@ -126,6 +130,9 @@ impl GpuResampler {
         let al = adapter.limits();
         let max_buffer = limits.max_buffer.min(al.max_buffer_size);
         let max_binding = limits.max_binding.min(al.max_storage_buffer_binding_size);
+        if f16 && plan.arith.vertical_first() {
+            return Err(Error::usage("the f16 GPU intermediate and the rounded intermediate exclude each other"));
+        }
         if f16 && !adapter.features().contains(wgpu::Features::SHADER_F16) {
             return Err(Error::Gpu(format!("{} has no SHADER_F16 for --precision f16", info.name)));
         }
@@ -197,7 +204,11 @@ impl GpuResampler {
                 source: wgpu::ShaderSource::Wgsl(std::borrow::Cow::Borrowed(src)),
             })
         };
-        let (hm, vm) = if f16 {
+        let vertical_first = plan.arith.vertical_first();
+        // "hpass"/"vpass" below are pass 1 and pass 2, whatever their direction.
+        let (hm, vm) = if vertical_first {
+            (module("vfirst", VFIRST), module("hlast", HLAST))
+        } else if f16 {
             (module("hpass_f16", HPASS_F16), module("vpass_f16", VPASS_F16))
         } else {
             (module("hpass", HPASS), module("vpass", VPASS))
@@ -263,12 +274,12 @@ impl GpuResampler {
             let bind_h = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("hpass"),
                 layout: &hpass.get_bind_group_layout(0),
-                entries: &entries(&params_h, &src, &bx, &inter_b),
+                entries: &entries(&params_h, &src, if vertical_first { &by } else { &bx }, &inter_b),
             });
             let bind_v = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("vpass"),
                 layout: &vpass.get_bind_group_layout(0),
-                entries: &entries(&params_v, &inter_b, &by, &out_b),
+                entries: &entries(&params_v, &inter_b, if vertical_first { &bx } else { &by }, &out_b),
             });
             v.push(Slot {
                 upload,
@@ -312,6 +323,7 @@ impl GpuResampler {
             queue,
             hpass,
             vpass,
+            vertical_first,
             free: (0..slots).collect(),
             slots: v,
             tile_bytes: plan.tile_bytes() as u64,
@@ -324,7 +336,13 @@ impl GpuResampler {
                 info.name,
                 info.backend,
                 info.device_type,
-                if f16 { ", f16 intermediate" } else { "" }
+                if f16 {
+                    ", f16 intermediate"
+                } else if vertical_first {
+                    ", rounded intermediate"
+                } else {
+                    ""
+                }
             ),
             device_bytes: table_bytes + slots as u64 * per_slot_dev,
             host_bytes: slots as u64 * per_slot_host,
@@ -372,7 +390,8 @@ impl GpuResampler {
         let win_bytes = job.src.w as u64 * job.src.h as u64 * bpp as u64;
         debug_assert!(win_bytes <= self.window_cap);
         let tw = job.out.w as u64;
-        let (hx, hy) = Self::dispatch(job.src.h as u64 * tw * self.base.ch as u64);
+        let pass1 = if self.vertical_first { job.out.h as u64 * job.src.w as u64 } else { job.src.h as u64 * tw };
+        let (hx, hy) = Self::dispatch(pass1 * self.base.ch as u64);
         let words = self.tile_bytes.div_ceil(4);
         let (vx, vy) = Self::dispatch(words);
         let mut ph = self.base;

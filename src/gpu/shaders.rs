@@ -1,10 +1,12 @@
 //! The WGSL sources, embedded at compile time. Each module is assembled from
-//! `shaders/common.wgsl` (parameters, rounding helpers), the shared part of its pass
-//! (`horizontal.wgsl`, or `pack.wgsl` for the vertical passes) and the pass itself.
+//! `shaders/common.wgsl` (parameters, rounding helpers), the shared parts of its pass
+//! (`source.wgsl` and `horizontal.wgsl` for the passes reading the window; `finish.wgsl` and
+//! `pack.wgsl` for the passes writing the tile) and the pass itself.
 
 /// Pass 1, horizontal.
 pub const HPASS: &str = concat!(
     include_str!("../../shaders/common.wgsl"),
+    include_str!("../../shaders/source.wgsl"),
     include_str!("../../shaders/horizontal.wgsl"),
     include_str!("../../shaders/hpass.wgsl")
 );
@@ -12,6 +14,21 @@ pub const HPASS: &str = concat!(
 pub const VPASS: &str = concat!(
     include_str!("../../shaders/common.wgsl"),
     include_str!("../../shaders/vpass.wgsl"),
+    include_str!("../../shaders/finish.wgsl"),
+    include_str!("../../shaders/pack.wgsl")
+);
+
+/// Pass 1 of the rounded intermediate, vertical.
+pub const VFIRST: &str = concat!(
+    include_str!("../../shaders/common.wgsl"),
+    include_str!("../../shaders/source.wgsl"),
+    include_str!("../../shaders/vertical_first.wgsl")
+);
+/// Pass 2 of the rounded intermediate, horizontal.
+pub const HLAST: &str = concat!(
+    include_str!("../../shaders/common.wgsl"),
+    include_str!("../../shaders/horizontal_last.wgsl"),
+    include_str!("../../shaders/finish.wgsl"),
     include_str!("../../shaders/pack.wgsl")
 );
 
@@ -19,6 +36,7 @@ pub const VPASS: &str = concat!(
 pub const HPASS_F16: &str = concat!(
     "enable f16;\n",
     include_str!("../../shaders/common.wgsl"),
+    include_str!("../../shaders/source.wgsl"),
     include_str!("../../shaders/horizontal.wgsl"),
     include_str!("../../shaders/hpass_f16.wgsl")
 );
@@ -31,8 +49,14 @@ pub const VPASS_F16: &str = concat!(
 );
 
 /// Every shader module with its name, for validation.
-pub const ALL: [(&str, &str); 4] =
-    [("hpass", HPASS), ("vpass", VPASS), ("hpass_f16", HPASS_F16), ("vpass_f16", VPASS_F16)];
+pub const ALL: [(&str, &str); 6] = [
+    ("hpass", HPASS),
+    ("vpass", VPASS),
+    ("vfirst", VFIRST),
+    ("hlast", HLAST),
+    ("hpass_f16", HPASS_F16),
+    ("vpass_f16", VPASS_F16),
+];
 
 /// Uniform parameters of one tile, laid out as `Params` in `shaders/common.wgsl`.
 #[repr(C)]

@@ -15,14 +15,19 @@ pub struct Scratch {
     pub(crate) inter: Vec<i32>,
     pub(crate) acc: Vec<i64>,
     pub(crate) acc32: Vec<i32>,
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Scratch {
     /// Bytes a worker's scratch needs for `plan`'s largest window.
     pub fn bytes_for(plan: &Plan) -> u64 {
         let (ww, wh) = plan.max_window();
+        let (ww, wh, tile) = (ww as u64, wh as u64, plan.tile as u64);
         let ch = plan.layout.channels.count() as u64;
-        ww as u64 * ch * 8 + wh as u64 * plan.tile as u64 * ch * 4 + plan.tile as u64 * ch * 8
+        // samples of one window row; the intermediate (window height x tile, or tile x window
+        // width when the vertical pass comes first); one row (or column) of accumulators.
+        // a column-major copy of the tile (fast8, vertical pass first).
+        ww * ch * 8 + ww.max(wh) * tile * ch * 4 + tile.max(ww) * ch * 8 + tile * tile * ch
     }
 }
 

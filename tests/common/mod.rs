@@ -209,14 +209,14 @@ pub fn ref_weights(f: Filter, n: u32, m: u32) -> Vec<(usize, Vec<f64>)> {
         .collect()
 }
 
-/// Reference resample in f64 with alpha premultiplied; returns the output image.
-pub fn reference(img: &Img, ow: u32, oh: u32, f: Filter) -> (Img, Vec<f64>) {
+/// The exact filter output in f64: per output pixel, premultiplied values in [0,1] (colour
+/// times alpha for layouts with alpha), before any rounding or clamping.
+pub fn reference_real(img: &Img, ow: u32, oh: u32, f: Filter) -> Vec<[f64; 4]> {
     let ch = img.ch();
     let d = img.max() as f64;
     let alpha = img.layout.channels.has_alpha();
     let wx = ref_weights(f, img.w, ow);
     let wy = ref_weights(f, img.h, oh);
-    // premultiplied values in [0,1]
     let mut src = vec![0f64; img.data.len()];
     for p in 0..(img.w * img.h) as usize {
         let a = if alpha { img.data[p * ch + ch - 1] as f64 / d } else { 1.0 };
@@ -234,29 +234,41 @@ pub fn reference(img: &Img, ow: u32, oh: u32, f: Filter) -> (Img, Vec<f64>) {
             }
         }
     }
-    let mut out = vec![0u16; ow as usize * oh as usize * ch];
-    let mut exact_alpha = vec![0f64; ow as usize * oh as usize];
+    let mut out = vec![[0f64; 4]; ow as usize * oh as usize];
     for (y, (s0, w)) in wy.iter().enumerate() {
         for x in 0..ow as usize {
-            let mut v = [0f64; 4];
             for c in 0..ch {
-                v[c] = w.iter().enumerate().map(|(k, wk)| wk * tmp[((s0 + k) * ow as usize + x) * ch + c]).sum();
+                out[y * ow as usize + x][c] =
+                    w.iter().enumerate().map(|(k, wk)| wk * tmp[((s0 + k) * ow as usize + x) * ch + c]).sum();
             }
-            let p = y * ow as usize + x;
-            let r = |x: f64| (x * d + 0.5).floor().clamp(0.0, d) as u16;
-            if alpha {
-                let a = v[ch - 1];
-                exact_alpha[p] = a.clamp(0.0, 1.0);
-                let ao = r(a);
-                out[p * ch + ch - 1] = ao;
-                for c in 0..ch - 1 {
-                    out[p * ch + c] = if ao == 0 { 0 } else { r(v[c] / a) };
-                }
-            } else {
-                exact_alpha[p] = 1.0;
-                for c in 0..ch {
-                    out[p * ch + c] = r(v[c]);
-                }
+        }
+    }
+    out
+}
+
+/// Reference resample in f64 with alpha premultiplied; returns the output image and, per
+/// pixel, the exact alpha in [0,1] (1 without alpha).
+pub fn reference(img: &Img, ow: u32, oh: u32, f: Filter) -> (Img, Vec<f64>) {
+    let ch = img.ch();
+    let d = img.max() as f64;
+    let alpha = img.layout.channels.has_alpha();
+    let real = reference_real(img, ow, oh, f);
+    let mut out = vec![0u16; ow as usize * oh as usize * ch];
+    let mut exact_alpha = vec![0f64; ow as usize * oh as usize];
+    for (p, v) in real.iter().enumerate() {
+        let r = |x: f64| (x * d + 0.5).floor().clamp(0.0, d) as u16;
+        if alpha {
+            let a = v[ch - 1];
+            exact_alpha[p] = a.clamp(0.0, 1.0);
+            let ao = r(a);
+            out[p * ch + ch - 1] = ao;
+            for c in 0..ch - 1 {
+                out[p * ch + c] = if ao == 0 { 0 } else { r(v[c] / a) };
+            }
+        } else {
+            exact_alpha[p] = 1.0;
+            for c in 0..ch {
+                out[p * ch + c] = r(v[c]);
             }
         }
     }
