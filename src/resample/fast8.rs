@@ -89,30 +89,22 @@ fn vertical_first(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch, o
         }
     }
     let tile_row = plan.tile as usize * ch;
-    out.fill(0);
+    if job.out.w < plan.tile || job.out.h < plan.tile {
+        out.fill(0); // full tiles are written whole below
+    }
     transpose_into(&s.bytes, cols, oh, out, tile_row);
 }
 
 /// Writes `src`, `cols` columns of `rows` bytes each (column-major), into the first `cols`
-/// bytes of the first `rows` rows of `out` (row stride `stride`): in 16x16 blocks through
-/// fixed-size arrays (no bounds checks inside a block, byte shuffles for the compiler).
+/// bytes of the first `rows` rows of `out` (row stride `stride`), in 16x16 blocks (SSE2 byte
+/// shuffles on x86-64), then the ragged edges one byte at a time.
 #[inline(always)]
 fn transpose_into(src: &[u8], cols: usize, rows: usize, out: &mut [u8], stride: usize) {
     const B: usize = 16;
     let (full_c, full_r) = (cols / B * B, rows / B * B);
     for x0 in (0..full_c).step_by(B) {
         for j0 in (0..full_r).step_by(B) {
-            let mut blk = [[0u8; B]; B];
-            for (r, b) in blk.iter_mut().enumerate() {
-                b.copy_from_slice(&src[(x0 + r) * rows + j0..][..B]);
-            }
-            for jj in 0..B {
-                let mut row = [0u8; B];
-                for (r, v) in row.iter_mut().enumerate() {
-                    *v = blk[r][jj];
-                }
-                out[(j0 + jj) * stride + x0..][..B].copy_from_slice(&row);
-            }
+            transpose16(src, rows, x0, j0, out, stride);
         }
     }
     // Ragged right and bottom edges.
@@ -121,6 +113,71 @@ fn transpose_into(src: &[u8], cols: usize, rows: usize, out: &mut [u8], stride: 
         for x in xs..cols {
             out[j * stride + x] = src[x * rows + j];
         }
+    }
+}
+
+/// One 16x16 block of [`transpose_into`]: columns `x0..x0+16`, rows `j0..j0+16`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn transpose16(src: &[u8], rows: usize, x0: usize, j0: usize, out: &mut [u8], stride: usize) {
+    use std::arch::x86_64::*;
+    assert!((x0 + 15) * rows + j0 + 16 <= src.len() && (j0 + 15) * stride + x0 + 16 <= out.len());
+    // SAFETY: SSE2 is part of the x86-64 baseline; the assert above bounds every unaligned
+    // 16-byte load (src[(x0+i)·rows + j0 ..][..16], i < 16) and store
+    // (out[(j0+k)·stride + x0 ..][..16], k < 16).
+    unsafe {
+        let z = _mm_setzero_si128();
+        let mut r = [z; 16];
+        for (i, v) in r.iter_mut().enumerate() {
+            *v = _mm_loadu_si128(src.as_ptr().add((x0 + i) * rows + j0) as *const __m128i);
+        }
+        // After each stage, a vector holds for some k (columns of the block, j) a run of rows
+        // (x) twice as long as before: 2, 4, 8, then all 16.
+        let mut s1 = [z; 16];
+        for p in 0..8 {
+            s1[p] = _mm_unpacklo_epi8(r[2 * p], r[2 * p + 1]);
+            s1[8 + p] = _mm_unpackhi_epi8(r[2 * p], r[2 * p + 1]);
+        }
+        let mut s2 = [z; 16];
+        for g1 in 0..2 {
+            for q in 0..4 {
+                let (a, b) = (s1[g1 * 8 + 2 * q], s1[g1 * 8 + 2 * q + 1]);
+                s2[2 * g1 * 4 + q] = _mm_unpacklo_epi16(a, b);
+                s2[(2 * g1 + 1) * 4 + q] = _mm_unpackhi_epi16(a, b);
+            }
+        }
+        let mut s3 = [z; 16];
+        for g in 0..4 {
+            for h in 0..2 {
+                let (a, b) = (s2[g * 4 + 2 * h], s2[g * 4 + 2 * h + 1]);
+                s3[2 * g * 2 + h] = _mm_unpacklo_epi32(a, b);
+                s3[(2 * g + 1) * 2 + h] = _mm_unpackhi_epi32(a, b);
+            }
+        }
+        for h in 0..8 {
+            let (a, b) = (s3[h * 2], s3[h * 2 + 1]);
+            let base = out.as_mut_ptr().add((j0 + 2 * h) * stride + x0);
+            _mm_storeu_si128(base as *mut __m128i, _mm_unpacklo_epi64(a, b));
+            _mm_storeu_si128(base.add(stride) as *mut __m128i, _mm_unpackhi_epi64(a, b));
+        }
+    }
+}
+
+/// One 16x16 block of [`transpose_into`], portable.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn transpose16(src: &[u8], rows: usize, x0: usize, j0: usize, out: &mut [u8], stride: usize) {
+    const B: usize = 16;
+    let mut blk = [[0u8; B]; B];
+    for (r, b) in blk.iter_mut().enumerate() {
+        b.copy_from_slice(&src[(x0 + r) * rows + j0..][..B]);
+    }
+    for jj in 0..B {
+        let mut row = [0u8; B];
+        for (r, v) in row.iter_mut().enumerate() {
+            *v = blk[r][jj];
+        }
+        out[(j0 + jj) * stride + x0..][..B].copy_from_slice(&row);
     }
 }
 
@@ -155,7 +212,9 @@ fn horizontal_first(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch,
     }
     // Pass 2: vertical, whole rows at a time (the vectorised part).
     let tile_row = plan.tile as usize * ch;
-    out.fill(0);
+    if job.out.w < plan.tile || job.out.h < plan.tile {
+        out.fill(0); // full tiles are written whole below
+    }
     let acc = &mut s.acc32;
     acc.clear();
     acc.resize(stride, 0);
