@@ -122,8 +122,9 @@ struct UpscaleArgs {
     /// Compression level (deflate 0-12, default 6; zstd 1-22, default 3).
     #[arg(long, value_name = "N")]
     level: Option<i32>,
-    /// Compute backend: auto uses a hardware GPU when one with 64-bit integer shaders exists,
-    /// else the CPU; gpu insists on a GPU (software adapters such as lavapipe included).
+    /// Compute backend: auto uses a hardware GPU with 64-bit integer shaders, when there is one,
+    /// side by side with the CPU workers (else the CPU alone); gpu has a GPU compute every tile
+    /// (software adapters such as lavapipe included); cpu never opens a GPU.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
     /// Cap on GPU memory gigascale may allocate (e.g. 64M); tiles stream through it.
@@ -387,8 +388,8 @@ fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
         let s = r.stages;
         let gpu = if s.gpu_upload + s.gpu_wait > 0.0 {
             format!(
-                ", gpu upload {:.2} s, gpu wait {:.2} s, read-back {:.2} s",
-                s.gpu_upload, s.gpu_wait, s.gpu_readback
+                ", gpu upload {:.2} s, gpu wait {:.2} s, read-back {:.2} s, {} tiles on the gpu",
+                s.gpu_upload, s.gpu_wait, s.gpu_readback, s.gpu_tiles
             )
         } else {
             String::new()

@@ -14,7 +14,7 @@ use crate::resample::{resample_tile, Scratch};
 use crate::sink::{SinkHeader, TileSink};
 use crate::source::{RowSource, RowWriter};
 use crate::store::Store;
-use crossbeam_channel::bounded;
+use crossbeam_channel::{bounded, Receiver, TryRecvError};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -141,6 +141,56 @@ struct Slot {
     enc: Vec<u8>,
 }
 
+/// Where a worker finds its next tile: tiles the GPU computed (first), and jobs straight from
+/// the planner (to compute itself). Either may be absent; a closed one is dropped.
+#[derive(Clone)]
+struct Feed {
+    computed: Option<Receiver<Msg>>,
+    jobs: Option<Receiver<Msg>>,
+}
+
+impl Feed {
+    fn next(&mut self) -> Option<Msg> {
+        loop {
+            if let Some(rx) = &self.computed {
+                match rx.try_recv() {
+                    Ok(m) => return Some(m),
+                    Err(TryRecvError::Disconnected) => self.computed = None,
+                    Err(TryRecvError::Empty) => {}
+                }
+            }
+            if let Some(rx) = &self.jobs {
+                match rx.try_recv() {
+                    Ok(m) => return Some(m),
+                    Err(TryRecvError::Disconnected) => self.jobs = None,
+                    Err(TryRecvError::Empty) => {}
+                }
+            }
+            match (&self.computed, &self.jobs) {
+                (None, None) => return None,
+                (Some(rx), None) => match rx.recv() {
+                    Ok(m) => return Some(m),
+                    Err(_) => self.computed = None,
+                },
+                (None, Some(rx)) => match rx.recv() {
+                    Ok(m) => return Some(m),
+                    Err(_) => self.jobs = None,
+                },
+                (Some(a), Some(b)) => crossbeam_channel::select! {
+                    recv(a) -> m => match m {
+                        Ok(m) => return Some(m),
+                        Err(_) => self.computed = None,
+                    },
+                    recv(b) -> m => match m {
+                        Ok(m) => return Some(m),
+                        Err(_) => self.jobs = None,
+                    },
+                },
+            }
+        }
+    }
+}
+
 impl AsMut<[u8]> for Slot {
     fn as_mut(&mut self) -> &mut [u8] {
         &mut self.raw
@@ -153,7 +203,7 @@ type Msg = (TileJob, Slot, bool);
 
 /// Slots in the GPU ring.
 #[cfg(feature = "gpu")]
-const GPU_SLOTS: usize = 16;
+const GPU_SLOTS: usize = 64;
 
 /// The chosen backend, before the job starts.
 enum Chosen {
@@ -223,6 +273,7 @@ pub fn run(
     let enc_bound = opts.compression.bound(plan.tile_bytes());
     // Only uncompressed tiles pass to the sink as they are (no second buffer per slot).
     let passthrough = opts.compression == crate::sink::Compression::None;
+    let t_backend = Instant::now();
     let chosen = choose(opts)?;
     #[cfg(feature = "gpu")]
     let gpu_need = match &chosen {
@@ -259,7 +310,7 @@ pub fn run(
             match crate::gpu::GpuResampler::new(adapter, &plan, limits, mem.gpu_slots, f16) {
                 Ok(g) => {
                     backend = (
-                        "gpu",
+                        if opts.backend == crate::Backend::Auto || opts.gpu_share { "gpu+cpu" } else { "gpu" },
                         format!(
                             "{} ({} slots, {} on the device{f16_note})",
                             g.adapter,
@@ -286,6 +337,10 @@ pub fn run(
         let Chosen::Cpu(reason) = chosen;
         backend = ("cpu", format!("({reason})"));
     }
+    let backend_init = t_backend.elapsed().as_secs_f64();
+    // `auto` with a GPU: the CPU workers compute tiles too (see the feed below).
+    #[cfg(feature = "gpu")]
+    let shared = opts.backend == crate::Backend::Auto || opts.gpu_share;
     let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
     progress(&Event::Backend { kind: backend.0.to_string(), detail: backend.1.clone() });
     progress(&Event::Start {
@@ -354,30 +409,34 @@ pub fn run(
                 }
             }
         });
-        // With a GPU, its thread sits between the planner and the workers; without, the workers
-        // take the planner's jobs directly.
+        // With a GPU, its thread takes the planner's jobs and hands computed tiles to the
+        // workers. With `--backend gpu` it computes every tile; with `auto` the workers also
+        // take planner jobs whenever no computed tile is waiting (GPU and CPU share the work).
+        // Without a GPU, the workers take the planner's jobs directly.
         #[cfg(feature = "gpu")]
-        let work_rx = match gpu {
+        let feed = match gpu {
             Some(g) => {
                 let (work_tx, work_rx) = bounded::<Msg>(mem.slots);
                 let (warnings_g, gpu_times_g) = (&warnings, &gpu_times);
                 let bpp = plan.layout.bytes_per_pixel();
+                let gpu_jobs = job_rx.clone();
                 sc.spawn(move || {
-                    let t = crate::gpu::driver::drive(g, job_rx, work_tx, store, bpp, opts.gpu_fail_after, warnings_g);
+                    let t =
+                        crate::gpu::driver::drive(g, gpu_jobs, work_tx, store, bpp, opts.gpu_fail_after, warnings_g);
                     if let Ok(mut gt) = gpu_times_g.lock() {
                         *gt = t;
                     }
                 });
-                work_rx
+                Feed { computed: Some(work_rx), jobs: shared.then_some(job_rx) }
             }
-            None => job_rx,
+            None => Feed { computed: None, jobs: Some(job_rx) },
         };
         #[cfg(not(feature = "gpu"))]
-        let work_rx = job_rx;
+        let feed = Feed { computed: None, jobs: Some(job_rx) };
         // Workers.
         let (compute_ns, encode_ns) = (&compute_ns, &encode_ns);
         let workers_done = done_tx;
-        let job_rx_w = work_rx;
+        let feed_w = feed;
         sc.spawn(move || {
             // A scoped pool: its threads are joined before this returns, so no worker outlives
             // the job (a plain pool's threads wind down asynchronously after it is dropped).
@@ -389,11 +448,11 @@ pub fn run(
                     |pool| {
                         pool.scope(|s| {
                             for mut enc in encoders {
-                                let job_rx = job_rx_w.clone();
+                                let mut feed = feed_w.clone();
                                 let done = workers_done.clone();
                                 s.spawn(move |_| {
                                     let mut scratch = Scratch::default();
-                                    while let Ok((job, mut slot, computed)) = job_rx.recv() {
+                                    while let Some((job, mut slot, computed)) = feed.next() {
                                         let tc = Instant::now();
                                         if !computed {
                                             resample_tile(plan, store, &job, &mut scratch, &mut slot.raw);
@@ -475,12 +534,13 @@ pub fn run(
         compute: compute_ns.load(Ordering::Relaxed) as f64 / 1e9,
         encode: encode_ns.load(Ordering::Relaxed) as f64 / 1e9,
         write: write_s,
+        backend_init,
         ..Default::default()
     };
     #[cfg(feature = "gpu")]
     let stages = {
         let g = gpu_times.lock().map(|g| *g).unwrap_or_default();
-        StageTimes { gpu_upload: g.upload, gpu_wait: g.wait, gpu_readback: g.readback, ..stages }
+        StageTimes { gpu_upload: g.upload, gpu_wait: g.wait, gpu_readback: g.readback, gpu_tiles: g.tiles, ..stages }
     };
     if let Some(w) = warnings.lock().ok().and_then(|mut w| w.pop()) {
         progress(&Event::Warning { message: w });

@@ -11,10 +11,12 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
     /// A hardware GPU when one with 64-bit integer shaders exists (and the crate was built with
-    /// the `gpu` feature), else the CPU.
+    /// the `gpu` feature) working side by side with the CPU workers (whoever is free takes the
+    /// next tile), else the CPU alone.
     #[default]
     Auto,
-    /// A GPU adapter, software ones (e.g. lavapipe) included; an error if none is usable.
+    /// A GPU adapter computes every tile, software ones (e.g. lavapipe) included; an error if
+    /// none is usable. (The CPU still compresses, and takes over if the GPU fails mid-job.)
     Gpu,
     /// The CPU workers.
     Cpu,
@@ -99,6 +101,10 @@ pub struct Options {
     /// Test hook: make the GPU fail after this many tiles, to exercise the CPU fallback.
     #[doc(hidden)]
     pub gpu_fail_after: Option<u64>,
+    /// Test hook: share tiles between GPU and CPU workers (as `Auto` does) under `Backend::Gpu`,
+    /// so that the shared mode can be tested on a software adapter.
+    #[doc(hidden)]
+    pub gpu_share: bool,
 }
 
 impl Options {
@@ -122,6 +128,7 @@ impl Options {
             resume: false,
             max_pixels: DEFAULT_MAX_PIXELS,
             gpu_fail_after: None,
+            gpu_share: false,
         }
     }
 

@@ -17,6 +17,11 @@ pub struct StageTimes {
     pub gpu_wait: f64,
     /// GPU: copying tiles out of read-back buffers (GPU thread).
     pub gpu_readback: f64,
+    /// Choosing the backend and opening the GPU (instance, device, pipelines, buffers) before
+    /// the first tile (wall time; near zero on the CPU path).
+    pub backend_init: f64,
+    /// Tiles computed by the GPU (the rest by the CPU workers).
+    pub gpu_tiles: u64,
 }
 
 /// A progress event.
@@ -102,14 +107,16 @@ impl Event {
             Event::Decode { rows, total } => format!(r#"{{"event":"decode","rows":{rows},"total":{total}}}"#),
             Event::Tiles { done, total } => format!(r#"{{"event":"tiles","done":{done},"total":{total}}}"#),
             Event::Done { bytes, seconds, stages } => format!(
-                r#"{{"event":"done","bytes":{bytes},"seconds":{seconds:.3},"decode_s":{:.3},"compute_s":{:.3},"encode_s":{:.3},"write_s":{:.3},"gpu_upload_s":{:.3},"gpu_wait_s":{:.3},"gpu_readback_s":{:.3}}}"#,
+                r#"{{"event":"done","bytes":{bytes},"seconds":{seconds:.3},"decode_s":{:.3},"compute_s":{:.3},"encode_s":{:.3},"write_s":{:.3},"gpu_upload_s":{:.3},"gpu_wait_s":{:.3},"gpu_readback_s":{:.3},"backend_init_s":{:.3},"gpu_tiles":{}}}"#,
                 stages.decode,
                 stages.compute,
                 stages.encode,
                 stages.write,
                 stages.gpu_upload,
                 stages.gpu_wait,
-                stages.gpu_readback
+                stages.gpu_readback,
+                stages.backend_init,
+                stages.gpu_tiles
             ),
         }
     }

@@ -161,3 +161,25 @@ fn f16_intermediate_stays_within_its_bound() {
     }
     eprintln!("f16 worst deviation: {} LSB (8-bit), {} LSB (16-bit)", worst[0], worst[1]);
 }
+
+#[test]
+fn gpu_alone_computes_every_tile_and_shared_mode_matches_cpu() {
+    if !gpu_available() {
+        return;
+    }
+    let img = random_img(&mut Rng(77), 60, 45, Layout::new(gigascale::Channels::Rgb, Depth::U8));
+    let mut o = opts_scale(9.0, 9.0, Filter::Lanczos3);
+    o.tile = 64;
+    o.threads = 3;
+    let want = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
+    let (alone, rep) = run_mem_report(&img, &with_backend(o.clone(), Backend::Gpu)).unwrap();
+    assert!(alone.data == want.data);
+    let tiles = 540u64.div_ceil(64) * 405u64.div_ceil(64);
+    assert_eq!(rep.stages.gpu_tiles, tiles, "--backend gpu: the GPU computes every tile");
+    let mut shared = with_backend(o, Backend::Gpu);
+    shared.gpu_share = true;
+    let (got, rep) = run_mem_report(&img, &shared).unwrap();
+    assert!(got.data == want.data, "shared GPU+CPU output differs from the CPU's");
+    assert!(rep.backend.starts_with("gpu+cpu"), "{}", rep.backend);
+    eprintln!("shared mode: {} of {tiles} tiles on the GPU", rep.stages.gpu_tiles);
+}

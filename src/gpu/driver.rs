@@ -18,6 +18,8 @@ pub(crate) struct GpuTimes {
     pub upload: f64,
     pub wait: f64,
     pub readback: f64,
+    /// Tiles the GPU computed.
+    pub tiles: u64,
 }
 
 /// Runs until the planner's channel closes. `T` is the executor's tile buffer type.
@@ -57,7 +59,7 @@ pub(crate) fn drive<T: AsMut<[u8]>>(
                 Err(e) => {
                     failed = Some(e);
                     if out.send((job, buf, false)).is_err() {
-                        return times;
+                        return GpuTimes { tiles: done, ..times };
                     }
                 }
             }
@@ -87,7 +89,30 @@ pub(crate) fn drive<T: AsMut<[u8]>>(
             }
         }
         if out.send((job, buf, computed)).is_err() {
-            return times;
+            return GpuTimes { tiles: done, ..times };
+        }
+        // Then every following tile that is already done, so that the ring refills in one batch
+        // rather than one tile per submission.
+        while failed.is_none()
+            && fail_after.is_none_or(|n| done < n)
+            && inflight.front().is_some_and(|f| gpu.ready(f.2))
+        {
+            let Some((job, mut buf, s)) = inflight.pop_front() else { break };
+            let t = Instant::now();
+            let ok = match gpu.complete(s, buf.as_mut()) {
+                Ok(()) => {
+                    done += 1;
+                    true
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            };
+            times.wait += t.elapsed().as_secs_f64();
+            if out.send((job, buf, ok)).is_err() {
+                return GpuTimes { tiles: done, ..times };
+            }
         }
     }
     if let Some(e) = failed {
@@ -101,6 +126,7 @@ pub(crate) fn drive<T: AsMut<[u8]>>(
             }
         }
     }
+    times.tiles = done;
     times.readback = gpu.readback_seconds;
     times.wait -= gpu.readback_seconds;
     times

@@ -53,6 +53,8 @@ struct Slot {
     bind_v: wgpu::BindGroup,
     upload_state: Arc<AtomicU8>,
     read_state: Arc<AtomicU8>,
+    /// The submission that carries this slot's current tile.
+    submission: Option<wgpu::SubmissionIndex>,
 }
 
 /// The GPU resampler of one job.
@@ -71,6 +73,8 @@ pub struct GpuResampler {
     failure: Arc<Mutex<Option<String>>>,
     /// Commands recorded by `submit` and not yet handed to the queue (see `flush`).
     batch: Option<wgpu::CommandEncoder>,
+    /// The slots recorded into `batch`.
+    batch_slots: Vec<usize>,
     /// Adapter description for the run summary.
     pub adapter: String,
     /// Device bytes allocated.
@@ -293,6 +297,7 @@ impl GpuResampler {
                 bind_v,
                 upload_state: Arc::new(AtomicU8::new(MAPPED)),
                 read_state: Arc::new(AtomicU8::new(PENDING)),
+                submission: None,
             });
         }
         if let Some(e) = pollster::block_on(oom.pop()) {
@@ -331,6 +336,7 @@ impl GpuResampler {
             base,
             failure,
             batch: None,
+            batch_slots: Vec::new(),
             adapter: format!(
                 "{} ({:?}, {:?}{})",
                 info.name,
@@ -451,14 +457,27 @@ impl GpuResampler {
         enc.map_buffer_on_submit(&slot.readback, wgpu::MapMode::Read, .., move |r| {
             rd_state.store(if r.is_ok() { MAPPED } else { FAILED }, Ordering::Release);
         });
+        self.batch_slots.push(s);
         Ok(s)
     }
 
     /// Hands every recorded tile to the GPU in one submission.
     pub fn flush(&mut self) {
         if let Some(enc) = self.batch.take() {
-            self.queue.submit([enc.finish()]);
+            let index = self.queue.submit([enc.finish()]);
+            for s in self.batch_slots.drain(..) {
+                self.slots[s].submission = Some(index.clone());
+            }
         }
+    }
+
+    /// Whether slot `s`'s tile can be completed without waiting (checks the device once).
+    pub fn ready(&self, s: usize) -> bool {
+        let state = || self.slots[s].read_state.load(Ordering::Acquire);
+        if state() == PENDING && self.slots[s].submission.is_some() {
+            let _ = self.device.poll(wgpu::PollType::Poll);
+        }
+        state() != PENDING
     }
 
     /// Waits for slot `s`'s read-back and copies the tile into `out` (a full tile buffer).
@@ -471,9 +490,10 @@ impl GpuResampler {
                 MAPPED => break,
                 FAILED => return Err(Error::Gpu("could not map a read-back buffer".into())),
                 _ => {
-                    self.device
-                        .poll(wgpu::PollType::wait_indefinitely())
-                        .map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+                    // Wait for this slot's submission only: later batches keep the GPU busy
+                    // while this tile is copied out.
+                    let wait = wgpu::PollType::Wait { submission_index: slot.submission.clone(), timeout: None };
+                    self.device.poll(wait).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
                 }
             }
         }

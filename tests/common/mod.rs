@@ -133,9 +133,15 @@ impl TileSink for MemSink {
 
 /// Runs the library on `img` in memory and returns the output image.
 pub fn run_mem(img: &Img, opts: &Options) -> gigascale::Result<Img> {
+    run_mem_report(img, opts).map(|r| r.0)
+}
+
+/// [`run_mem`], with the job's report.
+#[allow(dead_code)]
+pub fn run_mem_report(img: &Img, opts: &Options) -> gigascale::Result<(Img, gigascale::Report)> {
     let mut sink = MemSink::default();
     let rep = gigascale::run(Box::new(img.source()), &mut sink, opts, &mut |_| {})?;
-    Ok(Img::from_le(rep.output.0, rep.output.1, img.layout, &sink.pixels))
+    Ok((Img::from_le(rep.output.0, rep.output.1, img.layout, &sink.pixels), rep))
 }
 
 // ---------------------------------------------------------------------------------------
