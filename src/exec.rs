@@ -5,6 +5,9 @@
 //! encodes it, the writer writes it in tile order and hands it back. Nothing is allocated per
 //! tile, so memory is fixed by the number of slots, which the budget decides.
 
+use crate::backend::Chosen;
+#[cfg(feature = "gpu")]
+use crate::backend::GpuStart;
 use crate::budget::format_size;
 use crate::error::{Error, Result};
 use crate::options::Options;
@@ -201,34 +204,6 @@ impl AsMut<[u8]> for Slot {
 /// already been computed (by the GPU).
 type Msg = (TileJob, Slot, bool);
 
-/// Slots in the GPU ring.
-#[cfg(feature = "gpu")]
-const GPU_SLOTS: usize = 64;
-
-/// The chosen backend, before the job starts.
-enum Chosen {
-    Cpu(String),
-    #[cfg(feature = "gpu")]
-    Gpu(wgpu::Adapter),
-}
-
-fn choose(opts: &Options) -> Result<Chosen> {
-    #[cfg(feature = "gpu")]
-    {
-        Ok(match crate::gpu::select(opts.backend)? {
-            Ok(a) => Chosen::Gpu(a),
-            Err(reason) => Chosen::Cpu(reason),
-        })
-    }
-    #[cfg(not(feature = "gpu"))]
-    {
-        match opts.backend {
-            crate::Backend::Gpu => Err(Error::Gpu("this build has no GPU support (feature `gpu`)".into())),
-            _ => Ok(Chosen::Cpu("built without GPU support".into())),
-        }
-    }
-}
-
 /// What a finished job reports.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -274,14 +249,8 @@ pub fn run(
     // Only uncompressed tiles pass to the sink as they are (no second buffer per slot).
     let passthrough = opts.compression == crate::sink::Compression::None;
     let t_backend = Instant::now();
-    let chosen = choose(opts)?;
-    #[cfg(feature = "gpu")]
-    let gpu_need = match &chosen {
-        Chosen::Gpu(_) => Some((GPU_SLOTS, crate::gpu::GpuResampler::host_bytes_per_slot(&plan))),
-        Chosen::Cpu(_) => None,
-    };
-    #[cfg(not(feature = "gpu"))]
-    let gpu_need = None;
+    let chosen = Chosen::new(opts)?;
+    let gpu_need = chosen.gpu_need(&plan);
     let needs = Needs {
         source_decode: source.decode_memory(),
         sink_memory: sink.memory(&header),
@@ -291,56 +260,14 @@ pub fn run(
         gpu: gpu_need,
     };
     let mem = plan_memory(&plan, needs, opts.resolved_threads(), opts.max_memory)?;
-    // Open the device before any work: a GPU that cannot be used is known now.
-    // ("gpu" | "cpu", adapter and ring, or the reason for the CPU)
-    let backend: (&str, String);
-    #[cfg(feature = "gpu")]
-    let gpu = match chosen {
-        Chosen::Gpu(adapter) => {
-            let name = adapter.get_info().name;
-            let limits = crate::gpu::GpuLimits {
-                device_memory: opts.gpu_memory.unwrap_or(u64::MAX),
-                max_buffer: opts.gpu_memory.unwrap_or(u64::MAX),
-                max_binding: opts.gpu_memory.unwrap_or(u64::MAX),
-                host_memory: gpu_need.map_or(0, |(_, per)| mem.gpu_slots as u64 * per),
-            };
-            let f16 = opts.gpu_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
-            let f16_note =
-                if opts.gpu_f16 && !f16 { "; f16 unavailable on this adapter, exact integers used" } else { "" };
-            match crate::gpu::GpuResampler::new(adapter, &plan, limits, mem.gpu_slots, f16) {
-                Ok(g) => {
-                    backend = (
-                        if opts.backend == crate::Backend::Auto || opts.gpu_share { "gpu+cpu" } else { "gpu" },
-                        format!(
-                            "{} ({} slots, {} on the device{f16_note})",
-                            g.adapter,
-                            g.slots(),
-                            format_size(g.device_bytes)
-                        ),
-                    );
-                    Some(g)
-                }
-                Err(e) if opts.backend == crate::Backend::Gpu => return Err(e),
-                Err(e) => {
-                    backend = ("cpu", format!("(GPU {name} unusable: {e})"));
-                    None
-                }
-            }
-        }
-        Chosen::Cpu(reason) => {
-            backend = ("cpu", format!("({reason})"));
-            None
-        }
-    };
-    #[cfg(not(feature = "gpu"))]
-    {
-        let Chosen::Cpu(reason) = chosen;
-        backend = ("cpu", format!("({reason})"));
-    }
+    // `--backend gpu` opens the device now (a GPU that cannot be used is known before any
+    // work); `auto` may open it on the GPU thread (see crate::backend).
+    let opened = crate::backend::open(chosen, opts, &plan, mem.gpu_slots)?;
+    let backend = (opened.kind, opened.detail.clone());
     let backend_init = t_backend.elapsed().as_secs_f64();
     // `auto` with a GPU: the CPU workers compute tiles too (see the feed below).
     #[cfg(feature = "gpu")]
-    let shared = opts.backend == crate::Backend::Auto || opts.gpu_share;
+    let shared = opened.shared;
     let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
     progress(&Event::Backend { kind: backend.0.to_string(), detail: backend.1.clone() });
     progress(&Event::Start {
@@ -394,6 +321,19 @@ pub fn run(
     let threads = mem.threads;
     let store = &store;
     let plan = &plan;
+    // The GPU thread's first act: the device opened now, or opened there (`auto`). What it
+    // opens (or why it cannot) is announced from the writer loop as a second `backend` event.
+    let backend_update = std::sync::Mutex::new(None::<(&str, String)>);
+    let mut announced = false;
+    #[cfg(feature = "gpu")]
+    #[allow(clippy::type_complexity)]
+    let opener: Option<
+        Box<dyn FnOnce() -> std::result::Result<(crate::gpu::GpuResampler, Option<String>), String> + Send + '_>,
+    > = match opened.gpu {
+        GpuStart::None => None,
+        GpuStart::Ready(g) => Some(Box::new(move || Ok((*g, None)))),
+        GpuStart::Deferred(f) => Some(Box::new(move || f().map(|(g, d)| (g, Some(d))))),
+    };
     let result: Result<u64> = std::thread::scope(|sc| {
         // Planner: serial, in tile order, blocking on the ring.
         let abort_p = &abort;
@@ -414,17 +354,34 @@ pub fn run(
         // take planner jobs whenever no computed tile is waiting (GPU and CPU share the work).
         // Without a GPU, the workers take the planner's jobs directly.
         #[cfg(feature = "gpu")]
-        let feed = match gpu {
-            Some(g) => {
+        let feed = match opener {
+            Some(open_gpu) => {
                 let (work_tx, work_rx) = bounded::<Msg>(mem.slots);
-                let (warnings_g, gpu_times_g) = (&warnings, &gpu_times);
+                let (warnings_g, gpu_times_g, update_g) = (&warnings, &gpu_times, &backend_update);
                 let bpp = plan.layout.bytes_per_pixel();
                 let gpu_jobs = job_rx.clone();
-                sc.spawn(move || {
-                    let t =
-                        crate::gpu::driver::drive(g, gpu_jobs, work_tx, store, bpp, opts.gpu_fail_after, warnings_g);
-                    if let Ok(mut gt) = gpu_times_g.lock() {
-                        *gt = t;
+                sc.spawn(move || match open_gpu() {
+                    Ok((g, detail)) => {
+                        if let (Some(d), Ok(mut u)) = (detail, update_g.lock()) {
+                            *u = Some(("gpu+cpu", d));
+                        }
+                        let t = crate::gpu::driver::drive(
+                            g,
+                            gpu_jobs,
+                            work_tx,
+                            store,
+                            bpp,
+                            opts.gpu_fail_after,
+                            warnings_g,
+                        );
+                        if let Ok(mut gt) = gpu_times_g.lock() {
+                            *gt = t;
+                        }
+                    }
+                    Err(reason) => {
+                        if let Ok(mut u) = update_g.lock() {
+                            *u = Some(("cpu", format!("({reason})")));
+                        }
                     }
                 });
                 Feed { computed: Some(work_rx), jobs: shared.then_some(job_rx) }
@@ -494,6 +451,12 @@ pub fn run(
                 if let Some(w) = warnings.lock().ok().and_then(|mut w| w.pop()) {
                     progress(&Event::Warning { message: w });
                 }
+                if !announced {
+                    if let Some((kind, detail)) = backend_update.lock().ok().and_then(|u| u.clone()) {
+                        announced = true;
+                        progress(&Event::Backend { kind: kind.to_string(), detail });
+                    }
+                }
                 while let Some((job, slot, pass)) = pending.remove(&next) {
                     let tw = Instant::now();
                     sink.write_tile(&job, if pass { &slot.raw } else { &slot.enc })?;
@@ -529,6 +492,15 @@ pub fn run(
         r
     });
     let bytes = result?;
+    let backend = match backend_update.into_inner().ok().flatten() {
+        Some((kind, detail)) => {
+            if !announced {
+                progress(&Event::Backend { kind: kind.to_string(), detail: detail.clone() });
+            }
+            (kind, detail)
+        }
+        None => backend,
+    };
     let stages = StageTimes {
         decode: decode_s,
         compute: compute_ns.load(Ordering::Relaxed) as f64 / 1e9,

@@ -21,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+mod backend;
 pub mod budget;
 mod error;
 mod exec;

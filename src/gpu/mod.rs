@@ -87,7 +87,7 @@ pub fn list_adapters() -> Vec<AdapterReport> {
 /// Whether this machine may have a hardware GPU. On Linux a GPU driver exposes a device node
 /// (`/dev/dri/renderD*`, `/dev/nvidia*`); without one, `auto` skips loading the Vulkan drivers
 /// altogether (a software driver such as lavapipe maps tens of MB of code into the process).
-fn may_have_hardware_gpu() -> bool {
+pub(crate) fn may_have_hardware_gpu() -> bool {
     if !cfg!(target_os = "linux") {
         return true;
     }

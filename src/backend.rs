@@ -1,0 +1,177 @@
+//! Choosing the compute backend of a job and opening the GPU.
+//!
+//! `--backend cpu` never touches a GPU. `--backend gpu` opens the device before any work, so a
+//! GPU that cannot be used is an error before the first tile. `auto` on a machine with a GPU
+//! device node opens the device on the GPU thread while the CPU workers already compute tiles
+//! (opening a Vulkan device takes 0.1–0.4 s); if it turns out unusable, the CPU does every tile.
+
+use crate::error::Result;
+use crate::options::{Backend, Options};
+use crate::plan::Plan;
+
+/// Slots in the GPU ring (the memory plan may grant fewer).
+#[cfg(feature = "gpu")]
+pub(crate) const GPU_SLOTS: usize = 64;
+
+/// The backend decided before memory planning.
+pub(crate) enum Chosen {
+    Cpu(String),
+    #[cfg(feature = "gpu")]
+    Gpu(wgpu::Adapter),
+    /// `auto` with a GPU device node: choose and open on the GPU thread.
+    #[cfg(feature = "gpu")]
+    Deferred,
+}
+
+impl Chosen {
+    /// Decides what can be decided without opening a device.
+    pub(crate) fn new(opts: &Options) -> Result<Chosen> {
+        #[cfg(feature = "gpu")]
+        {
+            if opts.backend == Backend::Auto && crate::gpu::may_have_hardware_gpu() {
+                return Ok(Chosen::Deferred);
+            }
+            Ok(match crate::gpu::select(opts.backend)? {
+                Ok(a) => Chosen::Gpu(a),
+                Err(reason) => Chosen::Cpu(reason),
+            })
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            match opts.backend {
+                Backend::Gpu => Err(crate::error::Error::Gpu("this build has no GPU support (feature `gpu`)".into())),
+                _ => Ok(Chosen::Cpu("built without GPU support".into())),
+            }
+        }
+    }
+
+    /// GPU ring slots wanted and host staging bytes per slot, for the memory plan.
+    #[allow(unused_variables)]
+    pub(crate) fn gpu_need(&self, plan: &Plan) -> Option<(usize, u64)> {
+        match self {
+            Chosen::Cpu(_) => None,
+            #[cfg(feature = "gpu")]
+            _ => Some((GPU_SLOTS, crate::gpu::GpuResampler::host_bytes_per_slot(plan))),
+        }
+    }
+}
+
+/// What the GPU thread starts with.
+pub(crate) enum GpuStart<'a> {
+    None,
+    /// (Holds the lifetime in builds without the `gpu` feature.)
+    #[cfg(not(feature = "gpu"))]
+    #[allow(dead_code)]
+    Never(std::marker::PhantomData<&'a ()>),
+    #[cfg(feature = "gpu")]
+    Ready(Box<crate::gpu::GpuResampler>),
+    /// Opens the device (or says why not) on the GPU thread.
+    #[cfg(feature = "gpu")]
+    #[allow(clippy::type_complexity)]
+    Deferred(Box<dyn FnOnce() -> std::result::Result<(crate::gpu::GpuResampler, String), String> + Send + 'a>),
+}
+
+/// The opened backend: its kind and description for the `backend` event, and the GPU.
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+pub(crate) struct Opened<'a> {
+    pub kind: &'static str,
+    pub detail: String,
+    pub gpu: GpuStart<'a>,
+    /// GPU and CPU workers share the tiles (`auto`).
+    pub shared: bool,
+}
+
+/// Opens the chosen backend with `gpu_slots` ring slots (from the memory plan).
+#[allow(unused_variables)]
+pub(crate) fn open<'a>(chosen: Chosen, opts: &'a Options, plan: &'a Plan, gpu_slots: usize) -> Result<Opened<'a>> {
+    let shared = opts.backend == Backend::Auto || opts.gpu_share;
+    match chosen {
+        Chosen::Cpu(reason) => Ok(Opened { kind: "cpu", detail: format!("({reason})"), gpu: GpuStart::None, shared }),
+        #[cfg(feature = "gpu")]
+        Chosen::Gpu(adapter) => {
+            let name = adapter.get_info().name;
+            match open_gpu(adapter, opts, plan, gpu_slots) {
+                Ok((g, detail)) => Ok(Opened {
+                    kind: if shared { "gpu+cpu" } else { "gpu" },
+                    detail,
+                    gpu: GpuStart::Ready(Box::new(g)),
+                    shared,
+                }),
+                Err(e) if opts.backend == Backend::Gpu => Err(e),
+                Err(e) => Ok(Opened {
+                    kind: "cpu",
+                    detail: format!("(GPU {name} unusable: {e})"),
+                    gpu: GpuStart::None,
+                    shared,
+                }),
+            }
+        }
+        #[cfg(feature = "gpu")]
+        Chosen::Deferred => Ok(Opened {
+            kind: "gpu+cpu",
+            detail: "(the GPU opens alongside the CPU workers)".into(),
+            gpu: GpuStart::Deferred(Box::new(move || match crate::gpu::select(Backend::Auto) {
+                Ok(Ok(adapter)) => {
+                    let name = adapter.get_info().name;
+                    open_gpu(adapter, opts, plan, gpu_slots).map_err(|e| format!("GPU {name} unusable: {e}"))
+                }
+                Ok(Err(reason)) => Err(reason),
+                Err(e) => Err(e.to_string()),
+            })),
+            shared: true,
+        }),
+    }
+}
+
+/// Opens `adapter` for `plan`; returns the resampler and its description.
+#[cfg(feature = "gpu")]
+fn open_gpu(
+    adapter: wgpu::Adapter,
+    opts: &Options,
+    plan: &Plan,
+    gpu_slots: usize,
+) -> Result<(crate::gpu::GpuResampler, String)> {
+    let per_slot = crate::gpu::GpuResampler::host_bytes_per_slot(plan);
+    let limits = crate::gpu::GpuLimits {
+        device_memory: opts.gpu_memory.unwrap_or(u64::MAX),
+        max_buffer: opts.gpu_memory.unwrap_or(u64::MAX),
+        max_binding: opts.gpu_memory.unwrap_or(u64::MAX),
+        host_memory: gpu_slots as u64 * per_slot,
+    };
+    let f16 = opts.gpu_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
+    let f16_note = if opts.gpu_f16 && !f16 { "; f16 unavailable on this adapter, exact integers used" } else { "" };
+    let g = crate::gpu::GpuResampler::new(adapter, plan, limits, gpu_slots, f16)?;
+    let detail = format!(
+        "{} ({} slots, {} on the device{f16_note})",
+        g.adapter,
+        g.slots(),
+        crate::budget::format_size(g.device_bytes)
+    );
+    Ok((g, detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_backend_never_needs_gpu_memory() {
+        let mut o = Options::new(crate::Size::Scale { x: 2.0, y: 2.0 });
+        o.backend = Backend::Cpu;
+        let plan = Plan::new(
+            10,
+            10,
+            20,
+            20,
+            crate::Filter::Bicubic,
+            crate::Layout::new(crate::Channels::Rgb, crate::Depth::U8),
+            16,
+        )
+        .unwrap();
+        let c = Chosen::new(&o).unwrap();
+        assert!(c.gpu_need(&plan).is_none());
+        let opened = open(c, &o, &plan, 0).unwrap();
+        assert_eq!(opened.kind, "cpu");
+        assert!(opened.detail.contains("--backend cpu"), "{}", opened.detail);
+    }
+}
