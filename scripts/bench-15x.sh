@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # bench-15x.sh — the 15x gigapixel case, gigascale vs libvips vs sharp, side by side.
 #
-#   scripts/bench-15x.sh [OUTDIR]        (REPS=3 COMPRESSIONS="none zstd deflate" SCALE=15)
+#   scripts/bench-15x.sh [OUTDIR]        (REPS=3 COMPRESSIONS="none zstd deflate" SCALE=15 X30=1)
+#
+# gigascale runs in several option sets per compression (CONFIGS_none, CONFIGS_zstd,
+# CONFIGS_deflate: lines of "name|options"): the defaults (lanczos3, exact intermediate), and
+# libvips's own arithmetic — it enlarges with a 4x4 bicubic and rounds between its passes — as
+# `--filter bicubic --precision rounded`, at the default level and at the level that matches
+# libvips's size.
 #
 # Input: a real photograph, "ColorfulCups" from Debian's plasma-workspace-wallpapers (GPL-2+,
 # KDE Visual Design Group), rotated to portrait and resized to 2000x3000 with libvips, saved as
@@ -32,41 +38,55 @@ fi
 bin=$root/target/release/gigascale
 echo "# $(date -u +%F) $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); input $photo $(vipsheader "$photo" 2>/dev/null)"
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+rb="--filter bicubic --precision rounded"
+CONFIGS_none=${CONFIGS_none:-"default|
+rounded-bicubic|$rb"}
+CONFIGS_zstd=${CONFIGS_zstd:-"default|
+rounded-bicubic|$rb
+rounded-bicubic-level4|$rb --level 4"}
+CONFIGS_deflate=${CONFIGS_deflate:-"default|
+rounded-bicubic|$rb
+rounded-bicubic-level4|$rb --level 4"}
 for comp in $comps; do
-  lvl=(); [[ -n ${LEVEL:-} && $comp != none ]] && lvl=(--level "$LEVEL")
-  walls=(); rsss=()
-  for r in $(seq "$reps"); do
-    rm -f "$out/gigascale.tif"
-    t=$(mktemp)
-    /usr/bin/time -f "%e %M" -o "$t" "$bin" upscale "$photo" "$out/gigascale.tif" --scale "$scale" \
-      --compression "$comp" "${lvl[@]}" --max-memory 64M --tile 256 --quiet --temp-dir "$out"
-    read -r wall rss <"$t"; rm -f "$t"
-    bytes=$(stat -c %s "$out/gigascale.tif")
-    echo "run=gigascale comp=$comp rep=$r wall_s=$wall peak_rss_kb=$rss bytes=$bytes"
-    walls+=("$wall"); rsss+=("$rss")
-  done
-  gw=$(printf '%s\n' "${walls[@]}" | median); gr=$(printf '%s\n' "${rsss[@]}" | sort -n | tail -1)
-  gb=$bytes
-  if [[ $comp == none ]]; then
-    # The write floor: the same bytes (gigascale's own output, read back from the page cache)
-    # written into the same directory with fsync. (Zeros are no floor: a thin-provisioned or
-    # compressing virtual disk stores them for free.)
-    sync
-    fl=$( { /usr/bin/time -f "%e" dd if="$out/gigascale.tif" of="$out/floor.bin" bs=4M conv=fsync status=none; } 2>&1 )
-    rm -f "$out/floor.bin"
-    echo "floor comp=none dd_same_bytes_fsync_s=$fl bytes=$gb"
-  fi
-  rm -f "$out/gigascale.tif"
-  # A peer may fail (sharp's bundled libvips has no zstd TIFF writer): report and go on.
+  # Peers first (one run each), then every gigascale option set REPS times.
   pl=$("$peers" "$photo" "$scale" "$out/peers" "$comp" 2>"$out/peers.err") || echo "peers: a peer failed: $(grep -m1 -i error "$out/peers.err")"
   echo "$pl"
   vw=$(echo "$pl" | awk '/peer=vips/{for(i=1;i<=NF;i++) if($i~/^wall_s=/){sub("wall_s=","",$i); print $i}}')
   vb=$(echo "$pl" | awk '/peer=vips/{for(i=1;i<=NF;i++) if($i~/^bytes=/){sub("bytes=","",$i); print $i}}')
   rm -f "$out/peers/"*.tif
-  awk -v c="$comp" -v gw="$gw" -v gr="$gr" -v gb="$gb" -v vw="$vw" -v vb="$vb" -v fl="${fl:-0}" 'BEGIN {
-    printf "summary comp=%s gigascale_median_s=%.2f peak_rss_mb=%.1f bytes=%.0f | vips_s=%.2f vips_bytes=%.0f | time_ratio=%.3f size_ratio=%.3f", c, gw, gr/1024, gb, vw, vb, gw/vw, gb/vb
-    if (c == "none" && fl > 0) printf " floor_s=%.2f vs_floor=%.2f", fl, gw/fl
-    printf "\n" }'
+  cfgvar=CONFIGS_$comp
+  while IFS='|' read -r name opts; do
+    [[ -n $name ]] || continue
+    walls=(); rsss=()
+    for r in $(seq "$reps"); do
+      rm -f "$out/gigascale.tif"
+      t=$(mktemp)
+      # shellcheck disable=SC2086
+      /usr/bin/time -f "%e %M" -o "$t" "$bin" upscale "$photo" "$out/gigascale.tif" --scale "$scale" \
+        --compression "$comp" --max-memory 64M --tile 256 --quiet --temp-dir "$out" $opts
+      read -r wall rss <"$t"; rm -f "$t"
+      bytes=$(stat -c %s "$out/gigascale.tif")
+      echo "run=gigascale config=$name comp=$comp rep=$r wall_s=$wall peak_rss_kb=$rss bytes=$bytes"
+      walls+=("$wall"); rsss+=("$rss")
+    done
+    gw=$(printf '%s\n' "${walls[@]}" | median); gr=$(printf '%s\n' "${rsss[@]}" | sort -n | tail -1)
+    gb=$bytes
+    fl=0
+    if [[ $comp == none && $name == default ]]; then
+      # The write floor: the same bytes (gigascale's own output, read back from the page cache)
+      # written into the same directory with fsync. (Zeros are no floor: a thin-provisioned or
+      # compressing virtual disk stores them for free.)
+      sync
+      fl=$( { /usr/bin/time -f "%e" dd if="$out/gigascale.tif" of="$out/floor.bin" bs=4M conv=fsync status=none; } 2>&1 )
+      rm -f "$out/floor.bin"
+      echo "floor comp=none dd_same_bytes_fsync_s=$fl bytes=$gb"
+    fi
+    rm -f "$out/gigascale.tif"
+    awk -v c="$comp" -v n="$name" -v gw="$gw" -v gr="$gr" -v gb="$gb" -v vw="$vw" -v vb="$vb" -v fl="$fl" 'BEGIN {
+      printf "summary comp=%s config=%s gigascale_median_s=%.2f peak_rss_mb=%.1f bytes=%.0f | vips_s=%.2f vips_bytes=%.0f | time_ratio=%.3f size_ratio=%.3f", c, n, gw, gr/1024, gb, vw, vb, gw/vw, gb/vb
+      if (fl > 0) printf " floor_s=%.2f vs_floor=%.2f", fl, gw/fl
+      printf "\n" }'
+  done <<<"${!cfgvar:-default|}"
 done
 # The same case at 4x the area (x30 -> 60000x90000, zstd): peak RSS must stay within 10 % of x15.
 if [[ ${X30:-1} == 1 ]]; then
