@@ -75,4 +75,17 @@ for k, v in runs.items():
     w = [x[0] for x in v]
     print(" ".join(k), "median_s=%.2f" % statistics.median(w), "runs=" + ",".join("%.2f" % x for x in w), "peak_rss_mb=%.1f" % (max(x[1] for x in v) / 1024))
 PY
-if [[ -x bench/gpu-tests ]]; then bench/gpu-tests --test-threads 1 2>&1 | grep -E "^test |test result" | tee "$out/gpu-tests.txt"; fi
+if [[ ${FLOOR:-0} == 1 ]]; then
+  # The disk's write floor for the uncompressed case: 4.08 GB of zeros with fsync.
+  sync; dd if=/dev/zero of="$work/floor.bin" bs=4M count=974 conv=fsync 2>&1 | tail -1 | sed 's/^/write floor (4.08 GB, fsync): /' | tee -a "$out/runs.txt"
+  rm -f "$work/floor.bin"
+fi
+if [[ ${X30:-0} == 1 ]]; then
+  # Peak RSS of the same case at 4x the area (x30 -> 60000x90000), zstd, CPU backend.
+  for s in 15 30 15 30; do
+    run "area scale=$s comp=zstd backend=cpu" "$first" upscale "$in" "$work/x$s.tif" --scale $s --compression zstd \
+      --backend cpu --max-memory 64M --progress json --temp-dir "$work" --overwrite
+    rm -f "$work/x$s.tif"
+  done
+fi
+if [[ -x bench/gpu-tests && ${GPU_TESTS:-1} == 1 ]]; then bench/gpu-tests --test-threads 1 2>&1 | grep -E "^test |test result" | tee "$out/gpu-tests.txt"; fi

@@ -9,9 +9,9 @@
 use super::{Rows, Scratch};
 use crate::plan::{Plan, TileJob};
 
-/// Whether `plan` can use this path.
+/// Whether `plan` can use this path (8-bit grey or RGB).
 pub fn supports(plan: &Plan) -> bool {
-    plan.layout.depth == crate::Depth::U8 && !plan.arith.alpha
+    plan.layout.depth == crate::Depth::U8 && !plan.arith.alpha && matches!(plan.arith.channels, 1 | 3)
 }
 
 #[inline(always)]
@@ -181,6 +181,28 @@ fn transpose16(src: &[u8], rows: usize, x0: usize, j0: usize, out: &mut [u8], st
     }
 }
 
+/// Pass 1 of the exact order for one window row: every output column of the tile, all `CH`
+/// channels of a pixel per sweep over its taps (`CH` known to the compiler: 1 or 3).
+#[inline(always)]
+fn horizontal_row<const CH: usize>(plan: &Plan, job: &TileJob, row: &[u8], trow: &mut [i32], sh1: u32) {
+    let sx = job.src.x as usize;
+    for (i, t) in trow.chunks_exact_mut(CH).enumerate() {
+        let ox = job.out.x + i as u32;
+        let start = plan.x.start(ox) as usize - sx;
+        let w = plan.x.weights(ox);
+        let px = &row[start * CH..(start + w.len()) * CH];
+        let mut acc = [0i32; CH];
+        for (p, &wk) in px.chunks_exact(CH).zip(w) {
+            for c in 0..CH {
+                acc[c] += p[c] as i32 * wk;
+            }
+        }
+        for c in 0..CH {
+            t[c] = round_shift32(acc[c], sh1);
+        }
+    }
+}
+
 /// Exact intermediate (pass 1 horizontal).
 #[inline(always)]
 fn horizontal_first(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch, out: &mut [u8]) {
@@ -196,18 +218,9 @@ fn horizontal_first(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch,
     for r in 0..job.src.h as usize {
         let row = &src.row((sy + r) as u32)[sx * ch..(sx + job.src.w as usize) * ch];
         let trow = &mut s.inter[r * stride..(r + 1) * stride];
-        for i in 0..tw {
-            let ox = job.out.x + i as u32;
-            let start = plan.x.start(ox) as usize - sx;
-            let w = plan.x.weights(ox);
-            let px = &row[start * ch..(start + w.len()) * ch];
-            for c in 0..ch {
-                let mut acc = 0i32;
-                for (k, &wk) in w.iter().enumerate() {
-                    acc += px[k * ch + c] as i32 * wk;
-                }
-                trow[i * ch + c] = round_shift32(acc, sh1);
-            }
+        match ch {
+            1 => horizontal_row::<1>(plan, job, row, trow, sh1),
+            _ => horizontal_row::<3>(plan, job, row, trow, sh1),
         }
     }
     // Pass 2: vertical, whole rows at a time (the vectorised part).
