@@ -3,6 +3,11 @@
 //! rows of weights with |Σw| < 2), so computing in `i32` yields exactly the integers of the
 //! `i64` reference in `native.rs` — and lets the compiler vectorise both passes.
 //!
+//! Both intermediate modes: the exact one runs pass 1 along the rows and pass 2 down whole
+//! rows; the rounded one (vertical first) runs pass 1 down whole window rows and pass 2 down the
+//! columns of a column-major intermediate, then puts the tile back in row order with a 16x16
+//! byte transpose (SSE2 on x86-64).
+//!
 //! The same code is compiled twice: for the baseline target and, on x86-64, with AVX2 enabled,
 //! chosen at run time.
 
