@@ -10,11 +10,27 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }
 
-fn tmpdir(name: &str) -> PathBuf {
+/// A scratch directory for one test, removed when the test ends (whether it passes or not).
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tmpdir(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("gigascale-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(d.join("tmp")).unwrap();
-    d
+    TempDir(d)
 }
 
 fn upscale(dir: &Path, input: &Path, out: &Path, extra: &[&str]) -> Output {
@@ -68,7 +84,25 @@ fn main_jobs_work() {
     assert!(info("c.tif").contains("size: 800x300") && info("c.tif").contains("compression: 8"));
     assert!(info("d.png").contains("size: 45x30") && info("d.png").contains("16-bit"));
     assert!(info("e.tif").contains("size: 300x50"));
-    assert_clean(&d, &["a.tif", "b.tif", "c.tif", "d.png", "e.tif"]);
+    // libvips's arithmetic: a different, smaller file of the same size.
+    let o = upscale(
+        &d,
+        &fixture("coffee.jpg"),
+        &d.join("f.tif"),
+        &["--scale", "4", "--filter", "bicubic", "--precision", "rounded", "--compression", "zstd"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = upscale(
+        &d,
+        &fixture("coffee.jpg"),
+        &d.join("g.tif"),
+        &["--scale", "4", "--filter", "bicubic", "--compression", "zstd"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(info("f.tif").contains("size: 600x400"));
+    let size = |p: &str| std::fs::metadata(d.join(p)).unwrap().len();
+    assert!(size("f.tif") < size("g.tif"), "rounded {} vs exact {}", size("f.tif"), size("g.tif"));
+    assert_clean(&d, &["a.tif", "b.tif", "c.tif", "d.png", "e.tif", "f.tif", "g.tif"]);
 }
 
 #[test]
