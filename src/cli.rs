@@ -33,6 +33,7 @@ enum Cmd {
     ///   gigascale upscale photo.jpg print.tif --width 8000
     ///   gigascale upscale scan.tif out.tif --width 8000 --height 3000 --filter bicubic
     ///   gigascale upscale photo.jpg wall.tif --scale 15 --compression zstd --resume
+    ///   gigascale upscale photo.jpg small.tif --scale 15 --compression zstd --precision rounded
     ///   gigascale upscale photo.jpg wall.tif --scale 30 --backend gpu --gpu-memory 256M
     ///   gigascale upscale big.png small.png --scale 0.3
     #[command(verbatim_doc_comment)]
@@ -131,9 +132,10 @@ struct UpscaleArgs {
     #[arg(long, value_name = "SIZE")]
     gpu_memory: Option<String>,
     /// The value between the two filter passes. exact: 14 (8-bit) / 29 (16-bit) fractional bits,
-    /// every sample within half a step of the true filter output. rounded: rounded to whole
-    /// steps, vertical pass first, as libvips and Pillow do: within ~1.25 steps, and compressed
-    /// files 25-40 % smaller (rows share their rounding); same bytes on every backend.
+    /// every sample within 1 step of the true filter output (half a step, plus the weights'
+    /// rounding). rounded: rounded to whole steps, vertical pass first, as libvips and Pillow
+    /// do: within ~1.25 steps, and zstd/deflate files a third to two fifths smaller (neighbouring
+    /// rows share their rounding); same bytes on every backend.
     /// f16: GPU only, half the GPU memory, within 1 LSB at 8 bits (needs shader-f16).
     #[arg(long, value_enum, default_value = "exact")]
     precision: PrecisionArg,
