@@ -8,7 +8,7 @@ struct Params {
     sh1_colour: u32, sh1_plain: u32, k2_plain: u32, max_value: u32,
     n_shift: u32, d_shift: u32, taps_x: u32, taps_y: u32,
     n_x: u32, n_y: u32, groups_x: u32, pad0: u32,
-    t_plain: u32, t_colour: u32, pad1: u32, pad2: u32, // intermediate bits (f16 passes)
+    t_plain: u32, t_colour: u32, out_stride: u32, pad2: u32, // intermediate bits (f16 passes); pixels per output-buffer row
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -1,14 +1,14 @@
-// The vertical passes' entry point, shared by vpass.wgsl and vpass_f16.wgsl (each defines
-// `value(j, i, c)`): one invocation per 32-bit word of the output tile, packing 4 samples of 8
-// bits or 2 of 16, little-endian, so no two invocations write the same word. Pixels outside the
-// image are zero.
+// The entry point of every pass 2 (each defines `value(j, i, c)`): one invocation per 32-bit
+// word of the output buffer — `tile` rows of `out_stride` pixels: one tile, or a run of tiles of
+// one row side by side — packing 4 samples of 8 bits or 2 of 16, little-endian, so no two
+// invocations write the same word. Pixels outside the image are zero.
 
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let w = flat_index(gid);
-    let per_row = p.tile * p.ch;
+    let per_row = p.out_stride * p.ch;
     let spw = 4u / p.bps;
     if (w * spw >= p.tile * per_row) {
         return;

@@ -358,22 +358,13 @@ pub fn run(
             Some(open_gpu) => {
                 let (work_tx, work_rx) = bounded::<Msg>(mem.slots);
                 let (warnings_g, gpu_times_g, update_g) = (&warnings, &gpu_times, &backend_update);
-                let bpp = plan.layout.bytes_per_pixel();
                 let gpu_jobs = job_rx.clone();
                 sc.spawn(move || match open_gpu() {
                     Ok((g, detail)) => {
                         if let (Some(d), Ok(mut u)) = (detail, update_g.lock()) {
                             *u = Some(("gpu+cpu", d));
                         }
-                        let t = crate::gpu::driver::drive(
-                            g,
-                            gpu_jobs,
-                            work_tx,
-                            store,
-                            bpp,
-                            opts.gpu_fail_after,
-                            warnings_g,
-                        );
+                        let t = crate::gpu::driver::drive(g, gpu_jobs, work_tx, store, opts.gpu_fail_after, warnings_g);
                         if let Ok(mut gt) = gpu_times_g.lock() {
                             *gt = t;
                         }

@@ -180,6 +180,22 @@ impl Plan {
         (w as u32, h as u32)
     }
 
+    /// Largest source window over all runs of `k` consecutive tiles of a row of tiles (a GPU
+    /// work unit): (width, height). `max_window_run(1) == max_window()`.
+    pub fn max_window_run(&self, k: u32) -> (u32, u32) {
+        let across = self.tiles_across();
+        let w = (0..across)
+            .map(|t| {
+                let last = (t + k.max(1)).min(across) - 1;
+                let a = self.span(t, self.out_size.0).start;
+                let b = self.span(last, self.out_size.0).end;
+                self.x.input_span(a..b).len()
+            })
+            .max()
+            .unwrap_or(0);
+        (w as u32, self.max_window().1)
+    }
+
     /// Bytes of one full output tile buffer.
     pub fn tile_bytes(&self) -> usize {
         self.tile as usize * self.tile as usize * self.layout.bytes_per_pixel()

@@ -22,27 +22,60 @@ pub(crate) struct GpuTimes {
     pub tiles: u64,
 }
 
+/// A run of tiles in flight: the jobs with their buffers, and the GPU slot computing them.
+type Run<T> = (Vec<(TileJob, T)>, usize);
+
 /// Runs until the planner's channel closes. `T` is the executor's tile buffer type.
+/// Consecutive tiles of one row of tiles are grouped into runs of up to
+/// [`GpuResampler::run`] tiles, each computed as one unit.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn drive<T: AsMut<[u8]>>(
     mut gpu: GpuResampler,
     jobs: Receiver<(TileJob, T, bool)>,
     out: Sender<(TileJob, T, bool)>,
     rows: &dyn Rows,
-    bpp: usize,
     fail_after: Option<u64>,
     warnings: &Mutex<Vec<String>>,
 ) -> GpuTimes {
     let mut times = GpuTimes::default();
-    let mut inflight: VecDeque<(TileJob, T, usize)> = VecDeque::new();
+    let mut inflight: VecDeque<Run<T>> = VecDeque::new();
+    let mut group: Vec<(TileJob, T)> = Vec::new();
     let mut failed: Option<Error> = None;
     let mut done = 0u64;
     let mut open = true;
+    let run = gpu.run();
+    // Submits the pending group; on a GPU error its tiles go to the CPU. False: nobody listens.
+    let submit = |gpu: &mut GpuResampler,
+                  group: &mut Vec<(TileJob, T)>,
+                  inflight: &mut VecDeque<Run<T>>,
+                  failed: &mut Option<Error>,
+                  times: &mut GpuTimes|
+     -> bool {
+        let list: Vec<TileJob> = group.iter().map(|g| g.0).collect();
+        let t = Instant::now();
+        let r = gpu.submit(&list, rows);
+        times.upload += t.elapsed().as_secs_f64();
+        match r {
+            Ok(s) => inflight.push_back((std::mem::take(group), s)),
+            Err(e) => {
+                *failed = Some(e);
+                for (job, buf) in group.drain(..) {
+                    if out.send((job, buf, false)).is_err() {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    };
     loop {
-        // Keep the ring full while jobs are ready; block only when nothing is in flight.
+        // Keep the ring full while jobs are ready; block only when nothing is pending.
         while failed.is_none() && open && gpu.has_free_slot() {
-            let next =
-                if inflight.is_empty() { jobs.recv().map_err(|_| TryRecvError::Disconnected) } else { jobs.try_recv() };
+            let next = if inflight.is_empty() && group.is_empty() {
+                jobs.recv().map_err(|_| TryRecvError::Disconnected)
+            } else {
+                jobs.try_recv()
+            };
             let (job, buf, _) = match next {
                 Ok(m) => m,
                 Err(TryRecvError::Empty) => break,
@@ -51,68 +84,62 @@ pub(crate) fn drive<T: AsMut<[u8]>>(
                     break;
                 }
             };
-            let t = Instant::now();
-            let r = gpu.submit(&job, rows, bpp);
-            times.upload += t.elapsed().as_secs_f64();
-            match r {
-                Ok(s) => inflight.push_back((job, buf, s)),
-                Err(e) => {
-                    failed = Some(e);
-                    if out.send((job, buf, false)).is_err() {
-                        return GpuTimes { tiles: done, ..times };
-                    }
-                }
-            }
-        }
-        gpu.flush();
-        // Complete the oldest submission (they finish in order).
-        let Some((job, mut buf, s)) = inflight.pop_front() else {
-            if failed.is_some() || !open {
-                break;
-            }
-            continue;
-        };
-        let mut computed = false;
-        if failed.is_none() {
-            if fail_after.is_some_and(|n| done >= n) {
-                failed = Some(Error::Gpu(format!("simulated device failure after {done} tiles")));
-            } else {
-                let t = Instant::now();
-                match gpu.complete(s, buf.as_mut()) {
-                    Ok(()) => {
-                        computed = true;
-                        done += 1;
-                    }
-                    Err(e) => failed = Some(e),
-                }
-                times.wait += t.elapsed().as_secs_f64();
-            }
-        }
-        if out.send((job, buf, computed)).is_err() {
-            return GpuTimes { tiles: done, ..times };
-        }
-        // Then every following tile that is already done, so that the ring refills in one batch
-        // rather than one tile per submission.
-        while failed.is_none()
-            && fail_after.is_none_or(|n| done < n)
-            && inflight.front().is_some_and(|f| gpu.ready(f.2))
-        {
-            let Some((job, mut buf, s)) = inflight.pop_front() else { break };
-            let t = Instant::now();
-            let ok = match gpu.complete(s, buf.as_mut()) {
-                Ok(()) => {
-                    done += 1;
-                    true
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    false
-                }
-            };
-            times.wait += t.elapsed().as_secs_f64();
-            if out.send((job, buf, ok)).is_err() {
+            let joins = group.last().is_some_and(|(l, _)| l.index + 1 == job.index && l.out.y == job.out.y);
+            if !group.is_empty() && !joins && !submit(&mut gpu, &mut group, &mut inflight, &mut failed, &mut times) {
                 return GpuTimes { tiles: done, ..times };
             }
+            group.push((job, buf));
+            if group.len() == run
+                && failed.is_none()
+                && gpu.has_free_slot()
+                && !submit(&mut gpu, &mut group, &mut inflight, &mut failed, &mut times)
+            {
+                return GpuTimes { tiles: done, ..times };
+            }
+        }
+        // A partial run goes now rather than wait for more jobs.
+        if !group.is_empty()
+            && failed.is_none()
+            && gpu.has_free_slot()
+            && !submit(&mut gpu, &mut group, &mut inflight, &mut failed, &mut times)
+        {
+            return GpuTimes { tiles: done, ..times };
+        }
+        gpu.flush();
+        // Complete the oldest run (they finish in order), then every following one already done,
+        // so that the ring refills in one batch.
+        let mut first = true;
+        while let Some(front) = inflight.front() {
+            if !first && (failed.is_some() || fail_after.is_some_and(|n| done >= n) || !gpu.ready(front.1)) {
+                break;
+            }
+            first = false;
+            let Some((mut tiles, s)) = inflight.pop_front() else { break };
+            let mut computed = false;
+            if failed.is_none() {
+                if fail_after.is_some_and(|n| done >= n) {
+                    failed = Some(Error::Gpu(format!("simulated device failure after {done} tiles")));
+                } else {
+                    let t = Instant::now();
+                    let mut outs: Vec<&mut [u8]> = tiles.iter_mut().map(|(_, b)| b.as_mut()).collect();
+                    match gpu.complete(s, &mut outs) {
+                        Ok(()) => {
+                            computed = true;
+                            done += tiles.len() as u64;
+                        }
+                        Err(e) => failed = Some(e),
+                    }
+                    times.wait += t.elapsed().as_secs_f64();
+                }
+            }
+            for (job, buf) in tiles {
+                if out.send((job, buf, computed)).is_err() {
+                    return GpuTimes { tiles: done, ..times };
+                }
+            }
+        }
+        if inflight.is_empty() && (!open || failed.is_some()) && (group.is_empty() || failed.is_some()) {
+            break;
         }
     }
     if let Some(e) = failed {
@@ -120,7 +147,7 @@ pub(crate) fn drive<T: AsMut<[u8]>>(
             w.push(format!("GPU failed ({e}); the remaining tiles are computed on the CPU"));
         }
         // Everything still to come goes to the CPU workers.
-        for (job, buf, _) in jobs.iter() {
+        for (job, buf) in group.drain(..).chain(jobs.iter().map(|(j, b, _)| (j, b))) {
             if out.send((job, buf, false)).is_err() {
                 break;
             }

@@ -67,7 +67,12 @@ pub struct GpuResampler {
     vertical_first: bool,
     slots: Vec<Slot>,
     free: VecDeque<usize>,
-    tile_bytes: u64,
+    /// Bytes of one output run buffer (`run` tiles side by side).
+    run_bytes: u64,
+    /// Tiles per run (see [`GpuResampler::run_length`]).
+    run: u32,
+    tile: u32,
+    bpp: usize,
     window_cap: u64,
     base: Params,
     failure: Arc<Mutex<Option<String>>>,
@@ -99,17 +104,35 @@ fn coeff_words(c: &crate::AxisCoeffs) -> Vec<i32> {
 }
 
 impl GpuResampler {
-    /// Sizes per slot for `plan`: (upload staging, window, intermediate, output tile). The
+    /// Tiles of one row the GPU computes as one unit (a "run"): up to 1024 output pixels wide,
+    /// fewer when the run's source window would outgrow a single tile's (extreme downscales).
+    /// Small tiles cost the GPU per dispatch, not per pixel; runs amortise that.
+    pub fn run_length(plan: &Plan) -> u32 {
+        let bytes = |k: u32| {
+            let (w, h) = plan.max_window_run(k);
+            w as u64 * h as u64 * plan.layout.bytes_per_pixel() as u64
+        };
+        let single = bytes(1).max(16 << 20);
+        let mut k = (1024 / plan.tile).clamp(1, plan.tiles_across());
+        while k > 1 && bytes(k) > single {
+            k /= 2;
+        }
+        k
+    }
+
+    /// Sizes per slot for `plan`: (upload staging, window, intermediate, output run). The
     /// intermediate holds 4-byte integers, or 2-byte halves with `f16`.
     pub fn slot_sizes(plan: &Plan, f16: bool) -> (u64, u64, u64, u64) {
-        let (ww, wh) = plan.max_window();
+        let k = Self::run_length(plan) as u64;
+        let (ww, wh) = plan.max_window_run(k as u32);
         let bpp = plan.layout.bytes_per_pixel() as u64;
         let ch = plan.layout.channels.count() as u64;
         let window = align4(ww as u64 * wh as u64 * bpp).max(4);
-        // pass 1 keeps window rows x tile columns, or (vertical first) tile rows x window columns
-        let lines = if plan.arith.vertical_first() { ww } else { wh };
-        let inter = align4(lines as u64 * plan.tile as u64 * ch * if f16 { 2 } else { 4 }).max(4);
-        let out = align4(plan.tile_bytes() as u64);
+        // pass 1 keeps window rows x run columns, or (vertical first) tile rows x window columns
+        let (lines, cols) =
+            if plan.arith.vertical_first() { (plan.tile as u64, ww as u64) } else { (wh as u64, k * plan.tile as u64) };
+        let inter = align4(lines * cols * ch * if f16 { 2 } else { 4 }).max(4);
+        let out = align4(k * plan.tile_bytes() as u64);
         (PARAMS_BYTES + window, window, inter, out)
     }
 
@@ -321,6 +344,7 @@ impl GpuResampler {
             n_y: plan.y.out_len(),
             t_plain: ar.plain.t_bits,
             t_colour: ar.colour.t_bits,
+            out_stride: Self::run_length(plan) * plan.tile,
             ..Default::default()
         };
         Ok(GpuResampler {
@@ -331,7 +355,10 @@ impl GpuResampler {
             vertical_first,
             free: (0..slots).collect(),
             slots: v,
-            tile_bytes: plan.tile_bytes() as u64,
+            run_bytes: Self::run_length(plan) as u64 * plan.tile_bytes() as u64,
+            run: Self::run_length(plan),
+            tile: plan.tile,
+            bpp: plan.layout.bytes_per_pixel(),
             window_cap: window,
             base,
             failure,
@@ -378,12 +405,30 @@ impl GpuResampler {
         (x, groups.div_ceil(x as u64) as u32)
     }
 
-    /// Uploads tile `job`'s window from `rows` and records its computation. Needs a free slot;
-    /// returns the slot to pass to [`GpuResampler::complete`] (completions are in order).
-    /// Recorded tiles go to the GPU together at the next [`GpuResampler::flush`] (or
-    /// `complete`), one submission for many tiles.
-    pub fn submit(&mut self, job: &TileJob, rows: &dyn Rows, bpp: usize) -> Result<usize> {
+    /// Tiles the GPU takes as one unit: consecutive tiles of one row of tiles, at most this many.
+    pub fn run(&self) -> usize {
+        self.run as usize
+    }
+
+    /// Uploads the window of `jobs` — a run of consecutive tiles of one row of tiles, at most
+    /// [`GpuResampler::run`] — from `rows` and records its computation as one unit. Needs a
+    /// free slot; returns the slot to pass to [`GpuResampler::complete`] (completions are in
+    /// order). Recorded runs go to the GPU together at the next [`GpuResampler::flush`] (or
+    /// `complete`), one submission for many.
+    pub fn submit(&mut self, jobs: &[TileJob], rows: &dyn Rows) -> Result<usize> {
         self.check()?;
+        let (first, last) = match (jobs.first(), jobs.last()) {
+            (Some(f), Some(l)) if jobs.len() <= self.run as usize => (f, l),
+            _ => return Err(Error::Gpu(format!("a run of {} tiles (1..={} allowed)", jobs.len(), self.run))),
+        };
+        // The run's output is the union of its tiles (side by side), its window the union of
+        // their windows (same rows).
+        let job = TileJob {
+            index: first.index,
+            out: crate::plan::Rect { w: last.out.x + last.out.w - first.out.x, ..first.out },
+            src: crate::plan::Rect { w: last.src.x + last.src.w - first.src.x, ..first.src },
+        };
+        let bpp = self.bpp;
         let s = self.free.pop_front().ok_or_else(|| Error::Gpu("no free GPU slot".into()))?;
         // The upload buffer was remapped when its previous submission completed.
         while self.slots[s].upload_state.load(Ordering::Acquire) == PENDING {
@@ -398,7 +443,7 @@ impl GpuResampler {
         let tw = job.out.w as u64;
         let pass1 = if self.vertical_first { job.out.h as u64 * job.src.w as u64 } else { job.src.h as u64 * tw };
         let (hx, hy) = Self::dispatch(pass1 * self.base.ch as u64);
-        let words = self.tile_bytes.div_ceil(4);
+        let words = self.run_bytes.div_ceil(4);
         let (vx, vy) = Self::dispatch(words);
         let mut ph = self.base;
         ph.out_x = job.out.x;
@@ -448,7 +493,7 @@ impl GpuResampler {
             pass.set_bind_group(0, &slot.bind_v, &[]);
             pass.dispatch_workgroups(vx, vy, 1);
         }
-        enc.copy_buffer_to_buffer(&slot.out, 0, &slot.readback, 0, align4(self.tile_bytes));
+        enc.copy_buffer_to_buffer(&slot.out, 0, &slot.readback, 0, align4(self.run_bytes));
         let up_state = slot.upload_state.clone();
         enc.map_buffer_on_submit(&slot.upload, wgpu::MapMode::Write, .., move |r| {
             up_state.store(if r.is_ok() { MAPPED } else { FAILED }, Ordering::Release);
@@ -480,8 +525,9 @@ impl GpuResampler {
         state() != PENDING
     }
 
-    /// Waits for slot `s`'s read-back and copies the tile into `out` (a full tile buffer).
-    pub fn complete(&mut self, s: usize, out: &mut [u8]) -> Result<()> {
+    /// Waits for slot `s`'s read-back and copies its tiles, in run order, into `outs` (full
+    /// tile buffers, one per tile of the run that was submitted).
+    pub fn complete(&mut self, s: usize, outs: &mut [&mut [u8]]) -> Result<()> {
         self.flush();
         let slot = &self.slots[s];
         loop {
@@ -491,7 +537,7 @@ impl GpuResampler {
                 FAILED => return Err(Error::Gpu("could not map a read-back buffer".into())),
                 _ => {
                     // Wait for this slot's submission only: later batches keep the GPU busy
-                    // while this tile is copied out.
+                    // while this run is copied out.
                     let wait = wgpu::PollType::Wait { submission_index: slot.submission.clone(), timeout: None };
                     self.device.poll(wait).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
                 }
@@ -500,7 +546,14 @@ impl GpuResampler {
         let t = std::time::Instant::now();
         {
             let view = slot.readback.get_mapped_range(..).map_err(|e| Error::Gpu(format!("read-back view: {e}")))?;
-            out.copy_from_slice(&view[..out.len()]);
+            // Row j of tile m is bytes [m·row, (m+1)·row) of the run's row j.
+            let row = self.tile as usize * self.bpp;
+            let stride = self.run as usize * row;
+            for (m, out) in outs.iter_mut().enumerate() {
+                for (j, dst) in out.chunks_exact_mut(row).enumerate() {
+                    dst.copy_from_slice(&view[j * stride + m * row..][..row]);
+                }
+            }
         }
         self.readback_seconds += t.elapsed().as_secs_f64();
         slot.readback.unmap();

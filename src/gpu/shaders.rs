@@ -88,7 +88,7 @@ pub(crate) struct Params {
     pub(crate) pad0: u32,
     pub(crate) t_plain: u32,
     pub(crate) t_colour: u32,
-    pub(crate) pad1: u32,
+    pub(crate) out_stride: u32,
     pub(crate) pad2: u32,
 }
 
