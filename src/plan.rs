@@ -181,7 +181,15 @@ impl Plan {
     }
 
     /// Largest source window over all runs of `k` consecutive tiles of a row of tiles (a GPU
-    /// work unit): (width, height). `max_window_run(1) == max_window()`.
+    /// work unit): (width, height).
+    ///
+    /// ```
+    /// use gigascale::{Plan, Filter, Layout, Channels, Depth};
+    /// let plan = Plan::new(100, 50, 1500, 750, Filter::Lanczos3, Layout::new(Channels::Rgb, Depth::U8), 256).unwrap();
+    /// assert_eq!(plan.max_window_run(1), plan.max_window());
+    /// let (w4, h4) = plan.max_window_run(4);
+    /// assert!(w4 > plan.max_window().0 && w4 <= 100 && h4 == plan.max_window().1);
+    /// ```
     pub fn max_window_run(&self, k: u32) -> (u32, u32) {
         let across = self.tiles_across();
         let w = (0..across)
