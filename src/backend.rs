@@ -45,13 +45,17 @@ impl Chosen {
         }
     }
 
-    /// GPU ring slots wanted and host staging bytes per slot, for the memory plan.
+    /// GPU ring slots wanted, host staging bytes per slot and tiles per slot, for the memory plan.
     #[allow(unused_variables)]
-    pub(crate) fn gpu_need(&self, plan: &Plan) -> Option<(usize, u64)> {
+    pub(crate) fn gpu_need(&self, plan: &Plan) -> Option<(usize, u64, usize)> {
         match self {
             Chosen::Cpu(_) => None,
             #[cfg(feature = "gpu")]
-            _ => Some((GPU_SLOTS, crate::gpu::GpuResampler::host_bytes_per_slot(plan))),
+            _ => Some((
+                GPU_SLOTS,
+                crate::gpu::GpuResampler::host_bytes_per_slot(plan),
+                crate::gpu::GpuResampler::run_length(plan) as usize,
+            )),
         }
     }
 }

@@ -53,8 +53,10 @@ pub struct Needs {
     pub encoded_bound: usize,
     /// Whether tiles pass to the sink unencoded (no second buffer per slot).
     pub passthrough: bool,
-    /// GPU ring: most slots wanted and host staging bytes per slot.
-    pub gpu: Option<(usize, u64)>,
+    /// GPU ring: most slots wanted, host staging bytes per slot, and tiles each slot holds
+    /// while it computes (a run of tiles: so many tile buffers of the ring are in the GPU's
+    /// hands per slot).
+    pub gpu: Option<(usize, u64, usize)>,
 }
 
 /// Sizes the job for `budget`: the most threads (up to `want`), tile slots (up to 2 per
@@ -62,7 +64,7 @@ pub struct Needs {
 /// one slot do not fit.
 pub fn plan_memory(plan: &Plan, needs: Needs, want: usize, budget: u64) -> Result<MemoryPlan> {
     let Needs { source_decode, sink_memory, encoder_memory, encoded_bound, passthrough, gpu } = needs;
-    let (max_gpu, gpu_per) = gpu.unwrap_or((0, 0));
+    let (max_gpu, gpu_per, gpu_run) = gpu.unwrap_or((0, 0, 1));
     let row_bytes = plan.in_size.0 as u64 * plan.layout.bytes_per_pixel() as u64;
     let tile_bytes = plan.tile_bytes() as u64;
     let slot = tile_bytes + if passthrough { 0 } else { encoded_bound as u64 };
@@ -79,6 +81,8 @@ pub fn plan_memory(plan: &Plan, needs: Needs, want: usize, budget: u64) -> Resul
         })
     };
     let estimate = |threads: usize, slots: usize, gpu_slots: usize| -> MemoryPlan {
+        // Never more tile buffers than the job has tiles.
+        let slots = slots.min(plan.tile_count().max(1) as usize);
         let gpu_host = gpu_slots as u64 * gpu_per;
         // Tiles in flight span at most this many rows of tiles; their source rows are resident.
         let across = plan.tiles_across() as usize;
@@ -103,12 +107,15 @@ pub fn plan_memory(plan: &Plan, needs: Needs, want: usize, budget: u64) -> Resul
     let gpu_sizes: Vec<usize> = if max_gpu == 0 {
         vec![0]
     } else {
-        std::iter::successors(Some(max_gpu), |&g| (g > 1).then_some(g / 2)).collect()
+        let runs = plan.tile_count().div_ceil(gpu_run.max(1) as u64).max(1) as usize;
+        std::iter::successors(Some(max_gpu.min(runs)), |&g| (g > 1).then_some(g / 2)).collect()
     };
     let mut threads = want.max(1);
     loop {
         for &g in &gpu_sizes {
-            for slots in [2 * threads + g, threads + 1 + g, threads + g, g.max(1)] {
+            // The GPU holds g·run tile buffers; the workers need their own on top, or they starve.
+            let held = g * gpu_run;
+            for slots in [2 * threads + held, threads + 1 + held, threads + held, held.max(1)] {
                 let m = estimate(threads, slots, g);
                 if m.total <= budget {
                     return Ok(m);
