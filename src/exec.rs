@@ -112,10 +112,13 @@ pub fn plan_memory(plan: &Plan, needs: Needs, want: usize, budget: u64) -> Resul
     };
     let mut threads = want.max(1);
     loop {
-        for &g in &gpu_sizes {
-            // The GPU holds g·run tile buffers; the workers need their own on top, or they starve.
+        for (n, &g) in gpu_sizes.iter().enumerate() {
+            // The GPU holds g·run tile buffers; the workers need their own on top, or they starve
+            // (a smaller GPU ring is tried before that). Only the smallest ring may go without.
             let held = g * gpu_run;
-            for slots in [2 * threads + held, threads + 1 + held, threads + held, held.max(1)] {
+            let last = n + 1 == gpu_sizes.len();
+            let candidates = [2 * threads + held, threads + 1 + held, threads + held, held.max(1)];
+            for &slots in &candidates[..if last { 4 } else { 3 }] {
                 let m = estimate(threads, slots, g);
                 if m.total <= budget {
                     return Ok(m);
