@@ -60,27 +60,22 @@ impl Chosen {
     }
 }
 
-/// What the GPU thread starts with.
-pub(crate) enum GpuStart<'a> {
-    None,
-    /// (Holds the lifetime in builds without the `gpu` feature.)
-    #[cfg(not(feature = "gpu"))]
-    #[allow(dead_code)]
-    Never(std::marker::PhantomData<&'a ()>),
-    #[cfg(feature = "gpu")]
-    Ready(Box<crate::gpu::GpuResampler>),
-    /// Opens the device (or says why not) on the GPU thread.
-    #[cfg(feature = "gpu")]
-    #[allow(clippy::type_complexity)]
-    Deferred(Box<dyn FnOnce() -> std::result::Result<(crate::gpu::GpuResampler, String), String> + Send + 'a>),
-}
+/// The GPU thread's first act: the resampler, with what to announce in a second `backend`
+/// event (`None` when the device was opened before the job and announced already), or why the
+/// GPU cannot be used.
+#[cfg(feature = "gpu")]
+pub(crate) type GpuOpener<'a> =
+    Box<dyn FnOnce() -> std::result::Result<(crate::gpu::GpuResampler, Option<String>), String> + Send + 'a>;
+/// (Never built without the `gpu` feature.)
+#[cfg(not(feature = "gpu"))]
+pub(crate) type GpuOpener<'a> = std::marker::PhantomData<&'a ()>;
 
 /// The opened backend: its kind and description for the `backend` event, and the GPU.
 #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 pub(crate) struct Opened<'a> {
     pub kind: &'static str,
     pub detail: String,
-    pub gpu: GpuStart<'a>,
+    pub gpu: Option<GpuOpener<'a>>,
     /// GPU and CPU workers share the tiles (`auto`).
     pub shared: bool,
 }
@@ -90,7 +85,7 @@ pub(crate) struct Opened<'a> {
 pub(crate) fn open<'a>(chosen: Chosen, opts: &'a Options, plan: &'a Plan, gpu_slots: usize) -> Result<Opened<'a>> {
     let shared = opts.backend == Backend::Auto || opts.gpu_share;
     match chosen {
-        Chosen::Cpu(reason) => Ok(Opened { kind: "cpu", detail: format!("({reason})"), gpu: GpuStart::None, shared }),
+        Chosen::Cpu(reason) => Ok(Opened { kind: "cpu", detail: format!("({reason})"), gpu: None, shared }),
         #[cfg(feature = "gpu")]
         Chosen::Gpu(adapter) => {
             let name = adapter.get_info().name;
@@ -98,31 +93,28 @@ pub(crate) fn open<'a>(chosen: Chosen, opts: &'a Options, plan: &'a Plan, gpu_sl
                 Ok((g, detail)) => Ok(Opened {
                     kind: if shared { "gpu+cpu" } else { "gpu" },
                     detail,
-                    gpu: GpuStart::Ready(Box::new(g)),
+                    gpu: Some(Box::new(move || Ok((g, None)))),
                     shared,
                 }),
                 Err(e) if opts.backend == Backend::Gpu => Err(e),
-                Err(e) => Ok(Opened {
-                    kind: "cpu",
-                    detail: format!("(GPU {name} unusable: {e})"),
-                    gpu: GpuStart::None,
-                    shared,
-                }),
+                Err(e) => Ok(Opened { kind: "cpu", detail: format!("(GPU {name} unusable: {e})"), gpu: None, shared }),
             }
         }
         #[cfg(feature = "gpu")]
         Chosen::Deferred => Ok(Opened {
             kind: "gpu+cpu",
             detail: "(the GPU opens alongside the CPU workers)".into(),
-            gpu: GpuStart::Deferred(Box::new(move || match crate::gpu::select(Backend::Auto) {
+            gpu: Some(Box::new(move || match crate::gpu::select(Backend::Auto) {
                 Ok(Ok(adapter)) => {
                     let name = adapter.get_info().name;
-                    open_gpu(adapter, opts, plan, gpu_slots).map_err(|e| format!("GPU {name} unusable: {e}"))
+                    open_gpu(adapter, opts, plan, gpu_slots)
+                        .map(|(g, detail)| (g, Some(detail)))
+                        .map_err(|e| format!("GPU {name} unusable: {e}"))
                 }
                 Ok(Err(reason)) => Err(reason),
                 Err(e) => Err(e.to_string()),
             })),
-            shared: true,
+            shared,
         }),
     }
 }

@@ -6,8 +6,6 @@
 //! tile, so memory is fixed by the number of slots, which the budget decides.
 
 use crate::backend::Chosen;
-#[cfg(feature = "gpu")]
-use crate::backend::GpuStart;
 use crate::budget::format_size;
 use crate::error::{Error, Result};
 use crate::options::Options;
@@ -336,14 +334,7 @@ pub fn run(
     let backend_update = std::sync::Mutex::new(None::<(&str, String)>);
     let mut announced = false;
     #[cfg(feature = "gpu")]
-    #[allow(clippy::type_complexity)]
-    let opener: Option<
-        Box<dyn FnOnce() -> std::result::Result<(crate::gpu::GpuResampler, Option<String>), String> + Send + '_>,
-    > = match opened.gpu {
-        GpuStart::None => None,
-        GpuStart::Ready(g) => Some(Box::new(move || Ok((*g, None)))),
-        GpuStart::Deferred(f) => Some(Box::new(move || f().map(|(g, d)| (g, Some(d))))),
-    };
+    let opener = opened.gpu;
     let result: Result<u64> = std::thread::scope(|sc| {
         // Planner: serial, in tile order, blocking on the ring.
         let abort_p = &abort;

@@ -327,6 +327,7 @@ impl GpuResampler {
             return Err(Error::Gpu(format!("{}: cannot allocate buffers: {e}", info.name)));
         }
         let ar = &plan.arith;
+        let run = Self::run_length(plan);
         let base = Params {
             tile: plan.tile,
             ch: ar.channels as u32,
@@ -344,7 +345,7 @@ impl GpuResampler {
             n_y: plan.y.out_len(),
             t_plain: ar.plain.t_bits,
             t_colour: ar.colour.t_bits,
-            out_stride: Self::run_length(plan) * plan.tile,
+            out_stride: run * plan.tile,
             ..Default::default()
         };
         Ok(GpuResampler {
@@ -355,8 +356,8 @@ impl GpuResampler {
             vertical_first,
             free: (0..slots).collect(),
             slots: v,
-            run_bytes: Self::run_length(plan) as u64 * plan.tile_bytes() as u64,
-            run: Self::run_length(plan),
+            run_bytes: run as u64 * plan.tile_bytes() as u64,
+            run,
             tile: plan.tile,
             bpp: plan.layout.bytes_per_pixel(),
             window_cap: window,
