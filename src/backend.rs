@@ -47,14 +47,14 @@ impl Chosen {
 
     /// GPU ring slots wanted, host staging bytes per slot and tiles per slot, for the memory plan.
     #[allow(unused_variables)]
-    pub(crate) fn gpu_need(&self, plan: &Plan) -> Option<(usize, u64, usize)> {
+    pub(crate) fn gpu_need(&self, geom: &crate::plan::Geometry) -> Option<(usize, u64, usize)> {
         match self {
             Chosen::Cpu(_) => None,
             #[cfg(feature = "gpu")]
             _ => Some((
                 GPU_SLOTS,
-                crate::gpu::GpuResampler::host_bytes_per_slot(plan),
-                crate::gpu::GpuResampler::run_length(plan) as usize,
+                crate::gpu::GpuResampler::host_bytes_per_slot(geom),
+                crate::gpu::GpuResampler::run_length(geom) as usize,
             )),
         }
     }
@@ -127,18 +127,23 @@ fn open_gpu(
     plan: &Plan,
     gpu_slots: usize,
 ) -> Result<(crate::gpu::GpuResampler, String)> {
-    let per_slot = crate::gpu::GpuResampler::host_bytes_per_slot(plan);
+    let per_slot = crate::gpu::GpuResampler::host_bytes_per_slot(&plan.geometry());
     let limits = crate::gpu::GpuLimits {
         device_memory: opts.gpu_memory.unwrap_or(u64::MAX),
         max_buffer: opts.gpu_memory.unwrap_or(u64::MAX),
         max_binding: opts.gpu_memory.unwrap_or(u64::MAX),
         host_memory: gpu_slots as u64 * per_slot,
     };
-    let f16 = opts.gpu_f16 && adapter.features().contains(wgpu::Features::SHADER_F16);
-    let f16_note = if opts.gpu_f16 && !f16 { "; f16 unavailable on this adapter, exact integers used" } else { "" };
+    let f16 = opts.gpu_f16;
+    if f16 && !adapter.features().contains(wgpu::Features::SHADER_F16) {
+        return Err(crate::error::Error::Gpu(format!(
+            "{} has no SHADER_F16 for --precision f16 (use --precision exact)",
+            adapter.get_info().name
+        )));
+    }
     let g = crate::gpu::GpuResampler::new(adapter, plan, limits, gpu_slots, f16)?;
     let detail = format!(
-        "{} ({} slots, {} on the device{f16_note})",
+        "{} ({} slots, {} on the device)",
         g.adapter,
         g.slots(),
         crate::budget::format_size(g.device_bytes)
@@ -165,7 +170,7 @@ mod tests {
         )
         .unwrap();
         let c = Chosen::new(&o).unwrap();
-        assert!(c.gpu_need(&plan).is_none());
+        assert!(c.gpu_need(&plan.geometry()).is_none());
         let opened = open(c, &o, &plan, 0).unwrap();
         assert_eq!(opened.kind, "cpu");
         assert!(opened.detail.contains("--backend cpu"), "{}", opened.detail);

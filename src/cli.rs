@@ -111,7 +111,8 @@ struct UpscaleArgs {
     #[arg(long, value_enum, default_value = "lanczos3")]
     filter: FilterArg,
     /// Memory budget for everything the process allocates: 512K, 64M, 2G or bytes.
-    /// Default: a quarter of physical RAM, between 256M and 4G.
+    /// Default: a quarter of physical RAM or of the container's memory limit (cgroup v1/v2),
+    /// whichever is smaller, between 256M and 4G (at most half the limit).
     #[arg(long, value_name = "SIZE")]
     max_memory: Option<String>,
     /// Output TIFF tile edge in pixels (multiple of 16).
@@ -231,6 +232,8 @@ fn options(a: &UpscaleArgs) -> Result<Options, Error> {
     if let Some(m) = a.max_pixels {
         o.max_pixels = m;
     }
+    // Hidden crash-test hook (tests/resume.rs): die by SIGKILL after N durable tiles.
+    o.kill_after_tiles = std::env::var("GIGASCALE_TEST_KILL_AFTER_TILES").ok().and_then(|v| v.parse().ok());
     o.validate()?;
     Ok(o)
 }
@@ -368,16 +371,21 @@ fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
         if let Event::Backend { kind, detail } = e {
             backend = format!("{kind} {detail}");
         }
-        if let Event::Start { input, output, tiles, threads, slots, planned_memory } = e {
+        if let Event::Start { input, output, tiles, threads, slots, planned_memory, max_memory } = e {
+            let source = if a.max_memory.is_some() {
+                "--max-memory".to_string()
+            } else {
+                gigascale::budget::default_budget_at(std::path::Path::new("/")).to_string()
+            };
             summary = format!(
-                "{}x{} -> {}x{} ({} tiles, {threads} threads, {slots} tile slots, planned memory {} of {})",
+                "{}x{} -> {}x{} ({} tiles, {threads} threads, {slots} tile slots, planned memory {} of {} ({source}))",
                 input.0,
                 input.1,
                 output.0,
                 output.1,
                 tiles,
                 format_size(*planned_memory),
-                format_size(o.max_memory)
+                format_size(*max_memory)
             );
         }
     };

@@ -9,7 +9,7 @@ use crate::backend::Chosen;
 use crate::budget::format_size;
 use crate::error::{Error, Result};
 use crate::options::Options;
-use crate::plan::{Plan, TileJob};
+use crate::plan::{Geometry, Plan, TileJob};
 use crate::progress::{Event, StageTimes};
 use crate::resample::{resample_tile, Scratch};
 use crate::sink::{SinkHeader, TileSink};
@@ -60,53 +60,48 @@ pub struct Needs {
 /// Sizes the job for `budget`: the most threads (up to `want`), tile slots (up to 2 per
 /// thread) and GPU slots that fit. Fails with the itemised minimum when even one thread and
 /// one slot do not fit.
-pub fn plan_memory(plan: &Plan, needs: Needs, want: usize, budget: u64) -> Result<MemoryPlan> {
+///
+/// Everything is computed from the [`Geometry`] alone (analytic upper bounds of the tables,
+/// windows and resident rows), before any of those allocations exists, so a refusal costs
+/// nothing.
+pub fn plan_memory(geom: &Geometry, needs: Needs, want: usize, budget: u64) -> Result<MemoryPlan> {
     let Needs { source_decode, sink_memory, encoder_memory, encoded_bound, passthrough, gpu } = needs;
     let (max_gpu, gpu_per, gpu_run) = gpu.unwrap_or((0, 0, 1));
-    let row_bytes = plan.in_size.0 as u64 * plan.layout.bytes_per_pixel() as u64;
-    let tile_bytes = plan.tile_bytes() as u64;
-    let slot = tile_bytes + if passthrough { 0 } else { encoded_bound as u64 };
-    let coeffs =
-        (plan.x.out_len() as u64 * plan.x.max_taps() as u64 + plan.y.out_len() as u64 * plan.y.max_taps() as u64) * 4
-            + (plan.x.out_len() + plan.y.out_len()) as u64 * 8;
-    let scratch = Scratch::bytes_for(plan) + tile_bytes;
-    // Source rows resident while `k` rows of tiles are in flight: an exact scan over all rows
-    // of tiles, done once per distinct `k` (the candidates below share a few values).
-    let bands = std::cell::RefCell::new(std::collections::HashMap::<u32, u64>::new());
-    let band_for = |k: u32| -> u64 {
-        *bands.borrow_mut().entry(k).or_insert_with(|| {
-            (0..plan.tiles_down()).map(|r| plan.source_rows(r..r + k).len() as u64).max().unwrap_or(0) + 2
-        })
-    };
+    let row_bytes = geom.row_bytes();
+    let tile_bytes = geom.tile_bytes();
+    let slot = tile_bytes.saturating_add(if passthrough { 0 } else { encoded_bound as u64 });
+    let coeffs = geom.coefficient_bytes();
+    let scratch = Scratch::bytes_for(geom).saturating_add(tile_bytes);
+    let tile_count = geom.tile_count();
     let estimate = |threads: usize, slots: usize, gpu_slots: usize| -> MemoryPlan {
         // Never more tile buffers than the job has tiles.
-        let slots = slots.min(plan.tile_count().max(1) as usize);
+        let slots = (slots as u64).min(tile_count.max(1)) as usize;
         let gpu_host = gpu_slots as u64 * gpu_per;
         // Tiles in flight span at most this many rows of tiles; their source rows are resident.
-        let across = plan.tiles_across() as usize;
+        let across = geom.tiles_across().max(1) as usize;
         let rows_in_flight = (slots.div_ceil(across) + 1) as u32;
-        let band = band_for(rows_in_flight);
-        let compute = vec![
+        let band = geom.window_bound(1, rows_in_flight).1 + 2;
+        let items = [
             ("coefficient tables", coeffs),
-            ("resident source band", band * row_bytes),
-            ("worker scratch", threads as u64 * (scratch + encoder_memory)),
-            ("tile ring", slots as u64 * slot),
+            ("resident source band", band.saturating_mul(row_bytes)),
+            ("worker scratch", (threads as u64).saturating_mul(scratch.saturating_add(encoder_memory))),
+            ("tile ring", (slots as u64).saturating_mul(slot)),
             ("sink", sink_memory),
             ("gpu staging", gpu_host),
         ];
-        let decode = source_decode + 64 * row_bytes;
-        let compute_total: u64 = compute.iter().map(|i| i.1).sum();
-        let mut items = compute;
+        let decode = source_decode.saturating_add(64u64.saturating_mul(row_bytes));
+        let compute_total = items.iter().fold(0u64, |a, i| a.saturating_add(i.1));
+        let mut items = items.to_vec();
         items.push(("decoder (before compute)", decode));
         items.push(("slack", SLACK));
-        MemoryPlan { threads, slots, gpu_slots, total: compute_total.max(decode) + SLACK, items }
+        MemoryPlan { threads, slots, gpu_slots, total: compute_total.max(decode).saturating_add(SLACK), items }
     };
     // GPU ring sizes to try, largest first (none without a GPU).
     let gpu_sizes: Vec<usize> = if max_gpu == 0 {
         vec![0]
     } else {
-        let runs = plan.tile_count().div_ceil(gpu_run.max(1) as u64).max(1) as usize;
-        std::iter::successors(Some(max_gpu.min(runs)), |&g| (g > 1).then_some(g / 2)).collect()
+        let runs = tile_count.div_ceil(gpu_run.max(1) as u64).clamp(1, max_gpu as u64) as usize;
+        std::iter::successors(Some(runs), |&g| (g > 1).then_some(g / 2)).collect()
     };
     let mut threads = want.max(1);
     loop {
@@ -145,6 +140,16 @@ pub fn plan_memory(plan: &Plan, needs: Needs, want: usize, budget: u64) -> Resul
             format_size(min.total)
         )),
     ))
+}
+
+/// The crash-test hook (`Options::kill_after_tiles`): the process dies by SIGKILL, as from
+/// `kill -9`, with no destructor run and nothing flushed.
+fn kill_self_for_test() -> ! {
+    // SAFETY: `kill` and `getpid` take plain integers and touch no memory of ours.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort()
 }
 
 struct Slot {
@@ -243,8 +248,14 @@ pub fn run(
     opts.validate()?;
     let info = source.info().clone();
     let (ow, oh) = opts.output_size(info.width, info.height)?;
-    let plan = Plan::new(info.width, info.height, ow, oh, opts.filter, info.layout, opts.tile)?
-        .with_intermediate(opts.intermediate);
+    let geom = Geometry {
+        in_size: (info.width, info.height),
+        out_size: (ow, oh),
+        tile: opts.tile,
+        layout: info.layout,
+        filter: opts.filter,
+        intermediate: opts.intermediate,
+    };
     let header = SinkHeader {
         width: ow,
         height: oh,
@@ -253,21 +264,24 @@ pub fn run(
         icc_profile: info.icc_profile.clone(),
     };
     let level = opts.level.or(opts.compression.default_level()).unwrap_or(0);
-    let enc_bound = opts.compression.bound(plan.tile_bytes());
+    let tile_bytes = usize::try_from(geom.tile_bytes()).map_err(|_| Error::usage("--tile is too large"))?;
+    let enc_bound = opts.compression.bound(tile_bytes);
     // Only uncompressed tiles pass to the sink as they are (no second buffer per slot).
     let passthrough = opts.compression == crate::sink::Compression::None;
     let t_backend = Instant::now();
     let chosen = Chosen::new(opts)?;
-    let gpu_need = chosen.gpu_need(&plan);
     let needs = Needs {
         source_decode: source.decode_memory(),
         sink_memory: sink.memory(&header),
         encoder_memory: opts.compression.encoder_memory(level),
         encoded_bound: enc_bound,
         passthrough,
-        gpu: gpu_need,
+        gpu: chosen.gpu_need(&geom),
     };
-    let mem = plan_memory(&plan, needs, opts.resolved_threads(), opts.max_memory)?;
+    // The whole plan, from the geometry alone: nothing is allocated before it fits.
+    let mem = plan_memory(&geom, needs, opts.resolved_threads(), opts.max_memory)?;
+    let plan = Plan::new(info.width, info.height, ow, oh, opts.filter, info.layout, opts.tile)?
+        .with_intermediate(opts.intermediate);
     // `--backend gpu` opens the device now (a GPU that cannot be used is known before any
     // work); `auto` may open it on the GPU thread (see crate::backend).
     let opened = crate::backend::open(chosen, opts, &plan, mem.gpu_slots)?;
@@ -285,6 +299,7 @@ pub fn run(
         threads: mem.threads,
         slots: mem.slots,
         planned_memory: mem.total,
+        max_memory: opts.max_memory,
     });
 
     // Stage 1: decode into the store.
@@ -403,6 +418,15 @@ pub fn run(
                                     let mut scratch = Scratch::default();
                                     while let Some((job, mut slot, computed)) = feed.next() {
                                         let tc = Instant::now();
+                                        if !computed && opts.gpu_f16 {
+                                            // The CPU cannot reproduce the GPU's f16 bytes.
+                                            let e = Error::Gpu(format!(
+                                                "the GPU failed during an --precision f16 job, whose tiles only the GPU can compute; rerun it, or use --precision exact ({})",
+                                                crate::options::F16_WHY
+                                            ));
+                                            let _ = done.send(Err(e));
+                                            break;
+                                        }
                                         if !computed {
                                             resample_tile(plan, store, &job, &mut scratch, &mut slot.raw);
                                         }
@@ -461,6 +485,10 @@ pub fn run(
                         store.release_rows(0..keep);
                     }
                     next += 1;
+                    if opts.kill_after_tiles == Some(next) {
+                        sink.checkpoint()?;
+                        kill_self_for_test();
+                    }
                     if last_checkpoint.elapsed().as_millis() >= 1000 {
                         last_checkpoint = Instant::now();
                         sink.checkpoint()?;

@@ -45,7 +45,7 @@ pub use kernel::fixed::Intermediate;
 pub use kernel::{AxisCoeffs, Filter};
 pub use options::{Backend, Options, Size, DEFAULT_MAX_PIXELS};
 pub use pixel::{Channels, Depth, Format, ImageInfo, Layout};
-pub use plan::{Plan, Rect, TileJob};
+pub use plan::{Geometry, Plan, Rect, TileJob};
 pub use progress::{Event, StageTimes};
 pub use sink::Compression;
 pub use store::Store;

@@ -33,6 +33,12 @@ impl Backend {
     }
 }
 
+/// Why f16 is restricted to one GPU computing every tile of one run.
+pub(crate) const F16_WHY: &str = "the f16 intermediate is computed by the GPU alone and its \
+rounding is the device's (WGSL leaves f32-to-f16 rounding and f32 division accuracy to the \
+implementation), so no other backend, device or earlier run can be trusted to produce the same \
+bytes; tiles from different sources would be stitched together";
+
 /// Default `--max-pixels`: 4 gigapixels of input (a 65536x65536 image), far above any photo.
 pub const DEFAULT_MAX_PIXELS: u64 = 1 << 32;
 
@@ -92,6 +98,8 @@ pub struct Options {
     pub gpu_memory: Option<u64>,
     /// GPU only: keep the intermediate in half precision (needs `SHADER_F16`). Halves the
     /// largest device buffer; output within 1 LSB (8-bit) of the exact result instead of equal.
+    /// Its bytes are the device's own, so it requires [`Backend::Gpu`], refuses `resume`, and
+    /// a GPU failure mid-job fails the job instead of falling back to the CPU.
     pub gpu_f16: bool,
     /// Journal the output so that a killed run can be continued by rerunning with `resume`
     /// (TIFF output only).
@@ -101,6 +109,10 @@ pub struct Options {
     /// Test hook: make the GPU fail after this many tiles, to exercise the CPU fallback.
     #[doc(hidden)]
     pub gpu_fail_after: Option<u64>,
+    /// Test hook: the process kills itself (SIGKILL) right after this many tiles are durable,
+    /// to test crash safety at a deterministic point (CLI: `GIGASCALE_TEST_KILL_AFTER_TILES`).
+    #[doc(hidden)]
+    pub kill_after_tiles: Option<u64>,
     /// Test hook: share tiles between GPU and CPU workers (as `Auto` does) under `Backend::Gpu`,
     /// so that the shared mode can be tested on a software adapter.
     #[doc(hidden)]
@@ -128,6 +140,7 @@ impl Options {
             resume: false,
             max_pixels: DEFAULT_MAX_PIXELS,
             gpu_fail_after: None,
+            kill_after_tiles: None,
             gpu_share: false,
         }
     }
@@ -160,6 +173,12 @@ impl Options {
             }
         } else if self.level.is_some() && self.compression.level_range().is_none() {
             return Err(Error::usage(format!("--level has no meaning for --compression {}", self.compression.name())));
+        }
+        if self.gpu_f16 && self.backend != Backend::Gpu {
+            return Err(Error::usage(format!("--precision f16 needs --backend gpu (not {}): {F16_WHY}", self.backend.name())));
+        }
+        if self.gpu_f16 && self.resume {
+            return Err(Error::usage(format!("--precision f16 cannot be combined with --resume: {F16_WHY}")));
         }
         if self.gpu_f16 && self.intermediate == crate::Intermediate::Rounded {
             return Err(Error::usage("the f16 GPU intermediate and the rounded intermediate exclude each other"));

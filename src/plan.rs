@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::kernel::fixed::{Arith, Intermediate, Precision};
-use crate::kernel::{AxisCoeffs, Filter};
+use crate::kernel::{span_bound, table_bytes, AxisCoeffs, Filter};
 use crate::pixel::Layout;
 use std::ops::Range;
 
@@ -37,6 +37,76 @@ pub struct TileJob {
     pub out: Rect,
     /// The source pixels it reads, halo included.
     pub src: Rect,
+}
+
+/// A job's geometry before any table exists: sizes, tiling and kernel. Every size the memory
+/// plan needs (tables, windows, resident source rows) is an analytic upper bound computed from
+/// these numbers alone, so an absurd request is refused before anything is allocated.
+///
+/// ```
+/// use gigascale::{Geometry, Filter, Layout, Channels, Depth, Intermediate};
+/// let g = Geometry {
+///     in_size: (2000, 3000), out_size: (30000, 45000), tile: 256,
+///     layout: Layout::new(Channels::Rgb, Depth::U8), filter: Filter::Lanczos3,
+///     intermediate: Intermediate::Exact,
+/// };
+/// assert_eq!(g.tile_count(), 118 * 176);
+/// assert!(g.coefficient_bytes() < 4 << 20); // 75000 outputs of at most 9 taps
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Geometry {
+    /// Source size.
+    pub in_size: (u32, u32),
+    /// Output size.
+    pub out_size: (u32, u32),
+    /// Output tile edge.
+    pub tile: u32,
+    /// Pixel layout (same in and out).
+    pub layout: Layout,
+    /// Filter.
+    pub filter: Filter,
+    /// The value between the two passes.
+    pub intermediate: Intermediate,
+}
+
+impl Geometry {
+    /// Tiles per row.
+    pub fn tiles_across(&self) -> u32 {
+        self.out_size.0.div_ceil(self.tile)
+    }
+    /// Rows of tiles.
+    pub fn tiles_down(&self) -> u32 {
+        self.out_size.1.div_ceil(self.tile)
+    }
+    /// Total tile count.
+    pub fn tile_count(&self) -> u64 {
+        self.tiles_across() as u64 * self.tiles_down() as u64
+    }
+    /// Bytes of one full output tile buffer.
+    pub fn tile_bytes(&self) -> u64 {
+        self.tile as u64 * self.tile as u64 * self.layout.bytes_per_pixel() as u64
+    }
+    /// Bytes of one source row.
+    pub fn row_bytes(&self) -> u64 {
+        self.in_size.0 as u64 * self.layout.bytes_per_pixel() as u64
+    }
+    /// Upper bound of both axes' coefficient tables.
+    pub fn coefficient_bytes(&self) -> u64 {
+        table_bytes(self.filter, self.in_size.0, self.out_size.0)
+            .saturating_add(table_bytes(self.filter, self.in_size.1, self.out_size.1))
+    }
+    /// Upper bound of the source window (width, height) of `kx` consecutive tiles of a row
+    /// of tiles, `ky` rows of tiles high.
+    pub fn window_bound(&self, kx: u32, ky: u32) -> (u64, u64) {
+        let t = self.tile as u64;
+        let w = span_bound(self.filter, self.in_size.0, self.out_size.0, (kx as u64 * t).min(self.out_size.0 as u64));
+        let h = span_bound(self.filter, self.in_size.1, self.out_size.1, (ky as u64 * t).min(self.out_size.1 as u64));
+        (w, h)
+    }
+    /// Whether the vertical pass comes first (the rounded intermediate).
+    pub fn vertical_first(&self) -> bool {
+        Arith::with_mode(self.layout, self.intermediate).vertical_first()
+    }
 }
 
 /// The whole job's geometry: coefficient tables and tiling.
@@ -87,8 +157,13 @@ impl Plan {
             return Err(Error::usage(format!("--tile {tile}: must be a positive multiple of 16")));
         }
         let prec = Precision::for_depth(layout.depth);
-        let x = AxisCoeffs::new(filter, in_w, out_w, prec.w_bits);
-        let y = AxisCoeffs::new(filter, in_h, out_h, prec.w_bits);
+        let table = |n: u32, m: u32| {
+            AxisCoeffs::try_new(filter, n, m, prec.w_bits).ok_or_else(|| {
+                Error::limit("coefficient table", table_bytes(filter, n, m), 0, Some("cannot allocate it".into()))
+            })
+        };
+        let x = table(in_w, out_w)?;
+        let y = table(in_h, out_h)?;
         for (axis, c) in [("x", &x), ("y", &y)] {
             // The fixed-point bounds assume |Σw| < 2; every supported filter stays far below.
             if c.max_abs_sum() >= 2.0 {
@@ -125,6 +200,17 @@ impl Plan {
         self
     }
 
+    /// The plan's [`Geometry`].
+    pub fn geometry(&self) -> Geometry {
+        Geometry {
+            in_size: self.in_size,
+            out_size: self.out_size,
+            tile: self.tile,
+            layout: self.layout,
+            filter: self.filter,
+            intermediate: self.arith.mode,
+        }
+    }
     /// Tiles per row.
     pub fn tiles_across(&self) -> u32 {
         self.out_size.0.div_ceil(self.tile)

@@ -41,6 +41,8 @@ pub enum Event {
         slots: usize,
         /// Planned peak memory in bytes.
         planned_memory: u64,
+        /// The budget in force (`--max-memory` or the default), in bytes.
+        max_memory: u64,
     },
     /// The backend in use, and why it was chosen.
     Backend {
@@ -95,8 +97,8 @@ impl Event {
     /// ```
     pub fn to_json(&self) -> String {
         match self {
-            Event::Start { input, output, tiles, threads, slots, planned_memory } => format!(
-                r#"{{"event":"start","input":[{},{}],"output":[{},{}],"tiles":{tiles},"threads":{threads},"slots":{slots},"planned_memory":{planned_memory}}}"#,
+            Event::Start { input, output, tiles, threads, slots, planned_memory, max_memory } => format!(
+                r#"{{"event":"start","input":[{},{}],"output":[{},{}],"tiles":{tiles},"threads":{threads},"slots":{slots},"planned_memory":{planned_memory},"max_memory":{max_memory}}}"#,
                 input.0, input.1, output.0, output.1
             ),
             Event::Backend { kind, detail } => {

@@ -6,8 +6,9 @@
 //! they are no longer needed: the data stays in the file (and the page cache, which the kernel
 //! reclaims freely), only the process' resident set shrinks.
 //!
-//! This module and `source/jpeg.rs` (which decodes into the map) are the only places that
-//! touch the mapping's raw memory.
+//! This module is the only place that touches the mapping's raw memory. The file gets all its
+//! blocks before it is mapped (`posix_fallocate`), so a full disk is an error when the job
+//! starts, never a SIGBUS in the middle of it.
 
 use crate::error::{Error, Result};
 use memmap2::{MmapMut, UncheckedAdvice};
@@ -43,7 +44,7 @@ impl Store {
         // The file is unlinked right away: it disappears with the last handle, even if the
         // process is killed. `path` is kept for messages only.
         let _ = std::fs::remove_file(&path);
-        file.set_len(len.max(1)).map_err(|e| Error::io(&path, e))?;
+        reserve(&file, dir, len.max(1))?;
         // SAFETY: the file was just created by us with a unique name and unlinked, so no
         // other process can map or truncate it; its length is fixed for the map's lifetime.
         let map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io(&path, e))?;
@@ -71,9 +72,9 @@ impl Store {
     pub fn row_mut(&mut self, y: usize) -> &mut [u8] {
         &mut self.map[y * self.row_bytes..(y + 1) * self.row_bytes]
     }
-    /// The whole image as one slice (for decoders that fill it in one call).
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        &mut self.map[..self.row_bytes * self.height]
+    /// Rows `rows` as one writable slice (rows are contiguous).
+    pub fn rows_mut(&mut self, rows: std::ops::Range<usize>) -> &mut [u8] {
+        &mut self.map[rows.start * self.row_bytes..rows.end * self.row_bytes]
     }
 
     /// Drops rows `rows` from the resident set. Their contents stay in the file and are read
@@ -97,8 +98,67 @@ impl Store {
     }
 }
 
+/// The kernel's page size (the unit `madvise` works in).
 fn page_size() -> usize {
-    4096
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf only reads a system constant; it has no memory-safety preconditions.
+        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if p > 0 {
+            p as usize
+        } else {
+            4096
+        }
+    })
+}
+
+/// Gives the store file its full length with every block allocated, so that writing through
+/// the mapping can never hit a full disk (which would kill the process with SIGBUS instead of
+/// returning an error). Where the file system cannot preallocate, the free space reported by
+/// `statvfs` is checked instead, with a margin.
+fn reserve(file: &File, dir: &Path, len: u64) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let full = |detail: String| {
+        Error::io(
+            dir,
+            std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!("the scanline store needs {len} bytes ({}) in this directory: {detail}; free space or choose another --temp-dir", crate::budget::format_size(len)),
+            ),
+        )
+    };
+    let Ok(off_len) = libc::off_t::try_from(len) else {
+        return Err(full("larger than a file can be".into()));
+    };
+    // SAFETY: posix_fallocate works on the open descriptor of a file we own; it reads no
+    // memory of ours.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, off_len) };
+    match rc {
+        0 => Ok(()),
+        libc::ENOSPC | libc::EFBIG => Err(full(std::io::Error::from_raw_os_error(rc).to_string())),
+        libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS => {
+            // No preallocation here (e.g. some network file systems): check the free space,
+            // keeping 1 % of the store (at least 16 MiB) as a margin, then make a sparse file.
+            let avail = free_bytes(dir).unwrap_or(u64::MAX);
+            let need = len.saturating_add((len / 100).max(16 << 20));
+            if avail < need {
+                return Err(full(format!("only {avail} bytes are free")));
+            }
+            file.set_len(len).map_err(|e| Error::io(dir, e))
+        }
+        other => Err(Error::io(dir, std::io::Error::from_raw_os_error(other))),
+    }
+}
+
+/// Bytes available to unprivileged users on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: all-zero bytes are a valid `statvfs` (a struct of integers).
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` a valid, exclusively borrowed out-parameter.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// Creates a new uniquely named file in `dir` (`.gigascale-<pid>-<n>-<what>`).

@@ -1,13 +1,22 @@
 //! The GPU backend reproduces the CPU reference byte for byte. Runs on any adapter with 64-bit
-//! integer shaders (in CI: Mesa's lavapipe); without one each test prints why and returns.
+//! integer shaders (in CI: Mesa's lavapipe); without one each test prints why and returns, or
+//! fails when `GIGASCALE_REQUIRE_GPU=1` (as `.ci/run` sets).
 #![cfg(feature = "gpu")]
 mod common;
 use common::*;
 use gigascale::{Backend, Depth, Filter, Intermediate, Layout};
 
+/// Whether a usable adapter exists. Without one the tests skip, saying so — unless
+/// `GIGASCALE_REQUIRE_GPU=1` (set by `.ci/run`, where lavapipe must be there), which fails them.
 fn gpu_available() -> bool {
     let list = gigascale::gpu::list_adapters();
     let ok = list.iter().any(|a| a.usable.is_ok());
+    if !ok && std::env::var("GIGASCALE_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+        panic!(
+            "GIGASCALE_REQUIRE_GPU=1 but no GPU adapter with SHADER_INT64 ({:?}); install mesa-vulkan-drivers",
+            list.iter().map(|a| (&a.name, &a.usable)).collect::<Vec<_>>()
+        );
+    }
     if !ok {
         eprintln!(
             "SKIPPED: no GPU adapter with SHADER_INT64 ({} adapters: {:?})",

@@ -175,3 +175,32 @@ fn png_output_matches_tiff_output() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn tile_offsets_past_4_gib_read_back_with_libtiff() {
+    let dir = tmpdir("sparse");
+    let mut rng = Rng(11);
+    let img = random_img(&mut rng, 23, 17, Layout::new(Channels::Rgb, Depth::U8));
+    let mut o = opts_scale(7.0, 7.0, Filter::Lanczos3);
+    o.tile = 64;
+    o.compression = Compression::Deflate;
+    let big = dir.join("big.tif");
+    // A 5 GiB sparse hole after the header: every tile offset lies past 4 GiB, no block is
+    // written for the hole.
+    let mut sink = TiffSink::create(&big, o.compression, None).unwrap().with_hole(5 << 30);
+    gigascale::run(Box::new(img.source()), &mut sink as &mut dyn TileSink, &o, &mut |_| {}).unwrap();
+    assert!(sink.is_bigtiff());
+    assert!(std::fs::metadata(&big).unwrap().len() > 5 << 30);
+    let info = tiffinfo(&big);
+    assert!(info.contains("Tile Width: 64"), "{info}");
+    // libtiff copies it (reading every tile at its 64-bit offset) into a plain file...
+    let copy = dir.join("copy.tif");
+    let st = Command::new("tiffcp").arg(&big).arg(&copy).status().expect("tiffcp (libtiff-tools)");
+    assert!(st.success());
+    // ...whose pixels are the engine's.
+    let want = run_mem(&img, &o).unwrap();
+    let (w, h, _, data) = read_tiff(&copy);
+    assert_eq!((w, h), (want.w, want.h));
+    assert!(data == want.data, "pixels read through libtiff differ");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,9 +1,10 @@
-//! Crash safety: a job killed with SIGKILL at several points and resumed with --resume ends
-//! byte-identical to an uninterrupted run; a kill leaves no OUT and nothing but the partial
-//! output and its journal; changed options are refused.
+//! Crash safety: a job killed with SIGKILL at deterministic points (the hidden hook
+//! `GIGASCALE_TEST_KILL_AFTER_TILES`, which dies right after that many tiles are durable) and
+//! resumed with --resume ends byte-identical to an uninterrupted run; a kill leaves no OUT and
+//! nothing but the partial output and its journal; a plain rerun cleans all of it; changed
+//! options are refused.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
@@ -21,8 +22,6 @@ fn job(out: &Path, tmp: &Path, extra: &[&str]) -> Command {
             "1",
             "--compression",
             "deflate",
-            "--level",
-            "12",
             "--quiet",
             "--temp-dir",
         ])
@@ -39,6 +38,9 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// The tiles of the test job: 4500x3000 in 64-pixel tiles.
+const TILES: u64 = 71 * 47;
+
 #[test]
 fn killed_jobs_resume_to_identical_output() {
     let d = std::env::temp_dir().join(format!("gigascale-resume-{}", std::process::id()));
@@ -51,23 +53,26 @@ fn killed_jobs_resume_to_identical_output() {
     std::fs::remove_file(&reference).unwrap();
 
     let out = d.join("out.tif");
-    let mut resumed_any = false;
-    for ms in [1500u64, 1300, 2100] {
-        let mut child = job(&out, &tmp, &["--resume", "--progress", "json"]).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(ms));
-        child.kill().unwrap(); // SIGKILL
-        let status = child.wait().unwrap();
-        let mut err = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-        resumed_any |= err.contains(r#""event":"resumed""#);
-        if status.success() {
-            break; // finished before the kill: nothing left to test in this round
+    // Killed (SIGKILL, by the hidden hook) right after 1, then 700, then 2900 durable tiles:
+    // each run resumes exactly where the previous one died.
+    let mut durable = 0;
+    for kill_at in [1u64, 700, 2900] {
+        let o = job(&out, &tmp, &["--resume", "--progress", "json"])
+            .env("GIGASCALE_TEST_KILL_AFTER_TILES", kill_at.to_string())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(o.status.signal(), Some(9), "the hook kills with SIGKILL: {err}");
+        if durable > 0 {
+            let resumed = format!(r#"{{"event":"resumed","tiles":{durable},"total":{TILES}}}"#);
+            assert!(err.contains(&resumed), "expected {resumed} in {err}");
         }
+        durable = kill_at;
         assert!(!out.exists(), "OUT appeared although the job was killed");
         assert_eq!(names(&d), vec![".out.tif.gigascale-journal", ".out.tif.gigascale-partial", "tmp"]);
         assert_eq!(names(&tmp).len(), 0, "store file left in --temp-dir");
     }
-    assert!(resumed_any, "no run resumed from a journal (runs too short?)");
     // A different job must not resume from this state.
     let o = job(&out, &tmp, &["--resume", "--filter", "bicubic"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
@@ -77,6 +82,27 @@ fn killed_jobs_resume_to_identical_output() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::read(&out).unwrap() == want, "resumed output differs from the uninterrupted run");
     assert_eq!(names(&d), vec!["out.tif", "tmp"], "journal or partial left after success");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_plain_rerun_after_a_kill_leaves_only_out() {
+    let d = std::env::temp_dir().join(format!("gigascale-rerun-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let tmp = d.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = d.join("out.tif");
+    let o = job(&out, &tmp, &["--resume"]).env("GIGASCALE_TEST_KILL_AFTER_TILES", "300").output().unwrap();
+    assert!(!o.status.success());
+    // A kill while the journal was being rewritten leaves its temporary file too.
+    std::fs::write(d.join(".out.tif.gigascale-journal.tmp"), b"half a journal").unwrap();
+    assert_eq!(
+        names(&d),
+        vec![".out.tif.gigascale-journal", ".out.tif.gigascale-journal.tmp", ".out.tif.gigascale-partial", "tmp"]
+    );
+    let o = job(&out, &tmp, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(names(&d), vec!["out.tif", "tmp"], "stale partial state left behind");
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -10,7 +10,7 @@
 
 use super::shaders::{Params, HLAST, HPASS, HPASS_F16, VFIRST, VPASS, VPASS_F16};
 use crate::error::{Error, Result};
-use crate::plan::{Plan, TileJob};
+use crate::plan::{Geometry, Plan, TileJob};
 use crate::resample::Rows;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -107,13 +107,13 @@ impl GpuResampler {
     /// Tiles of one row the GPU computes as one unit (a "run"): up to 1024 output pixels wide,
     /// fewer when the run's source window would outgrow a single tile's (extreme downscales).
     /// Small tiles cost the GPU per dispatch, not per pixel; runs amortise that.
-    pub fn run_length(plan: &Plan) -> u32 {
+    pub fn run_length(geom: &Geometry) -> u32 {
         let bytes = |k: u32| {
-            let (w, h) = plan.max_window_run(k);
-            w as u64 * h as u64 * plan.layout.bytes_per_pixel() as u64
+            let (w, h) = geom.window_bound(k, 1);
+            w * h * geom.layout.bytes_per_pixel() as u64
         };
         let single = bytes(1).max(16 << 20);
-        let mut k = (1024 / plan.tile).clamp(1, plan.tiles_across());
+        let mut k = (1024 / geom.tile).clamp(1, geom.tiles_across().max(1));
         while k > 1 && bytes(k) > single {
             k /= 2;
         }
@@ -123,22 +123,28 @@ impl GpuResampler {
     /// Sizes per slot for `plan`: (upload staging, window, intermediate, output run). The
     /// intermediate holds 4-byte integers, or 2-byte halves with `f16`.
     pub fn slot_sizes(plan: &Plan, f16: bool) -> (u64, u64, u64, u64) {
-        let k = Self::run_length(plan) as u64;
-        let (ww, wh) = plan.max_window_run(k as u32);
-        let bpp = plan.layout.bytes_per_pixel() as u64;
-        let ch = plan.layout.channels.count() as u64;
-        let window = align4(ww as u64 * wh as u64 * bpp).max(4);
+        let k = Self::run_length(&plan.geometry());
+        let (ww, wh) = plan.max_window_run(k);
+        Self::sizes_for_window(&plan.geometry(), k, (ww as u64, wh as u64), f16)
+    }
+
+    fn sizes_for_window(geom: &Geometry, k: u32, (ww, wh): (u64, u64), f16: bool) -> (u64, u64, u64, u64) {
+        let bpp = geom.layout.bytes_per_pixel() as u64;
+        let ch = geom.layout.channels.count() as u64;
+        let k = k as u64;
+        let window = align4(ww * wh * bpp).max(4);
         // pass 1 keeps window rows x run columns, or (vertical first) tile rows x window columns
-        let (lines, cols) =
-            if plan.arith.vertical_first() { (plan.tile as u64, ww as u64) } else { (wh as u64, k * plan.tile as u64) };
+        let (lines, cols) = if geom.vertical_first() { (geom.tile as u64, ww) } else { (wh, k * geom.tile as u64) };
         let inter = align4(lines * cols * ch * if f16 { 2 } else { 4 }).max(4);
-        let out = align4(k * plan.tile_bytes() as u64);
+        let out = align4(k * geom.tile_bytes());
         (PARAMS_BYTES + window, window, inter, out)
     }
 
-    /// Host memory one slot needs (upload + read-back staging).
-    pub fn host_bytes_per_slot(plan: &Plan) -> u64 {
-        let (up, _, _, out) = Self::slot_sizes(plan, false);
+    /// Host memory one slot needs (upload + read-back staging), an upper bound from the
+    /// geometry alone (for the memory plan, before any table exists).
+    pub fn host_bytes_per_slot(geom: &Geometry) -> u64 {
+        let k = Self::run_length(geom);
+        let (up, _, _, out) = Self::sizes_for_window(geom, k, geom.window_bound(k, 1), false);
         up + out
     }
 
@@ -327,7 +333,7 @@ impl GpuResampler {
             return Err(Error::Gpu(format!("{}: cannot allocate buffers: {e}", info.name)));
         }
         let ar = &plan.arith;
-        let run = Self::run_length(plan);
+        let run = Self::run_length(&plan.geometry());
         let base = Params {
             tile: plan.tile,
             ch: ar.channels as u32,

@@ -38,11 +38,28 @@ impl AxisCoeffs {
     /// remaining weights renormalised. Weights are rounded to `w_bits` bits and the rounding
     /// remainder is given to the largest tap, so every row sums to exactly `1 << w_bits`.
     pub fn new(filter: Filter, in_len: u32, out_len: u32, w_bits: u32) -> AxisCoeffs {
+        match AxisCoeffs::try_new(filter, in_len, out_len, w_bits) {
+            Some(c) => c,
+            None => panic!("cannot allocate the coefficient table of {in_len} -> {out_len}"),
+        }
+    }
+
+    /// As [`AxisCoeffs::new`], but `None` when the table cannot be allocated. The table takes
+    /// at most [`table_bytes`] bytes, with no larger transient: callers check that against the
+    /// memory budget before building it.
+    pub fn try_new(filter: Filter, in_len: u32, out_len: u32, w_bits: u32) -> Option<AxisCoeffs> {
         assert!(in_len > 0 && out_len > 0 && w_bits <= 24);
         let scale = out_len as f64 / in_len as f64;
         let one = 1i64 << w_bits;
-        let mut starts = Vec::with_capacity(out_len as usize);
-        let mut rows: Vec<Vec<i32>> = Vec::with_capacity(out_len as usize);
+        let n = out_len as usize;
+        let stride = taps_bound(filter, in_len, out_len) as usize;
+        let mut starts = Vec::new();
+        let mut lens = Vec::new();
+        let mut weights = Vec::new();
+        starts.try_reserve_exact(n).ok()?;
+        lens.try_reserve_exact(n).ok()?;
+        weights.try_reserve_exact(n.checked_mul(stride)?).ok()?;
+        weights.resize(n * stride, 0i32);
         for i in 0..out_len {
             let (start, w) = if filter == Filter::Nearest {
                 // Point sampling: the source pixel whose area contains the output centre.
@@ -51,17 +68,20 @@ impl AxisCoeffs {
             } else {
                 row_weights(filter, in_len, scale, i, one)
             };
+            assert!(w.len() <= stride, "taps_bound is an upper bound of every row's taps");
             starts.push(start as u32);
-            rows.push(w);
+            lens.push(w.len() as u32);
+            weights[i as usize * stride..i as usize * stride + w.len()].copy_from_slice(&w);
         }
-        let max_taps = rows.iter().map(Vec::len).max().unwrap_or(1);
-        let mut weights = vec![0i32; out_len as usize * max_taps];
-        let mut lens = Vec::with_capacity(out_len as usize);
-        for (i, r) in rows.iter().enumerate() {
-            weights[i * max_taps..i * max_taps + r.len()].copy_from_slice(r);
-            lens.push(r.len() as u32);
+        // Compact to the largest row actually used (in place, front to back).
+        let max_taps = lens.iter().map(|&l| l as usize).max().unwrap_or(1);
+        if max_taps < stride {
+            for i in 0..n {
+                weights.copy_within(i * stride..i * stride + max_taps, i * max_taps);
+            }
+            weights.truncate(n * max_taps);
         }
-        AxisCoeffs { in_len, out_len, max_taps, starts, lens, weights, w_bits }
+        Some(AxisCoeffs { in_len, out_len, max_taps, starts, lens, weights, w_bits })
     }
 
     /// Source length.
@@ -113,6 +133,46 @@ impl AxisCoeffs {
         }
         lo..hi
     }
+}
+
+/// The kernel's reach in source pixels on one axis: its support, widened by `1 / scale` when
+/// downscaling (0 for nearest, which reads one sample).
+fn reach(filter: Filter, in_len: u32, out_len: u32) -> f64 {
+    if filter == Filter::Nearest {
+        return 0.0;
+    }
+    let scale = out_len as f64 / in_len as f64;
+    filter.support() * if scale < 1.0 { 1.0 / scale } else { 1.0 }
+}
+
+/// Upper bound of the number of source samples that `n` consecutive output samples read
+/// (the window of a tile, halo included), from the geometry alone: the centres of `n` outputs
+/// span `(n - 1) / scale` source pixels, and the kernel reaches `reach` on each side, rounded
+/// outwards. Never more than the source. Analytic, so budgets are checked before any table
+/// exists; [`AxisCoeffs::input_span`] gives the exact span, always within this bound.
+///
+/// ```
+/// use gigascale::{AxisCoeffs, Filter};
+/// use gigascale::kernel::span_bound;
+/// let c = AxisCoeffs::new(Filter::Lanczos3, 2000, 30000, 14);
+/// assert!(c.input_span(0..256).len() as u64 <= span_bound(Filter::Lanczos3, 2000, 30000, 256));
+/// ```
+pub fn span_bound(filter: Filter, in_len: u32, out_len: u32, n: u64) -> u64 {
+    let scale = out_len as f64 / in_len as f64;
+    let centres = n.saturating_sub(1) as f64 / scale;
+    // +2 for the rounding of each end (floor/ceil), +1 for floating-point slack.
+    let bound = (centres + 2.0 * reach(filter, in_len, out_len)).ceil() + 3.0;
+    (bound.min(in_len as f64) as u64).max(1)
+}
+
+/// Upper bound of the taps of any one output sample: [`span_bound`] of one output.
+pub fn taps_bound(filter: Filter, in_len: u32, out_len: u32) -> u64 {
+    span_bound(filter, in_len, out_len, 1)
+}
+
+/// Upper bound of the bytes of one axis' table: starts, tap counts and the padded weights.
+pub fn table_bytes(filter: Filter, in_len: u32, out_len: u32) -> u64 {
+    (out_len as u64).saturating_mul(8 + 4 * taps_bound(filter, in_len, out_len))
 }
 
 /// Weights of output index `i` for a continuous filter, renormalised and quantised.
@@ -172,6 +232,29 @@ mod tests {
         assert!(s.start >= 997 && s.start <= 1000 && s.end >= 1017 && s.end <= 1021, "{s:?}");
         let d = AxisCoeffs::new(Filter::Lanczos3, 1000, 300, 14);
         assert!(d.max_taps() >= 19 && d.max_taps() <= 22, "{}", d.max_taps());
+    }
+
+    #[test]
+    fn analytic_bounds_hold_for_every_filter_and_scale() {
+        let mut seed = 7u64;
+        let mut next = |m: u32| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as u32 % m + 1
+        };
+        for _ in 0..300 {
+            let (n, m) = (next(400), next(3000));
+            for f in Filter::ALL {
+                let c = AxisCoeffs::new(f, n, m, 14);
+                assert!(c.max_taps() as u64 <= taps_bound(f, n, m), "{f:?} {n}->{m}");
+                for len in [1u32, 16, 64, 256] {
+                    for a in (0..m).step_by(97) {
+                        let b = (a + len).min(m);
+                        let got = c.input_span(a..b).len() as u64;
+                        assert!(got <= span_bound(f, n, m, (b - a) as u64), "{f:?} {n}->{m} {a}..{b}: {got}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

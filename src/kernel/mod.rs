@@ -5,5 +5,5 @@ mod coeffs;
 mod filter;
 pub mod fixed;
 
-pub use coeffs::AxisCoeffs;
+pub use coeffs::{span_bound, table_bytes, taps_bound, AxisCoeffs};
 pub use filter::Filter;

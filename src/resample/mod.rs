@@ -5,7 +5,7 @@
 pub mod fast8;
 pub mod native;
 
-use crate::plan::{Plan, TileJob};
+use crate::plan::{Geometry, Plan, TileJob};
 use crate::store::Store;
 
 /// Reusable per-worker buffers.
@@ -19,11 +19,12 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    /// Bytes a worker's scratch needs for `plan`'s largest window.
-    pub fn bytes_for(plan: &Plan) -> u64 {
-        let (ww, wh) = plan.max_window();
-        let (ww, wh, tile) = (ww as u64, wh as u64, plan.tile as u64);
-        let ch = plan.layout.channels.count() as u64;
+    /// Bytes a worker's scratch needs for the largest window of a job of this geometry (an
+    /// upper bound, from [`Geometry::window_bound`]).
+    pub fn bytes_for(geom: &Geometry) -> u64 {
+        let (ww, wh) = geom.window_bound(1, 1);
+        let tile = geom.tile as u64;
+        let ch = geom.layout.channels.count() as u64;
         // samples of one window row; the intermediate (window height x tile, or tile x window
         // width when the vertical pass comes first); one row (or column) of accumulators.
         // a column-major copy of the tile (fast8, vertical pass first).

@@ -31,6 +31,15 @@ pub fn paths(dest: &Path) -> (PathBuf, PathBuf) {
     (dir.join(format!(".{name}.gigascale-partial")), dir.join(format!(".{name}.gigascale-journal")))
 }
 
+/// Where [`Journal::write`] writes before renaming onto `journal`
+/// (`.OUT.gigascale-journal.tmp`): a name of this job's own, so that a run can remove what a
+/// kill during a write left behind.
+pub fn temp_path(journal: &Path) -> PathBuf {
+    let mut name = journal.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".tmp");
+    journal.with_file_name(name)
+}
+
 impl Journal {
     /// Reads a journal; `Ok(None)` if there is none.
     pub fn read(path: &Path) -> Result<Option<Journal>> {
@@ -54,7 +63,7 @@ impl Journal {
 
     /// Writes the journal atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("tmp");
+        let tmp = temp_path(path);
         let mut b = Vec::with_capacity(28 + self.counts.len() * 4);
         b.extend_from_slice(b"GSJ1");
         b.extend_from_slice(&self.fingerprint.to_le_bytes());

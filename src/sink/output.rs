@@ -115,7 +115,7 @@ impl OutputFile {
         self.pos
     }
     fn err(&self, e: std::io::Error) -> Error {
-        if e.raw_os_error() == Some(28) {
+        if e.kind() == std::io::ErrorKind::StorageFull {
             // ENOSPC: say how far it got.
             let need = match self.expected {
                 Some((n, true)) => format!("; the output needs {n} bytes"),
@@ -147,6 +147,22 @@ impl OutputFile {
             }
             Err(e) => Err(self.err(e)),
         }
+    }
+    /// Leaves a hole of `n` bytes (a sparse extent: no blocks, reads as zeros) at the end.
+    pub fn skip(&mut self, n: u64) -> Result<()> {
+        let w = self.w.as_mut().expect("output already committed");
+        let end = self.pos + n;
+        let r = (|| {
+            w.flush()?;
+            let f = w.get_mut();
+            f.set_len(end)?;
+            f.seek(SeekFrom::End(0))?;
+            Ok(())
+        })();
+        r.map_err(|e| self.err(e))?;
+        self.pos = end;
+        self.synced_to = end;
+        Ok(())
     }
     /// Overwrites bytes at `offset` (for header fix-ups), then returns to the end.
     pub fn patch(&mut self, offset: u64, data: &[u8]) -> Result<()> {

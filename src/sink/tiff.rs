@@ -23,6 +23,8 @@ pub struct TiffSink {
     header: Option<SinkHeader>,
     big: bool,
     force_big: bool,
+    /// Test hook: bytes of sparse hole after the header.
+    hole: u64,
     offsets: Vec<u64>,
     counts: Vec<u64>,
     /// Resume state: the job's fingerprint and the journal's path.
@@ -46,6 +48,8 @@ impl TiffSink {
     fn open(dest: &Path, compression: Compression, level: Option<i32>, fingerprint: Option<u64>) -> Result<TiffSink> {
         let level = level.or(compression.default_level()).unwrap_or(0);
         let (_, jpath) = journal::paths(dest);
+        // A journal being written when an earlier run was killed: never valid, always removed.
+        let _ = std::fs::remove_file(journal::temp_path(&jpath));
         let mut resumed = None;
         let out = match fingerprint {
             None => {
@@ -79,6 +83,7 @@ impl TiffSink {
             header: None,
             big: false,
             force_big: false,
+            hole: 0,
             offsets: Vec::new(),
             counts: Vec::new(),
             journal: fingerprint.map(|fp| (fp, jpath)),
@@ -88,6 +93,14 @@ impl TiffSink {
     /// Always write BigTIFF (for tests).
     pub fn force_bigtiff(mut self, yes: bool) -> Self {
         self.force_big = yes;
+        self
+    }
+    /// Test hook: leave a sparse hole of `bytes` after the header, so that tile offsets pass
+    /// 4 GiB without writing gigabytes (BigTIFF is forced).
+    #[doc(hidden)]
+    pub fn with_hole(mut self, bytes: u64) -> Self {
+        self.hole = bytes;
+        self.force_big |= bytes > 0;
         self
     }
     /// Whether the output is BigTIFF (known after `begin`).
@@ -155,7 +168,12 @@ impl TileSink for TiffSink {
             v.extend_from_slice(&0u32.to_le_bytes());
             v
         };
-        self.out().write_all(&head)
+        self.out().write_all(&head)?;
+        if self.hole > 0 {
+            let hole = self.hole;
+            self.out().skip(hole)?;
+        }
+        Ok(())
     }
 
     fn encoder(&self) -> Box<dyn TileEncoder> {

@@ -5,6 +5,7 @@
 //! `examples/synthetic.rs`).
 
 mod jpeg;
+mod jpeg_errors;
 mod memory;
 mod png;
 mod tiff;
@@ -90,10 +91,26 @@ impl<'a> RowWriter<'a> {
         }
         Ok(())
     }
-    /// The whole image, for decoders that fill it in one call. The caller should call
-    /// [`RowWriter::finish_bulk`] afterwards.
+    /// Rows `rows` (contiguous in the store) for in-place filling by decoders that produce a
+    /// band of rows per call; call [`RowWriter::rows_done`] after.
+    pub fn rows_mut(&mut self, rows: std::ops::Range<usize>) -> Result<&mut [u8]> {
+        if rows.start > rows.end || rows.end > self.store.height() {
+            return Err(Error::usage(format!("rows {rows:?} outside the image of {} rows", self.store.height())));
+        }
+        Ok(self.store.rows_mut(rows))
+    }
+    /// The whole image, for decoders that scatter rows over it (interlaced PNG). The caller
+    /// should call [`RowWriter::finish_bulk`] afterwards.
     pub fn whole_mut(&mut self) -> &mut [u8] {
-        self.store.as_mut_slice()
+        let h = self.store.height();
+        self.store.rows_mut(0..h)
+    }
+    /// Marks rows `rows` written (see [`RowWriter::row_done`]).
+    pub fn rows_done(&mut self, rows: std::ops::Range<usize>) -> Result<()> {
+        for y in rows {
+            self.row_done(y)?;
+        }
+        Ok(())
     }
     /// After a bulk fill: reports all rows and releases the resident pages.
     pub fn finish_bulk(&mut self) {
@@ -166,13 +183,19 @@ pub fn sniff(path: &Path) -> Result<Format> {
 /// Runs a third-party decoder call, turning a panic inside it into a format error so that a
 /// hostile file can never take the process down.
 pub(crate) fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    IN_DECODER.with(|d| d.set(true));
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    IN_DECODER.with(|d| d.set(false));
-    match r {
+    match quietly(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))) {
         Ok(r) => r,
         Err(_) => Err(Error::format(path, format!("{what}: decoder rejected the data (internal panic)"))),
     }
+}
+
+/// Runs `f` with the quiet panic hook silenced on this thread (panics inside it are caught and
+/// reported as errors by the caller).
+pub(crate) fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    IN_DECODER.with(|d| d.set(true));
+    let r = f();
+    IN_DECODER.with(|d| d.set(false));
+    r
 }
 
 thread_local! {

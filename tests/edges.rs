@@ -1,0 +1,230 @@
+//! The engine's promises at the edges (issue: absurd sizes, full disks, big JPEGs, f16):
+//! each test here failed before the fix it names and passes now.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gigascale"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gigascale-edges-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// Runs `gigascale upscale IN OUT ARGS` under /usr/bin/time; returns the output and the peak
+/// RSS in bytes.
+fn upscale_measured(input: &Path, out: &Path, args: &[&str]) -> (Output, u64) {
+    let time = Path::new("/usr/bin/time");
+    assert!(time.exists(), "/usr/bin/time is needed (Debian package 'time'; .ci/run installs it)");
+    let o = Command::new(time)
+        .args(["-f", "peak_rss_kb=%M"])
+        .arg(env!("CARGO_BIN_EXE_gigascale"))
+        .arg("upscale")
+        .arg(input)
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    let kb: u64 = err.lines().find_map(|l| l.strip_prefix("peak_rss_kb=")).expect("time's line").trim().parse().unwrap();
+    (o, kb * 1024)
+}
+
+/// A 1000x700 RGB PNG (noise), written with the png crate.
+fn noise_png(path: &Path, w: u32, h: u32) {
+    let mut s = 99u64;
+    let px: Vec<u8> = (0..w * h * 3)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 56) as u8
+        })
+        .collect();
+    let mut enc = png::Encoder::new(std::fs::File::create(path).unwrap(), w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.write_header().unwrap().write_image_data(&px).unwrap();
+}
+
+#[test]
+fn absurd_output_sizes_are_refused_in_their_own_words_before_any_allocation() {
+    let d = tmpdir("absurd");
+    let input = d.join("in.png");
+    noise_png(&input, 1000, 700);
+    let out = d.join("out.tif");
+    // 4e9 x 1: the coefficient table alone would take 160 GiB (this aborted with SIGABRT and
+    // left a partial file behind).
+    let (o, rss) = upscale_measured(&input, &out, &["--width", "4000000000", "--height", "1", "--backend", "cpu"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("coefficient tables") && err.contains("--max-memory"), "{err}");
+    assert!(rss < 80 << 20, "refusal peaked at {rss} bytes");
+    assert_eq!(names(&d), vec!["in.png"], "something was left behind");
+    // --scale 3000 under 64M: refused within the budget (this built the tables first: 349 MB).
+    let (o, rss) = upscale_measured(&input, &out, &["--scale", "3000", "--max-memory", "64M", "--backend", "cpu"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("the smallest plan needs"), "{err}");
+    assert!(rss < 80 << 20, "refusal peaked at {rss} bytes");
+    assert_eq!(names(&d), vec!["in.png"]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_full_scratch_disk_is_an_error_not_a_sigbus() {
+    let mnt = tmpdir("tmpfs");
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(&mnt).output();
+    match mounted {
+        Ok(m) if m.status.success() => {}
+        Ok(m) => {
+            eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root): {}", String::from_utf8_lossy(&m.stderr));
+            return;
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: no mount command: {e}");
+            return;
+        }
+    }
+    let d = tmpdir("fulldisk");
+    let input = d.join("in.png");
+    noise_png(&input, 1000, 700); // a 2.1 MB store on a 1 MiB file system
+    let out = d.join("out.tif");
+    let o = bin().arg("upscale").arg(&input).arg(&out).args(["--scale", "2", "--temp-dir"]).arg(&mnt).output().unwrap();
+    let left_in_tmpfs = names(&mnt);
+    let _ = Command::new("umount").arg(&mnt).status();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "died instead of failing: {:?} {err}", o.status);
+    assert!(err.contains(&*mnt.to_string_lossy()) && err.contains("2100000 bytes"), "{err}");
+    assert!(left_in_tmpfs.is_empty(), "{left_in_tmpfs:?}");
+    assert_eq!(names(&d), vec!["in.png"], "partial output left behind");
+    std::fs::remove_dir_all(&d).unwrap();
+    let _ = std::fs::remove_dir(&mnt);
+}
+
+#[test]
+fn f16_is_refused_wherever_its_bytes_could_be_mixed() {
+    let d = tmpdir("f16");
+    let out = d.join("o.tif");
+    for extra in [&["--backend", "auto"][..], &["--backend", "cpu"], &["--backend", "gpu", "--resume"]] {
+        let o = bin()
+            .arg("upscale")
+            .arg(fixture("coffee.jpg"))
+            .arg(&out)
+            .args(["--scale", "2", "--precision", "f16"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains("f16") && err.contains("GPU alone"), "{extra:?}: {err}");
+    }
+    assert!(names(&d).is_empty());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A `w x h` photo-like JPEG (gradients, edges, noise) from libjpeg-turbo's encoder.
+fn make_jpeg(path: &Path, w: usize, h: usize, progressive: bool) {
+    let mut px = Vec::with_capacity(w * h * 3);
+    let mut s = 7u64;
+    for y in 0..h {
+        for x in 0..w {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let n = (s >> 60) as usize;
+            let edge = if (x / 300 + y / 200) % 2 == 0 { 50 } else { 0 };
+            px.push(((x * 200 / w) + edge + n) as u8);
+            px.push(((y * 200 / h) + n) as u8);
+            px.push((((x + y) * 150 / (w + h)) + edge) as u8);
+        }
+    }
+    let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    c.set_size(w, h);
+    c.set_fastest_defaults();
+    c.set_quality(90.0);
+    if progressive {
+        c.set_progressive_mode();
+    }
+    let mut started = c.start_compress(std::fs::File::create(path).unwrap()).unwrap();
+    started.write_scanlines(&px).unwrap();
+    started.finish().unwrap();
+}
+
+#[test]
+fn big_jpegs_stream_through_a_small_budget() {
+    let d = tmpdir("bigjpeg");
+    // 24 MP: 72 MB decoded. Decoding it whole needed more than these budgets (refused before).
+    let base = d.join("base.jpg");
+    make_jpeg(&base, 4000, 6000, false);
+    let out = d.join("out.tif");
+    let (o, rss) = upscale_measured(&base, &out, &["--scale", "1.25", "--max-memory", "32M", "--backend", "cpu"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    eprintln!("baseline 4000x6000 x1.25 under 32M: peak RSS {} MiB", rss >> 20);
+    assert!(rss <= 48 << 20, "baseline peak RSS {rss} > 32M + 16M");
+    // Progressive: libjpeg's coefficient buffer (72 MB at 4:2:0) is the one image-sized
+    // allocation, and it is planned.
+    let prog = d.join("prog.jpg");
+    make_jpeg(&prog, 4000, 6000, true);
+    let (o, rss) = upscale_measured(&prog, &out, &["--scale", "1.25", "--max-memory", "128M", "--backend", "cpu", "--overwrite"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    eprintln!("progressive 4000x6000 x1.25 under 128M: peak RSS {} MiB", rss >> 20);
+    assert!(rss <= 144 << 20, "progressive peak RSS {rss} > 128M + 16M");
+    // Too small a budget for the coefficients: refused up front, naming the decoder.
+    let (o, _) = upscale_measured(&prog, &out, &["--scale", "1.25", "--max-memory", "48M", "--backend", "cpu", "--overwrite"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("decoder (before compute)"), "{err}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Reads a binary PNM (P5/P6) as written by djpeg.
+fn read_pnm(b: &[u8]) -> (usize, usize, Vec<u8>) {
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(String::from_utf8_lossy(&b[start..i]).into_owned());
+    }
+    (fields[1].parse().unwrap(), fields[2].parse().unwrap(), b[i + 1..].to_vec())
+}
+
+#[test]
+fn jpeg_pixels_are_libjpeg_turbos_own() {
+    // The independent reader: libjpeg-turbo's djpeg (Debian libjpeg-turbo-progs).
+    let d = tmpdir("djpeg");
+    for name in ["coffee.jpg", "coffee-progressive.jpg", "camera-gray.jpg"] {
+        let djpeg = Command::new("djpeg")
+            .arg(fixture(name))
+            .output()
+            .expect("djpeg is needed (Debian package libjpeg-turbo-progs; .ci/run installs it)");
+        assert!(djpeg.status.success());
+        let (w, h, want) = read_pnm(&djpeg.stdout);
+        let out = d.join(format!("{name}.png"));
+        // Scale 1 with nearest: the decoded pixels themselves.
+        let o = bin().arg("upscale").arg(fixture(name)).arg(&out).args(["--scale", "1", "--filter", "nearest"]).output();
+        assert!(o.unwrap().status.success());
+        let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&out).unwrap()));
+        let mut r = dec.read_info().unwrap();
+        let mut got = vec![0; r.output_buffer_size().unwrap()];
+        let info = r.next_frame(&mut got).unwrap();
+        assert_eq!((info.width as usize, info.height as usize), (w, h));
+        assert!(got[..info.buffer_size()] == want[..], "{name}: pixels differ from djpeg's");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
