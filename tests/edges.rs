@@ -82,35 +82,69 @@ fn absurd_output_sizes_are_refused_in_their_own_words_before_any_allocation() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
-#[test]
-fn a_full_scratch_disk_is_an_error_not_a_sigbus() {
-    let mnt = tmpdir("tmpfs");
-    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(&mnt).output();
-    match mounted {
-        Ok(m) if m.status.success() => {}
+/// Mounts a 1 MiB tmpfs on a fresh directory; `None` (having said why) where mounting is not
+/// allowed (not root).
+fn small_tmpfs(name: &str) -> Option<PathBuf> {
+    let mnt = tmpdir(name);
+    match Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(&mnt).output() {
+        Ok(m) if m.status.success() => Some(mnt),
         Ok(m) => {
             eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root): {}", String::from_utf8_lossy(&m.stderr));
-            return;
+            None
         }
         Err(e) => {
             eprintln!("SKIPPED: no mount command: {e}");
-            return;
+            None
         }
     }
+}
+
+fn unmount(mnt: &Path) -> Vec<String> {
+    let left = names(mnt);
+    let _ = Command::new("umount").arg(mnt).status();
+    let _ = std::fs::remove_dir(mnt);
+    left
+}
+
+#[test]
+fn a_full_scratch_disk_is_an_error_not_a_sigbus() {
+    let Some(mnt) = small_tmpfs("tmpfs") else { return };
     let d = tmpdir("fulldisk");
     let input = d.join("in.png");
     noise_png(&input, 1000, 700); // a 2.1 MB store on a 1 MiB file system
     let out = d.join("out.tif");
     let o = bin().arg("upscale").arg(&input).arg(&out).args(["--scale", "2", "--temp-dir"]).arg(&mnt).output().unwrap();
-    let left_in_tmpfs = names(&mnt);
-    let _ = Command::new("umount").arg(&mnt).status();
+    let left_in_tmpfs = unmount(&mnt);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "died instead of failing: {:?} {err}", o.status);
     assert!(err.contains(&*mnt.to_string_lossy()) && err.contains("2100000 bytes"), "{err}");
     assert!(left_in_tmpfs.is_empty(), "{left_in_tmpfs:?}");
     assert_eq!(names(&d), vec!["in.png"], "partial output left behind");
     std::fs::remove_dir_all(&d).unwrap();
-    let _ = std::fs::remove_dir(&mnt);
+}
+
+#[test]
+fn a_full_output_disk_is_an_error_naming_what_was_written() {
+    let Some(mnt) = small_tmpfs("outfs") else { return };
+    let out = mnt.join("out.tif");
+    // About 1.3 MB of output on a 1 MiB file system.
+    let o = bin().arg("upscale").arg(fixture("coffee.jpg")).arg(&out).args(["--scale", "5", "--quiet"]).output().unwrap();
+    let left = unmount(&mnt);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{:?} {err}", o.status);
+    assert!(err.contains("No space left on device") && err.contains("bytes were written"), "{err}");
+    assert!(left.is_empty(), "left on the full disk: {left:?}");
+}
+
+#[test]
+fn resume_is_refused_for_png_output() {
+    let d = tmpdir("pngresume");
+    let o = bin().arg("upscale").arg(fixture("coffee.jpg")).arg(d.join("o.png")).args(["--scale", "2", "--resume"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--resume works for TIFF output only"), "{err}");
+    assert!(names(&d).is_empty());
+    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -226,5 +260,23 @@ fn jpeg_pixels_are_libjpeg_turbos_own() {
         assert_eq!((info.width as usize, info.height as usize), (w, h));
         assert!(got[..info.buffer_size()] == want[..], "{name}: pixels differ from djpeg's");
     }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_single_strip_tiff_counts_its_strip_once() {
+    let d = tmpdir("strip");
+    let (w, h) = (2000u32, 1500u32);
+    let input = d.join("one-strip.tif");
+    let px: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
+    let mut enc = tiff::encoder::TiffEncoder::new(std::fs::File::create(&input).unwrap()).unwrap();
+    let mut img = enc.new_image::<tiff::encoder::colortype::RGB8>(w, h).unwrap();
+    img.rows_per_strip(h).unwrap();
+    img.write_data(&px).unwrap();
+    let out = d.join("out.tif");
+    // The strip is 9 MB: decoding needs it once (it was counted twice, 18 MB + the rest, and
+    // refused under 16M).
+    let o = bin().arg("upscale").arg(&input).arg(&out).args(["--scale", "1.5", "--max-memory", "16M", "--backend", "cpu"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -192,3 +192,26 @@ fn gpu_alone_computes_every_tile_and_shared_mode_matches_cpu() {
     assert!(rep.backend.starts_with("gpu+cpu"), "{}", rep.backend);
     eprintln!("shared mode: {} of {tiles} tiles on the GPU", rep.stages.gpu_tiles);
 }
+
+/// f16 tiles are the GPU's alone: a GPU failure mid-job fails the job (no CPU tiles mixed in),
+/// and two runs on one device give the same bytes.
+#[test]
+fn f16_never_mixes_gpu_and_cpu_tiles() {
+    if !gpu_available() {
+        return;
+    }
+    if !gigascale::gpu::list_adapters().iter().any(|a| a.usable.is_ok() && a.shader_f16) {
+        eprintln!("SKIPPED: no adapter with SHADER_F16");
+        return;
+    }
+    let img = random_img(&mut Rng(21), 60, 40, Layout::new(gigascale::Channels::Rgb, Depth::U8));
+    let mut o = with_backend(opts_scale(6.0, 6.0, Filter::Bicubic), Backend::Gpu);
+    o.tile = 32;
+    o.gpu_f16 = true;
+    let a = run_mem(&img, &o).unwrap();
+    let b = run_mem(&img, &o).unwrap();
+    assert!(a.data == b.data, "two f16 runs on one device differ");
+    o.gpu_fail_after = Some(7);
+    let e = run_mem(&img, &o).expect_err("an f16 job must fail when the GPU fails");
+    assert!(e.to_string().contains("f16"), "{e}");
+}

@@ -16,6 +16,10 @@ pub(crate) struct TiffSource {
     path: PathBuf,
     info: ImageInfo,
     chunk_bytes: u64,
+    /// Bytes of the largest stored chunk (as compressed in the file).
+    stored_bytes: u64,
+    /// Whether chunks are compressed (else they are read straight into the decoded buffer).
+    compressed: bool,
     limits: (usize, usize),
 }
 
@@ -42,8 +46,10 @@ fn open_decoder(path: &Path, limits: (usize, usize)) -> Result<Decoder<BufReader
 
 impl TiffSource {
     pub(crate) fn open(path: &Path, max_memory: u64) -> Result<TiffSource> {
-        let cap = (max_memory / 2).min(usize::MAX as u64) as usize;
-        let limits = (cap, (cap / 4).clamp(1 << 20, 64 << 20));
+        // One decoded chunk may take the whole budget (the memory plan then checks the rest);
+        // tag arrays are capped separately.
+        let cap = max_memory.min(usize::MAX as u64) as usize;
+        let limits = (cap, (cap / 8).clamp(1 << 20, 64 << 20));
         guarded(path, "TIFF header", || {
             let mut d = open_decoder(path, limits)?;
             let (width, height) = d.dimensions().map_err(|e| err(path, e))?;
@@ -99,7 +105,20 @@ impl TiffSource {
                 details,
             };
             let chunk_bytes = cw as u64 * ch as u64 * info.layout.bytes_per_pixel() as u64;
-            Ok(TiffSource { path: path.to_path_buf(), info, chunk_bytes, limits })
+            // The largest stored (compressed) chunk, from the byte-count table: what the
+            // decoder reads before it decompresses. Absent or damaged tables count a whole
+            // decoded chunk.
+            let counts_tag = match chunk_type {
+                ChunkType::Strip => Tag::StripByteCounts,
+                ChunkType::Tile => Tag::TileByteCounts,
+            };
+            let stored_bytes = d
+                .find_tag_unsigned_vec::<u64>(counts_tag)
+                .ok()
+                .flatten()
+                .and_then(|v| v.into_iter().max())
+                .map_or(chunk_bytes, |m| m.min(chunk_bytes.saturating_mul(2) + 1024));
+            Ok(TiffSource { path: path.to_path_buf(), info, chunk_bytes, stored_bytes, compressed: compression != 1, limits })
         })
     }
 }
@@ -109,13 +128,17 @@ impl RowSource for TiffSource {
         &self.info
     }
     fn decode_memory(&self) -> u64 {
-        // The decoded chunk plus the compressed chunk and codec state.
-        2 * self.chunk_bytes + (1 << 20)
+        // One decoded chunk (its rows are copied into the store straight from it), the stored
+        // chunk the decoder reads it from (uncompressed: none beyond the decoded one), and
+        // codec state. A single-strip image counts its strip once, plus its compressed form.
+        let stored = if self.compressed { self.stored_bytes } else { 0 };
+        self.chunk_bytes + stored + (1 << 20)
     }
     fn decode(&mut self, out: &mut RowWriter<'_>) -> Result<()> {
         let path = self.path.clone();
         let info = self.info.clone();
         let limits = self.limits;
+        debug_assert!(self.stored_bytes > 0 || !self.compressed);
         guarded(&path, "TIFF data", || {
             let mut d = open_decoder(&path, limits)?;
             let bpp = info.layout.bytes_per_pixel();
@@ -146,9 +169,10 @@ impl RowSource for TiffSource {
                     let w = (dw as usize).min(info.width as usize - x0);
                     let h = (dh as usize).min(info.height as usize - y0);
                     let src_stride = dw as usize * bpp;
-                    let bytes: Vec<u8> = match res {
+                    // Samples in native byte order, viewed as bytes without a second copy.
+                    let bytes: &[u8] = match &res {
                         DecodingResult::U8(v) => v,
-                        DecodingResult::U16(v) => v.iter().flat_map(|s| s.to_ne_bytes()).collect(),
+                        DecodingResult::U16(v) => bytemuck::cast_slice(v),
                         _ => return Err(Error::unsupported(&path, "TIFF sample type")),
                     };
                     if bytes.len() < (h.saturating_sub(1)) * src_stride + w * bpp {
