@@ -6,7 +6,8 @@
 //! they are no longer needed: the data stays in the file (and the page cache, which the kernel
 //! reclaims freely), only the process' resident set shrinks.
 //!
-//! This module is the only place that touches the mapping's raw memory. The file gets all its
+//! This module makes every scratch mapping (the store here, and the coefficient buffer of
+//! multi-scan JPEGs in `source/jpeg_coefficients.rs`) and releases their pages. The file gets all its
 //! blocks before it is mapped (`posix_fallocate`), so a full disk is an error when the job
 //! starts, never a SIGBUS in the middle of it.
 
@@ -40,14 +41,7 @@ impl Store {
         let len = (row_bytes as u64)
             .checked_mul(height as u64)
             .ok_or_else(|| Error::limit("scanline store", u64::MAX, u64::MAX, None))?;
-        let (file, path) = create_temp(dir, "store")?;
-        // The file is unlinked right away: it disappears with the last handle, even if the
-        // process is killed. `path` is kept for messages only.
-        let _ = std::fs::remove_file(&path);
-        reserve(&file, dir, len.max(1))?;
-        // SAFETY: the file was just created by us with a unique name and unlinked, so no
-        // other process can map or truncate it; its length is fixed for the map's lifetime.
-        let map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io(&path, e))?;
+        let (map, file, path) = scratch_mapping(dir, len, "store", "the scanline store")?;
         Ok(Store { map, _file: file, path, row_bytes, height })
     }
 
@@ -80,21 +74,40 @@ impl Store {
     /// Drops rows `rows` from the resident set. Their contents stay in the file and are read
     /// back transparently if touched again.
     pub fn release_rows(&self, rows: std::ops::Range<usize>) {
-        let page = page_size();
-        let start = (rows.start * self.row_bytes).div_ceil(page) * page;
-        let end = (rows.end.min(self.height) * self.row_bytes) / page * page;
-        if end > start {
-            // SAFETY: the mapping is MAP_SHARED and file-backed, so MADV_DONTNEED discards
-            // only the page-table entries: the bytes live on in the page cache and the file
-            // and the next access faults them back in unchanged. No reference into the range
-            // can observe different data, so this is sound even while other threads read it.
-            let _ = unsafe { self.map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start) };
-        }
+        release_bytes(&self.map, rows.start * self.row_bytes, rows.end.min(self.height) * self.row_bytes);
     }
 
     /// Releases everything (after decoding, before the compute phase).
     pub fn release_all(&self) {
         self.release_rows(0..self.height);
+    }
+}
+
+/// A new scratch file of `len` bytes in `dir`, unlinked at once (it vanishes with the last
+/// handle, even on SIGKILL), its blocks reserved (see [`reserve`]), and mapped shared and
+/// writable, zero-filled. `what` names it in messages. Returns the map, the file handle to keep
+/// alive with it, and the path it was created under (for messages only).
+pub(crate) fn scratch_mapping(dir: &Path, len: u64, tag: &str, what: &str) -> Result<(MmapMut, File, PathBuf)> {
+    let (file, path) = create_temp(dir, tag)?;
+    let _ = std::fs::remove_file(&path);
+    reserve(&file, dir, len.max(1), what)?;
+    // SAFETY: the file was just created by us with a unique name and unlinked, so no other
+    // process can map or truncate it; its length is fixed for the map's lifetime.
+    let map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io(&path, e))?;
+    Ok((map, file, path))
+}
+
+/// Drops the whole pages within bytes `start..end` of `map` from the resident set.
+pub(crate) fn release_bytes(map: &MmapMut, start: usize, end: usize) {
+    let page = page_size();
+    let start = start.div_ceil(page) * page;
+    let end = end.min(map.len()) / page * page;
+    if end > start {
+        // SAFETY: our mappings are MAP_SHARED and file-backed, so MADV_DONTNEED discards only
+        // the page-table entries: the bytes live on in the page cache and the file, and the
+        // next access faults them back in unchanged. No reference into the range can observe
+        // different data, so this is sound even while other threads (or libjpeg) read it.
+        let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start) };
     }
 }
 
@@ -116,14 +129,17 @@ fn page_size() -> usize {
 /// the mapping can never hit a full disk (which would kill the process with SIGBUS instead of
 /// returning an error). Where the file system cannot preallocate, the free space reported by
 /// `statvfs` is checked instead, with a margin.
-fn reserve(file: &File, dir: &Path, len: u64) -> Result<()> {
+fn reserve(file: &File, dir: &Path, len: u64, what: &str) -> Result<()> {
     use std::os::fd::AsRawFd;
     let full = |detail: String| {
         Error::io(
             dir,
             std::io::Error::new(
                 std::io::ErrorKind::StorageFull,
-                format!("the scanline store needs {len} bytes ({}) in this directory: {detail}; free space or choose another --temp-dir", crate::budget::format_size(len)),
+                format!(
+                    "{what} needs {len} bytes ({}) in this directory: {detail}; free space or choose another --temp-dir",
+                    crate::budget::format_size(len)
+                ),
             ),
         )
     };

@@ -1,26 +1,25 @@
-//! JPEG via libjpeg-turbo's decoder (the `mozjpeg` crate, built from source): baseline and
-//! progressive, grey and colour (YCbCr/RGB). CMYK and YCCK are refused.
+//! JPEG via libjpeg-turbo's decoder (`mozjpeg-sys`, built from source; wrapped in
+//! `libjpeg.rs`): baseline and progressive, grey and colour (YCbCr/RGB). CMYK and YCCK are
+//! refused.
 //!
-//! The file is read through a small buffer, never whole. Baseline files are decoded a few
-//! scanlines at a time straight into the memory-mapped store, so the decoder's memory is
-//! proportional to the width, not the height. Progressive files make libjpeg keep one
-//! coefficient buffer for the whole image (2 bytes per coefficient, chroma at its own
-//! resolution); that buffer is the decoder's only image-sized allocation and is counted in the
-//! memory plan from the frame header ([`coefficient_bytes`]) before decoding starts.
+//! The file is read through a small buffer, never whole. Scanlines are decoded 16 at a time
+//! straight into the memory-mapped store, so the decoder's memory is proportional to the
+//! width, not the height. A multi-scan (progressive) file needs every coefficient of the image
+//! before its first row comes out (2 bytes per coefficient, chroma at its own resolution,
+//! [`coefficient_bytes`]); that buffer lives in a scratch file beside the store
+//! (`jpeg_coefficients.rs`), so it costs disk, not memory: only a few block rows per component
+//! are resident at a time.
 //!
 //! libjpeg's warnings (corrupt or truncated data, which it would otherwise paper over with grey)
-//! are turned into errors by the error manager in `jpeg_errors.rs`, as strict as before.
+//! are errors (`jpeg_errors.rs`).
 
-use super::jpeg_errors::{strict_error_mgr, Failure};
+use super::jpeg_errors::Failure;
+use super::libjpeg::{Decoder, READ_BUFFER};
 use super::{RowSource, RowWriter};
 use crate::error::{Error, Result};
 use crate::pixel::{Channels, Depth, Format, ImageInfo, Layout};
-use mozjpeg::{Decompress, Marker};
-use std::io::{BufReader, Read};
+use mozjpeg_sys::J_COLOR_SPACE;
 use std::path::{Path, PathBuf};
-
-/// Bytes of the read buffer between the file and libjpeg.
-const READ_BUFFER: usize = 256 << 10;
 /// Scanlines handed to libjpeg per call (one MCU row at most 16 lines).
 const BAND: usize = 16;
 
@@ -60,120 +59,96 @@ pub(crate) fn coefficient_bytes(frame: &Frame) -> u64 {
         .sum()
 }
 
-/// Reads markers from the start of the file up to the frame header. Only the segment lengths
-/// are followed (no entropy-coded data comes before SOF), so this reads a few KiB at most.
-pub(crate) fn read_frame(r: &mut impl Read) -> std::io::Result<Option<Frame>> {
+/// Whether the frame header is SOF2 (progressive): markers are followed from the start of the
+/// file by their lengths up to the first SOFn, a few KiB at most. (libjpeg knows it too but
+/// keeps the flag private.)
+pub(crate) fn is_progressive(r: &mut impl std::io::Read) -> std::io::Result<bool> {
     let mut b = [0u8; 2];
     r.read_exact(&mut b)?;
     if b != [0xFF, 0xD8] {
-        return Ok(None);
+        return Ok(false);
     }
     loop {
         r.read_exact(&mut b)?;
-        if b[0] != 0xFF {
-            return Ok(None);
-        }
         let mut marker = b[1];
         while marker == 0xFF {
             let mut one = [0u8; 1];
             r.read_exact(&mut one)?;
             marker = one[0];
         }
-        r.read_exact(&mut b)?;
-        let len = u16::from_be_bytes(b) as usize;
-        if len < 2 {
-            return Ok(None);
+        if b[0] != 0xFF || marker == 0xDA || marker == 0xD9 {
+            return Ok(false);
         }
-        let mut seg = vec![0u8; len - 2];
-        r.read_exact(&mut seg)?;
         // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
         if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
-            if seg.len() < 6 {
-                return Ok(None);
-            }
-            let h = u16::from_be_bytes([seg[1], seg[2]]) as u32;
-            let w = u16::from_be_bytes([seg[3], seg[4]]) as u32;
-            let n = seg[5] as usize;
-            let comps = seg.get(6..6 + 3 * n).unwrap_or(&[]);
-            let sampling = comps.chunks_exact(3).map(|c| (c[1] >> 4, c[1] & 15)).collect();
-            return Ok(Some(Frame { size: (w, h), progressive: marker == 0xC2, sampling }));
+            return Ok(marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE);
         }
-        if marker == 0xDA || marker == 0xD9 {
-            return Ok(None);
-        }
+        r.read_exact(&mut b)?;
+        let len = u16::from_be_bytes(b) as u64;
+        std::io::copy(&mut std::io::Read::take(&mut *r, len.saturating_sub(2)), &mut std::io::sink())?;
     }
 }
 
-fn open_decoder(path: &Path) -> Result<Decompress<BufReader<std::fs::File>>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = BufReader::with_capacity(READ_BUFFER, file);
-    strict(path, "JPEG header", || {
-        Decompress::with_err(strict_error_mgr())
-            .with_markers(&[Marker::APP(2)])
-            .from_reader(reader)
-            .map_err(|e| Failure::Io(e.to_string()))
-    })
+/// Opens the decoder, turning its failures into format errors naming the file.
+fn open_decoder(path: &Path) -> Result<Decoder> {
+    Decoder::open(path).map_err(|f| failure(path, "JPEG header", f))
 }
 
-/// Runs a libjpeg call, turning its errors (and the warnings made fatal) into format errors.
-fn strict<T>(path: &Path, what: &str, f: impl FnOnce() -> std::result::Result<T, Failure>) -> Result<T> {
-    super::jpeg_errors::catch(f).map_err(|failure| match failure {
+fn failure(path: &Path, what: &str, f: Failure) -> Error {
+    match f {
         Failure::Libjpeg(msg) => Error::format(path, format!("{what}: {msg}")),
         Failure::Io(msg) => Error::format(path, format!("{what}: {msg}")),
-    })
-}
-
-/// Reassembles an ICC profile from its APP2 chunks (`ICC_PROFILE\0`, sequence, count, data).
-fn icc_from_markers(dec: &Decompress<BufReader<std::fs::File>>) -> Option<Vec<u8>> {
-    let mut chunks: Vec<(u8, &[u8])> = dec
-        .markers()
-        .filter(|m| m.marker == Marker::APP(2) && m.data.len() > 14 && m.data.starts_with(b"ICC_PROFILE\0"))
-        .map(|m| (m.data[12], &m.data[14..]))
-        .collect();
-    if chunks.is_empty() {
-        return None;
     }
-    chunks.sort_by_key(|c| c.0);
-    Some(chunks.iter().flat_map(|c| c.1.iter().copied()).collect())
 }
 
 impl JpegSource {
     pub(crate) fn open(path: &Path, _max_memory: u64) -> Result<JpegSource> {
-        let mut head = BufReader::new(std::fs::File::open(path).map_err(|e| Error::io(path, e))?);
-        let frame = read_frame(&mut head)
-            .map_err(|e| Error::format(path, format!("invalid JPEG: cannot read the frame header ({e})")))?
-            .ok_or_else(|| Error::format(path, "invalid JPEG: no frame header before the image data"))?;
         let dec = open_decoder(path)?;
         let channels = match dec.color_space() {
-            mozjpeg::ColorSpace::JCS_GRAYSCALE => Channels::Gray,
-            mozjpeg::ColorSpace::JCS_YCbCr | mozjpeg::ColorSpace::JCS_RGB => Channels::Rgb,
-            mozjpeg::ColorSpace::JCS_CMYK | mozjpeg::ColorSpace::JCS_YCCK => {
+            J_COLOR_SPACE::JCS_GRAYSCALE => Channels::Gray,
+            J_COLOR_SPACE::JCS_YCbCr | J_COLOR_SPACE::JCS_RGB => Channels::Rgb,
+            J_COLOR_SPACE::JCS_CMYK | J_COLOR_SPACE::JCS_YCCK => {
                 return Err(Error::unsupported(path, "CMYK/YCCK JPEG (convert to RGB first)"))
             }
             other => return Err(Error::unsupported(path, format!("JPEG colour space {other:?}"))),
         };
-        let (w, h) = (dec.width() as u32, dec.height() as u32);
-        if (w, h) != frame.size {
-            return Err(Error::format(path, "invalid JPEG: frame header disagrees with the decoder"));
-        }
-        let details = vec![
-            ("coding".to_string(), if frame.progressive { "progressive" } else { "baseline" }.to_string()),
+        let (w, h) = dec.size();
+        let progressive = std::fs::File::open(path)
+            .map(std::io::BufReader::new)
+            .and_then(|mut f| is_progressive(&mut f))
+            .unwrap_or(false);
+        let frame = Frame { size: (w, h), progressive, sampling: dec.sampling() };
+        let multi_scan = dec.multi_scan();
+        let coding = match (frame.progressive, multi_scan) {
+            (true, _) => "progressive",
+            (false, true) => "sequential, multi-scan",
+            (false, false) => "baseline",
+        };
+        let mut details = vec![
+            ("coding".to_string(), coding.to_string()),
             ("components".to_string(), frame.sampling.len().to_string()),
         ];
+        if multi_scan {
+            let bytes = crate::budget::format_size(coefficient_bytes(&frame));
+            details.push(("coefficient buffer".to_string(), format!("{bytes} (scratch disk)")));
+        }
         let info = ImageInfo {
             width: w,
             height: h,
             layout: Layout::new(channels, Depth::U8),
             format: Format::Jpeg,
-            icc_profile: icc_from_markers(&dec),
+            icc_profile: dec.icc_profile(),
             details,
         };
-        // libjpeg's working memory: the read buffer, a band of scanlines per component (up to
-        // four MCU rows with context for fancy upsampling), plus the whole-image coefficient
-        // buffer for progressive frames.
-        let per_row = w as u64 * frame.sampling.len().max(1) as u64;
-        let coeffs = if frame.progressive { coefficient_bytes(&frame) } else { 0 };
-        let decode_memory = READ_BUFFER as u64 + per_row * 4 * 16 * 2 + coeffs + (256 << 10);
+        // libjpeg's working memory: the read buffer and a band of scanlines per component (up
+        // to four MCU rows with context for fancy upsampling). A multi-scan file's coefficient
+        // buffer goes to a scratch file; what stays resident of it is a few block rows per
+        // component (the window libjpeg reads, with block smoothing's context).
+        let comps = frame.sampling.len().max(1) as u64;
+        let per_row = w as u64 * comps;
+        let vmax = frame.sampling.iter().map(|s| s.1).max().unwrap_or(1).max(1) as u64;
+        let resident_coefficients = if multi_scan { (w as u64).div_ceil(8) * comps * 128 * 8 * vmax } else { 0 };
+        let decode_memory = READ_BUFFER as u64 + per_row * 4 * 16 * 2 + resident_coefficients + (256 << 10);
         Ok(JpegSource { path: path.to_path_buf(), info, decode_memory })
     }
 }
@@ -188,23 +163,20 @@ impl RowSource for JpegSource {
     fn decode(&mut self, out: &mut RowWriter<'_>) -> Result<()> {
         out.check_cancel()?;
         let path = self.path.clone();
-        let dec = open_decoder(&path)?;
+        let mut dec = open_decoder(&path)?;
         let grey = self.info.layout.channels == Channels::Gray;
-        let mut started = strict(&path, "JPEG data", || {
-            if grey { dec.grayscale() } else { dec.rgb() }.map_err(|e| Failure::Io(e.to_string()))
-        })?;
-        let height = out.height();
+        let scratch = out.scratch_dir().to_path_buf();
+        dec.start(grey, Some(&scratch)).map_err(|f| failure(&path, "JPEG data", f))?;
+        let (height, row_bytes) = (out.height(), out.row_bytes());
         let mut y = 0;
         while y < height {
             let n = BAND.min(height - y);
             let rows = out.rows_mut(y..y + n)?;
-            strict(&path, "JPEG data", || {
-                started.read_scanlines_into::<u8>(rows).map(|_| ()).map_err(|e| Failure::Io(e.to_string()))
-            })?;
+            dec.read_rows(rows, row_bytes).map_err(|f| failure(&path, "JPEG data", f))?;
             out.rows_done(y..y + n)?;
             y += n;
         }
-        strict(&path, "JPEG data", || started.finish().map_err(|e| Failure::Io(e.to_string())))?;
+        dec.finish().map_err(|f| failure(&path, "JPEG data", f))?;
         Ok(())
     }
 }
@@ -222,10 +194,14 @@ mod tests {
         assert_eq!(coefficient_bytes(&f), (4 * 2 + 2 * 2) * 128);
     }
     #[test]
-    fn frame_header_of_the_fixture() {
+    fn frame_of_the_progressive_fixture() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/coffee-progressive.jpg");
-        let f = read_frame(&mut BufReader::new(std::fs::File::open(p).unwrap())).unwrap().unwrap();
-        assert_eq!(f.size, (150, 100));
-        assert!(f.progressive);
+        let d = Decoder::open(&p).unwrap();
+        assert_eq!(d.size(), (150, 100));
+        assert!(d.multi_scan());
+        assert!(is_progressive(&mut std::fs::File::open(&p).unwrap()).unwrap());
+        let b = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/coffee.jpg");
+        assert!(!is_progressive(&mut std::fs::File::open(&b).unwrap()).unwrap());
+        assert!(!Decoder::open(&b).unwrap().multi_scan());
     }
 }

@@ -51,6 +51,11 @@ pub(crate) fn catch<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Fail
     }
 }
 
+/// Ends the libjpeg call in progress with `failure` (from inside one of libjpeg's callbacks).
+pub(crate) fn fail(failure: Failure) -> ! {
+    std::panic::resume_unwind(Box::new(failure))
+}
+
 unsafe extern "C-unwind" fn fatal(cinfo: &mut jpeg_common_struct) {
     let msg = message(cinfo);
     // `resume_unwind` does not run the panic hook: nothing is printed, `catch` gets the value.

@@ -5,7 +5,9 @@
 //! `examples/synthetic.rs`).
 
 mod jpeg;
+mod jpeg_coefficients;
 mod jpeg_errors;
+mod libjpeg;
 mod memory;
 mod png;
 mod tiff;
@@ -57,6 +59,13 @@ impl<'a> RowWriter<'a> {
     /// Bytes per row.
     pub fn row_bytes(&self) -> usize {
         self.store.row_bytes()
+    }
+    /// The directory of the store: where a decoder may put scratch files of its own.
+    pub fn scratch_dir(&self) -> &Path {
+        match self.store.path().parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
     }
     /// Writes row `y` (rows may come in any order, e.g. interlaced passes).
     pub fn put_row(&mut self, y: usize, data: &[u8]) -> Result<()> {
