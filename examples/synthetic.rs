@@ -51,8 +51,8 @@ impl TileSink for Checksum {
         self.bpp = h.layout.bytes_per_pixel();
         Ok(())
     }
-    fn encoder(&self) -> Box<dyn TileEncoder> {
-        Box::new(Raw)
+    fn encoder(&self) -> gigascale::Result<Box<dyn TileEncoder>> {
+        Ok(Box::new(Raw))
     }
     fn write_tile(&mut self, job: &TileJob, data: &[u8]) -> gigascale::Result<()> {
         for r in 0..job.out.h as usize {
@@ -73,14 +73,7 @@ fn main() -> gigascale::Result<()> {
     let (w, h, scale) =
         (args.first().copied().unwrap_or(800), args.get(1).copied().unwrap_or(600), args.get(2).copied().unwrap_or(10));
     let source = Rings {
-        info: ImageInfo {
-            width: w,
-            height: h,
-            layout: Layout::new(Channels::Rgb, Depth::U8),
-            format: Format::Png,
-            icc_profile: None,
-            details: vec![],
-        },
+        info: ImageInfo::new(w, h, Layout::new(Channels::Rgb, Depth::U8), Format::Custom),
     };
     let mut opts = Options::new(Size::Scale { x: scale as f64, y: scale as f64 });
     opts.max_memory = 64 << 20;

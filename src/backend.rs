@@ -6,8 +6,12 @@
 //! (opening a Vulkan device takes 0.1–0.4 s); if it turns out unusable, the CPU does every tile.
 
 use crate::error::Result;
+use crate::exec::ring::{Feed, Msg};
+use crate::exec::{GpuTimes, Notice};
 use crate::options::{Backend, Options};
 use crate::plan::Plan;
+use crate::store::Store;
+use crossbeam_channel::{Receiver, Sender};
 
 /// Slots in the GPU ring (the memory plan may grant fewer).
 #[cfg(feature = "gpu")]
@@ -117,6 +121,44 @@ pub(crate) fn open<'a>(chosen: Chosen, opts: &'a Options, plan: &'a Plan, gpu_sl
             shared,
         }),
     }
+}
+
+/// Starts the compute side of the tile stage and returns where the workers find tiles.
+///
+/// Without a GPU the workers take the planner's jobs directly. With one, the GPU thread opens
+/// the device if it is not open yet (announcing it, or why it cannot be used, as a
+/// [`Notice::Backend`]), takes the planner's jobs and hands computed tiles to the workers;
+/// when `shared` (`auto`), the workers also take planner jobs whenever no computed tile is
+/// waiting. The handle yields the GPU thread's times.
+pub(crate) fn spawn_compute<'scope, 'env>(
+    sc: &'scope std::thread::Scope<'scope, 'env>,
+    gpu: Option<GpuOpener<'env>>,
+    shared: bool,
+    jobs: Receiver<Msg>,
+    store: &'env Store,
+    opts: &'env Options,
+    notices: Sender<Notice>,
+) -> (Feed, Option<std::thread::ScopedJoinHandle<'scope, GpuTimes>>) {
+    #[cfg(feature = "gpu")]
+    if let Some(open_gpu) = gpu {
+        let (work_tx, work_rx) = crossbeam_channel::bounded::<Msg>(jobs.capacity().unwrap_or(1).max(1));
+        let gpu_jobs = jobs.clone();
+        let handle = sc.spawn(move || match open_gpu() {
+            Ok((g, detail)) => {
+                if let Some(detail) = detail {
+                    let _ = notices.send(Notice::Backend { kind: "gpu+cpu", detail });
+                }
+                crate::gpu::driver::drive(g, gpu_jobs, work_tx, store, opts.gpu_fail_after, &notices)
+            }
+            Err(reason) => {
+                let _ = notices.send(Notice::Backend { kind: "cpu", detail: format!("({reason})") });
+                GpuTimes::default()
+            }
+        });
+        return (Feed { computed: Some(work_rx), jobs: shared.then_some(jobs) }, Some(handle));
+    }
+    let _ = (gpu, shared, store, opts, notices, sc);
+    (Feed { computed: None, jobs: Some(jobs) }, None)
 }
 
 /// Opens `adapter` for `plan`; returns the resampler and its description.

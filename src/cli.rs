@@ -3,8 +3,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gigascale::budget::{format_size, parse_size};
-use gigascale::{Compression, Error, Event, Filter, Options, Size};
-use indicatif::{ProgressBar, ProgressStyle};
+use gigascale::{Compression, Error, Filter, Options, Size};
+use crate::display::Display;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,30 +47,6 @@ enum Cmd {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum FilterArg {
-    Nearest,
-    Bilinear,
-    Bicubic,
-    Mitchell,
-    Lanczos3,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum CompressionArg {
-    None,
-    Deflate,
-    Lzw,
-    Zstd,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum BackendArg {
-    Auto,
-    Gpu,
-    Cpu,
-}
-
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum PrecisionArg {
     Exact,
@@ -78,8 +54,9 @@ enum PrecisionArg {
     F16,
 }
 
+/// Where progress goes.
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
-enum ProgressArg {
+pub enum ProgressArg {
     Auto,
     Bar,
     Json,
@@ -109,7 +86,7 @@ struct UpscaleArgs {
     height: Option<u32>,
     /// Resampling filter.
     #[arg(long, value_enum, default_value = "lanczos3")]
-    filter: FilterArg,
+    filter: Filter,
     /// Memory budget for everything the process allocates: 512K, 64M, 2G or bytes.
     /// Default: a quarter of physical RAM or of the container's memory limit (cgroup v1/v2),
     /// whichever is smaller, between 256M and 4G (at most half the limit).
@@ -120,7 +97,7 @@ struct UpscaleArgs {
     tile: u32,
     /// TIFF compression (deflate, lzw and zstd use the horizontal predictor).
     #[arg(long, value_enum, default_value = "none")]
-    compression: CompressionArg,
+    compression: Compression,
     /// Compression level (deflate 0-12, default 6; zstd 1-22, default 3).
     #[arg(long, value_name = "N")]
     level: Option<i32>,
@@ -128,7 +105,7 @@ struct UpscaleArgs {
     /// side by side with the CPU workers (else the CPU alone); gpu has a GPU compute every tile
     /// (software adapters such as lavapipe included); cpu never opens a GPU.
     #[arg(long, value_enum, default_value = "auto")]
-    backend: BackendArg,
+    backend: gigascale::Backend,
     /// Cap on GPU memory gigascale may allocate (e.g. 64M); tiles stream through it.
     #[arg(long, value_name = "SIZE")]
     gpu_memory: Option<String>,
@@ -184,29 +161,14 @@ fn options(a: &UpscaleArgs) -> Result<Options, Error> {
         (false, true) => Size::Dimensions { width: a.width, height: a.height },
     };
     let mut o = Options::new(size);
-    o.filter = match a.filter {
-        FilterArg::Nearest => Filter::Nearest,
-        FilterArg::Bilinear => Filter::Bilinear,
-        FilterArg::Bicubic => Filter::Bicubic,
-        FilterArg::Mitchell => Filter::Mitchell,
-        FilterArg::Lanczos3 => Filter::Lanczos3,
-    };
+    o.filter = a.filter;
     if let Some(m) = &a.max_memory {
         o.max_memory = parse_size(m)?;
     }
     o.tile = a.tile;
-    o.compression = match a.compression {
-        CompressionArg::None => Compression::None,
-        CompressionArg::Deflate => Compression::Deflate,
-        CompressionArg::Lzw => Compression::Lzw,
-        CompressionArg::Zstd => Compression::Zstd,
-    };
+    o.compression = a.compression;
     o.level = a.level;
-    o.backend = match a.backend {
-        BackendArg::Auto => gigascale::Backend::Auto,
-        BackendArg::Gpu => gigascale::Backend::Gpu,
-        BackendArg::Cpu => gigascale::Backend::Cpu,
-    };
+    o.backend = a.backend;
     o.gpu_f16 = a.precision == PrecisionArg::F16;
     if a.precision == PrecisionArg::Rounded {
         o.intermediate = gigascale::Intermediate::Rounded;
@@ -227,8 +189,6 @@ fn options(a: &UpscaleArgs) -> Result<Options, Error> {
         }
     }
     o.temp_dir = a.temp_dir.clone();
-    o.overwrite = a.overwrite;
-    o.resume = a.resume;
     if let Some(m) = a.max_pixels {
         o.max_pixels = m;
     }
@@ -276,8 +236,19 @@ fn signals() -> Signals {
     Signals { any, term }
 }
 
+/// A panic hook that stays silent for panics caught inside third-party decoders (the library
+/// turns them into ordinary format errors) and defers to the default hook otherwise.
+fn install_quiet_panic_hook() {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !gigascale::source::panicking_inside_decoder() {
+            prev(info);
+        }
+    }));
+}
+
 pub fn main() -> i32 {
-    gigascale::source::install_quiet_panic_hook();
+    install_quiet_panic_hook();
     // Mesa's Vulkan drivers complain on stderr when XDG_RUNTIME_DIR is unset (headless
     // servers, CI); they only need some directory. Set before any thread exists.
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
@@ -321,100 +292,20 @@ fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
         ProgressArg::Auto => ProgressArg::None,
         m => m,
     };
-    let bar = (mode == ProgressArg::Bar).then(|| {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        b
-    });
-    let mut summary = String::new();
-    let mut backend = String::new();
-    let mut on_event = |e: &Event| {
-        match mode {
-            ProgressArg::Json => eprintln!("{}", e.to_json()),
-            ProgressArg::Bar => {
-                if let Some(b) = &bar {
-                    match e {
-                        Event::Decode { rows, total } => {
-                            b.set_message("decode");
-                            b.set_length(*total);
-                            b.set_position(*rows);
-                        }
-                        Event::Tiles { done, total } => {
-                            if b.message() != "tiles" {
-                                b.set_message("tiles");
-                                b.reset();
-                            }
-                            b.set_length(*total);
-                            b.set_position(*done);
-                        }
-                        Event::Done { .. } => b.finish_and_clear(),
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-        if let Event::Warning { message } = e {
-            if !a.quiet && mode != ProgressArg::Json {
-                eprintln!("gigascale: warning: {message}");
-            }
-        }
-        if let Event::Resumed { tiles, total } = e {
-            if !a.quiet && mode != ProgressArg::Json {
-                eprintln!("gigascale: resuming: {tiles} of {total} tiles are already written");
-            }
-        }
-        if let Event::Backend { kind, detail } = e {
-            backend = format!("{kind} {detail}");
-        }
-        if let Event::Start { input, output, tiles, threads, slots, planned_memory, max_memory } = e {
-            let source = if a.max_memory.is_some() {
-                "--max-memory".to_string()
-            } else {
-                gigascale::budget::default_budget_at(std::path::Path::new("/")).to_string()
-            };
-            summary = format!(
-                "{}x{} -> {}x{} ({} tiles, {threads} threads, {slots} tile slots, planned memory {} of {} ({source}))",
-                input.0,
-                input.1,
-                output.0,
-                output.1,
-                tiles,
-                format_size(*planned_memory),
-                format_size(*max_memory)
-            );
-        }
+    let budget_source = if a.max_memory.is_some() {
+        "--max-memory".to_string()
+    } else {
+        gigascale::budget::default_budget_at(std::path::Path::new("/")).to_string()
     };
-    let r = gigascale::upscale(&a.input, &a.output, &o, &mut on_event);
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
+    let mut display = Display::new(mode, a.quiet, budget_source);
+    let mut files = gigascale::Files::default();
+    files.overwrite = a.overwrite;
+    files.resume = a.resume;
+    let r = gigascale::upscale(&a.input, &a.output, &o, files, &mut |e| display.on_event(e));
+    display.clear();
     let r = r?;
     if !a.quiet {
-        let s = r.stages;
-        let gpu = if s.gpu_upload + s.gpu_wait > 0.0 {
-            format!(
-                ", gpu upload {:.2} s, gpu wait {:.2} s, read-back {:.2} s, {} tiles on the gpu",
-                s.gpu_upload, s.gpu_wait, s.gpu_readback, s.gpu_tiles
-            )
-        } else {
-            String::new()
-        };
-        eprintln!(
-            "gigascale: {} -> {}: {summary}\n  backend {backend}\n  {} written in {:.2} s (decode {:.2} s, compute {:.2} s, encode {:.2} s, write {:.2} s{gpu}; compute and encode are CPU seconds over all workers)",
-            a.input.display(),
-            a.output.display(),
-            format_size(r.bytes),
-            r.seconds,
-            s.decode,
-            s.compute,
-            s.encode,
-            s.write
-        );
+        display.print_summary(&a.input, &a.output, &r);
     }
     Ok(())
 }

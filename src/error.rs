@@ -14,6 +14,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// assert!(e.to_string().contains("--tile"));
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// An operating-system I/O failure on a named path.
     #[error("{}: {source}", path.display())]
@@ -41,14 +42,16 @@ pub enum Error {
         message: String,
     },
     /// A resource limit (memory budget, dimensions, file size) would be exceeded.
-    #[error("{what}: needs {needed} bytes but the limit is {limit} bytes{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    #[error("{what}: needs {needed} {unit} but the limit is {limit} {unit}{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
     Limit {
         /// What would exceed the limit.
         what: String,
-        /// Bytes (or units) needed.
+        /// Units needed.
         needed: u64,
-        /// The limit in force.
+        /// The limit in force, in the same unit.
         limit: u64,
+        /// The unit of `needed` and `limit`: `bytes` or `pixels`.
+        unit: &'static str,
         /// What to do about it.
         hint: Option<String>,
     },
@@ -58,6 +61,10 @@ pub enum Error {
     /// The GPU could not be used.
     #[error("gpu: {0}")]
     Gpu(String),
+    /// A failure inside gigascale itself (a thread that could not start, a broken invariant):
+    /// not the user's doing. Please report it.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The job was stopped by a signal (SIGINT/SIGTERM) or a cancel request.
     #[error("interrupted")]
     Interrupted {
@@ -83,8 +90,12 @@ impl Error {
     pub fn unsupported(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Unsupported { path: path.into(), message: message.into() }
     }
-    /// A limit error.
+    /// A limit error, in bytes.
     pub fn limit(what: impl Into<String>, needed: u64, limit: u64, hint: Option<String>) -> Self {
-        Error::Limit { what: what.into(), needed, limit, hint }
+        Error::Limit { what: what.into(), needed, limit, unit: "bytes", hint }
+    }
+    /// A limit error, in pixels.
+    pub fn limit_pixels(what: impl Into<String>, needed: u64, limit: u64, hint: Option<String>) -> Self {
+        Error::Limit { what: what.into(), needed, limit, unit: "pixels", hint }
     }
 }

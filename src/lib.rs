@@ -7,20 +7,31 @@
 //! streamed PNG.
 //!
 //! ```text
-//! Source (JPEG, PNG, TIFF) -> Store (mmap) -> Plan (tiles + halo) -> Backend (CPU) -> Sink (TIFF/PNG)
+//! Source (JPEG, PNG, TIFF) -> Store (mmap) -> Plan (tiles + halo) -> Backend (CPU or GPU) -> Sink (TIFF/PNG)
 //! ```
 //!
 //! ```no_run
-//! use gigascale::{upscale, Options, Size};
+//! use gigascale::{upscale, Files, Options, Size};
 //! let mut opts = Options::new(Size::Scale { x: 15.0, y: 15.0 });
 //! opts.max_memory = 64 << 20;
-//! let report = upscale("photo.jpg".as_ref(), "big.tif".as_ref(), &opts, &mut |_event| {})?;
+//! let report = upscale("photo.jpg".as_ref(), "big.tif".as_ref(), &opts, Files::default(), &mut |_event| {})?;
 //! println!("{} bytes in {:.1} s", report.bytes, report.seconds);
 //! # Ok::<(), gigascale::Error>(())
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
+// Where each stage lives (docs/how-it-works.md walks through them):
+//   source/      decoders: a file's rows into the store           (RowSource, RowWriter)
+//   store.rs     the memory-mapped scratch store of source rows    (Store, Rows)
+//   plan.rs      geometry and tiles; kernel/ its coefficient tables (Geometry, Plan, TileJob)
+//   budget.rs    the budget and the memory plan                    (plan_memory, MemoryPlan)
+//   backend.rs   choosing and opening CPU/GPU; the GPU thread
+//   resample/    the CPU backend; gpu/ the wgpu backend and shaders/
+//   exec/        the tile stage: ring.rs, workers.rs, writer.rs
+//   sink/        TIFF and PNG writers, compression, the resume journal
+//   job.rs       a job's stages in order: Job::prepare, execute, run()
+//   upscale.rs   files: upscale(), clobbering, --resume
 mod backend;
 pub mod budget;
 mod error;
@@ -29,18 +40,25 @@ mod exec;
 pub mod fuzzing;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+mod job;
 pub mod kernel;
 mod options;
 mod pixel;
 mod plan;
 mod progress;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
 pub mod resample;
+#[cfg(not(feature = "testing"))]
+mod resample;
 pub mod sink;
 pub mod source;
 mod store;
+mod upscale;
 
+pub use budget::{plan_memory, MemoryPlan, Needs};
 pub use error::{Error, Result};
-pub use exec::{plan_memory, run, MemoryPlan, Needs, Report};
+pub use job::{decode_into_store, run, Job, Report};
 pub use kernel::fixed::Intermediate;
 pub use kernel::{AxisCoeffs, Filter};
 pub use options::{Backend, Options, Size, DEFAULT_MAX_PIXELS};
@@ -48,149 +66,6 @@ pub use pixel::{Channels, Depth, Format, ImageInfo, Layout};
 pub use plan::{Geometry, Plan, Rect, TileJob};
 pub use progress::{Event, StageTimes};
 pub use sink::Compression;
-pub use store::Store;
+pub use store::{Rows, Store};
+pub use upscale::{check_output, upscale, Files, OutputKind};
 
-use std::path::Path;
-
-/// The output container, chosen from the output file's extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputKind {
-    /// `.tif` / `.tiff`: tiled TIFF, BigTIFF when needed.
-    Tiff,
-    /// `.png`: streamed PNG.
-    Png,
-}
-
-impl OutputKind {
-    /// From a path's extension.
-    pub fn from_path(path: &Path) -> Result<OutputKind> {
-        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-        match ext.as_deref() {
-            Some("tif") | Some("tiff") => Ok(OutputKind::Tiff),
-            Some("png") => Ok(OutputKind::Png),
-            _ => Err(Error::usage(format!(
-                "{}: unknown output type; name it .tif/.tiff (tiled TIFF) or .png",
-                path.display()
-            ))),
-        }
-    }
-}
-
-/// Checks that `output` may be written: not the input, not existing unless `overwrite`,
-/// in an existing directory.
-pub fn check_output(input: &Path, output: &Path, overwrite: bool) -> Result<()> {
-    if let (Ok(a), Ok(b)) = (std::fs::metadata(input), std::fs::metadata(output)) {
-        use std::os::unix::fs::MetadataExt;
-        if a.dev() == b.dev() && a.ino() == b.ino() {
-            return Err(Error::usage(format!(
-                "{}: output is the input file; refusing to overwrite the input",
-                output.display()
-            )));
-        }
-    }
-    match std::fs::symlink_metadata(output) {
-        Ok(m) if m.is_dir() => {
-            return Err(Error::usage(format!("{}: output is a directory", output.display())));
-        }
-        Ok(_) if !overwrite => {
-            return Err(Error::usage(format!("{}: already exists (pass --overwrite to replace it)", output.display())));
-        }
-        _ => {}
-    }
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(Error::io(
-            dir,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "output directory does not exist"),
-        ));
-    }
-    Ok(())
-}
-
-/// Upscales the image file `input` into `output` (`.tif`, `.tiff` or `.png`).
-///
-/// The output appears only when complete: it is written under a temporary name beside it,
-/// synced and renamed. On any error nothing is left behind.
-pub fn upscale(input: &Path, output: &Path, opts: &Options, progress: &mut dyn FnMut(&Event)) -> Result<Report> {
-    opts.validate()?;
-    let kind = OutputKind::from_path(output)?;
-    if kind == OutputKind::Png && opts.compression != Compression::None {
-        return Err(Error::usage("--compression applies to TIFF output; PNG is always deflate-compressed"));
-    }
-    check_output(input, output, opts.overwrite)?;
-    if opts.resume && kind != OutputKind::Tiff {
-        return Err(Error::usage(format!("{}: --resume works for TIFF output only", output.display())));
-    }
-    let source = source::open(input, opts.max_memory)?;
-    let info = source.info();
-    let (info_w, info_h) = (info.width, info.height);
-    let pixels = info_w as u64 * info_h as u64;
-    if opts.max_pixels > 0 && pixels > opts.max_pixels {
-        return Err(Error::limit(
-            format!("{}: {info_w}x{info_h} input pixels", input.display()),
-            pixels,
-            opts.max_pixels,
-            Some("raise --max-pixels (0 = no limit) if the image is genuine".into()),
-        ));
-    }
-    let (w, h) = opts
-        .output_size(info.width, info.height)
-        .map_err(|e| Error::usage(format!("{}: {}x{} input: {e}", input.display(), info.width, info.height)))?;
-    let mut sink: Box<dyn sink::TileSink> = match kind {
-        OutputKind::Tiff if opts.resume => {
-            let fp = fingerprint(input, opts, (w, h), info.layout)?;
-            Box::new(sink::TiffSink::resumable(output, opts.compression, opts.level, fp)?)
-        }
-        OutputKind::Tiff => Box::new(sink::TiffSink::create(output, opts.compression, opts.level)?),
-        OutputKind::Png => {
-            if w > i32::MAX as u32 || h > i32::MAX as u32 {
-                return Err(Error::usage(format!("{}: {w}x{h} is too large for PNG; name it .tif", output.display())));
-            }
-            Box::new(sink::PngSink::create(output)?)
-        }
-    };
-    run(source, sink.as_mut(), opts, progress).map_err(|e| match e {
-        Error::Limit { what, needed, limit, hint } => Error::Limit {
-            what: format!("{} ({}x{} -> {w}x{h}): {what}", input.display(), info_w, info_h),
-            needed,
-            limit,
-            hint,
-        },
-        e => e,
-    })
-}
-
-/// Identifies a job for `--resume`: the input (size, modification time, first and last MiB),
-/// everything that shapes the output bytes, and the version that writes them. Threads, budget
-/// and backend are left out: they do not change a single byte.
-fn fingerprint(input: &Path, opts: &Options, out: (u32, u32), layout: Layout) -> Result<u64> {
-    use std::io::{Read, Seek, SeekFrom};
-    let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
-    let mtime =
-        meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    let mut f = std::fs::File::open(input).map_err(|e| Error::io(input, e))?;
-    let mut head = vec![0u8; (1 << 20).min(meta.len() as usize)];
-    f.read_exact(&mut head).map_err(|e| Error::io(input, e))?;
-    let mut tail = vec![0u8; (1 << 20).min(meta.len() as usize)];
-    f.seek(SeekFrom::End(-(tail.len() as i64)))
-        .and_then(|_| f.read_exact(&mut tail))
-        .map_err(|e| Error::io(input, e))?;
-    let desc = format!(
-        "{} {} {mtime} {}x{} {:?} {:?} {} {:?} {:?} {:?} {}",
-        env!("CARGO_PKG_VERSION"),
-        meta.len(),
-        out.0,
-        out.1,
-        opts.filter,
-        layout,
-        opts.tile,
-        opts.compression.name(),
-        opts.level,
-        opts.intermediate,
-        opts.gpu_f16
-    );
-    Ok(sink::journal::Fnv::default().bytes(desc.as_bytes()).bytes(&head).bytes(&tail).0)
-}

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 /// Which backend computes tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[non_exhaustive]
 pub enum Backend {
     /// A hardware GPU when one with 64-bit integer shaders exists (and the crate was built with
     /// the `gpu` feature) working side by side with the CPU workers (whoever is free takes the
@@ -69,6 +71,7 @@ pub enum Size {
 /// assert_eq!(o.output_size(2000, 3000).unwrap(), (30000, 45000));
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// Output size.
     pub size: Size,
@@ -88,8 +91,6 @@ pub struct Options {
     pub threads: usize,
     /// Where the scanline store goes; the system temp dir when `None`.
     pub temp_dir: Option<PathBuf>,
-    /// Replace an existing output.
-    pub overwrite: bool,
     /// Set to stop the job early (it then fails with `Error::Interrupted`).
     pub cancel: Option<Arc<AtomicBool>>,
     /// Which backend computes tiles.
@@ -101,9 +102,6 @@ pub struct Options {
     /// Its bytes are the device's own, so it requires [`Backend::Gpu`], refuses `resume`, and
     /// a GPU failure mid-job fails the job instead of falling back to the CPU.
     pub gpu_f16: bool,
-    /// Journal the output so that a killed run can be continued by rerunning with `resume`
-    /// (TIFF output only).
-    pub resume: bool,
     /// Refuse inputs with more pixels than this (0: no limit).
     pub max_pixels: u64,
     /// Test hook: make the GPU fail after this many tiles, to exercise the CPU fallback.
@@ -132,12 +130,10 @@ impl Options {
             level: None,
             threads: 0,
             temp_dir: None,
-            overwrite: false,
             cancel: None,
             backend: Backend::Auto,
             gpu_memory: None,
             gpu_f16: false,
-            resume: false,
             max_pixels: DEFAULT_MAX_PIXELS,
             gpu_fail_after: None,
             kill_after_tiles: None,
@@ -176,9 +172,6 @@ impl Options {
         }
         if self.gpu_f16 && self.backend != Backend::Gpu {
             return Err(Error::usage(format!("--precision f16 needs --backend gpu (not {}): {F16_WHY}", self.backend.name())));
-        }
-        if self.gpu_f16 && self.resume {
-            return Err(Error::usage(format!("--precision f16 cannot be combined with --resume: {F16_WHY}")));
         }
         if self.gpu_f16 && self.intermediate == crate::Intermediate::Rounded {
             return Err(Error::usage("the f16 GPU intermediate and the rounded intermediate exclude each other"));

@@ -97,6 +97,7 @@ impl Layout {
 
 /// Source image format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Format {
     /// JPEG (baseline or progressive).
     Jpeg,
@@ -106,6 +107,8 @@ pub enum Format {
     Tiff,
     /// Pixels handed over in memory ([`crate::source::MemorySource`]).
     Memory,
+    /// A source of the caller's own (procedural images, other decoders).
+    Custom,
 }
 
 impl Format {
@@ -116,12 +119,14 @@ impl Format {
             Format::Png => "png",
             Format::Tiff => "tiff",
             Format::Memory => "memory",
+            Format::Custom => "custom",
         }
     }
 }
 
 /// What a reader knows about its image before decoding pixels.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ImageInfo {
     /// Width in pixels.
     pub width: u32,
@@ -138,6 +143,17 @@ pub struct ImageInfo {
 }
 
 impl ImageInfo {
+    /// An image of `width x height` pixels of `layout` from `format`, with no ICC profile and
+    /// no details (set those fields afterwards if there are any).
+    ///
+    /// ```
+    /// use gigascale::{ImageInfo, Layout, Channels, Depth, Format};
+    /// let i = ImageInfo::new(4000, 3000, Layout::new(Channels::Rgb, Depth::U8), Format::Custom);
+    /// assert_eq!(i.row_bytes(), 12000);
+    /// ```
+    pub fn new(width: u32, height: u32, layout: Layout, format: Format) -> ImageInfo {
+        ImageInfo { width, height, layout, format, icc_profile: None, details: Vec::new() }
+    }
     /// Bytes in one decoded row.
     pub fn row_bytes(&self) -> usize {
         self.width as usize * self.layout.bytes_per_pixel()

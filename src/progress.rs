@@ -2,6 +2,7 @@
 
 /// Time spent per stage, summed over threads, in seconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct StageTimes {
     /// Decoding the source into the store (wall time).
     pub decode: f64,
@@ -26,6 +27,7 @@ pub struct StageTimes {
 
 /// A progress event.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     /// The job is planned and about to start.
     Start {

@@ -35,6 +35,19 @@ pub struct Store {
     height: usize,
 }
 
+/// Source rows of a tile's window, as slices of the store (or any other row provider): what
+/// every backend reads.
+pub trait Rows {
+    /// Row `y` of the source (full width).
+    fn row(&self, y: u32) -> &[u8];
+}
+
+impl Rows for Store {
+    fn row(&self, y: u32) -> &[u8] {
+        Store::row(self, y as usize)
+    }
+}
+
 impl Store {
     /// Creates a store file in `dir` sized for `height` rows of `row_bytes` bytes.
     pub fn create(dir: &Path, row_bytes: usize, height: usize) -> Result<Store> {

@@ -141,12 +141,12 @@ fn icc_profile_is_carried() {
     let icc = src.info().icc_profile.clone().expect("fixture has an ICC profile");
     let out = dir.join("o.tif");
     let o = opts_scale(2.0, 2.0, Filter::Bicubic);
-    gigascale::upscale(&input, &out, &o, &mut |_| {}).unwrap();
+    gigascale::upscale(&input, &out, &o, gigascale::Files::default(), &mut |_| {}).unwrap();
     let mut d = tiff::decoder::Decoder::new(std::fs::File::open(&out).unwrap()).unwrap();
     let v = d.get_tag_u8_vec(tiff::tags::Tag::Unknown(34675)).unwrap();
     assert_eq!(v, icc);
     let outp = dir.join("o.png");
-    gigascale::upscale(&input, &outp, &o, &mut |_| {}).unwrap();
+    gigascale::upscale(&input, &outp, &o, gigascale::Files::default(), &mut |_| {}).unwrap();
     let r = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&outp).unwrap())).read_info().unwrap();
     assert_eq!(r.info().icc_profile.as_deref(), Some(&icc[..]));
     std::fs::remove_dir_all(&dir).unwrap();

@@ -11,7 +11,7 @@
 use super::shaders::{Params, HLAST, HPASS, HPASS_F16, VFIRST, VPASS, VPASS_F16};
 use crate::error::{Error, Result};
 use crate::plan::{Geometry, Plan, TileJob};
-use crate::resample::Rows;
+use crate::store::Rows;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};

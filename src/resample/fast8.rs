@@ -264,6 +264,7 @@ fn tile_avx2(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch, out: &
 }
 
 /// Which instruction set the fast path uses on this machine.
+#[cfg(any(test, feature = "testing"))]
 pub fn isa() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -284,6 +285,7 @@ pub fn resample_tile(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch
 }
 
 /// The baseline build, for tests that compare every variant with the reference.
+#[cfg(any(test, feature = "testing"))]
 pub fn resample_tile_baseline(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch, out: &mut [u8]) {
     tile_baseline(plan, src, job, s, out)
 }

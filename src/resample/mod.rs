@@ -6,7 +6,7 @@ pub mod fast8;
 pub mod native;
 
 use crate::plan::{Geometry, Plan, TileJob};
-use crate::store::Store;
+pub use crate::store::Rows;
 
 /// Reusable per-worker buffers.
 #[derive(Default)]
@@ -32,17 +32,6 @@ impl Scratch {
     }
 }
 
-/// Source rows of a tile's window, as slices of the store (or any other row provider).
-pub trait Rows {
-    /// Row `y` of the source (full width).
-    fn row(&self, y: u32) -> &[u8];
-}
-
-impl Rows for Store {
-    fn row(&self, y: u32) -> &[u8] {
-        Store::row(self, y as usize)
-    }
-}
 
 /// Computes one output tile on the CPU into `out`, a full `tile x tile` buffer of samples
 /// (little-endian for 16-bit); pixels outside the image are zero.

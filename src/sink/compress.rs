@@ -7,6 +7,8 @@ use crate::plan::TileJob;
 
 /// Compression of TIFF tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[non_exhaustive]
 pub enum Compression {
     /// Uncompressed.
     None,

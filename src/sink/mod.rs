@@ -35,6 +35,22 @@ pub struct SinkHeader {
 
 /// A consumer of finished tiles (push model).
 ///
+/// # Contract
+///
+/// The executor calls, from one thread (the writer's), in this order:
+/// 1. [`memory`](TileSink::memory) (while planning, before anything else; it must not fail);
+/// 2. [`begin`](TileSink::begin) once, then [`resume_point`](TileSink::resume_point);
+/// 3. [`encoder`](TileSink::encoder) once per worker; each encoder then runs on its worker's
+///    thread, on that worker's tiles only;
+/// 4. [`write_tile`](TileSink::write_tile) for every tile from the resume point on, in
+///    row-major tile order, with what the encoder made of it;
+///    [`checkpoint`](TileSink::checkpoint) between tiles, about once a second;
+/// 5. [`finish`](TileSink::finish) once, after the last tile.
+///
+/// On any error (the sink's, a worker's, a cancel) the sequence stops where it is and the sink
+/// is dropped: a sink that writes a file must remove (or, for resume, keep) its partial output
+/// in `Drop`. Calls out of this order must return an error, never panic.
+///
 /// ```
 /// use gigascale::sink::{SinkHeader, TileSink, TileEncoder};
 /// use gigascale::TileJob;
@@ -42,7 +58,7 @@ pub struct SinkHeader {
 /// struct Checksum(u64);
 /// impl TileSink for Checksum {
 ///     fn begin(&mut self, _h: &SinkHeader) -> gigascale::Result<()> { Ok(()) }
-///     fn encoder(&self) -> Box<dyn TileEncoder> { Box::new(gigascale::sink::Raw) }
+///     fn encoder(&self) -> gigascale::Result<Box<dyn TileEncoder>> { Ok(Box::new(gigascale::sink::Raw)) }
 ///     fn write_tile(&mut self, _job: &TileJob, data: &[u8]) -> gigascale::Result<()> {
 ///         self.0 += data.iter().map(|&b| b as u64).sum::<u64>();
 ///         Ok(())
@@ -53,8 +69,8 @@ pub struct SinkHeader {
 pub trait TileSink: Send {
     /// Called once before any tile.
     fn begin(&mut self, header: &SinkHeader) -> Result<()>;
-    /// A fresh encoder for one worker thread.
-    fn encoder(&self) -> Box<dyn TileEncoder>;
+    /// A fresh encoder for one worker thread (after `begin`).
+    fn encoder(&self) -> Result<Box<dyn TileEncoder>>;
     /// Receives tile `job` as produced by the encoder, in row-major order.
     fn write_tile(&mut self, job: &TileJob, data: &[u8]) -> Result<()>;
     /// Completes the output; returns the bytes written.
@@ -72,6 +88,11 @@ pub trait TileSink: Send {
     fn checkpoint(&mut self) -> Result<()> {
         Ok(())
     }
+}
+
+/// The error for a [`TileSink`] method called out of the order its contract gives.
+pub(crate) fn out_of_order(call: &str, sink: &str) -> crate::error::Error {
+    crate::error::Error::usage(format!("{sink}: {call} called out of order (see the TileSink contract)"))
 }
 
 /// The identity encoder: tiles pass through uncompressed.

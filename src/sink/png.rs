@@ -54,9 +54,9 @@ impl PngSink {
         }
     }
     fn flush_band(&mut self, rows: u32) -> Result<()> {
-        let h = self.header.as_ref().expect("begin() first");
+        let h = self.header.as_ref().ok_or_else(|| super::out_of_order("a write before begin()", "PngSink"))?;
         let row_bytes = h.width as usize * h.layout.bytes_per_pixel();
-        let w = self.writer.as_mut().expect("begin() first");
+        let w = self.writer.as_mut().ok_or_else(|| super::out_of_order("a write after finish()", "PngSink"))?;
         let mut res = Ok(());
         for r in 0..rows as usize {
             let row = &mut self.band[r * row_bytes..(r + 1) * row_bytes];
@@ -78,7 +78,7 @@ impl PngSink {
 
 impl TileSink for PngSink {
     fn begin(&mut self, h: &SinkHeader) -> Result<()> {
-        let out = self.out.take().expect("begin() twice");
+        let out = self.out.take().ok_or_else(|| super::out_of_order("begin() twice", "PngSink"))?;
         let mut info = png::Info::with_size(h.width, h.height);
         info.color_type = match h.layout.channels {
             Channels::Gray => png::ColorType::Grayscale,
@@ -102,12 +102,12 @@ impl TileSink for PngSink {
         Ok(())
     }
 
-    fn encoder(&self) -> Box<dyn TileEncoder> {
-        Box::new(Raw)
+    fn encoder(&self) -> Result<Box<dyn TileEncoder>> {
+        Ok(Box::new(Raw))
     }
 
     fn write_tile(&mut self, job: &TileJob, data: &[u8]) -> Result<()> {
-        let h = self.header.as_ref().expect("begin() first");
+        let h = self.header.as_ref().ok_or_else(|| super::out_of_order("write_tile() before begin()", "PngSink"))?;
         let bpp = h.layout.bytes_per_pixel();
         let row_bytes = h.width as usize * bpp;
         let tile_row = h.tile as usize * bpp;
@@ -128,9 +128,9 @@ impl TileSink for PngSink {
     }
 
     fn finish(&mut self) -> Result<u64> {
-        let w = self.writer.take().expect("begin() first");
+        let w = self.writer.take().ok_or_else(|| super::out_of_order("finish() before begin() or twice", "PngSink"))?;
         w.finish().map_err(|e| self.perr(e))?;
-        let shared = self.shared.take().expect("begin() first");
+        let shared = self.shared.take().ok_or_else(|| super::out_of_order("finish() before begin() or twice", "PngSink"))?;
         let out = Arc::try_unwrap(shared)
             .map_err(|_| Error::usage("PNG encoder still holds the output"))?
             .into_inner()

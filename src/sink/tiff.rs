@@ -107,8 +107,11 @@ impl TiffSink {
     pub fn is_bigtiff(&self) -> bool {
         self.big
     }
-    fn out(&mut self) -> &mut OutputFile {
-        self.out.as_mut().expect("sink finished")
+    fn out(&mut self) -> Result<&mut OutputFile> {
+        self.out.as_mut().ok_or_else(|| super::out_of_order("a write after finish()", "TiffSink"))
+    }
+    fn header(&self, call: &str) -> Result<&SinkHeader> {
+        self.header.as_ref().ok_or_else(|| super::out_of_order(call, "TiffSink"))
     }
 }
 
@@ -134,7 +137,7 @@ impl TileSink for TiffSink {
     fn begin(&mut self, h: &SinkHeader) -> Result<()> {
         let worst = worst_case_size(h, self.compression);
         self.big = self.force_big || worst > u32::MAX as u64;
-        self.out().set_expected_size(worst, false);
+        self.out()?.set_expected_size(worst, false);
         let n = h.width.div_ceil(h.tile) as usize * h.height.div_ceil(h.tile) as usize;
         self.offsets = Vec::with_capacity(n);
         self.counts = Vec::with_capacity(n);
@@ -151,7 +154,7 @@ impl TileSink for TiffSink {
                 || j.counts.len() as u64 > h.width.div_ceil(h.tile) as u64 * h.height.div_ceil(h.tile) as u64
             {
                 return Err(Error::format(
-                    self.out().dest().to_path_buf(),
+                    self.out()?.dest().to_path_buf(),
                     "resume journal does not match the partial output; run without --resume",
                 ));
             }
@@ -168,32 +171,32 @@ impl TileSink for TiffSink {
             v.extend_from_slice(&0u32.to_le_bytes());
             v
         };
-        self.out().write_all(&head)?;
+        self.out()?.write_all(&head)?;
         if self.hole > 0 {
             let hole = self.hole;
-            self.out().skip(hole)?;
+            self.out()?.skip(hole)?;
         }
         Ok(())
     }
 
-    fn encoder(&self) -> Box<dyn TileEncoder> {
-        let h = self.header.as_ref().expect("begin() first");
-        self.compression.encoder(self.level, h.layout, h.tile)
+    fn encoder(&self) -> Result<Box<dyn TileEncoder>> {
+        let h = self.header("encoder() before begin()")?;
+        Ok(self.compression.encoder(self.level, h.layout, h.tile))
     }
 
     fn write_tile(&mut self, job: &TileJob, data: &[u8]) -> Result<()> {
         if job.index as usize != self.offsets.len() {
             return Err(Error::usage(format!("tile {} arrived out of order", job.index)));
         }
-        let off = self.out().pos();
-        self.out().write_all(data)?;
+        let off = self.out()?.pos();
+        self.out()?.write_all(data)?;
         self.offsets.push(off);
         self.counts.push(data.len() as u64);
         Ok(())
     }
 
     fn finish(&mut self) -> Result<u64> {
-        let h = self.header.clone().expect("begin() first");
+        let h = self.header("finish() before begin()")?.clone();
         let spp = h.layout.channels.count() as u16;
         let bits = h.layout.depth.bits() as u16;
         let big = self.big;
@@ -244,17 +247,17 @@ impl TileSink for TiffSink {
         let mut value_offsets = vec![0u64; e.len()];
         for (i, ent) in e.iter().enumerate() {
             if ent.data.len() > inline {
-                if self.out().pos() % 2 == 1 {
-                    self.out().write_all(&[0])?;
+                if self.out()?.pos() % 2 == 1 {
+                    self.out()?.write_all(&[0])?;
                 }
-                value_offsets[i] = self.out().pos();
-                self.out().write_all(&ent.data)?;
+                value_offsets[i] = self.out()?.pos();
+                self.out()?.write_all(&ent.data)?;
             }
         }
-        if self.out().pos() % 2 == 1 {
-            self.out().write_all(&[0])?;
+        if self.out()?.pos() % 2 == 1 {
+            self.out()?.write_all(&[0])?;
         }
-        let ifd = self.out().pos();
+        let ifd = self.out()?.pos();
         if !big && ifd > u32::MAX as u64 {
             return Err(Error::limit(
                 "classic TIFF offset",
@@ -290,13 +293,13 @@ impl TileSink for TiffSink {
             buf.extend_from_slice(&val);
         }
         buf.extend_from_slice(&vec![0u8; inline]); // no next IFD
-        self.out().write_all(&buf)?;
+        self.out()?.write_all(&buf)?;
         if big {
-            self.out().patch(8, &ifd.to_le_bytes())?;
+            self.out()?.patch(8, &ifd.to_le_bytes())?;
         } else {
-            self.out().patch(4, &(ifd as u32).to_le_bytes())?;
+            self.out()?.patch(4, &(ifd as u32).to_le_bytes())?;
         }
-        let out = self.out.take().expect("sink finished");
+        let out = self.out.take().ok_or_else(|| super::out_of_order("finish() twice", "TiffSink"))?;
         let n = out.commit()?;
         if let Some((_, j)) = &self.journal {
             let _ = std::fs::remove_file(j);
@@ -310,10 +313,10 @@ impl TileSink for TiffSink {
 
     fn checkpoint(&mut self) -> Result<()> {
         let Some((fp, path)) = self.journal.clone() else { return Ok(()) };
-        self.out().sync()?;
+        self.out()?.sync()?;
         let j = Journal {
             fingerprint: fp,
-            data_end: self.out().pos(),
+            data_end: self.out()?.pos(),
             counts: self.counts.iter().map(|&c| c as u32).collect(),
         };
         j.write(&path)

@@ -42,6 +42,8 @@ pub struct RowWriter<'a> {
     pending_release: usize,
     released_to: usize,
     rows_done: u64,
+    /// One bit per row: written (an image's height/8 bytes).
+    written: Vec<u64>,
 }
 
 /// Rows written between two releases of resident store pages.
@@ -50,7 +52,8 @@ const RELEASE_EVERY: usize = 64;
 impl<'a> RowWriter<'a> {
     /// Wraps a store. `cancel` is polled between rows; `progress` receives rows done.
     pub fn new(store: &'a mut Store, cancel: &'a dyn Fn() -> bool, progress: &'a mut dyn FnMut(u64)) -> Self {
-        RowWriter { store, cancel, progress, pending_release: 0, released_to: 0, rows_done: 0 }
+        let words = store.height().div_ceil(64);
+        RowWriter { store, cancel, progress, pending_release: 0, released_to: 0, rows_done: 0, written: vec![0; words] }
     }
     /// Image height in rows.
     pub fn height(&self) -> usize {
@@ -67,9 +70,14 @@ impl<'a> RowWriter<'a> {
             _ => Path::new("."),
         }
     }
-    /// Writes row `y` (rows may come in any order, e.g. interlaced passes).
+    /// Writes row `y` (rows may come in any order, e.g. interlaced passes). `data` must be
+    /// exactly one row long.
     pub fn put_row(&mut self, y: usize, data: &[u8]) -> Result<()> {
-        self.row_mut(y)?.copy_from_slice(data);
+        let row = self.row_mut(y)?;
+        if row.len() != data.len() {
+            return Err(Error::usage(format!("row {y} has {} bytes, rows of this image have {}", data.len(), row.len())));
+        }
+        row.copy_from_slice(data);
         self.row_done(y)
     }
     /// Row `y` for in-place filling; call [`RowWriter::row_done`] after.
@@ -82,6 +90,9 @@ impl<'a> RowWriter<'a> {
     /// Marks row `y` written: polls for cancellation, reports progress, and every few rows
     /// drops written rows from the resident set.
     pub fn row_done(&mut self, y: usize) -> Result<()> {
+        if let Some(w) = self.written.get_mut(y / 64) {
+            *w |= 1 << (y % 64);
+        }
         self.rows_done += 1;
         self.pending_release += 1;
         if self.pending_release >= RELEASE_EVERY {
@@ -121,8 +132,25 @@ impl<'a> RowWriter<'a> {
         }
         Ok(())
     }
-    /// After a bulk fill: reports all rows and releases the resident pages.
+    /// Fails unless every row was marked written ([`RowWriter::row_done`], directly or through
+    /// [`RowWriter::put_row`], or all at once by [`RowWriter::finish_bulk`]): a source that
+    /// stops short must not leave rows of zeros behind.
+    pub fn check_complete(&self) -> Result<()> {
+        let h = self.store.height();
+        let done = self.written.iter().map(|w| w.count_ones() as usize).sum::<usize>();
+        if done < h {
+            let first = (0..h).find(|&y| self.written[y / 64] & (1 << (y % 64)) == 0).unwrap_or(0);
+            return Err(Error::usage(format!("the source delivered {done} of {h} rows (row {first} is missing)")));
+        }
+        Ok(())
+    }
+    /// After a bulk fill: marks and reports all rows and releases the resident pages.
     pub fn finish_bulk(&mut self) {
+        let h = self.store.height();
+        for (i, w) in self.written.iter_mut().enumerate() {
+            let left = h - i * 64;
+            *w = if left >= 64 { u64::MAX } else { (1u64 << left) - 1 };
+        }
         self.rows_done = self.store.height() as u64;
         (self.progress)(self.rows_done);
         self.store.release_all();
@@ -151,7 +179,7 @@ pub fn open(path: &Path, max_memory: u64) -> Result<Box<dyn RowSource>> {
         Format::Jpeg => Box::new(jpeg::JpegSource::open(path, max_memory)?),
         Format::Png => Box::new(png::PngSource::open(path, max_memory)?),
         Format::Tiff => Box::new(tiff::TiffSource::open(path, max_memory)?),
-        Format::Memory => return Err(Error::unsupported(path, "not an image file")),
+        Format::Memory | Format::Custom => return Err(Error::unsupported(path, "not an image file")),
     };
     let info = src.info();
     if info.width == 0 || info.height == 0 {
@@ -211,13 +239,9 @@ thread_local! {
     static IN_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Installs a panic hook that stays silent for panics caught inside third-party decoders
-/// (they become ordinary format errors) and defers to the previous hook otherwise.
-pub fn install_quiet_panic_hook() {
-    let prev = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !IN_DECODER.with(|d| d.get()) {
-            prev(info);
-        }
-    }));
+/// Whether the current thread is inside a third-party decoder call, whose panics gigascale
+/// catches and reports as format errors. A program that installs its own panic hook can stay
+/// silent for those (the `gigascale` binary does).
+pub fn panicking_inside_decoder() -> bool {
+    IN_DECODER.with(|d| d.get())
 }

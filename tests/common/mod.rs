@@ -111,8 +111,8 @@ impl TileSink for MemSink {
         self.header = Some(h.clone());
         Ok(())
     }
-    fn encoder(&self) -> Box<dyn TileEncoder> {
-        Box::new(Raw)
+    fn encoder(&self) -> gigascale::Result<Box<dyn TileEncoder>> {
+        Ok(Box::new(Raw))
     }
     fn write_tile(&mut self, job: &TileJob, data: &[u8]) -> gigascale::Result<()> {
         let h = self.header.as_ref().unwrap();
@@ -182,6 +182,7 @@ fn kernel(f: Filter, x: f64) -> f64 {
                 0.0
             }
         }
+        other => panic!("no independent reference for {other:?}"),
     }
 }
 
@@ -191,6 +192,7 @@ fn support(f: Filter) -> f64 {
         Filter::Bilinear => 1.0,
         Filter::Bicubic | Filter::Mitchell => 2.0,
         Filter::Lanczos3 => 3.0,
+        other => panic!("no independent reference for {other:?}"),
     }
 }
 

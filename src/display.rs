@@ -1,0 +1,119 @@
+//! What the command prints while a job runs: a progress bar or JSON lines, warnings, and the
+//! summary at the end.
+
+use crate::cli::ProgressArg;
+use gigascale::budget::format_size;
+use gigascale::{Event, Report};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
+
+/// The progress display of one job.
+pub struct Display {
+    mode: ProgressArg,
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    /// Where the budget came from (`--max-memory` or the default's source).
+    budget_source: String,
+    summary: String,
+    backend: String,
+}
+
+impl Display {
+    /// A display in `mode` (Bar, Json or None; Auto is resolved by the caller).
+    pub fn new(mode: ProgressArg, quiet: bool, budget_source: String) -> Display {
+        let bar = (mode == ProgressArg::Bar).then(|| {
+            let b = ProgressBar::new(0);
+            b.set_style(
+                ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            b
+        });
+        Display { mode, quiet, bar, budget_source, summary: String::new(), backend: String::new() }
+    }
+
+    /// Shows one event.
+    pub fn on_event(&mut self, e: &Event) {
+        match self.mode {
+            ProgressArg::Json => eprintln!("{}", e.to_json()),
+            ProgressArg::Bar => self.update_bar(e),
+            _ => {}
+        }
+        let talk = !self.quiet && self.mode != ProgressArg::Json;
+        match e {
+            Event::Warning { message } if talk => eprintln!("gigascale: warning: {message}"),
+            Event::Resumed { tiles, total } if talk => {
+                eprintln!("gigascale: resuming: {tiles} of {total} tiles are already written")
+            }
+            Event::Backend { kind, detail } => self.backend = format!("{kind} {detail}"),
+            Event::Start { input, output, tiles, threads, slots, planned_memory, max_memory } => {
+                self.summary = format!(
+                    "{}x{} -> {}x{} ({tiles} tiles, {threads} threads, {slots} tile slots, planned memory {} of {} ({}))",
+                    input.0,
+                    input.1,
+                    output.0,
+                    output.1,
+                    format_size(*planned_memory),
+                    format_size(*max_memory),
+                    self.budget_source
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn update_bar(&self, e: &Event) {
+        let Some(b) = &self.bar else { return };
+        match e {
+            Event::Decode { rows, total } => {
+                b.set_message("decode");
+                b.set_length(*total);
+                b.set_position(*rows);
+            }
+            Event::Tiles { done, total } => {
+                if b.message() != "tiles" {
+                    b.set_message("tiles");
+                    b.reset();
+                }
+                b.set_length(*total);
+                b.set_position(*done);
+            }
+            Event::Done { .. } => b.finish_and_clear(),
+            _ => {}
+        }
+    }
+
+    /// Removes the bar (after success or failure).
+    pub fn clear(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+
+    /// The closing lines: sizes, plan, backend, bytes and stage times.
+    pub fn print_summary(&self, input: &Path, output: &Path, r: &Report) {
+        let s = r.stages;
+        let gpu = if s.gpu_upload + s.gpu_wait > 0.0 {
+            format!(
+                ", gpu upload {:.2} s, gpu wait {:.2} s, read-back {:.2} s, {} tiles on the gpu",
+                s.gpu_upload, s.gpu_wait, s.gpu_readback, s.gpu_tiles
+            )
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "gigascale: {} -> {}: {}\n  backend {}\n  {} written in {:.2} s (decode {:.2} s, compute {:.2} s, encode {:.2} s, write {:.2} s{gpu}; compute and encode are CPU seconds over all workers)",
+            input.display(),
+            output.display(),
+            self.summary,
+            self.backend,
+            format_size(r.bytes),
+            r.seconds,
+            s.decode,
+            s.compute,
+            s.encode,
+            s.write
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! The tile stage of a job: planner → bounded ring → (GPU thread →) workers → one writer.
+//!
+//! ```text
+//!  planner ──(job, free slot)──▶ [GPU thread] ──computed──▶ workers ──encoded──▶ writer ──▶ sink
+//!  (serial,   ring.rs             backend.rs    (auto: workers   workers.rs        writer.rs
+//!   blocks on                                    take jobs too)
+//!   the ring) ◀────────────────────────────── slot returned ◀──────────────────────┘
+//! ```
+//!
+//! Each part is a file: [`ring`] (slots, the planner, the workers' feed), [`workers`],
+//! [`writer`]; the GPU thread is started by `backend::spawn_compute`, which holds every GPU
+//! `cfg`. Threads tell the writer about warnings and the GPU's late start through a channel of
+//! [`Notice`]s. The stage reads the source from the store and knows nothing of files: the job
+//! (`job.rs`) decodes before it and builds the [`Report`](crate::Report) after it.
+
+pub(crate) mod ring;
+pub(crate) mod workers;
+pub(crate) mod writer;
+
+use crate::budget::MemoryPlan;
+use crate::error::{Error, Result};
+use crate::options::Options;
+use crate::plan::Plan;
+use crate::progress::Event;
+use crate::sink::TileSink;
+use crate::store::Store;
+use crossbeam_channel::{bounded, unbounded};
+use ring::{Msg, Ring};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Something another thread wants the user to know, relayed by the writer as an event.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Notice {
+    /// Something went wrong but the job goes on.
+    Warning(String),
+    /// The backend actually in use, once the GPU thread knows it.
+    Backend { kind: &'static str, detail: String },
+}
+
+/// Seconds spent by the GPU thread, and tiles it computed.
+#[derive(Default, Debug, Clone, Copy)]
+pub(crate) struct GpuTimes {
+    pub upload: f64,
+    pub wait: f64,
+    pub readback: f64,
+    pub tiles: u64,
+}
+
+/// What the tile stage measured.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub bytes: u64,
+    pub compute_s: f64,
+    pub encode_s: f64,
+    pub write_s: f64,
+    pub gpu: GpuTimes,
+    /// The backend announced by the GPU thread, if it announced one.
+    pub backend: Option<(&'static str, String)>,
+}
+
+/// Everything the tile stage needs.
+pub(crate) struct TileStage<'a> {
+    pub plan: &'a Plan,
+    pub mem: &'a MemoryPlan,
+    pub store: &'a Store,
+    pub opts: &'a Options,
+    /// Bytes to reserve for each slot's encoded copy (0 when tiles pass through).
+    pub encoded_bound: usize,
+    /// The first tile to compute (after a resumed run's durable tiles).
+    pub first: u64,
+    /// The GPU, if any: its opener and whether the CPU workers share the tiles.
+    pub gpu: Option<crate::backend::GpuOpener<'a>>,
+    pub shared: bool,
+}
+
+/// Runs the tile stage to the end: every tile from `stage.first` computed, encoded and
+/// written, then the sink finished.
+pub(crate) fn run_tiles(stage: TileStage<'_>, sink: &mut dyn TileSink, progress: &mut dyn FnMut(&Event)) -> Result<Stats> {
+    let TileStage { plan, mem, store, opts, encoded_bound, first, gpu, shared } = stage;
+    let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (compute_ns, encode_ns) = (AtomicU64::new(0), AtomicU64::new(0));
+    let ring = Ring::new(mem.slots, plan.tile_bytes(), encoded_bound);
+    let encoders = (0..mem.threads).map(|_| sink.encoder()).collect::<Result<Vec<_>>>()?;
+    let (job_tx, job_rx) = bounded::<Msg>(mem.slots);
+    let (done_tx, done_rx) = bounded::<Result<Msg>>(mem.slots);
+    let (notice_tx, notice_rx) = unbounded();
+    let total = plan.tile_count();
+    let workers = workers::Workers {
+        plan,
+        store,
+        gpu_only: opts.gpu_f16,
+        compute_ns: &compute_ns,
+        encode_ns: &encode_ns,
+    };
+    let (result, write_s, backend, gpu_times) = std::thread::scope(|sc| {
+        let free = ring.free();
+        let stop_p = &stop;
+        sc.spawn(move || {
+            let stopped = || stop_p.load(Ordering::Relaxed) || cancelled();
+            ring::plan_tiles((first..total).map(|i| plan.tile(i)), &free, &job_tx, &stopped)
+        });
+        let (feed, gpu_thread) = crate::backend::spawn_compute(sc, gpu, shared, job_rx, store, opts, notice_tx);
+        let workers = &workers;
+        sc.spawn(move || workers.run(encoders, feed, done_tx));
+        let mut writer = writer::Writer {
+            sink,
+            free: ring.returns(),
+            notices: notice_rx,
+            next: first,
+            end: total,
+            total,
+            across: plan.tiles_across() as u64,
+            kill_after: opts.kill_after_tiles,
+            write_s: 0.0,
+            backend: None,
+        };
+        let mut release = |ty: u32| {
+            // A row of tiles is done: no later tile reads above its window.
+            store.release_rows(0..plan.source_rows(ty + 1..ty + 2).start as usize);
+        };
+        let r = writer.run(&done_rx, &cancelled, &mut release, progress);
+        // Wind down: the planner stops, workers and the GPU thread see their channels close.
+        if r.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        drop(done_rx);
+        drop(ring);
+        let writer::Writer { free, notices, write_s, mut backend, .. } = writer;
+        drop(free);
+        let gpu_times = gpu_thread.map(|h| h.join().unwrap_or_default());
+        writer::relay(&notices, &mut backend, progress);
+        (r, write_s, backend, gpu_times)
+    });
+    let bytes = result?;
+    Ok(Stats {
+        bytes,
+        compute_s: compute_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        encode_s: encode_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        write_s,
+        gpu: gpu_times.unwrap_or_default(),
+        backend,
+    })
+}
+
+/// Checks the one error no stage reports: a cancel request that arrived between stages.
+pub(crate) fn check_cancel(opts: &Options) -> Result<()> {
+    if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+        Err(Error::Interrupted { signal: None })
+    } else {
+        Ok(())
+    }
+}

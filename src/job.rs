@@ -1,0 +1,248 @@
+//! A job, from options to report, in named stages:
+//!
+//! 1. [`Job::prepare`]: validate the options, check the input against `max_pixels`, derive the
+//!    geometry, size everything from the budget ([`plan_memory`]), build the coefficient
+//!    tables and choose the backend. No thread is started and no file is created, so it can be
+//!    called (and tested) on its own, and a job that cannot run fails here.
+//! 2. Open the backend (`backend.rs`; `auto` may open the GPU later, on its own thread).
+//! 3. [`decode_into_store`]: the source's rows into the memory-mapped store.
+//! 4. The tile stage (`exec/`): planner, ring, workers, writer, into the sink.
+//! 5. The [`Report`].
+
+use crate::backend::Chosen;
+use crate::budget::{plan_memory, MemoryPlan, Needs};
+use crate::error::{Error, Result};
+use crate::exec::{self, Stats, TileStage};
+use crate::options::Options;
+use crate::pixel::ImageInfo;
+use crate::plan::{Geometry, Plan};
+use crate::progress::{Event, StageTimes};
+use crate::sink::{Compression, SinkHeader, TileSink};
+use crate::source::{RowSource, RowWriter};
+use crate::store::Store;
+use std::time::Instant;
+
+/// What a finished job reports.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Report {
+    /// Output size.
+    pub output: (u32, u32),
+    /// Bytes written.
+    pub bytes: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Per-stage times.
+    pub stages: StageTimes,
+    /// The memory plan used.
+    pub memory: MemoryPlan,
+    /// `<kind> <detail>` of the backend that did the work, e.g. `cpu (--backend cpu)`.
+    pub backend: String,
+}
+
+/// A validated, planned job: everything decided, nothing started.
+///
+/// ```
+/// use gigascale::{Job, Layout, Channels, Depth, Options, Size};
+/// use gigascale::source::MemorySource;
+/// let src = MemorySource::new(200, 300, Layout::new(Channels::Rgb, Depth::U8), vec![0; 200 * 300 * 3])?;
+/// let mut opts = Options::new(Size::Scale { x: 15.0, y: 15.0 });
+/// opts.max_memory = 64 << 20;
+/// opts.backend = gigascale::Backend::Cpu;
+/// // A sink that discards tiles (examples/synthetic.rs has one that checksums them).
+/// # struct Discard;
+/// # impl gigascale::sink::TileSink for Discard {
+/// #     fn begin(&mut self, _: &gigascale::sink::SinkHeader) -> gigascale::Result<()> { Ok(()) }
+/// #     fn encoder(&self) -> gigascale::Result<Box<dyn gigascale::sink::TileEncoder>> { Ok(Box::new(gigascale::sink::Raw)) }
+/// #     fn write_tile(&mut self, _: &gigascale::TileJob, _: &[u8]) -> gigascale::Result<()> { Ok(()) }
+/// #     fn finish(&mut self) -> gigascale::Result<u64> { Ok(0) }
+/// # }
+/// let job = Job::prepare(&src, &Discard, &opts)?;
+/// assert_eq!(job.output(), (3000, 4500));
+/// assert!(job.memory().total <= 64 << 20);
+/// # Ok::<(), gigascale::Error>(())
+/// ```
+pub struct Job<'o> {
+    opts: &'o Options,
+    info: ImageInfo,
+    plan: Plan,
+    header: SinkHeader,
+    memory: MemoryPlan,
+    chosen: Chosen,
+    encoded_bound: usize,
+}
+
+impl<'o> Job<'o> {
+    /// Validates and plans a job for an input described by `info` and a `sink`: the options
+    /// on their own, the input against `max_pixels`, the output size, the memory plan against
+    /// `max_memory` (from the geometry alone, before any table exists), then the tables and
+    /// the backend choice.
+    pub fn prepare(source: &dyn RowSource, sink: &dyn TileSink, opts: &'o Options) -> Result<Job<'o>> {
+        opts.validate()?;
+        let info = source.info();
+        let pixels = info.width as u64 * info.height as u64;
+        if opts.max_pixels > 0 && pixels > opts.max_pixels {
+            return Err(Error::limit_pixels(
+                format!("{}x{} input", info.width, info.height),
+                pixels,
+                opts.max_pixels,
+                Some("raise --max-pixels (0 = no limit) if the image is genuine".into()),
+            ));
+        }
+        let (ow, oh) = opts.output_size(info.width, info.height)?;
+        let geom = Geometry {
+            in_size: (info.width, info.height),
+            out_size: (ow, oh),
+            tile: opts.tile,
+            layout: info.layout,
+            filter: opts.filter,
+            intermediate: opts.intermediate,
+        };
+        let header =
+            SinkHeader { width: ow, height: oh, tile: opts.tile, layout: info.layout, icc_profile: info.icc_profile.clone() };
+        let level = opts.level.or(opts.compression.default_level()).unwrap_or(0);
+        let tile_bytes = usize::try_from(geom.tile_bytes()).map_err(|_| Error::usage("--tile is too large"))?;
+        let chosen = Chosen::new(opts)?;
+        // Only uncompressed tiles pass to the sink as they are (no second buffer per slot).
+        let passthrough = opts.compression == Compression::None;
+        let encoded_bound = if passthrough { 0 } else { opts.compression.bound(tile_bytes) };
+        let needs = Needs {
+            source_decode: source.decode_memory(),
+            sink_memory: sink.memory(&header),
+            encoder_memory: opts.compression.encoder_memory(level),
+            encoded_bound,
+            passthrough,
+            gpu: chosen.gpu_need(&geom),
+        };
+        let memory = plan_memory(&geom, needs, opts.resolved_threads(), opts.max_memory)?;
+        let plan = Plan::new(info.width, info.height, ow, oh, opts.filter, info.layout, opts.tile)?
+            .with_intermediate(opts.intermediate);
+        Ok(Job { opts, info: info.clone(), plan, header, memory, chosen, encoded_bound })
+    }
+
+    /// The output size.
+    pub fn output(&self) -> (u32, u32) {
+        self.plan.out_size
+    }
+    /// The memory plan.
+    pub fn memory(&self) -> &MemoryPlan {
+        &self.memory
+    }
+    /// The plan: tiles and coefficient tables.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Runs the job: opens the backend, decodes `source` into the store, runs the tile stage
+    /// into `sink`, and reports.
+    pub fn execute(
+        self,
+        mut source: Box<dyn RowSource>,
+        sink: &mut dyn TileSink,
+        progress: &mut dyn FnMut(&Event),
+    ) -> Result<Report> {
+        let t0 = Instant::now();
+        let Job { opts, info, plan, header, memory, chosen, encoded_bound } = self;
+        // `--backend gpu` opens the device now (a GPU that cannot be used is known before any
+        // work); `auto` may open it on the GPU thread (see crate::backend).
+        let t_backend = Instant::now();
+        let opened = crate::backend::open(chosen, opts, &plan, memory.gpu_slots)?;
+        let backend_init = t_backend.elapsed().as_secs_f64();
+        progress(&Event::Backend { kind: opened.kind.to_string(), detail: opened.detail.clone() });
+        progress(&Event::Start {
+            input: (info.width, info.height),
+            output: plan.out_size,
+            tiles: plan.tile_count(),
+            threads: memory.threads,
+            slots: memory.slots,
+            planned_memory: memory.total,
+            max_memory: opts.max_memory,
+        });
+        let temp_dir = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let mut store = Store::create(&temp_dir, info.row_bytes(), info.height as usize)?;
+        let decode_s = decode_into_store(source.as_mut(), &mut store, opts, progress)?;
+        drop(source);
+        sink.begin(&header)?;
+        let first = sink.resume_point();
+        if first > 0 {
+            progress(&Event::Resumed { tiles: first, total: plan.tile_count() });
+        }
+        let stage = TileStage {
+            plan: &plan,
+            mem: &memory,
+            store: &store,
+            opts,
+            encoded_bound,
+            first,
+            gpu: opened.gpu,
+            shared: opened.shared,
+        };
+        let stats = exec::run_tiles(stage, sink, progress)?;
+        let backend = stats.backend.clone().unwrap_or((opened.kind, opened.detail));
+        let report = report(&stats, &plan, memory, backend, decode_s, backend_init, t0);
+        progress(&Event::Done { bytes: report.bytes, seconds: report.seconds, stages: report.stages });
+        Ok(report)
+    }
+}
+
+/// Builds the report from the tile stage's figures and the others'.
+fn report(
+    stats: &Stats,
+    plan: &Plan,
+    memory: MemoryPlan,
+    backend: (&'static str, String),
+    decode: f64,
+    backend_init: f64,
+    t0: Instant,
+) -> Report {
+    let stages = StageTimes {
+        decode,
+        compute: stats.compute_s,
+        encode: stats.encode_s,
+        write: stats.write_s,
+        backend_init,
+        gpu_upload: stats.gpu.upload,
+        gpu_wait: stats.gpu.wait,
+        gpu_readback: stats.gpu.readback,
+        gpu_tiles: stats.gpu.tiles,
+    };
+    Report {
+        output: plan.out_size,
+        bytes: stats.bytes,
+        seconds: t0.elapsed().as_secs_f64(),
+        stages,
+        memory,
+        backend: format!("{} {}", backend.0, backend.1),
+    }
+}
+
+/// Decodes every row of `source` into `store`, reporting `Decode` events and polling the
+/// cancel flag; returns the wall seconds it took. Fails if the source leaves a row unwritten.
+pub fn decode_into_store(
+    source: &mut dyn RowSource,
+    store: &mut Store,
+    opts: &Options,
+    progress: &mut dyn FnMut(&Event),
+) -> Result<f64> {
+    let td = Instant::now();
+    let total = store.height() as u64;
+    let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed));
+    let mut on_rows = |rows: u64| progress(&Event::Decode { rows, total });
+    let mut w = RowWriter::new(store, &cancelled, &mut on_rows);
+    source.decode(&mut w)?;
+    w.check_complete()?;
+    exec::check_cancel(opts)?;
+    Ok(td.elapsed().as_secs_f64())
+}
+
+/// Runs a whole job from a [`RowSource`] to a [`TileSink`]: [`Job::prepare`], then
+/// [`Job::execute`]. Every field of [`Options`] is honoured here; files (overwriting,
+/// `--resume`) are [`crate::upscale`]'s business.
+pub fn run(
+    source: Box<dyn RowSource>,
+    sink: &mut dyn TileSink,
+    opts: &Options,
+    progress: &mut dyn FnMut(&Event),
+) -> Result<Report> {
+    Job::prepare(source.as_ref(), sink, opts)?.execute(source, sink, progress)
+}
