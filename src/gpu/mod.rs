@@ -7,6 +7,7 @@
 
 pub(crate) mod driver;
 mod resampler;
+mod setup;
 pub mod shaders;
 
 pub use resampler::{GpuLimits, GpuResampler};

@@ -3,6 +3,7 @@
 //! (compression) on its own tile, so compression is parallel while writing stays ordered.
 
 mod compress;
+mod ifd;
 pub mod journal;
 mod lzw;
 mod output;

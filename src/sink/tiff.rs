@@ -2,18 +2,13 @@
 //! tables and the IFD go at the end, and the header is patched to point at them. BigTIFF is
 //! chosen up front whenever the worst-case file size could pass 4 GiB.
 
+use super::ifd;
 use super::journal::{self, Journal};
 use super::{Compression, OutputFile, SinkHeader, TileEncoder, TileSink};
 use crate::error::{Error, Result};
-use crate::pixel::Channels;
 use crate::plan::TileJob;
 use std::path::Path;
 
-const SHORT: u16 = 3;
-const LONG: u16 = 4;
-const ASCII: u16 = 2;
-const UNDEFINED: u16 = 7;
-const LONG8: u16 = 16;
 
 /// A tiled TIFF written to disk.
 pub struct TiffSink {
@@ -122,17 +117,6 @@ pub fn worst_case_size(h: &SinkHeader, c: Compression) -> u64 {
     tiles * c.bound(tile_raw) as u64 + tiles * 16 + 4096 + h.icc_profile.as_ref().map_or(0, |p| p.len() as u64)
 }
 
-struct Entry {
-    tag: u16,
-    typ: u16,
-    count: u64,
-    data: Vec<u8>,
-}
-
-fn shorts(v: &[u16]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
 impl TileSink for TiffSink {
     fn begin(&mut self, h: &SinkHeader) -> Result<()> {
         let worst = worst_case_size(h, self.compression);
@@ -197,107 +181,13 @@ impl TileSink for TiffSink {
 
     fn finish(&mut self) -> Result<u64> {
         let h = self.header("finish() before begin()")?.clone();
-        let spp = h.layout.channels.count() as u16;
-        let bits = h.layout.depth.bits() as u16;
         let big = self.big;
-        let pair = |v: &[u64]| -> (u16, Vec<u8>) {
-            if big {
-                (LONG8, v.iter().flat_map(|x| x.to_le_bytes()).collect())
-            } else {
-                (LONG, v.iter().flat_map(|&x| (x as u32).to_le_bytes()).collect())
-            }
-        };
-        let mut e = vec![
-            Entry { tag: 256, typ: LONG, count: 1, data: h.width.to_le_bytes().to_vec() },
-            Entry { tag: 257, typ: LONG, count: 1, data: h.height.to_le_bytes().to_vec() },
-            Entry { tag: 258, typ: SHORT, count: spp as u64, data: shorts(&vec![bits; spp as usize]) },
-            Entry { tag: 259, typ: SHORT, count: 1, data: shorts(&[self.compression.tiff_code()]) },
-            Entry {
-                tag: 262,
-                typ: SHORT,
-                count: 1,
-                data: shorts(&[match h.layout.channels {
-                    Channels::Gray | Channels::GrayAlpha => 1,
-                    _ => 2,
-                }]),
-            },
-            Entry { tag: 277, typ: SHORT, count: 1, data: shorts(&[spp]) },
-            Entry { tag: 284, typ: SHORT, count: 1, data: shorts(&[1]) },
-        ];
-        let sw = format!("gigascale {}\0", env!("CARGO_PKG_VERSION"));
-        e.push(Entry { tag: 305, typ: ASCII, count: sw.len() as u64, data: sw.into_bytes() });
-        if self.compression != Compression::None {
-            e.push(Entry { tag: 317, typ: SHORT, count: 1, data: shorts(&[2]) });
-        }
-        e.push(Entry { tag: 322, typ: LONG, count: 1, data: h.tile.to_le_bytes().to_vec() });
-        e.push(Entry { tag: 323, typ: LONG, count: 1, data: h.tile.to_le_bytes().to_vec() });
-        let (t, d) = pair(&self.offsets);
-        e.push(Entry { tag: 324, typ: t, count: self.offsets.len() as u64, data: d });
-        let (t, d) = pair(&self.counts);
-        e.push(Entry { tag: 325, typ: t, count: self.counts.len() as u64, data: d });
-        if h.layout.channels.has_alpha() {
-            e.push(Entry { tag: 338, typ: SHORT, count: 1, data: shorts(&[2]) });
-        }
-        e.push(Entry { tag: 339, typ: SHORT, count: spp as u64, data: shorts(&vec![1; spp as usize]) });
-        if let Some(icc) = &h.icc_profile {
-            e.push(Entry { tag: 34675, typ: UNDEFINED, count: icc.len() as u64, data: icc.clone() });
-        }
-        let inline = if big { 8 } else { 4 };
-        // Out-of-line values first (word aligned), then the IFD.
-        let mut value_offsets = vec![0u64; e.len()];
-        for (i, ent) in e.iter().enumerate() {
-            if ent.data.len() > inline {
-                if self.out()?.pos() % 2 == 1 {
-                    self.out()?.write_all(&[0])?;
-                }
-                value_offsets[i] = self.out()?.pos();
-                self.out()?.write_all(&ent.data)?;
-            }
-        }
-        if self.out()?.pos() % 2 == 1 {
-            self.out()?.write_all(&[0])?;
-        }
-        let ifd = self.out()?.pos();
-        if !big && ifd > u32::MAX as u64 {
-            return Err(Error::limit(
-                "classic TIFF offset",
-                ifd,
-                u32::MAX as u64,
-                Some("BigTIFF should have been chosen".into()),
-            ));
-        }
-        let mut buf = Vec::new();
+        let entries = ifd::tiled_image(&h, self.compression, &self.offsets, &self.counts, big);
+        let at = ifd::write(self.out()?, &entries, big)?;
         if big {
-            buf.extend_from_slice(&(e.len() as u64).to_le_bytes());
+            self.out()?.patch(8, &at.to_le_bytes())?;
         } else {
-            buf.extend_from_slice(&(e.len() as u16).to_le_bytes());
-        }
-        for (i, ent) in e.iter().enumerate() {
-            buf.extend_from_slice(&ent.tag.to_le_bytes());
-            buf.extend_from_slice(&ent.typ.to_le_bytes());
-            let mut val = if ent.data.len() > inline {
-                if big {
-                    value_offsets[i].to_le_bytes().to_vec()
-                } else {
-                    (value_offsets[i] as u32).to_le_bytes().to_vec()
-                }
-            } else {
-                ent.data.clone()
-            };
-            val.resize(inline, 0);
-            if big {
-                buf.extend_from_slice(&ent.count.to_le_bytes());
-            } else {
-                buf.extend_from_slice(&(ent.count as u32).to_le_bytes());
-            }
-            buf.extend_from_slice(&val);
-        }
-        buf.extend_from_slice(&vec![0u8; inline]); // no next IFD
-        self.out()?.write_all(&buf)?;
-        if big {
-            self.out()?.patch(8, &ifd.to_le_bytes())?;
-        } else {
-            self.out()?.patch(4, &(ifd as u32).to_le_bytes())?;
+            self.out()?.patch(4, &(at as u32).to_le_bytes())?;
         }
         let out = self.out.take().ok_or_else(|| super::out_of_order("finish() twice", "TiffSink"))?;
         let n = out.commit()?;
@@ -332,7 +222,7 @@ impl TileSink for TiffSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pixel::{Depth, Layout};
+    use crate::pixel::{Channels, Depth, Layout};
 
     fn header(w: u32, h: u32) -> SinkHeader {
         SinkHeader { width: w, height: h, tile: 256, layout: Layout::new(Channels::Rgb, Depth::U8), icc_profile: None }

@@ -1,0 +1,263 @@
+//! Building the GPU side of a job: the device with its failure callbacks, the two pipelines,
+//! the coefficient tables, and the ring's slots with the sizes that decide how many fit.
+
+use super::resampler::{align4, GpuLimits, GpuResampler};
+use super::shaders::{HLAST, HPASS, HPASS_F16, VFIRST, VPASS, VPASS_F16};
+use crate::error::{Error, Result};
+use crate::plan::{Geometry, Plan};
+use std::sync::atomic::AtomicU8;
+use std::sync::{Arc, Mutex};
+
+/// Bytes of the parameter area at the start of each upload: the horizontal pass' parameters
+/// at 0, the vertical pass' at `PARAM_SIZE`.
+pub(super) const PARAMS_BYTES: u64 = 256;
+pub(super) const PARAM_SIZE: u64 = 128;
+
+// Map states of a staging buffer.
+pub(super) const PENDING: u8 = 0;
+pub(super) const MAPPED: u8 = 1;
+pub(super) const FAILED: u8 = 2;
+
+/// One slot of the ring: staging buffers, device buffers and the bind groups of both passes.
+pub(super) struct Slot {
+    pub upload: wgpu::Buffer,
+    pub params_h: wgpu::Buffer,
+    pub params_v: wgpu::Buffer,
+    pub src: wgpu::Buffer,
+    pub _inter: wgpu::Buffer,
+    pub out: wgpu::Buffer,
+    pub readback: wgpu::Buffer,
+    pub bind_h: wgpu::BindGroup,
+    pub bind_v: wgpu::BindGroup,
+    pub upload_state: Arc<AtomicU8>,
+    pub read_state: Arc<AtomicU8>,
+    /// The submission that carries this slot's current tile.
+    pub submission: Option<wgpu::SubmissionIndex>,
+}
+
+/// Bytes of one slot's buffers.
+pub(super) struct SlotSizes {
+    /// Upload staging: parameters and the packed source window.
+    pub upload: u64,
+    pub window: u64,
+    /// The intermediate: 4-byte integers, or 2-byte halves with f16.
+    pub inter: u64,
+    /// One output run (and its read-back staging).
+    pub out: u64,
+}
+
+impl SlotSizes {
+    /// The sizes for `plan`'s largest run window.
+    pub fn of(plan: &Plan, f16: bool) -> SlotSizes {
+        let geom = plan.geometry();
+        let k = GpuResampler::run_length(&geom);
+        let (ww, wh) = plan.max_window_run(k);
+        SlotSizes::for_window(&geom, k, (ww as u64, wh as u64), f16)
+    }
+
+    /// The sizes for runs of `k` tiles reading windows of `ww x wh` source pixels.
+    pub fn for_window(geom: &Geometry, k: u32, (ww, wh): (u64, u64), f16: bool) -> SlotSizes {
+        let bpp = geom.layout.bytes_per_pixel() as u64;
+        let ch = geom.layout.channels.count() as u64;
+        let k = k as u64;
+        let window = align4(ww * wh * bpp).max(4);
+        // pass 1 keeps window rows x run columns, or (vertical first) tile rows x window columns
+        let (lines, cols) = if geom.vertical_first() { (geom.tile as u64, ww) } else { (wh, k * geom.tile as u64) };
+        let inter = align4(lines * cols * ch * if f16 { 2 } else { 4 }).max(4);
+        let out = align4(k * geom.tile_bytes());
+        SlotSizes { upload: PARAMS_BYTES + window, window, inter, out }
+    }
+
+    /// Device bytes of one slot.
+    pub fn device(&self) -> u64 {
+        2 * PARAM_SIZE + self.window + self.inter + self.out
+    }
+    /// Host (staging) bytes of one slot.
+    pub fn host(&self) -> u64 {
+        self.upload + self.out
+    }
+
+    /// Fails if a buffer (or a coefficient table in `tables`) outgrows a binding of `cap`.
+    pub fn check_bindings(&self, tables: &[(&str, u64)], cap: u64) -> Result<()> {
+        let own = [("source window", self.window), ("intermediate", self.inter), ("output tile", self.out)];
+        for &(what, n) in own.iter().chain(tables) {
+            if n > cap {
+                return Err(Error::limit(
+                    format!("gpu {what} buffer"),
+                    n,
+                    cap,
+                    Some("lower --tile, or use --backend cpu".into()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// How many slots (at most `want`) fit `limits` besides the tables' `table_bytes`.
+    pub fn slots_within(&self, limits: &GpuLimits, table_bytes: u64, want: usize) -> Result<usize> {
+        let fit_dev = limits.device_memory.saturating_sub(table_bytes) / self.device();
+        let fit_host = limits.host_memory / self.host();
+        let slots = want.min(fit_dev as usize).min(fit_host as usize);
+        if slots == 0 {
+            return Err(Error::limit(
+                "--gpu-memory",
+                table_bytes + self.device(),
+                limits.device_memory,
+                Some("one GPU slot does not fit; raise --gpu-memory or lower --tile".into()),
+            ));
+        }
+        Ok(slots)
+    }
+}
+
+/// An open device: queue, and where its callbacks leave the first failure.
+pub(super) struct Device {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub failure: Arc<Mutex<Option<String>>>,
+}
+
+/// Opens `adapter` with the limits and features the shaders need; device loss and uncaptured
+/// errors are recorded in `failure` (checked before every use).
+pub(super) fn open_device(adapter: &wgpu::Adapter, max_buffer: u64, max_binding: u64, f16: bool) -> Result<Device> {
+    let mut required_limits = wgpu::Limits::downlevel_defaults();
+    required_limits.max_buffer_size = max_buffer;
+    required_limits.max_storage_buffer_binding_size = max_binding;
+    required_limits.max_storage_buffers_per_shader_stage = 4;
+    required_limits.max_compute_workgroups_per_dimension = super::resampler::MAX_GROUPS;
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("gigascale"),
+        required_features: wgpu::Features::SHADER_INT64
+            | if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() },
+        required_limits,
+        ..Default::default()
+    }))
+    .map_err(|e| Error::Gpu(format!("{}: cannot open device: {e}", adapter.get_info().name)))?;
+    let failure: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let f = failure.clone();
+    device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+        if let Ok(mut g) = f.lock() {
+            g.get_or_insert_with(|| e.to_string());
+        }
+    }));
+    let f = failure.clone();
+    device.set_device_lost_callback(move |reason, msg| {
+        if let Ok(mut g) = f.lock() {
+            g.get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
+        }
+    });
+    Ok(Device { device, queue, failure })
+}
+
+/// The pipelines of pass 1 and pass 2 ("hpass"/"vpass", whatever their direction).
+pub(super) fn pipelines(
+    device: &wgpu::Device,
+    vertical_first: bool,
+    f16: bool,
+    adapter: &str,
+) -> Result<(wgpu::ComputePipeline, wgpu::ComputePipeline)> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = |name: &str, src: &str| {
+        device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(std::borrow::Cow::Borrowed(src)),
+        })
+    };
+    let (hm, vm) = if vertical_first {
+        (module("vfirst", VFIRST), module("hlast", HLAST))
+    } else if f16 {
+        (module("hpass_f16", HPASS_F16), module("vpass_f16", VPASS_F16))
+    } else {
+        (module("hpass", HPASS), module("vpass", VPASS))
+    };
+    let pipeline = |m: &wgpu::ShaderModule, name: &str| {
+        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(name),
+            layout: None,
+            module: m,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        })
+    };
+    let (hpass, vpass) = (pipeline(&hm, "hpass"), pipeline(&vm, "vpass"));
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(Error::Gpu(format!("shader compilation failed on {adapter}: {e}")));
+    }
+    Ok((hpass, vpass))
+}
+
+fn buffer(device: &wgpu::Device, label: &str, size: u64, usage: wgpu::BufferUsages, mapped: bool) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: mapped })
+}
+
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_DST);
+
+/// A coefficient table on the device.
+pub(super) fn table(device: &wgpu::Device, label: &str, words: &[i32]) -> Result<wgpu::Buffer> {
+    let b = buffer(device, label, (words.len() as u64 * 4).max(4), STORAGE, true);
+    let bytes: &[u8] = bytemuck::cast_slice(words);
+    b.get_mapped_range_mut(..)
+        .map_err(|e| Error::Gpu(format!("map coefficient table: {e}")))?
+        .slice(..bytes.len())
+        .copy_from_slice(bytes);
+    b.unmap();
+    Ok(b)
+}
+
+fn entries<'a>(
+    p: &'a wgpu::Buffer,
+    a: &'a wgpu::Buffer,
+    b: &'a wgpu::Buffer,
+    c: &'a wgpu::Buffer,
+) -> [wgpu::BindGroupEntry<'a>; 4] {
+    [
+        wgpu::BindGroupEntry { binding: 0, resource: p.as_entire_binding() },
+        wgpu::BindGroupEntry { binding: 1, resource: a.as_entire_binding() },
+        wgpu::BindGroupEntry { binding: 2, resource: b.as_entire_binding() },
+        wgpu::BindGroupEntry { binding: 3, resource: c.as_entire_binding() },
+    ]
+}
+
+impl Slot {
+    /// A slot of `sizes`; pass 1 and pass 2 each get their pipeline and coefficient table.
+    pub fn new(
+        device: &wgpu::Device,
+        sizes: &SlotSizes,
+        (pass1, table1): (&wgpu::ComputePipeline, &wgpu::Buffer),
+        (pass2, table2): (&wgpu::ComputePipeline, &wgpu::Buffer),
+    ) -> Slot {
+        use wgpu::BufferUsages as U;
+        let upload = buffer(device, "upload", sizes.upload, U::MAP_WRITE | U::COPY_SRC, true);
+        let params_h = buffer(device, "params-h", PARAM_SIZE, U::UNIFORM | U::COPY_DST, false);
+        let params_v = buffer(device, "params-v", PARAM_SIZE, U::UNIFORM | U::COPY_DST, false);
+        let src = buffer(device, "window", sizes.window, STORAGE, false);
+        let inter = buffer(device, "inter", sizes.inter, U::STORAGE, false);
+        let out = buffer(device, "out", sizes.out, U::STORAGE | U::COPY_SRC, false);
+        let readback = buffer(device, "readback", sizes.out, U::MAP_READ | U::COPY_DST, false);
+        let bind_h = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("hpass"),
+            layout: &pass1.get_bind_group_layout(0),
+            entries: &entries(&params_h, &src, table1, &inter),
+        });
+        let bind_v = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("vpass"),
+            layout: &pass2.get_bind_group_layout(0),
+            entries: &entries(&params_v, &inter, table2, &out),
+        });
+        Slot {
+            upload,
+            params_h,
+            params_v,
+            src,
+            _inter: inter,
+            out,
+            readback,
+            bind_h,
+            bind_v,
+            upload_state: Arc::new(AtomicU8::new(MAPPED)),
+            read_state: Arc::new(AtomicU8::new(PENDING)),
+            submission: None,
+        }
+    }
+}
