@@ -72,9 +72,7 @@ fn main() -> gigascale::Result<()> {
     let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (w, h, scale) =
         (args.first().copied().unwrap_or(800), args.get(1).copied().unwrap_or(600), args.get(2).copied().unwrap_or(10));
-    let source = Rings {
-        info: ImageInfo::new(w, h, Layout::new(Channels::Rgb, Depth::U8), Format::Custom),
-    };
+    let source = Rings { info: ImageInfo::new(w, h, Layout::new(Channels::Rgb, Depth::U8), Format::Custom) };
     let mut opts = Options::new(Size::Scale { x: scale as f64, y: scale as f64 });
     opts.max_memory = 64 << 20;
     let mut sink = Checksum::default();

@@ -32,13 +32,18 @@ impl Chosen {
     pub(crate) fn new(opts: &Options) -> Result<Chosen> {
         #[cfg(feature = "gpu")]
         {
-            if opts.backend == Backend::Auto && crate::gpu::may_have_hardware_gpu() {
-                return Ok(Chosen::Deferred);
+            match opts.backend {
+                Backend::Cpu => Ok(Chosen::Cpu("--backend cpu".into())),
+                Backend::Auto if crate::gpu::may_have_hardware_gpu() => Ok(Chosen::Deferred),
+                Backend::Auto => Ok(Chosen::Cpu("no GPU device node (/dev/dri/renderD*, /dev/nvidia*)".into())),
+                _ => match crate::gpu::select(true) {
+                    Some(a) => Ok(Chosen::Gpu(a)),
+                    None => Err(crate::error::Error::Gpu(
+                        "no GPU adapter with 64-bit integer shaders (SHADER_INT64) was found; `gigascale devices` lists what exists"
+                            .into(),
+                    )),
+                },
             }
-            Ok(match crate::gpu::select(opts.backend)? {
-                Ok(a) => Chosen::Gpu(a),
-                Err(reason) => Chosen::Cpu(reason),
-            })
         }
         #[cfg(not(feature = "gpu"))]
         {
@@ -87,7 +92,7 @@ pub(crate) struct Opened<'a> {
 /// Opens the chosen backend with `gpu_slots` ring slots (from the memory plan).
 #[allow(unused_variables)]
 pub(crate) fn open<'a>(chosen: Chosen, opts: &'a Options, plan: &'a Plan, gpu_slots: usize) -> Result<Opened<'a>> {
-    let shared = opts.backend == Backend::Auto || opts.gpu_share;
+    let shared = opts.backend == Backend::Auto || opts.hooks().gpu_share;
     match chosen {
         Chosen::Cpu(reason) => Ok(Opened { kind: "cpu", detail: format!("({reason})"), gpu: None, shared }),
         #[cfg(feature = "gpu")]
@@ -108,15 +113,14 @@ pub(crate) fn open<'a>(chosen: Chosen, opts: &'a Options, plan: &'a Plan, gpu_sl
         Chosen::Deferred => Ok(Opened {
             kind: "gpu+cpu",
             detail: "(the GPU opens alongside the CPU workers)".into(),
-            gpu: Some(Box::new(move || match crate::gpu::select(Backend::Auto) {
-                Ok(Ok(adapter)) => {
+            gpu: Some(Box::new(move || match crate::gpu::select(false) {
+                Some(adapter) => {
                     let name = adapter.get_info().name;
                     open_gpu(adapter, opts, plan, gpu_slots)
                         .map(|(g, detail)| (g, Some(detail)))
                         .map_err(|e| format!("GPU {name} unusable: {e}"))
                 }
-                Ok(Err(reason)) => Err(reason),
-                Err(e) => Err(e.to_string()),
+                None => Err("no hardware GPU with 64-bit integer shaders".into()),
             })),
             shared,
         }),
@@ -148,7 +152,7 @@ pub(crate) fn spawn_compute<'scope, 'env>(
                 if let Some(detail) = detail {
                     let _ = notices.send(Notice::Backend { kind: "gpu+cpu", detail });
                 }
-                crate::gpu::driver::drive(g, gpu_jobs, work_tx, store, opts.gpu_fail_after, &notices)
+                crate::gpu::driver::drive(g, gpu_jobs, work_tx, store, opts.hooks().gpu_fail_after, &notices)
             }
             Err(reason) => {
                 let _ = notices.send(Notice::Backend { kind: "cpu", detail: format!("({reason})") });
@@ -184,12 +188,8 @@ fn open_gpu(
         )));
     }
     let g = crate::gpu::GpuResampler::new(adapter, plan, limits, gpu_slots, f16)?;
-    let detail = format!(
-        "{} ({} slots, {} on the device)",
-        g.adapter,
-        g.slots(),
-        crate::budget::format_size(g.device_bytes)
-    );
+    let detail =
+        format!("{} ({} slots, {} on the device)", g.adapter, g.slots(), crate::budget::format_size(g.device_bytes));
     Ok((g, detail))
 }
 

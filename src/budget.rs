@@ -355,8 +355,11 @@ mod tests {
     fn tree(files: &[(&str, &str)]) -> PathBuf {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
-        let root = std::env::temp_dir()
-            .join(format!("gigascale-cg-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let root = std::env::temp_dir().join(format!(
+            "gigascale-cg-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         for (p, text) in files {
             let f = root.join(p);
             std::fs::create_dir_all(f.parent().unwrap()).unwrap();

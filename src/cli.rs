@@ -1,10 +1,10 @@
 //! Command-line interface: parses arguments into validated [`gigascale::Options`], calls the
 //! library, prints progress and the error chain.
 
+use crate::display::Display;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gigascale::budget::{format_size, parse_size};
 use gigascale::{Compression, Error, Filter, Options, Size};
-use crate::display::Display;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -193,7 +193,10 @@ fn options(a: &UpscaleArgs) -> Result<Options, Error> {
         o.max_pixels = m;
     }
     // Hidden crash-test hook (tests/resume.rs): die by SIGKILL after N durable tiles.
-    o.kill_after_tiles = std::env::var("GIGASCALE_TEST_KILL_AFTER_TILES").ok().and_then(|v| v.parse().ok());
+    #[cfg(feature = "testing")]
+    {
+        o.hooks.kill_after_tiles = std::env::var("GIGASCALE_TEST_KILL_AFTER_TILES").ok().and_then(|v| v.parse().ok());
+    }
     o.validate()?;
     Ok(o)
 }

@@ -98,8 +98,13 @@ impl<'o> Job<'o> {
             filter: opts.filter,
             intermediate: opts.intermediate,
         };
-        let header =
-            SinkHeader { width: ow, height: oh, tile: opts.tile, layout: info.layout, icc_profile: info.icc_profile.clone() };
+        let header = SinkHeader {
+            width: ow,
+            height: oh,
+            tile: opts.tile,
+            layout: info.layout,
+            icc_profile: info.icc_profile.clone(),
+        };
         let level = opts.level.or(opts.compression.default_level()).unwrap_or(0);
         let tile_bytes = usize::try_from(geom.tile_bytes()).map_err(|_| Error::usage("--tile is too large"))?;
         let chosen = Chosen::new(opts)?;

@@ -36,6 +36,7 @@ mod backend;
 pub mod budget;
 mod error;
 mod exec;
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing;
 #[cfg(feature = "gpu")]
@@ -61,6 +62,9 @@ pub use error::{Error, Result};
 pub use job::{decode_into_store, run, Job, Report};
 pub use kernel::fixed::Intermediate;
 pub use kernel::{AxisCoeffs, Filter};
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub use options::Hooks;
 pub use options::{Backend, Options, Size, DEFAULT_MAX_PIXELS};
 pub use pixel::{Channels, Depth, Format, ImageInfo, Layout};
 pub use plan::{Geometry, Plan, Rect, TileJob};
@@ -68,4 +72,3 @@ pub use progress::{Event, StageTimes};
 pub use sink::Compression;
 pub use store::{Rows, Store};
 pub use upscale::{check_output, upscale, Files, OutputKind};
-

@@ -41,6 +41,21 @@ rounding is the device's (WGSL leaves f32-to-f16 rounding and f32 division accur
 implementation), so no other backend, device or earlier run can be trusted to produce the same \
 bytes; tiles from different sources would be stitched together";
 
+/// Fault-injection hooks for the tests; all off by default, and always off without the
+/// `testing` feature.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[doc(hidden)]
+pub struct Hooks {
+    /// Make the GPU fail after this many tiles, to exercise the CPU fallback.
+    pub gpu_fail_after: Option<u64>,
+    /// Share tiles between GPU and CPU workers (as `Auto` does) under `Backend::Gpu`, so that
+    /// the shared mode can be tested on a software adapter.
+    pub gpu_share: bool,
+    /// Kill the process (SIGKILL) right after this many tiles are durable, to test crash
+    /// safety at a deterministic point (CLI: `GIGASCALE_TEST_KILL_AFTER_TILES`).
+    pub kill_after_tiles: Option<u64>,
+}
+
 /// Default `--max-pixels`: 4 gigapixels of input (a 65536x65536 image), far above any photo.
 pub const DEFAULT_MAX_PIXELS: u64 = 1 << 32;
 
@@ -104,17 +119,10 @@ pub struct Options {
     pub gpu_f16: bool,
     /// Refuse inputs with more pixels than this (0: no limit).
     pub max_pixels: u64,
-    /// Test hook: make the GPU fail after this many tiles, to exercise the CPU fallback.
+    /// Fault-injection hooks for the tests (feature `testing`).
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
-    pub gpu_fail_after: Option<u64>,
-    /// Test hook: the process kills itself (SIGKILL) right after this many tiles are durable,
-    /// to test crash safety at a deterministic point (CLI: `GIGASCALE_TEST_KILL_AFTER_TILES`).
-    #[doc(hidden)]
-    pub kill_after_tiles: Option<u64>,
-    /// Test hook: share tiles between GPU and CPU workers (as `Auto` does) under `Backend::Gpu`,
-    /// so that the shared mode can be tested on a software adapter.
-    #[doc(hidden)]
-    pub gpu_share: bool,
+    pub hooks: Hooks,
 }
 
 impl Options {
@@ -135,9 +143,8 @@ impl Options {
             gpu_memory: None,
             gpu_f16: false,
             max_pixels: DEFAULT_MAX_PIXELS,
-            gpu_fail_after: None,
-            kill_after_tiles: None,
-            gpu_share: false,
+            #[cfg(feature = "testing")]
+            hooks: Hooks::default(),
         }
     }
 
@@ -171,7 +178,10 @@ impl Options {
             return Err(Error::usage(format!("--level has no meaning for --compression {}", self.compression.name())));
         }
         if self.gpu_f16 && self.backend != Backend::Gpu {
-            return Err(Error::usage(format!("--precision f16 needs --backend gpu (not {}): {F16_WHY}", self.backend.name())));
+            return Err(Error::usage(format!(
+                "--precision f16 needs --backend gpu (not {}): {F16_WHY}",
+                self.backend.name()
+            )));
         }
         if self.gpu_f16 && self.intermediate == crate::Intermediate::Rounded {
             return Err(Error::usage("the f16 GPU intermediate and the rounded intermediate exclude each other"));
@@ -201,6 +211,14 @@ impl Options {
             Size::Dimensions { width: None, height: Some(oh) } => Ok((r(w as f64 * oh as f64 / h as f64)?, oh)),
             Size::Dimensions { .. } => Err(Error::usage("give --scale, --width or --height")),
         }
+    }
+
+    /// The fault-injection hooks in force (none without the `testing` feature).
+    pub(crate) fn hooks(&self) -> Hooks {
+        #[cfg(feature = "testing")]
+        return self.hooks;
+        #[cfg(not(feature = "testing"))]
+        Hooks::default()
     }
 
     /// Worker threads after resolving 0 to the CPU count.

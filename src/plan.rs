@@ -92,8 +92,11 @@ impl Geometry {
     }
     /// Upper bound of both axes' coefficient tables.
     pub fn coefficient_bytes(&self) -> u64 {
-        table_bytes(self.filter, self.in_size.0, self.out_size.0)
-            .saturating_add(table_bytes(self.filter, self.in_size.1, self.out_size.1))
+        table_bytes(self.filter, self.in_size.0, self.out_size.0).saturating_add(table_bytes(
+            self.filter,
+            self.in_size.1,
+            self.out_size.1,
+        ))
     }
     /// Upper bound of the source window (width, height) of `kx` consecutive tiles of a row
     /// of tiles, `ky` rows of tiles high.

@@ -40,7 +40,8 @@ fn upscale_measured(input: &Path, out: &Path, args: &[&str]) -> (Output, u64) {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    let kb: u64 = err.lines().find_map(|l| l.strip_prefix("peak_rss_kb=")).expect("time's line").trim().parse().unwrap();
+    let kb: u64 =
+        err.lines().find_map(|l| l.strip_prefix("peak_rss_kb=")).expect("time's line").trim().parse().unwrap();
     (o, kb * 1024)
 }
 
@@ -132,7 +133,8 @@ fn a_full_output_disk_is_an_error_naming_what_was_written() {
     let Some(mnt) = small_tmpfs("outfs") else { return };
     let out = mnt.join("out.tif");
     // About 1.3 MB of output on a 1 MiB file system.
-    let o = bin().arg("upscale").arg(fixture("coffee.jpg")).arg(&out).args(["--scale", "5", "--quiet"]).output().unwrap();
+    let o =
+        bin().arg("upscale").arg(fixture("coffee.jpg")).arg(&out).args(["--scale", "5", "--quiet"]).output().unwrap();
     let left = unmount(&mnt);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{:?} {err}", o.status);
@@ -143,7 +145,13 @@ fn a_full_output_disk_is_an_error_naming_what_was_written() {
 #[test]
 fn resume_is_refused_for_png_output() {
     let d = tmpdir("pngresume");
-    let o = bin().arg("upscale").arg(fixture("coffee.jpg")).arg(d.join("o.png")).args(["--scale", "2", "--resume"]).output().unwrap();
+    let o = bin()
+        .arg("upscale")
+        .arg(fixture("coffee.jpg"))
+        .arg(d.join("o.png"))
+        .args(["--scale", "2", "--resume"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("--resume works for TIFF output only"), "{err}");
@@ -214,7 +222,8 @@ fn big_jpegs_stream_through_a_small_budget() {
     // refused).
     let prog = d.join("prog.jpg");
     make_jpeg(&prog, 4000, 6000, true);
-    let (o, rss) = upscale_measured(&prog, &out, &["--scale", "1.25", "--max-memory", "32M", "--backend", "cpu", "--overwrite"]);
+    let (o, rss) =
+        upscale_measured(&prog, &out, &["--scale", "1.25", "--max-memory", "32M", "--backend", "cpu", "--overwrite"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     eprintln!("progressive 4000x6000 x1.25 under 32M: peak RSS {} MiB", rss >> 20);
     assert!(rss <= 48 << 20, "progressive peak RSS {rss} > 32M + 16M");
@@ -229,7 +238,14 @@ fn big_jpegs_stream_through_a_small_budget() {
     // The coefficient file needs scratch disk: on a tmpfs that holds the store but not it, the
     // job fails naming it, and leaves nothing.
     if let Some(mnt) = small_tmpfs_of("coeffs", "100m") {
-        let o = bin().arg("upscale").arg(&prog).arg(d.join("x.tif")).args(["--scale", "1.25", "--temp-dir"]).arg(&mnt).output().unwrap();
+        let o = bin()
+            .arg("upscale")
+            .arg(&prog)
+            .arg(d.join("x.tif"))
+            .args(["--scale", "1.25", "--temp-dir"])
+            .arg(&mnt)
+            .output()
+            .unwrap();
         let left = unmount(&mnt);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{err}");
@@ -279,7 +295,8 @@ fn jpeg_pixels_are_libjpeg_turbos_own() {
         let (w, h, want) = read_pnm(&djpeg.stdout);
         let out = d.join(format!("{name}.png"));
         // Scale 1 with nearest: the decoded pixels themselves.
-        let o = bin().arg("upscale").arg(fixture(name)).arg(&out).args(["--scale", "1", "--filter", "nearest"]).output();
+        let o =
+            bin().arg("upscale").arg(fixture(name)).arg(&out).args(["--scale", "1", "--filter", "nearest"]).output();
         assert!(o.unwrap().status.success());
         let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&out).unwrap()));
         let mut r = dec.read_info().unwrap();
@@ -304,7 +321,13 @@ fn a_single_strip_tiff_counts_its_strip_once() {
     let out = d.join("out.tif");
     // The strip is 9 MB: decoding needs it once (it was counted twice, 18 MB + the rest, and
     // refused under 16M).
-    let o = bin().arg("upscale").arg(&input).arg(&out).args(["--scale", "1.5", "--max-memory", "16M", "--backend", "cpu"]).output().unwrap();
+    let o = bin()
+        .arg("upscale")
+        .arg(&input)
+        .arg(&out)
+        .args(["--scale", "1.5", "--max-memory", "16M", "--backend", "cpu"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::remove_dir_all(&d).unwrap();
 }

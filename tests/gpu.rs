@@ -100,7 +100,7 @@ fn gpu_failure_mid_job_falls_back_to_cpu() {
     let mut o = with_backend(opts_scale(6.0, 6.0, Filter::Bicubic), Backend::Gpu);
     o.tile = 32;
     let want = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
-    o.gpu_fail_after = Some(7);
+    o.hooks.gpu_fail_after = Some(7);
     let mut warned = false;
     let mut sink = MemSink::default();
     gigascale::run(Box::new(img.source()), &mut sink, &o, &mut |e| {
@@ -186,7 +186,7 @@ fn gpu_alone_computes_every_tile_and_shared_mode_matches_cpu() {
     let tiles = 540u64.div_ceil(64) * 405u64.div_ceil(64);
     assert_eq!(rep.stages.gpu_tiles, tiles, "--backend gpu: the GPU computes every tile");
     let mut shared = with_backend(o, Backend::Gpu);
-    shared.gpu_share = true;
+    shared.hooks.gpu_share = true;
     let (got, rep) = run_mem_report(&img, &shared).unwrap();
     assert!(got.data == want.data, "shared GPU+CPU output differs from the CPU's");
     assert!(rep.backend.starts_with("gpu+cpu"), "{}", rep.backend);
@@ -211,7 +211,7 @@ fn f16_never_mixes_gpu_and_cpu_tiles() {
     let a = run_mem(&img, &o).unwrap();
     let b = run_mem(&img, &o).unwrap();
     assert!(a.data == b.data, "two f16 runs on one device differ");
-    o.gpu_fail_after = Some(7);
+    o.hooks.gpu_fail_after = Some(7);
     let e = run_mem(&img, &o).expect_err("an f16 job must fail when the GPU fails");
     assert!(e.to_string().contains("f16"), "{e}");
 }

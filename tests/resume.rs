@@ -13,18 +13,7 @@ fn fixture(name: &str) -> PathBuf {
 fn job(out: &Path, tmp: &Path, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gigascale"));
     c.args(["upscale", fixture("coffee.jpg").to_str().unwrap(), out.to_str().unwrap()])
-        .args([
-            "--scale",
-            "30",
-            "--tile",
-            "64",
-            "--threads",
-            "1",
-            "--compression",
-            "deflate",
-            "--quiet",
-            "--temp-dir",
-        ])
+        .args(["--scale", "30", "--tile", "64", "--threads", "1", "--compression", "deflate", "--quiet", "--temp-dir"])
         .arg(tmp)
         .args(extra)
         .stderr(Stdio::piped());

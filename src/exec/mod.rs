@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Something another thread wants the user to know, relayed by the writer as an event.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // only the GPU thread sends them
 pub(crate) enum Notice {
     /// Something went wrong but the job goes on.
     Warning(String),
@@ -75,7 +76,11 @@ pub(crate) struct TileStage<'a> {
 
 /// Runs the tile stage to the end: every tile from `stage.first` computed, encoded and
 /// written, then the sink finished.
-pub(crate) fn run_tiles(stage: TileStage<'_>, sink: &mut dyn TileSink, progress: &mut dyn FnMut(&Event)) -> Result<Stats> {
+pub(crate) fn run_tiles(
+    stage: TileStage<'_>,
+    sink: &mut dyn TileSink,
+    progress: &mut dyn FnMut(&Event),
+) -> Result<Stats> {
     let TileStage { plan, mem, store, opts, encoded_bound, first, gpu, shared } = stage;
     let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -86,13 +91,8 @@ pub(crate) fn run_tiles(stage: TileStage<'_>, sink: &mut dyn TileSink, progress:
     let (done_tx, done_rx) = bounded::<Result<Msg>>(mem.slots);
     let (notice_tx, notice_rx) = unbounded();
     let total = plan.tile_count();
-    let workers = workers::Workers {
-        plan,
-        store,
-        gpu_only: opts.gpu_f16,
-        compute_ns: &compute_ns,
-        encode_ns: &encode_ns,
-    };
+    let workers =
+        workers::Workers { plan, store, gpu_only: opts.gpu_f16, compute_ns: &compute_ns, encode_ns: &encode_ns };
     let (result, write_s, backend, gpu_times) = std::thread::scope(|sc| {
         let free = ring.free();
         let stop_p = &stop;
@@ -111,7 +111,7 @@ pub(crate) fn run_tiles(stage: TileStage<'_>, sink: &mut dyn TileSink, progress:
             end: total,
             total,
             across: plan.tiles_across() as u64,
-            kill_after: opts.kill_after_tiles,
+            kill_after: opts.hooks().kill_after_tiles,
             write_s: 0.0,
             backend: None,
         };

@@ -109,7 +109,7 @@ pub(crate) fn relay(
     }
 }
 
-/// The crash-test hook (`Options::kill_after_tiles`): the process dies by SIGKILL, as from
+/// The crash-test hook (`Hooks::kill_after_tiles`): the process dies by SIGKILL, as from
 /// `kill -9`, with no destructor run and nothing flushed.
 fn kill_self_for_test() -> ! {
     // SAFETY: `kill` and `getpid` take plain integers and touch no memory of ours.

@@ -65,7 +65,8 @@ pub(crate) fn drive<T: AsMut<[u8]>>(
     };
     if d.work().is_ok() {
         if let Some(e) = d.failed.take() {
-            let _ = notices.send(Notice::Warning(format!("GPU failed ({e}); the remaining tiles are computed on the CPU")));
+            let _ =
+                notices.send(Notice::Warning(format!("GPU failed ({e}); the remaining tiles are computed on the CPU")));
             d.hand_rest_to_cpu();
         }
     }

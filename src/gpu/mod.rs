@@ -8,13 +8,9 @@
 pub(crate) mod driver;
 mod resampler;
 mod setup;
-pub mod shaders;
+pub(crate) mod shaders;
 
-pub use resampler::{GpuLimits, GpuResampler};
-
-use crate::error::{Error, Result};
-
-pub use crate::options::Backend;
+pub(crate) use resampler::{GpuLimits, GpuResampler};
 
 /// What `gigascale devices` reports of one adapter.
 #[derive(Debug, Clone)]
@@ -100,14 +96,10 @@ pub(crate) fn may_have_hardware_gpu() -> bool {
     has("/dev/dri", "renderD") || has("/dev", "nvidia")
 }
 
-/// Picks an adapter for `backend`. `Ok(Err(reason))` means: use the CPU, for that reason.
-pub fn select(backend: Backend) -> Result<std::result::Result<wgpu::Adapter, String>> {
-    if backend == Backend::Cpu {
-        return Ok(Err("--backend cpu".into()));
-    }
-    if backend == Backend::Auto && !may_have_hardware_gpu() {
-        return Ok(Err("no GPU device node (/dev/dri/renderD*, /dev/nvidia*)".into()));
-    }
+/// The best adapter with 64-bit integer shaders: discrete before integrated before virtual;
+/// software adapters (lavapipe, llvmpipe, WARP) only when `allow_software`. `None` if there
+/// is none.
+pub(crate) fn select(allow_software: bool) -> Option<wgpu::Adapter> {
     let adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
     let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
         wgpu::DeviceType::DiscreteGpu => 0,
@@ -116,17 +108,9 @@ pub fn select(backend: Backend) -> Result<std::result::Result<wgpu::Adapter, Str
         wgpu::DeviceType::Other => 3,
         wgpu::DeviceType::Cpu => 4,
     };
-    let mut usable: Vec<_> = adapters
+    adapters
         .into_iter()
         .filter(|a| a.features().contains(wgpu::Features::SHADER_INT64))
-        .filter(|a| backend == Backend::Gpu || !is_software(&a.get_info()))
-        .collect();
-    usable.sort_by_key(rank);
-    match (usable.into_iter().next(), backend) {
-        (Some(a), _) => Ok(Ok(a)),
-        (None, Backend::Gpu) => Err(Error::Gpu(
-            "no GPU adapter with 64-bit integer shaders (SHADER_INT64) was found; `gigascale devices` lists what exists".into(),
-        )),
-        (None, _) => Ok(Err("no hardware GPU with 64-bit integer shaders".into())),
-    }
+        .filter(|a| allow_software || !is_software(&a.get_info()))
+        .min_by_key(rank)
 }

@@ -60,8 +60,6 @@ pub struct GpuResampler {
     pub adapter: String,
     /// Device bytes allocated.
     pub device_bytes: u64,
-    /// Host staging bytes allocated.
-    pub host_bytes: u64,
     /// Seconds spent copying tiles out of read-back buffers.
     pub readback_seconds: f64,
 }
@@ -192,7 +190,6 @@ impl GpuResampler {
             batch_slots: Vec::new(),
             adapter: format!("{} ({:?}, {:?}{mode})", info.name, info.backend, info.device_type),
             device_bytes: table_bytes + slots as u64 * sizes.device(),
-            host_bytes: slots as u64 * sizes.host(),
             readback_seconds: 0.0,
         })
     }
@@ -303,7 +300,8 @@ impl GpuResampler {
         for (label, pipeline, bind, (x, y)) in
             [("hpass", &self.hpass, &slot.bind_h, (hx, hy)), ("vpass", &self.vpass, &slot.bind_v, (vx, vy))]
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
+            let mut pass =
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, bind, &[]);
             pass.dispatch_workgroups(x, y, 1);

@@ -49,6 +49,7 @@ pub const VPASS_F16: &str = concat!(
 );
 
 /// Every shader module with its name, for validation.
+#[cfg(test)]
 pub const ALL: [(&str, &str); 6] = [
     ("hpass", HPASS),
     ("vpass", VPASS),

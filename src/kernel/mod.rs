@@ -3,7 +3,8 @@
 
 mod coeffs;
 mod filter;
-pub mod fixed;
+pub(crate) mod fixed;
 
 pub use coeffs::{span_bound, table_bytes, taps_bound, AxisCoeffs};
 pub use filter::Filter;
+pub use fixed::Intermediate;

@@ -32,7 +32,6 @@ impl Scratch {
     }
 }
 
-
 /// Computes one output tile on the CPU into `out`, a full `tile x tile` buffer of samples
 /// (little-endian for 16-bit); pixels outside the image are zero.
 pub fn resample_tile(plan: &Plan, src: &dyn Rows, job: &TileJob, scratch: &mut Scratch, out: &mut [u8]) {

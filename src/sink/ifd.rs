@@ -97,7 +97,12 @@ pub(super) fn write(out: &mut OutputFile, entries: &[Entry], big: bool) -> Resul
     }
     let ifd = out.pos();
     if !big && ifd > u32::MAX as u64 {
-        return Err(Error::limit("classic TIFF offset", ifd, u32::MAX as u64, Some("BigTIFF should have been chosen".into())));
+        return Err(Error::limit(
+            "classic TIFF offset",
+            ifd,
+            u32::MAX as u64,
+            Some("BigTIFF should have been chosen".into()),
+        ));
     }
     out.write_all(&encode(entries, &value_offsets, big))?;
     Ok(ifd)

@@ -4,14 +4,14 @@
 
 mod compress;
 mod ifd;
-pub mod journal;
+pub(crate) mod journal;
 mod lzw;
 mod output;
 mod png;
 mod tiff;
 
 pub use compress::{Compression, TileEncoder};
-pub use output::OutputFile;
+pub(crate) use output::OutputFile;
 pub use png::PngSink;
 pub use tiff::TiffSink;
 

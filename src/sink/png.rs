@@ -130,7 +130,8 @@ impl TileSink for PngSink {
     fn finish(&mut self) -> Result<u64> {
         let w = self.writer.take().ok_or_else(|| super::out_of_order("finish() before begin() or twice", "PngSink"))?;
         w.finish().map_err(|e| self.perr(e))?;
-        let shared = self.shared.take().ok_or_else(|| super::out_of_order("finish() before begin() or twice", "PngSink"))?;
+        let shared =
+            self.shared.take().ok_or_else(|| super::out_of_order("finish() before begin() or twice", "PngSink"))?;
         let out = Arc::try_unwrap(shared)
             .map_err(|_| Error::usage("PNG encoder still holds the output"))?
             .into_inner()

@@ -9,7 +9,6 @@ use crate::error::{Error, Result};
 use crate::plan::TileJob;
 use std::path::Path;
 
-
 /// A tiled TIFF written to disk.
 pub struct TiffSink {
     out: Option<OutputFile>,
@@ -86,12 +85,15 @@ impl TiffSink {
         })
     }
     /// Always write BigTIFF (for tests).
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
     pub fn force_bigtiff(mut self, yes: bool) -> Self {
         self.force_big = yes;
         self
     }
     /// Test hook: leave a sparse hole of `bytes` after the header, so that tile offsets pass
     /// 4 GiB without writing gigabytes (BigTIFF is forced).
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fn with_hole(mut self, bytes: u64) -> Self {
         self.hole = bytes;

@@ -14,7 +14,9 @@
 //! looks inside them (the type is opaque in its API too).
 
 use super::jpeg_errors::{fail, Failure};
-use mozjpeg_sys::{boolean, jpeg_common_struct, jvirt_barray_control, JBLOCK, JBLOCKARRAY, JBLOCKROW, JDIMENSION, JPOOL_IMAGE};
+use mozjpeg_sys::{
+    boolean, jpeg_common_struct, jvirt_barray_control, JBLOCK, JBLOCKARRAY, JBLOCKROW, JDIMENSION, JPOOL_IMAGE,
+};
 use std::os::raw::c_int;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +40,8 @@ struct VirtualArray {
 /// The arrays of one decoder, reachable from libjpeg's callbacks through `client_data`.
 pub(crate) struct CoefficientStore {
     dir: PathBuf,
+    // Boxed for stable addresses: libjpeg holds pointers to them while the Vec grows.
+    #[allow(clippy::vec_box)]
     arrays: Vec<Box<VirtualArray>>,
     /// libjpeg's own `realize_virt_arrays`, still called for its own (sample) arrays.
     realize: Option<Realize>,
@@ -113,8 +117,9 @@ unsafe extern "C-unwind" fn realize_virt_arrays(common: &mut jpeg_common_struct)
     let store = unsafe { store(common) };
     for a in store.arrays.iter_mut().filter(|a| a.map.is_none()) {
         let len = (a.blocks_per_row as u64).saturating_mul(a.rows as u64).saturating_mul(BLOCK_BYTES as u64);
-        let (mut map, file, _) = crate::store::scratch_mapping(&dir, len, "jpeg-coefficients", "the JPEG coefficient buffer")
-            .unwrap_or_else(|e| fail(Failure::Io(e.to_string())));
+        let (mut map, file, _) =
+            crate::store::scratch_mapping(&dir, len, "jpeg-coefficients", "the JPEG coefficient buffer")
+                .unwrap_or_else(|e| fail(Failure::Io(e.to_string())));
         let base = map.as_mut_ptr().cast::<JBLOCK>();
         // SAFETY: row r starts r·blocks_per_row blocks into a mapping of rows·blocks_per_row
         // blocks (at least one byte when empty), so every pointer is in bounds or one past.
@@ -134,7 +139,9 @@ unsafe extern "C-unwind" fn access_virt_barray(
     // `VirtualArray` boxed inside the store, alive until the decoder is dropped.
     let a = unsafe { &mut *ptr.cast::<VirtualArray>() };
     let (start, end) = (start_row as usize, start_row as usize + num_rows as usize);
-    let Some((map, _)) = &a.map else { fail(Failure::Libjpeg("coefficient array accessed before it was realised".into())) };
+    let Some((map, _)) = &a.map else {
+        fail(Failure::Libjpeg("coefficient array accessed before it was realised".into()))
+    };
     if end > a.rows {
         fail(Failure::Libjpeg(format!("coefficient rows {start}..{end} of {}", a.rows)));
     }

@@ -100,7 +100,7 @@ impl Decoder {
     /// then buffers every coefficient of the image before the first row comes out.
     pub(crate) fn multi_scan(&self) -> bool {
         // SAFETY: reads a flag of a `cinfo` whose header has been read.
-        unsafe { jpeg_has_multiple_scans(&*self.cinfo) != 0 }
+        unsafe { jpeg_has_multiple_scans(&self.cinfo) != 0 }
     }
     /// The ICC profile from the APP2 `ICC_PROFILE` chunks, in sequence order.
     pub(crate) fn icc_profile(&self) -> Option<Vec<u8>> {
@@ -144,7 +144,7 @@ impl Decoder {
     /// Decodes the next `rows.len() / row_bytes` scanlines into `rows`.
     pub(crate) fn read_rows(&mut self, rows: &mut [u8], row_bytes: usize) -> Result<(), Failure> {
         let width = self.cinfo.output_width as usize * self.cinfo.output_components.max(0) as usize;
-        if row_bytes != width || rows.len() % row_bytes != 0 {
+        if row_bytes != width || !rows.len().is_multiple_of(row_bytes) {
             return Err(Failure::Io(format!("rows of {row_bytes} bytes, the decoder makes {width}")));
         }
         let mut ptrs: Vec<*mut u8> = rows.chunks_exact_mut(row_bytes).map(|r| r.as_mut_ptr()).collect();
@@ -170,7 +170,13 @@ impl Decoder {
     pub(crate) fn finish(&mut self) -> Result<(), Failure> {
         let cinfo = &mut *self.cinfo;
         // SAFETY: every scanline was read, so `jpeg_finish_decompress` may run.
-        catch(|| if unsafe { jpeg_finish_decompress(cinfo) } != 0 { Ok(()) } else { Err(Failure::Libjpeg("decoder suspended".into())) })
+        catch(|| {
+            if unsafe { jpeg_finish_decompress(cinfo) } != 0 {
+                Ok(())
+            } else {
+                Err(Failure::Libjpeg("decoder suspended".into()))
+            }
+        })
     }
 }
 

@@ -75,7 +75,11 @@ impl<'a> RowWriter<'a> {
     pub fn put_row(&mut self, y: usize, data: &[u8]) -> Result<()> {
         let row = self.row_mut(y)?;
         if row.len() != data.len() {
-            return Err(Error::usage(format!("row {y} has {} bytes, rows of this image have {}", data.len(), row.len())));
+            return Err(Error::usage(format!(
+                "row {y} has {} bytes, rows of this image have {}",
+                data.len(),
+                row.len()
+            )));
         }
         row.copy_from_slice(data);
         self.row_done(y)

@@ -118,7 +118,14 @@ impl TiffSource {
                 .flatten()
                 .and_then(|v| v.into_iter().max())
                 .map_or(chunk_bytes, |m| m.min(chunk_bytes.saturating_mul(2) + 1024));
-            Ok(TiffSource { path: path.to_path_buf(), info, chunk_bytes, stored_bytes, compressed: compression != 1, limits })
+            Ok(TiffSource {
+                path: path.to_path_buf(),
+                info,
+                chunk_bytes,
+                stored_bytes,
+                compressed: compression != 1,
+                limits,
+            })
         })
     }
 }
