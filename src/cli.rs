@@ -40,6 +40,15 @@ enum Cmd {
     Upscale(UpscaleArgs),
     /// List GPU adapters with the limits that matter to gigascale.
     Devices,
+    /// List the built-in learned upscaling models, or check an ncnn model (.param with its .bin
+    /// beside it) and describe it: scale, receptive radius (the halo each tile reads), cost.
+    ///
+    /// The neural engine itself is being built: models load and are validated here; upscaling
+    /// with them is not available yet (docs/neural.md).
+    Models {
+        /// An ncnn .param file to check (its .bin lies beside it).
+        model: Option<PathBuf>,
+    },
     /// Print an image's size, channels, depth, format and tiling.
     Info {
         /// Image file (JPEG, PNG or TIFF).
@@ -266,6 +275,13 @@ pub fn main() -> i32 {
     };
     match cli.cmd {
         Cmd::Devices => devices(),
+        Cmd::Models { model } => match models(model.as_deref()) {
+            Ok(()) => 0,
+            Err(e) => {
+                report(&e);
+                1
+            }
+        },
         Cmd::Info { file } => match info(&file) {
             Ok(()) => 0,
             Err(e) => {
@@ -309,6 +325,36 @@ fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
     let r = r?;
     if !a.quiet {
         display.print_summary(&a.input, &a.output, &r);
+    }
+    Ok(())
+}
+
+fn models(path: Option<&std::path::Path>) -> Result<(), Error> {
+    let describe = |m: &gigascale::Model| {
+        format!(
+            "x{}, halo {} px, {} layers, {:.2} MFLOP per input pixel",
+            m.scale(),
+            m.halo(),
+            m.layers(),
+            2.0 * m.macs_per_pixel() as f64 / 1e6
+        )
+    };
+    if let Some(p) = path {
+        let m = gigascale::Model::load(p)?;
+        println!("{}: {}", p.display(), describe(&m));
+        return Ok(());
+    }
+    for b in gigascale::neural::BUILTINS {
+        let m = gigascale::Model::builtin(b.name)?;
+        println!(
+            "{:<6} {}
+       {}
+       licence: {}",
+            b.name,
+            describe(&m),
+            b.about,
+            b.licence
+        );
     }
     Ok(())
 }

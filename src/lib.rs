@@ -30,6 +30,7 @@
 //   resample/    the CPU backend; gpu/ the wgpu backend and shaders/
 //   exec/        the tile stage: ring.rs, workers.rs, writer.rs
 //   sink/        TIFF and PNG writers, compression, the resume journal
+//   neural/      ncnn models: loader, validation, graph (the neural engine's first part)
 //   job.rs       a job's stages in order: Job::prepare, execute, run()
 //   upscale.rs   files: upscale(), clobbering, --resume
 mod backend;
@@ -43,6 +44,7 @@ pub mod fuzzing;
 pub mod gpu;
 mod job;
 pub mod kernel;
+pub mod neural;
 mod options;
 mod pixel;
 mod plan;
@@ -62,6 +64,7 @@ pub use error::{Error, Result};
 pub use job::{decode_into_store, run, Job, Report};
 pub use kernel::fixed::Intermediate;
 pub use kernel::{AxisCoeffs, Filter};
+pub use neural::Model;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub use options::Hooks;

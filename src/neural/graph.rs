@@ -1,0 +1,318 @@
+//! A validated network: the supported ncnn layers with their weights, in execution order, with
+//! every blob's channel count and scale checked, and the two numbers the tiler needs — the
+//! receptive radius (the halo of a tile, in input pixels) and the cost per input pixel.
+
+use super::param::LayerLine;
+use super::weights::WeightReader;
+use std::collections::HashMap;
+
+/// An activation applied after a convolution or as a layer of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Act {
+    None,
+    /// `max(x, 0) + slope · min(x, 0)` (ReLU when the slope is 0).
+    Leaky(f32),
+    /// Per-channel slopes.
+    PRelu(Vec<f32>),
+}
+
+/// A 2-D convolution (or, with `transposed`, a deconvolution applied as a scatter).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Conv {
+    pub cin: usize,
+    pub cout: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub dilation: usize,
+    /// Left, top, right, bottom padding (deconvolution: cropping of the output).
+    pub pad: [usize; 4],
+    /// `[out][in][kh][kw]`.
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub act: Act,
+    pub transposed: bool,
+}
+
+/// One supported operation.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Op {
+    Input,
+    Conv(Conv),
+    Act(Act),
+    /// Depth to space by `r`.
+    PixelShuffle(usize),
+    /// Nearest-neighbour enlargement by integer factors (height, width).
+    Nearest(usize, usize),
+    /// Sum of the inputs, each times its coefficient.
+    Sum(Vec<f32>),
+    /// `x · mul + add` on every value.
+    Affine {
+        mul: f32,
+        add: f32,
+    },
+    /// Channel concatenation.
+    Concat,
+    /// Copies of the input.
+    Split,
+}
+
+/// A node: its operation, input blobs and output blobs (indices).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Node {
+    pub name: String,
+    pub op: Op,
+    pub inputs: Vec<usize>,
+    pub outputs: Vec<usize>,
+}
+
+/// Shape of a blob relative to the network's input: channels, and its size as a rational
+/// multiple of the input size (`num / den`), exact for the supported ops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Shape {
+    channels: usize,
+    num: usize,
+    den: usize,
+    /// Receptive radius so far, in input pixels.
+    radius: f64,
+}
+
+/// The network.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Graph {
+    pub nodes: Vec<Node>,
+    pub blobs: usize,
+    pub input: usize,
+    pub output: usize,
+    /// Output pixels per input pixel (per axis).
+    pub scale: usize,
+    /// Input pixels of context each output pixel needs on every side.
+    pub halo: usize,
+    /// Multiply-adds per input pixel.
+    pub macs_per_pixel: u64,
+}
+
+/// Builds and validates the graph of `layers`, reading weights from `bin`.
+pub(crate) fn build(layers: &[super::param::LayerLine], bin: &[u8]) -> Result<Graph, String> {
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut shapes: Vec<Shape> = Vec::new();
+    let mut consumers: Vec<usize> = Vec::new();
+    let mut w = WeightReader::new(bin);
+    let mut nodes = Vec::new();
+    let mut input = None;
+    let mut macs = 0u64;
+    for l in layers {
+        let ins: Vec<usize> = l
+            .inputs
+            .iter()
+            .map(|b| {
+                ids.get(b).copied().ok_or_else(|| {
+                    format!("line {}: {} reads blob {b:?}, which no earlier layer makes", l.line, l.name)
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        for &i in &ins {
+            consumers[i] += 1;
+        }
+        let in_shapes: Vec<Shape> = ins.iter().map(|&i| shapes[i]).collect();
+        let (op, out) = layer(l, &in_shapes, &mut w, &mut macs)?;
+        if matches!(op, Op::Input) {
+            if input.is_some() {
+                return Err(format!("line {}: a second Input layer", l.line));
+            }
+            input = Some(shapes.len());
+        }
+        let outs: Vec<usize> = (0..l.outputs.len()).map(|k| shapes.len() + k).collect();
+        for (name, &o) in l.outputs.iter().zip(&outs) {
+            if ids.insert(name.clone(), o).is_some() {
+                return Err(format!("line {}: blob {name:?} is made twice", l.line));
+            }
+            shapes.push(out);
+            consumers.push(0);
+        }
+        nodes.push(Node { name: l.name.clone(), op, inputs: ins, outputs: outs });
+    }
+    w.finish()?;
+    let input = input.ok_or("the network has no Input layer")?;
+    let ends: Vec<usize> = (0..shapes.len()).filter(|&b| consumers[b] == 0).collect();
+    let [output] = ends[..] else { return Err(format!("the network must end in one blob, it ends in {}", ends.len())) };
+    let s = shapes[output];
+    if s.channels != shapes[input].channels || s.den != 1 || s.num == 0 {
+        return Err(format!(
+            "the output has {} channels at scale {}/{}; an upscaler maps 3 channels to 3 at an integer scale",
+            s.channels, s.num, s.den
+        ));
+    }
+    Ok(Graph {
+        nodes,
+        blobs: shapes.len(),
+        input,
+        output,
+        scale: s.num,
+        halo: s.radius.ceil() as usize,
+        macs_per_pixel: macs,
+    })
+}
+
+fn need(l: &LayerLine, ins: &[Shape], n: usize) -> Result<(), String> {
+    if ins.len() != n || l.outputs.len() != 1 && l.kind != "Split" {
+        return Err(format!("line {}: {} {} takes {n} input(s) and one output", l.line, l.kind, l.name));
+    }
+    Ok(())
+}
+
+/// One layer's operation and output shape; weights are read from `w`, cost added to `macs`.
+fn layer(l: &LayerLine, ins: &[Shape], w: &mut WeightReader, macs: &mut u64) -> Result<(Op, Shape), String> {
+    let at = |m: String| format!("line {}: {} {}: {m}", l.line, l.kind, l.name);
+    match l.kind.as_str() {
+        "Input" => {
+            l.only(&[0, 1, 2])?;
+            let c = l.int(2, 3)?;
+            if c != 3 {
+                return Err(at(format!("{c} input channels (RGB models only)")));
+            }
+            Ok((Op::Input, Shape { channels: 3, num: 1, den: 1, radius: 0.0 }))
+        }
+        "Convolution" | "Deconvolution" => conv(l, ins, w, macs),
+        "ReLU" => {
+            need(l, ins, 1)?;
+            l.only(&[0])?;
+            Ok((Op::Act(Act::Leaky(l.float(0, 0.0)? as f32)), ins[0]))
+        }
+        "PReLU" => {
+            need(l, ins, 1)?;
+            l.only(&[0])?;
+            let n = l.int(0, 1)? as usize;
+            if n != ins[0].channels && n != 1 {
+                return Err(at(format!("{n} slopes for {} channels", ins[0].channels)));
+            }
+            let slopes = w.raw(n, &l.name)?;
+            Ok((Op::Act(Act::PRelu(slopes)), ins[0]))
+        }
+        "PixelShuffle" => {
+            need(l, ins, 1)?;
+            l.only(&[0])?;
+            let r = l.int(0, 1)?;
+            let s = ins[0];
+            if !(1..=8).contains(&r) || !s.channels.is_multiple_of((r * r) as usize) {
+                return Err(at(format!("factor {r} for {} channels", s.channels)));
+            }
+            let r = r as usize;
+            Ok((Op::PixelShuffle(r), Shape { channels: s.channels / (r * r), num: s.num * r, ..s }))
+        }
+        "Interp" => interp(l, ins),
+        "BinaryOp" => binary(l, ins),
+        "Eltwise" => {
+            l.only(&[0, 1])?;
+            if l.int(0, 1)? != 1 || ins.len() < 2 || ins.iter().any(|s| s.channels != ins[0].channels || s.num * ins[0].den != ins[0].num * s.den) {
+                return Err(at("only sums of blobs of one shape are supported".into()));
+            }
+            let mut c: Vec<f32> = l.array(1)?.iter().map(|&v| v as f32).collect();
+            if c.is_empty() {
+                c = vec![1.0; ins.len()];
+            }
+            if c.len() != ins.len() {
+                return Err(at(format!("{} coefficients for {} inputs", c.len(), ins.len())));
+            }
+            Ok((Op::Sum(c), merge(ins)))
+        }
+        "Split" => {
+            l.only(&[])?;
+            if ins.len() != 1 || l.outputs.is_empty() {
+                return Err(at("takes one input".into()));
+            }
+            Ok((Op::Split, ins[0]))
+        }
+        "Concat" => {
+            l.only(&[0])?;
+            if l.int(0, 0)? != 0 || ins.len() < 2 || ins.iter().any(|s| s.num * ins[0].den != ins[0].num * s.den) {
+                return Err(at("only channel concatenation of blobs of one size is supported".into()));
+            }
+            let channels = ins.iter().map(|s| s.channels).sum();
+            Ok((Op::Concat, Shape { channels, ..merge(ins) }))
+        }
+        other => Err(at(format!("layer type {other:?} is not supported (supported: Input, Convolution, Deconvolution, ReLU, PReLU, PixelShuffle, Interp nearest, BinaryOp add/mul, Eltwise sum, Split, Concat)"))),
+    }
+}
+
+/// The shape of an elementwise combination: the widest receptive radius.
+fn merge(ins: &[Shape]) -> Shape {
+    let radius = ins.iter().map(|s| s.radius).fold(0.0, f64::max);
+    Shape { radius, ..ins[0] }
+}
+
+fn conv(l: &LayerLine, ins: &[Shape], w: &mut WeightReader, macs: &mut u64) -> Result<(Op, Shape), String> {
+    let at = |m: String| format!("line {}: {} {}: {m}", l.line, l.kind, l.name);
+    need(l, ins, 1)?;
+    let transposed = l.kind == "Deconvolution";
+    l.only(&[0, 1, 11, 2, 12, 3, 13, 4, 14, 15, 16, 5, 6, 9, 10])?;
+    let s = ins[0];
+    let (cout, k, d, stride) = (l.int(0, 0)?, l.int(1, 0)?, l.int(2, 1)?, l.int(3, 1)?);
+    if l.int(11, k)? != k || l.int(12, d)? != d || l.int(13, stride)? != stride {
+        return Err(at("only square kernels, dilations and strides are supported".into()));
+    }
+    if !(1..=4096).contains(&cout) || !(1..=15).contains(&k) || !(1..=4).contains(&d) || !(1..=4).contains(&stride) {
+        return Err(at(format!("num_output {cout}, kernel {k}, dilation {d}, stride {stride} out of range")));
+    }
+    if stride != 1 && !transposed {
+        return Err(at("strided convolutions are not supported".into()));
+    }
+    let p = l.int(4, 0)?;
+    let pad = [p, l.int(14, p)?, l.int(15, p)?, l.int(16, l.int(14, p)?)?];
+    if pad.iter().any(|&v| !(0..=64).contains(&v)) || (!transposed && pad.iter().any(|&v| v != pad[0])) {
+        return Err(at(format!("padding {pad:?} is not supported")));
+    }
+    let (cout, k, d, stride) = (cout as usize, k as usize, d as usize, stride as usize);
+    let pad = pad.map(|v| v as usize);
+    let n = cout * s.channels * k * k;
+    if l.int(6, 0)? as usize != n {
+        return Err(at(format!("weight_data_size {} but {cout}x{}x{k}x{k} = {n}", l.int(6, 0)?, s.channels)));
+    }
+    let act = match (l.int(9, 0)?, l.array(10)?.as_slice()) {
+        (0, []) => Act::None,
+        (1, []) => Act::Leaky(0.0),
+        (2, [slope]) => Act::Leaky(*slope as f32),
+        (a, p) => return Err(at(format!("activation {a} with parameters {p:?} is not supported"))),
+    };
+    let weights = w.tagged(n, &l.name)?;
+    let bias = if l.int(5, 0)? != 0 { w.raw(cout, &format!("{} bias", l.name))? } else { vec![0.0; cout] };
+    let blob_px = (s.num * s.num) as f64 / (s.den * s.den) as f64;
+    let reach = (d * (k - 1)) as f64 / 2.0;
+    let out = if transposed {
+        *macs += (n as f64 * blob_px) as u64;
+        let radius = s.radius + reach / stride as f64 * s.den as f64 / s.num as f64;
+        Shape { channels: cout, num: s.num * stride, den: s.den, radius }
+    } else {
+        *macs += (n as f64 * blob_px) as u64;
+        Shape { channels: cout, radius: s.radius + reach * s.den as f64 / s.num as f64, ..s }
+    };
+    let c = Conv { cin: s.channels, cout, kernel: k, stride, dilation: d, pad, weights, bias, act, transposed };
+    Ok((Op::Conv(c), out))
+}
+
+fn interp(l: &LayerLine, ins: &[Shape]) -> Result<(Op, Shape), String> {
+    need(l, ins, 1)?;
+    l.only(&[0, 1, 2])?;
+    let (mode, sh, sw) = (l.int(0, 0)?, l.float(1, 1.0)?, l.float(2, 1.0)?);
+    let int = |v: f64| (v.fract() == 0.0 && (1.0..=16.0).contains(&v)).then_some(v as usize);
+    match (mode, int(sh), int(sw)) {
+        (1, Some(h), Some(w)) if h == w => Ok((Op::Nearest(h, w), Shape { num: ins[0].num * h, ..ins[0] })),
+        _ => Err(format!(
+            "line {}: Interp {}: only nearest enlargement by one integer factor is supported (mode {mode}, scales {sh}x{sw})",
+            l.line, l.name
+        )),
+    }
+}
+
+fn binary(l: &LayerLine, ins: &[Shape]) -> Result<(Op, Shape), String> {
+    l.only(&[0, 1, 2])?;
+    let (op, scalar, b) = (l.int(0, 0)?, l.int(1, 0)?, l.float(2, 0.0)? as f32);
+    match (op, scalar, ins) {
+        (0, 0, [a, c]) if a.channels == c.channels && a.num * c.den == c.num * a.den => Ok((Op::Sum(vec![1.0, 1.0]), merge(ins))),
+        (0, 1, [a]) => Ok((Op::Affine { mul: 1.0, add: b }, *a)),
+        (2, 1, [a]) => Ok((Op::Affine { mul: b, add: 0.0 }, *a)),
+        _ => Err(format!(
+            "line {}: BinaryOp {}: only add of two blobs of one shape, and add or multiply by a scalar, are supported (op {op}, with_scalar {scalar})",
+            l.line, l.name
+        )),
+    }
+}

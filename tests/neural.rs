@@ -1,0 +1,108 @@
+//! The ncnn loader: the shipped models load with the shape their papers give, their files are
+//! the ones recorded in models/README.md, and malformed models are refused with the file and
+//! the reason — before any work.
+use gigascale::Model;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+#[test]
+fn shipped_model_files_are_the_recorded_ones() {
+    let readme = std::fs::read_to_string(models().join("README.md")).unwrap();
+    for f in [
+        "upconv7-photo-x2.param",
+        "upconv7-photo-x2.bin",
+        "realesr-animevideov3-x4.param",
+        "realesr-animevideov3-x4.bin",
+    ] {
+        let out = Command::new("sha256sum").arg(models().join(f)).output().expect("sha256sum");
+        let digest = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_string();
+        assert_eq!(digest.len(), 64);
+        assert!(readme.contains(&digest), "{f}: digest {digest} is not the one recorded in models/README.md");
+    }
+}
+
+#[test]
+fn shipped_models_load_from_their_files_as_from_the_binary() {
+    for (name, file, scale, halo) in
+        [("photo", "upconv7-photo-x2.param", 2, 7), ("anime", "realesr-animevideov3-x4.param", 4, 18)]
+    {
+        let built = Model::builtin(name).unwrap();
+        let loaded = Model::load(&models().join(file)).unwrap();
+        assert_eq!((loaded.scale(), loaded.halo()), (scale, halo), "{file}");
+        assert_eq!(
+            (built.scale(), built.halo(), built.macs_per_pixel()),
+            (loaded.scale(), loaded.halo(), loaded.macs_per_pixel())
+        );
+    }
+}
+
+/// Hostile variants of the anime model: each is refused with a message that says what is wrong.
+#[test]
+fn malformed_models_are_refused_with_the_reason() {
+    let param = std::fs::read_to_string(models().join("realesr-animevideov3-x4.param")).unwrap();
+    let bin = std::fs::read(models().join("realesr-animevideov3-x4.bin")).unwrap();
+    let cases: Vec<(&str, String, Vec<u8>, &str)> = vec![
+        ("truncated weights", param.clone(), bin[..bin.len() / 2].to_vec(), "truncated"),
+        ("one byte short", param.clone(), bin[..bin.len() - 1].to_vec(), "truncated"),
+        ("trailing bytes", param.clone(), [bin.clone(), vec![0; 4]].concat(), "does not account"),
+        ("empty bin", param.clone(), Vec::new(), "truncated"),
+        ("unknown op", param.replacen("PixelShuffle", "Swish", 1), bin.clone(), "Swish"),
+        ("bad magic", param.replacen("7767517", "7767518", 1), bin.clone(), "magic"),
+        ("wrong weight size", param.replacen("6=1728", "6=1729", 1), bin.clone(), "weight_data_size"),
+        ("unknown blob", param.replacen("1 1 54 56", "1 1 nowhere 56", 1), bin.clone(), "no earlier layer"),
+        ("bad number", param.replacen("0=64 1=3 4=1 5=1 6=1728", "0=sixty", 1), bin.clone(), "bad value"),
+        ("layer count", param.replacen("40 41", "41 41", 1), bin.clone(), "declares 41 layers"),
+        (
+            "unsupported key",
+            param.replacen("0=64 1=3 4=1 5=1 6=1728", "0=64 1=3 4=1 5=1 6=1728 8=2", 1),
+            bin.clone(),
+            "parameter 8",
+        ),
+        ("bilinear interp", param.replacen("0=1 1=4.000000e+00", "0=2 1=4.000000e+00", 1), bin.clone(), "nearest"),
+    ];
+    for (what, p, b, want) in cases {
+        match Model::from_parts("hostile", &p, &b) {
+            Ok(_) => panic!("{what}: accepted"),
+            Err(e) => assert!(e.contains(want), "{what}: {e}"),
+        }
+    }
+    // Random corruption of the text never panics.
+    let mut seed = 1u64;
+    for _ in 0..300 {
+        let mut t = param.clone().into_bytes();
+        for _ in 0..3 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let i = (seed >> 33) as usize % t.len();
+            t[i] = b"0123456789 =,-.\nabcXYZ"[(seed >> 20) as usize % 22];
+        }
+        let _ = Model::from_parts("fuzzed", &String::from_utf8_lossy(&t), &bin);
+    }
+}
+
+#[test]
+fn a_truncated_model_file_is_refused_by_the_cli_before_any_work() {
+    let d = std::env::temp_dir().join(format!("gigascale-neural-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(models().join("upconv7-photo-x2.param"), d.join("m.param")).unwrap();
+    let bin = std::fs::read(models().join("upconv7-photo-x2.bin")).unwrap();
+    std::fs::write(d.join("m.bin"), &bin[..1000]).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_gigascale")).arg("models").arg(d.join("m.param")).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("m.param") && err.contains("truncated"), "{err}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn the_models_command_lists_the_built_ins() {
+    let o = Command::new(env!("CARGO_BIN_EXE_gigascale")).arg("models").output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    for want in ["photo", "x2", "anime", "x4", "halo 18", "MIT", "BSD-3-Clause"] {
+        assert!(out.contains(want), "{want} missing from:\n{out}");
+    }
+}
