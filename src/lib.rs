@@ -64,7 +64,7 @@ pub use error::{Error, Result};
 pub use job::{decode_into_store, run, Job, Report};
 pub use kernel::fixed::Intermediate;
 pub use kernel::{AxisCoeffs, Filter};
-pub use neural::Model;
+pub use neural::{Border, Model};
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub use options::Hooks;

@@ -106,3 +106,37 @@ fn the_models_command_lists_the_built_ins() {
         assert!(out.contains(want), "{want} missing from:\n{out}");
     }
 }
+
+fn read_png(path: &Path) -> (usize, usize, Vec<u8>) {
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut r = dec.read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb, "{}", path.display());
+    buf.truncate(info.buffer_size());
+    (info.width as usize, info.height as usize, buf)
+}
+
+/// The float reference of both shipped models against the real ncnn runtime, on whole small
+/// images (one ncnn tile each): within 2 levels everywhere, at most 0.1 % of samples more than
+/// 1 level off. This pins down the graph's semantics (padding, deconvolution, pixel shuffle,
+/// the borders) that the exact engine will share.
+#[test]
+fn the_float_reference_matches_the_ncnn_runtime() {
+    let g = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural");
+    for image in ["coffee-20x16", "chelsea-16x12"] {
+        let (w, h, rgb) = read_png(&g.join(format!("{image}.png")));
+        for model in ["photo", "anime"] {
+            let m = Model::builtin(model).unwrap();
+            let got = m.reference_whole_image(w, h, &rgb).unwrap();
+            let (gw, gh, want) = read_png(&g.join(format!("{image}.{model}-ncnn.png")));
+            assert_eq!((gw, gh), (w * m.scale() as usize, h * m.scale() as usize));
+            let diffs: Vec<u8> = got.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).collect();
+            let worst = diffs.iter().copied().max().unwrap_or(0);
+            let over1 = diffs.iter().filter(|&&d| d > 1).count();
+            eprintln!("{image} {model}: worst {worst} LSB, {over1} of {} samples over 1 LSB", diffs.len());
+            assert!(worst <= 2, "{image} {model}: {worst} LSB off ncnn");
+            assert!(over1 * 1000 <= diffs.len(), "{image} {model}: {over1} samples over 1 LSB");
+        }
+    }
+}

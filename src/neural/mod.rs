@@ -8,6 +8,9 @@
 
 mod graph;
 mod param;
+// The float oracle, for the tests (the tiled engine will be exact integers).
+#[cfg(any(test, feature = "testing"))]
+mod reference;
 mod weights;
 
 use crate::error::{Error, Result};
@@ -23,6 +26,8 @@ pub struct Builtin {
     pub about: &'static str,
     /// Its licences.
     pub licence: &'static str,
+    /// How its reference program pads the whole image.
+    pub border: Border,
     param: &'static str,
     bin: &'static [u8],
 }
@@ -33,6 +38,7 @@ pub const BUILTINS: [Builtin; 2] = [
         name: "photo",
         about: "waifu2x upconv_7 photo: faithful (+2.75 dB over bicubic), soft at large factors",
         licence: "MIT (waifu2x, ncnn conversion), BSD-3-Clause (wheel)",
+        border: Border::Replicate(7),
         param: include_str!("../../models/upconv7-photo-x2.param"),
         bin: include_bytes!("../../models/upconv7-photo-x2.bin"),
     },
@@ -40,10 +46,51 @@ pub const BUILTINS: [Builtin; 2] = [
         name: "anime",
         about: "realesr-animevideov3: sharp, for art, line work and anime; paints on photos",
         licence: "BSD-3-Clause (Real-ESRGAN, wheel), MIT (ncnn conversion)",
+        border: Border::Reflect101(10),
         param: include_str!("../../models/realesr-animevideov3-x4.param"),
         bin: include_bytes!("../../models/realesr-animevideov3-x4.bin"),
     },
 ];
+
+/// How the image is extended beyond its borders before the network sees it, as the reference
+/// programs do (the convolutions then zero-pad at that extended border).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Border {
+    /// Repeat the edge pixel, this many pixels out (waifu2x-ncnn-vulkan: 7).
+    Replicate(u32),
+    /// Mirror without repeating the edge (`dcb|abcd|cba`), this many pixels out
+    /// (Real-ESRGAN-ncnn-vulkan: 10).
+    Reflect101(u32),
+}
+
+// The tiled engine will use these at image borders; until then only the reference does.
+#[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
+impl Border {
+    fn width(self) -> usize {
+        match self {
+            Border::Replicate(n) | Border::Reflect101(n) => n as usize,
+        }
+    }
+    /// The source index that padded index `i` (may be negative or past `n`) reads.
+    fn index(self, i: isize, n: usize) -> usize {
+        let n = n as isize;
+        let j = match self {
+            Border::Replicate(_) => i.clamp(0, n - 1),
+            Border::Reflect101(_) if n == 1 => 0,
+            Border::Reflect101(_) => {
+                let period = 2 * (n - 1);
+                let m = i.rem_euclid(period);
+                if m < n {
+                    m
+                } else {
+                    period - m
+                }
+            }
+        };
+        j as usize
+    }
+}
 
 /// A loaded, validated network.
 ///
@@ -56,6 +103,7 @@ pub const BUILTINS: [Builtin; 2] = [
 pub struct Model {
     name: String,
     graph: graph::Graph,
+    border: Border,
 }
 
 impl Model {
@@ -65,7 +113,10 @@ impl Model {
             let names: Vec<&str> = BUILTINS.iter().map(|b| b.name).collect();
             Error::usage(format!("no built-in model {name:?} (built in: {}; or give a .param file)", names.join(", ")))
         })?;
-        Model::from_parts(b.name, b.param, b.bin).map_err(|e| Error::Internal(format!("built-in model {name}: {e}")))
+        let mut m = Model::from_parts(b.name, b.param, b.bin)
+            .map_err(|e| Error::Internal(format!("built-in model {name}: {e}")))?;
+        m.border = b.border;
+        Ok(m)
     }
 
     /// `NAME` for a built-in model, else a path to a `.param` file with its `.bin` beside it.
@@ -96,7 +147,9 @@ impl Model {
     pub fn from_parts(name: &str, param: &str, bin: &[u8]) -> std::result::Result<Model, String> {
         let layers = param::parse(param)?;
         let graph = graph::build(&layers, bin)?;
-        Ok(Model { name: name.to_string(), graph })
+        // Custom models: replicate by the receptive radius (exact for all-valid networks).
+        let border = Border::Replicate(graph.halo as u32);
+        Ok(Model { name: name.to_string(), graph, border })
     }
 
     /// The model's name (built-in name or file stem).
@@ -120,6 +173,47 @@ impl Model {
     pub fn layers(&self) -> usize {
         self.graph.nodes.len()
     }
+    /// How the whole image is extended before the network.
+    pub fn border(&self) -> Border {
+        self.border
+    }
+
+    /// The float reference: the network on a whole 8-bit RGB image (`w x h`, interleaved),
+    /// extended by [`Model::border`] as the reference program does, the result cropped back
+    /// to `scale·w x scale·h` and rounded as ncnn's programs do (`v·255 + 0.5`, truncated).
+    /// Holds the image whole: for tests and goldens, not for gigapixels.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn reference_whole_image(&self, w: usize, h: usize, rgb: &[u8]) -> Result<Vec<u8>> {
+        let p = self.border.width();
+        if rgb.len() != w * h * 3 || w == 0 || h == 0 {
+            return Err(Error::usage(format!("{} bytes are not a {w}x{h} RGB image", rgb.len())));
+        }
+        let (pw, ph) = (w + 2 * p, h + 2 * p);
+        let mut t = reference::Tensor::zeros(3, ph, pw);
+        for c in 0..3 {
+            for y in 0..ph {
+                let sy = self.border.index(y as isize - p as isize, h);
+                for x in 0..pw {
+                    let sx = self.border.index(x as isize - p as isize, w);
+                    t.data[(c * ph + y) * pw + x] = rgb[(sy * w + sx) * 3 + c] as f32 / 255.0;
+                }
+            }
+        }
+        let out = reference::run(&self.graph, t).map_err(Error::Internal)?;
+        let s = self.graph.scale;
+        let (cx, cy) = ((out.w - w * s) / 2, (out.h - h * s) / 2);
+        let mut px = vec![0u8; w * s * h * s * 3];
+        for y in 0..h * s {
+            for x in 0..w * s {
+                for c in 0..3 {
+                    let v = out.data[(c * out.h + y + cy) * out.w + x + cx];
+                    px[(y * w * s + x) * 3 + c] = (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+        Ok(px)
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +228,14 @@ mod tests {
         let anime = Model::builtin("anime").unwrap();
         assert_eq!((anime.scale(), anime.halo(), anime.layers()), (4, 18, 40));
         assert_eq!(anime.macs_per_pixel(), 619_200);
+    }
+
+    #[test]
+    fn borders_index_like_the_reference_programs() {
+        let r = Border::Reflect101(3);
+        assert_eq!((-3..8).map(|i| r.index(i, 5)).collect::<Vec<_>>(), vec![3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1]);
+        let e = Border::Replicate(2);
+        assert_eq!((-2..7).map(|i| e.index(i, 5)).collect::<Vec<_>>(), vec![0, 0, 0, 1, 2, 3, 4, 4, 4]);
     }
 
     #[test]
