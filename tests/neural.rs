@@ -128,7 +128,7 @@ fn the_float_reference_matches_the_ncnn_runtime() {
         let (w, h, rgb) = read_png(&g.join(format!("{image}.png")));
         for model in ["photo", "anime"] {
             let m = Model::builtin(model).unwrap();
-            let got = m.reference_whole_image(w, h, &rgb).unwrap();
+            let got = m.reference_image(w, h, &rgb, None).unwrap();
             let (gw, gh, want) = read_png(&g.join(format!("{image}.{model}-ncnn.png")));
             assert_eq!((gw, gh), (w * m.scale() as usize, h * m.scale() as usize));
             let diffs: Vec<u8> = got.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).collect();
@@ -137,6 +137,23 @@ fn the_float_reference_matches_the_ncnn_runtime() {
             eprintln!("{image} {model}: worst {worst} LSB, {over1} of {} samples over 1 LSB", diffs.len());
             assert!(worst <= 2, "{image} {model}: {worst} LSB off ncnn");
             assert!(over1 * 1000 <= diffs.len(), "{image} {model}: {over1} samples over 1 LSB");
+        }
+    }
+}
+
+/// Tiles computed from their window plus the halo give the whole image's bytes, for any tile
+/// size: no seams (ncnn's own tiling pads 10 px against a receptive radius of 18 and does not).
+#[test]
+fn tiled_reference_is_seamless_for_every_tile_size() {
+    let g = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural");
+    let (w, h, rgb) = read_png(&g.join("chelsea-16x12.png"));
+    // (The float reference is slow: a few tile sizes per model keep this test short.)
+    for (model, tiles) in [("photo", &[8, 13, 24][..]), ("anime", &[24][..])] {
+        let m = Model::builtin(model).unwrap();
+        let whole = m.reference_image(w, h, &rgb, None).unwrap();
+        for &tile in tiles {
+            let tiled = m.reference_image(w, h, &rgb, Some(tile)).unwrap();
+            assert!(tiled == whole, "{model}: tile {tile} differs from the whole image");
         }
     }
 }

@@ -181,38 +181,75 @@ impl Model {
     /// The float reference: the network on a whole 8-bit RGB image (`w x h`, interleaved),
     /// extended by [`Model::border`] as the reference program does, the result cropped back
     /// to `scale·w x scale·h` and rounded as ncnn's programs do (`v·255 + 0.5`, truncated).
-    /// Holds the image whole: for tests and goldens, not for gigapixels.
+    /// With `tile`, it is computed tile by tile (`tile x tile` output pixels, each from its
+    /// window of the input plus the halo); the bytes are the same. Holds the image whole: for
+    /// tests and goldens, not for gigapixels.
     #[cfg(feature = "testing")]
     #[doc(hidden)]
-    pub fn reference_whole_image(&self, w: usize, h: usize, rgb: &[u8]) -> Result<Vec<u8>> {
-        let p = self.border.width();
+    pub fn reference_image(&self, w: usize, h: usize, rgb: &[u8], tile: Option<usize>) -> Result<Vec<u8>> {
         if rgb.len() != w * h * 3 || w == 0 || h == 0 {
             return Err(Error::usage(format!("{} bytes are not a {w}x{h} RGB image", rgb.len())));
         }
+        let s = self.graph.scale;
+        let (ow, oh) = (w * s, h * s);
+        let t = tile.unwrap_or(ow.max(oh)).max(1);
+        let mut px = vec![0u8; ow * oh * 3];
+        for ty in (0..oh).step_by(t) {
+            for tx in (0..ow).step_by(t) {
+                let (tw, th) = ((ow - tx).min(t), (oh - ty).min(t));
+                self.reference_tile(w, h, rgb, (tx, ty, tw, th), &mut px)?;
+            }
+        }
+        Ok(px)
+    }
+
+    /// Computes output pixels `(x, y, w, h)` (in the cropped output) into `px`.
+    #[cfg(feature = "testing")]
+    fn reference_tile(
+        &self,
+        w: usize,
+        h: usize,
+        rgb: &[u8],
+        (x, y, tw, th): (usize, usize, usize, usize),
+        px: &mut [u8],
+    ) -> Result<()> {
+        let (p, s, halo) = (self.border.width(), self.graph.scale, self.graph.halo + 1);
         let (pw, ph) = (w + 2 * p, h + 2 * p);
+        // The padded input window: the tile's source span plus the halo, within the padded image.
+        let span = |a: usize, n: usize, len: usize| {
+            let lo = (a / s + p).saturating_sub(halo);
+            let hi = ((a + n).div_ceil(s) + p + halo).min(len);
+            (lo, hi)
+        };
+        let ((x0, x1), (y0, y1)) = (span(x, tw, pw), span(y, th, ph));
         let mut t = reference::Tensor::zeros(3, ph, pw);
+        (t.x0, t.y0, t.w, t.h) = (x0, y0, x1 - x0, y1 - y0);
+        t.data = vec![0.0; 3 * t.w * t.h];
         for c in 0..3 {
-            for y in 0..ph {
-                let sy = self.border.index(y as isize - p as isize, h);
-                for x in 0..pw {
-                    let sx = self.border.index(x as isize - p as isize, w);
-                    t.data[(c * ph + y) * pw + x] = rgb[(sy * w + sx) * 3 + c] as f32 / 255.0;
+            for yy in 0..t.h {
+                let sy = self.border.index((y0 + yy) as isize - p as isize, h);
+                for xx in 0..t.w {
+                    let sx = self.border.index((x0 + xx) as isize - p as isize, w);
+                    t.data[(c * t.h + yy) * t.w + xx] = rgb[(sy * w + sx) * 3 + c] as f32 / 255.0;
                 }
             }
         }
         let out = reference::run(&self.graph, t).map_err(Error::Internal)?;
-        let s = self.graph.scale;
-        let (cx, cy) = ((out.w - w * s) / 2, (out.h - h * s) / 2);
-        let mut px = vec![0u8; w * s * h * s * 3];
-        for y in 0..h * s {
-            for x in 0..w * s {
+        // The cropped output's origin in the network's output.
+        let (cx, cy) = ((out.gw - w * s) / 2, (out.gh - h * s) / 2);
+        let (gx, gy) = (x + cx, y + cy);
+        if gx < out.x0 || gy < out.y0 || gx + tw > out.x0 + out.w || gy + th > out.y0 + out.h {
+            return Err(Error::Internal(format!("the halo of {} did not cover tile {x},{y}", self.name)));
+        }
+        for yy in 0..th {
+            for xx in 0..tw {
                 for c in 0..3 {
-                    let v = out.data[(c * out.h + y + cy) * out.w + x + cx];
-                    px[(y * w * s + x) * 3 + c] = (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+                    let v = out.data[(c * out.h + gy + yy - out.y0) * out.w + gx + xx - out.x0];
+                    px[((y + yy) * w * s + x + xx) * 3 + c] = (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
                 }
             }
         }
-        Ok(px)
+        Ok(())
     }
 }
 

@@ -1,38 +1,63 @@
-//! The float reference of a network: every operation of [`Graph`] written out plainly in f32
-//! on whole CHW tensors, with ncnn's semantics (zero padding inside convolutions,
-//! deconvolution as a scatter then cropped, depth-to-space order, nearest enlargement). It is
-//! the oracle the exact engine is checked against, and is itself checked against the real
-//! ncnn runtime (`tests/neural.rs`).
+//! The float reference of a network, evaluable on any window: every operation of [`Graph`]
+//! written out plainly in f32 with ncnn's semantics (zero padding inside convolutions at the
+//! *image's* border, deconvolution as a scatter then cropped, depth-to-space order, nearest
+//! enlargement).
+//!
+//! A blob is held as a window of its global extent ([`Tensor`] knows where it lies). An
+//! operation computes exactly the output pixels whose inputs all lie inside the window or
+//! outside the global extent (where ncnn reads its zero padding), so a window's result equals
+//! the whole image's on the pixels it covers, bit for bit: each pixel is summed in the same
+//! order whatever the window. Tiles computed with enough halo are therefore seamless by
+//! construction; the whole image is the window that covers everything.
 
 use super::graph::{Act, Conv, Graph, Op};
 
-/// A `c x h x w` tensor, channel-major.
+/// A window `[x0, x0 + w) x [y0, y0 + h)` of a blob whose global size is `gw x gh`, `c`
+/// channels, channel-major.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Tensor {
     pub c: usize,
     pub h: usize,
     pub w: usize,
+    pub x0: usize,
+    pub y0: usize,
+    pub gw: usize,
+    pub gh: usize,
     pub data: Vec<f32>,
 }
 
 impl Tensor {
+    /// A whole blob of zeros.
     pub fn zeros(c: usize, h: usize, w: usize) -> Tensor {
-        Tensor { c, h, w, data: vec![0.0; c * h * w] }
+        Tensor::window(c, (0, w, w), (0, h, h))
+    }
+    /// A window of zeros: per axis `(start, length, global length)`.
+    fn window(c: usize, (x0, w, gw): (usize, usize, usize), (y0, h, gh): (usize, usize, usize)) -> Tensor {
+        Tensor { c, h, w, x0, y0, gw, gh, data: vec![0.0; c * h * w] }
     }
     fn plane(&self, c: usize) -> &[f32] {
         &self.data[c * self.h * self.w..(c + 1) * self.h * self.w]
     }
+    /// Value at global `(gy, gx)` of channel `c`: zero outside the global extent.
+    #[inline]
+    fn at(&self, c: usize, gy: isize, gx: isize) -> f32 {
+        if gy < 0 || gx < 0 || gy >= self.gh as isize || gx >= self.gw as isize {
+            return 0.0;
+        }
+        let (y, x) = (gy as usize - self.y0, gx as usize - self.x0);
+        self.data[(c * self.h + y) * self.w + x]
+    }
 }
 
-/// Runs `g` on `input`.
+/// Runs `g` on `input` (a window of the padded image).
 pub(crate) fn run(g: &Graph, input: Tensor) -> Result<Tensor, String> {
     let mut blobs: Vec<Option<Tensor>> = vec![None; g.blobs];
     for node in &g.nodes {
         let get = |i: usize| blobs[i].clone().ok_or_else(|| format!("{}: input blob not computed", node.name));
         let outs: Vec<Tensor> = match &node.op {
             Op::Input => vec![input.clone()],
-            Op::Conv(c) if c.transposed => vec![deconv(c, &get(node.inputs[0])?)],
-            Op::Conv(c) => vec![conv(c, &get(node.inputs[0])?)],
+            Op::Conv(c) if c.transposed => vec![deconv(c, &get(node.inputs[0])?)?],
+            Op::Conv(c) => vec![conv(c, &get(node.inputs[0])?)?],
             Op::Act(a) => vec![act(a, get(node.inputs[0])?)],
             Op::PixelShuffle(r) => vec![pixel_shuffle(*r, &get(node.inputs[0])?)],
             Op::Nearest(sh, sw) => vec![nearest(*sh, *sw, &get(node.inputs[0])?)],
@@ -80,31 +105,36 @@ fn act(a: &Act, mut t: Tensor) -> Tensor {
     t
 }
 
-fn conv(c: &Conv, x: &Tensor) -> Tensor {
+/// The output range of a stride-1 convolution along one axis: input window `[a, b)` of a
+/// global length `n`, padding `lo`/`hi`, kernel extent `dk`. Returns (start, end, global
+/// length) of the outputs whose taps are all inside the window or outside `[0, n)`.
+fn conv_range(a: usize, b: usize, n: usize, lo: usize, hi: usize, dk: usize) -> (usize, usize, usize) {
+    let out_n = (n + lo + hi + 1).saturating_sub(dk);
+    let start = if a == 0 { 0 } else { a + lo };
+    let end = if b == n { out_n } else { (b + lo + 1).saturating_sub(dk) };
+    (start, end.max(start), out_n)
+}
+
+fn conv(c: &Conv, x: &Tensor) -> Result<Tensor, String> {
+    if c.stride != 1 {
+        return Err("strided convolution".into());
+    }
     let dk = c.dilation * (c.kernel - 1) + 1;
-    let (ph, pw) = (x.h + c.pad[1] + c.pad[3], x.w + c.pad[0] + c.pad[2]);
-    let oh = (ph.saturating_sub(dk)) / c.stride + 1;
-    let ow = (pw.saturating_sub(dk)) / c.stride + 1;
-    let mut out = Tensor::zeros(c.cout, oh, ow);
-    let k = c.kernel;
+    let (ox0, ox1, gw) = conv_range(x.x0, x.x0 + x.w, x.gw, c.pad[0], c.pad[2], dk);
+    let (oy0, oy1, gh) = conv_range(x.y0, x.y0 + x.h, x.gh, c.pad[1], c.pad[3], dk);
+    let mut out = Tensor::window(c.cout, (ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh));
+    let (ow, oh, k) = (out.w, out.h, c.kernel);
     for p in 0..c.cout {
         let mut acc = vec![c.bias[p]; oh * ow];
         for q in 0..c.cin {
-            let src = x.plane(q);
             for ky in 0..k {
                 for kx in 0..k {
                     let wv = c.weights[((p * c.cin + q) * k + ky) * k + kx];
                     for oy in 0..oh {
-                        let iy = (oy * c.stride + ky * c.dilation) as isize - c.pad[1] as isize;
-                        if iy < 0 || iy >= x.h as isize {
-                            continue;
-                        }
-                        let row = &src[iy as usize * x.w..][..x.w];
+                        let gy = (oy0 + oy + ky * c.dilation) as isize - c.pad[1] as isize;
                         for ox in 0..ow {
-                            let ix = (ox * c.stride + kx * c.dilation) as isize - c.pad[0] as isize;
-                            if ix >= 0 && ix < x.w as isize {
-                                acc[oy * ow + ox] += wv * row[ix as usize];
-                            }
+                            let gx = (ox0 + ox + kx * c.dilation) as isize - c.pad[0] as isize;
+                            acc[oy * ow + ox] += wv * x.at(q, gy, gx);
                         }
                     }
                 }
@@ -114,47 +144,62 @@ fn conv(c: &Conv, x: &Tensor) -> Tensor {
             *o = activate(&c.act, p, a);
         }
     }
-    out
+    Ok(out)
 }
 
-fn deconv(c: &Conv, x: &Tensor) -> Tensor {
+/// The full (uncropped) output range of a deconvolution along one axis whose taps all come
+/// from inside the input window `[a, b)` of global length `n` (or from outside `[0, n)`).
+fn deconv_range(a: usize, b: usize, n: usize, stride: usize, dk: usize) -> (usize, usize, usize) {
+    let full = (n - 1) * stride + dk;
+    let start = if a == 0 { 0 } else { (a - 1) * stride + dk };
+    let end = if b == n { full } else { b * stride };
+    (start, end.max(start), full)
+}
+
+fn deconv(c: &Conv, x: &Tensor) -> Result<Tensor, String> {
     let dk = c.dilation * (c.kernel - 1) + 1;
-    let (fh, fw) = ((x.h - 1) * c.stride + dk, (x.w - 1) * c.stride + dk);
-    let k = c.kernel;
-    let mut full = vec![0f32; c.cout * fh * fw];
+    let (fx0, fx1, fw) = deconv_range(x.x0, x.x0 + x.w, x.gw, c.stride, dk);
+    let (fy0, fy1, fh) = deconv_range(x.y0, x.y0 + x.h, x.gh, c.stride, dk);
+    // The cropped output: full coordinates minus the padding, clipped to the kept extent.
+    let crop = |f0: usize, f1: usize, full: usize, lo: usize, hi: usize| {
+        let keep = full.saturating_sub(lo + hi);
+        let s = f0.saturating_sub(lo).min(keep);
+        (s, f1.saturating_sub(lo).clamp(s, keep), keep)
+    };
+    let (ox0, ox1, gw) = crop(fx0, fx1, fw, c.pad[0], c.pad[2]);
+    let (oy0, oy1, gh) = crop(fy0, fy1, fh, c.pad[1], c.pad[3]);
+    let mut out = Tensor::window(c.cout, (ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh));
+    let (ow, oh, k) = (out.w, out.h, c.kernel);
     for p in 0..c.cout {
+        let mut acc = vec![0f32; oh * ow];
         for q in 0..c.cin {
             let src = x.plane(q);
             for ky in 0..k {
                 for kx in 0..k {
                     let wv = c.weights[((p * c.cin + q) * k + ky) * k + kx];
                     for iy in 0..x.h {
-                        let oy = iy * c.stride + ky * c.dilation;
+                        let fy = (x.y0 + iy) * c.stride + ky * c.dilation;
+                        let Some(oy) = (fy.checked_sub(c.pad[1] + oy0)).filter(|&o| o < oh) else { continue };
                         for ix in 0..x.w {
-                            let ox = ix * c.stride + kx * c.dilation;
-                            full[(p * fh + oy) * fw + ox] += wv * src[iy * x.w + ix];
+                            let fx = (x.x0 + ix) * c.stride + kx * c.dilation;
+                            if let Some(ox) = fx.checked_sub(c.pad[0] + ox0).filter(|&o| o < ow) {
+                                acc[oy * ow + ox] += wv * src[iy * x.w + ix];
+                            }
                         }
                     }
                 }
             }
         }
-    }
-    let (oh, ow) = (fh - c.pad[1] - c.pad[3], fw - c.pad[0] - c.pad[2]);
-    let mut out = Tensor::zeros(c.cout, oh, ow);
-    for p in 0..c.cout {
-        for y in 0..oh {
-            for x2 in 0..ow {
-                let v = full[(p * fh + y + c.pad[1]) * fw + x2 + c.pad[0]] + c.bias[p];
-                out.data[(p * oh + y) * ow + x2] = activate(&c.act, p, v);
-            }
+        for (o, a) in out.data[p * oh * ow..(p + 1) * oh * ow].iter_mut().zip(acc) {
+            *o = activate(&c.act, p, a + c.bias[p]);
         }
     }
-    out
+    Ok(out)
 }
 
 fn pixel_shuffle(r: usize, x: &Tensor) -> Tensor {
     let oc = x.c / (r * r);
-    let mut out = Tensor::zeros(oc, x.h * r, x.w * r);
+    let mut out = Tensor::window(oc, (x.x0 * r, x.w * r, x.gw * r), (x.y0 * r, x.h * r, x.gh * r));
     for c in 0..oc {
         for i in 0..r {
             for j in 0..r {
@@ -171,7 +216,7 @@ fn pixel_shuffle(r: usize, x: &Tensor) -> Tensor {
 }
 
 fn nearest(sh: usize, sw: usize, x: &Tensor) -> Tensor {
-    let mut out = Tensor::zeros(x.c, x.h * sh, x.w * sw);
+    let mut out = Tensor::window(x.c, (x.x0 * sw, x.w * sw, x.gw * sw), (x.y0 * sh, x.h * sh, x.gh * sh));
     for c in 0..x.c {
         for y in 0..x.h * sh {
             for xx in 0..x.w * sw {
@@ -182,21 +227,58 @@ fn nearest(sh: usize, sw: usize, x: &Tensor) -> Tensor {
     out
 }
 
-fn sum(coeffs: &[f32], xs: &[Tensor]) -> Result<Tensor, String> {
-    let mut out = Tensor::zeros(xs[0].c, xs[0].h, xs[0].w);
-    for (x, &k) in xs.iter().zip(coeffs) {
-        if (x.c, x.h, x.w) != (out.c, out.h, out.w) {
-            return Err(format!("sum of {}x{}x{} and {}x{}x{}", x.c, x.h, x.w, out.c, out.h, out.w));
+/// The part of `x` inside `[x0, x0 + w) x [y0, y0 + h)` (which must lie within it).
+fn crop(x: &Tensor, x0: usize, y0: usize, w: usize, h: usize) -> Tensor {
+    let mut out = Tensor::window(x.c, (x0, w, x.gw), (y0, h, x.gh));
+    for c in 0..x.c {
+        for y in 0..h {
+            let src = &x.data[(c * x.h + y + y0 - x.y0) * x.w + x0 - x.x0..][..w];
+            out.data[(c * h + y) * w..][..w].copy_from_slice(src);
         }
+    }
+    out
+}
+
+/// The common window of `xs` (all of one global size), each cropped to it.
+fn common(xs: &[Tensor]) -> Result<Vec<Tensor>, String> {
+    if xs.iter().any(|x| (x.gw, x.gh) != (xs[0].gw, xs[0].gh)) {
+        return Err("combining blobs of different sizes".into());
+    }
+    let x0 = xs.iter().map(|x| x.x0).max().unwrap_or(0);
+    let y0 = xs.iter().map(|x| x.y0).max().unwrap_or(0);
+    let x1 = xs.iter().map(|x| x.x0 + x.w).min().unwrap_or(0).max(x0);
+    let y1 = xs.iter().map(|x| x.y0 + x.h).min().unwrap_or(0).max(y0);
+    Ok(xs.iter().map(|x| crop(x, x0, y0, x1 - x0, y1 - y0)).collect())
+}
+
+fn sum(coeffs: &[f32], xs: &[Tensor]) -> Result<Tensor, String> {
+    let xs = common(xs)?;
+    let mut out = Tensor { data: vec![0.0; xs[0].data.len()], ..xs[0].clone() };
+    for (x, &k) in xs.iter().zip(coeffs) {
         out.data.iter_mut().zip(&x.data).for_each(|(o, v)| *o += k * v);
     }
     Ok(out)
 }
 
 fn concat(xs: &[Tensor]) -> Result<Tensor, String> {
-    if xs.iter().any(|x| (x.h, x.w) != (xs[0].h, xs[0].w)) {
-        return Err("concatenation of blobs of different sizes".into());
-    }
+    let xs = common(xs)?;
     let c = xs.iter().map(|x| x.c).sum();
-    Ok(Tensor { c, h: xs[0].h, w: xs[0].w, data: xs.iter().flat_map(|x| x.data.iter().copied()).collect() })
+    Ok(Tensor { c, data: xs.iter().flat_map(|x| x.data.iter().copied()).collect(), ..xs[0].clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn valid_ranges_of_convolutions() {
+        // 3x3 same-padded conv over a window [4, 10) of 20: outputs 5..9 need only the window.
+        assert_eq!(conv_range(4, 10, 20, 1, 1, 3), (5, 9, 20));
+        // At the image's borders the zero padding is known: the window reaches the edge.
+        assert_eq!(conv_range(0, 20, 20, 1, 1, 3), (0, 20, 20));
+        // Valid (unpadded) conv shrinks the image by 2.
+        assert_eq!(conv_range(0, 20, 20, 0, 0, 3), (0, 18, 18));
+        // Deconv 4x4 stride 2 (full length (n-1)*2+4): interior windows lose their ragged ends.
+        assert_eq!(deconv_range(0, 10, 10, 2, 4), (0, 22, 22));
+        assert_eq!(deconv_range(3, 7, 10, 2, 4), (8, 14, 22));
+    }
 }
