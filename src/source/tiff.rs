@@ -44,6 +44,20 @@ fn open_decoder(path: &Path, limits: (usize, usize)) -> Result<Decoder<BufReader
     Ok(Decoder::new(BufReader::new(f)).map_err(|e| err(path, e))?.with_limits(l))
 }
 
+/// The largest stored (compressed) chunk, from the byte-count table: what the decoder reads
+/// before it decompresses. An absent or damaged table counts a whole decoded chunk.
+fn largest_stored_chunk(d: &mut Decoder<BufReader<File>>, chunk_type: ChunkType, chunk_bytes: u64) -> u64 {
+    let counts_tag = match chunk_type {
+        ChunkType::Strip => Tag::StripByteCounts,
+        ChunkType::Tile => Tag::TileByteCounts,
+    };
+    d.find_tag_unsigned_vec::<u64>(counts_tag)
+        .ok()
+        .flatten()
+        .and_then(|v| v.into_iter().max())
+        .map_or(chunk_bytes, |m| m.min(chunk_bytes.saturating_mul(2) + 1024))
+}
+
 impl TiffSource {
     pub(crate) fn open(path: &Path, max_memory: u64) -> Result<TiffSource> {
         // One decoded chunk may take the whole budget (the memory plan then checks the rest);
@@ -105,19 +119,7 @@ impl TiffSource {
                 details,
             };
             let chunk_bytes = cw as u64 * ch as u64 * info.layout.bytes_per_pixel() as u64;
-            // The largest stored (compressed) chunk, from the byte-count table: what the
-            // decoder reads before it decompresses. Absent or damaged tables count a whole
-            // decoded chunk.
-            let counts_tag = match chunk_type {
-                ChunkType::Strip => Tag::StripByteCounts,
-                ChunkType::Tile => Tag::TileByteCounts,
-            };
-            let stored_bytes = d
-                .find_tag_unsigned_vec::<u64>(counts_tag)
-                .ok()
-                .flatten()
-                .and_then(|v| v.into_iter().max())
-                .map_or(chunk_bytes, |m| m.min(chunk_bytes.saturating_mul(2) + 1024));
+            let stored_bytes = largest_stored_chunk(&mut d, chunk_type, chunk_bytes);
             Ok(TiffSource {
                 path: path.to_path_buf(),
                 info,
