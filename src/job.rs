@@ -127,7 +127,7 @@ impl<'o> Job<'o> {
 
     /// The output size.
     pub fn output(&self) -> (u32, u32) {
-        self.plan.out_size
+        self.plan.geom.out_size
     }
     /// The memory plan.
     pub fn memory(&self) -> &MemoryPlan {
@@ -156,7 +156,7 @@ impl<'o> Job<'o> {
         progress(&Event::Backend { kind: opened.kind.to_string(), detail: opened.detail.clone() });
         progress(&Event::Start {
             input: (info.width, info.height),
-            output: plan.out_size,
+            output: plan.geom.out_size,
             tiles: plan.tile_count(),
             threads: memory.threads,
             slots: memory.slots,
@@ -212,7 +212,7 @@ fn report(
         gpu_tiles: stats.gpu.tiles,
     };
     Report {
-        output: plan.out_size,
+        output: plan.geom.out_size,
         bytes: stats.bytes,
         seconds: t0.elapsed().as_secs_f64(),
         stages,

@@ -124,16 +124,8 @@ impl Geometry {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Source size.
-    pub in_size: (u32, u32),
-    /// Output size.
-    pub out_size: (u32, u32),
-    /// Output tile edge.
-    pub tile: u32,
-    /// Pixel layout (same in and out).
-    pub layout: Layout,
-    /// Filter.
-    pub filter: Filter,
+    /// Sizes, tiling, layout, filter and intermediate.
+    pub geom: Geometry,
     /// Horizontal coefficients.
     pub x: AxisCoeffs,
     /// Vertical coefficients.
@@ -176,16 +168,15 @@ impl Plan {
                 )));
             }
         }
-        Ok(Plan {
+        let geom = Geometry {
             in_size: (in_w, in_h),
             out_size: (out_w, out_h),
             tile,
             layout,
             filter,
-            x,
-            y,
-            arith: Arith::new(layout),
-        })
+            intermediate: Intermediate::Exact,
+        };
+        Ok(Plan { geom, x, y, arith: Arith::new(layout) })
     }
 
     /// The same plan with another intermediate mode (see [`Intermediate`]); the coefficient
@@ -199,46 +190,40 @@ impl Plan {
     /// assert!(plan.arith.vertical_first());
     /// ```
     pub fn with_intermediate(mut self, mode: Intermediate) -> Plan {
-        self.arith = Arith::with_mode(self.layout, mode);
+        self.arith = Arith::with_mode(self.geom.layout, mode);
+        self.geom.intermediate = mode;
         self
     }
 
     /// The plan's [`Geometry`].
     pub fn geometry(&self) -> Geometry {
-        Geometry {
-            in_size: self.in_size,
-            out_size: self.out_size,
-            tile: self.tile,
-            layout: self.layout,
-            filter: self.filter,
-            intermediate: self.arith.mode,
-        }
+        self.geom
     }
     /// Tiles per row.
     pub fn tiles_across(&self) -> u32 {
-        self.out_size.0.div_ceil(self.tile)
+        self.geom.tiles_across()
     }
     /// Rows of tiles.
     pub fn tiles_down(&self) -> u32 {
-        self.out_size.1.div_ceil(self.tile)
+        self.geom.tiles_down()
     }
     /// Total tile count.
     pub fn tile_count(&self) -> u64 {
-        self.tiles_across() as u64 * self.tiles_down() as u64
+        self.geom.tile_count()
     }
 
     /// Output range of tile column `tx` (or row, with the other axis' size).
     fn span(&self, t: u32, len: u32) -> Range<u32> {
-        let a = t * self.tile;
-        a..(a + self.tile).min(len)
+        let a = t * self.geom.tile;
+        a..(a + self.geom.tile).min(len)
     }
 
     /// The job of tile `index` (row-major).
     pub fn tile(&self, index: u64) -> TileJob {
         let across = self.tiles_across() as u64;
         let (tx, ty) = ((index % across) as u32, (index / across) as u32);
-        let ox = self.span(tx, self.out_size.0);
-        let oy = self.span(ty, self.out_size.1);
+        let ox = self.span(tx, self.geom.out_size.0);
+        let oy = self.span(ty, self.geom.out_size.1);
         let sx = self.x.input_span(ox.clone());
         let sy = self.y.input_span(oy.clone());
         TileJob {
@@ -252,20 +237,24 @@ impl Plan {
     /// Empty (at the bottom edge) when `rows` starts past the last row of tiles.
     pub fn source_rows(&self, rows: Range<u32>) -> Range<u32> {
         if rows.start >= self.tiles_down() {
-            return self.in_size.1..self.in_size.1;
+            return self.geom.in_size.1..self.geom.in_size.1;
         }
         let last = rows.end.min(self.tiles_down()).max(rows.start + 1);
-        let a = self.span(rows.start, self.out_size.1).start;
-        let b = self.span(last - 1, self.out_size.1).end;
+        let a = self.span(rows.start, self.geom.out_size.1).start;
+        let b = self.span(last - 1, self.geom.out_size.1).end;
         self.y.input_span(a..b)
     }
 
     /// Largest source window over all tiles: (width, height).
     pub fn max_window(&self) -> (u32, u32) {
-        let w =
-            (0..self.tiles_across()).map(|t| self.x.input_span(self.span(t, self.out_size.0)).len()).max().unwrap_or(0);
-        let h =
-            (0..self.tiles_down()).map(|t| self.y.input_span(self.span(t, self.out_size.1)).len()).max().unwrap_or(0);
+        let w = (0..self.tiles_across())
+            .map(|t| self.x.input_span(self.span(t, self.geom.out_size.0)).len())
+            .max()
+            .unwrap_or(0);
+        let h = (0..self.tiles_down())
+            .map(|t| self.y.input_span(self.span(t, self.geom.out_size.1)).len())
+            .max()
+            .unwrap_or(0);
         (w as u32, h as u32)
     }
 
@@ -284,8 +273,8 @@ impl Plan {
         let w = (0..across)
             .map(|t| {
                 let last = (t + k.max(1)).min(across) - 1;
-                let a = self.span(t, self.out_size.0).start;
-                let b = self.span(last, self.out_size.0).end;
+                let a = self.span(t, self.geom.out_size.0).start;
+                let b = self.span(last, self.geom.out_size.0).end;
                 self.x.input_span(a..b).len()
             })
             .max()
@@ -295,6 +284,6 @@ impl Plan {
 
     /// Bytes of one full output tile buffer.
     pub fn tile_bytes(&self) -> usize {
-        self.tile as usize * self.tile as usize * self.layout.bytes_per_pixel()
+        self.geom.tile as usize * self.geom.tile as usize * self.geom.layout.bytes_per_pixel()
     }
 }

@@ -73,9 +73,9 @@ pub(super) fn align4(n: u64) -> u64 {
 fn base_params(plan: &Plan, run: u32) -> Params {
     let ar = &plan.arith;
     Params {
-        tile: plan.tile,
+        tile: plan.geom.tile,
         ch: ar.channels as u32,
-        bps: plan.layout.depth.bytes() as u32,
+        bps: plan.geom.layout.depth.bytes() as u32,
         alpha: ar.alpha as u32,
         sh1_colour: ar.colour.sh1,
         sh1_plain: ar.plain.sh1,
@@ -89,7 +89,7 @@ fn base_params(plan: &Plan, run: u32) -> Params {
         n_y: plan.y.out_len(),
         t_plain: ar.plain.t_bits,
         t_colour: ar.colour.t_bits,
-        out_stride: run * plan.tile,
+        out_stride: run * plan.geom.tile,
         ..Default::default()
     }
 }
@@ -181,8 +181,8 @@ impl GpuResampler {
             slots: ring,
             run_bytes: run as u64 * plan.tile_bytes() as u64,
             run,
-            tile: plan.tile,
-            bpp: plan.layout.bytes_per_pixel(),
+            tile: plan.geom.tile,
+            bpp: plan.geom.layout.bytes_per_pixel(),
             window_cap: sizes.window,
             base: base_params(plan, run),
             failure: dev.failure,

@@ -16,7 +16,7 @@ use crate::plan::{Plan, TileJob};
 
 /// Whether `plan` can use this path (8-bit grey or RGB).
 pub fn supports(plan: &Plan) -> bool {
-    plan.layout.depth == crate::Depth::U8 && !plan.arith.alpha && matches!(plan.arith.channels, 1 | 3)
+    plan.geom.layout.depth == crate::Depth::U8 && !plan.arith.alpha && matches!(plan.arith.channels, 1 | 3)
 }
 
 #[inline(always)]
@@ -42,7 +42,7 @@ fn tile_impl(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch, out: &
 /// contiguous columns of `oh` values — vectorised like pass 1.
 #[inline(always)]
 fn vertical_first(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch, out: &mut [u8]) {
-    let ch = plan.layout.channels.count();
+    let ch = plan.geom.layout.channels.count();
     let ar = &plan.arith;
     let (sh1, k2, max) = (ar.plain.sh1, ar.plain.k2, ar.max as i32);
     let (oh, ow) = (job.out.h as usize, job.out.w as usize);
@@ -93,8 +93,8 @@ fn vertical_first(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch, o
             }
         }
     }
-    let tile_row = plan.tile as usize * ch;
-    if job.out.w < plan.tile || job.out.h < plan.tile {
+    let tile_row = plan.geom.tile as usize * ch;
+    if job.out.w < plan.geom.tile || job.out.h < plan.geom.tile {
         out.fill(0); // full tiles are written whole below
     }
     transpose_into(&s.bytes, cols, oh, out, tile_row);
@@ -211,7 +211,7 @@ fn horizontal_row<const CH: usize>(plan: &Plan, job: &TileJob, row: &[u8], trow:
 /// Exact intermediate (pass 1 horizontal).
 #[inline(always)]
 fn horizontal_first(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch, out: &mut [u8]) {
-    let ch = plan.layout.channels.count();
+    let ch = plan.geom.layout.channels.count();
     let ar = &plan.arith;
     let (sh1, k2, max) = (ar.plain.sh1, ar.plain.k2, ar.max as i32);
     let tw = job.out.w as usize;
@@ -229,8 +229,8 @@ fn horizontal_first(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch,
         }
     }
     // Pass 2: vertical, whole rows at a time (the vectorised part).
-    let tile_row = plan.tile as usize * ch;
-    if job.out.w < plan.tile || job.out.h < plan.tile {
+    let tile_row = plan.geom.tile as usize * ch;
+    if job.out.w < plan.geom.tile || job.out.h < plan.geom.tile {
         out.fill(0); // full tiles are written whole below
     }
     let acc = &mut s.acc32;

@@ -7,10 +7,10 @@ use crate::plan::{Plan, TileJob};
 
 /// Appends source row `y`, columns of the window, to samples (premultiplied where needed).
 fn load_samples(plan: &Plan, row: &[u8], x0: usize, w: usize, dst: &mut Vec<i64>) {
-    let ch = plan.layout.channels.count();
+    let ch = plan.geom.layout.channels.count();
     let alpha = plan.arith.alpha;
     let read = |i: usize| -> i64 {
-        match plan.layout.depth {
+        match plan.geom.layout.depth {
             Depth::U8 => row[i] as i64,
             Depth::U16 => u16::from_ne_bytes([row[2 * i], row[2 * i + 1]]) as i64,
         }
@@ -35,7 +35,7 @@ fn load_samples(plan: &Plan, row: &[u8], x0: usize, w: usize, dst: &mut Vec<i64>
 fn finish_pixel(plan: &Plan, px: &[i64], orow: &mut [u8], i: usize) {
     let ar = &plan.arith;
     let ch = px.len();
-    let bps = plan.layout.depth.bytes();
+    let bps = plan.geom.layout.depth.bytes();
     let mut vals = [0u32; 4];
     if ar.alpha {
         let a = finish_plain(px[ch - 1], ar.plain.k2, ar.max);
@@ -50,7 +50,7 @@ fn finish_pixel(plan: &Plan, px: &[i64], orow: &mut [u8], i: usize) {
     }
     for (c, &v) in vals[..ch].iter().enumerate() {
         let o = (i * ch + c) * bps;
-        match plan.layout.depth {
+        match plan.geom.layout.depth {
             Depth::U8 => orow[o] = v as u8,
             Depth::U16 => orow[o..o + 2].copy_from_slice(&(v as u16).to_le_bytes()),
         }
@@ -68,7 +68,7 @@ pub fn resample_tile(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch
 
 /// [`crate::Intermediate::Rounded`]: pass 1 down the window's columns, pass 2 along the rows.
 fn vertical_first(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch, out: &mut [u8]) {
-    let ch = plan.layout.channels.count();
+    let ch = plan.geom.layout.channels.count();
     let ar = &plan.arith;
     let wstride = job.src.w as usize * ch; // window (and intermediate) row stride
     let (sx, sy) = (job.src.x as usize, job.src.y as usize);
@@ -92,7 +92,7 @@ fn vertical_first(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch, o
         }
     }
     // Pass 2: horizontal, then finish each pixel.
-    let row_bytes = plan.tile as usize * ch * plan.layout.depth.bytes();
+    let row_bytes = plan.geom.tile as usize * ch * plan.geom.layout.depth.bytes();
     out.fill(0);
     let mut px = [0i64; 4];
     for j in 0..job.out.h as usize {
@@ -114,7 +114,7 @@ fn vertical_first(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch, o
 
 /// [`crate::Intermediate::Exact`]: pass 1 along the window's rows, pass 2 down the columns.
 fn horizontal_first(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch, out: &mut [u8]) {
-    let ch = plan.layout.channels.count();
+    let ch = plan.geom.layout.channels.count();
     let ar = &plan.arith;
     let tw = job.out.w as usize;
     let stride = tw * ch; // intermediate row stride
@@ -140,8 +140,8 @@ fn horizontal_first(plan: &Plan, src: &dyn Rows, job: &TileJob, s: &mut Scratch,
         }
     }
     // Pass 2: vertical, then finish each pixel.
-    let bps = plan.layout.depth.bytes();
-    let tile = plan.tile as usize;
+    let bps = plan.geom.layout.depth.bytes();
+    let tile = plan.geom.tile as usize;
     out.fill(0);
     s.acc.resize(stride, 0);
     for j in 0..job.out.h as usize {
