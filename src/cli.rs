@@ -16,6 +16,9 @@ use std::sync::Arc;
 /// the output is cut into tiles that are resampled on the GPU or on all CPU cores and written
 /// as they complete to a tiled (Big)TIFF, or streamed to a PNG. Peak memory stays under
 /// --max-memory. Both backends produce the same bytes.
+///
+/// Learned upscaling models (waifu2x `photo`, Real-ESRGAN `anime`): `gigascale models` lists
+/// them and checks ncnn model files; upscaling with them is being built (docs/neural.md).
 #[derive(Parser)]
 #[command(name = "gigascale", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
@@ -49,9 +52,10 @@ enum Cmd {
         /// An ncnn .param file to check (its .bin lies beside it).
         model: Option<PathBuf>,
     },
-    /// Print an image's size, channels, depth, format and tiling.
+    /// Print an image's size, channels, depth, format and tiling (or, for an ncnn .param
+    /// file, the model's scale, halo and cost).
     Info {
-        /// Image file (JPEG, PNG or TIFF).
+        /// Image file (JPEG, PNG or TIFF), or an ncnn model (.param).
         file: PathBuf,
     },
 }
@@ -391,6 +395,10 @@ fn devices() -> i32 {
 }
 
 fn info(file: &std::path::Path) -> Result<(), Error> {
+    if file.extension().is_some_and(|e| e == "param") {
+        // An ncnn model: the same description as `gigascale models FILE`.
+        return models(Some(file));
+    }
     let src = gigascale::source::open(file, u64::MAX / 4)?;
     let i = src.info();
     println!("file: {}", file.display());

@@ -157,3 +157,14 @@ fn tiled_reference_is_seamless_for_every_tile_size() {
         }
     }
 }
+
+#[test]
+fn info_describes_a_model_file() {
+    let o = Command::new(env!("CARGO_BIN_EXE_gigascale"))
+        .arg("info")
+        .arg(models().join("upconv7-photo-x2.param"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.contains("x2, halo 7 px"), "{out}");
+}
