@@ -241,4 +241,22 @@ mod tests {
         assert!(worst_case_size(&header(60000, 90000), Compression::None) > u32::MAX as u64);
         assert!(worst_case_size(&header(6000, 9000), Compression::Deflate) < u32::MAX as u64);
     }
+
+    #[test]
+    fn calls_out_of_contract_order_are_errors_not_panics() {
+        let dir = std::env::temp_dir().join(format!("gigascale-tiff-order-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut sink = TiffSink::create(&dir.join("o.tif"), Compression::Zstd, None).unwrap();
+        assert!(sink.encoder().is_err(), "encoder() before begin()");
+        assert!(sink.finish().is_err(), "finish() before begin()");
+        sink.begin(&header(16, 16)).unwrap();
+        let r = crate::plan::Rect { x: 0, y: 0, w: 16, h: 16 };
+        let late = TileJob { index: 1, out: r, src: r };
+        assert!(sink.write_tile(&late, &[0; 8]).is_err(), "tile 1 before tile 0");
+        sink.write_tile(&TileJob { index: 0, ..late }, &[0; 8]).unwrap();
+        sink.finish().unwrap();
+        assert!(sink.finish().is_err(), "finish() twice");
+        assert!(sink.write_tile(&late, &[0; 8]).is_err(), "a tile after finish()");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -249,3 +249,24 @@ thread_local! {
 pub fn panicking_inside_decoder() -> bool {
     IN_DECODER.with(|d| d.get())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_writer_refuses_wrong_rows_and_missing_rows() {
+        let mut store = Store::create(&std::env::temp_dir(), 4, 3).unwrap();
+        let never = || false;
+        let mut progress = |_rows: u64| {};
+        let mut w = RowWriter::new(&mut store, &never, &mut progress);
+        assert!(w.put_row(0, &[1, 2, 3]).is_err(), "a short row");
+        assert!(w.put_row(3, &[1, 2, 3, 4]).is_err(), "a row past the end");
+        w.put_row(0, &[1, 2, 3, 4]).unwrap();
+        w.put_row(2, &[1, 2, 3, 4]).unwrap();
+        let e = w.check_complete().unwrap_err().to_string();
+        assert!(e.contains("2 of 3 rows") && e.contains("row 1"), "{e}");
+        w.put_row(1, &[1, 2, 3, 4]).unwrap();
+        w.check_complete().unwrap();
+    }
+}
