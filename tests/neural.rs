@@ -128,7 +128,7 @@ fn the_float_reference_matches_the_ncnn_runtime() {
         let (w, h, rgb) = read_png(&g.join(format!("{image}.png")));
         for model in ["photo", "anime"] {
             let m = Model::builtin(model).unwrap();
-            let got = m.reference_image(w, h, &rgb, None).unwrap();
+            let got = m.reference_image(w, h, &rgb, None, false).unwrap();
             let (gw, gh, want) = read_png(&g.join(format!("{image}.{model}-ncnn.png")));
             assert_eq!((gw, gh), (w * m.scale() as usize, h * m.scale() as usize));
             let diffs: Vec<u8> = got.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).collect();
@@ -150,9 +150,9 @@ fn tiled_reference_is_seamless_for_every_tile_size() {
     // (The float reference is slow: a few tile sizes per model keep this test short.)
     for (model, tiles) in [("photo", &[8, 13, 24][..]), ("anime", &[24][..])] {
         let m = Model::builtin(model).unwrap();
-        let whole = m.reference_image(w, h, &rgb, None).unwrap();
+        let whole = m.reference_image(w, h, &rgb, None, false).unwrap();
         for &tile in tiles {
-            let tiled = m.reference_image(w, h, &rgb, Some(tile)).unwrap();
+            let tiled = m.reference_image(w, h, &rgb, Some(tile), false).unwrap();
             assert!(tiled == whole, "{model}: tile {tile} differs from the whole image");
         }
     }
@@ -167,4 +167,33 @@ fn info_describes_a_model_file() {
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && out.contains("x2, halo 7 px"), "{out}");
+}
+
+/// The exact integer engine: within the bound of the real ncnn runtime (≤ 2 LSB, at
+/// most 0.1 % of samples over 1), and byte-identical tile by tile.
+#[test]
+fn the_exact_engine_matches_ncnn_and_tiles_exactly() {
+    let g = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural");
+    for image in ["coffee-20x16", "chelsea-16x12"] {
+        let (w, h, rgb) = read_png(&g.join(format!("{image}.png")));
+        for model in ["photo", "anime"] {
+            let m = Model::builtin(model).unwrap();
+            let got = m.reference_image(w, h, &rgb, None, true).unwrap();
+            let (_, _, want) = read_png(&g.join(format!("{image}.{model}-ncnn.png")));
+            let diffs: Vec<u8> = got.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).collect();
+            let worst = diffs.iter().copied().max().unwrap_or(0);
+            let over1 = diffs.iter().filter(|&&d| d > 1).count();
+            let same = diffs.iter().filter(|&&d| d == 0).count();
+            eprintln!(
+                "exact {image} {model}: worst {worst} LSB, {over1} over 1, {:.1} % identical",
+                100.0 * same as f64 / diffs.len() as f64
+            );
+            assert!(worst <= 2, "{image} {model}: {worst} LSB off ncnn");
+            assert!(over1 * 1000 <= diffs.len(), "{image} {model}: {over1} samples over 1 LSB");
+            if image == "chelsea-16x12" {
+                let tiled = m.reference_image(w, h, &rgb, Some(if model == "photo" { 8 } else { 24 }), true).unwrap();
+                assert!(tiled == got, "{model}: exact tiles differ from the whole image");
+            }
+        }
+    }
 }

@@ -8,7 +8,10 @@
 
 mod graph;
 mod param;
-// The float oracle, for the tests (the tiled engine will be exact integers).
+// The float oracle and the exact integer engine, so far evaluated whole or tile by tile for
+// the tests; the pipeline will run the exact one.
+#[cfg(any(test, feature = "testing"))]
+mod exact;
 #[cfg(any(test, feature = "testing"))]
 mod reference;
 mod weights;
@@ -104,6 +107,9 @@ pub struct Model {
     name: String,
     graph: graph::Graph,
     border: Border,
+    /// The integer form, made on first use (a float run on the calibration image).
+    #[cfg(feature = "testing")]
+    exact: std::sync::OnceLock<std::result::Result<std::sync::Arc<exact::Exact>, String>>,
 }
 
 impl Model {
@@ -149,7 +155,13 @@ impl Model {
         let graph = graph::build(&layers, bin)?;
         // Custom models: replicate by the receptive radius (exact for all-valid networks).
         let border = Border::Replicate(graph.halo as u32);
-        Ok(Model { name: name.to_string(), graph, border })
+        Ok(Model {
+            name: name.to_string(),
+            graph,
+            border,
+            #[cfg(feature = "testing")]
+            exact: std::sync::OnceLock::new(),
+        })
     }
 
     /// The model's name (built-in name or file stem).
@@ -178,18 +190,24 @@ impl Model {
         self.border
     }
 
-    /// The float reference: the network on a whole 8-bit RGB image (`w x h`, interleaved),
-    /// extended by [`Model::border`] as the reference program does, the result cropped back
-    /// to `scale·w x scale·h` and rounded as ncnn's programs do (`v·255 + 0.5`, truncated).
-    /// With `tile`, it is computed tile by tile (`tile x tile` output pixels, each from its
-    /// window of the input plus the halo); the bytes are the same. Holds the image whole: for
-    /// tests and goldens, not for gigapixels.
+    /// The network on a whole 8-bit RGB image (`w x h`, interleaved), extended by
+    /// [`Model::border`] as the reference program does, the result cropped back to
+    /// `scale·w x scale·h` and rounded as ncnn's programs do (`v·255 + 0.5`, truncated). With
+    /// `exact`, in the integer engine, else in the float reference. With `tile`, computed tile
+    /// by tile (`tile x tile` output pixels, each from its window of the input plus the halo).
+    /// Holds the image whole: for tests and goldens, not for gigapixels.
     #[cfg(feature = "testing")]
     #[doc(hidden)]
-    pub fn reference_image(&self, w: usize, h: usize, rgb: &[u8], tile: Option<usize>) -> Result<Vec<u8>> {
+    pub fn reference_image(&self, w: usize, h: usize, rgb: &[u8], tile: Option<usize>, exact: bool) -> Result<Vec<u8>> {
         if rgb.len() != w * h * 3 || w == 0 || h == 0 {
             return Err(Error::usage(format!("{} bytes are not a {w}x{h} RGB image", rgb.len())));
         }
+        let ex = if exact {
+            let made = self.exact.get_or_init(|| exact::Exact::calibrate(&self.graph).map(std::sync::Arc::new));
+            Some(made.clone().map_err(Error::Internal)?)
+        } else {
+            None
+        };
         let s = self.graph.scale;
         let (ow, oh) = (w * s, h * s);
         let t = tile.unwrap_or(ow.max(oh)).max(1);
@@ -197,59 +215,102 @@ impl Model {
         for ty in (0..oh).step_by(t) {
             for tx in (0..ow).step_by(t) {
                 let (tw, th) = ((ow - tx).min(t), (oh - ty).min(t));
-                self.reference_tile(w, h, rgb, (tx, ty, tw, th), &mut px)?;
+                let window = self.input_window(w, h, (tx, ty, tw, th));
+                let out = match &ex {
+                    Some(e) => {
+                        let input = self.padded(w, h, rgb, window, |v| ((v as i32) << 15).wrapping_add(255) / 510);
+                        let o = reference::run_with(&self.graph, e.as_ref(), input, &mut |_, _| {})
+                            .map_err(Error::Internal)?;
+                        let e = e.exponent(self.graph.output);
+                        to_bytes(o, |q| ((q.max(0) as i64 * 510 + (1i64 << e)) >> (e + 1)).min(255) as u8)
+                    }
+                    None => {
+                        let input = self.padded(w, h, rgb, window, |v| v as f32 / 255.0);
+                        let o = reference::run(&self.graph, input).map_err(Error::Internal)?;
+                        to_bytes(o, |v| (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8)
+                    }
+                };
+                self.place(w, h, &out, (tx, ty, tw, th), &mut px)?;
             }
         }
         Ok(px)
     }
 
-    /// Computes output pixels `(x, y, w, h)` (in the cropped output) into `px`.
+    /// The window of the padded input that output pixels `(x, y, w, h)` need: their source
+    /// span plus the halo, within the padded image. Per axis (start, end).
     #[cfg(feature = "testing")]
-    fn reference_tile(
+    fn input_window(&self, w: usize, h: usize, (x, y, tw, th): (usize, usize, usize, usize)) -> [(usize, usize); 2] {
+        let (p, s, halo) = (self.border.width(), self.graph.scale, self.graph.halo + 1);
+        let span = |a: usize, n: usize, len: usize| {
+            ((a / s + p).saturating_sub(halo), ((a + n).div_ceil(s) + p + halo).min(len))
+        };
+        [span(x, tw, w + 2 * p), span(y, th, h + 2 * p)]
+    }
+
+    /// The padded input's `window`, each sample converted by `conv`.
+    #[cfg(feature = "testing")]
+    fn padded<T: Copy + Default>(
         &self,
         w: usize,
         h: usize,
         rgb: &[u8],
-        (x, y, tw, th): (usize, usize, usize, usize),
-        px: &mut [u8],
-    ) -> Result<()> {
-        let (p, s, halo) = (self.border.width(), self.graph.scale, self.graph.halo + 1);
-        let (pw, ph) = (w + 2 * p, h + 2 * p);
-        // The padded input window: the tile's source span plus the halo, within the padded image.
-        let span = |a: usize, n: usize, len: usize| {
-            let lo = (a / s + p).saturating_sub(halo);
-            let hi = ((a + n).div_ceil(s) + p + halo).min(len);
-            (lo, hi)
-        };
-        let ((x0, x1), (y0, y1)) = (span(x, tw, pw), span(y, th, ph));
-        let mut t = reference::Tensor::zeros(3, ph, pw);
-        (t.x0, t.y0, t.w, t.h) = (x0, y0, x1 - x0, y1 - y0);
-        t.data = vec![0.0; 3 * t.w * t.h];
+        [(x0, x1), (y0, y1)]: [(usize, usize); 2],
+        conv: impl Fn(u8) -> T,
+    ) -> reference::Tensor<T> {
+        let p = self.border.width();
+        let mut t = reference::Tensor::window(3, (x0, x1 - x0, w + 2 * p), (y0, y1 - y0, h + 2 * p));
         for c in 0..3 {
             for yy in 0..t.h {
                 let sy = self.border.index((y0 + yy) as isize - p as isize, h);
                 for xx in 0..t.w {
                     let sx = self.border.index((x0 + xx) as isize - p as isize, w);
-                    t.data[(c * t.h + yy) * t.w + xx] = rgb[(sy * w + sx) * 3 + c] as f32 / 255.0;
+                    t.data[(c * t.h + yy) * t.w + xx] = conv(rgb[(sy * w + sx) * 3 + c]);
                 }
             }
         }
-        let out = reference::run(&self.graph, t).map_err(Error::Internal)?;
-        // The cropped output's origin in the network's output.
-        let (cx, cy) = ((out.gw - w * s) / 2, (out.gh - h * s) / 2);
-        let (gx, gy) = (x + cx, y + cy);
+        t
+    }
+
+    /// Copies output pixels `(x, y, w, h)` of the cropped output from the network's output
+    /// window `out` (already 8-bit) into `px`.
+    #[cfg(feature = "testing")]
+    fn place(
+        &self,
+        w: usize,
+        h: usize,
+        out: &reference::Tensor<u8>,
+        (x, y, tw, th): (usize, usize, usize, usize),
+        px: &mut [u8],
+    ) -> Result<()> {
+        let s = self.graph.scale;
+        let (gx, gy) = (x + (out.gw - w * s) / 2, y + (out.gh - h * s) / 2);
         if gx < out.x0 || gy < out.y0 || gx + tw > out.x0 + out.w || gy + th > out.y0 + out.h {
             return Err(Error::Internal(format!("the halo of {} did not cover tile {x},{y}", self.name)));
         }
         for yy in 0..th {
             for xx in 0..tw {
                 for c in 0..3 {
-                    let v = out.data[(c * out.h + gy + yy - out.y0) * out.w + gx + xx - out.x0];
-                    px[((y + yy) * w * s + x + xx) * 3 + c] = (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+                    px[((y + yy) * w * s + x + xx) * 3 + c] =
+                        out.data[(c * out.h + gy + yy - out.y0) * out.w + gx + xx - out.x0];
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// A tensor's samples converted to bytes.
+#[cfg(feature = "testing")]
+fn to_bytes<T: Copy>(t: reference::Tensor<T>, f: impl Fn(T) -> u8) -> reference::Tensor<u8> {
+    reference::Tensor {
+        c: t.c,
+        h: t.h,
+        w: t.w,
+        x0: t.x0,
+        y0: t.y0,
+        gw: t.gw,
+        gh: t.gh,
+        data: t.data.into_iter().map(f).collect(),
     }
 }
 

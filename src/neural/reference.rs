@@ -15,7 +15,7 @@ use super::graph::{Act, Conv, Graph, Op};
 /// A window `[x0, x0 + w) x [y0, y0 + h)` of a blob whose global size is `gw x gh`, `c`
 /// channels, channel-major.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Tensor {
+pub(crate) struct Tensor<T = f32> {
     pub c: usize,
     pub h: usize,
     pub w: usize,
@@ -23,58 +23,121 @@ pub(crate) struct Tensor {
     pub y0: usize,
     pub gw: usize,
     pub gh: usize,
-    pub data: Vec<f32>,
+    pub data: Vec<T>,
 }
 
-impl Tensor {
+impl<T: Copy + Default> Tensor<T> {
     /// A whole blob of zeros.
-    pub fn zeros(c: usize, h: usize, w: usize) -> Tensor {
+    pub fn zeros(c: usize, h: usize, w: usize) -> Tensor<T> {
         Tensor::window(c, (0, w, w), (0, h, h))
     }
     /// A window of zeros: per axis `(start, length, global length)`.
-    fn window(c: usize, (x0, w, gw): (usize, usize, usize), (y0, h, gh): (usize, usize, usize)) -> Tensor {
-        Tensor { c, h, w, x0, y0, gw, gh, data: vec![0.0; c * h * w] }
+    pub(super) fn window(
+        c: usize,
+        (x0, w, gw): (usize, usize, usize),
+        (y0, h, gh): (usize, usize, usize),
+    ) -> Tensor<T> {
+        Tensor { c, h, w, x0, y0, gw, gh, data: vec![T::default(); c * h * w] }
     }
-    fn plane(&self, c: usize) -> &[f32] {
+    fn plane(&self, c: usize) -> &[T] {
         &self.data[c * self.h * self.w..(c + 1) * self.h * self.w]
     }
     /// Value at global `(gy, gx)` of channel `c`: zero outside the global extent.
     #[inline]
-    fn at(&self, c: usize, gy: isize, gx: isize) -> f32 {
+    fn at(&self, c: usize, gy: isize, gx: isize) -> T {
         if gy < 0 || gx < 0 || gy >= self.gh as isize || gx >= self.gw as isize {
-            return 0.0;
+            return T::default();
         }
         let (y, x) = (gy as usize - self.y0, gx as usize - self.x0);
         self.data[(c * self.h + y) * self.w + x]
     }
 }
 
-/// Runs `g` on `input` (a window of the padded image).
-pub(crate) fn run(g: &Graph, input: Tensor) -> Result<Tensor, String> {
-    let mut blobs: Vec<Option<Tensor>> = vec![None; g.blobs];
-    for node in &g.nodes {
+/// The arithmetic of one evaluation: the float reference, or the exact integer engine.
+/// Moving samples around (pixel shuffle, enlargement, splitting) is the same for both.
+pub(crate) trait Engine<T> {
+    /// Convolution or deconvolution `c` of node `n`.
+    fn conv(&self, n: usize, c: &Conv, x: &Tensor<T>) -> Result<Tensor<T>, String>;
+    /// An activation layer.
+    fn act(&self, n: usize, a: &Act, x: Tensor<T>) -> Tensor<T>;
+    /// A weighted sum of blobs (already cut to their common window), into blob `out`.
+    fn sum(&self, n: usize, coeffs: &[f32], xs: &[Tensor<T>], ins: &[usize], out: usize) -> Tensor<T>;
+    /// `x · mul + add`.
+    fn affine(&self, n: usize, mul: f32, add: f32, x: Tensor<T>, inp: usize, out: usize) -> Tensor<T>;
+    /// Channel concatenation (of blobs cut to their common window), into blob `out`.
+    fn concat(&self, xs: &[Tensor<T>], ins: &[usize], out: usize) -> Tensor<T>;
+}
+
+/// Runs `g` on `input` (a window of the padded image) with `engine`; `seen(blob, tensor)` is
+/// called with every blob as it is made.
+pub(crate) fn run_with<T: Copy + Default, E: Engine<T>>(
+    g: &Graph,
+    engine: &E,
+    input: Tensor<T>,
+    seen: &mut dyn FnMut(usize, &Tensor<T>),
+) -> Result<Tensor<T>, String> {
+    let mut blobs: Vec<Option<Tensor<T>>> = vec![None; g.blobs];
+    for (n, node) in g.nodes.iter().enumerate() {
         let get = |i: usize| blobs[i].clone().ok_or_else(|| format!("{}: input blob not computed", node.name));
-        let outs: Vec<Tensor> = match &node.op {
+        let all = || node.inputs.iter().map(|&i| get(i)).collect::<Result<Vec<_>, _>>().and_then(|v| common(&v));
+        let outs: Vec<Tensor<T>> = match &node.op {
             Op::Input => vec![input.clone()],
-            Op::Conv(c) if c.transposed => vec![deconv(c, &get(node.inputs[0])?)?],
-            Op::Conv(c) => vec![conv(c, &get(node.inputs[0])?)?],
-            Op::Act(a) => vec![act(a, get(node.inputs[0])?)],
+            Op::Conv(c) => vec![engine.conv(n, c, &get(node.inputs[0])?)?],
+            Op::Act(a) => vec![engine.act(n, a, get(node.inputs[0])?)],
             Op::PixelShuffle(r) => vec![pixel_shuffle(*r, &get(node.inputs[0])?)],
             Op::Nearest(sh, sw) => vec![nearest(*sh, *sw, &get(node.inputs[0])?)],
-            Op::Sum(coeffs) => vec![sum(coeffs, &node.inputs.iter().map(|&i| get(i)).collect::<Result<Vec<_>, _>>()?)?],
+            Op::Sum(coeffs) => vec![engine.sum(n, coeffs, &all()?, &node.inputs, node.outputs[0])],
             Op::Affine { mul, add } => {
-                let mut t = get(node.inputs[0])?;
-                t.data.iter_mut().for_each(|v| *v = *v * mul + add);
-                vec![t]
+                vec![engine.affine(n, *mul, *add, get(node.inputs[0])?, node.inputs[0], node.outputs[0])]
             }
-            Op::Concat => vec![concat(&node.inputs.iter().map(|&i| get(i)).collect::<Result<Vec<_>, _>>()?)?],
+            Op::Concat => vec![engine.concat(&all()?, &node.inputs, node.outputs[0])],
             Op::Split => vec![get(node.inputs[0])?; node.outputs.len()],
         };
         for (&o, t) in node.outputs.iter().zip(outs) {
+            seen(o, &t);
             blobs[o] = Some(t);
         }
     }
     blobs[g.output].take().ok_or_else(|| "the output blob was not computed".into())
+}
+
+/// The float reference.
+pub(crate) struct Float;
+
+impl Engine<f32> for Float {
+    fn conv(&self, _n: usize, c: &Conv, x: &Tensor) -> Result<Tensor, String> {
+        if c.transposed {
+            deconv_with(c, x, |_| 0f32, |a, wi, v| a + c.weights[wi] * v, |p, a| activate(&c.act, p, a + c.bias[p]))
+        } else {
+            conv_with(c, x, |p| c.bias[p], |a, wi, v| a + c.weights[wi] * v, |p, a| activate(&c.act, p, a))
+        }
+    }
+    fn act(&self, _n: usize, a: &Act, mut t: Tensor) -> Tensor {
+        let plane = t.h * t.w;
+        for (i, v) in t.data.iter_mut().enumerate() {
+            *v = activate(a, i / plane, *v);
+        }
+        t
+    }
+    fn sum(&self, _n: usize, coeffs: &[f32], xs: &[Tensor], _ins: &[usize], _out: usize) -> Tensor {
+        let mut out = Tensor { data: vec![0.0; xs[0].data.len()], ..xs[0].clone() };
+        for (x, &k) in xs.iter().zip(coeffs) {
+            out.data.iter_mut().zip(&x.data).for_each(|(o, v)| *o += k * v);
+        }
+        out
+    }
+    fn affine(&self, _n: usize, mul: f32, add: f32, mut t: Tensor, _i: usize, _o: usize) -> Tensor {
+        t.data.iter_mut().for_each(|v| *v = *v * mul + add);
+        t
+    }
+    fn concat(&self, xs: &[Tensor], _ins: &[usize], _out: usize) -> Tensor {
+        concat(xs)
+    }
+}
+
+/// Runs `g` on `input` with the float reference.
+pub(crate) fn run(g: &Graph, input: Tensor) -> Result<Tensor, String> {
+    run_with(g, &Float, input, &mut |_, _| {})
 }
 
 fn activate(a: &Act, c: usize, v: f32) -> f32 {
@@ -97,14 +160,6 @@ fn activate(a: &Act, c: usize, v: f32) -> f32 {
     }
 }
 
-fn act(a: &Act, mut t: Tensor) -> Tensor {
-    let plane = t.h * t.w;
-    for (i, v) in t.data.iter_mut().enumerate() {
-        *v = activate(a, i / plane, *v);
-    }
-    t
-}
-
 /// The output range of a stride-1 convolution along one axis: input window `[a, b)` of a
 /// global length `n`, padding `lo`/`hi`, kernel extent `dk`. Returns (start, end, global
 /// length) of the outputs whose taps are all inside the window or outside `[0, n)`.
@@ -115,7 +170,17 @@ fn conv_range(a: usize, b: usize, n: usize, lo: usize, hi: usize, dk: usize) -> 
     (start, end.max(start), out_n)
 }
 
-fn conv(c: &Conv, x: &Tensor) -> Result<Tensor, String> {
+/// A stride-1 convolution over a window: for each output channel `p` and valid pixel, the
+/// accumulator starts at `init(p)`, takes `mac(acc, weight index, input)` for every tap in the
+/// order input channel, kernel row, kernel column (zero outside the image), and ends as
+/// `finish(p, acc)`.
+pub(crate) fn conv_with<T: Copy + Default, A: Copy>(
+    c: &Conv,
+    x: &Tensor<T>,
+    init: impl Fn(usize) -> A,
+    mac: impl Fn(A, usize, T) -> A,
+    finish: impl Fn(usize, A) -> T,
+) -> Result<Tensor<T>, String> {
     if c.stride != 1 {
         return Err("strided convolution".into());
     }
@@ -125,23 +190,23 @@ fn conv(c: &Conv, x: &Tensor) -> Result<Tensor, String> {
     let mut out = Tensor::window(c.cout, (ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh));
     let (ow, oh, k) = (out.w, out.h, c.kernel);
     for p in 0..c.cout {
-        let mut acc = vec![c.bias[p]; oh * ow];
+        let mut acc = vec![init(p); oh * ow];
         for q in 0..c.cin {
             for ky in 0..k {
                 for kx in 0..k {
-                    let wv = c.weights[((p * c.cin + q) * k + ky) * k + kx];
+                    let wi = ((p * c.cin + q) * k + ky) * k + kx;
                     for oy in 0..oh {
                         let gy = (oy0 + oy + ky * c.dilation) as isize - c.pad[1] as isize;
                         for ox in 0..ow {
                             let gx = (ox0 + ox + kx * c.dilation) as isize - c.pad[0] as isize;
-                            acc[oy * ow + ox] += wv * x.at(q, gy, gx);
+                            acc[oy * ow + ox] = mac(acc[oy * ow + ox], wi, x.at(q, gy, gx));
                         }
                     }
                 }
             }
         }
         for (o, a) in out.data[p * oh * ow..(p + 1) * oh * ow].iter_mut().zip(acc) {
-            *o = activate(&c.act, p, a);
+            *o = finish(p, a);
         }
     }
     Ok(out)
@@ -156,7 +221,15 @@ fn deconv_range(a: usize, b: usize, n: usize, stride: usize, dk: usize) -> (usiz
     (start, end.max(start), full)
 }
 
-fn deconv(c: &Conv, x: &Tensor) -> Result<Tensor, String> {
+/// A deconvolution (scatter) over a window, with the same accumulator protocol as
+/// [`conv_with`]: contributions arrive per input channel, kernel row, kernel column.
+pub(crate) fn deconv_with<T: Copy + Default, A: Copy>(
+    c: &Conv,
+    x: &Tensor<T>,
+    init: impl Fn(usize) -> A,
+    mac: impl Fn(A, usize, T) -> A,
+    finish: impl Fn(usize, A) -> T,
+) -> Result<Tensor<T>, String> {
     let dk = c.dilation * (c.kernel - 1) + 1;
     let (fx0, fx1, fw) = deconv_range(x.x0, x.x0 + x.w, x.gw, c.stride, dk);
     let (fy0, fy1, fh) = deconv_range(x.y0, x.y0 + x.h, x.gh, c.stride, dk);
@@ -171,19 +244,19 @@ fn deconv(c: &Conv, x: &Tensor) -> Result<Tensor, String> {
     let mut out = Tensor::window(c.cout, (ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh));
     let (ow, oh, k) = (out.w, out.h, c.kernel);
     for p in 0..c.cout {
-        let mut acc = vec![0f32; oh * ow];
+        let mut acc = vec![init(p); oh * ow];
         for q in 0..c.cin {
             let src = x.plane(q);
             for ky in 0..k {
                 for kx in 0..k {
-                    let wv = c.weights[((p * c.cin + q) * k + ky) * k + kx];
+                    let wi = ((p * c.cin + q) * k + ky) * k + kx;
                     for iy in 0..x.h {
                         let fy = (x.y0 + iy) * c.stride + ky * c.dilation;
                         let Some(oy) = (fy.checked_sub(c.pad[1] + oy0)).filter(|&o| o < oh) else { continue };
                         for ix in 0..x.w {
                             let fx = (x.x0 + ix) * c.stride + kx * c.dilation;
                             if let Some(ox) = fx.checked_sub(c.pad[0] + ox0).filter(|&o| o < ow) {
-                                acc[oy * ow + ox] += wv * src[iy * x.w + ix];
+                                acc[oy * ow + ox] = mac(acc[oy * ow + ox], wi, src[iy * x.w + ix]);
                             }
                         }
                     }
@@ -191,13 +264,13 @@ fn deconv(c: &Conv, x: &Tensor) -> Result<Tensor, String> {
             }
         }
         for (o, a) in out.data[p * oh * ow..(p + 1) * oh * ow].iter_mut().zip(acc) {
-            *o = activate(&c.act, p, a + c.bias[p]);
+            *o = finish(p, a);
         }
     }
     Ok(out)
 }
 
-fn pixel_shuffle(r: usize, x: &Tensor) -> Tensor {
+fn pixel_shuffle<T: Copy + Default>(r: usize, x: &Tensor<T>) -> Tensor<T> {
     let oc = x.c / (r * r);
     let mut out = Tensor::window(oc, (x.x0 * r, x.w * r, x.gw * r), (x.y0 * r, x.h * r, x.gh * r));
     for c in 0..oc {
@@ -215,7 +288,7 @@ fn pixel_shuffle(r: usize, x: &Tensor) -> Tensor {
     out
 }
 
-fn nearest(sh: usize, sw: usize, x: &Tensor) -> Tensor {
+fn nearest<T: Copy + Default>(sh: usize, sw: usize, x: &Tensor<T>) -> Tensor<T> {
     let mut out = Tensor::window(x.c, (x.x0 * sw, x.w * sw, x.gw * sw), (x.y0 * sh, x.h * sh, x.gh * sh));
     for c in 0..x.c {
         for y in 0..x.h * sh {
@@ -228,7 +301,7 @@ fn nearest(sh: usize, sw: usize, x: &Tensor) -> Tensor {
 }
 
 /// The part of `x` inside `[x0, x0 + w) x [y0, y0 + h)` (which must lie within it).
-fn crop(x: &Tensor, x0: usize, y0: usize, w: usize, h: usize) -> Tensor {
+fn crop<T: Copy + Default>(x: &Tensor<T>, x0: usize, y0: usize, w: usize, h: usize) -> Tensor<T> {
     let mut out = Tensor::window(x.c, (x0, w, x.gw), (y0, h, x.gh));
     for c in 0..x.c {
         for y in 0..h {
@@ -240,7 +313,7 @@ fn crop(x: &Tensor, x0: usize, y0: usize, w: usize, h: usize) -> Tensor {
 }
 
 /// The common window of `xs` (all of one global size), each cropped to it.
-fn common(xs: &[Tensor]) -> Result<Vec<Tensor>, String> {
+fn common<T: Copy + Default>(xs: &[Tensor<T>]) -> Result<Vec<Tensor<T>>, String> {
     if xs.iter().any(|x| (x.gw, x.gh) != (xs[0].gw, xs[0].gh)) {
         return Err("combining blobs of different sizes".into());
     }
@@ -251,19 +324,10 @@ fn common(xs: &[Tensor]) -> Result<Vec<Tensor>, String> {
     Ok(xs.iter().map(|x| crop(x, x0, y0, x1 - x0, y1 - y0)).collect())
 }
 
-fn sum(coeffs: &[f32], xs: &[Tensor]) -> Result<Tensor, String> {
-    let xs = common(xs)?;
-    let mut out = Tensor { data: vec![0.0; xs[0].data.len()], ..xs[0].clone() };
-    for (x, &k) in xs.iter().zip(coeffs) {
-        out.data.iter_mut().zip(&x.data).for_each(|(o, v)| *o += k * v);
-    }
-    Ok(out)
-}
-
-fn concat(xs: &[Tensor]) -> Result<Tensor, String> {
-    let xs = common(xs)?;
+/// Channel concatenation of blobs of one window.
+pub(crate) fn concat<T: Copy + Default>(xs: &[Tensor<T>]) -> Tensor<T> {
     let c = xs.iter().map(|x| x.c).sum();
-    Ok(Tensor { c, data: xs.iter().flat_map(|x| x.data.iter().copied()).collect(), ..xs[0].clone() })
+    Tensor { c, data: xs.iter().flat_map(|x| x.data.iter().copied()).collect(), ..xs[0].clone() }
 }
 
 #[cfg(test)]
