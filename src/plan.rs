@@ -284,6 +284,6 @@ impl Plan {
 
     /// Bytes of one full output tile buffer.
     pub fn tile_bytes(&self) -> usize {
-        self.geom.tile as usize * self.geom.tile as usize * self.geom.layout.bytes_per_pixel()
+        self.geom.tile_bytes() as usize
     }
 }

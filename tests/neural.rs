@@ -117,6 +117,23 @@ fn read_png(path: &Path) -> (usize, usize, Vec<u8>) {
     (info.width as usize, info.height as usize, buf)
 }
 
+/// The fidelity bound against the real ncnn runtime: every sample within 2 levels, at
+/// most 0.1 % of them more than 1 level off.
+fn assert_within_ncnn_bound(got: &[u8], want: &[u8], label: &str) {
+    assert_eq!(got.len(), want.len(), "{label}: sizes differ");
+    let diffs: Vec<u8> = got.iter().zip(want).map(|(a, b)| a.abs_diff(*b)).collect();
+    let worst = diffs.iter().copied().max().unwrap_or(0);
+    let over1 = diffs.iter().filter(|&&d| d > 1).count();
+    let same = diffs.iter().filter(|&&d| d == 0).count();
+    eprintln!(
+        "{label}: worst {worst} LSB, {over1} of {} samples over 1 LSB, {:.1} % identical",
+        diffs.len(),
+        100.0 * same as f64 / diffs.len() as f64
+    );
+    assert!(worst <= 2, "{label}: {worst} LSB off ncnn");
+    assert!(over1 * 1000 <= diffs.len(), "{label}: {over1} samples over 1 LSB");
+}
+
 /// The float reference of both shipped models against the real ncnn runtime, on whole small
 /// images (one ncnn tile each): within 2 levels everywhere, at most 0.1 % of samples more than
 /// 1 level off. This pins down the graph's semantics (padding, deconvolution, pixel shuffle,
@@ -131,12 +148,7 @@ fn the_float_reference_matches_the_ncnn_runtime() {
             let got = m.reference_image(w, h, &rgb, None, false).unwrap();
             let (gw, gh, want) = read_png(&g.join(format!("{image}.{model}-ncnn.png")));
             assert_eq!((gw, gh), (w * m.scale() as usize, h * m.scale() as usize));
-            let diffs: Vec<u8> = got.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).collect();
-            let worst = diffs.iter().copied().max().unwrap_or(0);
-            let over1 = diffs.iter().filter(|&&d| d > 1).count();
-            eprintln!("{image} {model}: worst {worst} LSB, {over1} of {} samples over 1 LSB", diffs.len());
-            assert!(worst <= 2, "{image} {model}: {worst} LSB off ncnn");
-            assert!(over1 * 1000 <= diffs.len(), "{image} {model}: {over1} samples over 1 LSB");
+            assert_within_ncnn_bound(&got, &want, &format!("float {image} {model}"));
         }
     }
 }
@@ -180,16 +192,7 @@ fn the_exact_engine_matches_ncnn_and_tiles_exactly() {
             let m = Model::builtin(model).unwrap();
             let got = m.reference_image(w, h, &rgb, None, true).unwrap();
             let (_, _, want) = read_png(&g.join(format!("{image}.{model}-ncnn.png")));
-            let diffs: Vec<u8> = got.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).collect();
-            let worst = diffs.iter().copied().max().unwrap_or(0);
-            let over1 = diffs.iter().filter(|&&d| d > 1).count();
-            let same = diffs.iter().filter(|&&d| d == 0).count();
-            eprintln!(
-                "exact {image} {model}: worst {worst} LSB, {over1} over 1, {:.1} % identical",
-                100.0 * same as f64 / diffs.len() as f64
-            );
-            assert!(worst <= 2, "{image} {model}: {worst} LSB off ncnn");
-            assert!(over1 * 1000 <= diffs.len(), "{image} {model}: {over1} samples over 1 LSB");
+            assert_within_ncnn_bound(&got, &want, &format!("exact {image} {model}"));
             if image == "chelsea-16x12" {
                 let tiled = m.reference_image(w, h, &rgb, Some(if model == "photo" { 8 } else { 24 }), true).unwrap();
                 assert!(tiled == got, "{model}: exact tiles differ from the whole image");

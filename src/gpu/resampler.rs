@@ -165,7 +165,7 @@ impl GpuResampler {
         if let Some(e) = pollster::block_on(oom.pop()) {
             return Err(Error::Gpu(format!("{}: cannot allocate buffers: {e}", info.name)));
         }
-        let run = Self::run_length(&plan.geometry());
+        let run = sizes.run;
         let mode = match (f16, vertical_first) {
             (true, _) => ", f16 intermediate",
             (false, true) => ", rounded intermediate",

@@ -44,6 +44,8 @@ pub(super) struct SlotSizes {
     pub inter: u64,
     /// One output run (and its read-back staging).
     pub out: u64,
+    /// Tiles per run the sizes are for.
+    pub run: u32,
 }
 
 impl SlotSizes {
@@ -65,7 +67,7 @@ impl SlotSizes {
         let (lines, cols) = if geom.vertical_first() { (geom.tile as u64, ww) } else { (wh, k * geom.tile as u64) };
         let inter = align4(lines * cols * ch * if f16 { 2 } else { 4 }).max(4);
         let out = align4(k * geom.tile_bytes());
-        SlotSizes { upload: PARAMS_BYTES + window, window, inter, out }
+        SlotSizes { upload: PARAMS_BYTES + window, window, inter, out, run: k as u32 }
     }
 
     /// Device bytes of one slot.

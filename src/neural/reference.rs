@@ -188,28 +188,44 @@ pub(crate) fn conv_with<T: Copy + Default, A: Copy>(
     let (ox0, ox1, gw) = conv_range(x.x0, x.x0 + x.w, x.gw, c.pad[0], c.pad[2], dk);
     let (oy0, oy1, gh) = conv_range(x.y0, x.y0 + x.h, x.gh, c.pad[1], c.pad[3], dk);
     let mut out = Tensor::window(c.cout, (ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh));
-    let (ow, oh, k) = (out.w, out.h, c.kernel);
+    let (ow, oh) = (out.w, out.h);
+    accumulate(c, &mut out, init, finish, |acc, q, wi, ky, kx| {
+        for oy in 0..oh {
+            let gy = (oy0 + oy + ky * c.dilation) as isize - c.pad[1] as isize;
+            for ox in 0..ow {
+                let gx = (ox0 + ox + kx * c.dilation) as isize - c.pad[0] as isize;
+                acc[oy * ow + ox] = mac(acc[oy * ow + ox], wi, x.at(q, gy, gx));
+            }
+        }
+    });
+    Ok(out)
+}
+
+/// The loop both convolutions share: for each output channel `p`, accumulators start at
+/// `init(p)`, `taps(acc, q, weight index, ky, kx)` adds the taps of input channel `q` and
+/// kernel position `(ky, kx)` — in the order input channel, kernel row, kernel column, so a
+/// pixel is summed the same way whatever the window — and `finish(p, acc)` makes the output.
+fn accumulate<T: Copy + Default, A: Copy>(
+    c: &Conv,
+    out: &mut Tensor<T>,
+    init: impl Fn(usize) -> A,
+    finish: impl Fn(usize, A) -> T,
+    mut taps: impl FnMut(&mut [A], usize, usize, usize, usize),
+) {
+    let (n, k) = (out.h * out.w, c.kernel);
     for p in 0..c.cout {
-        let mut acc = vec![init(p); oh * ow];
+        let mut acc = vec![init(p); n];
         for q in 0..c.cin {
             for ky in 0..k {
                 for kx in 0..k {
-                    let wi = ((p * c.cin + q) * k + ky) * k + kx;
-                    for oy in 0..oh {
-                        let gy = (oy0 + oy + ky * c.dilation) as isize - c.pad[1] as isize;
-                        for ox in 0..ow {
-                            let gx = (ox0 + ox + kx * c.dilation) as isize - c.pad[0] as isize;
-                            acc[oy * ow + ox] = mac(acc[oy * ow + ox], wi, x.at(q, gy, gx));
-                        }
-                    }
+                    taps(&mut acc, q, ((p * c.cin + q) * k + ky) * k + kx, ky, kx);
                 }
             }
         }
-        for (o, a) in out.data[p * oh * ow..(p + 1) * oh * ow].iter_mut().zip(acc) {
+        for (o, a) in out.data[p * n..(p + 1) * n].iter_mut().zip(acc) {
             *o = finish(p, a);
         }
     }
-    Ok(out)
 }
 
 /// The full (uncropped) output range of a deconvolution along one axis whose taps all come
@@ -242,31 +258,20 @@ pub(crate) fn deconv_with<T: Copy + Default, A: Copy>(
     let (ox0, ox1, gw) = crop(fx0, fx1, fw, c.pad[0], c.pad[2]);
     let (oy0, oy1, gh) = crop(fy0, fy1, fh, c.pad[1], c.pad[3]);
     let mut out = Tensor::window(c.cout, (ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh));
-    let (ow, oh, k) = (out.w, out.h, c.kernel);
-    for p in 0..c.cout {
-        let mut acc = vec![init(p); oh * ow];
-        for q in 0..c.cin {
-            let src = x.plane(q);
-            for ky in 0..k {
-                for kx in 0..k {
-                    let wi = ((p * c.cin + q) * k + ky) * k + kx;
-                    for iy in 0..x.h {
-                        let fy = (x.y0 + iy) * c.stride + ky * c.dilation;
-                        let Some(oy) = (fy.checked_sub(c.pad[1] + oy0)).filter(|&o| o < oh) else { continue };
-                        for ix in 0..x.w {
-                            let fx = (x.x0 + ix) * c.stride + kx * c.dilation;
-                            if let Some(ox) = fx.checked_sub(c.pad[0] + ox0).filter(|&o| o < ow) {
-                                acc[oy * ow + ox] = mac(acc[oy * ow + ox], wi, src[iy * x.w + ix]);
-                            }
-                        }
-                    }
+    let (ow, oh) = (out.w, out.h);
+    accumulate(c, &mut out, init, finish, |acc, q, wi, ky, kx| {
+        let src = x.plane(q);
+        for iy in 0..x.h {
+            let fy = (x.y0 + iy) * c.stride + ky * c.dilation;
+            let Some(oy) = (fy.checked_sub(c.pad[1] + oy0)).filter(|&o| o < oh) else { continue };
+            for ix in 0..x.w {
+                let fx = (x.x0 + ix) * c.stride + kx * c.dilation;
+                if let Some(ox) = fx.checked_sub(c.pad[0] + ox0).filter(|&o| o < ow) {
+                    acc[oy * ow + ox] = mac(acc[oy * ow + ox], wi, src[iy * x.w + ix]);
                 }
             }
         }
-        for (o, a) in out.data[p * oh * ow..(p + 1) * oh * ow].iter_mut().zip(acc) {
-            *o = finish(p, a);
-        }
-    }
+    });
     Ok(out)
 }
 

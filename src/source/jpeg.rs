@@ -96,8 +96,7 @@ fn open_decoder(path: &Path) -> Result<Decoder> {
 
 fn failure(path: &Path, what: &str, f: Failure) -> Error {
     match f {
-        Failure::Libjpeg(msg) => Error::format(path, format!("{what}: {msg}")),
-        Failure::Io(msg) => Error::format(path, format!("{what}: {msg}")),
+        Failure::Libjpeg(msg) | Failure::Io(msg) => Error::format(path, format!("{what}: {msg}")),
     }
 }
 
@@ -166,7 +165,7 @@ impl RowSource for JpegSource {
         let mut dec = open_decoder(&path)?;
         let grey = self.info.layout.channels == Channels::Gray;
         let scratch = out.scratch_dir().to_path_buf();
-        dec.start(grey, Some(&scratch)).map_err(|f| failure(&path, "JPEG data", f))?;
+        dec.start(grey, &scratch).map_err(|f| failure(&path, "JPEG data", f))?;
         let (height, row_bytes) = (out.height(), out.row_bytes());
         let mut y = 0;
         while y < height {

@@ -52,21 +52,19 @@ pub(crate) fn catch<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Fail
 }
 
 /// Ends the libjpeg call in progress with `failure` (from inside one of libjpeg's callbacks).
+/// `resume_unwind` does not run the panic hook: nothing is printed, [`catch`] gets the value.
 pub(crate) fn fail(failure: Failure) -> ! {
     std::panic::resume_unwind(Box::new(failure))
 }
 
 unsafe extern "C-unwind" fn fatal(cinfo: &mut jpeg_common_struct) {
-    let msg = message(cinfo);
-    // `resume_unwind` does not run the panic hook: nothing is printed, `catch` gets the value.
-    std::panic::resume_unwind(Box::new(Failure::Libjpeg(msg)));
+    fail(Failure::Libjpeg(message(cinfo)))
 }
 
 unsafe extern "C-unwind" fn warning_is_fatal(cinfo: &mut jpeg_common_struct, level: c_int) {
     // Level -1 is a warning (corrupt or missing data); levels >= 0 are trace messages.
     if level < 0 {
-        let msg = message(cinfo);
-        std::panic::resume_unwind(Box::new(Failure::Libjpeg(msg)));
+        fail(Failure::Libjpeg(message(cinfo)))
     }
 }
 

@@ -123,13 +123,12 @@ impl Decoder {
         Some(chunks.iter().flat_map(|c| c.1.iter().copied()).collect())
     }
 
-    /// Starts decompression to grey or RGB. With `scratch`, a multi-scan file's coefficient
-    /// buffer lives in a file there (mapped, its resident part bounded) instead of in memory.
-    pub(crate) fn start(&mut self, grey: bool, scratch: Option<&Path>) -> Result<(), Failure> {
+    /// Starts decompression to grey or RGB. A multi-scan file's coefficient buffer lives in a
+    /// file in `scratch` (mapped, its resident part bounded) instead of in memory.
+    pub(crate) fn start(&mut self, grey: bool, scratch: &Path) -> Result<(), Failure> {
         self.cinfo.out_color_space = if grey { J_COLOR_SPACE::JCS_GRAYSCALE } else { J_COLOR_SPACE::JCS_RGB };
-        if let (Some(dir), true) = (scratch, self.multi_scan()) {
-            let store = CoefficientStore::install(&mut self.cinfo.common, dir);
-            self.coefficients = Some(store);
+        if self.multi_scan() {
+            self.coefficients = Some(CoefficientStore::install(&mut self.cinfo.common, scratch));
         }
         let cinfo = &mut *self.cinfo;
         catch(|| {
