@@ -12,24 +12,43 @@
 //! integer arithmetic with a fixed order of rounding steps.
 
 use super::graph::{Act, Conv, Graph, Op};
-use super::reference::{self, conv_with, deconv_with, Engine, Tensor};
+use super::kernels::{self, Kernel, Packed};
+use super::phases::{self, phase_conv};
+use super::reference::{self, conv_range, deconv_with, Engine, Tensor};
 
 /// Bits of the activation scale: an input value of 1.0 is `2^14`.
 pub(crate) const INPUT_BITS: i32 = 14;
 const SLOPE_BITS: i32 = 15;
-const SAT: i64 = 32767;
+const SAT: i32 = 32767;
+/// Largest weight magnitude: 14-bit signed.
+const WEIGHT_MAX: f64 = 8191.0;
+/// Largest bias magnitude in accumulator units (leaves the sums their headroom).
+const BIAS_MAX: f64 = (1u64 << 30) as f64;
 
-/// `a / 2^s` rounded half up (or `a · 2^-s` for negative `s`).
-fn shift_round(a: i64, s: i32) -> i64 {
+/// `a / 2^s` rounded half up, for any shift (`a · 2^-s`, saturated, for negative `s`), in
+/// 32-bit arithmetic only (the GPU shaders compute the same).
+pub(crate) fn shift_round(a: i32, s: i32) -> i32 {
     match s {
-        s if s > 0 => (a + (1i64 << (s - 1))) >> s,
+        s if s >= 32 => 0,
+        s if s > 0 => (a >> s) + ((a >> (s - 1)) & 1),
         0 => a,
-        s => a << (-s).min(40),
+        s => {
+            let lim = SAT >> (-s).min(15);
+            if a > lim || a < -lim { a.signum() * SAT } else { a << -s }
+        }
     }
 }
 
-fn saturate(a: i64) -> i32 {
-    a.clamp(-SAT, SAT) as i32
+fn saturate(a: i32) -> i32 {
+    a.clamp(-SAT, SAT)
+}
+
+/// An activation on a requantised value: `v` if non-negative, else `v · slope` rounded.
+pub(crate) fn activate(v: i32, slope: Option<i32>) -> i32 {
+    match slope {
+        Some(s) if v < 0 => shift_round(v * s, SLOPE_BITS),
+        _ => v,
+    }
 }
 
 fn fraction(v: f32, bits: i32) -> i64 {
@@ -39,15 +58,40 @@ fn fraction(v: f32, bits: i32) -> i64 {
 /// A convolution's integer weights.
 #[derive(Debug)]
 struct QConv {
-    w: Vec<i64>,
-    /// Per output channel: the weights' power of two.
-    wexp: Vec<i32>,
+    packed: Packed,
+    /// A deconvolution's phase convolution (its weights are `packed`).
+    phases: Option<Conv>,
+    /// `[out][in][kh][kw]`, for the deconvolution's scatter.
+    w: Vec<i32>,
+    /// Per output channel: the shift from accumulator units to the output's.
+    shift: Vec<i32>,
     /// Per output channel: the bias in accumulator units (`2^-(e_in + wexp)`).
-    bias: Vec<i64>,
+    bias: Vec<i32>,
     /// Leaky or PReLU slopes as 15-bit fractions (empty: none).
-    slopes: Vec<i64>,
-    e_in: i32,
-    e_out: i32,
+    slopes: Vec<i32>,
+}
+
+impl QConv {
+    fn finish(&self, p: usize, a: i32) -> i32 {
+        activate(saturate(shift_round(a.wrapping_add(self.bias[p]), self.shift[p])), self.slopes.get(p).copied())
+    }
+    /// [`QConv::finish`] on a row of sums of channel `p`, written so that it vectorises.
+    fn finish_row(&self, p: usize, row: &mut [i32]) {
+        let (b, s, slope) = (self.bias[p], self.shift[p], self.slopes.get(p).copied());
+        match (s, slope) {
+            (1..=31, Some(k)) => row.iter_mut().for_each(|v| {
+                let a = v.wrapping_add(b);
+                let r = ((a >> s) + ((a >> (s - 1)) & 1)).clamp(-SAT, SAT);
+                let n = r * k;
+                *v = if r < 0 { (n >> SLOPE_BITS) + ((n >> (SLOPE_BITS - 1)) & 1) } else { r };
+            }),
+            (1..=31, None) => row.iter_mut().for_each(|v| {
+                let a = v.wrapping_add(b);
+                *v = ((a >> s) + ((a >> (s - 1)) & 1)).clamp(-SAT, SAT);
+            }),
+            _ => row.iter_mut().for_each(|v| *v = self.finish(p, *v)),
+        }
+    }
 }
 
 /// The integer form of a network.
@@ -57,29 +101,40 @@ pub(crate) struct Exact {
     exp: Vec<i32>,
     /// Per node: a convolution's integer weights.
     convs: Vec<Option<QConv>>,
+    kernel: Kernel,
 }
 
-fn slopes(a: &Act, channels: usize) -> Vec<i64> {
-    match a {
-        Act::None => Vec::new(),
-        Act::Leaky(s) => vec![fraction(*s, SLOPE_BITS); channels],
-        Act::PRelu(s) => (0..channels).map(|c| fraction(s[if s.len() == 1 { 0 } else { c }], SLOPE_BITS)).collect(),
+fn slopes(a: &Act, channels: usize) -> Result<Vec<i32>, String> {
+    let s: Vec<f32> = match a {
+        Act::None => return Ok(Vec::new()),
+        Act::Leaky(s) => vec![*s; channels],
+        Act::PRelu(s) => (0..channels).map(|c| s[if s.len() == 1 { 0 } else { c }]).collect(),
+    };
+    match s.iter().find(|v| !(v.abs() < 2.0)) {
+        Some(v) => Err(format!("activation slope {v} (the exact engine takes slopes of magnitude under 2)")),
+        None => Ok(s.iter().map(|&v| fraction(v, SLOPE_BITS) as i32).collect()),
     }
 }
 
-fn quantise(c: &Conv, e_in: i32, e_out: i32) -> QConv {
+fn quantise(c: &Conv, e_in: i32, e_out: i32) -> Result<QConv, String> {
     let per = c.cin * c.kernel * c.kernel;
-    let mut q =
-        QConv { w: Vec::new(), wexp: Vec::new(), bias: Vec::new(), slopes: slopes(&c.act, c.cout), e_in, e_out };
+    let mut w = Vec::with_capacity(c.weights.len());
+    let (mut shift, mut bias) = (Vec::new(), Vec::new());
     for p in 0..c.cout {
         let ws = &c.weights[p * per..(p + 1) * per];
-        let m = ws.iter().fold(0f32, |m, w| m.max(w.abs())).max(1e-12);
-        let e = ((8191.0 / m as f64).log2().floor() as i32).clamp(0, 30);
-        q.w.extend(ws.iter().map(|&w| fraction(w, e)));
-        q.wexp.push(e);
-        q.bias.push(fraction(c.bias[p], e_in + e));
+        let m = ws.iter().fold(0f32, |m, w| m.max(w.abs())).max(1e-12) as f64;
+        let b = (c.bias[p].abs() as f64).max(1e-30);
+        let e = ((WEIGHT_MAX / m).log2().floor() as i32).min((BIAS_MAX / b).log2().floor() as i32 - e_in);
+        let e = e.clamp(e_out - e_in - 15, 30);
+        w.extend(ws.iter().map(|&v| fraction(v, e).clamp(-(SAT as i64), SAT as i64) as i32));
+        shift.push(e_in + e - e_out);
+        bias.push(fraction(c.bias[p], e_in + e).clamp(-(BIAS_MAX as i64), BIAS_MAX as i64) as i32);
     }
-    q
+    let (packed, phases) = match phase_conv(c, &w) {
+        Some((pc, pw)) => (Packed::new(&pw, c.cout * c.stride * c.stride, c.cin, pc.kernel), Some(pc)),
+        None => (Packed::new(&w.iter().map(|&v| v as i64).collect::<Vec<_>>(), c.cout, c.cin, c.kernel), None),
+    };
+    Ok(QConv { packed, phases, w, shift, bias, slopes: slopes(&c.act, c.cout)? })
 }
 
 /// A deterministic calibration image, `n x n`: gradients, edges and noise in 0..1.
@@ -123,11 +178,18 @@ impl Exact {
                 exp[o] = e_out;
             }
             convs.push(match &node.op {
-                Op::Conv(c) => Some(quantise(c, e_in, e_out)),
+                Op::Conv(c) => Some(quantise(c, e_in, e_out).map_err(|e| format!("{}: {e}", node.name))?),
+                Op::Act(a) => slopes(a, 1).map(|_| None).map_err(|e| format!("{}: {e}", node.name))?,
                 _ => None,
             });
         }
-        Ok(Exact { exp, convs })
+        Ok(Exact { exp, convs, kernel: Kernel::best() })
+    }
+
+    /// The same network computed with micro-kernel `kernel` (the bits do not change).
+    pub fn with_kernel(mut self, kernel: Kernel) -> Exact {
+        self.kernel = kernel;
+        self
     }
 
     /// The exponent of blob `b`.
@@ -136,28 +198,47 @@ impl Exact {
     }
 }
 
+/// `a / 2^s` rounded half up, in 64 bits (for the operations only the CPU runs).
+fn shift_round64(a: i64, s: i32) -> i64 {
+    match s {
+        s if s > 0 => (a + (1i64 << (s - 1).min(62))) >> s.min(63),
+        s => a << (-s).min(40),
+    }
+}
+
+fn saturate64(a: i64) -> i32 {
+    a.clamp(-(SAT as i64), SAT as i64) as i32
+}
+
 impl Engine<i32> for Exact {
     fn conv(&self, n: usize, c: &Conv, x: &Tensor<i32>) -> Result<Tensor<i32>, String> {
         let q = self.convs[n].as_ref().ok_or("convolution without integer weights")?;
-        let finish = |p: usize, a: i64| {
-            let a = if a < 0 && !q.slopes.is_empty() { shift_round(a * q.slopes[p], SLOPE_BITS) } else { a };
-            saturate(shift_round(a, q.e_in + q.wexp[p] - q.e_out))
-        };
-        let mac = |a: i64, wi: usize, v: i32| a + q.w[wi] * v as i64;
-        if c.transposed {
-            deconv_with(c, x, |_| 0i64, mac, |p, a| finish(p, a + q.bias[p]))
-        } else {
-            conv_with(c, x, |p| q.bias[p], mac, finish)
+        if let Some(pc) = &q.phases {
+            let ss = c.stride * c.stride;
+            let window = phases::window(pc, x);
+            let ph = kernels::conv(self.kernel, pc, &q.packed, x, window, |o, row| q.finish_row(o / ss, row));
+            return Ok(phases::interleave(c, &ph));
         }
+        if c.transposed {
+            let mac = |a: i32, wi: usize, v: i32| a.wrapping_add(q.w[wi].wrapping_mul(v));
+            return deconv_with(c, x, |_| 0i32, mac, |p, a| q.finish(p, a));
+        }
+        if c.stride != 1 {
+            return Err("strided convolution".into());
+        }
+        let dk = c.dilation * (c.kernel - 1) + 1;
+        let (ox0, ox1, gw) = conv_range(x.x0, x.x0 + x.w, x.gw, c.pad[0], c.pad[2], dk);
+        let (oy0, oy1, gh) = conv_range(x.y0, x.y0 + x.h, x.gh, c.pad[1], c.pad[3], dk);
+        let window = [(ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh)];
+        Ok(kernels::conv(self.kernel, c, &q.packed, x, window, |p, row| q.finish_row(p, row)))
     }
     fn act(&self, _n: usize, a: &Act, mut t: Tensor<i32>) -> Tensor<i32> {
-        let s = slopes(a, t.c);
-        let plane = t.h * t.w;
+        // Checked at calibration: the slopes are under 2 in magnitude (products fit 32 bits).
+        let s = slopes(a, t.c).unwrap_or_default();
+        let plane = (t.h * t.w).max(1);
         if !s.is_empty() {
             for (i, v) in t.data.iter_mut().enumerate() {
-                if *v < 0 {
-                    *v = saturate(shift_round(*v as i64 * s[i / plane], SLOPE_BITS));
-                }
+                *v = activate(*v, Some(s[i / plane]));
             }
         }
         t
@@ -167,14 +248,15 @@ impl Engine<i32> for Exact {
         let mut acc = vec![0i64; xs[0].data.len()];
         for ((x, &k), &i) in xs.iter().zip(coeffs).zip(ins) {
             let (k, s) = (fraction(k, SLOPE_BITS), SLOPE_BITS + self.exp[i] - e_out);
-            acc.iter_mut().zip(&x.data).for_each(|(a, &v)| *a += shift_round(v as i64 * k, s));
+            acc.iter_mut().zip(&x.data).for_each(|(a, &v)| *a += shift_round64(v as i64 * k, s));
         }
-        Tensor { data: acc.into_iter().map(saturate).collect(), ..xs[0].clone() }
+        Tensor { data: acc.into_iter().map(saturate64).collect(), ..xs[0].clone() }
     }
     fn affine(&self, _n: usize, mul: f32, add: f32, mut t: Tensor<i32>, i: usize, o: usize) -> Tensor<i32> {
         let (e_in, e_out) = (self.exp[i], self.exp[o]);
         let (m, a) = (fraction(mul, SLOPE_BITS), fraction(add, SLOPE_BITS + e_in));
-        t.data.iter_mut().for_each(|v| *v = saturate(shift_round(*v as i64 * m + a, SLOPE_BITS + e_in - e_out)));
+        let s = SLOPE_BITS + e_in - e_out;
+        t.data.iter_mut().for_each(|v| *v = saturate64(shift_round64(*v as i64 * m + a, s)));
         t
     }
     fn concat(&self, xs: &[Tensor<i32>], ins: &[usize], out: usize) -> Tensor<i32> {
@@ -183,7 +265,7 @@ impl Engine<i32> for Exact {
             .zip(ins)
             .map(|(x, &i)| {
                 let s = self.exp[i] - self.exp[out];
-                Tensor { data: x.data.iter().map(|&v| saturate(shift_round(v as i64, s))).collect(), ..x.clone() }
+                Tensor { data: x.data.iter().map(|&v| saturate(shift_round(v, s))).collect(), ..x.clone() }
             })
             .collect();
         reference::concat(&aligned)
@@ -197,5 +279,14 @@ mod tests {
     fn rounding_is_half_up_and_saturating() {
         assert_eq!((shift_round(5, 1), shift_round(-5, 1), shift_round(3, -2)), (3, -2, 12));
         assert_eq!((saturate(40000), saturate(-40000)), (32767, -32767));
+        // No overflow at the extremes of the 32-bit accumulator.
+        assert_eq!(shift_round(i32::MAX, 1), 1 << 30);
+        assert_eq!(shift_round(i32::MIN, 31), -1);
+        assert_eq!((shift_round(-7, 40), shift_round(30000, -3)), (0, 32767));
+        for a in -1000..1000 {
+            for s in 1..12 {
+                assert_eq!(shift_round(a, s) as i64, shift_round64(a as i64, s), "{a} >> {s}");
+            }
+        }
     }
 }

@@ -92,6 +92,28 @@ pub(crate) struct Graph {
 }
 
 /// Builds and validates the graph of `layers`, reading weights from `bin`.
+/// Folds each activation layer into the convolution before it, where it is that
+/// convolution's only reader and the convolution has no activation of its own: the same
+/// values, one pass fewer over the blob.
+fn fuse_activations(nodes: Vec<Node>, consumers: &[usize]) -> Vec<Node> {
+    let mut out: Vec<Node> = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        if let (Op::Act(a), [b]) = (&node.op, &node.inputs[..]) {
+            if let Some(prev) = out.last_mut() {
+                if let (Op::Conv(c), [pb]) = (&mut prev.op, &prev.outputs[..]) {
+                    if pb == b && consumers[*b] == 1 && c.act == Act::None {
+                        c.act = a.clone();
+                        prev.outputs = node.outputs.clone();
+                        continue;
+                    }
+                }
+            }
+        }
+        out.push(node);
+    }
+    out
+}
+
 pub(crate) fn build(layers: &[super::param::LayerLine], bin: &[u8]) -> Result<Graph, String> {
     let mut ids: HashMap<String, usize> = HashMap::new();
     let mut shapes: Vec<Shape> = Vec::new();
@@ -143,7 +165,7 @@ pub(crate) fn build(layers: &[super::param::LayerLine], bin: &[u8]) -> Result<Gr
         ));
     }
     Ok(Graph {
-        nodes,
+        nodes: fuse_activations(nodes, &consumers),
         blobs: shapes.len(),
         input,
         output,

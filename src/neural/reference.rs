@@ -163,7 +163,7 @@ fn activate(a: &Act, c: usize, v: f32) -> f32 {
 /// The output range of a stride-1 convolution along one axis: input window `[a, b)` of a
 /// global length `n`, padding `lo`/`hi`, kernel extent `dk`. Returns (start, end, global
 /// length) of the outputs whose taps are all inside the window or outside `[0, n)`.
-fn conv_range(a: usize, b: usize, n: usize, lo: usize, hi: usize, dk: usize) -> (usize, usize, usize) {
+pub(crate) fn conv_range(a: usize, b: usize, n: usize, lo: usize, hi: usize, dk: usize) -> (usize, usize, usize) {
     let out_n = (n + lo + hi + 1).saturating_sub(dk);
     let start = if a == 0 { 0 } else { a + lo };
     let end = if b == n { out_n } else { (b + lo + 1).saturating_sub(dk) };
@@ -174,12 +174,12 @@ fn conv_range(a: usize, b: usize, n: usize, lo: usize, hi: usize, dk: usize) -> 
 /// accumulator starts at `init(p)`, takes `mac(acc, weight index, input)` for every tap in the
 /// order input channel, kernel row, kernel column (zero outside the image), and ends as
 /// `finish(p, acc)`.
-pub(crate) fn conv_with<T: Copy + Default, A: Copy>(
+pub(crate) fn conv_with<T: Copy + Default + Send + Sync, A: Copy>(
     c: &Conv,
     x: &Tensor<T>,
-    init: impl Fn(usize) -> A,
-    mac: impl Fn(A, usize, T) -> A,
-    finish: impl Fn(usize, A) -> T,
+    init: impl Fn(usize) -> A + Sync,
+    mac: impl Fn(A, usize, T) -> A + Sync,
+    finish: impl Fn(usize, A) -> T + Sync,
 ) -> Result<Tensor<T>, String> {
     if c.stride != 1 {
         return Err("strided convolution".into());
@@ -190,11 +190,20 @@ pub(crate) fn conv_with<T: Copy + Default, A: Copy>(
     let mut out = Tensor::window(c.cout, (ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh));
     let (ow, oh) = (out.w, out.h);
     accumulate(c, &mut out, init, finish, |acc, q, wi, ky, kx| {
+        // Outputs whose tap reads inside the image along x: a contiguous run of each row (the
+        // others read ncnn's zero padding, and adding zero changes no sum).
+        let gx = (ox0 + kx * c.dilation) as isize - c.pad[0] as isize;
+        let lo = (-gx).clamp(0, ow as isize) as usize;
+        let hi = (x.gw as isize - gx).clamp(lo as isize, ow as isize) as usize;
+        let src = x.plane(q);
         for oy in 0..oh {
             let gy = (oy0 + oy + ky * c.dilation) as isize - c.pad[1] as isize;
-            for ox in 0..ow {
-                let gx = (ox0 + ox + kx * c.dilation) as isize - c.pad[0] as isize;
-                acc[oy * ow + ox] = mac(acc[oy * ow + ox], wi, x.at(q, gy, gx));
+            if lo == hi || gy < 0 || gy >= x.gh as isize {
+                continue;
+            }
+            let row = &src[(gy as usize - x.y0) * x.w + (gx + lo as isize) as usize - x.x0..][..hi - lo];
+            for (a, &v) in acc[oy * ow + lo..oy * ow + hi].iter_mut().zip(row) {
+                *a = mac(*a, wi, v);
             }
         }
     });
@@ -205,15 +214,15 @@ pub(crate) fn conv_with<T: Copy + Default, A: Copy>(
 /// `init(p)`, `taps(acc, q, weight index, ky, kx)` adds the taps of input channel `q` and
 /// kernel position `(ky, kx)` — in the order input channel, kernel row, kernel column, so a
 /// pixel is summed the same way whatever the window — and `finish(p, acc)` makes the output.
-fn accumulate<T: Copy + Default, A: Copy>(
+fn accumulate<T: Copy + Default + Send + Sync, A: Copy>(
     c: &Conv,
     out: &mut Tensor<T>,
-    init: impl Fn(usize) -> A,
-    finish: impl Fn(usize, A) -> T,
-    mut taps: impl FnMut(&mut [A], usize, usize, usize, usize),
+    init: impl Fn(usize) -> A + Sync,
+    finish: impl Fn(usize, A) -> T + Sync,
+    taps: impl Fn(&mut [A], usize, usize, usize, usize) + Sync,
 ) {
     let (n, k) = (out.h * out.w, c.kernel);
-    for p in 0..c.cout {
+    out.data.chunks_mut(n.max(1)).enumerate().for_each(|(p, plane)| {
         let mut acc = vec![init(p); n];
         for q in 0..c.cin {
             for ky in 0..k {
@@ -222,10 +231,10 @@ fn accumulate<T: Copy + Default, A: Copy>(
                 }
             }
         }
-        for (o, a) in out.data[p * n..(p + 1) * n].iter_mut().zip(acc) {
+        for (o, a) in plane.iter_mut().zip(acc) {
             *o = finish(p, a);
         }
-    }
+    });
 }
 
 /// The full (uncropped) output range of a deconvolution along one axis whose taps all come
@@ -239,12 +248,12 @@ fn deconv_range(a: usize, b: usize, n: usize, stride: usize, dk: usize) -> (usiz
 
 /// A deconvolution (scatter) over a window, with the same accumulator protocol as
 /// [`conv_with`]: contributions arrive per input channel, kernel row, kernel column.
-pub(crate) fn deconv_with<T: Copy + Default, A: Copy>(
+pub(crate) fn deconv_with<T: Copy + Default + Send + Sync, A: Copy>(
     c: &Conv,
     x: &Tensor<T>,
-    init: impl Fn(usize) -> A,
-    mac: impl Fn(A, usize, T) -> A,
-    finish: impl Fn(usize, A) -> T,
+    init: impl Fn(usize) -> A + Sync,
+    mac: impl Fn(A, usize, T) -> A + Sync,
+    finish: impl Fn(usize, A) -> T + Sync,
 ) -> Result<Tensor<T>, String> {
     let dk = c.dilation * (c.kernel - 1) + 1;
     let (fx0, fx1, fw) = deconv_range(x.x0, x.x0 + x.w, x.gw, c.stride, dk);
