@@ -208,7 +208,7 @@ pub struct MemoryPlan {
 }
 
 /// Fixed allowance for allocator slack and small structures.
-const SLACK: u64 = 2 << 20;
+pub(crate) const SLACK: u64 = 2 << 20;
 
 /// What the stages of a job need, besides what the plan itself implies.
 #[derive(Debug, Clone, Copy)]
@@ -227,6 +227,8 @@ pub struct Needs {
     /// while it computes (a run of tiles: so many tile buffers of the ring are in the GPU's
     /// hands per slot).
     pub gpu: Option<(usize, u64, usize)>,
+    /// The largest model pass (0 without a model); it runs before the tile stage.
+    pub neural: u64,
 }
 
 /// The sizes a memory plan sums, from the geometry and the stages' needs.
@@ -241,6 +243,7 @@ struct Sizes {
     gpu_per_slot: u64,
     sink: u64,
     decode: u64,
+    neural: u64,
 }
 
 impl Sizes {
@@ -263,8 +266,12 @@ impl Sizes {
         let compute_total = items.iter().fold(0u64, |a, i| a.saturating_add(i.1));
         let mut items = items.to_vec();
         items.push(("decoder (before compute)", self.decode));
+        if self.neural > 0 {
+            items.push(("model passes (before compute)", self.neural));
+        }
         items.push(("slack", SLACK));
-        MemoryPlan { threads, slots, gpu_slots, total: compute_total.max(self.decode).saturating_add(SLACK), items }
+        let total = compute_total.max(self.decode).max(self.neural).saturating_add(SLACK);
+        MemoryPlan { threads, slots, gpu_slots, total, items }
     }
 }
 
@@ -287,6 +294,7 @@ pub fn plan_memory(geom: &Geometry, needs: Needs, want: usize, budget: u64) -> R
         gpu_per_slot,
         sink: needs.sink_memory,
         decode: needs.source_decode.saturating_add(64u64.saturating_mul(geom.row_bytes())),
+        neural: needs.neural,
     };
     // GPU ring sizes to try, largest first (none without a GPU).
     let gpu_sizes: Vec<usize> = if max_gpu == 0 {

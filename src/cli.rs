@@ -17,8 +17,8 @@ use std::sync::Arc;
 /// as they complete to a tiled (Big)TIFF, or streamed to a PNG. Peak memory stays under
 /// --max-memory. Both backends produce the same bytes.
 ///
-/// Learned upscaling models (waifu2x `photo`, Real-ESRGAN `anime`): `gigascale models` lists
-/// them and checks ncnn model files; upscaling with them is being built (docs/neural.md).
+/// Learned upscaling models (waifu2x `photo`, Real-ESRGAN `anime`, or any ncnn model of the
+/// supported layers): `--model` runs one before the resampler; `gigascale models` lists them.
 #[derive(Parser)]
 #[command(name = "gigascale", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
@@ -39,15 +39,16 @@ enum Cmd {
     ///   gigascale upscale photo.jpg small.tif --scale 15 --compression zstd --precision rounded
     ///   gigascale upscale photo.jpg wall.tif --scale 30 --backend gpu --gpu-memory 256M
     ///   gigascale upscale big.png small.png --scale 0.3
+    ///   gigascale upscale photo.jpg print.tif --model photo --scale 6
+    ///   gigascale upscale drawing.png big.png --model anime --scale 3   (x4 model, then x0.75)
+    ///   gigascale upscale photo.jpg x8.tif --model photo --model-passes 3 --scale 8
     #[command(verbatim_doc_comment)]
     Upscale(UpscaleArgs),
     /// List GPU adapters with the limits that matter to gigascale.
     Devices,
     /// List the built-in learned upscaling models, or check an ncnn model (.param with its .bin
     /// beside it) and describe it: scale, receptive radius (the halo each tile reads), cost.
-    ///
-    /// The neural engine itself is being built: models load and are validated here; upscaling
-    /// with them is not available yet (docs/neural.md).
+    /// Use one with `upscale --model NAME|PATH.param` (docs/neural.md).
     Models {
         /// An ncnn .param file to check (its .bin lies beside it).
         model: Option<PathBuf>,
@@ -97,9 +98,21 @@ struct UpscaleArgs {
     /// Output height in pixels; the width follows the aspect ratio unless --width is given.
     #[arg(long, value_name = "H")]
     height: Option<u32>,
-    /// Resampling filter.
+    /// Resampling filter (with --model: the filter that takes the model's output to the
+    /// requested size).
     #[arg(long, value_enum, default_value = "lanczos3")]
     filter: Filter,
+    /// A learned model to run before resampling: photo (waifu2x upconv_7 photo, x2: faithful
+    /// detail for photographs), anime (Real-ESRGAN animevideov3, x4: sharp lines for art and
+    /// anime, invents texture on photos), or an ncnn .param file with its .bin beside it. The
+    /// model enlarges by its own factor (see --model-passes); the resampler then takes the
+    /// result to the size asked for (--scale, --width, --height), down as well as up. The
+    /// output is the same for every tile size, memory budget, thread count and backend.
+    #[arg(long, value_name = "NAME|PATH.param")]
+    model: Option<String>,
+    /// Passes of --model (a x2 model twice is x4) before the resampler.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    model_passes: u32,
     /// Memory budget for everything the process allocates: 512K, 64M, 2G or bytes.
     /// Default: a quarter of physical RAM or of the container's memory limit (cgroup v1/v2),
     /// whichever is smaller, between 256M and 4G (at most half the limit).
@@ -205,6 +218,10 @@ fn options(a: &UpscaleArgs) -> Result<Options, Error> {
     if let Some(m) = a.max_pixels {
         o.max_pixels = m;
     }
+    if let Some(m) = &a.model {
+        o.model = Some(std::sync::Arc::new(gigascale::Model::open(m)?));
+    }
+    o.model_passes = a.model_passes;
     // Hidden crash-test hook (tests/resume.rs): die by SIGKILL after N durable tiles.
     #[cfg(feature = "testing")]
     {

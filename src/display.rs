@@ -47,6 +47,13 @@ impl Display {
                 eprintln!("gigascale: resuming: {tiles} of {total} tiles are already written")
             }
             Event::Backend { kind, detail } => self.backend = format!("{kind} {detail}"),
+            Event::NeuralStart { model, pass, passes, input, output, tile, tiles, .. } if talk && *pass == 1 => {
+                let runs = if *passes > 1 { format!(" x{passes} passes") } else { String::new() };
+                eprintln!(
+                    "gigascale: model {model}{runs}: {}x{} -> {}x{} in {tiles} tiles of {tile} px, then the resampler",
+                    input.0, input.1, output.0, output.1
+                );
+            }
             Event::Start { input, output, tiles, threads, slots, planned_memory, max_memory } => {
                 self.summary = format!(
                     "{}x{} -> {}x{} ({tiles} tiles, {threads} threads, {slots} tile slots, planned memory {} of {} ({}))",
@@ -71,6 +78,15 @@ impl Display {
                 b.set_length(*total);
                 b.set_position(*rows);
             }
+            Event::Neural { pass, passes, done, total } => {
+                let label = if *passes > 1 { format!("model pass {pass}/{passes}") } else { "model".into() };
+                if *b.message() != *label {
+                    b.set_message(label);
+                    b.reset();
+                }
+                b.set_length(*total);
+                b.set_position(*done);
+            }
             Event::Tiles { done, total } => {
                 if b.message() != "tiles" {
                     b.set_message("tiles");
@@ -94,6 +110,7 @@ impl Display {
     /// The closing lines: sizes, plan, backend, bytes and stage times.
     pub fn print_summary(&self, input: &Path, output: &Path, r: &Report) {
         let s = r.stages;
+        let model = if s.neural > 0.0 { format!(" model {:.2} s,", s.neural) } else { String::new() };
         let gpu = if s.gpu_upload + s.gpu_wait > 0.0 {
             format!(
                 ", gpu upload {:.2} s, gpu wait {:.2} s, read-back {:.2} s, {} tiles on the gpu",
@@ -103,7 +120,7 @@ impl Display {
             String::new()
         };
         eprintln!(
-            "gigascale: {} -> {}: {}\n  backend {}\n  {} written in {:.2} s (decode {:.2} s, compute {:.2} s, encode {:.2} s, write {:.2} s{gpu}; compute and encode are CPU seconds over all workers)",
+            "gigascale: {} -> {}: {}\n  backend {}\n  {} written in {:.2} s (decode {:.2} s,{model} compute {:.2} s, encode {:.2} s, write {:.2} s{gpu}; compute and encode are CPU seconds over all workers)",
             input.display(),
             output.display(),
             self.summary,

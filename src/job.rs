@@ -19,6 +19,7 @@ use crate::plan::{Geometry, Plan};
 use crate::progress::{Event, StageTimes};
 use crate::sink::{Compression, SinkHeader, TileSink};
 use crate::source::{RowSource, RowWriter};
+use crate::neural::stage::{self, Pass, PassPlan};
 use crate::store::Store;
 use std::time::Instant;
 
@@ -70,6 +71,8 @@ pub struct Job<'o> {
     memory: MemoryPlan,
     chosen: Chosen,
     encoded_bound: usize,
+    /// The model's passes, in order (empty without a model).
+    passes: Vec<PassPlan>,
 }
 
 impl<'o> Job<'o> {
@@ -90,8 +93,10 @@ impl<'o> Job<'o> {
             ));
         }
         let (ow, oh) = opts.output_size(info.width, info.height)?;
+        let mid = opts.model_size(info.width, info.height)?;
+        let passes = plan_passes(opts, info)?;
         let geom = Geometry {
-            in_size: (info.width, info.height),
+            in_size: mid,
             out_size: (ow, oh),
             tile: opts.tile,
             layout: info.layout,
@@ -118,11 +123,12 @@ impl<'o> Job<'o> {
             encoded_bound,
             passthrough,
             gpu: chosen.gpu_need(&geom),
+            neural: passes.iter().map(|p| p.bytes).max().unwrap_or(0),
         };
         let memory = plan_memory(&geom, needs, opts.resolved_threads(), opts.max_memory)?;
-        let plan = Plan::new(info.width, info.height, ow, oh, opts.filter, info.layout, opts.tile)?
-            .with_intermediate(opts.intermediate);
-        Ok(Job { opts, info: info.clone(), plan, header, memory, chosen, encoded_bound })
+        let plan =
+            Plan::new(mid.0, mid.1, ow, oh, opts.filter, info.layout, opts.tile)?.with_intermediate(opts.intermediate);
+        Ok(Job { opts, info: info.clone(), plan, header, memory, chosen, encoded_bound, passes })
     }
 
     /// The output size.
@@ -147,7 +153,7 @@ impl<'o> Job<'o> {
         progress: &mut dyn FnMut(&Event),
     ) -> Result<Report> {
         let t0 = Instant::now();
-        let Job { opts, info, plan, header, memory, chosen, encoded_bound } = self;
+        let Job { opts, info, plan, header, memory, chosen, encoded_bound, passes } = self;
         // `--backend gpu` opens the device now (a GPU that cannot be used is known before any
         // work); `auto` may open it on the GPU thread (see crate::backend).
         let t_backend = Instant::now();
@@ -167,6 +173,9 @@ impl<'o> Job<'o> {
         let mut store = Store::create(&temp_dir, info.row_bytes(), info.height as usize)?;
         let decode_s = decode_into_store(source.as_mut(), &mut store, opts, progress)?;
         drop(source);
+        let t_neural = Instant::now();
+        let store = run_passes(store, &info, &passes, opts, &temp_dir, progress)?;
+        let neural_s = t_neural.elapsed().as_secs_f64();
         sink.begin(&header)?;
         let first = sink.resume_point();
         if first > 0 {
@@ -184,10 +193,65 @@ impl<'o> Job<'o> {
         };
         let stats = exec::run_tiles(stage, sink, progress)?;
         let backend = stats.backend.clone().unwrap_or((opened.kind, opened.detail));
-        let report = report(&stats, &plan, memory, backend, decode_s, backend_init, t0);
+        let mut report = report(&stats, &plan, memory, backend, decode_s, backend_init, t0);
+        report.stages.neural = neural_s;
         progress(&Event::Done { bytes: report.bytes, seconds: report.seconds, stages: report.stages });
         Ok(report)
     }
+}
+
+/// Sizes the model's passes (none without a model) for the budget.
+fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPlan>> {
+    let Some(model) = &opts.model else { return Ok(Vec::new()) };
+    let (mut w, mut h) = (info.width, info.height);
+    let mut plans = Vec::new();
+    for _ in 0..opts.model_passes {
+        let budget = opts.max_memory.saturating_sub(crate::budget::SLACK);
+        plans.push(stage::plan_pass(model, (w, h), info.layout, opts.resolved_threads(), budget)?);
+        (w, h) = (w * model.scale(), h * model.scale());
+    }
+    Ok(plans)
+}
+
+/// Runs the model's passes, each from one store into the next (the store itself without a
+/// model), on a pool of the job's threads.
+fn run_passes(
+    mut store: Store,
+    info: &ImageInfo,
+    passes: &[PassPlan],
+    opts: &Options,
+    temp_dir: &std::path::Path,
+    progress: &mut dyn FnMut(&Event),
+) -> Result<Store> {
+    let Some(model) = &opts.model else { return Ok(store) };
+    let exact = model.exact()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.resolved_threads())
+        .build()
+        .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
+    let mut info = info.clone();
+    for (i, &plan) in passes.iter().enumerate() {
+        let number = (i as u32 + 1, passes.len() as u32);
+        let s = model.scale();
+        let t = plan.tile as u32 * s;
+        let out = (info.width * s, info.height * s);
+        progress(&Event::NeuralStart {
+            model: model.name().to_string(),
+            pass: number.0,
+            passes: number.1,
+            input: (info.width, info.height),
+            output: out,
+            tile: plan.tile as u32,
+            tiles: out.0.div_ceil(t) as u64 * out.1.div_ceil(t) as u64,
+            planned_memory: plan.bytes,
+        });
+        let cancel = opts.cancel.as_deref();
+        let pass = Pass { model, exact: &exact, input: &store, info: &info, plan, temp_dir, cancel, number, pool: &pool };
+        let next = pass.run(progress)?;
+        store = next;
+        (info.width, info.height) = out;
+    }
+    Ok(store)
 }
 
 /// Builds the report from the tile stage's figures and the others'.
@@ -202,6 +266,7 @@ fn report(
 ) -> Report {
     let stages = StageTimes {
         decode,
+        neural: 0.0,
         compute: stats.compute_s,
         encode: stats.encode_s,
         write: stats.write_s,

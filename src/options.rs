@@ -119,6 +119,12 @@ pub struct Options {
     pub gpu_f16: bool,
     /// Refuse inputs with more pixels than this (0: no limit).
     pub max_pixels: u64,
+    /// A learned model run before the resampler (`None`: resampling only). The model
+    /// enlarges by its scale, [`Options::model_passes`] times; the resampler with
+    /// [`Options::filter`] then takes the result to the requested size, down as well as up.
+    pub model: Option<Arc<crate::Model>>,
+    /// Passes of the model (at least 1; a x2 model twice is x4).
+    pub model_passes: u32,
     /// Fault-injection hooks for the tests (feature `testing`).
     #[cfg(feature = "testing")]
     #[doc(hidden)]
@@ -143,6 +149,8 @@ impl Options {
             gpu_memory: None,
             gpu_f16: false,
             max_pixels: DEFAULT_MAX_PIXELS,
+            model: None,
+            model_passes: 1,
             #[cfg(feature = "testing")]
             hooks: Hooks::default(),
         }
@@ -192,7 +200,32 @@ impl Options {
         if self.max_memory < (1 << 20) {
             return Err(Error::usage("--max-memory must be at least 1M"));
         }
+        if !(1..=8).contains(&self.model_passes) {
+            return Err(Error::usage(format!("--model-passes {}: must be between 1 and 8", self.model_passes)));
+        }
+        if self.model.is_none() && self.model_passes != 1 {
+            return Err(Error::usage("--model-passes needs --model"));
+        }
+        if self.model.is_some() && self.gpu_f16 {
+            return Err(Error::usage("--precision f16 applies to resampling alone, not to jobs with --model"));
+        }
         Ok(())
+    }
+
+    /// The size the model's passes make of a `w x h` input (the input's own size without a
+    /// model): the resampler's input.
+    pub fn model_size(&self, w: u32, h: u32) -> Result<(u32, u32)> {
+        let Some(m) = &self.model else { return Ok((w, h)) };
+        let f = (m.scale() as u64).checked_pow(self.model_passes).unwrap_or(u64::MAX);
+        let (mw, mh) = (w as u64 * f, h as u64 * f);
+        if mw > u32::MAX as u64 || mh > u32::MAX as u64 {
+            return Err(Error::usage(format!(
+                "{w}x{h} through {} pass(es) of x{} is {mw}x{mh}: too large",
+                self.model_passes,
+                m.scale()
+            )));
+        }
+        Ok((mw as u32, mh as u32))
     }
 
     /// The output size for an input of `w x h`.

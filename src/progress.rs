@@ -6,6 +6,8 @@
 pub struct StageTimes {
     /// Decoding the source into the store (wall time).
     pub decode: f64,
+    /// The model's passes (wall time; 0 without a model).
+    pub neural: f64,
     /// Resampling (all workers).
     pub compute: f64,
     /// Compressing tiles (all workers).
@@ -72,6 +74,36 @@ pub enum Event {
         /// Total rows.
         total: u64,
     },
+    /// A model pass is planned and about to start.
+    NeuralStart {
+        /// Model name.
+        model: String,
+        /// This pass (from 1) and the number of passes.
+        pass: u32,
+        /// Number of passes.
+        passes: u32,
+        /// The pass's input and output sizes.
+        input: (u32, u32),
+        /// Output size of the pass.
+        output: (u32, u32),
+        /// Tile edge in input pixels.
+        tile: u32,
+        /// Tiles in the pass.
+        tiles: u64,
+        /// Planned peak memory of the pass in bytes.
+        planned_memory: u64,
+    },
+    /// Tiles of a model pass computed so far.
+    Neural {
+        /// This pass (from 1).
+        pass: u32,
+        /// Number of passes.
+        passes: u32,
+        /// Tiles done.
+        done: u64,
+        /// Tiles in the pass.
+        total: u64,
+    },
     /// Tiles written so far.
     Tiles {
         /// Tiles done.
@@ -110,9 +142,21 @@ impl Event {
             Event::Resumed { tiles, total } => format!(r#"{{"event":"resumed","tiles":{tiles},"total":{total}}}"#),
             Event::Decode { rows, total } => format!(r#"{{"event":"decode","rows":{rows},"total":{total}}}"#),
             Event::Tiles { done, total } => format!(r#"{{"event":"tiles","done":{done},"total":{total}}}"#),
+            Event::NeuralStart { model, pass, passes, input, output, tile, tiles, planned_memory } => format!(
+                r#"{{"event":"neural_start","model":"{}","pass":{pass},"passes":{passes},"input":[{},{}],"output":[{},{}],"tile":{tile},"tiles":{tiles},"planned_memory":{planned_memory}}}"#,
+                esc(model),
+                input.0,
+                input.1,
+                output.0,
+                output.1
+            ),
+            Event::Neural { pass, passes, done, total } => format!(
+                r#"{{"event":"neural","pass":{pass},"passes":{passes},"done":{done},"total":{total}}}"#
+            ),
             Event::Done { bytes, seconds, stages } => format!(
-                r#"{{"event":"done","bytes":{bytes},"seconds":{seconds:.3},"decode_s":{:.3},"compute_s":{:.3},"encode_s":{:.3},"write_s":{:.3},"gpu_upload_s":{:.3},"gpu_wait_s":{:.3},"gpu_readback_s":{:.3},"backend_init_s":{:.3},"gpu_tiles":{}}}"#,
+                r#"{{"event":"done","bytes":{bytes},"seconds":{seconds:.3},"decode_s":{:.3},"neural_s":{:.3},"compute_s":{:.3},"encode_s":{:.3},"write_s":{:.3},"gpu_upload_s":{:.3},"gpu_wait_s":{:.3},"gpu_readback_s":{:.3},"backend_init_s":{:.3},"gpu_tiles":{}}}"#,
                 stages.decode,
+                stages.neural,
                 stages.compute,
                 stages.encode,
                 stages.write,

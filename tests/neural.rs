@@ -94,7 +94,44 @@ fn a_truncated_model_file_is_refused_by_the_cli_before_any_work() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("m.param") && err.contains("truncated"), "{err}");
+    // The same through `upscale --model`: refused before any output exists.
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural/coffee-20x16.png");
+    let out = d.join("out.tif");
+    let o = Command::new(env!("CARGO_BIN_EXE_gigascale"))
+        .args(["upscale", "--scale", "3", "--model"])
+        .arg(d.join("m.param"))
+        .arg(&input)
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("m.param") && err.contains("truncated"), "{err}");
+    assert!(std::fs::read_dir(&d).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains("out")));
+    let o = Command::new(env!("CARGO_BIN_EXE_gigascale"))
+        .args(["upscale", "--scale", "3", "--model", "sharp"])
+        .arg(&input)
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "a usage error: {err}");
+    assert!(err.contains("photo") && err.contains("anime") && !out.exists(), "{err}");
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Every micro-kernel this CPU runs gives the scalar reference's bytes on whole networks.
+#[test]
+fn every_cpu_kernel_gives_the_native_bytes() {
+    let g = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural");
+    let (w, h, rgb) = read_png(&g.join("chelsea-16x12.png"));
+    for model in ["photo", "anime"] {
+        let fast = Model::builtin(model).unwrap();
+        let native = Model::builtin(model).unwrap().with_native_kernel().unwrap();
+        let a = fast.reference_image(w, h, &rgb, None, true).unwrap();
+        let b = native.reference_image(w, h, &rgb, Some(20), true).unwrap();
+        assert!(a == b, "{model}: the native kernel differs");
+    }
 }
 
 #[test]

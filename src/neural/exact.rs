@@ -110,7 +110,7 @@ fn slopes(a: &Act, channels: usize) -> Result<Vec<i32>, String> {
         Act::Leaky(s) => vec![*s; channels],
         Act::PRelu(s) => (0..channels).map(|c| s[if s.len() == 1 { 0 } else { c }]).collect(),
     };
-    match s.iter().find(|v| !(v.abs() < 2.0)) {
+    match s.iter().find(|v| v.is_nan() || v.abs() >= 2.0) {
         Some(v) => Err(format!("activation slope {v} (the exact engine takes slopes of magnitude under 2)")),
         None => Ok(s.iter().map(|&v| fraction(v, SLOPE_BITS) as i32).collect()),
     }
@@ -187,6 +187,7 @@ impl Exact {
     }
 
     /// The same network computed with micro-kernel `kernel` (the bits do not change).
+    #[cfg(feature = "testing")]
     pub fn with_kernel(mut self, kernel: Kernel) -> Exact {
         self.kernel = kernel;
         self

@@ -89,6 +89,38 @@ pub(crate) struct Graph {
     pub halo: usize,
     /// Multiply-adds per input pixel.
     pub macs_per_pixel: u64,
+    /// Per blob: channels, and its size as `num / den` of the input's.
+    pub sizes: Vec<(usize, usize, usize)>,
+}
+
+impl Graph {
+    /// Per blob: the index of the last node that reads it (the output blob: past the end).
+    pub fn last_uses(&self) -> Vec<usize> {
+        let mut last = vec![0; self.blobs];
+        for (n, node) in self.nodes.iter().enumerate() {
+            node.inputs.iter().for_each(|&b| last[b] = n);
+        }
+        last[self.output] = usize::MAX;
+        last
+    }
+
+    /// An upper bound on the values (of any type) alive at once while running the graph on
+    /// an input window of `w x h` pixels: blobs are freed after their last reader, and a
+    /// layer's inputs and outputs are alive together.
+    pub fn peak_values(&self, w: usize, h: usize) -> u64 {
+        let last = self.last_uses();
+        let size = |b: usize| {
+            let (c, num, den) = self.sizes[b];
+            c as u64 * (w * num).div_ceil(den) as u64 * (h * num).div_ceil(den) as u64
+        };
+        let (mut live, mut peak) = (0u64, 0u64);
+        for (n, node) in self.nodes.iter().enumerate() {
+            live += node.outputs.iter().map(|&b| size(b)).sum::<u64>();
+            peak = peak.max(live);
+            live -= node.inputs.iter().filter(|&&b| last[b] == n).map(|&b| size(b)).sum::<u64>();
+        }
+        peak
+    }
 }
 
 /// Builds and validates the graph of `layers`, reading weights from `bin`.
@@ -172,6 +204,7 @@ pub(crate) fn build(layers: &[super::param::LayerLine], bin: &[u8]) -> Result<Gr
         scale: s.num,
         halo: s.radius.ceil() as usize,
         macs_per_pixel: macs,
+        sizes: shapes.iter().map(|s| (s.channels, s.num, s.den)).collect(),
     })
 }
 

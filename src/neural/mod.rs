@@ -12,6 +12,7 @@ mod phases;
 mod exact;
 mod kernels;
 mod reference;
+pub(crate) mod stage;
 mod weights;
 
 use crate::error::{Error, Result};
@@ -65,8 +66,6 @@ pub enum Border {
     Reflect101(u32),
 }
 
-// The tiled engine will use these at image borders; until then only the reference does.
-#[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
 impl Border {
     fn width(self) -> usize {
         match self {
@@ -106,7 +105,6 @@ pub struct Model {
     graph: graph::Graph,
     border: Border,
     /// The integer form, made on first use (a float run on the calibration image).
-    #[cfg(feature = "testing")]
     exact: std::sync::OnceLock<std::result::Result<std::sync::Arc<exact::Exact>, String>>,
 }
 
@@ -125,7 +123,7 @@ impl Model {
 
     /// `NAME` for a built-in model, else a path to a `.param` file with its `.bin` beside it.
     pub fn open(spec: &str) -> Result<Model> {
-        if BUILTINS.iter().any(|b| b.name == spec) {
+        if BUILTINS.iter().any(|b| b.name == spec) || !(spec.contains('/') || spec.ends_with(".param")) {
             return Model::builtin(spec);
         }
         Model::load(Path::new(spec))
@@ -157,7 +155,6 @@ impl Model {
             name: name.to_string(),
             graph,
             border,
-            #[cfg(feature = "testing")]
             exact: std::sync::OnceLock::new(),
         })
     }
@@ -188,6 +185,23 @@ impl Model {
         self.border
     }
 
+    /// The integer form of the network (calibrated on first use, then shared).
+    pub(crate) fn exact(&self) -> Result<std::sync::Arc<exact::Exact>> {
+        let made = self.exact.get_or_init(|| exact::Exact::calibrate(&self.graph).map(std::sync::Arc::new));
+        made.clone().map_err(|e| Error::usage(format!("model {}: {e}", self.name)))
+    }
+
+    /// This model computed with the scalar micro-kernel (`kernels/native.rs`), for tests that
+    /// compare it with the fast ones.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn with_native_kernel(self) -> Result<Model> {
+        let e = exact::Exact::calibrate(&self.graph).map_err(Error::Internal)?;
+        let m = Model { exact: std::sync::OnceLock::new(), ..self };
+        let _ = m.exact.set(Ok(std::sync::Arc::new(e.with_kernel(kernels::Kernel::Native))));
+        Ok(m)
+    }
+
     /// The network on a whole 8-bit RGB image (`w x h`, interleaved), extended by
     /// [`Model::border`] as the reference program does, the result cropped back to
     /// `scale·w x scale·h` and rounded as ncnn's programs do (`v·255 + 0.5`, truncated). With
@@ -200,35 +214,31 @@ impl Model {
         if rgb.len() != w * h * 3 || w == 0 || h == 0 {
             return Err(Error::usage(format!("{} bytes are not a {w}x{h} RGB image", rgb.len())));
         }
-        let ex = if exact {
-            let made = self.exact.get_or_init(|| exact::Exact::calibrate(&self.graph).map(std::sync::Arc::new));
-            Some(made.clone().map_err(Error::Internal)?)
-        } else {
-            None
-        };
+        let ex = if exact { Some(self.exact()?) } else { None };
         let s = self.graph.scale;
         let (ow, oh) = (w * s, h * s);
         let t = tile.unwrap_or(ow.max(oh)).max(1);
         let mut px = vec![0u8; ow * oh * 3];
         for ty in (0..oh).step_by(t) {
             for tx in (0..ow).step_by(t) {
-                let (tw, th) = ((ow - tx).min(t), (oh - ty).min(t));
-                let window = self.input_window(w, h, (tx, ty, tw, th));
-                let out = match &ex {
+                let rect = (tx, ty, (ow - tx).min(t), (oh - ty).min(t));
+                let window = self.input_window(w, h, rect);
+                let at = |x: usize, y: usize, c: usize| rgb[(y * w + x) * 3 + c];
+                let mut put = |x: usize, y: usize, v: [u8; 3]| px[(y * ow + x) * 3..][..3].copy_from_slice(&v);
+                match &ex {
                     Some(e) => {
-                        let input = self.padded(w, h, rgb, window, |v| ((v as i32) << 15).wrapping_add(255) / 510);
+                        let input = self.padded(w, h, window, |x, y, c| stage::to_fixed(at(x, y, c) as u32, 255));
                         let o = reference::run_with(&self.graph, e.as_ref(), input, &mut |_, _| {})
                             .map_err(Error::Internal)?;
                         let e = e.exponent(self.graph.output);
-                        to_bytes(o, |q| ((q.max(0) as i64 * 510 + (1i64 << e)) >> (e + 1)).min(255) as u8)
+                        self.place(w, h, &o, rect, |x, y, v| put(x, y, v.map(|q| stage::from_fixed(q, e, 255) as u8)))?;
                     }
                     None => {
-                        let input = self.padded(w, h, rgb, window, |v| v as f32 / 255.0);
+                        let input = self.padded(w, h, window, |x, y, c| at(x, y, c) as f32 / 255.0);
                         let o = reference::run(&self.graph, input).map_err(Error::Internal)?;
-                        to_bytes(o, |v| (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8)
+                        self.place(w, h, &o, rect, |x, y, v| put(x, y, v.map(|v| (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8)))?;
                     }
-                };
-                self.place(w, h, &out, (tx, ty, tw, th), &mut px)?;
+                }
             }
         }
         Ok(px)
@@ -236,7 +246,6 @@ impl Model {
 
     /// The window of the padded input that output pixels `(x, y, w, h)` need: their source
     /// span plus the halo, within the padded image. Per axis (start, end).
-    #[cfg(feature = "testing")]
     fn input_window(&self, w: usize, h: usize, (x, y, tw, th): (usize, usize, usize, usize)) -> [(usize, usize); 2] {
         let (p, s, halo) = (self.border.width(), self.graph.scale, self.graph.halo + 1);
         let span = |a: usize, n: usize, len: usize| {
@@ -245,70 +254,51 @@ impl Model {
         [span(x, tw, w + 2 * p), span(y, th, h + 2 * p)]
     }
 
-    /// The padded input's `window`, each sample converted by `conv`.
-    #[cfg(feature = "testing")]
+    /// The padded input's `window` (3 channels), sample `(x, y, c)` of the image read by `at`.
     fn padded<T: Copy + Default>(
         &self,
         w: usize,
         h: usize,
-        rgb: &[u8],
         [(x0, x1), (y0, y1)]: [(usize, usize); 2],
-        conv: impl Fn(u8) -> T,
+        at: impl Fn(usize, usize, usize) -> T,
     ) -> reference::Tensor<T> {
         let p = self.border.width();
         let mut t = reference::Tensor::window(3, (x0, x1 - x0, w + 2 * p), (y0, y1 - y0, h + 2 * p));
-        for c in 0..3 {
-            for yy in 0..t.h {
-                let sy = self.border.index((y0 + yy) as isize - p as isize, h);
-                for xx in 0..t.w {
-                    let sx = self.border.index((x0 + xx) as isize - p as isize, w);
-                    t.data[(c * t.h + yy) * t.w + xx] = conv(rgb[(sy * w + sx) * 3 + c]);
+        let cols: Vec<usize> = (0..t.w).map(|xx| self.border.index((x0 + xx) as isize - p as isize, w)).collect();
+        for yy in 0..t.h {
+            let sy = self.border.index((y0 + yy) as isize - p as isize, h);
+            for (xx, &sx) in cols.iter().enumerate() {
+                for c in 0..3 {
+                    t.data[(c * t.h + yy) * t.w + xx] = at(sx, sy, c);
                 }
             }
         }
         t
     }
 
-    /// Copies output pixels `(x, y, w, h)` of the cropped output from the network's output
-    /// window `out` (already 8-bit) into `px`.
-    #[cfg(feature = "testing")]
-    fn place(
+    /// Hands output pixels `(x, y, w, h)` of the cropped output, from the network's output
+    /// window `out`, to `put(x, y, [r, g, b])`.
+    fn place<T: Copy>(
         &self,
         w: usize,
         h: usize,
-        out: &reference::Tensor<u8>,
+        out: &reference::Tensor<T>,
         (x, y, tw, th): (usize, usize, usize, usize),
-        px: &mut [u8],
+        mut put: impl FnMut(usize, usize, [T; 3]),
     ) -> Result<()> {
         let s = self.graph.scale;
         let (gx, gy) = (x + (out.gw - w * s) / 2, y + (out.gh - h * s) / 2);
         if gx < out.x0 || gy < out.y0 || gx + tw > out.x0 + out.w || gy + th > out.y0 + out.h {
             return Err(Error::Internal(format!("the halo of {} did not cover tile {x},{y}", self.name)));
         }
+        let plane = out.h * out.w;
         for yy in 0..th {
             for xx in 0..tw {
-                for c in 0..3 {
-                    px[((y + yy) * w * s + x + xx) * 3 + c] =
-                        out.data[(c * out.h + gy + yy - out.y0) * out.w + gx + xx - out.x0];
-                }
+                let i = (gy + yy - out.y0) * out.w + gx + xx - out.x0;
+                put(x + xx, y + yy, [out.data[i], out.data[plane + i], out.data[2 * plane + i]]);
             }
         }
         Ok(())
-    }
-}
-
-/// A tensor's samples converted to bytes.
-#[cfg(feature = "testing")]
-fn to_bytes<T: Copy>(t: reference::Tensor<T>, f: impl Fn(T) -> u8) -> reference::Tensor<u8> {
-    reference::Tensor {
-        c: t.c,
-        h: t.h,
-        w: t.w,
-        x0: t.x0,
-        y0: t.y0,
-        gw: t.gw,
-        gh: t.gh,
-        data: t.data.into_iter().map(f).collect(),
     }
 }
 

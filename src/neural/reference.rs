@@ -42,15 +42,6 @@ impl<T: Copy + Default> Tensor<T> {
     fn plane(&self, c: usize) -> &[T] {
         &self.data[c * self.h * self.w..(c + 1) * self.h * self.w]
     }
-    /// Value at global `(gy, gx)` of channel `c`: zero outside the global extent.
-    #[inline]
-    fn at(&self, c: usize, gy: isize, gx: isize) -> T {
-        if gy < 0 || gx < 0 || gy >= self.gh as isize || gx >= self.gw as isize {
-            return T::default();
-        }
-        let (y, x) = (gy as usize - self.y0, gx as usize - self.x0);
-        self.data[(c * self.h + y) * self.w + x]
-    }
 }
 
 /// The arithmetic of one evaluation: the float reference, or the exact integer engine.
@@ -77,28 +68,44 @@ pub(crate) fn run_with<T: Copy + Default, E: Engine<T>>(
     seen: &mut dyn FnMut(usize, &Tensor<T>),
 ) -> Result<Tensor<T>, String> {
     let mut blobs: Vec<Option<Tensor<T>>> = vec![None; g.blobs];
+    let last = g.last_uses();
     for (n, node) in g.nodes.iter().enumerate() {
-        let get = |i: usize| blobs[i].clone().ok_or_else(|| format!("{}: input blob not computed", node.name));
-        let all = || node.inputs.iter().map(|&i| get(i)).collect::<Result<Vec<_>, _>>().and_then(|v| common(&v));
+        let missing = || format!("{}: input blob not computed", node.name);
+        let first = node.inputs.first().copied().unwrap_or(0);
+        let all = |blobs: &[Option<Tensor<T>>]| node.inputs.iter().map(|&i| blobs[i].clone().ok_or_else(missing)).collect::<Result<Vec<_>, _>>();
+        // A blob read for the last time by a layer that consumes it is moved, not copied.
+        let owned = |blobs: &mut [Option<Tensor<T>>]| match last[first] == n && node.inputs.len() == 1 {
+            true => blobs[first].take().ok_or_else(missing),
+            false => blobs[first].clone().ok_or_else(missing),
+        };
+        let b = &mut blobs[..];
         let outs: Vec<Tensor<T>> = match &node.op {
             Op::Input => vec![input.clone()],
-            Op::Conv(c) => vec![engine.conv(n, c, &get(node.inputs[0])?)?],
-            Op::Act(a) => vec![engine.act(n, a, get(node.inputs[0])?)],
-            Op::PixelShuffle(r) => vec![pixel_shuffle(*r, &get(node.inputs[0])?)],
-            Op::Nearest(sh, sw) => vec![nearest(*sh, *sw, &get(node.inputs[0])?)],
-            Op::Sum(coeffs) => vec![engine.sum(n, coeffs, &all()?, &node.inputs, node.outputs[0])],
-            Op::Affine { mul, add } => {
-                vec![engine.affine(n, *mul, *add, get(node.inputs[0])?, node.inputs[0], node.outputs[0])]
-            }
-            Op::Concat => vec![engine.concat(&all()?, &node.inputs, node.outputs[0])],
-            Op::Split => vec![get(node.inputs[0])?; node.outputs.len()],
+            Op::Conv(c) => vec![engine.conv(n, c, blob(b, first, &node.name)?)?],
+            Op::PixelShuffle(r) => vec![pixel_shuffle(*r, blob(b, first, &node.name)?)],
+            Op::Nearest(sh, sw) => vec![nearest(*sh, *sw, blob(b, first, &node.name)?)],
+            Op::Act(a) => vec![engine.act(n, a, owned(b)?)],
+            Op::Affine { mul, add } => vec![engine.affine(n, *mul, *add, owned(b)?, first, node.outputs[0])],
+            Op::Sum(coeffs) => vec![engine.sum(n, coeffs, &common(&all(b)?)?, &node.inputs, node.outputs[0])],
+            Op::Concat => vec![engine.concat(&common(&all(b)?)?, &node.inputs, node.outputs[0])],
+            Op::Split => vec![owned(b)?; node.outputs.len()],
         };
+        for &i in &node.inputs {
+            if last[i] == n {
+                blobs[i] = None;
+            }
+        }
         for (&o, t) in node.outputs.iter().zip(outs) {
             seen(o, &t);
             blobs[o] = Some(t);
         }
     }
     blobs[g.output].take().ok_or_else(|| "the output blob was not computed".into())
+}
+
+/// Blob `i`, computed.
+fn blob<'b, T>(blobs: &'b [Option<Tensor<T>>], i: usize, layer: &str) -> Result<&'b Tensor<T>, String> {
+    blobs.get(i).and_then(Option::as_ref).ok_or_else(|| format!("{layer}: input blob not computed"))
 }
 
 /// The float reference.
@@ -136,6 +143,7 @@ impl Engine<f32> for Float {
 }
 
 /// Runs `g` on `input` with the float reference.
+#[cfg(feature = "testing")]
 pub(crate) fn run(g: &Graph, input: Tensor) -> Result<Tensor, String> {
     run_with(g, &Float, input, &mut |_, _| {})
 }

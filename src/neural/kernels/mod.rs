@@ -44,6 +44,7 @@ impl Kernel {
     }
 
     /// Every kernel this CPU runs (for tests that compare them).
+    #[cfg(test)]
     pub fn available() -> Vec<Kernel> {
         let mut v = vec![Kernel::Native];
         if Kernel::best() == Kernel::Avx2 {
@@ -67,6 +68,15 @@ impl Kernel {
             _ => native::block(panel, np, p0, w, ok, acc),
         }
     }
+}
+
+/// Bytes of the largest panel any layer of `g` fills (one per thread).
+pub(crate) fn panel_bytes(g: &super::graph::Graph) -> u64 {
+    let pairs = g.nodes.iter().filter_map(|n| match &n.op {
+        super::graph::Op::Conv(c) => Some(c.kernel * c.kernel * c.cin.div_ceil(2)),
+        _ => None,
+    });
+    (pairs.max().unwrap_or(0) * CHUNK * 4) as u64
 }
 
 /// A convolution's weights as pairs of 16-bit values packed in `i32` (low half: tap `2k`),

@@ -1,0 +1,280 @@
+//! The neural stage: one pass of a model from one scratch store to the next, tile by tile.
+//!
+//! Output tiles of `tile·scale` pixels are computed one at a time, each from its window of the
+//! input (the tile's source span plus the model's halo, extended at the image's borders by
+//! the model's [`Border`](super::Border) rule), with every layer spread over the thread pool.
+//! A band of output rows is written to the next store as soon as its tiles are done, and input
+//! rows no later band reads are released, so resident memory is bounded by the tile, not the
+//! image. The exact engine makes every tile size and thread count give the same bytes.
+//!
+//! Layouts: grey inputs are replicated to RGB and the network's RGB output is turned back to
+//! grey as the rounded mean of its three channels; 16-bit samples enter the network at its
+//! 14-bit input precision and leave it rounded to 16 bits; alpha does not go through the
+//! network: it is enlarged by the resampler with the bicubic filter (as the reference programs
+//! do), on the same tiles.
+
+use super::exact::Exact;
+use super::reference;
+use super::Model;
+use crate::error::{Error, Result};
+use crate::kernel::Filter;
+use crate::pixel::{Channels, Depth, ImageInfo, Layout};
+use crate::plan::Plan;
+use crate::progress::Event;
+use crate::resample::{self, Scratch};
+use crate::source::RowWriter;
+use crate::store::Store;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Tile edges (in input pixels) tried, largest first.
+const TILES: [usize; 8] = [256, 192, 128, 96, 64, 48, 32, 16];
+
+/// A network input sample: `v / max` as the network's integers (1.0 = `2^14`), rounded.
+pub(crate) fn to_fixed(v: u32, max: u32) -> i32 {
+    ((v as i64 * (1 << 15) + max as i64) / (2 * max as i64)) as i32
+}
+
+/// A network output `q / 2^e` as a sample of `0..=max`, rounded half up, clamped.
+pub(crate) fn from_fixed(q: i32, e: i32, max: u32) -> u32 {
+    let v = q.max(0) as i64 * 2 * max as i64;
+    let r = if e >= 0 { (v + (1i64 << e)) >> (e + 1) } else { (v << -e) >> 1 };
+    r.min(max as i64) as u32
+}
+
+/// The size of one pass: its tile edge (input pixels) and planned peak memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PassPlan {
+    /// Tile edge in input pixels (a multiple of 16).
+    pub tile: usize,
+    /// Planned peak bytes of the pass.
+    pub bytes: u64,
+}
+
+/// Bytes a pass of `model` over a `w x h` image of `layout` needs with tiles of `tile` input
+/// pixels on `threads` threads: the live tensors of one tile, the layers' panels, the
+/// integer weights, the output band, the resident input rows, and the alpha plane's tiles.
+pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize, threads: usize) -> u64 {
+    let g = &model.graph;
+    let (s, reach) = (g.scale as u64, (model.border.width() + g.halo + 2) as u64);
+    // A tile never reads more than the image (plus its border).
+    let tile = tile.min(w.max(h) as usize);
+    let window = tile as u64 + 2 * reach;
+    let tensors = g.peak_values(window as usize, window as usize) * 4;
+    let panels = threads as u64 * super::kernels::panel_bytes(g);
+    let weights = g.macs_per_pixel * 12 + (1 << 20);
+    let bpp = layout.bytes_per_pixel() as u64;
+    let band = tile as u64 * s * w as u64 * s * bpp;
+    let rows = (window + tile as u64).min(h as u64 + 1) * w as u64 * bpp;
+    let alpha = match layout.channels {
+        Channels::GrayAlpha | Channels::Rgba => {
+            let t = tile as u64 * s;
+            let geom = crate::plan::Geometry {
+                in_size: (w, h),
+                out_size: (w * s as u32, h * s as u32),
+                tile: t as u32,
+                layout: Layout::new(Channels::Gray, layout.depth),
+                filter: Filter::Bicubic,
+                intermediate: crate::Intermediate::Exact,
+            };
+            t * t * 2 + Scratch::bytes_for(&geom) + geom.coefficient_bytes()
+        }
+        _ => 0,
+    };
+    tensors + panels + weights + band + rows + alpha
+}
+
+/// The largest tile whose pass fits in `budget`.
+pub(crate) fn plan_pass(model: &Model, size: (u32, u32), layout: Layout, threads: usize, budget: u64) -> Result<PassPlan> {
+    for tile in TILES {
+        let bytes = pass_bytes(model, size, layout, tile, threads);
+        if bytes <= budget {
+            return Ok(PassPlan { tile, bytes });
+        }
+    }
+    let least = pass_bytes(model, size, layout, 16, threads);
+    Err(Error::limit(
+        format!("the {} model's pass (tiles of 16 px)", model.name),
+        least,
+        budget,
+        Some("raise --max-memory".into()),
+    ))
+}
+
+/// One pass, ready to run.
+pub(crate) struct Pass<'a> {
+    pub model: &'a Model,
+    pub exact: &'a Exact,
+    pub input: &'a Store,
+    pub info: &'a ImageInfo,
+    pub plan: PassPlan,
+    pub temp_dir: &'a Path,
+    pub cancel: Option<&'a AtomicBool>,
+    /// This pass's number (from 1) and the number of passes, for progress.
+    pub number: (u32, u32),
+    /// The threads every layer is spread over.
+    pub pool: &'a rayon::ThreadPool,
+}
+
+/// Where one tile's results go: a band of output rows starting at row `y0`.
+struct Band {
+    y0: usize,
+    rows: Vec<u8>,
+    row_bytes: usize,
+}
+
+impl Pass<'_> {
+    fn scale(&self) -> usize {
+        self.model.graph.scale
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Runs the pass into a new store (the image `scale` times larger, same layout).
+    pub fn run(&self, progress: &mut dyn FnMut(&Event)) -> Result<Store> {
+        let (w, h, s) = (self.info.width as usize, self.info.height as usize, self.scale());
+        let layout = self.info.layout;
+        let (ow, oh) = (w * s, h * s);
+        let row_bytes = ow * layout.bytes_per_pixel();
+        let mut out = Store::create(self.temp_dir, row_bytes, oh)?;
+        let alpha = self.alpha_plane()?;
+        let t = self.plan.tile * s;
+        let total = (ow.div_ceil(t) * oh.div_ceil(t)) as u64;
+        let (pass, passes) = self.number;
+        let cancelled = || self.cancelled();
+        let mut ignore = |_| {};
+        let mut writer = RowWriter::new(&mut out, &cancelled, &mut ignore);
+        let mut scratch = Scratch::default();
+        let mut done = 0;
+        for ty in (0..oh).step_by(t) {
+            let th = t.min(oh - ty);
+            let mut band = Band { y0: ty, rows: vec![0; th * row_bytes], row_bytes };
+            for tx in (0..ow).step_by(t) {
+                if self.cancelled() {
+                    return Err(Error::Interrupted { signal: None });
+                }
+                let rect = (tx, ty, t.min(ow - tx), th);
+                self.tile(rect, &mut band)?;
+                if let Some((plane, plan)) = &alpha {
+                    let job = plan.tile(done);
+                    let mut buf = vec![0u8; t * t * layout.depth.bytes()];
+                    resample::resample_tile(plan, plane, &job, &mut scratch, &mut buf);
+                    place_alpha(&buf, t, rect, layout, &mut band);
+                }
+                done += 1;
+                progress(&Event::Neural { pass, passes, done, total });
+            }
+            for (i, row) in band.rows.chunks_exact(row_bytes).enumerate() {
+                writer.put_row(ty + i, row)?;
+            }
+            // Input rows above the next band's windows are not read again.
+            let next = ((ty + th) / s).saturating_sub(self.model.border.width() + self.model.graph.halo + 2);
+            self.input.release_rows(0..next.min(h));
+        }
+        writer.check_complete()?;
+        drop(writer);
+        Ok(out)
+    }
+
+    /// Output pixels `rect` (of the cropped output): the network on their input window.
+    fn tile(&self, rect: (usize, usize, usize, usize), band: &mut Band) -> Result<()> {
+        let (w, h) = (self.info.width as usize, self.info.height as usize);
+        let layout = self.info.layout;
+        let (ch, max) = (layout.channels.count(), depth_max(layout.depth));
+        let window = self.model.input_window(w, h, rect);
+        let input = self.model.padded(w, h, window, |x, y, c| {
+            let c = if ch < 3 { 0 } else { c };
+            to_fixed(sample(self.input.row(y), x * ch + c, layout.depth), max)
+        });
+        let run = || reference::run_with(&self.model.graph, self.exact, input, &mut |_, _| {});
+        let out = self.pool.install(run).map_err(Error::Internal)?;
+        let e = self.exact.exponent(self.model.graph.output);
+        let grey = matches!(layout.channels, Channels::Gray | Channels::GrayAlpha);
+        let bps = layout.depth.bytes();
+        self.model.place(w, h, &out, rect, |x, y, rgb| {
+            let v = rgb.map(|q| from_fixed(q, e, max));
+            let at = (y - band.y0) * band.row_bytes + x * ch * bps;
+            let px = &mut band.rows[at..at + ch * bps];
+            if grey {
+                put(px, 0, (v[0] + v[1] + v[2] + 1) / 3, layout.depth);
+            } else {
+                (0..3).for_each(|c| put(px, c, v[c], layout.depth));
+            }
+        })
+    }
+
+    /// For layouts with alpha: the alpha channel as a grey store, and the resampler's plan
+    /// that enlarges it by the model's scale on the same tiles.
+    fn alpha_plane(&self) -> Result<Option<(Store, Plan)>> {
+        let layout = self.info.layout;
+        if !matches!(layout.channels, Channels::GrayAlpha | Channels::Rgba) {
+            return Ok(None);
+        }
+        let (w, h, s) = (self.info.width, self.info.height, self.scale() as u32);
+        let (ch, bps) = (layout.channels.count(), layout.depth.bytes());
+        let mut plane = Store::create(self.temp_dir, w as usize * bps, h as usize)?;
+        for y in 0..h as usize {
+            let src = self.input.row(y);
+            for (x, dst) in plane.row_mut(y).chunks_exact_mut(bps).enumerate() {
+                dst.copy_from_slice(&src[(x * ch + ch - 1) * bps..][..bps]);
+            }
+        }
+        let gray = Layout::new(Channels::Gray, layout.depth);
+        let plan = Plan::new(w, h, w * s, h * s, Filter::Bicubic, gray, (self.plan.tile * s as usize) as u32)?;
+        Ok(Some((plane, plan)))
+    }
+}
+
+fn depth_max(d: Depth) -> u32 {
+    match d {
+        Depth::U8 => 255,
+        _ => 65535,
+    }
+}
+
+/// Sample `i` of a store row (16-bit samples in native order).
+fn sample(row: &[u8], i: usize, depth: Depth) -> u32 {
+    match depth {
+        Depth::U8 => row[i] as u32,
+        _ => u16::from_ne_bytes([row[2 * i], row[2 * i + 1]]) as u32,
+    }
+}
+
+/// Writes channel `c` of pixel `px` (store layout).
+fn put(px: &mut [u8], c: usize, v: u32, depth: Depth) {
+    match depth {
+        Depth::U8 => px[c] = v as u8,
+        _ => px[2 * c..2 * c + 2].copy_from_slice(&(v as u16).to_ne_bytes()),
+    }
+}
+
+/// Copies the alpha of output pixels `rect` from the resampler's tile `buf` (`t x t` grey,
+/// 16-bit little-endian) into the last channel of the band.
+fn place_alpha(buf: &[u8], t: usize, (x0, y0, tw, th): (usize, usize, usize, usize), layout: Layout, band: &mut Band) {
+    let (ch, bps) = (layout.channels.count(), layout.depth.bytes());
+    for yy in 0..th {
+        for xx in 0..tw {
+            let src = &buf[(yy * t + xx) * bps..][..bps];
+            let at = (y0 + yy - band.y0) * band.row_bytes + ((x0 + xx) * ch + ch - 1) * bps;
+            let v = if bps == 1 { src[0] as u32 } else { u16::from_le_bytes([src[0], src[1]]) as u32 };
+            put(&mut band.rows[at..at + bps], 0, v, layout.depth);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn fixed_point_conversions_round_trip() {
+        for v in 0..=255 {
+            assert_eq!(from_fixed(to_fixed(v, 255), 14, 255), v);
+        }
+        for v in (0..=65535).step_by(7) {
+            let back = from_fixed(to_fixed(v, 65535), 14, 65535) as i64;
+            assert!((back - v as i64).abs() <= 2, "{v} -> {back}");
+        }
+        assert_eq!((from_fixed(-5, 14, 255), from_fixed(1 << 15, 14, 255)), (0, 255));
+    }
+}
