@@ -1,5 +1,6 @@
 //! Peak memory, measured from outside the process: a 6000x9000 output under --max-memory 64M
-//! stays below the budget plus 16 MB. (The gigapixel case is in scripts/bench-15x.sh.)
+//! stays below the budget plus 16 MB, with and without a learned model before the resampler.
+//! (The gigapixel case is in scripts/bench-15x.sh.)
 use std::process::Command;
 
 #[test]
@@ -27,7 +28,8 @@ fn six_by_nine_thousand_under_64m() {
     let out = dir.join("out.tif");
     let time = std::path::Path::new("/usr/bin/time");
     assert!(time.exists(), "/usr/bin/time is needed (Debian package 'time'; .ci/run installs it)");
-    for comp in ["none", "zstd"] {
+    for (comp, model) in [("none", None), ("zstd", None), ("zstd", Some("photo"))] {
+        let model_args = model.map(|m| vec!["--model", m]).unwrap_or_default();
         let o = Command::new(time)
             .args(["-f", "peak_rss_kb=%M"])
             .arg(env!("CARGO_BIN_EXE_gigascale"))
@@ -47,12 +49,13 @@ fn six_by_nine_thousand_under_64m() {
                 "--backend",
                 "cpu",
             ])
+            .args(&model_args)
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{err}");
         let kb: u64 = err.lines().find_map(|l| l.strip_prefix("peak_rss_kb=")).unwrap().trim().parse().unwrap();
-        eprintln!("6000x9000 {comp}: peak RSS {} KiB", kb);
+        eprintln!("6000x9000 {comp} {model:?}: peak RSS {} KiB", kb);
         assert!(kb * 1024 <= (64 + 16) << 20, "peak RSS {kb} KiB exceeds 64M + 16M");
         let info = String::from_utf8(
             Command::new(env!("CARGO_BIN_EXE_gigascale")).arg("info").arg(&out).output().unwrap().stdout,

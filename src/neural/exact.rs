@@ -160,7 +160,7 @@ impl Exact {
     /// network on the calibration image.
     pub fn calibrate(g: &Graph) -> Result<Exact, String> {
         let mut peak = vec![0f32; g.blobs];
-        reference::run_with(g, &reference::Float, calibration_image(48), &mut |b, t| {
+        reference::run_with(g, &reference::Float, calibration_image(32), &mut |b, t| {
             peak[b] = t.data.iter().fold(peak[b], |m, v| m.max(v.abs()));
         })?;
         let mut exp = vec![INPUT_BITS; g.blobs];
@@ -211,8 +211,8 @@ fn saturate64(a: i64) -> i32 {
     a.clamp(-(SAT as i64), SAT as i64) as i32
 }
 
-impl Engine<i32> for Exact {
-    fn conv(&self, n: usize, c: &Conv, x: &Tensor<i32>) -> Result<Tensor<i32>, String> {
+impl Engine<i16> for Exact {
+    fn conv(&self, n: usize, c: &Conv, x: &Tensor<i16>) -> Result<Tensor<i16>, String> {
         let q = self.convs[n].as_ref().ok_or("convolution without integer weights")?;
         if let Some(pc) = &q.phases {
             let ss = c.stride * c.stride;
@@ -221,8 +221,8 @@ impl Engine<i32> for Exact {
             return Ok(phases::interleave(c, &ph));
         }
         if c.transposed {
-            let mac = |a: i32, wi: usize, v: i32| a.wrapping_add(q.w[wi].wrapping_mul(v));
-            return deconv_with(c, x, |_| 0i32, mac, |p, a| q.finish(p, a));
+            let mac = |a: i32, wi: usize, v: i16| a.wrapping_add(q.w[wi].wrapping_mul(v as i32));
+            return deconv_with(c, x, |_| 0i32, mac, |p, a| q.finish(p, a) as i16);
         }
         if c.stride != 1 {
             return Err("strided convolution".into());
@@ -233,40 +233,40 @@ impl Engine<i32> for Exact {
         let window = [(ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh)];
         Ok(kernels::conv(self.kernel, c, &q.packed, x, window, |p, row| q.finish_row(p, row)))
     }
-    fn act(&self, _n: usize, a: &Act, mut t: Tensor<i32>) -> Tensor<i32> {
+    fn act(&self, _n: usize, a: &Act, mut t: Tensor<i16>) -> Tensor<i16> {
         // Checked at calibration: the slopes are under 2 in magnitude (products fit 32 bits).
         let s = slopes(a, t.c).unwrap_or_default();
         let plane = (t.h * t.w).max(1);
         if !s.is_empty() {
             for (i, v) in t.data.iter_mut().enumerate() {
-                *v = activate(*v, Some(s[i / plane]));
+                *v = activate(*v as i32, Some(s[i / plane])) as i16;
             }
         }
         t
     }
-    fn sum(&self, _n: usize, coeffs: &[f32], xs: &[Tensor<i32>], ins: &[usize], out: usize) -> Tensor<i32> {
+    fn sum(&self, _n: usize, coeffs: &[f32], xs: &[Tensor<i16>], ins: &[usize], out: usize) -> Tensor<i16> {
         let e_out = self.exp[out];
         let mut acc = vec![0i64; xs[0].data.len()];
         for ((x, &k), &i) in xs.iter().zip(coeffs).zip(ins) {
             let (k, s) = (fraction(k, SLOPE_BITS), SLOPE_BITS + self.exp[i] - e_out);
             acc.iter_mut().zip(&x.data).for_each(|(a, &v)| *a += shift_round64(v as i64 * k, s));
         }
-        Tensor { data: acc.into_iter().map(saturate64).collect(), ..xs[0].clone() }
+        Tensor { data: acc.into_iter().map(|a| saturate64(a) as i16).collect(), ..xs[0].clone() }
     }
-    fn affine(&self, _n: usize, mul: f32, add: f32, mut t: Tensor<i32>, i: usize, o: usize) -> Tensor<i32> {
+    fn affine(&self, _n: usize, mul: f32, add: f32, mut t: Tensor<i16>, i: usize, o: usize) -> Tensor<i16> {
         let (e_in, e_out) = (self.exp[i], self.exp[o]);
         let (m, a) = (fraction(mul, SLOPE_BITS), fraction(add, SLOPE_BITS + e_in));
         let s = SLOPE_BITS + e_in - e_out;
-        t.data.iter_mut().for_each(|v| *v = saturate64(shift_round64(*v as i64 * m + a, s)));
+        t.data.iter_mut().for_each(|v| *v = saturate64(shift_round64(*v as i64 * m + a, s)) as i16);
         t
     }
-    fn concat(&self, xs: &[Tensor<i32>], ins: &[usize], out: usize) -> Tensor<i32> {
-        let aligned: Vec<Tensor<i32>> = xs
+    fn concat(&self, xs: &[Tensor<i16>], ins: &[usize], out: usize) -> Tensor<i16> {
+        let aligned: Vec<Tensor<i16>> = xs
             .iter()
             .zip(ins)
             .map(|(x, &i)| {
                 let s = self.exp[i] - self.exp[out];
-                Tensor { data: x.data.iter().map(|&v| saturate(shift_round(v, s))).collect(), ..x.clone() }
+                Tensor { data: x.data.iter().map(|&v| saturate(shift_round(v as i32, s)) as i16).collect(), ..x.clone() }
             })
             .collect();
         reference::concat(&aligned)

@@ -102,7 +102,7 @@ impl Border {
 #[derive(Debug, Clone)]
 pub struct Model {
     name: String,
-    graph: graph::Graph,
+    pub(crate) graph: graph::Graph,
     border: Border,
     /// The integer form, made on first use (a float run on the calibration image).
     exact: std::sync::OnceLock<std::result::Result<std::sync::Arc<exact::Exact>, String>>,
@@ -227,11 +227,11 @@ impl Model {
                 let mut put = |x: usize, y: usize, v: [u8; 3]| px[(y * ow + x) * 3..][..3].copy_from_slice(&v);
                 match &ex {
                     Some(e) => {
-                        let input = self.padded(w, h, window, |x, y, c| stage::to_fixed(at(x, y, c) as u32, 255));
+                        let input = self.padded(w, h, window, |x, y, c| stage::to_fixed(at(x, y, c) as u32, 255) as i16);
                         let o = reference::run_with(&self.graph, e.as_ref(), input, &mut |_, _| {})
                             .map_err(Error::Internal)?;
                         let e = e.exponent(self.graph.output);
-                        self.place(w, h, &o, rect, |x, y, v| put(x, y, v.map(|q| stage::from_fixed(q, e, 255) as u8)))?;
+                        self.place(w, h, &o, rect, |x, y, v| put(x, y, v.map(|q| stage::from_fixed(q as i32, e, 255) as u8)))?;
                     }
                     None => {
                         let input = self.padded(w, h, window, |x, y, c| at(x, y, c) as f32 / 255.0);

@@ -49,7 +49,7 @@ pub(crate) fn phase_conv(c: &Conv, w: &[i32]) -> Option<(Conv, Vec<i64>)> {
 }
 
 /// The output window of the phase convolution `pc` over `x`, per axis `(start, len, global)`.
-pub(crate) fn window(pc: &Conv, x: &Tensor<i32>) -> [(usize, usize, usize); 2] {
+pub(crate) fn window(pc: &Conv, x: &Tensor<i16>) -> [(usize, usize, usize); 2] {
     let t = pc.kernel;
     let (bx0, bx1, nbx) = conv_range(x.x0, x.x0 + x.w, x.gw, t - 1, t - 1, t);
     let (by0, by1, nby) = conv_range(x.y0, x.y0 + x.h, x.gh, t - 1, t - 1, t);
@@ -58,7 +58,7 @@ pub(crate) fn window(pc: &Conv, x: &Tensor<i32>) -> [(usize, usize, usize); 2] {
 
 /// Interleaves the phases `ph` (the phase convolution's output) into deconvolution `c`'s
 /// cropped output window.
-pub(crate) fn interleave(c: &Conv, ph: &Tensor<i32>) -> Tensor<i32> {
+pub(crate) fn interleave(c: &Conv, ph: &Tensor<i16>) -> Tensor<i16> {
     let s = c.stride;
     let crop = |b0: usize, n: usize, nb: usize, lo: usize, hi: usize| {
         let (f0, f1, full) = (b0 * s, (b0 + n) * s, nb * s);

@@ -28,7 +28,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Tile edges (in input pixels) tried, largest first.
-const TILES: [usize; 8] = [256, 192, 128, 96, 64, 48, 32, 16];
+const TILES: [usize; 12] = [1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32, 16];
 
 /// A network input sample: `v / max` as the network's integers (1.0 = `2^14`), rounded.
 pub(crate) fn to_fixed(v: u32, max: u32) -> i32 {
@@ -60,7 +60,7 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
     // A tile never reads more than the image (plus its border).
     let tile = tile.min(w.max(h) as usize);
     let window = tile as u64 + 2 * reach;
-    let tensors = g.peak_values(window as usize, window as usize) * 4;
+    let tensors = g.peak_values(window as usize, window as usize) * 2;
     let panels = threads as u64 * super::kernels::panel_bytes(g);
     let weights = g.macs_per_pixel * 12 + (1 << 20);
     let bpp = layout.bytes_per_pixel() as u64;
@@ -185,7 +185,7 @@ impl Pass<'_> {
         let window = self.model.input_window(w, h, rect);
         let input = self.model.padded(w, h, window, |x, y, c| {
             let c = if ch < 3 { 0 } else { c };
-            to_fixed(sample(self.input.row(y), x * ch + c, layout.depth), max)
+            to_fixed(sample(self.input.row(y), x * ch + c, layout.depth), max) as i16
         });
         let run = || reference::run_with(&self.model.graph, self.exact, input, &mut |_, _| {});
         let out = self.pool.install(run).map_err(Error::Internal)?;
@@ -193,7 +193,7 @@ impl Pass<'_> {
         let grey = matches!(layout.channels, Channels::Gray | Channels::GrayAlpha);
         let bps = layout.depth.bytes();
         self.model.place(w, h, &out, rect, |x, y, rgb| {
-            let v = rgb.map(|q| from_fixed(q, e, max));
+            let v = rgb.map(|q| from_fixed(q as i32, e, max));
             let at = (y - band.y0) * band.row_bytes + x * ch * bps;
             let px = &mut band.rows[at..at + ch * bps];
             if grey {

@@ -112,7 +112,7 @@ impl Packed {
 /// window geometry, shared by every panel.
 struct Taps<'a> {
     c: &'a Conv,
-    x: &'a Tensor<i32>,
+    x: &'a Tensor<i16>,
     out: (usize, usize, usize),
 }
 
@@ -150,7 +150,7 @@ impl Taps<'_> {
                         if 2 * j + 1 < c.cin {
                             let b = &x.data[(2 * j + 1) * plane + at..][..hi - lo];
                             for ((d, &a), &b) in dst.iter_mut().zip(a).zip(b) {
-                                *d = (a as u16 as u32 | (b as u32) << 16) as i32;
+                                *d = (a as u16 as u32 | (b as u16 as u32) << 16) as i32;
                             }
                         } else {
                             for (d, &a) in dst.iter_mut().zip(a) {
@@ -173,37 +173,39 @@ pub(crate) fn conv(
     kernel: Kernel,
     c: &Conv,
     w: &Packed,
-    x: &Tensor<i32>,
+    x: &Tensor<i16>,
     window: [(usize, usize, usize); 2],
     finish: impl Fn(usize, &mut [i32]) + Sync,
-) -> Tensor<i32> {
+) -> Tensor<i16> {
     let [(ox0, ow, gw), (oy0, oh, gh)] = window;
     let mut out = Tensor::window(c.cout, (ox0, ow, gw), (oy0, oh, gh));
     let n = ow * oh;
     let taps = Taps { c, x, out: (ox0, oy0, ow.max(1)) };
     // Each panel writes its pixels of every channel plane: disjoint slices, no copy.
-    let mut parts: Vec<Vec<&mut [i32]>> = (0..n.div_ceil(CHUNK)).map(|_| Vec::with_capacity(c.cout)).collect();
+    let mut parts: Vec<Vec<&mut [i16]>> = (0..n.div_ceil(CHUNK)).map(|_| Vec::with_capacity(c.cout)).collect();
     for plane in out.data.chunks_mut(n.max(1)) {
         for (part, piece) in parts.iter_mut().zip(plane.chunks_mut(CHUNK)) {
             part.push(piece);
         }
     }
     parts.into_par_iter().enumerate().for_each_init(
-        || vec![0i32; w.k2 * CHUNK],
-        |panel, (i, mut dst)| {
+        || (vec![0i32; w.k2 * CHUNK], vec![0i32; w.cout * CHUNK]),
+        |(panel, sums), (i, dst)| {
             let len = (n - i * CHUNK).min(CHUNK);
             taps.fill(panel, i * CHUNK, len);
-            chunk(kernel, panel, w, len, &mut dst);
-            for (o, row) in dst.iter_mut().enumerate() {
-                finish(o, row);
+            chunk(kernel, panel, w, len, sums);
+            for (o, (row, out)) in sums.chunks_exact_mut(CHUNK).zip(dst).enumerate() {
+                finish(o, &mut row[..len]);
+                // `finish` saturates to 16 bits.
+                out.iter_mut().zip(&row[..len]).for_each(|(d, &v)| *d = v as i16);
             }
         },
     );
     out
 }
 
-/// One panel through the micro-kernel, `MR` channels at a time, into `dst[channel][pixel]`.
-fn chunk(kernel: Kernel, panel: &[i32], w: &Packed, len: usize, dst: &mut [&mut [i32]]) {
+/// One panel through the micro-kernel, `MR` channels at a time, into `sums[channel·CHUNK + pixel]`.
+fn chunk(kernel: Kernel, panel: &[i32], w: &Packed, len: usize, sums: &mut [i32]) {
     let mut o0 = 0;
     while o0 < w.cout {
         let m = (w.cout - o0).min(MR);
@@ -211,7 +213,7 @@ fn chunk(kernel: Kernel, panel: &[i32], w: &Packed, len: usize, dst: &mut [&mut 
             let mut emit = |o: usize, acc: &[i32; PX]| {
                 let cnt = (len - p0).min(PX);
                 for (j, &a) in acc[..cnt].iter().enumerate() {
-                    dst[o0 + o][p0 + j] = a;
+                    sums[(o0 + o) * CHUNK + p0 + j] = a;
                 }
             };
             match m {
