@@ -229,6 +229,9 @@ fn run_passes(
         .num_threads(opts.resolved_threads())
         .build()
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
+    let gpu = neural_gpu(opts)?;
+    let device: Option<&dyn crate::neural::device::ConvDevice> = gpu.as_ref().map(|g| g.as_device());
+    let device_name = gpu.as_ref().map_or("cpu".to_string(), |g| format!("gpu {}", g.name()));
     let mut info = info.clone();
     for (i, &plan) in passes.iter().enumerate() {
         let number = (i as u32 + 1, passes.len() as u32);
@@ -244,14 +247,53 @@ fn run_passes(
             tile: plan.tile as u32,
             tiles: out.0.div_ceil(t) as u64 * out.1.div_ceil(t) as u64,
             planned_memory: plan.bytes,
+            device: device_name.clone(),
         });
         let cancel = opts.cancel.as_deref();
-        let pass = Pass { model, exact: &exact, input: &store, info: &info, plan, temp_dir, cancel, number, pool: &pool };
+        let pass =
+            Pass { model, exact: &exact, input: &store, info: &info, plan, temp_dir, cancel, number, pool: &pool, device };
         let next = pass.run(progress)?;
         store = next;
         (info.width, info.height) = out;
     }
     Ok(store)
+}
+
+/// The GPU for the model's convolutions: `--backend gpu` needs one (software adapters
+/// included), `auto` takes a hardware one when it opens, `cpu` none.
+#[cfg(feature = "gpu")]
+fn neural_gpu(opts: &Options) -> Result<Option<crate::gpu::neural::NeuralGpu>> {
+    use crate::options::Backend;
+    match opts.backend {
+        Backend::Gpu => {
+            let a = crate::gpu::select(true).ok_or_else(|| Error::Gpu("--backend gpu: no usable GPU adapter".into()))?;
+            crate::gpu::neural::NeuralGpu::open(&a).map(Some)
+        }
+        Backend::Auto if crate::gpu::may_have_hardware_gpu() => {
+            Ok(crate::gpu::select(false).and_then(|a| crate::gpu::neural::NeuralGpu::open(&a).ok()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Without the `gpu` feature the model runs on the CPU (and `--backend gpu` was refused earlier).
+#[cfg(not(feature = "gpu"))]
+fn neural_gpu(_: &Options) -> Result<Option<NoGpu>> {
+    Ok(None)
+}
+
+/// No GPU (a build without the `gpu` feature).
+#[cfg(not(feature = "gpu"))]
+enum NoGpu {}
+
+#[cfg(not(feature = "gpu"))]
+impl NoGpu {
+    fn as_device(&self) -> &dyn crate::neural::device::ConvDevice {
+        match *self {}
+    }
+    fn name(&self) -> &str {
+        match *self {}
+    }
 }
 
 /// Builds the report from the tile stage's figures and the others'.

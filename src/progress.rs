@@ -92,6 +92,8 @@ pub enum Event {
         tiles: u64,
         /// Planned peak memory of the pass in bytes.
         planned_memory: u64,
+        /// Where the convolutions run: `cpu`, or `gpu <adapter>`.
+        device: String,
     },
     /// Tiles of a model pass computed so far.
     Neural {
@@ -142,13 +144,14 @@ impl Event {
             Event::Resumed { tiles, total } => format!(r#"{{"event":"resumed","tiles":{tiles},"total":{total}}}"#),
             Event::Decode { rows, total } => format!(r#"{{"event":"decode","rows":{rows},"total":{total}}}"#),
             Event::Tiles { done, total } => format!(r#"{{"event":"tiles","done":{done},"total":{total}}}"#),
-            Event::NeuralStart { model, pass, passes, input, output, tile, tiles, planned_memory } => format!(
-                r#"{{"event":"neural_start","model":"{}","pass":{pass},"passes":{passes},"input":[{},{}],"output":[{},{}],"tile":{tile},"tiles":{tiles},"planned_memory":{planned_memory}}}"#,
+            Event::NeuralStart { model, pass, passes, input, output, tile, tiles, planned_memory, device } => format!(
+                r#"{{"event":"neural_start","model":"{}","pass":{pass},"passes":{passes},"input":[{},{}],"output":[{},{}],"tile":{tile},"tiles":{tiles},"planned_memory":{planned_memory},"device":"{}"}}"#,
                 esc(model),
                 input.0,
                 input.1,
                 output.0,
-                output.1
+                output.1,
+                esc(device)
             ),
             Event::Neural { pass, passes, done, total } => format!(
                 r#"{{"event":"neural","pass":{pass},"passes":{passes},"done":{done},"total":{total}}}"#

@@ -215,3 +215,24 @@ fn f16_never_mixes_gpu_and_cpu_tiles() {
     let e = run_mem(&img, &o).expect_err("an f16 job must fail when the GPU fails");
     assert!(e.to_string().contains("f16"), "{e}");
 }
+
+/// The neural engine's convolutions on the GPU (shaders generated per layer) give the CPU's
+/// bytes: both models, RGB and RGBA, chained with the resampler, tiled (tiny inputs: lavapipe
+/// runs these networks at about 0.5 GFLOP/s).
+#[test]
+fn neural_gpu_matches_cpu_byte_for_byte() {
+    if !gpu_available() {
+        return;
+    }
+    for (name, w, h, scale) in [("photo", 16, 12, 3.0), ("anime", 8, 6, 3.5)] {
+        let m = std::sync::Arc::new(gigascale::Model::builtin(name).unwrap());
+        for ch in [gigascale::Channels::Rgb, gigascale::Channels::Rgba] {
+            let img = random_img(&mut Rng(11), w, h, Layout::new(ch, Depth::U8));
+            let mut o = opts_scale(scale, scale, Filter::Lanczos3);
+            o.model = Some(m.clone());
+            let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
+            let gpu = run_mem(&img, &with_backend(o, Backend::Gpu)).unwrap();
+            assert!(cpu.data == gpu.data, "{name} {ch:?}: GPU differs from CPU");
+        }
+    }
+}

@@ -6,8 +6,9 @@
 //! `SHADER_INT64`; adapters without it are not used.
 
 pub(crate) mod driver;
+pub(crate) mod neural;
 mod resampler;
-mod setup;
+pub(crate) mod setup;
 pub(crate) mod shaders;
 
 pub(crate) use resampler::{GpuLimits, GpuResampler};

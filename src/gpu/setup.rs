@@ -113,7 +113,7 @@ impl SlotSizes {
 }
 
 /// An open device: queue, and where its callbacks leave the first failure.
-pub(super) struct Device {
+pub(crate) struct Device {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub failure: Arc<Mutex<Option<String>>>,
@@ -121,7 +121,7 @@ pub(super) struct Device {
 
 /// Opens `adapter` with the limits and features the shaders need; device loss and uncaptured
 /// errors are recorded in `failure` (checked before every use).
-pub(super) fn open_device(adapter: &wgpu::Adapter, max_buffer: u64, max_binding: u64, f16: bool) -> Result<Device> {
+pub(crate) fn open_device(adapter: &wgpu::Adapter, max_buffer: u64, max_binding: u64, f16: bool) -> Result<Device> {
     let mut required_limits = wgpu::Limits::downlevel_defaults();
     required_limits.max_buffer_size = max_buffer;
     required_limits.max_storage_buffer_binding_size = max_binding;
@@ -196,7 +196,7 @@ fn buffer(device: &wgpu::Device, label: &str, size: u64, usage: wgpu::BufferUsag
 const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_DST);
 
 /// A coefficient table on the device.
-pub(super) fn table(device: &wgpu::Device, label: &str, words: &[i32]) -> Result<wgpu::Buffer> {
+pub(crate) fn table(device: &wgpu::Device, label: &str, words: &[i32]) -> Result<wgpu::Buffer> {
     let b = buffer(device, label, (words.len() as u64 * 4).max(4), STORAGE, true);
     let bytes: &[u8] = bytemuck::cast_slice(words);
     b.get_mapped_range_mut(..)

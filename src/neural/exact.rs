@@ -199,6 +199,46 @@ impl Exact {
     }
 }
 
+/// The output window of stride-1 convolution `c` over `x` (see `reference::conv_range`).
+pub(crate) fn conv_window(c: &Conv, x: &Tensor<i16>) -> [(usize, usize, usize); 2] {
+    let dk = c.dilation * (c.kernel - 1) + 1;
+    let (ox0, ox1, gw) = conv_range(x.x0, x.x0 + x.w, x.gw, c.pad[0], c.pad[2], dk);
+    let (oy0, oy1, gh) = conv_range(x.y0, x.y0 + x.h, x.gh, c.pad[1], c.pad[3], dk);
+    [(ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh)]
+}
+
+/// What a device needs to compute a convolution node exactly as [`Exact`] does.
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceConv {
+    /// The stride-1 convolution that runs (a deconvolution's phase convolution); no weights.
+    pub conv: Conv,
+    /// Its weights as packed pairs (`[out][kh·kw][cin/2]`, as the CPU panels), then four words
+    /// per output channel: bias, shift, slope, whether there is a slope.
+    pub words: Vec<i32>,
+    /// Phases per output channel (`stride²` for a deconvolution, else 1).
+    pub phases: usize,
+}
+
+impl Exact {
+    /// Node `n`'s convolution for a device, if it is one the devices run (stride 1, or a
+    /// deconvolution with a phase convolution).
+    pub(crate) fn device_conv(&self, n: usize, c: &Conv) -> Option<DeviceConv> {
+        let q = self.convs.get(n)?.as_ref()?;
+        let (conv, phases) = match &q.phases {
+            Some(pc) => (pc.clone(), c.stride * c.stride),
+            None if !c.transposed && c.stride == 1 => (Conv { weights: Vec::new(), bias: Vec::new(), ..c.clone() }, 1),
+            None => return None,
+        };
+        let mut words = q.packed.pairs().to_vec();
+        for o in 0..conv.cout {
+            let p = o / phases;
+            let slope = q.slopes.get(p).copied();
+            words.extend([q.bias[p], q.shift[p], slope.unwrap_or(0), slope.is_some() as i32]);
+        }
+        Some(DeviceConv { conv, words, phases })
+    }
+}
+
 /// `a / 2^s` rounded half up, in 64 bits (for the operations only the CPU runs).
 fn shift_round64(a: i64, s: i32) -> i64 {
     match s {
@@ -227,11 +267,7 @@ impl Engine<i16> for Exact {
         if c.stride != 1 {
             return Err("strided convolution".into());
         }
-        let dk = c.dilation * (c.kernel - 1) + 1;
-        let (ox0, ox1, gw) = conv_range(x.x0, x.x0 + x.w, x.gw, c.pad[0], c.pad[2], dk);
-        let (oy0, oy1, gh) = conv_range(x.y0, x.y0 + x.h, x.gh, c.pad[1], c.pad[3], dk);
-        let window = [(ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh)];
-        Ok(kernels::conv(self.kernel, c, &q.packed, x, window, |p, row| q.finish_row(p, row)))
+        Ok(kernels::conv(self.kernel, c, &q.packed, x, conv_window(c, x), |p, row| q.finish_row(p, row)))
     }
     fn act(&self, _n: usize, a: &Act, mut t: Tensor<i16>) -> Tensor<i16> {
         // Checked at calibration: the slopes are under 2 in magnitude (products fit 32 bits).

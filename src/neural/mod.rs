@@ -9,9 +9,10 @@
 mod graph;
 mod param;
 mod phases;
-mod exact;
+pub(crate) mod device;
+pub(crate) mod exact;
 mod kernels;
-mod reference;
+pub(crate) mod reference;
 pub(crate) mod stage;
 mod weights;
 

@@ -32,7 +32,7 @@ impl<T: Copy + Default> Tensor<T> {
         Tensor::window(c, (0, w, w), (0, h, h))
     }
     /// A window of zeros: per axis `(start, length, global length)`.
-    pub(super) fn window(
+    pub(crate) fn window(
         c: usize,
         (x0, w, gw): (usize, usize, usize),
         (y0, h, gh): (usize, usize, usize),

@@ -13,6 +13,7 @@
 //! network: it is enlarged by the resampler with the bicubic filter (as the reference programs
 //! do), on the same tiles.
 
+use super::device::{ConvDevice, Offloaded};
 use super::exact::Exact;
 use super::reference;
 use super::Model;
@@ -114,6 +115,8 @@ pub(crate) struct Pass<'a> {
     pub number: (u32, u32),
     /// The threads every layer is spread over.
     pub pool: &'a rayon::ThreadPool,
+    /// Where the convolutions run instead of the CPU (the GPU), if anywhere.
+    pub device: Option<&'a dyn ConvDevice>,
 }
 
 /// Where one tile's results go: a band of output rows starting at row `y0`.
@@ -187,8 +190,15 @@ impl Pass<'_> {
             let c = if ch < 3 { 0 } else { c };
             to_fixed(sample(self.input.row(y), x * ch + c, layout.depth), max) as i16
         });
-        let run = || reference::run_with(&self.model.graph, self.exact, input, &mut |_, _| {});
-        let out = self.pool.install(run).map_err(Error::Internal)?;
+        let g = &self.model.graph;
+        let out = match self.device {
+            Some(device) => reference::run_with(g, &Offloaded { exact: self.exact, device }, input, &mut |_, _| {}),
+            None => self.pool.install(|| reference::run_with(g, self.exact, input, &mut |_, _| {})),
+        };
+        let out = out.map_err(|e| match self.device {
+            Some(_) => Error::Gpu(e),
+            None => Error::Internal(e),
+        })?;
         let e = self.exact.exponent(self.model.graph.output);
         let grey = matches!(layout.channels, Channels::Gray | Channels::GrayAlpha);
         let bps = layout.depth.bytes();

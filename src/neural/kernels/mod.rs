@@ -90,6 +90,16 @@ pub(crate) struct Packed {
 }
 
 impl Packed {
+    /// Pairs already packed (`k2` per output channel).
+    #[cfg(test)]
+    pub fn from_pairs(pairs: Vec<i32>, k2: usize, cout: usize) -> Packed {
+        Packed { pairs, k2, cout }
+    }
+    /// The packed pairs, `[output channel][pair]`.
+    pub fn pairs(&self) -> &[i32] {
+        &self.pairs
+    }
+
     /// Packs `w` (`[out][in][kh][kw]` of a `kernel x kernel` convolution, each within ±32767)
     /// in the panel's pair order.
     pub fn new(w: &[i64], cout: usize, cin: usize, kernel: usize) -> Packed {
