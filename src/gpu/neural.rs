@@ -46,7 +46,7 @@ impl NeuralGpu {
     /// Opens `adapter` for the neural engine.
     pub fn open(adapter: &wgpu::Adapter) -> Result<NeuralGpu> {
         let l = adapter.limits();
-        let dev = open_device(adapter, l.max_buffer_size, l.max_storage_buffer_binding_size as u64, false)?;
+        let dev = open_device(adapter, l.max_buffer_size, l.max_storage_buffer_binding_size, false)?;
         Ok(NeuralGpu { dev, name: adapter.get_info().name, layers: Mutex::new(HashMap::new()) })
     }
 
