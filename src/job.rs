@@ -230,7 +230,7 @@ fn run_passes(
         .build()
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
     let gpu = neural_gpu(opts)?;
-    let device: Option<&dyn crate::neural::device::ConvDevice> = gpu.as_ref().map(|g| g.as_device());
+    let device: Option<&dyn stage::NetDevice> = gpu.as_ref().map(|g| g.as_device());
     let device_name = gpu.as_ref().map_or("cpu".to_string(), |g| format!("gpu {}", g.name()));
     let mut info = info.clone();
     for (i, &plan) in passes.iter().enumerate() {
@@ -264,6 +264,9 @@ fn run_passes(
 #[cfg(feature = "gpu")]
 fn neural_gpu(opts: &Options) -> Result<Option<crate::gpu::neural::NeuralGpu>> {
     use crate::options::Backend;
+    if gpu_refusal(opts)? {
+        return Ok(None);
+    }
     match opts.backend {
         Backend::Gpu => {
             let a = crate::gpu::select(true).ok_or_else(|| Error::Gpu("--backend gpu: no usable GPU adapter".into()))?;
@@ -273,6 +276,21 @@ fn neural_gpu(opts: &Options) -> Result<Option<crate::gpu::neural::NeuralGpu>> {
             Ok(crate::gpu::select(false).and_then(|a| crate::gpu::neural::NeuralGpu::open(&a).ok()))
         }
         _ => Ok(None),
+    }
+}
+
+/// Why the model's network cannot run on the GPU, if it cannot (then `--backend gpu` fails and
+/// `auto` keeps it on the CPU).
+#[cfg(feature = "gpu")]
+fn gpu_refusal(opts: &Options) -> Result<bool> {
+    use crate::options::Backend;
+    let Some(m) = &opts.model else { return Ok(false) };
+    match crate::gpu::neural::NeuralGpu::unsupported(m.graph(), m.exact()?.as_ref()) {
+        Some(why) if opts.backend == Backend::Gpu => {
+            Err(Error::usage(format!("--backend gpu: model {}: {why} (use --backend cpu)", m.name())))
+        }
+        Some(_) => Ok(true),
+        None => Ok(false),
     }
 }
 
@@ -288,7 +306,7 @@ enum NoGpu {}
 
 #[cfg(not(feature = "gpu"))]
 impl NoGpu {
-    fn as_device(&self) -> &dyn crate::neural::device::ConvDevice {
+    fn as_device(&self) -> &dyn stage::NetDevice {
         match *self {}
     }
     fn name(&self) -> &str {

@@ -1,53 +1,75 @@
-//! The exact neural engine's convolutions on the GPU ([`ConvDevice`]): one compute pipeline
-//! per layer, generated from `shaders/neural_conv.wgsl` with the layer's channel counts and
-//! kernel size as constants (so the compiler can unroll its loops), the layer's packed
-//! weights uploaded once. Same 32-bit integer arithmetic as the CPU kernels, so the same bytes.
-//!
-//! Each convolution uploads its input window and reads its output back; the layers between
-//! run on the CPU in the engine's own code. (Keeping the tensors on the device is the next
-//! step for speed; this is the exact, simple form.)
+//! The exact neural engine on the GPU: a whole tile's network runs on the device — the input
+//! window is uploaded once, every layer reads and writes device buffers, the output window is
+//! read back once. Convolutions use shaders generated per layer shape (`neural_shader.rs`);
+//! deconvolution phases, pixel shuffle, nearest enlargement and sums use
+//! `shaders/neural_ops.wgsl`. The arithmetic is the CPU engine's, in 32-bit integers, so the
+//! bytes are the same. Blobs keep their windows as on the CPU (`reference::Tensor`), so the
+//! window bookkeeping is the CPU's own code.
 
+use super::neural_shader::{conv_shader, ops_shader, weight_blocks, GROUP, OC, PX};
 use super::setup::{open_device, Device};
 use crate::error::{Error, Result};
-use crate::neural::device::ConvDevice;
-use crate::neural::exact::DeviceConv;
+use crate::neural::exact::{conv_window, Exact};
+use crate::neural::graph::{Graph, Op};
+use crate::neural::phases;
 use crate::neural::reference::Tensor;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// Output channels per invocation.
-const OCB: usize = 8;
-/// Invocations per workgroup (the shader's `@workgroup_size`).
-const GROUP: usize = 64;
-const TEMPLATE: &str = include_str!("../../shaders/neural_conv.wgsl");
-
-/// One layer on the device: its pipeline and its weights.
-struct Layer {
-    pipeline: wgpu::ComputePipeline,
-    words: wgpu::Buffer,
+/// A blob on the device: its window (no host data) and its `i32` samples.
+#[derive(Clone)]
+struct Blob {
+    shape: Tensor<i16>,
+    buf: Arc<wgpu::Buffer>,
 }
 
-/// A GPU that computes the exact engine's convolutions.
+/// A convolution layer's device state.
+struct Layer {
+    pipeline: Arc<wgpu::ComputePipeline>,
+    weights: wgpu::Buffer,
+    params: wgpu::Buffer,
+}
+
+impl crate::neural::stage::NetDevice for NeuralGpu {
+    fn run(&self, g: &Graph, ex: &Exact, input: Tensor<i16>) -> Result<Tensor<i16>> {
+        NeuralGpu::run(self, g, ex, input)
+    }
+}
+
+/// A GPU that runs the exact engine's networks.
 pub(crate) struct NeuralGpu {
     dev: Device,
     name: String,
-    layers: Mutex<HashMap<usize, std::sync::Arc<Layer>>>,
+    ops: HashMap<&'static str, wgpu::ComputePipeline>,
+    convs: Mutex<HashMap<(usize, usize), Arc<wgpu::ComputePipeline>>>,
+    layers: Mutex<HashMap<usize, Arc<Layer>>>,
 }
 
-/// The WGSL of convolution `dc`.
-pub(crate) fn shader(dc: &DeviceConv) -> String {
-    TEMPLATE
-        .replace("{{OCB}}", &OCB.to_string())
-        .replace("{{CIN2}}", &dc.conv.cin.div_ceil(2).to_string())
-        .replace("{{K}}", &dc.conv.kernel.to_string())
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE;
+
+fn shape(c: usize, [(x0, w, gw), (y0, h, gh)]: [(usize, usize, usize); 2]) -> Tensor<i16> {
+    Tensor { c, h, w, x0, y0, gw, gh, data: Vec::new() }
 }
 
 impl NeuralGpu {
-    /// Opens `adapter` for the neural engine.
+    /// Opens `adapter` for the neural engine and compiles the data-movement shaders.
     pub fn open(adapter: &wgpu::Adapter) -> Result<NeuralGpu> {
         let l = adapter.limits();
+        let name = adapter.get_info().name;
         let dev = open_device(adapter, l.max_buffer_size, l.max_storage_buffer_binding_size, false)?;
-        Ok(NeuralGpu { dev, name: adapter.get_info().name, layers: Mutex::new(HashMap::new()) })
+        let scope = dev.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = dev.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("neural-ops"),
+            source: wgpu::ShaderSource::Wgsl(ops_shader().into()),
+        });
+        let ops = ["interleave", "shuffle", "nearest", "sum2"]
+            .into_iter()
+            .map(|e| (e, pipeline(&dev.device, &module, e)))
+            .collect();
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("neural shader compilation failed on {name}: {e}")));
+        }
+        Ok(NeuralGpu { dev, name, ops, convs: Mutex::default(), layers: Mutex::default() })
     }
 
     /// The adapter's name.
@@ -55,9 +77,22 @@ impl NeuralGpu {
         &self.name
     }
 
-    /// As the engine's device interface.
-    pub fn as_device(&self) -> &dyn ConvDevice {
+    /// As the neural stage's device.
+    pub fn as_device(&self) -> &dyn crate::neural::stage::NetDevice {
         self
+    }
+
+    /// Why `g` cannot run on the device (an operation it does not have), if it cannot.
+    pub fn unsupported(g: &Graph, ex: &Exact) -> Option<String> {
+        g.nodes.iter().enumerate().find_map(|(n, node)| {
+            let ok = match &node.op {
+                Op::Input | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Split => true,
+                Op::Conv(c) => ex.device_conv(n, c).is_some(),
+                Op::Sum(k) => ex.sum_terms(k, &node.inputs, node.outputs[0]).is_some_and(|t| t.len() == 2),
+                _ => false,
+            };
+            (!ok).then(|| format!("layer {} has no GPU form", node.name))
+        })
     }
 
     fn check(&self) -> Result<()> {
@@ -67,131 +102,226 @@ impl NeuralGpu {
         }
     }
 
-    fn layer(&self, node: usize, dc: &DeviceConv) -> Result<std::sync::Arc<Layer>> {
-        let mut layers = self.layers.lock().map_err(|_| Error::Internal("neural GPU lock poisoned".into()))?;
-        if let Some(l) = layers.get(&node) {
-            return Ok(l.clone());
+    /// Runs `g` on `input` (a window of the padded image) on the device.
+    pub fn run(&self, g: &Graph, ex: &Exact, input: Tensor<i16>) -> Result<Tensor<i16>> {
+        self.check()?;
+        let last = g.last_uses();
+        let mut blobs: Vec<Option<Blob>> = vec![None; g.blobs];
+        for (n, node) in g.nodes.iter().enumerate() {
+            let get = |i: usize| blobs[i].clone().ok_or_else(|| Error::Internal(format!("{}: blob missing", node.name)));
+            let out = match &node.op {
+                Op::Input => self.upload(&input)?,
+                Op::Conv(c) => self.conv(n, c, ex, &get(node.inputs[0])?)?,
+                Op::PixelShuffle(r) => self.shuffle(*r, &get(node.inputs[0])?)?,
+                Op::Nearest(sh, sw) => self.nearest(*sh, *sw, &get(node.inputs[0])?)?,
+                Op::Sum(k) => {
+                    let t = ex.sum_terms(k, &node.inputs, node.outputs[0]).unwrap_or_default();
+                    self.sum2(&get(node.inputs[0])?, &get(node.inputs[1])?, &t)?
+                }
+                Op::Split => get(node.inputs[0])?,
+                _ => return Err(Error::Gpu(format!("layer {} has no GPU form", node.name))),
+            };
+            for &i in &node.inputs {
+                if last[i] == n {
+                    blobs[i] = None;
+                }
+            }
+            for &o in &node.outputs {
+                blobs[o] = Some(out.clone());
+            }
         }
-        let d = &self.dev.device;
-        let scope = d.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("neural-conv"),
-            source: wgpu::ShaderSource::Wgsl(shader(dc).into()),
-        });
-        let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("neural-conv"),
-            layout: None,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Gpu(format!("neural shader compilation failed on {}: {e}", self.name)));
-        }
-        let words = super::setup::table(d, "neural-weights", &dc.words)?;
-        let l = std::sync::Arc::new(Layer { pipeline, words });
-        layers.insert(node, l.clone());
-        Ok(l)
+        let out = blobs[g.output].take().ok_or_else(|| Error::Internal("the output blob was not computed".into()))?;
+        self.download(&out)
     }
 
-    fn run(&self, node: usize, dc: &DeviceConv, x: &Tensor<i16>, window: [(usize, usize, usize); 2]) -> Result<Tensor<i16>> {
-        self.check()?;
-        let layer = self.layer(node, dc)?;
-        let c = &dc.conv;
-        let [(ox0, ow, gw), (oy0, oh, gh)] = window;
-        let n = ow * oh;
-        let mut out = Tensor::window(c.cout, (ox0, ow, gw), (oy0, oh, gh));
-        if n == 0 {
-            return Ok(out);
-        }
-        let groups = (n.div_ceil(GROUP), c.cout.div_ceil(OCB));
-        if groups.0 > 65535 {
-            return Err(Error::Gpu(format!("a neural tile of {n} pixels is too large for one dispatch")));
-        }
-        let d = &self.dev.device;
-        let params: [i32; 16] = [
-            x.x0 as i32, x.y0 as i32, x.w as i32, x.h as i32, x.gw as i32, x.gh as i32, c.pad[0] as i32,
-            c.pad[1] as i32, ox0 as i32, oy0 as i32, ow as i32, oh as i32, c.dilation as i32, c.cout as i32, 0, 0,
-        ];
-        let uniform = buffer_init(d, bytemuck::cast_slice(&params), wgpu::BufferUsages::UNIFORM)?;
-        let input = buffer_init(d, bytemuck::cast_slice(&pack_pairs(x)), wgpu::BufferUsages::STORAGE)?;
-        let bytes = (c.cout * n * 4) as u64;
-        let output = plain(d, bytes, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC);
-        let readback = plain(d, bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
-        let bind = d.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("neural-conv"),
-            layout: &layer.pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: input.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: layer.words.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 3, resource: output.as_entire_binding() },
-            ],
-        });
-        let mut enc = d.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&layer.pipeline);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(groups.0 as u32, groups.1 as u32, 1);
-        }
-        enc.copy_buffer_to_buffer(&output, 0, &readback, 0, bytes);
+    fn buffer(&self, bytes: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.dev.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("neural"),
+            size: bytes.max(16).next_multiple_of(4),
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
+    fn words(&self, words: &[i32], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        let b = self.buffer(words.len() as u64 * 4, usage | wgpu::BufferUsages::COPY_DST);
+        self.dev.queue.write_buffer(&b, 0, bytemuck::cast_slice(words));
+        b
+    }
+
+    fn upload(&self, t: &Tensor<i16>) -> Result<Blob> {
+        let words: Vec<i32> = t.data.iter().map(|&v| v as i32).collect();
+        Ok(Blob { shape: Tensor { data: Vec::new(), ..t.clone() }, buf: Arc::new(self.words(&words, STORAGE)) })
+    }
+
+    fn download(&self, b: &Blob) -> Result<Tensor<i16>> {
+        let n = b.shape.c * b.shape.h * b.shape.w;
+        let bytes = (n as u64 * 4).max(16);
+        let rb = self.buffer(bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        let mut enc = self.dev.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&b.buf, 0, &rb, 0, bytes);
         self.dev.queue.submit([enc.finish()]);
-        let slice = readback.slice(..);
+        let slice = rb.slice(..);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        d.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("read-back was dropped".into()))?
-            .map_err(|e| Error::Gpu(format!("map read-back: {e}")))?;
+        self.dev.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+        let mapped = rx.recv().map_err(|_| Error::Gpu("read-back was dropped".into()))?;
+        mapped.map_err(|e| Error::Gpu(format!("map read-back: {e}")))?;
         self.check()?;
+        let mut t = Tensor { data: vec![0i16; n], ..b.shape.clone() };
         {
             let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("read-back view: {e}")))?;
             let words: &[i32] = bytemuck::cast_slice(&view);
-            out.data.iter_mut().zip(words).for_each(|(o, &v)| *o = v as i16);
+            t.data.iter_mut().zip(words).for_each(|(o, &v)| *o = v as i16);
         }
-        readback.unmap();
-        Ok(out)
+        rb.unmap();
+        Ok(t)
     }
-}
 
-impl ConvDevice for NeuralGpu {
-    fn conv(&self, node: usize, dc: &DeviceConv, x: &Tensor<i16>, window: [(usize, usize, usize); 2])
-        -> std::result::Result<Tensor<i16>, String> {
-        self.run(node, dc, x, window).map_err(|e| e.to_string())
-    }
-}
-
-/// `x`'s channels in pairs, one word each (low half: the even channel), `[pair][pixel]`.
-fn pack_pairs(x: &Tensor<i16>) -> Vec<i32> {
-    let plane = x.h * x.w;
-    let mut words = vec![0i32; x.c.div_ceil(2) * plane];
-    for (j, dst) in words.chunks_exact_mut(plane.max(1)).enumerate() {
-        let a = &x.data[2 * j * plane..][..plane];
-        match x.data.get((2 * j + 1) * plane..(2 * j + 2) * plane) {
-            Some(b) => dst.iter_mut().zip(a).zip(b).for_each(|((d, &a), &b)| {
-                *d = (a as u16 as u32 | (b as u16 as u32) << 16) as i32;
-            }),
-            None => dst.iter_mut().zip(a).for_each(|(d, &a)| *d = a as u16 as i32),
+    /// Records and submits one dispatch of `pipe` with `entries` bound, `groups` workgroups.
+    fn dispatch(&self, pipe: &wgpu::ComputePipeline, entries: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
+        let entries: Vec<wgpu::BindGroupEntry> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .collect();
+        let bind = self.dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("neural"),
+            layout: &pipe.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        let mut enc = self.dev.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(pipe);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(groups.0, groups.1, groups.2);
         }
+        self.dev.queue.submit([enc.finish()]);
     }
-    words
+
+    /// An elementwise op of `shaders/neural_ops.wgsl` making `out` from `a` (and `b`).
+    fn op(&self, entry: &str, params: &[i32], a: &Blob, b: Option<&Blob>, out: Tensor<i16>) -> Result<Blob> {
+        let n = (out.c * out.h * out.w) as u64;
+        let y = self.buffer(n * 4, STORAGE | wgpu::BufferUsages::COPY_SRC);
+        let p = self.words(params, STORAGE);
+        let groups = n.div_ceil(GROUP as u64).max(1);
+        let (gx, gy) = (groups.min(65535) as u32, groups.div_ceil(65535) as u32);
+        let pipe = self.ops.get(entry).ok_or_else(|| Error::Internal(format!("no neural op {entry}")))?;
+        self.dispatch(pipe, &[&p, &a.buf, &b.unwrap_or(a).buf, &y], (gx, gy, 1));
+        Ok(Blob { shape: out, buf: Arc::new(y) })
+    }
+
+    fn shuffle(&self, r: usize, x: &Blob) -> Result<Blob> {
+        let s = &x.shape;
+        let out = shape(s.c / (r * r), [(s.x0 * r, s.w * r, s.gw * r), (s.y0 * r, s.h * r, s.gh * r)]);
+        self.op("shuffle", &[r as i32, out.c as i32, s.w as i32, s.h as i32], x, None, out)
+    }
+
+    fn nearest(&self, sh: usize, sw: usize, x: &Blob) -> Result<Blob> {
+        let s = &x.shape;
+        let out = shape(s.c, [(s.x0 * sw, s.w * sw, s.gw * sw), (s.y0 * sh, s.h * sh, s.gh * sh)]);
+        self.op("nearest", &[sh as i32, sw as i32, s.c as i32, s.w as i32, s.h as i32], x, None, out)
+    }
+
+    fn sum2(&self, a: &Blob, b: &Blob, t: &[(i32, i32)]) -> Result<Blob> {
+        let [(ka, sa), (kb, sb)] = t[..] else { return Err(Error::Internal("a sum of other than two blobs".into())) };
+        let (sa_, sb_) = (&a.shape, &b.shape);
+        let (x0, y0) = (sa_.x0.max(sb_.x0), sa_.y0.max(sb_.y0));
+        let x1 = (sa_.x0 + sa_.w).min(sb_.x0 + sb_.w).max(x0);
+        let y1 = (sa_.y0 + sa_.h).min(sb_.y0 + sb_.h).max(y0);
+        let out = shape(sa_.c, [(x0, x1 - x0, sa_.gw), (y0, y1 - y0, sa_.gh)]);
+        let win = |s: &Tensor<i16>| [s.x0 as i32, s.y0 as i32, s.w as i32, s.h as i32];
+        let mut p = vec![out.c as i32];
+        p.extend(win(&out));
+        p.extend(win(sa_));
+        p.extend([ka, sa]);
+        p.extend(win(sb_));
+        p.extend([kb, sb]);
+        self.op("sum2", &p, a, Some(b), out)
+    }
+
+    fn layer(&self, n: usize, dc: &crate::neural::exact::DeviceConv, ex: &Exact) -> Result<Arc<Layer>> {
+        let lock = || Error::Internal("neural GPU lock poisoned".into());
+        if let Some(l) = self.layers.lock().map_err(|_| lock())?.get(&n) {
+            return Ok(l.clone());
+        }
+        let c = &dc.conv;
+        let key = (c.cin, c.kernel);
+        let cached = self.convs.lock().map_err(|_| lock())?.get(&key).cloned();
+        let pipeline = match cached {
+            Some(p) => p,
+            None => {
+                let scope = self.dev.device.push_error_scope(wgpu::ErrorFilter::Validation);
+                let module = self.dev.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some("neural-conv"),
+                    source: wgpu::ShaderSource::Wgsl(conv_shader(c.cin, c.kernel).into()),
+                });
+                let p = Arc::new(pipeline(&self.dev.device, &module, "main"));
+                if let Some(e) = pollster::block_on(scope.pop()) {
+                    return Err(Error::Gpu(format!("neural shader compilation failed on {}: {e}", self.name)));
+                }
+                self.convs.lock().map_err(|_| lock())?.insert(key, p.clone());
+                p
+            }
+        };
+        let kk = c.kernel * c.kernel;
+        let blocks = weight_blocks(&ex.device_weights(dc), c.cout, c.cin, kk);
+        let params = &dc.words[c.cout * kk * c.cin.div_ceil(2)..];
+        let layer = Arc::new(Layer { pipeline, weights: self.words(&blocks, STORAGE), params: self.words(params, STORAGE) });
+        self.layers.lock().map_err(|_| lock())?.insert(n, layer.clone());
+        Ok(layer)
+    }
+
+    fn conv(&self, n: usize, c: &crate::neural::graph::Conv, ex: &Exact, x: &Blob) -> Result<Blob> {
+        let dc = ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("convolution {n} has no GPU form")))?;
+        let layer = self.layer(n, &dc, ex)?;
+        let pc = &dc.conv;
+        let window = if dc.phases > 1 { phases::window(pc, &x.shape) } else { conv_window(pc, &x.shape) };
+        let out = shape(pc.cout, window);
+        let s = &x.shape;
+        let params: [i32; 16] = [
+            s.x0 as i32, s.y0 as i32, s.w as i32, s.h as i32, s.gw as i32, s.gh as i32, pc.pad[0] as i32,
+            pc.pad[1] as i32, out.x0 as i32, out.y0 as i32, out.w as i32, out.h as i32, pc.dilation as i32,
+            pc.cout as i32, 0, 0,
+        ];
+        let uniform = self.words(&params, wgpu::BufferUsages::UNIFORM);
+        let y = self.buffer((out.c * out.h * out.w) as u64 * 4, STORAGE | wgpu::BufferUsages::COPY_SRC);
+        let groups = (out.w.div_ceil(GROUP * PX) as u32, out.h as u32, pc.cout.div_ceil(OC) as u32);
+        if out.w * out.h > 0 {
+            if groups.1 > 65535 {
+                return Err(Error::Gpu(format!("a neural tile of {} rows is too tall for one dispatch", out.h)));
+            }
+            self.dispatch(&layer.pipeline, &[&uniform, &x.buf, &layer.weights, &layer.params, &y], groups);
+        }
+        let conv = Blob { shape: out, buf: Arc::new(y) };
+        if dc.phases == 1 {
+            return Ok(conv);
+        }
+        self.interleave(c, &conv)
+    }
+
+    /// A deconvolution's phases (`ph`) into its cropped output, as `phases::interleave`.
+    fn interleave(&self, c: &crate::neural::graph::Conv, ph: &Blob) -> Result<Blob> {
+        let out = shape(c.cout, phases::interleave_window(c, &ph.shape));
+        let s = &ph.shape;
+        let p = [
+            c.stride as i32, c.cout as i32, out.x0 as i32, out.y0 as i32, out.w as i32, out.h as i32, c.pad[0] as i32,
+            c.pad[1] as i32, s.x0 as i32, s.y0 as i32, s.w as i32, s.h as i32,
+        ];
+        self.op("interleave", &p, ph, None, out)
+    }
 }
 
-fn plain(d: &wgpu::Device, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
-    d.create_buffer(&wgpu::BufferDescriptor { label: Some("neural"), size: size.max(4), usage, mapped_at_creation: false })
-}
-
-fn buffer_init(d: &wgpu::Device, bytes: &[u8], usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
-    let size = (bytes.len() as u64).next_multiple_of(4).max(16);
-    let b = d.create_buffer(&wgpu::BufferDescriptor { label: Some("neural"), size, usage, mapped_at_creation: true });
-    b.get_mapped_range_mut(..)
-        .map_err(|e| Error::Gpu(format!("map upload: {e}")))?
-        .slice(..bytes.len())
-        .copy_from_slice(bytes);
-    b.unmap();
-    Ok(b)
+fn pipeline(d: &wgpu::Device, m: &wgpu::ShaderModule, entry: &str) -> wgpu::ComputePipeline {
+    d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: None,
+        module: m,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    })
 }

@@ -159,15 +159,30 @@ impl Exact {
     /// Chooses every blob's exponent and rounds the weights, from one float run of the
     /// network on the calibration image.
     pub fn calibrate(g: &Graph) -> Result<Exact, String> {
+        Exact::with_calibration(g, &Exact::calibration(g)?)
+    }
+
+    /// Per blob, the exponent its own largest magnitude on the calibration image asks for
+    /// (used for the outputs of convolutions, sums and affine layers): a float run of the
+    /// network on a fixed 32 px synthetic image.
+    pub fn calibration(g: &Graph) -> Result<Vec<i32>, String> {
         let mut peak = vec![0f32; g.blobs];
         reference::run_with(g, &reference::Float, calibration_image(32), &mut |b, t| {
             peak[b] = t.data.iter().fold(peak[b], |m, v| m.max(v.abs()));
         })?;
+        Ok(peak.iter().map(|p| ((16384.0 / (p.max(1e-6) as f64 * 1.5)).log2().floor() as i32).clamp(-8, 24)).collect())
+    }
+
+    /// The integer form of `g` for the per-blob exponents of a [`Exact::calibration`].
+    pub fn with_calibration(g: &Graph, calibration: &[i32]) -> Result<Exact, String> {
+        if calibration.len() != g.blobs {
+            return Err(format!("a calibration of {} blobs for a network of {}", calibration.len(), g.blobs));
+        }
         let mut exp = vec![INPUT_BITS; g.blobs];
         let mut convs = Vec::with_capacity(g.nodes.len());
         for node in &g.nodes {
             let e_in = node.inputs.first().map_or(INPUT_BITS, |&i| exp[i]);
-            let own = |b: usize| ((16384.0 / (peak[b].max(1e-6) as f64 * 1.5)).log2().floor() as i32).clamp(-8, 24);
+            let own = |b: usize| calibration[b];
             let e_out = match &node.op {
                 Op::Input => INPUT_BITS,
                 Op::Conv(_) | Op::Sum(_) | Op::Affine { .. } => own(node.outputs[0]),
@@ -191,6 +206,38 @@ impl Exact {
     pub fn with_kernel(mut self, kernel: Kernel) -> Exact {
         self.kernel = kernel;
         self
+    }
+
+    /// A sum's terms for a device: per input, its coefficient as a 15-bit fraction and the
+    /// shift to the output's exponent — `None` unless the 32-bit form gives the same bits as
+    /// [`Engine::sum`] (coefficients within ±1, shifts of at least 1, at most four terms).
+    pub(crate) fn sum_terms(&self, coeffs: &[f32], ins: &[usize], out: usize) -> Option<Vec<(i32, i32)>> {
+        let terms: Vec<(i32, i32)> = coeffs
+            .iter()
+            .zip(ins)
+            .map(|(&k, &i)| (fraction(k, SLOPE_BITS) as i32, SLOPE_BITS + self.exp[i] - self.exp[out]))
+            .collect();
+        let fits = terms.len() <= 4 && terms.iter().all(|&(k, s)| k.abs() <= 1 << SLOPE_BITS && (1..32).contains(&s));
+        fits.then_some(terms)
+    }
+
+    /// The unpacked integer weights of node `n`'s device convolution, `[out][in][tap]`.
+    pub(crate) fn device_weights(&self, dc: &DeviceConv) -> Vec<i32> {
+        let c = &dc.conv;
+        let (kk, cin2) = (c.kernel * c.kernel, c.cin.div_ceil(2));
+        let mut w = vec![0i32; c.cout * c.cin * kk];
+        for o in 0..c.cout {
+            for t in 0..kk {
+                for j in 0..cin2 {
+                    let pair = dc.words[(o * kk + t) * cin2 + j];
+                    w[(o * c.cin + 2 * j) * kk + t] = pair as i16 as i32;
+                    if 2 * j + 1 < c.cin {
+                        w[(o * c.cin + 2 * j + 1) * kk + t] = pair >> 16;
+                    }
+                }
+            }
+        }
+        w
     }
 
     /// The exponent of blob `b`.

@@ -6,10 +6,9 @@
 //! needs: the scale, the receptive radius (halo) and the cost per pixel. Running the graph on
 //! tiles is the next step of the engine (see docs/neural.md).
 
-mod graph;
+pub(crate) mod graph;
 mod param;
-mod phases;
-pub(crate) mod device;
+pub(crate) mod phases;
 pub(crate) mod exact;
 mod kernels;
 pub(crate) mod reference;
@@ -33,6 +32,9 @@ pub struct Builtin {
     pub border: Border,
     param: &'static str,
     bin: &'static [u8],
+    /// Its [`exact::Exact::calibration`], computed once and kept (checked by a test), so that
+    /// a job does not pay for the float run.
+    calibration: &'static [i32],
 }
 
 /// The models that ship with gigascale (provenance and licences: `models/README.md`).
@@ -44,6 +46,7 @@ pub const BUILTINS: [Builtin; 2] = [
         border: Border::Replicate(7),
         param: include_str!("../../models/upconv7-photo-x2.param"),
         bin: include_bytes!("../../models/upconv7-photo-x2.bin"),
+        calibration: &[13, 13, 14, 14, 12, 12, 12, 13],
     },
     Builtin {
         name: "anime",
@@ -52,6 +55,10 @@ pub const BUILTINS: [Builtin; 2] = [
         border: Border::Reflect101(10),
         param: include_str!("../../models/realesr-animevideov3-x4.param"),
         bin: include_bytes!("../../models/realesr-animevideov3-x4.bin"),
+        calibration: &[
+            13, 13, 13, 24, 8, 24, 7, 24, 5, 24, 6, 24, 7, 24, 7, 24, 7, 24, 7, 24, 7, 24, 7, 24, 8, 24, 8, 24, 8, 24, 8,
+            24, 9, 24, 9, 24, 11, 14, 14, 13, 13,
+        ],
     },
 ];
 
@@ -105,6 +112,8 @@ pub struct Model {
     name: String,
     pub(crate) graph: graph::Graph,
     border: Border,
+    /// A built-in model's kept calibration.
+    calibration: Option<&'static [i32]>,
     /// The integer form, made on first use (a float run on the calibration image).
     exact: std::sync::OnceLock<std::result::Result<std::sync::Arc<exact::Exact>, String>>,
 }
@@ -119,6 +128,7 @@ impl Model {
         let mut m = Model::from_parts(b.name, b.param, b.bin)
             .map_err(|e| Error::Internal(format!("built-in model {name}: {e}")))?;
         m.border = b.border;
+        m.calibration = Some(b.calibration);
         Ok(m)
     }
 
@@ -156,8 +166,14 @@ impl Model {
             name: name.to_string(),
             graph,
             border,
+            calibration: None,
             exact: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The network.
+    pub(crate) fn graph(&self) -> &graph::Graph {
+        &self.graph
     }
 
     /// The model's name (built-in name or file stem).
@@ -188,7 +204,13 @@ impl Model {
 
     /// The integer form of the network (calibrated on first use, then shared).
     pub(crate) fn exact(&self) -> Result<std::sync::Arc<exact::Exact>> {
-        let made = self.exact.get_or_init(|| exact::Exact::calibrate(&self.graph).map(std::sync::Arc::new));
+        let made = self.exact.get_or_init(|| {
+            let made = match self.calibration {
+                Some(c) => exact::Exact::with_calibration(&self.graph, c),
+                None => exact::Exact::calibrate(&self.graph),
+            };
+            made.map(std::sync::Arc::new)
+        });
         made.clone().map_err(|e| Error::usage(format!("model {}: {e}", self.name)))
     }
 
@@ -316,6 +338,14 @@ mod tests {
         // 40 layers in the file; each PReLU is folded into its convolution.
         assert_eq!((anime.scale(), anime.halo(), anime.layers()), (4, 18, 23));
         assert_eq!(anime.macs_per_pixel(), 619_200);
+    }
+
+    #[test]
+    fn kept_calibrations_are_what_calibrating_gives() {
+        for b in BUILTINS {
+            let m = Model::builtin(b.name).unwrap();
+            assert_eq!(exact::Exact::calibration(&m.graph).unwrap(), b.calibration, "{}", b.name);
+        }
     }
 
     #[test]

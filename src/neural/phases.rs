@@ -56,19 +56,24 @@ pub(crate) fn window(pc: &Conv, x: &Tensor<i16>) -> [(usize, usize, usize); 2] {
     [(bx0, bx1 - bx0, nbx), (by0, by1 - by0, nby)]
 }
 
-/// Interleaves the phases `ph` (the phase convolution's output) into deconvolution `c`'s
-/// cropped output window.
-pub(crate) fn interleave(c: &Conv, ph: &Tensor<i16>) -> Tensor<i16> {
+/// The cropped output window of deconvolution `c` whose phases cover window `ph`.
+pub(crate) fn interleave_window(c: &Conv, ph: &Tensor<i16>) -> [(usize, usize, usize); 2] {
     let s = c.stride;
     let crop = |b0: usize, n: usize, nb: usize, lo: usize, hi: usize| {
         let (f0, f1, full) = (b0 * s, (b0 + n) * s, nb * s);
         let keep = full.saturating_sub(lo + hi);
         let start = f0.saturating_sub(lo).min(keep);
-        (start, f1.saturating_sub(lo).clamp(start, keep), keep)
+        (start, f1.saturating_sub(lo).clamp(start, keep) - start, keep)
     };
-    let (ox0, ox1, gw) = crop(ph.x0, ph.w, ph.gw, c.pad[0], c.pad[2]);
-    let (oy0, oy1, gh) = crop(ph.y0, ph.h, ph.gh, c.pad[1], c.pad[3]);
-    let mut out = Tensor::window(c.cout, (ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh));
+    [crop(ph.x0, ph.w, ph.gw, c.pad[0], c.pad[2]), crop(ph.y0, ph.h, ph.gh, c.pad[1], c.pad[3])]
+}
+
+/// Interleaves the phases `ph` (the phase convolution's output) into deconvolution `c`'s
+/// cropped output window.
+pub(crate) fn interleave(c: &Conv, ph: &Tensor<i16>) -> Tensor<i16> {
+    let s = c.stride;
+    let [(ox0, ow, gw), (oy0, oh, gh)] = interleave_window(c, ph);
+    let mut out = Tensor::window(c.cout, (ox0, ow, gw), (oy0, oh, gh));
     for p in 0..c.cout {
         for oy in 0..out.h {
             let fy = oy0 + oy + c.pad[1];

@@ -13,8 +13,9 @@
 //! network: it is enlarged by the resampler with the bicubic filter (as the reference programs
 //! do), on the same tiles.
 
-use super::device::{ConvDevice, Offloaded};
 use super::exact::Exact;
+use super::graph::Graph;
+use super::reference::Tensor;
 use super::reference;
 use super::Model;
 use crate::error::{Error, Result};
@@ -41,6 +42,13 @@ pub(crate) fn from_fixed(q: i32, e: i32, max: u32) -> u32 {
     let v = q.max(0) as i64 * 2 * max as i64;
     let r = if e >= 0 { (v + (1i64 << e)) >> (e + 1) } else { (v << -e) >> 1 };
     r.min(max as i64) as u32
+}
+
+/// Something that runs a whole network of the exact engine on one input window and returns
+/// what [`reference::run_with`] with [`Exact`] returns, bit for bit (the GPU).
+pub(crate) trait NetDevice: Sync {
+    /// `g` on `input`.
+    fn run(&self, g: &Graph, ex: &Exact, input: Tensor<i16>) -> Result<Tensor<i16>>;
 }
 
 /// The size of one pass: its tile edge (input pixels) and planned peak memory.
@@ -115,8 +123,8 @@ pub(crate) struct Pass<'a> {
     pub number: (u32, u32),
     /// The threads every layer is spread over.
     pub pool: &'a rayon::ThreadPool,
-    /// Where the convolutions run instead of the CPU (the GPU), if anywhere.
-    pub device: Option<&'a dyn ConvDevice>,
+    /// Where the network runs instead of the CPU (the GPU), if anywhere.
+    pub device: Option<&'a dyn NetDevice>,
 }
 
 /// Where one tile's results go: a band of output rows starting at row `y0`.
@@ -192,13 +200,9 @@ impl Pass<'_> {
         });
         let g = &self.model.graph;
         let out = match self.device {
-            Some(device) => reference::run_with(g, &Offloaded { exact: self.exact, device }, input, &mut |_, _| {}),
-            None => self.pool.install(|| reference::run_with(g, self.exact, input, &mut |_, _| {})),
+            Some(device) => device.run(g, self.exact, input)?,
+            None => self.pool.install(|| reference::run_with(g, self.exact, input, &mut |_, _| {})).map_err(Error::Internal)?,
         };
-        let out = out.map_err(|e| match self.device {
-            Some(_) => Error::Gpu(e),
-            None => Error::Internal(e),
-        })?;
         let e = self.exact.exponent(self.model.graph.output);
         let grey = matches!(layout.channels, Channels::Gray | Channels::GrayAlpha);
         let bps = layout.depth.bytes();

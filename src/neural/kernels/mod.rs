@@ -90,11 +90,6 @@ pub(crate) struct Packed {
 }
 
 impl Packed {
-    /// Pairs already packed (`k2` per output channel).
-    #[cfg(test)]
-    pub fn from_pairs(pairs: Vec<i32>, k2: usize, cout: usize) -> Packed {
-        Packed { pairs, k2, cout }
-    }
     /// The packed pairs, `[output channel][pair]`.
     pub fn pairs(&self) -> &[i32] {
         &self.pairs

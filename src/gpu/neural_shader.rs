@@ -1,0 +1,134 @@
+//! The WGSL of the neural engine's convolutions, generated per layer shape from a template:
+//! how the loops are written decides the speed (registers, not private arrays; the column
+//! loop unrolled; weights read as vectors at addresses the whole workgroup shares).
+//!
+//! An invocation computes [`PX`] neighbouring output pixels of one row for [`OC`] output
+//! channels (64 accumulators in registers); a workgroup of [`GROUP`] invocations covers
+//! `GROUP·PX` pixels of a row. For each input channel and kernel row inside the image it loads
+//! `PX + K - 1`-wide runs of the input row (zero outside the image, where ncnn's padding is)
+//! and, per kernel column, four `vec4<i32>` of weights. Products are summed in wrapping `i32`,
+//! as the CPU's kernels do, then rounded by the shared `neural_common.wgsl` helpers.
+
+use std::fmt::Write;
+
+/// Output pixels per invocation.
+pub(crate) const PX: usize = 4;
+/// Output channels per invocation (a weight block).
+pub(crate) const OC: usize = 16;
+/// Invocations per workgroup.
+pub(crate) const GROUP: usize = 64;
+
+const COMMON: &str = include_str!("../../shaders/neural_common.wgsl");
+
+/// The entry points of `shaders/neural_ops.wgsl`, with the rounding helpers.
+pub(crate) fn ops_shader() -> String {
+    format!("{COMMON}\n{}", include_str!("../../shaders/neural_ops.wgsl"))
+}
+
+const HEADER: &str = r#"
+struct Params {
+    in_x0: i32, in_y0: i32, in_w: i32, in_h: i32,
+    gw: i32, gh: i32, pad_x: i32, pad_y: i32,
+    out_x0: i32, out_y0: i32, out_w: i32, out_h: i32,
+    dil: i32, cout: i32, _a: i32, _b: i32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<i32>;
+// [output block][input channel][kernel tap][4]: 16 output channels' weights as 4 vectors.
+@group(0) @binding(2) var<storage, read> wv: array<vec4<i32>>;
+// Per output channel: bias, shift, slope, whether there is a slope.
+@group(0) @binding(3) var<storage, read> q: array<i32>;
+@group(0) @binding(4) var<storage, read_write> y: array<i32>;
+
+fn finish(o: i32, v: i32) -> i32 {
+    let r = saturate16(shift_round(v + q[o * 4], q[o * 4 + 1]));
+    if r < 0 && q[o * 4 + 3] != 0 { return shift_round(r * q[o * 4 + 2], 15); }
+    return r;
+}
+
+// Input sample at global column `gx` of the row starting at `row` (zero outside the image).
+fn ld(row: i32, gx: i32) -> i32 {
+    if gx < 0 || gx >= p.gw { return 0; }
+    return x[max(row + gx, 0)];
+}
+"#;
+
+/// The convolution shader for `cin` input channels and a `k x k` kernel.
+pub(crate) fn conv_shader(cin: usize, k: usize) -> String {
+    let mut s = String::with_capacity(16 << 10);
+    s.push_str(COMMON);
+    s.push_str(HEADER);
+    let _ = writeln!(s, "@compute @workgroup_size({GROUP})");
+    s.push_str("fn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n");
+    s.push_str("    let oy = i32(gid.y);\n    if oy >= p.out_h { return; }\n");
+    let _ = writeln!(s, "    let px0 = i32(gid.x) * {PX};\n    let ob = i32(gid.z);");
+    s.push_str("    let plane = p.in_w * p.in_h;\n");
+    for j in 0..PX {
+        for o in 0..OC {
+            let _ = writeln!(s, "    var a{j}_{o}: i32 = 0;");
+        }
+    }
+    let _ = writeln!(s, "    for (var ci = 0; ci < {cin}; ci++) {{");
+    let _ = writeln!(s, "        for (var ky = 0; ky < {k}; ky++) {{");
+    s.push_str("            let gy = p.out_y0 + oy + ky * p.dil - p.pad_y;\n");
+    s.push_str("            if gy < 0 || gy >= p.gh { continue; }\n");
+    s.push_str("            let row = ci * plane + (gy - p.in_y0) * p.in_w - p.in_x0;\n");
+    s.push_str("            let gx0 = p.out_x0 + px0 - p.pad_x;\n");
+    for kx in 0..k {
+        for j in 0..PX {
+            let _ = writeln!(s, "            let x{kx}_{j} = ld(row, gx0 + {kx} * p.dil + {j});");
+        }
+        let _ = writeln!(s, "            let wb{kx} = ((ob * {cin} + ci) * {} + ky * {k} + {kx}) * 4;", k * k);
+        for v in 0..OC / 4 {
+            let _ = writeln!(s, "            let w{kx}_{v} = wv[wb{kx} + {v}];");
+        }
+        for j in 0..PX {
+            for o in 0..OC {
+                let lane = ["x", "y", "z", "w"][o % 4];
+                let _ = writeln!(s, "            a{j}_{o} += x{kx}_{j} * w{kx}_{}.{lane};", o / 4);
+            }
+        }
+    }
+    s.push_str("        }\n    }\n");
+    for j in 0..PX {
+        let _ = writeln!(s, "    if px0 + {j} < p.out_w {{");
+        let _ = writeln!(s, "        let at = oy * p.out_w + px0 + {j};");
+        for o in 0..OC {
+            let _ = writeln!(s, "        if ob * {OC} + {o} < p.cout {{");
+            let _ = writeln!(s, "            let c = ob * {OC} + {o};");
+            let _ = writeln!(s, "            y[c * p.out_w * p.out_h + at] = finish(c, a{j}_{o});\n        }}");
+        }
+        s.push_str("    }\n");
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// The weights of a convolution (`[out][in][tap]`, `cout x cin x kk` values) in the shader's
+/// block order, zero past the last output channel.
+pub(crate) fn weight_blocks(w: &[i32], cout: usize, cin: usize, kk: usize) -> Vec<i32> {
+    let blocks = cout.div_ceil(OC);
+    let mut out = vec![0i32; blocks * cin * kk * OC];
+    for o in 0..cout {
+        for ci in 0..cin {
+            for t in 0..kk {
+                out[((o / OC * cin + ci) * kk + t) * OC + o % OC] = w[(o * cin + ci) * kk + t];
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn weights_go_to_their_blocks() {
+        // 18 output channels, 2 inputs, 1 tap: channel 17 is lane 1 of block 1.
+        let w: Vec<i32> = (0..36).collect();
+        let b = weight_blocks(&w, 18, 2, 1);
+        assert_eq!(b.len(), 2 * 2 * OC);
+        assert_eq!((b[(2 + 1) * OC + 1], b[OC + 3]), (w[17 * 2 + 1], w[3 * 2 + 1]));
+        assert!(conv_shader(3, 3).contains("a3_15 += x2_3 * w2_3.w;"));
+    }
+}
