@@ -174,7 +174,8 @@ impl<'o> Job<'o> {
         let decode_s = decode_into_store(source.as_mut(), &mut store, opts, progress)?;
         drop(source);
         let t_neural = Instant::now();
-        let store = run_passes(store, &info, &passes, opts, &temp_dir, progress)?;
+        let mut network_s = 0.0;
+        let store = run_passes(store, &info, &passes, opts, &temp_dir, progress, &mut network_s)?;
         let neural_s = t_neural.elapsed().as_secs_f64();
         sink.begin(&header)?;
         let first = sink.resume_point();
@@ -195,6 +196,7 @@ impl<'o> Job<'o> {
         let backend = stats.backend.clone().unwrap_or((opened.kind, opened.detail));
         let mut report = report(&stats, &plan, memory, backend, decode_s, backend_init, t0);
         report.stages.neural = neural_s;
+        report.stages.neural_network = network_s;
         progress(&Event::Done { bytes: report.bytes, seconds: report.seconds, stages: report.stages });
         Ok(report)
     }
@@ -222,6 +224,7 @@ fn run_passes(
     opts: &Options,
     temp_dir: &std::path::Path,
     progress: &mut dyn FnMut(&Event),
+    network: &mut f64,
 ) -> Result<Store> {
     let Some(model) = &opts.model else { return Ok(store) };
     let exact = model.exact()?;
@@ -250,9 +253,22 @@ fn run_passes(
             device: device_name.clone(),
         });
         let cancel = opts.cancel.as_deref();
-        let pass =
-            Pass { model, exact: &exact, input: &store, info: &info, plan, temp_dir, cancel, number, pool: &pool, device };
+        let network_s = Default::default();
+        let pass = Pass {
+            model,
+            exact: &exact,
+            input: &store,
+            info: &info,
+            plan,
+            temp_dir,
+            cancel,
+            number,
+            pool: &pool,
+            device,
+            network_s,
+        };
         let next = pass.run(progress)?;
+        *network += pass.network_s.get();
         store = next;
         (info.width, info.height) = out;
     }
@@ -327,6 +343,7 @@ fn report(
     let stages = StageTimes {
         decode,
         neural: 0.0,
+        neural_network: 0.0,
         compute: stats.compute_s,
         encode: stats.encode_s,
         write: stats.write_s,

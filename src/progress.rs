@@ -8,6 +8,9 @@ pub struct StageTimes {
     pub decode: f64,
     /// The model's passes (wall time; 0 without a model).
     pub neural: f64,
+    /// Of which running the network itself, on the GPU or the CPU (the rest: reading the
+    /// input windows, placing and writing the results).
+    pub neural_network: f64,
     /// Resampling (all workers).
     pub compute: f64,
     /// Compressing tiles (all workers).
@@ -157,9 +160,10 @@ impl Event {
                 r#"{{"event":"neural","pass":{pass},"passes":{passes},"done":{done},"total":{total}}}"#
             ),
             Event::Done { bytes, seconds, stages } => format!(
-                r#"{{"event":"done","bytes":{bytes},"seconds":{seconds:.3},"decode_s":{:.3},"neural_s":{:.3},"compute_s":{:.3},"encode_s":{:.3},"write_s":{:.3},"gpu_upload_s":{:.3},"gpu_wait_s":{:.3},"gpu_readback_s":{:.3},"backend_init_s":{:.3},"gpu_tiles":{}}}"#,
+                r#"{{"event":"done","bytes":{bytes},"seconds":{seconds:.3},"decode_s":{:.3},"neural_s":{:.3},"neural_network_s":{:.3},"compute_s":{:.3},"encode_s":{:.3},"write_s":{:.3},"gpu_upload_s":{:.3},"gpu_wait_s":{:.3},"gpu_readback_s":{:.3},"backend_init_s":{:.3},"gpu_tiles":{}}}"#,
                 stages.decode,
                 stages.neural,
+                stages.neural_network,
                 stages.compute,
                 stages.encode,
                 stages.write,

@@ -235,4 +235,23 @@ fn neural_gpu_matches_cpu_byte_for_byte() {
             assert!(cpu.data == gpu.data, "{name} {ch:?}: GPU differs from CPU");
         }
     }
+    // Interior tiles (windows that do not touch the image's border) on the device: a budget
+    // that allows 16 px tiles only.
+    let img = random_img(&mut Rng(12), 40, 30, Layout::new(gigascale::Channels::Rgb, Depth::U8));
+    let mut o = opts_scale(2.0, 2.0, Filter::Lanczos3);
+    o.model = Some(std::sync::Arc::new(gigascale::Model::builtin("photo").unwrap()));
+    o.max_memory = 13 << 20;
+    let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
+    let mut tiles = 0;
+    let mut sink = MemSink::default();
+    let gpu_opts = with_backend(o, Backend::Gpu);
+    gigascale::run(Box::new(img.source()), &mut sink, &gpu_opts, &mut |e| {
+        if let gigascale::Event::NeuralStart { tiles: t, device, .. } = e {
+            assert!(device.starts_with("gpu"), "{device}");
+            tiles = *t;
+        }
+    })
+    .unwrap();
+    assert!(tiles > 4, "the budget should have cut the model's pass into tiles ({tiles})");
+    assert!(cpu.data == Img::from_le(80, 60, img.layout, &sink.pixels).data, "photo, tiled: GPU differs from CPU");
 }

@@ -87,7 +87,7 @@ impl NeuralGpu {
         g.nodes.iter().enumerate().find_map(|(n, node)| {
             let ok = match &node.op {
                 Op::Input | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Split => true,
-                Op::Conv(c) => ex.device_conv(n, c).is_some(),
+                Op::Conv(c) => c.dilation == 1 && ex.device_conv(n, c).is_some(),
                 Op::Sum(k) => ex.sum_terms(k, &node.inputs, node.outputs[0]).is_some_and(|t| t.len() == 2),
                 _ => false,
             };

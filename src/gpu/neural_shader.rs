@@ -5,8 +5,9 @@
 //! An invocation computes [`PX`] neighbouring output pixels of one row for [`OC`] output
 //! channels (64 accumulators in registers); a workgroup of [`GROUP`] invocations covers
 //! `GROUP·PX` pixels of a row. For each input channel and kernel row inside the image it loads
-//! `PX + K - 1`-wide runs of the input row (zero outside the image, where ncnn's padding is)
-//! and, per kernel column, four `vec4<i32>` of weights. Products are summed in wrapping `i32`,
+//! the `PX + K - 1` input columns its pixels read (zero outside the image, where ncnn's padding
+//! is; unchecked loads when all lie inside) and, per kernel column, four `vec4<i32>` of
+//! weights. Dilated convolutions stay on the CPU. Products are summed in wrapping `i32`,
 //! as the CPU's kernels do, then rounded by the shared `neural_common.wgsl` helpers.
 
 use std::fmt::Write;
@@ -74,10 +75,22 @@ pub(crate) fn conv_shader(cin: usize, k: usize) -> String {
     s.push_str("            if gy < 0 || gy >= p.gh { continue; }\n");
     s.push_str("            let row = ci * plane + (gy - p.in_y0) * p.in_w - p.in_x0;\n");
     s.push_str("            let gx0 = p.out_x0 + px0 - p.pad_x;\n");
+    // The run of input columns this invocation's pixels read along the kernel row (dilation
+    // 1): loaded once, unchecked inside the image, checked at its edges.
+    let run = PX + k - 1;
+    for m in 0..run {
+        let _ = writeln!(s, "            var x{m}: i32;");
+    }
+    let _ = writeln!(s, "            if gx0 >= 0 && gx0 + {} < p.gw {{", run - 1);
+    for m in 0..run {
+        let _ = writeln!(s, "                x{m} = x[row + gx0 + {m}];");
+    }
+    s.push_str("            } else {\n");
+    for m in 0..run {
+        let _ = writeln!(s, "                x{m} = ld(row, gx0 + {m});");
+    }
+    s.push_str("            }\n");
     for kx in 0..k {
-        for j in 0..PX {
-            let _ = writeln!(s, "            let x{kx}_{j} = ld(row, gx0 + {kx} * p.dil + {j});");
-        }
         let _ = writeln!(s, "            let wb{kx} = ((ob * {cin} + ci) * {} + ky * {k} + {kx}) * 4;", k * k);
         for v in 0..OC / 4 {
             let _ = writeln!(s, "            let w{kx}_{v} = wv[wb{kx} + {v}];");
@@ -85,7 +98,7 @@ pub(crate) fn conv_shader(cin: usize, k: usize) -> String {
         for j in 0..PX {
             for o in 0..OC {
                 let lane = ["x", "y", "z", "w"][o % 4];
-                let _ = writeln!(s, "            a{j}_{o} += x{kx}_{j} * w{kx}_{}.{lane};", o / 4);
+                let _ = writeln!(s, "            a{j}_{o} += x{} * w{kx}_{}.{lane};", j + kx, o / 4);
             }
         }
     }
@@ -129,6 +142,6 @@ mod tests {
         let b = weight_blocks(&w, 18, 2, 1);
         assert_eq!(b.len(), 2 * 2 * OC);
         assert_eq!((b[(2 + 1) * OC + 1], b[OC + 3]), (w[17 * 2 + 1], w[3 * 2 + 1]));
-        assert!(conv_shader(3, 3).contains("a3_15 += x2_3 * w2_3.w;"));
+        assert!(conv_shader(3, 3).contains("a3_15 += x5 * w2_3.w;"));
     }
 }

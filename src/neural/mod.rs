@@ -277,30 +277,43 @@ impl Model {
         [span(x, tw, w + 2 * p), span(y, th, h + 2 * p)]
     }
 
-    /// The padded input's `window` (3 channels), sample `(x, y, c)` of the image read by `at`.
-    fn padded<T: Copy + Default>(
+    /// The padded input's `window` (3 channels), sample `(x, y, c)` of the image read by `at`
+    /// (rows in parallel, on the current rayon pool).
+    fn padded<T: Copy + Default + Send>(
         &self,
         w: usize,
         h: usize,
         [(x0, x1), (y0, y1)]: [(usize, usize); 2],
-        at: impl Fn(usize, usize, usize) -> T,
+        at: impl Fn(usize, usize, usize) -> T + Sync,
     ) -> reference::Tensor<T> {
+        use rayon::prelude::*;
         let p = self.border.width();
         let mut t = reference::Tensor::window(3, (x0, x1 - x0, w + 2 * p), (y0, y1 - y0, h + 2 * p));
         let cols: Vec<usize> = (0..t.w).map(|xx| self.border.index((x0 + xx) as isize - p as isize, w)).collect();
-        for yy in 0..t.h {
+        let th = t.h;
+        t.data.par_chunks_mut(cols.len().max(1)).enumerate().for_each(|(r, row)| {
+            let (c, yy) = (r / th, r % th);
             let sy = self.border.index((y0 + yy) as isize - p as isize, h);
-            for (xx, &sx) in cols.iter().enumerate() {
-                for c in 0..3 {
-                    t.data[(c * t.h + yy) * t.w + xx] = at(sx, sy, c);
-                }
-            }
-        }
+            row.iter_mut().zip(&cols).for_each(|(v, &sx)| *v = at(sx, sy, c));
+        });
         t
+    }
+
+    /// Where output pixel `(x, y)` of the cropped output lies in the network's output window
+    /// `out`, checking that the window covers the pixels `(x, y, w, h)`: `(column, row)` within
+    /// `out`'s data.
+    fn origin<T>(&self, w: usize, h: usize, out: &reference::Tensor<T>, (x, y, tw, th): (usize, usize, usize, usize)) -> Result<(usize, usize)> {
+        let s = self.graph.scale;
+        let (gx, gy) = (x + (out.gw - w * s) / 2, y + (out.gh - h * s) / 2);
+        if gx < out.x0 || gy < out.y0 || gx + tw > out.x0 + out.w || gy + th > out.y0 + out.h {
+            return Err(Error::Internal(format!("the halo of {} did not cover tile {x},{y}", self.name)));
+        }
+        Ok((gx - out.x0, gy - out.y0))
     }
 
     /// Hands output pixels `(x, y, w, h)` of the cropped output, from the network's output
     /// window `out`, to `put(x, y, [r, g, b])`.
+    #[cfg(feature = "testing")]
     fn place<T: Copy>(
         &self,
         w: usize,
@@ -309,15 +322,11 @@ impl Model {
         (x, y, tw, th): (usize, usize, usize, usize),
         mut put: impl FnMut(usize, usize, [T; 3]),
     ) -> Result<()> {
-        let s = self.graph.scale;
-        let (gx, gy) = (x + (out.gw - w * s) / 2, y + (out.gh - h * s) / 2);
-        if gx < out.x0 || gy < out.y0 || gx + tw > out.x0 + out.w || gy + th > out.y0 + out.h {
-            return Err(Error::Internal(format!("the halo of {} did not cover tile {x},{y}", self.name)));
-        }
+        let (ox, oy) = self.origin(w, h, out, (x, y, tw, th))?;
         let plane = out.h * out.w;
         for yy in 0..th {
             for xx in 0..tw {
-                let i = (gy + yy - out.y0) * out.w + gx + xx - out.x0;
+                let i = (oy + yy) * out.w + ox + xx;
                 put(x + xx, y + yy, [out.data[i], out.data[plane + i], out.data[2 * plane + i]]);
             }
         }

@@ -26,6 +26,7 @@ use crate::progress::Event;
 use crate::resample::{self, Scratch};
 use crate::source::RowWriter;
 use crate::store::Store;
+use rayon::prelude::*;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -125,6 +126,9 @@ pub(crate) struct Pass<'a> {
     pub pool: &'a rayon::ThreadPool,
     /// Where the network runs instead of the CPU (the GPU), if anywhere.
     pub device: Option<&'a dyn NetDevice>,
+    /// Seconds spent running the network (the rest of a pass: reading windows, placing and
+    /// writing results, alpha).
+    pub network_s: std::cell::Cell<f64>,
 }
 
 /// Where one tile's results go: a band of output rows starting at row `y0`.
@@ -194,28 +198,40 @@ impl Pass<'_> {
         let layout = self.info.layout;
         let (ch, max) = (layout.channels.count(), depth_max(layout.depth));
         let window = self.model.input_window(w, h, rect);
-        let input = self.model.padded(w, h, window, |x, y, c| {
+        let read = |x: usize, y: usize, c: usize| {
             let c = if ch < 3 { 0 } else { c };
             to_fixed(sample(self.input.row(y), x * ch + c, layout.depth), max) as i16
-        });
+        };
+        let input = self.pool.install(|| self.model.padded(w, h, window, read));
         let g = &self.model.graph;
+        let t = std::time::Instant::now();
         let out = match self.device {
             Some(device) => device.run(g, self.exact, input)?,
             None => self.pool.install(|| reference::run_with(g, self.exact, input, &mut |_, _| {})).map_err(Error::Internal)?,
         };
+        self.network_s.set(self.network_s.get() + t.elapsed().as_secs_f64());
+        let (ox, oy) = self.model.origin(w, h, &out, rect)?;
         let e = self.exact.exponent(self.model.graph.output);
         let grey = matches!(layout.channels, Channels::Gray | Channels::GrayAlpha);
-        let bps = layout.depth.bytes();
-        self.model.place(w, h, &out, rect, |x, y, rgb| {
-            let v = rgb.map(|q| from_fixed(q as i32, e, max));
-            let at = (y - band.y0) * band.row_bytes + x * ch * bps;
-            let px = &mut band.rows[at..at + ch * bps];
-            if grey {
-                put(px, 0, (v[0] + v[1] + v[2] + 1) / 3, layout.depth);
-            } else {
-                (0..3).for_each(|c| put(px, c, v[c], layout.depth));
-            }
-        })
+        let (x0, y0, tw, th) = rect;
+        let (bps, rb, plane) = (layout.depth.bytes(), band.row_bytes, out.h * out.w);
+        let rows = &mut band.rows[(y0 - band.y0) * rb..][..th * rb];
+        self.pool.install(|| {
+            rows.par_chunks_mut(rb).enumerate().for_each(|(yy, row)| {
+                let base = (oy + yy) * out.w + ox;
+                for xx in 0..tw {
+                    let i = base + xx;
+                    let v = [out.data[i], out.data[plane + i], out.data[2 * plane + i]].map(|q| from_fixed(q as i32, e, max));
+                    let px = &mut row[(x0 + xx) * ch * bps..][..ch * bps];
+                    if grey {
+                        put(px, 0, (v[0] + v[1] + v[2] + 1) / 3, layout.depth);
+                    } else {
+                        (0..3).for_each(|c| put(px, c, v[c], layout.depth));
+                    }
+                }
+            })
+        });
+        Ok(())
     }
 
     /// For layouts with alpha: the alpha channel as a grey store, and the resampler's plan
