@@ -6,7 +6,7 @@
 //! bytes are the same. Blobs keep their windows as on the CPU (`reference::Tensor`), so the
 //! window bookkeeping is the CPU's own code.
 
-use super::neural_shader::{conv_shader, ops_shader, weight_blocks, GROUP, OC, PX};
+use super::neural_shader::{conv_shader, ops_shader, weight_blocks, ConvTiling, OPS_GROUP};
 use super::setup::{open_device, Device};
 use crate::error::{Error, Result};
 use crate::neural::exact::{conv_window, Exact};
@@ -42,6 +42,7 @@ pub(crate) struct NeuralGpu {
     name: String,
     ops: HashMap<&'static str, wgpu::ComputePipeline>,
     convs: Mutex<HashMap<(usize, usize), Arc<wgpu::ComputePipeline>>>,
+    tiling: ConvTiling,
     layers: Mutex<HashMap<usize, Arc<Layer>>>,
 }
 
@@ -69,7 +70,8 @@ impl NeuralGpu {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("neural shader compilation failed on {name}: {e}")));
         }
-        Ok(NeuralGpu { dev, name, ops, convs: Mutex::default(), layers: Mutex::default() })
+        let tiling = ConvTiling::from_env();
+        Ok(NeuralGpu { dev, name, ops, convs: Mutex::default(), layers: Mutex::default(), tiling })
     }
 
     /// The adapter's name.
@@ -174,7 +176,10 @@ impl NeuralGpu {
         {
             let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("read-back view: {e}")))?;
             let words: &[i32] = bytemuck::cast_slice(&view);
-            t.data.iter_mut().zip(words).for_each(|(o, &v)| *o = v as i16);
+            use rayon::prelude::*;
+            t.data.par_chunks_mut(1 << 16).zip(words.par_chunks(1 << 16)).for_each(|(o, w)| {
+                o.iter_mut().zip(w).for_each(|(o, &v)| *o = v as i16);
+            });
         }
         rb.unmap();
         Ok(t)
@@ -207,7 +212,7 @@ impl NeuralGpu {
         let n = (out.c * out.h * out.w) as u64;
         let y = self.buffer(n * 4, STORAGE | wgpu::BufferUsages::COPY_SRC);
         let p = self.words(params, STORAGE);
-        let groups = n.div_ceil(GROUP as u64).max(1);
+        let groups = n.div_ceil(OPS_GROUP as u64).max(1);
         let (gx, gy) = (groups.min(65535) as u32, groups.div_ceil(65535) as u32);
         let pipe = self.ops.get(entry).ok_or_else(|| Error::Internal(format!("no neural op {entry}")))?;
         self.dispatch(pipe, &[&p, &a.buf, &b.unwrap_or(a).buf, &y], (gx, gy, 1));
@@ -257,7 +262,7 @@ impl NeuralGpu {
                 let scope = self.dev.device.push_error_scope(wgpu::ErrorFilter::Validation);
                 let module = self.dev.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some("neural-conv"),
-                    source: wgpu::ShaderSource::Wgsl(conv_shader(c.cin, c.kernel).into()),
+                    source: wgpu::ShaderSource::Wgsl(conv_shader(c.cin, c.kernel, self.tiling).into()),
                 });
                 let p = Arc::new(pipeline(&self.dev.device, &module, "main"));
                 if let Some(e) = pollster::block_on(scope.pop()) {
@@ -268,7 +273,7 @@ impl NeuralGpu {
             }
         };
         let kk = c.kernel * c.kernel;
-        let blocks = weight_blocks(&ex.device_weights(dc), c.cout, c.cin, kk);
+        let blocks = weight_blocks(&ex.device_weights(dc), c.cout, c.cin, kk, self.tiling.oc);
         let params = &dc.words[c.cout * kk * c.cin.div_ceil(2)..];
         let layer = Arc::new(Layer { pipeline, weights: self.words(&blocks, STORAGE), params: self.words(params, STORAGE) });
         self.layers.lock().map_err(|_| lock())?.insert(n, layer.clone());
@@ -289,7 +294,8 @@ impl NeuralGpu {
         ];
         let uniform = self.words(&params, wgpu::BufferUsages::UNIFORM);
         let y = self.buffer((out.c * out.h * out.w) as u64 * 4, STORAGE | wgpu::BufferUsages::COPY_SRC);
-        let groups = (out.w.div_ceil(GROUP * PX) as u32, out.h as u32, pc.cout.div_ceil(OC) as u32);
+        let t = self.tiling;
+        let groups = (out.w.div_ceil(t.group * t.px) as u32, out.h as u32, pc.cout.div_ceil(t.oc) as u32);
         if out.w * out.h > 0 {
             if groups.1 > 65535 {
                 return Err(Error::Gpu(format!("a neural tile of {} rows is too tall for one dispatch", out.h)));

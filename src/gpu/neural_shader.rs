@@ -12,12 +12,33 @@
 
 use std::fmt::Write;
 
-/// Output pixels per invocation.
-pub(crate) const PX: usize = 4;
-/// Output channels per invocation (a weight block).
-pub(crate) const OC: usize = 16;
-/// Invocations per workgroup.
-pub(crate) const GROUP: usize = 64;
+/// How a convolution's work is cut: output pixels and output channels per invocation,
+/// invocations per workgroup. The default is what the H200 ran fastest; benchmarks may set
+/// `GIGASCALE_GPU_CONV=PXxOCxGROUP` (e.g. `4x16x64`) to try others — the bytes never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ConvTiling {
+    pub px: usize,
+    /// A multiple of 4 (weights are read as `vec4`).
+    pub oc: usize,
+    pub group: usize,
+}
+
+impl ConvTiling {
+    /// The default, or `GIGASCALE_GPU_CONV` when it is well-formed.
+    pub fn from_env() -> ConvTiling {
+        let parsed = std::env::var("GIGASCALE_GPU_CONV").ok().and_then(|v| {
+            let n: Vec<usize> = v.split('x').filter_map(|t| t.parse().ok()).collect();
+            match n[..] {
+                [px @ 1..=16, oc @ 4..=32, group @ 32..=256] if oc % 4 == 0 => Some(ConvTiling { px, oc, group }),
+                _ => None,
+            }
+        });
+        parsed.unwrap_or(ConvTiling { px: 4, oc: 16, group: 64 })
+    }
+}
+
+/// Invocations per workgroup of the elementwise ops.
+pub(crate) const OPS_GROUP: usize = 64;
 
 const COMMON: &str = include_str!("../../shaders/neural_common.wgsl");
 
@@ -55,7 +76,9 @@ fn ld(row: i32, gx: i32) -> i32 {
 "#;
 
 /// The convolution shader for `cin` input channels and a `k x k` kernel.
-pub(crate) fn conv_shader(cin: usize, k: usize) -> String {
+#[allow(non_snake_case)]
+pub(crate) fn conv_shader(cin: usize, k: usize, t: ConvTiling) -> String {
+    let ConvTiling { px: PX, oc: OC, group: GROUP } = t;
     let mut s = String::with_capacity(16 << 10);
     s.push_str(COMMON);
     s.push_str(HEADER);
@@ -119,7 +142,8 @@ pub(crate) fn conv_shader(cin: usize, k: usize) -> String {
 
 /// The weights of a convolution (`[out][in][tap]`, `cout x cin x kk` values) in the shader's
 /// block order, zero past the last output channel.
-pub(crate) fn weight_blocks(w: &[i32], cout: usize, cin: usize, kk: usize) -> Vec<i32> {
+#[allow(non_snake_case)]
+pub(crate) fn weight_blocks(w: &[i32], cout: usize, cin: usize, kk: usize, OC: usize) -> Vec<i32> {
     let blocks = cout.div_ceil(OC);
     let mut out = vec![0i32; blocks * cin * kk * OC];
     for o in 0..cout {
@@ -136,12 +160,15 @@ pub(crate) fn weight_blocks(w: &[i32], cout: usize, cin: usize, kk: usize) -> Ve
 mod tests {
     use super::*;
     #[test]
+    #[allow(non_snake_case)]
     fn weights_go_to_their_blocks() {
+        let OC = 16;
         // 18 output channels, 2 inputs, 1 tap: channel 17 is lane 1 of block 1.
         let w: Vec<i32> = (0..36).collect();
-        let b = weight_blocks(&w, 18, 2, 1);
+        let b = weight_blocks(&w, 18, 2, 1, OC);
         assert_eq!(b.len(), 2 * 2 * OC);
         assert_eq!((b[(2 + 1) * OC + 1], b[OC + 3]), (w[17 * 2 + 1], w[3 * 2 + 1]));
-        assert!(conv_shader(3, 3).contains("a3_15 += x5 * w2_3.w;"));
+        let t = ConvTiling { px: 4, oc: 16, group: 64 };
+        assert!(conv_shader(3, 3, t).contains("a3_15 += x5 * w2_3.w;"));
     }
 }
