@@ -254,4 +254,24 @@ fn neural_gpu_matches_cpu_byte_for_byte() {
     .unwrap();
     assert!(tiles > 4, "the budget should have cut the model's pass into tiles ({tiles})");
     assert!(cpu.data == Img::from_le(80, 60, img.layout, &sink.pixels).data, "photo, tiled: GPU differs from CPU");
+    // Other cuts of the convolution work (a benchmark knob) give the same bytes too.
+    let input = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural/chelsea-16x12.png");
+    let dir = std::env::temp_dir().join(format!("gigascale-neural-gpu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |backend: &str, tiling: &str, out: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_gigascale"))
+            .env("GIGASCALE_GPU_CONV", tiling)
+            .args(["upscale", "--model", "photo", "--scale", "2", "--backend", backend, "-q"])
+            .arg(&input)
+            .arg(dir.join(out))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(dir.join(out)).unwrap()
+    };
+    let want = run("cpu", "", "cpu.png");
+    for tiling in ["2x8x32"] {
+        assert!(run("gpu", tiling, &format!("{tiling}.png")) == want, "GIGASCALE_GPU_CONV={tiling}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -114,7 +114,7 @@ pub(crate) fn conv_shader(cin: usize, k: usize, t: ConvTiling) -> String {
     }
     s.push_str("            }\n");
     for kx in 0..k {
-        let _ = writeln!(s, "            let wb{kx} = ((ob * {cin} + ci) * {} + ky * {k} + {kx}) * 4;", k * k);
+        let _ = writeln!(s, "            let wb{kx} = ((ob * {cin} + ci) * {} + ky * {k} + {kx}) * {};", k * k, OC / 4);
         for v in 0..OC / 4 {
             let _ = writeln!(s, "            let w{kx}_{v} = wv[wb{kx} + {v}];");
         }
