@@ -44,9 +44,17 @@ pub(crate) struct NeuralGpu {
     convs: Mutex<HashMap<(usize, usize), Arc<wgpu::ComputePipeline>>>,
     tiling: ConvTiling,
     layers: Mutex<HashMap<usize, Arc<Layer>>>,
+    /// Blob buffers no longer read, kept for the next layers and tiles: allocating large
+    /// device buffers is slow, and a tile's layers need the same few sizes again and again.
+    pool: Mutex<Vec<Arc<wgpu::Buffer>>>,
+    /// The read-back staging buffer, grown as needed.
+    staging: Mutex<Option<wgpu::Buffer>>,
 }
 
 const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE;
+/// Usage of every blob buffer.
+const BLOB: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 fn shape(c: usize, [(x0, w, gw), (y0, h, gh)]: [(usize, usize, usize); 2]) -> Tensor<i16> {
     Tensor { c, h, w, x0, y0, gw, gh, data: Vec::new() }
@@ -71,7 +79,16 @@ impl NeuralGpu {
             return Err(Error::Gpu(format!("neural shader compilation failed on {name}: {e}")));
         }
         let tiling = ConvTiling::from_env();
-        Ok(NeuralGpu { dev, name, ops, convs: Mutex::default(), layers: Mutex::default(), tiling })
+        Ok(NeuralGpu {
+            dev,
+            name,
+            ops,
+            convs: Mutex::default(),
+            layers: Mutex::default(),
+            tiling,
+            pool: Mutex::default(),
+            staging: Mutex::default(),
+        })
     }
 
     /// The adapter's name.
@@ -125,7 +142,9 @@ impl NeuralGpu {
             };
             for &i in &node.inputs {
                 if last[i] == n {
-                    blobs[i] = None;
+                    if let Some(b) = blobs[i].take() {
+                        self.recycle(b.buf);
+                    }
                 }
             }
             for &o in &node.outputs {
@@ -133,7 +152,9 @@ impl NeuralGpu {
             }
         }
         let out = blobs[g.output].take().ok_or_else(|| Error::Internal("the output blob was not computed".into()))?;
-        self.download(&out)
+        let t = self.download(&out);
+        self.recycle(out.buf);
+        t
     }
 
     fn buffer(&self, bytes: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
@@ -145,6 +166,27 @@ impl NeuralGpu {
         })
     }
 
+    /// A blob buffer of at least `bytes`: the smallest free one that fits, else a new one
+    /// (sizes rounded up to 1 MiB so that they can be reused).
+    fn blob_buffer(&self, bytes: u64) -> Result<Arc<wgpu::Buffer>> {
+        let need = bytes.max(16).next_multiple_of(if bytes > 1 << 20 { 1 << 20 } else { 16 });
+        let mut pool = self.pool.lock().map_err(|_| Error::Internal("neural GPU pool poisoned".into()))?;
+        let best = (0..pool.len()).filter(|&i| pool[i].size() >= need).min_by_key(|&i| pool[i].size());
+        Ok(match best {
+            Some(i) => pool.swap_remove(i),
+            None => Arc::new(self.buffer(need, BLOB)),
+        })
+    }
+
+    /// Returns a blob's buffer to the pool once no blob refers to it.
+    fn recycle(&self, b: Arc<wgpu::Buffer>) {
+        if Arc::strong_count(&b) == 1 {
+            if let Ok(mut pool) = self.pool.lock() {
+                pool.push(b);
+            }
+        }
+    }
+
     fn words(&self, words: &[i32], usage: wgpu::BufferUsages) -> wgpu::Buffer {
         let b = self.buffer(words.len() as u64 * 4, usage | wgpu::BufferUsages::COPY_DST);
         self.dev.queue.write_buffer(&b, 0, bytemuck::cast_slice(words));
@@ -153,17 +195,23 @@ impl NeuralGpu {
 
     fn upload(&self, t: &Tensor<i16>) -> Result<Blob> {
         let words: Vec<i32> = t.data.iter().map(|&v| v as i32).collect();
-        Ok(Blob { shape: Tensor { data: Vec::new(), ..t.clone() }, buf: Arc::new(self.words(&words, STORAGE)) })
+        let buf = self.blob_buffer(words.len() as u64 * 4)?;
+        self.dev.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&words));
+        Ok(Blob { shape: Tensor { data: Vec::new(), ..t.clone() }, buf })
     }
 
     fn download(&self, b: &Blob) -> Result<Tensor<i16>> {
         let n = b.shape.c * b.shape.h * b.shape.w;
         let bytes = (n as u64 * 4).max(16);
-        let rb = self.buffer(bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        let mut staging = self.staging.lock().map_err(|_| Error::Internal("neural GPU staging poisoned".into()))?;
+        if staging.as_ref().is_none_or(|b| b.size() < bytes) {
+            *staging = Some(self.buffer(bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST));
+        }
+        let rb = staging.as_ref().ok_or_else(|| Error::Internal("no staging buffer".into()))?;
         let mut enc = self.dev.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(&b.buf, 0, &rb, 0, bytes);
         self.dev.queue.submit([enc.finish()]);
-        let slice = rb.slice(..);
+        let slice = rb.slice(..bytes);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
@@ -210,13 +258,13 @@ impl NeuralGpu {
     /// An elementwise op of `shaders/neural_ops.wgsl` making `out` from `a` (and `b`).
     fn op(&self, entry: &str, params: &[i32], a: &Blob, b: Option<&Blob>, out: Tensor<i16>) -> Result<Blob> {
         let n = (out.c * out.h * out.w) as u64;
-        let y = self.buffer(n * 4, STORAGE | wgpu::BufferUsages::COPY_SRC);
+        let y = self.blob_buffer(n * 4)?;
         let p = self.words(params, STORAGE);
         let groups = n.div_ceil(OPS_GROUP as u64).max(1);
         let (gx, gy) = (groups.min(65535) as u32, groups.div_ceil(65535) as u32);
         let pipe = self.ops.get(entry).ok_or_else(|| Error::Internal(format!("no neural op {entry}")))?;
         self.dispatch(pipe, &[&p, &a.buf, &b.unwrap_or(a).buf, &y], (gx, gy, 1));
-        Ok(Blob { shape: out, buf: Arc::new(y) })
+        Ok(Blob { shape: out, buf: y })
     }
 
     fn shuffle(&self, r: usize, x: &Blob) -> Result<Blob> {
@@ -293,7 +341,7 @@ impl NeuralGpu {
             pc.cout as i32, 0, 0,
         ];
         let uniform = self.words(&params, wgpu::BufferUsages::UNIFORM);
-        let y = self.buffer((out.c * out.h * out.w) as u64 * 4, STORAGE | wgpu::BufferUsages::COPY_SRC);
+        let y = self.blob_buffer((out.c * out.h * out.w) as u64 * 4)?;
         let t = self.tiling;
         let groups = (out.w.div_ceil(t.group * t.px) as u32, out.h as u32, pc.cout.div_ceil(t.oc) as u32);
         if out.w * out.h > 0 {
@@ -302,11 +350,13 @@ impl NeuralGpu {
             }
             self.dispatch(&layer.pipeline, &[&uniform, &x.buf, &layer.weights, &layer.params, &y], groups);
         }
-        let conv = Blob { shape: out, buf: Arc::new(y) };
+        let conv = Blob { shape: out, buf: y };
         if dc.phases == 1 {
             return Ok(conv);
         }
-        self.interleave(c, &conv)
+        let out = self.interleave(c, &conv);
+        self.recycle(conv.buf);
+        out
     }
 
     /// A deconvolution's phases (`ph`) into its cropped output, as `phases::interleave`.
