@@ -209,7 +209,7 @@ impl NeuralGpu {
         }
         let rb = staging.as_ref().ok_or_else(|| Error::Internal("no staging buffer".into()))?;
         let mut enc = self.dev.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(&b.buf, 0, &rb, 0, bytes);
+        enc.copy_buffer_to_buffer(&b.buf, 0, rb, 0, bytes);
         self.dev.queue.submit([enc.finish()]);
         let slice = rb.slice(..bytes);
         let (tx, rx) = std::sync::mpsc::channel();
