@@ -227,6 +227,7 @@ fn run_passes(
     network: &mut f64,
 ) -> Result<Store> {
     let Some(model) = &opts.model else { return Ok(store) };
+    crate::store::return_large_blocks();
     let exact = model.exact()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.resolved_threads())

@@ -124,6 +124,22 @@ pub(crate) fn release_bytes(map: &MmapMut, start: usize, end: usize) {
     }
 }
 
+/// Makes every heap block of 1 MiB or more its own mapping, returned to the kernel when freed
+/// (glibc otherwise raises this threshold as large blocks are freed, and keeps freed blocks
+/// per thread: the neural stage's tensors, made on the pool's threads in turn, would then be
+/// held twice). Process-wide; called once by the neural stage.
+pub(crate) fn return_large_blocks() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: mallopt only changes an allocator tuning parameter; it has no memory-safety
+        // preconditions and is thread-safe in glibc.
+        ONCE.call_once(|| unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        });
+    }
+}
+
 /// The kernel's page size (the unit `madvise` works in).
 fn page_size() -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
