@@ -12,6 +12,7 @@
 
 mod avx2;
 mod native;
+mod vnni;
 
 use super::graph::Conv;
 use super::reference::Tensor;
@@ -31,6 +32,8 @@ pub(crate) enum Kernel {
     Native,
     /// x86-64 AVX2.
     Avx2,
+    /// x86-64 AVX2 with AVX-VNNI (fused 16-bit multiply-add-accumulate).
+    AvxVnni,
 }
 
 impl Kernel {
@@ -38,6 +41,9 @@ impl Kernel {
     pub fn best() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") {
+            if is_x86_feature_detected!("avxvnni") {
+                return Kernel::AvxVnni;
+            }
             return Kernel::Avx2;
         }
         Kernel::Native
@@ -47,8 +53,11 @@ impl Kernel {
     #[cfg(test)]
     pub fn available() -> Vec<Kernel> {
         let mut v = vec![Kernel::Native];
-        if Kernel::best() == Kernel::Avx2 {
+        if Kernel::best() != Kernel::Native {
             v.push(Kernel::Avx2);
+        }
+        if Kernel::best() == Kernel::AvxVnni {
+            v.push(Kernel::AvxVnni);
         }
         v
     }
@@ -65,6 +74,8 @@ impl Kernel {
         match self {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => avx2::block(panel, np, p0, w, ok, acc),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::AvxVnni => vnni::block(panel, np, p0, w, ok, acc),
             _ => native::block(panel, np, p0, w, ok, acc),
         }
     }

@@ -1,0 +1,66 @@
+//! The AVX-VNNI micro-kernel: `vpdpwssd` multiplies 16 pairs of 16-bit values, adds each pair
+//! and accumulates into 32 bits (wrapping) in one instruction — `vpmaddwd` + `vpaddd` fused.
+//! Same sums as `native.rs`, so the same bits.
+
+use super::PX;
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// [`super::native::block`], for CPUs with AVX-VNNI. Checks its bounds, then runs unchecked.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn block<const MR: usize>(
+    panel: &[i32],
+    np: usize,
+    p0: usize,
+    w: &[i32],
+    (o0, k2): (usize, usize),
+    acc: &mut [[i32; PX]; MR],
+) {
+    assert!(
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("avxvnni"),
+        "the AVX-VNNI kernel was chosen on a CPU without it"
+    );
+    assert!(k2 == 0 || (k2 - 1) * np + p0 + PX <= panel.len(), "panel too short");
+    assert!((o0 + MR) * k2 <= w.len(), "weights too short");
+    // SAFETY: AVX2 and AVX-VNNI are present (checked above), and `inner` reads `panel` at
+    // `k·np + p0 .. + PX` and `w` at `(o0 + o)·k2 + k` for `k < k2`, `o < MR`: both within the
+    // slices by the two asserts.
+    unsafe { inner::<MR>(panel.as_ptr(), np, p0, w.as_ptr(), (o0, k2), acc) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn inner<const MR: usize>(
+    panel: *const i32,
+    np: usize,
+    p0: usize,
+    w: *const i32,
+    (o0, k2): (usize, usize),
+    acc: &mut [[i32; PX]; MR],
+) {
+    let mut a = [[_mm256_setzero_si256(); 2]; MR];
+    for k in 0..k2 {
+        // SAFETY: within the panel and the weights (see `block`); unaligned loads.
+        unsafe {
+            let col = panel.add(k * np + p0);
+            let c0 = _mm256_loadu_si256(col as *const __m256i);
+            let c1 = _mm256_loadu_si256(col.add(8) as *const __m256i);
+            for (o, a) in a.iter_mut().enumerate() {
+                let pair = _mm256_set1_epi32(*w.add((o0 + o) * k2 + k));
+                a[0] = _mm256_dpwssd_avx_epi32(a[0], c0, pair);
+                a[1] = _mm256_dpwssd_avx_epi32(a[1], c1, pair);
+            }
+        }
+    }
+    for (dst, a) in acc.iter_mut().zip(a) {
+        let mut lanes = [0i32; PX];
+        // SAFETY: `lanes` holds 16 i32 = two 256-bit stores; unaligned stores.
+        unsafe {
+            _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, a[0]);
+            _mm256_storeu_si256(lanes.as_mut_ptr().add(8) as *mut __m256i, a[1]);
+        }
+        for (d, l) in dst.iter_mut().zip(lanes) {
+            *d = d.wrapping_add(l);
+        }
+    }
+}
