@@ -110,3 +110,32 @@ fn a_plain_rerun_replaces_stale_partial_state() {
     assert_eq!(names(&d), vec!["o.tif", "tmp"]);
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A job with a model resumes only with the same model and passes: its fingerprint has the
+/// model's digest; the resumed output is the uninterrupted run's.
+#[test]
+fn a_model_job_resumes_only_with_the_same_model() {
+    let d = std::env::temp_dir().join(format!("gigascale-resume-model-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let run = |out: &Path, model: &str, kill: Option<u64>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_gigascale"));
+        c.args(["upscale", fixture("coffee.jpg").to_str().unwrap(), out.to_str().unwrap()])
+            .args(["--model", model, "--scale", "3", "--tile", "32", "--threads", "1", "--resume", "--quiet"]);
+        if let Some(k) = kill {
+            c.env("GIGASCALE_TEST_KILL_AFTER_TILES", k.to_string());
+        }
+        c.output().unwrap()
+    };
+    let reference = d.join("reference.tif");
+    assert!(run(&reference, "photo", None).status.success());
+    let out = d.join("out.tif");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(run(&out, "photo", Some(40)).status.signal(), Some(9));
+    let o = run(&out, "anime", None);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--resume refused"));
+    assert!(run(&out, "photo", None).status.success());
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap(), "resumed output differs");
+    std::fs::remove_dir_all(&d).unwrap();
+}

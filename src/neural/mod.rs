@@ -114,6 +114,8 @@ pub struct Model {
     border: Border,
     /// A built-in model's kept calibration.
     calibration: Option<&'static [i32]>,
+    /// A digest of the model's two files (FNV-1a), for `--resume`'s fingerprint.
+    digest: u64,
     /// The integer form, made on first use (a float run on the calibration image).
     exact: std::sync::OnceLock<std::result::Result<std::sync::Arc<exact::Exact>, String>>,
 }
@@ -167,8 +169,15 @@ impl Model {
             graph,
             border,
             calibration: None,
+            digest: crate::sink::journal::Fnv::default().bytes(param.as_bytes()).bytes(bin).0,
             exact: std::sync::OnceLock::new(),
         })
+    }
+
+    /// A digest of the model's `.param` and `.bin` (FNV-1a): two models with the same digest
+    /// compute the same bytes.
+    pub fn digest(&self) -> u64 {
+        self.digest
     }
 
     /// The network.
