@@ -176,7 +176,7 @@ impl<'o> Job<'o> {
         let t_neural = Instant::now();
         let mut network_s = 0.0;
         let store = run_passes(store, &info, &passes, opts, &temp_dir, progress, &mut network_s)?;
-        let neural_s = t_neural.elapsed().as_secs_f64();
+        let neural_s = if passes.is_empty() { 0.0 } else { t_neural.elapsed().as_secs_f64() };
         sink.begin(&header)?;
         let first = sink.resume_point();
         if first > 0 {
