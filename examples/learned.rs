@@ -16,7 +16,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let scale: f64 = scale.parse()?;
     let model = Arc::new(Model::open(model)?);
-    println!("{}: x{}, halo {} px, {} multiply-adds per input pixel", model.name(), model.scale(), model.halo(), model.macs_per_pixel());
+    println!(
+        "{}: x{}, halo {} px, {} multiply-adds per input pixel",
+        model.name(),
+        model.scale(),
+        model.halo(),
+        model.macs_per_pixel()
+    );
 
     let mut opts = Options::new(Size::Scale { x: scale, y: scale });
     opts.model = Some(model);
@@ -31,6 +37,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => {}
     })?;
     let (w, h) = report.output;
-    println!("{output}: {w}x{h}, {} bytes in {:.2} s (model {:.2} s)", report.bytes, report.seconds, report.stages.neural);
+    println!(
+        "{output}: {w}x{h}, {} bytes in {:.2} s (model {:.2} s)",
+        report.bytes, report.seconds, report.stages.neural
+    );
     Ok(())
 }

@@ -13,13 +13,13 @@ use crate::backend::Chosen;
 use crate::budget::{plan_memory, MemoryPlan, Needs};
 use crate::error::{Error, Result};
 use crate::exec::{self, Stats, TileStage};
+use crate::neural::stage::{self, Pass, PassPlan};
 use crate::options::Options;
 use crate::pixel::ImageInfo;
 use crate::plan::{Geometry, Plan};
 use crate::progress::{Event, StageTimes};
 use crate::sink::{Compression, SinkHeader, TileSink};
 use crate::source::{RowSource, RowWriter};
-use crate::neural::stage::{self, Pass, PassPlan};
 use crate::store::Store;
 use std::time::Instant;
 
@@ -286,7 +286,8 @@ fn neural_gpu(opts: &Options) -> Result<Option<crate::gpu::neural::NeuralGpu>> {
     }
     match opts.backend {
         Backend::Gpu => {
-            let a = crate::gpu::select(true).ok_or_else(|| Error::Gpu("--backend gpu: no usable GPU adapter".into()))?;
+            let a =
+                crate::gpu::select(true).ok_or_else(|| Error::Gpu("--backend gpu: no usable GPU adapter".into()))?;
             crate::gpu::neural::NeuralGpu::open(&a).map(Some)
         }
         Backend::Auto if crate::gpu::may_have_hardware_gpu() => {

@@ -156,9 +156,9 @@ impl Event {
                 output.1,
                 esc(device)
             ),
-            Event::Neural { pass, passes, done, total } => format!(
-                r#"{{"event":"neural","pass":{pass},"passes":{passes},"done":{done},"total":{total}}}"#
-            ),
+            Event::Neural { pass, passes, done, total } => {
+                format!(r#"{{"event":"neural","pass":{pass},"passes":{passes},"done":{done},"total":{total}}}"#)
+            }
             Event::Done { bytes, seconds, stages } => format!(
                 r#"{{"event":"done","bytes":{bytes},"seconds":{seconds:.3},"decode_s":{:.3},"neural_s":{:.3},"neural_network_s":{:.3},"compute_s":{:.3},"encode_s":{:.3},"write_s":{:.3},"gpu_upload_s":{:.3},"gpu_wait_s":{:.3},"gpu_readback_s":{:.3},"backend_init_s":{:.3},"gpu_tiles":{}}}"#,
                 stages.decode,

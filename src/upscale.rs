@@ -153,7 +153,8 @@ fn fingerprint(input: &Path, opts: &Options, out: (u32, u32), layout: Layout) ->
     f.seek(SeekFrom::End(-(tail.len() as i64)))
         .and_then(|_| f.read_exact(&mut tail))
         .map_err(|e| Error::io(input, e))?;
-    let model = opts.model.as_ref().map_or(String::new(), |m| format!("{} {:x} {}", m.name(), m.digest(), opts.model_passes));
+    let model =
+        opts.model.as_ref().map_or(String::new(), |m| format!("{} {:x} {}", m.name(), m.digest(), opts.model_passes));
     let desc = format!(
         "{} {} {mtime} {}x{} {:?} {:?} {} {:?} {:?} {:?} {} {model}",
         env!("CARGO_PKG_VERSION"),

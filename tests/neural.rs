@@ -33,6 +33,9 @@ fn shipped_models_load_from_their_files_as_from_the_binary() {
         let built = Model::builtin(name).unwrap();
         let loaded = Model::load(&models().join(file)).unwrap();
         assert_eq!((loaded.scale(), loaded.halo()), (scale, halo), "{file}");
+        // A model file gets the border rule of the program that runs such networks: the same
+        // as the built-in's.
+        assert_eq!(loaded.border(), built.border(), "{file}");
         assert_eq!(
             (built.scale(), built.halo(), built.macs_per_pixel()),
             (loaded.scale(), loaded.halo(), loaded.macs_per_pixel())

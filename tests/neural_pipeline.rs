@@ -45,7 +45,10 @@ fn rgb(w: u32, h: u32, seed: u64) -> Img {
 fn every_tile_budget_and_thread_count_gives_the_same_bytes() {
     let img = rgb(70, 52, 1);
     // Budgets that force tiles of 16, 32 and 48 input pixels (the largest that fit).
-    let budgets = [("photo", [(13u64 << 20, 1), (14 << 20, 3), (16 << 20, 2)]), ("anime", [(12 << 20, 2), (13 << 20, 1), (14 << 20, 3)])];
+    let budgets = [
+        ("photo", [(13u64 << 20, 1), (14 << 20, 3), (16 << 20, 2)]),
+        ("anime", [(12 << 20, 2), (13 << 20, 1), (14 << 20, 3)]),
+    ];
     for (name, budgets) in budgets {
         let m = model(name);
         let mut o = opts(&m, scale(m.scale() as f64 * 0.8));
@@ -125,7 +128,8 @@ fn alpha_is_enlarged_by_the_bicubic_resampler_and_colour_by_the_model() {
     for (i, px) in got.data.chunks(4).enumerate() {
         assert_eq!(px[3], alpha.data[i * 4 + 3], "pixel {i}: alpha");
         // The resampler leaves no colour where nothing is visible.
-        let want = if px[3] == 0 { [0; 3] } else { [colour.data[i * 3], colour.data[i * 3 + 1], colour.data[i * 3 + 2]] };
+        let want =
+            if px[3] == 0 { [0; 3] } else { [colour.data[i * 3], colour.data[i * 3 + 1], colour.data[i * 3 + 2]] };
         assert_eq!(px[..3], want, "pixel {i}: colour");
     }
     assert!(got.data.chunks(4).any(|p| p[3] == 0) && got.data.chunks(4).any(|p| p[3] == 255));

@@ -120,8 +120,18 @@ fn a_model_job_resumes_only_with_the_same_model() {
     std::fs::create_dir_all(&d).unwrap();
     let run = |out: &Path, model: &str, kill: Option<u64>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_gigascale"));
-        c.args(["upscale", fixture("coffee.jpg").to_str().unwrap(), out.to_str().unwrap()])
-            .args(["--model", model, "--scale", "3", "--tile", "32", "--threads", "1", "--resume", "--quiet"]);
+        c.args(["upscale", fixture("coffee.jpg").to_str().unwrap(), out.to_str().unwrap()]).args([
+            "--model",
+            model,
+            "--scale",
+            "3",
+            "--tile",
+            "32",
+            "--threads",
+            "1",
+            "--resume",
+            "--quiet",
+        ]);
         if let Some(k) = kill {
             c.env("GIGASCALE_TEST_KILL_AFTER_TILES", k.to_string());
         }

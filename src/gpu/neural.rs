@@ -127,7 +127,8 @@ impl NeuralGpu {
         let last = g.last_uses();
         let mut blobs: Vec<Option<Blob>> = vec![None; g.blobs];
         for (n, node) in g.nodes.iter().enumerate() {
-            let get = |i: usize| blobs[i].clone().ok_or_else(|| Error::Internal(format!("{}: blob missing", node.name)));
+            let get =
+                |i: usize| blobs[i].clone().ok_or_else(|| Error::Internal(format!("{}: blob missing", node.name)));
             let out = match &node.op {
                 Op::Input => self.upload(&input)?,
                 Op::Conv(c) => self.conv(n, c, ex, &get(node.inputs[0])?)?,
@@ -323,7 +324,8 @@ impl NeuralGpu {
         let kk = c.kernel * c.kernel;
         let blocks = weight_blocks(&ex.device_weights(dc), c.cout, c.cin, kk, self.tiling.oc);
         let params = &dc.words[c.cout * kk * c.cin.div_ceil(2)..];
-        let layer = Arc::new(Layer { pipeline, weights: self.words(&blocks, STORAGE), params: self.words(params, STORAGE) });
+        let layer =
+            Arc::new(Layer { pipeline, weights: self.words(&blocks, STORAGE), params: self.words(params, STORAGE) });
         self.layers.lock().map_err(|_| lock())?.insert(n, layer.clone());
         Ok(layer)
     }
@@ -336,9 +338,22 @@ impl NeuralGpu {
         let out = shape(pc.cout, window);
         let s = &x.shape;
         let params: [i32; 16] = [
-            s.x0 as i32, s.y0 as i32, s.w as i32, s.h as i32, s.gw as i32, s.gh as i32, pc.pad[0] as i32,
-            pc.pad[1] as i32, out.x0 as i32, out.y0 as i32, out.w as i32, out.h as i32, pc.dilation as i32,
-            pc.cout as i32, 0, 0,
+            s.x0 as i32,
+            s.y0 as i32,
+            s.w as i32,
+            s.h as i32,
+            s.gw as i32,
+            s.gh as i32,
+            pc.pad[0] as i32,
+            pc.pad[1] as i32,
+            out.x0 as i32,
+            out.y0 as i32,
+            out.w as i32,
+            out.h as i32,
+            pc.dilation as i32,
+            pc.cout as i32,
+            0,
+            0,
         ];
         let uniform = self.words(&params, wgpu::BufferUsages::UNIFORM);
         let y = self.blob_buffer((out.c * out.h * out.w) as u64 * 4)?;
@@ -364,8 +379,18 @@ impl NeuralGpu {
         let out = shape(c.cout, phases::interleave_window(c, &ph.shape));
         let s = &ph.shape;
         let p = [
-            c.stride as i32, c.cout as i32, out.x0 as i32, out.y0 as i32, out.w as i32, out.h as i32, c.pad[0] as i32,
-            c.pad[1] as i32, s.x0 as i32, s.y0 as i32, s.w as i32, s.h as i32,
+            c.stride as i32,
+            c.cout as i32,
+            out.x0 as i32,
+            out.y0 as i32,
+            out.w as i32,
+            out.h as i32,
+            c.pad[0] as i32,
+            c.pad[1] as i32,
+            s.x0 as i32,
+            s.y0 as i32,
+            s.w as i32,
+            s.h as i32,
         ];
         self.op("interleave", &p, ph, None, out)
     }

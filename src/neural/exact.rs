@@ -34,7 +34,11 @@ pub(crate) fn shift_round(a: i32, s: i32) -> i32 {
         0 => a,
         s => {
             let lim = SAT >> (-s).min(15);
-            if a > lim || a < -lim { a.signum() * SAT } else { a << -s }
+            if a > lim || a < -lim {
+                a.signum() * SAT
+            } else {
+                a << -s
+            }
         }
     }
 }
@@ -349,7 +353,10 @@ impl Engine<i16> for Exact {
             .zip(ins)
             .map(|(x, &i)| {
                 let s = self.exp[i] - self.exp[out];
-                Tensor { data: x.data.iter().map(|&v| saturate(shift_round(v as i32, s)) as i16).collect(), ..x.clone() }
+                Tensor {
+                    data: x.data.iter().map(|&v| saturate(shift_round(v as i32, s)) as i16).collect(),
+                    ..x.clone()
+                }
             })
             .collect();
         reference::concat(&aligned)

@@ -6,11 +6,11 @@
 //! needs: the scale, the receptive radius (halo) and the cost per pixel. Running the graph on
 //! tiles is the next step of the engine (see docs/neural.md).
 
+pub(crate) mod exact;
 pub(crate) mod graph;
+mod kernels;
 mod param;
 pub(crate) mod phases;
-pub(crate) mod exact;
-mod kernels;
 pub(crate) mod reference;
 pub(crate) mod stage;
 mod weights;
@@ -56,8 +56,8 @@ pub const BUILTINS: [Builtin; 2] = [
         param: include_str!("../../models/realesr-animevideov3-x4.param"),
         bin: include_bytes!("../../models/realesr-animevideov3-x4.bin"),
         calibration: &[
-            13, 13, 13, 24, 8, 24, 7, 24, 5, 24, 6, 24, 7, 24, 7, 24, 7, 24, 7, 24, 7, 24, 7, 24, 8, 24, 8, 24, 8, 24, 8,
-            24, 9, 24, 9, 24, 11, 14, 14, 13, 13,
+            13, 13, 13, 24, 8, 24, 7, 24, 5, 24, 6, 24, 7, 24, 7, 24, 7, 24, 7, 24, 7, 24, 7, 24, 8, 24, 8, 24, 8, 24,
+            8, 24, 9, 24, 9, 24, 11, 14, 14, 13, 13,
         ],
     },
 ];
@@ -162,8 +162,15 @@ impl Model {
     pub fn from_parts(name: &str, param: &str, bin: &[u8]) -> std::result::Result<Model, String> {
         let layers = param::parse(param)?;
         let graph = graph::build(&layers, bin)?;
-        // Custom models: replicate by the receptive radius (exact for all-valid networks).
-        let border = Border::Replicate(graph.halo as u32);
+        // Custom models: an all-valid network (no convolution pads) is extended by replicating
+        // its receptive radius, as waifu2x-ncnn-vulkan does (exact); a padded one, as
+        // Real-ESRGAN-ncnn-vulkan runs every model, by reflect-101 of 10 px, its convolutions
+        // zero-padding at that border.
+        let padded = graph
+            .nodes
+            .iter()
+            .any(|n| matches!(&n.op, graph::Op::Conv(c) if !c.transposed && c.pad.iter().any(|&p| p > 0)));
+        let border = if padded { Border::Reflect101(10) } else { Border::Replicate(graph.halo as u32) };
         Ok(Model {
             name: name.to_string(),
             graph,
@@ -259,16 +266,21 @@ impl Model {
                 let mut put = |x: usize, y: usize, v: [u8; 3]| px[(y * ow + x) * 3..][..3].copy_from_slice(&v);
                 match &ex {
                     Some(e) => {
-                        let input = self.padded(w, h, window, |x, y, c| stage::to_fixed(at(x, y, c) as u32, 255) as i16);
+                        let input =
+                            self.padded(w, h, window, |x, y, c| stage::to_fixed(at(x, y, c) as u32, 255) as i16);
                         let o = reference::run_with(&self.graph, e.as_ref(), input, &mut |_, _| {})
                             .map_err(Error::Internal)?;
                         let e = e.exponent(self.graph.output);
-                        self.place(w, h, &o, rect, |x, y, v| put(x, y, v.map(|q| stage::from_fixed(q as i32, e, 255) as u8)))?;
+                        self.place(w, h, &o, rect, |x, y, v| {
+                            put(x, y, v.map(|q| stage::from_fixed(q as i32, e, 255) as u8))
+                        })?;
                     }
                     None => {
                         let input = self.padded(w, h, window, |x, y, c| at(x, y, c) as f32 / 255.0);
                         let o = reference::run(&self.graph, input).map_err(Error::Internal)?;
-                        self.place(w, h, &o, rect, |x, y, v| put(x, y, v.map(|v| (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8)))?;
+                        self.place(w, h, &o, rect, |x, y, v| {
+                            put(x, y, v.map(|v| (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8))
+                        })?;
                     }
                 }
             }
@@ -311,7 +323,13 @@ impl Model {
     /// Where output pixel `(x, y)` of the cropped output lies in the network's output window
     /// `out`, checking that the window covers the pixels `(x, y, w, h)`: `(column, row)` within
     /// `out`'s data.
-    fn origin<T>(&self, w: usize, h: usize, out: &reference::Tensor<T>, (x, y, tw, th): (usize, usize, usize, usize)) -> Result<(usize, usize)> {
+    fn origin<T>(
+        &self,
+        w: usize,
+        h: usize,
+        out: &reference::Tensor<T>,
+        (x, y, tw, th): (usize, usize, usize, usize),
+    ) -> Result<(usize, usize)> {
         let s = self.graph.scale;
         let (gx, gy) = (x + (out.gw - w * s) / 2, y + (out.gh - h * s) / 2);
         if gx < out.x0 || gy < out.y0 || gx + tw > out.x0 + out.w || gy + th > out.y0 + out.h {

@@ -72,7 +72,9 @@ pub(crate) fn run_with<T: Copy + Default, E: Engine<T>>(
     for (n, node) in g.nodes.iter().enumerate() {
         let missing = || format!("{}: input blob not computed", node.name);
         let first = node.inputs.first().copied().unwrap_or(0);
-        let all = |blobs: &[Option<Tensor<T>>]| node.inputs.iter().map(|&i| blobs[i].clone().ok_or_else(missing)).collect::<Result<Vec<_>, _>>();
+        let all = |blobs: &[Option<Tensor<T>>]| {
+            node.inputs.iter().map(|&i| blobs[i].clone().ok_or_else(missing)).collect::<Result<Vec<_>, _>>()
+        };
         // A blob read for the last time by a layer that consumes it is moved, not copied.
         let owned = |blobs: &mut [Option<Tensor<T>>]| match last[first] == n && node.inputs.len() == 1 {
             true => blobs[first].take().ok_or_else(missing),

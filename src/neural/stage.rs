@@ -15,8 +15,8 @@
 
 use super::exact::Exact;
 use super::graph::Graph;
-use super::reference::Tensor;
 use super::reference;
+use super::reference::Tensor;
 use super::Model;
 use crate::error::{Error, Result};
 use crate::kernel::Filter;
@@ -95,7 +95,13 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
 }
 
 /// The largest tile whose pass fits in `budget`.
-pub(crate) fn plan_pass(model: &Model, size: (u32, u32), layout: Layout, threads: usize, budget: u64) -> Result<PassPlan> {
+pub(crate) fn plan_pass(
+    model: &Model,
+    size: (u32, u32),
+    layout: Layout,
+    threads: usize,
+    budget: u64,
+) -> Result<PassPlan> {
     for tile in TILES {
         let bytes = pass_bytes(model, size, layout, tile, threads);
         if bytes <= budget {
@@ -207,7 +213,10 @@ impl Pass<'_> {
         let t = std::time::Instant::now();
         let out = match self.device {
             Some(device) => device.run(g, self.exact, input)?,
-            None => self.pool.install(|| reference::run_with(g, self.exact, input, &mut |_, _| {})).map_err(Error::Internal)?,
+            None => self
+                .pool
+                .install(|| reference::run_with(g, self.exact, input, &mut |_, _| {}))
+                .map_err(Error::Internal)?,
         };
         self.network_s.set(self.network_s.get() + t.elapsed().as_secs_f64());
         let (ox, oy) = self.model.origin(w, h, &out, rect)?;
@@ -221,7 +230,8 @@ impl Pass<'_> {
                 let base = (oy + yy) * out.w + ox;
                 for xx in 0..tw {
                     let i = base + xx;
-                    let v = [out.data[i], out.data[plane + i], out.data[2 * plane + i]].map(|q| from_fixed(q as i32, e, max));
+                    let v = [out.data[i], out.data[plane + i], out.data[2 * plane + i]]
+                        .map(|q| from_fixed(q as i32, e, max));
                     let px = &mut row[(x0 + xx) * ch * bps..][..ch * bps];
                     if grey {
                         put(px, 0, (v[0] + v[1] + v[2] + 1) / 3, layout.depth);

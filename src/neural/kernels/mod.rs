@@ -112,7 +112,8 @@ impl Packed {
         let (kk, cin2) = (kernel * kernel, cin.div_ceil(2));
         let k2 = kk * cin2;
         let mut pairs = Vec::with_capacity(cout * k2);
-        let half = |o: usize, q: usize, t: usize| if q < cin { w[(o * cin + q) * kk + t] as i16 as u16 as u32 } else { 0 };
+        let half =
+            |o: usize, q: usize, t: usize| if q < cin { w[(o * cin + q) * kk + t] as i16 as u16 as u32 } else { 0 };
         for o in 0..cout {
             for t in 0..kk {
                 for j in 0..cin2 {
@@ -271,7 +272,8 @@ mod tests {
             ((s >> 33) as i32 % 65535 - 32767) as i16
         };
         let k2 = 37;
-        let panel: Vec<i32> = (0..k2 * CHUNK).map(|_| (next() as u16 as u32 | (next() as u16 as u32) << 16) as i32).collect();
+        let panel: Vec<i32> =
+            (0..k2 * CHUNK).map(|_| (next() as u16 as u32 | (next() as u16 as u32) << 16) as i32).collect();
         let w: Vec<i32> = (0..6 * k2).map(|_| (next() as u16 as u32 | (next() as u16 as u32) << 16) as i32).collect();
         let mut want = [[0i32; PX]; 6];
         native::block::<6>(&panel, CHUNK, PX, &w, (0, k2), &mut want);
