@@ -9,10 +9,10 @@
 use super::neural_shader::{conv_shader, ops_shader, weight_blocks, ConvTiling, OPS_GROUP};
 use super::setup::{open_device, Device};
 use crate::error::{Error, Result};
-use crate::neural::exact::{conv_window, Exact};
+use crate::neural::exact::Exact;
 use crate::neural::graph::{Graph, Op};
 use crate::neural::phases;
-use crate::neural::reference::Tensor;
+use crate::neural::reference::{conv_window, Tensor};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -334,8 +334,7 @@ impl NeuralGpu {
         let dc = ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("convolution {n} has no GPU form")))?;
         let layer = self.layer(n, &dc, ex)?;
         let pc = &dc.conv;
-        let window = if dc.phases > 1 { phases::window(pc, &x.shape) } else { conv_window(pc, &x.shape) };
-        let out = shape(pc.cout, window);
+        let out = shape(pc.cout, conv_window(pc, &x.shape));
         let s = &x.shape;
         let params: [i32; 16] = [
             s.x0 as i32,

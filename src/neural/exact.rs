@@ -14,7 +14,7 @@
 use super::graph::{Act, Conv, Graph, Op};
 use super::kernels::{self, Kernel, Packed};
 use super::phases::{self, phase_conv};
-use super::reference::{self, conv_range, deconv_with, Engine, Tensor};
+use super::reference::{self, conv_window, deconv_with, Engine, Tensor};
 
 /// Bits of the activation scale: an input value of 1.0 is `2^14`.
 pub(crate) const INPUT_BITS: i32 = 14;
@@ -250,14 +250,6 @@ impl Exact {
     }
 }
 
-/// The output window of stride-1 convolution `c` over `x` (see `reference::conv_range`).
-pub(crate) fn conv_window(c: &Conv, x: &Tensor<i16>) -> [(usize, usize, usize); 2] {
-    let dk = c.dilation * (c.kernel - 1) + 1;
-    let (ox0, ox1, gw) = conv_range(x.x0, x.x0 + x.w, x.gw, c.pad[0], c.pad[2], dk);
-    let (oy0, oy1, gh) = conv_range(x.y0, x.y0 + x.h, x.gh, c.pad[1], c.pad[3], dk);
-    [(ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh)]
-}
-
 /// What a device needs to compute a convolution node exactly as [`Exact`] does.
 #[derive(Debug, Clone)]
 pub(crate) struct DeviceConv {
@@ -307,7 +299,7 @@ impl Engine<i16> for Exact {
         let q = self.convs[n].as_ref().ok_or("convolution without integer weights")?;
         if let Some(pc) = &q.phases {
             let ss = c.stride * c.stride;
-            let window = phases::window(pc, x);
+            let window = conv_window(pc, x);
             let ph = kernels::conv(self.kernel, pc, &q.packed, x, window, |o, row| q.finish_row(o / ss, row));
             return Ok(phases::interleave(c, &ph));
         }

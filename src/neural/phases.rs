@@ -6,9 +6,10 @@
 //! a `K/s`-tap correlation padded by `K/s - 1`, whose tap `t` weighs `w[ph + s·(K/s - 1 - t)]`.
 //! Output channel `(p·s + py)·s + px` of the phase convolution is phase `(py, px)` of channel
 //! `p`. Integer sums do not depend on their order, so this is the scatter's result exactly.
+//! Its output window is that of any stride-1 convolution (`reference::conv_window`).
 
 use super::graph::{Act, Conv};
-use super::reference::{conv_range, Tensor};
+use super::reference::{crop_range, Tensor};
 
 /// The phase convolution of deconvolution `c`, if `c` has one (dilation 1, kernel a multiple
 /// of the stride).
@@ -48,22 +49,12 @@ pub(crate) fn phase_conv(c: &Conv, w: &[i32]) -> Option<(Conv, Vec<i64>)> {
     Some((conv, pw))
 }
 
-/// The output window of the phase convolution `pc` over `x`, per axis `(start, len, global)`.
-pub(crate) fn window(pc: &Conv, x: &Tensor<i16>) -> [(usize, usize, usize); 2] {
-    let t = pc.kernel;
-    let (bx0, bx1, nbx) = conv_range(x.x0, x.x0 + x.w, x.gw, t - 1, t - 1, t);
-    let (by0, by1, nby) = conv_range(x.y0, x.y0 + x.h, x.gh, t - 1, t - 1, t);
-    [(bx0, bx1 - bx0, nbx), (by0, by1 - by0, nby)]
-}
-
 /// The cropped output window of deconvolution `c` whose phases cover window `ph`.
 pub(crate) fn interleave_window(c: &Conv, ph: &Tensor<i16>) -> [(usize, usize, usize); 2] {
     let s = c.stride;
     let crop = |b0: usize, n: usize, nb: usize, lo: usize, hi: usize| {
-        let (f0, f1, full) = (b0 * s, (b0 + n) * s, nb * s);
-        let keep = full.saturating_sub(lo + hi);
-        let start = f0.saturating_sub(lo).min(keep);
-        (start, f1.saturating_sub(lo).clamp(start, keep) - start, keep)
+        let (start, end, keep) = crop_range(b0 * s, (b0 + n) * s, nb * s, lo, hi);
+        (start, end - start, keep)
     };
     [crop(ph.x0, ph.w, ph.gw, c.pad[0], c.pad[2]), crop(ph.y0, ph.h, ph.gh, c.pad[1], c.pad[3])]
 }

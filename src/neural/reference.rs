@@ -180,6 +180,23 @@ pub(crate) fn conv_range(a: usize, b: usize, n: usize, lo: usize, hi: usize, dk:
     (start, end.max(start), out_n)
 }
 
+/// The output window of stride-1 convolution `c` over `x`, per axis `(start, length, global
+/// length)`: the outputs whose taps are all inside `x`'s window or outside the image.
+pub(crate) fn conv_window<T>(c: &Conv, x: &Tensor<T>) -> [(usize, usize, usize); 2] {
+    let dk = c.dilation * (c.kernel - 1) + 1;
+    let (ox0, ox1, gw) = conv_range(x.x0, x.x0 + x.w, x.gw, c.pad[0], c.pad[2], dk);
+    let (oy0, oy1, gh) = conv_range(x.y0, x.y0 + x.h, x.gh, c.pad[1], c.pad[3], dk);
+    [(ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh)]
+}
+
+/// A deconvolution's full output range `[f0, f1)` of global length `full` cropped by its
+/// padding `lo`/`hi`: (start, end, kept length), clipped to the kept extent.
+pub(crate) fn crop_range(f0: usize, f1: usize, full: usize, lo: usize, hi: usize) -> (usize, usize, usize) {
+    let keep = full.saturating_sub(lo + hi);
+    let start = f0.saturating_sub(lo).min(keep);
+    (start, f1.saturating_sub(lo).clamp(start, keep), keep)
+}
+
 /// A stride-1 convolution over a window: for each output channel `p` and valid pixel, the
 /// accumulator starts at `init(p)`, takes `mac(acc, weight index, input)` for every tap in the
 /// order input channel, kernel row, kernel column (zero outside the image), and ends as
@@ -194,10 +211,8 @@ pub(crate) fn conv_with<T: Copy + Default + Send + Sync, A: Copy>(
     if c.stride != 1 {
         return Err("strided convolution".into());
     }
-    let dk = c.dilation * (c.kernel - 1) + 1;
-    let (ox0, ox1, gw) = conv_range(x.x0, x.x0 + x.w, x.gw, c.pad[0], c.pad[2], dk);
-    let (oy0, oy1, gh) = conv_range(x.y0, x.y0 + x.h, x.gh, c.pad[1], c.pad[3], dk);
-    let mut out = Tensor::window(c.cout, (ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh));
+    let [(ox0, ow, gw), (oy0, oh, gh)] = conv_window(c, x);
+    let mut out = Tensor::window(c.cout, (ox0, ow, gw), (oy0, oh, gh));
     let (ow, oh) = (out.w, out.h);
     accumulate(c, &mut out, init, finish, |acc, q, wi, ky, kx| {
         // Outputs whose tap reads inside the image along x: a contiguous run of each row (the
@@ -269,13 +284,8 @@ pub(crate) fn deconv_with<T: Copy + Default + Send + Sync, A: Copy>(
     let (fx0, fx1, fw) = deconv_range(x.x0, x.x0 + x.w, x.gw, c.stride, dk);
     let (fy0, fy1, fh) = deconv_range(x.y0, x.y0 + x.h, x.gh, c.stride, dk);
     // The cropped output: full coordinates minus the padding, clipped to the kept extent.
-    let crop = |f0: usize, f1: usize, full: usize, lo: usize, hi: usize| {
-        let keep = full.saturating_sub(lo + hi);
-        let s = f0.saturating_sub(lo).min(keep);
-        (s, f1.saturating_sub(lo).clamp(s, keep), keep)
-    };
-    let (ox0, ox1, gw) = crop(fx0, fx1, fw, c.pad[0], c.pad[2]);
-    let (oy0, oy1, gh) = crop(fy0, fy1, fh, c.pad[1], c.pad[3]);
+    let (ox0, ox1, gw) = crop_range(fx0, fx1, fw, c.pad[0], c.pad[2]);
+    let (oy0, oy1, gh) = crop_range(fy0, fy1, fh, c.pad[1], c.pad[3]);
     let mut out = Tensor::window(c.cout, (ox0, ox1 - ox0, gw), (oy0, oy1 - oy0, gh));
     let (ow, oh) = (out.w, out.h);
     accumulate(c, &mut out, init, finish, |acc, q, wi, ky, kx| {
