@@ -297,7 +297,7 @@ impl NeuralGpu {
         self.op("sum2", &p, a, Some(b), out)
     }
 
-    fn layer(&self, n: usize, dc: &crate::neural::exact::DeviceConv, ex: &Exact) -> Result<Arc<Layer>> {
+    fn layer(&self, n: usize, dc: &crate::neural::exact::DeviceConv) -> Result<Arc<Layer>> {
         let lock = || Error::Internal("neural GPU lock poisoned".into());
         if let Some(l) = self.layers.lock().map_err(|_| lock())?.get(&n) {
             return Ok(l.clone());
@@ -322,17 +322,19 @@ impl NeuralGpu {
             }
         };
         let kk = c.kernel * c.kernel;
-        let blocks = weight_blocks(&ex.device_weights(dc), c.cout, c.cin, kk, self.tiling.oc);
-        let params = &dc.words[c.cout * kk * c.cin.div_ceil(2)..];
-        let layer =
-            Arc::new(Layer { pipeline, weights: self.words(&blocks, STORAGE), params: self.words(params, STORAGE) });
+        let blocks = weight_blocks(&dc.weights, c.cout, c.cin, kk, self.tiling.oc);
+        let layer = Arc::new(Layer {
+            pipeline,
+            weights: self.words(&blocks, STORAGE),
+            params: self.words(&dc.params, STORAGE),
+        });
         self.layers.lock().map_err(|_| lock())?.insert(n, layer.clone());
         Ok(layer)
     }
 
     fn conv(&self, n: usize, c: &crate::neural::graph::Conv, ex: &Exact, x: &Blob) -> Result<Blob> {
         let dc = ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("convolution {n} has no GPU form")))?;
-        let layer = self.layer(n, &dc, ex)?;
+        let layer = self.layer(n, &dc)?;
         let pc = &dc.conv;
         let out = shape(pc.cout, conv_window(pc, &x.shape));
         let s = &x.shape;

@@ -63,9 +63,10 @@ fn fraction(v: f32, bits: i32) -> i64 {
 #[derive(Debug)]
 struct QConv {
     packed: Packed,
-    /// A deconvolution's phase convolution (its weights are `packed`).
+    /// A deconvolution's phase convolution (the convolution that runs).
     phases: Option<Conv>,
-    /// `[out][in][kh][kw]`, for the deconvolution's scatter.
+    /// The weights of the convolution that runs, `[out][in][kh][kw]` (the phase convolution's
+    /// for a deconvolution that has one; else the layer's own, also for the scatter).
     w: Vec<i32>,
     /// Per output channel: the shift from accumulator units to the output's.
     shift: Vec<i32>,
@@ -134,10 +135,12 @@ fn quantise(c: &Conv, e_in: i32, e_out: i32) -> Result<QConv, String> {
         shift.push(e_in + e - e_out);
         bias.push(fraction(c.bias[p], e_in + e).clamp(-(BIAS_MAX as i64), BIAS_MAX as i64) as i32);
     }
-    let (packed, phases) = match phase_conv(c, &w) {
-        Some((pc, pw)) => (Packed::new(&pw, c.cout * c.stride * c.stride, c.cin, pc.kernel), Some(pc)),
-        None => (Packed::new(&w.iter().map(|&v| v as i64).collect::<Vec<_>>(), c.cout, c.cin, c.kernel), None),
+    let (w, phases) = match phase_conv(c, &w) {
+        Some((pc, pw)) => (pw, Some(pc)),
+        None => (w, None),
     };
+    let run = phases.as_ref().unwrap_or(c);
+    let packed = Packed::new(&w, run.cout, run.cin, run.kernel);
     Ok(QConv { packed, phases, w, shift, bias, slopes: slopes(&c.act, c.cout)? })
 }
 
@@ -225,25 +228,6 @@ impl Exact {
         fits.then_some(terms)
     }
 
-    /// The unpacked integer weights of node `n`'s device convolution, `[out][in][tap]`.
-    pub(crate) fn device_weights(&self, dc: &DeviceConv) -> Vec<i32> {
-        let c = &dc.conv;
-        let (kk, cin2) = (c.kernel * c.kernel, c.cin.div_ceil(2));
-        let mut w = vec![0i32; c.cout * c.cin * kk];
-        for o in 0..c.cout {
-            for t in 0..kk {
-                for j in 0..cin2 {
-                    let pair = dc.words[(o * kk + t) * cin2 + j];
-                    w[(o * c.cin + 2 * j) * kk + t] = pair as i16 as i32;
-                    if 2 * j + 1 < c.cin {
-                        w[(o * c.cin + 2 * j + 1) * kk + t] = pair >> 16;
-                    }
-                }
-            }
-        }
-        w
-    }
-
     /// The exponent of blob `b`.
     pub fn exponent(&self, b: usize) -> i32 {
         self.exp[b]
@@ -255,9 +239,10 @@ impl Exact {
 pub(crate) struct DeviceConv {
     /// The stride-1 convolution that runs (a deconvolution's phase convolution); no weights.
     pub conv: Conv,
-    /// Its weights as packed pairs (`[out][kh·kw][cin/2]`, as the CPU panels), then four words
-    /// per output channel: bias, shift, slope, whether there is a slope.
-    pub words: Vec<i32>,
+    /// Its weights, `[out][in][kh][kw]`.
+    pub weights: Vec<i32>,
+    /// Four words per output channel: bias, shift, slope, whether there is a slope.
+    pub params: Vec<i32>,
     /// Phases per output channel (`stride²` for a deconvolution, else 1).
     pub phases: usize,
 }
@@ -272,13 +257,14 @@ impl Exact {
             None if !c.transposed && c.stride == 1 => (Conv { weights: Vec::new(), bias: Vec::new(), ..c.clone() }, 1),
             None => return None,
         };
-        let mut words = q.packed.pairs().to_vec();
-        for o in 0..conv.cout {
-            let p = o / phases;
-            let slope = q.slopes.get(p).copied();
-            words.extend([q.bias[p], q.shift[p], slope.unwrap_or(0), slope.is_some() as i32]);
-        }
-        Some(DeviceConv { conv, words, phases })
+        let params = (0..conv.cout)
+            .flat_map(|o| {
+                let p = o / phases;
+                let slope = q.slopes.get(p).copied();
+                [q.bias[p], q.shift[p], slope.unwrap_or(0), slope.is_some() as i32]
+            })
+            .collect();
+        Some(DeviceConv { conv, weights: q.w.clone(), params, phases })
     }
 }
 

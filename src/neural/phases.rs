@@ -13,7 +13,7 @@ use super::reference::{crop_range, Tensor};
 
 /// The phase convolution of deconvolution `c`, if `c` has one (dilation 1, kernel a multiple
 /// of the stride).
-pub(crate) fn phase_conv(c: &Conv, w: &[i32]) -> Option<(Conv, Vec<i64>)> {
+pub(crate) fn phase_conv(c: &Conv, w: &[i32]) -> Option<(Conv, Vec<i32>)> {
     let (s, k) = (c.stride, c.kernel);
     if !c.transposed || c.dilation != 1 || s == 0 || k % s != 0 {
         return None;
@@ -27,7 +27,7 @@ pub(crate) fn phase_conv(c: &Conv, w: &[i32]) -> Option<(Conv, Vec<i64>)> {
                     for ty in 0..t {
                         for tx in 0..t {
                             let (ky, kx) = (py + s * (t - 1 - ty), px + s * (t - 1 - tx));
-                            pw.push(w[((p * c.cin + q) * k + ky) * k + kx] as i64);
+                            pw.push(w[((p * c.cin + q) * k + ky) * k + kx]);
                         }
                     }
                 }

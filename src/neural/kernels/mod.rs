@@ -101,14 +101,9 @@ pub(crate) struct Packed {
 }
 
 impl Packed {
-    /// The packed pairs, `[output channel][pair]`.
-    pub fn pairs(&self) -> &[i32] {
-        &self.pairs
-    }
-
     /// Packs `w` (`[out][in][kh][kw]` of a `kernel x kernel` convolution, each within ±32767)
     /// in the panel's pair order.
-    pub fn new(w: &[i64], cout: usize, cin: usize, kernel: usize) -> Packed {
+    pub fn new(w: &[i32], cout: usize, cin: usize, kernel: usize) -> Packed {
         let (kk, cin2) = (kernel * kernel, cin.div_ceil(2));
         let k2 = kk * cin2;
         let mut pairs = Vec::with_capacity(cout * k2);
