@@ -17,11 +17,10 @@ pub(super) fn block<const MR: usize>(
     acc: &mut [[i32; PX]; MR],
 ) {
     assert!(is_x86_feature_detected!("avx2"), "the AVX2 kernel was chosen on a CPU without AVX2");
-    assert!(k2 == 0 || (k2 - 1) * np + p0 + PX <= panel.len(), "panel too short");
-    assert!((o0 + MR) * k2 <= w.len(), "weights too short");
+    super::check_block(panel, np, p0, w, (o0, k2), MR);
     // SAFETY: AVX2 is present (checked above), and `inner` reads `panel` at
     // `k·np + p0 .. + PX` and `w` at `(o0 + o)·k2 + k` for `k < k2`, `o < MR`: both
-    // within the slices by the two asserts.
+    // within the slices by `check_block`.
     unsafe { inner::<MR>(panel.as_ptr(), np, p0, w.as_ptr(), (o0, k2), acc) }
 }
 
@@ -49,6 +48,14 @@ unsafe fn inner<const MR: usize>(
             }
         }
     }
+    // SAFETY: AVX2 is enabled in this function.
+    unsafe { flush(acc, a) }
+}
+
+/// Adds the two 8-lane accumulators of each channel into `acc`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn flush<const MR: usize>(acc: &mut [[i32; PX]; MR], a: [[__m256i; 2]; MR]) {
     for (dst, a) in acc.iter_mut().zip(a) {
         let mut lanes = [0i32; PX];
         // SAFETY: `lanes` holds 16 i32 = two 256-bit stores; unaligned stores.

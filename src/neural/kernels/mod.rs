@@ -90,6 +90,15 @@ pub(crate) fn panel_bytes(g: &super::graph::Graph) -> u64 {
     (pairs.max().unwrap_or(0) * CHUNK * 4) as u64
 }
 
+/// Panics unless a micro-kernel call for `mr` channels from `o0`, `k2` pairs, pixels
+/// `p0 .. p0 + PX` of a panel of `np` pixels reads within `panel` and `w`: what the unchecked
+/// SIMD kernels rely on.
+#[cfg(target_arch = "x86_64")]
+fn check_block(panel: &[i32], np: usize, p0: usize, w: &[i32], (o0, k2): (usize, usize), mr: usize) {
+    assert!(k2 == 0 || (k2 - 1) * np + p0 + PX <= panel.len(), "panel too short");
+    assert!((o0 + mr) * k2 <= w.len(), "weights too short");
+}
+
 /// A convolution's weights as pairs of 16-bit values packed in `i32` (low half: tap `2k`),
 /// `[output channel][pair]`.
 #[derive(Debug, Clone)]

@@ -20,11 +20,10 @@ pub(super) fn block<const MR: usize>(
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("avxvnni"),
         "the AVX-VNNI kernel was chosen on a CPU without it"
     );
-    assert!(k2 == 0 || (k2 - 1) * np + p0 + PX <= panel.len(), "panel too short");
-    assert!((o0 + MR) * k2 <= w.len(), "weights too short");
+    super::check_block(panel, np, p0, w, (o0, k2), MR);
     // SAFETY: AVX2 and AVX-VNNI are present (checked above), and `inner` reads `panel` at
     // `k·np + p0 .. + PX` and `w` at `(o0 + o)·k2 + k` for `k < k2`, `o < MR`: both within the
-    // slices by the two asserts.
+    // slices by `check_block`.
     unsafe { inner::<MR>(panel.as_ptr(), np, p0, w.as_ptr(), (o0, k2), acc) }
 }
 
@@ -52,15 +51,6 @@ unsafe fn inner<const MR: usize>(
             }
         }
     }
-    for (dst, a) in acc.iter_mut().zip(a) {
-        let mut lanes = [0i32; PX];
-        // SAFETY: `lanes` holds 16 i32 = two 256-bit stores; unaligned stores.
-        unsafe {
-            _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, a[0]);
-            _mm256_storeu_si256(lanes.as_mut_ptr().add(8) as *mut __m256i, a[1]);
-        }
-        for (d, l) in dst.iter_mut().zip(lanes) {
-            *d = d.wrapping_add(l);
-        }
-    }
+    // SAFETY: AVX2 is enabled in this function.
+    unsafe { super::avx2::flush(acc, a) }
 }
