@@ -167,6 +167,8 @@ impl Pass<'_> {
         let mut ignore = |_| {};
         let mut writer = RowWriter::new(&mut out, &cancelled, &mut ignore);
         let mut scratch = Scratch::default();
+        // One alpha tile, reused (only its valid pixels are read).
+        let mut alpha_tile = if alpha.is_some() { vec![0u8; t * t * layout.depth.bytes()] } else { Vec::new() };
         let mut done = 0;
         for ty in (0..oh).step_by(t) {
             let th = t.min(oh - ty);
@@ -179,9 +181,8 @@ impl Pass<'_> {
                 self.tile(rect, &mut band)?;
                 if let Some((plane, plan)) = &alpha {
                     let job = plan.tile(done);
-                    let mut buf = vec![0u8; t * t * layout.depth.bytes()];
-                    resample::resample_tile(plan, plane, &job, &mut scratch, &mut buf);
-                    place_alpha(&buf, t, rect, layout, &mut band);
+                    resample::resample_tile(plan, plane, &job, &mut scratch, &mut alpha_tile);
+                    place_alpha(&alpha_tile, t, rect, layout, &mut band);
                 }
                 done += 1;
                 progress(&Event::Neural { pass, passes, done, total });
