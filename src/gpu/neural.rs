@@ -297,7 +297,7 @@ impl NeuralGpu {
         self.op("sum2", &p, a, Some(b), out)
     }
 
-    fn layer(&self, n: usize, dc: &crate::neural::exact::DeviceConv) -> Result<Arc<Layer>> {
+    fn layer(&self, n: usize, dc: &crate::neural::exact::DeviceConv<'_>) -> Result<Arc<Layer>> {
         let lock = || Error::Internal("neural GPU lock poisoned".into());
         if let Some(l) = self.layers.lock().map_err(|_| lock())?.get(&n) {
             return Ok(l.clone());
@@ -322,7 +322,7 @@ impl NeuralGpu {
             }
         };
         let kk = c.kernel * c.kernel;
-        let blocks = weight_blocks(&dc.weights, c.cout, c.cin, kk, self.tiling.oc);
+        let blocks = weight_blocks(dc.weights, c.cout, c.cin, kk, self.tiling.oc);
         let layer = Arc::new(Layer {
             pipeline,
             weights: self.words(&blocks, STORAGE),

@@ -236,11 +236,11 @@ impl Exact {
 
 /// What a device needs to compute a convolution node exactly as [`Exact`] does.
 #[derive(Debug, Clone)]
-pub(crate) struct DeviceConv {
+pub(crate) struct DeviceConv<'a> {
     /// The stride-1 convolution that runs (a deconvolution's phase convolution); no weights.
     pub conv: Conv,
     /// Its weights, `[out][in][kh][kw]`.
-    pub weights: Vec<i32>,
+    pub weights: &'a [i32],
     /// Four words per output channel: bias, shift, slope, whether there is a slope.
     pub params: Vec<i32>,
     /// Phases per output channel (`stride²` for a deconvolution, else 1).
@@ -250,7 +250,7 @@ pub(crate) struct DeviceConv {
 impl Exact {
     /// Node `n`'s convolution for a device, if it is one the devices run (stride 1, or a
     /// deconvolution with a phase convolution).
-    pub(crate) fn device_conv(&self, n: usize, c: &Conv) -> Option<DeviceConv> {
+    pub(crate) fn device_conv(&self, n: usize, c: &Conv) -> Option<DeviceConv<'_>> {
         let q = self.convs.get(n)?.as_ref()?;
         let (conv, phases) = match &q.phases {
             Some(pc) => (pc.clone(), c.stride * c.stride),
@@ -264,7 +264,7 @@ impl Exact {
                 [q.bias[p], q.shift[p], slope.unwrap_or(0), slope.is_some() as i32]
             })
             .collect();
-        Some(DeviceConv { conv, weights: q.w.clone(), params, phases })
+        Some(DeviceConv { conv, weights: &q.w, params, phases })
     }
 }
 
