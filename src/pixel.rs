@@ -24,6 +24,20 @@ impl Depth {
             Depth::U16 => 65535,
         }
     }
+    /// Sample `i` of a store row (16-bit samples in native byte order).
+    pub fn read(self, row: &[u8], i: usize) -> u32 {
+        match self {
+            Depth::U8 => row[i] as u32,
+            Depth::U16 => u16::from_ne_bytes([row[2 * i], row[2 * i + 1]]) as u32,
+        }
+    }
+    /// Writes sample `i` of a store row (`v` within [`Depth::max_value`]).
+    pub fn write(self, row: &mut [u8], i: usize, v: u32) {
+        match self {
+            Depth::U8 => row[i] = v as u8,
+            Depth::U16 => row[2 * i..2 * i + 2].copy_from_slice(&(v as u16).to_ne_bytes()),
+        }
+    }
     /// Bits per sample.
     pub fn bits(self) -> u32 {
         self.bytes() as u32 * 8

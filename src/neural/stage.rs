@@ -20,7 +20,7 @@ use super::reference::Tensor;
 use super::Model;
 use crate::error::{Error, Result};
 use crate::kernel::Filter;
-use crate::pixel::{Channels, Depth, ImageInfo, Layout};
+use crate::pixel::{Channels, ImageInfo, Layout};
 use crate::plan::Plan;
 use crate::progress::Event;
 use crate::resample::{self, Scratch};
@@ -203,11 +203,11 @@ impl Pass<'_> {
     fn tile(&self, rect: (usize, usize, usize, usize), band: &mut Band) -> Result<()> {
         let (w, h) = (self.info.width as usize, self.info.height as usize);
         let layout = self.info.layout;
-        let (ch, max) = (layout.channels.count(), depth_max(layout.depth));
+        let (ch, max) = (layout.channels.count(), layout.depth.max_value());
         let window = self.model.input_window(w, h, rect);
         let read = |x: usize, y: usize, c: usize| {
             let c = if ch < 3 { 0 } else { c };
-            to_fixed(sample(self.input.row(y), x * ch + c, layout.depth), max) as i16
+            to_fixed(layout.depth.read(self.input.row(y), x * ch + c), max) as i16
         };
         let input = self.pool.install(|| self.model.padded(w, h, window, read));
         let g = &self.model.graph;
@@ -235,9 +235,9 @@ impl Pass<'_> {
                         .map(|q| from_fixed(q as i32, e, max));
                     let px = &mut row[(x0 + xx) * ch * bps..][..ch * bps];
                     if grey {
-                        put(px, 0, (v[0] + v[1] + v[2] + 1) / 3, layout.depth);
+                        layout.depth.write(px, 0, (v[0] + v[1] + v[2] + 1) / 3);
                     } else {
-                        (0..3).for_each(|c| put(px, c, v[c], layout.depth));
+                        (0..3).for_each(|c| layout.depth.write(px, c, v[c]));
                     }
                 }
             })
@@ -267,29 +267,6 @@ impl Pass<'_> {
     }
 }
 
-fn depth_max(d: Depth) -> u32 {
-    match d {
-        Depth::U8 => 255,
-        _ => 65535,
-    }
-}
-
-/// Sample `i` of a store row (16-bit samples in native order).
-fn sample(row: &[u8], i: usize, depth: Depth) -> u32 {
-    match depth {
-        Depth::U8 => row[i] as u32,
-        _ => u16::from_ne_bytes([row[2 * i], row[2 * i + 1]]) as u32,
-    }
-}
-
-/// Writes channel `c` of pixel `px` (store layout).
-fn put(px: &mut [u8], c: usize, v: u32, depth: Depth) {
-    match depth {
-        Depth::U8 => px[c] = v as u8,
-        _ => px[2 * c..2 * c + 2].copy_from_slice(&(v as u16).to_ne_bytes()),
-    }
-}
-
 /// Copies the alpha of output pixels `rect` from the resampler's tile `buf` (`t x t` grey,
 /// 16-bit little-endian) into the last channel of the band.
 fn place_alpha(buf: &[u8], t: usize, (x0, y0, tw, th): (usize, usize, usize, usize), layout: Layout, band: &mut Band) {
@@ -299,7 +276,7 @@ fn place_alpha(buf: &[u8], t: usize, (x0, y0, tw, th): (usize, usize, usize, usi
             let src = &buf[(yy * t + xx) * bps..][..bps];
             let at = (y0 + yy - band.y0) * band.row_bytes + ((x0 + xx) * ch + ch - 1) * bps;
             let v = if bps == 1 { src[0] as u32 } else { u16::from_le_bytes([src[0], src[1]]) as u32 };
-            put(&mut band.rows[at..at + bps], 0, v, layout.depth);
+            layout.depth.write(&mut band.rows[at..at + bps], 0, v);
         }
     }
 }

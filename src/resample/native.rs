@@ -9,12 +9,7 @@ use crate::plan::{Plan, TileJob};
 fn load_samples(plan: &Plan, row: &[u8], x0: usize, w: usize, dst: &mut Vec<i64>) {
     let ch = plan.geom.layout.channels.count();
     let alpha = plan.arith.alpha;
-    let read = |i: usize| -> i64 {
-        match plan.geom.layout.depth {
-            Depth::U8 => row[i] as i64,
-            Depth::U16 => u16::from_ne_bytes([row[2 * i], row[2 * i + 1]]) as i64,
-        }
-    };
+    let read = |i: usize| plan.geom.layout.depth.read(row, i) as i64;
     for x in x0..x0 + w {
         let base = x * ch;
         if alpha {
