@@ -55,3 +55,56 @@ fn sum2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let vb = b[(c * p[14] + gy - p[12]) * p[13] + gx - p[11]];
     y[i] = saturate16(shift_round(va * p[9], p[10]) + shift_round(vb * p[15], p[16]));
 }
+
+// The network's output as samples (`Samples::convert` in src/neural/stage.rs): p = [x, y,
+// blob w, blob plane, w, h, exponent, max, grey, bytes per sample, words, big-endian]. One
+// invocation packs four bytes of the `h` rows of `w` pixels (1 or 3 samples each).
+@compute @workgroup_size(64)
+fn samples(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    _ = b[0];
+    let i = i32(flat(gid, g));
+    if i >= p[10] { return; }
+    let ch = select(3, 1, p[8] != 0);
+    let bps = p[9];
+    let total = p[4] * p[5] * ch * bps;
+    var word = 0u;
+    for (var k = 0; k < 4; k++) {
+        let byte = i * 4 + k;
+        if byte >= total { break; }
+        let s = byte / bps;
+        let v = sample(s / ch, s % ch, ch);
+        // The store keeps samples in the host's byte order.
+        let shift = select(byte % bps, bps - 1 - byte % bps, p[11] != 0);
+        word |= ((v >> u32(8 * shift)) & 0xffu) << u32(8 * k);
+    }
+    y[i] = bitcast<i32>(word);
+}
+
+// Channel `c` of pixel `px` of the crop (the rounded mean of the three for grey).
+fn sample(px: i32, c: i32, ch: i32) -> u32 {
+    let at = (p[1] + px / p[4]) * p[2] + p[0] + px % p[4];
+    if ch == 3 { return from_fixed(a[c * p[3] + at]); }
+    return (from_fixed(a[at]) + from_fixed(a[p[3] + at]) + from_fixed(a[2 * p[3] + at]) + 1u) / 3u;
+}
+
+// `stage::from_fixed`: the 16-bit value q / 2^e as a sample of 0..=max, rounded half up.
+// (2·q·max + 2^e) >> (e + 1) == (q·max + 2^(e-1)) >> e, and q·max < 2^31.
+fn from_fixed(v: i32) -> u32 {
+    let q = u32(max((v << 16u) >> 16u, 0));
+    let m = u32(p[7]);
+    let e = p[6];
+    let qm = q * m;
+    var r: u32;
+    if e >= 32 {
+        r = 0u;
+    } else if e > 0 {
+        r = (qm + (1u << u32(e - 1))) >> u32(e);
+    } else if e == 0 {
+        r = qm;
+    } else if -e >= 31 || qm > (m >> u32(-e)) {
+        r = select(m, 0u, qm == 0u);
+    } else {
+        r = qm << u32(-e);
+    }
+    return min(r, m);
+}

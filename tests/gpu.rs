@@ -4,7 +4,7 @@
 #![cfg(feature = "gpu")]
 mod common;
 use common::*;
-use gigascale::{Backend, Depth, Filter, Intermediate, Layout};
+use gigascale::{Backend, Channels, Depth, Filter, Intermediate, Layout};
 
 /// Whether a usable adapter exists. Without one the tests skip, saying so — unless
 /// `GIGASCALE_REQUIRE_GPU=1` (set by `.ci/run`, where lavapipe must be there), which fails them.
@@ -217,7 +217,7 @@ fn f16_never_mixes_gpu_and_cpu_tiles() {
 }
 
 /// The neural engine's convolutions on the GPU (shaders generated per layer) give the CPU's
-/// bytes: both models, RGB and RGBA, chained with the resampler, tiled (tiny inputs: lavapipe
+/// bytes: both models, RGB and RGBA, grey and 16-bit, chained with the resampler, tiled (tiny inputs: lavapipe
 /// runs these networks at about 0.5 GFLOP/s).
 #[test]
 fn neural_gpu_matches_cpu_byte_for_byte() {
@@ -234,6 +234,18 @@ fn neural_gpu_matches_cpu_byte_for_byte() {
             let gpu = run_mem(&img, &with_backend(o, Backend::Gpu)).unwrap();
             assert!(cpu.data == gpu.data, "{name} {ch:?}: GPU differs from CPU");
         }
+    }
+    // The device converts the network's output to samples itself: grey (the mean of three),
+    // 16-bit, and grey with alpha.
+    let photo = std::sync::Arc::new(gigascale::Model::builtin("photo").unwrap());
+    let layouts = [(Channels::Gray, Depth::U16), (Channels::Rgb, Depth::U16), (Channels::GrayAlpha, Depth::U8)];
+    for (ch, depth) in layouts {
+        let img = random_img(&mut Rng(13), 10, 8, Layout::new(ch, depth));
+        let mut o = opts_scale(2.0, 2.0, Filter::Lanczos3);
+        o.model = Some(photo.clone());
+        let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
+        let gpu = run_mem(&img, &with_backend(o, Backend::Gpu)).unwrap();
+        assert!(cpu.data == gpu.data, "photo {ch:?} {depth:?}: GPU differs from CPU");
     }
     // Interior tiles (windows that do not touch the image's border) on the device: a budget
     // that allows 16 px tiles only.

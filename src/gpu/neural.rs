@@ -13,6 +13,7 @@ use crate::neural::exact::Exact;
 use crate::neural::graph::{Graph, Op};
 use crate::neural::phases;
 use crate::neural::reference::{conv_window, Tensor};
+use crate::neural::stage::{NetDevice, Samples};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -30,9 +31,16 @@ struct Layer {
     params: wgpu::Buffer,
 }
 
-impl crate::neural::stage::NetDevice for NeuralGpu {
-    fn run(&self, g: &Graph, ex: &Exact, input: Tensor<i16>) -> Result<Tensor<i16>> {
-        NeuralGpu::run(self, g, ex, input)
+impl NetDevice for NeuralGpu {
+    fn run(
+        &self,
+        g: &Graph,
+        ex: &Exact,
+        input: Tensor<i16>,
+        samples: &dyn Fn(&Tensor<i16>) -> Result<Samples>,
+        take: &mut dyn FnMut(&[u8]),
+    ) -> Result<()> {
+        NeuralGpu::run(self, g, ex, input, samples, take)
     }
 }
 
@@ -71,7 +79,7 @@ impl NeuralGpu {
             label: Some("neural-ops"),
             source: wgpu::ShaderSource::Wgsl(ops_shader().into()),
         });
-        let ops = ["interleave", "shuffle", "nearest", "sum2"]
+        let ops = ["interleave", "shuffle", "nearest", "sum2", "samples"]
             .into_iter()
             .map(|e| (e, pipeline(&dev.device, &module, e)))
             .collect();
@@ -97,7 +105,7 @@ impl NeuralGpu {
     }
 
     /// As the neural stage's device.
-    pub fn as_device(&self) -> &dyn crate::neural::stage::NetDevice {
+    pub fn as_device(&self) -> &dyn NetDevice {
         self
     }
 
@@ -121,9 +129,19 @@ impl NeuralGpu {
         }
     }
 
-    /// Runs `g` on `input` (a window of the padded image) on the device.
-    pub fn run(&self, g: &Graph, ex: &Exact, input: Tensor<i16>) -> Result<Tensor<i16>> {
+    /// Runs `g` on `input` (a window of the padded image) on the device, converts its output
+    /// to samples there as `samples` says for the output's window, and hands the samples to
+    /// `take`. The whole tile is one submission: upload, layers, conversion, read-back.
+    pub fn run(
+        &self,
+        g: &Graph,
+        ex: &Exact,
+        input: Tensor<i16>,
+        samples: &dyn Fn(&Tensor<i16>) -> Result<Samples>,
+        take: &mut dyn FnMut(&[u8]),
+    ) -> Result<()> {
         self.check()?;
+        let enc = &mut self.dev.device.create_command_encoder(&Default::default());
         let last = g.last_uses();
         let mut blobs: Vec<Option<Blob>> = vec![None; g.blobs];
         for (n, node) in g.nodes.iter().enumerate() {
@@ -131,12 +149,12 @@ impl NeuralGpu {
                 |i: usize| blobs[i].clone().ok_or_else(|| Error::Internal(format!("{}: blob missing", node.name)));
             let out = match &node.op {
                 Op::Input => self.upload(&input)?,
-                Op::Conv(c) => self.conv(n, c, ex, &get(node.inputs[0])?)?,
-                Op::PixelShuffle(r) => self.shuffle(*r, &get(node.inputs[0])?)?,
-                Op::Nearest(sh, sw) => self.nearest(*sh, *sw, &get(node.inputs[0])?)?,
+                Op::Conv(c) => self.conv(enc, n, c, ex, &get(node.inputs[0])?)?,
+                Op::PixelShuffle(r) => self.shuffle(enc, *r, &get(node.inputs[0])?)?,
+                Op::Nearest(sh, sw) => self.nearest(enc, *sh, *sw, &get(node.inputs[0])?)?,
                 Op::Sum(k) => {
                     let t = ex.sum_terms(k, &node.inputs, node.outputs[0]).unwrap_or_default();
-                    self.sum2(&get(node.inputs[0])?, &get(node.inputs[1])?, &t)?
+                    self.sum2(enc, &get(node.inputs[0])?, &get(node.inputs[1])?, &t)?
                 }
                 Op::Split => get(node.inputs[0])?,
                 _ => return Err(Error::Gpu(format!("layer {} has no GPU form", node.name))),
@@ -153,9 +171,13 @@ impl NeuralGpu {
             }
         }
         let out = blobs[g.output].take().ok_or_else(|| Error::Internal("the output blob was not computed".into()))?;
-        let t = self.download(&out);
+        let spec = samples(&out.shape)?;
+        let converted = self.samples(enc, &out, &spec)?;
         self.recycle(out.buf);
-        t
+        let bytes = spec.row_bytes() * spec.crop.3;
+        let done = self.download(enc, &converted.buf, bytes, take);
+        self.recycle(converted.buf);
+        done
     }
 
     fn buffer(&self, bytes: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
@@ -201,18 +223,25 @@ impl NeuralGpu {
         Ok(Blob { shape: Tensor { data: Vec::new(), ..t.clone() }, buf })
     }
 
-    fn download(&self, b: &Blob) -> Result<Tensor<i16>> {
-        let n = b.shape.c * b.shape.h * b.shape.w;
-        let bytes = (n as u64 * 4).max(16);
+    /// Records the copy of `bytes` of `buf` to the read-back buffer, submits everything
+    /// recorded in `enc`, waits, and hands the bytes to `take`.
+    fn download(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        buf: &wgpu::Buffer,
+        bytes: usize,
+        take: &mut dyn FnMut(&[u8]),
+    ) -> Result<()> {
+        let words = (bytes as u64).div_ceil(4).max(4) * 4;
         let mut staging = self.staging.lock().map_err(|_| Error::Internal("neural GPU staging poisoned".into()))?;
-        if staging.as_ref().is_none_or(|b| b.size() < bytes) {
-            *staging = Some(self.buffer(bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST));
+        if staging.as_ref().is_none_or(|b| b.size() < words) {
+            *staging = Some(self.buffer(words, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST));
         }
         let rb = staging.as_ref().ok_or_else(|| Error::Internal("no staging buffer".into()))?;
-        let mut enc = self.dev.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(&b.buf, 0, rb, 0, bytes);
+        enc.copy_buffer_to_buffer(buf, 0, rb, 0, words);
+        let enc = std::mem::replace(enc, self.dev.device.create_command_encoder(&Default::default()));
         self.dev.queue.submit([enc.finish()]);
-        let slice = rb.slice(..bytes);
+        let slice = rb.slice(..words);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
@@ -221,21 +250,22 @@ impl NeuralGpu {
         let mapped = rx.recv().map_err(|_| Error::Gpu("read-back was dropped".into()))?;
         mapped.map_err(|e| Error::Gpu(format!("map read-back: {e}")))?;
         self.check()?;
-        let mut t = Tensor { data: vec![0i16; n], ..b.shape.clone() };
         {
             let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("read-back view: {e}")))?;
-            let words: &[i32] = bytemuck::cast_slice(&view);
-            use rayon::prelude::*;
-            t.data.par_chunks_mut(1 << 16).zip(words.par_chunks(1 << 16)).for_each(|(o, w)| {
-                o.iter_mut().zip(w).for_each(|(o, &v)| *o = v as i16);
-            });
+            take(&view[..bytes]);
         }
         rb.unmap();
-        Ok(t)
+        Ok(())
     }
 
-    /// Records and submits one dispatch of `pipe` with `entries` bound, `groups` workgroups.
-    fn dispatch(&self, pipe: &wgpu::ComputePipeline, entries: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
+    /// Records one dispatch of `pipe` with `entries` bound, `groups` workgroups.
+    fn dispatch(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        pipe: &wgpu::ComputePipeline,
+        entries: &[&wgpu::Buffer],
+        groups: (u32, u32, u32),
+    ) {
         let entries: Vec<wgpu::BindGroupEntry> = entries
             .iter()
             .enumerate()
@@ -246,41 +276,57 @@ impl NeuralGpu {
             layout: &pipe.get_bind_group_layout(0),
             entries: &entries,
         });
-        let mut enc = self.dev.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            pass.set_pipeline(pipe);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(groups.0, groups.1, groups.2);
-        }
-        self.dev.queue.submit([enc.finish()]);
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pass.set_pipeline(pipe);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
     }
 
     /// An elementwise op of `shaders/neural_ops.wgsl` making `out` from `a` (and `b`).
-    fn op(&self, entry: &str, params: &[i32], a: &Blob, b: Option<&Blob>, out: Tensor<i16>) -> Result<Blob> {
-        let n = (out.c * out.h * out.w) as u64;
+    fn op(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        entry: &str,
+        params: &[i32],
+        (a, b): (&Blob, Option<&Blob>),
+        out: Tensor<i16>,
+    ) -> Result<Blob> {
+        self.op_n(enc, entry, params, (a, b), out.c * out.h * out.w, out)
+    }
+
+    /// As [`NeuralGpu::op`], with `n` invocations (and output words).
+    fn op_n(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        entry: &str,
+        params: &[i32],
+        (a, b): (&Blob, Option<&Blob>),
+        n: usize,
+        out: Tensor<i16>,
+    ) -> Result<Blob> {
+        let n = n as u64;
         let y = self.blob_buffer(n * 4)?;
         let p = self.words(params, STORAGE);
         let groups = n.div_ceil(OPS_GROUP as u64).max(1);
         let (gx, gy) = (groups.min(65535) as u32, groups.div_ceil(65535) as u32);
         let pipe = self.ops.get(entry).ok_or_else(|| Error::Internal(format!("no neural op {entry}")))?;
-        self.dispatch(pipe, &[&p, &a.buf, &b.unwrap_or(a).buf, &y], (gx, gy, 1));
+        self.dispatch(enc, pipe, &[&p, &a.buf, &b.unwrap_or(a).buf, &y], (gx, gy, 1));
         Ok(Blob { shape: out, buf: y })
     }
 
-    fn shuffle(&self, r: usize, x: &Blob) -> Result<Blob> {
+    fn shuffle(&self, enc: &mut wgpu::CommandEncoder, r: usize, x: &Blob) -> Result<Blob> {
         let s = &x.shape;
         let out = shape(s.c / (r * r), [(s.x0 * r, s.w * r, s.gw * r), (s.y0 * r, s.h * r, s.gh * r)]);
-        self.op("shuffle", &[r as i32, out.c as i32, s.w as i32, s.h as i32], x, None, out)
+        self.op(enc, "shuffle", &[r as i32, out.c as i32, s.w as i32, s.h as i32], (x, None), out)
     }
 
-    fn nearest(&self, sh: usize, sw: usize, x: &Blob) -> Result<Blob> {
+    fn nearest(&self, enc: &mut wgpu::CommandEncoder, sh: usize, sw: usize, x: &Blob) -> Result<Blob> {
         let s = &x.shape;
         let out = shape(s.c, [(s.x0 * sw, s.w * sw, s.gw * sw), (s.y0 * sh, s.h * sh, s.gh * sh)]);
-        self.op("nearest", &[sh as i32, sw as i32, s.c as i32, s.w as i32, s.h as i32], x, None, out)
+        self.op(enc, "nearest", &[sh as i32, sw as i32, s.c as i32, s.w as i32, s.h as i32], (x, None), out)
     }
 
-    fn sum2(&self, a: &Blob, b: &Blob, t: &[(i32, i32)]) -> Result<Blob> {
+    fn sum2(&self, enc: &mut wgpu::CommandEncoder, a: &Blob, b: &Blob, t: &[(i32, i32)]) -> Result<Blob> {
         let [(ka, sa), (kb, sb)] = t[..] else { return Err(Error::Internal("a sum of other than two blobs".into())) };
         let (sa_, sb_) = (&a.shape, &b.shape);
         let (x0, y0) = (sa_.x0.max(sb_.x0), sa_.y0.max(sb_.y0));
@@ -294,7 +340,7 @@ impl NeuralGpu {
         p.extend([ka, sa]);
         p.extend(win(sb_));
         p.extend([kb, sb]);
-        self.op("sum2", &p, a, Some(b), out)
+        self.op(enc, "sum2", &p, (a, Some(b)), out)
     }
 
     fn layer(&self, n: usize, dc: &crate::neural::exact::DeviceConv<'_>) -> Result<Arc<Layer>> {
@@ -332,7 +378,14 @@ impl NeuralGpu {
         Ok(layer)
     }
 
-    fn conv(&self, n: usize, c: &crate::neural::graph::Conv, ex: &Exact, x: &Blob) -> Result<Blob> {
+    fn conv(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        n: usize,
+        c: &crate::neural::graph::Conv,
+        ex: &Exact,
+        x: &Blob,
+    ) -> Result<Blob> {
         let dc = ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("convolution {n} has no GPU form")))?;
         let layer = self.layer(n, &dc)?;
         let pc = &dc.conv;
@@ -364,19 +417,19 @@ impl NeuralGpu {
             if groups.1 > 65535 {
                 return Err(Error::Gpu(format!("a neural tile of {} rows is too tall for one dispatch", out.h)));
             }
-            self.dispatch(&layer.pipeline, &[&uniform, &x.buf, &layer.weights, &layer.params, &y], groups);
+            self.dispatch(enc, &layer.pipeline, &[&uniform, &x.buf, &layer.weights, &layer.params, &y], groups);
         }
         let conv = Blob { shape: out, buf: y };
         if dc.phases == 1 {
             return Ok(conv);
         }
-        let out = self.interleave(c, &conv);
+        let out = self.interleave(enc, c, &conv);
         self.recycle(conv.buf);
         out
     }
 
     /// A deconvolution's phases (`ph`) into its cropped output, as `phases::interleave`.
-    fn interleave(&self, c: &crate::neural::graph::Conv, ph: &Blob) -> Result<Blob> {
+    fn interleave(&self, enc: &mut wgpu::CommandEncoder, c: &crate::neural::graph::Conv, ph: &Blob) -> Result<Blob> {
         let out = shape(c.cout, phases::interleave_window(c, &ph.shape));
         let s = &ph.shape;
         let p = [
@@ -393,7 +446,33 @@ impl NeuralGpu {
             s.w as i32,
             s.h as i32,
         ];
-        self.op("interleave", &p, ph, None, out)
+        self.op(enc, "interleave", &p, (ph, None), out)
+    }
+
+    /// The network's output `out` cropped and converted to samples as `s` says (the
+    /// `samples` shader, [`Samples::convert`]'s arithmetic), packed four bytes to a word.
+    fn samples(&self, enc: &mut wgpu::CommandEncoder, out: &Blob, s: &Samples) -> Result<Blob> {
+        let o = &out.shape;
+        let (x, y, w, h) = s.crop;
+        if x + w > o.w || y + h > o.h || o.c < 3 {
+            return Err(Error::Internal(format!("samples {:?} outside the output {}x{}x{}", s.crop, o.c, o.w, o.h)));
+        }
+        let words = (s.row_bytes() * h).div_ceil(4);
+        let p = [
+            x as i32,
+            y as i32,
+            o.w as i32,
+            (o.w * o.h) as i32,
+            w as i32,
+            h as i32,
+            s.exponent,
+            s.max as i32,
+            s.grey as i32,
+            s.bps as i32,
+            words as i32,
+            cfg!(target_endian = "big") as i32,
+        ];
+        self.op_n(enc, "samples", &p, (out, None), words, shape(1, [(0, words, words), (0, 1, 1)]))
     }
 }
 

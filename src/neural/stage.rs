@@ -20,7 +20,7 @@ use super::reference::Tensor;
 use super::Model;
 use crate::error::{Error, Result};
 use crate::kernel::Filter;
-use crate::pixel::{Channels, ImageInfo, Layout};
+use crate::pixel::{Channels, Depth, ImageInfo, Layout};
 use crate::plan::Plan;
 use crate::progress::Event;
 use crate::resample::{self, Scratch};
@@ -45,11 +45,69 @@ pub(crate) fn from_fixed(q: i32, e: i32, max: u32) -> u32 {
     r.min(max as i64) as u32
 }
 
-/// Something that runs a whole network of the exact engine on one input window and returns
-/// what [`reference::run_with`] with [`Exact`] returns, bit for bit (the GPU).
+/// How a tile's network output becomes output samples: the crop `(x, y, w, h)` of the output
+/// tensor, the output's fixed-point exponent, the samples' maximum, grey (the rounded mean of
+/// the three channels) or RGB, and bytes per sample. The samples are `h` rows of
+/// `w · channels` samples in the store's byte order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Samples {
+    pub crop: (usize, usize, usize, usize),
+    pub exponent: i32,
+    pub max: u32,
+    pub grey: bool,
+    pub bps: usize,
+}
+
+impl Samples {
+    /// Channels per pixel: 1 for grey, 3 for RGB.
+    pub fn channels(&self) -> usize {
+        if self.grey {
+            1
+        } else {
+            3
+        }
+    }
+
+    /// Bytes of one row of samples.
+    pub fn row_bytes(&self) -> usize {
+        self.crop.2 * self.channels() * self.bps
+    }
+
+    /// The samples of `out` into `dst` (`crop.3` rows of [`Samples::row_bytes`]); the GPU's
+    /// `samples` shader computes the same bytes on the device.
+    pub fn convert(&self, out: &Tensor<i16>, dst: &mut [u8]) {
+        let (x, y, w, _) = self.crop;
+        let (plane, depth) = (out.h * out.w, if self.bps == 1 { Depth::U8 } else { Depth::U16 });
+        let fixed = |i: usize| from_fixed(out.data[i] as i32, self.exponent, self.max);
+        dst.par_chunks_mut(self.row_bytes()).enumerate().for_each(|(yy, row)| {
+            let base = (y + yy) * out.w + x;
+            for xx in 0..w {
+                let i = base + xx;
+                let v = [fixed(i), fixed(plane + i), fixed(2 * plane + i)];
+                if self.grey {
+                    depth.write(row, xx, (v[0] + v[1] + v[2] + 1) / 3);
+                } else {
+                    (0..3).for_each(|c| depth.write(row, xx * 3 + c, v[c]));
+                }
+            }
+        });
+    }
+}
+
+/// Something that runs a whole network of the exact engine on one input window and gives
+/// what [`reference::run_with`] with [`Exact`] and then [`Samples::convert`] give, bit for
+/// bit (the GPU).
 pub(crate) trait NetDevice: Sync {
-    /// `g` on `input`.
-    fn run(&self, g: &Graph, ex: &Exact, input: Tensor<i16>) -> Result<Tensor<i16>>;
+    /// `g` on `input`; its output converted as `samples(output window)` says; the samples
+    /// handed to `take`.
+    fn run(
+        &self,
+        g: &Graph,
+        ex: &Exact,
+        input: Tensor<i16>,
+        samples: &dyn Fn(&Tensor<i16>) -> Result<Samples>,
+        take: &mut dyn FnMut(&[u8]),
+    ) -> Result<()>;
 }
 
 /// The size of one pass: its tile edge (input pixels) and planned peak memory.
@@ -210,38 +268,41 @@ impl Pass<'_> {
             to_fixed(layout.depth.read(self.input.row(y), x * ch + c), max) as i16
         };
         let input = self.pool.install(|| self.model.padded(w, h, window, read));
-        let g = &self.model.graph;
-        let t = std::time::Instant::now();
-        let out = match self.device {
-            Some(device) => device.run(g, self.exact, input)?,
-            None => self
-                .pool
-                .install(|| reference::run_with(g, self.exact, input, &mut |_, _| {}))
-                .map_err(Error::Internal)?,
-        };
-        self.network_s.set(self.network_s.get() + t.elapsed().as_secs_f64());
-        let (ox, oy) = self.model.origin(w, h, &out, rect)?;
-        let e = self.exact.exponent(self.model.graph.output);
-        let grey = matches!(layout.channels, Channels::Gray | Channels::GrayAlpha);
-        let (x0, y0, tw, th) = rect;
-        let (bps, rb, plane) = (layout.depth.bytes(), band.row_bytes, out.h * out.w);
-        let rows = &mut band.rows[(y0 - band.y0) * rb..][..th * rb];
-        self.pool.install(|| {
-            rows.par_chunks_mut(rb).enumerate().for_each(|(yy, row)| {
-                let base = (oy + yy) * out.w + ox;
-                for xx in 0..tw {
-                    let i = base + xx;
-                    let v = [out.data[i], out.data[plane + i], out.data[2 * plane + i]]
-                        .map(|q| from_fixed(q as i32, e, max));
-                    let px = &mut row[(x0 + xx) * ch * bps..][..ch * bps];
-                    if grey {
-                        layout.depth.write(px, 0, (v[0] + v[1] + v[2] + 1) / 3);
-                    } else {
-                        (0..3).for_each(|c| layout.depth.write(px, c, v[c]));
-                    }
-                }
+        let (g, t) = (&self.model.graph, std::time::Instant::now());
+        let samples = |out: &Tensor<i16>| {
+            let (ox, oy) = self.model.origin(w, h, out, rect)?;
+            Ok(Samples {
+                crop: (ox, oy, rect.2, rect.3),
+                exponent: self.exact.exponent(g.output),
+                max,
+                grey: ch < 3,
+                bps: layout.depth.bytes(),
             })
-        });
+        };
+        // Time spent placing samples is not the network's.
+        let placing = std::cell::Cell::new(0.0);
+        let mut place = |bytes: &[u8]| {
+            let t = std::time::Instant::now();
+            self.pool.install(|| place_color(bytes, rect, layout, band));
+            placing.set(placing.get() + t.elapsed().as_secs_f64());
+        };
+        match self.device {
+            Some(device) => device.run(g, self.exact, input, &samples, &mut place)?,
+            None => {
+                let out = self
+                    .pool
+                    .install(|| reference::run_with(g, self.exact, input, &mut |_, _| {}))
+                    .map_err(Error::Internal)?;
+                let t = std::time::Instant::now();
+                let s = samples(&out)?;
+                let mut bytes = vec![0u8; s.row_bytes() * rect.3];
+                self.pool.install(|| s.convert(&out, &mut bytes));
+                placing.set(t.elapsed().as_secs_f64());
+                place(&bytes);
+            }
+        }
+        let network = t.elapsed().as_secs_f64() - placing.get();
+        self.network_s.set(self.network_s.get() + network);
         Ok(())
     }
 
@@ -265,6 +326,25 @@ impl Pass<'_> {
         let plan = Plan::new(w, h, w * s, h * s, Filter::Bicubic, gray, (self.plan.tile * s as usize) as u32)?;
         Ok(Some((plane, plan)))
     }
+}
+
+/// Copies the colour samples of output pixels `rect` (rows of `tw` pixels of 1 or 3 samples,
+/// as [`Samples`] makes them) into the band, leaving alpha to [`place_alpha`].
+fn place_color(bytes: &[u8], (x0, y0, tw, th): (usize, usize, usize, usize), layout: Layout, band: &mut Band) {
+    let (ch, bps, rb) = (layout.channels.count(), layout.depth.bytes(), band.row_bytes);
+    let colors = if ch < 3 { 1 } else { 3 };
+    let src_row = tw * colors * bps;
+    let rows = &mut band.rows[(y0 - band.y0) * rb..][..th * rb];
+    rows.par_chunks_mut(rb).zip(bytes.par_chunks(src_row)).for_each(|(row, src)| {
+        let dst = &mut row[x0 * ch * bps..][..tw * ch * bps];
+        if colors == ch {
+            dst.copy_from_slice(src);
+        } else {
+            for (d, s) in dst.chunks_exact_mut(ch * bps).zip(src.chunks_exact(colors * bps)) {
+                d[..colors * bps].copy_from_slice(s);
+            }
+        }
+    });
 }
 
 /// Copies the alpha of output pixels `rect` from the resampler's tile `buf` (`t x t` grey,
