@@ -209,7 +209,8 @@ fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPlan>> {
     let mut plans = Vec::new();
     for _ in 0..opts.model_passes {
         let budget = opts.max_memory.saturating_sub(crate::budget::SLACK);
-        plans.push(stage::plan_pass(model, (w, h), info.layout, opts.resolved_threads(), budget)?);
+        let device = opts.gpu_memory.filter(|_| opts.backend != crate::Backend::Cpu);
+        plans.push(stage::plan_pass(model, (w, h), info.layout, opts.resolved_threads(), (budget, device))?);
         (w, h) = (w * model.scale(), h * model.scale());
     }
     Ok(plans)

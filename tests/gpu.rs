@@ -247,25 +247,28 @@ fn neural_gpu_matches_cpu_byte_for_byte() {
         let gpu = run_mem(&img, &with_backend(o, Backend::Gpu)).unwrap();
         assert!(cpu.data == gpu.data, "photo {ch:?} {depth:?}: GPU differs from CPU");
     }
-    // Interior tiles (windows that do not touch the image's border) on the device: a budget
-    // that allows 16 px tiles only.
+    // Interior tiles (windows that do not touch the image's border) on the device: a host
+    // budget, or a device budget (`--gpu-memory`), that allows 16 px tiles only.
     let img = random_img(&mut Rng(12), 40, 30, Layout::new(gigascale::Channels::Rgb, Depth::U8));
     let mut o = opts_scale(2.0, 2.0, Filter::Lanczos3);
     o.model = Some(std::sync::Arc::new(gigascale::Model::builtin("photo").unwrap()));
-    o.max_memory = 13 << 20;
     let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
-    let mut tiles = 0;
-    let mut sink = MemSink::default();
-    let gpu_opts = with_backend(o, Backend::Gpu);
-    gigascale::run(Box::new(img.source()), &mut sink, &gpu_opts, &mut |e| {
-        if let gigascale::Event::NeuralStart { tiles: t, device, .. } = e {
-            assert!(device.starts_with("gpu"), "{device}");
-            tiles = *t;
-        }
-    })
-    .unwrap();
-    assert!(tiles > 4, "the budget should have cut the model's pass into tiles ({tiles})");
-    assert!(cpu.data == Img::from_le(80, 60, img.layout, &sink.pixels).data, "photo, tiled: GPU differs from CPU");
+    for (host, device) in [(13 << 20, None), (o.max_memory, Some(17 << 20))] {
+        let mut tiles = 0;
+        let mut sink = MemSink::default();
+        let mut gpu_opts = with_backend(o.clone(), Backend::Gpu);
+        (gpu_opts.max_memory, gpu_opts.gpu_memory) = (host, device);
+        gigascale::run(Box::new(img.source()), &mut sink, &gpu_opts, &mut |e| {
+            if let gigascale::Event::NeuralStart { tiles: t, device, .. } = e {
+                assert!(device.starts_with("gpu"), "{device}");
+                tiles = *t;
+            }
+        })
+        .unwrap();
+        assert!(tiles > 4, "the budget should have cut the model's pass into tiles ({tiles}, {device:?})");
+        let got = Img::from_le(80, 60, img.layout, &sink.pixels);
+        assert!(cpu.data == got.data, "photo, tiled ({device:?}): GPU differs from CPU");
+    }
     // Other cuts of the convolution work (a benchmark knob) give the same bytes too.
     let input = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural/chelsea-16x12.png");
     let dir = std::env::temp_dir().join(format!("gigascale-neural-gpu-{}", std::process::id()));
