@@ -174,8 +174,8 @@ impl<'o> Job<'o> {
         let decode_s = decode_into_store(source.as_mut(), &mut store, opts, progress)?;
         drop(source);
         let t_neural = Instant::now();
-        let mut network_s = 0.0;
-        let store = run_passes(store, &info, &passes, opts, &temp_dir, progress, &mut network_s)?;
+        let mut times = (0.0, 0.0);
+        let store = run_passes(store, &info, &passes, opts, &temp_dir, progress, &mut times)?;
         let neural_s = if passes.is_empty() { 0.0 } else { t_neural.elapsed().as_secs_f64() };
         sink.begin(&header)?;
         let first = sink.resume_point();
@@ -196,7 +196,7 @@ impl<'o> Job<'o> {
         let backend = stats.backend.clone().unwrap_or((opened.kind, opened.detail));
         let mut report = report(&stats, &plan, memory, backend, decode_s, backend_init, t0);
         report.stages.neural = neural_s;
-        report.stages.neural_network = network_s;
+        (report.stages.neural_setup, report.stages.neural_network) = times;
         progress(&Event::Done { bytes: report.bytes, seconds: report.seconds, stages: report.stages });
         Ok(report)
     }
@@ -217,7 +217,8 @@ fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPlan>> {
 }
 
 /// Runs the model's passes, each from one store into the next (the store itself without a
-/// model), on a pool of the job's threads.
+/// model), on a pool of the job's threads; adds the setup's and the network's seconds to
+/// `times`.
 fn run_passes(
     mut store: Store,
     info: &ImageInfo,
@@ -225,10 +226,11 @@ fn run_passes(
     opts: &Options,
     temp_dir: &std::path::Path,
     progress: &mut dyn FnMut(&Event),
-    network: &mut f64,
+    (setup, network): &mut (f64, f64),
 ) -> Result<Store> {
     let Some(model) = &opts.model else { return Ok(store) };
     crate::store::return_large_blocks();
+    let t_setup = Instant::now();
     let exact = model.exact()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.resolved_threads())
@@ -236,6 +238,10 @@ fn run_passes(
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
     let gpu = neural_gpu(opts)?;
     let device: Option<&dyn stage::NetDevice> = gpu.as_ref().map(|g| g.as_device());
+    if let Some(d) = device {
+        d.prepare(model.graph(), &exact)?;
+    }
+    *setup += t_setup.elapsed().as_secs_f64();
     let device_name = gpu.as_ref().map_or("cpu".to_string(), |g| format!("gpu {}", g.name()));
     let mut info = info.clone();
     for (i, &plan) in passes.iter().enumerate() {
@@ -346,6 +352,7 @@ fn report(
     let stages = StageTimes {
         decode,
         neural: 0.0,
+        neural_setup: 0.0,
         neural_network: 0.0,
         compute: stats.compute_s,
         encode: stats.encode_s,

@@ -6,8 +6,11 @@
 pub struct StageTimes {
     /// Decoding the source into the store (wall time).
     pub decode: f64,
-    /// The model's passes (wall time; 0 without a model).
+    /// The model's passes (wall time; 0 without a model), setup included.
     pub neural: f64,
+    /// Of which setting the model up before its first tile: opening the GPU, compiling its
+    /// shaders and uploading the weights (near zero on the CPU).
+    pub neural_setup: f64,
     /// Of which running the network itself, on the GPU or the CPU (the rest: reading the
     /// input windows, placing and writing the results).
     pub neural_network: f64,
@@ -160,9 +163,10 @@ impl Event {
                 format!(r#"{{"event":"neural","pass":{pass},"passes":{passes},"done":{done},"total":{total}}}"#)
             }
             Event::Done { bytes, seconds, stages } => format!(
-                r#"{{"event":"done","bytes":{bytes},"seconds":{seconds:.3},"decode_s":{:.3},"neural_s":{:.3},"neural_network_s":{:.3},"compute_s":{:.3},"encode_s":{:.3},"write_s":{:.3},"gpu_upload_s":{:.3},"gpu_wait_s":{:.3},"gpu_readback_s":{:.3},"backend_init_s":{:.3},"gpu_tiles":{}}}"#,
+                r#"{{"event":"done","bytes":{bytes},"seconds":{seconds:.3},"decode_s":{:.3},"neural_s":{:.3},"neural_setup_s":{:.3},"neural_network_s":{:.3},"compute_s":{:.3},"encode_s":{:.3},"write_s":{:.3},"gpu_upload_s":{:.3},"gpu_wait_s":{:.3},"gpu_readback_s":{:.3},"backend_init_s":{:.3},"gpu_tiles":{}}}"#,
                 stages.decode,
                 stages.neural,
+                stages.neural_setup,
                 stages.neural_network,
                 stages.compute,
                 stages.encode,

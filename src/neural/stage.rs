@@ -98,6 +98,9 @@ impl Samples {
 /// what [`reference::run_with`] with [`Exact`] and then [`Samples::convert`] give, bit for
 /// bit (the GPU).
 pub(crate) trait NetDevice: Sync {
+    /// Gets ready to run `g` (compiles what it needs, uploads the weights), before the first
+    /// tile.
+    fn prepare(&self, g: &Graph, ex: &Exact) -> Result<()>;
     /// `g` on `input`; its output converted as `samples(output window)` says; the samples
     /// handed to `take`.
     fn run(
