@@ -51,6 +51,11 @@ run() {  # label, args...
 }
 run "anime-x4-gpu" "$work/a4.tif" --model anime --scale 4 --backend gpu
 run "anime-x15-gpu-zstd" "$work/a15.tif" --model anime --scale 15 --backend gpu --compression zstd
+if [[ -n ${PYRAMID:-} ]]; then  # what --pyramid costs on the 15x resampling job (no model)
+  run "x15-gpu-zstd" "$work/p0.tif" --scale 15 --compression zstd
+  run "x15-gpu-zstd-pyramid" "$work/p1.tif" --scale 15 --compression zstd --pyramid
+  ls -l "$work/p0.tif" "$work/p1.tif" | tee -a "$out/runs.txt"
+fi
 [[ -n ${CPU:-} ]] && REPS=1 run "anime-x4-cpu" "$work/a4c.tif" --model anime --scale 4 --backend cpu
 # GPU == CPU on a crop (both models).
 python3 -c "from PIL import Image; Image.open('$in').crop((600,900,856,1092)).save('$work/crop.png')"

@@ -127,6 +127,11 @@ struct UpscaleArgs {
     /// Compression level (deflate 0-12, default 6; zstd 1-22, default 3).
     #[arg(long, value_name = "N")]
     level: Option<i32>,
+    /// TIFF: add reduced-resolution levels (a pyramid), each half the one before, until one fits
+    /// in a tile; what deep-zoom viewers, libvips, OpenSlide, GDAL and tifffile read. Computed
+    /// while the full-size image streams out (about a third more pixels to compress).
+    #[arg(long)]
+    pyramid: bool,
     /// Compute backend: auto uses a hardware GPU with 64-bit integer shaders, when there is one,
     /// side by side with the CPU workers (else the CPU alone); gpu has a GPU compute every tile
     /// (software adapters such as lavapipe included); cpu never opens a GPU.
@@ -193,6 +198,7 @@ fn options(a: &UpscaleArgs) -> Result<Options, Error> {
     }
     o.tile = a.tile;
     o.compression = a.compression;
+    o.pyramid = a.pyramid;
     o.level = a.level;
     o.backend = a.backend;
     o.gpu_f16 = a.precision == PrecisionArg::F16;

@@ -114,8 +114,9 @@ impl<'o> Job<'o> {
         let tile_bytes = usize::try_from(geom.tile_bytes()).map_err(|_| Error::usage("--tile is too large"))?;
         let chosen = Chosen::new(opts)?;
         // Only uncompressed tiles pass to the sink as they are (no second buffer per slot).
-        let passthrough = opts.compression == Compression::None;
-        let encoded_bound = if passthrough { 0 } else { opts.compression.bound(tile_bytes) };
+        let overhead = sink.tile_overhead(&header);
+        let passthrough = opts.compression == Compression::None && overhead == 0;
+        let encoded_bound = if passthrough { 0 } else { opts.compression.bound(tile_bytes) + overhead };
         let needs = Needs {
             source_decode: source.decode_memory(),
             sink_memory: sink.memory(&header),

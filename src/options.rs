@@ -102,6 +102,9 @@ pub struct Options {
     pub compression: Compression,
     /// Compression level (codec default when `None`).
     pub level: Option<i32>,
+    /// TIFF output: add reduced-resolution levels (each half the one before, rounded up, until
+    /// one fits in a tile), computed while level 0 streams out.
+    pub pyramid: bool,
     /// Worker threads; 0 means one per CPU.
     pub threads: usize,
     /// Where the scanline store goes; the system temp dir when `None`.
@@ -142,6 +145,7 @@ impl Options {
             tile: 256,
             compression: Compression::None,
             level: None,
+            pyramid: false,
             threads: 0,
             temp_dir: None,
             cancel: None,

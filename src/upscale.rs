@@ -104,6 +104,9 @@ pub fn upscale(
         )));
     }
     check_output(input, output, files.overwrite)?;
+    if opts.pyramid && kind != OutputKind::Tiff {
+        return Err(Error::usage(format!("{}: --pyramid applies to TIFF output", output.display())));
+    }
     if files.resume && kind != OutputKind::Tiff {
         return Err(Error::usage(format!("{}: --resume works for TIFF output only", output.display())));
     }
@@ -116,9 +119,9 @@ pub fn upscale(
     let mut sink: Box<dyn sink::TileSink> = match kind {
         OutputKind::Tiff if files.resume => {
             let fp = fingerprint(input, opts, (w, h), info.layout)?;
-            Box::new(sink::TiffSink::resumable(output, opts.compression, opts.level, fp)?)
+            Box::new(sink::TiffSink::resumable(output, opts.compression, opts.level, fp)?.pyramid(opts.pyramid, opts.resolved_threads()))
         }
-        OutputKind::Tiff => Box::new(sink::TiffSink::create(output, opts.compression, opts.level)?),
+        OutputKind::Tiff => Box::new(sink::TiffSink::create(output, opts.compression, opts.level)?.pyramid(opts.pyramid, opts.resolved_threads())),
         OutputKind::Png => {
             if w > i32::MAX as u32 || h > i32::MAX as u32 {
                 return Err(Error::usage(format!("{}: {w}x{h} is too large for PNG; name it .tif", output.display())));
@@ -156,7 +159,7 @@ fn fingerprint(input: &Path, opts: &Options, out: (u32, u32), layout: Layout) ->
     let model =
         opts.model.as_ref().map_or(String::new(), |m| format!("{} {:x} {}", m.name(), m.digest(), opts.model_passes));
     let desc = format!(
-        "{} {} {mtime} {}x{} {:?} {:?} {} {:?} {:?} {:?} {} {model}",
+        "{} {} {mtime} {}x{} {:?} {:?} {} {:?} {:?} {:?} {} {} {model}",
         env!("CARGO_PKG_VERSION"),
         meta.len(),
         out.0,
@@ -167,7 +170,8 @@ fn fingerprint(input: &Path, opts: &Options, out: (u32, u32), layout: Layout) ->
         opts.compression.name(),
         opts.level,
         opts.intermediate,
-        opts.gpu_f16
+        opts.gpu_f16,
+        opts.pyramid
     );
     Ok(sink::journal::Fnv::default().bytes(desc.as_bytes()).bytes(&head).bytes(&tail).0)
 }

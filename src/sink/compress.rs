@@ -157,6 +157,58 @@ pub(crate) fn horizontal_predict(buf: &mut [u8], layout: Layout, width: usize) {
     }
 }
 
+/// Undoes [`horizontal_predict`].
+fn horizontal_unpredict(buf: &mut [u8], layout: Layout, width: usize) {
+    let ch = layout.channels.count();
+    match layout.depth {
+        Depth::U8 => {
+            for row in buf.chunks_exact_mut(width * ch) {
+                for i in ch..row.len() {
+                    row[i] = row[i].wrapping_add(row[i - ch]);
+                }
+            }
+        }
+        Depth::U16 => {
+            for row in buf.chunks_exact_mut(width * ch * 2) {
+                for i in ch..row.len() / 2 {
+                    let a = u16::from_le_bytes([row[2 * i], row[2 * i + 1]]);
+                    let b = u16::from_le_bytes([row[2 * (i - ch)], row[2 * (i - ch) + 1]]);
+                    row[2 * i..2 * i + 2].copy_from_slice(&a.wrapping_add(b).to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// The raw `tile x tile` pixels of a tile this module's encoder made with `c` (to rebuild
+/// state from a partial file on resume).
+pub(crate) fn decode_tile(c: Compression, data: &[u8], layout: Layout, tile: u32) -> Result<Vec<u8>> {
+    let len = tile as usize * tile as usize * layout.bytes_per_pixel();
+    let bad = |what: String| Error::io("<tile decoder>", std::io::Error::other(what));
+    let mut raw = match c {
+        Compression::None => data.to_vec(),
+        Compression::Zstd => zstd::bulk::decompress(data, len).map_err(|e| bad(format!("zstd: {e}")))?,
+        Compression::Deflate => {
+            let mut out = vec![0u8; len];
+            let n = libdeflater::Decompressor::new()
+                .zlib_decompress(data, &mut out)
+                .map_err(|e| bad(format!("deflate: {e:?}")))?;
+            out.truncate(n);
+            out
+        }
+        Compression::Lzw => weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8)
+            .decode(data)
+            .map_err(|e| bad(format!("lzw: {e}")))?,
+    };
+    if raw.len() != len {
+        return Err(bad(format!("a {}-byte tile decoded to {} bytes, not {len}", data.len(), raw.len())));
+    }
+    if c != Compression::None {
+        horizontal_unpredict(&mut raw, layout, tile as usize);
+    }
+    Ok(raw)
+}
+
 impl TileEncoder for Compressor {
     fn encode(&mut self, _job: &TileJob, raw: &mut [u8], out: &mut Vec<u8>) -> Result<()> {
         horizontal_predict(raw, self.layout, self.tile as usize);
@@ -197,6 +249,27 @@ impl TileEncoder for Compressor {
 mod tests {
     use super::*;
     use crate::pixel::Channels;
+
+    #[test]
+    fn every_codec_decodes_what_it_encoded() {
+        let mut seed = 99u64;
+        for layout in [Layout::new(Channels::Rgb, Depth::U8), Layout::new(Channels::GrayAlpha, Depth::U16)] {
+            let tile = 32u32;
+            let raw: Vec<u8> = (0..tile as usize * tile as usize * layout.bytes_per_pixel())
+                .map(|i| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((i / 7) as u8).wrapping_add((seed >> 62) as u8)
+                })
+                .collect();
+            for c in [Compression::None, Compression::Deflate, Compression::Lzw, Compression::Zstd] {
+                let mut enc = c.encoder(c.default_level().unwrap_or(0), layout, tile);
+                let (mut work, mut out) = (raw.clone(), Vec::new());
+                let r = crate::plan::Rect { x: 0, y: 0, w: tile, h: tile };
+                enc.encode(&TileJob { index: 0, out: r, src: r }, &mut work, &mut out).unwrap();
+                assert_eq!(decode_tile(c, &out, layout, tile).unwrap(), raw, "{c:?} {layout:?}");
+            }
+        }
+    }
 
     #[test]
     fn blocked_predictor_equals_the_sample_by_sample_definition() {

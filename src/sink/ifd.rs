@@ -42,8 +42,15 @@ fn table(tag: u16, v: &[u64], big: bool) -> Entry {
 }
 
 /// The entries of a tiled image of `h`, with its tiles at `offsets` and `counts` bytes long,
-/// in ascending tag order. `icc` is written only where given.
-pub(super) fn tiled_image(h: &SinkHeader, c: Compression, offsets: &[u64], counts: &[u64], big: bool) -> Vec<Entry> {
+/// in ascending tag order. `icc` is written only where given; a reduced-resolution level
+/// (`reduced`) is marked with NewSubfileType 1.
+pub(super) fn tiled_image(
+    h: &SinkHeader,
+    c: Compression,
+    (offsets, counts): (&[u64], &[u64]),
+    big: bool,
+    reduced: bool,
+) -> Vec<Entry> {
     let spp = h.layout.channels.count() as u16;
     let bits = h.layout.depth.bits() as u16;
     let photometric = match h.layout.channels {
@@ -51,7 +58,11 @@ pub(super) fn tiled_image(h: &SinkHeader, c: Compression, offsets: &[u64], count
         _ => 2,
     };
     let sw = format!("gigascale {}\0", env!("CARGO_PKG_VERSION"));
-    let mut e = vec![
+    let mut e = Vec::new();
+    if reduced {
+        e.push(long(254, 1));
+    }
+    e.extend([
         long(256, h.width),
         long(257, h.height),
         Entry { tag: 258, typ: SHORT, count: spp as u64, data: shorts(&vec![bits; spp as usize]) },
@@ -60,7 +71,7 @@ pub(super) fn tiled_image(h: &SinkHeader, c: Compression, offsets: &[u64], count
         short(277, spp),
         short(284, 1),
         Entry { tag: 305, typ: ASCII, count: sw.len() as u64, data: sw.into_bytes() },
-    ];
+    ]);
     if c != Compression::None {
         e.push(short(317, 2));
     }
@@ -79,8 +90,8 @@ pub(super) fn tiled_image(h: &SinkHeader, c: Compression, offsets: &[u64], count
 }
 
 /// Appends `entries` to `out`: out-of-line values first (word aligned), then the IFD, whose
-/// next-IFD link is zero. Returns the IFD's offset.
-pub(super) fn write(out: &mut OutputFile, entries: &[Entry], big: bool) -> Result<u64> {
+/// next-IFD link is zero. Returns the IFD's offset and its link's.
+pub(super) fn write(out: &mut OutputFile, entries: &[Entry], big: bool) -> Result<(u64, u64)> {
     let inline = if big { 8 } else { 4 };
     let mut value_offsets = vec![0u64; entries.len()];
     for (i, ent) in entries.iter().enumerate() {
@@ -104,8 +115,9 @@ pub(super) fn write(out: &mut OutputFile, entries: &[Entry], big: bool) -> Resul
             Some("BigTIFF should have been chosen".into()),
         ));
     }
-    out.write_all(&encode(entries, &value_offsets, big))?;
-    Ok(ifd)
+    let bytes = encode(entries, &value_offsets, big);
+    out.write_all(&bytes)?;
+    Ok((ifd, ifd + bytes.len() as u64 - inline as u64))
 }
 
 /// The IFD's bytes: entry count, entries (inline values or offsets), a zero next-IFD link.

@@ -8,6 +8,7 @@ pub(crate) mod journal;
 mod lzw;
 mod output;
 mod png;
+mod pyramid;
 mod tiff;
 
 pub use compress::{Compression, TileEncoder};
@@ -76,6 +77,11 @@ pub trait TileSink: Send {
     fn write_tile(&mut self, job: &TileJob, data: &[u8]) -> Result<()>;
     /// Completes the output; returns the bytes written.
     fn finish(&mut self) -> Result<u64>;
+    /// Bytes the sink's encoder may append to a tile beyond its compressed bound (e.g. the
+    /// tile's reduction for a pyramid), for the budget.
+    fn tile_overhead(&self, _header: &SinkHeader) -> usize {
+        0
+    }
     /// Extra memory the sink holds (row buffers, tables), for the budget.
     fn memory(&self, _header: &SinkHeader) -> u64 {
         0

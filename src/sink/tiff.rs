@@ -4,6 +4,7 @@
 
 use super::ifd;
 use super::journal::{self, Journal};
+use super::pyramid::{self, Pyramid, ReducingEncoder};
 use super::{Compression, OutputFile, SinkHeader, TileEncoder, TileSink};
 use crate::error::{Error, Result};
 use crate::plan::TileJob;
@@ -24,6 +25,11 @@ pub struct TiffSink {
     /// Resume state: the job's fingerprint and the journal's path.
     journal: Option<(u64, std::path::PathBuf)>,
     resumed: Option<Journal>,
+    /// With a pyramid: its thread count, then (after `begin`) its levels.
+    pyramid_threads: Option<usize>,
+    pyramid: Option<Pyramid>,
+    /// With a pyramid: every tile's level and byte count, in file order (for the journal).
+    order: Vec<(u8, u32)>,
 }
 
 impl TiffSink {
@@ -82,7 +88,17 @@ impl TiffSink {
             counts: Vec::new(),
             journal: fingerprint.map(|fp| (fp, jpath)),
             resumed,
+            pyramid_threads: None,
+            pyramid: None,
+            order: Vec::new(),
         })
+    }
+
+    /// Adds reduced-resolution levels when `on` (see [`Options::pyramid`](crate::Options)),
+    /// compressed on `threads` threads.
+    pub fn pyramid(mut self, on: bool, threads: usize) -> Self {
+        self.pyramid_threads = on.then_some(threads.max(1));
+        self
     }
     /// Always write BigTIFF (for tests).
     #[cfg(feature = "testing")]
@@ -104,6 +120,59 @@ impl TiffSink {
     pub fn is_bigtiff(&self) -> bool {
         self.big
     }
+    /// Takes up an interrupted run: the header and the journal's tiles are already in the
+    /// file; with a pyramid, its pending bands are rebuilt from the durable tiles.
+    fn restore(&mut self, h: &SinkHeader, j: Journal) -> Result<()> {
+        let dest = self.out()?.dest().to_path_buf();
+        let bad = || Error::format(dest.clone(), "resume journal does not match the partial output; run without --resume");
+        let levels = if j.levels.is_empty() { vec![0; j.counts.len()] } else { j.levels.clone() };
+        let mut off = if self.big { 16 } else { 8 };
+        for (&c, &level) in j.counts.iter().zip(&levels) {
+            match (level, self.pyramid.as_mut()) {
+                (0, _) => {
+                    self.offsets.push(off);
+                    self.counts.push(c as u64);
+                }
+                (n, Some(p)) if (n as usize) <= p.len() => p.push_tile(n as usize, off, c as u64)?,
+                _ => return Err(bad()),
+            }
+            self.order.push((level, c));
+            off += c as u64;
+        }
+        let tiles = h.width.div_ceil(h.tile) as u64 * h.height.div_ceil(h.tile) as u64;
+        if off != j.data_end || levels.len() != j.counts.len() || self.offsets.len() as u64 > tiles {
+            return Err(bad());
+        }
+        if self.pyramid.is_none() {
+            return Ok(());
+        }
+        let partial = journal::paths(&dest).0;
+        let file = std::fs::File::open(&partial).map_err(|e| Error::io(&partial, e))?;
+        let (c, layout, t) = (self.compression, h.layout, h.tile);
+        let (offsets, counts) = (&self.offsets, &self.counts);
+        let p = self.pyramid.as_mut().ok_or_else(bad)?;
+        let level_tiles: Vec<(Vec<u64>, Vec<u64>)> =
+            (1..=p.len()).map(|n| (p.level(n).1.to_vec(), p.level(n).2.to_vec())).collect();
+        let read = |level: usize, i: usize| -> Result<Vec<u8>> {
+            let (o, n) = match level {
+                0 => (offsets[i], counts[i]),
+                l => (level_tiles[l - 1].0[i], level_tiles[l - 1].1[i]),
+            };
+            let mut data = vec![0u8; n as usize];
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut data, o).map_err(|e| Error::io(&partial, e))?;
+            super::compress::decode_tile(c, &data, layout, t).map_err(|e| Error::format(partial.clone(), e.to_string()))
+        };
+        p.restore(offsets.len(), &read).map_err(|e| Error::format(dest.clone(), format!("{e}; run without --resume")))
+    }
+
+    /// Points the offset field at `at` of the file to `to` (4 or 8 bytes).
+    fn patch_offset(&mut self, at: u64, to: u64) -> Result<()> {
+        if self.big {
+            self.out()?.patch(at, &to.to_le_bytes())
+        } else {
+            self.out()?.patch(at, &(to as u32).to_le_bytes())
+        }
+    }
     fn out(&mut self) -> Result<&mut OutputFile> {
         self.out.as_mut().ok_or_else(|| super::out_of_order("a write after finish()", "TiffSink"))
     }
@@ -112,39 +181,35 @@ impl TiffSink {
     }
 }
 
-/// Worst-case file size of a tiled TIFF.
-pub fn worst_case_size(h: &SinkHeader, c: Compression) -> u64 {
-    let tiles = h.width.div_ceil(h.tile) as u64 * h.height.div_ceil(h.tile) as u64;
-    let tile_raw = h.tile as usize * h.tile as usize * h.layout.bytes_per_pixel();
-    tiles * c.bound(tile_raw) as u64 + tiles * 16 + 4096 + h.icc_profile.as_ref().map_or(0, |p| p.len() as u64)
+/// Worst-case file size of a tiled TIFF (with its reduced levels when `pyramid`).
+pub fn worst_case_size(h: &SinkHeader, c: Compression, pyramid: bool) -> u64 {
+    let t = h.tile as usize;
+    let mut sizes = vec![(h.width as usize, h.height as usize)];
+    if pyramid {
+        sizes.extend(pyramid::level_sizes(sizes[0], t));
+    }
+    let tiles: u64 = sizes.iter().map(|&(w, h)| (w.div_ceil(t) * h.div_ceil(t)) as u64).sum();
+    let tile_raw = t * t * h.layout.bytes_per_pixel();
+    let ifds = sizes.len() as u64 * 4096;
+    tiles * c.bound(tile_raw) as u64 + tiles * 16 + ifds + h.icc_profile.as_ref().map_or(0, |p| p.len() as u64)
 }
 
 impl TileSink for TiffSink {
     fn begin(&mut self, h: &SinkHeader) -> Result<()> {
-        let worst = worst_case_size(h, self.compression);
+        let worst = worst_case_size(h, self.compression, self.pyramid_threads.is_some());
         self.big = self.force_big || worst > u32::MAX as u64;
         self.out()?.set_expected_size(worst, false);
         let n = h.width.div_ceil(h.tile) as usize * h.height.div_ceil(h.tile) as usize;
         self.offsets = Vec::with_capacity(n);
         self.counts = Vec::with_capacity(n);
         self.header = Some(h.clone());
+        if let Some(threads) = self.pyramid_threads {
+            let base = (h.width as usize, h.height as usize);
+            let codec = (self.compression, self.level);
+            self.pyramid = Some(Pyramid::new(base, h.tile as usize, h.layout, codec, threads)?);
+        }
         if let Some(j) = self.resumed.take() {
-            // The header and the first tiles are already in the file.
-            let mut off = if self.big { 16 } else { 8 };
-            for &c in &j.counts {
-                self.offsets.push(off);
-                self.counts.push(c as u64);
-                off += c as u64;
-            }
-            if off != j.data_end
-                || j.counts.len() as u64 > h.width.div_ceil(h.tile) as u64 * h.height.div_ceil(h.tile) as u64
-            {
-                return Err(Error::format(
-                    self.out()?.dest().to_path_buf(),
-                    "resume journal does not match the partial output; run without --resume",
-                ));
-            }
-            return Ok(());
+            return self.restore(h, j);
         }
         let head: Vec<u8> = if self.big {
             let mut v = b"II+\0".to_vec();
@@ -167,29 +232,53 @@ impl TileSink for TiffSink {
 
     fn encoder(&self) -> Result<Box<dyn TileEncoder>> {
         let h = self.header("encoder() before begin()")?;
-        Ok(self.compression.encoder(self.level, h.layout, h.tile))
+        let inner = self.compression.encoder(self.level, h.layout, h.tile);
+        Ok(match self.pyramid {
+            Some(_) => Box::new(ReducingEncoder { inner, layout: h.layout, tile: h.tile as usize, reduced: Vec::new() }),
+            None => inner,
+        })
     }
 
     fn write_tile(&mut self, job: &TileJob, data: &[u8]) -> Result<()> {
         if job.index as usize != self.offsets.len() {
             return Err(Error::usage(format!("tile {} arrived out of order", job.index)));
         }
+        let layout = self.header("write_tile() before begin()")?.layout;
+        let split = match self.pyramid {
+            Some(_) => data.len().checked_sub(pyramid::reduced_bytes(job, layout)).ok_or_else(|| {
+                Error::usage(format!("tile {}: shorter than its reduction (not from this sink's encoder)", job.index))
+            })?,
+            None => data.len(),
+        };
         let off = self.out()?.pos();
-        self.out()?.write_all(data)?;
+        self.out()?.write_all(&data[..split])?;
         self.offsets.push(off);
-        self.counts.push(data.len() as u64);
+        self.counts.push(split as u64);
+        if let (Some(p), Some(out)) = (self.pyramid.as_mut(), self.out.as_mut()) {
+            self.order.push((0, split as u32));
+            let before = p.tiles_written();
+            p.add_tile(job, &data[split..], out)?;
+            self.order.extend(p.tiles_since(before));
+        }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<u64> {
         let h = self.header("finish() before begin()")?.clone();
         let big = self.big;
-        let entries = ifd::tiled_image(&h, self.compression, &self.offsets, &self.counts, big);
-        let at = ifd::write(self.out()?, &entries, big)?;
-        if big {
-            self.out()?.patch(8, &at.to_le_bytes())?;
-        } else {
-            self.out()?.patch(4, &(at as u32).to_le_bytes())?;
+        let entries = ifd::tiled_image(&h, self.compression, (&self.offsets, &self.counts), big, false);
+        let (at, mut link) = ifd::write(self.out()?, &entries, big)?;
+        self.patch_offset(if big { 8 } else { 4 }, at)?;
+        // The reduced levels follow in the main IFD chain.
+        let pyramid = self.pyramid.take();
+        for n in 1..=pyramid.as_ref().map_or(0, |p| p.len()) {
+            let Some(p) = &pyramid else { break };
+            let ((w, lh), offsets, counts) = p.level(n);
+            let level = SinkHeader { width: w as u32, height: lh as u32, icc_profile: None, ..h.clone() };
+            let entries = ifd::tiled_image(&level, self.compression, (offsets, counts), big, true);
+            let (at, next) = ifd::write(self.out()?, &entries, big)?;
+            self.patch_offset(link, at)?;
+            link = next;
         }
         let out = self.out.take().ok_or_else(|| super::out_of_order("finish() twice", "TiffSink"))?;
         let n = out.commit()?;
@@ -197,6 +286,13 @@ impl TileSink for TiffSink {
             let _ = std::fs::remove_file(j);
         }
         Ok(n)
+    }
+
+    fn tile_overhead(&self, h: &SinkHeader) -> usize {
+        match self.pyramid_threads {
+            Some(_) => (h.tile as usize / 2).pow(2) * h.layout.bytes_per_pixel(),
+            None => 0,
+        }
     }
 
     fn resume_point(&self) -> u64 {
@@ -210,6 +306,15 @@ impl TileSink for TiffSink {
             fingerprint: fp,
             data_end: self.out()?.pos(),
             counts: self.counts.iter().map(|&c| c as u32).collect(),
+            levels: Vec::new(),
+        };
+        let j = match self.pyramid {
+            Some(_) => Journal {
+                counts: self.order.iter().map(|&(_, c)| c).collect(),
+                levels: self.order.iter().map(|&(l, _)| l).collect(),
+                ..j
+            },
+            None => j,
         };
         j.write(&path)
     }
@@ -217,7 +322,15 @@ impl TileSink for TiffSink {
     fn memory(&self, h: &SinkHeader) -> u64 {
         let tiles = h.width.div_ceil(h.tile) as u64 * h.height.div_ceil(h.tile) as u64;
         // Offset and count tables, the IFD copy at the end, and the 1 MiB write buffer.
-        tiles * 16 * 2 + (1 << 20)
+        let pyramid = match self.pyramid_threads {
+            Some(threads) => {
+                let (size, t) = ((h.width as usize, h.height as usize), h.tile as usize);
+                let encoders = threads as u64 * (self.compression.encoder_memory(self.level) + 2 * (t * t) as u64 * 8);
+                pyramid::memory(size, t, h.layout, self.compression) * 2 + encoders + tiles * 16 * 4
+            }
+            None => 0,
+        };
+        tiles * 16 * 2 + (1 << 20) + pyramid
     }
 }
 
