@@ -1,5 +1,6 @@
 //! Peak memory, measured from outside the process: a 6000x9000 output under --max-memory 64M
-//! stays below the budget plus 16 MB, with and without a learned model before the resampler.
+//! stays below the budget plus 16 MB, with and without a learned model before the resampler,
+//! and with a pyramid.
 //! (The gigapixel case is in scripts/bench-15x.sh.)
 use std::process::Command;
 
@@ -28,8 +29,11 @@ fn six_by_nine_thousand_under_64m() {
     let out = dir.join("out.tif");
     let time = std::path::Path::new("/usr/bin/time");
     assert!(time.exists(), "/usr/bin/time is needed (Debian package 'time'; .ci/run installs it)");
-    for (comp, model) in [("none", None), ("zstd", None), ("zstd", Some("photo"))] {
-        let model_args = model.map(|m| vec!["--model", m]).unwrap_or_default();
+    let cases = [("none", None), ("zstd", None), ("zstd", Some("--pyramid")), ("zstd", Some("photo"))];
+    for (comp, extra) in cases {
+        let (model, pyramid) = (extra.filter(|e| !e.starts_with("--")), extra.filter(|e| e.starts_with("--")));
+        let mut model_args = model.map(|m| vec!["--model", m]).unwrap_or_default();
+        model_args.extend(pyramid);
         let o = Command::new(time)
             .args(["-f", "peak_rss_kb=%M"])
             .arg(env!("CARGO_BIN_EXE_gigascale"))
@@ -55,7 +59,7 @@ fn six_by_nine_thousand_under_64m() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{err}");
         let kb: u64 = err.lines().find_map(|l| l.strip_prefix("peak_rss_kb=")).unwrap().trim().parse().unwrap();
-        eprintln!("6000x9000 {comp} {model:?}: peak RSS {} KiB", kb);
+        eprintln!("6000x9000 {comp} {extra:?}: peak RSS {} KiB", kb);
         assert!(kb * 1024 <= (64 + 16) << 20, "peak RSS {kb} KiB exceeds 64M + 16M");
         let info = String::from_utf8(
             Command::new(env!("CARGO_BIN_EXE_gigascale")).arg("info").arg(&out).output().unwrap().stdout,

@@ -326,7 +326,7 @@ impl TileSink for TiffSink {
             Some(threads) => {
                 let (size, t) = ((h.width as usize, h.height as usize), h.tile as usize);
                 let encoders = threads as u64 * (self.compression.encoder_memory(self.level) + 2 * (t * t) as u64 * 8);
-                pyramid::memory(size, t, h.layout, self.compression) * 2 + encoders + tiles * 16 * 4
+                pyramid::memory(size, t, h.layout, self.compression) + encoders + tiles * 16 * 4
             }
             None => 0,
         };
