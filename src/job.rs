@@ -240,7 +240,9 @@ fn run_passes(
     let gpu = neural_gpu(opts)?;
     let device: Option<&dyn stage::NetDevice> = gpu.as_ref().map(|g| g.as_device());
     if let Some(d) = device {
-        d.prepare(model.graph(), &exact)?;
+        let first = passes.first().map_or(16, |p| p.tile);
+        let size = (info.width as usize, info.height as usize);
+        d.prepare(model.graph(), &exact, stage::largest_window(model, size, first))?;
     }
     *setup += t_setup.elapsed().as_secs_f64();
     let device_name = gpu.as_ref().map_or("cpu".to_string(), |g| format!("gpu {}", g.name()));
@@ -280,6 +282,11 @@ fn run_passes(
         *network += pass.network_s.get();
         store = next;
         (info.width, info.height) = out;
+    }
+    // Tearing the device down (its buffers, gigabytes for large tiles) takes a while and
+    // nothing waits for it.
+    if let Some(g) = gpu {
+        std::thread::spawn(move || drop(g));
     }
     Ok(store)
 }

@@ -13,7 +13,7 @@ use crate::neural::exact::Exact;
 use crate::neural::graph::{Graph, Op};
 use crate::neural::phases;
 use crate::neural::reference::{conv_window, Tensor};
-use crate::neural::stage::{NetDevice, Samples};
+use crate::neural::stage::{tracing, NetDevice, Samples};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -32,14 +32,20 @@ struct Layer {
 }
 
 impl NetDevice for NeuralGpu {
-    fn prepare(&self, g: &Graph, ex: &Exact) -> Result<()> {
+    fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()> {
         for (n, node) in g.nodes.iter().enumerate() {
             if let Op::Conv(c) = &node.op {
                 let dc = ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("layer {} has no GPU form", node.name)))?;
                 self.layer(n, &dc)?;
             }
         }
-        Ok(())
+        // A dry run over the largest window fills the buffer pool (allocating large device
+        // buffers takes a while) without computing anything.
+        self.dry.store(true, std::sync::atomic::Ordering::Relaxed);
+        let crop = |o: &Tensor<i16>| Ok(Samples { crop: (0, 0, o.w, o.h), exponent: 0, max: 255, grey: false, bps: 1 });
+        let r = self.run(g, ex, window, &crop, &mut |_| {});
+        self.dry.store(false, std::sync::atomic::Ordering::Relaxed);
+        r
     }
     fn run(
         &self,
@@ -66,6 +72,8 @@ pub(crate) struct NeuralGpu {
     pool: Mutex<Vec<Arc<wgpu::Buffer>>>,
     /// The read-back staging buffer, grown as needed.
     staging: Mutex<Option<wgpu::Buffer>>,
+    /// While set, `run` only allocates buffers: no upload, dispatch or read-back.
+    dry: std::sync::atomic::AtomicBool,
 }
 
 const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE;
@@ -105,6 +113,7 @@ impl NeuralGpu {
             tiling,
             pool: Mutex::default(),
             staging: Mutex::default(),
+            dry: Default::default(),
         })
     }
 
@@ -150,6 +159,7 @@ impl NeuralGpu {
         take: &mut dyn FnMut(&[u8]),
     ) -> Result<()> {
         self.check()?;
+        let t0 = std::time::Instant::now();
         let enc = &mut self.dev.device.create_command_encoder(&Default::default());
         let last = g.last_uses();
         let mut blobs: Vec<Option<Blob>> = vec![None; g.blobs];
@@ -184,6 +194,9 @@ impl NeuralGpu {
         let converted = self.samples(enc, &out, &spec)?;
         self.recycle(out.buf);
         let bytes = spec.row_bytes() * spec.crop.3;
+        if tracing() {
+            eprintln!("neural trace: recorded in {:.3} s", t0.elapsed().as_secs_f64());
+        }
         let done = self.download(enc, &converted.buf, bytes, take);
         self.recycle(converted.buf);
         done
@@ -225,8 +238,17 @@ impl NeuralGpu {
         b
     }
 
+    fn is_dry(&self) -> bool {
+        self.dry.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn upload(&self, t: &Tensor<i16>) -> Result<Blob> {
-        let words: Vec<i32> = t.data.iter().map(|&v| v as i32).collect();
+        use rayon::prelude::*;
+        if self.is_dry() {
+            let buf = self.blob_buffer((t.c * t.h * t.w) as u64 * 4)?;
+            return Ok(Blob { shape: t.clone(), buf });
+        }
+        let words: Vec<i32> = t.data.par_iter().map(|&v| v as i32).collect();
         let buf = self.blob_buffer(words.len() as u64 * 4)?;
         self.dev.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&words));
         Ok(Blob { shape: Tensor { data: Vec::new(), ..t.clone() }, buf })
@@ -247,6 +269,9 @@ impl NeuralGpu {
             *staging = Some(self.buffer(words, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST));
         }
         let rb = staging.as_ref().ok_or_else(|| Error::Internal("no staging buffer".into()))?;
+        if self.is_dry() {
+            return Ok(());
+        }
         enc.copy_buffer_to_buffer(buf, 0, rb, 0, words);
         let enc = std::mem::replace(enc, self.dev.device.create_command_encoder(&Default::default()));
         self.dev.queue.submit([enc.finish()]);
@@ -255,10 +280,14 @@ impl NeuralGpu {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
+        let t0 = std::time::Instant::now();
         self.dev.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
         let mapped = rx.recv().map_err(|_| Error::Gpu("read-back was dropped".into()))?;
         mapped.map_err(|e| Error::Gpu(format!("map read-back: {e}")))?;
         self.check()?;
+        if tracing() {
+            eprintln!("neural trace: device wait {:.3} s", t0.elapsed().as_secs_f64());
+        }
         {
             let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("read-back view: {e}")))?;
             take(&view[..bytes]);
@@ -275,6 +304,9 @@ impl NeuralGpu {
         entries: &[&wgpu::Buffer],
         groups: (u32, u32, u32),
     ) {
+        if self.is_dry() {
+            return;
+        }
         let entries: Vec<wgpu::BindGroupEntry> = entries
             .iter()
             .enumerate()

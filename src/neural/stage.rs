@@ -29,6 +29,13 @@ use rayon::prelude::*;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Whether `GIGASCALE_TRACE_NEURAL` is set: then the stage prints where each tile's time
+/// goes (window, recording, device, placing) on stderr, for benchmarks.
+pub(crate) fn tracing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("GIGASCALE_TRACE_NEURAL").is_some())
+}
+
 /// Tile edges (in input pixels) tried, largest first. Larger tiles recompute less halo (a
 /// 1024 px tile of animevideov3 computes 12 % more than its own pixels, a 2048 px one 6 %).
 const TILES: [usize; 14] = [2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32, 16];
@@ -98,9 +105,9 @@ impl Samples {
 /// what [`reference::run_with`] with [`Exact`] and then [`Samples::convert`] give, bit for
 /// bit (the GPU).
 pub(crate) trait NetDevice: Sync {
-    /// Gets ready to run `g` (compiles what it needs, uploads the weights), before the first
-    /// tile.
-    fn prepare(&self, g: &Graph, ex: &Exact) -> Result<()>;
+    /// Gets ready to run `g` on input windows up to `window` (a tensor with that window and no
+    /// data): compiles what it needs, uploads the weights, allocates the buffers.
+    fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()>;
     /// `g` on `input`; its output converted as `samples(output window)` says; the samples
     /// handed to `take`.
     fn run(
@@ -111,6 +118,14 @@ pub(crate) trait NetDevice: Sync {
         samples: &dyn Fn(&Tensor<i16>) -> Result<Samples>,
         take: &mut dyn FnMut(&[u8]),
     ) -> Result<()>;
+}
+
+/// The largest input window of a pass with tiles of `tile` input pixels over a `w x h` image
+/// (an interior tile's, within the padded image), as a tensor without data.
+pub(crate) fn largest_window(model: &Model, (w, h): (usize, usize), tile: usize) -> Tensor<i16> {
+    let (p, reach) = (model.border.width(), tile + 2 * (model.graph.halo + 1));
+    let (gw, gh) = (w + 2 * p, h + 2 * p);
+    Tensor { c: 3, h: reach.min(gh), w: reach.min(gw), x0: 0, y0: 0, gw, gh, data: Vec::new() }
 }
 
 /// The size of one pass: its tile edge (input pixels) and planned peak memory.
@@ -288,7 +303,11 @@ impl Pass<'_> {
             let c = if ch < 3 { 0 } else { c };
             to_fixed(layout.depth.read(self.input.row(y), x * ch + c), max) as i16
         };
+        let t0 = std::time::Instant::now();
         let input = self.pool.install(|| self.model.padded(w, h, window, read));
+        if tracing() {
+            eprintln!("neural trace: tile {rect:?} window {:.3} s", t0.elapsed().as_secs_f64());
+        }
         let (g, t) = (&self.model.graph, std::time::Instant::now());
         let samples = |out: &Tensor<i16>| {
             let (ox, oy) = self.model.origin(w, h, out, rect)?;
@@ -323,6 +342,9 @@ impl Pass<'_> {
             }
         }
         let network = t.elapsed().as_secs_f64() - placing.get();
+        if tracing() {
+            eprintln!("neural trace: network {network:.3} s, placing {:.3} s", placing.get());
+        }
         self.network_s.set(self.network_s.get() + network);
         Ok(())
     }
