@@ -53,6 +53,17 @@ enum Cmd {
         /// An ncnn .param file to check (its .bin lies beside it).
         model: Option<PathBuf>,
     },
+    /// Serve a web page and JSON API on this machine: upload images, queue jobs with a cancel
+    /// that works, watch progress (Server-Sent Events), download (with resume), and look at
+    /// results in a deep-zoom viewer with a before/after slider. Prints the page's address,
+    /// with its access token, as the first line.
+    ///
+    /// Examples:
+    ///   gigascale serve
+    ///   gigascale serve --listen 127.0.0.1:9000 --work-dir ~/upscales --max-memory 4G --jobs 2
+    #[cfg(feature = "serve")]
+    #[command(verbatim_doc_comment)]
+    Serve(crate::serve_cli::ServeArgs),
     /// Print an image's size, channels, depth, format and tiling (or, for an ncnn .param
     /// file, the model's scale, halo and cost).
     Info {
@@ -314,6 +325,18 @@ pub fn main() -> i32 {
             Err(e) => {
                 report(&e);
                 1
+            }
+        },
+        #[cfg(feature = "serve")]
+        Cmd::Serve(a) => match crate::serve_cli::serve(&a) {
+            Ok(()) => 0,
+            Err(e) => {
+                report(&e);
+                if matches!(e, Error::Usage(_)) {
+                    2
+                } else {
+                    1
+                }
             }
         },
         Cmd::Upscale(a) => {

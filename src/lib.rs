@@ -54,6 +54,8 @@ mod progress;
 pub mod resample;
 #[cfg(not(feature = "testing"))]
 mod resample;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod sink;
 pub mod source;
 mod store;

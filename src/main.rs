@@ -2,6 +2,8 @@
 
 mod cli;
 mod display;
+#[cfg(feature = "serve")]
+mod serve_cli;
 
 fn main() {
     std::process::exit(cli::main());

@@ -15,6 +15,7 @@ pub use compress::{Compression, TileEncoder};
 pub(crate) use output::OutputFile;
 pub use png::PngSink;
 pub use tiff::TiffSink;
+pub(crate) use pyramid::reduce;
 
 use crate::error::Result;
 use crate::pixel::Layout;

@@ -1,0 +1,178 @@
+//! `gigascale serve`: a local web server over the library — binary uploads, a job queue with
+//! cancel, Server-Sent Events for progress, downloads with Range, and deep-zoom tiles read
+//! straight from the pyramid TIFF (feature `serve`).
+//!
+//! Shape (as axum's examples): one [`state::AppState`] shared by small handlers
+//! ([`api`], [`deepzoom`]); cross-cutting concerns are layers ([`guard`]: Host allow-list,
+//! token, CSRF, security headers, body deadline). Jobs run on their own threads
+//! ([`runner`]), each under its share of `--max-memory`; their records live in `--work-dir`
+//! and survive a restart.
+
+mod api;
+mod deepzoom;
+mod guard;
+mod page;
+mod runner;
+mod state;
+
+use crate::error::{Error, Result};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use state::AppState;
+
+/// What `gigascale serve` is given.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServeOptions {
+    /// Address to listen on (loopback unless `allow_remote`).
+    pub listen: SocketAddr,
+    /// Where uploads, jobs and results live (kept across restarts).
+    pub work_dir: PathBuf,
+    /// Budget for everything: running jobs share most of it, uploads and tiles the rest.
+    pub max_memory: u64,
+    /// Largest upload accepted, in bytes.
+    pub max_upload: u64,
+    /// Largest input accepted, in pixels.
+    pub max_pixels: u64,
+    /// Jobs run at once.
+    pub jobs: usize,
+    /// Jobs waiting at most (beyond that, 503).
+    pub queue: usize,
+    /// The access token; `None` (`--no-token`) only on loopback.
+    pub token: Option<String>,
+    /// Allow a non-loopback `listen` (the token stays mandatory).
+    pub allow_remote: bool,
+    /// Threads each job uses (0 = one per CPU).
+    pub threads: usize,
+}
+
+impl ServeOptions {
+    /// Defaults: 127.0.0.1:8580, `work_dir`, 1 GiB, 2 GiB uploads, one job at a time, a queue
+    /// of 16, a fresh random token.
+    pub fn new(work_dir: PathBuf) -> Result<ServeOptions> {
+        Ok(ServeOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8580)),
+            work_dir,
+            max_memory: 1 << 30,
+            max_upload: 2 << 30,
+            max_pixels: crate::options::DEFAULT_MAX_PIXELS,
+            jobs: 1,
+            queue: 16,
+            token: Some(new_token()?),
+            allow_remote: false,
+            threads: 0,
+        })
+    }
+
+    /// Checks the options before anything starts.
+    pub fn validate(&self) -> Result<()> {
+        if !self.listen.ip().is_loopback() && !self.allow_remote {
+            return Err(Error::usage(format!(
+                "--listen {}: not a loopback address; add --allow-remote to serve other machines (the token stays required)",
+                self.listen
+            )));
+        }
+        if self.token.is_none() && !self.listen.ip().is_loopback() {
+            return Err(Error::usage("--no-token is only allowed on a loopback address"));
+        }
+        if self.jobs == 0 || self.queue == 0 {
+            return Err(Error::usage("--jobs and --queue must be at least 1"));
+        }
+        if self.max_memory < (64 << 20) * self.jobs as u64 {
+            return Err(Error::usage(format!(
+                "--max-memory {}: too small for {} job(s); allow at least 64M per job",
+                self.max_memory, self.jobs
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A 128-bit random token, as 32 hex digits.
+pub fn new_token() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| Error::Internal(format!("no randomness for the token: {e}")))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// A server running on its own threads (for embedding and tests).
+pub struct Server {
+    /// The address it listens on (the port resolved when 0 was asked).
+    pub addr: SocketAddr,
+    /// The page's address with the token, as `serve` prints it.
+    pub url: String,
+    state: Arc<AppState>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Server {
+    /// Binds, loads the jobs kept in the work directory, and starts serving.
+    pub fn start(opts: ServeOptions) -> Result<Server> {
+        opts.validate()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("tokio runtime: {e}")))?;
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(opts.listen))
+            .map_err(|e| Error::io(format!("{}", opts.listen), e))?;
+        let addr = listener.local_addr().map_err(|e| Error::io(format!("{}", opts.listen), e))?;
+        let state = AppState::open(opts, addr)?;
+        runner::start(&state);
+        let url = state.page_url();
+        let app = api::router(state.clone());
+        let stop = state.clone();
+        let thread = std::thread::spawn(move || {
+            rt.block_on(async move {
+                let shutdown = async move { stop.stopped().await };
+                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .map_err(|e| Error::io("the server", e))
+            })
+        });
+        Ok(Server { addr, url, state, thread: Some(thread) })
+    }
+
+    /// Stops: SSE streams end, running jobs are cancelled (resumable on the next start),
+    /// the listener closes. Returns once the server thread has ended.
+    pub fn shutdown(mut self) -> Result<()> {
+        self.state.stop();
+        runner::stop(&self.state);
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(Error::Internal("the server thread panicked".into())),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until SIGINT or SIGTERM, then shuts down (what `gigascale serve` does).
+    pub fn run_until_signal(self) -> Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("tokio runtime: {e}")))?;
+        rt.block_on(async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| Error::io("SIGTERM handler", e))?;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+            Ok::<(), Error>(())
+        })?;
+        self.shutdown()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.state.stop();
+            runner::stop(&self.state);
+        }
+    }
+}

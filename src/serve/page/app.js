@@ -1,0 +1,172 @@
+// gigascale's page: upload (raw body, with progress), settings with the target size shown
+// before starting, the job list live from Server-Sent Events, cancel, download, and a deep-zoom
+// viewer (OpenSeadragon) with a before/after split. State for tests: window.gigascale.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const G = (window.gigascale = { upload: null, jobs: {}, viewer: null, tileFailures: 0, viewerLoaded: false });
+
+function human(bytes) {
+  const u = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (bytes >= 1000 && i < u.length - 1) { bytes /= 1000; i++; }
+  return `${bytes.toFixed(i ? 1 : 0)} ${u[i]}`;
+}
+
+function target() {
+  const u = G.upload, v = parseFloat($("amount").value), mode = $("mode").value;
+  if (!u || !(v > 0)) return null;
+  let w, h;
+  if (mode === "scale") { w = Math.max(1, Math.round(u.width * v)); h = Math.max(1, Math.round(u.height * v)); }
+  else if (mode === "width") { w = Math.round(v); h = Math.max(1, Math.round(u.height * v / u.width)); }
+  else { h = Math.round(v); w = Math.max(1, Math.round(u.width * v / u.height)); }
+  return { w, h, bytes: Math.floor(w * h * u.channels * 4 / 3) };
+}
+
+function showTarget() {
+  const t = target();
+  $("target").textContent = t ? `Output ${t.w} × ${t.h} px, about ${human(t.bytes)} before compression` : "";
+}
+
+function upload(file) {
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", `/api/uploads?name=${encodeURIComponent(file.name)}`);
+  const bar = $("upload-progress");
+  bar.hidden = false;
+  xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total; };
+  xhr.onload = () => {
+    bar.hidden = true;
+    const r = JSON.parse(xhr.responseText || "{}");
+    if (xhr.status !== 201) { $("source").textContent = `Refused: ${r.error || xhr.status}`; return; }
+    G.upload = r;
+    $("source").textContent = `${r.name}: ${r.width} × ${r.height} px, ${r.channels} channels, ${r.format}, ${human(r.bytes)}`;
+    $("settings").hidden = false;
+    showTarget();
+  };
+  xhr.onerror = () => { bar.hidden = true; $("source").textContent = "Upload failed"; };
+  xhr.send(file);
+}
+
+async function start(ev) {
+  ev.preventDefault();
+  const mode = $("mode").value, v = parseFloat($("amount").value);
+  const body = { upload: G.upload.id, filter: $("filter").value, compression: $("compression").value,
+                 pyramid: $("pyramid").checked };
+  body[mode] = mode === "scale" ? v : Math.round(v);
+  if ($("model").value) body.model = $("model").value;
+  const r = await fetch("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const j = await r.json();
+  if (r.status !== 202) { $("target").textContent = `Refused: ${j.error || r.status}`; return; }
+  refresh();
+}
+
+async function refresh() {
+  const r = await fetch("/api/jobs");
+  if (r.ok) { G.jobs = {}; for (const j of await r.json()) G.jobs[j.id] = j; render(); }
+}
+
+function render() {
+  const ul = $("jobs");
+  ul.replaceChildren();
+  for (const j of Object.values(G.jobs)) {
+    const li = document.createElement("li");
+    li.dataset.id = j.id;
+    li.dataset.state = j.state;
+    const title = document.createElement("div");
+    title.textContent = `${j.file_name} — ${j.output[0]} × ${j.output[1]}`;
+    const meta = document.createElement("div");
+    meta.className = "meta" + (j.state === "failed" ? " failed" : "");
+    const eta = j.eta_s != null && j.state === "running" ? `, ${Math.ceil(j.eta_s)} s left` : "";
+    const pos = j.state === "queued" && j.position != null ? ` (#${j.position + 1} in the queue)` : "";
+    meta.textContent = `${j.state}${pos}${eta}${j.error ? ": " + j.error : ""}`;
+    const bar = document.createElement("progress");
+    bar.max = 1; bar.value = j.progress || 0;
+    li.append(title, meta, bar);
+    const act = document.createElement("div");
+    if (j.state === "queued" || j.state === "running") act.append(button("Cancel", () => del(j.id)));
+    if (j.state === "done") {
+      const a = document.createElement("a");
+      a.href = `/api/jobs/${j.id}/result`; a.textContent = "Download"; a.download = j.file_name;
+      act.append(a, button("View", () => view(j.id)), button("Delete", () => del(j.id)));
+    }
+    li.append(act);
+    ul.append(li);
+  }
+}
+
+function button(text, f) {
+  const b = document.createElement("button");
+  b.type = "button"; b.textContent = text; b.onclick = f;
+  return b;
+}
+
+async function del(id) { await fetch(`/api/jobs/${id}`, { method: "DELETE" }); refresh(); }
+
+function view(id) {
+  const j = G.jobs[id];
+  history.replaceState(null, "", `/?job=${id}`);
+  if (G.viewer) G.viewer.destroy();
+  G.viewerLoaded = false;
+  G.tileFailures = 0;
+  $("viewer-bar").hidden = false;
+  $("viewer-title").textContent = j ? j.file_name : id;
+  const v = (G.viewer = OpenSeadragon({
+    id: "viewer", prefixUrl: "/static/osd/images/", tileSources: `/api/jobs/${id}/dz/image.dzi`,
+    showNavigator: true, showRotationControl: false, showFlipControl: false, maxZoomPixelRatio: 4,
+  }));
+  v.addHandler("tile-load-failed", () => { G.tileFailures++; });
+  v.world.addHandler("add-item", (e) => {
+    if (v.world.getItemCount() === 1) {
+      e.item.addHandler("fully-loaded-change", (f) => { if (f.fullyLoaded) G.viewerLoaded = true; });
+      before(v, id);
+    }
+  });
+}
+
+// The input, scaled to the result's world size, over the result; the slider clips it.
+function before(v, id) {
+  const u = G.jobs[id] && G.upload && G.upload.id === G.jobs[id].request.upload ? G.upload : null;
+  v.addTiledImage({
+    tileSource: { type: "image", url: `/api/jobs/${id}/input` }, x: 0, y: 0, width: 1,
+    success: (e) => {
+      const item = e.item, size = item.getContentSize();
+      const clip = () => item.setClip(new OpenSeadragon.Rect(0, 0, size.x * (1 - $("split").value / 100), size.y));
+      $("split").oninput = clip;
+      clip();
+    },
+    error: () => { $("split").disabled = true; },
+  });
+  return u;
+}
+
+function events() {
+  const es = new EventSource("/api/events");
+  es.onopen = () => { $("status").textContent = "connected"; };
+  es.onerror = () => { $("status").textContent = "reconnecting…"; };
+  es.addEventListener("snapshot", (e) => {
+    G.jobs = {};
+    for (const j of JSON.parse(e.data).jobs) G.jobs[j.id] = j;
+    render();
+  });
+  es.addEventListener("job", (e) => {
+    const m = JSON.parse(e.data);
+    if (m.event === "progress" && G.jobs[m.job]) Object.assign(G.jobs[m.job], m.data);
+    else if (m.event === "deleted") delete G.jobs[m.job];
+    else if (m.event === "queue") { refresh(); return; }
+    else if (m.data && m.data.id) G.jobs[m.job] = Object.assign(G.jobs[m.job] || {}, m.data);
+    render();
+  });
+}
+
+function init() {
+  const drop = $("drop");
+  drop.ondragover = (e) => { e.preventDefault(); drop.classList.add("over"); };
+  drop.ondragleave = () => drop.classList.remove("over");
+  drop.ondrop = (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) upload(e.dataTransfer.files[0]); };
+  $("file").onchange = () => { if ($("file").files[0]) upload($("file").files[0]); };
+  for (const id of ["mode", "amount"]) $(id).oninput = showTarget;
+  $("settings").onsubmit = start;
+  events();
+  const job = new URLSearchParams(location.search).get("job");
+  if (job && /^[0-9a-f]{16}$/.test(job)) refresh().then(() => view(job));
+}
+init();

@@ -1,0 +1,178 @@
+//! Job threads: each takes the next queued job, runs [`crate::upscale`] on it under its share
+//! of the budget (journaled, so that a job interrupted by a shutdown resumes on the next
+//! start), and reports its progress as events. "done" is sent only after the output was
+//! renamed into place (`upscale` returns only then).
+
+use super::state::{AppState, Job, JobRequest, JobState, Upload};
+use crate::error::{Error, Result};
+use crate::{Compression, Event, Filter, Options};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Starts `--jobs` job threads.
+pub fn start(state: &Arc<AppState>) {
+    let mut threads = state.threads.lock().unwrap_or_else(|p| p.into_inner());
+    for _ in 0..state.opts.jobs {
+        let s = state.clone();
+        threads.push(std::thread::spawn(move || worker(&s)));
+    }
+}
+
+/// Waits for the job threads to end (after [`AppState::stop`]).
+pub fn stop(state: &Arc<AppState>) {
+    let threads = std::mem::take(&mut *state.threads.lock().unwrap_or_else(|p| p.into_inner()));
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn worker(state: &Arc<AppState>) {
+    loop {
+        let (id, cancel) = {
+            let mut book = state.book();
+            loop {
+                if state.stopping() {
+                    return;
+                }
+                if let Some(id) = book.queue.pop_front() {
+                    let cancel = Arc::new(AtomicBool::new(false));
+                    book.running.insert(id.clone(), cancel.clone());
+                    break (id, cancel);
+                }
+                book = state.wake.wait(book).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        run_one(state, &id, cancel);
+        state.book().running.remove(&id);
+        // Queue positions moved.
+        state.emit("queue", "", serde_json::json!(state.book().queue));
+    }
+}
+
+/// The library's options for `r` (validated by [`Options::validate`] in `upscale`).
+pub fn options(r: &JobRequest, state: &AppState) -> Result<Options> {
+    let size = match (r.scale, r.width, r.height) {
+        (Some(s), None, None) => crate::Size::Scale { x: s, y: s },
+        (None, Some(w), h) => crate::Size::Dimensions { width: Some(w), height: h },
+        (None, None, Some(h)) => crate::Size::Dimensions { width: None, height: Some(h) },
+        _ => return Err(Error::usage("give scale, or width and/or height")),
+    };
+    let mut o = Options::new(size);
+    if let Some(f) = &r.filter {
+        o.filter = Filter::from_name(f).ok_or_else(|| Error::usage(format!("unknown filter {f:?}")))?;
+    }
+    o.compression = match &r.compression {
+        Some(c) => Compression::from_name(c).ok_or_else(|| Error::usage(format!("unknown compression {c:?}")))?,
+        None => Compression::Zstd,
+    };
+    match r.precision.as_deref() {
+        None | Some("exact") => {}
+        Some("rounded") => o.intermediate = crate::Intermediate::Rounded,
+        Some(p) => return Err(Error::usage(format!("precision {p:?}: exact or rounded here"))),
+    }
+    if let Some(m) = &r.model {
+        // Built-in models only: no client path reaches the file system.
+        o.model = Some(Arc::new(crate::Model::builtin(m)?));
+    }
+    o.pyramid = r.pyramid.unwrap_or(true);
+    o.max_memory = state.opts.max_memory * 3 / 4 / state.opts.jobs as u64;
+    o.max_pixels = state.opts.max_pixels;
+    o.threads = state.opts.threads;
+    Ok(o)
+}
+
+fn run_one(state: &Arc<AppState>, id: &str, cancel: Arc<AtomicBool>) {
+    let (mut job, upload) = {
+        let book = state.book();
+        let Some(job) = book.jobs.get(id).cloned() else { return };
+        let Some(upload) = book.uploads.get(&job.request.upload).cloned() else { return };
+        (job, upload)
+    };
+    job.state = JobState::Running;
+    job.started = Some(now());
+    state.save_job(&job, "running");
+    let result = execute(state, &mut job, &upload, cancel);
+    match result {
+        Ok(()) => {
+            job.state = JobState::Done;
+            job.progress = 1.0;
+            job.eta_s = Some(0.0);
+        }
+        Err(Error::Interrupted { .. }) if state.stopping() => {
+            // Left resumable: queued again on the next start.
+            job.state = JobState::Queued;
+        }
+        Err(Error::Interrupted { .. }) => {
+            job.state = JobState::Cancelled;
+            remove_partial(state, &job);
+        }
+        Err(e) => {
+            job.state = JobState::Failed;
+            job.error = Some(e.to_string());
+            remove_partial(state, &job);
+        }
+    }
+    let event = match job.state {
+        JobState::Done => "done",
+        JobState::Cancelled => "cancelled",
+        JobState::Failed => "failed",
+        _ => "interrupted",
+    };
+    state.save_job(&job, event);
+}
+
+/// The output's path.
+pub fn output_path(state: &AppState, job: &Job) -> std::path::PathBuf {
+    state.job_dir(&job.id).join("result.tif")
+}
+
+fn remove_partial(state: &AppState, job: &Job) {
+    let out = output_path(state, job);
+    let (partial, journal) = crate::sink::journal::paths(&out);
+    let _ = std::fs::remove_file(partial);
+    let _ = std::fs::remove_file(journal);
+}
+
+fn execute(state: &Arc<AppState>, job: &mut Job, upload: &Upload, cancel: Arc<AtomicBool>) -> Result<()> {
+    let mut o = options(&job.request, state)?;
+    o.cancel = Some(cancel);
+    o.temp_dir = Some(state.job_dir(&job.id));
+    let input = state.upload_dir(&upload.id).join("input");
+    let output = output_path(state, job);
+    let files = crate::Files { overwrite: true, resume: true };
+    let t0 = Instant::now();
+    let mut last = Instant::now();
+    let has_model = o.model.is_some();
+    let mut progress = |e: &Event| {
+        let p = match e {
+            Event::Neural { done, total, pass, passes } => {
+                let pass_part = (*pass - 1) as f64 + *done as f64 / (*total).max(1) as f64;
+                0.5 * pass_part / (*passes).max(1) as f64
+            }
+            Event::Tiles { done, total, .. } => {
+                let t = *done as f64 / (*total).max(1) as f64;
+                if has_model {
+                    0.5 + 0.5 * t
+                } else {
+                    t
+                }
+            }
+            _ => return,
+        };
+        // At most ten updates a second reach the event stream.
+        if last.elapsed().as_millis() < 100 && p < 1.0 {
+            return;
+        }
+        last = Instant::now();
+        job.progress = p;
+        let el = t0.elapsed().as_secs_f64();
+        job.eta_s = (p > 0.01).then(|| el * (1.0 - p) / p);
+        state.emit("progress", &job.id, serde_json::json!({"progress": p, "eta_s": job.eta_s, "library": serde_json::from_str::<serde_json::Value>(&e.to_json()).unwrap_or_default()}));
+    };
+    crate::upscale(&input, &output, &o, files, &mut progress).map(|_| ())
+}

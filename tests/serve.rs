@@ -1,0 +1,300 @@
+//! `gigascale serve` against an in-process server on 127.0.0.1:0: upload, job, SSE until
+//! done, the result equal to the CLI's output, Range and ETag, the DZI descriptor and tiles
+//! equal to the TIFF's tiles, the refusals (401, 403, 404, 413, 415, 503), cancel, and a
+//! restart on the same work directory.
+use gigascale::serve::{Server, ServeOptions};
+use serde_json::{json, Value};
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gigascale-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A client for one server: base address and token.
+struct Client {
+    base: String,
+    auth: String,
+    agent: ureq::Agent,
+}
+
+type Reply = (u16, ureq::http::HeaderMap, Vec<u8>);
+
+impl Client {
+    fn new(s: &Server, token: &str) -> Client {
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        Client { base: format!("http://127.0.0.1:{}", s.addr.port()), auth: format!("Bearer {token}"), agent }
+    }
+    fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut r = r.unwrap();
+        let body = r.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap();
+        (r.status().as_u16(), r.headers().clone(), body)
+    }
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.agent.get(format!("{}{path}", self.base)).header("Authorization", &self.auth);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::finish(req.call())
+    }
+    fn json(&self, path: &str) -> Value {
+        let (status, _, body) = self.get(path, &[]);
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).unwrap()
+    }
+    fn post(&self, path: &str, body: &[u8]) -> Reply {
+        Self::finish(self.agent.post(format!("{}{path}", self.base)).header("Authorization", &self.auth).send(body))
+    }
+    fn post_json(&self, path: &str, v: Value) -> Reply {
+        Self::finish(self.agent.post(format!("{}{path}", self.base)).header("Authorization", &self.auth).send_json(v))
+    }
+    fn delete(&self, path: &str) -> Reply {
+        Self::finish(self.agent.delete(format!("{}{path}", self.base)).header("Authorization", &self.auth).call())
+    }
+    fn upload(&self, file: &Path) -> Value {
+        let (status, _, body) = self.post("/api/uploads?name=photo.jpg", &std::fs::read(file).unwrap());
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).unwrap()
+    }
+    fn wait_state(&self, id: &str, states: &[&str], secs: u64) -> Value {
+        let t = Instant::now();
+        loop {
+            let j = self.json(&format!("/api/jobs/{id}"));
+            if states.contains(&j["state"].as_str().unwrap_or("")) {
+                return j;
+            }
+            assert!(t.elapsed() < Duration::from_secs(secs), "job {id} stuck: {j}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn options(dir: &Path, token: &str) -> ServeOptions {
+    let mut o = ServeOptions::new(dir.to_path_buf()).unwrap();
+    o.listen = "127.0.0.1:0".parse().unwrap();
+    o.token = Some(token.into());
+    o.max_memory = 256 << 20;
+    o
+}
+
+/// Reads the SSE stream until the `job` event `done` for `id`, returning every event's data.
+fn sse_until_done(c: &Client, id_rx: std::sync::mpsc::Receiver<String>) -> Vec<String> {
+    let r = c.agent.get(format!("{}/api/events", c.base)).header("Authorization", &c.auth).call().unwrap();
+    assert_eq!(r.headers().get("content-type").unwrap(), "text/event-stream");
+    let mut lines = std::io::BufReader::new(r.into_body().into_reader()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert_eq!(first, "event: snapshot", "the stream starts with a snapshot");
+    let id = id_rx.recv().unwrap();
+    let mut seen = Vec::new();
+    for l in lines {
+        let l = l.unwrap();
+        if let Some(d) = l.strip_prefix("data: ") {
+            seen.push(d.to_string());
+            let v: Value = serde_json::from_str(d).unwrap_or(Value::Null);
+            if v["event"] == "done" && v["job"] == id.as_str() {
+                return seen;
+            }
+        }
+    }
+    panic!("the event stream ended before done: {seen:?}");
+}
+
+#[test]
+fn upload_job_events_result_and_deep_zoom() {
+    let dir = scratch("api");
+    let server = Server::start(options(&dir, "t0ken")).unwrap();
+    assert!(server.url.ends_with("/?token=t0ken") && server.url.starts_with("http://127.0.0.1:"), "{}", server.url);
+    let c = Client::new(&server, "t0ken");
+    let u = c.upload(&fixture("coffee.jpg"));
+    assert_eq!((u["width"].as_u64(), u["height"].as_u64(), u["format"].as_str()), (Some(150), Some(100), Some("jpeg")));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let c2 = Client::new(&server, "t0ken");
+    let watcher = std::thread::spawn(move || sse_until_done(&c2, rx));
+    std::thread::sleep(Duration::from_millis(200));
+    let req = json!({"upload": u["id"], "scale": 6, "compression": "zstd"});
+    let (status, _, body) = c.post_json("/api/jobs", req);
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let j: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(j["output"], json!([900, 600]));
+    let id = j["id"].as_str().unwrap().to_string();
+    tx.send(id.clone()).unwrap();
+    let events = watcher.join().unwrap();
+    assert!(events.iter().any(|e| e.contains("\"progress\"")), "progress events: {events:?}");
+    // "done" came after the rename: the result is there, whole.
+    let (status, headers, result) = c.get(&format!("/api/jobs/{id}/result"), &[]);
+    assert_eq!(status, 200);
+    let cd = headers.get("content-disposition").unwrap().to_str().unwrap();
+    assert!(cd.contains("photo_6x_lanczos3.tif"), "{cd}");
+    let cli = dir.join("cli.tif");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gigascale"))
+        .args(["upscale", fixture("coffee.jpg").to_str().unwrap(), cli.to_str().unwrap()])
+        .args(["--scale", "6", "--compression", "zstd", "--pyramid", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(result == std::fs::read(&cli).unwrap(), "the server's result differs from the CLI's");
+    check_ranges(&c, &id, &result, &headers);
+    check_deep_zoom(&c, &id, &cli);
+    let (status, _, input) = c.get(&format!("/api/jobs/{id}/input"), &[]);
+    assert!(status == 200 && input == std::fs::read(fixture("coffee.jpg")).unwrap());
+    refusals(&c, &server, &id);
+    // A restart on the same work directory keeps the jobs and their files.
+    server.shutdown().unwrap();
+    let server = Server::start(options(&dir, "t0ken")).unwrap();
+    let c = Client::new(&server, "t0ken");
+    assert_eq!(c.json(&format!("/api/jobs/{id}"))["state"], "done");
+    assert!(c.get(&format!("/api/jobs/{id}/result"), &[]).2 == result);
+    // Deleting a finished job deletes its files.
+    assert_eq!(c.delete(&format!("/api/jobs/{id}")).0, 204);
+    assert_eq!(c.get(&format!("/api/jobs/{id}/result"), &[]).0, 404);
+    server.shutdown().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn check_ranges(c: &Client, id: &str, result: &[u8], headers: &ureq::http::HeaderMap) {
+    let path = format!("/api/jobs/{id}/result");
+    let (status, h, part) = c.get(&path, &[("Range", "bytes=10-19")]);
+    assert_eq!((status, &part[..]), (206, &result[10..20]));
+    let cr = format!("bytes 10-19/{}", result.len());
+    assert_eq!(h.get("content-range").unwrap(), cr.as_str());
+    let (status, _, tail) = c.get(&path, &[("Range", "bytes=-5")]);
+    assert_eq!((status, &tail[..]), (206, &result[result.len() - 5..]));
+    assert_eq!(c.get(&path, &[("Range", "bytes=999999999-")]).0, 416);
+    let etag = headers.get("etag").unwrap().to_str().unwrap();
+    assert_eq!(c.get(&path, &[("If-None-Match", etag)]).0, 304);
+}
+
+/// DZI tiles equal the TIFF's tiles, level by level, 8-bit.
+fn check_deep_zoom(c: &Client, id: &str, tif: &Path) {
+    let (status, _, xml) = c.get(&format!("/api/jobs/{id}/dz/image.dzi"), &[]);
+    let xml = String::from_utf8(xml).unwrap();
+    assert!(status == 200 && xml.contains("TileSize=\"256\"") && xml.contains("Overlap=\"0\""), "{xml}");
+    assert!(xml.contains("Width=\"900\" Height=\"600\""), "{xml}");
+    // 900x600: DZI level 10 is full size; 9 is 450x300, 8 is 225x150 (the last stored), 0 is 1x1.
+    let mut d = tiff::decoder::Decoder::new(std::fs::File::open(tif).unwrap()).unwrap();
+    for (level, ifd, tiles) in [(10u32, 0usize, [(0u32, 0u32), (3, 2)]), (9, 1, [(1, 1), (0, 0)])] {
+        d.seek_to_image(ifd).unwrap();
+        let (w, _) = d.dimensions().unwrap();
+        for (x, y) in tiles {
+            let i = y * w.div_ceil(256) + x;
+            let want = match d.read_chunk(i).unwrap() {
+                tiff::decoder::DecodingResult::U8(v) => v,
+                _ => panic!(),
+            };
+            let (status, _, png) = c.get(&format!("/api/jobs/{id}/dz/image_files/{level}/{x}_{y}.png"), &[]);
+            assert_eq!(status, 200);
+            let (got, gw, gh) = decode_png(&png);
+            assert_eq!((gw, gh), d.chunk_data_dimensions(i), "level {level} tile {x},{y} size");
+            assert!(got == want, "level {level} tile {x},{y}: pixels differ from the TIFF's");
+        }
+    }
+    let (status, _, png) = c.get(&format!("/api/jobs/{id}/dz/image_files/0/0_0.png"), &[]);
+    assert_eq!((status, decode_png(&png).1), (200, 1), "level 0 is one pixel, reduced on the fly");
+    assert_eq!(c.get(&format!("/api/jobs/{id}/dz/image_files/10/9_9.png"), &[]).0, 404);
+    assert_eq!(c.get(&format!("/api/jobs/{id}/dz/image_files/11/0_0.png"), &[]).0, 404);
+}
+
+fn decode_png(b: &[u8]) -> (Vec<u8>, u32, u32) {
+    let mut r = png::Decoder::new(std::io::Cursor::new(b)).read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    (buf, info.width, info.height)
+}
+
+/// A raw request (to send a foreign Host header, which HTTP clients will not).
+fn raw(addr: std::net::SocketAddr, request: &str) -> u16 {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+fn refusals(c: &Client, server: &Server, id: &str) {
+    let anon: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let r = anon.get(format!("{}/api/jobs", c.base)).call().unwrap();
+    assert_eq!(r.status().as_u16(), 401, "no token");
+    let r = anon.get(format!("{}/api/jobs", c.base)).header("Authorization", "Bearer nope").call().unwrap();
+    assert_eq!(r.status().as_u16(), 401, "wrong token");
+    let port = server.addr.port();
+    let host = |h: &str| format!("GET /api/jobs HTTP/1.1\r\nHost: {h}\r\nAuthorization: {}\r\nConnection: close\r\n\r\n", c.auth);
+    assert_eq!(raw(server.addr, &host(&format!("evil.example:{port}"))), 403, "DNS rebinding");
+    assert_eq!(raw(server.addr, &host(&format!("localhost:{port}"))), 200);
+    let csrf = format!(
+        "DELETE /api/jobs/{id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {}\r\nOrigin: http://evil.example\r\n\
+         Sec-Fetch-Site: cross-site\r\nConnection: close\r\n\r\n",
+        c.auth
+    );
+    assert_eq!(raw(server.addr, &csrf), 403, "cross-site DELETE");
+    for bad in ["/api/jobs/zzzz", "/api/jobs/0123456789abcdef", "/api/jobs/..%2F..%2Fetc", "/api/jobs/%2e%2e/result"] {
+        assert_eq!(c.get(bad, &[]).0, 404, "{bad}");
+    }
+    let (status, _, _) = c.post("/api/uploads?name=x.txt", b"hello, this is text, not an image");
+    assert_eq!(status, 415);
+    let (status, _, _) = c.post_json("/api/jobs", json!({"upload": "0123456789abcdef", "scale": 2}));
+    assert_eq!(status, 404, "unknown upload");
+    let r = anon.get(format!("{}/", c.base)).header("Accept", "text/html").call().unwrap();
+    assert_eq!(r.status().as_u16(), 401, "the page needs the token too");
+    let r = anon.get(format!("{}/?token=t0ken", c.base)).config().max_redirects(0).build().call().unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let page = anon.get(format!("{}/", c.base)).header("Cookie", cookie.split(';').next().unwrap()).call().unwrap();
+    assert_eq!(page.status().as_u16(), 200, "the cookie opens the page");
+    let csp = page.headers().get("content-security-policy").unwrap().to_str().unwrap();
+    assert!(csp.contains("default-src 'self'") && page.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(page.headers().get("x-content-type-options").unwrap(), "nosniff");
+}
+
+#[test]
+fn limits_queue_and_cancel() {
+    let dir = scratch("limits");
+    let mut o = options(&dir, "tk");
+    o.max_upload = 4000;
+    o.queue = 1;
+    o.max_pixels = 20_000;
+    let server = Server::start(o).unwrap();
+    let c = Client::new(&server, "tk");
+    assert_eq!(c.post("/api/uploads?name=big.png", &std::fs::read(fixture("coffee16.png")).unwrap()).0, 413);
+    // Small in bytes, too many pixels: 200x200 of one grey.
+    let mut flat = Vec::new();
+    let mut e = png::Encoder::new(&mut flat, 200, 200);
+    e.set_color(png::ColorType::Grayscale);
+    e.write_header().unwrap().write_image_data(&[7u8; 40000]).unwrap();
+    let (status, _, body) = c.post("/api/uploads?name=flat.png", &flat);
+    assert_eq!(status, 413, "{} bytes, 40000 pixels: {}", flat.len(), String::from_utf8_lossy(&body));
+    // camera-gray.jpg: 96x96 = 9216 pixels, under the pixel limit.
+    let u = c.upload(&fixture("camera-gray.jpg"));
+    let up = u["id"].as_str().unwrap();
+    let (status, _, body) = c.post_json("/api/jobs", json!({"upload": up, "scale": 90}));
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let running: Value = serde_json::from_slice(&body).unwrap();
+    let running = running["id"].as_str().unwrap().to_string();
+    c.wait_state(&running, &["running"], 30);
+    let queued = c.post_json("/api/jobs", json!({"upload": up, "scale": 2}));
+    assert_eq!(queued.0, 202);
+    let full = c.post_json("/api/jobs", json!({"upload": up, "scale": 3}));
+    assert_eq!(full.0, 503, "the queue (1) is full");
+    assert!(full.1.get("retry-after").is_some());
+    // Cancel the running job: within a second it is cancelled and its partial file gone.
+    let t = Instant::now();
+    assert_eq!(c.delete(&format!("/api/jobs/{running}")).0, 202);
+    c.wait_state(&running, &["cancelled"], 1);
+    assert!(t.elapsed() < Duration::from_secs(1), "cancel took {:?}", t.elapsed());
+    let left: Vec<_> = std::fs::read_dir(dir.join("jobs").join(&running)).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.iter().all(|n| n == "job.json"), "partial files left: {left:?}");
+    // The queued one then runs.
+    let q: Value = serde_json::from_slice(&queued.2).unwrap();
+    c.wait_state(q["id"].as_str().unwrap(), &["done"], 60);
+    server.shutdown().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
