@@ -1,0 +1,155 @@
+//! The page in a real browser: headless Chromium driven over W3C WebDriver (chromedriver).
+//! Uploads a fixture through the file input, starts a job, waits for done and for the deep-zoom
+//! viewer to finish loading with no tile load failure, takes a screenshot (kept in
+//! `target/tmp/browser-serve.png`) and checks that it shows an image, not a blank page.
+//! CI installs `chromium` and `chromium-driver` and sets `GIGASCALE_REQUIRE_BROWSER=1`, so
+//! there the test must run; elsewhere it is skipped when they are missing.
+use base64::Engine;
+use gigascale::serve::{Server, ServeOptions};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    child: Child,
+    base: String,
+    agent: ureq::Agent,
+    session: String,
+}
+
+impl Driver {
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        let r = match (method, body) {
+            ("GET", _) => self.agent.get(&url).call(),
+            ("DELETE", _) => self.agent.delete(&url).call(),
+            (_, b) => self.agent.post(&url).send_json(b.unwrap_or(json!({}))),
+        };
+        let v: Value = r.unwrap().body_mut().read_json().unwrap();
+        assert!(v["value"].get("error").is_none(), "{method} {path}: {v}");
+        v["value"].clone()
+    }
+    fn session(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.call(method, &format!("/session/{}{path}", self.session), body)
+    }
+    fn script(&self, js: &str) -> Value {
+        self.session("POST", "/execute/sync", Some(json!({"script": js, "args": []})))
+    }
+    fn wait(&self, js: &str, secs: u64, what: &str) -> Value {
+        let t = Instant::now();
+        loop {
+            let v = self.script(js);
+            if !v.is_null() && v != json!(false) {
+                return v;
+            }
+            assert!(t.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    fn find(&self, css: &str) -> String {
+        let v = self.session("POST", "/element", Some(json!({"using": "css selector", "value": css})));
+        v[ELEMENT].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.agent.delete(format!("{}/session/{}", self.base, self.session)).call();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_driver() -> Option<Driver> {
+    let required = std::env::var("GIGASCALE_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists());
+    let found = Command::new("chromedriver").arg("--version").output().is_ok_and(|o| o.status.success());
+    let Some(browser) = browser.filter(|_| found) else {
+        assert!(!required, "chromium and chromedriver must be installed (Debian: chromium chromium-driver)");
+        eprintln!("SKIPPED: chromium/chromedriver not installed");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child =
+        Command::new("chromedriver").arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let base = format!("http://127.0.0.1:{port}");
+    let t = Instant::now();
+    while agent.get(format!("{base}/status")).call().is_err() {
+        assert!(t.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut d = Driver { child, base, agent, session: String::new() };
+    let args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800"];
+    let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome",
+        "goog:chromeOptions": {"binary": browser, "args": args}}}});
+    d.session = d.call("POST", "/session", Some(caps))["sessionId"].as_str().unwrap().to_string();
+    Some(d)
+}
+
+#[test]
+fn the_page_uploads_runs_a_job_and_shows_it_in_the_viewer() {
+    let Some(d) = start_driver() else { return };
+    let dir = std::env::temp_dir().join(format!("gigascale-browser-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut o = ServeOptions::new(dir.clone()).unwrap();
+    o.listen = "127.0.0.1:0".parse().unwrap();
+    let server = Server::start(o).unwrap();
+    d.session("POST", "/url", Some(json!({"url": server.url})));
+    let input = d.find("#file");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/coffee.jpg");
+    let text = fixture.to_str().unwrap();
+    d.session("POST", &format!("/element/{input}/value"), Some(json!({"text": text})));
+    d.wait("return window.gigascale.upload && window.gigascale.upload.id", 20, "the upload");
+    let target = d.script("document.getElementById('amount').value = '12'; document.getElementById('amount').dispatchEvent(new Event('input')); return document.getElementById('target').textContent");
+    assert!(target.as_str().unwrap().contains("1800 × 1200"), "target size shown before starting: {target}");
+    let start = d.find("#start");
+    d.session("POST", &format!("/element/{start}/click"), None);
+    let done = d.wait(
+        "const j = Object.values(window.gigascale.jobs).find(j => j.state === 'done'); return j ? j.id : null",
+        120,
+        "the job to finish",
+    );
+    let id = done.as_str().unwrap();
+    let view = d.find(&format!("li[data-id='{id}'] button:nth-of-type(1)"));
+    d.session("POST", &format!("/element/{view}/click"), None);
+    d.wait("return window.gigascale.viewerLoaded", 60, "the viewer to load");
+    // Let the before/after overlay settle, then look.
+    std::thread::sleep(Duration::from_millis(500));
+    let failures = d.script("return window.gigascale.tileFailures");
+    assert_eq!(failures, json!(0), "tile load failures");
+    let shot = d.session("GET", "/screenshot", None);
+    let png = base64::engine::general_purpose::STANDARD.decode(shot.as_str().unwrap()).unwrap();
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-serve.png");
+    std::fs::write(&out, &png).unwrap();
+    eprintln!("screenshot: {}", out.display());
+    assert_shows_an_image(&png);
+    drop(d);
+    server.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The viewer's area (right of the 24em side bar, below the bars) holds a photograph: many
+/// distinct colours and real contrast, not a blank or single-colour page.
+fn assert_shows_an_image(png_bytes: &[u8]) {
+    let mut r = png::Decoder::new(std::io::Cursor::new(png_bytes)).read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    let ch = info.color_type.samples();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut colours = std::collections::HashSet::new();
+    let (mut sum, mut sq, mut n) = (0f64, 0f64, 0f64);
+    for y in h / 4..h * 3 / 4 {
+        for x in w / 2..w * 7 / 8 {
+            let p = &buf[(y * w + x) * ch..][..3];
+            colours.insert((p[0] >> 2, p[1] >> 2, p[2] >> 2));
+            let l = (p[0] as f64 + p[1] as f64 + p[2] as f64) / 3.0;
+            (sum, sq, n) = (sum + l, sq + l * l, n + 1.0);
+        }
+    }
+    let sd = (sq / n - (sum / n).powi(2)).sqrt();
+    assert!(colours.len() > 200 && sd > 10.0, "the viewer looks blank: {} colours, sd {sd:.1}", colours.len());
+}
