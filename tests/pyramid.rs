@@ -124,10 +124,35 @@ fn levels_halve_until_one_tile_and_each_is_the_2x2_mean_of_the_one_before() {
         if input == "coffee.jpg" {
             // The ICC profile is in IFD0 only.
             assert_eq!(out.matches("ICC Profile").count(), 1, "{out}");
+        }
+        vips_levels(&pyr, &levels);
+        if codec == "deflate" {
+            // (tifffile decodes deflate with Python's zlib; zstd and LZW need imagecodecs.)
             tifffile_levels(&pyr, &levels);
         }
     }
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// libvips sees one page per level, of the right size and mean (CI installs libvips-tools and
+/// sets `GIGASCALE_REQUIRE_VIPS=1`).
+fn vips_levels(path: &Path, levels: &[Level]) {
+    let required = std::env::var("GIGASCALE_REQUIRE_VIPS").is_ok_and(|v| v == "1");
+    let pages = Command::new("vipsheader").args(["-f", "n-pages"]).arg(path).output();
+    let Some(pages) = pages.ok().filter(|o| o.status.success()) else {
+        assert!(!required, "libvips (vipsheader) must be installed");
+        eprintln!("SKIPPED libvips check (vipsheader not installed)");
+        return;
+    };
+    assert_eq!(String::from_utf8_lossy(&pages.stdout).trim(), levels.len().to_string(), "libvips pages");
+    for (n, l) in levels.iter().enumerate() {
+        let page = format!("{}[page={n}]", path.display());
+        let o = Command::new("vips").args(["avg", &page]).output().unwrap();
+        assert!(o.status.success(), "vips avg {page}: {}", String::from_utf8_lossy(&o.stderr));
+        let avg: f64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+        let ours = l.samples.iter().map(|&v| v as f64).sum::<f64>() / l.samples.len() as f64;
+        assert!((avg - ours).abs() < 1e-6 * ours.max(1.0), "level {n}: libvips mean {avg}, ours {ours}");
+    }
 }
 
 /// tifffile (Python) sees the same levels with the same pixels, where it is installed; CI

@@ -149,6 +149,7 @@ fn execute(state: &Arc<AppState>, job: &mut Job, upload: &Upload, cancel: Arc<At
     let mut last = Instant::now();
     let has_model = o.model.is_some();
     let mut progress = |e: &Event| {
+        let library = serde_json::from_str::<serde_json::Value>(&e.to_json()).unwrap_or_default();
         let p = match e {
             Event::Neural { done, total, pass, passes } => {
                 let pass_part = (*pass - 1) as f64 + *done as f64 / (*total).max(1) as f64;
@@ -162,9 +163,12 @@ fn execute(state: &Arc<AppState>, job: &mut Job, upload: &Upload, cancel: Arc<At
                     t
                 }
             }
-            _ => return,
+            // Other library events (start, backend, decode, neural_start, warnings) pass on as
+            // they are; `done` is the server's own, after the job's record is saved.
+            Event::Done { .. } => return,
+            _ => return state.emit("library", &job.id, library),
         };
-        // At most ten updates a second reach the event stream.
+        // At most ten progress updates a second reach the event stream.
         if last.elapsed().as_millis() < 100 && p < 1.0 {
             return;
         }
@@ -172,7 +176,7 @@ fn execute(state: &Arc<AppState>, job: &mut Job, upload: &Upload, cancel: Arc<At
         job.progress = p;
         let el = t0.elapsed().as_secs_f64();
         job.eta_s = (p > 0.01).then(|| el * (1.0 - p) / p);
-        state.emit("progress", &job.id, serde_json::json!({"progress": p, "eta_s": job.eta_s, "library": serde_json::from_str::<serde_json::Value>(&e.to_json()).unwrap_or_default()}));
+        state.emit("progress", &job.id, serde_json::json!({"progress": p, "eta_s": job.eta_s, "library": library}));
     };
     crate::upscale(&input, &output, &o, files, &mut progress).map(|_| ())
 }

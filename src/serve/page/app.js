@@ -149,6 +149,7 @@ function events() {
   });
   es.addEventListener("job", (e) => {
     const m = JSON.parse(e.data);
+    if (m.event === "library") return;
     if (m.event === "progress" && G.jobs[m.job]) Object.assign(G.jobs[m.job], m.data);
     else if (m.event === "deleted") delete G.jobs[m.job];
     else if (m.event === "queue") { refresh(); return; }
