@@ -2,7 +2,7 @@
 
 use clap::Args;
 use gigascale::budget::parse_size;
-use gigascale::serve::{Server, ServeOptions};
+use gigascale::serve::{ServeOptions, Server};
 use gigascale::Error;
 use std::path::PathBuf;
 

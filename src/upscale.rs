@@ -119,9 +119,15 @@ pub fn upscale(
     let mut sink: Box<dyn sink::TileSink> = match kind {
         OutputKind::Tiff if files.resume => {
             let fp = fingerprint(input, opts, (w, h), info.layout)?;
-            Box::new(sink::TiffSink::resumable(output, opts.compression, opts.level, fp)?.pyramid(opts.pyramid, opts.resolved_threads()))
+            Box::new(
+                sink::TiffSink::resumable(output, opts.compression, opts.level, fp)?
+                    .pyramid(opts.pyramid, opts.resolved_threads()),
+            )
         }
-        OutputKind::Tiff => Box::new(sink::TiffSink::create(output, opts.compression, opts.level)?.pyramid(opts.pyramid, opts.resolved_threads())),
+        OutputKind::Tiff => Box::new(
+            sink::TiffSink::create(output, opts.compression, opts.level)?
+                .pyramid(opts.pyramid, opts.resolved_threads()),
+        ),
         OutputKind::Png => {
             if w > i32::MAX as u32 || h > i32::MAX as u32 {
                 return Err(Error::usage(format!("{}: {w}x{h} is too large for PNG; name it .tif", output.display())));

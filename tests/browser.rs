@@ -5,7 +5,7 @@
 //! CI installs `chromium` and `chromium-driver` and sets `GIGASCALE_REQUIRE_BROWSER=1`, so
 //! there the test must run; elsewhere it is skipped when they are missing.
 use base64::Engine;
-use gigascale::serve::{Server, ServeOptions};
+use gigascale::serve::{ServeOptions, Server};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -73,8 +73,12 @@ fn start_driver() -> Option<Driver> {
         return None;
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child =
-        Command::new("chromedriver").arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let base = format!("http://127.0.0.1:{port}");
     let t = Instant::now();

@@ -113,10 +113,15 @@ fn levels_halve_until_one_tile_and_each_is_the_2x2_mean_of_the_one_before() {
             let (above, l) = (&levels[n - 1], &levels[n]);
             assert!(above.w > 64 || above.h > 64, "{input}: level {n} should not exist");
             assert_eq!((l.w, l.h, l.subfile), (above.w.div_ceil(2), above.h.div_ceil(2), 1), "{input}: level {n}");
-            assert!(l.samples == reduce(above, alpha), "{input} ({codec}): level {n} is not the 2x2 mean of level {}", n - 1);
+            assert!(
+                l.samples == reduce(above, alpha),
+                "{input} ({codec}): level {n} is not the 2x2 mean of level {}",
+                n - 1
+            );
         }
         // libtiff reads every tile of every level, and lists the reduced ones.
-        let o = Command::new("tiffinfo").arg("-D").arg(&pyr).output().expect("tiffinfo (libtiff-tools) must be installed");
+        let o =
+            Command::new("tiffinfo").arg("-D").arg(&pyr).output().expect("tiffinfo (libtiff-tools) must be installed");
         let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         assert!(o.status.success() && err.trim().is_empty(), "tiffinfo: {err}");
         let reduced = out.matches("reduced-resolution image").count();

@@ -2,7 +2,7 @@
 //! done, the result equal to the CLI's output, Range and ETag, the DZI descriptor and tiles
 //! equal to the TIFF's tiles, the refusals (401, 403, 404, 413, 415, 503), cancel, and a
 //! restart on the same work directory.
-use gigascale::serve::{Server, ServeOptions};
+use gigascale::serve::{ServeOptions, Server};
 use serde_json::{json, Value};
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
@@ -226,7 +226,9 @@ fn refusals(c: &Client, server: &Server, id: &str) {
     let r = anon.get(format!("{}/api/jobs", c.base)).header("Authorization", "Bearer nope").call().unwrap();
     assert_eq!(r.status().as_u16(), 401, "wrong token");
     let port = server.addr.port();
-    let host = |h: &str| format!("GET /api/jobs HTTP/1.1\r\nHost: {h}\r\nAuthorization: {}\r\nConnection: close\r\n\r\n", c.auth);
+    let host = |h: &str| {
+        format!("GET /api/jobs HTTP/1.1\r\nHost: {h}\r\nAuthorization: {}\r\nConnection: close\r\n\r\n", c.auth)
+    };
     assert_eq!(raw(server.addr, &host(&format!("evil.example:{port}"))), 403, "DNS rebinding");
     assert_eq!(raw(server.addr, &host(&format!("localhost:{port}"))), 200);
     let csrf = format!(
@@ -290,7 +292,8 @@ fn limits_queue_and_cancel() {
     assert_eq!(c.delete(&format!("/api/jobs/{running}")).0, 202);
     c.wait_state(&running, &["cancelled"], 1);
     assert!(t.elapsed() < Duration::from_secs(1), "cancel took {:?}", t.elapsed());
-    let left: Vec<_> = std::fs::read_dir(dir.join("jobs").join(&running)).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> =
+        std::fs::read_dir(dir.join("jobs").join(&running)).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.iter().all(|n| n == "job.json"), "partial files left: {left:?}");
     // The queued one then runs.
     let q: Value = serde_json::from_slice(&queued.2).unwrap();

@@ -136,7 +136,8 @@ fn sigterm_stops_within_five_seconds_and_the_job_resumes() {
     let events = stream.join().unwrap();
     assert!(events.starts_with("event: snapshot"), "the event stream ended with the server: {events:.200}");
     // Left resumable: its record says queued, its partial output and journal are kept.
-    let rec: Value = serde_json::from_slice(&std::fs::read(work.join("jobs").join(&id).join("job.json")).unwrap()).unwrap();
+    let rec: Value =
+        serde_json::from_slice(&std::fs::read(work.join("jobs").join(&id).join("job.json")).unwrap()).unwrap();
     assert_eq!(rec["state"], "queued", "{rec}");
     let names: Vec<String> = std::fs::read_dir(work.join("jobs").join(&id))
         .unwrap()

@@ -35,7 +35,8 @@ impl NetDevice for NeuralGpu {
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()> {
         for (n, node) in g.nodes.iter().enumerate() {
             if let Op::Conv(c) = &node.op {
-                let dc = ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("layer {} has no GPU form", node.name)))?;
+                let dc =
+                    ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("layer {} has no GPU form", node.name)))?;
                 self.layer(n, &dc)?;
             }
         }

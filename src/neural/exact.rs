@@ -218,6 +218,7 @@ impl Exact {
     /// A sum's terms for a device: per input, its coefficient as a 15-bit fraction and the
     /// shift to the output's exponent — `None` unless the 32-bit form gives the same bits as
     /// [`Engine::sum`] (coefficients within ±1, shifts of at least 1, at most four terms).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn sum_terms(&self, coeffs: &[f32], ins: &[usize], out: usize) -> Option<Vec<(i32, i32)>> {
         let terms: Vec<(i32, i32)> = coeffs
             .iter()
@@ -236,6 +237,7 @@ impl Exact {
 
 /// What a device needs to compute a convolution node exactly as [`Exact`] does.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 pub(crate) struct DeviceConv<'a> {
     /// The stride-1 convolution that runs (a deconvolution's phase convolution); no weights.
     pub conv: Conv,
@@ -250,6 +252,7 @@ pub(crate) struct DeviceConv<'a> {
 impl Exact {
     /// Node `n`'s convolution for a device, if it is one the devices run (stride 1, or a
     /// deconvolution with a phase convolution).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn device_conv(&self, n: usize, c: &Conv) -> Option<DeviceConv<'_>> {
         let q = self.convs.get(n)?.as_ref()?;
         let (conv, phases) = match &q.phases {

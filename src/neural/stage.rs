@@ -392,7 +392,13 @@ fn place_color(bytes: &[u8], (x0, y0, tw, th): (usize, usize, usize, usize), lay
 
 /// Copies the alpha of output pixels `rect` from the resampler's tile `buf` (`t x t` grey,
 /// 16-bit little-endian) into the last channel of the band.
-fn place_alpha(buf: &[u8], t: usize, (x0, y0, tw, th): (usize, usize, usize, usize), layout: Layout, band: &mut Band<'_>) {
+fn place_alpha(
+    buf: &[u8],
+    t: usize,
+    (x0, y0, tw, th): (usize, usize, usize, usize),
+    layout: Layout,
+    band: &mut Band<'_>,
+) {
     let (ch, bps) = (layout.channels.count(), layout.depth.bytes());
     for yy in 0..th {
         for xx in 0..tw {

@@ -64,8 +64,13 @@ fn clean_name(name: Option<String>) -> String {
     let n = name.unwrap_or_default();
     let base = n.rsplit(['/', '\\']).next().unwrap_or("");
     let stem = base.rsplit_once('.').map_or(base, |(s, _)| s);
-    let clean: String =
-        stem.chars().filter(|c| c.is_alphanumeric() || "-_ ".contains(*c)).take(80).collect::<String>().trim().to_string();
+    let clean: String = stem
+        .chars()
+        .filter(|c| c.is_alphanumeric() || "-_ ".contains(*c))
+        .take(80)
+        .collect::<String>()
+        .trim()
+        .to_string();
     if clean.is_empty() {
         "image".into()
     } else {
@@ -95,7 +100,10 @@ async fn upload(State(s): St, Query(q): Query<UploadQuery>, body: Body) -> Respo
     let info = match info {
         Ok(i) if max_pixels > 0 && i.width as u64 * i.height as u64 > max_pixels => {
             let _ = tokio::fs::remove_dir_all(&dir).await;
-            return fail(StatusCode::PAYLOAD_TOO_LARGE, format!("{}x{} is over {max_pixels} pixels", i.width, i.height));
+            return fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("{}x{} is over {max_pixels} pixels", i.width, i.height),
+            );
         }
         Ok(i) => i,
         Err(e) => {
@@ -131,12 +139,17 @@ async fn receive(s: &AppState, dir: &std::path::Path, body: Body) -> Result<(u64
         let Ok(data) = frame.into_data() else { continue };
         n += data.len() as u64;
         if n > s.opts.max_upload {
-            return Err(fail(StatusCode::PAYLOAD_TOO_LARGE, format!("uploads are limited to {} bytes", s.opts.max_upload)));
+            return Err(fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("uploads are limited to {} bytes", s.opts.max_upload),
+            ));
         }
         if format.is_none() {
             head.extend_from_slice(&data[..data.len().min(8 - head.len().min(8))]);
             if head.len() >= 8 {
-                format = Some(sniff(&head).ok_or_else(|| fail(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not a JPEG, PNG or TIFF"))?);
+                format = Some(
+                    sniff(&head).ok_or_else(|| fail(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not a JPEG, PNG or TIFF"))?,
+                );
             }
         }
         f.write_all(&data).await.map_err(io)?;
@@ -185,7 +198,8 @@ async fn create_job(State(s): St, Json(r): Json<JobRequest>) -> Response {
     s.save_job(&job, "queued");
     s.book().queue.push_back(id.clone());
     s.wake.notify_one();
-    let reply = serde_json::json!({"id": id, "position": position, "output": [w, h], "bytes_estimate": job.bytes_estimate});
+    let reply =
+        serde_json::json!({"id": id, "position": position, "output": [w, h], "bytes_estimate": job.bytes_estimate});
     (StatusCode::ACCEPTED, Json(reply)).into_response()
 }
 

@@ -64,8 +64,10 @@ pub async fn tile(State(s): State<Arc<AppState>>, Path((id, level, name)): Path<
     let path = super::runner::output_path(&s, &j);
     let r = tokio::task::spawn_blocking(move || render(&path, max - level, (x, y))).await;
     match r {
-        Ok(Ok(Some(png))) => ([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=3600")], png)
-            .into_response(),
+        Ok(Ok(Some(png))) => {
+            ([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=3600")], png)
+                .into_response()
+        }
         Ok(Ok(None)) => fail(StatusCode::NOT_FOUND, "no such tile"),
         Ok(Err(e)) => fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

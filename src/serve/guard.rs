@@ -86,7 +86,9 @@ async fn check(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Resp
     }
     match token_of(req.headers()) {
         Some(t) if same(&t, &want) => next.run(req).await,
-        _ => fail(StatusCode::UNAUTHORIZED, "the token is missing or wrong (open the address `gigascale serve` printed)"),
+        _ => {
+            fail(StatusCode::UNAUTHORIZED, "the token is missing or wrong (open the address `gigascale serve` printed)")
+        }
     }
 }
 
@@ -111,7 +113,8 @@ pub async fn serve_file(path: &std::path::Path, headers: &HeaderMap, name: &str,
     let Ok(mut f) = tokio::fs::File::open(path).await else { return fail(StatusCode::NOT_FOUND, "file gone") };
     let Ok(meta) = f.metadata().await else { return fail(StatusCode::NOT_FOUND, "file gone") };
     let len = meta.len();
-    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let mtime =
+        meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
     let etag = format!("\"{len:x}-{mtime:x}\"");
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();

@@ -2,10 +2,10 @@
 //! cancel, Server-Sent Events for progress, downloads with Range, and deep-zoom tiles read
 //! straight from the pyramid TIFF (feature `serve`).
 //!
-//! Shape (as axum's examples): one [`state::AppState`] shared by small handlers
-//! ([`api`], [`deepzoom`]); cross-cutting concerns are layers ([`guard`]: Host allow-list,
+//! Shape (as axum's examples): one state struct (`state.rs`) shared by small handlers
+//! (`api.rs`, `deepzoom.rs`); cross-cutting concerns are layers (`guard.rs`: Host allow-list,
 //! token, CSRF, security headers, body deadline). Jobs run on their own threads
-//! ([`runner`]), each under its share of `--max-memory`; their records live in `--work-dir`
+//! (`runner.rs`), each under its share of `--max-memory`; their records live in `--work-dir`
 //! and survive a restart.
 
 mod api;

@@ -14,8 +14,9 @@ mod tiff;
 pub use compress::{Compression, TileEncoder};
 pub(crate) use output::OutputFile;
 pub use png::PngSink;
-pub use tiff::TiffSink;
+#[cfg(feature = "serve")]
 pub(crate) use pyramid::reduce;
+pub use tiff::TiffSink;
 
 use crate::error::Result;
 use crate::pixel::Layout;

@@ -51,12 +51,11 @@ fn block(r: [&[u8]; 2], [x0, x1]: [usize; 2], layout: Layout, dst: &mut [u8], x:
     let asum: u64 = px.clone().map(|(row, at)| get(row, at + a, depth)).sum();
     put(dst, x * ch + a, depth, (asum + 2) / 4);
     for c in 0..a {
-        let v = if asum > 0 {
-            let s: u64 = px.clone().map(|(row, at)| get(row, at + c, depth) * get(row, at + a, depth)).sum();
-            (s + asum / 2) / asum
-        } else {
-            (px.clone().map(|(row, at)| get(row, at + c, depth)).sum::<u64>() + 2) / 4
-        };
+        let weighted: u64 = px.clone().map(|(row, at)| get(row, at + c, depth) * get(row, at + a, depth)).sum();
+        // Fully transparent blocks keep the plain mean of their colour.
+        let v = (weighted + asum / 2)
+            .checked_div(asum)
+            .unwrap_or_else(|| (px.clone().map(|(row, at)| get(row, at + c, depth)).sum::<u64>() + 2) / 4);
         put(dst, x * ch + c, depth, v);
     }
 }
@@ -187,7 +186,13 @@ pub(crate) fn memory((w, h): (usize, usize), tile: usize, layout: Layout, c: Com
 
 impl Pyramid {
     /// The levels of a `base`-sized image, written with `compression` at `level` on `threads`.
-    pub fn new(base: (usize, usize), tile: usize, layout: Layout, (compression, level): (Compression, i32), threads: usize) -> Result<Pyramid> {
+    pub fn new(
+        base: (usize, usize),
+        tile: usize,
+        layout: Layout,
+        (compression, level): (Compression, i32),
+        threads: usize,
+    ) -> Result<Pyramid> {
         let bpp = layout.bytes_per_pixel();
         let levels = level_sizes(base, tile)
             .into_iter()
@@ -302,7 +307,7 @@ impl Pyramid {
     /// reduction is in level n+1's band (for n ≥ 1, reduced here). Writes level n+1's band
     /// when this completes it.
     fn band_done(&mut self, n: usize, band: usize, bands: usize, out: &mut OutputFile) -> Result<()> {
-        if n >= self.levels.len() || (band % 2 == 0 && band + 1 < bands) {
+        if n >= self.levels.len() || (band.is_multiple_of(2) && band + 1 < bands) {
             return Ok(());
         }
         let next = &self.levels[n];

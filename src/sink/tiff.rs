@@ -124,7 +124,8 @@ impl TiffSink {
     /// file; with a pyramid, its pending bands are rebuilt from the durable tiles.
     fn restore(&mut self, h: &SinkHeader, j: Journal) -> Result<()> {
         let dest = self.out()?.dest().to_path_buf();
-        let bad = || Error::format(dest.clone(), "resume journal does not match the partial output; run without --resume");
+        let bad =
+            || Error::format(dest.clone(), "resume journal does not match the partial output; run without --resume");
         let levels = if j.levels.is_empty() { vec![0; j.counts.len()] } else { j.levels.clone() };
         let mut off = if self.big { 16 } else { 8 };
         for (&c, &level) in j.counts.iter().zip(&levels) {
@@ -234,7 +235,9 @@ impl TileSink for TiffSink {
         let h = self.header("encoder() before begin()")?;
         let inner = self.compression.encoder(self.level, h.layout, h.tile);
         Ok(match self.pyramid {
-            Some(_) => Box::new(ReducingEncoder { inner, layout: h.layout, tile: h.tile as usize, reduced: Vec::new() }),
+            Some(_) => {
+                Box::new(ReducingEncoder { inner, layout: h.layout, tile: h.tile as usize, reduced: Vec::new() })
+            }
             None => inner,
         })
     }
@@ -346,13 +349,15 @@ mod tests {
     #[test]
     fn bigtiff_whenever_the_file_could_pass_4gib() {
         // The 15x case: 4.08 GB raw fits a classic TIFF uncompressed...
-        assert!(worst_case_size(&header(30000, 45000), Compression::None) <= u32::MAX as u64);
+        assert!(worst_case_size(&header(30000, 45000), Compression::None, false) <= u32::MAX as u64);
         // ...and so does zstd's worst case (0.4 % over raw), but not LZW's (50 % over raw).
-        assert!(worst_case_size(&header(30000, 45000), Compression::Zstd) <= u32::MAX as u64);
-        assert!(worst_case_size(&header(30000, 45000), Compression::Lzw) > u32::MAX as u64);
-        assert!(worst_case_size(&header(32000, 45000), Compression::Zstd) > u32::MAX as u64);
-        assert!(worst_case_size(&header(60000, 90000), Compression::None) > u32::MAX as u64);
-        assert!(worst_case_size(&header(6000, 9000), Compression::Deflate) < u32::MAX as u64);
+        assert!(worst_case_size(&header(30000, 45000), Compression::Zstd, false) <= u32::MAX as u64);
+        assert!(worst_case_size(&header(30000, 45000), Compression::Lzw, false) > u32::MAX as u64);
+        assert!(worst_case_size(&header(32000, 45000), Compression::Zstd, false) > u32::MAX as u64);
+        assert!(worst_case_size(&header(60000, 90000), Compression::None, false) > u32::MAX as u64);
+        assert!(worst_case_size(&header(6000, 9000), Compression::Deflate, false) < u32::MAX as u64);
+        // A pyramid adds a third: the uncompressed 15x case then needs BigTIFF.
+        assert!(worst_case_size(&header(30000, 45000), Compression::None, true) > u32::MAX as u64);
     }
 
     #[test]
