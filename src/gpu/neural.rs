@@ -13,7 +13,7 @@ use crate::neural::exact::Exact;
 use crate::neural::graph::{Graph, Op};
 use crate::neural::phases;
 use crate::neural::reference::{conv_window, Tensor};
-use crate::neural::stage::{tracing, NetDevice, Samples};
+use crate::neural::stage::{tracing, NetDevice, Samples, Ticket};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -44,20 +44,34 @@ impl NetDevice for NeuralGpu {
         // buffers takes a while) without computing anything.
         self.dry.store(true, std::sync::atomic::Ordering::Relaxed);
         let crop = |o: &Tensor<i16>| Ok(Samples { crop: (0, 0, o.w, o.h), exponent: 0, max: 255, grey: false, bps: 1 });
-        let r = self.run(g, ex, window, &crop, &mut |_| {});
+        let r = self.submit(g, ex, window, &crop).and_then(|t| self.finish(t, &mut |_| {}));
         self.dry.store(false, std::sync::atomic::Ordering::Relaxed);
         r
     }
-    fn run(
+
+    fn submit(
         &self,
         g: &Graph,
         ex: &Exact,
         input: Tensor<i16>,
         samples: &dyn Fn(&Tensor<i16>) -> Result<Samples>,
-        take: &mut dyn FnMut(&[u8]),
-    ) -> Result<()> {
-        NeuralGpu::run(self, g, ex, input, samples, take)
+    ) -> Result<Ticket> {
+        Ok(Box::new(NeuralGpu::submit(self, g, ex, input, samples)?))
     }
+
+    fn finish(&self, t: Ticket, take: &mut dyn FnMut(&[u8])) -> Result<()> {
+        let t = t.downcast::<InFlight>().map_err(|_| Error::Internal("a ticket from another device".into()))?;
+        NeuralGpu::finish(self, *t, take)
+    }
+}
+
+/// A tile submitted to the device: what [`NeuralGpu::finish`] needs to read its samples back.
+pub(crate) struct InFlight {
+    /// The submission (none for a dry run).
+    index: Option<wgpu::SubmissionIndex>,
+    staging: wgpu::Buffer,
+    converted: Arc<wgpu::Buffer>,
+    bytes: usize,
 }
 
 /// A GPU that runs the exact engine's networks.
@@ -71,8 +85,9 @@ pub(crate) struct NeuralGpu {
     /// Blob buffers no longer read, kept for the next layers and tiles: allocating large
     /// device buffers is slow, and a tile's layers need the same few sizes again and again.
     pool: Mutex<Vec<Arc<wgpu::Buffer>>>,
-    /// The read-back staging buffer, grown as needed.
-    staging: Mutex<Option<wgpu::Buffer>>,
+    /// Free read-back buffers (two tiles are in flight at most: one on the device, one being
+    /// read).
+    staging: Mutex<Vec<wgpu::Buffer>>,
     /// While set, `run` only allocates buffers: no upload, dispatch or read-back.
     dry: std::sync::atomic::AtomicBool,
 }
@@ -148,17 +163,17 @@ impl NeuralGpu {
         }
     }
 
-    /// Runs `g` on `input` (a window of the padded image) on the device, converts its output
-    /// to samples there as `samples` says for the output's window, and hands the samples to
-    /// `take`. The whole tile is one submission: upload, layers, conversion, read-back.
-    pub fn run(
+    /// Records `g` on `input` (a window of the padded image), the conversion of its output to
+    /// samples as `samples` says for the output's window, and the copy of the samples to a
+    /// read-back buffer, as one submission, and submits it; returns at once. The next tile
+    /// can then be prepared while the device works; [`NeuralGpu::finish`] reads this one.
+    pub fn submit(
         &self,
         g: &Graph,
         ex: &Exact,
         input: Tensor<i16>,
         samples: &dyn Fn(&Tensor<i16>) -> Result<Samples>,
-        take: &mut dyn FnMut(&[u8]),
-    ) -> Result<()> {
+    ) -> Result<InFlight> {
         self.check()?;
         let t0 = std::time::Instant::now();
         let enc = &mut self.dev.device.create_command_encoder(&Default::default());
@@ -198,9 +213,16 @@ impl NeuralGpu {
         if tracing() {
             eprintln!("neural trace: recorded in {:.3} s", t0.elapsed().as_secs_f64());
         }
-        let done = self.download(enc, &converted.buf, bytes, take);
-        self.recycle(converted.buf);
-        done
+        let words = (bytes as u64).div_ceil(4).max(4) * 4;
+        let staging = self.staging_buffer(words)?;
+        let converted = converted.buf;
+        if self.is_dry() {
+            return Ok(InFlight { index: None, staging, converted, bytes });
+        }
+        enc.copy_buffer_to_buffer(&converted, 0, &staging, 0, words);
+        let enc = std::mem::replace(enc, self.dev.device.create_command_encoder(&Default::default()));
+        let index = Some(self.dev.queue.submit([enc.finish()]));
+        Ok(InFlight { index, staging, converted, bytes })
     }
 
     fn buffer(&self, bytes: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
@@ -255,45 +277,45 @@ impl NeuralGpu {
         Ok(Blob { shape: Tensor { data: Vec::new(), ..t.clone() }, buf })
     }
 
-    /// Records the copy of `bytes` of `buf` to the read-back buffer, submits everything
-    /// recorded in `enc`, waits, and hands the bytes to `take`.
-    fn download(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        buf: &wgpu::Buffer,
-        bytes: usize,
-        take: &mut dyn FnMut(&[u8]),
-    ) -> Result<()> {
-        let words = (bytes as u64).div_ceil(4).max(4) * 4;
-        let mut staging = self.staging.lock().map_err(|_| Error::Internal("neural GPU staging poisoned".into()))?;
-        if staging.as_ref().is_none_or(|b| b.size() < words) {
-            *staging = Some(self.buffer(words, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST));
+    /// A free read-back buffer of at least `words` bytes.
+    fn staging_buffer(&self, words: u64) -> Result<wgpu::Buffer> {
+        let mut free = self.staging.lock().map_err(|_| Error::Internal("neural GPU staging poisoned".into()))?;
+        let best = (0..free.len()).filter(|&i| free[i].size() >= words).min_by_key(|&i| free[i].size());
+        Ok(match best {
+            Some(i) => free.swap_remove(i),
+            None => self.buffer(words, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
+        })
+    }
+
+    /// Waits for tile `f`'s submission (not for later ones), maps its samples and hands them
+    /// to `take`.
+    pub fn finish(&self, f: InFlight, take: &mut dyn FnMut(&[u8])) -> Result<()> {
+        let InFlight { index, staging, converted, bytes } = f;
+        self.recycle(converted);
+        if let Some(index) = index {
+            let slice = staging.slice(..(bytes as u64).div_ceil(4).max(4) * 4);
+            let (tx, rx) = std::sync::mpsc::channel();
+            slice.map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+            let t0 = std::time::Instant::now();
+            let wait = wgpu::PollType::Wait { submission_index: Some(index), timeout: None };
+            self.dev.device.poll(wait).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+            let mapped = rx.recv().map_err(|_| Error::Gpu("read-back was dropped".into()))?;
+            mapped.map_err(|e| Error::Gpu(format!("map read-back: {e}")))?;
+            self.check()?;
+            if tracing() {
+                eprintln!("neural trace: device wait {:.3} s", t0.elapsed().as_secs_f64());
+            }
+            {
+                let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("read-back view: {e}")))?;
+                take(&view[..bytes]);
+            }
+            staging.unmap();
         }
-        let rb = staging.as_ref().ok_or_else(|| Error::Internal("no staging buffer".into()))?;
-        if self.is_dry() {
-            return Ok(());
+        if let Ok(mut free) = self.staging.lock() {
+            free.push(staging);
         }
-        enc.copy_buffer_to_buffer(buf, 0, rb, 0, words);
-        let enc = std::mem::replace(enc, self.dev.device.create_command_encoder(&Default::default()));
-        self.dev.queue.submit([enc.finish()]);
-        let slice = rb.slice(..words);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        let t0 = std::time::Instant::now();
-        self.dev.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
-        let mapped = rx.recv().map_err(|_| Error::Gpu("read-back was dropped".into()))?;
-        mapped.map_err(|e| Error::Gpu(format!("map read-back: {e}")))?;
-        self.check()?;
-        if tracing() {
-            eprintln!("neural trace: device wait {:.3} s", t0.elapsed().as_secs_f64());
-        }
-        {
-            let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("read-back view: {e}")))?;
-            take(&view[..bytes]);
-        }
-        rb.unmap();
         Ok(())
     }
 

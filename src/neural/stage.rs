@@ -108,16 +108,26 @@ pub(crate) trait NetDevice: Sync {
     /// Gets ready to run `g` on input windows up to `window` (a tensor with that window and no
     /// data): compiles what it needs, uploads the weights, allocates the buffers.
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()>;
-    /// `g` on `input`; its output converted as `samples(output window)` says; the samples
-    /// handed to `take`.
-    fn run(
+    /// Starts `g` on `input`, its output to be converted as `samples(output window)` says;
+    /// returns at once.
+    fn submit(
         &self,
         g: &Graph,
         ex: &Exact,
         input: Tensor<i16>,
         samples: &dyn Fn(&Tensor<i16>) -> Result<Samples>,
-        take: &mut dyn FnMut(&[u8]),
-    ) -> Result<()>;
+    ) -> Result<Ticket>;
+    /// Waits for a submitted tile and hands its samples to `take`.
+    fn finish(&self, ticket: Ticket, take: &mut dyn FnMut(&[u8])) -> Result<()>;
+}
+
+/// A tile submitted to a [`NetDevice`].
+pub(crate) type Ticket = Box<dyn std::any::Any + Send>;
+
+/// A tile under way: on the device, or already computed on the CPU (its samples).
+enum Flight {
+    Device(Ticket),
+    Host(Vec<u8>),
 }
 
 /// The largest input window of a pass with tiles of `tile` input pixels over a `w x h` image
@@ -236,7 +246,10 @@ pub(crate) struct Pass<'a> {
     pub network_s: std::cell::Cell<f64>,
 }
 
-/// Where one tile's results go: the store's rows of one band of tiles, from row `y0`.
+/// Output pixels `(x, y, w, h)`.
+type Rect = (usize, usize, usize, usize);
+
+/// Where one tile's results go: the store's rows from row `y0`.
 struct Band<'b> {
     y0: usize,
     rows: &'b mut [u8],
@@ -266,35 +279,46 @@ impl Pass<'_> {
         // One alpha tile, reused (only its valid pixels are read).
         let mut alpha_tile = if alpha.is_some() { vec![0u8; t * t * layout.depth.bytes()] } else { Vec::new() };
         let mut done = 0;
-        for ty in (0..oh).step_by(t) {
-            let th = t.min(oh - ty);
-            // Tiles are placed straight into the store's rows, which are released once the
-            // band is done (written back to the scratch file, not kept resident).
-            let mut band = Band { y0: ty, rows: out.rows_mut(ty..ty + th), row_bytes };
-            for tx in (0..ow).step_by(t) {
-                if self.cancelled() {
-                    return Err(Error::Interrupted { signal: None });
-                }
-                let rect = (tx, ty, t.min(ow - tx), th);
-                self.tile(rect, &mut band)?;
-                if let Some((plane, plan)) = &alpha {
-                    let job = plan.tile(done);
-                    resample::resample_tile(plan, plane, &job, &mut scratch, &mut alpha_tile);
-                    place_alpha(&alpha_tile, t, rect, layout, &mut band);
-                }
-                done += 1;
-                progress(&Event::Neural { pass, passes, done, total });
+        // One tile is in flight on the device while the next one's window is read and
+        // submitted; then the first is read back and placed while the device works.
+        let mut pending: Option<(Flight, Rect)> = None;
+        let rects = (0..oh).step_by(t).flat_map(|ty| (0..ow).step_by(t).map(move |tx| (tx, ty)));
+        for next in rects.map(Some).chain([None]) {
+            if self.cancelled() {
+                return Err(Error::Interrupted { signal: None });
             }
-            out.release_rows(ty..ty + th);
-            // Input rows above the next band's windows are not read again.
-            let next = ((ty + th) / s).saturating_sub(self.model.border.width() + self.model.graph.halo + 2);
-            self.input.release_rows(0..next.min(h));
+            let started = match next {
+                Some((x, y)) => {
+                    let rect = (x, y, t.min(ow - x), t.min(oh - y));
+                    Some((self.start(rect)?, rect))
+                }
+                None => None,
+            };
+            let Some((flight, rect)) = std::mem::replace(&mut pending, started) else { continue };
+            let band = &mut Band { y0: rect.1, rows: out.rows_mut(rect.1..rect.1 + rect.3), row_bytes };
+            self.land(flight, rect, band)?;
+            if let Some((plane, plan)) = &alpha {
+                let job = plan.tile(done);
+                resample::resample_tile(plan, plane, &job, &mut scratch, &mut alpha_tile);
+                place_alpha(&alpha_tile, t, rect, layout, band);
+            }
+            done += 1;
+            progress(&Event::Neural { pass, passes, done, total });
+            if rect.0 + rect.2 == ow {
+                // The band of tiles is done: its rows go back to the scratch file, and input
+                // rows above the next band's windows are not read again.
+                out.release_rows(rect.1..rect.1 + rect.3);
+                let next =
+                    ((rect.1 + rect.3) / s).saturating_sub(self.model.border.width() + self.model.graph.halo + 2);
+                self.input.release_rows(0..next.min(h));
+            }
         }
         Ok(out)
     }
 
-    /// Output pixels `rect` (of the cropped output): the network on their input window.
-    fn tile(&self, rect: (usize, usize, usize, usize), band: &mut Band<'_>) -> Result<()> {
+    /// Output pixels `rect` (of the cropped output): reads their input window and submits the
+    /// network to the device, or runs it on the CPU.
+    fn start(&self, rect: Rect) -> Result<Flight> {
         let (w, h) = (self.info.width as usize, self.info.height as usize);
         let layout = self.info.layout;
         let (ch, max) = (layout.channels.count(), layout.depth.max_value());
@@ -303,50 +327,55 @@ impl Pass<'_> {
             let c = if ch < 3 { 0 } else { c };
             to_fixed(layout.depth.read(self.input.row(y), x * ch + c), max) as i16
         };
-        let t0 = std::time::Instant::now();
         let input = self.pool.install(|| self.model.padded(w, h, window, read));
-        if tracing() {
-            eprintln!("neural trace: tile {rect:?} window {:.3} s", t0.elapsed().as_secs_f64());
-        }
         let (g, t) = (&self.model.graph, std::time::Instant::now());
         let samples = |out: &Tensor<i16>| {
             let (ox, oy) = self.model.origin(w, h, out, rect)?;
-            Ok(Samples {
-                crop: (ox, oy, rect.2, rect.3),
-                exponent: self.exact.exponent(g.output),
-                max,
-                grey: ch < 3,
-                bps: layout.depth.bytes(),
-            })
+            let (exponent, bps) = (self.exact.exponent(g.output), layout.depth.bytes());
+            Ok(Samples { crop: (ox, oy, rect.2, rect.3), exponent, max, grey: ch < 3, bps })
         };
-        // Time spent placing samples is not the network's.
-        let placing = std::cell::Cell::new(0.0);
-        let mut place = |bytes: &[u8]| {
-            let t = std::time::Instant::now();
-            self.pool.install(|| place_color(bytes, rect, layout, band));
-            placing.set(placing.get() + t.elapsed().as_secs_f64());
-        };
-        match self.device {
-            Some(device) => device.run(g, self.exact, input, &samples, &mut place)?,
+        let flight = match self.device {
+            Some(device) => Flight::Device(device.submit(g, self.exact, input, &samples)?),
             None => {
                 let out = self
                     .pool
                     .install(|| reference::run_with(g, self.exact, input, &mut |_, _| {}))
                     .map_err(Error::Internal)?;
-                let t = std::time::Instant::now();
                 let s = samples(&out)?;
                 let mut bytes = vec![0u8; s.row_bytes() * rect.3];
                 self.pool.install(|| s.convert(&out, &mut bytes));
-                placing.set(t.elapsed().as_secs_f64());
-                place(&bytes);
+                Flight::Host(bytes)
             }
+        };
+        self.add_network(t.elapsed().as_secs_f64());
+        Ok(flight)
+    }
+
+    /// Places tile `rect`'s samples (waiting for the device if it is there) in `band`.
+    fn land(&self, flight: Flight, rect: Rect, band: &mut Band<'_>) -> Result<()> {
+        let layout = self.info.layout;
+        let (t, placing) = (std::time::Instant::now(), std::cell::Cell::new(0.0));
+        let mut place = |bytes: &[u8]| {
+            let t = std::time::Instant::now();
+            self.pool.install(|| place_color(bytes, rect, layout, band));
+            placing.set(placing.get() + t.elapsed().as_secs_f64());
+        };
+        match flight {
+            Flight::Device(ticket) => match self.device {
+                Some(device) => device.finish(ticket, &mut place)?,
+                None => return Err(Error::Internal("a device tile without a device".into())),
+            },
+            Flight::Host(bytes) => place(&bytes),
         }
-        let network = t.elapsed().as_secs_f64() - placing.get();
+        self.add_network(t.elapsed().as_secs_f64() - placing.get());
         if tracing() {
-            eprintln!("neural trace: network {network:.3} s, placing {:.3} s", placing.get());
+            eprintln!("neural trace: tile {rect:?} landed, placing {:.3} s", placing.get());
         }
-        self.network_s.set(self.network_s.get() + network);
         Ok(())
+    }
+
+    fn add_network(&self, s: f64) {
+        self.network_s.set(self.network_s.get() + s);
     }
 
     /// For layouts with alpha: the alpha channel as a grey store, and the resampler's plan
