@@ -131,6 +131,11 @@ fn the_page_uploads_runs_a_job_and_shows_it_in_the_viewer() {
     std::fs::write(&out, &png).unwrap();
     eprintln!("screenshot: {}", out.display());
     assert_shows_an_image(&png);
+    // `/?job=ID` opens that job's viewer directly.
+    let direct = format!("{}/?job={id}", server.url.split("/?").next().unwrap());
+    d.session("POST", "/url", Some(json!({"url": direct})));
+    d.wait("return window.gigascale && window.gigascale.viewerLoaded", 60, "the viewer opened by /?job=ID");
+    assert_eq!(d.script("return window.gigascale.tileFailures"), json!(0));
     drop(d);
     server.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(&dir);

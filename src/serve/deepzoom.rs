@@ -161,4 +161,13 @@ mod tests {
         assert_eq!(max_level(257, 100), 9);
         assert_eq!(max_level(30000, 45000), 16);
     }
+
+    #[test]
+    fn sixteen_bit_tiles_are_scaled_to_eight() {
+        let p = to_8bit(DecodingResult::U16(vec![0, 128, 129, 32896, 65535, 65407]), 3, 2).unwrap();
+        assert_eq!((p.w, p.h, p.spp), (3, 2, 1));
+        assert_eq!(p.data, [0, 0, 1, 128, 255, 255]);
+        let half = halve(&Pixels { w: 3, h: 1, spp: 1, data: vec![10, 20, 31] });
+        assert_eq!((half.w, half.h, half.data), (2, 1, vec![15, 31]));
+    }
 }

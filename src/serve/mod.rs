@@ -176,3 +176,23 @@ impl Drop for Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn remote_listening_and_no_token_are_opt_in_and_loopback_only() {
+        let mut o = ServeOptions::new(PathBuf::from("w")).unwrap();
+        assert_eq!(o.token.as_ref().map(|t| t.len()), Some(32), "128 bits as hex");
+        assert_ne!(o.token, ServeOptions::new(PathBuf::from("w")).unwrap().token, "a fresh token each time");
+        o.validate().unwrap();
+        o.listen = "0.0.0.0:8580".parse().unwrap();
+        assert!(o.validate().unwrap_err().to_string().contains("--allow-remote"));
+        o.allow_remote = true;
+        o.validate().unwrap();
+        o.token = None;
+        assert!(o.validate().unwrap_err().to_string().contains("--no-token"));
+        o.listen = "[::1]:8580".parse().unwrap();
+        o.validate().unwrap();
+    }
+}
