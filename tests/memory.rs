@@ -2,6 +2,7 @@
 //! stays below the budget plus 16 MB, with and without a learned model before the resampler,
 //! and with a pyramid.
 //! (The gigapixel case is in scripts/bench-15x.sh.)
+mod common;
 use std::process::Command;
 
 #[test]
@@ -9,23 +10,8 @@ fn six_by_nine_thousand_under_64m() {
     let dir = std::env::temp_dir().join(format!("gigascale-mem-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // A 400x600 photo-like input: smooth gradients, edges and noise.
-    let (w, h) = (400u32, 600u32);
-    let mut px = Vec::with_capacity((w * h * 3) as usize);
-    let mut s = 12345u64;
-    for y in 0..h {
-        for x in 0..w {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let n = (s >> 58) as u32;
-            let edge = if (x / 50 + y / 70) % 2 == 0 { 60 } else { 0 };
-            px.push(((x * 255 / w) / 2 + edge + n) as u8);
-            px.push(((y * 255 / h) / 2 + n) as u8);
-            px.push((((x + y) * 255 / (w + h)) / 2 + edge) as u8);
-        }
-    }
     let input = dir.join("in.png");
-    let mut enc = png::Encoder::new(std::fs::File::create(&input).unwrap(), w, h);
-    enc.set_color(png::ColorType::Rgb);
-    enc.write_header().unwrap().write_image_data(&px).unwrap();
+    common::photo_png(&input, 400, 600);
     let out = dir.join("out.tif");
     let time = std::path::Path::new("/usr/bin/time");
     assert!(time.exists(), "/usr/bin/time is needed (Debian package 'time'; .ci/run installs it)");

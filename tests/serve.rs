@@ -244,6 +244,9 @@ fn refusals(c: &Client, server: &Server, id: &str) {
     assert_eq!(status, 415);
     let (status, _, _) = c.post_json("/api/jobs", json!({"upload": "0123456789abcdef", "scale": 2}));
     assert_eq!(status, 404, "unknown upload");
+    let (status, _, body) = c.post_json("/api/jobs", json!({"upload": "0123456789abcdef", "scale": 2, "path": "/etc"}));
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert!(status == 422 && body["error"].as_str().unwrap().contains("unknown field"), "{status} {body}");
     let r = anon.get(format!("{}/", c.base)).header("Accept", "text/html").call().unwrap();
     assert_eq!(r.status().as_u16(), 401, "the page needs the token too");
     let r = anon.get(format!("{}/?token=t0ken", c.base)).config().max_redirects(0).build().call().unwrap();

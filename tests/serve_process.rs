@@ -1,6 +1,7 @@
 //! `gigascale serve` as a process: SIGTERM shuts it down within 5 s (the event stream ends, the
 //! running job is left resumable and resumes on the next start), and its peak memory (VmHWM)
 //! stays within `--max-memory` + 32 MB while a job runs and deep-zoom tiles are served.
+mod common;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -80,19 +81,8 @@ fn scratch(name: &str) -> PathBuf {
 
 /// A photo-like PNG of `w x h` in `dir`.
 fn photo(dir: &Path, w: u32, h: u32) -> PathBuf {
-    let mut px = Vec::with_capacity((w * h * 3) as usize);
-    let mut s = 99u64;
-    for y in 0..h {
-        for x in 0..w {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let n = (s >> 59) as u32;
-            px.extend([(x * 255 / w + n) as u8, (y * 255 / h) as u8, (((x / 40 + y / 40) % 2) * 120 + n) as u8]);
-        }
-    }
     let p = dir.join("photo.png");
-    let mut e = png::Encoder::new(std::fs::File::create(&p).unwrap(), w, h);
-    e.set_color(png::ColorType::Rgb);
-    e.write_header().unwrap().write_image_data(&px).unwrap();
+    common::photo_png(&p, w, h);
     p
 }
 

@@ -159,7 +159,11 @@ async fn receive(s: &AppState, dir: &std::path::Path, body: Body) -> Result<(u64
     Ok((n, format))
 }
 
-async fn create_job(State(s): St, Json(r): Json<JobRequest>) -> Response {
+async fn create_job(State(s): St, body: Result<Json<JobRequest>, axum::extract::rejection::JsonRejection>) -> Response {
+    let r = match body {
+        Ok(Json(r)) => r,
+        Err(e) => return fail(e.status(), e.body_text()),
+    };
     let upload = match s.book().uploads.get(&r.upload) {
         Some(u) if valid_id(&r.upload) => u.clone(),
         _ => return not_found(),

@@ -291,3 +291,23 @@ pub fn opts_scale(x: f64, y: f64, f: Filter) -> Options {
     o.temp_dir = Some(std::env::temp_dir());
     o
 }
+
+/// A photo-like RGB PNG of `w x h` at `path` (gradients, hard edges and noise): compresses like
+/// a real upscaled photo, not like flat colour or pure noise.
+pub fn photo_png(path: &std::path::Path, w: u32, h: u32) {
+    let mut px = Vec::with_capacity((w * h * 3) as usize);
+    let mut s = 12345u64;
+    for y in 0..h {
+        for x in 0..w {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let n = (s >> 58) as u32;
+            let edge = if (x / 50 + y / 70) % 2 == 0 { 60 } else { 0 };
+            px.push(((x * 255 / w) / 2 + edge + n) as u8);
+            px.push(((y * 255 / h) / 2 + n) as u8);
+            px.push((((x + y) * 255 / (w + h)) / 2 + edge) as u8);
+        }
+    }
+    let mut enc = png::Encoder::new(std::fs::File::create(path).unwrap(), w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.write_header().unwrap().write_image_data(&px).unwrap();
+}
