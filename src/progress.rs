@@ -11,8 +11,9 @@ pub struct StageTimes {
     /// Of which setting the model up before its first tile: opening the GPU, compiling its
     /// shaders and uploading the weights (near zero on the CPU).
     pub neural_setup: f64,
-    /// Of which running the network itself, on the GPU or the CPU (the rest: reading the
-    /// input windows, placing and writing the results).
+    /// Of which running the network, on the CPU, or on the GPU as the pass sees it: recording
+    /// a tile and waiting for the device (which computes one tile while the next is prepared).
+    /// The rest: setup, reading the input windows, placing the results.
     pub neural_network: f64,
     /// Resampling (all workers).
     pub compute: f64,
