@@ -269,7 +269,17 @@ fn limits_queue_and_cancel() {
     o.max_pixels = 20_000;
     let server = Server::start(o).unwrap();
     let c = Client::new(&server, "tk");
-    assert_eq!(c.post("/api/uploads?name=big.png", &std::fs::read(fixture("coffee16.png")).unwrap()).0, 413);
+    let big = std::fs::read(fixture("coffee16.png")).unwrap();
+    assert_eq!(c.post("/api/uploads?name=big.png", &big).0, 413, "declared length over the limit");
+    // Without a declared length (chunked), the count while streaming refuses it.
+    let mut reader = std::io::Cursor::new(big);
+    let r = c
+        .agent
+        .post(format!("{}/api/uploads?name=big.png", c.base))
+        .header("Authorization", &c.auth)
+        .send(ureq::SendBody::from_reader(&mut reader));
+    assert_eq!(Client::finish(r).0, 413, "streamed past the limit");
+    assert!(std::fs::read_dir(dir.join("uploads")).unwrap().next().is_none(), "nothing kept of refused uploads");
     // Small in bytes, too many pixels: 200x200 of one grey.
     let mut flat = Vec::new();
     let mut e = png::Encoder::new(&mut flat, 200, 200);

@@ -24,7 +24,12 @@ struct Pixels {
 
 fn open(path: &std::path::Path) -> Result<Decoder<std::io::BufReader<std::fs::File>>> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    Decoder::new(std::io::BufReader::new(f)).map_err(|e| Error::format(path, e.to_string()))
+    let d = Decoder::new(std::io::BufReader::new(f)).map_err(|e| Error::format(path, e.to_string()))?;
+    // A level's tile offset table is the largest value read: 16 MiB holds a million tiles (65
+    // gigapixels in 256 px tiles); the default (1 MiB) would refuse results past 8 gigapixels.
+    let mut limits = tiff::decoder::Limits::default();
+    limits.ifd_value_size = 16 << 20;
+    Ok(d.with_limits(limits))
 }
 
 /// DZI's number of the full-resolution level: ceil(log2(max(w, h))).
