@@ -397,12 +397,11 @@ impl NeuralGpu {
         let x1 = (sa_.x0 + sa_.w).min(sb_.x0 + sb_.w).max(x0);
         let y1 = (sa_.y0 + sa_.h).min(sb_.y0 + sb_.h).max(y0);
         let out = shape(sa_.c, [(x0, x1 - x0, sa_.gw), (y0, y1 - y0, sa_.gh)]);
-        let win = |s: &Tensor<i16>| [s.x0 as i32, s.y0 as i32, s.w as i32, s.h as i32];
         let mut p = vec![out.c as i32];
-        p.extend(win(&out));
-        p.extend(win(sa_));
+        p.extend(window(&out));
+        p.extend(window(sa_));
         p.extend([ka, sa]);
-        p.extend(win(sb_));
+        p.extend(window(sb_));
         p.extend([kb, sb]);
         self.op(enc, "sum2", &p, (a, Some(b)), out)
     }
@@ -455,24 +454,12 @@ impl NeuralGpu {
         let pc = &dc.conv;
         let out = shape(pc.cout, conv_window(pc, &x.shape));
         let s = &x.shape;
-        let params: [i32; 16] = [
-            s.x0 as i32,
-            s.y0 as i32,
-            s.w as i32,
-            s.h as i32,
-            s.gw as i32,
-            s.gh as i32,
-            pc.pad[0] as i32,
-            pc.pad[1] as i32,
-            out.x0 as i32,
-            out.y0 as i32,
-            out.w as i32,
-            out.h as i32,
-            pc.dilation as i32,
-            pc.cout as i32,
-            0,
-            0,
-        ];
+        // The shader's `Params`: input window, global size, padding, output window, dilation,
+        // output channels, two words of padding.
+        let mut params = window(s).to_vec();
+        params.extend([s.gw, s.gh, pc.pad[0], pc.pad[1]].map(|v| v as i32));
+        params.extend(window(&out));
+        params.extend([pc.dilation as i32, pc.cout as i32, 0, 0]);
         let uniform = self.words(&params, wgpu::BufferUsages::UNIFORM);
         let y = self.blob_buffer((out.c * out.h * out.w) as u64 * 4)?;
         let t = self.tiling;
@@ -495,21 +482,10 @@ impl NeuralGpu {
     /// A deconvolution's phases (`ph`) into its cropped output, as `phases::interleave`.
     fn interleave(&self, enc: &mut wgpu::CommandEncoder, c: &crate::neural::graph::Conv, ph: &Blob) -> Result<Blob> {
         let out = shape(c.cout, phases::interleave_window(c, &ph.shape));
-        let s = &ph.shape;
-        let p = [
-            c.stride as i32,
-            c.cout as i32,
-            out.x0 as i32,
-            out.y0 as i32,
-            out.w as i32,
-            out.h as i32,
-            c.pad[0] as i32,
-            c.pad[1] as i32,
-            s.x0 as i32,
-            s.y0 as i32,
-            s.w as i32,
-            s.h as i32,
-        ];
+        let mut p = vec![c.stride as i32, c.cout as i32];
+        p.extend(window(&out));
+        p.extend([c.pad[0] as i32, c.pad[1] as i32]);
+        p.extend(window(&ph.shape));
         self.op(enc, "interleave", &p, (ph, None), out)
     }
 
@@ -538,6 +514,11 @@ impl NeuralGpu {
         ];
         self.op_n(enc, "samples", &p, (out, None), words, shape(1, [(0, words, words), (0, 1, 1)]))
     }
+}
+
+/// A blob's window `(x0, y0, w, h)` as shader parameters.
+fn window(t: &Tensor<i16>) -> [i32; 4] {
+    [t.x0, t.y0, t.w, t.h].map(|v| v as i32)
 }
 
 fn pipeline(d: &wgpu::Device, m: &wgpu::ShaderModule, entry: &str) -> wgpu::ComputePipeline {

@@ -249,13 +249,6 @@ pub(crate) struct Pass<'a> {
 /// Output pixels `(x, y, w, h)`.
 type Rect = (usize, usize, usize, usize);
 
-/// Where one tile's results go: the store's rows from row `y0`.
-struct Band<'b> {
-    y0: usize,
-    rows: &'b mut [u8],
-    row_bytes: usize,
-}
-
 impl Pass<'_> {
     fn scale(&self) -> usize {
         self.model.graph.scale
@@ -295,12 +288,13 @@ impl Pass<'_> {
                 None => None,
             };
             let Some((flight, rect)) = std::mem::replace(&mut pending, started) else { continue };
-            let band = &mut Band { y0: rect.1, rows: out.rows_mut(rect.1..rect.1 + rect.3), row_bytes };
-            self.land(flight, rect, band)?;
+            // The store's rows of the tile (full width): where its samples go.
+            let rows = out.rows_mut(rect.1..rect.1 + rect.3);
+            self.land(flight, rect, rows)?;
             if let Some((plane, plan)) = &alpha {
                 let job = plan.tile(done);
                 resample::resample_tile(plan, plane, &job, &mut scratch, &mut alpha_tile);
-                place_alpha(&alpha_tile, t, rect, layout, band);
+                place_alpha(&alpha_tile, t, rect, layout, rows);
             }
             done += 1;
             progress(&Event::Neural { pass, passes, done, total });
@@ -351,13 +345,14 @@ impl Pass<'_> {
         Ok(flight)
     }
 
-    /// Places tile `rect`'s samples (waiting for the device if it is there) in `band`.
-    fn land(&self, flight: Flight, rect: Rect, band: &mut Band<'_>) -> Result<()> {
+    /// Places tile `rect`'s samples (waiting for the device if it is there) in `rows`, the
+    /// store's rows of the tile.
+    fn land(&self, flight: Flight, rect: Rect, rows: &mut [u8]) -> Result<()> {
         let layout = self.info.layout;
         let (t, placing) = (std::time::Instant::now(), std::cell::Cell::new(0.0));
         let mut place = |bytes: &[u8]| {
             let t = std::time::Instant::now();
-            self.pool.install(|| place_color(bytes, rect, layout, band));
+            self.pool.install(|| place_color(bytes, rect, layout, rows));
             placing.set(placing.get() + t.elapsed().as_secs_f64());
         };
         match flight {
@@ -401,12 +396,12 @@ impl Pass<'_> {
 }
 
 /// Copies the colour samples of output pixels `rect` (rows of `tw` pixels of 1 or 3 samples,
-/// as [`Samples`] makes them) into the band, leaving alpha to [`place_alpha`].
-fn place_color(bytes: &[u8], (x0, y0, tw, th): (usize, usize, usize, usize), layout: Layout, band: &mut Band<'_>) {
-    let (ch, bps, rb) = (layout.channels.count(), layout.depth.bytes(), band.row_bytes);
+/// as [`Samples`] makes them) into `rows` (the store's `th` rows of the tile), leaving alpha
+/// to [`place_alpha`].
+fn place_color(bytes: &[u8], (x0, _, tw, th): Rect, layout: Layout, rows: &mut [u8]) {
+    let (ch, bps, rb) = (layout.channels.count(), layout.depth.bytes(), rows.len() / th);
     let colors = if ch < 3 { 1 } else { 3 };
     let src_row = tw * colors * bps;
-    let rows = &mut band.rows[(y0 - band.y0) * rb..][..th * rb];
     rows.par_chunks_mut(rb).zip(bytes.par_chunks(src_row)).for_each(|(row, src)| {
         let dst = &mut row[x0 * ch * bps..][..tw * ch * bps];
         if colors == ch {
@@ -420,21 +415,15 @@ fn place_color(bytes: &[u8], (x0, y0, tw, th): (usize, usize, usize, usize), lay
 }
 
 /// Copies the alpha of output pixels `rect` from the resampler's tile `buf` (`t x t` grey,
-/// 16-bit little-endian) into the last channel of the band.
-fn place_alpha(
-    buf: &[u8],
-    t: usize,
-    (x0, y0, tw, th): (usize, usize, usize, usize),
-    layout: Layout,
-    band: &mut Band<'_>,
-) {
-    let (ch, bps) = (layout.channels.count(), layout.depth.bytes());
+/// 16-bit little-endian) into the last channel of `rows` (the store's rows of the tile).
+fn place_alpha(buf: &[u8], t: usize, (x0, _, tw, th): Rect, layout: Layout, rows: &mut [u8]) {
+    let (ch, bps, rb) = (layout.channels.count(), layout.depth.bytes(), rows.len() / th);
     for yy in 0..th {
         for xx in 0..tw {
             let src = &buf[(yy * t + xx) * bps..][..bps];
-            let at = (y0 + yy - band.y0) * band.row_bytes + ((x0 + xx) * ch + ch - 1) * bps;
+            let at = yy * rb + ((x0 + xx) * ch + ch - 1) * bps;
             let v = if bps == 1 { src[0] as u32 } else { u16::from_le_bytes([src[0], src[1]]) as u32 };
-            layout.depth.write(&mut band.rows[at..at + bps], 0, v);
+            layout.depth.write(&mut rows[at..at + bps], 0, v);
         }
     }
 }

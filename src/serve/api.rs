@@ -221,9 +221,14 @@ fn with_position(s: &AppState, j: &Job) -> serde_json::Value {
     v
 }
 
-async fn list_jobs(State(s): St) -> Response {
+/// Every job's record with its queue position.
+fn all_jobs(s: &AppState) -> Vec<serde_json::Value> {
     let jobs: Vec<Job> = s.book().jobs.values().cloned().collect();
-    Json(jobs.iter().map(|j| with_position(&s, j)).collect::<Vec<_>>()).into_response()
+    jobs.iter().map(|j| with_position(s, j)).collect()
+}
+
+async fn list_jobs(State(s): St) -> Response {
+    Json(all_jobs(&s)).into_response()
 }
 
 /// Job `id`, if the id is well-formed and known.
@@ -269,11 +274,7 @@ async fn delete_job(State(s): St, Path(id): Path<String>) -> Response {
 }
 
 async fn events(State(s): St) -> Response {
-    let snapshot: Vec<serde_json::Value> = {
-        let jobs: Vec<Job> = s.book().jobs.values().cloned().collect();
-        jobs.iter().map(|j| with_position(&s, j)).collect()
-    };
-    let first = SseEvent::default().event("snapshot").data(serde_json::json!({"jobs": snapshot}).to_string());
+    let first = SseEvent::default().event("snapshot").data(serde_json::json!({"jobs": all_jobs(&s)}).to_string());
     let rx = s.events.subscribe();
     let live = futures_util::stream::unfold((rx, s.clone()), |(mut rx, s)| async move {
         loop {

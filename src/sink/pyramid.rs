@@ -130,12 +130,9 @@ impl TileEncoder for ReducingEncoder {
         let bpp = self.layout.bytes_per_pixel();
         self.reduced.resize(reduced_bytes(job, self.layout), 0);
         reduce(raw, self.tile * bpp, (w, h), self.layout, &mut self.reduced, w.div_ceil(2) * bpp);
-        if self.inner.passthrough() {
-            out.clear();
-            out.extend_from_slice(raw);
-        } else {
-            self.inner.encode(job, raw, out)?;
-        }
+        // (The executor skips a passthrough encoder's call; this one is not passthrough, so
+        // the inner one is always called, and `Raw` copies the tile.)
+        self.inner.encode(job, raw, out)?;
         out.extend_from_slice(&self.reduced);
         Ok(())
     }
@@ -212,21 +209,6 @@ impl Pyramid {
         Ok(Pyramid { layout, tile, base, levels, compression, level, pool })
     }
 
-    /// Tiles of the reduced levels written so far.
-    pub fn tiles_written(&self) -> Vec<usize> {
-        self.levels.iter().map(|l| l.counts.len()).collect()
-    }
-
-    /// The (level, bytes) of the tiles written since `before` ([`Pyramid::tiles_written`]), in
-    /// file order (a band completes the one above it only after its own tiles are written).
-    pub fn tiles_since(&self, before: Vec<usize>) -> Vec<(u8, u32)> {
-        let mut v = Vec::new();
-        for (i, l) in self.levels.iter().enumerate() {
-            v.extend(l.counts[before[i]..].iter().map(|&c| (i as u8 + 1, c as u32)));
-        }
-        v
-    }
-
     /// Records tile `index` of level `n` (from 1) as already in the file (resume).
     pub fn push_tile(&mut self, n: usize, offset: u64, count: u64) -> Result<()> {
         let l = self.levels.get_mut(n - 1).ok_or_else(|| Error::Internal(format!("no pyramid level {n}")))?;
@@ -281,8 +263,15 @@ impl Pyramid {
     }
 
     /// Level 0 tile `job`'s reduction arrived: placed in level 1's band; when it ends a row of
-    /// tiles that completes the band, the band is written (and so on up the levels).
-    pub fn add_tile(&mut self, job: &TileJob, reduced: &[u8], out: &mut OutputFile) -> Result<()> {
+    /// tiles that completes the band, the band is written (and so on up the levels), each
+    /// written tile's level and byte count appended to `order`.
+    pub fn add_tile(
+        &mut self,
+        job: &TileJob,
+        reduced: &[u8],
+        out: &mut OutputFile,
+        order: &mut Vec<(u8, u32)>,
+    ) -> Result<()> {
         if self.levels.is_empty() {
             return Ok(());
         }
@@ -298,7 +287,7 @@ impl Pyramid {
         let row_end = job.out.x as usize + job.out.w as usize == self.base.0;
         if row_end {
             let row = job.out.y as usize / t;
-            self.band_done(0, row, self.base.1.div_ceil(t), out)?;
+            self.band_done(0, (row, self.base.1.div_ceil(t)), out, order)?;
         }
         Ok(())
     }
@@ -306,7 +295,13 @@ impl Pyramid {
     /// Band `band` of level `n` (0 = the full-size image, of `bands` bands) is complete; its
     /// reduction is in level n+1's band (for n ≥ 1, reduced here). Writes level n+1's band
     /// when this completes it.
-    fn band_done(&mut self, n: usize, band: usize, bands: usize, out: &mut OutputFile) -> Result<()> {
+    fn band_done(
+        &mut self,
+        n: usize,
+        (band, bands): (usize, usize),
+        out: &mut OutputFile,
+        order: &mut Vec<(u8, u32)>,
+    ) -> Result<()> {
         if n >= self.levels.len() || (band.is_multiple_of(2) && band + 1 < bands) {
             return Ok(());
         }
@@ -319,12 +314,13 @@ impl Pyramid {
             let l = &mut self.levels[n];
             l.offsets.push(at);
             l.counts.push(bytes.len() as u64);
+            order.push((n as u8 + 1, bytes.len() as u32));
         }
         self.reduce_band(n + 1);
         let l = &mut self.levels[n];
         l.band_index += 1;
         l.band.fill(0);
-        self.band_done(n + 1, b, next_bands, out)
+        self.band_done(n + 1, (b, next_bands), out, order)
     }
 
     /// The tiles of level `n`'s current band, compressed (in parallel).
@@ -338,8 +334,8 @@ impl Pyramid {
             (0..cols)
                 .into_par_iter()
                 .map_init(
-                    || (c.encoder(level, layout, t as u32), vec![0u8; t * t * bpp], Vec::new()),
-                    |(enc, raw, encoded), col| {
+                    || (c.encoder(level, layout, t as u32), vec![0u8; t * t * bpp]),
+                    |(enc, raw), col| {
                         let w = t.min(l.width - col * t);
                         raw.fill(0);
                         for y in 0..rows {
@@ -348,11 +344,9 @@ impl Pyramid {
                         }
                         let r = crate::plan::Rect { x: (col * t) as u32, y: 0, w: w as u32, h: rows as u32 };
                         let job = TileJob { index: col as u64, out: r, src: r };
-                        if enc.passthrough() {
-                            return Ok(raw.clone());
-                        }
-                        enc.encode(&job, raw, encoded)?;
-                        Ok(encoded.clone())
+                        let mut encoded = Vec::new();
+                        enc.encode(&job, raw, &mut encoded)?;
+                        Ok(encoded)
                     },
                 )
                 .collect()

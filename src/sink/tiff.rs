@@ -259,9 +259,7 @@ impl TileSink for TiffSink {
         self.counts.push(split as u64);
         if let (Some(p), Some(out)) = (self.pyramid.as_mut(), self.out.as_mut()) {
             self.order.push((0, split as u32));
-            let before = p.tiles_written();
-            p.add_tile(job, &data[split..], out)?;
-            self.order.extend(p.tiles_since(before));
+            p.add_tile(job, &data[split..], out, &mut self.order)?;
         }
         Ok(())
     }
@@ -274,14 +272,15 @@ impl TileSink for TiffSink {
         self.patch_offset(if big { 8 } else { 4 }, at)?;
         // The reduced levels follow in the main IFD chain.
         let pyramid = self.pyramid.take();
-        for n in 1..=pyramid.as_ref().map_or(0, |p| p.len()) {
-            let Some(p) = &pyramid else { break };
-            let ((w, lh), offsets, counts) = p.level(n);
-            let level = SinkHeader { width: w as u32, height: lh as u32, icc_profile: None, ..h.clone() };
-            let entries = ifd::tiled_image(&level, self.compression, (offsets, counts), big, true);
-            let (at, next) = ifd::write(self.out()?, &entries, big)?;
-            self.patch_offset(link, at)?;
-            link = next;
+        if let Some(p) = &pyramid {
+            for n in 1..=p.len() {
+                let ((w, lh), offsets, counts) = p.level(n);
+                let level = SinkHeader { width: w as u32, height: lh as u32, icc_profile: None, ..h.clone() };
+                let entries = ifd::tiled_image(&level, self.compression, (offsets, counts), big, true);
+                let (at, next) = ifd::write(self.out()?, &entries, big)?;
+                self.patch_offset(link, at)?;
+                link = next;
+            }
         }
         let out = self.out.take().ok_or_else(|| super::out_of_order("finish() twice", "TiffSink"))?;
         let n = out.commit()?;
@@ -305,21 +304,12 @@ impl TileSink for TiffSink {
     fn checkpoint(&mut self) -> Result<()> {
         let Some((fp, path)) = self.journal.clone() else { return Ok(()) };
         self.out()?.sync()?;
-        let j = Journal {
-            fingerprint: fp,
-            data_end: self.out()?.pos(),
-            counts: self.counts.iter().map(|&c| c as u32).collect(),
-            levels: Vec::new(),
+        // With a pyramid every tile in file order, with its level; else level 0's in order.
+        let (counts, levels) = match self.pyramid {
+            Some(_) => self.order.iter().copied().map(|(l, c)| (c, l)).unzip(),
+            None => (self.counts.iter().map(|&c| c as u32).collect(), Vec::new()),
         };
-        let j = match self.pyramid {
-            Some(_) => Journal {
-                counts: self.order.iter().map(|&(_, c)| c).collect(),
-                levels: self.order.iter().map(|&(l, _)| l).collect(),
-                ..j
-            },
-            None => j,
-        };
-        j.write(&path)
+        Journal { fingerprint: fp, data_end: self.out()?.pos(), counts, levels }.write(&path)
     }
 
     fn memory(&self, h: &SinkHeader) -> u64 {
