@@ -229,6 +229,9 @@ pub struct Needs {
     pub gpu: Option<(usize, u64, usize)>,
     /// The largest model pass (0 without a model); it runs before the tile stage.
     pub neural: u64,
+    /// Rows of tiles whose source rows stay resident together: 1 for row-major tile order,
+    /// a shard's height in tiles for a sharded output (see [`crate::Plan::with_groups`]).
+    pub band_rows: u32,
 }
 
 /// The sizes a memory plan sums, from the geometry and the stages' needs.
@@ -244,6 +247,7 @@ struct Sizes {
     sink: u64,
     decode: u64,
     neural: u64,
+    band_rows: u32,
 }
 
 impl Sizes {
@@ -253,7 +257,7 @@ impl Sizes {
         let slots = (slots as u64).min(self.tile_count.max(1)) as usize;
         // Tiles in flight span at most this many rows of tiles; their source rows are resident.
         let across = geom.tiles_across().max(1) as usize;
-        let rows_in_flight = (slots.div_ceil(across) + 1) as u32;
+        let rows_in_flight = (slots.div_ceil(across) + 1) as u32 + self.band_rows.max(1) - 1;
         let band = geom.window_bound(1, rows_in_flight).1 + 2;
         let items = [
             ("coefficient tables", self.coeffs),
@@ -295,6 +299,7 @@ pub fn plan_memory(geom: &Geometry, needs: Needs, want: usize, budget: u64) -> R
         sink: needs.sink_memory,
         decode: needs.source_decode.saturating_add(64u64.saturating_mul(geom.row_bytes())),
         neural: needs.neural,
+        band_rows: needs.band_rows,
     };
     // GPU ring sizes to try, largest first (none without a GPU).
     let gpu_sizes: Vec<usize> = if max_gpu == 0 {

@@ -44,6 +44,29 @@ enum Cmd {
     ///   gigascale upscale photo.jpg x8.tif --model photo --model-passes 3 --scale 8
     #[command(verbatim_doc_comment)]
     Upscale(UpscaleArgs),
+    /// Cut a job into units for many processes or machines: write OUT.ome.zarr's metadata and
+    /// plan, print the number of units N. Then run `gigascale run OUT --unit I` for every I in
+    /// 0..N (anywhere that sees IN and OUT, in any order, any number at once), then
+    /// `gigascale finalize OUT`. The result equals `gigascale upscale IN OUT.ome.zarr` byte for
+    /// byte. Takes every option of `upscale`.
+    ///
+    /// Examples:
+    ///   gigascale plan slide.tif big.ome.zarr --scale 8 --pyramid
+    ///   seq 0 $((N-1)) | xargs -P4 -I{} gigascale run big.ome.zarr --unit {}
+    ///   gigascale finalize big.ome.zarr
+    /// Slurm: sbatch --array=0-$((N-1)) --wrap 'gigascale run big.ome.zarr --unit-from-env'
+    /// (docs/distributed.md: Dask, Slurm, Kubernetes Indexed Jobs).
+    #[command(verbatim_doc_comment)]
+    Plan(UpscaleArgs),
+    /// Compute one unit (a row of shards, every pyramid level) of a planned OME-Zarr output.
+    /// Rerunning a unit, or running it twice at once, gives the same bytes.
+    Run(crate::units_cli::RunArgs),
+    /// Check that every shard of a planned output exists, remove temporary files of interrupted
+    /// runs and write the completion marker; lists the units to rerun otherwise (exit 1).
+    Finalize {
+        /// The planned output (OUT.ome.zarr).
+        output: PathBuf,
+    },
     /// List GPU adapters with the limits that matter to gigascale.
     Devices,
     /// List the built-in learned upscaling models, or check an ncnn model (.param with its .bin
@@ -89,11 +112,12 @@ pub enum ProgressArg {
 }
 
 #[derive(Args)]
-struct UpscaleArgs {
+pub(crate) struct UpscaleArgs {
     /// Input image: JPEG, PNG or TIFF (format is detected from the content).
-    input: PathBuf,
-    /// Output file: .tif/.tiff or .png. Written under a temporary name, renamed when complete.
-    output: PathBuf,
+    pub input: PathBuf,
+    /// Output: .tif/.tiff, .png, or .ome.zarr (sharded OME-Zarr 0.5, zstd; see `gigascale
+    /// plan`). Written under a temporary name, renamed when complete.
+    pub output: PathBuf,
     /// Scale factor for both axes (real, > 0; below 1 downscales with antialiasing).
     #[arg(long, value_name = "F")]
     scale: Option<f64>,
@@ -138,11 +162,16 @@ struct UpscaleArgs {
     /// Compression level (deflate 0-12, default 6; zstd 1-22, default 3).
     #[arg(long, value_name = "N")]
     level: Option<i32>,
-    /// TIFF: add reduced-resolution levels (a pyramid), each half the one before, until one fits
-    /// in a tile; what deep-zoom viewers, libvips, OpenSlide, GDAL and tifffile read. Computed
-    /// while the full-size image streams out (about a third more pixels to compress).
+    /// Add reduced-resolution levels (a pyramid), each half the one before, until one fits
+    /// in a tile; what deep-zoom viewers, libvips, OpenSlide, GDAL and tifffile read (TIFF), or
+    /// OME-Zarr multiscales (napari, vizarr, neuroglancer). Computed while the full-size image
+    /// streams out (about a third more pixels to compress).
     #[arg(long)]
     pyramid: bool,
+    /// OME-Zarr: shard edge in pixels, --tile times a power of two (default 16 tiles: 4096).
+    /// One shard is one file with one writer; a unit of `gigascale plan` is a row of shards.
+    #[arg(long, value_name = "N")]
+    shard: Option<u32>,
     /// Compute backend: auto uses a hardware GPU with 64-bit integer shaders, when there is one,
     /// side by side with the CPU workers (else the CPU alone); gpu has a GPU compute every tile
     /// (software adapters such as lavapipe included); cpu never opens a GPU.
@@ -168,7 +197,7 @@ struct UpscaleArgs {
     temp_dir: Option<PathBuf>,
     /// Replace OUT if it exists (the input is never overwritten).
     #[arg(long)]
-    overwrite: bool,
+    pub overwrite: bool,
     /// Journal the output so that a killed run continues where it stopped when the same
     /// command is run again with --resume (TIFF output). The result is byte-identical to an
     /// uninterrupted run; a changed input or changed options are refused.
@@ -182,10 +211,10 @@ struct UpscaleArgs {
     progress: ProgressArg,
     /// Print nothing but errors.
     #[arg(long, short)]
-    quiet: bool,
+    pub quiet: bool,
 }
 
-fn options(a: &UpscaleArgs) -> Result<Options, Error> {
+pub(crate) fn options(a: &UpscaleArgs) -> Result<Options, Error> {
     let scaled = a.scale.is_some() || a.scale_x.is_some() || a.scale_y.is_some();
     let sized = a.width.is_some() || a.height.is_some();
     let size = match (scaled, sized) {
@@ -209,6 +238,11 @@ fn options(a: &UpscaleArgs) -> Result<Options, Error> {
     }
     o.tile = a.tile;
     o.compression = a.compression;
+    if gigascale::zarr::units::is_zarr(&a.output) && a.compression == Compression::None {
+        // OME-Zarr's inner chunks are always zstd-compressed.
+        o.compression = Compression::Zstd;
+    }
+    o.shard = a.shard.unwrap_or(0);
     o.pyramid = a.pyramid;
     o.level = a.level;
     o.backend = a.backend;
@@ -249,7 +283,7 @@ fn options(a: &UpscaleArgs) -> Result<Options, Error> {
 }
 
 /// Prints the error and its causes on one line.
-fn report(e: &Error) {
+pub(crate) fn report(e: &Error) {
     let mut msg = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
@@ -263,7 +297,7 @@ fn report(e: &Error) {
     eprintln!("gigascale: error: {msg}");
 }
 
-fn exit_code(e: &Error, sig: &Signals) -> i32 {
+pub(crate) fn exit_code(e: &Error, sig: &Signals) -> i32 {
     match e {
         Error::Interrupted { .. } if sig.term.load(Ordering::Relaxed) => 143,
         Error::Interrupted { .. } => 130,
@@ -272,12 +306,12 @@ fn exit_code(e: &Error, sig: &Signals) -> i32 {
     }
 }
 
-struct Signals {
-    any: Arc<AtomicBool>,
+pub(crate) struct Signals {
+    pub any: Arc<AtomicBool>,
     term: Arc<AtomicBool>,
 }
 
-fn signals() -> Signals {
+pub(crate) fn signals() -> Signals {
     let any = Arc::new(AtomicBool::new(false));
     let term = Arc::new(AtomicBool::new(false));
     let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, any.clone());
@@ -339,6 +373,9 @@ pub fn main() -> i32 {
                 }
             }
         },
+        Cmd::Plan(a) => crate::units_cli::plan(&a),
+        Cmd::Run(a) => crate::units_cli::run(&a, &signals()),
+        Cmd::Finalize { output } => crate::units_cli::finalize(&output),
         Cmd::Upscale(a) => {
             let sig = signals();
             match upscale(&a, &sig) {
@@ -355,18 +392,7 @@ pub fn main() -> i32 {
 fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
     let mut o = options(a)?;
     o.cancel = Some(sig.any.clone());
-    let mode = match a.progress {
-        _ if a.quiet && a.progress != ProgressArg::Json => ProgressArg::None,
-        ProgressArg::Auto if std::io::stderr().is_terminal() => ProgressArg::Bar,
-        ProgressArg::Auto => ProgressArg::None,
-        m => m,
-    };
-    let budget_source = if a.max_memory.is_some() {
-        "--max-memory".to_string()
-    } else {
-        gigascale::budget::default_budget_at(std::path::Path::new("/")).to_string()
-    };
-    let mut display = Display::new(mode, a.quiet, budget_source);
+    let mut display = display(a.progress, a.quiet, a.max_memory.is_some());
     let mut files = gigascale::Files::default();
     files.overwrite = a.overwrite;
     files.resume = a.resume;
@@ -377,6 +403,22 @@ fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
         display.print_summary(&a.input, &a.output, &r);
     }
     Ok(())
+}
+
+/// The progress display for `--progress`, `--quiet` and whether `--max-memory` was given.
+pub(crate) fn display(progress: ProgressArg, quiet: bool, budget_given: bool) -> Display {
+    let mode = match progress {
+        _ if quiet && progress != ProgressArg::Json => ProgressArg::None,
+        ProgressArg::Auto if std::io::stderr().is_terminal() => ProgressArg::Bar,
+        ProgressArg::Auto => ProgressArg::None,
+        m => m,
+    };
+    let budget_source = if budget_given {
+        "--max-memory".to_string()
+    } else {
+        gigascale::budget::default_budget_at(std::path::Path::new("/")).to_string()
+    };
+    Display::new(mode, quiet, budget_source)
 }
 
 fn models(path: Option<&std::path::Path>) -> Result<(), Error> {

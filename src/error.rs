@@ -58,6 +58,16 @@ pub enum Error {
     /// The caller asked for something inconsistent or impossible.
     #[error("{0}")]
     Usage(String),
+    /// A distributed output is not complete: shards of these units are missing.
+    #[error("{}: {shards} shard(s) missing, from unit(s) {}; run them (gigascale run {} --unit I) and finalize again", path.display(), list(units), path.display())]
+    Incomplete {
+        /// The output.
+        path: PathBuf,
+        /// Missing shards (all levels).
+        shards: u64,
+        /// The units whose shards are missing.
+        units: Vec<u32>,
+    },
     /// The GPU could not be used.
     #[error("gpu: {0}")]
     Gpu(String),
@@ -98,4 +108,13 @@ impl Error {
     pub fn limit_pixels(what: impl Into<String>, needed: u64, limit: u64, hint: Option<String>) -> Self {
         Error::Limit { what: what.into(), needed, limit, unit: "pixels", hint }
     }
+}
+
+/// `0, 3, 7` (at most 20 shown).
+fn list(units: &[u32]) -> String {
+    let mut s: Vec<String> = units.iter().take(20).map(u32::to_string).collect();
+    if units.len() > 20 {
+        s.push(format!("... ({} in all)", units.len()));
+    }
+    s.join(", ")
 }

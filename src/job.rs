@@ -73,6 +73,8 @@ pub struct Job<'o> {
     encoded_bound: usize,
     /// The model's passes, in order (empty without a model).
     passes: Vec<PassPlan>,
+    /// The bands of the plan's tile order to compute (all unless [`Job::restrict`]ed).
+    bands: std::ops::Range<u32>,
 }
 
 impl<'o> Job<'o> {
@@ -117,7 +119,9 @@ impl<'o> Job<'o> {
         let overhead = sink.tile_overhead(&header);
         let passthrough = opts.compression == Compression::None && overhead == 0;
         let encoded_bound = if passthrough { 0 } else { opts.compression.bound(tile_bytes) + overhead };
+        let groups = sink.groups(&header);
         let needs = Needs {
+            band_rows: groups.map_or(1, |g| g.0),
             source_decode: source.decode_memory(),
             sink_memory: sink.memory(&header),
             encoder_memory: opts.compression.encoder_memory(level),
@@ -127,9 +131,45 @@ impl<'o> Job<'o> {
             neural: passes.iter().map(|p| p.bytes).max().unwrap_or(0),
         };
         let memory = plan_memory(&geom, needs, opts.resolved_threads(), opts.max_memory)?;
-        let plan =
+        let mut plan =
             Plan::new(mid.0, mid.1, ow, oh, opts.filter, info.layout, opts.tile)?.with_intermediate(opts.intermediate);
-        Ok(Job { opts, info: info.clone(), plan, header, memory, chosen, encoded_bound, passes })
+        if let Some((rows, cols)) = groups {
+            plan = plan.with_groups(rows, cols);
+        }
+        let bands = 0..plan.bands();
+        Ok(Job { opts, info: info.clone(), plan, header, memory, chosen, encoded_bound, passes, bands })
+    }
+
+    /// Bands of the plan's tile order (rows of tiles, or rows of shards for a sharded sink).
+    pub fn bands(&self) -> u32 {
+        self.plan.bands()
+    }
+
+    /// Computes only bands `bands` of the plan's tile order (one unit of a distributed job):
+    /// the store then holds only the source rows they read, and sources that can stop early
+    /// do. Refused with a model (its passes need the whole image).
+    pub fn restrict(mut self, bands: std::ops::Range<u32>) -> Result<Self> {
+        if bands.start >= bands.end || bands.end > self.plan.bands() {
+            return Err(Error::usage(format!("bands {bands:?}: the job has {} bands", self.plan.bands())));
+        }
+        if self.opts.model.is_some() && bands != (0..self.plan.bands()) {
+            return Err(Error::usage("a model's passes need the whole image: --model cannot run in units"));
+        }
+        self.bands = bands;
+        Ok(self)
+    }
+
+    /// Positions in the plan's tile order of the bands to compute.
+    fn tile_range(&self) -> std::ops::Range<u64> {
+        let per = self.plan.band_tiles();
+        (self.bands.start as u64 * per)..(self.bands.end as u64 * per).min(self.plan.tile_count())
+    }
+
+    /// The source rows the bands to compute read (all when every band is computed).
+    fn source_rows(&self) -> std::ops::Range<usize> {
+        let k = self.plan.band_rows();
+        let r = self.plan.source_rows(self.bands.start * k..self.bands.end * k);
+        r.start as usize..r.end as usize
     }
 
     /// The output size.
@@ -154,7 +194,10 @@ impl<'o> Job<'o> {
         progress: &mut dyn FnMut(&Event),
     ) -> Result<Report> {
         let t0 = Instant::now();
-        let Job { opts, info, plan, header, memory, chosen, encoded_bound, passes } = self;
+        let tiles = self.tile_range();
+        let whole = self.bands == (0..self.plan.bands()) || !source.decodes_bands();
+        let rows = if whole { 0..self.info.height as usize } else { self.source_rows() };
+        let Job { opts, info, plan, header, memory, chosen, encoded_bound, passes, .. } = self;
         // `--backend gpu` opens the device now (a GPU that cannot be used is known before any
         // work); `auto` may open it on the GPU thread (see crate::backend).
         let t_backend = Instant::now();
@@ -164,14 +207,14 @@ impl<'o> Job<'o> {
         progress(&Event::Start {
             input: (info.width, info.height),
             output: plan.geom.out_size,
-            tiles: plan.tile_count(),
+            tiles: tiles.end - tiles.start,
             threads: memory.threads,
             slots: memory.slots,
             planned_memory: memory.total,
             max_memory: opts.max_memory,
         });
         let temp_dir = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
-        let mut store = Store::create(&temp_dir, info.row_bytes(), info.height as usize)?;
+        let mut store = Store::create_rows(&temp_dir, info.row_bytes(), info.height as usize, rows)?;
         let decode_s = decode_into_store(source.as_mut(), &mut store, opts, progress)?;
         drop(source);
         let t_neural = Instant::now();
@@ -179,8 +222,8 @@ impl<'o> Job<'o> {
         let store = run_passes(store, &info, &passes, opts, &temp_dir, progress, &mut times)?;
         let neural_s = if passes.is_empty() { 0.0 } else { t_neural.elapsed().as_secs_f64() };
         sink.begin(&header)?;
-        let first = sink.resume_point();
-        if first > 0 {
+        let first = sink.resume_point().max(tiles.start);
+        if first > tiles.start {
             progress(&Event::Resumed { tiles: first, total: plan.tile_count() });
         }
         let stage = TileStage {
@@ -189,6 +232,7 @@ impl<'o> Job<'o> {
             store: &store,
             opts,
             encoded_bound,
+            tiles,
             first,
             gpu: opened.gpu,
             shared: opened.shared,

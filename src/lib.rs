@@ -60,6 +60,7 @@ pub mod sink;
 pub mod source;
 mod store;
 mod upscale;
+pub mod zarr;
 
 pub use budget::{plan_memory, MemoryPlan, Needs};
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 
 mod cli;
 mod display;
+mod units_cli;
 #[cfg(feature = "serve")]
 mod serve_cli;
 

@@ -105,6 +105,8 @@ pub struct Options {
     /// TIFF output: add reduced-resolution levels (each half the one before, rounded up, until
     /// one fits in a tile), computed while level 0 streams out.
     pub pyramid: bool,
+    /// OME-Zarr output: shard edge in pixels, `tile` times a power of two (0: 16 tiles).
+    pub shard: u32,
     /// Worker threads; 0 means one per CPU.
     pub threads: usize,
     /// Where the scanline store goes; the system temp dir when `None`.
@@ -146,6 +148,7 @@ impl Options {
             compression: Compression::None,
             level: None,
             pyramid: false,
+            shard: 0,
             threads: 0,
             temp_dir: None,
             cancel: None,

@@ -31,7 +31,8 @@ impl Rect {
 /// One unit of work: an output tile and the source window it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TileJob {
-    /// Row-major tile index (the TIFF tile number).
+    /// Position in the plan's tile order: the row-major tile index (the TIFF tile number),
+    /// unless the plan is grouped ([`Plan::with_groups`]).
     pub index: u64,
     /// The valid output pixels of this tile (edge tiles are clipped to the image).
     pub out: Rect,
@@ -132,6 +133,9 @@ pub struct Plan {
     pub y: AxisCoeffs,
     /// Fixed-point arithmetic of this layout.
     pub arith: Arith,
+    /// Tile order: bands of `.0` rows of tiles, each band cut into groups `.1` tiles wide,
+    /// visited group by group, row-major inside a group. `(1, tiles_across)` is row-major.
+    groups: (u32, u32),
 }
 
 impl Plan {
@@ -176,7 +180,8 @@ impl Plan {
             filter,
             intermediate: Intermediate::Exact,
         };
-        Ok(Plan { geom, x, y, arith: Arith::new(layout) })
+        let groups = (1, geom.tiles_across());
+        Ok(Plan { geom, x, y, arith: Arith::new(layout), groups })
     }
 
     /// The same plan with another intermediate mode (see [`Intermediate`]); the coefficient
@@ -193,6 +198,46 @@ impl Plan {
         self.arith = Arith::with_mode(self.geom.layout, mode);
         self.geom.intermediate = mode;
         self
+    }
+
+    /// The same plan with its tiles visited group by group: bands of `rows` rows of tiles cut
+    /// into groups `cols` tiles wide (a shard of a sharded output), row-major inside a group.
+    /// Tiles of one band still read one band of source rows.
+    ///
+    /// ```
+    /// use gigascale::{Plan, Filter, Layout, Channels, Depth};
+    /// let layout = Layout::new(Channels::Rgb, Depth::U8);
+    /// let plan = Plan::new(10, 10, 48, 48, Filter::Bicubic, layout, 16).unwrap().with_groups(2, 2);
+    /// let order: Vec<(u32, u32)> = (0..9).map(|i| plan.tile(i)).map(|t| (t.out.x / 16, t.out.y / 16)).collect();
+    /// assert_eq!(order, [(0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (2, 1), (0, 2), (1, 2), (2, 2)]);
+    /// ```
+    pub fn with_groups(mut self, rows: u32, cols: u32) -> Plan {
+        self.groups = (rows.clamp(1, self.tiles_down().max(1)), cols.clamp(1, self.tiles_across().max(1)));
+        self
+    }
+    /// Rows of tiles per band of the tile order (1 when row-major).
+    pub fn band_rows(&self) -> u32 {
+        self.groups.0
+    }
+    /// Tiles per band of the tile order.
+    pub fn band_tiles(&self) -> u64 {
+        self.groups.0 as u64 * self.tiles_across() as u64
+    }
+    /// Bands of the tile order.
+    pub fn bands(&self) -> u32 {
+        self.tiles_down().div_ceil(self.groups.0)
+    }
+    /// Tile (column, row) at position `index` of the tile order.
+    fn tile_position(&self, index: u64) -> (u32, u32) {
+        let (rows, cols) = (self.groups.0 as u64, self.groups.1 as u64);
+        let (across, down) = (self.tiles_across() as u64, self.tiles_down() as u64);
+        let band = index / (across * rows);
+        let band_h = rows.min(down - band * rows);
+        let p = index - band * across * rows;
+        let group = p / (cols * band_h);
+        let group_w = cols.min(across - group * cols);
+        let q = p - group * cols * band_h;
+        ((group * cols + q % group_w) as u32, (band * rows + q / group_w) as u32)
     }
 
     /// The plan's [`Geometry`].
@@ -218,10 +263,9 @@ impl Plan {
         a..(a + self.geom.tile).min(len)
     }
 
-    /// The job of tile `index` (row-major).
+    /// The job of the tile at position `index` of the tile order (row-major unless grouped).
     pub fn tile(&self, index: u64) -> TileJob {
-        let across = self.tiles_across() as u64;
-        let (tx, ty) = ((index % across) as u32, (index / across) as u32);
+        let (tx, ty) = self.tile_position(index);
         let ox = self.span(tx, self.geom.out_size.0);
         let oy = self.span(ty, self.geom.out_size.1);
         let sx = self.x.input_span(ox.clone());

@@ -33,6 +33,8 @@ pub struct Store {
     path: PathBuf,
     row_bytes: usize,
     height: usize,
+    /// The rows held: all (`0..height`), or a band of them (a unit of a distributed job).
+    held: std::ops::Range<usize>,
 }
 
 /// Source rows of a tile's window, as slices of the store (or any other row provider): what
@@ -55,14 +57,28 @@ impl Store {
             .checked_mul(height as u64)
             .ok_or_else(|| Error::limit("scanline store", u64::MAX, u64::MAX, None))?;
         let (map, file, path) = scratch_mapping(dir, len, "store", "the scanline store")?;
-        Ok(Store { map, _file: file, path, row_bytes, height })
+        Ok(Store { map, _file: file, path, row_bytes, height, held: 0..height })
+    }
+
+    /// A store of an image of `height` rows that holds only rows `rows` (what one unit of a
+    /// distributed job reads): the file is sized for those rows alone.
+    pub fn create_rows(dir: &Path, row_bytes: usize, height: usize, rows: std::ops::Range<usize>) -> Result<Store> {
+        let rows = rows.start.min(height)..rows.end.min(height);
+        let mut s = Store::create(dir, row_bytes, rows.len())?;
+        (s.height, s.held) = (height, rows);
+        Ok(s)
+    }
+
+    /// The rows this store holds (all of the image's unless made by [`Store::create_rows`]).
+    pub fn rows(&self) -> std::ops::Range<usize> {
+        self.held.clone()
     }
 
     /// Bytes per row.
     pub fn row_bytes(&self) -> usize {
         self.row_bytes
     }
-    /// Number of rows.
+    /// Number of rows of the image (see [`Store::rows`] for those held).
     pub fn height(&self) -> usize {
         self.height
     }
@@ -71,28 +87,39 @@ impl Store {
         &self.path
     }
 
+    /// Byte offset of row `y` (which must be held).
+    fn offset(&self, y: usize) -> usize {
+        debug_assert!(self.held.contains(&y) || y == self.held.end, "row {y} outside {:?}", self.held);
+        (y - self.held.start) * self.row_bytes
+    }
     /// Row `y`.
     pub fn row(&self, y: usize) -> &[u8] {
-        &self.map[y * self.row_bytes..(y + 1) * self.row_bytes]
+        let o = self.offset(y);
+        &self.map[o..o + self.row_bytes]
     }
     /// Row `y`, writable.
     pub fn row_mut(&mut self, y: usize) -> &mut [u8] {
-        &mut self.map[y * self.row_bytes..(y + 1) * self.row_bytes]
+        let o = self.offset(y);
+        &mut self.map[o..o + self.row_bytes]
     }
     /// Rows `rows` as one writable slice (rows are contiguous).
     pub fn rows_mut(&mut self, rows: std::ops::Range<usize>) -> &mut [u8] {
-        &mut self.map[rows.start * self.row_bytes..rows.end * self.row_bytes]
+        let (a, b) = (self.offset(rows.start), self.offset(rows.end));
+        &mut self.map[a..b]
     }
 
     /// Drops rows `rows` from the resident set. Their contents stay in the file and are read
     /// back transparently if touched again.
     pub fn release_rows(&self, rows: std::ops::Range<usize>) {
-        release_bytes(&self.map, rows.start * self.row_bytes, rows.end.min(self.height) * self.row_bytes);
+        let (a, b) = (rows.start.max(self.held.start), rows.end.min(self.held.end));
+        if a < b {
+            release_bytes(&self.map, self.offset(a), self.offset(b));
+        }
     }
 
     /// Releases everything (after decoding, before the compute phase).
     pub fn release_all(&self) {
-        self.release_rows(0..self.height);
+        self.release_rows(self.held.clone());
     }
 }
 

@@ -29,6 +29,8 @@ pub enum OutputKind {
     Tiff,
     /// `.png`: streamed PNG.
     Png,
+    /// `.zarr` (`OUT.ome.zarr`): a sharded OME-Zarr 0.5 directory.
+    Zarr,
 }
 
 impl OutputKind {
@@ -38,8 +40,9 @@ impl OutputKind {
         match ext.as_deref() {
             Some("tif") | Some("tiff") => Ok(OutputKind::Tiff),
             Some("png") => Ok(OutputKind::Png),
+            Some("zarr") => Ok(OutputKind::Zarr),
             _ => Err(Error::usage(format!(
-                "{}: unknown output type; name it .tif/.tiff (tiled TIFF) or .png",
+                "{}: unknown output type; name it .tif/.tiff (tiled TIFF), .png or .ome.zarr (sharded OME-Zarr)",
                 path.display()
             ))),
         }
@@ -80,7 +83,8 @@ pub fn check_output(input: &Path, output: &Path, overwrite: bool) -> Result<()> 
     Ok(())
 }
 
-/// Upscales the image file `input` into `output` (`.tif`, `.tiff` or `.png`).
+/// Upscales the image file `input` into `output` (`.tif`, `.tiff`, `.png`, or `.ome.zarr`:
+/// see [`crate::zarr`]).
 ///
 /// The output appears only when complete: it is written under a temporary name beside it,
 /// synced and renamed. On any error nothing is left behind (with `files.resume`, the partial
@@ -102,6 +106,15 @@ pub fn upscale(
             "--precision f16 cannot be combined with --resume: {}",
             crate::options::F16_WHY
         )));
+    }
+    if kind == OutputKind::Zarr {
+        if files.resume {
+            return Err(Error::usage(format!(
+                "{}: --resume is for TIFF; an OME-Zarr job resumes by unit (gigascale plan / run / finalize)",
+                output.display()
+            )));
+        }
+        return crate::zarr::units::upscale_zarr(input, output, opts, files.overwrite, progress);
     }
     check_output(input, output, files.overwrite)?;
     if opts.pyramid && kind != OutputKind::Tiff {
@@ -134,6 +147,7 @@ pub fn upscale(
             }
             Box::new(sink::PngSink::create(output)?)
         }
+        OutputKind::Zarr => return Err(Error::Internal("OME-Zarr output is written by zarr::units".into())),
     };
     run(source, sink.as_mut(), opts, progress).map_err(|e| match e {
         Error::Limit { what, needed, limit, unit, hint } => Error::Limit {

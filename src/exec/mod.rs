@@ -67,6 +67,8 @@ pub(crate) struct TileStage<'a> {
     pub opts: &'a Options,
     /// Bytes to reserve for each slot's encoded copy (0 when tiles pass through).
     pub encoded_bound: usize,
+    /// The job's tiles, as positions of the plan's tile order: all, or a unit's bands.
+    pub tiles: std::ops::Range<u64>,
     /// The first tile to compute (after a resumed run's durable tiles).
     pub first: u64,
     /// The GPU, if any: its opener and whether the CPU workers share the tiles.
@@ -81,7 +83,7 @@ pub(crate) fn run_tiles(
     sink: &mut dyn TileSink,
     progress: &mut dyn FnMut(&Event),
 ) -> Result<Stats> {
-    let TileStage { plan, mem, store, opts, encoded_bound, first, gpu, shared } = stage;
+    let TileStage { plan, mem, store, opts, encoded_bound, tiles, first, gpu, shared } = stage;
     let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (compute_ns, encode_ns) = (AtomicU64::new(0), AtomicU64::new(0));
@@ -90,7 +92,7 @@ pub(crate) fn run_tiles(
     let (job_tx, job_rx) = bounded::<Msg>(mem.slots);
     let (done_tx, done_rx) = bounded::<Result<Msg>>(mem.slots);
     let (notice_tx, notice_rx) = unbounded();
-    let total = plan.tile_count();
+    let end = tiles.end;
     let workers =
         workers::Workers { plan, store, gpu_only: opts.gpu_f16, compute_ns: &compute_ns, encode_ns: &encode_ns };
     let (result, write_s, backend, gpu_times) = std::thread::scope(|sc| {
@@ -98,7 +100,7 @@ pub(crate) fn run_tiles(
         let stop_p = &stop;
         sc.spawn(move || {
             let stopped = || stop_p.load(Ordering::Relaxed) || cancelled();
-            ring::plan_tiles((first..total).map(|i| plan.tile(i)), &free, &job_tx, &stopped)
+            ring::plan_tiles((first..end).map(|i| plan.tile(i)), &free, &job_tx, &stopped)
         });
         let (feed, gpu_thread) = crate::backend::spawn_compute(sc, gpu, shared, job_rx, store, opts, notice_tx);
         let workers = &workers;
@@ -108,16 +110,18 @@ pub(crate) fn run_tiles(
             free: ring.returns(),
             notices: notice_rx,
             next: first,
-            end: total,
-            total,
-            across: plan.tiles_across() as u64,
+            start: tiles.start,
+            end,
+            band_tiles: plan.band_tiles(),
             kill_after: opts.hooks().kill_after_tiles,
             write_s: 0.0,
             backend: None,
         };
-        let mut release = |ty: u32| {
-            // A row of tiles is done: no later tile reads above its window.
-            store.release_rows(0..plan.source_rows(ty + 1..ty + 2).start as usize);
+        let k = plan.band_rows();
+        let mut release = |band: u32| {
+            // A band of tiles is done: no later tile reads above its window.
+            let next = (band + 1) * k;
+            store.release_rows(store.rows().start..plan.source_rows(next..next + k).start as usize);
         };
         let r = writer.run(&done_rx, &cancelled, &mut release, progress);
         // Wind down: the planner stops, workers and the GPU thread see their channels close.

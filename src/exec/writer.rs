@@ -22,12 +22,12 @@ pub(crate) struct Writer<'a> {
     pub free: Sender<Slot>,
     /// Notices from other threads, relayed as events.
     pub notices: Receiver<Notice>,
-    /// The next tile to write, and the end of the job's tile range.
+    /// The next tile to write, and the job's tile range (progress counts from its start).
     pub next: u64,
+    pub start: u64,
     pub end: u64,
-    /// Total tiles of the job (for progress), and tiles per row of tiles.
-    pub total: u64,
-    pub across: u64,
+    /// Tiles per band of the plan's tile order.
+    pub band_tiles: u64,
     /// Test hook: die by SIGKILL right after this many tiles are durable.
     pub kill_after: Option<u64>,
     /// Seconds spent in the sink.
@@ -38,13 +38,14 @@ pub(crate) struct Writer<'a> {
 
 impl Writer<'_> {
     /// Writes every tile up to `end` as it arrives on `done`, then finishes the sink; returns
-    /// its byte count. `row_done(ty)` is called when row of tiles `ty` is complete. Fails on the
+    /// its byte count. `band_done(b)` is called when band `b` of the tile order is complete
+    /// (a row of tiles, when row-major). Fails on the
     /// first error of a worker or of the sink, on cancellation, or if the workers stop early.
     pub(crate) fn run(
         &mut self,
         done: &Receiver<Result<Msg>>,
         cancelled: &dyn Fn() -> bool,
-        row_done: &mut dyn FnMut(u32),
+        band_done: &mut dyn FnMut(u32),
         progress: &mut dyn FnMut(&Event),
     ) -> Result<u64> {
         let mut pending: BTreeMap<u64, Msg> = BTreeMap::new();
@@ -61,8 +62,8 @@ impl Writer<'_> {
                 self.sink.write_tile(&job, if pass { &slot.raw } else { &slot.enc })?;
                 self.write_s += tw.elapsed().as_secs_f64();
                 let _ = self.free.send(slot);
-                if job.index % self.across == self.across - 1 {
-                    row_done((job.index / self.across) as u32);
+                if job.index % self.band_tiles == self.band_tiles - 1 {
+                    band_done((job.index / self.band_tiles) as u32);
                 }
                 self.next += 1;
                 if self.kill_after == Some(self.next) {
@@ -75,7 +76,7 @@ impl Writer<'_> {
                 }
                 if last_report.elapsed() >= REPORT_EVERY || self.next == self.end {
                     last_report = Instant::now();
-                    progress(&Event::Tiles { done: self.next, total: self.total });
+                    progress(&Event::Tiles { done: self.next - self.start, total: self.end - self.start });
                 }
             }
         }
@@ -164,9 +165,9 @@ mod tests {
             free,
             notices,
             next: 0,
+            start: 0,
             end,
-            total: end,
-            across: 2,
+            band_tiles: 2,
             kill_after: None,
             write_s: 0.0,
             backend: None,

@@ -14,8 +14,7 @@ mod tiff;
 pub use compress::{Compression, TileEncoder};
 pub(crate) use output::OutputFile;
 pub use png::PngSink;
-#[cfg(feature = "serve")]
-pub(crate) use pyramid::reduce;
+pub(crate) use pyramid::{reduce, reduced_bytes, ReducingEncoder};
 pub use tiff::TiffSink;
 
 use crate::error::Result;
@@ -47,7 +46,8 @@ pub struct SinkHeader {
 /// 3. [`encoder`](TileSink::encoder) once per worker; each encoder then runs on its worker's
 ///    thread, on that worker's tiles only;
 /// 4. [`write_tile`](TileSink::write_tile) for every tile from the resume point on, in
-///    row-major tile order, with what the encoder made of it;
+///    the plan's tile order (row-major, or grouped as [`groups`](TileSink::groups) asks), with
+///    what the encoder made of it;
 ///    [`checkpoint`](TileSink::checkpoint) between tiles, about once a second;
 /// 5. [`finish`](TileSink::finish) once, after the last tile.
 ///
@@ -87,6 +87,12 @@ pub trait TileSink: Send {
     /// Extra memory the sink holds (row buffers, tables), for the budget.
     fn memory(&self, _header: &SinkHeader) -> u64 {
         0
+    }
+    /// The tile order this sink wants, as [`crate::Plan::with_groups`] takes it: bands of
+    /// `rows` rows of tiles cut into groups `cols` tiles wide (a sharded output's shards), or
+    /// `None` for row-major order.
+    fn groups(&self, _header: &SinkHeader) -> Option<(u32, u32)> {
+        None
     }
     /// Tiles already durable from an interrupted run (known after `begin`); the job starts
     /// with the next one.

@@ -174,6 +174,10 @@ impl RowSource for JpegSource {
             dec.read_rows(rows, row_bytes).map_err(|f| failure(&path, "JPEG data", f))?;
             out.rows_done(y..y + n)?;
             y += n;
+            if out.complete() && y < height {
+                // A unit's band is in; dropping the decoder aborts the rest of the image.
+                return Ok(());
+            }
         }
         dec.finish().map_err(|f| failure(&path, "JPEG data", f))?;
         Ok(())

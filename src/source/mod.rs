@@ -32,6 +32,13 @@ pub trait RowSource: Send {
     /// Decodes every row into `out`. Rows use the layout of [`RowSource::info`], samples in
     /// native byte order.
     fn decode(&mut self, out: &mut RowWriter<'_>) -> Result<()>;
+    /// Whether [`decode`](RowSource::decode) can fill a store that holds a band of the rows
+    /// ([`Store::create_rows`]), stopping once the band is complete (see
+    /// [`RowWriter::complete`]). Sources that scatter rows over the whole image (interlaced
+    /// PNG) cannot.
+    fn decodes_bands(&self) -> bool {
+        true
+    }
 }
 
 /// Where a [`RowSource`] puts its rows: the store, plus cancellation and progress.
@@ -44,6 +51,13 @@ pub struct RowWriter<'a> {
     rows_done: u64,
     /// One bit per row: written (an image's height/8 bytes).
     written: Vec<u64>,
+    /// The rows the store holds, and how many of them are written.
+    held: std::ops::Range<usize>,
+    held_done: usize,
+    /// Where rows the store does not hold are decoded (and dropped), and which rows a band
+    /// handed out by [`RowWriter::rows_mut`] there covers.
+    spare: Vec<u8>,
+    spare_rows: Option<std::ops::Range<usize>>,
 }
 
 /// Rows written between two releases of resident store pages.
@@ -53,7 +67,20 @@ impl<'a> RowWriter<'a> {
     /// Wraps a store. `cancel` is polled between rows; `progress` receives rows done.
     pub fn new(store: &'a mut Store, cancel: &'a dyn Fn() -> bool, progress: &'a mut dyn FnMut(u64)) -> Self {
         let words = store.height().div_ceil(64);
-        RowWriter { store, cancel, progress, pending_release: 0, released_to: 0, rows_done: 0, written: vec![0; words] }
+        let held = store.rows();
+        RowWriter {
+            store,
+            cancel,
+            progress,
+            pending_release: 0,
+            released_to: held.start,
+            rows_done: 0,
+            written: vec![0; words],
+            held,
+            held_done: 0,
+            spare: Vec::new(),
+            spare_rows: None,
+        }
     }
     /// Image height in rows.
     pub fn height(&self) -> usize {
@@ -69,6 +96,15 @@ impl<'a> RowWriter<'a> {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         }
+    }
+    /// The rows the store holds: all of the image's, or the band a unit of a distributed job
+    /// reads. A decoder may skip rows outside it, and may stop once [`RowWriter::complete`].
+    pub fn wanted(&self) -> std::ops::Range<usize> {
+        self.held.clone()
+    }
+    /// Whether every row the store holds has been written: a decoder may stop here.
+    pub fn complete(&self) -> bool {
+        self.held_done == self.held.len()
     }
     /// Writes row `y` (rows may come in any order, e.g. interlaced passes). `data` must be
     /// exactly one row long.
@@ -89,12 +125,19 @@ impl<'a> RowWriter<'a> {
         if y >= self.store.height() {
             return Err(Error::usage(format!("row {y} outside the image")));
         }
+        if !self.held.contains(&y) {
+            self.spare.resize(self.store.row_bytes(), 0);
+            return Ok(&mut self.spare);
+        }
         Ok(self.store.row_mut(y))
     }
     /// Marks row `y` written: polls for cancellation, reports progress, and every few rows
     /// drops written rows from the resident set.
     pub fn row_done(&mut self, y: usize) -> Result<()> {
         if let Some(w) = self.written.get_mut(y / 64) {
+            if *w & (1 << (y % 64)) == 0 && self.held.contains(&y) {
+                self.held_done += 1;
+            }
             *w |= 1 << (y % 64);
         }
         self.rows_done += 1;
@@ -121,16 +164,33 @@ impl<'a> RowWriter<'a> {
         if rows.start > rows.end || rows.end > self.store.height() {
             return Err(Error::usage(format!("rows {rows:?} outside the image of {} rows", self.store.height())));
         }
+        if rows.start < self.held.start || rows.end > self.held.end {
+            // Partly or wholly outside the band held: decoded here, the held rows copied over
+            // by `rows_done`.
+            self.spare.resize(rows.len() * self.store.row_bytes(), 0);
+            self.spare_rows = Some(rows);
+            return Ok(&mut self.spare);
+        }
         Ok(self.store.rows_mut(rows))
     }
     /// The whole image, for decoders that scatter rows over it (interlaced PNG). The caller
     /// should call [`RowWriter::finish_bulk`] afterwards.
     pub fn whole_mut(&mut self) -> &mut [u8] {
-        let h = self.store.height();
-        self.store.rows_mut(0..h)
+        // Only sources that decode bands get a store holding a band ([`RowSource::decodes_bands`]).
+        let held = self.held.clone();
+        self.store.rows_mut(held)
     }
     /// Marks rows `rows` written (see [`RowWriter::row_done`]).
     pub fn rows_done(&mut self, rows: std::ops::Range<usize>) -> Result<()> {
+        if self.spare_rows.as_ref() == Some(&rows) {
+            self.spare_rows = None;
+            let rb = self.store.row_bytes();
+            let (a, b) = (rows.start.max(self.held.start), rows.end.min(self.held.end));
+            if a < b {
+                let src = &self.spare[(a - rows.start) * rb..(b - rows.start) * rb];
+                self.store.rows_mut(a..b).copy_from_slice(src);
+            }
+        }
         for y in rows {
             self.row_done(y)?;
         }
@@ -140,22 +200,21 @@ impl<'a> RowWriter<'a> {
     /// [`RowWriter::put_row`], or all at once by [`RowWriter::finish_bulk`]): a source that
     /// stops short must not leave rows of zeros behind.
     pub fn check_complete(&self) -> Result<()> {
-        let h = self.store.height();
-        let done = self.written.iter().map(|w| w.count_ones() as usize).sum::<usize>();
-        if done < h {
-            let first = (0..h).find(|&y| self.written[y / 64] & (1 << (y % 64)) == 0).unwrap_or(0);
+        let h = self.held.len();
+        if self.held_done < h {
+            let first = self.held.clone().find(|&y| self.written[y / 64] & (1 << (y % 64)) == 0).unwrap_or(0);
+            let done = self.held_done;
             return Err(Error::usage(format!("the source delivered {done} of {h} rows (row {first} is missing)")));
         }
         Ok(())
     }
     /// After a bulk fill: marks and reports all rows and releases the resident pages.
     pub fn finish_bulk(&mut self) {
-        let h = self.store.height();
-        for (i, w) in self.written.iter_mut().enumerate() {
-            let left = h - i * 64;
-            *w = if left >= 64 { u64::MAX } else { (1u64 << left) - 1 };
+        for y in self.held.clone() {
+            self.written[y / 64] |= 1 << (y % 64);
         }
-        self.rows_done = self.store.height() as u64;
+        self.held_done = self.held.len();
+        self.rows_done = self.held.len() as u64;
         (self.progress)(self.rows_done);
         self.store.release_all();
     }

@@ -84,6 +84,9 @@ impl RowSource for PngSource {
         // Current and previous raw rows plus the inflate window and our output row.
         4 * self.info.row_bytes() as u64 + (256 << 10)
     }
+    fn decodes_bands(&self) -> bool {
+        !self.interlaced
+    }
     fn decode(&mut self, out: &mut RowWriter<'_>) -> Result<()> {
         let path = self.path.clone();
         let info = self.info.clone();
@@ -113,6 +116,10 @@ impl RowSource for PngSource {
                         }
                         out.row_done(y)?;
                         y += 1;
+                        if out.complete() {
+                            // A unit's band is in: the rows below are not needed.
+                            return Ok(());
+                        }
                     }
                     png::InterlaceInfo::Adam7(ref a7) => {
                         png::expand_interlaced_row(out.whole_mut(), row_bytes, row.data(), a7, bpp_bits);

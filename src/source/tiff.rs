@@ -166,8 +166,17 @@ impl RowSource for TiffSource {
             if declared as u64 != count {
                 return Err(Error::format(&path, format!("TIFF declares {declared} chunks, geometry needs {count}")));
             }
-            // Chunks are visited row of chunks by row of chunks so rows complete in order.
+            // Chunks are visited row of chunks by row of chunks so rows complete in order;
+            // rows of chunks outside the rows wanted (a unit's band) are not read at all.
+            let wanted = out.wanted();
             for cy in 0..down {
+                let rows = (cy * ch) as usize..((cy + 1) * ch).min(info.height) as usize;
+                if rows.end <= wanted.start {
+                    continue;
+                }
+                if rows.start >= wanted.end {
+                    break;
+                }
                 for cx in 0..across {
                     out.check_cancel()?;
                     let idx = cy * across + cx;
@@ -192,8 +201,7 @@ impl RowSource for TiffSource {
                         dst[x0 * bpp..(x0 + w) * bpp].copy_from_slice(&bytes[r * src_stride..r * src_stride + w * bpp]);
                     }
                 }
-                let y_end = ((cy + 1) * ch).min(info.height) as usize;
-                for y in (cy * ch) as usize..y_end {
+                for y in rows {
                     out.row_done(y)?;
                 }
             }

@@ -1,0 +1,357 @@
+//! Jobs cut into units: [`plan`] writes the metadata and a plan file into `OUT.ome.zarr`,
+//! [`run_unit`] computes one row of shards (every level) from the shared input, [`finalize`]
+//! checks that every shard exists and writes the completion marker. [`upscale_zarr`] does the
+//! three in one process, into a temporary directory renamed into place: its output equals, byte
+//! for byte, that of `plan` + every `run` (in any order, on any number of machines) + `finalize`.
+//!
+//! The plan lives in the group's `zarr.json` (`attributes.gigascale.plan`); `finalize`
+//! rewrites that file with the OME-Zarr metadata and `attributes.gigascale.complete`, the
+//! completion marker. Nothing written depends on time, host, process count or order: the plan
+//! holds the input's absolute path, size and digest and the options that shape the bytes; the
+//! marker holds counts only.
+
+use super::{shard::sweep_temps, write_atomic, ZarrLayout, ZarrSink};
+use crate::error::{Error, Result};
+use crate::job::{Job, Report};
+use crate::options::{Options, Size};
+use crate::progress::Event;
+use crate::sink::Compression;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+const FORMAT: &str = "gigascale-plan/1";
+
+/// What a planned job is: enough to rebuild its options and layout anywhere.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct UnitPlan {
+    /// The input, absolute.
+    pub input: PathBuf,
+    /// Units (rows of shards).
+    pub units: u32,
+    /// The output's arrays.
+    pub layout: ZarrLayout,
+    json: Value,
+}
+
+/// Whether `path` names an OME-Zarr output (`.zarr`, e.g. `OUT.ome.zarr`).
+pub fn is_zarr(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zarr"))
+}
+
+/// The input's identity: size and a digest of its first and last MiB (as `--resume` does, but
+/// without the modification time, so that a copy of the input is the same input).
+fn digest(input: &Path) -> Result<(u64, String)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(input).map_err(|e| Error::io(input, e))?;
+    let len = f.metadata().map_err(|e| Error::io(input, e))?.len();
+    let n = (1u64 << 20).min(len) as usize;
+    let (mut head, mut tail) = (vec![0u8; n], vec![0u8; n]);
+    f.read_exact(&mut head).map_err(|e| Error::io(input, e))?;
+    f.seek(SeekFrom::End(-(n as i64))).and_then(|_| f.read_exact(&mut tail)).map_err(|e| Error::io(input, e))?;
+    Ok((len, format!("{:016x}", crate::sink::journal::Fnv::default().bytes(&head).bytes(&tail).0)))
+}
+
+/// Checks what OME-Zarr output supports and returns the zstd level.
+fn check_options(opts: &Options) -> Result<i32> {
+    opts.validate()?;
+    if !matches!(opts.compression, Compression::None | Compression::Zstd) {
+        return Err(Error::usage(format!(
+            "OME-Zarr output is zstd-compressed; --compression {} applies to TIFF",
+            opts.compression.name()
+        )));
+    }
+    if opts.model.is_some() {
+        return Err(Error::usage("--model with OME-Zarr output is not supported yet; write a .tif"));
+    }
+    if opts.gpu_f16 {
+        return Err(Error::usage(format!("--precision f16 cannot write OME-Zarr: {}", crate::options::F16_WHY)));
+    }
+    Ok(opts.level.unwrap_or(3).clamp(1, 22))
+}
+
+impl UnitPlan {
+    /// Plans `input` with `opts`: sizes, layout, units.
+    pub fn new(input: &Path, opts: &Options) -> Result<UnitPlan> {
+        let zstd_level = check_options(opts)?;
+        let input = std::path::absolute(input).map_err(|e| Error::io(input, e))?;
+        let source = crate::source::open(&input, opts.max_memory)?;
+        let info = source.info();
+        let out = opts
+            .output_size(info.width, info.height)
+            .map_err(|e| Error::usage(format!("{}: {}x{} input: {e}", input.display(), info.width, info.height)))?;
+        let shard = if opts.shard == 0 { opts.tile * super::DEFAULT_SHARD_TILES } else { opts.shard };
+        let layout = ZarrLayout::new(out, info.layout, opts.tile, shard, opts.pyramid, zstd_level)?;
+        let (bytes, digest) = digest(&input)?;
+        let json = json!({
+            "format": FORMAT,
+            "writer": format!("gigascale {}", env!("CARGO_PKG_VERSION")),
+            "input": {"path": input.to_string_lossy(), "bytes": bytes, "digest": digest,
+                      "width": info.width, "height": info.height},
+            "output": {"width": out.0, "height": out.1, "channels": info.layout.channels.count(),
+                       "bits": info.layout.depth.bits(), "levels": layout.levels.len()},
+            "filter": opts.filter.name(),
+            "precision": if opts.intermediate == crate::Intermediate::Rounded { "rounded" } else { "exact" },
+            "tile": opts.tile,
+            "shard": shard,
+            "zstd_level": zstd_level,
+            "pyramid": opts.pyramid,
+            "units": layout.shard_grid().1,
+            "shards_per_unit": layout.shard_grid().0,
+        });
+        Ok(UnitPlan { input, units: layout.shard_grid().1, layout, json })
+    }
+
+    /// Reads the plan of the output `root` (from its group's `zarr.json`).
+    pub fn load(root: &Path) -> Result<UnitPlan> {
+        let path = root.join("zarr.json");
+        let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let group: Value = serde_json::from_slice(&text).map_err(|e| Error::format(&path, format!("not JSON: {e}")))?;
+        let json = group["attributes"]["gigascale"]["plan"].clone();
+        if json.is_null() {
+            return Err(Error::format(&path, "no gigascale plan in this group's attributes (not made by `gigascale plan`)"));
+        }
+        let bad = |what: &str| Error::format(&path, format!("plan: {what} missing or invalid"));
+        if json["format"] != FORMAT {
+            return Err(bad("format (written by another version?)"));
+        }
+        let num = |v: &Value, what: &str| v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad(what));
+        let input = PathBuf::from(json["input"]["path"].as_str().ok_or_else(|| bad("input.path"))?);
+        let opts = Self::options_of(&json, &path)?;
+        let out = (num(&json["output"]["width"], "output.width")?, num(&json["output"]["height"], "output.height")?);
+        let source = crate::source::open(&input, u64::MAX / 4)?;
+        let layout = ZarrLayout::new(
+            out,
+            source.info().layout,
+            opts.tile,
+            num(&json["shard"], "shard")?,
+            opts.pyramid,
+            num(&json["zstd_level"], "zstd_level")? as i32,
+        )?;
+        let units = num(&json["units"], "units")?;
+        if units != layout.shard_grid().1 {
+            return Err(bad("units"));
+        }
+        Ok(UnitPlan { input, units, layout, json })
+    }
+
+    /// The options that shape the bytes, as the plan file records them (the output size
+    /// exactly; budget, threads and backend are each run's own).
+    fn options_of(json: &Value, path: &Path) -> Result<Options> {
+        let bad = |what: &str| Error::format(path, format!("plan: {what} missing or invalid"));
+        let num = |v: &Value, what: &str| v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad(what));
+        let size = Size::Dimensions {
+            width: Some(num(&json["output"]["width"], "output.width")?),
+            height: Some(num(&json["output"]["height"], "output.height")?),
+        };
+        let mut o = Options::new(size);
+        o.filter = json["filter"].as_str().and_then(crate::Filter::from_name).ok_or_else(|| bad("filter"))?;
+        o.intermediate = match json["precision"].as_str() {
+            Some("exact") => crate::Intermediate::Exact,
+            Some("rounded") => crate::Intermediate::Rounded,
+            _ => return Err(bad("precision")),
+        };
+        o.tile = num(&json["tile"], "tile")?;
+        o.shard = num(&json["shard"], "shard")?;
+        o.compression = Compression::Zstd;
+        o.level = Some(num(&json["zstd_level"], "zstd_level")? as i32);
+        o.pyramid = json["pyramid"].as_bool().ok_or_else(|| bad("pyramid"))?;
+        Ok(o)
+    }
+
+    /// `opts` with everything that shapes the bytes taken from the plan (the run's own
+    /// budget, threads, backend, temp dir, cancel flag and hooks kept).
+    pub fn options(&self, runtime: &Options) -> Result<Options> {
+        let mut o = Self::options_of(&self.json, &self.input)?;
+        o.max_memory = runtime.max_memory;
+        o.threads = runtime.threads;
+        o.backend = runtime.backend;
+        o.gpu_memory = runtime.gpu_memory;
+        o.temp_dir = runtime.temp_dir.clone();
+        o.cancel = runtime.cancel.clone();
+        o.max_pixels = runtime.max_pixels;
+        #[cfg(feature = "testing")]
+        {
+            o.hooks = runtime.hooks;
+        }
+        Ok(o)
+    }
+
+    /// Writes the arrays' metadata and the group's, with the plan, into `root` (which exists).
+    fn write_metadata(&self, root: &Path) -> Result<()> {
+        for n in 0..self.layout.levels.len() {
+            let dir = root.join(n.to_string());
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            write_atomic(&dir.join("zarr.json"), &pretty(&self.layout.array_metadata(n)?)?)?;
+        }
+        self.write_group(root, None)
+    }
+
+    /// Writes the group's `zarr.json`: the plan, and once `complete` (counts) the OME-Zarr
+    /// metadata and the completion record.
+    fn write_group(&self, root: &Path, complete: Option<Value>) -> Result<()> {
+        let name = self.input.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
+        let mut attrs = json!({"plan": self.json});
+        if let Some(c) = &complete {
+            attrs["complete"] = c.clone();
+        }
+        let group = self.layout.group_metadata(&name, attrs, complete.is_some());
+        write_atomic(&root.join("zarr.json"), &pretty(&group)?)
+    }
+
+    /// Checks that the input is still the one planned.
+    fn check_input(&self) -> Result<()> {
+        let (bytes, d) = digest(&self.input)?;
+        if self.json["input"]["bytes"] != bytes || self.json["input"]["digest"] != d.as_str() {
+            return Err(Error::format(&self.input, "the input changed since the job was planned; plan it again"));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `root` is a group written by gigascale (its `zarr.json` has a plan).
+fn made_by_gigascale(root: &Path) -> bool {
+    let text = std::fs::read(root.join("zarr.json")).unwrap_or_default();
+    serde_json::from_slice::<Value>(&text).is_ok_and(|v| v["attributes"]["gigascale"]["plan"].is_object())
+}
+
+/// JSON as written: pretty, keys in insertion order.
+fn pretty(v: &Value) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(v).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// `gigascale plan`: creates the output directory `root` with its metadata and plan file;
+/// returns the plan (its `units`). An existing `root` is refused unless `overwrite` and it is
+/// a gigascale output (it is then removed first).
+pub fn plan(input: &Path, root: &Path, opts: &Options, overwrite: bool) -> Result<UnitPlan> {
+    let p = UnitPlan::new(input, opts)?;
+    prepare_dir(input, root, overwrite, true)?;
+    std::fs::create_dir(root).map_err(|e| Error::io(root, e))?;
+    p.write_metadata(root)?;
+    Ok(p)
+}
+
+/// Refuses to replace the input or a directory gigascale did not write; with `overwrite`
+/// accepts an old output, and removes it when `remove`.
+fn prepare_dir(input: &Path, root: &Path, overwrite: bool, remove: bool) -> Result<()> {
+    if std::path::absolute(input).ok() == std::path::absolute(root).ok() {
+        return Err(Error::usage(format!("{}: output is the input", root.display())));
+    }
+    match std::fs::symlink_metadata(root) {
+        Err(_) => Ok(()),
+        Ok(_) if !overwrite => {
+            Err(Error::usage(format!("{}: already exists (pass --overwrite to replace it)", root.display())))
+        }
+        Ok(m) if m.is_dir() && made_by_gigascale(root) => match remove {
+            true => std::fs::remove_dir_all(root).map_err(|e| Error::io(root, e)),
+            false => Ok(()),
+        },
+        Ok(_) => Err(Error::usage(format!(
+            "{}: exists and is not a gigascale OME-Zarr output; refusing to replace it",
+            root.display()
+        ))),
+    }
+}
+
+/// `gigascale run OUT --unit I`: computes unit `unit` (row of shards `unit`, every level) of
+/// the planned output `root`, with the run's own budget, threads and backend from `runtime`.
+/// Rerunning a unit, or running it twice at once, writes the same bytes (each shard is
+/// renamed into place whole); temporary files left by dead processes of this host are removed.
+pub fn run_unit(root: &Path, unit: u32, runtime: &Options, progress: &mut dyn FnMut(&Event)) -> Result<Report> {
+    let p = UnitPlan::load(root)?;
+    if unit >= p.units {
+        return Err(Error::usage(format!("--unit {unit}: {} has units 0..{}", root.display(), p.units)));
+    }
+    p.check_input()?;
+    let opts = p.options(runtime)?;
+    for n in 0..p.layout.levels.len() {
+        sweep_temps(&root.join(format!("{n}/c/0/{unit}")), false)?;
+    }
+    let source = crate::source::open(&p.input, opts.max_memory)?;
+    let mut sink = ZarrSink::new(root, p.layout.clone());
+    let job = Job::prepare(source.as_ref(), &sink, &opts)?.restrict(unit..unit + 1)?;
+    job.execute(source, &mut sink, progress)
+}
+
+/// What [`finalize`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Finalized {
+    /// Shards, all levels.
+    pub shards: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Temporary files of interrupted runs that were removed.
+    pub removed: usize,
+}
+
+/// `gigascale finalize OUT`: removes temporary files left by interrupted runs, checks that
+/// every shard of every level exists, and writes the completion marker. Fails with
+/// [`Error::Incomplete`] naming the units whose shards are missing.
+pub fn finalize(root: &Path) -> Result<Finalized> {
+    let p = UnitPlan::load(root)?;
+    let (across, down) = p.layout.shard_grid();
+    let (mut shards, mut bytes, mut removed, mut missing) = (0u64, 0u64, 0usize, 0u64);
+    let mut units = Vec::new();
+    for n in 0..p.layout.levels.len() {
+        for sy in 0..down {
+            removed += sweep_temps(&root.join(format!("{n}/c/0/{sy}")), true)?.len();
+            for sx in 0..across {
+                match std::fs::metadata(root.join(ZarrLayout::shard_key(n, (sx, sy)))) {
+                    Ok(m) if m.is_file() => {
+                        shards += 1;
+                        bytes += m.len();
+                    }
+                    _ => {
+                        missing += 1;
+                        units.push(sy);
+                    }
+                }
+            }
+        }
+    }
+    if missing > 0 {
+        units.sort_unstable();
+        units.dedup();
+        return Err(Error::Incomplete { path: root.to_path_buf(), shards: missing, units });
+    }
+    p.write_group(root, Some(json!({"units": p.units, "shards": shards, "shard_bytes": bytes})))?;
+    Ok(Finalized { shards, bytes, removed })
+}
+
+/// The whole job in one process: plan into a temporary directory beside `root`, compute every
+/// unit in one pass, finalize, rename into place. Nothing is left behind on failure.
+pub fn upscale_zarr(
+    input: &Path,
+    root: &Path,
+    opts: &Options,
+    overwrite: bool,
+    progress: &mut dyn FnMut(&Event),
+) -> Result<Report> {
+    let p = UnitPlan::new(input, opts)?;
+    prepare_dir(input, root, overwrite, false)?;
+    let name = root.file_name().map_or("out".into(), |f| f.to_string_lossy().into_owned());
+    let tmp = root.with_file_name(format!(".{name}.gigascale-partial"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let guard = RemoveOnDrop(tmp.clone());
+    std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    p.write_metadata(&tmp)?;
+    let opts = p.options(opts)?;
+    let source = crate::source::open(&p.input, opts.max_memory)?;
+    let mut sink = ZarrSink::new(&tmp, p.layout.clone());
+    let report = Job::prepare(source.as_ref(), &sink, &opts)?.execute(source, &mut sink, progress)?;
+    finalize(&tmp)?;
+    prepare_dir(input, root, overwrite, true)?;
+    std::fs::rename(&tmp, root).map_err(|e| Error::io(root, e))?;
+    std::mem::forget(guard);
+    Ok(report)
+}
+
+/// Removes a directory tree when dropped (a failed single-process run's partial output).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
