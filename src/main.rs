@@ -2,9 +2,9 @@
 
 mod cli;
 mod display;
-mod units_cli;
 #[cfg(feature = "serve")]
 mod serve_cli;
+mod units_cli;
 
 fn main() {
     std::process::exit(cli::main());

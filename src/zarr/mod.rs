@@ -71,7 +71,14 @@ impl ZarrLayout {
     /// assert_eq!((z.levels[1].shard, z.levels[1].chunk), (2048, 256));
     /// assert_eq!(z.levels.last().unwrap().shard, 16); // stops before shards get smaller
     /// ```
-    pub fn new(size: (u32, u32), layout: Layout, tile: u32, shard: u32, pyramid: bool, zstd_level: i32) -> Result<Self> {
+    pub fn new(
+        size: (u32, u32),
+        layout: Layout,
+        tile: u32,
+        shard: u32,
+        pyramid: bool,
+        zstd_level: i32,
+    ) -> Result<Self> {
         if tile == 0 || !tile.is_multiple_of(16) {
             return Err(Error::usage(format!("--tile {tile}: must be a positive multiple of 16")));
         }
@@ -82,15 +89,18 @@ impl ZarrLayout {
             )));
         }
         let mut levels = vec![LevelGeom { size, shard, chunk: tile }];
-        while pyramid {
-            let last = *levels.last().expect("level 0");
+        while let Some(&last) = levels.last().filter(|_| pyramid) {
             let k = levels.len() as u32;
             let fits = last.size.0 <= tile && last.size.1 <= tile;
             if fits || k >= 31 || !shard.is_multiple_of(1 << k) || shard >> k < MIN_LEVEL_SHARD {
                 break;
             }
             let s = shard >> k;
-            levels.push(LevelGeom { size: (last.size.0.div_ceil(2), last.size.1.div_ceil(2)), shard: s, chunk: s.min(tile) });
+            levels.push(LevelGeom {
+                size: (last.size.0.div_ceil(2), last.size.1.div_ceil(2)),
+                shard: s,
+                chunk: s.min(tile),
+            });
         }
         Ok(ZarrLayout { layout, levels, zstd_level })
     }

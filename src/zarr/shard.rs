@@ -113,7 +113,10 @@ impl ShardFile {
     /// Appends inner chunk `i`'s encoded bytes.
     pub fn add(&mut self, i: usize, bytes: &[u8]) -> Result<()> {
         if 2 * i + 1 >= self.index.len() || self.index[2 * i] != u64::MAX {
-            return Err(Error::Internal(format!("{}: inner chunk {i} out of range or written twice", self.dest.display())));
+            return Err(Error::Internal(format!(
+                "{}: inner chunk {i} out of range or written twice",
+                self.dest.display()
+            )));
         }
         let w = self.w.as_mut().ok_or_else(|| Error::Internal("shard already finished".into()))?;
         w.write_all(bytes).map_err(|e| Error::io(&self.tmp, e))?;

@@ -145,15 +145,19 @@ impl TileSink for ZarrSink {
                 return Err(Error::Internal(format!("tile {}: shard {p:?} is not complete", job.index)))
             }
             Some(_) => None,
-            None => Some(ShardFile::create(&self.root.join(ZarrLayout::shard_key(0, pos)), self.chunks_across(0).pow(2))?),
+            None => {
+                Some(ShardFile::create(&self.root.join(ZarrLayout::shard_key(0, pos)), self.chunks_across(0).pow(2))?)
+            }
         };
         if let Some(f) = chunk {
             self.current = Some((pos, f));
         }
         let red_len = if self.pyramid() { crate::sink::reduced_bytes(job, self.layout.layout) } else { 0 };
-        let (enc, red) = data.split_at(data.len().checked_sub(red_len).ok_or_else(|| {
-            Error::Internal(format!("tile {}: shorter than its reduction", job.index))
-        })?);
+        let (enc, red) = data.split_at(
+            data.len()
+                .checked_sub(red_len)
+                .ok_or_else(|| Error::Internal(format!("tile {}: shorter than its reduction", job.index)))?,
+        );
         if red_len > 0 {
             self.place_reduction(job, red);
         }

@@ -109,7 +109,10 @@ impl UnitPlan {
         let group: Value = serde_json::from_slice(&text).map_err(|e| Error::format(&path, format!("not JSON: {e}")))?;
         let json = group["attributes"]["gigascale"]["plan"].clone();
         if json.is_null() {
-            return Err(Error::format(&path, "no gigascale plan in this group's attributes (not made by `gigascale plan`)"));
+            return Err(Error::format(
+                &path,
+                "no gigascale plan in this group's attributes (not made by `gigascale plan`)",
+            ));
         }
         let bad = |what: &str| Error::format(&path, format!("plan: {what} missing or invalid"));
         if json["format"] != FORMAT {
