@@ -161,16 +161,28 @@ impl Drop for ShardFile {
     }
 }
 
+/// A zstd compressor at `level` (no checksum), kept per thread: contexts are costly to make.
+pub(crate) fn compressor(level: i32) -> Result<zstd::bulk::Compressor<'static>> {
+    zstd::bulk::Compressor::new(level).map_err(|e| Error::Internal(format!("zstd: {e}")))
+}
+
+/// Copies channel `ch` of `n` interleaved pixels of `c` samples of `S` bytes into `dst`.
+fn deinterleave<const S: usize>(src: &[u8], c: usize, ch: usize, dst: &mut [u8]) {
+    for (d, px) in dst.chunks_exact_mut(S).zip(src.chunks_exact(c * S)) {
+        d.copy_from_slice(&px[ch * S..ch * S + S]);
+    }
+}
+
 /// Encodes the `w x h` valid pixels of `src` (interleaved, rows of `stride` bytes) as one
 /// `chunk x chunk` inner chunk: channels first (`c, y, x`), samples little-endian, zeros
-/// outside the image, zstd at `level` without checksum. `planar` is scratch.
+/// outside the image, zstd without checksum. `planar` is scratch.
 pub(crate) fn encode_chunk(
     src: &[u8],
     stride: usize,
     (w, h): (usize, usize),
     chunk: usize,
     layout: Layout,
-    level: i32,
+    zstd: &mut zstd::bulk::Compressor<'static>,
     planar: &mut Vec<u8>,
 ) -> Result<Vec<u8>> {
     let c = layout.channels.count();
@@ -180,21 +192,23 @@ pub(crate) fn encode_chunk(
     let plane = chunk * chunk * sb;
     for y in 0..h {
         let row = &src[y * stride..y * stride + w * c * sb];
-        for (x, px) in row.chunks_exact(c * sb).enumerate() {
-            for (ch, s) in px.chunks_exact(sb).enumerate() {
-                let at = ch * plane + (y * chunk + x) * sb;
-                planar[at..at + sb].copy_from_slice(s);
+        for ch in 0..c {
+            let at = ch * plane + y * chunk * sb;
+            let dst = &mut planar[at..at + w * sb];
+            match sb {
+                1 => deinterleave::<1>(row, c, ch, dst),
+                _ => deinterleave::<2>(row, c, ch, dst),
             }
         }
     }
-    zstd::bulk::compress(planar, level).map_err(|e| Error::Internal(format!("zstd: {e}")))
+    zstd.compress(planar).map_err(|e| Error::Internal(format!("zstd: {e}")))
 }
 
 /// The workers' encoder of level-0 tiles: each tile becomes one inner chunk.
 pub(crate) struct ChunkEncoder {
     pub layout: Layout,
     pub tile: usize,
-    pub level: i32,
+    pub zstd: zstd::bulk::Compressor<'static>,
     pub planar: Vec<u8>,
 }
 
@@ -202,7 +216,7 @@ impl TileEncoder for ChunkEncoder {
     fn encode(&mut self, job: &TileJob, raw: &mut [u8], out: &mut Vec<u8>) -> Result<()> {
         let bpp = self.layout.bytes_per_pixel();
         let size = (job.out.w as usize, job.out.h as usize);
-        *out = encode_chunk(raw, self.tile * bpp, size, self.tile, self.layout, self.level, &mut self.planar)?;
+        *out = encode_chunk(raw, self.tile * bpp, size, self.tile, self.layout, &mut self.zstd, &mut self.planar)?;
         Ok(())
     }
 }
@@ -218,7 +232,7 @@ mod tests {
         // 2x1 valid pixels in a 16x16 chunk: (1,2,3) (4,5,6).
         let src = [1u8, 2, 3, 4, 5, 6];
         let mut planar = Vec::new();
-        let z = encode_chunk(&src, 6, (2, 1), 16, layout, 3, &mut planar).unwrap();
+        let z = encode_chunk(&src, 6, (2, 1), 16, layout, &mut compressor(3).unwrap(), &mut planar).unwrap();
         let raw = zstd::bulk::decompress(&z, 3 * 256).unwrap();
         assert_eq!(raw.len(), 3 * 256);
         assert_eq!((raw[0], raw[1], raw[2]), (1, 4, 0));

@@ -5,7 +5,7 @@
 //! levels are computed from those pixels, encoded (in parallel) and written as shards of
 //! their own. Memory: the reduced levels of one shard, never the image.
 
-use super::shard::{encode_chunk, ChunkEncoder, ShardFile};
+use super::shard::{compressor, encode_chunk, ChunkEncoder, ShardFile};
 use super::ZarrLayout;
 use crate::error::{Error, Result};
 use crate::plan::TileJob;
@@ -83,13 +83,18 @@ impl ZarrSink {
             let pixels = &self.reduced[n - 1];
             for cy in 0..h.div_ceil(c) {
                 // One row of inner chunks at a time, encoded in parallel, written in order.
+                let level = self.layout.zstd_level;
                 let row: Vec<Result<Vec<u8>>> = (0..w.div_ceil(c))
                     .into_par_iter()
-                    .map_init(Vec::new, |planar, cx| {
-                        let src = &pixels[cy * c * stride + cx * c * bpp..];
-                        let size = ((w - cx * c).min(c), (h - cy * c).min(c));
-                        encode_chunk(src, stride, size, c, layout, self.layout.zstd_level, planar)
-                    })
+                    .map_init(
+                        || (Vec::new(), compressor(level)),
+                        |(planar, zstd), cx| {
+                            let zstd = zstd.as_mut().map_err(|e| Error::Internal(e.to_string()))?;
+                            let src = &pixels[cy * c * stride + cx * c * bpp..];
+                            let size = ((w - cx * c).min(c), (h - cy * c).min(c));
+                            encode_chunk(src, stride, size, c, layout, zstd, planar)
+                        },
+                    )
                     .collect();
                 for (cx, bytes) in row.into_iter().enumerate() {
                     file.add(cy * k + cx, &bytes?)?;
@@ -120,7 +125,7 @@ impl TileSink for ZarrSink {
         let inner = ChunkEncoder {
             layout: self.layout.layout,
             tile: l0.chunk as usize,
-            level: self.layout.zstd_level,
+            zstd: compressor(self.layout.zstd_level)?,
             planar: Vec::new(),
         };
         if !self.pyramid() {
