@@ -19,6 +19,7 @@
 //! unit is a row of shards ([`ZarrLayout`]). Nothing in the output depends on time, on the
 //! process count or on the order in which units run.
 
+mod levels;
 mod shard;
 mod sink;
 pub mod units;
@@ -172,21 +173,36 @@ impl ZarrLayout {
         })
     }
 
+    /// Inner chunks per shard side at level `n`.
+    pub fn chunks_across(&self, n: usize) -> usize {
+        let l = self.levels[n];
+        (l.shard / l.chunk) as usize
+    }
+
+    /// The valid pixels (width, height) of shard `(sx, sy)` at level `n`.
+    pub fn valid(&self, n: usize, (sx, sy): (u32, u32)) -> (usize, usize) {
+        let l = self.levels[n];
+        let w = (l.size.0 - (sx * l.shard).min(l.size.0)).min(l.shard);
+        let h = (l.size.1 - (sy * l.shard).min(l.size.1)).min(l.shard);
+        (w as usize, h as usize)
+    }
+
     /// Bytes of one level's raw shard (`C x S x S` samples).
     pub fn shard_bytes(&self, n: usize) -> u64 {
         let s = self.levels[n].shard as u64;
         s * s * self.layout.bytes_per_pixel() as u64
     }
 
-    /// Memory the sink holds for the reduced levels of one shard (their pixels and one row of
-    /// their compressed chunks).
+    /// Memory the sink holds for the reduced levels: two shards' level-1 pixels (one filling,
+    /// one being written), one shard's smaller levels and one level shard's compressed chunks.
     pub fn pyramid_memory(&self) -> u64 {
-        let raw: u64 = (1..self.levels.len()).map(|n| self.shard_bytes(n)).sum();
-        let chunk_row = self.levels.get(1).map_or(0, |l| {
-            let row = l.shard as u64 * l.chunk as u64 * self.layout.bytes_per_pixel() as u64;
-            zstd::zstd_safe::compress_bound(row as usize) as u64
-        });
-        raw + chunk_row
+        if self.levels.len() < 2 {
+            return 0;
+        }
+        let raw: u64 = (1..self.levels.len()).map(|n| self.shard_bytes(n)).sum::<u64>() + self.shard_bytes(1);
+        let chunk = self.levels[1].chunk as u64;
+        let per_chunk = zstd::zstd_safe::compress_bound((chunk * chunk) as usize * self.layout.bytes_per_pixel()) as u64;
+        raw + per_chunk * (self.chunks_across(1) as u64).pow(2)
     }
 }
 

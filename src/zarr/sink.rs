@@ -1,16 +1,17 @@
 //! The OME-Zarr sink: tiles arrive shard by shard (the plan's tile order is grouped by shard,
 //! see [`TileSink::groups`]); each level-0 tile is one inner chunk, appended to its shard's
 //! temporary file by the writer. With a pyramid each tile also brings its 2x2 reduction,
-//! placed into the shard's level-1 pixels; when the shard's last tile is in, its reduced
-//! levels are computed from those pixels, encoded (in parallel) and written as shards of
-//! their own. Memory: the reduced levels of one shard, never the image.
+//! placed into the shard's level-1 pixels; when the shard's last tile is in, those pixels go to
+//! the level thread ([`Levels`]), which writes the shard's reduced levels while the next shard
+//! fills a second buffer. Memory: two shards' level-1 pixels and one shard's smaller levels,
+//! never the image.
 
-use super::shard::{compressor, encode_chunk, ChunkEncoder, ShardFile};
+use super::levels::Levels;
+use super::shard::{compressor, ChunkEncoder, ShardFile};
 use super::ZarrLayout;
 use crate::error::{Error, Result};
 use crate::plan::TileJob;
 use crate::sink::{out_of_order, SinkHeader, TileEncoder, TileSink};
-use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Writes the shards of an OME-Zarr output (its metadata is written by
@@ -19,34 +20,22 @@ pub struct ZarrSink {
     root: PathBuf,
     layout: ZarrLayout,
     begun: bool,
-    /// The shard being written, its level-0 file and its reduced levels' pixels.
+    /// The shard being written, its level-0 file and its level-1 pixels.
     current: Option<((u32, u32), ShardFile)>,
-    reduced: Vec<Vec<u8>>,
+    level1: Vec<u8>,
+    /// The thread writing reduced levels (with a pyramid).
+    levels: Option<Levels>,
     bytes: u64,
 }
 
 impl ZarrSink {
     /// A sink writing the shards of `layout` under the group directory `root`.
     pub fn new(root: &Path, layout: ZarrLayout) -> ZarrSink {
-        ZarrSink { root: root.to_path_buf(), layout, begun: false, current: None, reduced: Vec::new(), bytes: 0 }
+        ZarrSink { root: root.to_path_buf(), layout, begun: false, current: None, level1: Vec::new(), levels: None, bytes: 0 }
     }
 
     fn pyramid(&self) -> bool {
         self.layout.levels.len() > 1
-    }
-
-    /// Chunks per shard side at level `n`.
-    fn chunks_across(&self, n: usize) -> usize {
-        let l = self.layout.levels[n];
-        (l.shard / l.chunk) as usize
-    }
-
-    /// The valid pixels of shard `pos` at level `n`.
-    fn valid(&self, n: usize, (sx, sy): (u32, u32)) -> (usize, usize) {
-        let l = self.layout.levels[n];
-        let w = (l.size.0 - (sx * l.shard).min(l.size.0)).min(l.shard);
-        let h = (l.size.1 - (sy * l.shard).min(l.size.1)).min(l.shard);
-        (w as usize, h as usize)
     }
 
     /// Places a level-0 tile's reduction into the shard's level-1 pixels.
@@ -57,52 +46,9 @@ impl ZarrSink {
         let (x, y) = (((job.out.x % s0) / 2) as usize, ((job.out.y % s0) / 2) as usize);
         let (w, h) = ((job.out.w as usize).div_ceil(2), (job.out.h as usize).div_ceil(2));
         for r in 0..h {
-            let dst = &mut self.reduced[0][(y + r) * stride + x * bpp..][..w * bpp];
+            let dst = &mut self.level1[(y + r) * stride + x * bpp..][..w * bpp];
             dst.copy_from_slice(&red[r * w * bpp..(r + 1) * w * bpp]);
         }
-    }
-
-    /// Writes shard `pos` of every reduced level: level n+1 is reduced from level n's pixels.
-    fn write_levels(&mut self, pos: (u32, u32)) -> Result<()> {
-        let layout = self.layout.layout;
-        let bpp = layout.bytes_per_pixel();
-        for n in 1..self.layout.levels.len() {
-            let l = self.layout.levels[n];
-            let stride = l.shard as usize * bpp;
-            if n > 1 {
-                let size = self.valid(n - 1, pos);
-                let (prev, rest) = self.reduced.split_at_mut(n - 1);
-                let src = &prev[n - 2];
-                crate::sink::reduce(src, 2 * stride, size, layout, &mut rest[0], stride);
-            }
-            let (w, h) = self.valid(n, pos);
-            let k = self.chunks_across(n);
-            let c = l.chunk as usize;
-            let dest = self.root.join(ZarrLayout::shard_key(n, pos));
-            let mut file = ShardFile::create(&dest, k * k)?;
-            let pixels = &self.reduced[n - 1];
-            for cy in 0..h.div_ceil(c) {
-                // One row of inner chunks at a time, encoded in parallel, written in order.
-                let level = self.layout.zstd_level;
-                let row: Vec<Result<Vec<u8>>> = (0..w.div_ceil(c))
-                    .into_par_iter()
-                    .map_init(
-                        || (Vec::new(), compressor(level)),
-                        |(planar, zstd), cx| {
-                            let zstd = zstd.as_mut().map_err(|e| Error::Internal(e.to_string()))?;
-                            let src = &pixels[cy * c * stride + cx * c * bpp..];
-                            let size = ((w - cx * c).min(c), (h - cy * c).min(c));
-                            encode_chunk(src, stride, size, c, layout, zstd, planar)
-                        },
-                    )
-                    .collect();
-                for (cx, bytes) in row.into_iter().enumerate() {
-                    file.add(cy * k + cx, &bytes?)?;
-                }
-            }
-            self.bytes += file.finish()?;
-        }
-        Ok(())
     }
 }
 
@@ -115,7 +61,10 @@ impl TileSink for ZarrSink {
                 l0.size, l0.chunk, self.layout.layout, h.width, h.height, h.tile, h.layout
             )));
         }
-        self.reduced = (1..self.layout.levels.len()).map(|n| vec![0; self.layout.shard_bytes(n) as usize]).collect();
+        if self.pyramid() {
+            self.level1 = vec![0; self.layout.shard_bytes(1) as usize];
+            self.levels = Some(Levels::start(&self.root, &self.layout));
+        }
         self.begun = true;
         Ok(())
     }
@@ -151,7 +100,7 @@ impl TileSink for ZarrSink {
             }
             Some(_) => None,
             None => {
-                Some(ShardFile::create(&self.root.join(ZarrLayout::shard_key(0, pos)), self.chunks_across(0).pow(2))?)
+                Some(ShardFile::create(&self.root.join(ZarrLayout::shard_key(0, pos)), self.layout.chunks_across(0).pow(2))?)
             }
         };
         if let Some(f) = chunk {
@@ -166,17 +115,18 @@ impl TileSink for ZarrSink {
         if red_len > 0 {
             self.place_reduction(job, red);
         }
-        let i = ((job.out.y % l0.shard) / l0.chunk) as usize * self.chunks_across(0)
+        let i = ((job.out.y % l0.shard) / l0.chunk) as usize * self.layout.chunks_across(0)
             + ((job.out.x % l0.shard) / l0.chunk) as usize;
         let (_, file) = self.current.as_mut().expect("set above");
         file.add(i, enc)?;
-        let (w, h) = self.valid(0, pos);
+        let (w, h) = self.layout.valid(0, pos);
         let last = (job.out.x % l0.shard + job.out.w) as usize == w && (job.out.y % l0.shard + job.out.h) as usize == h;
         if last {
             let (_, file) = self.current.take().expect("set above");
             self.bytes += file.finish()?;
-            if self.pyramid() {
-                self.write_levels(pos)?;
+            if let Some(levels) = self.levels.as_mut() {
+                let free = levels.free()?;
+                levels.submit(pos, std::mem::replace(&mut self.level1, free))?;
             }
         }
         Ok(())
@@ -186,7 +136,11 @@ impl TileSink for ZarrSink {
         if let Some((p, _)) = &self.current {
             return Err(Error::Internal(format!("shard {p:?} left incomplete")));
         }
-        Ok(self.bytes)
+        let reduced = match self.levels.take() {
+            Some(l) => l.finish()?,
+            None => 0,
+        };
+        Ok(self.bytes + reduced)
     }
 
     fn groups(&self, _header: &SinkHeader) -> Option<(u32, u32)> {
@@ -203,7 +157,7 @@ impl TileSink for ZarrSink {
     }
 
     fn memory(&self, _header: &SinkHeader) -> u64 {
-        self.layout.pyramid_memory() + 16 * (self.chunks_across(0).pow(2) as u64) + (1 << 20)
+        self.layout.pyramid_memory() + 16 * (self.layout.chunks_across(0).pow(2) as u64) + (1 << 20)
     }
 
     fn checkpoint(&mut self) -> Result<()> {
