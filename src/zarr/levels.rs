@@ -4,12 +4,13 @@
 //! chunks (all of a level's shard at once, in parallel) and writes each level's shard. Two level-1
 //! buffers circulate, so the sink waits only when this thread is a whole shard behind.
 
-use super::shard::{compressor, encode_chunk, ShardFile};
+use super::shard::{compressor, encode_chunk};
+use super::target::Target;
 use super::ZarrLayout;
 use crate::error::{Error, Result};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use rayon::prelude::*;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// A finished shard's position and level-1 pixels.
@@ -24,14 +25,14 @@ pub(crate) struct Levels {
 
 impl Levels {
     /// Starts the thread, with one spare level-1 buffer.
-    pub fn start(root: &Path, layout: &ZarrLayout) -> Levels {
+    pub fn start(target: &Arc<Target>, layout: &ZarrLayout) -> Levels {
         let (work_tx, work_rx) = bounded::<Work>(1);
         let (free_tx, free_rx) = bounded::<Vec<u8>>(2);
         let _ = free_tx.send(vec![0; layout.shard_bytes(1) as usize]);
-        let (root, layout) = (root.to_path_buf(), layout.clone());
+        let (target, layout) = (target.clone(), layout.clone());
         let thread = std::thread::Builder::new()
             .name("gigascale-levels".into())
-            .spawn(move || write_all(&root, &layout, &work_rx, &free_tx))
+            .spawn(move || write_all(&target, &layout, &work_rx, &free_tx))
             .ok();
         Levels { work: Some(work_tx), free: free_rx, thread }
     }
@@ -83,18 +84,24 @@ impl Drop for Levels {
 }
 
 /// The thread: every shard handed over, every reduced level, until the sender is dropped.
-fn write_all(root: &Path, layout: &ZarrLayout, work: &Receiver<Work>, free: &Sender<Vec<u8>>) -> Result<u64> {
+fn write_all(target: &Arc<Target>, layout: &ZarrLayout, work: &Receiver<Work>, free: &Sender<Vec<u8>>) -> Result<u64> {
     let mut smaller: Vec<Vec<u8>> = (2..layout.levels.len()).map(|n| vec![0; layout.shard_bytes(n) as usize]).collect();
     let mut bytes = 0;
     for (pos, level1) in work.iter() {
-        bytes += write_shard(root, layout, pos, &level1, &mut smaller)?;
+        bytes += write_shard(target, layout, pos, &level1, &mut smaller)?;
         let _ = free.send(level1);
     }
     Ok(bytes)
 }
 
 /// Writes shard `pos` of every reduced level from its level-1 pixels; returns their bytes.
-fn write_shard(root: &Path, layout: &ZarrLayout, pos: (u32, u32), level1: &[u8], smaller: &mut [Vec<u8>]) -> Result<u64> {
+fn write_shard(
+    target: &Arc<Target>,
+    layout: &ZarrLayout,
+    pos: (u32, u32),
+    level1: &[u8],
+    smaller: &mut [Vec<u8>],
+) -> Result<u64> {
     let px = layout.layout;
     let bpp = px.bytes_per_pixel();
     let mut bytes = 0;
@@ -107,7 +114,7 @@ fn write_shard(root: &Path, layout: &ZarrLayout, pos: (u32, u32), level1: &[u8],
             crate::sink::reduce(src, 2 * stride, size, px, &mut rest[0], stride);
         }
         let pixels: &[u8] = if n == 1 { level1 } else { &smaller[n - 2] };
-        bytes += write_level(&root.join(ZarrLayout::shard_key(n, pos)), layout, n, layout.valid(n, pos), pixels)?;
+        bytes += write_level(target, &ZarrLayout::shard_key(n, pos), layout, n, layout.valid(n, pos), pixels)?;
     }
     Ok(bytes)
 }
@@ -115,7 +122,14 @@ fn write_shard(root: &Path, layout: &ZarrLayout, pos: (u32, u32), level1: &[u8],
 /// Encodes the valid `w x h` pixels of one level's shard into inner chunks, all of them in
 /// parallel (the level thread is otherwise the pyramid's bottleneck), and writes the shard
 /// with its chunks in row-major order.
-fn write_level(dest: &PathBuf, layout: &ZarrLayout, n: usize, (w, h): (usize, usize), pixels: &[u8]) -> Result<u64> {
+fn write_level(
+    target: &Arc<Target>,
+    key: &str,
+    layout: &ZarrLayout,
+    n: usize,
+    (w, h): (usize, usize),
+    pixels: &[u8],
+) -> Result<u64> {
     let (px, level) = (layout.layout, layout.zstd_level);
     let bpp = px.bytes_per_pixel();
     let stride = layout.levels[n].shard as usize * bpp;
@@ -135,7 +149,7 @@ fn write_level(dest: &PathBuf, layout: &ZarrLayout, n: usize, (w, h): (usize, us
         )
         .collect();
     let k = layout.chunks_across(n);
-    let mut file = ShardFile::create(dest, k * k)?;
+    let mut file = target.shard(key, k * k)?;
     for (i, chunk) in chunks.into_iter().enumerate() {
         file.add((i / across) * k + i % across, &chunk?)?;
     }

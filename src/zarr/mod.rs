@@ -20,8 +20,11 @@
 //! process count or on the order in which units run.
 
 mod levels;
+#[cfg(feature = "s3")]
+mod s3;
 mod shard;
 mod sink;
+mod target;
 pub mod units;
 
 pub use sink::ZarrSink;
@@ -201,7 +204,8 @@ impl ZarrLayout {
         }
         let raw: u64 = (1..self.levels.len()).map(|n| self.shard_bytes(n)).sum::<u64>() + self.shard_bytes(1);
         let chunk = self.levels[1].chunk as u64;
-        let per_chunk = zstd::zstd_safe::compress_bound((chunk * chunk) as usize * self.layout.bytes_per_pixel()) as u64;
+        let per_chunk =
+            zstd::zstd_safe::compress_bound((chunk * chunk) as usize * self.layout.bytes_per_pixel()) as u64;
         raw + per_chunk * (self.chunks_across(1) as u64).pow(2)
     }
 }

@@ -88,6 +88,8 @@ pub(crate) fn sweep_temps(dir: &Path, all: bool) -> Result<Vec<PathBuf>> {
 pub(crate) struct ShardFile {
     tmp: PathBuf,
     dest: PathBuf,
+    /// Where the finished shard goes instead of `dest`: an object of a bucket.
+    object: Option<(std::sync::Arc<super::target::Target>, String)>,
     w: Option<BufWriter<File>>,
     pos: u64,
     /// `(offset, length)` per inner chunk, row-major; `u64::MAX` for chunks never added.
@@ -95,8 +97,13 @@ pub(crate) struct ShardFile {
 }
 
 impl ShardFile {
-    /// Starts shard `dest` of `chunks` inner chunks (creating its directory).
-    pub fn create(dest: &Path, chunks: usize) -> Result<ShardFile> {
+    /// Starts shard `dest` of `chunks` inner chunks (creating its directory); with `object`,
+    /// `dest` only says where to stage it, and the finished shard is uploaded there instead.
+    pub fn create(
+        dest: &Path,
+        chunks: usize,
+        object: Option<(std::sync::Arc<super::target::Target>, String)>,
+    ) -> Result<ShardFile> {
         let dir = dest.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let tmp = temp_name(dest);
@@ -104,6 +111,7 @@ impl ShardFile {
         Ok(ShardFile {
             tmp,
             dest: dest.to_path_buf(),
+            object,
             w: Some(BufWriter::with_capacity(1 << 20, f)),
             pos: 0,
             index: vec![u64::MAX; 2 * chunks],
@@ -148,7 +156,14 @@ impl ShardFile {
             .and_then(|()| w.get_ref().sync_data());
         r.map_err(|e| Error::io(&self.tmp, e))?;
         drop(w);
-        std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
+        match self.object.take() {
+            Some((target, key)) => {
+                let r = target.upload(&key, &self.tmp);
+                let _ = std::fs::remove_file(&self.tmp);
+                r?
+            }
+            None => std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(&self.dest, e))?,
+        }
         Ok(self.pos + index.len() as u64 + 4)
     }
 }
@@ -245,7 +260,7 @@ mod tests {
     fn a_shard_ends_with_its_index_and_checksum_and_appears_only_when_finished() {
         let dir = std::env::temp_dir().join(format!("gigascale-shard-{}", std::process::id()));
         let dest = dir.join("0/c/0/0/0");
-        let mut s = ShardFile::create(&dest, 3).unwrap();
+        let mut s = ShardFile::create(&dest, 3, None).unwrap();
         s.add(0, b"abc").unwrap();
         s.add(2, b"de").unwrap();
         assert!(s.add(2, b"x").is_err(), "a chunk written twice");
@@ -257,7 +272,7 @@ mod tests {
         assert_eq!(idx, [0, 3, u64::MAX, u64::MAX, 3, 2]);
         assert_eq!(u32::from_le_bytes(b[53..].try_into().unwrap()), crc32c::crc32c(&b[5..53]));
         // An unfinished shard leaves nothing; a dead process's temporary file is swept.
-        drop(ShardFile::create(&dir.join("0/c/0/0/1"), 1).unwrap());
+        drop(ShardFile::create(&dir.join("0/c/0/0/1"), 1, None).unwrap());
         let stale = dir.join(format!("0/c/0/0/.2{TEMP_TAG}{}-999999999-0.tmp", hostname()));
         std::fs::write(&stale, b"partial").unwrap();
         let names = |d: &Path| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>();

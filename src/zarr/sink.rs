@@ -8,16 +8,17 @@
 
 use super::levels::Levels;
 use super::shard::{compressor, ChunkEncoder, ShardFile};
+use super::target::Target;
 use super::ZarrLayout;
 use crate::error::{Error, Result};
 use crate::plan::TileJob;
 use crate::sink::{out_of_order, SinkHeader, TileEncoder, TileSink};
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Writes the shards of an OME-Zarr output (its metadata is written by
 /// [`super::units`]).
 pub struct ZarrSink {
-    root: PathBuf,
+    target: Arc<Target>,
     layout: ZarrLayout,
     begun: bool,
     /// The shard being written, its level-0 file and its level-1 pixels.
@@ -29,9 +30,9 @@ pub struct ZarrSink {
 }
 
 impl ZarrSink {
-    /// A sink writing the shards of `layout` under the group directory `root`.
-    pub fn new(root: &Path, layout: ZarrLayout) -> ZarrSink {
-        ZarrSink { root: root.to_path_buf(), layout, begun: false, current: None, level1: Vec::new(), levels: None, bytes: 0 }
+    /// A sink writing the shards of `layout` into `target`.
+    pub(crate) fn new(target: Arc<Target>, layout: ZarrLayout) -> ZarrSink {
+        ZarrSink { target, layout, begun: false, current: None, level1: Vec::new(), levels: None, bytes: 0 }
     }
 
     fn pyramid(&self) -> bool {
@@ -63,7 +64,7 @@ impl TileSink for ZarrSink {
         }
         if self.pyramid() {
             self.level1 = vec![0; self.layout.shard_bytes(1) as usize];
-            self.levels = Some(Levels::start(&self.root, &self.layout));
+            self.levels = Some(Levels::start(&self.target, &self.layout));
         }
         self.begun = true;
         Ok(())
@@ -99,9 +100,7 @@ impl TileSink for ZarrSink {
                 return Err(Error::Internal(format!("tile {}: shard {p:?} is not complete", job.index)))
             }
             Some(_) => None,
-            None => {
-                Some(ShardFile::create(&self.root.join(ZarrLayout::shard_key(0, pos)), self.layout.chunks_across(0).pow(2))?)
-            }
+            None => Some(self.target.shard(&ZarrLayout::shard_key(0, pos), self.layout.chunks_across(0).pow(2))?),
         };
         if let Some(f) = chunk {
             self.current = Some((pos, f));

@@ -10,7 +10,7 @@
 //! holds the input's absolute path, size and digest and the options that shape the bytes; the
 //! marker holds counts only.
 
-use super::{shard::sweep_temps, write_atomic, ZarrLayout, ZarrSink};
+use super::{target::Target, ZarrLayout, ZarrSink};
 use crate::error::{Error, Result};
 use crate::job::{Job, Report};
 use crate::options::{Options, Size};
@@ -18,6 +18,7 @@ use crate::progress::Event;
 use crate::sink::Compression;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const FORMAT: &str = "gigascale-plan/1";
 
@@ -102,10 +103,16 @@ impl UnitPlan {
         Ok(UnitPlan { input, units: layout.shard_grid().1, layout, json })
     }
 
-    /// Reads the plan of the output `root` (from its group's `zarr.json`).
-    pub fn load(root: &Path) -> Result<UnitPlan> {
-        let path = root.join("zarr.json");
-        let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    /// Reads the plan of the output `out` (from its group's `zarr.json`).
+    pub fn load(out: &Path) -> Result<UnitPlan> {
+        Self::load_from(&Target::open(out, &std::env::temp_dir())?)
+    }
+
+    fn load_from(target: &Target) -> Result<UnitPlan> {
+        let path = PathBuf::from(format!("{}/zarr.json", target.name()));
+        let text = target.read("zarr.json")?.ok_or_else(|| {
+            Error::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file (not planned?)"))
+        })?;
         let group: Value = serde_json::from_slice(&text).map_err(|e| Error::format(&path, format!("not JSON: {e}")))?;
         let json = group["attributes"]["gigascale"]["plan"].clone();
         if json.is_null() {
@@ -180,26 +187,24 @@ impl UnitPlan {
         Ok(o)
     }
 
-    /// Writes the arrays' metadata and the group's, with the plan, into `root` (which exists).
-    fn write_metadata(&self, root: &Path) -> Result<()> {
+    /// Writes the arrays' metadata and the group's, with the plan.
+    fn write_metadata(&self, target: &Target) -> Result<()> {
         for n in 0..self.layout.levels.len() {
-            let dir = root.join(n.to_string());
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            write_atomic(&dir.join("zarr.json"), &pretty(&self.layout.array_metadata(n)?)?)?;
+            target.write(&format!("{n}/zarr.json"), &pretty(&self.layout.array_metadata(n)?)?)?;
         }
-        self.write_group(root, None)
+        self.write_group(target, None)
     }
 
     /// Writes the group's `zarr.json`: the plan, and once `complete` (counts) the OME-Zarr
     /// metadata and the completion record.
-    fn write_group(&self, root: &Path, complete: Option<Value>) -> Result<()> {
+    fn write_group(&self, target: &Target, complete: Option<Value>) -> Result<()> {
         let name = self.input.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
         let mut attrs = json!({"plan": self.json});
         if let Some(c) = &complete {
             attrs["complete"] = c.clone();
         }
         let group = self.layout.group_metadata(&name, attrs, complete.is_some());
-        write_atomic(&root.join("zarr.json"), &pretty(&group)?)
+        target.write("zarr.json", &pretty(&group)?)
     }
 
     /// Checks that the input is still the one planned.
@@ -212,9 +217,9 @@ impl UnitPlan {
     }
 }
 
-/// Whether `root` is a group written by gigascale (its `zarr.json` has a plan).
-fn made_by_gigascale(root: &Path) -> bool {
-    let text = std::fs::read(root.join("zarr.json")).unwrap_or_default();
+/// Whether `target` holds a group written by gigascale (its `zarr.json` has a plan).
+fn made_by_gigascale(target: &Target) -> bool {
+    let text = target.read("zarr.json").ok().flatten().unwrap_or_default();
     serde_json::from_slice::<Value>(&text).is_ok_and(|v| v["attributes"]["gigascale"]["plan"].is_object())
 }
 
@@ -223,55 +228,66 @@ fn pretty(v: &Value) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(v).map_err(|e| Error::Internal(e.to_string()))
 }
 
-/// `gigascale plan`: creates the output directory `root` with its metadata and plan file;
-/// returns the plan (its `units`). An existing `root` is refused unless `overwrite` and it is
-/// a gigascale output (it is then removed first).
-pub fn plan(input: &Path, root: &Path, opts: &Options, overwrite: bool) -> Result<UnitPlan> {
+/// The target of `out`, shards staged (for a bucket) in `opts`' temp dir.
+fn target(out: &Path, opts: &Options) -> Result<Arc<Target>> {
+    Ok(Arc::new(Target::open(out, &opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir))?))
+}
+
+/// `gigascale plan`: creates the output `out` (a directory, or `s3://bucket/path`) with its
+/// metadata and plan; returns the plan (its `units`). An existing output is refused unless
+/// `overwrite` and it is a gigascale output (it is then removed first).
+pub fn plan(input: &Path, out: &Path, opts: &Options, overwrite: bool) -> Result<UnitPlan> {
     let p = UnitPlan::new(input, opts)?;
-    prepare_dir(input, root, overwrite, true)?;
-    std::fs::create_dir(root).map_err(|e| Error::io(root, e))?;
-    p.write_metadata(root)?;
+    let t = target(out, opts)?;
+    prepare(input, &t, overwrite, true)?;
+    if let Some(d) = t.dir() {
+        std::fs::create_dir(d).map_err(|e| Error::io(d, e))?;
+    }
+    p.write_metadata(&t)?;
     Ok(p)
 }
 
-/// Refuses to replace the input or a directory gigascale did not write; with `overwrite`
+/// Refuses to replace the input or an output gigascale did not write; with `overwrite`
 /// accepts an old output, and removes it when `remove`.
-fn prepare_dir(input: &Path, root: &Path, overwrite: bool, remove: bool) -> Result<()> {
-    if std::path::absolute(input).ok() == std::path::absolute(root).ok() {
-        return Err(Error::usage(format!("{}: output is the input", root.display())));
+fn prepare(input: &Path, t: &Target, overwrite: bool, remove: bool) -> Result<()> {
+    let name = t.name();
+    if t.dir().is_some_and(|d| std::path::absolute(input).ok() == std::path::absolute(d).ok()) {
+        return Err(Error::usage(format!("{name}: output is the input")));
     }
-    match std::fs::symlink_metadata(root) {
-        Err(_) => Ok(()),
-        Ok(_) if !overwrite => {
-            Err(Error::usage(format!("{}: already exists (pass --overwrite to replace it)", root.display())))
-        }
-        Ok(m) if m.is_dir() && made_by_gigascale(root) => match remove {
-            true => std::fs::remove_dir_all(root).map_err(|e| Error::io(root, e)),
-            false => Ok(()),
-        },
-        Ok(_) => Err(Error::usage(format!(
-            "{}: exists and is not a gigascale OME-Zarr output; refusing to replace it",
-            root.display()
-        ))),
+    if !t.exists()? {
+        return Ok(());
     }
+    if !overwrite {
+        return Err(Error::usage(format!("{name}: already exists (pass --overwrite to replace it)")));
+    }
+    if !t.dir().is_none_or(Path::is_dir) || !made_by_gigascale(t) {
+        return Err(Error::usage(format!(
+            "{name}: exists and is not a gigascale OME-Zarr output; refusing to replace it"
+        )));
+    }
+    if remove {
+        t.remove_all()?;
+    }
+    Ok(())
 }
 
 /// `gigascale run OUT --unit I`: computes unit `unit` (row of shards `unit`, every level) of
-/// the planned output `root`, with the run's own budget, threads and backend from `runtime`.
+/// the planned output `out`, with the run's own budget, threads and backend from `runtime`.
 /// Rerunning a unit, or running it twice at once, writes the same bytes (each shard is
 /// renamed into place whole); temporary files left by dead processes of this host are removed.
-pub fn run_unit(root: &Path, unit: u32, runtime: &Options, progress: &mut dyn FnMut(&Event)) -> Result<Report> {
-    let p = UnitPlan::load(root)?;
+pub fn run_unit(out: &Path, unit: u32, runtime: &Options, progress: &mut dyn FnMut(&Event)) -> Result<Report> {
+    let t = target(out, runtime)?;
+    let p = UnitPlan::load_from(&t)?;
     if unit >= p.units {
-        return Err(Error::usage(format!("--unit {unit}: {} has units 0..{}", root.display(), p.units)));
+        return Err(Error::usage(format!("--unit {unit}: {} has units 0..{}", t.name(), p.units)));
     }
     p.check_input()?;
     let opts = p.options(runtime)?;
     for n in 0..p.layout.levels.len() {
-        sweep_temps(&root.join(format!("{n}/c/0/{unit}")), false)?;
+        t.sweep(&format!("{n}/c/0/{unit}"), false)?;
     }
     let source = crate::source::open(&p.input, opts.max_memory)?;
-    let mut sink = ZarrSink::new(root, p.layout.clone());
+    let mut sink = ZarrSink::new(t, p.layout.clone());
     let job = Job::prepare(source.as_ref(), &sink, &opts)?.restrict(unit..unit + 1)?;
     job.execute(source, &mut sink, progress)
 }
@@ -291,21 +307,27 @@ pub struct Finalized {
 /// `gigascale finalize OUT`: removes temporary files left by interrupted runs, checks that
 /// every shard of every level exists, and writes the completion marker. Fails with
 /// [`Error::Incomplete`] naming the units whose shards are missing.
-pub fn finalize(root: &Path) -> Result<Finalized> {
-    let p = UnitPlan::load(root)?;
+pub fn finalize(out: &Path) -> Result<Finalized> {
+    finalize_in(&Target::open(out, &std::env::temp_dir())?)
+}
+
+fn finalize_in(t: &Target) -> Result<Finalized> {
+    let p = UnitPlan::load_from(t)?;
     let (across, down) = p.layout.shard_grid();
     let (mut shards, mut bytes, mut removed, mut missing) = (0u64, 0u64, 0usize, 0u64);
     let mut units = Vec::new();
     for n in 0..p.layout.levels.len() {
         for sy in 0..down {
-            removed += sweep_temps(&root.join(format!("{n}/c/0/{sy}")), true)?.len();
+            let dir = format!("{n}/c/0/{sy}");
+            removed += t.sweep(&dir, true)?;
+            let present: std::collections::HashMap<String, u64> = t.shards(&dir)?.into_iter().collect();
             for sx in 0..across {
-                match std::fs::metadata(root.join(ZarrLayout::shard_key(n, (sx, sy)))) {
-                    Ok(m) if m.is_file() => {
+                match present.get(&ZarrLayout::shard_key(n, (sx, sy))) {
+                    Some(len) => {
                         shards += 1;
-                        bytes += m.len();
+                        bytes += len;
                     }
-                    _ => {
+                    None => {
                         missing += 1;
                         units.push(sy);
                     }
@@ -316,45 +338,62 @@ pub fn finalize(root: &Path) -> Result<Finalized> {
     if missing > 0 {
         units.sort_unstable();
         units.dedup();
-        return Err(Error::Incomplete { path: root.to_path_buf(), shards: missing, units });
+        return Err(Error::Incomplete { path: PathBuf::from(t.name()), shards: missing, units });
     }
-    p.write_group(root, Some(json!({"units": p.units, "shards": shards, "shard_bytes": bytes})))?;
+    p.write_group(t, Some(json!({"units": p.units, "shards": shards, "shard_bytes": bytes})))?;
     Ok(Finalized { shards, bytes, removed })
 }
 
-/// The whole job in one process: plan into a temporary directory beside `root`, compute every
+/// The whole job in one process: plan into a temporary directory beside `out`, compute every
 /// unit in one pass, finalize, rename into place. Nothing is left behind on failure.
 pub fn upscale_zarr(
     input: &Path,
-    root: &Path,
+    out: &Path,
     opts: &Options,
     overwrite: bool,
     progress: &mut dyn FnMut(&Event),
 ) -> Result<Report> {
     let p = UnitPlan::new(input, opts)?;
-    prepare_dir(input, root, overwrite, false)?;
-    let name = root.file_name().map_or("out".into(), |f| f.to_string_lossy().into_owned());
-    let tmp = root.with_file_name(format!(".{name}.gigascale-partial"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let guard = RemoveOnDrop(tmp.clone());
-    std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    p.write_metadata(&tmp)?;
+    let dest = target(out, opts)?;
+    prepare(input, &dest, overwrite, false)?;
+    // A directory is built beside its final name and renamed into place; a bucket's objects
+    // are written in place (the OME metadata last) and removed again on failure.
+    let t = match dest.dir() {
+        Some(d) => {
+            let name = d.file_name().map_or("out".into(), |f| f.to_string_lossy().into_owned());
+            let tmp = d.with_file_name(format!(".{name}.gigascale-partial"));
+            let _ = std::fs::remove_dir_all(&tmp);
+            std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            Arc::new(Target::Dir(tmp))
+        }
+        None => {
+            prepare(input, &dest, overwrite, true)?;
+            dest.clone()
+        }
+    };
+    let mut guard = RemoveOnDrop(Some(t.clone()));
+    p.write_metadata(&t)?;
     let opts = p.options(opts)?;
     let source = crate::source::open(&p.input, opts.max_memory)?;
-    let mut sink = ZarrSink::new(&tmp, p.layout.clone());
+    let mut sink = ZarrSink::new(t.clone(), p.layout.clone());
     let report = Job::prepare(source.as_ref(), &sink, &opts)?.execute(source, &mut sink, progress)?;
-    finalize(&tmp)?;
-    prepare_dir(input, root, overwrite, true)?;
-    std::fs::rename(&tmp, root).map_err(|e| Error::io(root, e))?;
-    std::mem::forget(guard);
+    drop(sink);
+    finalize_in(&t)?;
+    if let (Some(tmp), Some(d)) = (t.dir(), dest.dir()) {
+        prepare(input, &dest, overwrite, true)?;
+        std::fs::rename(tmp, d).map_err(|e| Error::io(d, e))?;
+    }
+    guard.0 = None;
     Ok(report)
 }
 
-/// Removes a directory tree when dropped (a failed single-process run's partial output).
-struct RemoveOnDrop(PathBuf);
+/// Removes a partial output when dropped (a failed single-process run's).
+struct RemoveOnDrop(Option<Arc<Target>>);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if let Some(t) = self.0.take() {
+            let _ = t.remove_all();
+        }
     }
 }
