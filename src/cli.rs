@@ -14,7 +14,8 @@ use std::sync::Arc;
 ///
 /// The output is never held whole: the input is decoded into a memory-mapped temporary store,
 /// the output is cut into tiles that are resampled on the GPU or on all CPU cores and written
-/// as they complete to a tiled (Big)TIFF, or streamed to a PNG. Peak memory stays under
+/// as they complete to a tiled (Big)TIFF or a sharded OME-Zarr (which a job can also write from
+/// many machines: plan / run / finalize), or streamed to a PNG. Peak memory stays under
 /// --max-memory. Both backends produce the same bytes.
 ///
 /// Learned upscaling models (waifu2x `photo`, Real-ESRGAN `anime`, or any ncnn model of the
@@ -29,7 +30,8 @@ struct Cli {
 #[derive(Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once
 enum Cmd {
-    /// Resize IN into OUT (.tif/.tiff: tiled TIFF, BigTIFF when over 4 GiB; .png: PNG).
+    /// Resize IN into OUT (.tif/.tiff: tiled TIFF, BigTIFF when over 4 GiB; .png: PNG;
+    /// .ome.zarr: sharded OME-Zarr, a directory or s3://bucket/path.ome.zarr).
     ///
     /// Examples:
     ///   gigascale upscale photo.jpg wall.tif --scale 15 --max-memory 64M

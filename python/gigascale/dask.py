@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 
 # Options of `gigascale run` (each unit's own); every other option shapes the output and goes
 # to `gigascale plan`.
@@ -98,8 +99,9 @@ def upscale(input, output, client=None, workers: int = 2, retries: int = 2, prog
             cores = sum(client.ncores().values()) or 1
             run_opts["threads"] = max(1, (os.cpu_count() or 1) // max(1, cores))
         run_flags = flags(run_opts)
+        job = uuid.uuid4().hex[:12]  # task keys unique on a shared scheduler
         futures = [client.submit(run_unit, bin_path, str(output), u, run_flags, retries=retries,
-                                 key=f"gigascale-unit-{u}-{os.path.basename(str(output))}", pure=False)
+                                 key=f"gigascale-{job}-unit-{u}", pure=False)
                    for u in range(units)]
         reports = []
         for n, future in enumerate(as_completed(futures), 1):
