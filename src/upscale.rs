@@ -161,21 +161,26 @@ pub fn upscale(
     })
 }
 
+/// A file's metadata and its first and last MiB (the whole file, twice, when smaller): what
+/// identifies an input cheaply, for `--resume` and for a distributed job's plan.
+pub(crate) fn file_ends(input: &Path) -> Result<(std::fs::Metadata, Vec<u8>, Vec<u8>)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(input).map_err(|e| Error::io(input, e))?;
+    let meta = f.metadata().map_err(|e| Error::io(input, e))?;
+    let n = (1u64 << 20).min(meta.len()) as usize;
+    let (mut head, mut tail) = (vec![0u8; n], vec![0u8; n]);
+    f.read_exact(&mut head).map_err(|e| Error::io(input, e))?;
+    f.seek(SeekFrom::End(-(n as i64))).and_then(|_| f.read_exact(&mut tail)).map_err(|e| Error::io(input, e))?;
+    Ok((meta, head, tail))
+}
+
 /// Identifies a job for `--resume`: the input (size, modification time, first and last MiB),
 /// everything that shapes the output bytes, and the version that writes them. Threads, budget
 /// and backend are left out: they do not change a single byte.
 fn fingerprint(input: &Path, opts: &Options, out: (u32, u32), layout: Layout) -> Result<u64> {
-    use std::io::{Read, Seek, SeekFrom};
-    let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
+    let (meta, head, tail) = file_ends(input)?;
     let mtime =
         meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    let mut f = std::fs::File::open(input).map_err(|e| Error::io(input, e))?;
-    let mut head = vec![0u8; (1 << 20).min(meta.len() as usize)];
-    f.read_exact(&mut head).map_err(|e| Error::io(input, e))?;
-    let mut tail = vec![0u8; (1 << 20).min(meta.len() as usize)];
-    f.seek(SeekFrom::End(-(tail.len() as i64)))
-        .and_then(|_| f.read_exact(&mut tail))
-        .map_err(|e| Error::io(input, e))?;
     let model =
         opts.model.as_ref().map_or(String::new(), |m| format!("{} {:x} {}", m.name(), m.digest(), opts.model_passes));
     let desc = format!(

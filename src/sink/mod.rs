@@ -14,7 +14,7 @@ mod tiff;
 pub use compress::{Compression, TileEncoder};
 pub(crate) use output::OutputFile;
 pub use png::PngSink;
-pub(crate) use pyramid::{reduce, reduced_bytes, ReducingEncoder};
+pub(crate) use pyramid::{reduce, reduced_bytes, tile_reduction_bound, ReducingEncoder};
 pub use tiff::TiffSink;
 
 use crate::error::Result;

@@ -110,6 +110,12 @@ pub(crate) fn reduce(
     }
 }
 
+/// Bytes of the reduction a [`ReducingEncoder`] appends to a full tile of `header` (the most
+/// it appends to any tile): what a pyramid's sink reports as `TileSink::tile_overhead`.
+pub(crate) fn tile_reduction_bound(header: &super::SinkHeader) -> usize {
+    (header.tile as usize).div_ceil(2).pow(2) * header.layout.bytes_per_pixel()
+}
+
 /// Bytes of the reduction a [`ReducingEncoder`] appends to tile `job`.
 pub(crate) fn reduced_bytes(job: &TileJob, layout: Layout) -> usize {
     (job.out.w as usize).div_ceil(2) * (job.out.h as usize).div_ceil(2) * layout.bytes_per_pixel()

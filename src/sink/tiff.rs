@@ -292,7 +292,7 @@ impl TileSink for TiffSink {
 
     fn tile_overhead(&self, h: &SinkHeader) -> usize {
         match self.pyramid_threads {
-            Some(_) => (h.tile as usize / 2).pow(2) * h.layout.bytes_per_pixel(),
+            Some(_) => super::pyramid::tile_reduction_bound(h),
             None => 0,
         }
     }

@@ -151,8 +151,7 @@ impl TileSink for ZarrSink {
         if !self.pyramid() {
             return 0;
         }
-        let t = (header.tile as usize).div_ceil(2);
-        t * t * header.layout.bytes_per_pixel()
+        crate::sink::tile_reduction_bound(header)
     }
 
     fn memory(&self, _header: &SinkHeader) -> u64 {

@@ -43,14 +43,8 @@ pub fn is_zarr(path: &Path) -> bool {
 /// The input's identity: size and a digest of its first and last MiB (as `--resume` does, but
 /// without the modification time, so that a copy of the input is the same input).
 fn digest(input: &Path) -> Result<(u64, String)> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(input).map_err(|e| Error::io(input, e))?;
-    let len = f.metadata().map_err(|e| Error::io(input, e))?.len();
-    let n = (1u64 << 20).min(len) as usize;
-    let (mut head, mut tail) = (vec![0u8; n], vec![0u8; n]);
-    f.read_exact(&mut head).map_err(|e| Error::io(input, e))?;
-    f.seek(SeekFrom::End(-(n as i64))).and_then(|_| f.read_exact(&mut tail)).map_err(|e| Error::io(input, e))?;
-    Ok((len, format!("{:016x}", crate::sink::journal::Fnv::default().bytes(&head).bytes(&tail).0)))
+    let (meta, head, tail) = crate::upscale::file_ends(input)?;
+    Ok((meta.len(), format!("{:016x}", crate::sink::journal::Fnv::default().bytes(&head).bytes(&tail).0)))
 }
 
 /// Checks what OME-Zarr output supports and returns the zstd level.
