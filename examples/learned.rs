@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut opts = Options::new(Size::Scale { x: scale, y: scale });
     opts.model = Some(model);
-    opts.max_memory = 256 << 20;
+    opts.limits.max_memory = 256 << 20;
     let mut files = Files::default();
     files.overwrite = true;
     let report = gigascale::upscale(Path::new(input), Path::new(output), &opts, files, &mut |e| match e {

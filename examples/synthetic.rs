@@ -74,7 +74,7 @@ fn main() -> gigascale::Result<()> {
         (args.first().copied().unwrap_or(800), args.get(1).copied().unwrap_or(600), args.get(2).copied().unwrap_or(10));
     let source = Rings { info: ImageInfo::new(w, h, Layout::new(Channels::Rgb, Depth::U8), Format::Custom) };
     let mut opts = Options::new(Size::Scale { x: scale as f64, y: scale as f64 });
-    opts.max_memory = 64 << 20;
+    opts.limits.max_memory = 64 << 20;
     let mut sink = Checksum::default();
     let report = gigascale::run(Box::new(source), &mut sink, &opts, &mut |e| {
         if let gigascale::Event::Tiles { done, total } = e {

@@ -1,17 +1,21 @@
-//! Choosing the compute backend of a job and opening the GPU.
+//! Choosing the devices of a job: what computes the resampler's tiles (the CPU workers, with
+//! or without the GPU as the tile stage's [`TileDevice`]) and where a model's network runs
+//! (the CPU, or the GPU as the neural stage's [`NetDevice`]). Every GPU `cfg` of the job
+//! sits here; the tile and neural stages know only their traits.
 //!
 //! `--backend cpu` never touches a GPU. `--backend gpu` opens the device before any work, so a
 //! GPU that cannot be used is an error before the first tile. `auto` on a machine with a GPU
-//! device node opens the device on the GPU thread while the CPU workers already compute tiles
-//! (opening a Vulkan device takes 0.1–0.4 s); if it turns out unusable, the CPU does every tile.
+//! device node opens the device on the device thread while the CPU workers already compute
+//! tiles (opening a Vulkan device takes 0.1–0.4 s); if it turns out unusable, the CPU does
+//! every tile.
 
-use crate::error::Result;
-use crate::exec::ring::{Feed, Msg};
-use crate::exec::{GpuTimes, Notice};
+use crate::error::{Error, Result};
+use crate::exec::device::DeviceOpener;
+#[cfg(feature = "gpu")]
+use crate::exec::device::TileDevice;
+use crate::neural::stage::NetDevice;
 use crate::options::{Backend, Options};
 use crate::plan::Plan;
-use crate::store::Store;
-use crossbeam_channel::{Receiver, Sender};
 
 /// Slots in the GPU ring (the memory plan may grant fewer).
 #[cfg(feature = "gpu")]
@@ -38,7 +42,7 @@ impl Chosen {
                 Backend::Auto => Ok(Chosen::Cpu("no GPU device node (/dev/dri/renderD*, /dev/nvidia*)".into())),
                 _ => match crate::gpu::select(true) {
                     Some(a) => Ok(Chosen::Gpu(a)),
-                    None => Err(crate::error::Error::Gpu(
+                    None => Err(Error::Gpu(
                         "no GPU adapter with 64-bit integer shaders (SHADER_INT64) was found; `gigascale devices` lists what exists"
                             .into(),
                     )),
@@ -48,7 +52,7 @@ impl Chosen {
         #[cfg(not(feature = "gpu"))]
         {
             match opts.backend {
-                Backend::Gpu => Err(crate::error::Error::Gpu("this build has no GPU support (feature `gpu`)".into())),
+                Backend::Gpu => Err(Error::Gpu("this build has no GPU support (feature `gpu`)".into())),
                 _ => Ok(Chosen::Cpu("built without GPU support".into())),
             }
         }
@@ -69,22 +73,12 @@ impl Chosen {
     }
 }
 
-/// The GPU thread's first act: the resampler, with what to announce in a second `backend`
-/// event (`None` when the device was opened before the job and announced already), or why the
-/// GPU cannot be used.
-#[cfg(feature = "gpu")]
-pub(crate) type GpuOpener<'a> =
-    Box<dyn FnOnce() -> std::result::Result<(crate::gpu::GpuResampler, Option<String>), String> + Send + 'a>;
-/// (Never built without the `gpu` feature.)
-#[cfg(not(feature = "gpu"))]
-pub(crate) type GpuOpener<'a> = std::marker::PhantomData<&'a ()>;
-
 /// The opened backend: its kind and description for the `backend` event, and the GPU.
 #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 pub(crate) struct Opened<'a> {
     pub kind: &'static str,
     pub detail: String,
-    pub gpu: Option<GpuOpener<'a>>,
+    pub device: Option<DeviceOpener<'a>>,
     /// GPU and CPU workers share the tiles (`auto`).
     pub shared: bool,
 }
@@ -94,7 +88,7 @@ pub(crate) struct Opened<'a> {
 pub(crate) fn open<'a>(chosen: Chosen, opts: &'a Options, plan: &'a Plan, gpu_slots: usize) -> Result<Opened<'a>> {
     let shared = opts.backend == Backend::Auto || opts.hooks().gpu_share;
     match chosen {
-        Chosen::Cpu(reason) => Ok(Opened { kind: "cpu", detail: format!("({reason})"), gpu: None, shared }),
+        Chosen::Cpu(reason) => Ok(Opened { kind: "cpu", detail: format!("({reason})"), device: None, shared }),
         #[cfg(feature = "gpu")]
         Chosen::Gpu(adapter) => {
             let name = adapter.get_info().name;
@@ -102,18 +96,20 @@ pub(crate) fn open<'a>(chosen: Chosen, opts: &'a Options, plan: &'a Plan, gpu_sl
                 Ok((g, detail)) => Ok(Opened {
                     kind: if shared { "gpu+cpu" } else { "gpu" },
                     detail,
-                    gpu: Some(Box::new(move || Ok((g, None)))),
+                    device: Some(Box::new(move || Ok((g, None)))),
                     shared,
                 }),
                 Err(e) if opts.backend == Backend::Gpu => Err(e),
-                Err(e) => Ok(Opened { kind: "cpu", detail: format!("(GPU {name} unusable: {e})"), gpu: None, shared }),
+                Err(e) => {
+                    Ok(Opened { kind: "cpu", detail: format!("(GPU {name} unusable: {e})"), device: None, shared })
+                }
             }
         }
         #[cfg(feature = "gpu")]
         Chosen::Deferred => Ok(Opened {
             kind: "gpu+cpu",
             detail: "(the GPU opens alongside the CPU workers)".into(),
-            gpu: Some(Box::new(move || match crate::gpu::select(false) {
+            device: Some(Box::new(move || match crate::gpu::select(false) {
                 Some(adapter) => {
                     let name = adapter.get_info().name;
                     open_gpu(adapter, opts, plan, gpu_slots)
@@ -127,70 +123,68 @@ pub(crate) fn open<'a>(chosen: Chosen, opts: &'a Options, plan: &'a Plan, gpu_sl
     }
 }
 
-/// Starts the compute side of the tile stage and returns where the workers find tiles.
-///
-/// Without a GPU the workers take the planner's jobs directly. With one, the GPU thread opens
-/// the device if it is not open yet (announcing it, or why it cannot be used, as a
-/// [`Notice::Backend`]), takes the planner's jobs and hands computed tiles to the workers;
-/// when `shared` (`auto`), the workers also take planner jobs whenever no computed tile is
-/// waiting. The handle yields the GPU thread's times.
-pub(crate) fn spawn_compute<'scope, 'env>(
-    sc: &'scope std::thread::Scope<'scope, 'env>,
-    gpu: Option<GpuOpener<'env>>,
-    shared: bool,
-    jobs: Receiver<Msg>,
-    store: &'env Store,
-    opts: &'env Options,
-    notices: Sender<Notice>,
-) -> (Feed, Option<std::thread::ScopedJoinHandle<'scope, GpuTimes>>) {
-    #[cfg(feature = "gpu")]
-    if let Some(open_gpu) = gpu {
-        let (work_tx, work_rx) = crossbeam_channel::bounded::<Msg>(jobs.capacity().unwrap_or(1).max(1));
-        let gpu_jobs = jobs.clone();
-        let handle = sc.spawn(move || match open_gpu() {
-            Ok((g, detail)) => {
-                if let Some(detail) = detail {
-                    let _ = notices.send(Notice::Backend { kind: "gpu+cpu", detail });
-                }
-                crate::gpu::driver::drive(g, gpu_jobs, work_tx, store, opts.hooks().gpu_fail_after, &notices)
-            }
-            Err(reason) => {
-                let _ = notices.send(Notice::Backend { kind: "cpu", detail: format!("({reason})") });
-                GpuTimes::default()
-            }
-        });
-        return (Feed { computed: Some(work_rx), jobs: shared.then_some(jobs) }, Some(handle));
-    }
-    let _ = (gpu, shared, store, opts, notices, sc);
-    (Feed { computed: None, jobs: Some(jobs) }, None)
-}
-
-/// Opens `adapter` for `plan`; returns the resampler and its description.
+/// Opens `adapter` for `plan`; returns the resampler as a tile device, and its description.
 #[cfg(feature = "gpu")]
 fn open_gpu(
     adapter: wgpu::Adapter,
     opts: &Options,
     plan: &Plan,
     gpu_slots: usize,
-) -> Result<(crate::gpu::GpuResampler, String)> {
+) -> Result<(Box<dyn TileDevice>, String)> {
     let per_slot = crate::gpu::GpuResampler::host_bytes_per_slot(&plan.geometry());
     let limits = crate::gpu::GpuLimits {
-        device_memory: opts.gpu_memory.unwrap_or(u64::MAX),
-        max_buffer: opts.gpu_memory.unwrap_or(u64::MAX),
-        max_binding: opts.gpu_memory.unwrap_or(u64::MAX),
+        device_memory: opts.limits.gpu_memory.unwrap_or(u64::MAX),
+        max_buffer: opts.limits.gpu_memory.unwrap_or(u64::MAX),
+        max_binding: opts.limits.gpu_memory.unwrap_or(u64::MAX),
         host_memory: gpu_slots as u64 * per_slot,
     };
     let f16 = opts.gpu_f16;
     if f16 && !adapter.features().contains(wgpu::Features::SHADER_F16) {
-        return Err(crate::error::Error::Gpu(format!(
+        return Err(Error::Gpu(format!(
             "{} has no SHADER_F16 for --precision f16 (use --precision exact)",
             adapter.get_info().name
         )));
     }
     let g = crate::gpu::GpuResampler::new(adapter, plan, limits, gpu_slots, f16)?;
     let detail =
-        format!("{} ({} slots, {} on the device)", g.adapter, g.slots(), crate::budget::format_size(g.device_bytes));
-    Ok((g, detail))
+        format!("{} ({} slots, {} on the device)", g.adapter, g.slots(), crate::limits::format_size(g.device_bytes));
+    let fail_after = opts.hooks().gpu_fail_after;
+    Ok((Box::new(crate::gpu::driver::GpuDevice { gpu: g, fail_after }), detail))
+}
+
+/// The device for a model's network: `--backend gpu` needs a GPU (software adapters
+/// included) and fails if the model has a layer the GPU cannot run; `auto` takes a hardware
+/// GPU when one opens and the model runs there; `cpu` (and a build without the `gpu` feature)
+/// none — the network then runs on the CPU.
+#[cfg(feature = "gpu")]
+pub(crate) fn network_device(opts: &Options) -> Result<Option<Box<dyn NetDevice>>> {
+    let Some(m) = &opts.model else { return Ok(None) };
+    match crate::gpu::neural::NeuralGpu::unsupported(m.graph(), m.exact()?.as_ref()) {
+        Some(why) if opts.backend == Backend::Gpu => {
+            return Err(Error::usage(format!("--backend gpu: model {}: {why} (use --backend cpu)", m.name())))
+        }
+        Some(_) => return Ok(None),
+        None => {}
+    }
+    let boxed = |g: crate::gpu::neural::NeuralGpu| Box::new(g) as Box<dyn NetDevice>;
+    match opts.backend {
+        Backend::Gpu => {
+            let a =
+                crate::gpu::select(true).ok_or_else(|| Error::Gpu("--backend gpu: no usable GPU adapter".into()))?;
+            crate::gpu::neural::NeuralGpu::open(&a).map(|g| Some(boxed(g)))
+        }
+        Backend::Auto if crate::gpu::may_have_hardware_gpu() => {
+            Ok(crate::gpu::select(false).and_then(|a| crate::gpu::neural::NeuralGpu::open(&a).ok()).map(boxed))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Without the `gpu` feature the network runs on the CPU (`--backend gpu` was refused by
+/// [`Chosen::new`]).
+#[cfg(not(feature = "gpu"))]
+pub(crate) fn network_device(_: &Options) -> Result<Option<Box<dyn NetDevice>>> {
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ pub fn tiff_roundtrip_case(data: &[u8]) -> Option<(MemorySource, Options, Compre
     let mut o = Options::new(Size::Scale { x: scale, y: scale });
     o.tile = tile;
     o.threads = 1;
-    o.max_memory = 64 << 20;
+    o.limits.max_memory = 64 << 20;
     let src = MemorySource::new(w, h, layout, px).expect("sizes computed above");
     Some((src, o, comp))
 }

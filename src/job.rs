@@ -48,7 +48,7 @@ pub struct Report {
 /// use gigascale::source::MemorySource;
 /// let src = MemorySource::new(200, 300, Layout::new(Channels::Rgb, Depth::U8), vec![0; 200 * 300 * 3])?;
 /// let mut opts = Options::new(Size::Scale { x: 15.0, y: 15.0 });
-/// opts.max_memory = 64 << 20;
+/// opts.limits.max_memory = 64 << 20;
 /// opts.backend = gigascale::Backend::Cpu;
 /// // A sink that discards tiles (examples/synthetic.rs has one that checksums them).
 /// # struct Discard;
@@ -85,15 +85,7 @@ impl<'o> Job<'o> {
     pub fn prepare(source: &dyn RowSource, sink: &dyn TileSink, opts: &'o Options) -> Result<Job<'o>> {
         opts.validate()?;
         let info = source.info();
-        let pixels = info.width as u64 * info.height as u64;
-        if opts.max_pixels > 0 && pixels > opts.max_pixels {
-            return Err(Error::limit_pixels(
-                format!("{}x{} input", info.width, info.height),
-                pixels,
-                opts.max_pixels,
-                Some("raise --max-pixels (0 = no limit) if the image is genuine".into()),
-            ));
-        }
+        opts.limits.check_pixels(info.width, info.height)?;
         let (ow, oh) = opts.output_size(info.width, info.height)?;
         let mid = opts.model_size(info.width, info.height)?;
         let passes = plan_passes(opts, info)?;
@@ -130,7 +122,7 @@ impl<'o> Job<'o> {
             gpu: chosen.gpu_need(&geom),
             neural: passes.iter().map(|p| p.bytes).max().unwrap_or(0),
         };
-        let memory = plan_memory(&geom, needs, opts.resolved_threads(), opts.max_memory)?;
+        let memory = plan_memory(&geom, needs, opts.resolved_threads(), opts.limits.max_memory)?;
         let mut plan =
             Plan::new(mid.0, mid.1, ow, oh, opts.filter, info.layout, opts.tile)?.with_intermediate(opts.intermediate);
         if let Some((rows, cols)) = groups {
@@ -211,7 +203,7 @@ impl<'o> Job<'o> {
             threads: memory.threads,
             slots: memory.slots,
             planned_memory: memory.total,
-            max_memory: opts.max_memory,
+            max_memory: opts.limits.max_memory,
         });
         let temp_dir = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
         let mut store = Store::create_rows(&temp_dir, info.row_bytes(), info.height as usize, rows)?;
@@ -234,7 +226,7 @@ impl<'o> Job<'o> {
             encoded_bound,
             tiles,
             first,
-            gpu: opened.gpu,
+            device: opened.device,
             shared: opened.shared,
         };
         let stats = exec::run_tiles(stage, sink, progress)?;
@@ -253,8 +245,8 @@ fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPlan>> {
     let (mut w, mut h) = (info.width, info.height);
     let mut plans = Vec::new();
     for _ in 0..opts.model_passes {
-        let budget = opts.max_memory.saturating_sub(crate::budget::SLACK);
-        let device = opts.gpu_memory.filter(|_| opts.backend != crate::Backend::Cpu);
+        let budget = opts.limits.max_memory.saturating_sub(crate::budget::SLACK);
+        let device = opts.limits.gpu_memory.filter(|_| opts.backend != crate::Backend::Cpu);
         plans.push(stage::plan_pass(model, (w, h), info.layout, opts.resolved_threads(), (budget, device))?);
         (w, h) = (w * model.scale(), h * model.scale());
     }
@@ -281,15 +273,15 @@ fn run_passes(
         .num_threads(opts.resolved_threads())
         .build()
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
-    let gpu = neural_gpu(opts)?;
-    let device: Option<&dyn stage::NetDevice> = gpu.as_ref().map(|g| g.as_device());
+    let gpu = crate::backend::network_device(opts)?;
+    let device: Option<&dyn stage::NetDevice> = gpu.as_deref();
     if let Some(d) = device {
         let first = passes.first().map_or(16, |p| p.tile);
         let size = (info.width as usize, info.height as usize);
         d.prepare(model.graph(), &exact, stage::largest_window(model, size, first))?;
     }
     *setup += t_setup.elapsed().as_secs_f64();
-    let device_name = gpu.as_ref().map_or("cpu".to_string(), |g| format!("gpu {}", g.name()));
+    let device_name = device.map_or("cpu".to_string(), |d| d.describe());
     let mut info = info.clone();
     for (i, &plan) in passes.iter().enumerate() {
         let number = (i as u32 + 1, passes.len() as u32);
@@ -333,62 +325,6 @@ fn run_passes(
         std::thread::spawn(move || drop(g));
     }
     Ok(store)
-}
-
-/// The GPU for the model's convolutions: `--backend gpu` needs one (software adapters
-/// included), `auto` takes a hardware one when it opens, `cpu` none.
-#[cfg(feature = "gpu")]
-fn neural_gpu(opts: &Options) -> Result<Option<crate::gpu::neural::NeuralGpu>> {
-    use crate::options::Backend;
-    if gpu_refusal(opts)? {
-        return Ok(None);
-    }
-    match opts.backend {
-        Backend::Gpu => {
-            let a =
-                crate::gpu::select(true).ok_or_else(|| Error::Gpu("--backend gpu: no usable GPU adapter".into()))?;
-            crate::gpu::neural::NeuralGpu::open(&a).map(Some)
-        }
-        Backend::Auto if crate::gpu::may_have_hardware_gpu() => {
-            Ok(crate::gpu::select(false).and_then(|a| crate::gpu::neural::NeuralGpu::open(&a).ok()))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Why the model's network cannot run on the GPU, if it cannot (then `--backend gpu` fails and
-/// `auto` keeps it on the CPU).
-#[cfg(feature = "gpu")]
-fn gpu_refusal(opts: &Options) -> Result<bool> {
-    use crate::options::Backend;
-    let Some(m) = &opts.model else { return Ok(false) };
-    match crate::gpu::neural::NeuralGpu::unsupported(m.graph(), m.exact()?.as_ref()) {
-        Some(why) if opts.backend == Backend::Gpu => {
-            Err(Error::usage(format!("--backend gpu: model {}: {why} (use --backend cpu)", m.name())))
-        }
-        Some(_) => Ok(true),
-        None => Ok(false),
-    }
-}
-
-/// Without the `gpu` feature the model runs on the CPU (and `--backend gpu` was refused earlier).
-#[cfg(not(feature = "gpu"))]
-fn neural_gpu(_: &Options) -> Result<Option<NoGpu>> {
-    Ok(None)
-}
-
-/// No GPU (a build without the `gpu` feature).
-#[cfg(not(feature = "gpu"))]
-enum NoGpu {}
-
-#[cfg(not(feature = "gpu"))]
-impl NoGpu {
-    fn as_device(&self) -> &dyn stage::NetDevice {
-        match *self {}
-    }
-    fn name(&self) -> &str {
-        match *self {}
-    }
 }
 
 /// Builds the report from the tile stage's figures and the others'.
@@ -442,6 +378,36 @@ pub fn decode_into_store(
     w.check_complete()?;
     exec::check_cancel(opts)?;
     Ok(td.elapsed().as_secs_f64())
+}
+
+/// The one assembly of a job whose input is a file (`upscale`, a distributed plan's units
+/// and its one-process form): plans `source` (opened from `input`) for `sink`, restricted to
+/// `bands` of the tile order when given (one unit), and executes it. A limit error names the
+/// input and the sizes.
+pub fn run_file(
+    input: &std::path::Path,
+    source: Box<dyn RowSource>,
+    sink: &mut dyn TileSink,
+    opts: &Options,
+    bands: Option<std::ops::Range<u32>>,
+    progress: &mut dyn FnMut(&Event),
+) -> Result<Report> {
+    let (w, h) = (source.info().width, source.info().height);
+    let sizes = match opts.output_size(w, h) {
+        Ok((ow, oh)) => format!("{w}x{h} -> {ow}x{oh}"),
+        Err(_) => format!("{w}x{h}"),
+    };
+    let context = |e| match e {
+        Error::Limit { what, needed, limit, unit, hint } => {
+            Error::Limit { what: format!("{} ({sizes}): {what}", input.display()), needed, limit, unit, hint }
+        }
+        e => e,
+    };
+    let mut job = Job::prepare(source.as_ref(), sink, opts).map_err(context)?;
+    if let Some(bands) = bands {
+        job = job.restrict(bands)?;
+    }
+    job.execute(source, sink, progress).map_err(context)
 }
 
 /// Runs a whole job from a [`RowSource`] to a [`TileSink`]: [`Job::prepare`], then

@@ -2,6 +2,7 @@
 
 /// Bits per sample. 16-bit data stays 16-bit end to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Depth {
     /// 8 bits per sample.
     U8,
@@ -47,6 +48,7 @@ impl Depth {
 /// Channel arrangement. Alpha, when present, is always the last channel and unassociated
 /// (straight) in files; it is premultiplied only while resampling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Channels {
     /// One grey channel.
     Gray,
@@ -91,6 +93,7 @@ impl Channels {
 /// assert_eq!(l.bytes_per_pixel(), 8);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Layout {
     /// Channel arrangement.
     pub channels: Channels,

@@ -30,6 +30,7 @@ impl Rect {
 
 /// One unit of work: an output tile and the source window it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TileJob {
     /// Position in the plan's tile order: the row-major tile index (the TIFF tile number),
     /// unless the plan is grouped ([`Plan::with_groups`]).
@@ -46,15 +47,13 @@ pub struct TileJob {
 ///
 /// ```
 /// use gigascale::{Geometry, Filter, Layout, Channels, Depth, Intermediate};
-/// let g = Geometry {
-///     in_size: (2000, 3000), out_size: (30000, 45000), tile: 256,
-///     layout: Layout::new(Channels::Rgb, Depth::U8), filter: Filter::Lanczos3,
-///     intermediate: Intermediate::Exact,
-/// };
+/// let rgb = Layout::new(Channels::Rgb, Depth::U8);
+/// let g = Geometry::new((2000, 3000), (30000, 45000), 256, rgb, Filter::Lanczos3, Intermediate::Exact);
 /// assert_eq!(g.tile_count(), 118 * 176);
 /// assert!(g.coefficient_bytes() < 4 << 20); // 75000 outputs of at most 9 taps
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Geometry {
     /// Source size.
     pub in_size: (u32, u32),
@@ -71,6 +70,18 @@ pub struct Geometry {
 }
 
 impl Geometry {
+    /// A geometry: source and output sizes, output tile edge, layout, filter, intermediate.
+    pub fn new(
+        in_size: (u32, u32),
+        out_size: (u32, u32),
+        tile: u32,
+        layout: Layout,
+        filter: Filter,
+        intermediate: Intermediate,
+    ) -> Geometry {
+        Geometry { in_size, out_size, tile, layout, filter, intermediate }
+    }
+
     /// Tiles per row.
     pub fn tiles_across(&self) -> u32 {
         self.out_size.0.div_ceil(self.tile)
@@ -124,6 +135,7 @@ impl Geometry {
 /// assert_eq!(t.src.x, 0); // clipped at the image edge
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Plan {
     /// Sizes, tiling, layout, filter and intermediate.
     pub geom: Geometry,

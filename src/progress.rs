@@ -1,41 +1,56 @@
-//! Progress events, delivered to a callback on the calling thread.
+//! Progress events, delivered to a callback on the calling thread, and their JSON form
+//! (serde; the schema README shows under "Progress events").
+
+use serde::{Deserialize, Serialize};
 
 /// Time spent per stage, summed over threads, in seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StageTimes {
     /// Decoding the source into the store (wall time).
+    #[serde(rename = "decode_s", serialize_with = "millis")]
     pub decode: f64,
     /// The model's passes (wall time; 0 without a model), setup included.
+    #[serde(rename = "neural_s", serialize_with = "millis")]
     pub neural: f64,
     /// Of which setting the model up before its first tile: opening the GPU, compiling its
     /// shaders and uploading the weights (near zero on the CPU).
+    #[serde(rename = "neural_setup_s", serialize_with = "millis")]
     pub neural_setup: f64,
     /// Of which running the network, on the CPU, or on the GPU as the pass sees it: recording
     /// a tile and waiting for the device (which computes one tile while the next is prepared).
     /// The rest: setup, reading the input windows, placing the results.
+    #[serde(rename = "neural_network_s", serialize_with = "millis")]
     pub neural_network: f64,
     /// Resampling (all workers).
+    #[serde(rename = "compute_s", serialize_with = "millis")]
     pub compute: f64,
     /// Compressing tiles (all workers).
+    #[serde(rename = "encode_s", serialize_with = "millis")]
     pub encode: f64,
     /// Writing tiles and metadata (writer thread).
+    #[serde(rename = "write_s", serialize_with = "millis")]
     pub write: f64,
     /// GPU: packing source windows into upload buffers (GPU thread).
+    #[serde(rename = "gpu_upload_s", serialize_with = "millis")]
     pub gpu_upload: f64,
     /// GPU: waiting for compute and transfers to finish (GPU thread).
+    #[serde(rename = "gpu_wait_s", serialize_with = "millis")]
     pub gpu_wait: f64,
     /// GPU: copying tiles out of read-back buffers (GPU thread).
+    #[serde(rename = "gpu_readback_s", serialize_with = "millis")]
     pub gpu_readback: f64,
     /// Choosing the backend and opening the GPU (instance, device, pipelines, buffers) before
     /// the first tile (wall time; near zero on the CPU path).
+    #[serde(rename = "backend_init_s", serialize_with = "millis")]
     pub backend_init: f64,
     /// Tiles computed by the GPU (the rest by the CPU workers).
     pub gpu_tiles: u64,
 }
 
 /// A progress event.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {
     /// The job is planned and about to start.
@@ -125,70 +140,33 @@ pub enum Event {
         /// Output file size.
         bytes: u64,
         /// Wall time in seconds.
+        #[serde(serialize_with = "millis")]
         seconds: f64,
         /// Per-stage times.
+        #[serde(flatten)]
         stages: StageTimes,
     },
 }
 
 impl Event {
-    /// One JSON object, as printed by `--progress json`.
+    /// One JSON object, as printed by `--progress json` (serde: the variant's name in
+    /// snake case under `"event"`, then its fields; `done` flattens the stage times).
     ///
     /// ```
     /// let e = gigascale::Event::Decode { rows: 3, total: 10 };
     /// assert_eq!(e.to_json(), r#"{"event":"decode","rows":3,"total":10}"#);
+    /// let back: gigascale::Event = serde_json::from_str(&e.to_json()).unwrap();
+    /// assert_eq!(back, e);
     /// ```
     pub fn to_json(&self) -> String {
-        match self {
-            Event::Start { input, output, tiles, threads, slots, planned_memory, max_memory } => format!(
-                r#"{{"event":"start","input":[{},{}],"output":[{},{}],"tiles":{tiles},"threads":{threads},"slots":{slots},"planned_memory":{planned_memory},"max_memory":{max_memory}}}"#,
-                input.0, input.1, output.0, output.1
-            ),
-            Event::Backend { kind, detail } => {
-                format!(r#"{{"event":"backend","kind":"{}","detail":"{}"}}"#, esc(kind), esc(detail))
-            }
-            Event::Warning { message } => format!(r#"{{"event":"warning","message":"{}"}}"#, esc(message)),
-            Event::Resumed { tiles, total } => format!(r#"{{"event":"resumed","tiles":{tiles},"total":{total}}}"#),
-            Event::Decode { rows, total } => format!(r#"{{"event":"decode","rows":{rows},"total":{total}}}"#),
-            Event::Tiles { done, total } => format!(r#"{{"event":"tiles","done":{done},"total":{total}}}"#),
-            Event::NeuralStart { model, pass, passes, input, output, tile, tiles, planned_memory, device } => format!(
-                r#"{{"event":"neural_start","model":"{}","pass":{pass},"passes":{passes},"input":[{},{}],"output":[{},{}],"tile":{tile},"tiles":{tiles},"planned_memory":{planned_memory},"device":"{}"}}"#,
-                esc(model),
-                input.0,
-                input.1,
-                output.0,
-                output.1,
-                esc(device)
-            ),
-            Event::Neural { pass, passes, done, total } => {
-                format!(r#"{{"event":"neural","pass":{pass},"passes":{passes},"done":{done},"total":{total}}}"#)
-            }
-            Event::Done { bytes, seconds, stages } => format!(
-                r#"{{"event":"done","bytes":{bytes},"seconds":{seconds:.3},"decode_s":{:.3},"neural_s":{:.3},"neural_setup_s":{:.3},"neural_network_s":{:.3},"compute_s":{:.3},"encode_s":{:.3},"write_s":{:.3},"gpu_upload_s":{:.3},"gpu_wait_s":{:.3},"gpu_readback_s":{:.3},"backend_init_s":{:.3},"gpu_tiles":{}}}"#,
-                stages.decode,
-                stages.neural,
-                stages.neural_setup,
-                stages.neural_network,
-                stages.compute,
-                stages.encode,
-                stages.write,
-                stages.gpu_upload,
-                stages.gpu_wait,
-                stages.gpu_readback,
-                stages.backend_init,
-                stages.gpu_tiles
-            ),
-        }
+        // Serialising these plain fields cannot fail (no maps with non-string keys, no
+        // custom serialisers that fail).
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| serde_json::json!({"event": "warning", "message": e.to_string()}).to_string())
     }
 }
 
-fn esc(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| match c {
-            '"' => vec!['\\', '"'],
-            '\\' => vec!['\\', '\\'],
-            c if (c as u32) < 0x20 => vec![' '],
-            c => vec![c],
-        })
-        .collect()
+/// Seconds as printed: to the millisecond.
+fn millis<S: serde::Serializer>(v: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64((v * 1000.0).round() / 1000.0)
 }

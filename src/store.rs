@@ -194,7 +194,7 @@ fn reserve(file: &File, dir: &Path, len: u64, what: &str) -> Result<()> {
                 std::io::ErrorKind::StorageFull,
                 format!(
                     "{what} needs {len} bytes ({}) in this directory: {detail}; free space or choose another --temp-dir",
-                    crate::budget::format_size(len)
+                    crate::limits::format_size(len)
                 ),
             ),
         )

@@ -1,7 +1,6 @@
 //! Every CPU backend variant reproduces the scalar reference bit for bit, on every tile size,
 //! and the reference itself is pinned by checksums (so a change to the arithmetic is seen).
-mod common;
-use common::*;
+use crate::util::*;
 use gigascale::resample::{fast8, native, Rows, Scratch};
 use gigascale::{Channels, Depth, Filter, Intermediate, Layout, Plan};
 

@@ -1,46 +1,20 @@
 //! The binary: main jobs, bad input, and what is (not) left behind.
+use crate::util::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gigascale"))
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
-}
-
-/// A scratch directory for one test, removed when the test ends (whether it passes or not).
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// A scratch directory with a `tmp` folder for `--temp-dir`, removed when the test ends.
+#[track_caller]
 fn tmpdir(name: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("gigascale-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+    let d = TempDir::new(name);
     std::fs::create_dir_all(d.join("tmp")).unwrap();
-    TempDir(d)
+    d
 }
 
 fn upscale(dir: &Path, input: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut c = bin();
     c.args(["upscale"]).arg(input).arg(out).args(["--temp-dir"]).arg(dir.join("tmp")).args(extra);
     c.output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Nothing but `keep` may remain in `dir` (and its temp folder must be empty).
@@ -155,9 +129,6 @@ fn png_with_size(path: &Path, w: u32, h: u32) {
     std::fs::write(path, f).unwrap();
 }
 
-fn crc32(d: &[u8]) -> u32 {
-    crc32_update(0xFFFF_FFFF, d)
-}
 fn crc32_update(mut c: u32, d: &[u8]) -> u32 {
     for &b in d {
         c ^= b as u32;

@@ -1,59 +1,20 @@
 //! The engine's promises at the edges (issue: absurd sizes, full disks, big JPEGs, f16):
 //! each test here failed before the fix it names and passes now.
+use crate::util::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gigascale"))
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gigascale-edges-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    v.sort();
-    v
-}
 
 /// Runs `gigascale upscale IN OUT ARGS` under /usr/bin/time; returns the output and the peak
 /// RSS in bytes.
 fn upscale_measured(input: &Path, out: &Path, args: &[&str]) -> (Output, u64) {
-    let time = Path::new("/usr/bin/time");
-    assert!(time.exists(), "/usr/bin/time is needed (Debian package 'time'; .ci/run installs it)");
-    let o = Command::new(time)
-        .args(["-f", "peak_rss_kb=%M"])
-        .arg(env!("CARGO_BIN_EXE_gigascale"))
-        .arg("upscale")
-        .arg(input)
-        .arg(out)
-        .args(args)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    let kb: u64 =
-        err.lines().find_map(|l| l.strip_prefix("peak_rss_kb=")).expect("time's line").trim().parse().unwrap();
-    (o, kb * 1024)
+    let mut all: Vec<&std::ffi::OsStr> = vec!["upscale".as_ref(), input.as_os_str(), out.as_os_str()];
+    all.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+    measured(&all)
 }
 
 /// A 1000x700 RGB PNG (noise), written with the png crate.
 fn noise_png(path: &Path, w: u32, h: u32) {
-    let mut s = 99u64;
-    let px: Vec<u8> = (0..w * h * 3)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (s >> 56) as u8
-        })
-        .collect();
+    let px = Lcg(99).bytes((w * h * 3) as usize);
     let mut enc = png::Encoder::new(std::fs::File::create(path).unwrap(), w, h);
     enc.set_color(png::ColorType::Rgb);
     enc.write_header().unwrap().write_image_data(&px).unwrap();
@@ -61,7 +22,7 @@ fn noise_png(path: &Path, w: u32, h: u32) {
 
 #[test]
 fn absurd_output_sizes_are_refused_in_their_own_words_before_any_allocation() {
-    let d = tmpdir("absurd");
+    let d = scratch("absurd");
     let input = d.join("in.png");
     noise_png(&input, 1000, 700);
     let out = d.join("out.tif");
@@ -90,7 +51,7 @@ fn small_tmpfs(name: &str) -> Option<PathBuf> {
 }
 
 fn small_tmpfs_of(name: &str, size: &str) -> Option<PathBuf> {
-    let mnt = tmpdir(name);
+    let mnt = scratch(name);
     match Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&mnt).output() {
         Ok(m) if m.status.success() => Some(mnt),
         Ok(m) => {
@@ -114,7 +75,7 @@ fn unmount(mnt: &Path) -> Vec<String> {
 #[test]
 fn a_full_scratch_disk_is_an_error_not_a_sigbus() {
     let Some(mnt) = small_tmpfs("tmpfs") else { return };
-    let d = tmpdir("fulldisk");
+    let d = scratch("fulldisk");
     let input = d.join("in.png");
     noise_png(&input, 1000, 700); // a 2.1 MB store on a 1 MiB file system
     let out = d.join("out.tif");
@@ -144,7 +105,7 @@ fn a_full_output_disk_is_an_error_naming_what_was_written() {
 
 #[test]
 fn resume_is_refused_for_png_output() {
-    let d = tmpdir("pngresume");
+    let d = scratch("pngresume");
     let o = bin()
         .arg("upscale")
         .arg(fixture("coffee.jpg"))
@@ -161,7 +122,7 @@ fn resume_is_refused_for_png_output() {
 
 #[test]
 fn f16_is_refused_wherever_its_bytes_could_be_mixed() {
-    let d = tmpdir("f16");
+    let d = scratch("f16");
     let out = d.join("o.tif");
     for extra in [&["--backend", "auto"][..], &["--backend", "cpu"], &["--backend", "gpu", "--resume"]] {
         let o = bin()
@@ -183,11 +144,10 @@ fn f16_is_refused_wherever_its_bytes_could_be_mixed() {
 /// A `w x h` photo-like JPEG (gradients, edges, noise) from libjpeg-turbo's encoder.
 fn make_jpeg(path: &Path, w: usize, h: usize, progressive: bool) {
     let mut px = Vec::with_capacity(w * h * 3);
-    let mut s = 7u64;
+    let mut rng = Lcg(7);
     for y in 0..h {
         for x in 0..w {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let n = (s >> 60) as usize;
+            let n = (rng.next() >> 60) as usize;
             let edge = if (x / 300 + y / 200) % 2 == 0 { 50 } else { 0 };
             px.push(((x * 200 / w) + edge + n) as u8);
             px.push(((y * 200 / h) + n) as u8);
@@ -208,7 +168,7 @@ fn make_jpeg(path: &Path, w: usize, h: usize, progressive: bool) {
 
 #[test]
 fn big_jpegs_stream_through_a_small_budget() {
-    let d = tmpdir("bigjpeg");
+    let d = scratch("bigjpeg");
     // 24 MP: 72 MB decoded. Decoding it whole needed more than these budgets (refused before).
     let base = d.join("base.jpg");
     make_jpeg(&base, 4000, 6000, false);
@@ -285,7 +245,7 @@ fn read_pnm(b: &[u8]) -> (usize, usize, Vec<u8>) {
 #[test]
 fn jpeg_pixels_are_libjpeg_turbos_own() {
     // The independent reader: libjpeg-turbo's djpeg (Debian libjpeg-turbo-progs).
-    let d = tmpdir("djpeg");
+    let d = scratch("djpeg");
     for name in ["coffee.jpg", "coffee-progressive.jpg", "camera-gray.jpg"] {
         let djpeg = Command::new("djpeg")
             .arg(fixture(name))
@@ -310,7 +270,7 @@ fn jpeg_pixels_are_libjpeg_turbos_own() {
 
 #[test]
 fn a_single_strip_tiff_counts_its_strip_once() {
-    let d = tmpdir("strip");
+    let d = scratch("strip");
     let (w, h) = (2000u32, 1500u32);
     let input = d.join("one-strip.tif");
     let px: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();

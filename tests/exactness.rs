@@ -1,6 +1,5 @@
 //! Every filter, layout, depth and factor: within 1 LSB of the independent f64 reference.
-mod common;
-use common::*;
+use crate::util::*;
 use gigascale::{Depth, Filter, Intermediate, Layout};
 
 /// Compares `got` with the f64 reference. Plain channels and alpha: |Δ| ≤ 1. Colour of

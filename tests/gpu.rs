@@ -2,8 +2,7 @@
 //! integer shaders (in CI: Mesa's lavapipe); without one each test prints why and returns, or
 //! fails when `GIGASCALE_REQUIRE_GPU=1` (as `.ci/run` sets).
 #![cfg(feature = "gpu")]
-mod common;
-use common::*;
+use crate::util::*;
 use gigascale::{Backend, Channels, Depth, Filter, Intermediate, Layout};
 
 /// Whether a usable adapter exists. Without one the tests skip, saying so — unless
@@ -122,8 +121,8 @@ fn fifteen_x_under_small_gpu_and_host_budgets() {
     // 15x of a 120x80 image (1800x1200 out) with 64M for the host and for the device.
     let img = random_img(&mut Rng(2), 120, 80, Layout::new(gigascale::Channels::Rgb, Depth::U8));
     let mut o = with_backend(opts_scale(15.0, 15.0, Filter::Lanczos3), Backend::Gpu);
-    o.max_memory = 64 << 20;
-    o.gpu_memory = Some(64 << 20);
+    o.limits.max_memory = 64 << 20;
+    o.limits.gpu_memory = Some(64 << 20);
     let gpu = run_mem(&img, &o).unwrap();
     let cpu = run_mem(&img, &with_backend(o, Backend::Cpu)).unwrap();
     assert!(gpu.data == cpu.data);
@@ -253,11 +252,11 @@ fn neural_gpu_matches_cpu_byte_for_byte() {
     let mut o = opts_scale(2.0, 2.0, Filter::Lanczos3);
     o.model = Some(std::sync::Arc::new(gigascale::Model::builtin("photo").unwrap()));
     let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
-    for (host, device) in [(13 << 20, None), (o.max_memory, Some(17 << 20))] {
+    for (host, device) in [(13 << 20, None), (o.limits.max_memory, Some(17 << 20))] {
         let mut tiles = 0;
         let mut sink = MemSink::default();
         let mut gpu_opts = with_backend(o.clone(), Backend::Gpu);
-        (gpu_opts.max_memory, gpu_opts.gpu_memory) = (host, device);
+        (gpu_opts.limits.max_memory, gpu_opts.limits.gpu_memory) = (host, device);
         gigascale::run(Box::new(img.source()), &mut sink, &gpu_opts, &mut |e| {
             if let gigascale::Event::NeuralStart { tiles: t, device, .. } = e {
                 assert!(device.starts_with("gpu"), "{device}");

@@ -2,6 +2,7 @@
 //! and zero declared sizes, IFD loops): every file is refused with a one-line error naming it,
 //! or — when a flip leaves a valid image — converted into a valid output. Never a panic, a
 //! signal, a hang, or memory beyond the budget. Set GIGASCALE_CORPUS_DIR to keep the corpus.
+use crate::util::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,17 +13,6 @@ fn fixture(name: &str) -> Vec<u8> {
 
 fn be32(v: u32) -> [u8; 4] {
     v.to_be_bytes()
-}
-
-fn crc32(d: &[u8]) -> u32 {
-    let mut c = 0xFFFF_FFFFu32;
-    for &b in d {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-        }
-    }
-    !c
 }
 
 /// PNG with IHDR width/height replaced (CRC fixed up, so only the sizes are hostile).

@@ -1,31 +1,10 @@
 //! Files written by gigascale are read back by the tiff crate's decoder and by libtiff
 //! (`tiffinfo -D`), report tiles, and hold exactly the pixels the engine computed.
-mod common;
-use common::*;
+use crate::util::*;
 use gigascale::sink::{TiffSink, TileSink};
 use gigascale::{Channels, Compression, Depth, Filter, Layout};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gigascale-interop-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Decodes a TIFF with the tiff crate into an `Img` (u16 samples).
-pub fn read_tiff(path: &Path) -> (u32, u32, tiff::ColorType, Vec<u16>) {
-    let mut d = tiff::decoder::Decoder::new(std::fs::File::open(path).unwrap()).unwrap();
-    let (w, h) = d.dimensions().unwrap();
-    let ct = d.colortype().unwrap();
-    let data = match d.read_image().unwrap() {
-        tiff::decoder::DecodingResult::U8(v) => v.into_iter().map(u16::from).collect(),
-        tiff::decoder::DecodingResult::U16(v) => v,
-        _ => panic!("unexpected sample type"),
-    };
-    (w, h, ct, data)
-}
 
 /// Runs `tiffinfo -D` (reads every tile through libtiff) and returns its stdout.
 fn tiffinfo(path: &Path) -> String {
@@ -51,7 +30,7 @@ fn write_tiff(img: &Img, path: &Path, c: Compression, big: bool, tile: u32, sx: 
 
 #[test]
 fn every_compression_and_layout_reads_back_identically() {
-    let dir = tmpdir("codecs");
+    let dir = scratch("codecs");
     let mut rng = Rng(3);
     let mut n = 0;
     for c in [Compression::None, Compression::Deflate, Compression::Lzw, Compression::Zstd] {
@@ -86,7 +65,7 @@ fn every_compression_and_layout_reads_back_identically() {
 
 #[test]
 fn fixtures_through_the_cli_read_back_everywhere() {
-    let dir = tmpdir("fixtures");
+    let dir = scratch("fixtures");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut seen = 0;
     for entry in std::fs::read_dir(&fixtures).unwrap() {
@@ -135,7 +114,7 @@ fn fixtures_through_the_cli_read_back_everywhere() {
 
 #[test]
 fn icc_profile_is_carried() {
-    let dir = tmpdir("icc");
+    let dir = scratch("icc");
     let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/coffee.jpg");
     let src = gigascale::source::open(&input, 1 << 26).unwrap();
     let icc = src.info().icc_profile.clone().expect("fixture has an ICC profile");
@@ -154,7 +133,7 @@ fn icc_profile_is_carried() {
 
 #[test]
 fn png_output_matches_tiff_output() {
-    let dir = tmpdir("png");
+    let dir = scratch("png");
     let mut rng = Rng(11);
     for (channels, depth) in [(Channels::Rgba, Depth::U16), (Channels::Gray, Depth::U8)] {
         let img = random_img(&mut rng, 40, 30, Layout::new(channels, depth));
@@ -170,6 +149,7 @@ fn png_output_matches_tiff_output() {
         let got: Vec<u16> = match depth {
             Depth::U8 => buf.iter().map(|&b| b as u16).collect(),
             Depth::U16 => buf.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect(),
+            d => panic!("no test images of {d:?}"),
         };
         assert!(got == want.data, "{channels:?} {depth:?}");
     }
@@ -178,7 +158,7 @@ fn png_output_matches_tiff_output() {
 
 #[test]
 fn tile_offsets_past_4_gib_read_back_with_libtiff() {
-    let dir = tmpdir("sparse");
+    let dir = scratch("sparse");
     let mut rng = Rng(11);
     let img = random_img(&mut rng, 23, 17, Layout::new(Channels::Rgb, Depth::U8));
     let mut o = opts_scale(7.0, 7.0, Filter::Lanczos3);

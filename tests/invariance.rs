@@ -1,13 +1,12 @@
 //! Tile invariance: the output does not depend on the tile size or on the memory budget
 //! (from the smallest plan that fits up to 1G).
-mod common;
-use common::*;
+use crate::util::*;
 use gigascale::{Depth, Error, Filter, Intermediate, Layout};
 use proptest::prelude::*;
 
 fn smallest_budget(img: &Img, o: &gigascale::Options) -> u64 {
     let mut probe = o.clone();
-    probe.max_memory = 1 << 20;
+    probe.limits.max_memory = 1 << 20;
     match run_mem(img, &probe) {
         Ok(_) => 1 << 20,
         Err(Error::Limit { needed, .. }) => needed,
@@ -30,7 +29,7 @@ proptest! {
         let mode = if rounded { Intermediate::Rounded } else { Intermediate::Exact };
         let mut base = opts_scale(sx, sy, f);
         base.intermediate = mode;
-        base.max_memory = 1 << 30;
+        base.limits.max_memory = 1 << 30;
         let want = run_mem(&img, &base).unwrap();
         for tile in [16u32, 64, 256, 1024] {
             let mut o = opts_scale(sx, sy, f);
@@ -38,7 +37,7 @@ proptest! {
             o.tile = tile;
             let min = smallest_budget(&img, &o);
             for budget in [min, 1 << 30] {
-                o.max_memory = budget;
+                o.limits.max_memory = budget;
                 o.threads = if budget == min { 1 } else { 3 };
                 let got = run_mem(&img, &o).unwrap();
                 prop_assert_eq!((got.w, got.h), (want.w, want.h));
@@ -53,7 +52,7 @@ fn budget_too_small_states_the_minimum() {
     let img = random_img(&mut Rng(1), 64, 64, Layout::new(gigascale::Channels::Rgb, Depth::U8));
     let mut o = opts_scale(4.0, 4.0, Filter::Lanczos3);
     o.tile = 1024;
-    o.max_memory = 1 << 20;
+    o.limits.max_memory = 1 << 20;
     match run_mem(&img, &o) {
         Err(e @ Error::Limit { .. }) => {
             let msg = e.to_string();

@@ -1,6 +1,7 @@
 //! The ncnn loader: the shipped models load with the shape their papers give, their files are
 //! the ones recorded in models/README.md, and malformed models are refused with the file and
 //! the reason — before any work.
+use crate::util::*;
 use gigascale::Model;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -74,11 +75,11 @@ fn malformed_models_are_refused_with_the_reason() {
         }
     }
     // Random corruption of the text never panics.
-    let mut seed = 1u64;
+    let mut rng = Lcg(1);
     for _ in 0..300 {
         let mut t = param.clone().into_bytes();
         for _ in 0..3 {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let seed = rng.next();
             let i = (seed >> 33) as usize % t.len();
             t[i] = b"0123456789 =,-.\nabcXYZ"[(seed >> 20) as usize % 22];
         }

@@ -2,8 +2,7 @@
 //! the stores and tiles. Byte-identical whatever the tiles, budget and threads; the same bytes
 //! as the engine on the whole image; chaining equal to the two stages run apart; alpha, grey
 //! and 16-bit handled as documented (src/neural/stage.rs).
-mod common;
-use common::*;
+use crate::util::*;
 use gigascale::{Channels, Depth, Event, Filter, Layout, Model, Options, Size};
 use std::sync::Arc;
 
@@ -56,7 +55,7 @@ fn every_tile_budget_and_thread_count_gives_the_same_bytes() {
         assert!(tiles[0] >= 70, "{name}: one tile with a large budget, got {tiles:?}");
         let mut seen = Vec::new();
         for (budget, threads) in budgets {
-            o.max_memory = budget;
+            o.limits.max_memory = budget;
             o.threads = threads;
             o.tile = 32;
             let (got, tiles) = run_tiles(&img, &o);

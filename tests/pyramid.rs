@@ -2,21 +2,11 @@
 //! the tiff crate (every level's pixels checked against an independent 2x2 mean of the level
 //! before), by libtiff's `tiffinfo -D` and by tifffile's `series[0].levels`; level 0 is the
 //! image without a pyramid; a killed pyramid job resumes to the same bytes.
-use std::path::{Path, PathBuf};
+use crate::util::*;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use tiff::decoder::{Decoder, DecodingResult};
 use tiff::tags::Tag;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gigascale-pyramid-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn upscale(input: &Path, out: &Path, args: &[&str]) {
     let o = Command::new(env!("CARGO_BIN_EXE_gigascale"))
@@ -166,14 +156,14 @@ fn tifffile_levels(path: &Path, levels: &[Level]) {
     let script = "import sys, tifffile\n\
         s = tifffile.TiffFile(sys.argv[1]).series[0]\n\
         for l in s.levels:\n    a = l.asarray()\n    print(a.shape[1], a.shape[0], int(a.astype('uint64').sum()))\n";
-    let o = Command::new("python3").args(["-c", script]).arg(path).stderr(Stdio::piped()).output();
+    let o = Command::new(python_bin()).args(["-c", script]).arg(path).stderr(Stdio::piped()).output();
     let required = std::env::var("GIGASCALE_REQUIRE_TIFFFILE").is_ok_and(|v| v == "1");
     let o = match o {
         Ok(o) if o.status.success() => o,
         other => {
             let why = other.map_or_else(|e| e.to_string(), |o| String::from_utf8_lossy(&o.stderr).into_owned());
             assert!(!required, "tifffile must read the pyramid: {why}");
-            eprintln!("SKIPPED tifffile check (python3 with tifffile not installed): {why}");
+            eprintln!("SKIPPED tifffile check ({} without tifffile): {why}", python_bin());
             return;
         }
     };

@@ -6,11 +6,12 @@
 //! The interpreter is `$GIGASCALE_PYTHON` (default `python3`) with zarr, ome-zarr-models and
 //! dask[distributed] installed; without them these tests are skipped, unless
 //! `GIGASCALE_REQUIRE_PYTHON=1` (CI sets it, with a virtual environment: .ci/run).
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use crate::util::*;
+use std::path::Path;
+use std::process::Command;
 
 fn python() -> Option<String> {
-    let py = std::env::var("GIGASCALE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let py = python_bin();
     let probe = Command::new(&py).args(["-c", "import zarr, ome_zarr_models, distributed, numpy"]).output();
     match probe {
         Ok(o) if o.status.success() => Some(py),
@@ -22,27 +23,6 @@ fn python() -> Option<String> {
             None
         }
     }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gigascale-py-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
-}
-
-fn ok(o: &Output) -> String {
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "exit {:?}: {err}\n{}", o.status, String::from_utf8_lossy(&o.stdout));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn gs(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gigascale")).args(args).output().unwrap()
 }
 
 fn py_cmd(py: &str) -> Command {

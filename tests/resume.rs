@@ -3,12 +3,9 @@
 //! resumed with --resume ends byte-identical to an uninterrupted run; a kill leaves no OUT and
 //! nothing but the partial output and its journal; a plain rerun cleans all of it; changed
 //! options are refused.
-use std::path::{Path, PathBuf};
+use crate::util::*;
+use std::path::Path;
 use std::process::{Command, Stdio};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
-}
 
 fn job(out: &Path, tmp: &Path, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gigascale"));
@@ -18,13 +15,6 @@ fn job(out: &Path, tmp: &Path, extra: &[&str]) -> Command {
         .args(extra)
         .stderr(Stdio::piped());
     c
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    v.sort();
-    v
 }
 
 /// The tiles of the test job: 4500x3000 in 64-pixel tiles.

@@ -5,6 +5,7 @@
 //!
 //! The server is `$GIGASCALE_PYTHON -m moto.server` (default `python3`); without moto the test
 //! is skipped, unless `GIGASCALE_REQUIRE_S3=1` (CI sets it: .ci/run).
+use crate::util::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -19,7 +20,7 @@ impl Drop for Moto {
 }
 
 fn moto() -> Option<(Moto, String)> {
-    let py = std::env::var("GIGASCALE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let py = python_bin();
     let has = Command::new(&py).args(["-c", "import moto.server"]).output().is_ok_and(|o| o.status.success());
     if !has {
         let required = std::env::var("GIGASCALE_REQUIRE_S3").is_ok_and(|v| v == "1");
@@ -45,8 +46,9 @@ fn moto() -> Option<(Moto, String)> {
     panic!("moto did not start on {url}");
 }
 
-fn gs(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gigascale"))
+/// `gigascale ARGS` with the S3 client pointed at `endpoint`.
+fn gs_s3(endpoint: &str, args: &[&str]) -> Output {
+    bin()
         .args(args)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -55,11 +57,6 @@ fn gs(endpoint: &str, args: &[&str]) -> Output {
         .env("AWS_ALLOW_HTTP", "true")
         .output()
         .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "exit {:?}: {}", o.status, String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Downloads every object of `bucket` into `dir` with boto3 (AWS's own client, installed
@@ -88,20 +85,20 @@ fn units_on_s3_give_the_bytes_of_the_directory_output() {
     let local = d.join("local.ome.zarr");
     let mut args = vec!["upscale", input.to_str().unwrap(), local.to_str().unwrap()];
     args.extend(job);
-    ok(&gs(&endpoint, &args));
+    ok(&gs_s3(&endpoint, &args));
 
     // plan, units two at a time, finalize.
     let url = "s3://tiles/out.ome.zarr";
     let mut args = vec!["plan", input.to_str().unwrap(), url];
     args.extend(job);
-    let n: u32 = ok(&gs(&endpoint, &args)).trim().parse().unwrap();
+    let n: u32 = ok(&gs_s3(&endpoint, &args)).trim().parse().unwrap();
     assert!(n >= 2);
     let mut running = Vec::new();
     for u in 0..n {
         let unit = u.to_string();
         running.push(std::thread::spawn({
             let endpoint = endpoint.clone();
-            move || ok(&gs(&endpoint, &["run", url, "--unit", &unit, "-q"]))
+            move || ok(&gs_s3(&endpoint, &["run", url, "--unit", &unit, "-q"]))
         }));
         if running.len() == 2 {
             running.remove(0).join().unwrap();
@@ -110,15 +107,15 @@ fn units_on_s3_give_the_bytes_of_the_directory_output() {
     for r in running {
         r.join().unwrap();
     }
-    let o = gs(&endpoint, &["finalize", "s3://tiles/out.ome.zarr"]);
+    let o = gs_s3(&endpoint, &["finalize", "s3://tiles/out.ome.zarr"]);
     ok(&o);
     // And the whole job in one process, straight to the bucket.
     let mut args = vec!["upscale", input.to_str().unwrap(), "s3://tiles/single.ome.zarr"];
     args.extend(job);
-    ok(&gs(&endpoint, &args));
+    ok(&gs_s3(&endpoint, &args));
 
     let got = d.join("bucket");
-    let py = std::env::var("GIGASCALE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let py = python_bin();
     let o = Command::new(py).args(["-c", DOWNLOAD, &endpoint, "tiles", got.to_str().unwrap()]).output().unwrap();
     ok(&o);
     let mut top: Vec<String> =
@@ -132,7 +129,7 @@ fn units_on_s3_give_the_bytes_of_the_directory_output() {
     // A planned output is refused without --overwrite, and replaced with it.
     let mut args = vec!["plan", input.to_str().unwrap(), url];
     args.extend(job);
-    let o = gs(&endpoint, &args);
+    let o = gs_s3(&endpoint, &args);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("already exists"));
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -2,22 +2,12 @@
 //! done, the result equal to the CLI's output, Range and ETag, the DZI descriptor and tiles
 //! equal to the TIFF's tiles, the refusals (401, 403, 404, 413, 415, 503), cancel, and a
 //! restart on the same work directory.
+use crate::util::*;
 use gigascale::serve::{ServeOptions, Server};
 use serde_json::{json, Value};
 use std::io::{BufRead, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gigascale-serve-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// A client for one server: base address and token.
 struct Client {

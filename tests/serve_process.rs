@@ -1,7 +1,7 @@
 //! `gigascale serve` as a process: SIGTERM shuts it down within 5 s (the event stream ends, the
 //! running job is left resumable and resumes on the next start), and its peak memory (VmHWM)
 //! stays within `--max-memory` + 32 MB while a job runs and deep-zoom tiles are served.
-mod common;
+use crate::util::*;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -72,17 +72,10 @@ impl Drop for Serve {
     }
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gigascale-serve-proc-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// A photo-like PNG of `w x h` in `dir`.
 fn photo(dir: &Path, w: u32, h: u32) -> PathBuf {
     let p = dir.join("photo.png");
-    common::photo_png(&p, w, h);
+    photo_png(&p, w, h);
     p
 }
 

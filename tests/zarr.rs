@@ -4,39 +4,14 @@
 //! at a time + `finalize` give the same bytes (`diff -r`) for every input format, also after a
 //! unit is killed mid-shard or run twice at once. zarr-python and ome-zarr-models read it too
 //! (tests/zarr_python.rs).
-mod common;
+use crate::util::*;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gigascale-zarr-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn gs(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gigascale")).args(args).output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "exit {:?}: {err}", o.status);
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use std::process::Command;
 
 /// The options of the test jobs: small tiles and shards, so that a small image has several
 /// shards per unit, several units and three levels.
 const JOB: [&str; 8] = ["--scale", "7", "--tile", "32", "--shard", "64", "--pyramid", "-q"];
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// `plan`, every unit run by `xargs -P2`, `finalize`.
 fn distributed(input: &Path, out: &Path, extra: &[&str]) {
@@ -310,21 +285,13 @@ fn refusals_are_clear() {
 fn one_unit_stays_within_its_memory_budget() {
     let d = scratch("memory");
     let input = d.join("in.png");
-    common::photo_png(&input, 400, 600);
+    photo_png(&input, 400, 600);
     let out = d.join("out.ome.zarr");
     ok(&gs(&["plan", s(&input), s(&out), "--scale", "15", "--shard", "2048", "--pyramid", "-q"]));
-    let time = Path::new("/usr/bin/time");
-    assert!(time.exists(), "/usr/bin/time is needed (Debian package 'time'; .ci/run installs it)");
-    let o = Command::new(time)
-        .args(["-f", "peak_rss_kb=%M"])
-        .arg(env!("CARGO_BIN_EXE_gigascale"))
-        .args(["run", s(&out), "--unit", "1", "--max-memory", "64M", "--backend", "cpu", "-q"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    let kb: u64 = err.split("peak_rss_kb=").nth(1).unwrap().trim().parse().unwrap();
-    eprintln!("unit 1 of 6000x9000 with a pyramid: peak RSS {} MB under --max-memory 64M", kb / 1024);
-    assert!(kb * 1024 <= 64 << 20, "peak RSS {kb} kB over the 64M budget");
+    let args = ["run", s(&out), "--unit", "1", "--max-memory", "64M", "--backend", "cpu", "-q"];
+    let (o, rss) = measured(&args.map(std::ffi::OsStr::new));
+    assert!(o.status.success(), "{}", stderr(&o));
+    eprintln!("unit 1 of 6000x9000 with a pyramid: peak RSS {} MB under --max-memory 64M", rss >> 20);
+    assert!(rss <= 64 << 20, "peak RSS {} kB over the 64M budget", rss >> 10);
     let _ = std::fs::remove_dir_all(&d);
 }

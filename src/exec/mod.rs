@@ -1,18 +1,19 @@
 //! The tile stage of a job: planner → bounded ring → (GPU thread →) workers → one writer.
 //!
 //! ```text
-//!  planner ──(job, free slot)──▶ [GPU thread] ──computed──▶ workers ──encoded──▶ writer ──▶ sink
-//!  (serial,   ring.rs             backend.rs    (auto: workers   workers.rs        writer.rs
+//!  planner ──(job, free slot)──▶ [device thread] ──computed──▶ workers ──encoded──▶ writer ──▶ sink
+//!  (serial,   ring.rs             device.rs   (auto: workers   workers.rs        writer.rs
 //!   blocks on                                    take jobs too)
 //!   the ring) ◀────────────────────────────── slot returned ◀──────────────────────┘
 //! ```
 //!
 //! Each part is a file: [`ring`] (slots, the planner, the workers' feed), [`workers`],
-//! [`writer`]; the GPU thread is started by `backend::spawn_compute`, which holds every GPU
-//! `cfg`. Threads tell the writer about warnings and the GPU's late start through a channel of
-//! [`Notice`]s. The stage reads the source from the store and knows nothing of files: the job
+//! [`writer`], and [`device`]: the trait through which an accelerator (the GPU) plugs in, and
+//! its thread. The stage knows no backend by name and has no GPU `cfg`. Threads tell the
+//! writer about warnings and the device's late start through a channel of [`Notice`]s. The stage reads the source from the store and knows nothing of files: the job
 //! (`job.rs`) decodes before it and builds the [`Report`](crate::Report) after it.
 
+pub(crate) mod device;
 pub(crate) mod ring;
 pub(crate) mod workers;
 pub(crate) mod writer;
@@ -30,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Something another thread wants the user to know, relayed by the writer as an event.
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // only the GPU thread sends them
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // only a device's thread sends them
 pub(crate) enum Notice {
     /// Something went wrong but the job goes on.
     Warning(String),
@@ -38,9 +39,9 @@ pub(crate) enum Notice {
     Backend { kind: &'static str, detail: String },
 }
 
-/// Seconds spent by the GPU thread, and tiles it computed.
+/// Seconds spent by the device thread, and tiles the device computed.
 #[derive(Default, Debug, Clone, Copy)]
-pub(crate) struct GpuTimes {
+pub(crate) struct DeviceTimes {
     pub upload: f64,
     pub wait: f64,
     pub readback: f64,
@@ -54,7 +55,7 @@ pub(crate) struct Stats {
     pub compute_s: f64,
     pub encode_s: f64,
     pub write_s: f64,
-    pub gpu: GpuTimes,
+    pub gpu: DeviceTimes,
     /// The backend announced by the GPU thread, if it announced one.
     pub backend: Option<(&'static str, String)>,
 }
@@ -71,8 +72,8 @@ pub(crate) struct TileStage<'a> {
     pub tiles: std::ops::Range<u64>,
     /// The first tile to compute (after a resumed run's durable tiles).
     pub first: u64,
-    /// The GPU, if any: its opener and whether the CPU workers share the tiles.
-    pub gpu: Option<crate::backend::GpuOpener<'a>>,
+    /// The device (the GPU), if any: its opener, and whether the CPU workers share the tiles.
+    pub device: Option<device::DeviceOpener<'a>>,
     pub shared: bool,
 }
 
@@ -83,7 +84,7 @@ pub(crate) fn run_tiles(
     sink: &mut dyn TileSink,
     progress: &mut dyn FnMut(&Event),
 ) -> Result<Stats> {
-    let TileStage { plan, mem, store, opts, encoded_bound, tiles, first, gpu, shared } = stage;
+    let TileStage { plan, mem, store, opts, encoded_bound, tiles, first, device, shared } = stage;
     let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (compute_ns, encode_ns) = (AtomicU64::new(0), AtomicU64::new(0));
@@ -102,7 +103,7 @@ pub(crate) fn run_tiles(
             let stopped = || stop_p.load(Ordering::Relaxed) || cancelled();
             ring::plan_tiles((first..end).map(|i| plan.tile(i)), &free, &job_tx, &stopped)
         });
-        let (feed, gpu_thread) = crate::backend::spawn_compute(sc, gpu, shared, job_rx, store, opts, notice_tx);
+        let (feed, gpu_thread) = device::spawn(sc, device, shared, job_rx, store, notice_tx);
         let workers = &workers;
         sc.spawn(move || workers.run(encoders, feed, done_tx));
         let mut writer = writer::Writer {

@@ -5,7 +5,9 @@
 
 use super::GpuResampler;
 use crate::error::Error;
-use crate::exec::{GpuTimes, Notice};
+use crate::exec::device::TileDevice;
+use crate::exec::ring::Msg;
+use crate::exec::{DeviceTimes, Notice};
 use crate::plan::TileJob;
 use crate::store::Rows;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -25,7 +27,7 @@ struct Driver<'a, T> {
     out: Sender<(TileJob, T, bool)>,
     rows: &'a dyn Rows,
     fail_after: Option<u64>,
-    times: GpuTimes,
+    times: DeviceTimes,
     inflight: VecDeque<Run<T>>,
     /// Consecutive tiles of one row of tiles, waiting to be submitted as one run.
     group: Vec<(TileJob, T)>,
@@ -35,6 +37,25 @@ struct Driver<'a, T> {
     /// Whether the planner may still send jobs.
     open: bool,
     run: usize,
+}
+
+/// The GPU resampler as the tile stage's [`TileDevice`].
+pub(crate) struct GpuDevice {
+    pub(crate) gpu: GpuResampler,
+    /// Test hook: fail (as a lost device would) after this many tiles.
+    pub(crate) fail_after: Option<u64>,
+}
+
+impl TileDevice for GpuDevice {
+    fn drive(
+        self: Box<Self>,
+        jobs: Receiver<Msg>,
+        out: Sender<Msg>,
+        rows: &(dyn Rows + Sync),
+        notices: &Sender<Notice>,
+    ) -> DeviceTimes {
+        drive(self.gpu, jobs, out, rows, self.fail_after, notices)
+    }
 }
 
 /// Runs until the planner's channel closes. Consecutive tiles of one row of tiles are grouped
@@ -47,7 +68,7 @@ pub(crate) fn drive<T: AsMut<[u8]>>(
     rows: &dyn Rows,
     fail_after: Option<u64>,
     notices: &Sender<Notice>,
-) -> GpuTimes {
+) -> DeviceTimes {
     let run = gpu.run();
     let mut d = Driver {
         gpu,
@@ -55,7 +76,7 @@ pub(crate) fn drive<T: AsMut<[u8]>>(
         out,
         rows,
         fail_after,
-        times: GpuTimes::default(),
+        times: DeviceTimes::default(),
         inflight: VecDeque::new(),
         group: Vec::new(),
         failed: None,

@@ -12,10 +12,12 @@ mod resampler;
 pub(crate) mod setup;
 pub(crate) mod shaders;
 
-pub(crate) use resampler::{GpuLimits, GpuResampler};
+pub(crate) use resampler::GpuResampler;
+pub(crate) use setup::GpuLimits;
 
 /// What `gigascale devices` reports of one adapter.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AdapterReport {
     /// Adapter name.
     pub name: String,

@@ -32,6 +32,10 @@ struct Layer {
 }
 
 impl NetDevice for NeuralGpu {
+    fn describe(&self) -> String {
+        format!("gpu {}", self.name)
+    }
+
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()> {
         for (n, node) in g.nodes.iter().enumerate() {
             if let Op::Conv(c) = &node.op {
@@ -103,7 +107,7 @@ fn shape(c: usize, [(x0, w, gw), (y0, h, gh)]: [(usize, usize, usize); 2]) -> Te
 
 impl NeuralGpu {
     /// Opens `adapter` for the neural engine and compiles the data-movement shaders.
-    pub fn open(adapter: &wgpu::Adapter) -> Result<NeuralGpu> {
+    pub(crate) fn open(adapter: &wgpu::Adapter) -> Result<NeuralGpu> {
         let l = adapter.limits();
         let name = adapter.get_info().name;
         let dev = open_device(adapter, l.max_buffer_size, l.max_storage_buffer_binding_size, false)?;
@@ -133,18 +137,8 @@ impl NeuralGpu {
         })
     }
 
-    /// The adapter's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// As the neural stage's device.
-    pub fn as_device(&self) -> &dyn NetDevice {
-        self
-    }
-
     /// Why `g` cannot run on the device (an operation it does not have), if it cannot.
-    pub fn unsupported(g: &Graph, ex: &Exact) -> Option<String> {
+    pub(crate) fn unsupported(g: &Graph, ex: &Exact) -> Option<String> {
         g.nodes.iter().enumerate().find_map(|(n, node)| {
             let ok = match &node.op {
                 Op::Input | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Split => true,
@@ -167,7 +161,7 @@ impl NeuralGpu {
     /// samples as `samples` says for the output's window, and the copy of the samples to a
     /// read-back buffer, as one submission, and submits it; returns at once. The next tile
     /// can then be prepared while the device works; [`NeuralGpu::finish`] reads this one.
-    pub fn submit(
+    pub(crate) fn submit(
         &self,
         g: &Graph,
         ex: &Exact,
@@ -289,7 +283,7 @@ impl NeuralGpu {
 
     /// Waits for tile `f`'s submission (not for later ones), maps its samples and hands them
     /// to `take`.
-    pub fn finish(&self, f: InFlight, take: &mut dyn FnMut(&[u8])) -> Result<()> {
+    pub(crate) fn finish(&self, f: InFlight, take: &mut dyn FnMut(&[u8])) -> Result<()> {
         let InFlight { index, staging, converted, bytes } = f;
         self.recycle(converted);
         if let Some(index) = index {

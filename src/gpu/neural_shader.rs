@@ -25,7 +25,7 @@ pub(crate) struct ConvTiling {
 
 impl ConvTiling {
     /// The default, or `GIGASCALE_GPU_CONV` when it is well-formed.
-    pub fn from_env() -> ConvTiling {
+    pub(super) fn from_env() -> ConvTiling {
         let parsed = std::env::var("GIGASCALE_GPU_CONV").ok().and_then(|v| {
             let n: Vec<usize> = v.split('x').filter_map(|t| t.parse().ok()).collect();
             match n[..] {

@@ -8,7 +8,9 @@
 //! submission completes; a slot is reused only after its read-back has been consumed. Nothing
 //! is allocated after start-up: a full ring blocks.
 
-use super::setup::{self, Slot, SlotSizes, FAILED, MAPPED, PARAMS_BYTES, PARAM_SIZE, PENDING};
+use super::setup::{
+    self, align4, GpuLimits, Slot, SlotSizes, FAILED, MAPPED, MAX_GROUPS, PARAMS_BYTES, PARAM_SIZE, PENDING,
+};
 use super::shaders::Params;
 use crate::error::{Error, Result};
 use crate::plan::{Geometry, Plan, TileJob};
@@ -17,24 +19,10 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-/// Caps on what the GPU backend may allocate, combined with the adapter's own limits.
-#[derive(Debug, Clone, Copy)]
-pub struct GpuLimits {
-    /// Total device memory gigascale may allocate (`--gpu-memory`).
-    pub device_memory: u64,
-    /// Largest single buffer.
-    pub max_buffer: u64,
-    /// Largest storage binding.
-    pub max_binding: u64,
-    /// Host memory for staging buffers.
-    pub host_memory: u64,
-}
-
 const WG: u32 = 64;
-pub(super) const MAX_GROUPS: u32 = 65535;
 
 /// The GPU resampler of one job.
-pub struct GpuResampler {
+pub(crate) struct GpuResampler {
     device: wgpu::Device,
     queue: wgpu::Queue,
     hpass: wgpu::ComputePipeline,
@@ -62,10 +50,6 @@ pub struct GpuResampler {
     pub device_bytes: u64,
     /// Seconds spent copying tiles out of read-back buffers.
     pub readback_seconds: f64,
-}
-
-pub(super) fn align4(n: u64) -> u64 {
-    n.div_ceil(4) * 4
 }
 
 /// The shaders' parameters common to every run of `plan` (the per-run fields are set by
@@ -104,25 +88,14 @@ fn coeff_words(c: &crate::AxisCoeffs) -> Vec<i32> {
 }
 
 impl GpuResampler {
-    /// Tiles of one row the GPU computes as one unit (a "run"): up to 1024 output pixels wide,
-    /// fewer when the run's source window would outgrow a single tile's (extreme downscales).
-    /// Small tiles cost the GPU per dispatch, not per pixel; runs amortise that.
-    pub fn run_length(geom: &Geometry) -> u32 {
-        let bytes = |k: u32| {
-            let (w, h) = geom.window_bound(k, 1);
-            w * h * geom.layout.bytes_per_pixel() as u64
-        };
-        let single = bytes(1).max(16 << 20);
-        let mut k = (1024 / geom.tile).clamp(1, geom.tiles_across().max(1));
-        while k > 1 && bytes(k) > single {
-            k /= 2;
-        }
-        k
+    /// Tiles of one row the GPU computes as one unit (a "run"; see [`setup::run_length`]).
+    pub(crate) fn run_length(geom: &Geometry) -> u32 {
+        setup::run_length(geom)
     }
 
     /// Host memory one slot needs (upload + read-back staging), an upper bound from the
     /// geometry alone (for the memory plan, before any table exists).
-    pub fn host_bytes_per_slot(geom: &Geometry) -> u64 {
+    pub(crate) fn host_bytes_per_slot(geom: &Geometry) -> u64 {
         let k = Self::run_length(geom);
         SlotSizes::for_window(geom, k, geom.window_bound(k, 1), false).host()
     }
@@ -131,7 +104,7 @@ impl GpuResampler {
     /// within `limits`. With `f16` (the adapter must have `SHADER_F16`) the intermediate is
     /// stored in half precision: half the device memory, results within the bound stated in
     /// docs/how-it-works.md instead of bit-identical.
-    pub fn new(
+    pub(crate) fn new(
         adapter: wgpu::Adapter,
         plan: &Plan,
         limits: GpuLimits,
@@ -195,11 +168,11 @@ impl GpuResampler {
     }
 
     /// Number of slots in the ring.
-    pub fn slots(&self) -> usize {
+    pub(crate) fn slots(&self) -> usize {
         self.slots.len()
     }
     /// Whether a slot is free for [`GpuResampler::submit`].
-    pub fn has_free_slot(&self) -> bool {
+    pub(crate) fn has_free_slot(&self) -> bool {
         !self.free.is_empty()
     }
 
@@ -217,7 +190,7 @@ impl GpuResampler {
     }
 
     /// Tiles the GPU takes as one unit: consecutive tiles of one row of tiles, at most this many.
-    pub fn run(&self) -> usize {
+    pub(crate) fn run(&self) -> usize {
         self.run as usize
     }
 
@@ -226,7 +199,7 @@ impl GpuResampler {
     /// free slot; returns the slot to pass to [`GpuResampler::complete`] (completions are in
     /// order). Recorded runs go to the GPU together at the next [`GpuResampler::flush`] (or
     /// `complete`), one submission for many.
-    pub fn submit(&mut self, jobs: &[TileJob], rows: &dyn Rows) -> Result<usize> {
+    pub(crate) fn submit(&mut self, jobs: &[TileJob], rows: &dyn Rows) -> Result<usize> {
         self.check()?;
         let (first, last) = match (jobs.first(), jobs.last()) {
             (Some(f), Some(l)) if jobs.len() <= self.run as usize => (f, l),
@@ -319,7 +292,7 @@ impl GpuResampler {
     }
 
     /// Hands every recorded tile to the GPU in one submission.
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         if let Some(enc) = self.batch.take() {
             let index = self.queue.submit([enc.finish()]);
             for s in self.batch_slots.drain(..) {
@@ -329,7 +302,7 @@ impl GpuResampler {
     }
 
     /// Whether slot `s`'s tile can be completed without waiting (checks the device once).
-    pub fn ready(&self, s: usize) -> bool {
+    pub(crate) fn ready(&self, s: usize) -> bool {
         let state = || self.slots[s].read_state.load(Ordering::Acquire);
         if state() == PENDING && self.slots[s].submission.is_some() {
             let _ = self.device.poll(wgpu::PollType::Poll);
@@ -339,7 +312,7 @@ impl GpuResampler {
 
     /// Waits for slot `s`'s read-back and copies its tiles, in run order, into `outs` (full
     /// tile buffers, one per tile of the run that was submitted).
-    pub fn complete(&mut self, s: usize, outs: &mut [&mut [u8]]) -> Result<()> {
+    pub(crate) fn complete(&mut self, s: usize, outs: &mut [&mut [u8]]) -> Result<()> {
         self.flush();
         let slot = &self.slots[s];
         loop {

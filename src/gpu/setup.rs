@@ -1,12 +1,47 @@
 //! Building the GPU side of a job: the device with its failure callbacks, the two pipelines,
 //! the coefficient tables, and the ring's slots with the sizes that decide how many fit.
 
-use super::resampler::{align4, GpuLimits, GpuResampler};
 use super::shaders::{HLAST, HPASS, HPASS_F16, VFIRST, VPASS, VPASS_F16};
 use crate::error::{Error, Result};
 use crate::plan::{Geometry, Plan};
 use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, Mutex};
+
+/// The most workgroups a dispatch asks for in one dimension.
+pub(super) const MAX_GROUPS: u32 = 65535;
+
+pub(super) fn align4(n: u64) -> u64 {
+    n.div_ceil(4) * 4
+}
+
+/// Caps on what the GPU backend may allocate, combined with the adapter's own limits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GpuLimits {
+    /// Total device memory gigascale may allocate (`--gpu-memory`).
+    pub device_memory: u64,
+    /// Largest single buffer.
+    pub max_buffer: u64,
+    /// Largest storage binding.
+    pub max_binding: u64,
+    /// Host memory for staging buffers.
+    pub host_memory: u64,
+}
+
+/// Tiles of one row of tiles computed as one run (one dispatch): up to 1024 output pixels
+/// wide, fewer when the run's source window would outgrow a single tile's (extreme
+/// downscales). Small tiles cost the GPU per dispatch, not per pixel; runs amortise that.
+pub(crate) fn run_length(geom: &Geometry) -> u32 {
+    let bytes = |k: u32| {
+        let (w, h) = geom.window_bound(k, 1);
+        w * h * geom.layout.bytes_per_pixel() as u64
+    };
+    let single = bytes(1).max(16 << 20);
+    let mut k = (1024 / geom.tile).clamp(1, geom.tiles_across().max(1));
+    while k > 1 && bytes(k) > single {
+        k /= 2;
+    }
+    k
+}
 
 /// Bytes of the parameter area at the start of each upload: the horizontal pass' parameters
 /// at 0, the vertical pass' at `PARAM_SIZE`.
@@ -50,15 +85,15 @@ pub(super) struct SlotSizes {
 
 impl SlotSizes {
     /// The sizes for `plan`'s largest run window.
-    pub fn of(plan: &Plan, f16: bool) -> SlotSizes {
+    pub(super) fn of(plan: &Plan, f16: bool) -> SlotSizes {
         let geom = plan.geometry();
-        let k = GpuResampler::run_length(&geom);
+        let k = run_length(&geom);
         let (ww, wh) = plan.max_window_run(k);
         SlotSizes::for_window(&geom, k, (ww as u64, wh as u64), f16)
     }
 
     /// The sizes for runs of `k` tiles reading windows of `ww x wh` source pixels.
-    pub fn for_window(geom: &Geometry, k: u32, (ww, wh): (u64, u64), f16: bool) -> SlotSizes {
+    pub(super) fn for_window(geom: &Geometry, k: u32, (ww, wh): (u64, u64), f16: bool) -> SlotSizes {
         let bpp = geom.layout.bytes_per_pixel() as u64;
         let ch = geom.layout.channels.count() as u64;
         let k = k as u64;
@@ -71,16 +106,16 @@ impl SlotSizes {
     }
 
     /// Device bytes of one slot.
-    pub fn device(&self) -> u64 {
+    pub(super) fn device(&self) -> u64 {
         2 * PARAM_SIZE + self.window + self.inter + self.out
     }
     /// Host (staging) bytes of one slot.
-    pub fn host(&self) -> u64 {
+    pub(super) fn host(&self) -> u64 {
         self.upload + self.out
     }
 
     /// Fails if a buffer (or a coefficient table in `tables`) outgrows a binding of `cap`.
-    pub fn check_bindings(&self, tables: &[(&str, u64)], cap: u64) -> Result<()> {
+    pub(super) fn check_bindings(&self, tables: &[(&str, u64)], cap: u64) -> Result<()> {
         let own = [("source window", self.window), ("intermediate", self.inter), ("output tile", self.out)];
         for &(what, n) in own.iter().chain(tables) {
             if n > cap {
@@ -96,7 +131,7 @@ impl SlotSizes {
     }
 
     /// How many slots (at most `want`) fit `limits` besides the tables' `table_bytes`.
-    pub fn slots_within(&self, limits: &GpuLimits, table_bytes: u64, want: usize) -> Result<usize> {
+    pub(super) fn slots_within(&self, limits: &GpuLimits, table_bytes: u64, want: usize) -> Result<usize> {
         let fit_dev = limits.device_memory.saturating_sub(table_bytes) / self.device();
         let fit_host = limits.host_memory / self.host();
         let slots = want.min(fit_dev as usize).min(fit_host as usize);
@@ -126,7 +161,7 @@ pub(crate) fn open_device(adapter: &wgpu::Adapter, max_buffer: u64, max_binding:
     required_limits.max_buffer_size = max_buffer;
     required_limits.max_storage_buffer_binding_size = max_binding;
     required_limits.max_storage_buffers_per_shader_stage = 4;
-    required_limits.max_compute_workgroups_per_dimension = super::resampler::MAX_GROUPS;
+    required_limits.max_compute_workgroups_per_dimension = MAX_GROUPS;
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("gigascale"),
         required_features: wgpu::Features::SHADER_INT64
@@ -223,7 +258,7 @@ fn entries<'a>(
 
 impl Slot {
     /// A slot of `sizes`; pass 1 and pass 2 each get their pipeline and coefficient table.
-    pub fn new(
+    pub(super) fn new(
         device: &wgpu::Device,
         sizes: &SlotSizes,
         (pass1, table1): (&wgpu::ComputePipeline, &wgpu::Buffer),

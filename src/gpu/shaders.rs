@@ -4,14 +4,14 @@
 //! `pack.wgsl` for the passes writing the tile) and the pass itself.
 
 /// Pass 1, horizontal.
-pub const HPASS: &str = concat!(
+pub(crate) const HPASS: &str = concat!(
     include_str!("../../shaders/common.wgsl"),
     include_str!("../../shaders/source.wgsl"),
     include_str!("../../shaders/horizontal.wgsl"),
     include_str!("../../shaders/hpass.wgsl")
 );
 /// Pass 2, vertical.
-pub const VPASS: &str = concat!(
+pub(crate) const VPASS: &str = concat!(
     include_str!("../../shaders/common.wgsl"),
     include_str!("../../shaders/vpass.wgsl"),
     include_str!("../../shaders/finish.wgsl"),
@@ -19,13 +19,13 @@ pub const VPASS: &str = concat!(
 );
 
 /// Pass 1 of the rounded intermediate, vertical.
-pub const VFIRST: &str = concat!(
+pub(crate) const VFIRST: &str = concat!(
     include_str!("../../shaders/common.wgsl"),
     include_str!("../../shaders/source.wgsl"),
     include_str!("../../shaders/vertical_first.wgsl")
 );
 /// Pass 2 of the rounded intermediate, horizontal.
-pub const HLAST: &str = concat!(
+pub(crate) const HLAST: &str = concat!(
     include_str!("../../shaders/common.wgsl"),
     include_str!("../../shaders/horizontal_last.wgsl"),
     include_str!("../../shaders/finish.wgsl"),
@@ -33,7 +33,7 @@ pub const HLAST: &str = concat!(
 );
 
 /// Pass 1 with an f16 intermediate (`--precision f16`).
-pub const HPASS_F16: &str = concat!(
+pub(crate) const HPASS_F16: &str = concat!(
     "enable f16;\n",
     include_str!("../../shaders/common.wgsl"),
     include_str!("../../shaders/source.wgsl"),
@@ -41,7 +41,7 @@ pub const HPASS_F16: &str = concat!(
     include_str!("../../shaders/hpass_f16.wgsl")
 );
 /// Pass 2 with an f16 intermediate.
-pub const VPASS_F16: &str = concat!(
+pub(crate) const VPASS_F16: &str = concat!(
     "enable f16;\n",
     include_str!("../../shaders/common.wgsl"),
     include_str!("../../shaders/vpass_f16.wgsl"),
@@ -50,7 +50,7 @@ pub const VPASS_F16: &str = concat!(
 
 /// Every shader module with its name, for validation.
 #[cfg(test)]
-pub const ALL: [(&str, &str); 6] = [
+pub(crate) const ALL: [(&str, &str); 6] = [
     ("hpass", HPASS),
     ("vpass", VPASS),
     ("vfirst", VFIRST),

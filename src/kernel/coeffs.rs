@@ -17,6 +17,7 @@ use std::ops::Range;
 /// assert_eq!(c.input_span(0..8), 0..4);
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AxisCoeffs {
     in_len: u32,
     out_len: u32,

@@ -10,7 +10,6 @@ use std::f64::consts::PI;
 /// assert!((Filter::Bicubic.weight(0.0) - 1.0).abs() < 1e-12);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[non_exhaustive]
 pub enum Filter {
     /// Point sampling: the single nearest source pixel, also when downscaling.

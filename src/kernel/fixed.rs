@@ -189,7 +189,7 @@ impl Arith {
 
 /// Rounds `acc / 2^sh` half up.
 #[inline(always)]
-pub fn round_shift(acc: i64, sh: u32) -> i64 {
+pub(crate) fn round_shift(acc: i64, sh: u32) -> i64 {
     if sh == 0 {
         acc
     } else {
@@ -199,13 +199,13 @@ pub fn round_shift(acc: i64, sh: u32) -> i64 {
 
 /// Final value of a plain (or alpha) channel.
 #[inline(always)]
-pub fn finish_plain(acc2: i64, k2: u32, max: u32) -> u32 {
+pub(crate) fn finish_plain(acc2: i64, k2: u32, max: u32) -> u32 {
     round_shift(acc2, k2).clamp(0, max as i64) as u32
 }
 
 /// Final value of a premultiplied colour channel given the alpha channel's accumulator.
 #[inline(always)]
-pub fn finish_unpremultiply(acc2: i64, acc2_alpha: i64, alpha_out: u32, ar: &Arith) -> u32 {
+pub(crate) fn finish_unpremultiply(acc2: i64, acc2_alpha: i64, alpha_out: u32, ar: &Arith) -> u32 {
     if alpha_out == 0 || acc2 <= 0 {
         return 0;
     }

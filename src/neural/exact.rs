@@ -165,14 +165,14 @@ fn calibration_image(n: usize) -> Tensor {
 impl Exact {
     /// Chooses every blob's exponent and rounds the weights, from one float run of the
     /// network on the calibration image.
-    pub fn calibrate(g: &Graph) -> Result<Exact, String> {
+    pub(crate) fn calibrate(g: &Graph) -> Result<Exact, String> {
         Exact::with_calibration(g, &Exact::calibration(g)?)
     }
 
     /// Per blob, the exponent its own largest magnitude on the calibration image asks for
     /// (used for the outputs of convolutions, sums and affine layers): a float run of the
     /// network on a fixed 32 px synthetic image.
-    pub fn calibration(g: &Graph) -> Result<Vec<i32>, String> {
+    pub(crate) fn calibration(g: &Graph) -> Result<Vec<i32>, String> {
         let mut peak = vec![0f32; g.blobs];
         reference::run_with(g, &reference::Float, calibration_image(32), &mut |b, t| {
             peak[b] = t.data.iter().fold(peak[b], |m, v| m.max(v.abs()));
@@ -181,7 +181,7 @@ impl Exact {
     }
 
     /// The integer form of `g` for the per-blob exponents of a [`Exact::calibration`].
-    pub fn with_calibration(g: &Graph, calibration: &[i32]) -> Result<Exact, String> {
+    pub(crate) fn with_calibration(g: &Graph, calibration: &[i32]) -> Result<Exact, String> {
         if calibration.len() != g.blobs {
             return Err(format!("a calibration of {} blobs for a network of {}", calibration.len(), g.blobs));
         }
@@ -210,7 +210,7 @@ impl Exact {
 
     /// The same network computed with micro-kernel `kernel` (the bits do not change).
     #[cfg(feature = "testing")]
-    pub fn with_kernel(mut self, kernel: Kernel) -> Exact {
+    pub(crate) fn with_kernel(mut self, kernel: Kernel) -> Exact {
         self.kernel = kernel;
         self
     }
@@ -230,7 +230,7 @@ impl Exact {
     }
 
     /// The exponent of blob `b`.
-    pub fn exponent(&self, b: usize) -> i32 {
+    pub(crate) fn exponent(&self, b: usize) -> i32 {
         self.exp[b]
     }
 }

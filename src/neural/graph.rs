@@ -95,7 +95,7 @@ pub(crate) struct Graph {
 
 impl Graph {
     /// Per blob: the index of the last node that reads it (the output blob: past the end).
-    pub fn last_uses(&self) -> Vec<usize> {
+    pub(crate) fn last_uses(&self) -> Vec<usize> {
         let mut last = vec![0; self.blobs];
         for (n, node) in self.nodes.iter().enumerate() {
             node.inputs.iter().for_each(|&b| last[b] = n);
@@ -107,7 +107,7 @@ impl Graph {
     /// An upper bound on the values (of any type) alive at once while running the graph on
     /// an input window of `w x h` pixels: blobs are freed after their last reader, and a
     /// layer's inputs and outputs are alive together.
-    pub fn peak_values(&self, w: usize, h: usize) -> u64 {
+    pub(crate) fn peak_values(&self, w: usize, h: usize) -> u64 {
         let last = self.last_uses();
         let size = |b: usize| {
             let (c, num, den) = self.sizes[b];

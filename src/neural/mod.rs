@@ -100,6 +100,11 @@ impl Border {
     }
 }
 
+/// Whether `name` is a built-in model's.
+pub fn is_builtin(name: &str) -> bool {
+    BUILTINS.iter().any(|b| b.name == name)
+}
+
 /// A loaded, validated network.
 ///
 /// ```
@@ -136,7 +141,7 @@ impl Model {
 
     /// `NAME` for a built-in model, else a path to a `.param` file with its `.bin` beside it.
     pub fn open(spec: &str) -> Result<Model> {
-        if BUILTINS.iter().any(|b| b.name == spec) || !(spec.contains('/') || spec.ends_with(".param")) {
+        if is_builtin(spec) || !(spec.contains('/') || spec.ends_with(".param")) {
             return Model::builtin(spec);
         }
         Model::load(Path::new(spec))
@@ -176,7 +181,7 @@ impl Model {
             graph,
             border,
             calibration: None,
-            digest: crate::sink::journal::Fnv::default().bytes(param.as_bytes()).bytes(bin).0,
+            digest: crate::digest::Fnv::default().bytes(param.as_bytes()).bytes(bin).0,
             exact: std::sync::OnceLock::new(),
         })
     }

@@ -27,7 +27,7 @@ pub(crate) struct LayerLine {
 
 impl LayerLine {
     /// Integer parameter `key`, or `default` when absent; an error if it is not an integer.
-    pub fn int(&self, key: i32, default: i64) -> Result<i64, String> {
+    pub(crate) fn int(&self, key: i32, default: i64) -> Result<i64, String> {
         match self.params.get(&key) {
             None => Ok(default),
             Some(Value::Int(v)) => Ok(*v),
@@ -38,7 +38,7 @@ impl LayerLine {
         }
     }
     /// Float parameter `key` (integers are accepted), or `default`.
-    pub fn float(&self, key: i32, default: f64) -> Result<f64, String> {
+    pub(crate) fn float(&self, key: i32, default: f64) -> Result<f64, String> {
         match self.params.get(&key) {
             None => Ok(default),
             Some(Value::Int(v)) => Ok(*v as f64),
@@ -50,7 +50,7 @@ impl LayerLine {
         }
     }
     /// Array parameter `key`, empty when absent.
-    pub fn array(&self, key: i32) -> Result<Vec<f64>, String> {
+    pub(crate) fn array(&self, key: i32) -> Result<Vec<f64>, String> {
         match self.params.get(&key) {
             None => Ok(Vec::new()),
             Some(Value::Array(v)) => Ok(v.clone()),
@@ -62,7 +62,7 @@ impl LayerLine {
     }
     /// Fails if the layer has parameters other than `known` (a feature we would silently
     /// ignore and compute wrongly).
-    pub fn only(&self, known: &[i32]) -> Result<(), String> {
+    pub(crate) fn only(&self, known: &[i32]) -> Result<(), String> {
         match self.params.keys().find(|k| !known.contains(k)) {
             Some(k) => Err(format!(
                 "line {}: {} {}: parameter {k} is not supported (supported: {known:?})",

@@ -28,7 +28,7 @@ pub(crate) struct Tensor<T = f32> {
 
 impl<T: Copy + Default> Tensor<T> {
     /// A whole blob of zeros.
-    pub fn zeros(c: usize, h: usize, w: usize) -> Tensor<T> {
+    pub(crate) fn zeros(c: usize, h: usize, w: usize) -> Tensor<T> {
         Tensor::window(c, (0, w, w), (0, h, h))
     }
     /// A window of zeros: per axis `(start, length, global length)`.

@@ -67,7 +67,7 @@ pub(crate) struct Samples {
 
 impl Samples {
     /// Channels per pixel: 1 for grey, 3 for RGB.
-    pub fn channels(&self) -> usize {
+    pub(crate) fn channels(&self) -> usize {
         if self.grey {
             1
         } else {
@@ -76,13 +76,13 @@ impl Samples {
     }
 
     /// Bytes of one row of samples.
-    pub fn row_bytes(&self) -> usize {
+    pub(crate) fn row_bytes(&self) -> usize {
         self.crop.2 * self.channels() * self.bps
     }
 
     /// The samples of `out` into `dst` (`crop.3` rows of [`Samples::row_bytes`]); the GPU's
     /// `samples` shader computes the same bytes on the device.
-    pub fn convert(&self, out: &Tensor<i16>, dst: &mut [u8]) {
+    pub(crate) fn convert(&self, out: &Tensor<i16>, dst: &mut [u8]) {
         let (x, y, w, _) = self.crop;
         let (plane, depth) = (out.h * out.w, if self.bps == 1 { Depth::U8 } else { Depth::U16 });
         let fixed = |i: usize| from_fixed(out.data[i] as i32, self.exponent, self.max);
@@ -104,7 +104,9 @@ impl Samples {
 /// Something that runs a whole network of the exact engine on one input window and gives
 /// what [`reference::run_with`] with [`Exact`] and then [`Samples::convert`] give, bit for
 /// bit (the GPU).
-pub(crate) trait NetDevice: Sync {
+pub(crate) trait NetDevice: Sync + Send {
+    /// Where the network runs, for the `neural_start` event: `gpu <adapter>`.
+    fn describe(&self) -> String;
     /// Gets ready to run `g` on input windows up to `window` (a tensor with that window and no
     /// data): compiles what it needs, uploads the weights, allocates the buffers.
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()>;
@@ -258,7 +260,7 @@ impl Pass<'_> {
     }
 
     /// Runs the pass into a new store (the image `scale` times larger, same layout).
-    pub fn run(&self, progress: &mut dyn FnMut(&Event)) -> Result<Store> {
+    pub(crate) fn run(&self, progress: &mut dyn FnMut(&Event)) -> Result<Store> {
         let (w, h, s) = (self.info.width as usize, self.info.height as usize, self.scale());
         let layout = self.info.layout;
         let (ow, oh) = (w * s, h * s);

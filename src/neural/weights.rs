@@ -14,7 +14,7 @@ const TAG_F16: u32 = 0x0130_6B47;
 const TAG_INT8: u32 = 0x000D_4B38;
 
 impl<'a> WeightReader<'a> {
-    pub fn new(data: &'a [u8]) -> Self {
+    pub(super) fn new(data: &'a [u8]) -> Self {
         WeightReader { data, pos: 0 }
     }
 
@@ -32,7 +32,7 @@ impl<'a> WeightReader<'a> {
     }
 
     /// A tagged weight tensor of `count` values (f16 or f32 in the file), as f32.
-    pub fn tagged(&mut self, count: usize, what: &str) -> Result<Vec<f32>, String> {
+    pub(super) fn tagged(&mut self, count: usize, what: &str) -> Result<Vec<f32>, String> {
         let tag = u32::from_le_bytes(self.take(4, what)?.try_into().map_err(|_| "tag")?);
         match tag {
             TAG_F16 => {
@@ -48,7 +48,7 @@ impl<'a> WeightReader<'a> {
     }
 
     /// `count` raw f32 values (biases, slopes).
-    pub fn raw(&mut self, count: usize, what: &str) -> Result<Vec<f32>, String> {
+    pub(super) fn raw(&mut self, count: usize, what: &str) -> Result<Vec<f32>, String> {
         let bytes = self.take(count.checked_mul(4).ok_or("size overflow")?, what)?;
         let v: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         match v.iter().position(|x| !x.is_finite()) {
@@ -58,7 +58,7 @@ impl<'a> WeightReader<'a> {
     }
 
     /// Fails unless every byte was used.
-    pub fn finish(&self) -> Result<(), String> {
+    pub(super) fn finish(&self) -> Result<(), String> {
         if self.pos != self.data.len() {
             return Err(format!("the .bin has {} bytes the .param does not account for", self.data.len() - self.pos));
         }

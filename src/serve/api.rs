@@ -1,15 +1,15 @@
 //! The JSON API: uploads (raw request bodies streamed to disk), jobs, events, downloads.
 
+use super::download::serve_file;
+use super::reply::{fail, not_found};
 use super::state::{new_id, valid_id, write_json, AppState, Job, JobRequest, JobState, Upload};
-use super::{deepzoom, guard, page, runner};
 use crate::error::Error;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use std::sync::Arc;
@@ -17,35 +17,8 @@ use tokio::io::AsyncWriteExt;
 
 type St = State<Arc<AppState>>;
 
-/// The application: routes, then the guard's layers around them.
-pub fn router(state: Arc<AppState>) -> Router {
-    let api = Router::new()
-        .route("/api/uploads", post(upload))
-        .route("/api/jobs", post(create_job).get(list_jobs))
-        .route("/api/jobs/{id}", get(get_job).delete(delete_job))
-        .route("/api/jobs/{id}/result", get(result))
-        .route("/api/jobs/{id}/input", get(input))
-        .route("/api/jobs/{id}/dz/image.dzi", get(deepzoom::descriptor))
-        .route("/api/jobs/{id}/dz/image_files/{level}/{tile}", get(deepzoom::tile))
-        .route("/api/events", get(events))
-        .route("/", get(page::index))
-        .route("/static/{file}", get(page::asset))
-        .route("/static/osd/{*path}", get(page::osd))
-        .with_state(state.clone());
-    guard::layers(api, state)
-}
-
-/// An error reply: status and `{"error": message}`.
-pub fn fail(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({"error": msg.into()}))).into_response()
-}
-
-fn not_found() -> Response {
-    fail(StatusCode::NOT_FOUND, "no such upload or job")
-}
-
 #[derive(serde::Deserialize)]
-struct UploadQuery {
+pub(super) struct UploadQuery {
     name: Option<String>,
 }
 
@@ -78,7 +51,7 @@ fn clean_name(name: Option<String>) -> String {
     }
 }
 
-async fn upload(State(s): St, Query(q): Query<UploadQuery>, headers: HeaderMap, body: Body) -> Response {
+pub(super) async fn upload(State(s): St, Query(q): Query<UploadQuery>, headers: HeaderMap, body: Body) -> Response {
     // A declared length over the limit is refused before a byte is read.
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -145,6 +118,7 @@ async fn receive(s: &AppState, dir: &std::path::Path, body: Body) -> Result<(u64
         let Ok(data) = frame.into_data() else { continue };
         n += data.len() as u64;
         if n > s.opts.max_upload {
+            linger(&mut body).await;
             return Err(fail(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("uploads are limited to {} bytes", s.opts.max_upload),
@@ -165,7 +139,27 @@ async fn receive(s: &AppState, dir: &std::path::Path, body: Body) -> Result<(u64
     Ok((n, format))
 }
 
-async fn create_job(State(s): St, body: Result<Json<JobRequest>, axum::extract::rejection::JsonRejection>) -> Response {
+/// Reads and drops what is left of a refused body — at most 4 MiB, for at most 2 s — so that
+/// a client still sending sees the refusal instead of a reset connection (a "lingering
+/// close", RFC 9112 §9.6); a larger or slower remainder is cut off.
+async fn linger(body: &mut Body) {
+    let mut left = 4u64 << 20;
+    let drain = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+            left = left.saturating_sub(n);
+            if left == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
+}
+
+pub(super) async fn create_job(
+    State(s): St,
+    body: Result<Json<JobRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
     let r = match body {
         Ok(Json(r)) => r,
         Err(e) => return fail(e.status(), e.body_text()),
@@ -174,7 +168,7 @@ async fn create_job(State(s): St, body: Result<Json<JobRequest>, axum::extract::
         Some(u) if valid_id(&r.upload) => u.clone(),
         _ => return not_found(),
     };
-    let opts = match runner::options(&r, &s).and_then(|o| o.validate().map(|()| o)) {
+    let opts = match r.library_request(&s.opts).and_then(|r| r.options()) {
         Ok(o) => o,
         Err(e) => return fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
     };
@@ -227,24 +221,19 @@ fn all_jobs(s: &AppState) -> Vec<serde_json::Value> {
     jobs.iter().map(|j| with_position(s, j)).collect()
 }
 
-async fn list_jobs(State(s): St) -> Response {
+pub(super) async fn list_jobs(State(s): St) -> Response {
     Json(all_jobs(&s)).into_response()
 }
 
-/// Job `id`, if the id is well-formed and known.
-pub fn job(s: &AppState, id: &str) -> Option<Job> {
-    valid_id(id).then(|| s.book().jobs.get(id).cloned()).flatten()
-}
-
-async fn get_job(State(s): St, Path(id): Path<String>) -> Response {
-    match job(&s, &id) {
+pub(super) async fn get_job(State(s): St, Path(id): Path<String>) -> Response {
+    match s.job(&id) {
         Some(j) => Json(with_position(&s, &j)).into_response(),
         None => not_found(),
     }
 }
 
-async fn delete_job(State(s): St, Path(id): Path<String>) -> Response {
-    let Some(mut j) = job(&s, &id) else { return not_found() };
+pub(super) async fn delete_job(State(s): St, Path(id): Path<String>) -> Response {
+    let Some(mut j) = s.job(&id) else { return not_found() };
     let running = {
         let mut book = s.book();
         book.queue.retain(|q| *q != id);
@@ -273,7 +262,7 @@ async fn delete_job(State(s): St, Path(id): Path<String>) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn events(State(s): St) -> Response {
+pub(super) async fn events(State(s): St) -> Response {
     let first = SseEvent::default().event("snapshot").data(serde_json::json!({"jobs": all_jobs(&s)}).to_string());
     let rx = s.events.subscribe();
     let live = futures_util::stream::unfold((rx, s.clone()), |(mut rx, s)| async move {
@@ -292,17 +281,17 @@ async fn events(State(s): St) -> Response {
     Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(10))).into_response()
 }
 
-async fn result(State(s): St, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    let Some(j) = job(&s, &id) else { return not_found() };
+pub(super) async fn result(State(s): St, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let Some(j) = s.job(&id) else { return not_found() };
     if j.state != JobState::Done {
         return fail(StatusCode::CONFLICT, "the job has not finished");
     }
-    let path = runner::output_path(&s, &j);
-    super::guard::serve_file(&path, &headers, &j.file_name, "image/tiff").await
+    let path = s.output_path(&j);
+    serve_file(&path, &headers, &j.file_name, "image/tiff").await
 }
 
-async fn input(State(s): St, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    let Some(j) = job(&s, &id) else { return not_found() };
+pub(super) async fn input(State(s): St, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let Some(j) = s.job(&id) else { return not_found() };
     let Some(u) = s.book().uploads.get(&j.request.upload).cloned() else { return not_found() };
     let mime = match u.format.as_str() {
         "jpeg" => "image/jpeg",
@@ -310,5 +299,5 @@ async fn input(State(s): St, Path(id): Path<String>, headers: HeaderMap) -> Resp
         _ => "image/tiff",
     };
     let name = format!("{}.{}", u.name, if u.format == "jpeg" { "jpg" } else { &u.format });
-    super::guard::serve_file(&s.upload_dir(&u.id).join("input"), &headers, &name, mime).await
+    serve_file(&s.upload_dir(&u.id).join("input"), &headers, &name, mime).await
 }

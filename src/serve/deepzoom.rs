@@ -5,7 +5,7 @@
 //! to 8 bits. Levels below the smallest stored one (which fits in one tile) are reduced on the
 //! fly from it. A full-resolution 8-bit tile's pixels are exactly the TIFF's.
 
-use super::api::{fail, job};
+use super::reply::fail;
 use super::state::{AppState, JobState};
 use crate::error::{Error, Result};
 use axum::extract::{Path, State};
@@ -38,11 +38,11 @@ fn max_level(w: u32, h: u32) -> u32 {
     32 - (m - 1).leading_zeros()
 }
 
-pub async fn descriptor(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let Some(j) = job(&s, &id).filter(|j| j.state == JobState::Done) else {
+pub(super) async fn descriptor(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let Some(j) = s.job(&id).filter(|j| j.state == JobState::Done) else {
         return fail(StatusCode::NOT_FOUND, "no finished job with this id");
     };
-    let path = super::runner::output_path(&s, &j);
+    let path = s.output_path(&j);
     let tile = tokio::task::spawn_blocking(move || open(&path).map(|d| d.chunk_dimensions().0)).await;
     let Ok(Ok(tile)) = tile else { return fail(StatusCode::NOT_FOUND, "the result cannot be read") };
     let xml = format!(
@@ -53,8 +53,11 @@ pub async fn descriptor(State(s): State<Arc<AppState>>, Path(id): Path<String>) 
     ([(header::CONTENT_TYPE, "application/xml")], xml).into_response()
 }
 
-pub async fn tile(State(s): State<Arc<AppState>>, Path((id, level, name)): Path<(String, u32, String)>) -> Response {
-    let Some(j) = job(&s, &id).filter(|j| j.state == JobState::Done) else {
+pub(super) async fn tile(
+    State(s): State<Arc<AppState>>,
+    Path((id, level, name)): Path<(String, u32, String)>,
+) -> Response {
+    let Some(j) = s.job(&id).filter(|j| j.state == JobState::Done) else {
         return fail(StatusCode::NOT_FOUND, "no finished job with this id");
     };
     let parsed = name.strip_suffix(".png").and_then(|n| n.split_once('_'));
@@ -66,7 +69,7 @@ pub async fn tile(State(s): State<Arc<AppState>>, Path((id, level, name)): Path<
         return fail(StatusCode::NOT_FOUND, "no such level");
     }
     let Ok(_permit) = s.tiles_gate.acquire().await else { return fail(StatusCode::SERVICE_UNAVAILABLE, "stopping") };
-    let path = super::runner::output_path(&s, &j);
+    let path = s.output_path(&j);
     let r = tokio::task::spawn_blocking(move || render(&path, max - level, (x, y))).await;
     match r {
         Ok(Ok(Some(png))) => {

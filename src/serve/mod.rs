@@ -3,24 +3,47 @@
 //! straight from the pyramid TIFF (feature `serve`).
 //!
 //! Shape (as axum's examples): one state struct (`state.rs`) shared by small handlers
-//! (`api.rs`, `deepzoom.rs`); cross-cutting concerns are layers (`guard.rs`: Host allow-list,
-//! token, CSRF, security headers, body deadline). Jobs run on their own threads
-//! (`runner.rs`), each under its share of `--max-memory`; their records live in `--work-dir`
-//! and survive a restart.
+//! (`api.rs`, `deepzoom.rs`, `page.rs`, with `download.rs` for files and `reply.rs` for
+//! errors); cross-cutting concerns are layers (`guard.rs`: Host allow-list, token, CSRF,
+//! security headers, body deadline); `router` puts them together. Jobs run on their own
+//! threads (`runner.rs`), each under its share of `--max-memory`; their records live in
+//! `--work-dir` and survive a restart. The server uses the library's public API only.
 
 mod api;
 mod deepzoom;
+mod download;
 mod guard;
 mod page;
+mod reply;
 mod runner;
 mod state;
 
 use crate::error::{Error, Result};
+use axum::routing::{get, post};
+use axum::Router;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use state::AppState;
+
+/// The application: routes, then the guard's layers around them.
+fn router(state: Arc<AppState>) -> Router {
+    let routes = Router::new()
+        .route("/api/uploads", post(api::upload))
+        .route("/api/jobs", post(api::create_job).get(api::list_jobs))
+        .route("/api/jobs/{id}", get(api::get_job).delete(api::delete_job))
+        .route("/api/jobs/{id}/result", get(api::result))
+        .route("/api/jobs/{id}/input", get(api::input))
+        .route("/api/jobs/{id}/dz/image.dzi", get(deepzoom::descriptor))
+        .route("/api/jobs/{id}/dz/image_files/{level}/{tile}", get(deepzoom::tile))
+        .route("/api/events", get(api::events))
+        .route("/", get(page::index))
+        .route("/static/{file}", get(page::asset))
+        .route("/static/osd/{*path}", get(page::osd))
+        .with_state(state.clone());
+    guard::layers(routes, state)
+}
 
 /// What `gigascale serve` is given.
 #[derive(Debug, Clone)]
@@ -57,7 +80,7 @@ impl ServeOptions {
             work_dir,
             max_memory: 1 << 30,
             max_upload: 2 << 30,
-            max_pixels: crate::options::DEFAULT_MAX_PIXELS,
+            max_pixels: crate::limits::DEFAULT_MAX_PIXELS,
             jobs: 1,
             queue: 16,
             token: Some(new_token()?),
@@ -98,6 +121,7 @@ pub fn new_token() -> Result<String> {
 }
 
 /// A server running on its own threads (for embedding and tests).
+#[non_exhaustive]
 pub struct Server {
     /// The address it listens on (the port resolved when 0 was asked).
     pub addr: SocketAddr,
@@ -123,7 +147,7 @@ impl Server {
         let state = AppState::open(opts, addr)?;
         runner::start(&state);
         let url = state.page_url();
-        let app = api::router(state.clone());
+        let app = router(state.clone());
         let stop = state.clone();
         let thread = std::thread::spawn(move || {
             rt.block_on(async move {

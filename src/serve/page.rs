@@ -29,17 +29,17 @@ macro_rules! osd_images {
 const IMAGES: &[(&str, &[u8])] = osd_images!("zoomin", "zoomout", "home", "fullpage");
 
 /// `GET /`.
-pub async fn index() -> Response {
+pub(super) async fn index() -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], INDEX).into_response()
 }
 
 /// `GET /static/{file}` (and `/static/osd/...`, routed by the file's full name).
-pub async fn asset(Path(file): Path<String>) -> Response {
+pub(super) async fn asset(Path(file): Path<String>) -> Response {
     serve(&file)
 }
 
 /// `GET /static/osd/{*path}`.
-pub async fn osd(Path(path): Path<String>) -> Response {
+pub(super) async fn osd(Path(path): Path<String>) -> Response {
     serve(&format!("osd/{path}"))
 }
 

@@ -3,15 +3,15 @@
 //! start), and reports its progress as events. "done" is sent only after the output was
 //! renamed into place (`upscale` returns only then).
 
-use super::state::{AppState, Job, JobRequest, JobState, Upload};
+use super::state::{AppState, Job, JobState, Upload};
 use crate::error::{Error, Result};
-use crate::{Compression, Event, Filter, Options};
+use crate::Event;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Starts `--jobs` job threads.
-pub fn start(state: &Arc<AppState>) {
+pub(super) fn start(state: &Arc<AppState>) {
     let mut threads = state.threads.lock().unwrap_or_else(|p| p.into_inner());
     for _ in 0..state.opts.jobs {
         let s = state.clone();
@@ -20,7 +20,7 @@ pub fn start(state: &Arc<AppState>) {
 }
 
 /// Waits for the job threads to end (after [`AppState::stop`]).
-pub fn stop(state: &Arc<AppState>) {
+pub(super) fn stop(state: &Arc<AppState>) {
     let threads = std::mem::take(&mut *state.threads.lock().unwrap_or_else(|p| p.into_inner()));
     for t in threads {
         let _ = t.join();
@@ -52,38 +52,6 @@ fn worker(state: &Arc<AppState>) {
         // Queue positions moved.
         state.emit("queue", "", serde_json::json!(state.book().queue));
     }
-}
-
-/// The library's options for `r` (validated by [`Options::validate`] in `upscale`).
-pub fn options(r: &JobRequest, state: &AppState) -> Result<Options> {
-    let size = match (r.scale, r.width, r.height) {
-        (Some(s), None, None) => crate::Size::Scale { x: s, y: s },
-        (None, Some(w), h) => crate::Size::Dimensions { width: Some(w), height: h },
-        (None, None, Some(h)) => crate::Size::Dimensions { width: None, height: Some(h) },
-        _ => return Err(Error::usage("give scale, or width and/or height")),
-    };
-    let mut o = Options::new(size);
-    if let Some(f) = &r.filter {
-        o.filter = Filter::from_name(f).ok_or_else(|| Error::usage(format!("unknown filter {f:?}")))?;
-    }
-    o.compression = match &r.compression {
-        Some(c) => Compression::from_name(c).ok_or_else(|| Error::usage(format!("unknown compression {c:?}")))?,
-        None => Compression::Zstd,
-    };
-    match r.precision.as_deref() {
-        None | Some("exact") => {}
-        Some("rounded") => o.intermediate = crate::Intermediate::Rounded,
-        Some(p) => return Err(Error::usage(format!("precision {p:?}: exact or rounded here"))),
-    }
-    if let Some(m) = &r.model {
-        // Built-in models only: no client path reaches the file system.
-        o.model = Some(Arc::new(crate::Model::builtin(m)?));
-    }
-    o.pyramid = r.pyramid.unwrap_or(true);
-    o.max_memory = state.opts.max_memory * 3 / 4 / state.opts.jobs as u64;
-    o.max_pixels = state.opts.max_pixels;
-    o.threads = state.opts.threads;
-    Ok(o)
 }
 
 fn run_one(state: &Arc<AppState>, id: &str, cancel: Arc<AtomicBool>) {
@@ -126,30 +94,22 @@ fn run_one(state: &Arc<AppState>, id: &str, cancel: Arc<AtomicBool>) {
     state.save_job(&job, event);
 }
 
-/// The output's path.
-pub fn output_path(state: &AppState, job: &Job) -> std::path::PathBuf {
-    state.job_dir(&job.id).join("result.tif")
-}
-
 fn remove_partial(state: &AppState, job: &Job) {
-    let out = output_path(state, job);
-    let (partial, journal) = crate::sink::journal::paths(&out);
-    let _ = std::fs::remove_file(partial);
-    let _ = std::fs::remove_file(journal);
+    crate::remove_partial(&state.output_path(job));
 }
 
 fn execute(state: &Arc<AppState>, job: &mut Job, upload: &Upload, cancel: Arc<AtomicBool>) -> Result<()> {
-    let mut o = options(&job.request, state)?;
-    o.cancel = Some(cancel);
-    o.temp_dir = Some(state.job_dir(&job.id));
+    let mut r = job.request.library_request(&state.opts)?;
+    (r.cancel, r.temp_dir) = (Some(cancel), Some(state.job_dir(&job.id)));
+    let o = r.options()?;
     let input = state.upload_dir(&upload.id).join("input");
-    let output = output_path(state, job);
+    let output = state.output_path(job);
     let files = crate::Files { overwrite: true, resume: true };
     let t0 = Instant::now();
     let mut last = Instant::now();
     let has_model = o.model.is_some();
     let mut progress = |e: &Event| {
-        let library = serde_json::from_str::<serde_json::Value>(&e.to_json()).unwrap_or_default();
+        let library = serde_json::to_value(e).unwrap_or_default();
         let p = match e {
             Event::Neural { done, total, pass, passes } => {
                 let pass_part = (*pass - 1) as f64 + *done as f64 / (*total).max(1) as f64;

@@ -3,6 +3,7 @@
 
 use super::ServeOptions;
 use crate::error::{Error, Result};
+use crate::Request;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -12,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// An uploaded image.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Upload {
+pub(super) struct Upload {
     pub id: String,
     pub name: String,
     pub width: u32,
@@ -25,7 +26,7 @@ pub struct Upload {
 /// What a job is asked to do (the body of `POST /api/jobs`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JobRequest {
+pub(super) struct JobRequest {
     pub upload: String,
     pub scale: Option<f64>,
     pub width: Option<u32>,
@@ -37,10 +38,38 @@ pub struct JobRequest {
     pub pyramid: Option<bool>,
 }
 
+impl JobRequest {
+    /// The library's request for this job under the server's options: built-in models only
+    /// (no client string reaches the file system), zstd and a pyramid unless asked otherwise,
+    /// the job's share of the budget, the server's pixel limit and threads. Validated by
+    /// [`Request::options`](crate::Request::options), the one conversion.
+    pub(super) fn library_request(&self, opts: &ServeOptions) -> Result<Request> {
+        let sized = self.width.is_some() || self.height.is_some();
+        if self.scale.is_some() == sized {
+            return Err(Error::usage("give scale, or width and/or height"));
+        }
+        if let Some(p) = self.precision.as_deref().filter(|p| !matches!(*p, "exact" | "rounded")) {
+            return Err(Error::usage(format!("precision {p:?}: exact or rounded here")));
+        }
+        if let Some(m) = self.model.as_deref().filter(|m| !crate::neural::is_builtin(m)) {
+            return Err(Error::usage(format!("model {m:?}: not a built-in model")));
+        }
+        let mut r = Request::default();
+        (r.scale, r.width, r.height) = (self.scale, self.width, self.height);
+        (r.filter, r.precision, r.model) = (self.filter.clone(), self.precision.clone(), self.model.clone());
+        r.compression = Some(self.compression.clone().unwrap_or_else(|| "zstd".into()));
+        r.pyramid = Some(self.pyramid.unwrap_or(true));
+        r.max_memory = Some((opts.max_memory * 3 / 4 / opts.jobs as u64).to_string());
+        r.max_pixels = Some(opts.max_pixels);
+        r.threads = (opts.threads > 0).then_some(opts.threads);
+        Ok(r)
+    }
+}
+
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum JobState {
+pub(super) enum JobState {
     Queued,
     Running,
     Done,
@@ -50,7 +79,7 @@ pub enum JobState {
 
 /// A job and what is known of its progress.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Job {
+pub(super) struct Job {
     pub id: String,
     pub request: JobRequest,
     pub state: JobState,
@@ -69,7 +98,7 @@ pub struct Job {
 
 /// Jobs, the queue, and who may be cancelled.
 #[derive(Default)]
-pub struct Book {
+pub(super) struct Book {
     pub uploads: BTreeMap<String, Upload>,
     pub jobs: BTreeMap<String, Job>,
     pub queue: VecDeque<String>,
@@ -78,7 +107,7 @@ pub struct Book {
 }
 
 /// Everything the handlers and the job threads share.
-pub struct AppState {
+pub(super) struct AppState {
     pub opts: ServeOptions,
     pub addr: SocketAddr,
     book: Mutex<Book>,
@@ -96,21 +125,21 @@ pub struct AppState {
 }
 
 /// A server-generated id: 16 hex digits.
-pub fn new_id() -> Result<String> {
+pub(super) fn new_id() -> Result<String> {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).map_err(|e| Error::Internal(format!("no randomness for an id: {e}")))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 /// Whether `id` has the form of our ids (so that no client string reaches a path otherwise).
-pub fn valid_id(id: &str) -> bool {
+pub(super) fn valid_id(id: &str) -> bool {
     id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 impl AppState {
     /// Opens (creating) the work directory and loads what an earlier run left: uploads, and
     /// jobs — those that were queued or running are queued again (running ones resume).
-    pub fn open(opts: ServeOptions, addr: SocketAddr) -> Result<Arc<AppState>> {
+    pub(super) fn open(opts: ServeOptions, addr: SocketAddr) -> Result<Arc<AppState>> {
         for d in ["uploads", "jobs"] {
             let p = opts.work_dir.join(d);
             std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
@@ -146,7 +175,7 @@ impl AppState {
     }
 
     /// The page's address with the token.
-    pub fn page_url(&self) -> String {
+    pub(super) fn page_url(&self) -> String {
         let host = if self.addr.ip().is_loopback() { "127.0.0.1".to_string() } else { self.addr.ip().to_string() };
         match &self.opts.token {
             Some(t) => format!("http://{host}:{}/?token={t}", self.addr.port()),
@@ -156,40 +185,50 @@ impl AppState {
 
     /// The book, locked (a poisoned lock is taken over: the records stay consistent because
     /// every change is one assignment).
-    pub fn book(&self) -> MutexGuard<'_, Book> {
+    pub(super) fn book(&self) -> MutexGuard<'_, Book> {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The directory of upload `id`.
-    pub fn upload_dir(&self, id: &str) -> PathBuf {
+    pub(super) fn upload_dir(&self, id: &str) -> PathBuf {
         self.opts.work_dir.join("uploads").join(id)
     }
 
     /// The directory of job `id`.
-    pub fn job_dir(&self, id: &str) -> PathBuf {
+    pub(super) fn job_dir(&self, id: &str) -> PathBuf {
         self.opts.work_dir.join("jobs").join(id)
     }
 
+    /// Job `id`, if the id is well-formed and known.
+    pub(super) fn job(&self, id: &str) -> Option<Job> {
+        valid_id(id).then(|| self.book().jobs.get(id).cloned()).flatten()
+    }
+
+    /// Where job `j`'s result goes.
+    pub(super) fn output_path(&self, j: &Job) -> PathBuf {
+        self.job_dir(&j.id).join("result.tif")
+    }
+
     /// Stores job `j` (its record on disk, then the book) and tells the event stream.
-    pub fn save_job(&self, j: &Job, event: &str) {
+    pub(super) fn save_job(&self, j: &Job, event: &str) {
         let _ = write_json(&self.job_dir(&j.id).join("job.json"), j);
         self.book().jobs.insert(j.id.clone(), j.clone());
         self.emit(event, &j.id, serde_json::to_value(j).unwrap_or_default());
     }
 
     /// Sends `{event, job, data}` to every event stream.
-    pub fn emit(&self, event: &str, job: &str, data: serde_json::Value) {
+    pub(super) fn emit(&self, event: &str, job: &str, data: serde_json::Value) {
         let msg = serde_json::json!({"event": event, "job": job, "data": data});
         let _ = self.events.send(msg.to_string());
     }
 
     /// Whether the server is shutting down.
-    pub fn stopping(&self) -> bool {
+    pub(super) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
 
     /// Starts the shutdown: streams end, job threads stop taking jobs, running jobs cancel.
-    pub fn stop(&self) {
+    pub(super) fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         let _ = self.stop_tx.send(true);
         for c in self.book().running.values() {
@@ -199,7 +238,7 @@ impl AppState {
     }
 
     /// Resolves once [`AppState::stop`] was called.
-    pub async fn stopped(&self) {
+    pub(super) async fn stopped(&self) {
         let mut rx = self.stop_tx.subscribe();
         while !*rx.borrow() {
             if rx.changed().await.is_err() {
@@ -222,12 +261,12 @@ fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 }
 
 /// A JSON record, if it is there and readable.
-pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
+pub(super) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
 /// Writes a JSON record atomically (temporary name, rename).
-pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+pub(super) fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
     let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec_pretty(v).map_err(|e| Error::Internal(format!("json: {e}")))?;
     std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;

@@ -7,7 +7,6 @@ use crate::plan::TileJob;
 
 /// Compression of TIFF tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[non_exhaustive]
 pub enum Compression {
     /// Uncompressed.
@@ -30,7 +29,10 @@ impl Compression {
             Compression::Zstd => 50000,
         }
     }
-    /// CLI name.
+    /// Every compression, in the command line's order.
+    pub const ALL: [Compression; 4] = [Compression::None, Compression::Deflate, Compression::Lzw, Compression::Zstd];
+
+    /// The command line's name.
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "none",
@@ -39,11 +41,9 @@ impl Compression {
             Compression::Zstd => "zstd",
         }
     }
-    /// Parses a CLI name.
+    /// Parses a name ([`Compression::name`]).
     pub fn from_name(s: &str) -> Option<Compression> {
-        [Compression::None, Compression::Deflate, Compression::Lzw, Compression::Zstd]
-            .into_iter()
-            .find(|c| c.name() == s)
+        Compression::ALL.into_iter().find(|c| c.name() == s)
     }
     /// Default level (deflate 6, zstd 3); `None` for codecs without levels. Deflate is
     /// libdeflate, whose levels run 0 (stored) to 12 (slowest, smallest).

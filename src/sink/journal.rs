@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// What a journal says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Journal {
+pub(crate) struct Journal {
     /// Identifies the job (input sample, options, version); resuming needs the same.
     pub fingerprint: u64,
     /// Bytes of the partial output that are durable.
@@ -25,7 +25,7 @@ pub struct Journal {
 }
 
 /// Paths of the partial output and its journal for `dest`.
-pub fn paths(dest: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn paths(dest: &Path) -> (PathBuf, PathBuf) {
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -37,7 +37,7 @@ pub fn paths(dest: &Path) -> (PathBuf, PathBuf) {
 /// Where [`Journal::write`] writes before renaming onto `journal`
 /// (`.OUT.gigascale-journal.tmp`): a name of this job's own, so that a run can remove what a
 /// kill during a write left behind.
-pub fn temp_path(journal: &Path) -> PathBuf {
+pub(crate) fn temp_path(journal: &Path) -> PathBuf {
     let mut name = journal.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".tmp");
     journal.with_file_name(name)
@@ -45,7 +45,7 @@ pub fn temp_path(journal: &Path) -> PathBuf {
 
 impl Journal {
     /// Reads a journal; `Ok(None)` if there is none.
-    pub fn read(path: &Path) -> Result<Option<Journal>> {
+    pub(crate) fn read(path: &Path) -> Result<Option<Journal>> {
         let b = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -67,7 +67,7 @@ impl Journal {
     }
 
     /// Writes the journal atomically.
-    pub fn write(&self, path: &Path) -> Result<()> {
+    pub(crate) fn write(&self, path: &Path) -> Result<()> {
         let tmp = temp_path(path);
         let mut b = Vec::with_capacity(28 + self.counts.len() * 5);
         b.extend_from_slice(if self.levels.is_empty() { b"GSJ1" } else { b"GSJ2" });
@@ -85,26 +85,6 @@ impl Journal {
             std::fs::rename(&tmp, path)
         })();
         r.map_err(|e| Error::io(path, e))
-    }
-}
-
-/// FNV-1a, 64-bit: a stable hash for fingerprints (std's hasher may change between releases).
-#[derive(Clone, Copy)]
-pub struct Fnv(pub u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf29ce484222325)
-    }
-}
-
-impl Fnv {
-    /// Mixes bytes in.
-    pub fn bytes(mut self, data: &[u8]) -> Self {
-        for &b in data {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100000001b3);
-        }
-        self
     }
 }
 

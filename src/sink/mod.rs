@@ -7,14 +7,17 @@ mod ifd;
 pub(crate) mod journal;
 mod lzw;
 mod output;
+pub mod place;
 mod png;
 mod pyramid;
 mod tiff;
 
 pub use compress::{Compression, TileEncoder};
 pub(crate) use output::OutputFile;
+pub use place::OutputKind;
 pub use png::PngSink;
-pub(crate) use pyramid::{reduce, reduced_bytes, tile_reduction_bound, ReducingEncoder};
+pub use pyramid::reduce;
+pub(crate) use pyramid::{reduced_bytes, tile_reduction_bound, ReducingEncoder};
 pub use tiff::TiffSink;
 
 use crate::error::Result;
@@ -23,6 +26,7 @@ use crate::plan::TileJob;
 
 /// What every sink learns before the first tile.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SinkHeader {
     /// Output width.
     pub width: u32,

@@ -10,7 +10,7 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// A file that becomes visible at its final path only on commit.
-pub struct OutputFile {
+pub(crate) struct OutputFile {
     w: Option<BufWriter<File>>,
     tmp: PathBuf,
     dest: PathBuf,
@@ -46,7 +46,7 @@ fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 impl OutputFile {
     /// Creates (or replaces) the partial file beside `dest`.
-    pub fn create(dest: &Path) -> Result<OutputFile> {
+    pub(crate) fn create(dest: &Path) -> Result<OutputFile> {
         let (tmp, _) = super::journal::paths(dest);
         let file = File::create(&tmp).map_err(|e| {
             let dir = tmp.parent().unwrap_or(Path::new("."));
@@ -64,7 +64,7 @@ impl OutputFile {
     }
 
     /// Reopens the partial file beside `dest`, cut back to its first `len` bytes.
-    pub fn resume(dest: &Path, len: u64) -> Result<OutputFile> {
+    pub(crate) fn resume(dest: &Path, len: u64) -> Result<OutputFile> {
         let (tmp, _) = super::journal::paths(dest);
         let r = (|| -> std::io::Result<File> {
             let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&tmp)?;
@@ -91,27 +91,27 @@ impl OutputFile {
     }
 
     /// The final size in bytes, exact or an upper bound, for disk-full messages.
-    pub fn set_expected_size(&mut self, bytes: u64, exact: bool) {
+    pub(crate) fn set_expected_size(&mut self, bytes: u64, exact: bool) {
         self.expected = Some((bytes, exact));
     }
 
     /// Keeps the partial file when dropped without commit (resume state).
-    pub fn keep_on_failure(&mut self, keep: bool) {
+    pub(crate) fn keep_on_failure(&mut self, keep: bool) {
         self.keep = keep;
     }
 
     /// Makes everything written so far durable.
-    pub fn sync(&mut self) -> Result<()> {
+    pub(crate) fn sync(&mut self) -> Result<()> {
         let w = self.w.as_mut().expect("output already committed");
         let r = w.flush().and_then(|()| w.get_ref().sync_data());
         r.map_err(|e| self.err(e))
     }
     /// The final path.
-    pub fn dest(&self) -> &Path {
+    pub(crate) fn dest(&self) -> &Path {
         &self.dest
     }
     /// Current write position (bytes written so far).
-    pub fn pos(&self) -> u64 {
+    pub(crate) fn pos(&self) -> u64 {
         self.pos
     }
     fn err(&self, e: std::io::Error) -> Error {
@@ -130,7 +130,7 @@ impl OutputFile {
         Error::io(&self.tmp, e)
     }
     /// Appends bytes.
-    pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
+    pub(crate) fn write_all(&mut self, data: &[u8]) -> Result<()> {
         let w = self.w.as_mut().expect("output already committed");
         match w.write_all(data) {
             Ok(()) => {
@@ -149,7 +149,7 @@ impl OutputFile {
         }
     }
     /// Leaves a hole of `n` bytes (a sparse extent: no blocks, reads as zeros) at the end.
-    pub fn skip(&mut self, n: u64) -> Result<()> {
+    pub(crate) fn skip(&mut self, n: u64) -> Result<()> {
         let w = self.w.as_mut().expect("output already committed");
         let end = self.pos + n;
         let r = (|| {
@@ -165,7 +165,7 @@ impl OutputFile {
         Ok(())
     }
     /// Overwrites bytes at `offset` (for header fix-ups), then returns to the end.
-    pub fn patch(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+    pub(crate) fn patch(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         let w = self.w.as_mut().expect("output already committed");
         let r = (|| {
             w.flush()?;
@@ -178,7 +178,7 @@ impl OutputFile {
         r.map_err(|e| self.err(e))
     }
     /// Flushes, fsyncs, renames over the destination and fsyncs the directory.
-    pub fn commit(mut self) -> Result<u64> {
+    pub(crate) fn commit(mut self) -> Result<u64> {
         let w = self.w.take().expect("output already committed");
         let file = w.into_inner().map_err(|e| Error::io(&self.tmp, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;

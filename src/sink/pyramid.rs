@@ -96,15 +96,9 @@ fn reduce_row(src: &[u8], src_stride: usize, (w, h): (usize, usize), oy: usize, 
 }
 
 /// The 2x2 reduction of the `w x h` valid pixels of `src` (rows of `src_stride` bytes) into
-/// `dst` (rows of `dst_stride` bytes): `ceil(w / 2) x ceil(h / 2)` pixels.
-pub(crate) fn reduce(
-    src: &[u8],
-    src_stride: usize,
-    size: (usize, usize),
-    layout: Layout,
-    dst: &mut [u8],
-    dst_stride: usize,
-) {
+/// `dst` (rows of `dst_stride` bytes): `ceil(w / 2) x ceil(h / 2)` pixels, each the rounded
+/// mean of its block (colour weighted by alpha with alpha), as every pyramid level is made.
+pub fn reduce(src: &[u8], src_stride: usize, size: (usize, usize), layout: Layout, dst: &mut [u8], dst_stride: usize) {
     for oy in 0..size.1.div_ceil(2) {
         reduce_row(src, src_stride, size, oy, layout, &mut dst[oy * dst_stride..]);
     }
@@ -189,7 +183,7 @@ pub(crate) fn memory((w, h): (usize, usize), tile: usize, layout: Layout, c: Com
 
 impl Pyramid {
     /// The levels of a `base`-sized image, written with `compression` at `level` on `threads`.
-    pub fn new(
+    pub(super) fn new(
         base: (usize, usize),
         tile: usize,
         layout: Layout,
@@ -216,7 +210,7 @@ impl Pyramid {
     }
 
     /// Records tile `index` of level `n` (from 1) as already in the file (resume).
-    pub fn push_tile(&mut self, n: usize, offset: u64, count: u64) -> Result<()> {
+    pub(super) fn push_tile(&mut self, n: usize, offset: u64, count: u64) -> Result<()> {
         let l = self.levels.get_mut(n - 1).ok_or_else(|| Error::Internal(format!("no pyramid level {n}")))?;
         l.offsets.push(offset);
         l.counts.push(count);
@@ -227,7 +221,7 @@ impl Pyramid {
     /// with [`Pyramid::push_tile`] are in the file: rebuilds every level's pending band from
     /// the durable tiles that fed it, read back through `tile(level, index)` (raw
     /// `tile x tile` pixels). Errors if the tiles do not form a state a run passes through.
-    pub fn restore(&mut self, done: usize, tile: &dyn Fn(usize, usize) -> Result<Vec<u8>>) -> Result<()> {
+    pub(super) fn restore(&mut self, done: usize, tile: &dyn Fn(usize, usize) -> Result<Vec<u8>>) -> Result<()> {
         let (t, bpp, layout) = (self.tile, self.layout.bytes_per_pixel(), self.layout);
         let mut below = (self.base, done / self.base.0.div_ceil(t), done);
         for n in 1..=self.levels.len() {
@@ -258,12 +252,12 @@ impl Pyramid {
     }
 
     /// Number of reduced levels.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.levels.len()
     }
 
     /// Level `n`'s (from 1) size and tiles.
-    pub fn level(&self, n: usize) -> ((usize, usize), &[u64], &[u64]) {
+    pub(super) fn level(&self, n: usize) -> ((usize, usize), &[u64], &[u64]) {
         let l = &self.levels[n - 1];
         ((l.width, l.height), &l.offsets, &l.counts)
     }
@@ -271,7 +265,7 @@ impl Pyramid {
     /// Level 0 tile `job`'s reduction arrived: placed in level 1's band; when it ends a row of
     /// tiles that completes the band, the band is written (and so on up the levels), each
     /// written tile's level and byte count appended to `order`.
-    pub fn add_tile(
+    pub(super) fn add_tile(
         &mut self,
         job: &TileJob,
         reduced: &[u8],

@@ -183,7 +183,7 @@ impl TiffSink {
 }
 
 /// Worst-case file size of a tiled TIFF (with its reduced levels when `pyramid`).
-pub fn worst_case_size(h: &SinkHeader, c: Compression, pyramid: bool) -> u64 {
+pub(super) fn worst_case_size(h: &SinkHeader, c: Compression, pyramid: bool) -> u64 {
     let t = h.tile as usize;
     let mut sizes = vec![(h.width as usize, h.height as usize)];
     if pyramid {

@@ -128,7 +128,7 @@ impl JpegSource {
             ("components".to_string(), frame.sampling.len().to_string()),
         ];
         if multi_scan {
-            let bytes = crate::budget::format_size(coefficient_bytes(&frame));
+            let bytes = crate::limits::format_size(coefficient_bytes(&frame));
             details.push(("coefficient buffer".to_string(), format!("{bytes} (scratch disk)")));
         }
         let info = ImageInfo {

@@ -77,6 +77,11 @@ unsafe fn store(common: &mut jpeg_common_struct) -> &mut CoefficientStore {
     unsafe { &mut *(common.client_data as *mut CoefficientStore) }
 }
 
+/// libjpeg's `request_virt_barray`, replaced: a new array backed by a scratch file.
+///
+/// # Safety
+/// Called by libjpeg only, on a decompressor whose memory manager [`CoefficientStore::install`]
+/// changed (so `client_data` is that live store).
 unsafe extern "C-unwind" fn request_virt_barray(
     common: &mut jpeg_common_struct,
     pool_id: c_int,
@@ -104,9 +109,14 @@ unsafe extern "C-unwind" fn request_virt_barray(
     ptr.cast()
 }
 
+/// libjpeg's `realize_virt_arrays`, replaced: maps every requested array.
+///
+/// # Safety
+/// As [`request_virt_barray`].
 unsafe extern "C-unwind" fn realize_virt_arrays(common: &mut jpeg_common_struct) {
-    // SAFETY: installed by `CoefficientStore::install` on this decompressor.
     let (realize, dir) = {
+        // SAFETY: libjpeg calls this hook only on the decompressor `CoefficientStore::install`
+        // installed it on, whose `client_data` is that store.
         let store = unsafe { store(common) };
         (store.realize, store.dir.clone())
     };
@@ -114,6 +124,7 @@ unsafe extern "C-unwind" fn realize_virt_arrays(common: &mut jpeg_common_struct)
         // SAFETY: libjpeg's own realiser, on the decompressor it belongs to.
         unsafe { own(common) };
     }
+    // SAFETY: as above; libjpeg's realiser does not touch `client_data`.
     let store = unsafe { store(common) };
     for a in store.arrays.iter_mut().filter(|a| a.map.is_none()) {
         let len = (a.blocks_per_row as u64).saturating_mul(a.rows as u64).saturating_mul(BLOCK_BYTES as u64);
@@ -128,6 +139,11 @@ unsafe extern "C-unwind" fn realize_virt_arrays(common: &mut jpeg_common_struct)
     }
 }
 
+/// libjpeg's `access_virt_barray`, replaced: block rows `start_row..start_row + num_rows`,
+/// releasing the pages of rows libjpeg has moved past.
+///
+/// # Safety
+/// As [`request_virt_barray`]; `ptr` is a pointer [`request_virt_barray`] returned.
 unsafe extern "C-unwind" fn access_virt_barray(
     _common: &mut jpeg_common_struct,
     ptr: *mut jvirt_barray_control,

@@ -57,10 +57,19 @@ pub(crate) fn fail(failure: Failure) -> ! {
     std::panic::resume_unwind(Box::new(failure))
 }
 
+/// libjpeg's `error_exit`: ends the call in progress with the library's message.
+///
+/// # Safety
+/// Called by libjpeg only, with a `cinfo` whose `err` is a manager [`strict_error_mgr`] made.
 unsafe extern "C-unwind" fn fatal(cinfo: &mut jpeg_common_struct) {
     fail(Failure::Libjpeg(message(cinfo)))
 }
 
+/// libjpeg's `emit_message`: a warning (corrupt or truncated data) ends the call as an error;
+/// trace messages are ignored.
+///
+/// # Safety
+/// As [`fatal`].
 unsafe extern "C-unwind" fn warning_is_fatal(cinfo: &mut jpeg_common_struct, level: c_int) {
     // Level -1 is a warning (corrupt or missing data); levels >= 0 are trace messages.
     if level < 0 {

@@ -107,9 +107,10 @@ impl Decoder {
         let mut chunks: Vec<(u8, &[u8])> = Vec::new();
         let mut m = self.cinfo.marker_list;
         while !m.is_null() {
-            // SAFETY: `marker_list` is libjpeg's linked list of saved markers, each with
-            // `data_length` bytes at `data`, alive until `cinfo` is destroyed.
+            // SAFETY: `marker_list` is libjpeg's linked list of saved markers (`m` is not
+            // null), alive until `cinfo` is destroyed.
             let marker = unsafe { &*m };
+            // SAFETY: a saved marker holds `data_length` bytes at `data`, alive as above.
             let data = unsafe { std::slice::from_raw_parts(marker.data, marker.data_length as usize) };
             if marker.marker == 0xE2 && data.len() > 14 && data.starts_with(b"ICC_PROFILE\0") {
                 chunks.push((data[12], &data[14..]));
@@ -168,8 +169,8 @@ impl Decoder {
     /// Finishes decompression (reads up to the end-of-image marker).
     pub(crate) fn finish(&mut self) -> Result<(), Failure> {
         let cinfo = &mut *self.cinfo;
-        // SAFETY: every scanline was read, so `jpeg_finish_decompress` may run.
         catch(|| {
+            // SAFETY: every scanline was read, so `jpeg_finish_decompress` may run.
             if unsafe { jpeg_finish_decompress(cinfo) } != 0 {
                 Ok(())
             } else {
@@ -182,10 +183,10 @@ impl Decoder {
 impl Drop for Decoder {
     fn drop(&mut self) {
         let cinfo = &mut *self.cinfo;
-        // SAFETY: `cinfo` was created by `jpeg_create_decompress` (or is still zeroed if that
-        // failed, which `jpeg_destroy` treats as nothing to free). The coefficient store that
-        // `client_data` may point to is dropped only after this call.
         let _ = catch(|| {
+            // SAFETY: `cinfo` was created by `jpeg_create_decompress` (or is still zeroed if
+            // that failed, which `jpeg_destroy` treats as nothing to free). The coefficient
+            // store that `client_data` may point to is dropped only after this call.
             unsafe { jpeg_destroy_decompress(cinfo) };
             Ok(())
         });
@@ -193,8 +194,16 @@ impl Drop for Decoder {
     }
 }
 
+/// The source manager's `init_source`: nothing to do.
+///
+/// # Safety
+/// Called by libjpeg only (it touches nothing).
 unsafe extern "C-unwind" fn init_source(_cinfo: &mut jpeg_decompress_struct) {}
 
+/// The source manager's `term_source`: nothing to do.
+///
+/// # Safety
+/// Called by libjpeg only (it touches nothing).
 unsafe extern "C-unwind" fn term_source(_cinfo: &mut jpeg_decompress_struct) {}
 
 /// Our [`Source`] behind `cinfo.src`.
@@ -206,6 +215,11 @@ unsafe fn source(cinfo: &mut jpeg_decompress_struct) -> &mut Source {
     unsafe { &mut *(cinfo.src as *mut Source) }
 }
 
+/// The source manager's `fill_input_buffer`: the next 256 KiB of the file.
+///
+/// # Safety
+/// Called by libjpeg only, on a decompressor whose `src` is a live [`Source`] (as
+/// [`Decoder::open`] sets it).
 unsafe extern "C-unwind" fn fill_input_buffer(cinfo: &mut jpeg_decompress_struct) -> boolean {
     // SAFETY: libjpeg calls this only on the decompressor whose `src` we set.
     let src = unsafe { source(cinfo) };
@@ -220,6 +234,10 @@ unsafe extern "C-unwind" fn fill_input_buffer(cinfo: &mut jpeg_decompress_struct
     }
 }
 
+/// The source manager's `skip_input_data`: skips `num_bytes`, refilling as needed.
+///
+/// # Safety
+/// As [`fill_input_buffer`].
 unsafe extern "C-unwind" fn skip_input_data(cinfo: &mut jpeg_decompress_struct, num_bytes: c_long) {
     if num_bytes <= 0 {
         return;

@@ -25,7 +25,7 @@ pub(crate) struct Levels {
 
 impl Levels {
     /// Starts the thread, with one spare level-1 buffer.
-    pub fn start(target: &Arc<Target>, layout: &ZarrLayout) -> Levels {
+    pub(super) fn start(target: &Arc<Target>, layout: &ZarrLayout) -> Levels {
         let (work_tx, work_rx) = bounded::<Work>(1);
         let (free_tx, free_rx) = bounded::<Vec<u8>>(2);
         let _ = free_tx.send(vec![0; layout.shard_bytes(1) as usize]);
@@ -38,7 +38,7 @@ impl Levels {
     }
 
     /// A level-1 buffer to fill (waits while the thread still holds both).
-    pub fn free(&mut self) -> Result<Vec<u8>> {
+    pub(super) fn free(&mut self) -> Result<Vec<u8>> {
         match self.free.recv() {
             Ok(b) => Ok(b),
             Err(_) => Err(self.failure()),
@@ -46,7 +46,7 @@ impl Levels {
     }
 
     /// Hands over shard `pos`'s level-1 pixels.
-    pub fn submit(&mut self, pos: (u32, u32), level1: Vec<u8>) -> Result<()> {
+    pub(super) fn submit(&mut self, pos: (u32, u32), level1: Vec<u8>) -> Result<()> {
         let sent = self.work.as_ref().is_some_and(|w| w.send((pos, level1)).is_ok());
         if sent {
             Ok(())
@@ -56,7 +56,7 @@ impl Levels {
     }
 
     /// Waits for the thread to write what it was given; the bytes of the reduced shards.
-    pub fn finish(mut self) -> Result<u64> {
+    pub(super) fn finish(mut self) -> Result<u64> {
         drop(self.work.take());
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(r)) => r,

@@ -42,6 +42,7 @@ const MIN_LEVEL_SHARD: u32 = 16;
 
 /// One array of the output: its size, shard edge and inner chunk edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LevelGeom {
     /// Width and height in pixels.
     pub size: (u32, u32),
@@ -53,6 +54,7 @@ pub struct LevelGeom {
 
 /// The arrays of an OME-Zarr output and their shard grid.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ZarrLayout {
     /// Pixel layout (channels become the `c` axis).
     pub layout: Layout,

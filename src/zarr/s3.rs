@@ -27,7 +27,7 @@ pub(crate) struct Bucket {
 
 impl Bucket {
     /// Opens `s3://bucket/prefix` with the environment's configuration.
-    pub fn open(url: &str) -> Result<Bucket> {
+    pub(crate) fn open(url: &str) -> Result<Bucket> {
         let rest = url.strip_prefix("s3://").ok_or_else(|| Error::usage(format!("{url}: not an s3:// address")))?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let prefix = prefix.trim_matches('/').to_string();
@@ -58,13 +58,13 @@ impl Bucket {
     }
 
     /// Writes object `key` in one PUT.
-    pub fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
         let r = self.rt.block_on(self.store.put(&self.key(key), PutPayload::from(bytes.to_vec())));
         r.map(|_| ()).map_err(|e| self.err(key, e))
     }
 
     /// Object `key`, or `None` if there is none.
-    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let r = self.rt.block_on(async {
             let got = self.store.get(&self.key(key)).await?;
             got.bytes().await
@@ -77,7 +77,7 @@ impl Bucket {
     }
 
     /// The sizes of the objects under `dir` (a key prefix), by key relative to the output.
-    pub fn list(&self, dir: &str) -> Result<Vec<(String, u64)>> {
+    pub(crate) fn list(&self, dir: &str) -> Result<Vec<(String, u64)>> {
         let base = format!("{}/", self.prefix);
         let r: Vec<object_store::Result<object_store::ObjectMeta>> =
             self.rt.block_on(self.store.list(Some(&self.key(dir))).collect());
@@ -92,7 +92,7 @@ impl Bucket {
 
     /// Uploads the local file `path` as object `key`, in parts; the object appears whole when
     /// the upload completes, or not at all.
-    pub fn upload(&self, key: &str, path: &Path) -> Result<()> {
+    pub(crate) fn upload(&self, key: &str, path: &Path) -> Result<()> {
         use std::io::Read;
         let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let r = self.rt.block_on(async {
@@ -117,7 +117,7 @@ impl Bucket {
     }
 
     /// Deletes every object of the output.
-    pub fn remove_all(&self) -> Result<()> {
+    pub(crate) fn remove_all(&self) -> Result<()> {
         for (k, _) in self.list("")? {
             let r = self.rt.block_on(self.store.delete(&self.key(&k)));
             r.map_err(|e| self.err(&k, e))?;
@@ -126,7 +126,7 @@ impl Bucket {
     }
 
     /// The output's address.
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 }

@@ -84,12 +84,16 @@ pub(crate) fn sweep_temps(dir: &Path, all: bool) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+/// Puts a finished shard (the local file it is given) where it belongs instead of renaming it
+/// to its `dest`: an upload to a bucket's object, say.
+pub(crate) type Placer = Box<dyn FnOnce(&Path) -> Result<()> + Send>;
+
 /// A shard being written.
 pub(crate) struct ShardFile {
     tmp: PathBuf,
     dest: PathBuf,
-    /// Where the finished shard goes instead of `dest`: an object of a bucket.
-    object: Option<(std::sync::Arc<super::target::Target>, String)>,
+    /// Where the finished shard goes instead of `dest`.
+    place: Option<Placer>,
     w: Option<BufWriter<File>>,
     pos: u64,
     /// `(offset, length)` per inner chunk, row-major; `u64::MAX` for chunks never added.
@@ -97,13 +101,9 @@ pub(crate) struct ShardFile {
 }
 
 impl ShardFile {
-    /// Starts shard `dest` of `chunks` inner chunks (creating its directory); with `object`,
-    /// `dest` only says where to stage it, and the finished shard is uploaded there instead.
-    pub fn create(
-        dest: &Path,
-        chunks: usize,
-        object: Option<(std::sync::Arc<super::target::Target>, String)>,
-    ) -> Result<ShardFile> {
+    /// Starts shard `dest` of `chunks` inner chunks (creating its directory); with `place`,
+    /// `dest` only says where to stage it, and `place` puts the finished shard in place.
+    pub(crate) fn create(dest: &Path, chunks: usize, place: Option<Placer>) -> Result<ShardFile> {
         let dir = dest.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let tmp = temp_name(dest);
@@ -111,7 +111,7 @@ impl ShardFile {
         Ok(ShardFile {
             tmp,
             dest: dest.to_path_buf(),
-            object,
+            place,
             w: Some(BufWriter::with_capacity(1 << 20, f)),
             pos: 0,
             index: vec![u64::MAX; 2 * chunks],
@@ -119,7 +119,7 @@ impl ShardFile {
     }
 
     /// Appends inner chunk `i`'s encoded bytes.
-    pub fn add(&mut self, i: usize, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn add(&mut self, i: usize, bytes: &[u8]) -> Result<()> {
         if 2 * i + 1 >= self.index.len() || self.index[2 * i] != u64::MAX {
             return Err(Error::Internal(format!(
                 "{}: inner chunk {i} out of range or written twice",
@@ -136,7 +136,7 @@ impl ShardFile {
 
     /// Pushes what is buffered to the file (for the crash tests: a killed unit then leaves a
     /// partial temporary file, as a real crash would).
-    pub fn flush(&mut self) -> Result<()> {
+    pub(crate) fn flush(&mut self) -> Result<()> {
         match self.w.as_mut() {
             Some(w) => w.flush().map_err(|e| Error::io(&self.tmp, e)),
             None => Ok(()),
@@ -145,7 +145,7 @@ impl ShardFile {
 
     /// Appends the index and its checksum, syncs, and renames the shard into place; returns
     /// its size in bytes.
-    pub fn finish(mut self) -> Result<u64> {
+    pub(crate) fn finish(mut self) -> Result<u64> {
         let mut w = self.w.take().ok_or_else(|| Error::Internal("shard already finished".into()))?;
         let index: Vec<u8> = self.index.iter().flat_map(|v| v.to_le_bytes()).collect();
         let crc = crc32c::crc32c(&index);
@@ -156,9 +156,9 @@ impl ShardFile {
             .and_then(|()| w.get_ref().sync_data());
         r.map_err(|e| Error::io(&self.tmp, e))?;
         drop(w);
-        match self.object.take() {
-            Some((target, key)) => {
-                let r = target.upload(&key, &self.tmp);
+        match self.place.take() {
+            Some(place) => {
+                let r = place(&self.tmp);
                 let _ = std::fs::remove_file(&self.tmp);
                 r?
             }

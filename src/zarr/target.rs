@@ -5,7 +5,6 @@
 use super::shard::{sweep_temps, ShardFile};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// An output's storage.
 pub(crate) enum Target {
@@ -13,18 +12,18 @@ pub(crate) enum Target {
     Dir(PathBuf),
     /// A bucket, and the local directory where shards are staged before upload.
     #[cfg(feature = "s3")]
-    S3(super::s3::Bucket, PathBuf),
+    S3(std::sync::Arc<super::s3::Bucket>, PathBuf),
 }
 
 impl Target {
     /// The target named by `out`: `s3://...` is a bucket (its shards staged in `temp_dir`),
     /// anything else a directory.
-    pub fn open(out: &Path, temp_dir: &Path) -> Result<Target> {
+    pub(crate) fn open(out: &Path, temp_dir: &Path) -> Result<Target> {
         let _ = temp_dir;
         match out.to_str() {
             #[cfg(feature = "s3")]
             Some(url) if url.starts_with("s3://") => {
-                Ok(Target::S3(super::s3::Bucket::open(url)?, temp_dir.to_path_buf()))
+                Ok(Target::S3(std::sync::Arc::new(super::s3::Bucket::open(url)?), temp_dir.to_path_buf()))
             }
             #[cfg(not(feature = "s3"))]
             Some(url) if url.starts_with("s3://") => {
@@ -35,7 +34,7 @@ impl Target {
     }
 
     /// The directory, if the output is one.
-    pub fn dir(&self) -> Option<&Path> {
+    pub(crate) fn dir(&self) -> Option<&Path> {
         match self {
             Target::Dir(d) => Some(d),
             #[cfg(feature = "s3")]
@@ -44,7 +43,7 @@ impl Target {
     }
 
     /// For messages.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             Target::Dir(d) => d.display().to_string(),
             #[cfg(feature = "s3")]
@@ -53,7 +52,7 @@ impl Target {
     }
 
     /// Object `key`, or `None`.
-    pub fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn read(&self, key: &str) -> Result<Option<Vec<u8>>> {
         match self {
             Target::Dir(d) => match std::fs::read(d.join(key)) {
                 Ok(b) => Ok(Some(b)),
@@ -66,7 +65,7 @@ impl Target {
     }
 
     /// Writes object `key` whole (through a temporary file and a rename in a directory).
-    pub fn write(&self, key: &str, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn write(&self, key: &str, bytes: &[u8]) -> Result<()> {
         match self {
             Target::Dir(d) => {
                 let path = d.join(key);
@@ -80,28 +79,22 @@ impl Target {
     }
 
     /// Starts shard `key` of `chunks` inner chunks.
-    pub fn shard(self: &Arc<Self>, key: &str, chunks: usize) -> Result<ShardFile> {
-        match &**self {
+    /// A directory's shard is renamed into place; a bucket's is staged in the temp dir and
+    /// uploaded whole.
+    pub(crate) fn shard(&self, key: &str, chunks: usize) -> Result<ShardFile> {
+        match self {
             Target::Dir(d) => ShardFile::create(&d.join(key), chunks, None),
             #[cfg(feature = "s3")]
-            Target::S3(_, tmp) => {
+            Target::S3(bucket, tmp) => {
                 let staged = tmp.join(format!("gigascale-shard-{}", key.replace('/', "_")));
-                ShardFile::create(&staged, chunks, Some((self.clone(), key.to_string())))
+                let (bucket, key) = (bucket.clone(), key.to_string());
+                ShardFile::create(&staged, chunks, Some(Box::new(move |path: &Path| bucket.upload(&key, path))))
             }
         }
     }
 
-    /// Puts the local file `path` in place as object `key` (a rename in a directory).
-    pub fn upload(&self, key: &str, path: &Path) -> Result<()> {
-        match self {
-            Target::Dir(d) => std::fs::rename(path, d.join(key)).map_err(|e| Error::io(d.join(key), e)),
-            #[cfg(feature = "s3")]
-            Target::S3(b, _) => b.upload(key, path),
-        }
-    }
-
     /// The sizes of the shards present under `dir` (e.g. `0/c/0/3`), by key.
-    pub fn shards(&self, dir: &str) -> Result<Vec<(String, u64)>> {
+    pub(crate) fn shards(&self, dir: &str) -> Result<Vec<(String, u64)>> {
         match self {
             Target::Dir(d) => {
                 let entries = match std::fs::read_dir(d.join(dir)) {
@@ -127,7 +120,7 @@ impl Target {
 
     /// Removes temporary files under `dir` (all, or those of dead processes of this host);
     /// how many. Objects in a bucket have none.
-    pub fn sweep(&self, dir: &str, all: bool) -> Result<usize> {
+    pub(crate) fn sweep(&self, dir: &str, all: bool) -> Result<usize> {
         match self {
             Target::Dir(d) => Ok(sweep_temps(&d.join(dir), all)?.len()),
             #[cfg(feature = "s3")]
@@ -136,7 +129,7 @@ impl Target {
     }
 
     /// Whether anything is there.
-    pub fn exists(&self) -> Result<bool> {
+    pub(crate) fn exists(&self) -> Result<bool> {
         match self {
             Target::Dir(d) => Ok(std::fs::symlink_metadata(d).is_ok()),
             #[cfg(feature = "s3")]
@@ -145,7 +138,7 @@ impl Target {
     }
 
     /// Removes the whole output.
-    pub fn remove_all(&self) -> Result<()> {
+    pub(crate) fn remove_all(&self) -> Result<()> {
         match self {
             Target::Dir(d) => std::fs::remove_dir_all(d).map_err(|e| Error::io(d, e)),
             #[cfg(feature = "s3")]

@@ -12,15 +12,16 @@
 
 use super::{target::Target, ZarrLayout, ZarrSink};
 use crate::error::{Error, Result};
-use crate::job::{Job, Report};
-use crate::options::{Options, Size};
+use crate::options::{Options, Request};
 use crate::progress::Event;
+use crate::sink::place::{check_local, may_write, Found, OutputKind};
 use crate::sink::Compression;
+use crate::{run_file, Report};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-const FORMAT: &str = "gigascale-plan/1";
+const FORMAT: &str = "gigascale-plan/2";
 
 /// What a planned job is: enough to rebuild its options and layout anywhere.
 #[derive(Debug, Clone)]
@@ -32,23 +33,22 @@ pub struct UnitPlan {
     pub units: u32,
     /// The output's arrays.
     pub layout: ZarrLayout,
+    /// What shapes the output's bytes, as recorded ([`Options::shaping_request`]).
+    pub request: Request,
     json: Value,
-}
-
-/// Whether `path` names an OME-Zarr output (`.zarr`, e.g. `OUT.ome.zarr`).
-pub fn is_zarr(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zarr"))
 }
 
 /// The input's identity: size and a digest of its first and last MiB (as `--resume` does, but
 /// without the modification time, so that a copy of the input is the same input).
 fn digest(input: &Path) -> Result<(u64, String)> {
-    let (meta, head, tail) = crate::upscale::file_ends(input)?;
-    Ok((meta.len(), format!("{:016x}", crate::sink::journal::Fnv::default().bytes(&head).bytes(&tail).0)))
+    let id = crate::digest::identify(input)?;
+    Ok((id.len, format!("{:016x}", id.ends)))
 }
 
-/// Checks what OME-Zarr output supports and returns the zstd level.
-fn check_options(opts: &Options) -> Result<i32> {
+/// `opts` as an OME-Zarr output runs them: checked for what the format supports, the shard
+/// edge resolved, zstd at the resolved level (`--compression none` means the format's
+/// default, zstd).
+fn shaped(opts: &Options) -> Result<Options> {
     opts.validate()?;
     if !matches!(opts.compression, Compression::None | Compression::Zstd) {
         return Err(Error::usage(format!(
@@ -59,24 +59,26 @@ fn check_options(opts: &Options) -> Result<i32> {
     if opts.model.is_some() {
         return Err(Error::usage("--model with OME-Zarr output is not supported yet; write a .tif"));
     }
-    if opts.gpu_f16 {
-        return Err(Error::usage(format!("--precision f16 cannot write OME-Zarr: {}", crate::options::F16_WHY)));
-    }
-    Ok(opts.level.unwrap_or(3).clamp(1, 22))
+    opts.refuse_f16("write OME-Zarr")?;
+    let mut o = opts.clone();
+    o.shard = if opts.shard == 0 { opts.tile * super::DEFAULT_SHARD_TILES } else { opts.shard };
+    (o.compression, o.level) = (Compression::Zstd, Some(opts.level.unwrap_or(3).clamp(1, 22)));
+    Ok(o)
 }
 
 impl UnitPlan {
     /// Plans `input` with `opts`: sizes, layout, units.
     pub fn new(input: &Path, opts: &Options) -> Result<UnitPlan> {
-        let zstd_level = check_options(opts)?;
+        let shaped = shaped(opts)?;
         let input = std::path::absolute(input).map_err(|e| Error::io(input, e))?;
-        let source = crate::source::open(&input, opts.max_memory)?;
+        let source = crate::source::open(&input, opts.limits.max_memory)?;
         let info = source.info();
         let out = opts
             .output_size(info.width, info.height)
             .map_err(|e| Error::usage(format!("{}: {}x{} input: {e}", input.display(), info.width, info.height)))?;
-        let shard = if opts.shard == 0 { opts.tile * super::DEFAULT_SHARD_TILES } else { opts.shard };
-        let layout = ZarrLayout::new(out, info.layout, opts.tile, shard, opts.pyramid, zstd_level)?;
+        let request = shaped.shaping_request(out);
+        let level = shaped.level.unwrap_or(3);
+        let layout = ZarrLayout::new(out, info.layout, shaped.tile, shaped.shard, shaped.pyramid, level)?;
         let (bytes, digest) = digest(&input)?;
         let json = json!({
             "format": FORMAT,
@@ -85,16 +87,11 @@ impl UnitPlan {
                       "width": info.width, "height": info.height},
             "output": {"width": out.0, "height": out.1, "channels": info.layout.channels.count(),
                        "bits": info.layout.depth.bits(), "levels": layout.levels.len()},
-            "filter": opts.filter.name(),
-            "precision": if opts.intermediate == crate::Intermediate::Rounded { "rounded" } else { "exact" },
-            "tile": opts.tile,
-            "shard": shard,
-            "zstd_level": zstd_level,
-            "pyramid": opts.pyramid,
+            "request": request,
             "units": layout.shard_grid().1,
             "shards_per_unit": layout.shard_grid().0,
         });
-        Ok(UnitPlan { input, units: layout.shard_grid().1, layout, json })
+        Ok(UnitPlan { input, units: layout.shard_grid().1, layout, request, json })
     }
 
     /// Reads the plan of the output `out` (from its group's `zarr.json`).
@@ -119,66 +116,26 @@ impl UnitPlan {
         if json["format"] != FORMAT {
             return Err(bad("format (written by another version?)"));
         }
-        let num = |v: &Value, what: &str| v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad(what));
         let input = PathBuf::from(json["input"]["path"].as_str().ok_or_else(|| bad("input.path"))?);
-        let opts = Self::options_of(&json, &path)?;
-        let out = (num(&json["output"]["width"], "output.width")?, num(&json["output"]["height"], "output.height")?);
+        let request: Request =
+            serde_json::from_value(json["request"].clone()).map_err(|e| bad(&format!("request ({e})")))?;
+        let opts = request.options().map_err(|e| bad(&format!("request ({e})")))?;
+        let (Some(out), Some(level)) = (request.width.zip(request.height), opts.level) else {
+            return Err(bad("request's width, height or level"));
+        };
         let source = crate::source::open(&input, u64::MAX / 4)?;
-        let layout = ZarrLayout::new(
-            out,
-            source.info().layout,
-            opts.tile,
-            num(&json["shard"], "shard")?,
-            opts.pyramid,
-            num(&json["zstd_level"], "zstd_level")? as i32,
-        )?;
-        let units = num(&json["units"], "units")?;
-        if units != layout.shard_grid().1 {
+        let layout = ZarrLayout::new(out, source.info().layout, opts.tile, opts.shard, opts.pyramid, level)?;
+        let units = json["units"].as_u64().ok_or_else(|| bad("units"))?;
+        if units != layout.shard_grid().1 as u64 {
             return Err(bad("units"));
         }
-        Ok(UnitPlan { input, units, layout, json })
+        Ok(UnitPlan { input, units: layout.shard_grid().1, layout, request, json })
     }
 
-    /// The options that shape the bytes, as the plan file records them (the output size
-    /// exactly; budget, threads and backend are each run's own).
-    fn options_of(json: &Value, path: &Path) -> Result<Options> {
-        let bad = |what: &str| Error::format(path, format!("plan: {what} missing or invalid"));
-        let num = |v: &Value, what: &str| v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad(what));
-        let size = Size::Dimensions {
-            width: Some(num(&json["output"]["width"], "output.width")?),
-            height: Some(num(&json["output"]["height"], "output.height")?),
-        };
-        let mut o = Options::new(size);
-        o.filter = json["filter"].as_str().and_then(crate::Filter::from_name).ok_or_else(|| bad("filter"))?;
-        o.intermediate = match json["precision"].as_str() {
-            Some("exact") => crate::Intermediate::Exact,
-            Some("rounded") => crate::Intermediate::Rounded,
-            _ => return Err(bad("precision")),
-        };
-        o.tile = num(&json["tile"], "tile")?;
-        o.shard = num(&json["shard"], "shard")?;
-        o.compression = Compression::Zstd;
-        o.level = Some(num(&json["zstd_level"], "zstd_level")? as i32);
-        o.pyramid = json["pyramid"].as_bool().ok_or_else(|| bad("pyramid"))?;
-        Ok(o)
-    }
-
-    /// `opts` with everything that shapes the bytes taken from the plan (the run's own
-    /// budget, threads, backend, temp dir, cancel flag and hooks kept).
-    pub fn options(&self, runtime: &Options) -> Result<Options> {
-        let mut o = Self::options_of(&self.json, &self.input)?;
-        o.max_memory = runtime.max_memory;
-        o.threads = runtime.threads;
-        o.backend = runtime.backend;
-        o.gpu_memory = runtime.gpu_memory;
-        o.temp_dir = runtime.temp_dir.clone();
-        o.cancel = runtime.cancel.clone();
-        o.max_pixels = runtime.max_pixels;
-        #[cfg(feature = "testing")]
-        {
-            o.hooks = runtime.hooks;
-        }
-        Ok(o)
+    /// The options of one run: what shapes the bytes from the plan, the run's own budget,
+    /// threads, backend, temp dir and cancel flag from `runtime`.
+    pub fn options(&self, runtime: &Request) -> Result<Options> {
+        self.request.with_runtime(runtime).options()
     }
 
     /// Writes the arrays' metadata and the group's, with the plan.
@@ -222,9 +179,9 @@ fn pretty(v: &Value) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(v).map_err(|e| Error::Internal(e.to_string()))
 }
 
-/// The target of `out`, shards staged (for a bucket) in `opts`' temp dir.
-fn target(out: &Path, opts: &Options) -> Result<Arc<Target>> {
-    Ok(Arc::new(Target::open(out, &opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir))?))
+/// The target of `out`, shards staged (for a bucket) in `temp_dir` or the system's.
+fn target(out: &Path, temp_dir: Option<&Path>) -> Result<Arc<Target>> {
+    Ok(Arc::new(Target::open(out, &temp_dir.map_or_else(std::env::temp_dir, Path::to_path_buf))?))
 }
 
 /// `gigascale plan`: creates the output `out` (a directory, or `s3://bucket/path`) with its
@@ -232,7 +189,7 @@ fn target(out: &Path, opts: &Options) -> Result<Arc<Target>> {
 /// `overwrite` and it is a gigascale output (it is then removed first).
 pub fn plan(input: &Path, out: &Path, opts: &Options, overwrite: bool) -> Result<UnitPlan> {
     let p = UnitPlan::new(input, opts)?;
-    let t = target(out, opts)?;
+    let t = target(out, opts.temp_dir.as_deref())?;
     prepare(input, &t, overwrite, true)?;
     if let Some(d) = t.dir() {
         std::fs::create_dir(d).map_err(|e| Error::io(d, e))?;
@@ -241,36 +198,34 @@ pub fn plan(input: &Path, out: &Path, opts: &Options, overwrite: bool) -> Result
     Ok(p)
 }
 
-/// Refuses to replace the input or an output gigascale did not write; with `overwrite`
-/// accepts an old output, and removes it when `remove`.
+/// The one clobbering rule ([`may_write`]) for target `t`; with `remove`, an old output that
+/// may be replaced is removed.
 fn prepare(input: &Path, t: &Target, overwrite: bool, remove: bool) -> Result<()> {
-    let name = t.name();
-    if t.dir().is_some_and(|d| std::path::absolute(input).ok() == std::path::absolute(d).ok()) {
-        return Err(Error::usage(format!("{name}: output is the input")));
-    }
-    if !t.exists()? {
-        return Ok(());
-    }
-    if !overwrite {
-        return Err(Error::usage(format!("{name}: already exists (pass --overwrite to replace it)")));
-    }
-    if !t.dir().is_none_or(Path::is_dir) || !made_by_gigascale(t) {
-        return Err(Error::usage(format!(
-            "{name}: exists and is not a gigascale OME-Zarr output; refusing to replace it"
-        )));
-    }
-    if remove {
+    let ours = |_: &Path| made_by_gigascale(t);
+    let found = match t.dir() {
+        Some(d) => {
+            check_local(input, d, OutputKind::Zarr, overwrite, &ours)?;
+            Found::on_disk(input, d, &ours)
+        }
+        None => {
+            let found = if t.exists()? { Found::Existing { dir: true, ours: ours(input) } } else { Found::Nothing };
+            may_write(&t.name(), OutputKind::Zarr, found, overwrite)?;
+            found
+        }
+    };
+    if remove && found != Found::Nothing {
         t.remove_all()?;
     }
     Ok(())
 }
 
 /// `gigascale run OUT --unit I`: computes unit `unit` (row of shards `unit`, every level) of
-/// the planned output `out`, with the run's own budget, threads and backend from `runtime`.
-/// Rerunning a unit, or running it twice at once, writes the same bytes (each shard is
-/// renamed into place whole); temporary files left by dead processes of this host are removed.
-pub fn run_unit(out: &Path, unit: u32, runtime: &Options, progress: &mut dyn FnMut(&Event)) -> Result<Report> {
-    let t = target(out, runtime)?;
+/// the planned output `out`, with the run's own budget, threads, backend, temp dir and cancel
+/// flag from `runtime` (its other fields are the plan's). Rerunning a unit, or running it
+/// twice at once, writes the same bytes (each shard is renamed into place whole); temporary
+/// files left by dead processes of this host are removed.
+pub fn run_unit(out: &Path, unit: u32, runtime: &Request, progress: &mut dyn FnMut(&Event)) -> Result<Report> {
+    let t = target(out, runtime.temp_dir.as_deref())?;
     let p = UnitPlan::load_from(&t)?;
     if unit >= p.units {
         return Err(Error::usage(format!("--unit {unit}: {} has units 0..{}", t.name(), p.units)));
@@ -280,10 +235,9 @@ pub fn run_unit(out: &Path, unit: u32, runtime: &Options, progress: &mut dyn FnM
     for n in 0..p.layout.levels.len() {
         t.sweep(&format!("{n}/c/0/{unit}"), false)?;
     }
-    let source = crate::source::open(&p.input, opts.max_memory)?;
+    let source = crate::source::open(&p.input, opts.limits.max_memory)?;
     let mut sink = ZarrSink::new(t, p.layout.clone());
-    let job = Job::prepare(source.as_ref(), &sink, &opts)?.restrict(unit..unit + 1)?;
-    job.execute(source, &mut sink, progress)
+    run_file(&p.input, source, &mut sink, &opts, Some(unit..unit + 1), progress)
 }
 
 /// What [`finalize`] found.
@@ -348,7 +302,7 @@ pub fn upscale_zarr(
     progress: &mut dyn FnMut(&Event),
 ) -> Result<Report> {
     let p = UnitPlan::new(input, opts)?;
-    let dest = target(out, opts)?;
+    let dest = target(out, opts.temp_dir.as_deref())?;
     prepare(input, &dest, overwrite, false)?;
     // A directory is built beside its final name and renamed into place; a bucket's objects
     // are written in place (the OME metadata last) and removed again on failure.
@@ -367,10 +321,11 @@ pub fn upscale_zarr(
     };
     let mut guard = RemoveOnDrop(Some(t.clone()));
     p.write_metadata(&t)?;
-    let opts = p.options(opts)?;
-    let source = crate::source::open(&p.input, opts.max_memory)?;
+    // The options the plan recorded (the same bytes as its units), with this run's own.
+    let opts = shaped(opts)?;
+    let source = crate::source::open(&p.input, opts.limits.max_memory)?;
     let mut sink = ZarrSink::new(t.clone(), p.layout.clone());
-    let report = Job::prepare(source.as_ref(), &sink, &opts)?.execute(source, &mut sink, progress)?;
+    let report = run_file(&p.input, source, &mut sink, &opts, None, progress)?;
     drop(sink);
     finalize_in(&t)?;
     if let (Some(tmp), Some(d)) = (t.dir(), dest.dir()) {

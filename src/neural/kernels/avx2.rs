@@ -24,6 +24,11 @@ pub(super) fn block<const MR: usize>(
     unsafe { inner::<MR>(panel.as_ptr(), np, p0, w.as_ptr(), (o0, k2), acc) }
 }
 
+/// The block kernel itself.
+///
+/// # Safety
+/// The CPU has AVX2, `panel` points to at least `(k2 - 1)·np + p0 + 16` readable values and
+/// `w` to at least `(o0 + MR)·k2` (what `check_block` checks before the call).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn inner<const MR: usize>(
@@ -53,6 +58,8 @@ unsafe fn inner<const MR: usize>(
 }
 
 /// Adds the two 8-lane accumulators of each channel into `acc`.
+/// # Safety
+/// The CPU has AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn flush<const MR: usize>(acc: &mut [[i32; PX]; MR], a: [[__m256i; 2]; MR]) {

@@ -38,7 +38,7 @@ pub(crate) enum Kernel {
 
 impl Kernel {
     /// The fastest kernel this CPU runs.
-    pub fn best() -> Kernel {
+    pub(crate) fn best() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") {
             if is_x86_feature_detected!("avxvnni") {
@@ -51,7 +51,7 @@ impl Kernel {
 
     /// Every kernel this CPU runs (for tests that compare them).
     #[cfg(test)]
-    pub fn available() -> Vec<Kernel> {
+    pub(crate) fn available() -> Vec<Kernel> {
         let mut v = vec![Kernel::Native];
         if Kernel::best() != Kernel::Native {
             v.push(Kernel::Avx2);
@@ -112,7 +112,7 @@ pub(crate) struct Packed {
 impl Packed {
     /// Packs `w` (`[out][in][kh][kw]` of a `kernel x kernel` convolution, each within ±32767)
     /// in the panel's pair order.
-    pub fn new(w: &[i32], cout: usize, cin: usize, kernel: usize) -> Packed {
+    pub(super) fn new(w: &[i32], cout: usize, cin: usize, kernel: usize) -> Packed {
         let (kk, cin2) = (kernel * kernel, cin.div_ceil(2));
         let k2 = kk * cin2;
         let mut pairs = Vec::with_capacity(cout * k2);

@@ -27,6 +27,11 @@ pub(super) fn block<const MR: usize>(
     unsafe { inner::<MR>(panel.as_ptr(), np, p0, w.as_ptr(), (o0, k2), acc) }
 }
 
+/// The block kernel itself.
+///
+/// # Safety
+/// The CPU has AVX2 and AVX-VNNI, `panel` points to at least `(k2 - 1)·np + p0 + 16` readable values and
+/// `w` to at least `(o0 + MR)·k2` (what `check_block` checks before the call).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,avxvnni")]
 unsafe fn inner<const MR: usize>(

@@ -1,15 +1,21 @@
-//! Job options, validated before any thread starts or any file is created.
+//! Job options, validated before any thread starts or any file is created: [`Options`] (what
+//! the library runs), and [`Request`] (what front ends hold — command-line arguments, a unit
+//! plan's record, a server's job request — and the one conversion from it to [`Options`]).
+
+mod request;
 
 use crate::error::{Error, Result};
 use crate::kernel::Filter;
+use crate::limits::Limits;
 use crate::sink::Compression;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+pub use request::{Request, PRECISIONS};
+
 /// Which backend computes tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[non_exhaustive]
 pub enum Backend {
     /// A hardware GPU when one with 64-bit integer shaders exists (and the crate was built with
@@ -25,13 +31,21 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// CLI name.
+    /// Every backend, in the command line's order.
+    pub const ALL: [Backend; 3] = [Backend::Auto, Backend::Gpu, Backend::Cpu];
+
+    /// The command line's name.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Auto => "auto",
             Backend::Gpu => "gpu",
             Backend::Cpu => "cpu",
         }
+    }
+
+    /// Parses a name ([`Backend::name`]).
+    pub fn from_name(s: &str) -> Option<Backend> {
+        Backend::ALL.into_iter().find(|b| b.name() == s)
     }
 }
 
@@ -45,6 +59,7 @@ bytes; tiles from different sources would be stitched together";
 /// `testing` feature.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[doc(hidden)]
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))] // public to the tests only
 pub struct Hooks {
     /// Make the GPU fail after this many tiles, to exercise the CPU fallback.
     pub gpu_fail_after: Option<u64>,
@@ -56,11 +71,9 @@ pub struct Hooks {
     pub kill_after_tiles: Option<u64>,
 }
 
-/// Default `--max-pixels`: 4 gigapixels of input (a 65536x65536 image), far above any photo.
-pub const DEFAULT_MAX_PIXELS: u64 = 1 << 32;
-
 /// How the output size is chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Size {
     /// Scale factors per axis (> 0). Output = round(input × factor), at least 1.
     Scale {
@@ -80,10 +93,18 @@ pub enum Size {
 
 /// Everything a job needs besides its input and output.
 ///
+/// Made from values of the library's own types, or from a [`Request`] (names and size
+/// notation, as a front end holds them):
+///
 /// ```
-/// use gigascale::{Options, Size};
-/// let o = Options::new(Size::Scale { x: 15.0, y: 15.0 });
+/// use gigascale::{Filter, Options, Request, Size};
+/// let mut o = Options::new(Size::Scale { x: 15.0, y: 15.0 });
+/// o.filter = Filter::Bicubic;
+/// o.limits.max_memory = 64 << 20;
 /// assert_eq!(o.output_size(2000, 3000).unwrap(), (30000, 45000));
+/// let r = Request::default().scale(15.0).filter("bicubic").max_memory("64M").options()?;
+/// assert_eq!((r.size, r.filter, r.limits.max_memory), (o.size, o.filter, o.limits.max_memory));
+/// # Ok::<(), gigascale::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -94,8 +115,8 @@ pub struct Options {
     pub filter: Filter,
     /// What the value between the two passes keeps (every backend computes the same bytes).
     pub intermediate: crate::Intermediate,
-    /// Memory budget in bytes for everything the job allocates.
-    pub max_memory: u64,
+    /// What the job may allocate (memory, GPU memory) and accept (input pixels).
+    pub limits: Limits,
     /// Output tile edge (multiple of 16).
     pub tile: u32,
     /// TIFF compression.
@@ -115,15 +136,11 @@ pub struct Options {
     pub cancel: Option<Arc<AtomicBool>>,
     /// Which backend computes tiles.
     pub backend: Backend,
-    /// Cap on device memory for the GPU backend (`None`: the adapter's limits).
-    pub gpu_memory: Option<u64>,
     /// GPU only: keep the intermediate in half precision (needs `SHADER_F16`). Halves the
     /// largest device buffer; output within 1 LSB (8-bit) of the exact result instead of equal.
     /// Its bytes are the device's own, so it requires [`Backend::Gpu`], refuses `resume`, and
     /// a GPU failure mid-job fails the job instead of falling back to the CPU.
     pub gpu_f16: bool,
-    /// Refuse inputs with more pixels than this (0: no limit).
-    pub max_pixels: u64,
     /// A learned model run before the resampler (`None`: resampling only). The model
     /// enlarges by its scale, [`Options::model_passes`] times; the resampler with
     /// [`Options::filter`] then takes the result to the requested size, down as well as up.
@@ -143,7 +160,7 @@ impl Options {
             size,
             filter: Filter::Lanczos3,
             intermediate: crate::Intermediate::Exact,
-            max_memory: crate::budget::default_budget(),
+            limits: Limits::default(),
             tile: 256,
             compression: Compression::None,
             level: None,
@@ -153,9 +170,7 @@ impl Options {
             temp_dir: None,
             cancel: None,
             backend: Backend::Auto,
-            gpu_memory: None,
             gpu_f16: false,
-            max_pixels: DEFAULT_MAX_PIXELS,
             model: None,
             model_passes: 1,
             #[cfg(feature = "testing")]
@@ -201,11 +216,9 @@ impl Options {
         if self.gpu_f16 && self.intermediate == crate::Intermediate::Rounded {
             return Err(Error::usage("the f16 GPU intermediate and the rounded intermediate exclude each other"));
         }
-        if self.gpu_memory.is_some_and(|g| g < (1 << 20)) {
-            return Err(Error::usage("--gpu-memory must be at least 1M"));
-        }
-        if self.max_memory < (1 << 20) {
-            return Err(Error::usage("--max-memory must be at least 1M"));
+        self.limits.validate()?;
+        if self.threads > 4096 {
+            return Err(Error::usage(format!("--threads {}: at most 4096", self.threads)));
         }
         if !(1..=8).contains(&self.model_passes) {
             return Err(Error::usage(format!("--model-passes {}: must be between 1 and 8", self.model_passes)));
@@ -215,6 +228,15 @@ impl Options {
         }
         if self.model.is_some() && self.gpu_f16 {
             return Err(Error::usage("--precision f16 applies to resampling alone, not to jobs with --model"));
+        }
+        Ok(())
+    }
+
+    /// Refuses `--precision f16` for `what` (`"write OME-Zarr"`, say), whose bytes must not
+    /// depend on which device or run computed them.
+    pub fn refuse_f16(&self, what: &str) -> Result<()> {
+        if self.gpu_f16 {
+            return Err(Error::usage(format!("--precision f16 cannot {what}: {F16_WHY}")));
         }
         Ok(())
     }

@@ -1,15 +1,27 @@
 //! What the command prints while a job runs: a progress bar or JSON lines, warnings, and the
 //! summary at the end.
 
-use crate::cli::ProgressArg;
-use gigascale::budget::format_size;
-use gigascale::{Event, Report};
+use gigascale::{format_size, Event, Report};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
 use std::path::Path;
 
+/// Where progress goes (`--progress`).
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+pub(crate) enum ProgressMode {
+    /// A bar on a terminal, nothing otherwise.
+    Auto,
+    /// A bar.
+    Bar,
+    /// JSON lines on stderr (the library's events, serialised).
+    Json,
+    /// Nothing.
+    None,
+}
+
 /// The progress display of one job.
-pub struct Display {
-    mode: ProgressArg,
+pub(crate) struct Display {
+    mode: ProgressMode,
     quiet: bool,
     bar: Option<ProgressBar>,
     /// Where the budget came from (`--max-memory` or the default's source).
@@ -19,9 +31,21 @@ pub struct Display {
 }
 
 impl Display {
-    /// A display in `mode` (Bar, Json or None; Auto is resolved by the caller).
-    pub fn new(mode: ProgressArg, quiet: bool, budget_source: String) -> Display {
-        let bar = (mode == ProgressArg::Bar).then(|| {
+    /// The display for `--progress`, `--quiet` and whether `--max-memory` was given (the
+    /// summary says where the budget came from).
+    pub(crate) fn new(progress: ProgressMode, quiet: bool, budget_given: bool) -> Display {
+        let mode = match progress {
+            _ if quiet && progress != ProgressMode::Json => ProgressMode::None,
+            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
+            ProgressMode::Auto => ProgressMode::None,
+            m => m,
+        };
+        let budget_source = if budget_given {
+            "--max-memory".to_string()
+        } else {
+            gigascale::limits::default_budget_at(Path::new("/")).to_string()
+        };
+        let bar = (mode == ProgressMode::Bar).then(|| {
             let b = ProgressBar::new(0);
             b.set_style(
                 ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")
@@ -34,13 +58,13 @@ impl Display {
     }
 
     /// Shows one event.
-    pub fn on_event(&mut self, e: &Event) {
+    pub(crate) fn on_event(&mut self, e: &Event) {
         match self.mode {
-            ProgressArg::Json => eprintln!("{}", e.to_json()),
-            ProgressArg::Bar => self.update_bar(e),
+            ProgressMode::Json => eprintln!("{}", e.to_json()),
+            ProgressMode::Bar => self.update_bar(e),
             _ => {}
         }
-        let talk = !self.quiet && self.mode != ProgressArg::Json;
+        let talk = !self.quiet && self.mode != ProgressMode::Json;
         match e {
             Event::Warning { message } if talk => eprintln!("gigascale: warning: {message}"),
             Event::Resumed { tiles, total } if talk => {
@@ -101,14 +125,14 @@ impl Display {
     }
 
     /// Removes the bar (after success or failure).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
     }
 
     /// The closing lines: sizes, plan, backend, bytes and stage times.
-    pub fn print_summary(&self, input: &Path, output: &Path, r: &Report) {
+    pub(crate) fn print_summary(&self, input: &Path, output: &Path, r: &Report) {
         let s = r.stages;
         let model = if s.neural > 0.0 { format!(" model {:.2} s,", s.neural) } else { String::new() };
         let gpu = if s.gpu_upload + s.gpu_wait > 0.0 {

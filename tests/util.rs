@@ -1,10 +1,172 @@
-//! Shared test helpers: in-memory source and sink, random images, and an independent f64
-//! reference resampler.
+//! Shared test helpers: the binary, fixtures and scratch directories, the command's output,
+//! one pseudo-random generator, in-memory source and sink, random images, and an independent
+//! f64 reference resampler.
 #![allow(dead_code)]
 
 use gigascale::sink::{Raw, SinkHeader, TileEncoder, TileSink};
 use gigascale::source::MemorySource;
 use gigascale::{Channels, Depth, Filter, Layout, Options, TileJob};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `gigascale` binary.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gigascale"))
+}
+
+/// `gigascale ARGS`, run to the end.
+pub fn gs(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+/// A bundled fixture (fixtures/README.md: provenance and licences).
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+}
+
+/// A fresh, empty scratch directory for one test: named after the calling test file and
+/// `name`, so that tests of different files never share one.
+#[track_caller]
+pub fn scratch(name: &str) -> PathBuf {
+    let file = Path::new(std::panic::Location::caller().file());
+    let area = file.file_stem().map_or("tests".into(), |s| s.to_string_lossy().into_owned());
+    let d = std::env::temp_dir().join(format!("gigascale-{area}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A scratch directory removed when dropped (whether the test passes or not).
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// [`scratch`], removed at the end.
+    #[track_caller]
+    pub fn new(name: &str) -> TempDir {
+        TempDir(scratch(name))
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The Python of the reader checks: `$GIGASCALE_PYTHON` (CI: a virtual environment with
+/// zarr, ome-zarr-models, Dask, moto and tifffile; .ci/run makes it), else `python3`.
+pub fn python_bin() -> String {
+    std::env::var("GIGASCALE_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// For a test that needs the process to itself (one that counts the process's threads): in
+/// the test binary, where tests run in parallel, it runs `test` (its full name) again in a
+/// process of its own, asserts that it passed there, and returns `false`; in that process it
+/// returns `true` and the test does its work.
+#[track_caller]
+pub fn alone(test: &str) -> bool {
+    if std::env::var_os("GIGASCALE_TEST_ALONE").is_some() {
+        return true;
+    }
+    let me = std::env::current_exe().unwrap();
+    let o = Command::new(me)
+        .args(["--exact", test, "--test-threads=1", "--nocapture"])
+        .env("GIGASCALE_TEST_ALONE", "1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{test}, alone: {}\n{out}", stderr(&o));
+    assert!(out.contains("1 passed"), "{test} did not run alone:\n{out}");
+    false
+}
+
+/// A command's stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts that the command succeeded; its stdout.
+#[track_caller]
+pub fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "exit {:?}: {}\n{}", o.status, stderr(o), String::from_utf8_lossy(&o.stdout));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `p` as `&str` (test paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The names in `dir`, sorted.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// Runs the binary with `args` under `/usr/bin/time`; its output and peak RSS in bytes.
+pub fn measured(args: &[&std::ffi::OsStr]) -> (Output, u64) {
+    let time = Path::new("/usr/bin/time");
+    assert!(time.exists(), "/usr/bin/time is needed (Debian package 'time'; .ci/run installs it)");
+    let o = Command::new(time)
+        .args(["-f", "peak_rss_kb=%M"])
+        .arg(env!("CARGO_BIN_EXE_gigascale"))
+        .args(args)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    let kb: u64 =
+        err.lines().find_map(|l| l.strip_prefix("peak_rss_kb=")).expect("time's line").trim().parse().unwrap();
+    (o, kb * 1024)
+}
+
+/// CRC-32 (PNG's), for forging chunks.
+pub fn crc32(d: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in d {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+/// Decodes a TIFF with the tiff crate: size, colour type and samples widened to u16.
+pub fn read_tiff(path: &Path) -> (u32, u32, tiff::ColorType, Vec<u16>) {
+    let mut d = tiff::decoder::Decoder::new(std::fs::File::open(path).unwrap()).unwrap();
+    let (w, h) = d.dimensions().unwrap();
+    let ct = d.colortype().unwrap();
+    let data = match d.read_image().unwrap() {
+        tiff::decoder::DecodingResult::U8(v) => v.into_iter().map(u16::from).collect(),
+        tiff::decoder::DecodingResult::U16(v) => v,
+        _ => panic!("unexpected sample type"),
+    };
+    (w, h, ct, data)
+}
+
+/// A small linear congruential generator (Knuth's MMIX constants): the tests' cheap noise.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next value.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0
+    }
+    /// `n` bytes of noise (each the generator's top byte).
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| (self.next() >> 56) as u8).collect()
+    }
+}
 
 /// A deterministic PRNG (SplitMix64).
 pub struct Rng(pub u64);
@@ -42,6 +204,7 @@ impl Img {
         match self.layout.depth {
             Depth::U8 => self.data.iter().map(|&v| v as u8).collect(),
             Depth::U16 => self.data.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+            d => panic!("no test images of {d:?}"),
         }
     }
     /// The image as a row source.
@@ -53,6 +216,7 @@ impl Img {
         let data = match layout.depth {
             Depth::U8 => bytes.iter().map(|&b| b as u16).collect(),
             Depth::U16 => bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect(),
+            d => panic!("no test images of {d:?}"),
         };
         Img { w, h, layout, data }
     }
@@ -286,7 +450,7 @@ pub fn reference(img: &Img, ow: u32, oh: u32, f: Filter) -> (Img, Vec<f64>) {
 pub fn opts_scale(x: f64, y: f64, f: Filter) -> Options {
     let mut o = Options::new(gigascale::Size::Scale { x, y });
     o.filter = f;
-    o.max_memory = 256 << 20;
+    o.limits.max_memory = 256 << 20;
     o.threads = 2;
     o.temp_dir = Some(std::env::temp_dir());
     o
@@ -296,11 +460,10 @@ pub fn opts_scale(x: f64, y: f64, f: Filter) -> Options {
 /// a real upscaled photo, not like flat colour or pure noise.
 pub fn photo_png(path: &std::path::Path, w: u32, h: u32) {
     let mut px = Vec::with_capacity((w * h * 3) as usize);
-    let mut s = 12345u64;
+    let mut rng = Lcg(12345);
     for y in 0..h {
         for x in 0..w {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let n = (s >> 58) as u32;
+            let n = (rng.next() >> 58) as u32;
             let edge = if (x / 50 + y / 70) % 2 == 0 { 60 } else { 0 };
             px.push(((x * 255 / w) / 2 + edge + n) as u8);
             px.push(((y * 255 / h) / 2 + n) as u8);

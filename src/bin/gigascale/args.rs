@@ -1,0 +1,300 @@
+//! The command line (clap) and its one mapping into the library's [`Request`]: field for field,
+//! no checks here — `Request::options` validates every value, for the command line as for the
+//! unit plans and the server. Names offered by `--help` come from the library's own lists.
+
+use crate::display::ProgressMode;
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser, Subcommand};
+use gigascale::{Backend, Compression, Filter, Request, PRECISIONS};
+use std::path::PathBuf;
+
+/// Upscale images to gigapixel size with bounded memory.
+///
+/// The output is never held whole: the input is decoded into a memory-mapped temporary store,
+/// the output is cut into tiles that are resampled on the GPU or on all CPU cores and written
+/// as they complete to a tiled (Big)TIFF or a sharded OME-Zarr (which a job can also write from
+/// many machines: plan / run / finalize), or streamed to a PNG. Peak memory stays under
+/// --max-memory. Both backends produce the same bytes.
+///
+/// Learned upscaling models (waifu2x `photo`, Real-ESRGAN `anime`, or any ncnn model of the
+/// supported layers): `--model` runs one before the resampler; `gigascale models` lists them.
+#[derive(Parser)]
+#[command(name = "gigascale", version, propagate_version = true, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once
+pub(crate) enum Cmd {
+    /// Resize IN into OUT (.tif/.tiff: tiled TIFF, BigTIFF when over 4 GiB; .png: PNG;
+    /// .ome.zarr: sharded OME-Zarr, a directory or s3://bucket/path.ome.zarr).
+    ///
+    /// Examples:
+    ///   gigascale upscale photo.jpg wall.tif --scale 15 --max-memory 64M
+    ///   gigascale upscale photo.jpg print.tif --width 8000
+    ///   gigascale upscale scan.tif out.tif --width 8000 --height 3000 --filter bicubic
+    ///   gigascale upscale photo.jpg wall.tif --scale 15 --compression zstd --resume
+    ///   gigascale upscale photo.jpg small.tif --scale 15 --compression zstd --precision rounded
+    ///   gigascale upscale photo.jpg wall.tif --scale 30 --backend gpu --gpu-memory 256M
+    ///   gigascale upscale big.png small.png --scale 0.3
+    ///   gigascale upscale photo.jpg print.tif --model photo --scale 6
+    ///   gigascale upscale drawing.png big.png --model anime --scale 3   (x4 model, then x0.75)
+    ///   gigascale upscale photo.jpg x8.tif --model photo --model-passes 3 --scale 8
+    #[command(verbatim_doc_comment)]
+    Upscale(UpscaleArgs),
+    /// Cut a job into units for many processes or machines: write OUT.ome.zarr's metadata and
+    /// plan, print the number of units N. Then run `gigascale run OUT --unit I` for every I in
+    /// 0..N (anywhere that sees IN and OUT, in any order, any number at once), then
+    /// `gigascale finalize OUT`. The result equals `gigascale upscale IN OUT.ome.zarr` byte for
+    /// byte. Takes every option of `upscale`.
+    ///
+    /// Examples:
+    ///   gigascale plan slide.tif big.ome.zarr --scale 8 --pyramid
+    ///   seq 0 $((N-1)) | xargs -P4 -I{} gigascale run big.ome.zarr --unit {}
+    ///   gigascale finalize big.ome.zarr
+    /// Slurm: sbatch --array=0-$((N-1)) --wrap 'gigascale run big.ome.zarr --unit-from-env'
+    /// (docs/distributed.md: Dask, Slurm, Kubernetes Indexed Jobs).
+    #[command(verbatim_doc_comment)]
+    Plan(UpscaleArgs),
+    /// Compute one unit (a row of shards, every pyramid level) of a planned OME-Zarr output.
+    /// Rerunning a unit, or running it twice at once, gives the same bytes.
+    Run(RunArgs),
+    /// Check that every shard of a planned output exists, remove temporary files of interrupted
+    /// runs and write the completion marker; lists the units to rerun otherwise (exit 1).
+    Finalize {
+        /// The planned output (OUT.ome.zarr).
+        output: PathBuf,
+    },
+    /// List GPU adapters with the limits that matter to gigascale.
+    Devices,
+    /// List the built-in learned upscaling models, or check an ncnn model (.param with its .bin
+    /// beside it) and describe it: scale, receptive radius (the halo each tile reads), cost.
+    /// Use one with `upscale --model NAME|PATH.param` (docs/neural.md).
+    Models {
+        /// An ncnn .param file to check (its .bin lies beside it).
+        model: Option<PathBuf>,
+    },
+    /// Serve a web page and JSON API on this machine: upload images, queue jobs with a cancel
+    /// that works, watch progress (Server-Sent Events), download (with resume), and look at
+    /// results in a deep-zoom viewer with a before/after slider. Prints the page's address,
+    /// with its access token, as the first line.
+    ///
+    /// Examples:
+    ///   gigascale serve
+    ///   gigascale serve --listen 127.0.0.1:9000 --work-dir ~/upscales --max-memory 4G --jobs 2
+    #[cfg(feature = "serve")]
+    #[command(verbatim_doc_comment)]
+    Serve(ServeArgs),
+    /// Print an image's size, channels, depth, format and tiling (or, for an ncnn .param
+    /// file, the model's scale, halo and cost).
+    Info {
+        /// Image file (JPEG, PNG or TIFF), or an ncnn model (.param).
+        file: PathBuf,
+    },
+}
+
+/// `upscale IN OUT` and `plan IN OUT`.
+#[derive(Args)]
+pub(crate) struct UpscaleArgs {
+    /// Input image: JPEG, PNG or TIFF (format is detected from the content).
+    pub(crate) input: PathBuf,
+    /// Output: .tif/.tiff, .png, or .ome.zarr (sharded OME-Zarr 0.5, zstd; see `gigascale
+    /// plan`). Written under a temporary name, renamed when complete.
+    pub(crate) output: PathBuf,
+    #[command(flatten)]
+    shape: ShapeArgs,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    /// Replace OUT if it exists (the input is never overwritten).
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+    /// Journal the output so that a killed run continues where it stopped when the same
+    /// command is run again with --resume (TIFF output). The result is byte-identical to an
+    /// uninterrupted run; a changed input or changed options are refused.
+    #[arg(long)]
+    pub(crate) resume: bool,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
+}
+
+/// What shapes the output's bytes.
+#[derive(Args)]
+struct ShapeArgs {
+    /// Scale factor for both axes (real, > 0; below 1 downscales with antialiasing).
+    #[arg(long, value_name = "F")]
+    scale: Option<f64>,
+    /// Horizontal scale factor (overrides --scale on that axis).
+    #[arg(long, value_name = "F")]
+    scale_x: Option<f64>,
+    /// Vertical scale factor (overrides --scale on that axis).
+    #[arg(long, value_name = "F")]
+    scale_y: Option<f64>,
+    /// Output width in pixels; the height follows the aspect ratio unless --height is given.
+    #[arg(long, value_name = "W")]
+    width: Option<u32>,
+    /// Output height in pixels; the width follows the aspect ratio unless --width is given.
+    #[arg(long, value_name = "H")]
+    height: Option<u32>,
+    /// Resampling filter (with --model: the filter that takes the model's output to the
+    /// requested size).
+    #[arg(long, default_value = "lanczos3", value_parser = PossibleValuesParser::new(Filter::ALL.map(Filter::name)))]
+    filter: String,
+    /// A learned model to run before resampling: photo (waifu2x upconv_7 photo, x2: faithful
+    /// detail for photographs), anime (Real-ESRGAN animevideov3, x4: sharp lines for art and
+    /// anime, invents texture on photos), or an ncnn .param file with its .bin beside it. The
+    /// model enlarges by its own factor (see --model-passes); the resampler then takes the
+    /// result to the size asked for (--scale, --width, --height), down as well as up. The
+    /// output is the same for every tile size, memory budget, thread count and backend.
+    #[arg(long, value_name = "NAME|PATH.param")]
+    model: Option<String>,
+    /// Passes of --model (a x2 model twice is x4) before the resampler.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    model_passes: u32,
+    /// Output TIFF tile edge in pixels (multiple of 16).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    tile: u32,
+    /// TIFF compression (deflate, lzw and zstd use the horizontal predictor).
+    #[arg(long, default_value = "none", value_parser = PossibleValuesParser::new(Compression::ALL.map(Compression::name)))]
+    compression: String,
+    /// Compression level (deflate 0-12, default 6; zstd 1-22, default 3).
+    #[arg(long, value_name = "N")]
+    level: Option<i32>,
+    /// Add reduced-resolution levels (a pyramid), each half the one before, until one fits
+    /// in a tile; what deep-zoom viewers, libvips, OpenSlide, GDAL and tifffile read (TIFF), or
+    /// OME-Zarr multiscales (napari, vizarr, neuroglancer). Computed while the full-size image
+    /// streams out (about a third more pixels to compress).
+    #[arg(long)]
+    pyramid: bool,
+    /// OME-Zarr: shard edge in pixels, --tile times a power of two (default 16 tiles: 4096).
+    /// One shard is one file with one writer; a unit of `gigascale plan` is a row of shards.
+    #[arg(long, value_name = "N")]
+    shard: Option<u32>,
+    /// The value between the two filter passes. exact: 14 (8-bit) / 29 (16-bit) fractional bits,
+    /// every sample within 1 step of the true filter output (half a step, plus the weights'
+    /// rounding). rounded: rounded to whole steps, vertical pass first, as libvips and Pillow
+    /// do: within ~1.25 steps, and zstd/deflate files a third to two fifths smaller (neighbouring
+    /// rows share their rounding); same bytes on every backend.
+    /// f16: GPU only, half the GPU memory, within 1 LSB at 8 bits (needs shader-f16).
+    #[arg(long, default_value = "exact", value_parser = PossibleValuesParser::new(PRECISIONS))]
+    precision: String,
+}
+
+/// What one run chooses for itself (none of it changes a byte of the output).
+#[derive(Args)]
+pub(crate) struct RuntimeArgs {
+    /// Memory budget for everything the process allocates: 512K, 64M, 2G or bytes.
+    /// Default: a quarter of physical RAM or of the container's memory limit (cgroup v1/v2),
+    /// whichever is smaller, between 256M and 4G (at most half the limit).
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) max_memory: Option<String>,
+    /// Compute backend: auto uses a hardware GPU with 64-bit integer shaders, when there is one,
+    /// side by side with the CPU workers (else the CPU alone); gpu has a GPU compute every tile
+    /// (software adapters such as lavapipe included); cpu never opens a GPU.
+    #[arg(long, default_value = "auto", value_parser = PossibleValuesParser::new(Backend::ALL.map(Backend::name)))]
+    backend: String,
+    /// Cap on GPU memory gigascale may allocate (e.g. 64M); tiles stream through it.
+    #[arg(long, value_name = "SIZE")]
+    gpu_memory: Option<String>,
+    /// Worker threads (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Directory for the temporary scanline store (default: the system temp directory).
+    /// Use a disk, not a RAM-backed tmpfs.
+    #[arg(long, value_name = "DIR")]
+    temp_dir: Option<PathBuf>,
+    /// Refuse inputs with more pixels than N (0 = no limit; default 4294967296).
+    #[arg(long, value_name = "N")]
+    max_pixels: Option<u64>,
+}
+
+/// What the command prints.
+#[derive(Args)]
+pub(crate) struct ReportArgs {
+    /// Progress: a bar on a terminal (auto), JSON lines on stderr (json), or none.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) progress: ProgressMode,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+/// `run OUT --unit I`.
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// The planned output (OUT.ome.zarr, written by `gigascale plan`).
+    pub(crate) output: PathBuf,
+    /// The unit to compute, 0..N (N printed by `plan`).
+    #[arg(long, value_name = "I", required_unless_present = "unit_from_env", conflicts_with = "unit_from_env")]
+    pub(crate) unit: Option<u32>,
+    /// Take the unit from SLURM_ARRAY_TASK_ID (Slurm job arrays) or JOB_COMPLETION_INDEX
+    /// (Kubernetes Indexed Jobs).
+    #[arg(long)]
+    pub(crate) unit_from_env: bool,
+    #[command(flatten)]
+    pub(crate) runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
+}
+
+/// `serve`.
+#[cfg(feature = "serve")]
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on. Loopback unless --allow-remote.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8580")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// Where uploads, jobs and results live; they survive a restart (interrupted jobs resume).
+    #[arg(long, value_name = "DIR", default_value = "gigascale-work")]
+    pub(crate) work_dir: PathBuf,
+    /// Budget for the whole server: jobs share three quarters, uploads and tiles the rest.
+    #[arg(long, value_name = "SIZE", default_value = "1G")]
+    pub(crate) max_memory: String,
+    /// Largest upload accepted (413 beyond).
+    #[arg(long, value_name = "SIZE", default_value = "2G")]
+    pub(crate) max_upload: String,
+    /// Largest input accepted, in pixels (413 beyond).
+    #[arg(long, value_name = "N", default_value_t = gigascale::DEFAULT_MAX_PIXELS)]
+    pub(crate) max_pixels: u64,
+    /// Jobs run at once, each under its share of --max-memory.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) jobs: usize,
+    /// Jobs waiting at most; beyond, 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub(crate) queue: usize,
+    /// Threads each job uses (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    pub(crate) threads: Option<usize>,
+    /// No access token (loopback only; any local program can then use the server).
+    #[arg(long)]
+    pub(crate) no_token: bool,
+    /// Allow a non-loopback --listen (the token stays mandatory).
+    #[arg(long)]
+    pub(crate) allow_remote: bool,
+}
+
+impl UpscaleArgs {
+    /// The library's request: every shaping and run-time flag, as given.
+    pub(crate) fn request(&self) -> Request {
+        let s = &self.shape;
+        let mut r = self.runtime.request();
+        (r.scale, r.scale_x, r.scale_y, r.width, r.height) = (s.scale, s.scale_x, s.scale_y, s.width, s.height);
+        (r.filter, r.precision, r.compression) =
+            (Some(s.filter.clone()), Some(s.precision.clone()), Some(s.compression.clone()));
+        (r.model, r.model_passes) = (s.model.clone(), Some(s.model_passes));
+        (r.tile, r.level, r.pyramid, r.shard) = (Some(s.tile), s.level, Some(s.pyramid), s.shard);
+        r
+    }
+}
+
+impl RuntimeArgs {
+    /// The library's request with the run-time flags alone.
+    pub(crate) fn request(&self) -> Request {
+        let mut r = Request::default();
+        (r.max_memory, r.gpu_memory, r.max_pixels) =
+            (self.max_memory.clone(), self.gpu_memory.clone(), self.max_pixels);
+        (r.threads, r.backend, r.temp_dir) = (self.threads, Some(self.backend.clone()), self.temp_dir.clone());
+        r
+    }
+}

@@ -1,0 +1,187 @@
+//! One function per subcommand: arguments -> the library's request -> one library call ->
+//! what is printed. Every one returns the library's error; `main` turns it into the exit
+//! status by one rule.
+
+use crate::args::{RunArgs, UpscaleArgs};
+use crate::display::Display;
+use crate::Signals;
+use gigascale::zarr::units;
+use gigascale::{format_size, Error, OutputKind};
+use std::path::{Path, PathBuf};
+
+/// `gigascale upscale IN OUT`.
+pub(crate) fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
+    let mut request = a.request();
+    request.cancel = Some(sig.any.clone());
+    let opts = request.options()?;
+    let mut display = Display::new(a.report.progress, a.report.quiet, request.max_memory.is_some());
+    let mut files = gigascale::Files::default();
+    (files.overwrite, files.resume) = (a.overwrite, a.resume);
+    let r = gigascale::upscale(&a.input, &a.output, &opts, files, &mut |e| display.on_event(e));
+    display.clear();
+    let r = r?;
+    if !a.report.quiet {
+        display.print_summary(&a.input, &a.output, &r);
+    }
+    Ok(())
+}
+
+/// `gigascale plan IN OUT.ome.zarr`: prints the number of units alone on stdout, for scripts
+/// (`N=$(gigascale plan ...)`).
+pub(crate) fn plan(a: &UpscaleArgs) -> Result<(), Error> {
+    if OutputKind::from_path(&a.output).ok() != Some(OutputKind::Zarr) {
+        return Err(Error::usage(format!("{}: plan writes OME-Zarr; name the output .ome.zarr", a.output.display())));
+    }
+    let p = units::plan(&a.input, &a.output, &a.request().options()?, a.overwrite)?;
+    if !a.report.quiet {
+        let (across, _) = p.layout.shard_grid();
+        let l = p.layout.levels[0];
+        eprintln!(
+            "gigascale: planned {} ({}x{}, {} level(s), shards of {} px, {across} per unit); run units 0..{}",
+            a.output.display(),
+            l.size.0,
+            l.size.1,
+            p.layout.levels.len(),
+            l.shard,
+            p.units
+        );
+    }
+    println!("{}", p.units);
+    Ok(())
+}
+
+/// The unit from `--unit` or the environment (Slurm, Kubernetes).
+fn unit_of(a: &RunArgs) -> Result<u32, Error> {
+    if let Some(u) = a.unit {
+        return Ok(u);
+    }
+    for var in ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"] {
+        if let Ok(v) = std::env::var(var) {
+            return v.trim().parse().map_err(|_| Error::usage(format!("{var}={v}: not a unit number")));
+        }
+    }
+    Err(Error::usage("--unit-from-env: neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set"))
+}
+
+/// `gigascale run OUT --unit I`.
+pub(crate) fn run(a: &RunArgs, sig: &Signals) -> Result<(), Error> {
+    let unit = unit_of(a)?;
+    let mut runtime = a.runtime.request();
+    runtime.cancel = Some(sig.any.clone());
+    let mut d = Display::new(a.report.progress, a.report.quiet, runtime.max_memory.is_some());
+    let r = units::run_unit(&a.output, unit, &runtime, &mut |e| d.on_event(e));
+    d.clear();
+    let r = r?;
+    if !a.report.quiet {
+        let name = PathBuf::from(format!("{} unit {unit}", a.output.display()));
+        d.print_summary(&units::UnitPlan::load(&a.output)?.input, &name, &r);
+    }
+    Ok(())
+}
+
+/// `gigascale finalize OUT`.
+pub(crate) fn finalize(output: &Path) -> Result<(), Error> {
+    let f = units::finalize(output)?;
+    let removed = if f.removed > 0 { format!("; removed {} temporary file(s)", f.removed) } else { String::new() };
+    eprintln!("gigascale: {} complete: {} shards, {}{removed}", output.display(), f.shards, format_size(f.bytes));
+    Ok(())
+}
+
+/// `gigascale models [FILE]`: the built-in models, or one model file described.
+pub(crate) fn models(path: Option<&Path>) -> Result<(), Error> {
+    let describe = |m: &gigascale::Model| {
+        format!(
+            "x{}, halo {} px, {} layers, {:.2} MFLOP per input pixel",
+            m.scale(),
+            m.halo(),
+            m.layers(),
+            2.0 * m.macs_per_pixel() as f64 / 1e6
+        )
+    };
+    if let Some(p) = path {
+        let m = gigascale::Model::load(p)?;
+        println!("{}: {}", p.display(), describe(&m));
+        return Ok(());
+    }
+    for b in gigascale::neural::BUILTINS {
+        let m = gigascale::Model::builtin(b.name)?;
+        println!("{:<6} {}\n       {}\n       licence: {}", b.name, describe(&m), b.about, b.licence);
+    }
+    Ok(())
+}
+
+/// `gigascale devices`: the GPU adapters and the limits that matter.
+pub(crate) fn devices() -> Result<(), Error> {
+    #[cfg(feature = "gpu")]
+    {
+        let list = gigascale::gpu::list_adapters();
+        if list.is_empty() {
+            println!("no GPU adapters found (gigascale will use the CPU)");
+        }
+        for (i, a) in list.iter().enumerate() {
+            println!("[{i}] {} | {} | {}", a.name, a.device_type, a.backend);
+            println!("    max_buffer_size: {}", format_size(a.max_buffer_size));
+            println!("    max_storage_buffer_binding_size: {}", format_size(a.max_storage_buffer_binding_size));
+            let (x, y, z, n) = a.max_workgroup;
+            let shared = format_size(a.max_workgroup_storage as u64);
+            println!("    max_workgroup_size: {x}x{y}x{z}, {n} invocations, {shared} shared");
+            println!("    shader-f16: {}, shader-int64: {}", a.shader_f16, a.shader_int64);
+            match &a.usable {
+                Ok(()) => println!("    usable: yes"),
+                Err(why) => println!("    usable: no ({why})"),
+            }
+        }
+    }
+    #[cfg(not(feature = "gpu"))]
+    println!("this build has no GPU support (feature `gpu`)");
+    Ok(())
+}
+
+/// `gigascale info FILE`: an image's header, or a model's description.
+pub(crate) fn info(file: &Path) -> Result<(), Error> {
+    if file.extension().is_some_and(|e| e == "param") {
+        return models(Some(file));
+    }
+    let src = gigascale::source::open(file, u64::MAX / 4)?;
+    let i = src.info();
+    println!("file: {}", file.display());
+    println!("format: {}", i.format.name());
+    println!("size: {}x{}", i.width, i.height);
+    println!("channels: {} ({})", i.layout.channels.name(), i.layout.channels.count());
+    println!("depth: {}-bit", i.layout.depth.bits());
+    for (k, v) in &i.details {
+        println!("{k}: {v}");
+    }
+    if i.format == gigascale::Format::Tiff {
+        use std::io::Read;
+        let mut magic = [0u8; 4];
+        let mut f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+        f.read_exact(&mut magic).map_err(|e| Error::io(file, e))?;
+        println!("bigtiff: {}", if magic[2] == 43 || magic[3] == 43 { "yes" } else { "no" });
+    }
+    let icc = i.icc_profile.as_ref().map_or("none".to_string(), |p| format!("{} bytes", p.len()));
+    println!("icc_profile: {icc}");
+    Ok(())
+}
+
+/// `gigascale serve`: runs until SIGINT/SIGTERM; the page's address (with its token) is the
+/// first line on stdout.
+#[cfg(feature = "serve")]
+pub(crate) fn serve(a: &crate::args::ServeArgs) -> Result<(), Error> {
+    use gigascale::serve::{ServeOptions, Server};
+    let mut o = ServeOptions::new(a.work_dir.clone())?;
+    o.listen = a.listen;
+    o.max_memory = gigascale::parse_size(&a.max_memory)?;
+    o.max_upload = gigascale::parse_size(&a.max_upload)?;
+    (o.max_pixels, o.jobs, o.queue) = (a.max_pixels, a.jobs, a.queue);
+    o.threads = a.threads.unwrap_or(0);
+    o.allow_remote = a.allow_remote;
+    if a.no_token {
+        o.token = None;
+    }
+    let server = Server::start(o)?;
+    println!("{}", server.url);
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    server.run_until_signal()
+}

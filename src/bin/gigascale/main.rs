@@ -1,0 +1,110 @@
+//! The `gigascale` command: arguments -> the library's request -> one library call. The
+//! argument parser (clap), the progress bar (indicatif) and signal handling (signal-hook) live
+//! here alone; the library knows nothing of them.
+
+#![deny(unreachable_pub)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod args;
+mod commands;
+mod display;
+
+use args::{Cli, Cmd};
+use clap::Parser;
+use gigascale::Error;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+fn main() {
+    std::process::exit(run());
+}
+
+fn run() -> i32 {
+    install_quiet_panic_hook();
+    // Mesa's Vulkan drivers complain on stderr when XDG_RUNTIME_DIR is unset (headless
+    // servers, CI); they only need some directory. Set before any thread exists.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let sig = Signals::default();
+    let result = match &cli.cmd {
+        Cmd::Upscale(a) => commands::upscale(a, sig.listen()),
+        Cmd::Plan(a) => commands::plan(a),
+        Cmd::Run(a) => commands::run(a, sig.listen()),
+        Cmd::Finalize { output } => commands::finalize(output),
+        Cmd::Devices => commands::devices(),
+        Cmd::Models { model } => commands::models(model.as_deref()),
+        Cmd::Info { file } => commands::info(file),
+        #[cfg(feature = "serve")]
+        Cmd::Serve(a) => commands::serve(a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            report(&e);
+            exit_code(&e, &sig)
+        }
+    }
+}
+
+/// The one exit-status rule: 2 for a usage error, 143 / 130 when SIGTERM / SIGINT stopped
+/// the job, 1 for everything else that failed.
+fn exit_code(e: &Error, sig: &Signals) -> i32 {
+    match e {
+        Error::Interrupted { .. } if sig.term.load(Ordering::Relaxed) => 143,
+        Error::Interrupted { .. } => 130,
+        Error::Usage(_) => 2,
+        _ => 1,
+    }
+}
+
+/// Prints the error and its causes on one line.
+fn report(e: &Error) {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !msg.contains(&t) {
+            msg.push_str(": ");
+            msg.push_str(&t);
+        }
+        src = s.source();
+    }
+    eprintln!("gigascale: error: {msg}");
+}
+
+/// SIGINT and SIGTERM as flags: `any` is the library's cancel flag, `term` tells the exit
+/// status which one it was. Only the commands that run jobs listen (the server has its own).
+#[derive(Default)]
+pub(crate) struct Signals {
+    any: Arc<AtomicBool>,
+    term: Arc<AtomicBool>,
+}
+
+impl Signals {
+    /// Starts listening; the job then stops at the next tile or row instead of dying.
+    fn listen(&self) -> &Signals {
+        let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, self.any.clone());
+        let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, self.any.clone());
+        let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, self.term.clone());
+        self
+    }
+}
+
+/// A panic hook that stays silent for panics caught inside third-party decoders (the library
+/// turns them into ordinary format errors) and defers to the default hook otherwise.
+fn install_quiet_panic_hook() {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !gigascale::source::panicking_inside_decoder() {
+            prev(info);
+        }
+    }));
+}

@@ -1,0 +1,302 @@
+//! [`Request`]: what a front end asks for, as it holds it (names, size notation, optional
+//! values), and the one conversion to validated [`Options`] — ripgrep's "low args → high args".
+//! The command line, a unit plan's record and the server's job requests all go through
+//! [`Request::options`]; nothing else turns user input into options.
+
+use super::{Backend, Options, Size};
+use crate::error::{Error, Result};
+use crate::kernel::{Filter, Intermediate};
+use crate::limits::parse_size;
+use crate::sink::Compression;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// The names `precision` takes: the two intermediates, and the GPU's half floats.
+pub const PRECISIONS: [&str; 3] = ["exact", "rounded", "f16"];
+
+/// A job as a front end asks for it, before validation. Every field is optional (`None`: the
+/// default); names are the command line's (`--filter lanczos3`, `--max-memory 64M`). It is
+/// also a builder for library users:
+///
+/// ```
+/// use gigascale::{Filter, Request};
+/// let o = Request::default().scale(15.0).filter("lanczos3").max_memory("64M").threads(2).options()?;
+/// assert_eq!((o.filter, o.limits.max_memory, o.threads), (Filter::Lanczos3, 64 << 20, 2));
+/// let e = Request::default().scale(2.0).filter("sharp").options().unwrap_err();
+/// assert!(e.to_string().contains("nearest, bilinear, bicubic, mitchell, lanczos3"), "{e}");
+/// # Ok::<(), gigascale::Error>(())
+/// ```
+///
+/// It serialises (serde) to the record a distributed plan keeps, and deserialises from a
+/// server's job request; unknown fields are refused.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Request {
+    /// Scale factor of both axes (`--scale`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    /// Horizontal factor (`--scale-x`), overriding `scale` on that axis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_x: Option<f64>,
+    /// Vertical factor (`--scale-y`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_y: Option<f64>,
+    /// Output width (`--width`); alone, the height follows the aspect ratio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Output height (`--height`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Filter name ([`Filter::name`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// `exact`, `rounded` or `f16` ([`PRECISIONS`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
+    /// A model: a built-in name or an ncnn `.param` path ([`crate::Model::open`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Passes of the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_passes: Option<u32>,
+    /// Output tile edge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tile: Option<u32>,
+    /// Compression name ([`Compression::name`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
+    /// Compression level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<i32>,
+    /// Reduced-resolution levels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pyramid: Option<bool>,
+    /// OME-Zarr shard edge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
+    /// Memory budget in size notation (`64M`; [`parse_size`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_memory: Option<String>,
+    /// GPU memory cap in size notation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_memory: Option<String>,
+    /// Input pixels accepted (0: no limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_pixels: Option<u64>,
+    /// Worker threads (at least 1; `None`: one per CPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    /// Backend name ([`Backend::name`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// Where the scanline store goes (an existing directory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temp_dir: Option<PathBuf>,
+    /// Set to stop the job early (never serialised).
+    #[serde(skip)]
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// Chained setters for library users: `Request::default().scale(2.0).filter("bicubic")`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $t:ty => $conv:expr;)*) => {
+        impl Request {
+            $($(#[$doc])* pub fn $name(mut self, v: $t) -> Request {
+                self.$name = Some($conv(v));
+                self
+            })*
+        }
+    };
+}
+
+setters! {
+    /// Scale both axes by `v`.
+    scale: f64 => std::convert::identity;
+    /// Output width.
+    width: u32 => std::convert::identity;
+    /// Output height.
+    height: u32 => std::convert::identity;
+    /// Filter by name.
+    filter: &str => str::to_string;
+    /// Precision by name.
+    precision: &str => str::to_string;
+    /// A model by name or `.param` path.
+    model: &str => str::to_string;
+    /// Output tile edge.
+    tile: u32 => std::convert::identity;
+    /// Compression by name.
+    compression: &str => str::to_string;
+    /// Reduced-resolution levels.
+    pyramid: bool => std::convert::identity;
+    /// Memory budget in size notation.
+    max_memory: &str => str::to_string;
+    /// Worker threads.
+    threads: usize => std::convert::identity;
+    /// Backend by name.
+    backend: &str => str::to_string;
+}
+
+/// `name` looked up by `find`, or a usage error listing `names`.
+fn named<T>(flag: &str, name: &str, names: &[&str], find: impl Fn(&str) -> Option<T>) -> Result<T> {
+    find(name).ok_or_else(|| Error::usage(format!("{flag} {name:?}: expected one of {}", names.join(", "))))
+}
+
+impl Request {
+    /// The one conversion: validated [`Options`], or a usage error naming the flag. Files are
+    /// touched only to open a model given by path and to check that `temp_dir` is a
+    /// directory.
+    pub fn options(&self) -> Result<Options> {
+        let mut o = Options::new(self.size()?);
+        if let Some(f) = &self.filter {
+            o.filter = named("--filter", f, &Filter::ALL.map(Filter::name), Filter::from_name)?;
+        }
+        match self.precision.as_deref() {
+            None | Some("exact") => {}
+            Some("rounded") => o.intermediate = Intermediate::Rounded,
+            Some("f16") => o.gpu_f16 = true,
+            Some(p) => named("--precision", p, &PRECISIONS, |_| None::<()>)?,
+        }
+        if let Some(c) = &self.compression {
+            o.compression =
+                named("--compression", c, &Compression::ALL.map(Compression::name), Compression::from_name)?;
+        }
+        if let Some(b) = &self.backend {
+            o.backend = named("--backend", b, &Backend::ALL.map(Backend::name), Backend::from_name)?;
+        }
+        if let Some(m) = &self.max_memory {
+            o.limits.max_memory = parse_size(m)?;
+        }
+        o.limits.gpu_memory = self.gpu_memory.as_deref().map(parse_size).transpose()?;
+        o.limits.max_pixels = self.max_pixels.unwrap_or(o.limits.max_pixels);
+        if self.threads == Some(0) {
+            return Err(Error::usage("--threads must be at least 1"));
+        }
+        o.threads = self.threads.unwrap_or(0);
+        if let Some(d) = &self.temp_dir {
+            if !d.is_dir() {
+                let e = std::io::Error::new(std::io::ErrorKind::NotFound, "--temp-dir is not a directory");
+                return Err(Error::io(d, e));
+            }
+        }
+        o.temp_dir = self.temp_dir.clone();
+        o.cancel = self.cancel.clone();
+        o.tile = self.tile.unwrap_or(o.tile);
+        o.level = self.level;
+        o.pyramid = self.pyramid.unwrap_or(false);
+        o.shard = self.shard.unwrap_or(0);
+        o.model_passes = self.model_passes.unwrap_or(1);
+        if let Some(m) = &self.model {
+            o.model = Some(Arc::new(crate::Model::open(m)?));
+        }
+        #[cfg(feature = "testing")]
+        {
+            // Crash-test hook (tests: resume, units): die by SIGKILL after N durable tiles.
+            o.hooks.kill_after_tiles =
+                std::env::var("GIGASCALE_TEST_KILL_AFTER_TILES").ok().and_then(|v| v.parse().ok());
+        }
+        o.validate()?;
+        Ok(o)
+    }
+
+    /// The output size asked for: a scale or dimensions, not both.
+    fn size(&self) -> Result<Size> {
+        let scaled = self.scale.is_some() || self.scale_x.is_some() || self.scale_y.is_some();
+        let sized = self.width.is_some() || self.height.is_some();
+        match (scaled, sized) {
+            (true, true) => Err(Error::usage(
+                "give either a scale (--scale/--scale-x/--scale-y) or a size (--width/--height), not both",
+            )),
+            (false, false) => Err(Error::usage("give --scale F, or --width W and/or --height H")),
+            (true, false) => {
+                let need = |flag: &str| Error::usage(format!("{flag} needs --scale-x and --scale-y, or --scale"));
+                let x = self.scale_x.or(self.scale).ok_or_else(|| need("--scale-y"))?;
+                let y = self.scale_y.or(self.scale).ok_or_else(|| need("--scale-x"))?;
+                Ok(Size::Scale { x, y })
+            }
+            (false, true) => Ok(Size::Dimensions { width: self.width, height: self.height }),
+        }
+    }
+
+    /// This request with the run-time fields of `runtime` — budget, GPU memory, pixel limit,
+    /// threads, backend, temp dir, cancel flag: what one run of a planned job chooses for
+    /// itself, none of which changes a byte of the output.
+    pub fn with_runtime(&self, runtime: &Request) -> Request {
+        Request {
+            max_memory: runtime.max_memory.clone(),
+            gpu_memory: runtime.gpu_memory.clone(),
+            max_pixels: runtime.max_pixels,
+            threads: runtime.threads,
+            backend: runtime.backend.clone(),
+            temp_dir: runtime.temp_dir.clone(),
+            cancel: runtime.cancel.clone(),
+            ..self.clone()
+        }
+    }
+}
+
+impl Options {
+    /// The request that gives these options' output bytes for an output of `out` pixels:
+    /// the fields that shape the bytes (size, filter, precision, tiling, compression,
+    /// pyramid, shard), none of the run-time ones. What a distributed plan records.
+    pub fn shaping_request(&self, out: (u32, u32)) -> Request {
+        let precision = if self.gpu_f16 { "f16" } else { self.intermediate.name() };
+        Request {
+            width: Some(out.0),
+            height: Some(out.1),
+            filter: Some(self.filter.name().into()),
+            precision: Some(precision.into()),
+            tile: Some(self.tile),
+            compression: Some(self.compression.name().into()),
+            level: self.level,
+            pyramid: Some(self.pyramid),
+            shard: Some(self.shard),
+            ..Request::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_and_size_exclude_each_other_and_one_is_needed() {
+        let e = |r: Request| r.options().unwrap_err().to_string();
+        assert!(e(Request::default().scale(2.0).width(10)).contains("not both"));
+        assert!(e(Request::default()).contains("give --scale"));
+        let r = Request { scale_x: Some(2.0), ..Request::default() };
+        assert!(e(r).contains("--scale-x needs"), "a lone --scale-x names what it needs");
+        let o = Request { scale_x: Some(2.0), scale: Some(3.0), ..Request::default() }.options().unwrap();
+        assert_eq!(o.size, Size::Scale { x: 2.0, y: 3.0 });
+    }
+
+    #[test]
+    fn names_and_sizes_are_checked_with_the_flag_named() {
+        let e = |r: Request| r.options().unwrap_err().to_string();
+        assert!(e(Request::default().scale(2.0).compression("rar")).contains("--compression \"rar\""));
+        assert!(e(Request::default().scale(2.0).backend("tpu")).contains("auto, gpu, cpu"));
+        assert!(e(Request::default().scale(2.0).precision("f64")).contains("exact, rounded, f16"));
+        assert!(e(Request::default().scale(2.0).max_memory("lots")).contains("invalid size"));
+        assert!(e(Request::default().scale(2.0).threads(0)).contains("--threads"));
+        let o = Request::default().scale(2.0).precision("rounded").compression("zstd").options().unwrap();
+        assert_eq!((o.intermediate, o.compression), (Intermediate::Rounded, Compression::Zstd));
+    }
+
+    #[test]
+    fn a_plans_record_round_trips_and_takes_the_runs_own_runtime() {
+        let o = Request::default().scale(3.0).filter("bicubic").tile(128).pyramid(true).options().unwrap();
+        let record = serde_json::to_string(&o.shaping_request((300, 200))).unwrap();
+        let back: Request = serde_json::from_str(&record).unwrap();
+        let run = Request::default().max_memory("64M").threads(3).backend("cpu");
+        let p = back.with_runtime(&run).options().unwrap();
+        assert_eq!(
+            (p.size, p.filter, p.tile, p.pyramid),
+            (Size::Dimensions { width: Some(300), height: Some(200) }, o.filter, 128, true)
+        );
+        assert_eq!((p.limits.max_memory, p.threads, p.backend), (64 << 20, 3, Backend::Cpu));
+        assert!(serde_json::from_str::<Request>(r#"{"scale":2,"colour":"red"}"#).is_err(), "unknown fields refused");
+    }
+}
