@@ -14,19 +14,8 @@ impl Rows for Mem {
 }
 
 fn source(w: u32, h: u32, bpp: usize) -> Mem {
-    let mut s = 1u64;
-    Mem {
-        rows: (0..h)
-            .map(|_| {
-                (0..w as usize * bpp)
-                    .map(|_| {
-                        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                        (s >> 56) as u8
-                    })
-                    .collect()
-            })
-            .collect(),
-    }
+    let mut rng = gigascale::digest::Lcg(1);
+    Mem { rows: (0..h).map(|_| rng.bytes(w as usize * bpp)).collect() }
 }
 
 fn bench(c: &mut Criterion) {

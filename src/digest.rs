@@ -1,6 +1,7 @@
 //! What identifies inputs, models and jobs cheaply and stably: FNV-1a ([`Fnv`]), and a file's
 //! identity from its size, modification time and first and last MiB ([`identify`]) — for
-//! `--resume`'s fingerprint, a distributed plan's input check and a model's digest.
+//! `--resume`'s fingerprint, a distributed plan's input check and a model's digest. And the
+//! one deterministic generator ([`Lcg`]): a model's calibration image, the tests' noise.
 
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -27,6 +28,30 @@ impl Fnv {
             self.0 = (self.0 ^ b as u64).wrapping_mul(0x100000001b3);
         }
         self
+    }
+}
+
+/// A linear congruential generator (Knuth's MMIX constants): cheap, stable noise.
+///
+/// ```
+/// use gigascale::digest::Lcg;
+/// let mut a = Lcg(1);
+/// assert_eq!(a.next(), 1u64.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
+/// assert_eq!(Lcg(7).bytes(4), Lcg(7).bytes(4));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next state, which is also the value (take its high bits).
+    #[allow(clippy::should_implement_trait)] // a generator, not an iterator that ends
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0
+    }
+    /// `n` bytes of noise (each the top byte of the next value).
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| (self.next() >> 56) as u8).collect()
     }
 }
 

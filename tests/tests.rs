@@ -8,6 +8,7 @@ mod backends;
 mod browser;
 mod cli;
 mod edges;
+mod events;
 mod exactness;
 mod fuzz_replay;
 mod gpu;

@@ -153,20 +153,7 @@ pub fn read_tiff(path: &Path) -> (u32, u32, tiff::ColorType, Vec<u16>) {
     (w, h, ct, data)
 }
 
-/// A small linear congruential generator (Knuth's MMIX constants): the tests' cheap noise.
-pub struct Lcg(pub u64);
-
-impl Lcg {
-    /// The next value.
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0
-    }
-    /// `n` bytes of noise (each the generator's top byte).
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| (self.next() >> 56) as u8).collect()
-    }
-}
+pub use gigascale::digest::Lcg;
 
 /// A deterministic PRNG (SplitMix64).
 pub struct Rng(pub u64);

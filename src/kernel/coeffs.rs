@@ -237,11 +237,8 @@ mod tests {
 
     #[test]
     fn analytic_bounds_hold_for_every_filter_and_scale() {
-        let mut seed = 7u64;
-        let mut next = |m: u32| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) as u32 % m + 1
-        };
+        let mut rng = crate::digest::Lcg(7);
+        let mut next = |m: u32| (rng.next() >> 33) as u32 % m + 1;
         for _ in 0..300 {
             let (n, m) = (next(400), next(3000));
             for f in Filter::ALL {

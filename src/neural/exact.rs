@@ -147,12 +147,11 @@ fn quantise(c: &Conv, e_in: i32, e_out: i32) -> Result<QConv, String> {
 /// A deterministic calibration image, `n x n`: gradients, edges and noise in 0..1.
 fn calibration_image(n: usize) -> Tensor {
     let mut t = Tensor::zeros(3, n, n);
-    let mut s = 0x2545_f491_4f6c_dd1du64;
+    let mut rng = crate::digest::Lcg(0x2545_f491_4f6c_dd1d);
     for c in 0..3 {
         for y in 0..n {
             for x in 0..n {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                let noise = (s >> 40) as f32 / (1u64 << 24) as f32;
+                let noise = (rng.next() >> 40) as f32 / (1u64 << 24) as f32;
                 let edge = if (x / 5 + y / 7 + c) % 2 == 0 { 0.4 } else { 0.0 };
                 let v = (x + y * c) as f32 / (2 * n) as f32 * 0.5 + edge + noise * 0.1;
                 t.data[(c * n + y) * n + x] = v.min(1.0);

@@ -252,14 +252,11 @@ mod tests {
 
     #[test]
     fn every_codec_decodes_what_it_encoded() {
-        let mut seed = 99u64;
+        let mut rng = crate::digest::Lcg(99);
         for layout in [Layout::new(Channels::Rgb, Depth::U8), Layout::new(Channels::GrayAlpha, Depth::U16)] {
             let tile = 32u32;
             let raw: Vec<u8> = (0..tile as usize * tile as usize * layout.bytes_per_pixel())
-                .map(|i| {
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    ((i / 7) as u8).wrapping_add((seed >> 62) as u8)
-                })
+                .map(|i| ((i / 7) as u8).wrapping_add((rng.next() >> 62) as u8))
                 .collect();
             for c in [Compression::None, Compression::Deflate, Compression::Lzw, Compression::Zstd] {
                 let mut enc = c.encoder(c.default_level().unwrap_or(0), layout, tile);
@@ -273,17 +270,12 @@ mod tests {
 
     #[test]
     fn blocked_predictor_equals_the_sample_by_sample_definition() {
-        let mut seed = 12345u64;
+        let mut rng = crate::digest::Lcg(12345);
         for ch in [Channels::Gray, Channels::GrayAlpha, Channels::Rgb, Channels::Rgba] {
             let layout = Layout::new(ch, Depth::U8);
             let n = ch.count();
             for width in [1usize, 5, 16, 33, 256] {
-                let raw: Vec<u8> = (0..width * n * 3)
-                    .map(|_| {
-                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                        (seed >> 56) as u8
-                    })
-                    .collect();
+                let raw = rng.bytes(width * n * 3);
                 let mut want = raw.clone();
                 for row in want.chunks_exact_mut(width * n) {
                     for i in (n..row.len()).rev() {
