@@ -26,9 +26,9 @@ impl Target {
                 Ok(Target::S3(std::sync::Arc::new(super::s3::Bucket::open(url)?), temp_dir.to_path_buf()))
             }
             #[cfg(not(feature = "s3"))]
-            Some(url) if url.starts_with("s3://") => {
-                Err(Error::usage(format!("{url}: this build has no S3 support (feature `s3`)")))
-            }
+            Some(url) if url.starts_with("s3://") => Err(Error::usage(format!(
+                "{url}: this build has no S3 support; build with `cargo build --release --features s3`"
+            ))),
             _ => Ok(Target::Dir(out.to_path_buf())),
         }
     }
