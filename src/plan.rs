@@ -8,7 +8,8 @@ use crate::kernel::{span_bound, table_bytes, AxisCoeffs, Filter};
 use crate::pixel::Layout;
 use std::ops::Range;
 
-/// An axis-aligned rectangle in pixels.
+/// An axis-aligned rectangle in pixels (four numbers that will stay four: not
+/// `non_exhaustive`, so that it can be written as a literal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rect {
     /// Left edge.

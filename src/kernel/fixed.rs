@@ -27,6 +27,7 @@ use crate::pixel::{Depth, Layout};
 
 /// Precision parameters of one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Precision {
     /// Fractional bits of the weights.
     pub w_bits: u32,
@@ -65,6 +66,7 @@ impl Precision {
 /// assert_eq!("rounded".parse::<Intermediate>().unwrap(), Intermediate::Rounded);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[non_exhaustive]
 pub enum Intermediate {
     /// 14 (8-bit) or 29 (16-bit) fractional bits, horizontal pass first: every sample is
     /// within half a step of the exact filter output, plus the weights' own rounding.
@@ -100,6 +102,7 @@ impl std::str::FromStr for Intermediate {
 
 /// Per-channel shifts derived from a layout and precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ChannelMath {
     /// Right shift after pass 1.
     pub sh1: u32,
@@ -113,6 +116,7 @@ pub struct ChannelMath {
 
 /// The arithmetic of a whole layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Arith {
     /// Precision in force.
     pub prec: Precision,

@@ -1,5 +1,5 @@
 //! The CPU backend. `native.rs` is the scalar reference implementation of the fixed-point
-//! contract in [`crate::kernel::fixed`]; every other backend must reproduce it bit for bit:
+//! contract in `kernel/fixed.rs`; every other backend must reproduce it bit for bit:
 //! `fast8.rs` (8-bit without alpha, 32-bit integers, baseline and AVX2 builds) and the GPU.
 
 pub mod fast8;
