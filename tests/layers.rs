@@ -332,3 +332,32 @@ fn the_path_parser_reads_use_groups() {
     let s: Vec<String> = p.iter().map(|v| v.join("::")).collect();
     assert_eq!(s, ["a::B", "a::c::D", "e", "f::g"]);
 }
+
+#[test]
+fn the_binary_has_no_import_loop() {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin/gigascale");
+    let modules: Vec<String> =
+        rust_files(&bin).iter().map(|f| f.file_stem().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(modules.len() >= 4, "{modules:?}");
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for m in &modules {
+        let text = code(&bin.join(format!("{m}.rs")));
+        let mut to = BTreeSet::new();
+        for path in paths_under(&text, "crate") {
+            // `crate::x::…` is module x; any other name is defined in main.rs, the root.
+            to.insert(if modules.contains(&path[0]) { path[0].clone() } else { "main".into() });
+        }
+        if m == "main" {
+            to.extend(modules.iter().filter(|o| text.contains(&format!("{o}::"))).cloned());
+        }
+        to.remove(m);
+        edges.insert(m.clone(), to);
+    }
+    // Kahn's algorithm: every module can be ordered, or there is a loop.
+    let mut left = edges.clone();
+    while !left.is_empty() {
+        let leaf = left.iter().find(|(_, to)| to.iter().all(|t| !left.contains_key(t))).map(|(m, _)| m.clone());
+        let Some(leaf) = leaf else { panic!("import loop among {:?}", left) };
+        left.remove(&leaf);
+    }
+}

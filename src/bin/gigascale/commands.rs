@@ -4,7 +4,7 @@
 
 use crate::args::{RunArgs, UpscaleArgs};
 use crate::display::Display;
-use crate::Signals;
+use crate::signals::Signals;
 use gigascale::zarr::units;
 use gigascale::{format_size, Error, OutputKind};
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// `gigascale upscale IN OUT`.
 pub(crate) fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
     let mut request = a.request();
-    request.cancel = Some(sig.any.clone());
+    request.cancel = Some(sig.cancel_flag());
     let opts = request.options()?;
     let mut display = Display::new(a.report.progress, a.report.quiet, request.max_memory.is_some());
     let mut files = gigascale::Files::default();
@@ -67,7 +67,7 @@ fn unit_of(a: &RunArgs) -> Result<u32, Error> {
 pub(crate) fn run(a: &RunArgs, sig: &Signals) -> Result<(), Error> {
     let unit = unit_of(a)?;
     let mut runtime = a.runtime.request();
-    runtime.cancel = Some(sig.any.clone());
+    runtime.cancel = Some(sig.cancel_flag());
     let mut d = Display::new(a.report.progress, a.report.quiet, runtime.max_memory.is_some());
     let r = units::run_unit(&a.output, unit, &runtime, &mut |e| d.on_event(e));
     d.clear();

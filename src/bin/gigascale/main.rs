@@ -8,12 +8,12 @@
 mod args;
 mod commands;
 mod display;
+mod signals;
 
 use args::{Cli, Cmd};
 use clap::Parser;
 use gigascale::Error;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use signals::Signals;
 
 fn main() {
     std::process::exit(run());
@@ -58,7 +58,7 @@ fn run() -> i32 {
 /// the job, 1 for everything else that failed.
 fn exit_code(e: &Error, sig: &Signals) -> i32 {
     match e {
-        Error::Interrupted { .. } if sig.term.load(Ordering::Relaxed) => 143,
+        Error::Interrupted { .. } if sig.terminated() => 143,
         Error::Interrupted { .. } => 130,
         Error::Usage(_) => 2,
         _ => 1,
@@ -78,24 +78,6 @@ fn report(e: &Error) {
         src = s.source();
     }
     eprintln!("gigascale: error: {msg}");
-}
-
-/// SIGINT and SIGTERM as flags: `any` is the library's cancel flag, `term` tells the exit
-/// status which one it was. Only the commands that run jobs listen (the server has its own).
-#[derive(Default)]
-pub(crate) struct Signals {
-    any: Arc<AtomicBool>,
-    term: Arc<AtomicBool>,
-}
-
-impl Signals {
-    /// Starts listening; the job then stops at the next tile or row instead of dying.
-    fn listen(&self) -> &Signals {
-        let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, self.any.clone());
-        let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, self.any.clone());
-        let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, self.term.clone());
-        self
-    }
 }
 
 /// A panic hook that stays silent for panics caught inside third-party decoders (the library
