@@ -167,14 +167,15 @@ pub(crate) fn network_device(opts: &Options) -> Result<Option<Box<dyn NetDevice>
         None => {}
     }
     let boxed = |g: crate::gpu::neural::NeuralGpu| Box::new(g) as Box<dyn NetDevice>;
+    let open = |a: &wgpu::Adapter| crate::gpu::neural::NeuralGpu::open(a, opts.hooks().gpu_max_buffer);
     match opts.backend {
         Backend::Gpu => {
             let a =
                 crate::gpu::select(true).ok_or_else(|| Error::Gpu("--backend gpu: no usable GPU adapter".into()))?;
-            crate::gpu::neural::NeuralGpu::open(&a).map(|g| Some(boxed(g)))
+            open(&a).map(|g| Some(boxed(g)))
         }
         Backend::Auto if crate::gpu::may_have_hardware_gpu() => {
-            Ok(crate::gpu::select(false).and_then(|a| crate::gpu::neural::NeuralGpu::open(&a).ok()).map(boxed))
+            Ok(crate::gpu::select(false).and_then(|a| open(&a).ok()).map(boxed))
         }
         _ => Ok(None),
     }

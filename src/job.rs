@@ -245,9 +245,9 @@ fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPlan>> {
     let (mut w, mut h) = (info.width, info.height);
     let mut plans = Vec::new();
     for _ in 0..opts.model_passes {
-        let budget = opts.limits.max_memory.saturating_sub(crate::budget::SLACK);
         let device = opts.limits.gpu_memory.filter(|_| opts.backend != crate::Backend::Cpu);
-        plans.push(stage::plan_pass(model, (w, h), info.layout, opts.resolved_threads(), (budget, device))?);
+        let budgets = (opts.limits.max_memory, device);
+        plans.push(stage::plan_pass(model, (w, h), info.layout, opts.resolved_threads(), budgets)?);
         (w, h) = (w * model.scale(), h * model.scale());
     }
     Ok(plans)
@@ -275,6 +275,7 @@ fn run_passes(
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
     let gpu = crate::backend::network_device(opts)?;
     let device: Option<&dyn stage::NetDevice> = gpu.as_deref();
+    let passes = fit_passes(passes, device, info, opts)?;
     if let Some(d) = device {
         let first = passes.first().map_or(16, |p| p.tile);
         let size = (info.width as usize, info.height as usize);
@@ -325,6 +326,25 @@ fn run_passes(
         std::thread::spawn(move || drop(g));
     }
     Ok(store)
+}
+
+/// The model's passes with their tiles cut down, where needed, to what the network's device
+/// holds (the host plan was made before the device was known; smaller tiles need less).
+fn fit_passes(
+    passes: &[PassPlan],
+    device: Option<&dyn stage::NetDevice>,
+    info: &ImageInfo,
+    opts: &Options,
+) -> Result<Vec<PassPlan>> {
+    let (Some(d), Some(model)) = (device, &opts.model) else { return Ok(passes.to_vec()) };
+    let limits = d.limits(opts.limits.gpu_memory);
+    let mut size = (info.width, info.height);
+    let mut fitted = Vec::with_capacity(passes.len());
+    for &plan in passes {
+        fitted.push(stage::fit_device(model, size, info.layout, plan, limits)?);
+        size = (size.0 * model.scale(), size.1 * model.scale());
+    }
+    Ok(fitted)
 }
 
 /// Builds the report from the tile stage's figures and the others'.

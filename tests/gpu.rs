@@ -268,6 +268,20 @@ fn neural_gpu_matches_cpu_byte_for_byte() {
         let got = Img::from_le(80, 60, img.layout, &sink.pixels);
         assert!(cpu.data == got.data, "photo, tiled ({device:?}): GPU differs from CPU");
     }
+    // An adapter whose largest buffer and binding are 3 MiB (lowered by a test hook, as a
+    // smaller GPU's are): without --gpu-memory the pass cuts its tiles to fit the device
+    // instead of failing to bind a buffer, and gives the same bytes.
+    let mut small = with_backend(o.clone(), Backend::Gpu);
+    small.hooks.gpu_max_buffer = Some(3 << 20);
+    let (mut tiles, mut sink) = (0, MemSink::default());
+    gigascale::run(Box::new(img.source()), &mut sink, &small, &mut |e| {
+        if let gigascale::Event::NeuralStart { tiles: t, .. } = e {
+            tiles = *t;
+        }
+    })
+    .unwrap();
+    assert!(tiles > 4, "a 3 MiB buffer limit should have cut the model's pass into tiles ({tiles})");
+    assert!(cpu.data == Img::from_le(80, 60, img.layout, &sink.pixels).data, "photo, 3 MiB buffers: GPU differs");
     // Other cuts of the convolution work (a benchmark knob) give the same bytes too.
     let input = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural/chelsea-16x12.png");
     let dir = std::env::temp_dir().join(format!("gigascale-neural-gpu-{}", std::process::id()));

@@ -13,7 +13,7 @@ use crate::neural::exact::Exact;
 use crate::neural::graph::{Graph, Op};
 use crate::neural::phases;
 use crate::neural::reference::{conv_window, Tensor};
-use crate::neural::stage::{tracing, NetDevice, Samples, Ticket};
+use crate::neural::stage::{tracing, DeviceLimits, NetDevice, Samples, Ticket};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +34,14 @@ struct Layer {
 impl NetDevice for NeuralGpu {
     fn describe(&self) -> String {
         format!("gpu {}", self.name)
+    }
+
+    /// The device's own limits. wgpu reports no total of its memory: without `--gpu-memory`
+    /// the pass's total is not capped (only each buffer, by the adapter's limits).
+    fn limits(&self, gpu_memory: Option<u64>) -> DeviceLimits {
+        let l = self.dev.device.limits();
+        let max_buffer = l.max_buffer_size.min(l.max_storage_buffer_binding_size as u64);
+        DeviceLimits { max_buffer, memory: gpu_memory.unwrap_or(u64::MAX) }
     }
 
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()> {
@@ -106,11 +114,15 @@ fn shape(c: usize, [(x0, w, gw), (y0, h, gh)]: [(usize, usize, usize); 2]) -> Te
 }
 
 impl NeuralGpu {
-    /// Opens `adapter` for the neural engine and compiles the data-movement shaders.
-    pub(crate) fn open(adapter: &wgpu::Adapter) -> Result<NeuralGpu> {
+    /// Opens `adapter` for the neural engine and compiles the data-movement shaders. With
+    /// `cap` (a test hook), the device is opened with its largest buffer and storage binding
+    /// lowered to `cap`, as a smaller adapter's would be.
+    pub(crate) fn open(adapter: &wgpu::Adapter, cap: Option<u64>) -> Result<NeuralGpu> {
         let l = adapter.limits();
         let name = adapter.get_info().name;
-        let dev = open_device(adapter, l.max_buffer_size, l.max_storage_buffer_binding_size, false)?;
+        let cap = cap.unwrap_or(u64::MAX);
+        let binding = l.max_storage_buffer_binding_size.min(cap);
+        let dev = open_device(adapter, l.max_buffer_size.min(cap), binding, false)?;
         let scope = dev.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = dev.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("neural-ops"),

@@ -14,7 +14,7 @@
 use super::graph::{Act, Conv, Graph, Op};
 use super::kernels::{self, Kernel, Packed};
 use super::phases::{self, phase_conv};
-use super::reference::{self, conv_window, deconv_with, Engine, Tensor};
+use super::reference::{self, conv_window, deconv_with, Engine, Tensor, Window};
 
 /// Bits of the activation scale: an input value of 1.0 is `2^14`.
 pub(crate) const INPUT_BITS: i32 = 14;
@@ -311,14 +311,16 @@ impl Engine<i16> for Exact {
         }
         t
     }
-    fn sum(&self, _n: usize, coeffs: &[f32], xs: &[Tensor<i16>], ins: &[usize], out: usize) -> Tensor<i16> {
+    fn sum(&self, _n: usize, coeffs: &[f32], xs: &[&Tensor<i16>], win: Window, ins: &[usize], out: usize) -> Tensor<i16> {
         let e_out = self.exp[out];
-        let mut acc = vec![0i64; xs[0].data.len()];
-        for ((x, &k), &i) in xs.iter().zip(coeffs).zip(ins) {
-            let (k, s) = (fraction(k, SLOPE_BITS), SLOPE_BITS + self.exp[i] - e_out);
-            acc.iter_mut().zip(&x.data).for_each(|(a, &v)| *a += shift_round64(v as i64 * k, s));
-        }
-        Tensor { data: acc.into_iter().map(|a| saturate64(a) as i16).collect(), ..xs[0].clone() }
+        let terms: Vec<(i64, i32)> =
+            coeffs.iter().zip(ins).map(|(&k, &i)| (fraction(k, SLOPE_BITS), SLOPE_BITS + self.exp[i] - e_out)).collect();
+        reference::combine(xs, win, |rows, row| {
+            for (x, o) in row.iter_mut().enumerate() {
+                let acc: i64 = rows.iter().zip(&terms).map(|(r, &(k, s))| shift_round64(r[x] as i64 * k, s)).sum();
+                *o = saturate64(acc) as i16;
+            }
+        })
     }
     fn affine(&self, _n: usize, mul: f32, add: f32, mut t: Tensor<i16>, i: usize, o: usize) -> Tensor<i16> {
         let (e_in, e_out) = (self.exp[i], self.exp[o]);
@@ -327,19 +329,11 @@ impl Engine<i16> for Exact {
         t.data.iter_mut().for_each(|v| *v = saturate64(shift_round64(*v as i64 * m + a, s)) as i16);
         t
     }
-    fn concat(&self, xs: &[Tensor<i16>], ins: &[usize], out: usize) -> Tensor<i16> {
-        let aligned: Vec<Tensor<i16>> = xs
-            .iter()
-            .zip(ins)
-            .map(|(x, &i)| {
-                let s = self.exp[i] - self.exp[out];
-                Tensor {
-                    data: x.data.iter().map(|&v| saturate(shift_round(v as i32, s)) as i16).collect(),
-                    ..x.clone()
-                }
-            })
-            .collect();
-        reference::concat(&aligned)
+    fn concat(&self, xs: &[&Tensor<i16>], win: Window, ins: &[usize], out: usize) -> Tensor<i16> {
+        let shifts: Vec<i32> = ins.iter().map(|&i| self.exp[i] - self.exp[out]).collect();
+        reference::concat(xs, win, |k, src, dst| {
+            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = saturate(shift_round(v as i32, shifts[k])) as i16);
+        })
     }
 }
 

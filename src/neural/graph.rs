@@ -104,6 +104,14 @@ impl Graph {
         last
     }
 
+    /// The values of the largest blob on an input window of `w x h` pixels (an upper bound).
+    pub(crate) fn largest_blob(&self, w: usize, h: usize) -> u64 {
+        let size = |&(c, num, den): &(usize, usize, usize)| {
+            c as u64 * (w * num).div_ceil(den) as u64 * (h * num).div_ceil(den) as u64
+        };
+        self.sizes.iter().map(size).max().unwrap_or(0)
+    }
+
     /// An upper bound on the values (of any type) alive at once while running the graph on
     /// an input window of `w x h` pixels: blobs are freed after their last reader, and a
     /// layer's inputs and outputs are alive together.

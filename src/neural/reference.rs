@@ -11,6 +11,7 @@
 //! construction; the whole image is the window that covers everything.
 
 use super::graph::{Act, Conv, Graph, Op};
+use rayon::prelude::*;
 
 /// A window `[x0, x0 + w) x [y0, y0 + h)` of a blob whose global size is `gw x gh`, `c`
 /// channels, channel-major.
@@ -51,13 +52,16 @@ pub(crate) trait Engine<T> {
     fn conv(&self, n: usize, c: &Conv, x: &Tensor<T>) -> Result<Tensor<T>, String>;
     /// An activation layer.
     fn act(&self, n: usize, a: &Act, x: Tensor<T>) -> Tensor<T>;
-    /// A weighted sum of blobs (already cut to their common window), into blob `out`.
-    fn sum(&self, n: usize, coeffs: &[f32], xs: &[Tensor<T>], ins: &[usize], out: usize) -> Tensor<T>;
+    /// A weighted sum of blobs over their common window `win`, into blob `out`.
+    fn sum(&self, n: usize, coeffs: &[f32], xs: &[&Tensor<T>], win: Window, ins: &[usize], out: usize) -> Tensor<T>;
     /// `x · mul + add`.
     fn affine(&self, n: usize, mul: f32, add: f32, x: Tensor<T>, inp: usize, out: usize) -> Tensor<T>;
-    /// Channel concatenation (of blobs cut to their common window), into blob `out`.
-    fn concat(&self, xs: &[Tensor<T>], ins: &[usize], out: usize) -> Tensor<T>;
+    /// Channel concatenation of blobs over their common window `win`, into blob `out`.
+    fn concat(&self, xs: &[&Tensor<T>], win: Window, ins: &[usize], out: usize) -> Tensor<T>;
 }
+
+/// A window `(x0, y0, w, h)` of the (padded) image, in one blob's pixels.
+pub(crate) type Window = (usize, usize, usize, usize);
 
 /// Runs `g` on `input` (a window of the padded image) with `engine`; `seen(blob, tensor)` is
 /// called with every blob as it is made.
@@ -72,9 +76,6 @@ pub(crate) fn run_with<T: Copy + Default, E: Engine<T>>(
     for (n, node) in g.nodes.iter().enumerate() {
         let missing = || format!("{}: input blob not computed", node.name);
         let first = node.inputs.first().copied().unwrap_or(0);
-        let all = |blobs: &[Option<Tensor<T>>]| {
-            node.inputs.iter().map(|&i| blobs[i].clone().ok_or_else(missing)).collect::<Result<Vec<_>, _>>()
-        };
         // A blob read for the last time by a layer that consumes it is moved, not copied.
         let owned = |blobs: &mut [Option<Tensor<T>>]| match last[first] == n && node.inputs.len() == 1 {
             true => blobs[first].take().ok_or_else(missing),
@@ -88,8 +89,15 @@ pub(crate) fn run_with<T: Copy + Default, E: Engine<T>>(
             Op::Nearest(sh, sw) => vec![nearest(*sh, *sw, blob(b, first, &node.name)?)],
             Op::Act(a) => vec![engine.act(n, a, owned(b)?)],
             Op::Affine { mul, add } => vec![engine.affine(n, *mul, *add, owned(b)?, first, node.outputs[0])],
-            Op::Sum(coeffs) => vec![engine.sum(n, coeffs, &common(&all(b)?)?, &node.inputs, node.outputs[0])],
-            Op::Concat => vec![engine.concat(&common(&all(b)?)?, &node.inputs, node.outputs[0])],
+            // Sums and concatenations read their inputs where they are (no copies).
+            Op::Sum(coeffs) => {
+                let (xs, win) = gather(b, &node.inputs, &node.name)?;
+                vec![engine.sum(n, coeffs, &xs, win, &node.inputs, node.outputs[0])]
+            }
+            Op::Concat => {
+                let (xs, win) = gather(b, &node.inputs, &node.name)?;
+                vec![engine.concat(&xs, win, &node.inputs, node.outputs[0])]
+            }
             Op::Split => vec![owned(b)?; node.outputs.len()],
         };
         for &i in &node.inputs {
@@ -103,6 +111,13 @@ pub(crate) fn run_with<T: Copy + Default, E: Engine<T>>(
         }
     }
     blobs[g.output].take().ok_or_else(|| "the output blob was not computed".into())
+}
+
+/// Blobs `ins`, computed, and their common window.
+fn gather<'b, T>(blobs: &'b [Option<Tensor<T>>], ins: &[usize], layer: &str) -> Result<(Vec<&'b Tensor<T>>, Window), String> {
+    let xs = ins.iter().map(|&i| blob(blobs, i, layer)).collect::<Result<Vec<_>, _>>()?;
+    let win = common_window(&xs)?;
+    Ok((xs, win))
 }
 
 /// Blob `i`, computed.
@@ -128,19 +143,19 @@ impl Engine<f32> for Float {
         }
         t
     }
-    fn sum(&self, _n: usize, coeffs: &[f32], xs: &[Tensor], _ins: &[usize], _out: usize) -> Tensor {
-        let mut out = Tensor { data: vec![0.0; xs[0].data.len()], ..xs[0].clone() };
-        for (x, &k) in xs.iter().zip(coeffs) {
-            out.data.iter_mut().zip(&x.data).for_each(|(o, v)| *o += k * v);
-        }
-        out
+    fn sum(&self, _n: usize, coeffs: &[f32], xs: &[&Tensor], win: Window, _ins: &[usize], _out: usize) -> Tensor {
+        combine(xs, win, |rows, out| {
+            for (x, o) in out.iter_mut().enumerate() {
+                *o = rows.iter().zip(coeffs).map(|(r, &k)| k * r[x]).sum();
+            }
+        })
     }
     fn affine(&self, _n: usize, mul: f32, add: f32, mut t: Tensor, _i: usize, _o: usize) -> Tensor {
         t.data.iter_mut().for_each(|v| *v = *v * mul + add);
         t
     }
-    fn concat(&self, xs: &[Tensor], _ins: &[usize], _out: usize) -> Tensor {
-        concat(xs)
+    fn concat(&self, xs: &[&Tensor], win: Window, _ins: &[usize], _out: usize) -> Tensor {
+        concat(xs, win, |_, row, out| out.copy_from_slice(row))
     }
 }
 
@@ -335,19 +350,13 @@ fn nearest<T: Copy + Default>(sh: usize, sw: usize, x: &Tensor<T>) -> Tensor<T> 
 }
 
 /// The part of `x` inside `[x0, x0 + w) x [y0, y0 + h)` (which must lie within it).
-fn crop<T: Copy + Default>(x: &Tensor<T>, x0: usize, y0: usize, w: usize, h: usize) -> Tensor<T> {
-    let mut out = Tensor::window(x.c, (x0, w, x.gw), (y0, h, x.gh));
-    for c in 0..x.c {
-        for y in 0..h {
-            let src = &x.data[(c * x.h + y + y0 - x.y0) * x.w + x0 - x.x0..][..w];
-            out.data[(c * h + y) * w..][..w].copy_from_slice(src);
-        }
-    }
-    out
+/// Row `y` (of the padded image) of channel `c` of `x`: `w` values from column `x0`.
+fn row_of<T>(x: &Tensor<T>, c: usize, y: usize, x0: usize, w: usize) -> &[T] {
+    &x.data[(c * x.h + y - x.y0) * x.w + x0 - x.x0..][..w]
 }
 
-/// The common window of `xs` (all of one global size), each cropped to it.
-fn common<T: Copy + Default>(xs: &[Tensor<T>]) -> Result<Vec<Tensor<T>>, String> {
+/// The common window of blobs of one global size.
+pub(crate) fn common_window<T>(xs: &[&Tensor<T>]) -> Result<Window, String> {
     if xs.iter().any(|x| (x.gw, x.gh) != (xs[0].gw, xs[0].gh)) {
         return Err("combining blobs of different sizes".into());
     }
@@ -355,13 +364,40 @@ fn common<T: Copy + Default>(xs: &[Tensor<T>]) -> Result<Vec<Tensor<T>>, String>
     let y0 = xs.iter().map(|x| x.y0).max().unwrap_or(0);
     let x1 = xs.iter().map(|x| x.x0 + x.w).min().unwrap_or(0).max(x0);
     let y1 = xs.iter().map(|x| x.y0 + x.h).min().unwrap_or(0).max(y0);
-    Ok(xs.iter().map(|x| crop(x, x0, y0, x1 - x0, y1 - y0)).collect())
+    Ok((x0, y0, x1 - x0, y1 - y0))
 }
 
-/// Channel concatenation of blobs of one window.
-pub(crate) fn concat<T: Copy + Default>(xs: &[Tensor<T>]) -> Tensor<T> {
+/// An elementwise combination of blobs of one channel count over window `win`: each output
+/// row is made by `f(rows of the inputs, output row)`, rows in parallel.
+pub(crate) fn combine<T: Copy + Default + Send + Sync>(
+    xs: &[&Tensor<T>],
+    (x0, y0, w, h): Window,
+    f: impl Fn(&[&[T]], &mut [T]) + Sync,
+) -> Tensor<T> {
+    let mut out = Tensor::window(xs[0].c, (x0, w, xs[0].gw), (y0, h, xs[0].gh));
+    out.data.par_chunks_mut(w.max(1)).enumerate().for_each(|(i, row)| {
+        let (c, y) = (i / h.max(1), y0 + i % h.max(1));
+        let rows: Vec<&[T]> = xs.iter().map(|x| row_of(x, c, y, x0, w)).collect();
+        f(&rows, row);
+    });
+    out
+}
+
+/// The channel concatenation of blobs over window `win`: input `k`'s rows become output rows
+/// through `f(k, input row, output row)`, rows in parallel.
+pub(crate) fn concat<T: Copy + Default + Send + Sync>(
+    xs: &[&Tensor<T>],
+    (x0, y0, w, h): Window,
+    f: impl Fn(usize, &[T], &mut [T]) + Sync,
+) -> Tensor<T> {
     let c = xs.iter().map(|x| x.c).sum();
-    Tensor { c, data: xs.iter().flat_map(|x| x.data.iter().copied()).collect(), ..xs[0].clone() }
+    let mut out = Tensor::window(c, (x0, w, xs[0].gw), (y0, h, xs[0].gh));
+    let owner: Vec<(usize, usize)> = xs.iter().enumerate().flat_map(|(k, x)| (0..x.c).map(move |c| (k, c))).collect();
+    out.data.par_chunks_mut(w.max(1)).enumerate().for_each(|(i, row)| {
+        let (k, c) = owner[i / h.max(1)];
+        f(k, row_of(xs[k], c, y0 + i % h.max(1), x0, w), row);
+    });
+    out
 }
 
 #[cfg(test)]

@@ -107,6 +107,9 @@ impl Samples {
 pub(crate) trait NetDevice: Sync + Send {
     /// Where the network runs, for the `neural_start` event: `gpu <adapter>`.
     fn describe(&self) -> String;
+    /// What the device can hold (`memory`: `--gpu-memory` when given, else the device's own
+    /// default).
+    fn limits(&self, gpu_memory: Option<u64>) -> DeviceLimits;
     /// Gets ready to run `g` on input windows up to `window` (a tensor with that window and no
     /// data): compiles what it needs, uploads the weights, allocates the buffers.
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()>;
@@ -196,36 +199,75 @@ pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, ti
     blobs + weights + (tile * s).pow(2) * layout.bytes_per_pixel() as u64
 }
 
-/// The largest tile whose pass fits in `budget` (and on the device, in `device_budget`).
+/// What a network device can hold: its largest buffer (the smaller of the adapter's largest
+/// buffer and largest storage binding) and the device memory the pass may use in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DeviceLimits {
+    pub max_buffer: u64,
+    pub memory: u64,
+}
+
+/// The largest single device buffer a tile of `tile` input pixels needs: its largest blob
+/// (32-bit samples, pooled buffers rounded up to 1 MiB) or the read-back of its samples.
+pub(crate) fn device_largest_buffer(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize) -> u64 {
+    let g = &model.graph;
+    let (s, reach) = (g.scale as u64, (model.border.width() + g.halo + 2) as u64);
+    let tile = tile.min(w.max(h) as usize) as u64;
+    let window = (tile + 2 * reach) as usize;
+    let blob = (g.largest_blob(window, window) * 4).next_multiple_of(1 << 20);
+    blob.max((tile * s).pow(2) * layout.bytes_per_pixel() as u64)
+}
+
+/// The largest tile, at most `plan`'s, whose buffers fit `limits` on the device: a tile too
+/// large for the adapter's buffers is cut smaller (the bytes do not depend on the tile).
+pub(crate) fn fit_device(
+    model: &Model,
+    size: (u32, u32),
+    layout: Layout,
+    plan: PassPlan,
+    limits: DeviceLimits,
+) -> Result<PassPlan> {
+    let fits = |t: usize| {
+        device_largest_buffer(model, size, layout, t) <= limits.max_buffer
+            && device_bytes(model, size, layout, t) <= limits.memory
+    };
+    match TILES.into_iter().filter(|&t| t <= plan.tile).find(|&t| fits(t)) {
+        Some(tile) => Ok(PassPlan { tile, ..plan }),
+        None => Err(Error::limit(
+            format!("the {} model's pass on the GPU (tiles of 16 px)", model.name),
+            device_bytes(model, size, layout, 16).max(device_largest_buffer(model, size, layout, 16)),
+            limits.memory.min(limits.max_buffer),
+            Some("raise --gpu-memory, or use --backend cpu".into()),
+        )),
+    }
+}
+
+/// The largest tile whose pass fits in `max_memory` (less the allocator's slack) and on the
+/// device in `device_budget` (`--gpu-memory`, when given); the refusal names the least a pass
+/// needs.
 pub(crate) fn plan_pass(
     model: &Model,
     size: (u32, u32),
     layout: Layout,
     threads: usize,
-    (budget, device_budget): (u64, Option<u64>),
+    (max_memory, device_budget): (u64, Option<u64>),
 ) -> Result<PassPlan> {
+    let budget = max_memory.saturating_sub(crate::budget::SLACK);
     for tile in TILES {
         let bytes = pass_bytes(model, size, layout, tile, threads);
         if bytes <= budget && device_budget.is_none_or(|d| device_bytes(model, size, layout, tile) <= d) {
             return Ok(PassPlan { tile, bytes });
         }
     }
+    let what = |on: &str| format!("the {} model's pass{on} (tiles of 16 px, {threads} threads)", model.name);
     if let Some(d) = device_budget.filter(|&d| device_bytes(model, size, layout, 16) > d) {
         let least = device_bytes(model, size, layout, 16);
-        return Err(Error::limit(
-            format!("the {} model's pass on the GPU (tiles of 16 px)", model.name),
-            least,
-            d,
-            Some("raise --gpu-memory".into()),
-        ));
+        let hint = format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size(least));
+        return Err(Error::limit(what(" on the GPU"), least, d, Some(hint)));
     }
-    let least = pass_bytes(model, size, layout, 16, threads);
-    Err(Error::limit(
-        format!("the {} model's pass (tiles of 16 px)", model.name),
-        least,
-        budget,
-        Some("raise --max-memory".into()),
-    ))
+    let least = pass_bytes(model, size, layout, 16, threads) + crate::budget::SLACK;
+    let hint = format!("--max-memory {} at least", crate::limits::format_size(least));
+    Err(Error::limit(what(""), least, max_memory, Some(hint)))
 }
 
 /// One pass, ready to run.

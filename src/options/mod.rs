@@ -69,6 +69,9 @@ pub struct Hooks {
     /// Kill the process (SIGKILL) right after this many tiles are durable, to test crash
     /// safety at a deterministic point (CLI: `GIGASCALE_TEST_KILL_AFTER_TILES`).
     pub kill_after_tiles: Option<u64>,
+    /// Open the network's GPU with its largest buffer and binding lowered to this many bytes,
+    /// as a smaller adapter's are (CLI: `GIGASCALE_TEST_GPU_MAX_BUFFER`).
+    pub gpu_max_buffer: Option<u64>,
 }
 
 /// How the output size is chosen.

@@ -194,8 +194,9 @@ impl Request {
         #[cfg(feature = "testing")]
         {
             // Crash-test hook (tests: resume, units): die by SIGKILL after N durable tiles.
-            o.hooks.kill_after_tiles =
-                std::env::var("GIGASCALE_TEST_KILL_AFTER_TILES").ok().and_then(|v| v.parse().ok());
+            let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+            o.hooks.kill_after_tiles = var("GIGASCALE_TEST_KILL_AFTER_TILES");
+            o.hooks.gpu_max_buffer = var("GIGASCALE_TEST_GPU_MAX_BUFFER");
         }
         o.validate()?;
         Ok(o)
