@@ -132,10 +132,12 @@ fn open_gpu(
     gpu_slots: usize,
 ) -> Result<(Box<dyn TileDevice>, String)> {
     let per_slot = crate::gpu::GpuResampler::host_bytes_per_slot(&plan.geometry());
+    // The test hook stands for a smaller adapter: its largest buffer and binding.
+    let cap = opts.limits.gpu_memory.unwrap_or(u64::MAX).min(opts.hooks().gpu_max_buffer.unwrap_or(u64::MAX));
     let limits = crate::gpu::GpuLimits {
         device_memory: opts.limits.gpu_memory.unwrap_or(u64::MAX),
-        max_buffer: opts.limits.gpu_memory.unwrap_or(u64::MAX),
-        max_binding: opts.limits.gpu_memory.unwrap_or(u64::MAX),
+        max_buffer: cap,
+        max_binding: cap,
         host_memory: gpu_slots as u64 * per_slot,
     };
     let f16 = opts.gpu_f16;

@@ -124,8 +124,12 @@ fn fifteen_x_under_small_gpu_and_host_budgets() {
     o.limits.max_memory = 64 << 20;
     o.limits.gpu_memory = Some(64 << 20);
     let gpu = run_mem(&img, &o).unwrap();
-    let cpu = run_mem(&img, &with_backend(o, Backend::Cpu)).unwrap();
+    let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
     assert!(gpu.data == cpu.data);
+    // An adapter whose largest buffer and binding are 256 KiB (a test hook): runs of tiles
+    // are cut shorter until every slot buffer fits, never an error, and the bytes stay.
+    o.hooks.gpu_max_buffer = Some(256 << 10);
+    assert!(run_mem(&img, &o).unwrap().data == cpu.data, "256 KiB buffers: GPU differs from CPU");
 }
 
 /// `--precision f16`: the intermediate keeps 11 significant bits and the vertical pass sums
@@ -268,20 +272,6 @@ fn neural_gpu_matches_cpu_byte_for_byte() {
         let got = Img::from_le(80, 60, img.layout, &sink.pixels);
         assert!(cpu.data == got.data, "photo, tiled ({device:?}): GPU differs from CPU");
     }
-    // An adapter whose largest buffer and binding are 3 MiB (lowered by a test hook, as a
-    // smaller GPU's are): without --gpu-memory the pass cuts its tiles to fit the device
-    // instead of failing to bind a buffer, and gives the same bytes.
-    let mut small = with_backend(o.clone(), Backend::Gpu);
-    small.hooks.gpu_max_buffer = Some(3 << 20);
-    let (mut tiles, mut sink) = (0, MemSink::default());
-    gigascale::run(Box::new(img.source()), &mut sink, &small, &mut |e| {
-        if let gigascale::Event::NeuralStart { tiles: t, .. } = e {
-            tiles = *t;
-        }
-    })
-    .unwrap();
-    assert!(tiles > 4, "a 3 MiB buffer limit should have cut the model's pass into tiles ({tiles})");
-    assert!(cpu.data == Img::from_le(80, 60, img.layout, &sink.pixels).data, "photo, 3 MiB buffers: GPU differs");
     // Other cuts of the convolution work (a benchmark knob) give the same bytes too.
     let input = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural/chelsea-16x12.png");
     let dir = std::env::temp_dir().join(format!("gigascale-neural-gpu-{}", std::process::id()));
@@ -300,4 +290,32 @@ fn neural_gpu_matches_cpu_byte_for_byte() {
     let want = run("cpu", "", "cpu.png");
     assert!(run("gpu", "2x8x32", "other.png") == want, "GIGASCALE_GPU_CONV=2x8x32");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An adapter whose largest buffer and binding are 2 MiB (lowered by a test hook, as a smaller
+/// GPU's are) and a model whose whole-image tile needs a 5.8 MB blob: without `--gpu-memory`
+/// the pass cuts its tiles to fit the device instead of failing to bind the buffer, and gives
+/// the CPU's bytes. (Without the cut, binding the blob fails: checked by the second run.)
+#[test]
+fn network_tiles_fit_the_adapters_buffers() {
+    if !gpu_available() {
+        return;
+    }
+    let (param, bin) = wide_model(256, 5);
+    let model = std::sync::Arc::new(gigascale::Model::from_parts("wide", &param, &bin).unwrap());
+    let img = random_img(&mut Rng(21), 64, 48, Layout::new(Channels::Rgb, Depth::U8));
+    let mut o = opts_scale(2.0, 2.0, Filter::Lanczos3);
+    o.model = Some(model);
+    let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
+    let mut small = with_backend(o, Backend::Gpu);
+    small.hooks.gpu_max_buffer = Some(2 << 20);
+    let (mut tiles, mut sink) = (0, MemSink::default());
+    gigascale::run(Box::new(img.source()), &mut sink, &small, &mut |e| {
+        if let gigascale::Event::NeuralStart { tiles: t, .. } = e {
+            tiles = *t;
+        }
+    })
+    .unwrap();
+    assert!(tiles > 1, "a 2 MiB buffer limit should have cut the model's pass into tiles ({tiles})");
+    assert!(cpu.data == Img::from_le(128, 96, img.layout, &sink.pixels).data, "2 MiB buffers: GPU differs from CPU");
 }

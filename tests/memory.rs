@@ -27,3 +27,26 @@ fn six_by_nine_thousand_under_64m() {
         assert!(info.contains("size: 6000x9000"), "{info}");
     }
 }
+
+/// Every built-in model's pass stays within its budget: peak RSS ≤ `--max-memory` + 16 MB on 2
+/// threads and on 16 (more threads than this machine has cores: each has its own scratch).
+#[test]
+fn models_stay_within_the_budget_on_2_and_16_threads() {
+    let dir = TempDir::new("models");
+    let input = dir.join("in.png");
+    photo_png(&input, 512, 352);
+    let out = dir.join("out.tif");
+    for model in ["photo", "anime"] {
+        for threads in ["2", "16"] {
+            for budget in [64u64, 128] {
+                let mem = format!("{budget}M");
+                let mut args = vec!["upscale", s(&input), s(&out), "--model", model, "--scale", "4"];
+                args.extend(["--max-memory", &mem, "--threads", threads, "--backend", "cpu", "--overwrite", "-q"]);
+                let (o, rss) = measured(&args.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>());
+                assert!(o.status.success(), "{}", stderr(&o));
+                eprintln!("{model}, {threads} threads, --max-memory {mem}: peak RSS {} KiB", rss >> 10);
+                assert!(rss <= (budget + 16) << 20, "{model}, {threads} threads: {} KiB over {mem} + 16M", rss >> 10);
+            }
+        }
+    }
+}

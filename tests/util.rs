@@ -87,6 +87,29 @@ pub fn alone(test: &str) -> bool {
     false
 }
 
+/// A small x2 ncnn model (`.param` text and `.bin`) whose hidden blob is `wide` channels:
+/// 3x3 convolution 3 -> wide with ReLU, 3x3 convolution wide -> 12, pixel shuffle x2; f32
+/// weights (tag 0) drawn from `seed`. Cheap to run anywhere (lavapipe too), with a blob as
+/// large as a test wants.
+pub fn wide_model(wide: usize, seed: u64) -> (String, Vec<u8>) {
+    let (w1, w2) = (27 * wide, wide * 9 * 12);
+    let param = format!(
+        "7767517\n4 4\nInput data 0 1 data 2=3\n\
+         Convolution conv1 1 1 data a 0={wide} 1=3 4=1 5=1 6={w1} 9=1\n\
+         Convolution conv2 1 1 a b 0=12 1=3 4=1 5=1 6={w2}\n\
+         PixelShuffle ps 1 1 b out 0=2\n"
+    );
+    let mut rng = Lcg(seed);
+    let mut value = |scale: f32| ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale;
+    let mut bin = Vec::new();
+    for (n, bias, scale) in [(w1, wide, 0.5), (w2, 12, 4.0 / (wide as f32 * 9.0))] {
+        bin.extend(0u32.to_le_bytes());
+        (0..n).for_each(|_| bin.extend(value(scale).to_le_bytes()));
+        (0..bias).for_each(|_| bin.extend(value(0.1).to_le_bytes()));
+    }
+    (param, bin)
+}
+
 /// A command's stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

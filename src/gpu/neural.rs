@@ -40,7 +40,7 @@ impl NetDevice for NeuralGpu {
     /// the pass's total is not capped (only each buffer, by the adapter's limits).
     fn limits(&self, gpu_memory: Option<u64>) -> DeviceLimits {
         let l = self.dev.device.limits();
-        let max_buffer = l.max_buffer_size.min(l.max_storage_buffer_binding_size as u64);
+        let max_buffer = l.max_buffer_size.min(l.max_storage_buffer_binding_size);
         DeviceLimits { max_buffer, memory: gpu_memory.unwrap_or(u64::MAX) }
     }
 

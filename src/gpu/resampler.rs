@@ -118,11 +118,11 @@ impl GpuResampler {
         if f16 && !adapter.features().contains(wgpu::Features::SHADER_F16) {
             return Err(Error::Gpu(format!("{} has no SHADER_F16 for --precision f16", info.name)));
         }
-        let sizes = SlotSizes::of(plan, f16);
         let (cx, cy) = (coeff_words(&plan.x), coeff_words(&plan.y));
         let al = adapter.limits();
         let (max_buffer, max_binding) =
             (limits.max_buffer.min(al.max_buffer_size), limits.max_binding.min(al.max_storage_buffer_binding_size));
+        let sizes = SlotSizes::of(plan, f16, max_buffer.min(max_binding));
         let tables = [("x coefficients", cx.len() as u64 * 4), ("y coefficients", cy.len() as u64 * 4)];
         sizes.check_bindings(&tables, max_buffer.min(max_binding))?;
         let table_bytes = tables[0].1 + tables[1].1;

@@ -84,12 +84,19 @@ pub(super) struct SlotSizes {
 }
 
 impl SlotSizes {
-    /// The sizes for `plan`'s largest run window.
-    pub(super) fn of(plan: &Plan, f16: bool) -> SlotSizes {
+    /// The sizes for `plan`'s largest run window, with runs cut shorter (down to one tile)
+    /// until every buffer fits a binding of `cap` bytes.
+    pub(super) fn of(plan: &Plan, f16: bool, cap: u64) -> SlotSizes {
         let geom = plan.geometry();
-        let k = run_length(&geom);
-        let (ww, wh) = plan.max_window_run(k);
-        SlotSizes::for_window(&geom, k, (ww as u64, wh as u64), f16)
+        let mut k = run_length(&geom);
+        loop {
+            let (ww, wh) = plan.max_window_run(k);
+            let sizes = SlotSizes::for_window(&geom, k, (ww as u64, wh as u64), f16);
+            if k == 1 || sizes.window.max(sizes.inter).max(sizes.out) <= cap {
+                return sizes;
+            }
+            k /= 2;
+        }
     }
 
     /// The sizes for runs of `k` tiles reading windows of `ww x wh` source pixels.

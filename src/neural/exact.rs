@@ -311,10 +311,21 @@ impl Engine<i16> for Exact {
         }
         t
     }
-    fn sum(&self, _n: usize, coeffs: &[f32], xs: &[&Tensor<i16>], win: Window, ins: &[usize], out: usize) -> Tensor<i16> {
+    fn sum(
+        &self,
+        _n: usize,
+        coeffs: &[f32],
+        xs: &[&Tensor<i16>],
+        win: Window,
+        ins: &[usize],
+        out: usize,
+    ) -> Tensor<i16> {
         let e_out = self.exp[out];
-        let terms: Vec<(i64, i32)> =
-            coeffs.iter().zip(ins).map(|(&k, &i)| (fraction(k, SLOPE_BITS), SLOPE_BITS + self.exp[i] - e_out)).collect();
+        let terms: Vec<(i64, i32)> = coeffs
+            .iter()
+            .zip(ins)
+            .map(|(&k, &i)| (fraction(k, SLOPE_BITS), SLOPE_BITS + self.exp[i] - e_out))
+            .collect();
         reference::combine(xs, win, |rows, row| {
             for (x, o) in row.iter_mut().enumerate() {
                 let acc: i64 = rows.iter().zip(&terms).map(|(r, &(k, s))| shift_round64(r[x] as i64 * k, s)).sum();

@@ -114,7 +114,11 @@ pub(crate) fn run_with<T: Copy + Default, E: Engine<T>>(
 }
 
 /// Blobs `ins`, computed, and their common window.
-fn gather<'b, T>(blobs: &'b [Option<Tensor<T>>], ins: &[usize], layer: &str) -> Result<(Vec<&'b Tensor<T>>, Window), String> {
+fn gather<'b, T>(
+    blobs: &'b [Option<Tensor<T>>],
+    ins: &[usize],
+    layer: &str,
+) -> Result<(Vec<&'b Tensor<T>>, Window), String> {
     let xs = ins.iter().map(|&i| blob(blobs, i, layer)).collect::<Result<Vec<_>, _>>()?;
     let win = common_window(&xs)?;
     Ok((xs, win))

@@ -154,7 +154,8 @@ pub(crate) struct PassPlan {
 
 /// Bytes a pass of `model` over a `w x h` image of `layout` needs with tiles of `tile` input
 /// pixels on `threads` threads: the live tensors of one tile, the layers' panels, the
-/// integer weights, the output band, the resident input rows, and the alpha plane's tiles.
+/// integer weights, the output band, the resident input rows, the alpha plane's tiles, and a
+/// tile's samples on their way (with a network device: its input words and two tiles' samples).
 pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize, threads: usize) -> u64 {
     let g = &model.graph;
     let (s, reach) = (g.scale as u64, (model.border.width() + g.halo + 2) as u64);
@@ -182,7 +183,10 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
         }
         _ => 0,
     };
-    tensors + panels + weights + band + rows + alpha
+    // A tile's samples before they are placed (two, while one is on a device), and a
+    // device's copy of the input window as 32-bit words.
+    let samples = 2 * (tile as u64 * s).pow(2) * bpp + window * window * 3 * 4;
+    tensors + panels + weights + band + rows + alpha + samples
 }
 
 /// Device bytes the GPU needs for a tile of `tile` input pixels: the live blobs (32-bit
@@ -231,15 +235,17 @@ pub(crate) fn fit_device(
         device_largest_buffer(model, size, layout, t) <= limits.max_buffer
             && device_bytes(model, size, layout, t) <= limits.memory
     };
-    match TILES.into_iter().filter(|&t| t <= plan.tile).find(|&t| fits(t)) {
-        Some(tile) => Ok(PassPlan { tile, ..plan }),
-        None => Err(Error::limit(
-            format!("the {} model's pass on the GPU (tiles of 16 px)", model.name),
-            device_bytes(model, size, layout, 16).max(device_largest_buffer(model, size, layout, 16)),
-            limits.memory.min(limits.max_buffer),
-            Some("raise --gpu-memory, or use --backend cpu".into()),
-        )),
+    if let Some(tile) = TILES.into_iter().filter(|&t| t <= plan.tile).find(|&t| fits(t)) {
+        return Ok(PassPlan { tile, ..plan });
     }
+    let what = |of: &str| format!("{of} of the {} model's pass on the GPU (tiles of 16 px)", model.name);
+    let largest = device_largest_buffer(model, size, layout, 16);
+    if largest > limits.max_buffer {
+        let hint = Some("the adapter's largest buffer or binding; use --backend cpu".into());
+        return Err(Error::limit(what("the largest buffer"), largest, limits.max_buffer, hint));
+    }
+    let hint = Some("raise --gpu-memory, or use --backend cpu".into());
+    Err(Error::limit(what("the device memory"), device_bytes(model, size, layout, 16), limits.memory, hint))
 }
 
 /// The largest tile whose pass fits in `max_memory` (less the allocator's slack) and on the
