@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: learned IN OUT MODEL|PATH.param SCALE".into());
     };
     let scale: f64 = scale.parse()?;
-    let model = Arc::new(Model::open(model)?);
+    let model = Arc::new(Model::open(model, &[])?);
     println!(
         "{}: x{}, halo {} px, {} multiply-adds per input pixel",
         model.name(),

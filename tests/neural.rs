@@ -241,3 +241,35 @@ fn the_exact_engine_matches_ncnn_and_tiles_exactly() {
         }
     }
 }
+
+/// Models found by name below the model directories (--model-dir, $GIGASCALE_MODELS): listed
+/// by `gigascale models` with what they are, and usable by name — the anime model's files
+/// found there give the built-in anime's bytes.
+#[test]
+fn models_are_found_in_the_model_directories() {
+    let d = TempDir::new("zoo");
+    let family = d.join("zoo/realesrgan");
+    std::fs::create_dir_all(&family).unwrap();
+    for ext in ["param", "bin"] {
+        std::fs::copy(models().join(format!("realesr-animevideov3-x4.{ext}")), family.join(format!("net.{ext}")))
+            .unwrap();
+    }
+    std::fs::write(family.join("broken.param"), "7767517\n1 1\nSwish s 0 1 x\n").unwrap();
+    let zoo = d.join("zoo");
+    let list = bin().args(["models", "--model-dir", s(&zoo)]).env_remove("GIGASCALE_MODELS").output().unwrap();
+    let text = ok(&list);
+    assert!(text.contains("realesrgan/net") && text.contains("x4, halo 18 px"), "{text}");
+    assert!(text.contains("realesrgan/broken") && text.contains("cannot run"), "{text}");
+    let (by_name, builtin) = (d.join("by-name.png"), d.join("builtin.png"));
+    let input = fixture("camera-gray.jpg");
+    let job = |model: &str, out: &Path| {
+        let mut c = bin();
+        c.args(["upscale", s(&input), s(out), "--model", model, "--width", "100", "--backend", "cpu", "-q"]);
+        c.env("GIGASCALE_MODELS", &zoo).output().unwrap()
+    };
+    ok(&job("net", &by_name));
+    ok(&job("anime", &builtin));
+    assert!(std::fs::read(&by_name).unwrap() == std::fs::read(&builtin).unwrap(), "the same network, other bytes");
+    let o = job("nothing-here", &d.join("x.png"));
+    assert!(!o.status.success() && stderr(&o).contains("not found"), "{}", stderr(&o));
+}

@@ -14,6 +14,7 @@ pub(crate) mod phases;
 pub(crate) mod reference;
 pub(crate) mod stage;
 mod weights;
+pub mod zoo;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -139,12 +140,10 @@ impl Model {
         Ok(m)
     }
 
-    /// `NAME` for a built-in model, else a path to a `.param` file with its `.bin` beside it.
-    pub fn open(spec: &str) -> Result<Model> {
-        if is_builtin(spec) || !(spec.contains('/') || spec.ends_with(".param")) {
-            return Model::builtin(spec);
-        }
-        Model::load(Path::new(spec))
+    /// A built-in model's name, a path to a `.param` file with its `.bin` beside it, or a
+    /// model's name below the search directories (`extra_dirs` first; see [`zoo`]).
+    pub fn open(spec: &str, extra_dirs: &[PathBuf]) -> Result<Model> {
+        zoo::resolve(spec, &zoo::model_dirs(extra_dirs))
     }
 
     /// Loads `path` (`.param`) and the `.bin` beside it. Errors name the file and the line.

@@ -62,6 +62,10 @@ pub struct Request {
     /// Passes of the model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_passes: Option<u32>,
+    /// Directories searched for models before `$GIGASCALE_MODELS` and the user's data
+    /// directory ([`crate::neural::zoo`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub model_dirs: Vec<PathBuf>,
     /// Output tile edge.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tile: Option<u32>,
@@ -189,7 +193,7 @@ impl Request {
         o.shard = self.shard.unwrap_or(0);
         o.model_passes = self.model_passes.unwrap_or(1);
         if let Some(m) = &self.model {
-            o.model = Some(Arc::new(crate::Model::open(m)?));
+            o.model = Some(Arc::new(crate::Model::open(m, &self.model_dirs)?));
         }
         #[cfg(feature = "testing")]
         {

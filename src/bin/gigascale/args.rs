@@ -69,12 +69,17 @@ pub(crate) enum Cmd {
     },
     /// List GPU adapters with the limits that matter to gigascale.
     Devices,
-    /// List the built-in learned upscaling models, or check an ncnn model (.param with its .bin
-    /// beside it) and describe it: scale, receptive radius (the halo each tile reads), cost.
-    /// Use one with `upscale --model NAME|PATH.param` (docs/neural.md).
+    /// List the learned upscaling models: the built-in ones, and every ncnn model (.param with
+    /// its .bin beside it) in the model directories — --model-dir, $GIGASCALE_MODELS,
+    /// ~/.local/share/gigascale/models — with its scale, receptive radius (the halo each tile
+    /// reads), cost, licence where known, or why it cannot run. With MODEL, that one model.
+    /// Use one with `upscale --model NAME|PATH.param` (docs/neural.md, README: getting models).
     Models {
-        /// An ncnn .param file to check (its .bin lies beside it).
-        model: Option<PathBuf>,
+        /// A model to check: a name, or an ncnn .param file (its .bin lies beside it).
+        model: Option<String>,
+        /// Another directory to search for models (before the others; may be repeated).
+        #[arg(long, value_name = "DIR")]
+        model_dir: Vec<PathBuf>,
     },
     /// Serve a web page and JSON API on this machine: upload images, queue jobs with a cancel
     /// that works, watch progress (Server-Sent Events), download (with resume), and look at
@@ -152,6 +157,10 @@ struct ShapeArgs {
     /// Passes of --model (a x2 model twice is x4) before the resampler.
     #[arg(long, value_name = "N", default_value_t = 1)]
     model_passes: u32,
+    /// Another directory to search for --model names (before $GIGASCALE_MODELS and
+    /// ~/.local/share/gigascale/models; may be repeated).
+    #[arg(long, value_name = "DIR")]
+    model_dir: Vec<PathBuf>,
     /// Output TIFF tile edge in pixels (multiple of 16).
     #[arg(long, value_name = "N", default_value_t = 256)]
     tile: u32,
@@ -282,7 +291,7 @@ impl UpscaleArgs {
         (r.scale, r.scale_x, r.scale_y, r.width, r.height) = (s.scale, s.scale_x, s.scale_y, s.width, s.height);
         (r.filter, r.precision, r.compression) =
             (Some(s.filter.clone()), Some(s.precision.clone()), Some(s.compression.clone()));
-        (r.model, r.model_passes) = (s.model.clone(), Some(s.model_passes));
+        (r.model, r.model_passes, r.model_dirs) = (s.model.clone(), Some(s.model_passes), s.model_dir.clone());
         (r.tile, r.level, r.pyramid, r.shard) = (Some(s.tile), s.level, Some(s.pyramid), s.shard);
         r
     }

@@ -87,27 +87,49 @@ pub(crate) fn finalize(output: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// `gigascale models [FILE]`: the built-in models, or one model file described.
-pub(crate) fn models(path: Option<&Path>) -> Result<(), Error> {
-    let describe = |m: &gigascale::Model| {
-        format!(
-            "x{}, halo {} px, {} layers, {:.2} MFLOP per input pixel",
-            m.scale(),
-            m.halo(),
-            m.layers(),
-            2.0 * m.macs_per_pixel() as f64 / 1e6
-        )
-    };
-    if let Some(p) = path {
-        let m = gigascale::Model::load(p)?;
-        println!("{}: {}", p.display(), describe(&m));
+/// One line on a model: scale, halo, layers, cost.
+fn describe(m: &gigascale::Model) -> String {
+    let cost = 2.0 * m.macs_per_pixel() as f64 / 1e6;
+    format!("x{}, halo {} px, {} layers, {cost:.2} MFLOP per input pixel", m.scale(), m.halo(), m.layers())
+}
+
+/// `gigascale models [MODEL]`: the built-in models and those in the model directories, or one
+/// model described.
+pub(crate) fn models(spec: Option<&str>, extra: &[PathBuf]) -> Result<(), Error> {
+    if let Some(spec) = spec {
+        let m = gigascale::Model::open(spec, extra)?;
+        println!("{spec}: {}", describe(&m));
         return Ok(());
     }
     for b in gigascale::neural::BUILTINS {
         let m = gigascale::Model::builtin(b.name)?;
         println!("{:<6} {}\n       {}\n       licence: {}", b.name, describe(&m), b.about, b.licence);
     }
+    let dirs = gigascale::neural::zoo::model_dirs(extra);
+    for d in &dirs {
+        println!("\n{}:", d.display());
+        for f in gigascale::neural::zoo::find_all(std::slice::from_ref(d)) {
+            match gigascale::Model::load(&f.path) {
+                Ok(m) => println!("  {:<40} {}", f.name, describe(&m)),
+                Err(e) => println!("  {:<40} cannot run: {}", f.name, short_reason(&e)),
+            }
+            if let Some(l) = gigascale::neural::zoo::known_licence(&f.path) {
+                println!("  {:<40} licence: {l}", "");
+            }
+        }
+    }
+    if dirs.is_empty() {
+        println!("\n(no model directories: --model-dir, $GIGASCALE_MODELS or ~/.local/share/gigascale/models)");
+    }
     Ok(())
+}
+
+/// A model's refusal without its path (the listing names the model).
+fn short_reason(e: &Error) -> String {
+    match e {
+        Error::Format { message, .. } | Error::Unsupported { message, .. } => message.clone(),
+        e => e.to_string(),
+    }
 }
 
 /// `gigascale devices`: the GPU adapters and the limits that matter.
@@ -140,7 +162,7 @@ pub(crate) fn devices() -> Result<(), Error> {
 /// `gigascale info FILE`: an image's header, or a model's description.
 pub(crate) fn info(file: &Path) -> Result<(), Error> {
     if file.extension().is_some_and(|e| e == "param") {
-        return models(Some(file));
+        return models(Some(&file.to_string_lossy()), &[]);
     }
     let src = gigascale::source::open(file, u64::MAX / 4)?;
     let i = src.info();

@@ -40,7 +40,7 @@ fn run() -> i32 {
         Cmd::Run(a) => commands::run(a, sig.listen()),
         Cmd::Finalize { output } => commands::finalize(output),
         Cmd::Devices => commands::devices(),
-        Cmd::Models { model } => commands::models(model.as_deref()),
+        Cmd::Models { model, model_dir } => commands::models(model.as_deref(), model_dir),
         Cmd::Info { file } => commands::info(file),
         #[cfg(feature = "serve")]
         Cmd::Serve(a) => commands::serve(a),
