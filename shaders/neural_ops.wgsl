@@ -56,6 +56,39 @@ fn sum2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     y[i] = saturate16(shift_round(va * p[9], p[10]) + shift_round(vb * p[15], p[16]));
 }
 
+// One input of a channel concatenation, written into its channels of the output: p = [in
+// channels, first out channel, out x0, out y0, out w, out h, in x0, in y0, in w, in h,
+// shift]. (`y` is the whole output; each input is its own dispatch.)
+@compute @workgroup_size(64)
+fn concat(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    _ = b[0];
+    let i = i32(flat(gid, g));
+    let ow = p[4]; let oh = p[5];
+    if i >= p[0] * ow * oh { return; }
+    let c = i / (ow * oh); let yy = (i / ow) % oh; let xx = i % ow;
+    let v = a[(c * p[9] + p[3] + yy - p[7]) * p[8] + p[2] + xx - p[6]];
+    y[((p[1] + c) * oh + yy) * ow + xx] = saturate16(shift_round(v, p[10]));
+}
+
+// A bicubic resize (src/neural/resize.rs): p = [channels, out w, out h, in x0, in y0, in w,
+// in h, shift]; `b` holds, per output column and then per output row, four global source
+// indices and their four 12-bit weights. Rows first, each rounded back to the input's scale.
+@compute @workgroup_size(64)
+fn resize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    let i = i32(flat(gid, g));
+    let ow = p[1]; let oh = p[2];
+    if i >= p[0] * ow * oh { return; }
+    let c = i / (ow * oh); let cx = (i % ow) * 8; let cy = (ow + (i / ow) % oh) * 8;
+    var v = 0;
+    for (var k = 0; k < 4; k++) {
+        let row = (c * p[6] + b[cy + k] - p[4]) * p[5] - p[3];
+        var s = 0;
+        for (var j = 0; j < 4; j++) { s += a[row + b[cx + j]] * b[cx + 4 + j]; }
+        v += shift_round(s, 12) * b[cy + 4 + k];
+    }
+    y[i] = saturate16(shift_round(v, 12 + p[7]));
+}
+
 // The network's output as samples (`Samples::convert` in src/neural/stage.rs): p = [x, y,
 // blob w, blob plane, w, h, exponent, max, grey, bytes per sample, words, big-endian]. One
 // invocation packs four bytes of the `h` rows of `w` pixels (1 or 3 samples each).

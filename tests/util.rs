@@ -110,6 +110,28 @@ pub fn wide_model(wide: usize, seed: u64) -> (String, Vec<u8>) {
     (param, bin)
 }
 
+/// A small x2 ncnn model with a dense connection, as RRDB blocks have (realesrgan-x4plus):
+/// conv 3 -> 8 (ReLU), its output split into conv 8 -> 8 (ReLU) and a concatenation of both
+/// (16 channels), conv 16 -> 12, pixel shuffle x2; f32 weights from `seed`.
+pub fn dense_model(seed: u64) -> (String, Vec<u8>) {
+    let param = "7767517\n7 8\nInput data 0 1 data 2=3\n\
+                 Convolution c1 1 1 data a 0=8 1=3 4=1 5=1 6=216 9=1\n\
+                 Split sp 1 2 a a1 a2\n\
+                 Convolution c2 1 1 a1 b 0=8 1=3 4=1 5=1 6=576 9=1\n\
+                 Concat cat 2 1 a2 b c\n\
+                 Convolution c3 1 1 c d 0=12 1=3 4=1 5=1 6=1728\n\
+                 PixelShuffle ps 1 1 d out 0=2\n";
+    let mut rng = Lcg(seed);
+    let mut value = |scale: f32| ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale;
+    let mut bin = Vec::new();
+    for (n, bias, scale) in [(216, 8, 0.5), (576, 8, 0.3), (1728, 12, 0.3)] {
+        bin.extend(0u32.to_le_bytes());
+        (0..n).for_each(|_| bin.extend(value(scale).to_le_bytes()));
+        (0..bias).for_each(|_| bin.extend(value(0.1).to_le_bytes()));
+    }
+    (param.to_string(), bin)
+}
+
 /// A command's stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

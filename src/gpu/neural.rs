@@ -10,9 +10,10 @@ use super::neural_shader::{conv_shader, ops_shader, weight_blocks, ConvTiling, O
 use super::setup::{open_device, Device};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
-use crate::neural::graph::{Graph, Op};
+use crate::neural::graph::{Graph, Op, Resize};
 use crate::neural::phases;
 use crate::neural::reference::{conv_window, Tensor};
+use crate::neural::resize;
 use crate::neural::stage::{tracing, DeviceLimits, NetDevice, Samples, Ticket};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -128,7 +129,7 @@ impl NeuralGpu {
             label: Some("neural-ops"),
             source: wgpu::ShaderSource::Wgsl(ops_shader().into()),
         });
-        let ops = ["interleave", "shuffle", "nearest", "sum2", "samples"]
+        let ops = ["interleave", "shuffle", "nearest", "sum2", "concat", "resize", "samples"]
             .into_iter()
             .map(|e| (e, pipeline(&dev.device, &module, e)))
             .collect();
@@ -153,7 +154,7 @@ impl NeuralGpu {
     pub(crate) fn unsupported(g: &Graph, ex: &Exact) -> Option<String> {
         g.nodes.iter().enumerate().find_map(|(n, node)| {
             let ok = match &node.op {
-                Op::Input | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Split => true,
+                Op::Input | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Resize(_) | Op::Split | Op::Concat => true,
                 Op::Conv(c) => c.dilation == 1 && ex.device_conv(n, c).is_some(),
                 Op::Sum(k) => ex.sum_terms(k, &node.inputs, node.outputs[0]).is_some_and(|t| t.len() == 2),
                 _ => false,
@@ -193,6 +194,16 @@ impl NeuralGpu {
                 Op::Conv(c) => self.conv(enc, n, c, ex, &get(node.inputs[0])?)?,
                 Op::PixelShuffle(r) => self.shuffle(enc, *r, &get(node.inputs[0])?)?,
                 Op::Nearest(sh, sw) => self.nearest(enc, *sh, *sw, &get(node.inputs[0])?)?,
+                Op::Concat => {
+                    let xs = node.inputs.iter().map(|&i| get(i)).collect::<Result<Vec<_>>>()?;
+                    let shifts: Vec<i32> =
+                        node.inputs.iter().map(|&i| ex.exponent(i) - ex.exponent(node.outputs[0])).collect();
+                    self.concat(enc, &xs, &shifts)?
+                }
+                Op::Resize(r) => {
+                    let shift = ex.exponent(node.inputs[0]) - ex.exponent(node.outputs[0]);
+                    self.resize(enc, r, shift, &get(node.inputs[0])?)?
+                }
                 Op::Sum(k) => {
                     let t = ex.sum_terms(k, &node.inputs, node.outputs[0]).unwrap_or_default();
                     self.sum2(enc, &get(node.inputs[0])?, &get(node.inputs[1])?, &t)?
@@ -394,6 +405,44 @@ impl NeuralGpu {
         let s = &x.shape;
         let out = shape(s.c, [(s.x0 * sw, s.w * sw, s.gw * sw), (s.y0 * sh, s.h * sh, s.gh * sh)]);
         self.op(enc, "nearest", &[sh as i32, sw as i32, s.c as i32, s.w as i32, s.h as i32], (x, None), out)
+    }
+
+    /// A channel concatenation over the inputs' common window, each input shifted to the
+    /// output's exponent: one dispatch per input into its channels of one output buffer.
+    fn concat(&self, enc: &mut wgpu::CommandEncoder, xs: &[Blob], shifts: &[i32]) -> Result<Blob> {
+        let shapes: Vec<&Tensor<i16>> = xs.iter().map(|x| &x.shape).collect();
+        let (x0, y0, w, h) = crate::neural::reference::common_window(&shapes).map_err(Error::Gpu)?;
+        let c: usize = shapes.iter().map(|s| s.c).sum();
+        let out = shape(c, [(x0, w, shapes[0].gw), (y0, h, shapes[0].gh)]);
+        let y = self.blob_buffer((c * w * h) as u64 * 4)?;
+        let pipe = self.ops.get("concat").ok_or_else(|| Error::Internal("no neural op concat".into()))?;
+        let mut first = 0;
+        for (x, &shift) in xs.iter().zip(shifts) {
+            let s = &x.shape;
+            let p = [s.c, first, x0, y0, w, h, s.x0, s.y0, s.w, s.h].map(|v| v as i32);
+            let params = self.words(&[&p[..], &[shift]].concat(), STORAGE);
+            let groups = ((s.c * w * h) as u64).div_ceil(OPS_GROUP as u64).max(1);
+            let (gx, gy) = (groups.min(65535) as u32, groups.div_ceil(65535) as u32);
+            self.dispatch(enc, pipe, &[&params, &x.buf, &x.buf, &y], (gx, gy, 1));
+            first += s.c;
+        }
+        Ok(Blob { shape: out, buf: y })
+    }
+
+    /// A bicubic resize: its taps (`resize::taps`, weights made integers) go up as a table.
+    fn resize(&self, enc: &mut wgpu::CommandEncoder, r: &Resize, shift: i32, x: &Blob) -> Result<Blob> {
+        let s = &x.shape;
+        let [(ox0, ow, gw), (oy0, oh, gh)] =
+            resize::window(r, s).ok_or_else(|| Error::Gpu("a bicubic Interp to a fraction of a pixel".into()))?;
+        let mut table = Vec::with_capacity((ow + oh) * 8);
+        for (idx, w) in resize::taps(s.gw, gw, ox0, ow).into_iter().chain(resize::taps(s.gh, gh, oy0, oh)) {
+            table.extend(idx.map(|i| i as i32));
+            table.extend(resize::fixed(w));
+        }
+        let taps = Blob { shape: s.clone(), buf: Arc::new(self.words(&table, STORAGE)) };
+        let out = shape(s.c, [(ox0, ow, gw), (oy0, oh, gh)]);
+        let p = [s.c, ow, oh, s.x0, s.y0, s.w, s.h].map(|v| v as i32);
+        self.op(enc, "resize", &[&p[..], &[shift]].concat(), (x, Some(&taps)), out)
     }
 
     fn sum2(&self, enc: &mut wgpu::CommandEncoder, a: &Blob, b: &Blob, t: &[(i32, i32)]) -> Result<Blob> {

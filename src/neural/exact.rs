@@ -11,7 +11,7 @@
 //! exponent (round half up, saturating at ±32767). Everything after the calibration is
 //! integer arithmetic with a fixed order of rounding steps.
 
-use super::graph::{Act, Conv, Graph, Op};
+use super::graph::{Act, Conv, Graph, Op, Resize};
 use super::kernels::{self, Kernel, Packed};
 use super::phases::{self, phase_conv};
 use super::reference::{self, conv_window, deconv_with, Engine, Tensor, Window};
@@ -193,7 +193,7 @@ impl Exact {
                 Op::Input => INPUT_BITS,
                 Op::Conv(_) | Op::Sum(_) | Op::Affine { .. } => own(node.outputs[0]),
                 Op::Concat => node.inputs.iter().map(|&i| exp[i]).min().unwrap_or(INPUT_BITS),
-                Op::Act(_) | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Split => e_in,
+                Op::Act(_) | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Resize(_) | Op::Split => e_in,
             };
             for &o in &node.outputs {
                 exp[o] = e_out;
@@ -339,6 +339,20 @@ impl Engine<i16> for Exact {
         let s = SLOPE_BITS + e_in - e_out;
         t.data.iter_mut().for_each(|v| *v = saturate64(shift_round64(*v as i64 * m + a, s)) as i16);
         t
+    }
+    /// In 32-bit integers (the GPU's `resize` does the same): `TAP_BITS`-bit weights; each
+    /// row's sum rounded back to the input's scale, the vertical sum shifted to the output's,
+    /// both half up, then saturated. No sum passes 2^31: the weights' magnitudes sum to under
+    /// 1.45, so a row's sum is under 32767 · 1.45 · 2^12 and the vertical one under
+    /// 47512 · 1.45 · 2^12.
+    fn resize(&self, r: &Resize, x: &Tensor<i16>, inp: usize, out: usize) -> Result<Tensor<i16>, String> {
+        use super::resize::TAP_BITS;
+        let shift = TAP_BITS + self.exp[inp] - self.exp[out];
+        let h = |row: &[i16], i: [usize; 4], q: &[i32; 4]| {
+            shift_round((0..4).map(|k| row[i[k]] as i32 * q[k]).sum(), TAP_BITS)
+        };
+        let v = |m: [i32; 4], q: &[i32; 4]| saturate(shift_round((0..4).map(|k| m[k] * q[k]).sum(), shift)) as i16;
+        super::resize::apply(r, x, super::resize::fixed, h, v)
     }
     fn concat(&self, xs: &[&Tensor<i16>], win: Window, ins: &[usize], out: usize) -> Tensor<i16> {
         let shifts: Vec<i32> = ins.iter().map(|&i| self.exp[i] - self.exp[out]).collect();

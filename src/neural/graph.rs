@@ -43,6 +43,8 @@ pub(crate) enum Op {
     PixelShuffle(usize),
     /// Nearest-neighbour enlargement by integer factors (height, width).
     Nearest(usize, usize),
+    /// Bicubic resize (ncnn's `Interp` mode 3) by `num / den` on both axes.
+    Resize(Resize),
     /// Sum of the inputs, each times its coefficient.
     Sum(Vec<f32>),
     /// `x · mul + add` on every value.
@@ -54,6 +56,13 @@ pub(crate) enum Op {
     Concat,
     /// Copies of the input.
     Split,
+}
+
+/// A bicubic resize by the rational factor `num / den` (in lowest terms), both axes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resize {
+    pub num: usize,
+    pub den: usize,
 }
 
 /// A node: its operation, input blobs and output blobs (indices).
@@ -357,12 +366,44 @@ fn interp(l: &LayerLine, ins: &[Shape]) -> Result<(Op, Shape), String> {
     l.only(&[0, 1, 2])?;
     let (mode, sh, sw) = (l.int(0, 0)?, l.float(1, 1.0)?, l.float(2, 1.0)?);
     let int = |v: f64| (v.fract() == 0.0 && (1.0..=16.0).contains(&v)).then_some(v as usize);
+    let s = ins[0];
     match (mode, int(sh), int(sw)) {
-        (1, Some(h), Some(w)) if h == w => Ok((Op::Nearest(h, w), Shape { num: ins[0].num * h, ..ins[0] })),
-        _ => Err(format!(
-            "line {}: Interp {}: only nearest enlargement by one integer factor is supported (mode {mode}, scales {sh}x{sw})",
-            l.line, l.name
-        )),
+        (1, Some(h), Some(w)) if h == w => return Ok((Op::Nearest(h, w), Shape { num: s.num * h, ..s })),
+        (3, ..) if sh == sw => {
+            if let Some((num, den)) = rational(sh) {
+                // The four taps reach two pixels each side, at this blob's resolution.
+                let radius = s.radius + 2.0 * s.den as f64 / s.num as f64;
+                let (n, d) = (s.num * num, s.den * den);
+                let g = gcd(n, d);
+                let shape = Shape { num: n / g, den: d / g, radius, ..s };
+                return Ok((Op::Resize(Resize { num, den }), shape));
+            }
+        }
+        _ => {}
+    }
+    Err(format!(
+        "line {}: Interp {}: only nearest enlargement by one integer factor, or bicubic resizing by one \
+         simple fraction, is supported (mode {mode}, scales {sh}x{sw})",
+        l.line, l.name
+    ))
+}
+
+/// `v` as `num / den` with both at most 16, if it is one.
+fn rational(v: f64) -> Option<(usize, usize)> {
+    (1..=16usize).find_map(|den| {
+        let num = (v * den as f64).round();
+        ((1.0..=16.0).contains(&num) && (num / den as f64 - v).abs() < 1e-6).then(|| {
+            let g = gcd(num as usize, den);
+            (num as usize / g, den / g)
+        })
+    })
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }
 

@@ -12,7 +12,9 @@ mod kernels;
 mod param;
 pub(crate) mod phases;
 pub(crate) mod reference;
+pub(crate) mod resize;
 pub(crate) mod stage;
+mod tensor;
 mod weights;
 pub mod zoo;
 

@@ -10,40 +10,10 @@
 //! order whatever the window. Tiles computed with enough halo are therefore seamless by
 //! construction; the whole image is the window that covers everything.
 
-use super::graph::{Act, Conv, Graph, Op};
+use super::graph::{Act, Conv, Graph, Op, Resize};
 use rayon::prelude::*;
 
-/// A window `[x0, x0 + w) x [y0, y0 + h)` of a blob whose global size is `gw x gh`, `c`
-/// channels, channel-major.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Tensor<T = f32> {
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub x0: usize,
-    pub y0: usize,
-    pub gw: usize,
-    pub gh: usize,
-    pub data: Vec<T>,
-}
-
-impl<T: Copy + Default> Tensor<T> {
-    /// A whole blob of zeros.
-    pub(crate) fn zeros(c: usize, h: usize, w: usize) -> Tensor<T> {
-        Tensor::window(c, (0, w, w), (0, h, h))
-    }
-    /// A window of zeros: per axis `(start, length, global length)`.
-    pub(crate) fn window(
-        c: usize,
-        (x0, w, gw): (usize, usize, usize),
-        (y0, h, gh): (usize, usize, usize),
-    ) -> Tensor<T> {
-        Tensor { c, h, w, x0, y0, gw, gh, data: vec![T::default(); c * h * w] }
-    }
-    fn plane(&self, c: usize) -> &[T] {
-        &self.data[c * self.h * self.w..(c + 1) * self.h * self.w]
-    }
-}
+pub(crate) use super::tensor::Tensor;
 
 /// The arithmetic of one evaluation: the float reference, or the exact integer engine.
 /// Moving samples around (pixel shuffle, enlargement, splitting) is the same for both.
@@ -58,6 +28,8 @@ pub(crate) trait Engine<T> {
     fn affine(&self, n: usize, mul: f32, add: f32, x: Tensor<T>, inp: usize, out: usize) -> Tensor<T>;
     /// Channel concatenation of blobs over their common window `win`, into blob `out`.
     fn concat(&self, xs: &[&Tensor<T>], win: Window, ins: &[usize], out: usize) -> Tensor<T>;
+    /// A bicubic resize of blob `inp` into blob `out`.
+    fn resize(&self, r: &Resize, x: &Tensor<T>, inp: usize, out: usize) -> Result<Tensor<T>, String>;
 }
 
 /// A window `(x0, y0, w, h)` of the (padded) image, in one blob's pixels.
@@ -87,6 +59,7 @@ pub(crate) fn run_with<T: Copy + Default, E: Engine<T>>(
             Op::Conv(c) => vec![engine.conv(n, c, blob(b, first, &node.name)?)?],
             Op::PixelShuffle(r) => vec![pixel_shuffle(*r, blob(b, first, &node.name)?)],
             Op::Nearest(sh, sw) => vec![nearest(*sh, *sw, blob(b, first, &node.name)?)],
+            Op::Resize(r) => vec![engine.resize(r, blob(b, first, &node.name)?, first, node.outputs[0])?],
             Op::Act(a) => vec![engine.act(n, a, owned(b)?)],
             Op::Affine { mul, add } => vec![engine.affine(n, *mul, *add, owned(b)?, first, node.outputs[0])],
             // Sums and concatenations read their inputs where they are (no copies).
@@ -160,6 +133,9 @@ impl Engine<f32> for Float {
     }
     fn concat(&self, xs: &[&Tensor], win: Window, _ins: &[usize], _out: usize) -> Tensor {
         concat(xs, win, |_, row, out| out.copy_from_slice(row))
+    }
+    fn resize(&self, r: &Resize, x: &Tensor, _inp: usize, _out: usize) -> Result<Tensor, String> {
+        super::resize::float(r, x)
     }
 }
 

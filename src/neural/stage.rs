@@ -143,6 +143,15 @@ pub(crate) fn largest_window(model: &Model, (w, h): (usize, usize), tile: usize)
     Tensor { c: 3, h: reach.min(gh), w: reach.min(gw), x0: 0, y0: 0, gw, gh, data: Vec::new() }
 }
 
+/// A tile's edge (no larger than the image) and the size of its input window, per axis: the
+/// tile plus the reach of the model's halo on both sides, within the image and its border.
+fn tile_window(model: &Model, (w, h): (u32, u32), tile: usize) -> (u64, usize, usize) {
+    let (p, reach) = (model.border.width(), model.border.width() + model.graph.halo + 2);
+    let tile = tile.min(w.max(h) as usize);
+    let span = |n: u32| (tile + 2 * reach).min(n as usize + 2 * p);
+    (tile as u64, span(w), span(h))
+}
+
 /// The size of one pass: its tile edge (input pixels) and planned peak memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PassPlan {
@@ -157,20 +166,18 @@ pub(crate) struct PassPlan {
 /// integer weights, the output band, the resident input rows, the alpha plane's tiles, and a
 /// tile's samples on their way (with a network device: its input words and two tiles' samples).
 pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize, threads: usize) -> u64 {
-    let g = &model.graph;
-    let (s, reach) = (g.scale as u64, (model.border.width() + g.halo + 2) as u64);
+    let (g, s) = (&model.graph, model.graph.scale as u64);
     // A tile never reads more than the image (plus its border).
-    let tile = tile.min(w.max(h) as usize);
-    let window = tile as u64 + 2 * reach;
-    let tensors = g.peak_values(window as usize, window as usize) * 2;
+    let (tile, ww, wh) = tile_window(model, (w, h), tile);
+    let tensors = g.peak_values(ww, wh) * 2;
     let panels = threads as u64 * super::kernels::panel_bytes(g);
     let weights = g.macs_per_pixel * 12 + (1 << 20);
     let bpp = layout.bytes_per_pixel() as u64;
-    let band = tile as u64 * s * w as u64 * s * bpp;
-    let rows = (window + tile as u64).min(h as u64 + 1) * w as u64 * bpp;
+    let band = tile * s * w as u64 * s * bpp;
+    let rows = (wh as u64 + tile).min(h as u64 + 1) * w as u64 * bpp;
     let alpha = match layout.channels {
         Channels::GrayAlpha | Channels::Rgba => {
-            let t = tile as u64 * s;
+            let t = tile * s;
             let geom = crate::plan::Geometry {
                 in_size: (w, h),
                 out_size: (w * s as u32, h * s as u32),
@@ -185,18 +192,16 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
     };
     // A tile's samples before they are placed (two, while one is on a device), and a
     // device's copy of the input window as 32-bit words.
-    let samples = 2 * (tile as u64 * s).pow(2) * bpp + window * window * 3 * 4;
+    let samples = 2 * (tile * s).pow(2) * bpp + (ww * wh) as u64 * 3 * 4;
     tensors + panels + weights + band + rows + alpha + samples
 }
 
 /// Device bytes the GPU needs for a tile of `tile` input pixels: the live blobs (32-bit
 /// samples, buffers rounded up to 1 MiB), the weights, and the read-back of the tile's samples.
 pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize) -> u64 {
-    let g = &model.graph;
-    let (s, reach) = (g.scale as u64, (model.border.width() + g.halo + 2) as u64);
-    let tile = tile.min(w.max(h) as usize) as u64;
-    let window = tile + 2 * reach;
-    let peak = g.peak_values(window as usize, window as usize) * 4;
+    let (g, s) = (&model.graph, model.graph.scale as u64);
+    let (tile, ww, wh) = tile_window(model, (w, h), tile);
+    let peak = g.peak_values(ww, wh) * 4;
     // Buffers over 1 MiB are rounded up to whole MiB (for reuse).
     let blobs = peak + if peak > 1 << 20 { g.sizes.len() as u64 * (1 << 20) } else { 0 };
     let weights = g.macs_per_pixel * 4 * 2;
@@ -214,11 +219,9 @@ pub(crate) struct DeviceLimits {
 /// The largest single device buffer a tile of `tile` input pixels needs: its largest blob
 /// (32-bit samples, pooled buffers rounded up to 1 MiB) or the read-back of its samples.
 pub(crate) fn device_largest_buffer(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize) -> u64 {
-    let g = &model.graph;
-    let (s, reach) = (g.scale as u64, (model.border.width() + g.halo + 2) as u64);
-    let tile = tile.min(w.max(h) as usize) as u64;
-    let window = (tile + 2 * reach) as usize;
-    let blob = (g.largest_blob(window, window) * 4).next_multiple_of(1 << 20);
+    let (g, s) = (&model.graph, model.graph.scale as u64);
+    let (tile, ww, wh) = tile_window(model, (w, h), tile);
+    let blob = (g.largest_blob(ww, wh) * 4).next_multiple_of(1 << 20);
     blob.max((tile * s).pow(2) * layout.bytes_per_pixel() as u64)
 }
 

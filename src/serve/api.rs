@@ -52,10 +52,13 @@ fn clean_name(name: Option<String>) -> String {
 }
 
 pub(super) async fn upload(State(s): St, Query(q): Query<UploadQuery>, headers: HeaderMap, body: Body) -> Response {
-    // A declared length over the limit is refused before a byte is read.
+    // A declared length over the limit is refused before a byte is stored (what the client
+    // is still sending is read and dropped for a moment, so that it sees the refusal).
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > s.opts.max_upload) {
+        let mut body = body;
+        linger(&mut body).await;
         return fail(StatusCode::PAYLOAD_TOO_LARGE, format!("uploads are limited to {} bytes", s.opts.max_upload));
     }
     let Ok(_permit) = s.uploads_gate.try_acquire() else {
