@@ -211,7 +211,7 @@ impl<'o> Job<'o> {
         drop(source);
         let t_neural = Instant::now();
         let mut times = (0.0, 0.0);
-        let store = run_passes(store, &info, &passes, opts, &temp_dir, progress, &mut times)?;
+        let (store, _teardown) = run_passes(store, &info, &passes, opts, &temp_dir, progress, &mut times)?;
         let neural_s = if passes.is_empty() { 0.0 } else { t_neural.elapsed().as_secs_f64() };
         sink.begin(&header)?;
         let first = sink.resume_point().max(tiles.start);
@@ -255,7 +255,8 @@ fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPlan>> {
 
 /// Runs the model's passes, each from one store into the next (the store itself without a
 /// model), on a pool of the job's threads; adds the setup's and the network's seconds to
-/// `times`.
+/// `times`. The network's device is torn down on a thread of its own while the tile stage
+/// runs; the returned guard waits for it.
 fn run_passes(
     mut store: Store,
     info: &ImageInfo,
@@ -264,8 +265,8 @@ fn run_passes(
     temp_dir: &std::path::Path,
     progress: &mut dyn FnMut(&Event),
     (setup, network): &mut (f64, f64),
-) -> Result<Store> {
-    let Some(model) = &opts.model else { return Ok(store) };
+) -> Result<(Store, Teardown)> {
+    let Some(model) = &opts.model else { return Ok((store, Teardown(None))) };
     crate::store::return_large_blocks();
     let t_setup = Instant::now();
     let exact = model.exact()?;
@@ -320,12 +321,23 @@ fn run_passes(
         store = next;
         (info.width, info.height) = out;
     }
-    // Tearing the device down (its buffers, gigabytes for large tiles) takes a while and
-    // nothing waits for it.
-    if let Some(g) = gpu {
-        std::thread::spawn(move || drop(g));
+    // Tearing the device down (its buffers, gigabytes for large tiles) takes a while; the
+    // tile stage need not wait for it, but the job does (a driver unloaded at exit while a
+    // thread still frees its objects crashes the process).
+    let teardown = gpu.map(|g| std::thread::spawn(move || drop(g)));
+    Ok((store, Teardown(teardown)))
+}
+
+/// Waits, when dropped, for the thread that tears the network's device down.
+struct Teardown(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            // A panic while freeing the device leaves nothing for the job to do.
+            let _ = t.join();
+        }
     }
-    Ok(store)
 }
 
 /// The model's passes with their tiles cut down, where needed, to what the network's device

@@ -256,8 +256,10 @@ fn neural_gpu_matches_cpu_byte_for_byte() {
     let mut o = opts_scale(2.0, 2.0, Filter::Lanczos3);
     o.model = Some(std::sync::Arc::new(gigascale::Model::builtin("photo").unwrap()));
     let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
-    // (From the plan's figures for this image, printed by a debug build of plan_pass.)
-    for (host, device) in [(12_600_000, None), (o.limits.max_memory, Some(16_200_000))] {
+    // (The least budgets, as the library's refusals of smaller ones name them.)
+    let gpu = with_backend(o.clone(), Backend::Gpu);
+    let (least_host, least_device) = (least_model_budget(&img, &gpu, false), least_model_budget(&img, &gpu, true));
+    for (host, device) in [(least_host, None), (o.limits.max_memory, Some(least_device))] {
         let mut tiles = 0;
         let mut sink = MemSink::default();
         let mut gpu_opts = with_backend(o.clone(), Backend::Gpu);

@@ -40,32 +40,52 @@ fn rgb(w: u32, h: u32, seed: u64) -> Img {
     random_img(&mut Rng(seed), w, h, Layout::new(Channels::Rgb, Depth::U8))
 }
 
+/// Runs in memory; the output and each model pass's tile edge and planned memory.
+fn run_planned(img: &Img, o: &Options) -> (Img, Vec<(u32, u64)>) {
+    let mut sink = MemSink::default();
+    let mut passes = Vec::new();
+    let rep = gigascale::run(Box::new(img.source()), &mut sink, o, &mut |e| {
+        if let Event::NeuralStart { tile, planned_memory, .. } = e {
+            passes.push((*tile, *planned_memory));
+        }
+    })
+    .unwrap();
+    (Img::from_le(rep.output.0, rep.output.1, img.layout, &sink.pixels), passes)
+}
+
 #[test]
 fn every_tile_budget_and_thread_count_gives_the_same_bytes() {
     let img = rgb(70, 52, 1);
-    // Budgets that force tiles of 16, 32 and 48 input pixels (the largest that fit; from the
-    // plan's figures for this image and thread count, printed by a debug build of plan_pass).
-    let budgets = [
-        ("photo", [(13_107_200u64, 1), (15_204_352, 3), (15_150_000, 2)]),
-        ("anime", [(12_600_000, 2), (12_900_000, 1), (13_250_000, 3)]),
-    ];
-    for (name, budgets) in budgets {
+    for name in ["photo", "anime"] {
         let m = model(name);
         let mut o = opts(&m, scale(m.scale() as f64 * 0.8));
-        let (want, tiles) = run_tiles(&img, &o);
-        assert!(tiles[0] >= 70, "{name}: one tile with a large budget, got {tiles:?}");
-        let mut seen = Vec::new();
-        for (budget, threads) in budgets {
-            o.limits.max_memory = budget;
+        o.threads = 2;
+        let (want, passes) = run_planned(&img, &o);
+        assert!(passes[0].0 >= 70, "{name}: one tile with a large budget, got {passes:?}");
+        // The least budget the library names runs 16 px tiles (on any thread count); what
+        // it holds beyond the pass's planned memory is the planner's slack.
+        let mut slack = 0;
+        for threads in [1, 3, 2] {
             o.threads = threads;
-            o.tile = 32;
-            let (got, tiles) = run_tiles(&img, &o);
-            assert!(tiles[0] < 70, "{name}: budget {budget} should force small tiles, got {tiles:?}");
-            assert!(got.data == want.data, "{name}: tiles {tiles:?}, {threads} threads: bytes differ");
-            seen.push(tiles[0]);
+            o.limits.max_memory = least_model_budget(&img, &o, false);
+            let (got, passes) = run_planned(&img, &o);
+            assert_eq!(passes[0].0, 16, "{name}: the least budget {}", o.limits.max_memory);
+            assert!(got.data == want.data, "{name}: 16 px tiles, {threads} threads: bytes differ");
+            slack = o.limits.max_memory - passes[0].1;
         }
-        seen.dedup();
-        assert!(seen.len() >= 2, "{name}: the budgets gave tiles {seen:?}");
+        // Budgets that force ever smaller tiles: a byte less than the last one's needs.
+        let mut seen = Vec::new();
+        let mut last = passes[0];
+        o.tile = 32;
+        while last.0 > 16 {
+            o.limits.max_memory = last.1 + slack - 1;
+            let (got, passes) = run_planned(&img, &o);
+            assert!(passes[0].0 < last.0, "{name}: budget {} should cut tiles below {}", last.1, last.0);
+            assert!(got.data == want.data, "{name}: tiles {passes:?}: bytes differ");
+            seen.push(passes[0].0);
+            last = passes[0];
+        }
+        assert!(seen.len() >= 3, "{name}: the budgets gave tiles {seen:?}");
     }
 }
 

@@ -340,6 +340,23 @@ pub fn run_mem_report(img: &Img, opts: &Options) -> gigascale::Result<(Img, giga
     Ok((Img::from_le(rep.output.0, rep.output.1, img.layout, &sink.pixels), rep))
 }
 
+/// The least `--max-memory` (or, with `device`, `--gpu-memory`) with which a model's pass over
+/// `img` runs (on 16 px tiles): the figure the library's refusal of a budget too small names.
+pub fn least_model_budget(img: &Img, opts: &Options, device: bool) -> u64 {
+    let mut o = opts.clone();
+    match device {
+        true => o.limits.gpu_memory = Some(1 << 20),
+        false => o.limits.max_memory = 1 << 20,
+    }
+    match run_mem(img, &o) {
+        Err(gigascale::Error::Limit { needed, what, .. }) => {
+            assert!(what.contains("model's pass"), "refused for another reason: {what}");
+            needed
+        }
+        other => panic!("a budget of 1 MiB should be refused, got {:?}", other.map(|i| (i.w, i.h))),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The f64 reference, written independently of src/kernel.
 

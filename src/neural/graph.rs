@@ -100,6 +100,29 @@ pub(crate) struct Graph {
     pub macs_per_pixel: u64,
     /// Per blob: channels, and its size as `num / den` of the input's.
     pub sizes: Vec<(usize, usize, usize)>,
+    /// Per blob: its receptive radius in input pixels (how far its window has shrunk, per
+    /// side, from the input's wherever it does not meet the image's edge).
+    pub radii: Vec<f64>,
+}
+
+/// The input windows of a pass's tiles, per axis: the tile (input pixels), how far a window
+/// reaches past it on each side, the image's border (padded convolutions keep a window's edge
+/// where it meets the padded image's, so a window at the edge shrinks on one side only, and
+/// no more than the border plus the reach), and the padded image's size (no window is larger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub tile: usize,
+    pub reach: usize,
+    pub border: usize,
+    pub padded: (usize, usize),
+}
+
+impl Span {
+    /// The largest input window, per axis.
+    pub(crate) fn input(&self) -> (usize, usize) {
+        let axis = |g: usize| (self.tile + 2 * self.reach).min(g);
+        (axis(self.padded.0), axis(self.padded.1))
+    }
 }
 
 impl Graph {
@@ -113,23 +136,34 @@ impl Graph {
         last
     }
 
-    /// The values of the largest blob on an input window of `w x h` pixels (an upper bound).
-    pub(crate) fn largest_blob(&self, w: usize, h: usize) -> u64 {
-        let size = |&(c, num, den): &(usize, usize, usize)| {
-            c as u64 * (w * num).div_ceil(den) as u64 * (h * num).div_ceil(den) as u64
-        };
-        self.sizes.iter().map(size).max().unwrap_or(0)
+    /// Whether a convolution zero-pads its input (then windows at the image's edge keep it; an
+    /// all-valid network shrinks every window on every side).
+    pub(crate) fn pads(&self) -> bool {
+        self.nodes.iter().any(|n| matches!(&n.op, Op::Conv(c) if !c.transposed && c.pad.iter().any(|&p| p > 0)))
+    }
+
+    /// An upper bound on blob `b`'s values for a tile of `span`: per axis, the tile plus the
+    /// reach less the blob's radius on each side, plus the border (a window at the image's
+    /// edge keeps that edge), no more than the padded image, at the blob's scale.
+    pub(crate) fn blob_values(&self, b: usize, span: Span) -> u64 {
+        let (c, num, den) = self.sizes[b];
+        let shrink = (self.radii[b].floor() as usize).min(span.reach);
+        let length = span.tile + 2 * (span.reach - shrink) + if shrink > 0 { span.border } else { 0 };
+        let axis = |g: usize| (length.min(g) * num).div_ceil(den) as u64;
+        c as u64 * axis(span.padded.0) * axis(span.padded.1)
+    }
+
+    /// The values of the largest blob for a tile of `span` (an upper bound).
+    pub(crate) fn largest_blob(&self, span: Span) -> u64 {
+        (0..self.blobs).map(|b| self.blob_values(b, span)).max().unwrap_or(0)
     }
 
     /// An upper bound on the values (of any type) alive at once while running the graph on
-    /// an input window of `w x h` pixels: blobs are freed after their last reader, and a
-    /// layer's inputs and outputs are alive together.
-    pub(crate) fn peak_values(&self, w: usize, h: usize) -> u64 {
+    /// a tile of `span`: blobs are freed after their last reader, and a layer's inputs and
+    /// outputs are alive together.
+    pub(crate) fn peak_values(&self, span: Span) -> u64 {
         let last = self.last_uses();
-        let size = |b: usize| {
-            let (c, num, den) = self.sizes[b];
-            c as u64 * (w * num).div_ceil(den) as u64 * (h * num).div_ceil(den) as u64
-        };
+        let size = |b: usize| self.blob_values(b, span);
         let (mut live, mut peak) = (0u64, 0u64);
         for (n, node) in self.nodes.iter().enumerate() {
             live += node.outputs.iter().map(|&b| size(b)).sum::<u64>();
@@ -222,6 +256,7 @@ pub(crate) fn build(layers: &[super::param::LayerLine], bin: &[u8]) -> Result<Gr
         halo: s.radius.ceil() as usize,
         macs_per_pixel: macs,
         sizes: shapes.iter().map(|s| (s.channels, s.num, s.den)).collect(),
+        radii: shapes.iter().map(|s| s.radius).collect(),
     })
 }
 

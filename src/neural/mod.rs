@@ -172,11 +172,7 @@ impl Model {
         // its receptive radius, as waifu2x-ncnn-vulkan does (exact); a padded one, as
         // Real-ESRGAN-ncnn-vulkan runs every model, by reflect-101 of 10 px, its convolutions
         // zero-padding at that border.
-        let padded = graph
-            .nodes
-            .iter()
-            .any(|n| matches!(&n.op, graph::Op::Conv(c) if !c.transposed && c.pad.iter().any(|&p| p > 0)));
-        let border = if padded { Border::Reflect101(10) } else { Border::Replicate(graph.halo as u32) };
+        let border = if graph.pads() { Border::Reflect101(10) } else { Border::Replicate(graph.halo as u32) };
         Ok(Model {
             name: name.to_string(),
             graph,
