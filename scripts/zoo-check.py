@@ -19,6 +19,8 @@ gs = os.environ.get('GIGASCALE_BIN', os.path.join(root, 'target/release/gigascal
 models = sys.argv[1:] or ['realesr-animevideov3-x2', 'realesr-animevideov3-x3', 'realesr-animevideov3-x4',
                           'realesrgan-x4plus-anime', 'realesrgan-x4plus']
 images = [os.path.join(root, 'tests/goldens/neural', f) for f in ('chelsea-16x12.png', 'coffee-20x16.png')]
+if os.environ.get('ZOO_IMAGES'):  # other images (each processed by ncnn as one tile: at most 400 px)
+    images = os.environ['ZOO_IMAGES'].split(':')
 backends = ['cpu'] + (['gpu'] if os.environ.get('GPU') else [])
 tmp = tempfile.mkdtemp()
 ok = True

@@ -4,8 +4,8 @@
 //! Each blob holds 16-bit-range integers `q` standing for `q / 2^e`, with `e` fixed per blob:
 //! 14 for the input (values 0..1), the same as its input for layers that only move or scale
 //! samples (activations, pixel shuffle, enlargement, split), and otherwise chosen from the
-//! blob's largest magnitude on a calibration image (so that it uses 14 bits with half a bit
-//! of headroom). Weights are rounded per output channel to 14-bit integers with their own
+//! blob's largest magnitude on a calibration image (so that it lands in (2^13, 2^14]: two to
+//! four times that magnitude fit before saturating). Weights are rounded per output channel to 14-bit integers with their own
 //! power of two; a convolution sums `q · w` in 64 bits, adds the bias in the same units,
 //! applies its activation (slopes as 15-bit fractions), and rounds once to its output's
 //! exponent (round half up, saturating at ±32767). Everything after the calibration is
@@ -144,17 +144,30 @@ fn quantise(c: &Conv, e_in: i32, e_out: i32) -> Result<QConv, String> {
     Ok(QConv { packed, phases, w, shift, bias, slopes: slopes(&c.act, c.cout)? })
 }
 
-/// A deterministic calibration image, `n x n`: gradients, edges and noise in 0..1.
+/// A deterministic calibration image, `n x n`, in four quadrants that span what photographs
+/// hold: gradients with edges and noise; full-contrast colour edges (0 against 1); flat
+/// patches of the eight corners of the colour cube; and ramps over the whole range. (A deep
+/// network's activations on bright, flat or saturated regions can be several times those on
+/// mid-grey texture; without them, realesrgan-x4plus saturated blobs on a real photo.)
 fn calibration_image(n: usize) -> Tensor {
     let mut t = Tensor::zeros(3, n, n);
     let mut rng = crate::digest::Lcg(0x2545_f491_4f6c_dd1d);
+    let half = (n / 2).max(1);
     for c in 0..3 {
         for y in 0..n {
             for x in 0..n {
                 let noise = (rng.next() >> 40) as f32 / (1u64 << 24) as f32;
-                let edge = if (x / 5 + y / 7 + c) % 2 == 0 { 0.4 } else { 0.0 };
-                let v = (x + y * c) as f32 / (2 * n) as f32 * 0.5 + edge + noise * 0.1;
-                t.data[(c * n + y) * n + x] = v.min(1.0);
+                let (u, v) = (x % half, y % half);
+                let value = match (x / half, y / half) {
+                    (0, 0) => {
+                        let edge = if (x / 5 + y / 7 + c) % 2 == 0 { 0.4 } else { 0.0 };
+                        (x + y * c) as f32 / (2 * n) as f32 * 0.5 + edge + noise * 0.1
+                    }
+                    (1, 0) => ((u / 2 + v / 2 + c) % 2) as f32,
+                    (0, _) => ((((u * 4 / half) + (v * 2 / half) * 4) >> c) & 1) as f32,
+                    _ => ((u + v + c * 3) % (2 * half)) as f32 / (2 * half - 1) as f32,
+                };
+                t.data[(c * n + y) * n + x] = value.clamp(0.0, 1.0);
             }
         }
     }
@@ -176,7 +189,7 @@ impl Exact {
         reference::run_with(g, &reference::Float, calibration_image(32), &mut |b, t| {
             peak[b] = t.data.iter().fold(peak[b], |m, v| m.max(v.abs()));
         })?;
-        Ok(peak.iter().map(|p| ((16384.0 / (p.max(1e-6) as f64 * 1.5)).log2().floor() as i32).clamp(-8, 24)).collect())
+        Ok(peak.iter().map(|p| ((16384.0 / (p.max(1e-6) as f64 * 1.0)).log2().floor() as i32).clamp(-8, 24)).collect())
     }
 
     /// The integer form of `g` for the per-blob exponents of a [`Exact::calibration`].

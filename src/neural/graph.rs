@@ -108,13 +108,16 @@ pub(crate) struct Graph {
 /// The input windows of a pass's tiles, per axis: the tile (input pixels), how far a window
 /// reaches past it on each side, the image's border (padded convolutions keep a window's edge
 /// where it meets the padded image's, so a window at the edge shrinks on one side only, and
-/// no more than the border plus the reach), and the padded image's size (no window is larger).
+/// no more than the border plus the reach), the padded image's size (no window is larger),
+/// and per axis whether some window meets both of the padded image's edges (then its blobs
+/// do not shrink on that axis at all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Span {
     pub tile: usize,
     pub reach: usize,
     pub border: usize,
     pub padded: (usize, usize),
+    pub whole: (bool, bool),
 }
 
 impl Span {
@@ -149,8 +152,8 @@ impl Graph {
         let (c, num, den) = self.sizes[b];
         let shrink = (self.radii[b].floor() as usize).min(span.reach);
         let length = span.tile + 2 * (span.reach - shrink) + if shrink > 0 { span.border } else { 0 };
-        let axis = |g: usize| (length.min(g) * num).div_ceil(den) as u64;
-        c as u64 * axis(span.padded.0) * axis(span.padded.1)
+        let axis = |g: usize, whole: bool| (if whole { g } else { length.min(g) } * num).div_ceil(den) as u64;
+        c as u64 * axis(span.padded.0, span.whole.0) * axis(span.padded.1, span.whole.1)
     }
 
     /// The values of the largest blob for a tile of `span` (an upper bound).

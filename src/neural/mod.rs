@@ -49,7 +49,7 @@ pub const BUILTINS: [Builtin; 2] = [
         border: Border::Replicate(7),
         param: include_str!("../../models/upconv7-photo-x2.param"),
         bin: include_bytes!("../../models/upconv7-photo-x2.bin"),
-        calibration: &[13, 13, 14, 14, 12, 12, 12, 13],
+        calibration: &[14, 14, 14, 13, 12, 11, 11, 13],
     },
     Builtin {
         name: "anime",
@@ -59,8 +59,8 @@ pub const BUILTINS: [Builtin; 2] = [
         param: include_str!("../../models/realesr-animevideov3-x4.param"),
         bin: include_bytes!("../../models/realesr-animevideov3-x4.bin"),
         calibration: &[
-            13, 13, 13, 24, 8, 24, 7, 24, 5, 24, 6, 24, 7, 24, 7, 24, 7, 24, 7, 24, 7, 24, 7, 24, 8, 24, 8, 24, 8, 24,
-            8, 24, 9, 24, 9, 24, 11, 14, 14, 13, 13,
+            14, 14, 14, 24, 8, 24, 6, 24, 5, 24, 6, 24, 6, 24, 6, 24, 6, 24, 6, 24, 6, 24, 7, 24, 7, 24, 7, 24, 7, 24,
+            7, 24, 8, 24, 8, 24, 10, 13, 13, 14, 13,
         ],
     },
 ];
