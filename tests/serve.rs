@@ -160,6 +160,24 @@ fn check_ranges(c: &Client, id: &str, result: &[u8], headers: &ureq::http::Heade
     assert_eq!(c.get(&path, &[("Range", "bytes=999999999-")]).0, 416);
     let etag = headers.get("etag").unwrap().to_str().unwrap();
     assert_eq!(c.get(&path, &[("If-None-Match", etag)]).0, 304);
+    // RFC 9110: weak comparison, lists and `*` for If-None-Match.
+    for v in [format!("W/{etag}"), format!("\"other\", {etag}"), "*".to_string()] {
+        assert_eq!(c.get(&path, &[("If-None-Match", &v)]).0, 304, "{v}");
+    }
+    assert_eq!(c.get(&path, &[("If-None-Match", "\"other\"")]).0, 200);
+    // If-Range: the range while the validator is current, else the whole file.
+    assert_eq!(c.get(&path, &[("Range", "bytes=0-3"), ("If-Range", etag)]).0, 206);
+    for stale in ["\"stale\"".to_string(), format!("W/{etag}"), "Tue, 01 Dec 2026 10:00:00 GMT".into()] {
+        let (status, _, body) = c.get(&path, &[("Range", "bytes=0-3"), ("If-Range", &stale)]);
+        assert_eq!((status, body.len()), (200, result.len()), "If-Range {stale}");
+    }
+    // Several ranges, other units and bad syntax are ignored (200), not refused.
+    for ignored in ["bytes=0-1,4-5", "items=0-3", "bytes=5-2", "bytes=x-y"] {
+        let (status, _, body) = c.get(&path, &[("Range", ignored)]);
+        assert_eq!((status, body.len()), (200, result.len()), "{ignored}");
+    }
+    let cd = headers.get("content-disposition").unwrap().to_str().unwrap();
+    assert!(cd.contains("filename=\"") && cd.contains("filename*=UTF-8''"), "{cd}");
 }
 
 /// DZI tiles equal the TIFF's tiles, level by level, 8-bit.
@@ -301,6 +319,135 @@ fn limits_queue_and_cancel() {
     // The queued one then runs.
     let q: Value = serde_json::from_slice(&queued.2).unwrap();
     c.wait_state(q["id"].as_str().unwrap(), &["done"], 60);
+    server.shutdown().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The raw reply (status line, headers and body) to `request`.
+fn raw_reply(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// Records are durable or absent: a full disk (the test hook) gives 507 and leaves nothing;
+/// leftovers of a crash are removed at startup; uploads can be deleted; the work directory is
+/// the owner's only; error bodies are JSON and never name the server's paths.
+#[test]
+fn records_are_durable_and_failures_leave_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = scratch("records");
+    // What a crash leaves: an upload without its record, a job folder without its record, a
+    // temporary record beside a good one.
+    let (orphan, half_job) = (dir.join("uploads/00000000000000aa"), dir.join("jobs/00000000000000bb"));
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("input"), b"half an upload").unwrap();
+    std::fs::create_dir_all(&half_job).unwrap();
+    std::fs::write(half_job.join("job.json.tmp"), b"").unwrap();
+    let o = options(&dir, "tk");
+    let fail = o.fail_records.clone();
+    let server = Server::start(o).unwrap();
+    let c = Client::new(&server, "tk");
+    assert!(!orphan.exists() && !half_job.exists(), "leftovers of a crash are removed at startup");
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+    let jpeg = std::fs::read(fixture("camera-gray.jpg")).unwrap();
+    fail.store(true, SeqCst);
+    let (status, _, body) = c.post("/api/uploads?name=a.jpg", &jpeg);
+    let text = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(status, 507, "{text}");
+    assert!(text.starts_with("{\"error\"") && !text.contains(dir.to_str().unwrap()), "{text}");
+    assert!(std::fs::read_dir(dir.join("uploads")).unwrap().next().is_none(), "nothing kept of a failed upload");
+    fail.store(false, SeqCst);
+    let u = c.upload(&fixture("camera-gray.jpg"));
+    let up = u["id"].as_str().unwrap();
+    let input = dir.join("uploads").join(up).join("input");
+    assert_eq!(std::fs::metadata(&input).unwrap().permissions().mode() & 0o777, 0o600);
+    fail.store(true, SeqCst);
+    let (status, _, body) = c.post_json("/api/jobs", json!({"upload": up, "scale": 2}));
+    assert_eq!(status, 507, "{}", String::from_utf8_lossy(&body));
+    assert!(std::fs::read_dir(dir.join("jobs")).unwrap().next().is_none(), "nothing kept of a failed job");
+    assert_eq!(c.json("/api/jobs"), json!([]), "a job that was refused does not exist");
+    fail.store(false, SeqCst);
+    // A PNG signature over garbage: 415, the message without the server's paths.
+    let (status, _, body) = c.post("/api/uploads?name=b.png", b"\x89PNG\r\n\x1a\nnot really a png at all");
+    let text = String::from_utf8_lossy(&body).to_string();
+    assert!(status == 415 && text.contains("work-dir") && !text.contains(dir.to_str().unwrap()), "{text}");
+    // Too large a result for --max-output (8 GiB by default): 413 before it is queued.
+    let (status, _, body) = c.post_json("/api/jobs", json!({"upload": up, "scale": 1000}));
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+    // An upload a queued job needs cannot be deleted; afterwards it can, once.
+    let (status, _, body) = c.post_json("/api/jobs", json!({"upload": up, "scale": 2}));
+    assert_eq!(status, 202);
+    let job: Value = serde_json::from_slice(&body).unwrap();
+    let done = c.wait_state(job["id"].as_str().unwrap(), &["done"], 60);
+    assert_eq!((done["progress"].as_f64(), done["eta_s"].as_f64()), (Some(1.0), Some(0.0)));
+    assert_eq!(c.delete(&format!("/api/uploads/{up}")).0, 204);
+    assert!(!input.exists());
+    assert_eq!(c.delete(&format!("/api/uploads/{up}")).0, 404);
+    server.shutdown().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every refusal is the documented JSON; Host is checked once and in absolute-form targets; a
+/// Basic `Authorization` does not hide the cookie; non-ASCII names survive as `filename*`.
+#[test]
+fn refusals_are_json_and_hosts_are_checked_everywhere() {
+    let dir = scratch("refusals");
+    let server = Server::start(options(&dir, "tk")).unwrap();
+    let c = Client::new(&server, "tk");
+    let port = server.addr.port();
+    let req = |line: &str, extra: &str| {
+        format!(
+            "{line} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer tk\r\n{extra}Connection: close\r\n\r\n"
+        )
+    };
+    let cases = [
+        (req("PUT /api/jobs", "Content-Length: 0\r\n"), 405),
+        (req("GET /api/nothing", ""), 404),
+        (req("GET /api/jobs/0123456789abcdef/dz/image_files/x/0_0.png", ""), 400),
+        (
+            req("DELETE /api/jobs/0123456789abcdef", "Origin: http://evil.example\r\nSec-Fetch-Site: cross-site\r\n"),
+            403,
+        ),
+        (req("GET /api/jobs", &format!("Host: 127.0.0.1:{port}\r\n")), 400),
+        (req(&format!("GET http://evil.example:{port}/api/jobs"), ""), 403),
+    ];
+    for (request, want) in &cases {
+        let reply = raw_reply(server.addr, request);
+        let status: u16 = reply.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = reply.split("\r\n\r\n").nth(1).unwrap_or("");
+        assert_eq!(status, *want, "{request}\n{reply}");
+        let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        assert!(v["error"].is_string(), "not the JSON error: {reply}");
+        assert!(reply.to_ascii_lowercase().contains("content-type: application/json"), "{reply}");
+    }
+    // A request head over 32 KiB: 431 from the parser (documented: without a JSON body).
+    let huge = req("GET /api/jobs", &format!("X-Big: {}\r\n", "a".repeat(40 << 10)));
+    assert!(raw_reply(server.addr, &huge).starts_with("HTTP/1.1 431"), "an oversized head");
+    let absolute = req(&format!("GET http://localhost:{port}/api/jobs"), "");
+    assert!(raw_reply(server.addr, &absolute).starts_with("HTTP/1.1 200"), "an allowed absolute-form target");
+    let basic = format!(
+        "GET /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic dXNlcjpwdw==\r\n\
+         Cookie: gigascale_token=tk\r\nConnection: close\r\n\r\n"
+    );
+    assert!(raw_reply(server.addr, &basic).starts_with("HTTP/1.1 200"), "the cookie behind a Basic header");
+    let jpeg = std::fs::read(fixture("camera-gray.jpg")).unwrap();
+    let (status, _, body) = c.post("/api/uploads?name=Caf%C3%A9%20%E6%9D%B1%E4%BA%AC.jpg", &jpeg);
+    assert_eq!(status, 201);
+    let u: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(u["name"], "Café 東京");
+    let (_, _, body) = c.post_json("/api/jobs", json!({"upload": u["id"], "scale": 2, "pyramid": false}));
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
+    c.wait_state(&id, &["done"], 60);
+    let (status, h, _) = c.get(&format!("/api/jobs/{id}/result"), &[]);
+    let cd = h.get("content-disposition").unwrap().to_str().unwrap();
+    assert!(status == 200 && cd.contains("filename*=UTF-8''Caf%C3%A9%20%E6%9D%B1%E4%BA%AC_2x_"), "{cd}");
+    // No pyramid: no deep-zoom descriptor, and only the full-size level.
+    assert_eq!(c.get(&format!("/api/jobs/{id}/dz/image.dzi"), &[]).0, 404);
+    assert_eq!(c.get(&format!("/api/jobs/{id}/dz/image_files/0/0_0.png"), &[]).0, 404);
     server.shutdown().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -8,16 +8,30 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Serve {
-    child: Child,
-    base: String,
-    auth: String,
-    agent: ureq::Agent,
+/// A `gigascale serve` process and a client for it.
+pub(crate) struct Serve {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) auth: String,
+    pub(crate) agent: ureq::Agent,
 }
 
 impl Serve {
-    fn start(dir: &Path, extra: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gigascale"))
+    pub(crate) fn start(dir: &Path, extra: &[&str]) -> Serve {
+        Serve::start_with(dir, extra, None)
+    }
+    /// As `start`, with the process's file-descriptor limit lowered to `nofile` (the shell's
+    /// `ulimit -n`, then `exec`: the child is the server).
+    pub(crate) fn start_with(dir: &Path, extra: &[&str], nofile: Option<u32>) -> Serve {
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Command::new("bash");
+                c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_gigascale")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_gigascale")),
+        };
+        let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0", "--work-dir"])
             .arg(dir)
             .args(extra)
@@ -31,14 +45,14 @@ impl Serve {
         let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         Serve { child, base: base.to_string(), auth: format!("Bearer {token}"), agent }
     }
-    fn get(&self, path: &str) -> (u16, Vec<u8>) {
+    pub(crate) fn get(&self, path: &str) -> (u16, Vec<u8>) {
         let mut r = self.agent.get(format!("{}{path}", self.base)).header("Authorization", &self.auth).call().unwrap();
         (r.status().as_u16(), r.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap())
     }
-    fn job(&self, id: &str) -> Value {
+    pub(crate) fn job(&self, id: &str) -> Value {
         serde_json::from_slice(&self.get(&format!("/api/jobs/{id}")).1).unwrap()
     }
-    fn submit(&self, input: &Path, scale: f64) -> String {
+    pub(crate) fn submit(&self, input: &Path, scale: f64) -> String {
         let mut r = self
             .agent
             .post(format!("{}/api/uploads?name=in.png", self.base))
@@ -56,7 +70,19 @@ impl Serve {
         assert_eq!(r.status().as_u16(), 202);
         r.body_mut().read_json::<Value>().unwrap()["id"].as_str().unwrap().to_string()
     }
-    fn wait(&self, id: &str, state: &str, secs: u64) {
+    /// Sends SIGTERM and waits for the exit (at most 5 s): its status and the seconds it took.
+    pub(crate) fn terminate(&mut self) -> (std::process::ExitStatus, f64) {
+        let t = Instant::now();
+        assert!(Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success());
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return (st, t.elapsed().as_secs_f64());
+            }
+            assert!(t.elapsed() < Duration::from_secs(5), "still running 5 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    pub(crate) fn wait(&self, id: &str, state: &str, secs: u64) {
         let t = Instant::now();
         while self.job(id)["state"] != state {
             assert!(t.elapsed() < Duration::from_secs(secs), "job {id} never became {state}: {}", self.job(id));
@@ -73,7 +99,7 @@ impl Drop for Serve {
 }
 
 /// A photo-like PNG of `w x h` in `dir`.
-fn photo(dir: &Path, w: u32, h: u32) -> PathBuf {
+pub(crate) fn photo(dir: &Path, w: u32, h: u32) -> PathBuf {
     let p = dir.join("photo.png");
     photo_png(&p, w, h);
     p
@@ -105,16 +131,8 @@ fn sigterm_stops_within_five_seconds_and_the_job_resumes() {
         all
     });
     std::thread::sleep(Duration::from_millis(300));
-    let t = Instant::now();
-    assert!(Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status().unwrap().success());
     let mut s = s;
-    let status = loop {
-        if let Some(st) = s.child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(t.elapsed() < Duration::from_secs(5), "still running 5 s after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, _) = s.terminate();
     assert!(status.success(), "exit status {status}");
     let events = stream.join().unwrap();
     assert!(events.starts_with("event: snapshot"), "the event stream ended with the server: {events:.200}");
@@ -135,7 +153,7 @@ fn sigterm_stops_within_five_seconds_and_the_job_resumes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn vm_hwm_kb(pid: u32) -> u64 {
+pub(crate) fn vm_hwm_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()

@@ -26,6 +26,7 @@ mod resume;
 #[cfg(feature = "s3")]
 mod s3;
 mod serve;
+mod serve_flood;
 mod serve_process;
 mod zarr;
 

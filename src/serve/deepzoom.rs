@@ -42,6 +42,9 @@ pub(super) async fn descriptor(State(s): State<Arc<AppState>>, Path(id): Path<St
     let Some(j) = s.job(&id).filter(|j| j.state == JobState::Done) else {
         return fail(StatusCode::NOT_FOUND, "no finished job with this id");
     };
+    if j.request.pyramid == Some(false) {
+        return fail(StatusCode::NOT_FOUND, "this result has no pyramid (made with pyramid: false): download it");
+    }
     let path = s.output_path(&j);
     let tile = tokio::task::spawn_blocking(move || open(&path).map(|d| d.chunk_dimensions().0)).await;
     let Ok(Ok(tile)) = tile else { return fail(StatusCode::NOT_FOUND, "the result cannot be read") };
@@ -65,7 +68,8 @@ pub(super) async fn tile(
         return fail(StatusCode::NOT_FOUND, "tiles are named X_Y.png");
     };
     let max = max_level(j.output[0], j.output[1]);
-    if level > max {
+    // Without a pyramid only the full-size level exists.
+    if level > max || (j.request.pyramid == Some(false) && level != max) {
         return fail(StatusCode::NOT_FOUND, "no such level");
     }
     let Ok(_permit) = s.tiles_gate.acquire().await else { return fail(StatusCode::SERVICE_UNAVAILABLE, "stopping") };
@@ -77,8 +81,8 @@ pub(super) async fn tile(
                 .into_response()
         }
         Ok(Ok(None)) => fail(StatusCode::NOT_FOUND, "no such tile"),
-        Ok(Err(e)) => fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Err(e)) => fail(StatusCode::INTERNAL_SERVER_ERROR, s.scrub(&e.to_string())),
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, s.scrub(&e.to_string())),
     }
 }
 

@@ -4,8 +4,9 @@
 //!
 //! Shape (as axum's examples): one state struct (`state.rs`) shared by small handlers
 //! (`api.rs`, `deepzoom.rs`, `page.rs`, with `download.rs` for files and `reply.rs` for
-//! errors); cross-cutting concerns are layers (`guard.rs`: Host allow-list, token, CSRF,
-//! security headers, body deadline); `router` puts them together. Jobs run on their own
+//! errors, `uploads.rs` for uploads); cross-cutting concerns are layers (`guard.rs`: Host
+//! allow-list from `hosts.rs`, token, CSRF, security headers, JSON errors); `router` puts
+//! them together, and `listen.rs` accepts connections under a cap and deadlines. Jobs run on their own
 //! threads (`runner.rs`), each under its share of `--max-memory`; their records live in
 //! `--work-dir` and survive a restart. The server uses the library's public API only.
 
@@ -13,10 +14,13 @@ mod api;
 mod deepzoom;
 mod download;
 mod guard;
+mod hosts;
+mod listen;
 mod page;
 mod reply;
 mod runner;
 mod state;
+mod uploads;
 
 use crate::error::{Error, Result};
 use axum::routing::{get, post};
@@ -30,7 +34,8 @@ use state::AppState;
 /// The application: routes, then the guard's layers around them.
 fn router(state: Arc<AppState>) -> Router {
     let routes = Router::new()
-        .route("/api/uploads", post(api::upload))
+        .route("/api/uploads", post(uploads::upload))
+        .route("/api/uploads/{id}", axum::routing::delete(uploads::delete_upload))
         .route("/api/jobs", post(api::create_job).get(api::list_jobs))
         .route("/api/jobs/{id}", get(api::get_job).delete(api::delete_job))
         .route("/api/jobs/{id}/result", get(api::result))
@@ -59,6 +64,9 @@ pub struct ServeOptions {
     pub max_upload: u64,
     /// Largest input accepted, in pixels.
     pub max_pixels: u64,
+    /// Largest result a job may make, in bytes of samples (width x height x channels);
+    /// larger requests are refused with 413.
+    pub max_output: u64,
     /// Jobs run at once.
     pub jobs: usize,
     /// Jobs waiting at most (beyond that, 503).
@@ -67,13 +75,19 @@ pub struct ServeOptions {
     pub token: Option<String>,
     /// Allow a non-loopback `listen` (the token stays mandatory).
     pub allow_remote: bool,
+    /// Further names the server answers to (`--allow-host`, e.g. a reverse proxy's).
+    pub allow_hosts: Vec<String>,
     /// Threads each job uses (0 = one per CPU).
     pub threads: usize,
+    /// Test hook: while true, every record write fails as on a full disk (ENOSPC).
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fail_records: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ServeOptions {
-    /// Defaults: 127.0.0.1:8580, `work_dir`, 1 GiB, 2 GiB uploads, one job at a time, a queue
-    /// of 16, a fresh random token.
+    /// Defaults: 127.0.0.1:8580, `work_dir`, 1 GiB, 2 GiB uploads, results up to 8 GiB of
+    /// samples, one job at a time, a queue of 16, a fresh random token.
     pub fn new(work_dir: PathBuf) -> Result<ServeOptions> {
         Ok(ServeOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 8580)),
@@ -81,11 +95,15 @@ impl ServeOptions {
             max_memory: 1 << 30,
             max_upload: 2 << 30,
             max_pixels: crate::limits::DEFAULT_MAX_PIXELS,
+            max_output: 8 << 30,
             jobs: 1,
             queue: 16,
             token: Some(new_token()?),
             allow_remote: false,
+            allow_hosts: Vec::new(),
             threads: 0,
+            #[cfg(feature = "testing")]
+            fail_records: Arc::default(),
         })
     }
 
@@ -125,8 +143,11 @@ pub fn new_token() -> Result<String> {
 pub struct Server {
     /// The address it listens on (the port resolved when 0 was asked).
     pub addr: SocketAddr,
-    /// The page's address with the token, as `serve` prints it.
+    /// The page's address with the token, as `serve` prints it first.
     pub url: String,
+    /// Every address the page is reachable at (with `--allow-remote` on a wildcard address,
+    /// one per network interface), `url` first.
+    pub urls: Vec<String>,
     state: Arc<AppState>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
@@ -146,19 +167,18 @@ impl Server {
         let addr = listener.local_addr().map_err(|e| Error::io(format!("{}", opts.listen), e))?;
         let state = AppState::open(opts, addr)?;
         runner::start(&state);
-        let url = state.page_url();
+        let urls = state.page_urls();
+        let url = urls.first().cloned().unwrap_or_default();
         let app = router(state.clone());
         let stop = state.clone();
+        let cap = listen::max_connections(state.connection_budget());
         let thread = std::thread::spawn(move || {
-            rt.block_on(async move {
-                let shutdown = async move { stop.stopped().await };
-                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                    .map_err(|e| Error::io("the server", e))
-            })
+            rt.block_on(listen::serve(listener, app, cap, stop.stop_signal()));
+            // Jobs' threads and blocking reads may still hold the runtime; they end on stop.
+            rt.shutdown_timeout(std::time::Duration::from_millis(500));
+            Ok(())
         });
-        Ok(Server { addr, url, state, thread: Some(thread) })
+        Ok(Server { addr, url, urls, state, thread: Some(thread) })
     }
 
     /// Stops: SSE streams end, running jobs are cancelled (resumable on the next start),

@@ -81,7 +81,7 @@ fn run_one(state: &Arc<AppState>, id: &str, cancel: Arc<AtomicBool>) {
         }
         Err(e) => {
             job.state = JobState::Failed;
-            job.error = Some(e.to_string());
+            job.error = Some(state.scrub(&e.to_string()));
             remove_partial(state, &job);
         }
     }
@@ -136,7 +136,10 @@ fn execute(state: &Arc<AppState>, job: &mut Job, upload: &Upload, cancel: Arc<At
         job.progress = p;
         let el = t0.elapsed().as_secs_f64();
         job.eta_s = (p > 0.01).then(|| el * (1.0 - p) / p);
+        state.set_progress(&job.id, p, job.eta_s);
         state.emit("progress", &job.id, serde_json::json!({"progress": p, "eta_s": job.eta_s, "library": library}));
     };
-    crate::upscale(&input, &output, &o, files, &mut progress).map(|_| ())
+    crate::upscale(&input, &output, &o, files, &mut progress)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&output, std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::io(&output, e))
 }

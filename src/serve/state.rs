@@ -109,7 +109,8 @@ pub(super) struct Book {
 /// Everything the handlers and the job threads share.
 pub(super) struct AppState {
     pub opts: ServeOptions,
-    pub addr: SocketAddr,
+    /// The Host values this server answers to.
+    pub hosts: super::hosts::Hosts,
     book: Mutex<Book>,
     /// Signalled when the queue gains a job or the server stops.
     pub wake: Condvar,
@@ -139,19 +140,29 @@ pub(super) fn valid_id(id: &str) -> bool {
 impl AppState {
     /// Opens (creating) the work directory and loads what an earlier run left: uploads, and
     /// jobs — those that were queued or running are queued again (running ones resume).
-    pub(super) fn open(opts: ServeOptions, addr: SocketAddr) -> Result<Arc<AppState>> {
+    pub(super) fn open(mut opts: ServeOptions, addr: SocketAddr) -> Result<Arc<AppState>> {
+        private_dir(&opts.work_dir)?;
+        opts.work_dir = std::path::absolute(&opts.work_dir).map_err(|e| Error::io(&opts.work_dir, e))?;
         for d in ["uploads", "jobs"] {
-            let p = opts.work_dir.join(d);
-            std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+            private_dir(&opts.work_dir.join(d))?;
         }
         let mut book = Book::default();
         for (id, dir) in entries(&opts.work_dir.join("uploads"))? {
-            if let Some(u) = read_json::<Upload>(&dir.join("upload.json")) {
-                book.uploads.insert(id, u);
+            match read_json::<Upload>(&dir.join("upload.json")) {
+                Some(u) => {
+                    remove_leftovers(&dir);
+                    book.uploads.insert(id, u);
+                }
+                // An upload cut off (a crash, kill -9) before its record was written.
+                None => remove_dir(&dir),
             }
         }
         for (id, dir) in entries(&opts.work_dir.join("jobs"))? {
-            let Some(mut j) = read_json::<Job>(&dir.join("job.json")) else { continue };
+            remove_leftovers(&dir);
+            let Some(mut j) = read_json::<Job>(&dir.join("job.json")) else {
+                remove_dir(&dir);
+                continue;
+            };
             if matches!(j.state, JobState::Queued | JobState::Running) {
                 j.state = JobState::Queued;
                 book.queue.push_back(id.clone());
@@ -160,9 +171,10 @@ impl AppState {
         }
         let (stop_tx, _) = tokio::sync::watch::channel(false);
         let (events, _) = tokio::sync::broadcast::channel(1024);
+        let hosts = super::hosts::Hosts::new(addr, opts.allow_remote, &opts.allow_hosts);
         Ok(Arc::new(AppState {
             opts,
-            addr,
+            hosts,
             book: Mutex::new(book),
             wake: Condvar::new(),
             events,
@@ -174,13 +186,10 @@ impl AppState {
         }))
     }
 
-    /// The page's address with the token.
-    pub(super) fn page_url(&self) -> String {
-        let host = if self.addr.ip().is_loopback() { "127.0.0.1".to_string() } else { self.addr.ip().to_string() };
-        match &self.opts.token {
-            Some(t) => format!("http://{host}:{}/?token={t}", self.addr.port()),
-            None => format!("http://{host}:{}/", self.addr.port()),
-        }
+    /// The page's addresses with the token, most useful first.
+    pub(super) fn page_urls(&self) -> Vec<String> {
+        let token = self.opts.token.as_ref().map_or(String::new(), |t| format!("?token={t}"));
+        self.hosts.urls().iter().map(|u| format!("{u}{token}")).collect()
     }
 
     /// The book, locked (a poisoned lock is taken over: the records stay consistent because
@@ -209,11 +218,51 @@ impl AppState {
         self.job_dir(&j.id).join("result.tif")
     }
 
-    /// Stores job `j` (its record on disk, then the book) and tells the event stream.
+    /// Writes job `j`'s record durably.
+    pub(super) fn persist_job(&self, j: &Job) -> Result<()> {
+        self.write_record(&self.job_dir(&j.id).join("job.json"), j)
+    }
+
+    /// Writes a record durably ([`write_json`]), or fails as on a full disk while the test
+    /// hook says so.
+    pub(super) fn write_record<T: Serialize>(&self, path: &Path, v: &T) -> Result<()> {
+        #[cfg(feature = "testing")]
+        if self.opts.fail_records.load(Ordering::SeqCst) {
+            return Err(Error::io(path, std::io::Error::from_raw_os_error(libc::ENOSPC)));
+        }
+        write_json(path, v)
+    }
+
+    /// Stores job `j` (its record on disk, then the book) and tells the event stream. A
+    /// record that cannot be written leaves the book right (the job goes on; a restart
+    /// would find the previous record).
     pub(super) fn save_job(&self, j: &Job, event: &str) {
-        let _ = write_json(&self.job_dir(&j.id).join("job.json"), j);
+        let _ = self.persist_job(j);
         self.book().jobs.insert(j.id.clone(), j.clone());
         self.emit(event, &j.id, serde_json::to_value(j).unwrap_or_default());
+    }
+
+    /// Job `id`'s progress (0..1) and estimate, in the book (`GET /api/jobs/{id}`).
+    pub(super) fn set_progress(&self, id: &str, progress: f64, eta_s: Option<f64>) {
+        if let Some(j) = self.book().jobs.get_mut(id) {
+            (j.progress, j.eta_s) = (progress, eta_s);
+        }
+    }
+
+    /// `msg` with the work directory's location replaced by `work-dir` (errors sent to
+    /// clients never show where the server keeps its files).
+    pub(super) fn scrub(&self, msg: &str) -> String {
+        let dir = &self.opts.work_dir;
+        let mut out = msg.to_string();
+        // `work_dir` was made absolute when the state was opened; its canonical form too
+        // (symbolic links resolved), longest first.
+        for d in [std::fs::canonicalize(dir).ok(), Some(dir.clone())].into_iter().flatten() {
+            let d = d.to_string_lossy().into_owned();
+            if d.len() > 1 {
+                out = out.replace(&d, "work-dir");
+            }
+        }
+        out
     }
 
     /// Sends `{event, job, data}` to every event stream.
@@ -235,6 +284,17 @@ impl AppState {
             c.store(true, Ordering::SeqCst);
         }
         self.wake.notify_all();
+    }
+
+    /// A receiver that turns true when [`AppState::stop`] is called.
+    pub(super) fn stop_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stop_tx.subscribe()
+    }
+
+    /// The part of `--max-memory` open connections may hold: what the jobs' three quarters
+    /// leave, less what uploads and tile renderings buffer.
+    pub(super) fn connection_budget(&self) -> u64 {
+        (self.opts.max_memory / 4).saturating_sub(super::listen::RESERVED)
     }
 
     /// Resolves once [`AppState::stop`] was called.
@@ -265,10 +325,50 @@ pub(super) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> 
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
-/// Writes a JSON record atomically (temporary name, rename).
+/// Writes a JSON record durably: a temporary file (owner-only), synced, renamed over the
+/// record, the directory synced. On failure the temporary file is removed and the old
+/// record (if any) stays.
 pub(super) fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    use std::io::Write;
     let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec_pretty(v).map_err(|e| Error::Internal(format!("json: {e}")))?;
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let written = private_file(&tmp).and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_all()));
+    let renamed = written.and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = renamed {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Creates (truncating) a file only the owner can read.
+pub(super) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
+}
+
+/// Creates `dir` (and its parents) if needed and makes it owner-only (0700).
+pub(super) fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))
+}
+
+/// Syncs a directory (a rename in it is then durable).
+pub(super) fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+}
+
+/// Removes the temporary records a crash may have left in `dir`.
+fn remove_leftovers(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().ends_with(".json.tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Removes a directory of ours that has no record (an upload or job cut off).
+fn remove_dir(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
 }

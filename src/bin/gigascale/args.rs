@@ -263,6 +263,10 @@ pub(crate) struct ServeArgs {
     /// Largest upload accepted (413 beyond).
     #[arg(long, value_name = "SIZE", default_value = "2G")]
     pub(crate) max_upload: String,
+    /// Largest result a job may make, in bytes of samples (width x height x channels, before
+    /// compression); larger requests are refused with 413.
+    #[arg(long, value_name = "SIZE", default_value = "8G")]
+    pub(crate) max_output: String,
     /// Largest input accepted, in pixels (413 beyond).
     #[arg(long, value_name = "N", default_value_t = gigascale::DEFAULT_MAX_PIXELS)]
     pub(crate) max_pixels: u64,
@@ -278,9 +282,15 @@ pub(crate) struct ServeArgs {
     /// No access token (loopback only; any local program can then use the server).
     #[arg(long)]
     pub(crate) no_token: bool,
-    /// Allow a non-loopback --listen (the token stays mandatory).
+    /// Allow a non-loopback --listen (the token stays mandatory). On a wildcard address
+    /// (0.0.0.0, [::]) the server answers to the machine's own addresses and host name, and
+    /// prints a URL for each address.
     #[arg(long)]
     pub(crate) allow_remote: bool,
+    /// A further name the server answers to in the Host header (a reverse proxy's public
+    /// name, e.g. upscale.example.org); repeatable. Requests naming any other host get 403.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) allow_host: Vec<String>,
 }
 
 impl UpscaleArgs {

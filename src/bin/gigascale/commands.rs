@@ -195,14 +195,18 @@ pub(crate) fn serve(a: &crate::args::ServeArgs) -> Result<(), Error> {
     o.listen = a.listen;
     o.max_memory = gigascale::parse_size(&a.max_memory)?;
     o.max_upload = gigascale::parse_size(&a.max_upload)?;
+    o.max_output = gigascale::parse_size(&a.max_output)?;
     (o.max_pixels, o.jobs, o.queue) = (a.max_pixels, a.jobs, a.queue);
     o.threads = a.threads.unwrap_or(0);
     o.allow_remote = a.allow_remote;
+    o.allow_hosts = a.allow_host.clone();
     if a.no_token {
         o.token = None;
     }
     let server = Server::start(o)?;
-    println!("{}", server.url);
+    for url in &server.urls {
+        println!("{url}");
+    }
     use std::io::Write;
     let _ = std::io::stdout().flush();
     server.run_until_signal()
