@@ -177,6 +177,7 @@ fn calibration_image(n: usize) -> Tensor {
 impl Exact {
     /// Chooses every blob's exponent and rounds the weights, from one float run of the
     /// network on the calibration image.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn calibrate(g: &Graph) -> Result<Exact, String> {
         Exact::with_calibration(g, &Exact::calibration(g)?)
     }

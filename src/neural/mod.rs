@@ -6,6 +6,7 @@
 //! needs: the scale, the receptive radius (halo) and the cost per pixel. Running the graph on
 //! tiles is the next step of the engine (see docs/neural.md).
 
+mod cache;
 pub(crate) mod exact;
 pub(crate) mod graph;
 mod kernels;
@@ -225,11 +226,22 @@ impl Model {
         let made = self.exact.get_or_init(|| {
             let made = match self.calibration {
                 Some(c) => exact::Exact::with_calibration(&self.graph, c),
-                None => exact::Exact::calibrate(&self.graph),
+                None => self.file_calibration().and_then(|c| exact::Exact::with_calibration(&self.graph, &c)),
             };
             made.map(std::sync::Arc::new)
         });
         made.clone().map_err(|e| Error::usage(format!("model {}: {e}", self.name)))
+    }
+
+    /// A model file's calibration: kept from an earlier run ([`cache`]), else computed (and
+    /// kept).
+    fn file_calibration(&self) -> std::result::Result<Vec<i32>, String> {
+        if let Some(c) = cache::load(self.digest, self.graph.blobs) {
+            return Ok(c);
+        }
+        let c = exact::Exact::calibration(&self.graph)?;
+        cache::store(self.digest, &c);
+        Ok(c)
     }
 
     /// This model computed with the scalar micro-kernel (`kernels/native.rs`), for tests that

@@ -1,0 +1,78 @@
+//! Calibrations of model files, kept between runs: calibrating is one float run of the
+//! network (about 6 s for realesrgan-x4plus's 999 layers), and its result depends only on the
+//! model's two files and the calibration procedure. Kept as one small text file per model in
+//! `$GIGASCALE_CACHE`, else `$XDG_CACHE_HOME/gigascale`, else `~/.cache/gigascale`
+//! (`GIGASCALE_CACHE=off` keeps nothing). A missing, unreadable or malformed entry is
+//! recomputed; an entry that cannot be written is skipped. The values are checked against the
+//! network (one exponent per blob, within the calibration's range) before use.
+
+use std::path::{Path, PathBuf};
+
+/// Bumped whenever the calibration image or rule changes (old entries are then ignored).
+const VERSION: u32 = 2;
+
+/// The cache directory, if any.
+fn dir() -> Option<PathBuf> {
+    match std::env::var_os("GIGASCALE_CACHE") {
+        Some(v) if v == "off" => None,
+        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+        _ => std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("gigascale")),
+    }
+}
+
+/// The entry of the model with `digest` in `dir`.
+fn entry(dir: &Path, digest: u64) -> PathBuf {
+    dir.join(format!("calibration-v{VERSION}-{digest:016x}.txt"))
+}
+
+/// The kept calibration of the model with `digest` and `blobs` blobs, if valid.
+pub(crate) fn load(digest: u64, blobs: usize) -> Option<Vec<i32>> {
+    load_from(&dir()?, digest, blobs)
+}
+
+/// Keeps a calibration (best effort).
+pub(crate) fn store(digest: u64, calibration: &[i32]) {
+    if let Some(d) = dir() {
+        store_in(&d, digest, calibration);
+    }
+}
+
+fn load_from(dir: &Path, digest: u64, blobs: usize) -> Option<Vec<i32>> {
+    let text = std::fs::read_to_string(entry(dir, digest)).ok()?;
+    let values: Vec<i32> = text.split_whitespace().map(str::parse).collect::<Result<_, _>>().ok()?;
+    let valid = values.len() == blobs && values.iter().all(|v| (-8..=24).contains(v));
+    valid.then_some(values)
+}
+
+fn store_in(dir: &Path, digest: u64, calibration: &[i32]) {
+    let text: Vec<String> = calibration.iter().map(i32::to_string).collect();
+    let path = entry(dir, digest);
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&tmp, text.join(" ") + "\n"));
+    if written.and_then(|()| std::fs::rename(&tmp, &path)).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_calibrations_come_back_and_bad_ones_do_not() {
+        let d = std::env::temp_dir().join(format!("gigascale-cal-{}", std::process::id()));
+        store_in(&d, 7, &[14, 13, -2, 24]);
+        assert_eq!(load_from(&d, 7, 4), Some(vec![14, 13, -2, 24]));
+        assert_eq!(load_from(&d, 7, 5), None, "another network's blob count");
+        assert_eq!(load_from(&d, 8, 4), None, "another model");
+        std::fs::write(entry(&d, 9), "14 13 99 1\n").unwrap();
+        assert_eq!(load_from(&d, 9, 4), None, "out of range");
+        std::fs::write(entry(&d, 10), "14 x\n").unwrap();
+        assert_eq!(load_from(&d, 10, 2), None, "not numbers");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
