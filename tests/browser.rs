@@ -89,7 +89,7 @@ fn start_driver() -> Option<Driver> {
     let mut d = Driver { child, base, agent, session: String::new() };
     let args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800"];
     let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome",
-        "goog:chromeOptions": {"binary": browser, "args": args}}}});
+        "goog:chromeOptions": {"binary": browser, "args": args}, "goog:loggingPrefs": {"browser": "ALL"}}}});
     d.session = d.call("POST", "/session", Some(caps))["sessionId"].as_str().unwrap().to_string();
     Some(d)
 }
@@ -136,6 +136,10 @@ fn the_page_uploads_runs_a_job_and_shows_it_in_the_viewer() {
     d.session("POST", "/url", Some(json!({"url": direct})));
     d.wait("return window.gigascale && window.gigascale.viewerLoaded", 60, "the viewer opened by /?job=ID");
     assert_eq!(d.script("return window.gigascale.tileFailures"), json!(0));
+    // No console errors and no Content-Security-Policy violations on any of it.
+    let log = d.session("POST", "/se/log", Some(json!({"type": "browser"})));
+    let severe: Vec<&Value> = log.as_array().unwrap().iter().filter(|e| e["level"] == "SEVERE").collect();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
     drop(d);
     server.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(&dir);

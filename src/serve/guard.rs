@@ -18,7 +18,13 @@ use std::sync::Arc;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 const COOKIE: &str = "gigascale_token";
-const CSP: &str = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; \
+/// The page's Content-Security-Policy: everything from the server itself, no inline script
+/// and no inline style — but for the one `<style>` OpenSeadragon 6.1.1 inserts (its rule for
+/// touch screens, `@media (hover: none) { .openseadragon-canvas:focus { outline: none
+/// !important; } }`), allowed by its SHA-256 (the browser test fails on any violation, so a
+/// new vendored version that changes it is noticed).
+const CSP: &str = "default-src 'self'; img-src 'self' blob: data:; \
+                   style-src 'self' 'sha256-9xTiqzfwFaL2SGb1rmr8gysEwVVjIvqWAgmZgqFqpEE='; script-src 'self'; \
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// `router` inside the layers.

@@ -86,7 +86,10 @@ function render() {
     if (j.state === "done") {
       const a = document.createElement("a");
       a.href = `/api/jobs/${j.id}/result`; a.textContent = "Download"; a.download = j.file_name;
-      act.append(a, button("View", () => view(j.id)), button("Delete", () => del(j.id)));
+      act.append(a);
+      // The viewer reads the result's pyramid; a job made without one is download-only.
+      if (j.request.pyramid !== false) act.append(button("View", () => view(j.id)));
+      act.append(button("Delete", () => del(j.id)));
     }
     li.append(act);
     ul.append(li);
