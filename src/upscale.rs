@@ -61,6 +61,13 @@ pub fn upscale(
             return Err(Error::usage(format!("{}: {w}x{h} is too large for PNG; name it .tif", output.display())));
         }
         OutputKind::Png => Box::new(sink::PngSink::create(output)?),
+        OutputKind::Jpeg => {
+            if let Some(why) = sink::jpeg::refusal(w, h, info.layout) {
+                return Err(Error::usage(format!("{}: {why}", output.display())));
+            }
+            let quality = opts.quality.unwrap_or(sink::jpeg::DEFAULT_QUALITY);
+            Box::new(sink::JpegSink::create(output, quality, opts.subsampling.unwrap_or_default())?)
+        }
         _ => Box::new(
             sink::TiffSink::create(output, opts.compression, opts.level)?
                 .pyramid(opts.pyramid, opts.resolved_threads()),
@@ -83,9 +90,16 @@ fn check_kind(kind: OutputKind, output: &Path, opts: &Options, files: Files) -> 
     if files.resume {
         opts.refuse_f16("be combined with --resume")?;
     }
+    let jpeg_only = opts.quality.is_some() || opts.subsampling.is_some();
     match kind {
         OutputKind::Png if opts.compression != Compression::None => {
             Err(Error::usage("--compression applies to TIFF output; PNG is always deflate-compressed"))
+        }
+        _ if jpeg_only && kind != OutputKind::Jpeg => {
+            Err(Error::usage(format!("{name}: --quality and --subsampling apply to JPEG output (.jpg)")))
+        }
+        OutputKind::Jpeg if opts.compression != Compression::None || opts.pyramid || files.resume => {
+            Err(Error::usage(format!("{name}: --compression, --pyramid and --resume apply to TIFF output, not JPEG")))
         }
         OutputKind::Zarr if files.resume => Err(Error::usage(format!(
             "{name}: --resume is for TIFF; an OME-Zarr job resumes by unit (gigascale plan / run / finalize)"

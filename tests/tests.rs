@@ -16,6 +16,7 @@ mod gpu;
 mod hostile;
 mod interop;
 mod invariance;
+mod jpeg_out;
 mod layers;
 mod memory;
 mod neural;

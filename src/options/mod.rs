@@ -126,6 +126,10 @@ pub struct Options {
     pub compression: Compression,
     /// Compression level (codec default when `None`).
     pub level: Option<i32>,
+    /// JPEG output: quality 1-100 ([`crate::sink::jpeg::DEFAULT_QUALITY`] when `None`).
+    pub quality: Option<u8>,
+    /// JPEG output: chroma subsampling (4:4:4 when `None`).
+    pub subsampling: Option<crate::sink::Subsampling>,
     /// TIFF output: add reduced-resolution levels (each half the one before, rounded up, until
     /// one fits in a tile), computed while level 0 streams out.
     pub pyramid: bool,
@@ -167,6 +171,8 @@ impl Options {
             tile: 256,
             compression: Compression::None,
             level: None,
+            quality: None,
+            subsampling: None,
             pyramid: false,
             shard: 0,
             threads: 0,

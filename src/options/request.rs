@@ -75,6 +75,12 @@ pub struct Request {
     /// Compression level.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<i32>,
+    /// JPEG quality, 1-100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<u8>,
+    /// JPEG chroma subsampling name ([`crate::sink::Subsampling::name`]: `444`, `420`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subsampling: Option<String>,
     /// Reduced-resolution levels.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pyramid: Option<bool>,
@@ -189,6 +195,14 @@ impl Request {
         o.cancel = self.cancel.clone();
         o.tile = self.tile.unwrap_or(o.tile);
         o.level = self.level;
+        if let Some(q) = self.quality.filter(|q| !(1..=100).contains(q)) {
+            return Err(Error::usage(format!("--quality {q}: give 1 to 100")));
+        }
+        o.quality = self.quality;
+        if let Some(s) = &self.subsampling {
+            let names = crate::sink::Subsampling::ALL.map(crate::sink::Subsampling::name);
+            o.subsampling = Some(named("--subsampling", s, &names, crate::sink::Subsampling::from_name)?);
+        }
         o.pyramid = self.pyramid.unwrap_or(false);
         o.shard = self.shard.unwrap_or(0);
         o.model_passes = self.model_passes.unwrap_or(1);

@@ -5,6 +5,8 @@
 mod compress;
 mod ifd;
 pub(crate) mod journal;
+pub mod jpeg;
+mod jpeg_encoder;
 mod lzw;
 mod output;
 pub mod place;
@@ -13,6 +15,7 @@ mod pyramid;
 mod tiff;
 
 pub use compress::{Compression, TileEncoder};
+pub use jpeg::{JpegSink, Subsampling};
 pub(crate) use output::OutputFile;
 pub use place::OutputKind;
 pub use png::PngSink;

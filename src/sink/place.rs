@@ -14,6 +14,8 @@ pub enum OutputKind {
     Tiff,
     /// `.png`: streamed PNG.
     Png,
+    /// `.jpg` / `.jpeg`: streamed baseline JPEG (8-bit, no alpha, at most 65535 px a side).
+    Jpeg,
     /// `.zarr` (`OUT.ome.zarr`): a sharded OME-Zarr 0.5 directory (or bucket prefix).
     Zarr,
 }
@@ -32,9 +34,10 @@ impl OutputKind {
         match ext.as_deref() {
             Some("tif") | Some("tiff") => Ok(OutputKind::Tiff),
             Some("png") => Ok(OutputKind::Png),
+            Some("jpg") | Some("jpeg") => Ok(OutputKind::Jpeg),
             Some("zarr") => Ok(OutputKind::Zarr),
             _ => Err(Error::usage(format!(
-                "{}: unknown output type; name it .tif/.tiff (tiled TIFF), .png or .ome.zarr (sharded OME-Zarr)",
+                "{}: unknown output type; name it .tif/.tiff (tiled TIFF), .png, .jpg or .ome.zarr (sharded OME-Zarr)",
                 path.display()
             ))),
         }

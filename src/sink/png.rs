@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 /// The encoder consumes its writer on `finish`; it writes through this handle so the output
 /// file can still be committed afterwards.
-struct SharedOut(Arc<Mutex<OutputFile>>);
+pub(super) struct SharedOut(pub(super) Arc<Mutex<OutputFile>>);
 
 impl std::io::Write for SharedOut {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -6,7 +6,7 @@
 
 mod jpeg;
 mod jpeg_coefficients;
-mod jpeg_errors;
+pub(crate) mod jpeg_errors;
 mod libjpeg;
 mod memory;
 mod png;

@@ -170,6 +170,14 @@ struct ShapeArgs {
     /// Compression level (deflate 0-12, default 6; zstd 1-22, default 3).
     #[arg(long, value_name = "N")]
     level: Option<i32>,
+    /// JPEG output (.jpg): quality, 1-100 (default 90). Baseline JPEG, streamed band by band;
+    /// at most 65535 px a side, 8-bit, no alpha.
+    #[arg(long, value_name = "N")]
+    quality: Option<u8>,
+    /// JPEG output: chroma subsampling, 444 (full colour resolution, the default) or 420
+    /// (half, smaller files).
+    #[arg(long, value_name = "444|420")]
+    subsampling: Option<String>,
     /// Add reduced-resolution levels (a pyramid), each half the one before, until one fits
     /// in a tile; what deep-zoom viewers, libvips, OpenSlide, GDAL and tifffile read (TIFF), or
     /// OME-Zarr multiscales (napari, vizarr, neuroglancer). Computed while the full-size image
@@ -303,6 +311,7 @@ impl UpscaleArgs {
             (Some(s.filter.clone()), Some(s.precision.clone()), Some(s.compression.clone()));
         (r.model, r.model_passes, r.model_dirs) = (s.model.clone(), Some(s.model_passes), s.model_dir.clone());
         (r.tile, r.level, r.pyramid, r.shard) = (Some(s.tile), s.level, Some(s.pyramid), s.shard);
+        (r.quality, r.subsampling) = (s.quality, s.subsampling.clone());
         r
     }
 }
