@@ -53,6 +53,7 @@
 //   files       upscale        (files in, files out)
 //   fronts      serve, fuzzing (the HTTP server and the fuzz harness: the public API only)
 mod backend;
+pub mod batch;
 pub mod budget;
 pub mod digest;
 mod error;
@@ -84,6 +85,7 @@ mod store;
 mod upscale;
 pub mod zarr;
 
+pub use batch::{upscale_dir, Batch, BatchReport};
 pub use budget::{plan_memory, MemoryPlan, Needs};
 pub use error::{Error, Result};
 pub use job::{decode_into_store, run, run_file, Job, Report};

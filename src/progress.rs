@@ -135,6 +135,27 @@ pub enum Event {
         /// Total tiles.
         total: u64,
     },
+    /// A batch ([`crate::batch`]) starts file `index` (from 0) of `total`.
+    File {
+        /// The file's number in the batch, from 0.
+        index: u64,
+        /// Files in the batch.
+        total: u64,
+        /// The input file.
+        input: String,
+        /// Where its output goes.
+        output: String,
+    },
+    /// A batch's file `index` ended: `status` is `done`, `skipped` (its output was already
+    /// there) or `failed` (with `error`).
+    FileEnd {
+        /// The file's number in the batch, from 0.
+        index: u64,
+        /// `done`, `skipped` or `failed`.
+        status: String,
+        /// Why it failed.
+        error: Option<String>,
+    },
     /// The output is complete and in place.
     Done {
         /// Output file size.

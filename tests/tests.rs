@@ -6,6 +6,7 @@
 mod util;
 
 mod backends;
+mod batch;
 mod browser;
 mod cli;
 mod edges;

@@ -103,10 +103,12 @@ pub(crate) enum Cmd {
 /// `upscale IN OUT` and `plan IN OUT`.
 #[derive(Args)]
 pub(crate) struct UpscaleArgs {
-    /// Input image: JPEG, PNG or TIFF (format is detected from the content).
+    /// Input image: JPEG, PNG or TIFF (format is detected from the content). Or a directory:
+    /// every image in it is upscaled into the OUT directory (a batch; see --recursive).
     pub(crate) input: PathBuf,
-    /// Output: .tif/.tiff, .png, or .ome.zarr (sharded OME-Zarr 0.5, zstd; see `gigascale
-    /// plan`). Written under a temporary name, renamed when complete.
+    /// Output: .tif/.tiff, .png, .jpg, or .ome.zarr (sharded OME-Zarr 0.5, zstd; see
+    /// `gigascale plan`). Written under a temporary name, renamed when complete. For a
+    /// directory IN, a directory (created if needed).
     pub(crate) output: PathBuf,
     #[command(flatten)]
     shape: ShapeArgs,
@@ -121,7 +123,26 @@ pub(crate) struct UpscaleArgs {
     #[arg(long)]
     pub(crate) resume: bool,
     #[command(flatten)]
+    pub(crate) batch: BatchArgs,
+    #[command(flatten)]
     pub(crate) report: ReportArgs,
+}
+
+/// A directory IN: the batch's own flags.
+#[derive(Args)]
+#[command(next_help_heading = "Batch (IN and OUT are directories)")]
+pub(crate) struct BatchArgs {
+    /// Also the images in IN's subdirectories, their tree mirrored in OUT.
+    #[arg(long)]
+    pub(crate) recursive: bool,
+    /// Output format for every file: tif, png or jpg (default: each input's own). Files whose
+    /// output already exists are skipped, so rerunning a cut-off batch continues it.
+    #[arg(long, value_name = "tif|png|jpg")]
+    pub(crate) format: Option<String>,
+    /// Files upscaled at once, sharing --max-memory and the threads (default 1: one after
+    /// another with the whole budget).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) jobs: usize,
 }
 
 /// What shapes the output's bytes.

@@ -17,6 +17,23 @@ pub(crate) fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
     let mut display = Display::new(a.report.progress, a.report.quiet, request.max_memory.is_some());
     let mut files = gigascale::Files::default();
     (files.overwrite, files.resume) = (a.overwrite, a.resume);
+    if a.input.is_dir() {
+        let mut batch = gigascale::Batch::default();
+        (batch.recursive, batch.format, batch.jobs, batch.files) =
+            (a.batch.recursive, a.batch.format.clone(), a.batch.jobs, files);
+        let r = gigascale::upscale_dir(&a.input, &a.output, &opts, &batch, &mut |e| display.on_event(e));
+        display.clear();
+        let r = r?;
+        display.print_batch(&r);
+        if !r.failed.is_empty() {
+            let msg = format!("{} of the batch's {} files failed (listed above)", r.failed.len(), r.total());
+            return Err(Error::format(&a.input, msg));
+        }
+        return Ok(());
+    }
+    if a.batch.recursive || a.batch.format.is_some() || a.batch.jobs != 1 {
+        return Err(Error::usage("--recursive, --format and --jobs are for a directory IN (a batch)"));
+    }
     let r = gigascale::upscale(&a.input, &a.output, &opts, files, &mut |e| display.on_event(e));
     display.clear();
     let r = r?;

@@ -6,6 +6,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::Path;
 
+/// The last 40 characters of a path, for the bar.
+fn short(path: &str) -> String {
+    let n = path.chars().count();
+    let tail: String = path.chars().skip(n.saturating_sub(40)).collect();
+    if n > 40 {
+        format!("…{tail} ")
+    } else {
+        format!("{tail} ")
+    }
+}
+
 /// Where progress goes (`--progress`).
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 pub(crate) enum ProgressMode {
@@ -28,6 +39,8 @@ pub(crate) struct Display {
     budget_source: String,
     summary: String,
     backend: String,
+    /// The batch's file in flight (`3/40`).
+    file: String,
 }
 
 impl Display {
@@ -48,13 +61,13 @@ impl Display {
         let bar = (mode == ProgressMode::Bar).then(|| {
             let b = ProgressBar::new(0);
             b.set_style(
-                ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")
+                ProgressStyle::with_template("{prefix}{msg:>8} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
             );
             b
         });
-        Display { mode, quiet, bar, budget_source, summary: String::new(), backend: String::new() }
+        Display { mode, quiet, bar, budget_source, summary: String::new(), backend: String::new(), file: String::new() }
     }
 
     /// Shows one event.
@@ -71,6 +84,21 @@ impl Display {
                 eprintln!("gigascale: resuming: {tiles} of {total} tiles are already written")
             }
             Event::Backend { kind, detail } => self.backend = format!("{kind} {detail}"),
+            Event::File { index, total, input, .. } => {
+                self.file = format!("{}/{total}", index + 1);
+                if let Some(b) = &self.bar {
+                    b.set_prefix(format!("file {} {}", self.file, short(input)));
+                } else if talk {
+                    eprintln!("gigascale: [{}] {input}", self.file);
+                }
+            }
+            Event::FileEnd { status, error: Some(why), .. } if talk && status == "failed" => {
+                let line = format!("gigascale: [{}] failed: {why}", self.file);
+                match &self.bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
             Event::NeuralStart { model, pass, passes, input, output, tile, tiles, .. } if talk && *pass == 1 => {
                 let runs = if *passes > 1 { format!(" x{passes} passes") } else { String::new() };
                 eprintln!(
@@ -119,8 +147,24 @@ impl Display {
                 b.set_length(*total);
                 b.set_position(*done);
             }
-            Event::Done { .. } => b.finish_and_clear(),
+            Event::Done { .. } if self.file.is_empty() => b.finish_and_clear(),
             _ => {}
+        }
+    }
+
+    /// A batch's closing lines: the counts, then each failure with its reason.
+    pub(crate) fn print_batch(&self, r: &gigascale::BatchReport) {
+        if self.quiet && r.failed.is_empty() {
+            return;
+        }
+        eprintln!(
+            "gigascale: batch: {} done, {} skipped (output already there), {} failed",
+            r.done.len(),
+            r.skipped.len(),
+            r.failed.len()
+        );
+        for (file, why) in &r.failed {
+            eprintln!("  failed: {}: {why}", file.display());
         }
     }
 
