@@ -103,6 +103,7 @@ impl<'o> Job<'o> {
             tile: opts.tile,
             layout: info.layout,
             icc_profile: info.icc_profile.clone(),
+            metadata: output_metadata(&info.metadata, opts.dpi, (info.width, info.height), (ow, oh)),
         };
         let level = opts.level.or(opts.compression.default_level()).unwrap_or(0);
         let tile_bytes = usize::try_from(geom.tile_bytes()).map_err(|_| Error::usage("--tile is too large"))?;
@@ -452,4 +453,18 @@ pub fn run(
     progress: &mut dyn FnMut(&Event),
 ) -> Result<Report> {
     Job::prepare(source.as_ref(), sink, opts)?.execute(source, sink, progress)
+}
+
+/// The output's metadata: the input's EXIF and XMP, and its resolution — `dpi` when given,
+/// else the input's scaled with the image (so that the print size stays), else none.
+fn output_metadata(
+    m: &crate::pixel::Metadata,
+    dpi: Option<f64>,
+    (iw, ih): (u32, u32),
+    (ow, oh): (u32, u32),
+) -> crate::pixel::Metadata {
+    let scaled = m.dpi.map(|(x, y)| (x * ow as f64 / iw.max(1) as f64, y * oh as f64 / ih.max(1) as f64));
+    let dpi = dpi.map(|d| (d, d)).or(scaled);
+    let exif = m.exif.as_ref().map(|e| crate::exif::updated(e, dpi, (ow, oh)));
+    crate::pixel::Metadata { dpi, exif, ..m.clone() }
 }

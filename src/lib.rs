@@ -36,10 +36,11 @@
 // the sources and checks both; docs/how-it-works.md draws the picture.
 //
 //   errors      error          (typed errors with data)
-//   words       pixel, limits, progress, digest   (layouts, limits, events, fingerprints)
+//   words       pixel, limits, progress, digest, exif   (layouts, limits, events, fingerprints, EXIF)
 //   filters     kernel         (filters, coefficient tables, the fixed-point contract)
 //   geometry    plan           (tiles and their source windows)
 //   storage     store          (the memory-mapped source rows)
+//   ffi         libjpeg        (libjpeg's strict error manager, for the JPEG decoder and encoder)
 //   cpu         resample       (the CPU backend; native.rs is the reference)
 //   memory      budget         (the memory plan)
 //   codecs      source, sink   (decoders; TIFF/PNG writers, compression, where outputs go)
@@ -51,6 +52,7 @@
 //   assembly    job            (a job's stages; run_file, the one job assembly)
 //   zarr        zarr           (the OME-Zarr sink, and units: plan / run / finalize)
 //   files       upscale        (files in, files out)
+//   folders     batch          (whole folders of files)
 //   fronts      serve, fuzzing (the HTTP server and the fuzz harness: the public API only)
 mod backend;
 pub mod batch;
@@ -58,6 +60,7 @@ pub mod budget;
 pub mod digest;
 mod error;
 mod exec;
+mod exif;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -65,6 +68,7 @@ pub mod fuzzing;
 pub mod gpu;
 mod job;
 pub mod kernel;
+mod libjpeg;
 pub mod limits;
 pub mod neural;
 mod options;
@@ -97,7 +101,7 @@ pub use neural::{Border, Model};
 #[doc(hidden)]
 pub use options::Hooks;
 pub use options::{Backend, Options, Request, Size, PRECISIONS};
-pub use pixel::{Channels, Depth, Format, ImageInfo, Layout};
+pub use pixel::{Channels, Depth, Format, ImageInfo, Layout, Metadata};
 pub use plan::{Geometry, Plan, Rect, TileJob};
 pub use progress::{Event, StageTimes};
 pub use sink::{Compression, OutputKind};

@@ -157,6 +157,23 @@ pub struct ImageInfo {
     pub icc_profile: Option<Vec<u8>>,
     /// Human-readable details (tiling, compression, interlacing, progressive...).
     pub details: Vec<(String, String)>,
+    /// Resolution, EXIF and XMP, carried to the output.
+    pub metadata: Metadata,
+}
+
+/// What an image carries besides its pixels and ICC profile, carried into the output: its
+/// resolution (scaled with the image, so that its print size stays, or set with `--dpi`),
+/// its EXIF block and its XMP packet.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Metadata {
+    /// Pixels per inch, horizontally and vertically, if the file says.
+    pub dpi: Option<(f64, f64)>,
+    /// The EXIF block: a TIFF structure (byte order mark, IFD0, ...), without JPEG's
+    /// `Exif\0\0` prefix.
+    pub exif: Option<Vec<u8>>,
+    /// The XMP packet (UTF-8 XML).
+    pub xmp: Option<Vec<u8>>,
 }
 
 impl ImageInfo {
@@ -169,7 +186,15 @@ impl ImageInfo {
     /// assert_eq!(i.row_bytes(), 12000);
     /// ```
     pub fn new(width: u32, height: u32, layout: Layout, format: Format) -> ImageInfo {
-        ImageInfo { width, height, layout, format, icc_profile: None, details: Vec::new() }
+        ImageInfo {
+            width,
+            height,
+            layout,
+            format,
+            icc_profile: None,
+            details: Vec::new(),
+            metadata: Metadata::default(),
+        }
     }
     /// Bytes in one decoded row.
     pub fn row_bytes(&self) -> usize {

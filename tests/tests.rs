@@ -20,6 +20,7 @@ mod invariance;
 mod jpeg_out;
 mod layers;
 mod memory;
+mod metadata;
 mod neural;
 mod neural_pipeline;
 mod pyramid;

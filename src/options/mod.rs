@@ -126,6 +126,9 @@ pub struct Options {
     pub compression: Compression,
     /// Compression level (codec default when `None`).
     pub level: Option<i32>,
+    /// The output's resolution in pixels per inch (`None`: the input's, scaled with the image,
+    /// so that the print size stays).
+    pub dpi: Option<f64>,
     /// JPEG output: quality 1-100 ([`crate::sink::jpeg::DEFAULT_QUALITY`] when `None`).
     pub quality: Option<u8>,
     /// JPEG output: chroma subsampling (4:4:4 when `None`).
@@ -173,6 +176,7 @@ impl Options {
             level: None,
             quality: None,
             subsampling: None,
+            dpi: None,
             pyramid: false,
             shard: 0,
             threads: 0,

@@ -75,6 +75,15 @@ pub struct Request {
     /// Compression level.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<i32>,
+    /// The output's resolution, pixels per inch (default: the input's, scaled with it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpi: Option<f64>,
+    /// The printed width (`2m`, `150cm`, `600mm`, `40in`): with `dpi`, the output's width.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub print_width: Option<String>,
+    /// The printed height, as `print_width`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub print_height: Option<String>,
     /// JPEG quality, 1-100.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<u8>,
@@ -150,6 +159,22 @@ setters! {
 }
 
 /// `name` looked up by `find`, or a usage error listing `names`.
+/// A length (`2m`, `150cm`, `600mm`, `40in`, or a number of inches) in inches.
+fn parse_length(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic() || c == '"').unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let v: f64 = number.trim().parse().ok()?;
+    let per_inch = match unit.trim() {
+        "" | "in" | "\"" => 1.0,
+        "mm" => 25.4,
+        "cm" => 2.54,
+        "m" => 0.0254,
+        _ => return None,
+    };
+    (v.is_finite() && v > 0.0).then(|| v / per_inch)
+}
+
 fn named<T>(flag: &str, name: &str, names: &[&str], find: impl Fn(&str) -> Option<T>) -> Result<T> {
     find(name).ok_or_else(|| Error::usage(format!("{flag} {name:?}: expected one of {}", names.join(", "))))
 }
@@ -199,6 +224,10 @@ impl Request {
             return Err(Error::usage(format!("--quality {q}: give 1 to 100")));
         }
         o.quality = self.quality;
+        if let Some(d) = self.dpi.filter(|d| !(d.is_finite() && *d > 0.0 && *d <= 100_000.0)) {
+            return Err(Error::usage(format!("--dpi {d}: give a resolution between 0 and 100000 pixels per inch")));
+        }
+        o.dpi = self.dpi;
         if let Some(s) = &self.subsampling {
             let names = crate::sink::Subsampling::ALL.map(crate::sink::Subsampling::name);
             o.subsampling = Some(named("--subsampling", s, &names, crate::sink::Subsampling::from_name)?);
@@ -220,9 +249,31 @@ impl Request {
         Ok(o)
     }
 
-    /// The output size asked for: a scale or dimensions, not both.
+    /// The output size asked for: a scale or dimensions (in pixels, or printed at `dpi`), not
+    /// both.
     fn size(&self) -> Result<Size> {
         let scaled = self.scale.is_some() || self.scale_x.is_some() || self.scale_y.is_some();
+        let printed = self.print_width.is_some() || self.print_height.is_some();
+        if printed {
+            if scaled || self.width.is_some() || self.height.is_some() {
+                return Err(Error::usage("--print-width/--print-height replace --scale, --width and --height"));
+            }
+            let dpi =
+                self.dpi.ok_or_else(|| Error::usage("--print-width/--print-height need --dpi (e.g. --dpi 300)"))?;
+            let px = |flag: &str, v: &Option<String>| -> Result<Option<u32>> {
+                let Some(v) = v else { return Ok(None) };
+                let inches = parse_length(v).ok_or_else(|| {
+                    Error::usage(format!("{flag} {v:?}: give a length such as 2m, 150cm, 600mm or 40in"))
+                })?;
+                let n = (inches * dpi).round();
+                if !(1.0..=u32::MAX as f64).contains(&n) {
+                    return Err(Error::usage(format!("{flag} {v} at {dpi} dpi is {n} pixels")));
+                }
+                Ok(Some(n as u32))
+            };
+            let (width, height) = (px("--print-width", &self.print_width)?, px("--print-height", &self.print_height)?);
+            return Ok(Size::Dimensions { width, height });
+        }
         let sized = self.width.is_some() || self.height.is_some();
         match (scaled, sized) {
             (true, true) => Err(Error::usage(
@@ -280,6 +331,23 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn print_sizes_become_pixels_at_the_resolution() {
+        assert_eq!(parse_length("2m"), Some(2.0 / 0.0254));
+        assert_eq!(parse_length("254 mm"), Some(10.0));
+        assert_eq!(parse_length("40in"), Some(40.0));
+        assert_eq!(parse_length("5.08cm"), Some(2.0));
+        for bad in ["", "2 furlongs", "-1m", "m", "0in"] {
+            assert_eq!(parse_length(bad), None, "{bad}");
+        }
+        let r = Request { print_width: Some("2m".into()), dpi: Some(300.0), ..Request::default() };
+        assert_eq!(r.options().unwrap().size, Size::Dimensions { width: Some(23622), height: None });
+        let no_dpi = Request { print_width: Some("2m".into()), ..Request::default() };
+        assert!(no_dpi.options().unwrap_err().to_string().contains("--dpi"));
+        let both = Request { print_width: Some("2m".into()), dpi: Some(300.0), width: Some(5), ..Request::default() };
+        assert!(both.options().unwrap_err().to_string().contains("replace"));
+    }
 
     #[test]
     fn scale_and_size_exclude_each_other_and_one_is_needed() {

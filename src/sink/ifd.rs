@@ -9,6 +9,8 @@ const SHORT: u16 = 3;
 const LONG: u16 = 4;
 const ASCII: u16 = 2;
 const UNDEFINED: u16 = 7;
+const BYTE: u16 = 1;
+const RATIONAL: u16 = 5;
 const LONG8: u16 = 16;
 
 /// One IFD entry: tag, field type, value count and the value's little-endian bytes.
@@ -86,6 +88,19 @@ pub(super) fn tiled_image(
     if let Some(icc) = &h.icc_profile {
         e.push(Entry { tag: 34675, typ: UNDEFINED, count: icc.len() as u64, data: icc.clone() });
     }
+    if let Some((x, y)) = h.metadata.dpi {
+        // XResolution, YResolution (pixels per inch, to a thousandth), ResolutionUnit = inch.
+        let rational = |tag: u16, v: f64| {
+            let n = (v * 1000.0).round().clamp(1.0, u32::MAX as f64) as u32;
+            Entry { tag, typ: RATIONAL, count: 1, data: [n.to_le_bytes(), 1000u32.to_le_bytes()].concat() }
+        };
+        e.extend([rational(282, x), rational(283, y), short(296, 2)]);
+    }
+    if let Some(xmp) = &h.metadata.xmp {
+        e.push(Entry { tag: 700, typ: BYTE, count: xmp.len() as u64, data: xmp.clone() });
+    }
+    // An IFD's entries are sorted by tag.
+    e.sort_by_key(|x| x.tag);
     e
 }
 

@@ -7,9 +7,9 @@ use super::jpeg_encoder::{Encoder, Settings};
 use super::png::SharedOut;
 use super::{OutputFile, Raw, SinkHeader, TileEncoder, TileSink};
 use crate::error::{Error, Result};
+use crate::libjpeg::errors::Failure;
 use crate::pixel::{Channels, Depth, Layout};
 use crate::plan::TileJob;
-use crate::source::jpeg_errors::Failure;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -135,8 +135,16 @@ impl TileSink for JpegSink {
             components: h.layout.channels.count() as u8,
             quality: self.quality,
             half_chroma: self.subsampling == Subsampling::Half,
+            dpi: h.metadata.dpi,
         };
-        let started = Encoder::start(Box::new(SharedOut(shared)), settings, h.icc_profile.as_deref());
+        let mut app1 = Vec::new();
+        if let Some(exif) = &h.metadata.exif {
+            app1.push([b"Exif\0\0".as_slice(), exif].concat());
+        }
+        if let Some(xmp) = &h.metadata.xmp {
+            app1.push([crate::libjpeg::XMP_PREFIX, xmp].concat());
+        }
+        let started = Encoder::start(Box::new(SharedOut(shared)), settings, h.icc_profile.as_deref(), &app1);
         self.encoder = Some(started.map_err(|f| self.jerr(f))?);
         self.band = vec![0; h.width as usize * h.tile as usize * h.layout.bytes_per_pixel()];
         self.header = Some(h.clone());

@@ -4,11 +4,11 @@
 //! manager that hands each 256 KiB of output to a writer, scanlines pushed band by band, and
 //! an ICC profile in APP2 markers.
 //!
-//! Every libjpeg call goes through the source's strict error manager (`jpeg_errors.rs`): an
+//! Every libjpeg call goes through the source's strict error manager (`libjpeg/errors.rs`): an
 //! error unwinds out of the callback and comes back as a [`Failure`]. This module is the only
 //! one of the sinks that touches libjpeg's structures.
 
-use crate::source::jpeg_errors::{catch, fail, strict_error_mgr, Failure};
+use crate::libjpeg::errors::{catch, fail, strict_error_mgr, Failure};
 use mozjpeg_sys::*;
 use std::io::Write;
 use std::os::raw::c_int;
@@ -16,6 +16,8 @@ use std::os::raw::c_int;
 /// Bytes libjpeg fills before they are written out.
 const WRITE_BUFFER: usize = 256 << 10;
 
+/// APP1, where EXIF and XMP go.
+const APP1: c_int = 0xE1;
 /// APP2, where ICC profiles go.
 const ICC_MARKER: c_int = 0xE2;
 /// The most profile bytes one APP2 marker carries (65533 less the 14-byte header).
@@ -53,6 +55,8 @@ pub(crate) struct Settings {
     pub quality: u8,
     /// Chroma at half resolution both ways (4:2:0) instead of full (4:4:4).
     pub half_chroma: bool,
+    /// Pixels per inch for the JFIF header (rounded; libjpeg's default 1:1 aspect without).
+    pub dpi: Option<(f64, f64)>,
 }
 
 /// A JPEG being written, scanline by scanline.
@@ -71,7 +75,13 @@ unsafe impl Send for Encoder {}
 
 impl Encoder {
     /// Starts a JPEG of `s` written to `out`, with `icc` (if any) in APP2 markers.
-    pub(crate) fn start(out: Box<dyn Write + Send>, s: Settings, icc: Option<&[u8]>) -> Result<Encoder, Failure> {
+    /// `app1` are whole APP1 markers' data (EXIF, XMP), written after the ICC profile.
+    pub(crate) fn start(
+        out: Box<dyn Write + Send>,
+        s: Settings,
+        icc: Option<&[u8]>,
+        app1: &[Vec<u8>],
+    ) -> Result<Encoder, Failure> {
         let mut err = Box::new(strict_error_mgr());
         // SAFETY: an all-zero `jpeg_compress_struct` is what `jpeg_CreateCompress` expects to
         // initialise (C code does the same with memset); it holds only integers, raw pointers
@@ -111,9 +121,16 @@ impl Encoder {
                     let luma = &mut *cinfo.comp_info;
                     (luma.h_samp_factor, luma.v_samp_factor) = (sampling, sampling);
                 }
+                if let Some((x, y)) = s.dpi {
+                    let density = |v: f64| v.round().clamp(1.0, u16::MAX as f64) as u16;
+                    (cinfo.density_unit, cinfo.X_density, cinfo.Y_density) = (1, density(x), density(y));
+                }
                 jpeg_start_compress(cinfo, 1);
                 for marker in icc_markers(icc.unwrap_or_default()) {
                     jpeg_write_marker(cinfo, ICC_MARKER, marker.as_ptr(), marker.len() as u32);
+                }
+                for data in app1.iter().filter(|d| d.len() <= 65533) {
+                    jpeg_write_marker(cinfo, APP1, data.as_ptr(), data.len() as u32);
                 }
             }
             Ok(())

@@ -41,6 +41,8 @@ pub struct SinkHeader {
     pub layout: Layout,
     /// ICC profile to embed.
     pub icc_profile: Option<Vec<u8>>,
+    /// Resolution (already the output's), EXIF and XMP to embed where the format can.
+    pub metadata: crate::pixel::Metadata,
 }
 
 /// A consumer of finished tiles (push model).

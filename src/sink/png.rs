@@ -91,6 +91,15 @@ impl TileSink for PngSink {
             Depth::U16 => png::BitDepth::Sixteen,
         };
         info.icc_profile = h.icc_profile.clone().map(Into::into);
+        if let Some((x, y)) = h.metadata.dpi {
+            let per_metre = |v: f64| (v / 0.0254).round().clamp(1.0, u32::MAX as f64) as u32;
+            info.pixel_dims =
+                Some(png::PixelDimensions { xppu: per_metre(x), yppu: per_metre(y), unit: png::Unit::Meter });
+        }
+        info.exif_metadata = h.metadata.exif.clone().map(Into::into);
+        if let Some(xmp) = h.metadata.xmp.as_ref().and_then(|x| String::from_utf8(x.clone()).ok()) {
+            info.utf8_text.push(png::text_metadata::ITXtChunk::new("XML:com.adobe.xmp", xmp));
+        }
         let shared = Arc::new(Mutex::new(out));
         self.shared = Some(shared.clone());
         let enc = png::Encoder::with_info(SharedOut(shared), info).map_err(|e| self.perr(e))?;

@@ -275,7 +275,13 @@ impl TileSink for TiffSink {
         if let Some(p) = &pyramid {
             for n in 1..=p.len() {
                 let ((w, lh), offsets, counts) = p.level(n);
-                let level = SinkHeader { width: w as u32, height: lh as u32, icc_profile: None, ..h.clone() };
+                let level = SinkHeader {
+                    width: w as u32,
+                    height: lh as u32,
+                    icc_profile: None,
+                    metadata: Default::default(),
+                    ..h.clone()
+                };
                 let entries = ifd::tiled_image(&level, self.compression, (offsets, counts), big, true);
                 let (at, next) = ifd::write(self.out()?, &entries, big)?;
                 self.patch_offset(link, at)?;
@@ -333,7 +339,8 @@ mod tests {
     use crate::pixel::{Channels, Depth, Layout};
 
     fn header(w: u32, h: u32) -> SinkHeader {
-        SinkHeader { width: w, height: h, tile: 256, layout: Layout::new(Channels::Rgb, Depth::U8), icc_profile: None }
+        let layout = Layout::new(Channels::Rgb, Depth::U8);
+        SinkHeader { width: w, height: h, tile: 256, layout, icc_profile: None, metadata: Default::default() }
     }
 
     #[test]

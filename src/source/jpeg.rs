@@ -11,12 +11,12 @@
 //! are resident at a time.
 //!
 //! libjpeg's warnings (corrupt or truncated data, which it would otherwise paper over with grey)
-//! are errors (`jpeg_errors.rs`).
+//! are errors (`libjpeg/errors.rs`).
 
-use super::jpeg_errors::Failure;
 use super::libjpeg::{Decoder, READ_BUFFER};
 use super::{RowSource, RowWriter};
 use crate::error::{Error, Result};
+use crate::libjpeg::errors::Failure;
 use crate::pixel::{Channels, Depth, Format, ImageInfo, Layout};
 use mozjpeg_sys::J_COLOR_SPACE;
 use std::path::{Path, PathBuf};
@@ -138,6 +138,7 @@ impl JpegSource {
             format: Format::Jpeg,
             icc_profile: dec.icc_profile(),
             details,
+            metadata: dec.metadata(),
         };
         // libjpeg's working memory: the read buffer and a band of scanlines per component (up
         // to four MCU rows with context for fancy upsampling). A multi-scan file's coefficient

@@ -13,7 +13,7 @@
 //! The arrays are handed to libjpeg as opaque pointers to our [`VirtualArray`]s; libjpeg never
 //! looks inside them (the type is opaque in its API too).
 
-use super::jpeg_errors::{fail, Failure};
+use crate::libjpeg::errors::{fail, Failure};
 use mozjpeg_sys::{
     boolean, jpeg_common_struct, jvirt_barray_control, JBLOCK, JBLOCKARRAY, JBLOCKROW, JDIMENSION, JPOOL_IMAGE,
 };

@@ -4,11 +4,12 @@
 //! buffer moved into a disk-backed scratch mapping (`jpeg_coefficients.rs`).
 //!
 //! Every libjpeg call goes through [`catch`], which turns libjpeg's errors (and warnings,
-//! made fatal by `jpeg_errors.rs`) into a [`Failure`]. This module and those two are the only
+//! made fatal by `libjpeg/errors.rs`) into a [`Failure`]. This module and those two are the only
 //! ones that touch libjpeg's structures.
 
 use super::jpeg_coefficients::CoefficientStore;
-use super::jpeg_errors::{catch, fail, strict_error_mgr, Failure};
+use crate::libjpeg::errors::{catch, fail, strict_error_mgr, Failure};
+use crate::libjpeg::XMP_PREFIX;
 use mozjpeg_sys::*;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -68,6 +69,7 @@ impl Decoder {
                 jpeg_create_decompress(cinfo);
                 cinfo.src = src_ptr;
                 jpeg_save_markers(cinfo, 0xE2, 0xFFFF);
+                jpeg_save_markers(cinfo, 0xE1, 0xFFFF);
                 if jpeg_read_header(cinfo, 1) != 1 {
                     return Err(Failure::Libjpeg("no image in the JPEG file".into()));
                 }
@@ -103,6 +105,46 @@ impl Decoder {
         unsafe { jpeg_has_multiple_scans(&self.cinfo) != 0 }
     }
     /// The ICC profile from the APP2 `ICC_PROFILE` chunks, in sequence order.
+    /// The saved markers of type `marker` (`0xE1` APP1, `0xE2` APP2), in file order.
+    fn markers(&self, marker: u8) -> Vec<&[u8]> {
+        let mut found = Vec::new();
+        let mut m = self.cinfo.marker_list;
+        while !m.is_null() {
+            // SAFETY: `marker_list` is libjpeg's linked list of saved markers (`m` is not
+            // null), alive as long as `cinfo`, which `self` owns; we only read it.
+            let saved = unsafe { &*m };
+            if saved.marker == marker {
+                // SAFETY: a saved marker holds `data_length` bytes at `data`, alive as above.
+                found.push(unsafe { std::slice::from_raw_parts(saved.data, saved.data_length as usize) });
+            }
+            m = saved.next;
+        }
+        found
+    }
+
+    /// The JFIF resolution (dots per inch or per centimetre, as pixels per inch), the EXIF
+    /// block and the XMP packet (APP1 markers).
+    pub(crate) fn metadata(&self) -> crate::pixel::Metadata {
+        let mut m = crate::pixel::Metadata::default();
+        let c = &*self.cinfo;
+        let per_inch = match c.density_unit {
+            1 => Some(1.0),
+            2 => Some(2.54),
+            _ => None,
+        };
+        if let Some(k) = per_inch.filter(|_| c.X_density > 0 && c.Y_density > 0) {
+            m.dpi = Some((c.X_density as f64 * k, c.Y_density as f64 * k));
+        }
+        for data in self.markers(0xE1) {
+            if let Some(exif) = data.strip_prefix(b"Exif\0\0".as_slice()) {
+                m.exif.get_or_insert_with(|| exif.to_vec());
+            } else if let Some(xmp) = data.strip_prefix(XMP_PREFIX) {
+                m.xmp.get_or_insert_with(|| xmp.to_vec());
+            }
+        }
+        m
+    }
+
     pub(crate) fn icc_profile(&self) -> Option<Vec<u8>> {
         let mut chunks: Vec<(u8, &[u8])> = Vec::new();
         let mut m = self.cinfo.marker_list;

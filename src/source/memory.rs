@@ -23,7 +23,15 @@ pub struct MemorySource {
 impl MemorySource {
     /// Wraps `bytes`, which must hold exactly `width x height` pixels of `layout`.
     pub fn new(width: u32, height: u32, layout: Layout, bytes: Vec<u8>) -> Result<MemorySource> {
-        let info = ImageInfo { width, height, layout, format: Format::Memory, icc_profile: None, details: vec![] };
+        let info = ImageInfo {
+            width,
+            height,
+            layout,
+            format: Format::Memory,
+            icc_profile: None,
+            details: vec![],
+            metadata: Default::default(),
+        };
         if info.total_bytes() != Some(bytes.len() as u64) || width == 0 || height == 0 {
             return Err(Error::usage(format!(
                 "memory image: {width}x{height} {} needs {:?} bytes, got {}",

@@ -6,7 +6,6 @@
 
 mod jpeg;
 mod jpeg_coefficients;
-pub(crate) mod jpeg_errors;
 mod libjpeg;
 mod memory;
 mod png;
@@ -283,30 +282,17 @@ pub fn sniff(path: &Path) -> Result<Format> {
 /// Runs a third-party decoder call, turning a panic inside it into a format error so that a
 /// hostile file can never take the process down.
 pub(crate) fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    match quietly(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))) {
+    match crate::libjpeg::quietly(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))) {
         Ok(r) => r,
         Err(_) => Err(Error::format(path, format!("{what}: decoder rejected the data (internal panic)"))),
     }
-}
-
-/// Runs `f` with the quiet panic hook silenced on this thread (panics inside it are caught and
-/// reported as errors by the caller).
-pub(crate) fn quietly<T>(f: impl FnOnce() -> T) -> T {
-    IN_DECODER.with(|d| d.set(true));
-    let r = f();
-    IN_DECODER.with(|d| d.set(false));
-    r
-}
-
-thread_local! {
-    static IN_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Whether the current thread is inside a third-party decoder call, whose panics gigascale
 /// catches and reports as format errors. A program that installs its own panic hook can stay
 /// silent for those (the `gigascale` binary does).
 pub fn panicking_inside_decoder() -> bool {
-    IN_DECODER.with(|d| d.get())
+    crate::libjpeg::panicking_inside_decoder()
 }
 
 #[cfg(test)]

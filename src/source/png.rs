@@ -69,6 +69,7 @@ impl PngSource {
                     format: Format::Png,
                     icc_profile: pi.icc_profile.as_ref().map(|c| c.to_vec()),
                     details,
+                    metadata: png_metadata(pi),
                 },
                 limit,
             })
@@ -145,4 +146,21 @@ impl RowSource for PngSource {
         out.finish_bulk();
         Ok(())
     }
+}
+
+/// A PNG's resolution (`pHYs` in metres), EXIF (`eXIf`) and XMP (the `iTXt` chunk keyed
+/// `XML:com.adobe.xmp`).
+fn png_metadata(pi: &png::Info<'_>) -> crate::pixel::Metadata {
+    let mut m = crate::pixel::Metadata::default();
+    if let Some(d) = pi.pixel_dims.filter(|d| d.unit == png::Unit::Meter && d.xppu > 0 && d.yppu > 0) {
+        m.dpi = Some((d.xppu as f64 * 0.0254, d.yppu as f64 * 0.0254));
+    }
+    m.exif = pi.exif_metadata.as_ref().map(|e| e.to_vec());
+    let xmp = pi.utf8_text.iter().find(|t| t.keyword == "XML:com.adobe.xmp");
+    m.xmp = xmp.and_then(|t| {
+        let mut t = t.clone();
+        t.decompress_text_with_limit(16 << 20).ok()?;
+        t.get_text().ok().map(String::into_bytes)
+    });
+    m
 }

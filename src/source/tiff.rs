@@ -117,6 +117,7 @@ impl TiffSource {
                 format: Format::Tiff,
                 icc_profile: icc,
                 details,
+                metadata: tiff_metadata(&mut d),
             };
             let chunk_bytes = cw as u64 * ch as u64 * info.layout.bytes_per_pixel() as u64;
             let stored_bytes = largest_stored_chunk(&mut d, chunk_type, chunk_bytes);
@@ -210,4 +211,30 @@ impl RowSource for TiffSource {
         out.finish_bulk();
         Ok(())
     }
+}
+
+/// A TIFF's resolution (XResolution, YResolution, ResolutionUnit: inches or centimetres) and
+/// XMP (tag 700). (EXIF lives in a sub-IFD of the TIFF itself; it is not carried.)
+fn tiff_metadata<R: std::io::Read + std::io::Seek>(d: &mut tiff::decoder::Decoder<R>) -> crate::pixel::Metadata {
+    use tiff::tags::Tag;
+    let mut m = crate::pixel::Metadata::default();
+    let rational = |v: tiff::decoder::ifd::Value| match v {
+        tiff::decoder::ifd::Value::Rational(n, d) if d > 0 => Some(n as f64 / d as f64),
+        other => other.into_f64().ok(),
+    };
+    let x = d.find_tag(Tag::XResolution).ok().flatten().and_then(rational);
+    let y = d.find_tag(Tag::YResolution).ok().flatten().and_then(rational);
+    let unit = d.find_tag(Tag::ResolutionUnit).ok().flatten().and_then(|v| v.into_u16().ok()).unwrap_or(2);
+    let per_inch = match unit {
+        2 => Some(1.0),
+        3 => Some(2.54),
+        _ => None,
+    };
+    if let (Some(x), Some(y), Some(k)) = (x, y, per_inch) {
+        if x > 0.0 && y > 0.0 {
+            m.dpi = Some((x * k, y * k));
+        }
+    }
+    m.xmp = d.find_tag(Tag::Unknown(700)).ok().flatten().and_then(|v| v.into_u8_vec().ok());
+    m
 }

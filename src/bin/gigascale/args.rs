@@ -163,6 +163,18 @@ struct ShapeArgs {
     /// Output height in pixels; the width follows the aspect ratio unless --width is given.
     #[arg(long, value_name = "H")]
     height: Option<u32>,
+    /// The output's resolution in pixels per inch, written into TIFF, PNG and JPEG (default:
+    /// the input's, scaled with the image so that its printed size stays the same).
+    #[arg(long, value_name = "DPI")]
+    dpi: Option<f64>,
+    /// The printed width (2m, 150cm, 600mm, 40in): with --dpi, sets the output's width (the
+    /// height follows the aspect ratio unless --print-height is given). "This photo at 300
+    /// dpi, 2 m wide": --print-width 2m --dpi 300.
+    #[arg(long, value_name = "LENGTH")]
+    print_width: Option<String>,
+    /// The printed height, as --print-width.
+    #[arg(long, value_name = "LENGTH")]
+    print_height: Option<String>,
     /// Resampling filter (with --model: the filter that takes the model's output to the
     /// requested size).
     #[arg(long, default_value = "lanczos3", value_parser = PossibleValuesParser::new(Filter::ALL.map(Filter::name)))]
@@ -333,6 +345,7 @@ impl UpscaleArgs {
         (r.model, r.model_passes, r.model_dirs) = (s.model.clone(), Some(s.model_passes), s.model_dir.clone());
         (r.tile, r.level, r.pyramid, r.shard) = (Some(s.tile), s.level, Some(s.pyramid), s.shard);
         (r.quality, r.subsampling) = (s.quality, s.subsampling.clone());
+        (r.dpi, r.print_width, r.print_height) = (s.dpi, s.print_width.clone(), s.print_height.clone());
         r
     }
 }

@@ -1,0 +1,162 @@
+//! EXIF blocks carried from the input to the output, brought up to date: the resolution in
+//! IFD0 (XResolution, YResolution, in ResolutionUnit) and the pixel size in the Exif IFD
+//! (PixelXDimension, PixelYDimension) are rewritten in place for the output; everything else
+//! (camera, dates, orientation — the pixels are not rotated, so the orientation tag still
+//! tells viewers how to show them) is kept byte for byte. A block that cannot be parsed is
+//! carried unchanged: it was the input's, and no reader of ours depends on it.
+
+/// A TIFF structure's byte order.
+#[derive(Clone, Copy)]
+struct Order {
+    little: bool,
+}
+
+impl Order {
+    fn u16(self, b: &[u8], at: usize) -> Option<u16> {
+        let v: [u8; 2] = b.get(at..at + 2)?.try_into().ok()?;
+        Some(if self.little { u16::from_le_bytes(v) } else { u16::from_be_bytes(v) })
+    }
+    fn u32(self, b: &[u8], at: usize) -> Option<u32> {
+        let v: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+        Some(if self.little { u32::from_le_bytes(v) } else { u32::from_be_bytes(v) })
+    }
+    fn put_u16(self, b: &mut [u8], at: usize, v: u16) {
+        let bytes = if self.little { v.to_le_bytes() } else { v.to_be_bytes() };
+        if let Some(dst) = b.get_mut(at..at + 2) {
+            dst.copy_from_slice(&bytes);
+        }
+    }
+    fn put_u32(self, b: &mut [u8], at: usize, v: u32) {
+        let bytes = if self.little { v.to_le_bytes() } else { v.to_be_bytes() };
+        if let Some(dst) = b.get_mut(at..at + 4) {
+            dst.copy_from_slice(&bytes);
+        }
+    }
+}
+
+/// One IFD entry: tag, type, count, and where its 4-byte value field is.
+struct Entry {
+    tag: u16,
+    typ: u16,
+    count: u32,
+    field: usize,
+}
+
+/// The entries of the IFD at `at` (at most 1000, within the block).
+fn entries(b: &[u8], o: Order, at: usize) -> Vec<Entry> {
+    let n = o.u16(b, at).unwrap_or(0).min(1000) as usize;
+    (0..n)
+        .filter_map(|i| {
+            let e = at + 2 + 12 * i;
+            Some(Entry { tag: o.u16(b, e)?, typ: o.u16(b, e + 2)?, count: o.u32(b, e + 4)?, field: e + 8 })
+        })
+        .collect()
+}
+
+/// `exif` with its resolution set to `dpi` (pixels per inch, x and y) and its pixel size to
+/// `size`.
+pub(crate) fn updated(exif: &[u8], dpi: Option<(f64, f64)>, size: (u32, u32)) -> Vec<u8> {
+    let mut b = exif.to_vec();
+    let o = match b.get(..2) {
+        Some(b"II") => Order { little: true },
+        Some(b"MM") => Order { little: false },
+        _ => return b,
+    };
+    let Some(ifd0) = o.u32(&b, 4) else { return b };
+    let ifd0 = entries(&b, o, ifd0 as usize);
+    let unit = ifd0.iter().find(|e| e.tag == 296).and_then(|e| o.u16(&b, e.field)).unwrap_or(2);
+    let per_unit = if unit == 3 { 1.0 / 2.54 } else { 1.0 };
+    for e in &ifd0 {
+        let value = match (e.tag, dpi) {
+            (282, Some((x, _))) => x,
+            (283, Some((_, y))) => y,
+            _ => continue,
+        };
+        // RATIONAL, one value, stored at the offset in the field.
+        if e.typ == 5 && e.count == 1 {
+            if let Some(at) = o.u32(&b, e.field) {
+                let n = (value * per_unit * 1000.0).round().clamp(1.0, u32::MAX as f64) as u32;
+                o.put_u32(&mut b, at as usize, n);
+                o.put_u32(&mut b, at as usize + 4, 1000);
+            }
+        }
+    }
+    let exif_ifd = ifd0.iter().find(|e| e.tag == 34665).and_then(|e| o.u32(&b, e.field));
+    for e in exif_ifd.map(|at| entries(&b, o, at as usize)).unwrap_or_default() {
+        let v = match e.tag {
+            0xA002 => size.0,
+            0xA003 => size.1,
+            _ => continue,
+        };
+        match (e.typ, e.count) {
+            (3, 1) if v <= u16::MAX as u32 => o.put_u16(&mut b, e.field, v as u16),
+            (4, 1) => o.put_u32(&mut b, e.field, v),
+            _ => {}
+        }
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little EXIF block: IFD0 with XResolution, YResolution, ResolutionUnit and an Exif
+    /// IFD pointer; the Exif IFD with PixelXDimension (SHORT) and PixelYDimension (LONG).
+    fn block(little: bool) -> Vec<u8> {
+        let o = Order { little };
+        let mut b = vec![0u8; 128];
+        b[..2].copy_from_slice(if little { b"II" } else { b"MM" });
+        o.put_u16(&mut b, 2, 42);
+        o.put_u32(&mut b, 4, 8);
+        o.put_u16(&mut b, 8, 4);
+        let entry = |b: &mut Vec<u8>, i: usize, tag: u16, typ: u16, value: u32| {
+            let e = 10 + 12 * i;
+            o.put_u16(b, e, tag);
+            o.put_u16(b, e + 2, typ);
+            o.put_u32(b, e + 4, 1);
+            if typ == 3 {
+                o.put_u16(b, e + 8, value as u16)
+            } else {
+                o.put_u32(b, e + 8, value)
+            }
+        };
+        entry(&mut b, 0, 282, 5, 80);
+        entry(&mut b, 1, 283, 5, 88);
+        entry(&mut b, 2, 296, 3, 2);
+        entry(&mut b, 3, 34665, 4, 96);
+        for (at, v) in [(80, 72), (84, 1), (88, 72), (92, 1)] {
+            o.put_u32(&mut b, at, v);
+        }
+        o.put_u16(&mut b, 96, 2);
+        let e = |b: &mut Vec<u8>, at: usize, tag: u16, typ: u16, v: u32| {
+            o.put_u16(b, at, tag);
+            o.put_u16(b, at + 2, typ);
+            o.put_u32(b, at + 4, 1);
+            if typ == 3 {
+                o.put_u16(b, at + 8, v as u16)
+            } else {
+                o.put_u32(b, at + 8, v)
+            }
+        };
+        e(&mut b, 98, 0xA002, 3, 150);
+        e(&mut b, 110, 0xA003, 4, 100);
+        b
+    }
+
+    #[test]
+    fn resolution_and_pixel_size_are_rewritten_in_either_byte_order() {
+        for little in [true, false] {
+            let o = Order { little };
+            let out = updated(&block(little), Some((600.0, 300.0)), (1500, 1000));
+            assert_eq!((o.u32(&out, 80), o.u32(&out, 84)), (Some(600_000), Some(1000)));
+            assert_eq!((o.u32(&out, 88), o.u32(&out, 92)), (Some(300_000), Some(1000)));
+            assert_eq!(o.u16(&out, 98 + 8), Some(1500));
+            assert_eq!(o.u32(&out, 110 + 8), Some(1000));
+            assert_eq!(out.len(), block(little).len(), "in place");
+        }
+        assert_eq!(updated(b"not exif", Some((1.0, 1.0)), (1, 1)), b"not exif");
+        let cut = &block(true)[..50];
+        assert_eq!(updated(cut, Some((600.0, 600.0)), (1, 1)).len(), 50, "a cut block is left as it is");
+    }
+}

@@ -1,0 +1,68 @@
+//! Metadata carried into every output, as libvips reads it back: the resolution scaled with
+//! the image (the print size stays) or set with `--dpi`, `--print-width` at a resolution, the
+//! XMP packet, and the EXIF block (JPEG and PNG) with its camera fields kept.
+use crate::util::*;
+use std::path::Path;
+use std::process::Command;
+
+/// `vipsheader -a`'s fields of `path`, or `None` when libvips is not installed (allowed only
+/// where CI does not ask for it).
+fn vips_fields(path: &Path) -> Option<String> {
+    let required = std::env::var("GIGASCALE_REQUIRE_VIPS").is_ok_and(|v| v == "1");
+    let o = Command::new("vipsheader").arg("-a").arg(path).output().ok().filter(|o| o.status.success());
+    if o.is_none() {
+        assert!(!required, "libvips (vipsheader) must be installed");
+        eprintln!("SKIPPED libvips check (vipsheader not installed)");
+    }
+    o.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// A field's value (`name: value`).
+fn field<'a>(fields: &'a str, name: &str) -> Option<&'a str> {
+    fields.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+}
+
+/// Pixels per inch from libvips's `xres` (pixels per millimetre).
+fn dpi(fields: &str) -> f64 {
+    field(fields, "xres").unwrap().trim().parse::<f64>().unwrap() * 25.4
+}
+
+#[test]
+fn resolution_exif_and_xmp_reach_every_output() {
+    let d = scratch("metadata");
+    // coffee-exif.jpg: 150x100 at 300 dpi, EXIF (Make, Model, DateTime) and an XMP packet.
+    let input = fixture("coffee-exif.jpg");
+    for ext in ["tif", "png", "jpg"] {
+        let out = d.join(format!("out.{ext}"));
+        ok(&bin().arg("upscale").arg(&input).arg(&out).args(["--scale", "2"]).output().unwrap());
+        let Some(f) = vips_fields(&out) else { return };
+        assert!((dpi(&f) - 600.0).abs() < 0.05, "{ext}: twice the pixels, twice the dpi: {}", dpi(&f));
+        assert!(field(&f, "xmp-data").is_some_and(|v| v.starts_with("312 bytes")), "{ext}: XMP\n{f}");
+        if ext != "tif" {
+            let make = field(&f, "exif-ifd0-Make").unwrap_or_default();
+            assert!(make.starts_with("gigascale fixture"), "{ext}: EXIF\n{f}");
+        }
+        // --dpi sets it; --print-width at a resolution sets the size.
+        ok(&bin()
+            .arg("upscale")
+            .arg(&input)
+            .arg(&out)
+            .args(["--scale", "2", "--dpi", "150", "--overwrite"])
+            .output()
+            .unwrap());
+        let f = vips_fields(&out).unwrap();
+        assert!((dpi(&f) - 150.0).abs() < 0.05, "{ext}: --dpi 150: {}", dpi(&f));
+        let print = ["--print-width", "10cm", "--dpi", "300", "--overwrite"];
+        ok(&bin().arg("upscale").arg(&input).arg(&out).args(print).output().unwrap());
+        let f = vips_fields(&out).unwrap();
+        assert_eq!(field(&f, "width"), Some("1181"), "{ext}: 10 cm at 300 dpi");
+        assert_eq!(field(&f, "height"), Some("787"), "{ext}: the aspect ratio kept");
+    }
+    // An input without a resolution gives an output without one (none is invented).
+    let plain = d.join("plain.png");
+    ok(&bin().arg("upscale").arg(fixture("coffee16.png")).arg(&plain).args(["--scale", "2"]).output().unwrap());
+    let png_info =
+        png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&plain).unwrap())).read_info().unwrap();
+    assert!(png_info.info().pixel_dims.is_none(), "no pHYs invented");
+    std::fs::remove_dir_all(&d).unwrap();
+}
