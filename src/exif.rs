@@ -110,37 +110,27 @@ mod tests {
         o.put_u16(&mut b, 2, 42);
         o.put_u32(&mut b, 4, 8);
         o.put_u16(&mut b, 8, 4);
-        let entry = |b: &mut Vec<u8>, i: usize, tag: u16, typ: u16, value: u32| {
-            let e = 10 + 12 * i;
-            o.put_u16(b, e, tag);
-            o.put_u16(b, e + 2, typ);
-            o.put_u32(b, e + 4, 1);
-            if typ == 3 {
-                o.put_u16(b, e + 8, value as u16)
-            } else {
-                o.put_u32(b, e + 8, value)
-            }
-        };
-        entry(&mut b, 0, 282, 5, 80);
-        entry(&mut b, 1, 283, 5, 88);
-        entry(&mut b, 2, 296, 3, 2);
-        entry(&mut b, 3, 34665, 4, 96);
-        for (at, v) in [(80, 72), (84, 1), (88, 72), (92, 1)] {
-            o.put_u32(&mut b, at, v);
-        }
-        o.put_u16(&mut b, 96, 2);
-        let e = |b: &mut Vec<u8>, at: usize, tag: u16, typ: u16, v: u32| {
+        // One entry (count 1, the value inline) at byte `at`.
+        let entry = |b: &mut Vec<u8>, at: usize, tag: u16, typ: u16, value: u32| {
             o.put_u16(b, at, tag);
             o.put_u16(b, at + 2, typ);
             o.put_u32(b, at + 4, 1);
             if typ == 3 {
-                o.put_u16(b, at + 8, v as u16)
+                o.put_u16(b, at + 8, value as u16)
             } else {
-                o.put_u32(b, at + 8, v)
+                o.put_u32(b, at + 8, value)
             }
         };
-        e(&mut b, 98, 0xA002, 3, 150);
-        e(&mut b, 110, 0xA003, 4, 100);
+        entry(&mut b, 10, 282, 5, 80);
+        entry(&mut b, 22, 283, 5, 88);
+        entry(&mut b, 34, 296, 3, 2);
+        entry(&mut b, 46, 34665, 4, 96);
+        for (at, v) in [(80, 72), (84, 1), (88, 72), (92, 1)] {
+            o.put_u32(&mut b, at, v);
+        }
+        o.put_u16(&mut b, 96, 2);
+        entry(&mut b, 98, 0xA002, 3, 150);
+        entry(&mut b, 110, 0xA003, 4, 100);
         b
     }
 

@@ -225,23 +225,6 @@ fn read_tiff_u8(path: &Path) -> Vec<u8> {
     }
 }
 
-/// Reads a binary PNM (P5/P6) as written by djpeg.
-fn read_pnm(b: &[u8]) -> (usize, usize, Vec<u8>) {
-    let mut fields = Vec::new();
-    let mut i = 0;
-    while fields.len() < 4 {
-        while b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let start = i;
-        while !b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        fields.push(String::from_utf8_lossy(&b[start..i]).into_owned());
-    }
-    (fields[1].parse().unwrap(), fields[2].parse().unwrap(), b[i + 1..].to_vec())
-}
-
 #[test]
 fn jpeg_pixels_are_libjpeg_turbos_own() {
     // The independent reader: libjpeg-turbo's djpeg (Debian libjpeg-turbo-progs).

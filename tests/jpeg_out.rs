@@ -6,23 +6,6 @@ use crate::util::*;
 use std::path::Path;
 use std::process::Command;
 
-/// Reads a binary PNM (P5/P6) as djpeg writes it: width, height, samples.
-fn read_pnm(b: &[u8]) -> (usize, usize, Vec<u8>) {
-    let mut fields = Vec::new();
-    let mut i = 0;
-    while fields.len() < 4 {
-        while b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let start = i;
-        while !b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        fields.push(String::from_utf8_lossy(&b[start..i]).into_owned());
-    }
-    (fields[1].parse().unwrap(), fields[2].parse().unwrap(), b[i + 1..].to_vec())
-}
-
 /// A PNG's 8-bit samples (16-bit ones rounded as the JPEG sink rounds them) and ICC profile.
 fn png_samples(path: &Path) -> (Vec<u8>, Option<Vec<u8>>) {
     let mut r = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap())).read_info().unwrap();

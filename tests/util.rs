@@ -523,3 +523,20 @@ pub fn photo_png(path: &std::path::Path, w: u32, h: u32) {
     enc.set_color(png::ColorType::Rgb);
     enc.write_header().unwrap().write_image_data(&px).unwrap();
 }
+
+/// Reads a binary PNM (P5/P6) as djpeg writes it: width, height, samples.
+pub fn read_pnm(b: &[u8]) -> (usize, usize, Vec<u8>) {
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(String::from_utf8_lossy(&b[start..i]).into_owned());
+    }
+    (fields[1].parse().unwrap(), fields[2].parse().unwrap(), b[i + 1..].to_vec())
+}

@@ -4,7 +4,7 @@
 //! is a side over JPEG's 65535).
 
 use super::jpeg_encoder::{Encoder, Settings};
-use super::png::SharedOut;
+use super::png::{place_in_band, unshare, SharedOut};
 use super::{OutputFile, Raw, SinkHeader, TileEncoder, TileSink};
 use crate::error::{Error, Result};
 use crate::libjpeg::errors::Failure;
@@ -157,19 +157,9 @@ impl TileSink for JpegSink {
 
     fn write_tile(&mut self, job: &TileJob, data: &[u8]) -> Result<()> {
         let h = self.header.as_ref().ok_or_else(|| super::out_of_order("write_tile() before begin()", "JpegSink"))?;
-        let bpp = h.layout.bytes_per_pixel();
-        let (row_bytes, tile_row, width) = (h.width as usize * bpp, h.tile as usize * bpp, h.width);
-        if job.out.y != self.band_y {
-            return Err(Error::usage(format!("tile {} arrived out of order", job.index)));
-        }
-        let span = job.out.w as usize * bpp;
-        for r in 0..job.out.h as usize {
-            let dst = r * row_bytes + job.out.x as usize * bpp;
-            self.band[dst..dst + span].copy_from_slice(&data[r * tile_row..r * tile_row + span]);
-        }
-        if job.out.x + job.out.w == width {
-            self.flush_band(job.out.h)?;
-            self.band_y += job.out.h;
+        if let Some(rows) = place_in_band(&mut self.band, self.band_y, h, job, data)? {
+            self.flush_band(rows)?;
+            self.band_y += rows;
         }
         Ok(())
     }
@@ -178,13 +168,7 @@ impl TileSink for JpegSink {
         let enc =
             self.encoder.take().ok_or_else(|| super::out_of_order("finish() before begin() or twice", "JpegSink"))?;
         enc.finish().map_err(|f| self.jerr(f))?;
-        let shared =
-            self.shared.take().ok_or_else(|| super::out_of_order("finish() before begin() or twice", "JpegSink"))?;
-        let out = Arc::try_unwrap(shared)
-            .map_err(|_| Error::usage("the JPEG encoder still holds the output"))?
-            .into_inner()
-            .map_err(|_| Error::usage("JPEG output lock poisoned"))?;
-        out.commit()
+        unshare(self.shared.take(), "JpegSink")?.commit()
     }
 
     fn memory(&self, h: &SinkHeader) -> u64 {

@@ -21,6 +21,37 @@ impl std::io::Write for SharedOut {
     }
 }
 
+/// Copies tile `job` (`data`: rows of `h.tile` pixels) into `band` (rows of the image's
+/// width), which holds the row of tiles starting at `band_y`; the band's rows once the tile
+/// completes it. (The band sinks', PNG's and JPEG's, one placement.)
+pub(super) fn place_in_band(
+    band: &mut [u8],
+    band_y: u32,
+    h: &SinkHeader,
+    job: &TileJob,
+    data: &[u8],
+) -> Result<Option<u32>> {
+    let bpp = h.layout.bytes_per_pixel();
+    let (row_bytes, tile_row, span) = (h.width as usize * bpp, h.tile as usize * bpp, job.out.w as usize * bpp);
+    if job.out.y != band_y {
+        return Err(Error::usage(format!("tile {} arrived out of order", job.index)));
+    }
+    for r in 0..job.out.h as usize {
+        let dst = r * row_bytes + job.out.x as usize * bpp;
+        band[dst..dst + span].copy_from_slice(&data[r * tile_row..r * tile_row + span]);
+    }
+    Ok((job.out.x + job.out.w == h.width).then_some(job.out.h))
+}
+
+/// The output file back from the encoder's shared handle (after the encoder has finished).
+pub(super) fn unshare(shared: Option<Arc<Mutex<OutputFile>>>, sink: &str) -> Result<OutputFile> {
+    let shared = shared.ok_or_else(|| super::out_of_order("finish() before begin() or twice", sink))?;
+    Arc::try_unwrap(shared)
+        .map_err(|_| Error::usage(format!("{sink}: the encoder still holds the output")))?
+        .into_inner()
+        .map_err(|_| Error::usage(format!("{sink}: output lock poisoned")))
+}
+
 /// A PNG written to disk, band by band.
 pub struct PngSink {
     dest: std::path::PathBuf,
@@ -117,19 +148,7 @@ impl TileSink for PngSink {
 
     fn write_tile(&mut self, job: &TileJob, data: &[u8]) -> Result<()> {
         let h = self.header.as_ref().ok_or_else(|| super::out_of_order("write_tile() before begin()", "PngSink"))?;
-        let bpp = h.layout.bytes_per_pixel();
-        let row_bytes = h.width as usize * bpp;
-        let tile_row = h.tile as usize * bpp;
-        if job.out.y != self.band_y {
-            return Err(Error::usage(format!("tile {} arrived out of order", job.index)));
-        }
-        for r in 0..job.out.h as usize {
-            let dst = r * row_bytes + job.out.x as usize * bpp;
-            self.band[dst..dst + job.out.w as usize * bpp]
-                .copy_from_slice(&data[r * tile_row..r * tile_row + job.out.w as usize * bpp]);
-        }
-        if job.out.x + job.out.w == h.width {
-            let rows = job.out.h;
+        if let Some(rows) = place_in_band(&mut self.band, self.band_y, h, job, data)? {
             self.flush_band(rows)?;
             self.band_y += rows;
         }
@@ -139,13 +158,7 @@ impl TileSink for PngSink {
     fn finish(&mut self) -> Result<u64> {
         let w = self.writer.take().ok_or_else(|| super::out_of_order("finish() before begin() or twice", "PngSink"))?;
         w.finish().map_err(|e| self.perr(e))?;
-        let shared =
-            self.shared.take().ok_or_else(|| super::out_of_order("finish() before begin() or twice", "PngSink"))?;
-        let out = Arc::try_unwrap(shared)
-            .map_err(|_| Error::usage("PNG encoder still holds the output"))?
-            .into_inner()
-            .map_err(|_| Error::usage("PNG output lock poisoned"))?;
-        out.commit()
+        unshare(self.shared.take(), "PngSink")?.commit()
     }
 
     fn memory(&self, h: &SinkHeader) -> u64 {
