@@ -136,6 +136,39 @@ fn the_page_uploads_runs_a_job_and_shows_it_in_the_viewer() {
     d.session("POST", "/url", Some(json!({"url": direct})));
     d.wait("return window.gigascale && window.gigascale.viewerLoaded", 60, "the viewer opened by /?job=ID");
     assert_eq!(d.script("return window.gigascale.tileFailures"), json!(0));
+    // Several files at once, as JPEG: a job for each, download-only (no viewer), JPEG bytes.
+    d.session("POST", "/url", Some(json!({"url": server.url})));
+    let input = d.find("#file");
+    let two = [
+        fixture.to_str().unwrap(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/camera-gray.jpg").to_str().unwrap(),
+    ]
+    .join("\n");
+    d.session("POST", &format!("/element/{input}/value"), Some(json!({"text": two})));
+    d.wait("return window.gigascale.uploads.length === 2", 20, "both uploads");
+    d.script("document.getElementById('format').value = 'jpg'; document.getElementById('format').dispatchEvent(new Event('change')); return 0");
+    let start = d.find("#start");
+    d.session("POST", &format!("/element/{start}/click"), None);
+    let jpegs = d.wait(
+        "const js = Object.values(window.gigascale.jobs).filter(j => j.request.format === 'jpg' && j.state === 'done'); return js.length === 2 ? js.map(j => j.id) : null",
+        120,
+        "two JPEG jobs to finish",
+    );
+    for id in jpegs.as_array().unwrap() {
+        let id = id.as_str().unwrap();
+        assert_eq!(
+            d.script(&format!("return document.querySelectorAll(\"li[data-id='{id}'] button\").length")),
+            json!(1),
+            "Delete only: no viewer for a JPEG"
+        );
+        let url = format!("{}/api/jobs/{id}/result", server.url.split("/?").next().unwrap());
+        let r = ureq::get(&url)
+            .header("Authorization", &format!("Bearer {}", server.url.split("token=").nth(1).unwrap()))
+            .call()
+            .unwrap();
+        let bytes = r.into_body().read_to_vec().unwrap();
+        assert_eq!(&bytes[..3], b"\xFF\xD8\xFF", "a JPEG");
+    }
     // No console errors and no Content-Security-Policy violations on any of it.
     let log = d.session("POST", "/se/log", Some(json!({"type": "browser"})));
     let severe: Vec<&Value> = log.as_array().unwrap().iter().filter(|e| e["level"] == "SEVERE").collect();

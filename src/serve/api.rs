@@ -53,7 +53,13 @@ pub(super) async fn create_job(
     let scale = w as f64 / upload.width as f64;
     let job = Job {
         id: id.clone(),
-        file_name: format!("{}_{}x_{}.tif", upload.name, (scale * 100.0).round() / 100.0, opts.filter.name()),
+        file_name: format!(
+            "{}_{}x_{}.{}",
+            upload.name,
+            (scale * 100.0).round() / 100.0,
+            opts.filter.name(),
+            r.extension().unwrap_or("tif")
+        ),
         request: r,
         state: JobState::Queued,
         progress: 0.0,
@@ -165,7 +171,12 @@ pub(super) async fn result(State(s): St, Path(id): Path<String>, headers: Header
         return fail(StatusCode::CONFLICT, "the job has not finished");
     }
     let path = s.output_path(&j);
-    serve_file(&path, &headers, &j.file_name, "image/tiff").await
+    let mime = match j.request.extension() {
+        Ok("png") => "image/png",
+        Ok("jpg") => "image/jpeg",
+        _ => "image/tiff",
+    };
+    serve_file(&path, &headers, &j.file_name, mime).await
 }
 
 pub(super) async fn input(State(s): St, Path(id): Path<String>, headers: HeaderMap) -> Response {

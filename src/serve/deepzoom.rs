@@ -42,8 +42,11 @@ pub(super) async fn descriptor(State(s): State<Arc<AppState>>, Path(id): Path<St
     let Some(j) = s.job(&id).filter(|j| j.state == JobState::Done) else {
         return fail(StatusCode::NOT_FOUND, "no finished job with this id");
     };
-    if j.request.pyramid == Some(false) {
-        return fail(StatusCode::NOT_FOUND, "this result has no pyramid (made with pyramid: false): download it");
+    if !j.request.has_pyramid() {
+        return fail(
+            StatusCode::NOT_FOUND,
+            "this result has no pyramid (a PNG or JPEG, or pyramid: false): download it",
+        );
     }
     let path = s.output_path(&j);
     let tile = tokio::task::spawn_blocking(move || open(&path).map(|d| d.chunk_dimensions().0)).await;
@@ -69,7 +72,7 @@ pub(super) async fn tile(
     };
     let max = max_level(j.output[0], j.output[1]);
     // Without a pyramid only the full-size level exists.
-    if level > max || (j.request.pyramid == Some(false) && level != max) {
+    if level > max || !j.request.has_pyramid() {
         return fail(StatusCode::NOT_FOUND, "no such level");
     }
     let Ok(_permit) = s.tiles_gate.acquire().await else { return fail(StatusCode::SERVICE_UNAVAILABLE, "stopping") };

@@ -104,7 +104,9 @@ fn execute(state: &Arc<AppState>, job: &mut Job, upload: &Upload, cancel: Arc<At
     let o = r.options()?;
     let input = state.upload_dir(&upload.id).join("input");
     let output = state.output_path(job);
-    let files = crate::Files { overwrite: true, resume: true };
+    // TIFF results are journaled (a job cut off resumes); PNG and JPEG ones start over.
+    let resume = matches!(job.request.extension(), Ok("tif"));
+    let files = crate::Files { overwrite: true, resume };
     let t0 = Instant::now();
     let mut last = Instant::now();
     let has_model = o.model.is_some();

@@ -36,6 +36,12 @@ pub(super) struct JobRequest {
     pub precision: Option<String>,
     pub model: Option<String>,
     pub pyramid: Option<bool>,
+    /// The result's format: `tif` (the default: tiled, a pyramid, deep zoom), `png` or `jpg`.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// JPEG quality, 1-100.
+    #[serde(default)]
+    pub quality: Option<u8>,
 }
 
 impl JobRequest {
@@ -57,12 +63,41 @@ impl JobRequest {
         let mut r = Request::default();
         (r.scale, r.width, r.height) = (self.scale, self.width, self.height);
         (r.filter, r.precision, r.model) = (self.filter.clone(), self.precision.clone(), self.model.clone());
-        r.compression = Some(self.compression.clone().unwrap_or_else(|| "zstd".into()));
-        r.pyramid = Some(self.pyramid.unwrap_or(true));
+        match self.extension()? {
+            "tif" => {
+                r.compression = Some(self.compression.clone().unwrap_or_else(|| "zstd".into()));
+                r.pyramid = Some(self.pyramid.unwrap_or(true));
+            }
+            _ if self.compression.is_some() || self.pyramid == Some(true) => {
+                return Err(Error::usage("compression and pyramid are for format tif"));
+            }
+            "jpg" => r.quality = self.quality,
+            _ => {}
+        }
+        if self.quality.is_some() && r.quality.is_none() {
+            return Err(Error::usage("quality is for format jpg"));
+        }
         r.max_memory = Some((opts.max_memory * 3 / 4 / opts.jobs as u64).to_string());
         r.max_pixels = Some(opts.max_pixels);
         r.threads = (opts.threads > 0).then_some(opts.threads);
         Ok(r)
+    }
+}
+
+impl JobRequest {
+    /// The result's file extension: `tif`, `png` or `jpg`.
+    pub(super) fn extension(&self) -> Result<&'static str> {
+        match self.format.as_deref() {
+            None | Some("tif") | Some("tiff") => Ok("tif"),
+            Some("png") => Ok("png"),
+            Some("jpg") | Some("jpeg") => Ok("jpg"),
+            Some(f) => Err(Error::usage(format!("format {f:?}: tif, png or jpg"))),
+        }
+    }
+
+    /// Whether the result has a pyramid (deep zoom reads it).
+    pub(super) fn has_pyramid(&self) -> bool {
+        matches!(self.extension(), Ok("tif")) && self.pyramid != Some(false)
     }
 }
 
@@ -215,7 +250,7 @@ impl AppState {
 
     /// Where job `j`'s result goes.
     pub(super) fn output_path(&self, j: &Job) -> PathBuf {
-        self.job_dir(&j.id).join("result.tif")
+        self.job_dir(&j.id).join(format!("result.{}", j.request.extension().unwrap_or("tif")))
     }
 
     /// Writes job `j`'s record durably.

@@ -3,7 +3,7 @@
 // viewer (OpenSeadragon) with a before/after split. State for tests: window.gigascale.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const G = (window.gigascale = { upload: null, jobs: {}, viewer: null, tileFailures: 0, viewerLoaded: false });
+const G = (window.gigascale = { upload: null, uploads: [], jobs: {}, viewer: null, tileFailures: 0, viewerLoaded: false });
 
 function human(bytes) {
   const u = ["B", "KB", "MB", "GB", "TB"];
@@ -27,7 +27,21 @@ function showTarget() {
   $("target").textContent = t ? `Output ${t.w} × ${t.h} px, about ${human(t.bytes)} before compression` : "";
 }
 
+// Several files: uploaded one after another; Start then queues a job for each.
+async function uploadAll(files) {
+  G.uploads = [];
+  for (const f of files) {
+    const u = await upload(f);
+    if (u) G.uploads.push(u);
+  }
+  if (G.uploads.length > 1) $("source").textContent = `${G.uploads.length} images: ${G.uploads.map((u) => u.name).join(", ")}`;
+}
+
 function upload(file) {
+  return new Promise((done) => uploadOne(file, done));
+}
+
+function uploadOne(file, done) {
   const xhr = new XMLHttpRequest();
   xhr.open("POST", `/api/uploads?name=${encodeURIComponent(file.name)}`);
   const bar = $("upload-progress");
@@ -36,26 +50,31 @@ function upload(file) {
   xhr.onload = () => {
     bar.hidden = true;
     const r = JSON.parse(xhr.responseText || "{}");
-    if (xhr.status !== 201) { $("source").textContent = `Refused: ${r.error || xhr.status}`; return; }
+    if (xhr.status !== 201) { $("source").textContent = `${file.name} refused: ${r.error || xhr.status}`; done(null); return; }
     G.upload = r;
+    done(r);
     $("source").textContent = `${r.name}: ${r.width} × ${r.height} px, ${r.channels} channels, ${r.format}, ${human(r.bytes)}`;
     $("settings").hidden = false;
     showTarget();
   };
-  xhr.onerror = () => { bar.hidden = true; $("source").textContent = "Upload failed"; };
+  xhr.onerror = () => { bar.hidden = true; $("source").textContent = "Upload failed"; done(null); };
   xhr.send(file);
 }
 
 async function start(ev) {
   ev.preventDefault();
   const mode = $("mode").value, v = parseFloat($("amount").value);
-  const body = { upload: G.upload.id, filter: $("filter").value, compression: $("compression").value,
-                 pyramid: $("pyramid").checked };
-  body[mode] = mode === "scale" ? v : Math.round(v);
-  if ($("model").value) body.model = $("model").value;
-  const r = await fetch("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  const j = await r.json();
-  if (r.status !== 202) { $("target").textContent = `Refused: ${j.error || r.status}`; return; }
+  const format = $("format").value;
+  for (const u of G.uploads.length ? G.uploads : [G.upload]) {
+    const body = { upload: u.id, filter: $("filter").value, format };
+    if (format === "tif") Object.assign(body, { compression: $("compression").value, pyramid: $("pyramid").checked });
+    if (format === "jpg") body.quality = parseInt($("quality").value, 10);
+    body[mode] = mode === "scale" ? v : Math.round(v);
+    if ($("model").value) body.model = $("model").value;
+    const r = await fetch("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const j = await r.json();
+    if (r.status !== 202) { $("target").textContent = `${u.name} refused: ${j.error || r.status}`; return; }
+  }
   refresh();
 }
 
@@ -87,8 +106,9 @@ function render() {
       const a = document.createElement("a");
       a.href = `/api/jobs/${j.id}/result`; a.textContent = "Download"; a.download = j.file_name;
       act.append(a);
-      // The viewer reads the result's pyramid; a job made without one is download-only.
-      if (j.request.pyramid !== false) act.append(button("View", () => view(j.id)));
+      // The viewer reads the result's pyramid; a PNG, a JPEG or a TIFF without one is download-only.
+      const tif = !j.request.format || j.request.format === "tif";
+      if (tif && j.request.pyramid !== false) act.append(button("View", () => view(j.id)));
       act.append(button("Delete", () => del(j.id)));
     }
     li.append(act);
@@ -165,8 +185,13 @@ function init() {
   const drop = $("drop");
   drop.ondragover = (e) => { e.preventDefault(); drop.classList.add("over"); };
   drop.ondragleave = () => drop.classList.remove("over");
-  drop.ondrop = (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) upload(e.dataTransfer.files[0]); };
-  $("file").onchange = () => { if ($("file").files[0]) upload($("file").files[0]); };
+  drop.ondrop = (e) => { e.preventDefault(); drop.classList.remove("over"); uploadAll([...e.dataTransfer.files]); };
+  $("file").onchange = () => uploadAll([...$("file").files]);
+  $("format").onchange = () => {
+    const f = $("format").value;
+    $("quality-label").hidden = f !== "jpg";
+    $("compression-label").hidden = $("pyramid-label").hidden = f !== "tif";
+  };
   for (const id of ["mode", "amount"]) $(id).oninput = showTarget;
   $("settings").onsubmit = start;
   events();
