@@ -123,7 +123,11 @@ fn sigterm_stops_within_five_seconds_and_the_job_resumes() {
         assert!(t.elapsed() < Duration::from_secs(20), "no journal");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(s.job(&id)["state"], "running", "the job should still be running");
+    let running = s.job(&id);
+    assert_eq!(running["state"], "running", "the job should still be running");
+    // The record itself follows the job (not only the event stream).
+    assert!(running["progress"].as_f64().unwrap() > 0.0, "progress in GET /api/jobs/{{id}}: {running}");
+    assert!(running["eta_s"].as_f64().is_some(), "an estimate in the record: {running}");
     let r = s.agent.get(format!("{}/api/events", s.base)).header("Authorization", &s.auth).call().unwrap();
     let stream = std::thread::spawn(move || {
         let mut all = String::new();
