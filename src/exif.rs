@@ -53,6 +53,18 @@ fn entries(b: &[u8], o: Order, at: usize) -> Vec<Entry> {
         .collect()
 }
 
+/// The Orientation (tag 274) of an EXIF block's IFD0, if it has a valid one (1-8).
+pub(crate) fn orientation(exif: &[u8]) -> Option<u16> {
+    let o = match exif.get(..2)? {
+        b"II" => Order { little: true },
+        b"MM" => Order { little: false },
+        _ => return None,
+    };
+    let ifd0 = o.u32(exif, 4)? as usize;
+    let e = entries(exif, o, ifd0).into_iter().find(|e| e.tag == 274 && e.typ == 3)?;
+    o.u16(exif, e.field).filter(|v| (1..=8).contains(v))
+}
+
 /// `exif` with its resolution set to `dpi` (pixels per inch, x and y) and its pixel size to
 /// `size`.
 pub(crate) fn updated(exif: &[u8], dpi: Option<(f64, f64)>, size: (u32, u32)) -> Vec<u8> {
@@ -144,8 +156,15 @@ mod tests {
             assert_eq!(o.u16(&out, 98 + 8), Some(1500));
             assert_eq!(o.u32(&out, 110 + 8), Some(1000));
             assert_eq!(out.len(), block(little).len(), "in place");
+            assert_eq!(orientation(&out), None, "no Orientation entry");
         }
         assert_eq!(updated(b"not exif", Some((1.0, 1.0)), (1, 1)), b"not exif");
+        let mut b = block(true);
+        let o = Order { little: true };
+        // Replace ResolutionUnit's entry by Orientation = 6 (rotate 90° clockwise to show).
+        o.put_u16(&mut b, 34, 274);
+        o.put_u16(&mut b, 34 + 8, 6);
+        assert_eq!(orientation(&b), Some(6));
         let cut = &block(true)[..50];
         assert_eq!(updated(cut, Some((600.0, 600.0)), (1, 1)).len(), 50, "a cut block is left as it is");
     }

@@ -174,6 +174,9 @@ pub struct Metadata {
     pub exif: Option<Vec<u8>>,
     /// The XMP packet (UTF-8 XML).
     pub xmp: Option<Vec<u8>>,
+    /// How the pixels are to be shown (TIFF/EXIF Orientation, 1-8; 1 = as stored), from the
+    /// EXIF block or a TIFF's own tag. The pixels are not rotated: the tag goes to the output.
+    pub orientation: Option<u16>,
 }
 
 impl ImageInfo {

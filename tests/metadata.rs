@@ -58,6 +58,14 @@ fn resolution_exif_and_xmp_reach_every_output() {
         assert_eq!(field(&f, "width"), Some("1181"), "{ext}: 10 cm at 300 dpi");
         assert_eq!(field(&f, "height"), Some("787"), "{ext}: the aspect ratio kept");
     }
+    // The orientation tag (EXIF 6: shown turned 90° clockwise) reaches every output, so that
+    // the unrotated pixels are shown as the input's were.
+    for ext in ["tif", "png", "jpg"] {
+        let out = d.join(format!("turned.{ext}"));
+        ok(&bin().arg("upscale").arg(fixture("coffee-rot6.jpg")).arg(&out).args(["--scale", "2"]).output().unwrap());
+        let Some(f) = vips_fields(&out) else { return };
+        assert_eq!(field(&f, "orientation"), Some("6"), "{ext}: orientation\n{f}");
+    }
     // An input without a resolution gives an output without one (none is invented).
     let plain = d.join("plain.png");
     ok(&bin().arg("upscale").arg(fixture("coffee16.png")).arg(&plain).args(["--scale", "2"]).output().unwrap());

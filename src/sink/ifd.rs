@@ -96,6 +96,9 @@ pub(super) fn tiled_image(
         };
         e.extend([rational(282, x), rational(283, y), short(296, 2)]);
     }
+    if let Some(o) = h.metadata.orientation.filter(|&o| o != 1) {
+        e.push(short(274, o));
+    }
     if let Some(xmp) = &h.metadata.xmp {
         e.push(Entry { tag: 700, typ: BYTE, count: xmp.len() as u64, data: xmp.clone() });
     }

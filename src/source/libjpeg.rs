@@ -137,6 +137,7 @@ impl Decoder {
         }
         for data in self.markers(0xE1) {
             if let Some(exif) = data.strip_prefix(b"Exif\0\0".as_slice()) {
+                m.orientation = m.orientation.or(crate::exif::orientation(exif));
                 m.exif.get_or_insert_with(|| exif.to_vec());
             } else if let Some(xmp) = data.strip_prefix(XMP_PREFIX) {
                 m.xmp.get_or_insert_with(|| xmp.to_vec());

@@ -156,6 +156,7 @@ fn png_metadata(pi: &png::Info<'_>) -> crate::pixel::Metadata {
         m.dpi = Some((d.xppu as f64 * 0.0254, d.yppu as f64 * 0.0254));
     }
     m.exif = pi.exif_metadata.as_ref().map(|e| e.to_vec());
+    m.orientation = m.exif.as_deref().and_then(crate::exif::orientation);
     let xmp = pi.utf8_text.iter().find(|t| t.keyword == "XML:com.adobe.xmp");
     m.xmp = xmp.and_then(|t| {
         let mut t = t.clone();

@@ -236,5 +236,7 @@ fn tiff_metadata<R: std::io::Read + std::io::Seek>(d: &mut tiff::decoder::Decode
         }
     }
     m.xmp = d.find_tag(Tag::Unknown(700)).ok().flatten().and_then(|v| v.into_u8_vec().ok());
+    m.orientation = d.find_tag(Tag::Unknown(274)).ok().flatten().and_then(|v| v.into_u16().ok());
+    m.orientation = m.orientation.filter(|v| (1..=8).contains(v));
     m
 }
