@@ -61,23 +61,11 @@ fn image_files(dir: &Path, recursive: bool, skip: &Path, found: &mut Vec<PathBuf
             if recursive && std::fs::canonicalize(&p).ok().as_deref() != Some(skip) {
                 image_files(&p, true, skip, found)?;
             }
-        } else if is_image(&p) {
+        } else if crate::source::sniff(&p).is_ok() {
             found.push(p);
         }
     }
     Ok(())
-}
-
-/// Whether a file starts as a JPEG, PNG or TIFF does.
-fn is_image(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 4];
-    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
-    read.is_ok()
-        && matches!(
-            head,
-            [0xFF, 0xD8, 0xFF, _] | [0x89, b'P', b'N', b'G'] | [b'I', b'I', 42 | 43, 0] | [b'M', b'M', 0, 42 | 43]
-        )
 }
 
 /// Where `input` (below `in_dir`) goes below `out_dir`: the same relative path, the
@@ -157,20 +145,6 @@ pub fn upscale_dir(
     Ok(report)
 }
 
-/// An error with its causes, on one line (the reason a file failed).
-fn with_causes(e: &Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !msg.contains(&t) {
-            msg = format!("{msg}: {t}");
-        }
-        src = s.source();
-    }
-    msg
-}
-
 type Shared<'a> = Mutex<(BatchReport, &'a mut (dyn FnMut(&Event) + Send))>;
 
 /// Runs file `index` of `total` into `out`, recording the outcome; its events are passed on
@@ -209,7 +183,7 @@ fn one_file(
             ("skipped", None)
         }
         Err(e) => {
-            let why = with_causes(&e);
+            let why = e.with_causes();
             s.0.failed.push((input.to_path_buf(), why.clone()));
             ("failed", Some(why))
         }

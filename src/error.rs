@@ -84,6 +84,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error and its causes on one line (each cause not already in the message added after
+    /// a colon): what the binary prints, and a batch's reason for a failed file.
+    pub fn with_causes(&self) -> String {
+        let mut msg = self.to_string();
+        let mut src = std::error::Error::source(self);
+        while let Some(s) = src {
+            let t = s.to_string();
+            if !msg.contains(&t) {
+                msg = format!("{msg}: {t}");
+            }
+            src = s.source();
+        }
+        msg
+    }
+
     /// A usage error with a message.
     pub fn usage(msg: impl Into<String>) -> Self {
         Error::Usage(msg.into())

@@ -34,6 +34,15 @@ impl Order {
     }
 }
 
+/// The byte order of a TIFF structure from its first two bytes (`II` or `MM`).
+fn byte_order(b: &[u8]) -> Option<Order> {
+    match b.get(..2)? {
+        b"II" => Some(Order { little: true }),
+        b"MM" => Some(Order { little: false }),
+        _ => None,
+    }
+}
+
 /// One IFD entry: tag, type, count, and where its 4-byte value field is.
 struct Entry {
     tag: u16,
@@ -55,11 +64,7 @@ fn entries(b: &[u8], o: Order, at: usize) -> Vec<Entry> {
 
 /// The Orientation (tag 274) of an EXIF block's IFD0, if it has a valid one (1-8).
 pub(crate) fn orientation(exif: &[u8]) -> Option<u16> {
-    let o = match exif.get(..2)? {
-        b"II" => Order { little: true },
-        b"MM" => Order { little: false },
-        _ => return None,
-    };
+    let o = byte_order(exif)?;
     let ifd0 = o.u32(exif, 4)? as usize;
     let e = entries(exif, o, ifd0).into_iter().find(|e| e.tag == 274 && e.typ == 3)?;
     o.u16(exif, e.field).filter(|v| (1..=8).contains(v))
@@ -69,12 +74,7 @@ pub(crate) fn orientation(exif: &[u8]) -> Option<u16> {
 /// `size`.
 pub(crate) fn updated(exif: &[u8], dpi: Option<(f64, f64)>, size: (u32, u32)) -> Vec<u8> {
     let mut b = exif.to_vec();
-    let o = match b.get(..2) {
-        Some(b"II") => Order { little: true },
-        Some(b"MM") => Order { little: false },
-        _ => return b,
-    };
-    let Some(ifd0) = o.u32(&b, 4) else { return b };
+    let Some((o, ifd0)) = byte_order(&b).and_then(|o| Some((o, o.u32(&b, 4)?))) else { return b };
     let ifd0 = entries(&b, o, ifd0 as usize);
     let unit = ifd0.iter().find(|e| e.tag == 296).and_then(|e| o.u16(&b, e.field)).unwrap_or(2);
     let per_unit = if unit == 3 { 1.0 / 2.54 } else { 1.0 };

@@ -1,11 +1,11 @@
 //! The JSON API: jobs, events, downloads (uploads are in `uploads.rs`).
 
 use super::download::serve_file;
-use super::reply::{fail, not_found};
+use super::reply::{busy, fail, not_found};
 use super::state::{new_id, private_dir, valid_id, AppState, Job, JobRequest, JobState};
 use super::uploads::storage_failed;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -45,9 +45,7 @@ pub(super) async fn create_job(
     }
     let position = s.book().queue.len();
     if position >= s.opts.queue {
-        let mut resp = fail(StatusCode::SERVICE_UNAVAILABLE, "the queue is full");
-        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-        return resp;
+        return busy("the queue is full", "30");
     }
     let Ok(id) = new_id() else { return fail(StatusCode::INTERNAL_SERVER_ERROR, "no id") };
     let scale = w as f64 / upload.width as f64;

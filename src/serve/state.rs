@@ -334,12 +334,7 @@ impl AppState {
 
     /// Resolves once [`AppState::stop`] was called.
     pub(super) async fn stopped(&self) {
-        let mut rx = self.stop_tx.subscribe();
-        while !*rx.borrow() {
-            if rx.changed().await.is_err() {
-                return;
-            }
-        }
+        let _ = self.stop_signal().wait_for(|s| *s).await;
     }
 }
 

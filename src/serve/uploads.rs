@@ -3,12 +3,12 @@
 //! record are durably on disk. Whatever fails is removed; `DELETE` removes an upload that no
 //! waiting or running job needs.
 
-use super::reply::{fail, not_found};
+use super::reply::{busy, fail, not_found};
 use super::state::{new_id, private_file, sync_dir, valid_id, AppState, JobState, Upload};
 use crate::error::Error;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http_body_util::BodyExt;
@@ -29,14 +29,9 @@ pub(super) struct UploadQuery {
     name: Option<String>,
 }
 
-/// The image type from its first bytes.
+/// The image type from its first bytes (`jpeg`, `png`, `tiff`).
 fn sniff(head: &[u8]) -> Option<&'static str> {
-    match head {
-        [0xFF, 0xD8, 0xFF, ..] => Some("jpeg"),
-        [0x89, b'P', b'N', b'G', ..] => Some("png"),
-        [b'I', b'I', 42 | 43, 0, ..] | [b'M', b'M', 0, 42 | 43, ..] => Some("tiff"),
-        _ => None,
-    }
+    crate::source::signature(head).map(crate::Format::name)
 }
 
 /// A display name: the client's file name without any directory or extension, letters,
@@ -57,13 +52,6 @@ pub(super) fn clean_name(name: Option<String>) -> String {
     } else {
         clean
     }
-}
-
-/// `503` with a `Retry-After`.
-fn busy(msg: &str, seconds: &'static str) -> Response {
-    let mut r = fail(StatusCode::SERVICE_UNAVAILABLE, msg);
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
-    r
 }
 
 /// `POST /api/uploads?name=NAME`: the body is the image file.

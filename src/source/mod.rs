@@ -265,17 +265,29 @@ pub fn sniff(path: &Path) -> Result<Format> {
             Err(e) => return Err(Error::io(path, e)),
         }
     }
-    let m = &magic[..n];
-    if m.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Ok(Format::Jpeg)
-    } else if m.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
-        Ok(Format::Png)
-    } else if m.starts_with(b"II*\0") || m.starts_with(b"MM\0*") || m.starts_with(b"II+\0") || m.starts_with(b"MM\0+") {
-        Ok(Format::Tiff)
-    } else if n == 0 {
-        Err(Error::format(path, "file is empty"))
+    match signature(&magic[..n]) {
+        Some(format) => Ok(format),
+        None if n == 0 => Err(Error::format(path, "file is empty")),
+        None => Err(Error::format(path, "not a JPEG, PNG or TIFF file (unrecognised signature)")),
+    }
+}
+
+/// The format whose signature starts `head` (its first 8 bytes suffice), if it is one we read.
+///
+/// ```
+/// use gigascale::{source::signature, Format};
+/// assert_eq!(signature(b"\x89PNG\r\n\x1a\n"), Some(Format::Png));
+/// assert_eq!(signature(b"GIF89a.."), None);
+/// ```
+pub fn signature(head: &[u8]) -> Option<Format> {
+    if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(Format::Jpeg)
+    } else if head.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+        Some(Format::Png)
+    } else if [b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"].iter().any(|m| head.starts_with(*m)) {
+        Some(Format::Tiff)
     } else {
-        Err(Error::format(path, "not a JPEG, PNG or TIFF file (unrecognised signature)"))
+        None
     }
 }
 

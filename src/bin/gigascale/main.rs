@@ -67,17 +67,7 @@ fn exit_code(e: &Error, sig: &Signals) -> i32 {
 
 /// Prints the error and its causes on one line.
 fn report(e: &Error) {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !msg.contains(&t) {
-            msg.push_str(": ");
-            msg.push_str(&t);
-        }
-        src = s.source();
-    }
-    eprintln!("gigascale: error: {msg}");
+    eprintln!("gigascale: error: {}", e.with_causes());
 }
 
 /// A panic hook that stays silent for panics caught inside third-party decoders (the library
