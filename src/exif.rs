@@ -1,8 +1,8 @@
 //! EXIF blocks carried from the input to the output, brought up to date: the resolution in
 //! IFD0 (XResolution, YResolution, in ResolutionUnit) and the pixel size in the Exif IFD
-//! (PixelXDimension, PixelYDimension) are rewritten in place for the output; everything else
-//! (camera, dates, orientation — the pixels are not rotated, so the orientation tag still
-//! tells viewers how to show them) is kept byte for byte. A block that cannot be parsed is
+//! (PixelXDimension, PixelYDimension) are rewritten in place for the output, and so is the
+//! Orientation (1 once the pixels were turned upright); everything else (camera, dates,
+//! lens...) is kept byte for byte. A block that cannot be parsed is
 //! carried unchanged: it was the input's, and no reader of ours depends on it.
 
 /// A TIFF structure's byte order.
@@ -70,15 +70,18 @@ pub(crate) fn orientation(exif: &[u8]) -> Option<u16> {
     o.u16(exif, e.field).filter(|v| (1..=8).contains(v))
 }
 
-/// `exif` with its resolution set to `dpi` (pixels per inch, x and y) and its pixel size to
-/// `size`.
-pub(crate) fn updated(exif: &[u8], dpi: Option<(f64, f64)>, size: (u32, u32)) -> Vec<u8> {
+/// `exif` with its resolution set to `dpi` (pixels per inch, x and y), its pixel size to
+/// `size` and its orientation (if it has one) to `orientation`.
+pub(crate) fn updated(exif: &[u8], dpi: Option<(f64, f64)>, size: (u32, u32), orientation: u16) -> Vec<u8> {
     let mut b = exif.to_vec();
     let Some((o, ifd0)) = byte_order(&b).and_then(|o| Some((o, o.u32(&b, 4)?))) else { return b };
     let ifd0 = entries(&b, o, ifd0 as usize);
     let unit = ifd0.iter().find(|e| e.tag == 296).and_then(|e| o.u16(&b, e.field)).unwrap_or(2);
     let per_unit = if unit == 3 { 1.0 / 2.54 } else { 1.0 };
     for e in &ifd0 {
+        if e.tag == 274 && e.typ == 3 && e.count == 1 {
+            o.put_u16(&mut b, e.field, orientation);
+        }
         let value = match (e.tag, dpi) {
             (282, Some((x, _))) => x,
             (283, Some((_, y))) => y,
@@ -107,6 +110,27 @@ pub(crate) fn updated(exif: &[u8], dpi: Option<(f64, f64)>, size: (u32, u32)) ->
         }
     }
     b
+}
+
+/// `xmp` with its `tiff:Orientation` (attribute or element) set to `orientation`: once the
+/// pixels are turned upright, the XMP must not tell viewers to turn them again.
+pub(crate) fn xmp_with_orientation(xmp: &[u8], orientation: u16) -> Vec<u8> {
+    let mut out = xmp.to_vec();
+    for (open, close) in
+        [(&b"tiff:Orientation=\""[..], b'"'), (b"tiff:Orientation='", b'\''), (b"<tiff:Orientation>", b'<')]
+    {
+        let mut from = 0;
+        while let Some(i) = out[from..].windows(open.len()).position(|w| w == open) {
+            let start = from + i + open.len();
+            let Some(len) = out[start..].iter().position(|&c| c == close) else { break };
+            let digits = out[start..start + len].iter().all(u8::is_ascii_digit);
+            if digits && len > 0 {
+                out.splice(start..start + len, orientation.to_string().bytes());
+            }
+            from = start;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -150,7 +174,7 @@ mod tests {
     fn resolution_and_pixel_size_are_rewritten_in_either_byte_order() {
         for little in [true, false] {
             let o = Order { little };
-            let out = updated(&block(little), Some((600.0, 300.0)), (1500, 1000));
+            let out = updated(&block(little), Some((600.0, 300.0)), (1500, 1000), 1);
             assert_eq!((o.u32(&out, 80), o.u32(&out, 84)), (Some(600_000), Some(1000)));
             assert_eq!((o.u32(&out, 88), o.u32(&out, 92)), (Some(300_000), Some(1000)));
             assert_eq!(o.u16(&out, 98 + 8), Some(1500));
@@ -158,7 +182,7 @@ mod tests {
             assert_eq!(out.len(), block(little).len(), "in place");
             assert_eq!(orientation(&out), None, "no Orientation entry");
         }
-        assert_eq!(updated(b"not exif", Some((1.0, 1.0)), (1, 1)), b"not exif");
+        assert_eq!(updated(b"not exif", Some((1.0, 1.0)), (1, 1), 1), b"not exif");
         let mut b = block(true);
         let o = Order { little: true };
         // Replace ResolutionUnit's entry by Orientation = 6 (rotate 90° clockwise to show).
@@ -166,6 +190,15 @@ mod tests {
         o.put_u16(&mut b, 34 + 8, 6);
         assert_eq!(orientation(&b), Some(6));
         let cut = &block(true)[..50];
-        assert_eq!(updated(cut, Some((600.0, 600.0)), (1, 1)).len(), 50, "a cut block is left as it is");
+        assert_eq!(updated(cut, Some((600.0, 600.0)), (1, 1), 1).len(), 50, "a cut block is left as it is");
+        assert_eq!(orientation(&updated(&b, None, (1, 1), 1)), Some(1), "the orientation reset");
+    }
+
+    #[test]
+    fn xmp_orientation_is_reset_as_attribute_or_element() {
+        let x = br#"<rdf:Description tiff:Orientation="6" tiff:Make='x'/><tiff:Orientation>8</tiff:Orientation>"#;
+        let want = br#"<rdf:Description tiff:Orientation="1" tiff:Make='x'/><tiff:Orientation>1</tiff:Orientation>"#;
+        assert_eq!(xmp_with_orientation(x, 1), want);
+        assert_eq!(xmp_with_orientation(b"no tag", 1), b"no tag");
     }
 }

@@ -465,6 +465,8 @@ fn output_metadata(
 ) -> crate::pixel::Metadata {
     let scaled = m.dpi.map(|(x, y)| (x * ow as f64 / iw.max(1) as f64, y * oh as f64 / ih.max(1) as f64));
     let dpi = dpi.map(|d| (d, d)).or(scaled);
-    let exif = m.exif.as_ref().map(|e| crate::exif::updated(e, dpi, (ow, oh)));
-    crate::pixel::Metadata { dpi, exif, ..m.clone() }
+    let orientation = m.orientation.unwrap_or(1);
+    let exif = m.exif.as_ref().map(|e| crate::exif::updated(e, dpi, (ow, oh), orientation));
+    let xmp = m.xmp.as_ref().map(|x| crate::exif::xmp_with_orientation(x, orientation));
+    crate::pixel::Metadata { dpi, exif, xmp, ..m.clone() }
 }

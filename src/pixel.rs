@@ -175,7 +175,8 @@ pub struct Metadata {
     /// The XMP packet (UTF-8 XML).
     pub xmp: Option<Vec<u8>>,
     /// How the pixels are to be shown (TIFF/EXIF Orientation, 1-8; 1 = as stored), from the
-    /// EXIF block or a TIFF's own tag. The pixels are not rotated: the tag goes to the output.
+    /// EXIF block or a TIFF's own tag. [`crate::source::open`] applies it to the pixels and
+    /// clears it; a source that keeps it (a library user's own) has it written to the output.
     pub orientation: Option<u16>,
 }
 

@@ -58,13 +58,15 @@ fn resolution_exif_and_xmp_reach_every_output() {
         assert_eq!(field(&f, "width"), Some("1181"), "{ext}: 10 cm at 300 dpi");
         assert_eq!(field(&f, "height"), Some("787"), "{ext}: the aspect ratio kept");
     }
-    // The orientation tag (EXIF 6: shown turned 90° clockwise) reaches every output, so that
-    // the unrotated pixels are shown as the input's were.
+    // EXIF orientation 6 (to be shown turned 90° clockwise) is applied to the pixels: every
+    // output is upright (its width the input's height) and says orientation 1, so that no
+    // viewer turns it twice.
     for ext in ["tif", "png", "jpg"] {
         let out = d.join(format!("turned.{ext}"));
         ok(&bin().arg("upscale").arg(fixture("coffee-rot6.jpg")).arg(&out).args(["--scale", "2"]).output().unwrap());
         let Some(f) = vips_fields(&out) else { return };
-        assert_eq!(field(&f, "orientation"), Some("6"), "{ext}: orientation\n{f}");
+        assert_eq!((field(&f, "width"), field(&f, "height")), (Some("200"), Some("300")), "{ext}: upright\n{f}");
+        assert!(matches!(field(&f, "orientation"), None | Some("1")), "{ext}: orientation\n{f}");
     }
     // An input without a resolution gives an output without one (none is invented).
     let plain = d.join("plain.png");
@@ -73,4 +75,49 @@ fn resolution_exif_and_xmp_reach_every_output() {
         png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&plain).unwrap())).read_info().unwrap();
     assert!(png_info.info().pixel_dims.is_none(), "no pHYs invented");
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Every EXIF/TIFF orientation (1-8) is applied to the pixels: a TIFF carrying the tag, enlarged
+/// twice with the nearest filter, equals the upright image (made here from the definition of
+/// each orientation) with every pixel doubled.
+#[test]
+fn every_orientation_is_applied_to_the_pixels() {
+    let d = TempDir::new("orientations");
+    let (w, h) = (7u32, 5u32);
+    let px: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
+    let at = |x: u32, y: u32| &px[((y * w + x) * 3) as usize..((y * w + x) * 3 + 3) as usize];
+    for o in 1..=8u16 {
+        let input = d.join(format!("o{o}.tif"));
+        let mut enc = tiff::encoder::TiffEncoder::new(std::fs::File::create(&input).unwrap()).unwrap();
+        let mut img = enc.new_image::<tiff::encoder::colortype::RGB8>(w, h).unwrap();
+        img.encoder().write_tag(tiff::tags::Tag::Orientation, o).unwrap();
+        img.write_data(&px).unwrap();
+        let out = d.join(format!("o{o}.png"));
+        ok(&bin().arg("upscale").arg(&input).arg(&out).args(["--scale", "2", "--filter", "nearest"]).output().unwrap());
+        let mut r = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&out).unwrap())).read_info().unwrap();
+        let mut got = vec![0; r.output_buffer_size().unwrap()];
+        let info = r.next_frame(&mut got).unwrap();
+        // The upright size, and for each upright pixel the stored one (row 0 / column 0 of the
+        // TIFF definition: 5-8 have rows and columns exchanged).
+        let (uw, uh) = if o >= 5 { (h, w) } else { (w, h) };
+        assert_eq!((info.width, info.height), (2 * uw, 2 * uh), "orientation {o}");
+        for y in 0..2 * uh {
+            for x in 0..2 * uw {
+                let (ux, uy) = (x / 2, y / 2);
+                let (mx, my) = (uw - 1 - ux, uh - 1 - uy);
+                let (sx, sy) = match o {
+                    1 => (ux, uy),
+                    2 => (mx, uy),
+                    3 => (mx, my),
+                    4 => (ux, my),
+                    5 => (uy, ux),
+                    6 => (uy, mx),
+                    7 => (my, mx),
+                    _ => (my, ux),
+                };
+                let i = ((y * 2 * uw + x) * 3) as usize;
+                assert_eq!(&got[i..i + 3], at(sx, sy), "orientation {o}: pixel ({x},{y})");
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@ mod jpeg;
 mod jpeg_coefficients;
 mod libjpeg;
 mod memory;
+mod orient;
 mod png;
 mod tiff;
 
@@ -228,7 +229,8 @@ impl<'a> RowWriter<'a> {
 }
 
 /// Opens `path`, sniffs its format and reads its header. `max_memory` bounds what the decoder
-/// may allocate.
+/// may allocate. An image whose EXIF or TIFF Orientation says it is turned or mirrored is
+/// delivered upright (its [`ImageInfo`] describes the upright image, orientation cleared).
 ///
 /// ```no_run
 /// let src = gigascale::source::open("photo.jpg".as_ref(), 64 << 20)?;
@@ -247,7 +249,7 @@ pub fn open(path: &Path, max_memory: u64) -> Result<Box<dyn RowSource>> {
     if info.width == 0 || info.height == 0 {
         return Err(Error::format(path, "image has zero width or height"));
     }
-    Ok(src)
+    Ok(orient::Oriented::wrap(src))
 }
 
 /// Detects the format from the magic bytes.
