@@ -95,7 +95,7 @@ fn check(input: &Path, output: &Path, batch: &Batch) -> Result<(PathBuf, PathBuf
     if let Some(f) = &batch.format {
         let kind = crate::OutputKind::from_path(Path::new(&format!("x.{f}")));
         if !matches!(kind, Ok(k) if !k.is_dir()) {
-            return Err(Error::usage(format!("--format {f}: give tif, png or jpg")));
+            return Err(Error::usage(format!("--format {f}: give tif, png, jpg or webp")));
         }
     }
     Ok((in_dir, out_dir))

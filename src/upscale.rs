@@ -68,6 +68,12 @@ pub fn upscale(
             let quality = opts.quality.unwrap_or(sink::jpeg::DEFAULT_QUALITY);
             Box::new(sink::JpegSink::create(output, quality, opts.subsampling.unwrap_or_default())?)
         }
+        OutputKind::Webp => {
+            if let Some(why) = sink::webp::refusal(w, h, info.layout) {
+                return Err(Error::usage(format!("{}: {why}", output.display())));
+            }
+            Box::new(sink::WebpSink::create(output)?)
+        }
         _ => Box::new(
             sink::TiffSink::create(output, opts.compression, opts.level)?
                 .pyramid(opts.pyramid, opts.resolved_threads()),
@@ -98,8 +104,10 @@ fn check_kind(kind: OutputKind, output: &Path, opts: &Options, files: Files) -> 
         _ if jpeg_only && kind != OutputKind::Jpeg => {
             Err(Error::usage(format!("{name}: --quality and --subsampling apply to JPEG output (.jpg)")))
         }
-        OutputKind::Jpeg if opts.compression != Compression::None || opts.pyramid || files.resume => {
-            Err(Error::usage(format!("{name}: --compression, --pyramid and --resume apply to TIFF output, not JPEG")))
+        OutputKind::Jpeg | OutputKind::Webp
+            if opts.compression != Compression::None || opts.pyramid || files.resume =>
+        {
+            Err(Error::usage(format!("{name}: --compression, --pyramid and --resume apply to TIFF output")))
         }
         OutputKind::Zarr if files.resume => Err(Error::usage(format!(
             "{name}: --resume is for TIFF; an OME-Zarr job resumes by unit (gigascale plan / run / finalize)"

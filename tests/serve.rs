@@ -451,3 +451,30 @@ fn refusals_are_json_and_hosts_are_checked_everywhere() {
     server.shutdown().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Downloads in the chosen format: JPEG at a quality and lossless WebP, each with its media
+/// type and the same bytes as the command line's.
+#[test]
+fn results_come_in_the_chosen_format() {
+    let dir = TempDir::new("formats");
+    let server = Server::start(options(&dir, "t0ken")).unwrap();
+    let c = Client::new(&server, "t0ken");
+    let u = c.upload(&fixture("coffee.jpg"));
+    for (format, extra, mime, cli_args) in [
+        ("jpg", json!({"quality": 80}), "image/jpeg", &["--quality", "80"][..]),
+        ("webp", json!({}), "image/webp", &[][..]),
+    ] {
+        let mut req = json!({"upload": u["id"], "scale": 2, "format": format});
+        req.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let (status, _, body) = c.post_json("/api/jobs", req);
+        assert_eq!(status, 202, "{format}: {}", String::from_utf8_lossy(&body));
+        let id = serde_json::from_slice::<Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
+        c.wait_state(&id, &["done"], 60);
+        let (status, headers, result) = c.get(&format!("/api/jobs/{id}/result"), &[]);
+        assert_eq!((status, headers.get("content-type").unwrap().to_str().unwrap()), (200, mime), "{format}");
+        let cli = dir.join(format!("cli.{format}"));
+        ok(&gs(&[&["upscale", s(&fixture("coffee.jpg")), s(&cli), "--scale", "2"][..], cli_args].concat()));
+        assert!(result == std::fs::read(&cli).unwrap(), "{format}: the server's result differs from the CLI's");
+    }
+    server.shutdown().unwrap();
+}

@@ -31,6 +31,7 @@ mod s3;
 mod serve;
 mod serve_flood;
 mod serve_process;
+mod webp_out;
 mod zarr;
 
 /// CI asks for the S3 and GPU tests (`GIGASCALE_REQUIRE_S3=1`, `GIGASCALE_REQUIRE_GPU=1`):

@@ -172,6 +172,7 @@ pub(super) async fn result(State(s): St, Path(id): Path<String>, headers: Header
     let mime = match j.request.extension() {
         Ok("png") => "image/png",
         Ok("jpg") => "image/jpeg",
+        Ok("webp") => "image/webp",
         _ => "image/tiff",
     };
     serve_file(&path, &headers, &j.file_name, mime).await

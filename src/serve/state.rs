@@ -85,13 +85,14 @@ impl JobRequest {
 }
 
 impl JobRequest {
-    /// The result's file extension: `tif`, `png` or `jpg`.
+    /// The result's file extension: `tif`, `png`, `jpg` or `webp`.
     pub(super) fn extension(&self) -> Result<&'static str> {
         match self.format.as_deref() {
             None | Some("tif") | Some("tiff") => Ok("tif"),
             Some("png") => Ok("png"),
             Some("jpg") | Some("jpeg") => Ok("jpg"),
-            Some(f) => Err(Error::usage(format!("format {f:?}: tif, png or jpg"))),
+            Some("webp") => Ok("webp"),
+            Some(f) => Err(Error::usage(format!("format {f:?}: tif, png, jpg or webp"))),
         }
     }
 

@@ -13,6 +13,8 @@ pub mod place;
 mod png;
 mod pyramid;
 mod tiff;
+mod vp8l;
+pub mod webp;
 
 pub use compress::{Compression, TileEncoder};
 pub use jpeg::{JpegSink, Subsampling};
@@ -22,6 +24,7 @@ pub use png::PngSink;
 pub use pyramid::reduce;
 pub(crate) use pyramid::{reduced_bytes, tile_reduction_bound, ReducingEncoder};
 pub use tiff::TiffSink;
+pub use webp::WebpSink;
 
 use crate::error::Result;
 use crate::pixel::Layout;

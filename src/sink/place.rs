@@ -16,6 +16,8 @@ pub enum OutputKind {
     Png,
     /// `.jpg` / `.jpeg`: streamed baseline JPEG (8-bit, no alpha, at most 65535 px a side).
     Jpeg,
+    /// `.webp`: lossless WebP, streamed in two passes (at most 16383 px a side).
+    Webp,
     /// `.zarr` (`OUT.ome.zarr`): a sharded OME-Zarr 0.5 directory (or bucket prefix).
     Zarr,
 }
@@ -35,9 +37,10 @@ impl OutputKind {
             Some("tif") | Some("tiff") => Ok(OutputKind::Tiff),
             Some("png") => Ok(OutputKind::Png),
             Some("jpg") | Some("jpeg") => Ok(OutputKind::Jpeg),
+            Some("webp") => Ok(OutputKind::Webp),
             Some("zarr") => Ok(OutputKind::Zarr),
             _ => Err(Error::usage(format!(
-                "{}: unknown output type; name it .tif/.tiff (tiled TIFF), .png, .jpg or .ome.zarr (sharded OME-Zarr)",
+                "{}: unknown output type; name it .tif/.tiff (tiled TIFF), .png, .jpg, .webp or .ome.zarr (sharded OME-Zarr)",
                 path.display()
             ))),
         }

@@ -106,7 +106,7 @@ pub(crate) struct UpscaleArgs {
     /// Input image: JPEG, PNG or TIFF (format is detected from the content). Or a directory:
     /// every image in it is upscaled into the OUT directory (a batch; see --recursive).
     pub(crate) input: PathBuf,
-    /// Output: .tif/.tiff, .png, .jpg, or .ome.zarr (sharded OME-Zarr 0.5, zstd; see
+    /// Output: .tif/.tiff, .png, .jpg, .webp (lossless), or .ome.zarr (sharded OME-Zarr 0.5, zstd; see
     /// `gigascale plan`). Written under a temporary name, renamed when complete. For a
     /// directory IN, a directory (created if needed).
     pub(crate) output: PathBuf,
@@ -135,9 +135,9 @@ pub(crate) struct BatchArgs {
     /// Also the images in IN's subdirectories, their tree mirrored in OUT.
     #[arg(long)]
     pub(crate) recursive: bool,
-    /// Output format for every file: tif, png or jpg (default: each input's own). Files whose
+    /// Output format for every file: tif, png, jpg or webp (default: each input's own). Files whose
     /// output already exists are skipped, so rerunning a cut-off batch continues it.
-    #[arg(long, value_name = "tif|png|jpg")]
+    #[arg(long, value_name = "tif|png|jpg|webp")]
     pub(crate) format: Option<String>,
     /// Files upscaled at once, sharing --max-memory and the threads (default 1: one after
     /// another with the whole budget).

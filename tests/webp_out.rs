@@ -1,0 +1,132 @@
+//! WebP output (`.webp`, lossless, our own streamed VP8L encoder): read back by two
+//! independent decoders (libwebp's dwebp, libvips) equal to the PNG of the same job for every
+//! layout, checked by libwebp's webpinfo, the same bytes for every tile size and thread count,
+//! the ICC profile, EXIF and XMP where exiftool finds them, and clear refusals.
+use crate::util::*;
+use std::path::Path;
+use std::process::Command;
+
+/// Runs a tool that CI installs, failing with what to install when it is missing.
+fn tool(name: &str, args: &[&std::ffi::OsStr], package: &str) -> std::process::Output {
+    let o = Command::new(name).args(args).output();
+    let o = o.unwrap_or_else(|e| panic!("{name} is needed (Debian package {package}; .ci/run installs it): {e}"));
+    assert!(o.status.success(), "{name} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+/// A PNG's pixels as 8-bit RGBA (grey spread to RGB, 16-bit rounded as the WebP sink rounds).
+fn png_rgba(path: &Path) -> (u32, u32, Vec<u8>) {
+    let mut r = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap())).read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    if info.bit_depth == png::BitDepth::Sixteen {
+        let round = |s: &[u8]| ((u16::from_be_bytes([s[0], s[1]]) as u32 * 255 + 32767) / 65535) as u8;
+        buf = buf.chunks_exact(2).map(round).collect();
+    }
+    let ch = info.color_type.samples();
+    let rgba = buf
+        .chunks_exact(ch)
+        .flat_map(|p| match ch {
+            1 => [p[0], p[0], p[0], 255],
+            2 => [p[0], p[0], p[0], p[1]],
+            3 => [p[0], p[1], p[2], 255],
+            _ => [p[0], p[1], p[2], p[3]],
+        })
+        .collect();
+    (info.width, info.height, rgba)
+}
+
+/// dwebp's PAM (`P7`, RGBA) of a WebP.
+fn dwebp_rgba(webp: &Path) -> (u32, u32, Vec<u8>) {
+    let o = tool("dwebp", &[webp.as_os_str(), "-pam".as_ref(), "-o".as_ref(), "-".as_ref()], "webp");
+    let b = o.stdout;
+    let end = b.windows(7).position(|w| w == b"ENDHDR\n").expect("a PAM header") + 7;
+    let head = String::from_utf8_lossy(&b[..end]).into_owned();
+    let field = |k: &str| head.lines().find_map(|l| l.strip_prefix(k)?.trim().parse::<u32>().ok()).unwrap();
+    (field("WIDTH "), field("HEIGHT "), b[end..].to_vec())
+}
+
+#[test]
+fn webp_output_is_lossless_as_dwebp_and_libvips_read_it() {
+    let d = TempDir::new("webp-out");
+    for (input, scale) in [
+        ("coffee.jpg", "2.5"),
+        ("chelsea-rgba.png", "2"),
+        ("camera-gray.jpg", "1.5"),
+        ("camera-graya.png", "2"),
+        ("coffee16.png", "2"),
+    ] {
+        let (webp, png_out) = (d.join("out.webp"), d.join("out.png"));
+        let src = fixture(input);
+        let job = |out: &Path, args: &[&str]| {
+            let args = [&["upscale", s(&src), s(out), "--scale", scale, "--overwrite"][..], args].concat();
+            ok(&gs(&args))
+        };
+        job(&webp, &[]);
+        job(&png_out, &[]);
+        let want = png_rgba(&png_out);
+        assert_eq!(dwebp_rgba(&webp), want, "{input}: dwebp reads back the PNG's pixels");
+        let via_vips = d.join("vips.png");
+        tool("vips", &["copy".as_ref(), webp.as_os_str(), via_vips.as_os_str()], "libvips-tools");
+        assert_eq!(png_rgba(&via_vips), want, "{input}: libvips reads back the PNG's pixels");
+        let info = tool("webpinfo", &[webp.as_os_str()], "webp");
+        assert!(String::from_utf8_lossy(&info.stdout).contains("No error detected"), "{input}: webpinfo");
+        // The same bytes whatever the tiles and threads.
+        let other = d.join("other.webp");
+        job(&other, &["--tile", "48", "--threads", "1"]);
+        assert!(std::fs::read(&other).unwrap() == std::fs::read(&webp).unwrap(), "{input}: other tiles, other bytes");
+    }
+}
+
+/// Edge shapes: a single pixel, a single row or column, widths off the predictor's 32-px blocks.
+#[test]
+fn webp_output_of_thin_and_odd_shapes_reads_back_exactly() {
+    let d = TempDir::new("webp-shapes");
+    for (w, h) in [(1, 1), (1, 40), (33, 1), (65, 70), (97, 3)] {
+        let (webp, png_out) = (d.join("out.webp"), d.join("out.png"));
+        for out in [&webp, &png_out] {
+            let (w, h) = (w.to_string(), h.to_string());
+            ok(&gs(&[
+                "upscale",
+                s(&fixture("chelsea-rgba.png")),
+                s(out),
+                "--width",
+                &w,
+                "--height",
+                &h,
+                "--overwrite",
+            ]));
+        }
+        assert_eq!(dwebp_rgba(&webp), png_rgba(&png_out), "{w}x{h}");
+    }
+}
+
+#[test]
+fn webp_output_carries_icc_exif_and_xmp() {
+    let d = TempDir::new("webp-meta");
+    let out = d.join("meta.webp");
+    ok(&gs(&["upscale", s(&fixture("coffee-exif.jpg")), s(&out), "--scale", "2"]));
+    let o = tool("exiftool", &["-a".as_ref(), "-G1".as_ref(), out.as_os_str()], "libimage-exiftool-perl");
+    let tags = String::from_utf8_lossy(&o.stdout).into_owned();
+    for want in ["gigascale fixture", "coffee for gigascale", "Extended WEBP"] {
+        assert!(tags.contains(want), "exiftool finds {want:?} in\n{tags}");
+    }
+    let icc = d.join("icc.webp");
+    ok(&gs(&["upscale", s(&fixture("coffee.jpg")), s(&icc), "--scale", "2"]));
+    let o = tool("exiftool", &["-a".as_ref(), "-G1".as_ref(), icc.as_os_str()], "libimage-exiftool-perl");
+    let tags = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(tags.contains("[ICC_Profile]"), "the ICC profile is carried:\n{tags}");
+}
+
+#[test]
+fn what_webp_cannot_hold_is_refused_and_nothing_is_left() {
+    let d = TempDir::new("webp-refusals");
+    let (src, out) = (fixture("coffee.jpg"), d.join("out.webp"));
+    let run = |args: &[&str]| gs(&[&["upscale", s(&src), s(&out)][..], args].concat());
+    let o = run(&["--width", "16384"]);
+    assert!(!o.status.success() && stderr(&o).contains("16383"), "{}", stderr(&o));
+    let o = run(&["--scale", "2", "--pyramid"]);
+    assert!(!o.status.success() && stderr(&o).contains("TIFF"), "{}", stderr(&o));
+    assert!(names(&d).is_empty(), "left behind: {:?}", names(&d));
+}
