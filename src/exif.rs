@@ -112,6 +112,85 @@ pub(crate) fn updated(exif: &[u8], dpi: Option<(f64, f64)>, size: (u32, u32), or
     b
 }
 
+/// A field carried from an EXIF block into a TIFF's directories: tag, type, count and value
+/// (little-endian, as our TIFFs are written).
+pub(crate) struct Field {
+    pub(crate) tag: u16,
+    pub(crate) typ: u16,
+    pub(crate) count: u32,
+    pub(crate) data: Vec<u8>,
+}
+
+/// What an EXIF block gives a TIFF output: IFD0's descriptive fields (description, make,
+/// model, date, artist, copyright), and the Exif and GPS sub-directories' fields.
+pub(crate) struct TiffFields {
+    pub(crate) ifd0: Vec<Field>,
+    pub(crate) exif: Vec<Field>,
+    pub(crate) gps: Vec<Field>,
+}
+
+/// IFD0 tags worth carrying into a TIFF that describes its own pixels.
+const DESCRIPTIVE: [u16; 6] = [270, 271, 272, 306, 315, 33432];
+/// The largest field value carried (a camera's maker note is a few tens of KiB).
+const MAX_FIELD: usize = 1 << 20;
+
+/// The bytes of one value unit of TIFF field type `typ` (0 for types we do not know), and the
+/// width of the numbers it is made of (for byte swapping).
+fn unit(typ: u16) -> (usize, usize) {
+    match typ {
+        1 | 2 | 6 | 7 => (1, 1),
+        3 | 8 => (2, 2),
+        4 | 9 | 11 => (4, 4),
+        5 | 10 => (8, 4),
+        12 => (8, 8),
+        _ => (0, 0),
+    }
+}
+
+/// The fields of the IFD at `at` accepted by `keep`, their values little-endian (fields that
+/// lie outside the block, or of unknown types, are dropped).
+fn fields(b: &[u8], o: Order, at: usize, keep: impl Fn(u16) -> bool) -> Vec<Field> {
+    let mut out = Vec::new();
+    for e in entries(b, o, at).into_iter().filter(|e| keep(e.tag)) {
+        let (size, word) = unit(e.typ);
+        let len = size.saturating_mul(e.count as usize);
+        if size == 0 || len == 0 || len > MAX_FIELD {
+            continue;
+        }
+        let start = if len <= 4 { e.field } else { o.u32(b, e.field).unwrap_or(u32::MAX) as usize };
+        let Some(value) = b.get(start..start.saturating_add(len)) else { continue };
+        let mut data = value.to_vec();
+        if !o.little && word > 1 {
+            data.chunks_exact_mut(word).for_each(<[u8]>::reverse);
+        }
+        out.push(Field { tag: e.tag, typ: e.typ, count: e.count, data });
+    }
+    out
+}
+
+/// The fields of `exif` for a TIFF output (None if the block cannot be parsed).
+pub(crate) fn tiff_fields(exif: &[u8]) -> Option<TiffFields> {
+    let o = byte_order(exif)?;
+    let ifd0 = o.u32(exif, 4)? as usize;
+    let top = entries(exif, o, ifd0);
+    let sub = |tag: u16, keep: &dyn Fn(u16) -> bool| {
+        let at = top.iter().find(|e| e.tag == tag).and_then(|e| o.u32(exif, e.field));
+        at.map(|at| fields(exif, o, at as usize, keep)).unwrap_or_default()
+    };
+    let mut exif_fields = sub(34665, &|t| t != 40965);
+    // The pixel size as LONG: EXIF allows SHORT, libtiff's definition takes LONG only.
+    for f in exif_fields.iter_mut().filter(|f| matches!(f.tag, 0xA002 | 0xA003) && f.typ == 3 && f.count == 1) {
+        let v = u16::from_le_bytes([f.data[0], f.data[1]]) as u32;
+        (f.typ, f.data) = (4, v.to_le_bytes().to_vec());
+    }
+    Some(TiffFields {
+        ifd0: fields(exif, o, ifd0, |t| DESCRIPTIVE.contains(&t)),
+        // Everything but the Interoperability pointer (its directory is not carried).
+        exif: exif_fields,
+        gps: sub(34853, &|_| true),
+    })
+}
+
 /// `xmp` with its `tiff:Orientation` (attribute or element) set to `orientation`: once the
 /// pixels are turned upright, the XMP must not tell viewers to turn them again.
 pub(crate) fn xmp_with_orientation(xmp: &[u8], orientation: u16) -> Vec<u8> {
@@ -192,6 +271,18 @@ mod tests {
         let cut = &block(true)[..50];
         assert_eq!(updated(cut, Some((600.0, 600.0)), (1, 1), 1).len(), 50, "a cut block is left as it is");
         assert_eq!(orientation(&updated(&b, None, (1, 1), 1)), Some(1), "the orientation reset");
+    }
+
+    #[test]
+    fn fields_for_a_tiff_come_little_endian_from_either_order() {
+        for little in [true, false] {
+            let f = tiff_fields(&block(little)).unwrap();
+            assert!(f.ifd0.is_empty(), "no descriptive field in the block");
+            let dims: Vec<(u16, Vec<u8>)> = f.exif.into_iter().map(|x| (x.tag, x.data)).collect();
+            assert_eq!(dims, vec![(0xA002, 150u32.to_le_bytes().to_vec()), (0xA003, 100u32.to_le_bytes().to_vec())]);
+            assert!(f.gps.is_empty());
+        }
+        assert!(tiff_fields(b"not exif").is_none());
     }
 
     #[test]

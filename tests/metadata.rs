@@ -121,3 +121,60 @@ fn every_orientation_is_applied_to_the_pixels() {
         }
     }
 }
+
+/// exiftool's `-G1` listing of `path` (exiftool is installed by .ci/run).
+fn exiftool(path: &Path) -> String {
+    let o = Command::new("exiftool").args(["-a", "-G1"]).arg(path).output();
+    let o = o.expect("exiftool is needed (Debian package libimage-exiftool-perl; .ci/run installs it)");
+    assert!(o.status.success(), "exiftool {}", path.display());
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A phone photo's camera fields (the Exif directory: exposure, lens, date; the GPS
+/// directory) reach every output as exiftool reads them, the pixel size rewritten for the
+/// upright output; in TIFF, classic and BigTIFF, as Exif and GPS sub-directories that libtiff
+/// reads without a complaint.
+#[test]
+fn camera_and_gps_fields_reach_every_output() {
+    let d = TempDir::new("camera-fields");
+    let input = fixture("coffee-rot6.jpg");
+    let check = |out: &Path, what: &str| {
+        let tags = exiftool(out);
+        for want in [
+            "[ExifIFD]       Exposure Time                   : 1/250",
+            "Lens Model                      : gigascale test lens",
+            "[GPS]           GPS Latitude                    : 52 deg 22' 30.00\"",
+            "Exif Image Width                : 200",
+            "Exif Image Height               : 300",
+        ] {
+            assert!(tags.contains(want), "{what}: exiftool finds {want:?} in\n{tags}");
+        }
+        assert!(!tags.contains("Warning"), "{what}: {tags}");
+        assert!(!tags.contains("Rotate 90"), "{what}: the orientation was applied: {tags}");
+    };
+    for ext in ["tif", "png", "jpg", "webp"] {
+        let out = d.join(format!("photo.{ext}"));
+        ok(&gs(&["upscale", s(&input), s(&out), "--scale", "2"]));
+        check(&out, ext);
+    }
+    for big in [false, true] {
+        let out = d.join(format!("lib-{big}.tif"));
+        let src = gigascale::source::open(&input, 64 << 20).unwrap();
+        let mut sink =
+            gigascale::sink::TiffSink::create(&out, gigascale::Compression::Zstd, None).unwrap().force_bigtiff(big);
+        let opts = opts_scale(2.0, 2.0, gigascale::Filter::Lanczos3);
+        gigascale::run(src, &mut sink as &mut dyn gigascale::sink::TileSink, &opts, &mut |_| {}).unwrap();
+        // exiftool 12's BigTIFF reader does not follow sub-directories: libtiff is the judge.
+        if !big {
+            check(&out, "classic TIFF");
+        }
+        let o = Command::new("tiffinfo").arg(&out).output().unwrap();
+        assert!(o.stderr.is_empty(), "libtiff complains: {}", String::from_utf8_lossy(&o.stderr));
+        let info = String::from_utf8_lossy(&o.stdout);
+        for want in
+            ["ExposureTime: 0.004000", "LensModel: gigascale test lens", "PixelXDimension: 200", "LatitudeRef: N"]
+        {
+            assert!(info.contains(want), "big={big}: libtiff reads {want:?} in\n{info}");
+        }
+    }
+}

@@ -107,6 +107,28 @@ pub(super) fn tiled_image(
     e
 }
 
+/// `entries` with the fields `extra` added where their tags are not there already, in tag
+/// order.
+pub(super) fn merged(mut entries: Vec<Entry>, extra: Vec<crate::exif::Field>) -> Vec<Entry> {
+    for f in extra {
+        if !entries.iter().any(|e| e.tag == f.tag) {
+            entries.push(Entry { tag: f.tag, typ: f.typ, count: f.count as u64, data: f.data });
+        }
+    }
+    entries.sort_by_key(|x| x.tag);
+    entries
+}
+
+/// A pointer to a sub-directory written at `at` (Exif 34665, GPS 34853): IFD8 in BigTIFF,
+/// LONG in classic TIFF.
+pub(super) fn sub_ifd(tag: u16, at: u64, big: bool) -> crate::exif::Field {
+    if big {
+        crate::exif::Field { tag, typ: 18, count: 1, data: at.to_le_bytes().to_vec() }
+    } else {
+        crate::exif::Field { tag, typ: LONG, count: 1, data: (at as u32).to_le_bytes().to_vec() }
+    }
+}
+
 /// Appends `entries` to `out`: out-of-line values first (word aligned), then the IFD, whose
 /// next-IFD link is zero. Returns the IFD's offset and its link's.
 pub(super) fn write(out: &mut OutputFile, entries: &[Entry], big: bool) -> Result<(u64, u64)> {

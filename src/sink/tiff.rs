@@ -180,6 +180,20 @@ impl TiffSink {
     fn header(&self, call: &str) -> Result<&SinkHeader> {
         self.header.as_ref().ok_or_else(|| super::out_of_order(call, "TiffSink"))
     }
+
+    /// Writes the EXIF block's Exif and GPS directories (before the image's IFD) and returns
+    /// the fields the image's IFD takes from it: the descriptive ones and the two pointers.
+    fn write_exif(&mut self, h: &SinkHeader, big: bool) -> Result<Vec<crate::exif::Field>> {
+        let Some(f) = h.metadata.exif.as_deref().and_then(crate::exif::tiff_fields) else { return Ok(Vec::new()) };
+        let mut extra = f.ifd0;
+        for (tag, sub) in [(34665, f.exif), (34853, f.gps)] {
+            if !sub.is_empty() {
+                let (at, _) = ifd::write(self.out()?, &ifd::merged(Vec::new(), sub), big)?;
+                extra.push(ifd::sub_ifd(tag, at, big));
+            }
+        }
+        Ok(extra)
+    }
 }
 
 /// Worst-case file size of a tiled TIFF (with its reduced levels when `pyramid`).
@@ -268,7 +282,8 @@ impl TileSink for TiffSink {
         let h = self.header("finish() before begin()")?.clone();
         let big = self.big;
         let entries = ifd::tiled_image(&h, self.compression, (&self.offsets, &self.counts), big, false);
-        let (at, mut link) = ifd::write(self.out()?, &entries, big)?;
+        let extra = self.write_exif(&h, big)?;
+        let (at, mut link) = ifd::write(self.out()?, &ifd::merged(entries, extra), big)?;
         self.patch_offset(if big { 8 } else { 4 }, at)?;
         // The reduced levels follow in the main IFD chain.
         let pyramid = self.pyramid.take();
