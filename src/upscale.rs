@@ -72,7 +72,10 @@ pub fn upscale(
             if let Some(why) = sink::webp::refusal(w, h, info.layout) {
                 return Err(Error::usage(format!("{}: {why}", output.display())));
             }
-            Box::new(sink::WebpSink::create(output)?)
+            match opts.quality {
+                Some(q) => Box::new(sink::WebpLossySink::create(output, q)?),
+                None => Box::new(sink::WebpSink::create(output)?),
+            }
         }
         _ => Box::new(
             sink::TiffSink::create(output, opts.compression, opts.level)?
@@ -96,13 +99,16 @@ fn check_kind(kind: OutputKind, output: &Path, opts: &Options, files: Files) -> 
     if files.resume {
         opts.refuse_f16("be combined with --resume")?;
     }
-    let jpeg_only = opts.quality.is_some() || opts.subsampling.is_some();
+    let lossy = opts.quality.is_some() && !matches!(kind, OutputKind::Jpeg | OutputKind::Webp);
     match kind {
         OutputKind::Png if opts.compression != Compression::None => {
             Err(Error::usage("--compression applies to TIFF output; PNG is always deflate-compressed"))
         }
-        _ if jpeg_only && kind != OutputKind::Jpeg => {
-            Err(Error::usage(format!("{name}: --quality and --subsampling apply to JPEG output (.jpg)")))
+        _ if lossy => {
+            Err(Error::usage(format!("{name}: --quality applies to JPEG (.jpg) and lossy WebP (.webp) output")))
+        }
+        _ if opts.subsampling.is_some() && kind != OutputKind::Jpeg => {
+            Err(Error::usage(format!("{name}: --subsampling applies to JPEG output (.jpg); lossy WebP is 4:2:0")))
         }
         OutputKind::Jpeg | OutputKind::Webp
             if opts.compression != Compression::None || opts.pyramid || files.resume =>

@@ -463,6 +463,7 @@ fn results_come_in_the_chosen_format() {
     for (format, extra, mime, cli_args) in [
         ("jpg", json!({"quality": 80}), "image/jpeg", &["--quality", "80"][..]),
         ("webp", json!({}), "image/webp", &[][..]),
+        ("webp", json!({"quality": 75}), "image/webp", &["--quality", "75"][..]),
     ] {
         let mut req = json!({"upload": u["id"], "scale": 2, "format": format});
         req.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
@@ -473,7 +474,7 @@ fn results_come_in_the_chosen_format() {
         let (status, headers, result) = c.get(&format!("/api/jobs/{id}/result"), &[]);
         assert_eq!((status, headers.get("content-type").unwrap().to_str().unwrap()), (200, mime), "{format}");
         let cli = dir.join(format!("cli.{format}"));
-        ok(&gs(&[&["upscale", s(&fixture("coffee.jpg")), s(&cli), "--scale", "2"][..], cli_args].concat()));
+        ok(&gs(&[&["upscale", s(&fixture("coffee.jpg")), s(&cli), "--scale", "2", "--overwrite"][..], cli_args].concat()));
         assert!(result == std::fs::read(&cli).unwrap(), "{format}: the server's result differs from the CLI's");
     }
     server.shutdown().unwrap();

@@ -130,3 +130,57 @@ fn what_webp_cannot_hold_is_refused_and_nothing_is_left() {
     assert!(!o.status.success() && stderr(&o).contains("TIFF"), "{}", stderr(&o));
     assert!(names(&d).is_empty(), "left behind: {:?}", names(&d));
 }
+
+/// PSNR of premultiplied RGBA samples (what shows: colour under full transparency does not).
+fn psnr_premultiplied(a: &[u8], b: &[u8]) -> f64 {
+    let pre = |p: &[u8]| -> Vec<f64> {
+        p.chunks_exact(4).flat_map(|q| (0..3).map(move |c| q[c] as f64 * q[3] as f64 / 255.0)).collect()
+    };
+    let (a, b) = (pre(a), pre(b));
+    let mse = a.iter().zip(&b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / a.len() as f64;
+    10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
+}
+
+/// `--quality` makes a lossy WebP (libwebp's VP8): dwebp reads it close to the PNG of the
+/// same job, alpha exact; the same bytes for every tile size and thread count; its memory
+/// (the whole picture, it cannot stream) in the plan, refused with the figure when over.
+#[test]
+fn lossy_webp_reads_back_close_and_its_memory_is_planned() {
+    let d = TempDir::new("webp-lossy");
+    for (input, least_db) in
+        [("coffee.jpg", 40.0), ("chelsea-rgba.png", 40.0), ("camera-gray.jpg", 40.0), ("coffee16.png", 38.0)]
+    {
+        let (webp, png_out, other) = (d.join("out.webp"), d.join("out.png"), d.join("other.webp"));
+        let src = fixture(input);
+        let job = |out: &Path, args: &[&str]| {
+            ok(&gs(&[&["upscale", s(&src), s(out), "--scale", "3", "--overwrite"][..], args].concat()))
+        };
+        job(&webp, &["--quality", "90"]);
+        job(&png_out, &[]);
+        job(&other, &["--quality", "90", "--tile", "48", "--threads", "1"]);
+        let ((w, h, got), (pw, ph, want)) = (dwebp_rgba(&webp), png_rgba(&png_out));
+        assert_eq!((w, h), (pw, ph), "{input}");
+        let alpha_diff = got.chunks_exact(4).zip(want.chunks_exact(4)).filter(|(a, b)| a[3] != b[3]).count();
+        assert_eq!(alpha_diff, 0, "{input}: alpha is kept exactly");
+        let db = psnr_premultiplied(&got, &want);
+        eprintln!("{input} x3 --quality 90: {db:.1} dB against the PNG");
+        assert!(db >= least_db, "{input}: {db:.1} dB");
+        let info = tool("webpinfo", &[webp.as_os_str()], "webp");
+        assert!(String::from_utf8_lossy(&info.stdout).contains("Lossy"), "{input}: a lossy bitstream");
+        assert!(std::fs::read(&other).unwrap() == std::fs::read(&webp).unwrap(), "{input}: other tiles, other bytes");
+    }
+    // 5000x3333 with alpha: libwebp's alpha coder needs some 26 bytes a pixel; under 256M the
+    // plan refuses before any work and says what it needs.
+    let (out, rgba) = (d.join("wide.webp"), fixture("chelsea-rgba.png"));
+    let args = ["upscale", s(&rgba), s(&out), "--width", "5000", "--quality", "80", "--max-memory", "256M"];
+    let o = gs(&args);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--max-memory") && stderr(&o).contains("sink"),
+        "{}",
+        stderr(&o)
+    );
+    let o =
+        gs(&["upscale", s(&fixture("coffee.jpg")), s(&out), "--scale", "2", "--quality", "80", "--subsampling", "444"]);
+    assert!(!o.status.success() && stderr(&o).contains("--subsampling"), "{}", stderr(&o));
+    assert!(!out.exists());
+}

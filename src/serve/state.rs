@@ -71,11 +71,11 @@ impl JobRequest {
             _ if self.compression.is_some() || self.pyramid == Some(true) => {
                 return Err(Error::usage("compression and pyramid are for format tif"));
             }
-            "jpg" => r.quality = self.quality,
+            "jpg" | "webp" => r.quality = self.quality,
             _ => {}
         }
         if self.quality.is_some() && r.quality.is_none() {
-            return Err(Error::usage("quality is for format jpg"));
+            return Err(Error::usage("quality is for format jpg (or webp, which it makes lossy)"));
         }
         r.max_memory = Some((opts.max_memory * 3 / 4 / opts.jobs as u64).to_string());
         r.max_pixels = Some(opts.max_pixels);

@@ -15,6 +15,7 @@ mod pyramid;
 mod tiff;
 mod vp8l;
 pub mod webp;
+mod webp_lossy;
 
 pub use compress::{Compression, TileEncoder};
 pub use jpeg::{JpegSink, Subsampling};
@@ -25,6 +26,7 @@ pub use pyramid::reduce;
 pub(crate) use pyramid::{reduced_bytes, tile_reduction_bound, ReducingEncoder};
 pub use tiff::TiffSink;
 pub use webp::WebpSink;
+pub use webp_lossy::WebpLossySink;
 
 use crate::error::Result;
 use crate::pixel::Layout;

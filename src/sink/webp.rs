@@ -137,45 +137,26 @@ impl WebpSink {
         crate::store::release_bytes(map, rows.start * w * 4, (rows.end - 1) * w * 4);
     }
 
-    /// Writes the whole file: RIFF header, optional VP8X and ICCP, the VP8L chunk (header,
-    /// transforms, codes and every pixel's codes), optional EXIF and XMP.
+    /// Writes the whole file: the container (see [`container`]) round the VP8L chunk (header,
+    /// transforms, codes and every pixel's codes).
     fn write_file(&mut self, out: &mut OutputFile) -> Result<()> {
         let h = self.header.clone().ok_or_else(|| super::out_of_order("finish() before begin()", "WebpSink"))?;
         let dest = self.dest.clone();
         let io = |e: std::io::Error| Error::io(&dest, e);
-        let alpha = matches!(h.layout.channels, Channels::GrayAlpha | Channels::Rgba);
-        let icc = h.icc_profile.as_deref().filter(|p| suits_rgb(p));
-        let (exif, xmp) = (h.metadata.exif.as_deref(), h.metadata.xmp.as_deref());
-        out.write_all(b"RIFF\0\0\0\0WEBP")?;
-        if icc.is_some() || exif.is_some() || xmp.is_some() {
-            let flag = |on: bool, bit: u8| (on as u8) << bit;
-            let flags = flag(icc.is_some(), 5) | flag(alpha, 4) | flag(exif.is_some(), 3) | flag(xmp.is_some(), 2);
-            let mut vp8x = vec![flags, 0, 0, 0];
-            vp8x.extend_from_slice(&(h.width - 1).to_le_bytes()[..3]);
-            vp8x.extend_from_slice(&(h.height - 1).to_le_bytes()[..3]);
-            chunk(out, b"VP8X", &vp8x)?;
-        }
-        if let Some(p) = icc {
-            chunk(out, b"ICCP", p)?;
-        }
-        let vp8l_at = out.pos();
-        out.write_all(b"VP8L\0\0\0\0")?;
-        let mut bw = BitWriter::new(&mut *out);
-        self.write_header(&mut bw, &h, alpha).map_err(io)?;
-        self.write_pixels(&mut bw, &h).map_err(io)?;
-        let (out, len) = bw.finish().map_err(io)?;
-        out.patch(vp8l_at + 4, &(len as u32).to_le_bytes())?;
-        if len % 2 == 1 {
-            out.write_all(&[0])?;
-        }
-        if let Some(e) = exif {
-            chunk(out, b"EXIF", e)?;
-        }
-        if let Some(x) = xmp {
-            chunk(out, b"XMP ", x)?;
-        }
-        let riff = out.pos() - 8;
-        out.patch(4, &(riff as u32).to_le_bytes())
+        let alpha = h.layout.channels.has_alpha();
+        container(out, &h, alpha, false, |out| {
+            let vp8l_at = out.pos();
+            out.write_all(b"VP8L\0\0\0\0")?;
+            let mut bw = BitWriter::new(&mut *out);
+            self.write_header(&mut bw, &h, alpha).map_err(io)?;
+            self.write_pixels(&mut bw, &h).map_err(io)?;
+            let (out, len) = bw.finish().map_err(io)?;
+            out.patch(vp8l_at + 4, &(len as u32).to_le_bytes())?;
+            if len % 2 == 1 {
+                out.write_all(&[0])?;
+            }
+            Ok(())
+        })
     }
 
     /// The VP8L header and transforms: subtract-green, then the predictor with its image of
@@ -272,6 +253,41 @@ fn put_token<W: std::io::Write>(bw: &mut BitWriter<W>, codes: &[Code], t: Token)
     Ok(())
 }
 
+/// A WebP file round the image chunk(s) that `image` writes: the RIFF header, a VP8X header
+/// when there is metadata to carry or `extended` asks (lossy alpha), the ICC profile, then after
+/// the image the EXIF and XMP chunks; the RIFF size patched at the end.
+pub(super) fn container(
+    out: &mut OutputFile,
+    h: &SinkHeader,
+    alpha: bool,
+    extended: bool,
+    image: impl FnOnce(&mut OutputFile) -> Result<()>,
+) -> Result<()> {
+    let icc = h.icc_profile.as_deref().filter(|p| suits_rgb(p));
+    let (exif, xmp) = (h.metadata.exif.as_deref(), h.metadata.xmp.as_deref());
+    out.write_all(b"RIFF\0\0\0\0WEBP")?;
+    if extended || icc.is_some() || exif.is_some() || xmp.is_some() {
+        let flag = |on: bool, bit: u8| (on as u8) << bit;
+        let flags = flag(icc.is_some(), 5) | flag(alpha, 4) | flag(exif.is_some(), 3) | flag(xmp.is_some(), 2);
+        let mut vp8x = vec![flags, 0, 0, 0];
+        vp8x.extend_from_slice(&(h.width - 1).to_le_bytes()[..3]);
+        vp8x.extend_from_slice(&(h.height - 1).to_le_bytes()[..3]);
+        chunk(out, b"VP8X", &vp8x)?;
+    }
+    if let Some(p) = icc {
+        chunk(out, b"ICCP", p)?;
+    }
+    image(out)?;
+    if let Some(e) = exif {
+        chunk(out, b"EXIF", e)?;
+    }
+    if let Some(x) = xmp {
+        chunk(out, b"XMP ", x)?;
+    }
+    let riff = out.pos() - 8;
+    out.patch(4, &(riff as u32).to_le_bytes())
+}
+
 /// A RIFF chunk: its FourCC, size and data, padded to an even length.
 fn chunk(out: &mut OutputFile, fourcc: &[u8; 4], data: &[u8]) -> Result<()> {
     out.write_all(fourcc)?;
@@ -291,6 +307,15 @@ fn suits_rgb(profile: &[u8]) -> bool {
 
 /// One row of `layout` (16-bit samples little-endian) as subtract-green pixels.
 fn to_argb(row: &[u8], layout: Layout, out: &mut [[u8; 4]]) {
+    to_rgba8(row, layout, out);
+    for p in out.iter_mut() {
+        *p = vp8l::subtract_green(p[0], p[1], p[2], p[3]);
+    }
+}
+
+/// One row of `layout` (16-bit samples little-endian) as 8-bit RGBA (grey spread to RGB,
+/// opaque without alpha, 16-bit rounded).
+pub(super) fn to_rgba8(row: &[u8], layout: Layout, out: &mut [[u8; 4]]) {
     let ch = layout.channels.count();
     let sample = |i: usize| -> u8 {
         match layout.depth {
@@ -309,7 +334,7 @@ fn to_argb(row: &[u8], layout: Layout, out: &mut [[u8; 4]]) {
             Channels::Rgb => (sample(i), sample(i + 1), sample(i + 2), 255),
             _ => (sample(i), sample(i + 1), sample(i + 2), sample(i + 3)),
         };
-        *o = vp8l::subtract_green(r, g, b, a);
+        *o = [r, g, b, a];
     }
 }
 
