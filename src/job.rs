@@ -457,7 +457,7 @@ pub fn run(
 
 /// The output's metadata: the input's EXIF and XMP, and its resolution — `dpi` when given,
 /// else the input's scaled with the image (so that the print size stays), else none.
-fn output_metadata(
+pub(crate) fn output_metadata(
     m: &crate::pixel::Metadata,
     dpi: Option<f64>,
     (iw, ih): (u32, u32),

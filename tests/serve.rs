@@ -474,7 +474,9 @@ fn results_come_in_the_chosen_format() {
         let (status, headers, result) = c.get(&format!("/api/jobs/{id}/result"), &[]);
         assert_eq!((status, headers.get("content-type").unwrap().to_str().unwrap()), (200, mime), "{format}");
         let cli = dir.join(format!("cli.{format}"));
-        ok(&gs(&[&["upscale", s(&fixture("coffee.jpg")), s(&cli), "--scale", "2", "--overwrite"][..], cli_args].concat()));
+        ok(&gs(
+            &[&["upscale", s(&fixture("coffee.jpg")), s(&cli), "--scale", "2", "--overwrite"][..], cli_args].concat()
+        ));
         assert!(result == std::fs::read(&cli).unwrap(), "{format}: the server's result differs from the CLI's");
     }
     server.shutdown().unwrap();

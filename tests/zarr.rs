@@ -295,3 +295,37 @@ fn one_unit_stays_within_its_memory_budget() {
     assert!(rss <= 64 << 20, "peak RSS {} kB over the 64M budget", rss >> 10);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// The image's resolution becomes the OME axes' physical unit: coffee-exif.jpg at 300 dpi,
+/// enlarged twice, has 600 dpi pixels of 25400/600 µm; every level's scale and translation
+/// are in micrometres, and the metadata validates. Without a resolution the axes have no unit.
+#[test]
+fn resolution_gives_the_axes_micrometres() {
+    use ome_zarr_metadata::v0_5::OmeZarrGroupMetadata;
+    use ome_zarr_metadata::Validate;
+    let d = TempDir::new("zarr-units");
+    for (input, pixel) in [("coffee-exif.jpg", Some(25400.0 / 600.0)), ("coffee.jpg", None)] {
+        let out = d.join(format!("{input}.ome.zarr"));
+        ok(&gs(&[
+            "upscale",
+            s(&fixture(input)),
+            s(&out),
+            "--scale",
+            "2",
+            "--pyramid",
+            "--tile",
+            "32",
+            "--shard",
+            "64",
+        ]));
+        let g: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("zarr.json")).unwrap()).unwrap();
+        serde_json::from_value::<OmeZarrGroupMetadata>(g.clone()).unwrap().validate().unwrap();
+        let ms = &g["attributes"]["ome"]["multiscales"][0];
+        assert_eq!(ms["axes"][1]["unit"].as_str(), pixel.map(|_| "micrometer"), "{input}");
+        let p = pixel.unwrap_or(1.0);
+        let t = &ms["datasets"][1]["coordinateTransformations"];
+        let close = |v: &serde_json::Value, want: f64| (v.as_f64().unwrap() - want).abs() < 1e-9;
+        assert!(close(&t[0]["scale"][1], 2.0 * p) && close(&t[0]["scale"][2], 2.0 * p), "{input}: {t}");
+        assert!(close(&t[1]["translation"][1], 0.5 * p), "{input}: {t}");
+    }
+}

@@ -146,28 +146,32 @@ impl ZarrLayout {
     /// in its attributes, and, when `complete`, OME-Zarr 0.5 multiscales over the levels. Level
     /// k is the 2x2 mean of level k-1 repeated k times, so its pixel j covers level-0 pixels
     /// `2^k j .. 2^k (j+1)`: scale `2^k` and, pixel centres being at integers, translation
-    /// `(2^k - 1) / 2` on y and x.
-    pub fn group_metadata(&self, name: &str, gigascale: Value, complete: bool) -> Value {
+    /// `(2^k - 1) / 2` on y and x. With `pixel_um` (a level-0 pixel's height and width in
+    /// micrometres, from the image's resolution) the space axes are in micrometres and both
+    /// are multiplied by it; otherwise they count level-0 pixels.
+    pub fn group_metadata(&self, name: &str, gigascale: Value, complete: bool, pixel_um: Option<(f64, f64)>) -> Value {
         if !complete {
             return json!({"zarr_format": 3, "node_type": "group", "attributes": {"gigascale": gigascale}});
         }
+        let (py, px) = pixel_um.unwrap_or((1.0, 1.0));
         let datasets: Vec<Value> = (0..self.levels.len())
             .map(|k| {
                 let f = (1u64 << k) as f64;
-                let mut t = vec![json!({"type": "scale", "scale": [1.0, f, f]})];
+                let mut t = vec![json!({"type": "scale", "scale": [1.0, f * py, f * px]})];
                 if k > 0 {
-                    t.push(json!({"type": "translation", "translation": [0.0, (f - 1.0) / 2.0, (f - 1.0) / 2.0]}));
+                    let (ty, tx) = ((f - 1.0) / 2.0 * py, (f - 1.0) / 2.0 * px);
+                    t.push(json!({"type": "translation", "translation": [0.0, ty, tx]}));
                 }
                 json!({"path": k.to_string(), "coordinateTransformations": t})
             })
             .collect();
+        let space = |axis: &str| match pixel_um {
+            Some(_) => json!({"name": axis, "type": "space", "unit": "micrometer"}),
+            None => json!({"name": axis, "type": "space"}),
+        };
         let multiscale = json!({
             "name": name,
-            "axes": [
-                {"name": "c", "type": "channel"},
-                {"name": "y", "type": "space"},
-                {"name": "x", "type": "space"},
-            ],
+            "axes": [{"name": "c", "type": "channel"}, space("y"), space("x")],
             "datasets": datasets,
             "type": "mean of 2x2 blocks (alpha-weighted with alpha)",
         });

@@ -80,6 +80,10 @@ impl UnitPlan {
         let level = shaped.level.unwrap_or(3);
         let layout = ZarrLayout::new(out, info.layout, shaped.tile, shaped.shard, shaped.pyramid, level)?;
         let (bytes, digest) = digest(&input)?;
+        // The output's resolution (the input's scaled, or --dpi) as the physical size of a
+        // pixel, for the OME axes' units; none when the input has no resolution.
+        let dpi = crate::job::output_metadata(&info.metadata, opts.dpi, (info.width, info.height), out).dpi;
+        let pixel_um = dpi.map(|(x, y)| [25_400.0 / y, 25_400.0 / x]);
         let json = json!({
             "format": FORMAT,
             "writer": format!("gigascale {}", env!("CARGO_PKG_VERSION")),
@@ -90,6 +94,7 @@ impl UnitPlan {
             "request": request,
             "units": layout.shard_grid().1,
             "shards_per_unit": layout.shard_grid().0,
+            "pixel_size_um": pixel_um,
         });
         Ok(UnitPlan { input, units: layout.shard_grid().1, layout, request, json })
     }
@@ -154,7 +159,9 @@ impl UnitPlan {
         if let Some(c) = &complete {
             attrs["complete"] = c.clone();
         }
-        let group = self.layout.group_metadata(&name, attrs, complete.is_some());
+        let pixel =
+            self.json["pixel_size_um"].as_array().and_then(|v| Some((v.first()?.as_f64()?, v.get(1)?.as_f64()?)));
+        let group = self.layout.group_metadata(&name, attrs, complete.is_some(), pixel);
         target.write("zarr.json", &pretty(&group)?)
     }
 
