@@ -457,14 +457,13 @@ pub fn run(
 
 /// The output's metadata: the input's EXIF and XMP, and its resolution — `dpi` when given,
 /// else the input's scaled with the image (so that the print size stays), else none.
-pub(crate) fn output_metadata(
+fn output_metadata(
     m: &crate::pixel::Metadata,
     dpi: Option<f64>,
-    (iw, ih): (u32, u32),
+    input: (u32, u32),
     (ow, oh): (u32, u32),
 ) -> crate::pixel::Metadata {
-    let scaled = m.dpi.map(|(x, y)| (x * ow as f64 / iw.max(1) as f64, y * oh as f64 / ih.max(1) as f64));
-    let dpi = dpi.map(|d| (d, d)).or(scaled);
+    let dpi = m.output_dpi(dpi, input, (ow, oh));
     let orientation = m.orientation.unwrap_or(1);
     let exif = m.exif.as_ref().map(|e| crate::exif::updated(e, dpi, (ow, oh), orientation));
     let xmp = m.xmp.as_ref().map(|x| crate::exif::xmp_with_orientation(x, orientation));

@@ -180,6 +180,25 @@ pub struct Metadata {
     pub orientation: Option<u16>,
 }
 
+impl Metadata {
+    /// The resolution of an `output`-sized enlargement of an `input`-sized image with this
+    /// metadata: `dpi` when given, else this resolution scaled with the image (so that the
+    /// print size stays), else none.
+    ///
+    /// ```
+    /// use gigascale::Metadata;
+    /// let mut m = Metadata::default();
+    /// m.dpi = Some((300.0, 300.0));
+    /// assert_eq!(m.output_dpi(None, (100, 50), (200, 100)), Some((600.0, 600.0)));
+    /// assert_eq!(m.output_dpi(Some(150.0), (100, 50), (200, 100)), Some((150.0, 150.0)));
+    /// assert_eq!(Metadata::default().output_dpi(None, (100, 50), (200, 100)), None);
+    /// ```
+    pub fn output_dpi(&self, dpi: Option<f64>, (iw, ih): (u32, u32), (ow, oh): (u32, u32)) -> Option<(f64, f64)> {
+        let scaled = self.dpi.map(|(x, y)| (x * ow as f64 / iw.max(1) as f64, y * oh as f64 / ih.max(1) as f64));
+        dpi.map(|d| (d, d)).or(scaled)
+    }
+}
+
 impl ImageInfo {
     /// An image of `width x height` pixels of `layout` from `format`, with no ICC profile and
     /// no details (set those fields afterwards if there are any).

@@ -82,7 +82,7 @@ impl UnitPlan {
         let (bytes, digest) = digest(&input)?;
         // The output's resolution (the input's scaled, or --dpi) as the physical size of a
         // pixel, for the OME axes' units; none when the input has no resolution.
-        let dpi = crate::job::output_metadata(&info.metadata, opts.dpi, (info.width, info.height), out).dpi;
+        let dpi = info.metadata.output_dpi(opts.dpi, (info.width, info.height), out);
         let pixel_um = dpi.map(|(x, y)| [25_400.0 / y, 25_400.0 / x]);
         let json = json!({
             "format": FORMAT,
