@@ -141,3 +141,41 @@ if __name__ == "__main__":
     assert!(String::from_utf8_lossy(&o.stderr).contains("nonexistent.jpg"));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Pillow, another reader: the lossless WebP equals the PNG of the same job, the lossy WebP
+/// and the JPEG come close, and the upright output of a turned photo says orientation 1.
+const PILLOW: &str = r#"
+import sys, numpy as np
+from PIL import Image
+png, lossless, lossy, jpg, turned = sys.argv[1:6]
+want = np.asarray(Image.open(png).convert("RGB")).astype(float)
+got = np.asarray(Image.open(lossless).convert("RGB")).astype(float)
+assert Image.open(lossless).format == "WEBP" and np.array_equal(got, want), "lossless WebP differs"
+for path, least in [(lossy, 38.0), (jpg, 38.0)]:
+    a = np.asarray(Image.open(path).convert("RGB")).astype(float)
+    db = 10 * np.log10(255.0 ** 2 / max(((a - want) ** 2).mean(), 1e-9))
+    print(f"{path}: {db:.1f} dB")
+    assert db >= least, (path, db)
+t = Image.open(turned)
+assert t.size == (200, 300) and t.getexif().get(0x0112, 1) == 1, (t.size, dict(t.getexif()))
+print("pillow ok")
+"#;
+
+#[test]
+fn pillow_reads_webp_and_jpeg_outputs() {
+    let Some(py) = python() else { return };
+    let probe = Command::new(&py).args(["-c", "import PIL"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(!std::env::var("GIGASCALE_REQUIRE_PYTHON").is_ok_and(|v| v == "1"), "{py} lacks Pillow");
+        return;
+    }
+    let d = TempDir::new("pillow");
+    let outs = ["out.png", "lossless.webp", "lossy.webp", "out.jpg"].map(|n| d.join(n));
+    for (out, extra) in outs.iter().zip([&[][..], &[][..], &["--quality", "90"][..], &["--quality", "95"][..]]) {
+        ok(&gs(&[&["upscale", s(&fixture("coffee.jpg")), s(out), "--scale", "3"][..], extra].concat()));
+    }
+    let turned = d.join("turned.jpg");
+    ok(&gs(&["upscale", s(&fixture("coffee-rot6.jpg")), s(&turned), "--scale", "2"]));
+    let o = py_cmd(&py).args(["-c", PILLOW]).args(&outs).arg(&turned).output().unwrap();
+    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+}
