@@ -13,8 +13,9 @@ use std::path::PathBuf;
 /// The output is never held whole: the input is decoded into a memory-mapped temporary store,
 /// the output is cut into tiles that are resampled on the GPU or on all CPU cores and written
 /// as they complete to a tiled (Big)TIFF or a sharded OME-Zarr (which a job can also write from
-/// many machines: plan / run / finalize), or streamed to a PNG. Peak memory stays under
-/// --max-memory. Both backends produce the same bytes.
+/// many machines: plan / run / finalize), or streamed to a PNG, JPEG or lossless WebP. Peak
+/// memory stays under --max-memory. Both backends produce the same bytes. Photos are turned
+/// upright by their EXIF orientation; resolution, EXIF, XMP and ICC profile are carried over.
 ///
 /// Learned upscaling models (waifu2x `photo`, Real-ESRGAN `anime`, or any ncnn model of the
 /// supported layers): `--model` runs one before the resampler; `gigascale models` lists them.
@@ -28,8 +29,9 @@ pub(crate) struct Cli {
 #[derive(Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once
 pub(crate) enum Cmd {
-    /// Resize IN into OUT (.tif/.tiff: tiled TIFF, BigTIFF when over 4 GiB; .png: PNG;
-    /// .ome.zarr: sharded OME-Zarr, a directory or s3://bucket/path.ome.zarr).
+    /// Resize IN into OUT (.tif/.tiff: tiled TIFF, BigTIFF when over 4 GiB; .png: PNG; .jpg:
+    /// JPEG; .webp: WebP, lossless, lossy with --quality; .ome.zarr: sharded OME-Zarr, a
+    /// directory or s3://bucket/path.ome.zarr). IN and OUT may be directories (a batch).
     ///
     /// Examples:
     ///   gigascale upscale photo.jpg wall.tif --scale 15 --max-memory 64M
@@ -42,6 +44,9 @@ pub(crate) enum Cmd {
     ///   gigascale upscale photo.jpg print.tif --model photo --scale 6
     ///   gigascale upscale drawing.png big.png --model anime --scale 3   (x4 model, then x0.75)
     ///   gigascale upscale photo.jpg x8.tif --model photo --model-passes 3 --scale 8
+    ///   gigascale upscale photo.jpg print.jpg --print-width 2m --dpi 300 --quality 92
+    ///   gigascale upscale photo.jpg web.webp --scale 2 --quality 85
+    ///   gigascale upscale photos/ big/ --recursive --format jpg --scale 4
     #[command(verbatim_doc_comment)]
     Upscale(UpscaleArgs),
     /// Cut a job into units for many processes or machines: write OUT.ome.zarr's metadata and
