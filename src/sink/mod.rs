@@ -15,7 +15,7 @@ mod pyramid;
 mod tiff;
 mod vp8l;
 pub mod webp;
-mod webp_lossy;
+pub mod webp_lossy;
 
 pub use compress::{Compression, TileEncoder};
 pub use jpeg::{JpegSink, Subsampling};

@@ -267,7 +267,7 @@ impl TileSink for WebpLossySink {
             if h.layout.channels.has_alpha() { webp::WebPEncCSP::WEBP_YUV420A } else { webp::WebPEncCSP::WEBP_YUV420 };
         // SAFETY: the picture is initialised and sized; WebPPictureAlloc allocates its planes.
         if unsafe { webp::WebPPictureAlloc(&mut *pic.0) } == 0 {
-            let need = picture_bytes(h);
+            let need = picture_memory(h.width, h.height, h.layout.channels.has_alpha());
             return Err(Error::usage(format!(
                 "{}: libwebp could not allocate the {need}-byte picture",
                 self.dest.display()
@@ -305,19 +305,34 @@ impl TileSink for WebpLossySink {
     }
 
     fn memory(&self, h: &SinkHeader) -> u64 {
-        // The band and two rows, the picture's planes and the encoder's working memory.
+        // The band and two rows, and the whole picture with the encoder's working memory.
         let band = h.width as u64 * h.tile as u64 * h.layout.bytes_per_pixel() as u64;
-        let px = h.width as u64 * h.height as u64;
-        let per_px =
-            ENCODER_BYTES_PER_PIXEL + if h.layout.channels.has_alpha() { ALPHA_ENCODER_BYTES_PER_PIXEL } else { 0.0 };
-        band + h.width as u64 * 8 + picture_bytes(h) + (px as f64 * per_px) as u64 + (4 << 20)
+        band + h.width as u64 * 8 + picture_memory(h.width, h.height, h.layout.channels.has_alpha())
     }
 }
 
-/// The picture's planes: luma, two quarter-size chroma planes, alpha if any.
-fn picture_bytes(h: &SinkHeader) -> u64 {
-    let (w, ht) = (h.width as u64, h.height as u64);
+/// What a lossy WebP of `w x h` holds at once: the picture's planes and libwebp's working
+/// memory (see the module docs), for the plan and for [`refusal_for_memory`].
+pub fn picture_memory(w: u32, h: u32, alpha: bool) -> u64 {
+    let (w, ht) = (w as u64, h as u64);
     let luma = w * ht;
-    let chroma = 2 * w.div_ceil(2) * ht.div_ceil(2);
-    luma + chroma + if h.layout.channels.has_alpha() { luma } else { 0 }
+    let planes = luma + 2 * w.div_ceil(2) * ht.div_ceil(2) + if alpha { luma } else { 0 };
+    let per_px = ENCODER_BYTES_PER_PIXEL + if alpha { ALPHA_ENCODER_BYTES_PER_PIXEL } else { 0.0 };
+    planes + (luma as f64 * per_px) as u64 + (4 << 20)
+}
+
+/// The refusal of a lossy WebP of `w x h` whose picture alone is over `max_memory`, if it is
+/// (the plan's own refusal would only say "raise --max-memory"); `job` names the input and
+/// sizes.
+pub fn refusal_for_memory(job: &str, (w, h): (u32, u32), alpha: bool, max_memory: u64) -> Option<Error> {
+    let need = picture_memory(w, h, alpha);
+    (need > max_memory).then(|| {
+        let hint = format!(
+            "a lossy WebP is encoded whole (libwebp cannot stream): {w}x{h}{} needs {} MiB; raise --max-memory, \
+             or leave out --quality for a lossless WebP (streamed), or name the output .jpg",
+            if alpha { " with alpha" } else { "" },
+            need.div_ceil(1 << 20),
+        );
+        Error::limit(format!("{job}: --max-memory"), need, max_memory, Some(hint))
+    })
 }
