@@ -10,7 +10,7 @@
 //! and the plan says so.
 //!
 //! libwebp writes its bitstream to a scratch file; its image chunks (`ALPH`, `VP8 `) are then
-//! copied into our container with the ICC profile, EXIF and XMP ([`super::webp::container`]).
+//! copied into our container with the ICC profile, EXIF and XMP (`webp::container`).
 
 use super::webp::{container, refusal, to_rgba8};
 use super::{OutputFile, Raw, SinkHeader, TileEncoder, TileSink};
