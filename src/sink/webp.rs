@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// WebP's largest width or height.
 pub const MAX_SIDE: u32 = 16383;
 /// Bytes of residuals read back between two releases of their pages.
-const RELEASE_EVERY: usize = 8 << 20;
+const RELEASE_EVERY: usize = 1 << 20;
 
 /// Why a `w x h` image cannot be a WebP, if it cannot.
 pub fn refusal(w: u32, h: u32, _layout: Layout) -> Option<String> {
