@@ -180,6 +180,11 @@ pub struct Metadata {
     pub orientation: Option<u16>,
 }
 
+/// A 16-bit sample rounded to 8 bits (for outputs that hold 8 bits only: JPEG, WebP).
+pub(crate) fn round_to_8(s: u16) -> u8 {
+    ((s as u32 * 255 + 32767) / 65535) as u8
+}
+
 impl Metadata {
     /// The resolution of an `output`-sized enlargement of an `input`-sized image with this
     /// metadata: `dpi` when given, else this resolution scaled with the image (so that the

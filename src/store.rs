@@ -123,6 +123,15 @@ impl Store {
     }
 }
 
+/// The directory `path` lies in (`.` for a bare file name): where its temporary and scratch
+/// files go.
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// A new scratch file of `len` bytes in `dir`, unlinked at once (it vanishes with the last
 /// handle, even on SIGKILL), its blocks reserved (see [`reserve`]), and mapped shared and
 /// writable, zero-filled. `what` names it in messages. Returns the map, the file handle to keep

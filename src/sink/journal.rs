@@ -26,10 +26,7 @@ pub(crate) struct Journal {
 
 /// Paths of the partial output and its journal for `dest`.
 pub(crate) fn paths(dest: &Path) -> (PathBuf, PathBuf) {
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = crate::store::parent_dir(dest);
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     (dir.join(format!(".{name}.gigascale-partial")), dir.join(format!(".{name}.gigascale-journal")))
 }

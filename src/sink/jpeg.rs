@@ -108,8 +108,7 @@ impl JpegSink {
         let eight = if h.layout.depth == Depth::U16 {
             let n = band.len() / 2;
             for i in 0..n {
-                let s = u16::from_le_bytes([band[2 * i], band[2 * i + 1]]) as u32;
-                band[i] = ((s * 255 + 32767) / 65535) as u8;
+                band[i] = crate::pixel::round_to_8(u16::from_le_bytes([band[2 * i], band[2 * i + 1]]));
             }
             &band[..n]
         } else {

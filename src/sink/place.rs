@@ -114,10 +114,7 @@ pub fn check_local(
     ours: &dyn Fn(&Path) -> bool,
 ) -> Result<()> {
     may_write(&output.display().to_string(), kind, Found::on_disk(input, output, ours), overwrite)?;
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = crate::store::parent_dir(output);
     if !dir.is_dir() {
         let e = std::io::Error::new(std::io::ErrorKind::NotFound, "output directory does not exist");
         return Err(Error::io(dir, e));

@@ -320,10 +320,7 @@ pub(super) fn to_rgba8(row: &[u8], layout: Layout, out: &mut [[u8; 4]]) {
     let sample = |i: usize| -> u8 {
         match layout.depth {
             Depth::U8 => row[i],
-            _ => {
-                let s = u16::from_le_bytes([row[2 * i], row[2 * i + 1]]) as u32;
-                ((s * 255 + 32767) / 65535) as u8
-            }
+            _ => crate::pixel::round_to_8(u16::from_le_bytes([row[2 * i], row[2 * i + 1]])),
         }
     };
     for (x, o) in out.iter_mut().enumerate() {
@@ -343,11 +340,8 @@ impl TileSink for WebpSink {
         if let Some(why) = refusal(h.width, h.height, h.layout) {
             return Err(Error::usage(format!("{}: {why}", self.dest.display())));
         }
-        let dir = match self.dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
         let len = h.width as u64 * h.height as u64 * 4;
+        let dir = crate::store::parent_dir(&self.dest);
         let (map, file, _) = crate::store::scratch_mapping(dir, len, "webp", "the WebP pixels")?;
         self.pixels = Some((map, file));
         self.band = vec![0; h.width as usize * h.tile as usize * h.layout.bytes_per_pixel()];

@@ -99,11 +99,7 @@ impl WebpLossySink {
     /// Codes the picture into a scratch file with libwebp; returns that file.
     fn encode(&mut self) -> Result<std::fs::File> {
         let mut pic = self.picture.take().ok_or_else(|| super::out_of_order("finish() twice", "WebpLossySink"))?;
-        let dir = match self.dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let (file, path) = crate::store::create_temp(&dir, "webp")?;
+        let (file, path) = crate::store::create_temp(crate::store::parent_dir(&self.dest), "webp")?;
         let _ = std::fs::remove_file(&path);
         let mut capture = Capture { out: std::io::BufWriter::new(file), failed: None };
         let mut config = std::mem::MaybeUninit::<webp::WebPConfig>::uninit();

@@ -92,10 +92,7 @@ impl<'a> RowWriter<'a> {
     }
     /// The directory of the store: where a decoder may put scratch files of its own.
     pub fn scratch_dir(&self) -> &Path {
-        match self.store.path().parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        }
+        crate::store::parent_dir(self.store.path())
     }
     /// The rows the store holds: all of the image's, or the band a unit of a distributed job
     /// reads. A decoder may skip rows outside it, and may stop once [`RowWriter::complete`].

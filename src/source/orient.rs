@@ -89,6 +89,8 @@ impl Oriented {
         } else {
             let size = (self.info.width, self.info.height);
             let px = self.info.layout.bytes_per_pixel();
+            // The stored rows read since their pages were last released.
+            let mut read: Option<std::ops::Range<usize>> = None;
             for y in wanted {
                 let (_, sy) = stored_xy(self.orientation, size, (0, y as u32));
                 let from = stored.row(sy as usize);
@@ -101,8 +103,12 @@ impl Oriented {
                     row.copy_from_slice(from);
                 }
                 out.row_done(y)?;
-                if y % RELEASE_EVERY == 0 {
-                    stored.release_all();
+                let sy = sy as usize;
+                let r = read.get_or_insert(sy..sy + 1);
+                *r = r.start.min(sy)..r.end.max(sy + 1);
+                if r.len() >= RELEASE_EVERY {
+                    stored.release_rows(r.clone());
+                    read = None;
                 }
             }
         }
