@@ -72,12 +72,6 @@ pub fn upscale(
             if let Some(why) = sink::webp::refusal(w, h, info.layout) {
                 return Err(Error::usage(format!("{}: {why}", output.display())));
             }
-            let alpha = info.layout.channels.has_alpha();
-            let job = format!("{} ({}x{} -> {w}x{h})", input.display(), info.width, info.height);
-            let max = opts.limits.max_memory;
-            if let Some(e) = opts.quality.and_then(|_| sink::webp_lossy::refusal_for_memory(&job, (w, h), alpha, max)) {
-                return Err(e);
-            }
             match opts.quality {
                 Some(q) => Box::new(sink::WebpLossySink::create(output, q)?),
                 None => Box::new(sink::WebpSink::create(output)?),

@@ -64,9 +64,21 @@ fn row(map: &[u8], w: usize, y: usize) -> &[[u8; 4]] {
 impl WebpSink {
     /// Creates the temporary output beside `dest`.
     pub fn create(dest: &Path) -> Result<WebpSink> {
-        Ok(WebpSink {
+        Ok(WebpSink { out: Some(OutputFile::create(dest)?), ..WebpSink::create_with(dest) })
+    }
+
+    /// The coder of a lossy WebP's alpha plane (`webp_lossy.rs`): fed grey rows (the alpha
+    /// values) with [`push_rows`](Self::push_rows), written with [`write_alpha`](Self::write_alpha);
+    /// `dest` names the output in errors.
+    pub(super) fn for_alpha(dest: &Path) -> WebpSink {
+        WebpSink::create_with(dest)
+    }
+
+    /// The fields before `begin`, with no output file.
+    fn create_with(dest: &Path) -> WebpSink {
+        WebpSink {
             dest: dest.to_path_buf(),
-            out: Some(OutputFile::create(dest)?),
+            out: None,
             header: None,
             band: Vec::new(),
             band_y: 0,
@@ -76,7 +88,35 @@ impl WebpSink {
             res_prev: Vec::new(),
             trial: Vec::new(),
             counts: vp8l::ALPHABETS.map(|n| vec![0; n]),
-        })
+        }
+    }
+
+    /// The next `n` whole rows of the image (`rows`, in the header's layout), as a band.
+    pub(super) fn push_rows(&mut self, rows: &[u8], n: u32) -> Result<()> {
+        self.band[..rows.len()].copy_from_slice(rows);
+        self.push_band(n)?;
+        self.band_y += n;
+        Ok(())
+    }
+
+    /// The `ALPH` chunk of a lossy WebP: lossless compression, no filter, and the image-stream
+    /// of the grey rows pushed (alpha in green), without VP8L's header.
+    pub(super) fn write_alpha(&mut self, out: &mut OutputFile) -> Result<()> {
+        let h = self.header.clone().ok_or_else(|| super::out_of_order("write_alpha() before begin()", "WebpSink"))?;
+        let dest = self.dest.clone();
+        let io = |e: std::io::Error| Error::io(&dest, e);
+        let at = out.pos();
+        out.write_all(b"ALPH\0\0\0\0\x01")?;
+        let mut bw = BitWriter::new(&mut *out);
+        self.write_header(&mut bw, &h, None).map_err(io)?;
+        self.write_pixels(&mut bw, &h).map_err(io)?;
+        let (out, len) = bw.finish().map_err(io)?;
+        out.patch(at + 4, &(len as u32 + 1).to_le_bytes())?;
+        if (len + 1) % 2 == 1 {
+            out.write_all(&[0])?;
+        }
+        self.pixels = None;
+        Ok(())
     }
 
     /// The band's first `rows` rows into the scratch file; each block row, once complete, gets
@@ -148,7 +188,7 @@ impl WebpSink {
             let vp8l_at = out.pos();
             out.write_all(b"VP8L\0\0\0\0")?;
             let mut bw = BitWriter::new(&mut *out);
-            self.write_header(&mut bw, &h, alpha).map_err(io)?;
+            self.write_header(&mut bw, &h, Some(alpha)).map_err(io)?;
             self.write_pixels(&mut bw, &h).map_err(io)?;
             let (out, len) = bw.finish().map_err(io)?;
             out.patch(vp8l_at + 4, &(len as u32).to_le_bytes())?;
@@ -159,19 +199,22 @@ impl WebpSink {
         })
     }
 
-    /// The VP8L header and transforms: subtract-green, then the predictor with its image of
-    /// block modes (in green; the other channels' one-symbol codes take no bits).
+    /// The VP8L header (left out when `alpha` is `None`: an `ALPH` chunk's image-stream has
+    /// none) and transforms: subtract-green, then the predictor with its image of block modes
+    /// (in green; the other channels' one-symbol codes take no bits).
     fn write_header<W: std::io::Write>(
         &self,
         bw: &mut BitWriter<W>,
         h: &SinkHeader,
-        alpha: bool,
+        alpha: Option<bool>,
     ) -> std::io::Result<()> {
-        bw.put(0x2f, 8)?;
-        bw.put(h.width - 1, 14)?;
-        bw.put(h.height - 1, 14)?;
-        bw.put(alpha as u32, 1)?;
-        bw.put(0, 3)?;
+        if let Some(alpha) = alpha {
+            bw.put(0x2f, 8)?;
+            bw.put(h.width - 1, 14)?;
+            bw.put(h.height - 1, 14)?;
+            bw.put(alpha as u32, 1)?;
+            bw.put(0, 3)?;
+        }
         // Transforms (the decoder undoes them last to first): subtract-green, predictor.
         bw.put(1, 1)?;
         bw.put(2, 2)?;

@@ -1,47 +1,30 @@
-//! Lossy WebP sink (`.webp` with `--quality`): libwebp's VP8 encoder.
+//! Lossy WebP sink (`.webp` with `--quality`): our streaming VP8 encoder (`vp8.rs`).
 //!
-//! VP8 has no streaming encoder: libwebp codes a whole picture. So this sink, unlike every
-//! other, holds the image — as the encoder's own YUV 4:2:0 planes (1.5 bytes a pixel, 2.5 with
-//! alpha), filled band by band as the tiles arrive (our BT.601 conversion, chroma averaged over
-//! 2x2 pixels), never as RGB. The planes and the encoder's working memory are in the plan, so a
-//! picture that does not fit `--max-memory` is refused before any work, naming what it needs
-//! (lossless WebP, JPEG and the rest stream). WebP's 16383 px limit caps it at 268 MP. With
-//! alpha, libwebp's lossless coding of the alpha plane needs far more (about 26 bytes a pixel),
-//! and the plan says so.
+//! Rows are turned into YUV 4:2:0 (BT.601, chroma averaged over 2x2 pixels) as the bands
+//! arrive, and each row of 16x16 macroblocks is coded as soon as it is complete; the token
+//! partition goes to a scratch file on disk, the first partition (the modes: half a byte a
+//! macroblock) stays in memory. With alpha, the alpha plane goes through our lossless VP8L
+//! encoder (`webp.rs`, its own two streamed passes) into an `ALPH` chunk. So memory holds a
+//! band, 16 rows of YUV and the first partition, never the image, whatever its size (WebP's
+//! limit is 16383 px a side).
 //!
-//! libwebp writes its bitstream to a scratch file; its image chunks (`ALPH`, `VP8 `) are then
-//! copied into our container with the ICC profile, EXIF and XMP (`webp::container`).
+//! At the end the file is put together: the container (`webp::container`, with the ICC profile,
+//! EXIF and XMP), `ALPH`, then `VP8 ` (frame header, first partition, the token partition copied
+//! from the scratch file).
 
-use super::webp::{container, refusal, to_rgba8};
+use super::vp8::Vp8Encoder;
+use super::webp::{container, refusal, to_rgba8, WebpSink};
 use super::{OutputFile, Raw, SinkHeader, TileEncoder, TileSink};
 use crate::error::{Error, Result};
+use crate::pixel::{Channels, Depth, Layout};
 use crate::plan::TileJob;
-use libwebp_sys as webp;
-use std::io::{Read, Seek, Write};
+use std::io::{BufWriter, Read, Seek};
 use std::path::{Path, PathBuf};
 
-/// Bytes per pixel the encoder holds besides its input planes (measured peaks on this
-/// machine, libwebp 1.5, method 4: about 1 byte a pixel for the VP8 picture on photos).
-const ENCODER_BYTES_PER_PIXEL: f64 = 2.0;
-/// ... and, with alpha, for compressing the alpha plane with its lossless coder (hash chains
-/// and backward references: 25.5 bytes a pixel measured between 4 and 37 MP).
-const ALPHA_ENCODER_BYTES_PER_PIXEL: f64 = 28.0;
+/// The coder and its scratch file of tokens.
+type Encoder = Vp8Encoder<BufWriter<std::fs::File>>;
 
-/// The encoder's picture: libwebp's struct and the planes it allocated.
-struct Picture(Box<webp::WebPPicture>);
-
-impl Drop for Picture {
-    fn drop(&mut self) {
-        // SAFETY: the picture was initialised by WebPPictureInitInternal and its planes (if
-        // any) allocated by WebPPictureAlloc; WebPPictureFree releases exactly those.
-        unsafe { webp::WebPPictureFree(&mut *self.0) };
-    }
-}
-
-// SAFETY: the picture's planes are owned by this value alone and used from one thread at a time.
-unsafe impl Send for Picture {}
-
-/// A lossy WebP: the image gathered into the encoder's planes, coded at `finish`.
+/// A lossy WebP, coded as the rows arrive (see the module docs).
 pub struct WebpLossySink {
     dest: PathBuf,
     quality: u8,
@@ -49,7 +32,10 @@ pub struct WebpLossySink {
     header: Option<SinkHeader>,
     band: Vec<u8>,
     band_y: u32,
-    picture: Option<Picture>,
+    encoder: Option<Encoder>,
+    /// The lossless coder of the alpha plane, and a band of alpha values for it.
+    alpha: Option<WebpSink>,
+    alpha_band: Vec<u8>,
     /// The even row waiting for its odd partner (chroma is made from pairs of rows).
     pending: Vec<[u8; 4]>,
     row: Vec<[u8; 4]>,
@@ -68,180 +54,70 @@ impl WebpLossySink {
             header: None,
             band: Vec::new(),
             band_y: 0,
-            picture: None,
+            encoder: None,
+            alpha: None,
+            alpha_band: Vec::new(),
             pending: Vec::new(),
             row: Vec::new(),
         })
     }
 
-    /// Converts the band's first `rows` rows into the picture's planes.
+    /// Feeds the band's first `rows` rows to the encoder (in pairs) and their alpha to the
+    /// alpha plane's coder.
     fn push_band(&mut self, rows: u32) -> Result<()> {
         let h = self.header.as_ref().ok_or_else(|| super::out_of_order("a write before begin()", "WebpLossySink"))?;
-        let (layout, height) = (h.layout, h.height as usize);
-        let row_bytes = h.width as usize * layout.bytes_per_pixel();
-        let pic =
-            self.picture.as_mut().ok_or_else(|| super::out_of_order("a write after finish()", "WebpLossySink"))?;
+        let (layout, w, height) = (h.layout, h.width as usize, h.height as usize);
+        let row_bytes = w * layout.bytes_per_pixel();
+        let enc =
+            self.encoder.as_mut().ok_or_else(|| super::out_of_order("a write after finish()", "WebpLossySink"))?;
+        let io = |e: std::io::Error| Error::io(&self.dest, e);
         for r in 0..rows as usize {
             let y = self.band_y as usize + r;
             to_rgba8(&self.band[r * row_bytes..(r + 1) * row_bytes], layout, &mut self.row);
+            if let Some(alpha) = self.alpha_band.get_mut(r * w..(r + 1) * w) {
+                alpha.iter_mut().zip(&self.row).for_each(|(a, p)| *a = p[3]);
+            }
             if y.is_multiple_of(2) {
                 std::mem::swap(&mut self.pending, &mut self.row);
                 if y + 1 == height {
-                    put_rows(&mut pic.0, y, &self.pending, &self.pending);
+                    enc.push_pair(&self.pending, None).map_err(io)?;
                 }
             } else {
-                put_rows(&mut pic.0, y - 1, &self.pending, &self.row);
+                enc.push_pair(&self.pending, Some(&self.row)).map_err(io)?;
             }
+        }
+        if let Some(alpha) = &mut self.alpha {
+            alpha.push_rows(&self.alpha_band[..rows as usize * w], rows)?;
         }
         Ok(())
     }
 
-    /// Codes the picture into a scratch file with libwebp; returns that file.
-    fn encode(&mut self) -> Result<std::fs::File> {
-        let mut pic = self.picture.take().ok_or_else(|| super::out_of_order("finish() twice", "WebpLossySink"))?;
-        let (file, path) = crate::store::create_temp(crate::store::parent_dir(&self.dest), "webp")?;
-        let _ = std::fs::remove_file(&path);
-        let mut capture = Capture { out: std::io::BufWriter::new(file), failed: None };
-        let mut config = std::mem::MaybeUninit::<webp::WebPConfig>::uninit();
-        let preset = webp::WebPPreset::WEBP_PRESET_DEFAULT;
-        // SAFETY: WebPConfigInitInternal fills the whole struct (it returns 0 only on an ABI
-        // mismatch, before touching it, and then we do not read it).
-        let ok = unsafe {
-            webp::WebPConfigInitInternal(
-                config.as_mut_ptr(),
-                preset,
-                self.quality as f32,
-                webp::WEBP_ENCODER_ABI_VERSION as _,
-            )
-        };
-        if ok == 0 {
-            return Err(Error::usage("libwebp: encoder ABI mismatch"));
+    /// Writes the `VP8 ` chunk: the encoder's frame header and first partition, then the
+    /// token partition copied from its scratch file.
+    fn write_vp8(&self, enc: Encoder, out: &mut OutputFile) -> Result<()> {
+        let io = |e: std::io::Error| Error::io(&self.dest, e);
+        let (head, tokens, len) = enc.finish().map_err(io)?;
+        let mut file = tokens.into_inner().map_err(|e| io(e.into_error()))?;
+        file.rewind().map_err(io)?;
+        let size = head.len() as u64 + len;
+        if size > u32::MAX as u64 - 64 {
+            return Err(Error::format(&self.dest, format!("the VP8 bitstream ({size} bytes) is over RIFF's 4 GiB")));
         }
-        // SAFETY: initialised just above.
-        let config = unsafe { config.assume_init() };
-        pic.0.writer = Some(write_to_capture);
-        pic.0.custom_ptr = (&mut capture as *mut Capture).cast();
-        // SAFETY: the config is initialised and valid (defaults plus quality); the picture's
-        // planes are allocated and filled; `custom_ptr` points at `capture`, which outlives the
-        // call, and `write_to_capture` only uses it as a `Capture`.
-        let done = unsafe { webp::WebPEncode(&config, &mut *pic.0) };
-        let code = pic.0.error_code;
-        drop(pic);
-        if let Some(e) = capture.failed {
-            return Err(Error::io(&self.dest, e));
+        out.write_all(b"VP8 ")?;
+        out.write_all(&(size as u32).to_le_bytes())?;
+        out.write_all(&head)?;
+        let mut buf = vec![0u8; 1 << 16];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            file.read_exact(&mut buf[..n]).map_err(io)?;
+            out.write_all(&buf[..n])?;
+            left -= n as u64;
         }
-        if done == 0 {
-            return Err(Error::format(&self.dest, format!("libwebp could not encode the picture ({code:?})")));
+        if size % 2 == 1 {
+            out.write_all(&[0])?;
         }
-        let mut file = capture.out.into_inner().map_err(|e| Error::io(&self.dest, e.into_error()))?;
-        file.rewind().map_err(|e| Error::io(&self.dest, e))?;
-        Ok(file)
-    }
-}
-
-/// libwebp's output, on its way to a scratch file; the first write error is kept.
-struct Capture {
-    out: std::io::BufWriter<std::fs::File>,
-    failed: Option<std::io::Error>,
-}
-
-/// libwebp's writer callback: appends `size` bytes at `data` to the picture's [`Capture`].
-unsafe extern "C" fn write_to_capture(data: *const u8, size: usize, picture: *const webp::WebPPicture) -> i32 {
-    // SAFETY: libwebp passes the picture being encoded, whose `custom_ptr` we set to a live
-    // `Capture` for the duration of WebPEncode; `data` points at `size` readable bytes.
-    let (capture, bytes) =
-        unsafe { (&mut *((*picture).custom_ptr as *mut Capture), std::slice::from_raw_parts(data, size)) };
-    if capture.failed.is_none() {
-        if let Err(e) = capture.out.write_all(bytes) {
-            capture.failed = Some(e);
-        }
-    }
-    capture.failed.is_none() as i32
-}
-
-/// Rows `y` and `y + 1` (`a`, `b`; the same row twice for a last odd row) into the planes:
-/// luma for each pixel, chroma from each 2x2 block, alpha if the picture has it.
-fn put_rows(pic: &mut webp::WebPPicture, y: usize, a: &[[u8; 4]], b: &[[u8; 4]]) {
-    let w = a.len();
-    let two = y + 1 < pic.height as usize;
-    // SAFETY: WebPPictureAlloc made planes of `height` rows of `y_stride` (luma, alpha:
-    // `a_stride`) and `(height + 1) / 2` rows of `uv_stride` (chroma) bytes, each at least
-    // `width` (chroma `(width + 1) / 2`) wide; `y` is even and below `height`, and `y + 1` is
-    // written only when it is below `height` too. The slices do not overlap.
-    let (luma0, luma1, u, v, alpha) = unsafe {
-        let luma = |r: usize| std::slice::from_raw_parts_mut(pic.y.add(r * pic.y_stride as usize), w);
-        let chroma = |p: *mut u8| std::slice::from_raw_parts_mut(p.add(y / 2 * pic.uv_stride as usize), w.div_ceil(2));
-        let alpha = (!pic.a.is_null()).then(|| {
-            let a0 = std::slice::from_raw_parts_mut(pic.a.add(y * pic.a_stride as usize), w);
-            let a1 = two.then(|| std::slice::from_raw_parts_mut(pic.a.add((y + 1) * pic.a_stride as usize), w));
-            (a0, a1)
-        });
-        (luma(y), two.then(|| luma(y + 1)), chroma(pic.u), chroma(pic.v), alpha)
-    };
-    for x in 0..w {
-        luma0[x] = rgb_to_y(a[x]);
-    }
-    if let Some(l1) = luma1 {
-        for x in 0..w {
-            l1[x] = rgb_to_y(b[x]);
-        }
-    }
-    for cx in 0..w.div_ceil(2) {
-        let x1 = (2 * cx + 1).min(w - 1);
-        let px = [a[2 * cx], a[x1], b[2 * cx], b[x1]];
-        let sum = |c: usize| px.iter().map(|p| p[c] as i32).sum::<i32>();
-        (u[cx], v[cx]) = rgb_to_uv(sum(0), sum(1), sum(2));
-    }
-    if let Some((a0, a1)) = alpha {
-        a0.iter_mut().zip(a).for_each(|(d, p)| *d = p[3]);
-        if let Some(a1) = a1 {
-            a1.iter_mut().zip(b).for_each(|(d, p)| *d = p[3]);
-        }
-    }
-}
-
-/// BT.601 luma in the video range (16-235), 16-bit fixed point, rounded.
-fn rgb_to_y(p: [u8; 4]) -> u8 {
-    let (r, g, b) = (p[0] as i32, p[1] as i32, p[2] as i32);
-    ((16839 * r + 33059 * g + 6420 * b + (16 << 16) + (1 << 15)) >> 16) as u8
-}
-
-/// BT.601 chroma (16-240) from the sums of four pixels' red, green and blue.
-fn rgb_to_uv(r: i32, g: i32, b: i32) -> (u8, u8) {
-    let u = (-9719 * r - 19081 * g + 28800 * b + (128 << 18) + (1 << 17)) >> 18;
-    let v = (28800 * r - 24116 * g - 4684 * b + (128 << 18) + (1 << 17)) >> 18;
-    (u.clamp(0, 255) as u8, v.clamp(0, 255) as u8)
-}
-
-/// Copies libwebp's image chunks (`ALPH`, `VP8 `) from its file `f` into `out`.
-fn copy_image_chunks(f: &mut std::fs::File, out: &mut OutputFile, dest: &Path) -> Result<bool> {
-    let io = |e: std::io::Error| Error::io(dest, e);
-    let mut head = [0u8; 12];
-    f.read_exact(&mut head).map_err(io)?;
-    let mut alpha = false;
-    loop {
-        let mut ch = [0u8; 8];
-        match f.read_exact(&mut ch) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(alpha),
-            Err(e) => return Err(io(e)),
-        }
-        let len = u32::from_le_bytes([ch[4], ch[5], ch[6], ch[7]]) as u64;
-        let padded = len + (len & 1);
-        if &ch[..4] == b"ALPH" || &ch[..4] == b"VP8 " {
-            alpha |= &ch[..4] == b"ALPH";
-            out.write_all(&ch)?;
-            let mut buf = vec![0u8; 1 << 16];
-            let mut left = padded;
-            while left > 0 {
-                let n = left.min(buf.len() as u64) as usize;
-                f.read_exact(&mut buf[..n]).map_err(io)?;
-                out.write_all(&buf[..n])?;
-                left -= n as u64;
-            }
-        } else {
-            f.seek(std::io::SeekFrom::Current(padded as i64)).map_err(io)?;
-        }
+        Ok(())
     }
 }
 
@@ -250,28 +126,20 @@ impl TileSink for WebpLossySink {
         if let Some(why) = refusal(h.width, h.height, h.layout) {
             return Err(Error::usage(format!("{}: {why}", self.dest.display())));
         }
-        let mut raw = Box::new(std::mem::MaybeUninit::<webp::WebPPicture>::uninit());
-        // SAFETY: WebPPictureInitInternal zeroes the whole struct and sets its defaults (it
-        // returns 0 only on an ABI mismatch, before touching it; we then never read it).
-        if unsafe { webp::WebPPictureInitInternal(raw.as_mut_ptr(), webp::WEBP_ENCODER_ABI_VERSION as _) } == 0 {
-            return Err(Error::usage("libwebp: encoder ABI mismatch"));
+        let (file, path) = crate::store::create_temp(crate::store::parent_dir(&self.dest), "webp")?;
+        let _ = std::fs::remove_file(&path);
+        let enc = Vp8Encoder::new(h.width, h.height, self.quality, BufWriter::with_capacity(1 << 16, file))
+            .map_err(|e| Error::io(&self.dest, e))?;
+        self.encoder = Some(enc);
+        let w = h.width as usize;
+        if h.layout.channels.has_alpha() {
+            let mut alpha = WebpSink::for_alpha(&self.dest);
+            alpha.begin(&alpha_header(h))?;
+            self.alpha = Some(alpha);
+            self.alpha_band = vec![0; w * h.tile as usize];
         }
-        // SAFETY: initialised just above.
-        let mut pic = Picture(unsafe { raw.assume_init() });
-        (pic.0.width, pic.0.height, pic.0.use_argb) = (h.width as i32, h.height as i32, 0);
-        pic.0.colorspace =
-            if h.layout.channels.has_alpha() { webp::WebPEncCSP::WEBP_YUV420A } else { webp::WebPEncCSP::WEBP_YUV420 };
-        // SAFETY: the picture is initialised and sized; WebPPictureAlloc allocates its planes.
-        if unsafe { webp::WebPPictureAlloc(&mut *pic.0) } == 0 {
-            let need = picture_memory(h.width, h.height, h.layout.channels.has_alpha());
-            return Err(Error::usage(format!(
-                "{}: libwebp could not allocate the {need}-byte picture",
-                self.dest.display()
-            )));
-        }
-        self.picture = Some(pic);
-        self.band = vec![0; h.width as usize * h.tile as usize * h.layout.bytes_per_pixel()];
-        (self.pending, self.row) = (vec![[0; 4]; h.width as usize], vec![[0; 4]; h.width as usize]);
+        self.band = vec![0; w * h.tile as usize * h.layout.bytes_per_pixel()];
+        (self.pending, self.row) = (vec![[0; 4]; w], vec![[0; 4]; w]);
         self.header = Some(h.clone());
         Ok(())
     }
@@ -292,43 +160,42 @@ impl TileSink for WebpLossySink {
 
     fn finish(&mut self) -> Result<u64> {
         let h = self.header.clone().ok_or_else(|| super::out_of_order("finish() before begin()", "WebpLossySink"))?;
-        let mut coded = self.encode()?;
+        let enc = self.encoder.take().ok_or_else(|| super::out_of_order("finish() twice", "WebpLossySink"))?;
         let mut out = self.out.take().ok_or_else(|| super::out_of_order("finish() twice", "WebpLossySink"))?;
-        let dest = self.dest.clone();
-        let alpha = h.layout.channels.has_alpha();
-        container(&mut out, &h, alpha, alpha, |out| copy_image_chunks(&mut coded, out, &dest).map(|_| ()))?;
+        let has_alpha = h.layout.channels.has_alpha();
+        let mut alpha = self.alpha.take();
+        container(&mut out, &h, has_alpha, has_alpha, |out| {
+            if let Some(a) = &mut alpha {
+                a.write_alpha(out)?;
+            }
+            self.write_vp8(enc, out)
+        })?;
         out.commit()
     }
 
     fn memory(&self, h: &SinkHeader) -> u64 {
-        // The band and two rows, and the whole picture with the encoder's working memory.
-        let band = h.width as u64 * h.tile as u64 * h.layout.bytes_per_pixel() as u64;
-        band + h.width as u64 * 8 + picture_memory(h.width, h.height, h.layout.channels.has_alpha())
+        // The band and two rows; the encoder's 16 rows of YUV (twice 1.5 bytes a pixel of
+        // width: source and rebuilt edges) and its first partition (half a byte a macroblock,
+        // at most 512 KiB) and token buffer; with alpha, the alpha band and its coder.
+        let w = h.width as u64;
+        let band = w * h.tile as u64 * h.layout.bytes_per_pixel() as u64;
+        let mbs = w.div_ceil(16) * (h.height as u64).div_ceil(16);
+        let encoder = w.div_ceil(16) * 16 * 40 + (mbs / 2).min(1 << 19) + (2 << 16);
+        let alpha = if h.layout.channels.has_alpha() {
+            w * h.tile as u64 + WebpSink::for_alpha(&self.dest).memory(&alpha_header(h))
+        } else {
+            0
+        };
+        band + w * 8 + encoder + alpha
     }
 }
 
-/// What a lossy WebP of `w x h` holds at once: the picture's planes and libwebp's working
-/// memory (see the module docs), for the plan and for [`refusal_for_memory`].
-pub fn picture_memory(w: u32, h: u32, alpha: bool) -> u64 {
-    let (w, ht) = (w as u64, h as u64);
-    let luma = w * ht;
-    let planes = luma + 2 * w.div_ceil(2) * ht.div_ceil(2) + if alpha { luma } else { 0 };
-    let per_px = ENCODER_BYTES_PER_PIXEL + if alpha { ALPHA_ENCODER_BYTES_PER_PIXEL } else { 0.0 };
-    planes + (luma as f64 * per_px) as u64 + (4 << 20)
-}
-
-/// The refusal of a lossy WebP of `w x h` whose picture alone is over `max_memory`, if it is
-/// (the plan's own refusal would only say "raise --max-memory"); `job` names the input and
-/// sizes.
-pub fn refusal_for_memory(job: &str, (w, h): (u32, u32), alpha: bool, max_memory: u64) -> Option<Error> {
-    let need = picture_memory(w, h, alpha);
-    (need > max_memory).then(|| {
-        let hint = format!(
-            "a lossy WebP is encoded whole (libwebp cannot stream): {w}x{h}{} needs {} MiB; raise --max-memory, \
-             or leave out --quality for a lossless WebP (streamed), or name the output .jpg",
-            if alpha { " with alpha" } else { "" },
-            need.div_ceil(1 << 20),
-        );
-        Error::limit(format!("{job}: --max-memory"), need, max_memory, Some(hint))
-    })
+/// The header of the alpha plane's image: grey, 8-bit, nothing to embed.
+fn alpha_header(h: &SinkHeader) -> SinkHeader {
+    SinkHeader {
+        layout: Layout::new(Channels::Gray, Depth::U8),
+        icc_profile: None,
+        metadata: Default::default(),
+        ..h.clone()
+    }
 }

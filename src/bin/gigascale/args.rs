@@ -209,9 +209,8 @@ struct ShapeArgs {
     #[arg(long, value_name = "N")]
     level: Option<i32>,
     /// JPEG output (.jpg): quality, 1-100 (default 90). Baseline JPEG, streamed band by band;
-    /// at most 65535 px a side, 8-bit, no alpha. WebP output (.webp): makes it lossy (libwebp,
-    /// 4:2:0, the whole picture held in memory and planned); without it WebP is lossless and
-    /// streamed.
+    /// at most 65535 px a side, 8-bit, no alpha. WebP output (.webp): makes it lossy (VP8,
+    /// 4:2:0, alpha kept exactly; streamed); without it WebP is lossless (also streamed).
     #[arg(long, value_name = "N")]
     quality: Option<u8>,
     /// JPEG output: chroma subsampling, 444 (full colour resolution, the default) or 420
