@@ -70,6 +70,33 @@ pub(crate) fn orientation(exif: &[u8]) -> Option<u16> {
     o.u16(exif, e.field).filter(|v| (1..=8).contains(v))
 }
 
+/// A little-endian EXIF block holding only a resolution: IFD0 with XResolution, YResolution
+/// (`dpi`, pixels per inch, to a thousandth) and ResolutionUnit (inch) — for formats whose only
+/// place for a resolution is EXIF (WebP) when the input brought none.
+pub(crate) fn resolution_only((x, y): (f64, f64)) -> Vec<u8> {
+    let o = Order { little: true };
+    let mut b = vec![0u8; 8 + 2 + 3 * 12 + 4 + 16];
+    b[..2].copy_from_slice(b"II");
+    o.put_u16(&mut b, 2, 42);
+    o.put_u32(&mut b, 4, 8);
+    o.put_u16(&mut b, 8, 3);
+    let values = 8 + 2 + 3 * 12 + 4;
+    for (i, (tag, typ, field)) in
+        [(282u16, 5u16, values as u32), (283, 5, values as u32 + 8), (296, 3, 2)].into_iter().enumerate()
+    {
+        let at = 10 + 12 * i;
+        o.put_u16(&mut b, at, tag);
+        o.put_u16(&mut b, at + 2, typ);
+        o.put_u32(&mut b, at + 4, 1);
+        o.put_u32(&mut b, at + 8, field);
+    }
+    for (i, v) in [x, y].into_iter().enumerate() {
+        o.put_u32(&mut b, values + 8 * i, (v * 1000.0).round().clamp(1.0, u32::MAX as f64) as u32);
+        o.put_u32(&mut b, values + 8 * i + 4, 1000);
+    }
+    b
+}
+
 /// `exif` with its resolution set to `dpi` (pixels per inch, x and y), its pixel size to
 /// `size` and its orientation (if it has one) to `orientation`.
 pub(crate) fn updated(exif: &[u8], dpi: Option<(f64, f64)>, size: (u32, u32), orientation: u16) -> Vec<u8> {
@@ -247,6 +274,20 @@ mod tests {
         entry(&mut b, 98, 0xA002, 3, 150);
         entry(&mut b, 110, 0xA003, 4, 100);
         b
+    }
+
+    #[test]
+    fn a_resolution_alone_makes_a_block_our_reader_reads_back() {
+        let b = resolution_only((300.0, 150.5));
+        let o = Order { little: true };
+        let ifd0 = entries(&b, o, 8);
+        let rational = |tag: u16| {
+            let e = ifd0.iter().find(|e| e.tag == tag && e.typ == 5 && e.count == 1).unwrap();
+            let at = o.u32(&b, e.field).unwrap() as usize;
+            o.u32(&b, at).unwrap() as f64 / o.u32(&b, at + 4).unwrap() as f64
+        };
+        assert_eq!((rational(282), rational(283)), (300.0, 150.5));
+        assert!(ifd0.iter().any(|e| e.tag == 296 && o.u16(&b, e.field) == Some(2)));
     }
 
     #[test]

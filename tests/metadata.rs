@@ -130,6 +130,24 @@ fn exiftool(path: &Path) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// WebP keeps a resolution only in EXIF: `--dpi` on an input without EXIF gives a small EXIF
+/// block with it (lossless and lossy), which exiftool reads and webpinfo accepts.
+#[test]
+fn webp_gets_its_resolution_as_exif() {
+    let d = scratch("webp-dpi");
+    let out = d.join("dpi.webp");
+    for extra in [&[][..], &["--quality", "80"][..]] {
+        let args = [&["--scale", "2", "--dpi", "150", "--overwrite"][..], extra].concat();
+        ok(&bin().arg("upscale").arg(fixture("coffee.jpg")).arg(&out).args(&args).output().unwrap());
+        let tags = exiftool(&out);
+        for want in ["X Resolution                    : 150", "Y Resolution                    : 150", ": inches"] {
+            assert!(tags.contains(want), "{extra:?}: exiftool finds {want:?} in\n{tags}");
+        }
+        assert!(!tags.contains("Warning"), "{extra:?}: {tags}");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// A phone photo's camera fields (the Exif directory: exposure, lens, date; the GPS
 /// directory) reach every output as exiftool reads them, the pixel size rewritten for the
 /// upright output; in TIFF, classic and BigTIFF, as Exif and GPS sub-directories that libtiff

@@ -307,7 +307,9 @@ pub(super) fn container(
     image: impl FnOnce(&mut OutputFile) -> Result<()>,
 ) -> Result<()> {
     let icc = h.icc_profile.as_deref().filter(|p| suits_rgb(p));
-    let (exif, xmp) = (h.metadata.exif.as_deref(), h.metadata.xmp.as_deref());
+    // WebP's only place for a resolution is EXIF: one is made when the input brought none.
+    let made = h.metadata.exif.is_none().then(|| h.metadata.dpi.map(crate::exif::resolution_only)).flatten();
+    let (exif, xmp) = (h.metadata.exif.as_deref().or(made.as_deref()), h.metadata.xmp.as_deref());
     out.write_all(b"RIFF\0\0\0\0WEBP")?;
     if extended || icc.is_some() || exif.is_some() || xmp.is_some() {
         let flag = |on: bool, bit: u8| (on as u8) << bit;
