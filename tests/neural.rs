@@ -302,3 +302,95 @@ fn bicubic_interp_models_match_ncnn() {
         }
     }
 }
+
+/// SRMD's constant input maps (srmd-ncnn-vulkan's degradation values, then noise / 255) as a
+/// model takes them: a first convolution of 19 channels (3 of them the image), as in
+/// `srmd_x2.param`.
+const SRMD_MAPS: [f64; 15] = [
+    -1.12360956e-08,
+    -1.36899159e-08,
+    1.85637958e-02,
+    2.86066886e-08,
+    3.35292965e-02,
+    8.37272935e-08,
+    -2.54424009e-07,
+    -3.16234976e-02,
+    -1.35169253e-02,
+    -1.10466090e-08,
+    3.84753793e-02,
+    3.79465739e-08,
+    -2.44916752e-01,
+    -8.02213490e-01,
+    -5.40549755e-01,
+];
+
+/// A model that takes SRMD's maps beside the image gives, with `--noise N`, what feeding the
+/// maps as real channels gives (computed here directly in f64: the image extended by its
+/// radius, every map constant over the extended image, the convolution zero-padding beyond) —
+/// within 1 level, for the float and the exact engine; a level on a model without a noise input,
+/// and a level over 10, are refused.
+#[test]
+fn constant_input_maps_are_folded_into_the_first_convolution() {
+    let (cout, taps) = (12usize, 9usize);
+    let param = format!(
+        "7767517\n3 3\nInput data 0 1 data\n\
+         Convolution conv 1 1 data a 0={cout} 1=3 4=1 5=1 6={}\nPixelShuffle ps 1 1 a out 0=2\n",
+        cout * 19 * taps
+    );
+    let mut rng = Lcg(77);
+    let mut value = |scale: f64| ((rng.next() >> 40) as f64 / (1u64 << 24) as f64 - 0.5) * scale;
+    let weights: Vec<f64> = (0..cout * 19 * taps).map(|_| value(0.6)).collect();
+    let bias: Vec<f64> = (0..cout).map(|_| value(0.2) + 0.4).collect();
+    let mut bin = 0u32.to_le_bytes().to_vec();
+    weights.iter().chain(&bias).for_each(|&v| bin.extend((v as f32).to_le_bytes()));
+    let (w, h) = (11usize, 7usize);
+    let rgb: Vec<u8> = (0..w * h * 3).map(|_| (value(1.0) * 255.0 + 128.0) as u8).collect();
+    for noise in [0u32, 5, 10] {
+        let m = Model::from_parts("srmd-like", &param, &bin).unwrap().with_noise(Some(noise)).unwrap();
+        assert_eq!((m.scale(), m.halo()), (2, 1));
+        // Direct: the image extended by 1 px (replicated), 19 channels, zero padding beyond.
+        let (ew, eh) = (w + 2, h + 2);
+        let input = |c: usize, x: isize, y: isize| -> f64 {
+            if x < 0 || y < 0 || x >= ew as isize || y >= eh as isize {
+                return 0.0;
+            }
+            match c {
+                0..=2 => {
+                    let (sx, sy) =
+                        ((x - 1).clamp(0, w as isize - 1) as usize, (y - 1).clamp(0, h as isize - 1) as usize);
+                    rgb[(sy * w + sx) * 3 + c] as f64 / 255.0
+                }
+                3..=17 => SRMD_MAPS[c - 3],
+                _ => noise as f64 / 255.0,
+            }
+        };
+        let mut want = vec![0u8; w * h * 12];
+        for y in 0..h {
+            for x in 0..w {
+                for o in 0..cout {
+                    let mut v = bias[o];
+                    for c in 0..19 {
+                        for t in 0..taps {
+                            let (dx, dy) = ((t % 3) as isize - 1, (t / 3) as isize - 1);
+                            v += weights[(o * 19 + c) * taps + t] * input(c, x as isize + 1 + dx, y as isize + 1 + dy);
+                        }
+                    }
+                    // Pixel shuffle: channel o = c * 4 + i * 2 + j goes to (2x + j, 2y + i), colour c.
+                    let (c, i, j) = (o / 4, (o / 2) % 2, o % 2);
+                    let at = ((2 * y + i) * 2 * w + 2 * x + j) * 3 + c;
+                    want[at] = (v * 255.0 + 0.5).floor().clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+        for exact in [false, true] {
+            let got = m.reference_image(w, h, &rgb, None, exact).unwrap();
+            let worst = got.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+            assert!(worst <= 1, "noise {noise}, exact {exact}: {worst} levels off feeding the maps");
+        }
+    }
+    let e = Model::from_parts("srmd-like", &param, &bin).unwrap().with_noise(Some(11)).unwrap_err().to_string();
+    assert!(e.contains("--noise 11") && e.contains("0 to 10"), "{e}");
+    let (p, b) = wide_model(4, 1);
+    let e = Model::from_parts("plain", &p, &b).unwrap().with_noise(Some(2)).unwrap_err().to_string();
+    assert!(e.contains("no noise input"), "{e}");
+}

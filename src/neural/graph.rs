@@ -16,6 +16,9 @@ pub(crate) enum Act {
     PRelu(Vec<f32>),
 }
 
+/// The most constant channels a model may take (SRMD's 15 and a noise level).
+const MAX_CONSTANT_INPUTS: usize = 16;
+
 /// A 2-D convolution (or, with `transposed`, a deconvolution applied as a scatter).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Conv {
@@ -31,6 +34,18 @@ pub(crate) struct Conv {
     pub bias: Vec<f32>,
     pub act: Act,
     pub transposed: bool,
+    /// Input channels beyond the image's three that are constant over the image (SRMD's
+    /// degradation and noise maps): their weights, kept to be folded into the bias.
+    pub constant_inputs: Option<ConstantInputs>,
+}
+
+/// The weights of a first convolution's constant input channels (`[out][extra][kh][kw]`) and
+/// its bias before they were folded in ([`Graph::fold_constant_inputs`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ConstantInputs {
+    pub channels: usize,
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
 }
 
 /// One supported operation.
@@ -241,6 +256,11 @@ pub(crate) fn build(layers: &[super::param::LayerLine], bin: &[u8]) -> Result<Gr
     }
     w.finish()?;
     let input = input.ok_or("the network has no Input layer")?;
+    for n in &nodes {
+        if matches!(&n.op, Op::Conv(c) if c.constant_inputs.is_some()) && n.inputs != [input] {
+            return Err(format!("{}: only a convolution of the input may take constant input channels", n.name));
+        }
+    }
     let ends: Vec<usize> = (0..shapes.len()).filter(|&b| consumers[b] == 0).collect();
     let [output] = ends[..] else { return Err(format!("the network must end in one blob, it ends in {}", ends.len())) };
     let s = shapes[output];
@@ -374,8 +394,17 @@ fn conv(l: &LayerLine, ins: &[Shape], w: &mut WeightReader, macs: &mut u64) -> R
     let (cout, k, d, stride) = (cout as usize, k as usize, d as usize, stride as usize);
     let pad = pad.map(|v| v as usize);
     let n = cout * s.channels * k * k;
-    if l.int(6, 0)? as usize != n {
-        return Err(at(format!("weight_data_size {} but {cout}x{}x{k}x{k} = {n}", l.int(6, 0)?, s.channels)));
+    let given = l.int(6, 0)? as usize;
+    // A first convolution may read more channels than the image's three: constant maps the
+    // model takes beside the image (SRMD: 15 degradation values and a noise level).
+    let extra = match given.checked_div(cout * k * k) {
+        Some(cin) if given.is_multiple_of(cout * k * k) && s.channels == 3 && s.radius == 0.0 && !transposed => {
+            cin.saturating_sub(3).min(MAX_CONSTANT_INPUTS + 1)
+        }
+        _ => 0,
+    };
+    if extra > MAX_CONSTANT_INPUTS || given != n + cout * extra * k * k {
+        return Err(at(format!("weight_data_size {given} but {cout}x{}x{k}x{k} = {n}", s.channels)));
     }
     let act = match (l.int(9, 0)?, l.array(10)?.as_slice()) {
         (0, []) => Act::None,
@@ -383,8 +412,9 @@ fn conv(l: &LayerLine, ins: &[Shape], w: &mut WeightReader, macs: &mut u64) -> R
         (2, [slope]) => Act::Leaky(*slope as f32),
         (a, p) => return Err(at(format!("activation {a} with parameters {p:?} is not supported"))),
     };
-    let weights = w.tagged(n, &l.name)?;
+    let all = w.tagged(given, &l.name)?;
     let bias = if l.int(5, 0)? != 0 { w.raw(cout, &format!("{} bias", l.name))? } else { vec![0.0; cout] };
+    let (weights, constant_inputs) = split_constant_inputs(all, cout, 3, extra, k * k, &bias);
     let blob_px = (s.num * s.num) as f64 / (s.den * s.den) as f64;
     let reach = (d * (k - 1)) as f64 / 2.0;
     let out = if transposed {
@@ -395,7 +425,19 @@ fn conv(l: &LayerLine, ins: &[Shape], w: &mut WeightReader, macs: &mut u64) -> R
         *macs += (n as f64 * blob_px) as u64;
         Shape { channels: cout, radius: s.radius + reach * s.den as f64 / s.num as f64, ..s }
     };
-    let c = Conv { cin: s.channels, cout, kernel: k, stride, dilation: d, pad, weights, bias, act, transposed };
+    let c = Conv {
+        cin: s.channels,
+        cout,
+        kernel: k,
+        stride,
+        dilation: d,
+        pad,
+        weights,
+        bias,
+        act,
+        transposed,
+        constant_inputs,
+    };
     Ok((Op::Conv(c), out))
 }
 
@@ -457,4 +499,27 @@ fn binary(l: &LayerLine, ins: &[Shape]) -> Result<(Op, Shape), String> {
             l.line, l.name
         )),
     }
+}
+
+/// Splits a convolution's weights (`[out][image + extra][taps]`) into the image channels'
+/// and, when `extra > 0`, the constant channels' (with the bias they are folded into later).
+fn split_constant_inputs(
+    all: Vec<f32>,
+    cout: usize,
+    image: usize,
+    extra: usize,
+    taps: usize,
+    bias: &[f32],
+) -> (Vec<f32>, Option<ConstantInputs>) {
+    if extra == 0 {
+        return (all, None);
+    }
+    let per_out = (image + extra) * taps;
+    let mut weights = Vec::with_capacity(cout * image * taps);
+    let mut constant = Vec::with_capacity(cout * extra * taps);
+    for o in all.chunks_exact(per_out) {
+        weights.extend_from_slice(&o[..image * taps]);
+        constant.extend_from_slice(&o[image * taps..]);
+    }
+    (weights, Some(ConstantInputs { channels: extra, weights: constant, bias: bias.to_vec() }))
 }

@@ -9,6 +9,7 @@
 mod cache;
 pub(crate) mod exact;
 pub(crate) mod graph;
+pub(crate) mod inputs;
 mod kernels;
 mod param;
 pub(crate) mod phases;
@@ -168,12 +169,18 @@ impl Model {
     /// Parses and validates a model from the texts of its two files.
     pub fn from_parts(name: &str, param: &str, bin: &[u8]) -> std::result::Result<Model, String> {
         let layers = param::parse(param)?;
-        let graph = graph::build(&layers, bin)?;
+        let mut graph = graph::build(&layers, bin)?;
+        let maps = graph.constant_maps()?;
+        if maps.is_some() {
+            graph.fold_constant_inputs(inputs::DEFAULT_NOISE);
+        }
         // Custom models: an all-valid network (no convolution pads) is extended by replicating
         // its receptive radius, as waifu2x-ncnn-vulkan does (exact); a padded one, as
         // Real-ESRGAN-ncnn-vulkan runs every model, by reflect-101 of 10 px, its convolutions
         // zero-padding at that border.
-        let border = if graph.pads() { Border::Reflect101(10) } else { Border::Replicate(graph.halo as u32) };
+        // Models with constant input maps (SRMD) extend by their radius, as srmd-ncnn-vulkan does.
+        let border =
+            if graph.pads() && maps.is_none() { Border::Reflect101(10) } else { Border::Replicate(graph.halo as u32) };
         Ok(Model {
             name: name.to_string(),
             graph,
@@ -182,6 +189,32 @@ impl Model {
             digest: crate::digest::Fnv::default().bytes(param.as_bytes()).bytes(bin).0,
             exact: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The model with SRMD's noise level `noise` (0-10) folded in, for a model that takes one
+    /// (`srmd_x*`); `None` keeps the default (3). A model without a noise input refuses a level.
+    pub fn with_noise(mut self, noise: Option<u32>) -> Result<Model> {
+        let Some(n) = noise else { return Ok(self) };
+        let maps = self.graph.constant_maps().map_err(|e| Error::usage(format!("model {}: {e}", self.name)))?;
+        if maps != Some(inputs::ConstantMaps::DegradationAndNoise) {
+            return Err(Error::usage(format!(
+                "--noise {n}: model {} has no noise input (SRMD's srmd_x2/3/4 have; srmdnf_x* are its noise-free form)",
+                self.name
+            )));
+        }
+        if n > inputs::MAX_NOISE {
+            return Err(Error::usage(format!("--noise {n}: give 0 to {}", inputs::MAX_NOISE)));
+        }
+        self.graph.fold_constant_inputs(n);
+        self.digest = crate::digest::Fnv(self.digest).bytes(b"noise").bytes(&n.to_le_bytes()).0;
+        self.exact = std::sync::OnceLock::new();
+        Ok(self)
+    }
+
+    /// Whether the model takes a noise level ([`with_noise`](Self::with_noise): SRMD's
+    /// `srmd_x*`).
+    pub fn takes_noise(&self) -> bool {
+        matches!(self.graph.constant_maps(), Ok(Some(inputs::ConstantMaps::DegradationAndNoise)))
     }
 
     /// A digest of the model's `.param` and `.bin` (FNV-1a): two models with the same digest

@@ -45,6 +45,7 @@ pub(crate) fn phase_conv(c: &Conv, w: &[i32]) -> Option<(Conv, Vec<i32>)> {
         bias: Vec::new(),
         act: Act::None,
         transposed: false,
+        constant_inputs: None,
     };
     Some((conv, pw))
 }

@@ -62,6 +62,9 @@ pub struct Request {
     /// Passes of the model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_passes: Option<u32>,
+    /// The noise level of an SRMD model ([`crate::Model::with_noise`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise: Option<u32>,
     /// Directories searched for models before `$GIGASCALE_MODELS` and the user's data
     /// directory ([`crate::neural::zoo`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -235,8 +238,12 @@ impl Request {
         o.pyramid = self.pyramid.unwrap_or(false);
         o.shard = self.shard.unwrap_or(0);
         o.model_passes = self.model_passes.unwrap_or(1);
-        if let Some(m) = &self.model {
-            o.model = Some(Arc::new(crate::Model::open(m, &self.model_dirs)?));
+        match (&self.model, self.noise) {
+            (Some(m), noise) => o.model = Some(Arc::new(crate::Model::open(m, &self.model_dirs)?.with_noise(noise)?)),
+            (None, Some(n)) => {
+                return Err(Error::usage(format!("--noise {n} needs --model (an SRMD model: srmd_x2/3/4)")))
+            }
+            (None, None) => {}
         }
         #[cfg(feature = "testing")]
         {

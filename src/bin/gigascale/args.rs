@@ -195,6 +195,10 @@ struct ShapeArgs {
     /// Passes of --model (a x2 model twice is x4) before the resampler.
     #[arg(long, value_name = "N", default_value_t = 1)]
     model_passes: u32,
+    /// The noise level an SRMD model (srmd_x2/3/4) removes, 0-10 (default 3, as
+    /// srmd-ncnn-vulkan); its noise-free form is srmdnf_x2/3/4. Other models take no level.
+    #[arg(long, value_name = "N")]
+    noise: Option<u32>,
     /// Another directory to search for --model names (before $GIGASCALE_MODELS and
     /// ~/.local/share/gigascale/models; may be repeated).
     #[arg(long, value_name = "DIR")]
@@ -349,6 +353,7 @@ impl UpscaleArgs {
         (r.filter, r.precision, r.compression) =
             (Some(s.filter.clone()), Some(s.precision.clone()), Some(s.compression.clone()));
         (r.model, r.model_passes, r.model_dirs) = (s.model.clone(), Some(s.model_passes), s.model_dir.clone());
+        r.noise = s.noise;
         (r.tile, r.level, r.pyramid, r.shard) = (Some(s.tile), s.level, Some(s.pyramid), s.shard);
         (r.quality, r.subsampling) = (s.quality, s.subsampling.clone());
         (r.dpi, r.print_width, r.print_height) = (s.dpi, s.print_width.clone(), s.print_height.clone());

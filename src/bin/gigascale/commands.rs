@@ -104,10 +104,11 @@ pub(crate) fn finalize(output: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// One line on a model: scale, halo, layers, cost.
+/// One line on a model: scale, halo, layers, cost (and `--noise` for a model that takes it).
 fn describe(m: &gigascale::Model) -> String {
     let cost = 2.0 * m.macs_per_pixel() as f64 / 1e6;
-    format!("x{}, halo {} px, {} layers, {cost:.2} MFLOP per input pixel", m.scale(), m.halo(), m.layers())
+    let noise = if m.takes_noise() { ", takes --noise 0-10 (default 3)" } else { "" };
+    format!("x{}, halo {} px, {} layers, {cost:.2} MFLOP per input pixel{noise}", m.scale(), m.halo(), m.layers())
 }
 
 /// `gigascale models [MODEL]`: the built-in models and those in the model directories, or one
