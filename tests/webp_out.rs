@@ -208,28 +208,33 @@ fn lossy_webp_reads_back_close_and_streams() {
     assert!(!out.exists());
 }
 
-/// Random images through the lossy sink at every quality band: odd sizes (1 px, not whole
-/// macroblocks) and every 8-bit layout read back by dwebp at their size, alpha exact, the
-/// colour within what the quantizer allows (noise is the worst case).
-#[test]
-fn random_images_survive_the_lossy_encoder() {
+/// Twelve random images (noise, stripes, ramps; every 8-bit layout in turn; sizes from 1 px to
+/// 150x90; tiles of 16, 32, 64) enlarged by `scale` through the sink `sink` makes (given the
+/// path and the image's index) into `d`; for each: index, layout, size, the engine's pixels as
+/// 8-bit RGBA (as the sinks spread them) and the file, after checking that dwebp reads it at
+/// that size.
+#[allow(clippy::type_complexity)]
+fn random_webps(
+    d: &Path,
+    seed: u64,
+    (sx, sy): (f64, f64),
+    sink: impl Fn(&Path, usize) -> Box<dyn gigascale::sink::TileSink>,
+) -> Vec<(usize, gigascale::Channels, (u32, u32), Vec<u8>, std::path::PathBuf)> {
     use gigascale::{Channels, Depth, Filter, Layout};
-    let d = TempDir::new("webp-lossy-random");
-    let mut rng = Rng(33);
+    let mut rng = Rng(seed);
+    let mut out = Vec::new();
     for (i, channels) in
         [Channels::Gray, Channels::GrayAlpha, Channels::Rgb, Channels::Rgba].into_iter().cycle().take(12).enumerate()
     {
         let (w, h) = (1 + rng.below(150) as u32, 1 + rng.below(90) as u32);
         let img = random_img(&mut rng, w, h, Layout::new(channels, Depth::U8));
-        let mut o = opts_scale(1.3, 1.7, Filter::Lanczos3);
+        let mut o = opts_scale(sx, sy, Filter::Lanczos3);
         o.tile = [16, 32, 64][i % 3];
         let want = run_mem(&img, &o).unwrap();
         let path = d.join(format!("r{i}.webp"));
-        let quality = [95u8, 75, 30][i % 3];
-        let mut sink = gigascale::sink::WebpLossySink::create(&path, quality).unwrap();
-        gigascale::run(Box::new(img.source()), &mut sink as &mut dyn gigascale::sink::TileSink, &o, &mut |_| {})
-            .unwrap();
-        let (gw, gh, got) = dwebp_rgba(&path);
+        let mut sink = sink(&path, i);
+        gigascale::run(Box::new(img.source()), sink.as_mut(), &o, &mut |_| {}).unwrap();
+        let (gw, gh, _) = dwebp_rgba(&path);
         assert_eq!((gw, gh), (want.w, want.h), "image {i}");
         let ch = want.ch();
         let rgba: Vec<u8> = want
@@ -243,6 +248,22 @@ fn random_images_survive_the_lossy_encoder() {
             })
             .map(|v| v as u8)
             .collect();
+        out.push((i, channels, (w, h), rgba, path));
+    }
+    out
+}
+
+/// Random images through the lossy sink at every quality band: odd sizes (1 px, not whole
+/// macroblocks) and every 8-bit layout read back by dwebp at their size, alpha exact, the
+/// colour within what the quantizer allows (noise is the worst case).
+#[test]
+fn random_images_survive_the_lossy_encoder() {
+    let d = TempDir::new("webp-lossy-random");
+    for (i, channels, (w, h), rgba, path) in random_webps(&d, 33, (1.3, 1.7), |path, i| {
+        Box::new(gigascale::sink::WebpLossySink::create(path, [95u8, 75, 30][i % 3]).unwrap())
+    }) {
+        let quality = [95u8, 75, 30][i % 3];
+        let (_, _, got) = dwebp_rgba(&path);
         assert!(got.chunks_exact(4).zip(rgba.chunks_exact(4)).all(|(a, b)| a[3] == b[3]), "image {i}: alpha");
         // Luma, which is not subsampled: what the quantizer alone costs, even on noise.
         let luma = |p: &[u8]| -> Vec<u8> {
@@ -266,37 +287,11 @@ fn random_images_survive_the_lossy_encoder() {
 /// every symbol, flat stretches make long runs).
 #[test]
 fn random_images_survive_the_lossless_encoder() {
-    use gigascale::{Channels, Depth, Filter, Layout};
     let d = TempDir::new("webp-random");
-    let mut rng = Rng(21);
-    for (i, channels) in
-        [Channels::Gray, Channels::GrayAlpha, Channels::Rgb, Channels::Rgba].into_iter().cycle().take(12).enumerate()
+    for (i, channels, (w, h), rgba, path) in
+        random_webps(&d, 21, (1.7, 1.3), |path, _| Box::new(gigascale::sink::WebpSink::create(path).unwrap()))
     {
-        let (w, h) = (1 + rng.below(150) as u32, 1 + rng.below(90) as u32);
-        let img = random_img(&mut rng, w, h, Layout::new(channels, Depth::U8));
-        let mut o = opts_scale(1.7, 1.3, Filter::Lanczos3);
-        o.tile = [16, 32, 64][i % 3];
-        let want = run_mem(&img, &o).unwrap();
-        let path = d.join(format!("r{i}.webp"));
-        let mut sink = gigascale::sink::WebpSink::create(&path).unwrap();
-        gigascale::run(Box::new(img.source()), &mut sink as &mut dyn gigascale::sink::TileSink, &o, &mut |_| {})
-            .unwrap();
-        let (gw, gh, got) = dwebp_rgba(&path);
-        assert_eq!((gw, gh), (want.w, want.h), "image {i}");
-        let ch = want.ch();
-        let rgba: Vec<u8> = want
-            .data
-            .chunks_exact(ch)
-            .flat_map(|p| {
-                let p: Vec<u8> = p.iter().map(|&v| v as u8).collect();
-                match ch {
-                    1 => [p[0], p[0], p[0], 255],
-                    2 => [p[0], p[0], p[0], p[1]],
-                    3 => [p[0], p[1], p[2], 255],
-                    _ => [p[0], p[1], p[2], p[3]],
-                }
-            })
-            .collect();
+        let (_, _, got) = dwebp_rgba(&path);
         assert!(got == rgba, "image {i} ({w}x{h} {channels:?}): dwebp reads other pixels");
     }
 }
