@@ -27,7 +27,7 @@ const MB: usize = 16;
 
 /// The quantizer index of a `--quality` (1-100): 100 is the finest quantizer (index 0), and the
 /// index grows linearly as quality falls, to 127 at 0.
-pub(super) fn quantizer_index(quality: u8) -> usize {
+fn quantizer_index(quality: u8) -> usize {
     ((100 - quality.min(100) as usize) * 127 + 50) / 100
 }
 
@@ -113,15 +113,9 @@ impl<W: Write> Vp8Encoder<W> {
         m.put_literal(q as u32, 7)?;
         m.put_literal(0, 5)?; // no quantizer deltas
         m.put_literal(0, 1)?; // probabilities not kept for later frames
-        for (t, bands) in t::COEFF_UPDATE_PROBS.iter().enumerate() {
-            for (b, ctxs) in bands.iter().enumerate() {
-                for (c, probs) in ctxs.iter().enumerate() {
-                    for (p, &update) in probs.iter().enumerate() {
-                        debug_assert!(t < 4 && b < 8 && c < 3 && p < 11);
-                        m.put(update, false)?;
-                    }
-                }
-            }
+                              // No token probability is replaced: each "update" flag coded as 0 with its probability.
+        for &update in t::COEFF_UPDATE_PROBS.iter().flatten().flatten().flatten() {
+            m.put(update, false)?;
         }
         m.put_literal(0, 1) // every macroblock codes its tokens
     }
@@ -321,13 +315,13 @@ impl LeftEdge {
 }
 
 /// BT.601 luma in the video range (16-235), 16-bit fixed point, rounded.
-pub(super) fn rgb_to_y(p: [u8; 4]) -> u8 {
+fn rgb_to_y(p: [u8; 4]) -> u8 {
     let (r, g, b) = (p[0] as i32, p[1] as i32, p[2] as i32);
     ((16839 * r + 33059 * g + 6420 * b + (16 << 16) + (1 << 15)) >> 16) as u8
 }
 
 /// BT.601 chroma (16-240) from the sums of four pixels' red, green and blue.
-pub(super) fn rgb_to_uv(r: i32, g: i32, b: i32) -> (u8, u8) {
+fn rgb_to_uv(r: i32, g: i32, b: i32) -> (u8, u8) {
     let u = (-9719 * r - 19081 * g + 28800 * b + (128 << 18) + (1 << 17)) >> 18;
     let v = (28800 * r - 24116 * g - 4684 * b + (128 << 18) + (1 << 17)) >> 18;
     (u.clamp(0, 255) as u8, v.clamp(0, 255) as u8)

@@ -10,7 +10,7 @@ use std::io::{Result, Write};
 #[derive(Clone, Copy)]
 pub(super) struct Steps {
     y: [i32; 2],
-    pub(super) y2: [i32; 2],
+    y2: [i32; 2],
     uv: [i32; 2],
 }
 
