@@ -24,6 +24,8 @@ const PART0_MAX: u64 = (1 << 19) - 1;
 const WORST_MODE_BITS: u64 = 8;
 /// Macroblock side in luma pixels.
 const MB: usize = 16;
+/// The row above the image, as the decoder sets it.
+const ABOVE_THE_IMAGE: [u8; MB] = [127; MB];
 
 /// The quantizer index of a `--quality` (1-100): 100 is the finest quantizer (index 0), and the
 /// index grows linearly as quality falls, to 127 at 0.
@@ -53,6 +55,8 @@ pub(super) struct Vp8Encoder<W: Write> {
     top: [Vec<u8>; 3],
     new_top: [Vec<u8>; 3],
     top_nz: Vec<Nonzero>,
+    /// The macroblock being coded (its buffers reused from one to the next).
+    mb: Macroblock,
     mbs_done: u64,
     /// The first partition's limit ([`PART0_MAX`]; lower in a test).
     part0_max: u64,
@@ -90,6 +94,7 @@ impl<W: Write> Vp8Encoder<W> {
             top: planes(),
             new_top: planes(),
             top_nz: vec![[false; 9]; mbs.0],
+            mb: Macroblock::default(),
             mbs_done: 0,
             part0_max: PART0_MAX,
             #[cfg(test)]
@@ -175,7 +180,7 @@ impl<W: Write> Vp8Encoder<W> {
     /// Predicts, transforms, quantizes, rebuilds and codes macroblock `mb_x` of the row.
     fn encode_mb(&mut self, mb_x: usize, left: &mut LeftEdge) -> Result<()> {
         let cheap = self.must_use_dc();
-        let mut mb = Macroblock::default();
+        let mb = &mut self.mb;
         let stride = self.mbs.0 * MB;
         for plane in 0..3 {
             let (n, s) = if plane == 0 { (16, stride) } else { (8, stride / 2) };
@@ -183,34 +188,27 @@ impl<W: Write> Vp8Encoder<W> {
                 mb.src[plane][y * n..(y + 1) * n].copy_from_slice(&self.src[plane][y * s + mb_x * n..][..n]);
             }
         }
-        let above: [Vec<u8>; 3] = std::array::from_fn(|p| {
+        let (mb_y, top) = (self.mb_y, &self.top);
+        let edges = |p: usize| {
             let n = if p == 0 { 16 } else { 8 };
-            if self.mb_y == 0 {
-                vec![127; n]
-            } else {
-                self.top[p][mb_x * n..(mb_x + 1) * n].to_vec()
+            Edges {
+                above: if mb_y == 0 { &ABOVE_THE_IMAGE[..n] } else { &top[p][mb_x * n..(mb_x + 1) * n] },
+                left: &left.pixels[p],
+                corner: match (mb_y, mb_x) {
+                    (0, _) => 127,
+                    (_, 0) => 129,
+                    _ => top[p][mb_x * n - 1],
+                },
+                has_above: mb_y > 0,
+                has_left: mb_x > 0,
             }
-        });
-        let corner: [u8; 3] = std::array::from_fn(|p| {
-            let n = if p == 0 { 16 } else { 8 };
-            match (self.mb_y, mb_x) {
-                (0, _) => 127,
-                (_, 0) => 129,
-                _ => self.top[p][mb_x * n - 1],
-            }
-        });
-        let edges = |p: usize| Edges {
-            above: &above[p],
-            left: &left.pixels[p],
-            corner: corner[p],
-            has_above: self.mb_y > 0,
-            has_left: mb_x > 0,
         };
         mb.choose_modes([edges(0), edges(1), edges(2)], cheap);
         mb.transform(self.steps);
+        let mb = &self.mb;
         let mut nz = self.top_nz[mb_x];
-        self.write_modes(&mb)?;
-        self.write_tokens(&mb, &mut nz, &mut left.nz)?;
+        write_modes(&mut self.modes, mb)?;
+        write_tokens(&mut self.tokens, mb, &mut nz, &mut left.nz)?;
         self.top_nz[mb_x] = nz;
         for plane in 0..3 {
             let n = if plane == 0 { 16 } else { 8 };
@@ -234,50 +232,6 @@ impl<W: Write> Vp8Encoder<W> {
         self.modes.len() + (left * WORST_MODE_BITS).div_ceil(8) + 64 > self.part0_max
     }
 
-    /// The macroblock's prediction modes, in the first partition.
-    fn write_modes(&mut self, mb: &Macroblock) -> Result<()> {
-        let m = &mut self.modes;
-        m.put(t::P_NOT_4X4, true)?;
-        let [p0, p1, p2] = t::P_YMODE;
-        match mb.modes[0] {
-            Mode::Dc => [(p0, false), (p1, false)],
-            Mode::Vertical => [(p0, false), (p1, true)],
-            Mode::Horizontal => [(p0, true), (p2, false)],
-            Mode::TrueMotion => [(p0, true), (p2, true)],
-        }
-        .into_iter()
-        .try_for_each(|(p, b)| m.put(p, b))?;
-        let [u0, u1, u2] = t::P_UVMODE;
-        match mb.modes[1] {
-            Mode::Dc => m.put(u0, false),
-            Mode::Vertical => m.put(u0, true).and_then(|_| m.put(u1, false)),
-            Mode::Horizontal => [(u0, true), (u1, true), (u2, false)].into_iter().try_for_each(|(p, b)| m.put(p, b)),
-            Mode::TrueMotion => [(u0, true), (u1, true), (u2, true)].into_iter().try_for_each(|(p, b)| m.put(p, b)),
-        }
-    }
-
-    /// The macroblock's coefficients, in the token partition: the second-order block, the 16
-    /// luma blocks (without their DCs), 4 U and 4 V blocks; `above` and `left` are the
-    /// neighbouring blocks' "had coefficients" flags, updated as blocks are coded.
-    fn write_tokens(&mut self, mb: &Macroblock, above: &mut Nonzero, left: &mut Nonzero) -> Result<()> {
-        let ctx = |a: bool, l: bool| a as usize + l as usize;
-        let nz = put_block(&mut self.tokens, 1, ctx(above[8], left[8]), &mb.y2, 0)?;
-        (above[8], left[8]) = (nz, nz);
-        for (i, block) in mb.levels[0].iter().enumerate() {
-            let (x, y) = (i % 4, i / 4);
-            let nz = put_block(&mut self.tokens, 0, ctx(above[x], left[y]), block, 1)?;
-            (above[x], left[y]) = (nz, nz);
-        }
-        for plane in 1..3 {
-            for (i, block) in mb.levels[plane].iter().take(4).enumerate() {
-                let (x, y) = (2 + 2 * plane + i % 2, 2 + 2 * plane + i / 2);
-                let nz = put_block(&mut self.tokens, 2, ctx(above[x], left[y]), block, 0)?;
-                (above[x], left[y]) = (nz, nz);
-            }
-        }
-        Ok(())
-    }
-
     /// Finishes both partitions: returns the frame's first 10 bytes and first partition, and
     /// the token writer with the token partition's length.
     pub(super) fn finish(self) -> Result<(Vec<u8>, W, u64)> {
@@ -294,6 +248,54 @@ impl<W: Write> Vp8Encoder<W> {
         head.extend_from_slice(&part0);
         Ok((head, tokens, len1))
     }
+}
+
+/// The macroblock's prediction modes, in the first partition.
+fn write_modes<V: Write>(m: &mut BoolWriter<V>, mb: &Macroblock) -> Result<()> {
+    m.put(t::P_NOT_4X4, true)?;
+    let [p0, p1, p2] = t::P_YMODE;
+    match mb.modes[0] {
+        Mode::Dc => [(p0, false), (p1, false)],
+        Mode::Vertical => [(p0, false), (p1, true)],
+        Mode::Horizontal => [(p0, true), (p2, false)],
+        Mode::TrueMotion => [(p0, true), (p2, true)],
+    }
+    .into_iter()
+    .try_for_each(|(p, b)| m.put(p, b))?;
+    let [u0, u1, u2] = t::P_UVMODE;
+    match mb.modes[1] {
+        Mode::Dc => m.put(u0, false),
+        Mode::Vertical => m.put(u0, true).and_then(|_| m.put(u1, false)),
+        Mode::Horizontal => [(u0, true), (u1, true), (u2, false)].into_iter().try_for_each(|(p, b)| m.put(p, b)),
+        Mode::TrueMotion => [(u0, true), (u1, true), (u2, true)].into_iter().try_for_each(|(p, b)| m.put(p, b)),
+    }
+}
+
+/// The macroblock's coefficients, in the token partition: the second-order block, the 16
+/// luma blocks (without their DCs), 4 U and 4 V blocks; `above` and `left` are the
+/// neighbouring blocks' "had coefficients" flags, updated as blocks are coded.
+fn write_tokens<V: Write>(
+    w: &mut BoolWriter<V>,
+    mb: &Macroblock,
+    above: &mut Nonzero,
+    left: &mut Nonzero,
+) -> Result<()> {
+    let ctx = |a: bool, l: bool| a as usize + l as usize;
+    let nz = put_block(w, 1, ctx(above[8], left[8]), &mb.y2, 0)?;
+    (above[8], left[8]) = (nz, nz);
+    for (i, block) in mb.levels[0].iter().enumerate() {
+        let (x, y) = (i % 4, i / 4);
+        let nz = put_block(w, 0, ctx(above[x], left[y]), block, 1)?;
+        (above[x], left[y]) = (nz, nz);
+    }
+    for plane in 1..3 {
+        for (i, block) in mb.levels[plane].iter().take(4).enumerate() {
+            let (x, y) = (2 + 2 * plane + i % 2, 2 + 2 * plane + i / 2);
+            let nz = put_block(w, 2, ctx(above[x], left[y]), block, 0)?;
+            (above[x], left[y]) = (nz, nz);
+        }
+    }
+    Ok(())
 }
 
 /// The loop filter level for AC step `ac`: about half the step, at most 63.
