@@ -70,6 +70,12 @@ pub(crate) fn orientation(exif: &[u8]) -> Option<u16> {
     o.u16(exif, e.field).filter(|v| (1..=8).contains(v))
 }
 
+/// A resolution as a RATIONAL at `at`: thousandths (at least 1) over 1000.
+fn put_resolution(o: Order, b: &mut [u8], at: usize, value: f64) {
+    o.put_u32(b, at, (value * 1000.0).round().clamp(1.0, u32::MAX as f64) as u32);
+    o.put_u32(b, at + 4, 1000);
+}
+
 /// A little-endian EXIF block holding only a resolution: IFD0 with XResolution, YResolution
 /// (`dpi`, pixels per inch, to a thousandth) and ResolutionUnit (inch) — for formats whose only
 /// place for a resolution is EXIF (WebP) when the input brought none.
@@ -91,8 +97,7 @@ pub(crate) fn resolution_only((x, y): (f64, f64)) -> Vec<u8> {
         o.put_u32(&mut b, at + 8, field);
     }
     for (i, v) in [x, y].into_iter().enumerate() {
-        o.put_u32(&mut b, values + 8 * i, (v * 1000.0).round().clamp(1.0, u32::MAX as f64) as u32);
-        o.put_u32(&mut b, values + 8 * i + 4, 1000);
+        put_resolution(o, &mut b, values + 8 * i, v);
     }
     b
 }
@@ -117,9 +122,7 @@ pub(crate) fn updated(exif: &[u8], dpi: Option<(f64, f64)>, size: (u32, u32), or
         // RATIONAL, one value, stored at the offset in the field.
         if e.typ == 5 && e.count == 1 {
             if let Some(at) = o.u32(&b, e.field) {
-                let n = (value * per_unit * 1000.0).round().clamp(1.0, u32::MAX as f64) as u32;
-                o.put_u32(&mut b, at as usize, n);
-                o.put_u32(&mut b, at as usize + 4, 1000);
+                put_resolution(o, &mut b, at as usize, value * per_unit);
             }
         }
     }

@@ -24,17 +24,19 @@ fn png_rgba(path: &Path) -> (u32, u32, Vec<u8>) {
         let round = |s: &[u8]| ((u16::from_be_bytes([s[0], s[1]]) as u32 * 255 + 32767) / 65535) as u8;
         buf = buf.chunks_exact(2).map(round).collect();
     }
-    let ch = info.color_type.samples();
-    let rgba = buf
-        .chunks_exact(ch)
-        .flat_map(|p| match ch {
-            1 => [p[0], p[0], p[0], 255],
-            2 => [p[0], p[0], p[0], p[1]],
-            3 => [p[0], p[1], p[2], 255],
-            _ => [p[0], p[1], p[2], p[3]],
-        })
-        .collect();
+    let rgba = buf.chunks_exact(info.color_type.samples()).flat_map(spread_rgba).collect();
     (info.width, info.height, rgba)
+}
+
+/// One pixel of 1-4 samples as RGBA, as the WebP sinks spread it (grey to RGB, opaque
+/// without alpha).
+fn spread_rgba(p: &[u8]) -> [u8; 4] {
+    match p.len() {
+        1 => [p[0], p[0], p[0], 255],
+        2 => [p[0], p[0], p[0], p[1]],
+        3 => [p[0], p[1], p[2], 255],
+        _ => [p[0], p[1], p[2], p[3]],
+    }
 }
 
 /// dwebp's PAM (`P7`, RGBA) of a WebP.
@@ -236,18 +238,8 @@ fn random_webps(
         gigascale::run(Box::new(img.source()), sink.as_mut(), &o, &mut |_| {}).unwrap();
         let (gw, gh, _) = dwebp_rgba(&path);
         assert_eq!((gw, gh), (want.w, want.h), "image {i}");
-        let ch = want.ch();
-        let rgba: Vec<u8> = want
-            .data
-            .chunks_exact(ch)
-            .flat_map(|p| match ch {
-                1 => [p[0], p[0], p[0], 255],
-                2 => [p[0], p[0], p[0], p[1]],
-                3 => [p[0], p[1], p[2], 255],
-                _ => [p[0], p[1], p[2], p[3]],
-            })
-            .map(|v| v as u8)
-            .collect();
+        let eight: Vec<u8> = want.data.iter().map(|&v| v as u8).collect();
+        let rgba: Vec<u8> = eight.chunks_exact(want.ch()).flat_map(spread_rgba).collect();
         out.push((i, channels, (w, h), rgba, path));
     }
     out

@@ -399,7 +399,7 @@ fn conv(l: &LayerLine, ins: &[Shape], w: &mut WeightReader, macs: &mut u64) -> R
     // model takes beside the image (SRMD: 15 degradation values and a noise level).
     let extra = match given.checked_div(cout * k * k) {
         Some(cin) if given.is_multiple_of(cout * k * k) && s.channels == 3 && s.radius == 0.0 && !transposed => {
-            cin.saturating_sub(3).min(MAX_CONSTANT_INPUTS + 1)
+            cin.saturating_sub(3)
         }
         _ => 0,
     };

@@ -49,7 +49,7 @@ impl OutputFile {
     pub(crate) fn create(dest: &Path) -> Result<OutputFile> {
         let (tmp, _) = super::journal::paths(dest);
         let file = File::create(&tmp).map_err(|e| {
-            let dir = tmp.parent().unwrap_or(Path::new("."));
+            let dir = crate::store::parent_dir(&tmp);
             Error::io(dir, std::io::Error::new(e.kind(), format!("cannot create a file in this directory ({e})")))
         })?;
         Ok(OutputFile {
@@ -184,11 +184,8 @@ impl OutputFile {
         file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
         drop(file);
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
-        if let Some(dir) = self.dest.parent() {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+        if let Ok(d) = File::open(crate::store::parent_dir(&self.dest)) {
+            let _ = d.sync_all();
         }
         Ok(self.pos)
     }

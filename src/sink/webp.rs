@@ -64,18 +64,13 @@ fn row(map: &[u8], w: usize, y: usize) -> &[[u8; 4]] {
 impl WebpSink {
     /// Creates the temporary output beside `dest`.
     pub fn create(dest: &Path) -> Result<WebpSink> {
-        Ok(WebpSink { out: Some(OutputFile::create(dest)?), ..WebpSink::create_with(dest) })
+        Ok(WebpSink { out: Some(OutputFile::create(dest)?), ..WebpSink::for_alpha(dest) })
     }
 
-    /// The coder of a lossy WebP's alpha plane (`webp_lossy.rs`): fed grey rows (the alpha
-    /// values) with [`push_rows`](Self::push_rows), written with [`write_alpha`](Self::write_alpha);
-    /// `dest` names the output in errors.
+    /// A sink with no output file of its own: the coder of a lossy WebP's alpha plane
+    /// (`webp_lossy.rs`), fed grey rows (the alpha values) with [`push_rows`](Self::push_rows)
+    /// and written with [`write_alpha`](Self::write_alpha); `dest` names the output in errors.
     pub(super) fn for_alpha(dest: &Path) -> WebpSink {
-        WebpSink::create_with(dest)
-    }
-
-    /// The fields before `begin`, with no output file.
-    fn create_with(dest: &Path) -> WebpSink {
         WebpSink {
             dest: dest.to_path_buf(),
             out: None,
