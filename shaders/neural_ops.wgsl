@@ -56,6 +56,38 @@ fn sum2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     y[i] = saturate16(shift_round(va * p[9], p[10]) + shift_round(vb * p[15], p[16]));
 }
 
+// The product of two blobs over the output window: p = [channels, ox0, oy0, ow, oh, ax0,
+// ay0, aw, ah, bx0, by0, bw, bh, shift] (`Exact::product`: under 2^30 in magnitude).
+@compute @workgroup_size(64)
+fn product(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    let i = i32(flat(gid, g));
+    let ow = p[3]; let oh = p[4];
+    if i >= p[0] * ow * oh { return; }
+    let c = i / (ow * oh); let gy = p[2] + (i / ow) % oh; let gx = p[1] + i % ow;
+    let va = a[(c * p[8] + gy - p[6]) * p[7] + gx - p[5]];
+    let vb = b[(c * p[12] + gy - p[10]) * p[11] + gx - p[9]];
+    y[i] = saturate16(shift_round(va * vb, p[13]));
+}
+
+// A per-channel affine layer: p = [values, plane]; `b` holds per channel a multiplier, an
+// addend and a shift (`Exact::affine`: the sum stays under 2^30 in magnitude).
+@compute @workgroup_size(64)
+fn affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    let i = i32(flat(gid, g));
+    if i >= p[0] { return; }
+    let t = (i / p[1]) * 3;
+    y[i] = saturate16(shift_round(a[i] * b[t] + b[t + 1], b[t + 2]));
+}
+
+// A function of every value, looked up: p = [values]; `b` is the table (65536 entries, the
+// entry of value q at q + 32768: `Map::table`).
+@compute @workgroup_size(64)
+fn lookup(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    let i = i32(flat(gid, g));
+    if i >= p[0] { return; }
+    y[i] = b[clamp(a[i], -32768, 32767) + 32768];
+}
+
 // One input of a channel concatenation, written into its channels of the output: p = [in
 // channels, first out channel, out x0, out y0, out w, out h, in x0, in y0, in w, in h,
 // shift]. (`y` is the whole output; each input is its own dispatch.)

@@ -254,6 +254,24 @@ fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPlan>> {
     Ok(plans)
 }
 
+/// A warning event when a model file's exact form is more than 2 levels from its float network
+/// ([`crate::Model::fidelity`]; the built-in models are within 1).
+fn warn_if_lossy(model: &crate::Model, progress: &mut dyn FnMut(&Event)) -> Result<()> {
+    if crate::neural::is_builtin(model.name()) {
+        return Ok(());
+    }
+    let f = model.fidelity()?;
+    if f > 2 {
+        let message = format!(
+            "model {}: the exact engine is up to {f} levels from this network's float result on a test image \
+             (ncnn: 1-2): its 16-bit fixed point cannot hold the network's range (docs/neural.md)",
+            model.name()
+        );
+        progress(&Event::Warning { message });
+    }
+    Ok(())
+}
+
 /// Runs the model's passes, each from one store into the next (the store itself without a
 /// model), on a pool of the job's threads; adds the setup's and the network's seconds to
 /// `times`. The network's device is torn down on a thread of its own while the tile stage
@@ -271,6 +289,7 @@ fn run_passes(
     crate::store::return_large_blocks();
     let t_setup = Instant::now();
     let exact = model.exact()?;
+    warn_if_lossy(model, progress)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.resolved_threads())
         .build()

@@ -339,6 +339,20 @@ fn bicubic_interp_on_the_gpu_matches_the_cpu() {
     assert!(cpu.data == gpu.data, "animevideov3-x3: GPU differs from CPU");
 }
 
+/// Model `m` on a random `w x h` RGB image: the GPU's bytes equal the CPU's, whole and in the
+/// tiles of a 12 MiB budget.
+fn assert_gpu_matches_cpu(m: gigascale::Model, seed: u64, (w, h): (u32, u32), label: &str) {
+    let img = random_img(&mut Rng(seed), w, h, Layout::new(Channels::Rgb, Depth::U8));
+    let mut o = opts_scale(2.0, 2.0, Filter::Lanczos3);
+    o.model = Some(std::sync::Arc::new(m));
+    let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
+    for max_memory in [o.limits.max_memory, 12 << 20] {
+        let mut g = with_backend(o.clone(), Backend::Gpu);
+        g.limits.max_memory = max_memory;
+        assert!(run_mem(&img, &g).unwrap().data == cpu.data, "{label}, {max_memory} B: GPU differs from CPU");
+    }
+}
+
 /// A channel concatenation (the dense connections of realesrgan-x4plus's RRDB blocks) on the
 /// device: the CPU's bytes, whole and in tiles.
 #[test]
@@ -347,14 +361,16 @@ fn concatenation_on_the_gpu_matches_the_cpu() {
         return;
     }
     let (param, bin) = dense_model(9);
-    let m = std::sync::Arc::new(gigascale::Model::from_parts("dense", &param, &bin).unwrap());
-    let img = random_img(&mut Rng(41), 48, 40, Layout::new(Channels::Rgb, Depth::U8));
-    let mut o = opts_scale(2.0, 2.0, Filter::Lanczos3);
-    o.model = Some(m);
-    let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
-    for max_memory in [o.limits.max_memory, 12 << 20] {
-        let mut g = with_backend(o.clone(), Backend::Gpu);
-        g.limits.max_memory = max_memory;
-        assert!(run_mem(&img, &g).unwrap().data == cpu.data, "concat, {max_memory} B: GPU differs from CPU");
+    assert_gpu_matches_cpu(gigascale::Model::from_parts("dense", &param, &bin).unwrap(), 41, (48, 40), "concat");
+}
+
+/// SPAN's layers (a per-channel affine from MemoryData, Swish and Sigmoid tables, a product of
+/// blobs) on the device: the CPU's bytes, whole and in tiles.
+#[test]
+fn span_layers_on_the_gpu_match_the_cpu() {
+    if !gpu_available() {
+        return;
     }
+    let g = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural/span-like.param");
+    assert_gpu_matches_cpu(gigascale::Model::load(&g).unwrap(), 43, (40, 36), "span-like");
 }

@@ -54,7 +54,7 @@ fn malformed_models_are_refused_with_the_reason() {
         ("one byte short", param.clone(), bin[..bin.len() - 1].to_vec(), "truncated"),
         ("trailing bytes", param.clone(), [bin.clone(), vec![0; 4]].concat(), "does not account"),
         ("empty bin", param.clone(), Vec::new(), "truncated"),
-        ("unknown op", param.replacen("PixelShuffle", "Swish", 1), bin.clone(), "Swish"),
+        ("unknown op", param.replacen("PixelShuffle", "Softmax", 1), bin.clone(), "Softmax"),
         ("bad magic", param.replacen("7767517", "7767518", 1), bin.clone(), "magic"),
         ("wrong weight size", param.replacen("6=1728", "6=1729", 1), bin.clone(), "weight_data_size"),
         ("unknown blob", param.replacen("1 1 54 56", "1 1 nowhere 56", 1), bin.clone(), "no earlier layer"),
@@ -68,6 +68,27 @@ fn malformed_models_are_refused_with_the_reason() {
         ),
         ("bilinear interp", param.replacen("0=1 1=4.000000e+00", "0=2 1=4.000000e+00", 1), bin.clone(), "nearest"),
     ];
+    // SPAN's layers, misused.
+    let g = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural");
+    let span = std::fs::read_to_string(g.join("span-like.param")).unwrap();
+    let sbin = std::fs::read(g.join("span-like.bin")).unwrap();
+    let mut cases = cases;
+    cases.extend([
+        (
+            "memory data of a plane",
+            span.replacen("0=1 1=1 2=3", "0=2 1=2 2=3", 1),
+            sbin.clone(),
+            "one value per channel",
+        ),
+        (
+            "function of a constant",
+            span.replacen("Swish sw1 1 1 a1", "Swish sw1 1 1 mean", 1),
+            sbin.clone(),
+            "MemoryData",
+        ),
+        ("division", span.replacen("x0 0=1", "x0 0=3", 1), sbin.clone(), "only add, sub"),
+        ("max of blobs", span.replacen("blk 0=2", "blk 0=4", 1), sbin.clone(), "only add, sub and mul"),
+    ]);
     for (what, p, b, want) in cases {
         match Model::from_parts("hostile", &p, &b) {
             Ok(_) => panic!("{what}: accepted"),
@@ -393,4 +414,70 @@ fn constant_input_maps_are_folded_into_the_first_convolution() {
     let (p, b) = wide_model(4, 1);
     let e = Model::from_parts("plain", &p, &b).unwrap().with_noise(Some(2)).unwrap_err().to_string();
     assert!(e.contains("no noise input"), "{e}");
+}
+
+/// A network of SPAN's shape (`tests/goldens/neural/span-like.param`: MemoryData mean, a
+/// per-channel sub, Swish, a Sigmoid gate, a product of blobs; made with its ncnn goldens by
+/// `make-span-like.py`): the float reference and the exact engine within the bound of the
+/// real ncnn runtime, and the exact engine's tiles equal to the whole image.
+#[test]
+fn span_layers_match_ncnn() {
+    let g = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural");
+    let m = Model::load(&g.join("span-like.param")).unwrap();
+    assert_eq!((m.scale(), m.halo()), (2, 6));
+    for image in ["coffee-20x16", "chelsea-16x12"] {
+        let (w, h, rgb) = read_png(&g.join(format!("{image}.png")));
+        let (_, _, want) = read_png(&g.join(format!("{image}.span-like-ncnn.png")));
+        for exact in [false, true] {
+            let got = m.reference_image(w, h, &rgb, None, exact).unwrap();
+            assert_within_ncnn_bound(&got, &want, &format!("{image} span-like exact={exact}"));
+        }
+        let whole = m.reference_image(w, h, &rgb, None, true).unwrap();
+        for tile in [5, 12] {
+            let tiled = m.reference_image(w, h, &rgb, Some(tile), true).unwrap();
+            assert!(tiled == whole, "{image}: tiles of {tile} differ from the whole image");
+        }
+    }
+}
+
+/// `Model::fidelity` measures what the exact engine loses: within 1-2 levels for the shipped
+/// models and a SPAN-shaped network; far more for a network whose output is the small
+/// difference of two large blobs (16-bit activations cannot hold both) — and a job with such a
+/// model file warns, `gigascale models FILE` says it.
+#[test]
+fn fidelity_is_measured_and_a_lossy_model_warns() {
+    for name in ["photo", "anime"] {
+        assert!(Model::builtin(name).unwrap().fidelity().unwrap() <= 1, "{name}");
+    }
+    let g = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural");
+    assert!(Model::load(&g.join("span-like.param")).unwrap().fidelity().unwrap() <= 2);
+    // out = 1000.5·x − 1000·x = 0.5·x, through two 1x1 convolutions and a BinaryOp sub.
+    let param = "7767517\n5 6\nInput data 0 1 data\nSplit sp 1 2 data d1 d2\n\
+                 Convolution big 1 1 d1 a 0=3 1=1 5=1 6=9\nConvolution bigger 1 1 d2 b 0=3 1=1 5=1 6=9\n\
+                 BinaryOp diff 2 1 b a out 0=1\n";
+    let mut weights = Vec::new();
+    for k in [1000.0f32, 1000.5] {
+        weights.extend(0u32.to_le_bytes());
+        (0..9).for_each(|i| weights.extend((if i % 4 == 0 { k } else { 0.0 }).to_le_bytes()));
+        (0..3).for_each(|_| weights.extend(0f32.to_le_bytes()));
+    }
+    let d = TempDir::new("fidelity");
+    std::fs::write(d.join("cancel.param"), param).unwrap();
+    std::fs::write(d.join("cancel.bin"), &weights).unwrap();
+    let m = Model::load(&d.join("cancel.param")).unwrap();
+    let f = m.fidelity().unwrap();
+    assert!(f > 2, "fidelity {f}");
+    let model = d.join("cancel.param");
+    let listed = ok(&bin().args(["models", s(&model)]).env("GIGASCALE_CACHE", "off").output().unwrap());
+    assert!(listed.contains(&format!("within {f} level(s)")) && listed.contains("too far"), "{listed}");
+    let out = d.join("o.png");
+    let job = bin()
+        .args(["upscale", "fixtures/coffee.jpg", s(&out), "--model", s(&model), "--width", "64"])
+        .env("GIGASCALE_CACHE", "off")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    ok(&job);
+    let err = stderr(&job);
+    assert!(err.contains(&format!("up to {f} levels")), "{err}");
 }

@@ -7,6 +7,7 @@
 
 pub(crate) mod driver;
 pub(crate) mod neural;
+mod neural_ops;
 mod neural_shader;
 mod resampler;
 pub(crate) mod setup;

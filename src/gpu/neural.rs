@@ -6,23 +6,21 @@
 //! bytes are the same. Blobs keep their windows as on the CPU (`reference::Tensor`), so the
 //! window bookkeeping is the CPU's own code.
 
-use super::neural_shader::{conv_shader, ops_shader, weight_blocks, ConvTiling, OPS_GROUP};
+use super::neural_shader::{conv_shader, ops_shader, weight_blocks, ConvTiling, OPS, OPS_GROUP};
 use super::setup::{open_device, Device};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
-use crate::neural::graph::{Graph, Op, Resize};
-use crate::neural::phases;
+use crate::neural::graph::{Graph, Op};
 use crate::neural::reference::{conv_window, Tensor};
-use crate::neural::resize;
 use crate::neural::stage::{tracing, DeviceLimits, NetDevice, Samples, Ticket};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// A blob on the device: its window (no host data) and its `i32` samples.
 #[derive(Clone)]
-struct Blob {
-    shape: Tensor<i16>,
-    buf: Arc<wgpu::Buffer>,
+pub(super) struct Blob {
+    pub(super) shape: Tensor<i16>,
+    pub(super) buf: Arc<wgpu::Buffer>,
 }
 
 /// A convolution layer's device state.
@@ -91,10 +89,12 @@ pub(crate) struct InFlight {
 pub(crate) struct NeuralGpu {
     dev: Device,
     name: String,
-    ops: HashMap<&'static str, wgpu::ComputePipeline>,
+    pub(super) ops: HashMap<&'static str, wgpu::ComputePipeline>,
     convs: Mutex<HashMap<(usize, usize), Arc<wgpu::ComputePipeline>>>,
     tiling: ConvTiling,
     layers: Mutex<HashMap<usize, Arc<Layer>>>,
+    /// Per function node: its table on the device.
+    pub(super) tables: Mutex<HashMap<usize, Arc<wgpu::Buffer>>>,
     /// Blob buffers no longer read, kept for the next layers and tiles: allocating large
     /// device buffers is slow, and a tile's layers need the same few sizes again and again.
     pool: Mutex<Vec<Arc<wgpu::Buffer>>>,
@@ -105,12 +105,12 @@ pub(crate) struct NeuralGpu {
     dry: std::sync::atomic::AtomicBool,
 }
 
-const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE;
+pub(super) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE;
 /// Usage of every blob buffer.
 const BLOB: wgpu::BufferUsages =
     wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
-fn shape(c: usize, [(x0, w, gw), (y0, h, gh)]: [(usize, usize, usize); 2]) -> Tensor<i16> {
+pub(super) fn shape(c: usize, [(x0, w, gw), (y0, h, gh)]: [(usize, usize, usize); 2]) -> Tensor<i16> {
     Tensor { c, h, w, x0, y0, gw, gh, data: Vec::new() }
 }
 
@@ -129,10 +129,7 @@ impl NeuralGpu {
             label: Some("neural-ops"),
             source: wgpu::ShaderSource::Wgsl(ops_shader().into()),
         });
-        let ops = ["interleave", "shuffle", "nearest", "sum2", "concat", "resize", "samples"]
-            .into_iter()
-            .map(|e| (e, pipeline(&dev.device, &module, e)))
-            .collect();
+        let ops = OPS.into_iter().map(|e| (e, pipeline(&dev.device, &module, e))).collect();
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("neural shader compilation failed on {name}: {e}")));
         }
@@ -143,6 +140,7 @@ impl NeuralGpu {
             ops,
             convs: Mutex::default(),
             layers: Mutex::default(),
+            tables: Mutex::default(),
             tiling,
             pool: Mutex::default(),
             staging: Mutex::default(),
@@ -157,6 +155,9 @@ impl NeuralGpu {
                 Op::Input | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Resize(_) | Op::Split | Op::Concat => true,
                 Op::Conv(c) => c.dilation == 1 && ex.device_conv(n, c).is_some(),
                 Op::Sum(k) => ex.sum_terms(k, &node.inputs, node.outputs[0]).is_some_and(|t| t.len() == 2),
+                Op::Affine { .. } => ex.affine_terms(n).is_some(),
+                Op::Map(_) => ex.table(n).is_some(),
+                Op::Product => true,
                 _ => false,
             };
             (!ok).then(|| format!("layer {} has no GPU form", node.name))
@@ -208,6 +209,19 @@ impl NeuralGpu {
                     let t = ex.sum_terms(k, &node.inputs, node.outputs[0]).unwrap_or_default();
                     self.sum2(enc, &get(node.inputs[0])?, &get(node.inputs[1])?, &t)?
                 }
+                Op::Product => {
+                    let (i, o) = (&node.inputs, node.outputs[0]);
+                    let shift = ex.exponent(i[0]) + ex.exponent(i[1]) - ex.exponent(o);
+                    self.product(enc, &get(i[0])?, &get(i[1])?, shift)?
+                }
+                Op::Affine { .. } => {
+                    let t = ex.affine_terms(n).ok_or_else(|| Error::Internal(format!("{}: no terms", node.name)))?;
+                    self.affine(enc, t, &get(node.inputs[0])?)?
+                }
+                Op::Map(_) => {
+                    let t = ex.table(n).ok_or_else(|| Error::Internal(format!("{}: no table", node.name)))?;
+                    self.lookup(enc, n, t, &get(node.inputs[0])?)?
+                }
                 Op::Split => get(node.inputs[0])?,
                 _ => return Err(Error::Gpu(format!("layer {} has no GPU form", node.name))),
             };
@@ -253,7 +267,7 @@ impl NeuralGpu {
 
     /// A blob buffer of at least `bytes`: the smallest free one that fits, else a new one
     /// (sizes rounded up to 1 MiB so that they can be reused).
-    fn blob_buffer(&self, bytes: u64) -> Result<Arc<wgpu::Buffer>> {
+    pub(super) fn blob_buffer(&self, bytes: u64) -> Result<Arc<wgpu::Buffer>> {
         let need = bytes.max(16).next_multiple_of(if bytes > 1 << 20 { 1 << 20 } else { 16 });
         let mut pool = self.pool.lock().map_err(|_| Error::Internal("neural GPU pool poisoned".into()))?;
         let best = (0..pool.len()).filter(|&i| pool[i].size() >= need).min_by_key(|&i| pool[i].size());
@@ -264,7 +278,7 @@ impl NeuralGpu {
     }
 
     /// Returns a blob's buffer to the pool once no blob refers to it.
-    fn recycle(&self, b: Arc<wgpu::Buffer>) {
+    pub(super) fn recycle(&self, b: Arc<wgpu::Buffer>) {
         if Arc::strong_count(&b) == 1 {
             if let Ok(mut pool) = self.pool.lock() {
                 pool.push(b);
@@ -272,7 +286,7 @@ impl NeuralGpu {
         }
     }
 
-    fn words(&self, words: &[i32], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    pub(super) fn words(&self, words: &[i32], usage: wgpu::BufferUsages) -> wgpu::Buffer {
         let b = self.buffer(words.len() as u64 * 4, usage | wgpu::BufferUsages::COPY_DST);
         self.dev.queue.write_buffer(&b, 0, bytemuck::cast_slice(words));
         b
@@ -337,7 +351,7 @@ impl NeuralGpu {
     }
 
     /// Records one dispatch of `pipe` with `entries` bound, `groups` workgroups.
-    fn dispatch(
+    pub(super) fn dispatch(
         &self,
         enc: &mut wgpu::CommandEncoder,
         pipe: &wgpu::ComputePipeline,
@@ -364,7 +378,7 @@ impl NeuralGpu {
     }
 
     /// An elementwise op of `shaders/neural_ops.wgsl` making `out` from `a` (and `b`).
-    fn op(
+    pub(super) fn op(
         &self,
         enc: &mut wgpu::CommandEncoder,
         entry: &str,
@@ -376,7 +390,7 @@ impl NeuralGpu {
     }
 
     /// As [`NeuralGpu::op`], with `n` invocations (and output words).
-    fn op_n(
+    pub(super) fn op_n(
         &self,
         enc: &mut wgpu::CommandEncoder,
         entry: &str,
@@ -393,72 +407,6 @@ impl NeuralGpu {
         let pipe = self.ops.get(entry).ok_or_else(|| Error::Internal(format!("no neural op {entry}")))?;
         self.dispatch(enc, pipe, &[&p, &a.buf, &b.unwrap_or(a).buf, &y], (gx, gy, 1));
         Ok(Blob { shape: out, buf: y })
-    }
-
-    fn shuffle(&self, enc: &mut wgpu::CommandEncoder, r: usize, x: &Blob) -> Result<Blob> {
-        let s = &x.shape;
-        let out = shape(s.c / (r * r), [(s.x0 * r, s.w * r, s.gw * r), (s.y0 * r, s.h * r, s.gh * r)]);
-        self.op(enc, "shuffle", &[r as i32, out.c as i32, s.w as i32, s.h as i32], (x, None), out)
-    }
-
-    fn nearest(&self, enc: &mut wgpu::CommandEncoder, sh: usize, sw: usize, x: &Blob) -> Result<Blob> {
-        let s = &x.shape;
-        let out = shape(s.c, [(s.x0 * sw, s.w * sw, s.gw * sw), (s.y0 * sh, s.h * sh, s.gh * sh)]);
-        self.op(enc, "nearest", &[sh as i32, sw as i32, s.c as i32, s.w as i32, s.h as i32], (x, None), out)
-    }
-
-    /// A channel concatenation over the inputs' common window, each input shifted to the
-    /// output's exponent: one dispatch per input into its channels of one output buffer.
-    fn concat(&self, enc: &mut wgpu::CommandEncoder, xs: &[Blob], shifts: &[i32]) -> Result<Blob> {
-        let shapes: Vec<&Tensor<i16>> = xs.iter().map(|x| &x.shape).collect();
-        let (x0, y0, w, h) = crate::neural::reference::common_window(&shapes).map_err(Error::Gpu)?;
-        let c: usize = shapes.iter().map(|s| s.c).sum();
-        let out = shape(c, [(x0, w, shapes[0].gw), (y0, h, shapes[0].gh)]);
-        let y = self.blob_buffer((c * w * h) as u64 * 4)?;
-        let pipe = self.ops.get("concat").ok_or_else(|| Error::Internal("no neural op concat".into()))?;
-        let mut first = 0;
-        for (x, &shift) in xs.iter().zip(shifts) {
-            let s = &x.shape;
-            let p = [s.c, first, x0, y0, w, h, s.x0, s.y0, s.w, s.h].map(|v| v as i32);
-            let params = self.words(&[&p[..], &[shift]].concat(), STORAGE);
-            let groups = ((s.c * w * h) as u64).div_ceil(OPS_GROUP as u64).max(1);
-            let (gx, gy) = (groups.min(65535) as u32, groups.div_ceil(65535) as u32);
-            self.dispatch(enc, pipe, &[&params, &x.buf, &x.buf, &y], (gx, gy, 1));
-            first += s.c;
-        }
-        Ok(Blob { shape: out, buf: y })
-    }
-
-    /// A bicubic resize: its taps (`resize::taps`, weights made integers) go up as a table.
-    fn resize(&self, enc: &mut wgpu::CommandEncoder, r: &Resize, shift: i32, x: &Blob) -> Result<Blob> {
-        let s = &x.shape;
-        let [(ox0, ow, gw), (oy0, oh, gh)] =
-            resize::window(r, s).ok_or_else(|| Error::Gpu("a bicubic Interp to a fraction of a pixel".into()))?;
-        let mut table = Vec::with_capacity((ow + oh) * 8);
-        for (idx, w) in resize::taps(s.gw, gw, ox0, ow).into_iter().chain(resize::taps(s.gh, gh, oy0, oh)) {
-            table.extend(idx.map(|i| i as i32));
-            table.extend(resize::fixed(w));
-        }
-        let taps = Blob { shape: s.clone(), buf: Arc::new(self.words(&table, STORAGE)) };
-        let out = shape(s.c, [(ox0, ow, gw), (oy0, oh, gh)]);
-        let p = [s.c, ow, oh, s.x0, s.y0, s.w, s.h].map(|v| v as i32);
-        self.op(enc, "resize", &[&p[..], &[shift]].concat(), (x, Some(&taps)), out)
-    }
-
-    fn sum2(&self, enc: &mut wgpu::CommandEncoder, a: &Blob, b: &Blob, t: &[(i32, i32)]) -> Result<Blob> {
-        let [(ka, sa), (kb, sb)] = t[..] else { return Err(Error::Internal("a sum of other than two blobs".into())) };
-        let (sa_, sb_) = (&a.shape, &b.shape);
-        let (x0, y0) = (sa_.x0.max(sb_.x0), sa_.y0.max(sb_.y0));
-        let x1 = (sa_.x0 + sa_.w).min(sb_.x0 + sb_.w).max(x0);
-        let y1 = (sa_.y0 + sa_.h).min(sb_.y0 + sb_.h).max(y0);
-        let out = shape(sa_.c, [(x0, x1 - x0, sa_.gw), (y0, y1 - y0, sa_.gh)]);
-        let mut p = vec![out.c as i32];
-        p.extend(window(&out));
-        p.extend(window(sa_));
-        p.extend([ka, sa]);
-        p.extend(window(sb_));
-        p.extend([kb, sb]);
-        self.op(enc, "sum2", &p, (a, Some(b)), out)
     }
 
     fn layer(&self, n: usize, dc: &crate::neural::exact::DeviceConv<'_>) -> Result<Arc<Layer>> {
@@ -533,46 +481,10 @@ impl NeuralGpu {
         self.recycle(conv.buf);
         out
     }
-
-    /// A deconvolution's phases (`ph`) into its cropped output, as `phases::interleave`.
-    fn interleave(&self, enc: &mut wgpu::CommandEncoder, c: &crate::neural::graph::Conv, ph: &Blob) -> Result<Blob> {
-        let out = shape(c.cout, phases::interleave_window(c, &ph.shape));
-        let mut p = vec![c.stride as i32, c.cout as i32];
-        p.extend(window(&out));
-        p.extend([c.pad[0] as i32, c.pad[1] as i32]);
-        p.extend(window(&ph.shape));
-        self.op(enc, "interleave", &p, (ph, None), out)
-    }
-
-    /// The network's output `out` cropped and converted to samples as `s` says (the
-    /// `samples` shader, [`Samples::convert`]'s arithmetic), packed four bytes to a word.
-    fn samples(&self, enc: &mut wgpu::CommandEncoder, out: &Blob, s: &Samples) -> Result<Blob> {
-        let o = &out.shape;
-        let (x, y, w, h) = s.crop;
-        if x + w > o.w || y + h > o.h || o.c < 3 {
-            return Err(Error::Internal(format!("samples {:?} outside the output {}x{}x{}", s.crop, o.c, o.w, o.h)));
-        }
-        let words = (s.row_bytes() * h).div_ceil(4);
-        let p = [
-            x as i32,
-            y as i32,
-            o.w as i32,
-            (o.w * o.h) as i32,
-            w as i32,
-            h as i32,
-            s.exponent,
-            s.max as i32,
-            s.grey as i32,
-            s.bps as i32,
-            words as i32,
-            cfg!(target_endian = "big") as i32,
-        ];
-        self.op_n(enc, "samples", &p, (out, None), words, shape(1, [(0, words, words), (0, 1, 1)]))
-    }
 }
 
 /// A blob's window `(x0, y0, w, h)` as shader parameters.
-fn window(t: &Tensor<i16>) -> [i32; 4] {
+pub(super) fn window(t: &Tensor<i16>) -> [i32; 4] {
     [t.x0, t.y0, t.w, t.h].map(|v| v as i32)
 }
 

@@ -24,9 +24,26 @@ fn dir() -> Option<PathBuf> {
     }
 }
 
-/// The entry of the model with `digest` in `dir`.
+/// The entry of the model with `digest` in `dir`: its calibration, or another `kind` of
+/// result.
 fn entry(dir: &Path, digest: u64) -> PathBuf {
-    dir.join(format!("calibration-v{VERSION}-{digest:016x}.txt"))
+    entry_of(dir, "calibration", digest)
+}
+
+fn entry_of(dir: &Path, kind: &str, digest: u64) -> PathBuf {
+    dir.join(format!("{kind}-v{VERSION}-{digest:016x}.txt"))
+}
+
+/// A kept number of `kind` (e.g. the exact engine's fidelity) for the model with `digest`.
+pub(crate) fn load_number(kind: &str, digest: u64) -> Option<u32> {
+    std::fs::read_to_string(entry_of(&dir()?, kind, digest)).ok()?.trim().parse().ok()
+}
+
+/// Keeps a number of `kind` for the model with `digest` (best effort).
+pub(crate) fn store_number(kind: &str, digest: u64, value: u32) {
+    if let Some(d) = dir() {
+        write_entry(&d, &entry_of(&d, kind, digest), &format!("{value}\n"));
+    }
 }
 
 /// The kept calibration of the model with `digest` and `blobs` blobs, if valid.
@@ -50,10 +67,14 @@ fn load_from(dir: &Path, digest: u64, blobs: usize) -> Option<Vec<i32>> {
 
 fn store_in(dir: &Path, digest: u64, calibration: &[i32]) {
     let text: Vec<String> = calibration.iter().map(i32::to_string).collect();
-    let path = entry(dir, digest);
+    write_entry(dir, &entry(dir, digest), &(text.join(" ") + "\n"));
+}
+
+/// Writes `text` to `path` in `dir` through a temporary file (a reader sees all or nothing).
+fn write_entry(dir: &Path, path: &Path, text: &str) {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&tmp, text.join(" ") + "\n"));
-    if written.and_then(|()| std::fs::rename(&tmp, &path)).is_err() {
+    let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&tmp, text));
+    if written.and_then(|()| std::fs::rename(&tmp, path)).is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
 }

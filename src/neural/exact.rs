@@ -11,6 +11,7 @@
 //! exponent (round half up, saturating at ±32767). Everything after the calibration is
 //! integer arithmetic with a fixed order of rounding steps.
 
+use super::elementwise::{Map, TABLE_OFFSET};
 use super::graph::{Act, Conv, Graph, Op, Resize};
 use super::kernels::{self, Kernel, Packed};
 use super::phases::{self, phase_conv};
@@ -106,7 +107,28 @@ pub(crate) struct Exact {
     exp: Vec<i32>,
     /// Per node: a convolution's integer weights.
     convs: Vec<Option<QConv>>,
+    /// Per node: a function's table ([`Map::table`]; empty for other nodes).
+    tables: Vec<Vec<i16>>,
+    /// Per node: an affine layer's per-channel multiplier, addend and shift ([`quantise_affine`];
+    /// empty for other nodes).
+    affines: Vec<Vec<[i32; 3]>>,
     kernel: Kernel,
+}
+
+/// An affine layer in 32-bit integers: per channel, `mul` as a 15-bit integer `m` with its own
+/// power of two `k` (`|m| ≤ 2^14`), `add` in the same units (`|a| ≤ 2^29`), and the shift to
+/// the output: `saturate(shift_round(q · m + a, s))` never leaves 32 bits.
+fn quantise_affine(mul: &[f32], add: &[f32], e_in: i32, e_out: i32) -> Vec<[i32; 3]> {
+    (0..mul.len().max(add.len()))
+        .map(|c| {
+            let (m, a) = (reference::at(mul, c) as f64, reference::at(add, c) as f64);
+            let km = (16384.0 / m.abs().max(1e-30)).log2().floor() as i32;
+            let ka = ((1u64 << 29) as f64 / a.abs().max(1e-30)).log2().floor() as i32 - e_in;
+            let k = km.min(ka).clamp(-30, 30);
+            let scaled = |v: f64, bits: i32, lim: f64| (v * 2f64.powi(bits)).round().clamp(-lim, lim) as i32;
+            [scaled(m, k, 16384.0), scaled(a, e_in + k, (1u64 << 29) as f64), e_in + k - e_out]
+        })
+        .collect()
 }
 
 fn slopes(a: &Act, channels: usize) -> Result<Vec<i32>, String> {
@@ -200,12 +222,13 @@ impl Exact {
         }
         let mut exp = vec![INPUT_BITS; g.blobs];
         let mut convs = Vec::with_capacity(g.nodes.len());
+        let (mut tables, mut affines) = (Vec::new(), Vec::new());
         for node in &g.nodes {
             let e_in = node.inputs.first().map_or(INPUT_BITS, |&i| exp[i]);
             let own = |b: usize| calibration[b];
             let e_out = match &node.op {
                 Op::Input => INPUT_BITS,
-                Op::Conv(_) | Op::Sum(_) | Op::Affine { .. } => own(node.outputs[0]),
+                Op::Conv(_) | Op::Sum(_) | Op::Affine { .. } | Op::Map(_) | Op::Product => own(node.outputs[0]),
                 Op::Concat => node.inputs.iter().map(|&i| exp[i]).min().unwrap_or(INPUT_BITS),
                 Op::Act(_) | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Resize(_) | Op::Split => e_in,
             };
@@ -217,8 +240,13 @@ impl Exact {
                 Op::Act(a) => slopes(a, 1).map(|_| None).map_err(|e| format!("{}: {e}", node.name))?,
                 _ => None,
             });
+            tables.push(if let Op::Map(m) = &node.op { m.table(e_in, e_out) } else { Vec::new() });
+            affines.push(match &node.op {
+                Op::Affine { mul, add } => quantise_affine(mul, add, e_in, e_out),
+                _ => Vec::new(),
+            });
         }
-        Ok(Exact { exp, convs, kernel: Kernel::best() })
+        Ok(Exact { exp, convs, tables, affines, kernel: Kernel::best() })
     }
 
     /// The same network computed with micro-kernel `kernel` (the bits do not change).
@@ -245,6 +273,18 @@ impl Exact {
     /// The exponent of blob `b`.
     pub(crate) fn exponent(&self, b: usize) -> i32 {
         self.exp[b]
+    }
+
+    /// Node `n`'s table, if it is a function ([`Map::table`]).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    pub(crate) fn table(&self, n: usize) -> Option<&[i16]> {
+        self.tables.get(n).filter(|t| !t.is_empty()).map(|t| &t[..])
+    }
+
+    /// Node `n`'s per-channel multiplier, addend and shift, if it is an affine layer.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    pub(crate) fn affine_terms(&self, n: usize) -> Option<&[[i32; 3]]> {
+        self.affines.get(n).filter(|t| !t.is_empty()).map(|t| &t[..])
     }
 }
 
@@ -347,12 +387,28 @@ impl Engine<i16> for Exact {
             }
         })
     }
-    fn affine(&self, _n: usize, mul: f32, add: f32, mut t: Tensor<i16>, i: usize, o: usize) -> Tensor<i16> {
-        let (e_in, e_out) = (self.exp[i], self.exp[o]);
-        let (m, a) = (fraction(mul, SLOPE_BITS), fraction(add, SLOPE_BITS + e_in));
-        let s = SLOPE_BITS + e_in - e_out;
-        t.data.iter_mut().for_each(|v| *v = saturate64(shift_round64(*v as i64 * m + a, s)) as i16);
+    fn affine(&self, n: usize, _mul: &[f32], _add: &[f32], mut t: Tensor<i16>, _i: usize, _o: usize) -> Tensor<i16> {
+        let terms = &self.affines[n];
+        reference::per_channel(&mut t, |c, v| {
+            let [m, a, s] = reference::at(terms, c);
+            *v = saturate(shift_round((*v as i32) * m + a, s)) as i16;
+        });
         t
+    }
+    fn map(&self, n: usize, _m: &Map, mut t: Tensor<i16>, _i: usize, _o: usize) -> Tensor<i16> {
+        use rayon::prelude::*;
+        let table = &self.tables[n];
+        t.data.par_iter_mut().for_each(|v| *v = table[(*v as i32 + TABLE_OFFSET) as usize]);
+        t
+    }
+    /// `a · b` (under 2^30 in magnitude) shifted to the output's exponent, half up, saturated.
+    fn product(&self, xs: &[&Tensor<i16>], win: Window, ins: &[usize], out: usize) -> Tensor<i16> {
+        let s = self.exp[ins[0]] + self.exp[ins[1]] - self.exp[out];
+        reference::combine(xs, win, |rows, o| {
+            o.iter_mut().enumerate().for_each(|(x, v)| {
+                *v = saturate(shift_round(rows[0][x] as i32 * rows[1][x] as i32, s)) as i16;
+            })
+        })
     }
     /// In 32-bit integers (the GPU's `resize` does the same): `TAP_BITS`-bit weights; each
     /// row's sum rounded back to the input's scale, the vertical sum shifted to the output's,

@@ -2,6 +2,7 @@
 //! every blob's channel count and scale checked, and the two numbers the tiler needs — the
 //! receptive radius (the halo of a tile, in input pixels) and the cost per input pixel.
 
+use super::elementwise::{Func, Map};
 use super::param::LayerLine;
 use super::weights::WeightReader;
 use std::collections::HashMap;
@@ -62,11 +63,15 @@ pub(crate) enum Op {
     Resize(Resize),
     /// Sum of the inputs, each times its coefficient.
     Sum(Vec<f32>),
-    /// `x · mul + add` on every value.
+    /// `x · mul[c] + add[c]` on every value of channel `c` (one value each: every channel's).
     Affine {
-        mul: f32,
-        add: f32,
+        mul: Vec<f32>,
+        add: Vec<f32>,
     },
+    /// A function of every value ([`Map`]).
+    Map(Map),
+    /// The product of two blobs of one shape.
+    Product,
     /// Channel concatenation.
     Concat,
     /// Copies of the input.
@@ -120,79 +125,32 @@ pub(crate) struct Graph {
     pub radii: Vec<f64>,
 }
 
-/// The input windows of a pass's tiles, per axis: the tile (input pixels), how far a window
-/// reaches past it on each side, the image's border (padded convolutions keep a window's edge
-/// where it meets the padded image's, so a window at the edge shrinks on one side only, and
-/// no more than the border plus the reach), the padded image's size (no window is larger),
-/// and per axis whether some window meets both of the padded image's edges (then its blobs
-/// do not shrink on that axis at all).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Span {
-    pub tile: usize,
-    pub reach: usize,
-    pub border: usize,
-    pub padded: (usize, usize),
-    pub whole: (bool, bool),
+/// A layer's input blobs, and the MemoryData constant it reads (its position among the
+/// inputs, and its values), if any — which only a BinaryOp may.
+type ConstantInput = Option<(usize, Vec<f32>)>;
+fn inputs_of(
+    l: &LayerLine,
+    ids: &HashMap<String, usize>,
+    constants: &HashMap<String, Vec<f32>>,
+) -> Result<(Vec<usize>, ConstantInput), String> {
+    let constant = l.inputs.iter().position(|b| constants.contains_key(b));
+    let constant = constant.map(|k| (k, constants[&l.inputs[k]].clone()));
+    if constant.is_some() && l.kind != "BinaryOp" {
+        return Err(format!("line {}: {} {} reads a MemoryData constant (only BinaryOp may)", l.line, l.kind, l.name));
+    }
+    let ins = l
+        .inputs
+        .iter()
+        .filter(|b| !constants.contains_key(*b))
+        .map(|b| {
+            ids.get(b)
+                .copied()
+                .ok_or_else(|| format!("line {}: {} reads blob {b:?}, which no earlier layer makes", l.line, l.name))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((ins, constant))
 }
 
-impl Span {
-    /// The largest input window, per axis.
-    pub(crate) fn input(&self) -> (usize, usize) {
-        let axis = |g: usize| (self.tile + 2 * self.reach).min(g);
-        (axis(self.padded.0), axis(self.padded.1))
-    }
-}
-
-impl Graph {
-    /// Per blob: the index of the last node that reads it (the output blob: past the end).
-    pub(crate) fn last_uses(&self) -> Vec<usize> {
-        let mut last = vec![0; self.blobs];
-        for (n, node) in self.nodes.iter().enumerate() {
-            node.inputs.iter().for_each(|&b| last[b] = n);
-        }
-        last[self.output] = usize::MAX;
-        last
-    }
-
-    /// Whether a convolution zero-pads its input (then windows at the image's edge keep it; an
-    /// all-valid network shrinks every window on every side).
-    pub(crate) fn pads(&self) -> bool {
-        self.nodes.iter().any(|n| matches!(&n.op, Op::Conv(c) if !c.transposed && c.pad.iter().any(|&p| p > 0)))
-    }
-
-    /// An upper bound on blob `b`'s values for a tile of `span`: per axis, the tile plus the
-    /// reach less the blob's radius on each side, plus the border (a window at the image's
-    /// edge keeps that edge), no more than the padded image, at the blob's scale.
-    pub(crate) fn blob_values(&self, b: usize, span: Span) -> u64 {
-        let (c, num, den) = self.sizes[b];
-        let shrink = (self.radii[b].floor() as usize).min(span.reach);
-        let length = span.tile + 2 * (span.reach - shrink) + if shrink > 0 { span.border } else { 0 };
-        let axis = |g: usize, whole: bool| (if whole { g } else { length.min(g) } * num).div_ceil(den) as u64;
-        c as u64 * axis(span.padded.0, span.whole.0) * axis(span.padded.1, span.whole.1)
-    }
-
-    /// The values of the largest blob for a tile of `span` (an upper bound).
-    pub(crate) fn largest_blob(&self, span: Span) -> u64 {
-        (0..self.blobs).map(|b| self.blob_values(b, span)).max().unwrap_or(0)
-    }
-
-    /// An upper bound on the values (of any type) alive at once while running the graph on
-    /// a tile of `span`: blobs are freed after their last reader, and a layer's inputs and
-    /// outputs are alive together.
-    pub(crate) fn peak_values(&self, span: Span) -> u64 {
-        let last = self.last_uses();
-        let size = |b: usize| self.blob_values(b, span);
-        let (mut live, mut peak) = (0u64, 0u64);
-        for (n, node) in self.nodes.iter().enumerate() {
-            live += node.outputs.iter().map(|&b| size(b)).sum::<u64>();
-            peak = peak.max(live);
-            live -= node.inputs.iter().filter(|&&b| last[b] == n).map(|&b| size(b)).sum::<u64>();
-        }
-        peak
-    }
-}
-
-/// Builds and validates the graph of `layers`, reading weights from `bin`.
 /// Folds each activation layer into the convolution before it, where it is that
 /// convolution's only reader and the convolution has no activation of its own: the same
 /// values, one pass fewer over the blob.
@@ -215,6 +173,7 @@ fn fuse_activations(nodes: Vec<Node>, consumers: &[usize]) -> Vec<Node> {
     out
 }
 
+/// Builds and validates the graph of `layers`, reading weights from `bin`.
 pub(crate) fn build(layers: &[super::param::LayerLine], bin: &[u8]) -> Result<Graph, String> {
     let mut ids: HashMap<String, usize> = HashMap::new();
     let mut shapes: Vec<Shape> = Vec::new();
@@ -223,21 +182,25 @@ pub(crate) fn build(layers: &[super::param::LayerLine], bin: &[u8]) -> Result<Gr
     let mut nodes = Vec::new();
     let mut input = None;
     let mut macs = 0u64;
+    // MemoryData blobs: constants (of one value per channel) that BinaryOp layers read.
+    let mut constants: HashMap<String, Vec<f32>> = HashMap::new();
     for l in layers {
-        let ins: Vec<usize> = l
-            .inputs
-            .iter()
-            .map(|b| {
-                ids.get(b).copied().ok_or_else(|| {
-                    format!("line {}: {} reads blob {b:?}, which no earlier layer makes", l.line, l.name)
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        if l.kind == "MemoryData" {
+            let v = memory_data(l, &mut w)?;
+            if ids.contains_key(&l.outputs[0]) || constants.insert(l.outputs[0].clone(), v).is_some() {
+                return Err(format!("line {}: blob {:?} is made twice", l.line, l.outputs[0]));
+            }
+            continue;
+        }
+        let (ins, constant) = inputs_of(l, &ids, &constants)?;
         for &i in &ins {
             consumers[i] += 1;
         }
         let in_shapes: Vec<Shape> = ins.iter().map(|&i| shapes[i]).collect();
-        let (op, out) = layer(l, &in_shapes, &mut w, &mut macs)?;
+        let (op, out) = match constant {
+            Some(k) => binary(l, &in_shapes, Some(k))?,
+            None => layer(l, &in_shapes, &mut w, &mut macs)?,
+        };
         if matches!(op, Op::Input) {
             if input.is_some() {
                 return Err(format!("line {}: a second Input layer", l.line));
@@ -271,7 +234,7 @@ pub(crate) fn build(layers: &[super::param::LayerLine], bin: &[u8]) -> Result<Gr
         ));
     }
     Ok(Graph {
-        nodes: fuse_activations(nodes, &consumers),
+        nodes: fuse_affines(fuse_activations(nodes, &consumers), &consumers),
         blobs: shapes.len(),
         input,
         output,
@@ -330,7 +293,13 @@ fn layer(l: &LayerLine, ins: &[Shape], w: &mut WeightReader, macs: &mut u64) -> 
             Ok((Op::PixelShuffle(r), Shape { channels: s.channels / (r * r), num: s.num * r, ..s }))
         }
         "Interp" => interp(l, ins),
-        "BinaryOp" => binary(l, ins),
+        "BinaryOp" => binary(l, ins, None),
+        "Sigmoid" | "Swish" => {
+            need(l, ins, 1)?;
+            l.only(&[])?;
+            let f = if l.kind == "Sigmoid" { Func::Sigmoid } else { Func::Swish };
+            Ok((Op::Map(Map { f, mul: 1.0, add: 0.0 }), ins[0]))
+        }
         "Eltwise" => {
             l.only(&[0, 1])?;
             if l.int(0, 1)? != 1 || ins.len() < 2 || ins.iter().any(|s| s.channels != ins[0].channels || s.num * ins[0].den != ins[0].num * s.den) {
@@ -360,7 +329,7 @@ fn layer(l: &LayerLine, ins: &[Shape], w: &mut WeightReader, macs: &mut u64) -> 
             let channels = ins.iter().map(|s| s.channels).sum();
             Ok((Op::Concat, Shape { channels, ..merge(ins) }))
         }
-        other => Err(at(format!("layer type {other:?} is not supported (supported: Input, Convolution, Deconvolution, ReLU, PReLU, PixelShuffle, Interp nearest, BinaryOp add/mul, Eltwise sum, Split, Concat)"))),
+        other => Err(at(format!("layer type {other:?} is not supported (supported: Input, Convolution, Deconvolution, ReLU, PReLU, PixelShuffle, Interp nearest/bicubic, BinaryOp add/sub/mul, MemoryData, Sigmoid, Swish, Eltwise sum, Split, Concat)"))),
     }
 }
 
@@ -487,18 +456,90 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
-fn binary(l: &LayerLine, ins: &[Shape]) -> Result<(Op, Shape), String> {
+/// A BinaryOp: of two blobs of one shape (add, sub, mul), or of a blob and a scalar or a
+/// MemoryData constant of one value per channel (`constant`: its input position and values;
+/// add, sub, mul, reverse sub).
+fn binary(l: &LayerLine, ins: &[Shape], constant: Option<(usize, Vec<f32>)>) -> Result<(Op, Shape), String> {
     l.only(&[0, 1, 2])?;
     let (op, scalar, b) = (l.int(0, 0)?, l.int(1, 0)?, l.float(2, 0.0)? as f32);
-    match (op, scalar, ins) {
-        (0, 0, [a, c]) if a.channels == c.channels && a.num * c.den == c.num * a.den => Ok((Op::Sum(vec![1.0, 1.0]), merge(ins))),
-        (0, 1, [a]) => Ok((Op::Affine { mul: 1.0, add: b }, *a)),
-        (2, 1, [a]) => Ok((Op::Affine { mul: b, add: 0.0 }, *a)),
-        _ => Err(format!(
-            "line {}: BinaryOp {}: only add of two blobs of one shape, and add or multiply by a scalar, are supported (op {op}, with_scalar {scalar})",
-            l.line, l.name
-        )),
+    let err = |m: &str| format!("line {}: BinaryOp {}: {m} (op {op}, with_scalar {scalar})", l.line, l.name);
+    let (v, first) = match (scalar, constant, ins) {
+        (0, None, [a, c]) if a.channels == c.channels && a.num * c.den == c.num * a.den => {
+            return match op {
+                0 => Ok((Op::Sum(vec![1.0, 1.0]), merge(ins))),
+                1 => Ok((Op::Sum(vec![1.0, -1.0]), merge(ins))),
+                2 => Ok((Op::Product, merge(ins))),
+                _ => Err(err("only add, sub and mul of two blobs are supported")),
+            };
+        }
+        (1, None, [_]) => (vec![b], true),
+        (0, Some((k, v)), [a]) if l.inputs.len() == 2 && (v.len() == 1 || v.len() == a.channels) => (v, k == 1),
+        _ => return Err(err("only two blobs of one shape, or a blob and a scalar or a per-channel constant")),
+    };
+    let n = v.len();
+    let (mul, add) = match (op, first) {
+        (0, _) => (vec![1.0], v),
+        (1, true) => (vec![1.0], v.iter().map(|x| -x).collect()),
+        (1, false) | (7, true) => (vec![-1.0], v),
+        (2, _) => (v, vec![0.0]),
+        _ => return Err(err("only add, sub, mul and reverse sub with a constant are supported")),
+    };
+    let spread = |x: Vec<f32>| if x.len() == n { x } else { vec![x[0]; n] };
+    Ok((Op::Affine { mul: spread(mul), add: spread(add) }, ins[0]))
+}
+
+/// A MemoryData layer's values: one per channel (`w = h = 1`, or a row of `w`), raw f32.
+fn memory_data(l: &LayerLine, w: &mut WeightReader) -> Result<Vec<f32>, String> {
+    l.only(&[0, 1, 2])?;
+    let (x, y, c) = (l.int(0, 0)?, l.int(1, 0)?, l.int(2, 0)?);
+    let n = match (x, y, c) {
+        (1, 1, c) if (1..=4096).contains(&c) => c,
+        (x, 0, 0) if (1..=4096).contains(&x) => x,
+        _ => {
+            return Err(format!(
+                "line {}: MemoryData {}: only one value per channel is supported ({x}x{y}x{c})",
+                l.line, l.name
+            ))
+        }
+    };
+    if !l.inputs.is_empty() || l.outputs.len() != 1 {
+        return Err(format!("line {}: MemoryData {} takes no input and one output", l.line, l.name));
     }
+    w.raw(n as usize, &l.name)
+}
+
+/// Folds a scalar or per-channel affine layer into the affine layer or function before it,
+/// where that layer is its only input's only maker and reader: the same values (up to f32
+/// rounding), one pass and one rounding fewer.
+fn fuse_affines(nodes: Vec<Node>, consumers: &[usize]) -> Vec<Node> {
+    let mut out: Vec<Node> = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        if let (Op::Affine { mul, add }, [b]) = (&node.op, &node.inputs[..]) {
+            if let Some(prev) = out.last_mut().filter(|p| p.outputs == [*b] && consumers[*b] == 1) {
+                let folded = match &mut prev.op {
+                    Op::Map(m) if mul.len() == 1 => {
+                        (m.mul, m.add) = (m.mul * mul[0], m.add * mul[0] + add[0]);
+                        true
+                    }
+                    Op::Affine { mul: m0, add: a0 } if m0.len() == mul.len() || mul.len() == 1 || m0.len() == 1 => {
+                        let n = m0.len().max(mul.len());
+                        let at = |v: &[f32], c: usize| v[if v.len() == 1 { 0 } else { c }];
+                        let m: Vec<f32> = (0..n).map(|c| at(m0, c) * at(mul, c)).collect();
+                        let a: Vec<f32> = (0..n).map(|c| at(a0, c) * at(mul, c) + at(add, c)).collect();
+                        (*m0, *a0) = (m, a);
+                        true
+                    }
+                    _ => false,
+                };
+                if folded {
+                    prev.outputs = node.outputs.clone();
+                    continue;
+                }
+            }
+        }
+        out.push(node);
+    }
+    out
 }
 
 /// Splits a convolution's weights (`[out][image + extra][taps]`) into the image channels'

@@ -10,6 +10,7 @@
 //! order whatever the window. Tiles computed with enough halo are therefore seamless by
 //! construction; the whole image is the window that covers everything.
 
+use super::elementwise::Map;
 use super::graph::{Act, Conv, Graph, Op, Resize};
 use rayon::prelude::*;
 
@@ -24,8 +25,12 @@ pub(crate) trait Engine<T> {
     fn act(&self, n: usize, a: &Act, x: Tensor<T>) -> Tensor<T>;
     /// A weighted sum of blobs over their common window `win`, into blob `out`.
     fn sum(&self, n: usize, coeffs: &[f32], xs: &[&Tensor<T>], win: Window, ins: &[usize], out: usize) -> Tensor<T>;
-    /// `x · mul + add`.
-    fn affine(&self, n: usize, mul: f32, add: f32, x: Tensor<T>, inp: usize, out: usize) -> Tensor<T>;
+    /// `x · mul[c] + add[c]` on channel `c` (slices of one value: every channel's).
+    fn affine(&self, n: usize, mul: &[f32], add: &[f32], x: Tensor<T>, inp: usize, out: usize) -> Tensor<T>;
+    /// A function of every value, of node `n`.
+    fn map(&self, n: usize, m: &Map, x: Tensor<T>, inp: usize, out: usize) -> Tensor<T>;
+    /// The product of two blobs over their common window `win`, into blob `out`.
+    fn product(&self, xs: &[&Tensor<T>], win: Window, ins: &[usize], out: usize) -> Tensor<T>;
     /// Channel concatenation of blobs over their common window `win`, into blob `out`.
     fn concat(&self, xs: &[&Tensor<T>], win: Window, ins: &[usize], out: usize) -> Tensor<T>;
     /// A bicubic resize of blob `inp` into blob `out`.
@@ -61,7 +66,8 @@ pub(crate) fn run_with<T: Copy + Default, E: Engine<T>>(
             Op::Nearest(sh, sw) => vec![nearest(*sh, *sw, blob(b, first, &node.name)?)],
             Op::Resize(r) => vec![engine.resize(r, blob(b, first, &node.name)?, first, node.outputs[0])?],
             Op::Act(a) => vec![engine.act(n, a, owned(b)?)],
-            Op::Affine { mul, add } => vec![engine.affine(n, *mul, *add, owned(b)?, first, node.outputs[0])],
+            Op::Affine { mul, add } => vec![engine.affine(n, mul, add, owned(b)?, first, node.outputs[0])],
+            Op::Map(m) => vec![engine.map(n, m, owned(b)?, first, node.outputs[0])],
             // Sums and concatenations read their inputs where they are (no copies).
             Op::Sum(coeffs) => {
                 let (xs, win) = gather(b, &node.inputs, &node.name)?;
@@ -70,6 +76,10 @@ pub(crate) fn run_with<T: Copy + Default, E: Engine<T>>(
             Op::Concat => {
                 let (xs, win) = gather(b, &node.inputs, &node.name)?;
                 vec![engine.concat(&xs, win, &node.inputs, node.outputs[0])]
+            }
+            Op::Product => {
+                let (xs, win) = gather(b, &node.inputs, &node.name)?;
+                vec![engine.product(&xs, win, &node.inputs, node.outputs[0])]
             }
             Op::Split => vec![owned(b)?; node.outputs.len()],
         };
@@ -127,9 +137,16 @@ impl Engine<f32> for Float {
             }
         })
     }
-    fn affine(&self, _n: usize, mul: f32, add: f32, mut t: Tensor, _i: usize, _o: usize) -> Tensor {
-        t.data.iter_mut().for_each(|v| *v = *v * mul + add);
+    fn affine(&self, _n: usize, mul: &[f32], add: &[f32], mut t: Tensor, _i: usize, _o: usize) -> Tensor {
+        per_channel(&mut t, |c, v| *v = *v * at(mul, c) + at(add, c));
         t
+    }
+    fn map(&self, _n: usize, m: &Map, mut t: Tensor, _i: usize, _o: usize) -> Tensor {
+        t.data.par_iter_mut().for_each(|v| *v = m.eval(*v));
+        t
+    }
+    fn product(&self, xs: &[&Tensor], win: Window, _ins: &[usize], _out: usize) -> Tensor {
+        combine(xs, win, |rows, out| out.iter_mut().enumerate().for_each(|(x, o)| *o = rows[0][x] * rows[1][x]))
     }
     fn concat(&self, xs: &[&Tensor], win: Window, _ins: &[usize], _out: usize) -> Tensor {
         concat(xs, win, |_, row, out| out.copy_from_slice(row))
@@ -137,6 +154,17 @@ impl Engine<f32> for Float {
     fn resize(&self, r: &Resize, x: &Tensor, _inp: usize, _out: usize) -> Result<Tensor, String> {
         super::resize::float(r, x)
     }
+}
+
+/// `v[c]`, or `v[0]` for a slice of one value (every channel's).
+pub(crate) fn at<V: Copy>(v: &[V], c: usize) -> V {
+    v[if v.len() == 1 { 0 } else { c }]
+}
+
+/// `f(channel, value)` on every value of `t`, planes in parallel.
+pub(crate) fn per_channel<T: Send>(t: &mut Tensor<T>, f: impl Fn(usize, &mut T) + Sync) {
+    let plane = (t.h * t.w).max(1);
+    t.data.par_chunks_mut(plane).enumerate().for_each(|(c, p)| p.iter_mut().for_each(|v| f(c, v)));
 }
 
 /// Runs `g` on `input` with the float reference.

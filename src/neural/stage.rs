@@ -14,7 +14,8 @@
 //! do), on the same tiles.
 
 use super::exact::Exact;
-use super::graph::{Graph, Span};
+use super::graph::Graph;
+pub(crate) use super::pass_plan::{fit_device, largest_window, plan_pass, DeviceLimits, PassPlan};
 use super::reference;
 use super::reference::Tensor;
 use super::Model;
@@ -35,10 +36,6 @@ pub(crate) fn tracing() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("GIGASCALE_TRACE_NEURAL").is_some())
 }
-
-/// Tile edges (in input pixels) tried, largest first. Larger tiles recompute less halo (a
-/// 1024 px tile of animevideov3 computes 12 % more than its own pixels, a 2048 px one 6 %).
-const TILES: [usize; 14] = [2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32, 16];
 
 /// A network input sample: `v / max` as the network's integers (1.0 = `2^14`), rounded.
 pub(crate) fn to_fixed(v: u32, max: u32) -> i32 {
@@ -133,170 +130,6 @@ pub(crate) type Ticket = Box<dyn std::any::Any + Send>;
 enum Flight {
     Device(Ticket),
     Host(Vec<u8>),
-}
-
-/// A real input window of a pass with tiles of `tile` input pixels over a `w x h` image, as a
-/// tensor without data: per axis, the second tile's where there are three or more (an
-/// interior window, whose blobs are the largest), else the first's. No tile's window covers
-/// more than the planner's bound, and neither does this one (a window of the whole padded
-/// image, which no tile of a smaller image reads, would make the late blobs of an upscaling
-/// network as large as the whole image at the output's scale).
-pub(crate) fn largest_window(model: &Model, (w, h): (usize, usize), tile: usize) -> Tensor<i16> {
-    let (p, s) = (model.border.width(), model.graph.scale);
-    let n = tile * s;
-    let pick = |len: usize| {
-        let i = if (len * s).div_ceil(n) >= 3 { 1 } else { 0 };
-        (i * n, n.min(len * s - i * n))
-    };
-    let ((x, tw), (y, th)) = (pick(w), pick(h));
-    let [(x0, x1), (y0, y1)] = model.input_window(w, h, (x, y, tw, th));
-    let (gw, gh) = (w + 2 * p, h + 2 * p);
-    Tensor { c: 3, h: y1 - y0, w: x1 - x0, x0, y0, gw, gh, data: Vec::new() }
-}
-
-/// The input windows of tiles of `tile` pixels (no larger than the image) over a `w x h`
-/// image: the tile plus the reach of the model's halo (and one pixel for a tile that does not
-/// start on an input pixel) on both sides, within the image and its border.
-fn tile_window(model: &Model, (w, h): (u32, u32), tile: usize) -> Span {
-    let p = model.border.width();
-    let padded = (w as usize + 2 * p, h as usize + 2 * p);
-    let pads = model.graph.pads();
-    let tile = tile.min(w.max(h) as usize);
-    // As `Model::input_window`: tile `i` reads `[i·tile + p - r, (i + 1)·tile + p + r)` of the
-    // padded image, clipped to it. The last tile that meets the first edge is the likeliest
-    // to meet the second.
-    let r = model.graph.halo + 1;
-    let meets_both = |len: usize| pads && r >= p && (((r - p) / tile + 1) * tile).min(len) + p + r >= len + 2 * p;
-    let whole = (meets_both(w as usize), meets_both(h as usize));
-    Span { tile, reach: r + 1, border: if pads { p } else { 0 }, padded, whole }
-}
-
-/// The size of one pass: its tile edge (input pixels) and planned peak memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PassPlan {
-    /// Tile edge in input pixels (a multiple of 16).
-    pub tile: usize,
-    /// Planned peak bytes of the pass.
-    pub bytes: u64,
-}
-
-/// Bytes a pass of `model` over a `w x h` image of `layout` needs with tiles of `tile` input
-/// pixels on `threads` threads: the live tensors of one tile, the layers' panels, the
-/// integer weights, the output band, the resident input rows, the alpha plane's tiles, and a
-/// tile's samples on their way (with a network device: its input words and two tiles' samples).
-pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize, threads: usize) -> u64 {
-    let (g, s) = (&model.graph, model.graph.scale as u64);
-    // A tile never reads more than the image (plus its border).
-    let span = tile_window(model, (w, h), tile);
-    let ((ww, wh), tile) = (span.input(), span.tile as u64);
-    let tensors = g.peak_values(span) * 2;
-    let panels = threads as u64 * super::kernels::panel_bytes(g);
-    let weights = g.macs_per_pixel * 12 + (1 << 20);
-    let bpp = layout.bytes_per_pixel() as u64;
-    let band = tile * s * w as u64 * s * bpp;
-    let rows = (wh as u64 + tile).min(h as u64 + 1) * w as u64 * bpp;
-    let alpha = match layout.channels {
-        Channels::GrayAlpha | Channels::Rgba => {
-            let t = tile * s;
-            let geom = crate::plan::Geometry {
-                in_size: (w, h),
-                out_size: (w * s as u32, h * s as u32),
-                tile: t as u32,
-                layout: Layout::new(Channels::Gray, layout.depth),
-                filter: Filter::Bicubic,
-                intermediate: crate::Intermediate::Exact,
-            };
-            t * t * 2 + Scratch::bytes_for(&geom) + geom.coefficient_bytes()
-        }
-        _ => 0,
-    };
-    // A tile's samples before they are placed (two, while one is on a device), and a
-    // device's copy of the input window as 32-bit words.
-    let samples = 2 * (tile * s).pow(2) * bpp + (ww * wh) as u64 * 3 * 4;
-    tensors + panels + weights + band + rows + alpha + samples
-}
-
-/// Device bytes the GPU needs for a tile of `tile` input pixels: the live blobs (32-bit
-/// samples, buffers rounded up to 1 MiB), the weights, and the read-back of the tile's samples.
-pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize) -> u64 {
-    let (g, s) = (&model.graph, model.graph.scale as u64);
-    let span = tile_window(model, (w, h), tile);
-    let peak = g.peak_values(span) * 4;
-    // Buffers over 1 MiB are rounded up to whole MiB (for reuse).
-    let blobs = peak + if peak > 1 << 20 { g.sizes.len() as u64 * (1 << 20) } else { 0 };
-    let weights = g.macs_per_pixel * 4 * 2;
-    blobs + weights + (span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64
-}
-
-/// What a network device can hold: its largest buffer (the smaller of the adapter's largest
-/// buffer and largest storage binding) and the device memory the pass may use in all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct DeviceLimits {
-    pub max_buffer: u64,
-    pub memory: u64,
-}
-
-/// The largest single device buffer a tile of `tile` input pixels needs: its largest blob
-/// (32-bit samples, pooled buffers rounded up to 1 MiB) or the read-back of its samples.
-pub(crate) fn device_largest_buffer(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize) -> u64 {
-    let (g, s) = (&model.graph, model.graph.scale as u64);
-    let span = tile_window(model, (w, h), tile);
-    let blob = (g.largest_blob(span) * 4).next_multiple_of(1 << 20);
-    blob.max((span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64)
-}
-
-/// The largest tile, at most `plan`'s, whose buffers fit `limits` on the device: a tile too
-/// large for the adapter's buffers is cut smaller (the bytes do not depend on the tile).
-pub(crate) fn fit_device(
-    model: &Model,
-    size: (u32, u32),
-    layout: Layout,
-    plan: PassPlan,
-    limits: DeviceLimits,
-) -> Result<PassPlan> {
-    let fits = |t: usize| {
-        device_largest_buffer(model, size, layout, t) <= limits.max_buffer
-            && device_bytes(model, size, layout, t) <= limits.memory
-    };
-    if let Some(tile) = TILES.into_iter().filter(|&t| t <= plan.tile).find(|&t| fits(t)) {
-        return Ok(PassPlan { tile, ..plan });
-    }
-    let what = |of: &str| format!("{of} of the {} model's pass on the GPU (tiles of 16 px)", model.name);
-    let largest = device_largest_buffer(model, size, layout, 16);
-    if largest > limits.max_buffer {
-        let hint = Some("the adapter's largest buffer or binding; use --backend cpu".into());
-        return Err(Error::limit(what("the largest buffer"), largest, limits.max_buffer, hint));
-    }
-    let hint = Some("raise --gpu-memory, or use --backend cpu".into());
-    Err(Error::limit(what("the device memory"), device_bytes(model, size, layout, 16), limits.memory, hint))
-}
-
-/// The largest tile whose pass fits in `max_memory` (less the allocator's slack) and on the
-/// device in `device_budget` (`--gpu-memory`, when given); the refusal names the least a pass
-/// needs.
-pub(crate) fn plan_pass(
-    model: &Model,
-    size: (u32, u32),
-    layout: Layout,
-    threads: usize,
-    (max_memory, device_budget): (u64, Option<u64>),
-) -> Result<PassPlan> {
-    let budget = max_memory.saturating_sub(crate::budget::SLACK);
-    for tile in TILES {
-        let bytes = pass_bytes(model, size, layout, tile, threads);
-        if bytes <= budget && device_budget.is_none_or(|d| device_bytes(model, size, layout, tile) <= d) {
-            return Ok(PassPlan { tile, bytes });
-        }
-    }
-    let what = |on: &str| format!("the {} model's pass{on} (tiles of 16 px, {threads} threads)", model.name);
-    if let Some(d) = device_budget.filter(|&d| device_bytes(model, size, layout, 16) > d) {
-        let least = device_bytes(model, size, layout, 16);
-        let hint = format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size(least));
-        return Err(Error::limit(what(" on the GPU"), least, d, Some(hint)));
-    }
-    let least = pass_bytes(model, size, layout, 16, threads) + crate::budget::SLACK;
-    let hint = format!("--max-memory {} at least", crate::limits::format_size(least));
-    Err(Error::limit(what(""), least, max_memory, Some(hint)))
 }
 
 /// One pass, ready to run.
@@ -503,6 +336,7 @@ fn place_alpha(buf: &[u8], t: usize, (x0, _, tw, th): Rect, layout: Layout, rows
 
 #[cfg(test)]
 mod tests {
+    use super::super::pass_plan::{device_bytes, tile_window};
     use super::*;
     #[test]
     fn fixed_point_conversions_round_trip() {

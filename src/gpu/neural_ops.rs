@@ -1,0 +1,169 @@
+//! The neural engine's data movement and elementwise layers on the device (the entry points
+//! of `shaders/neural_ops.wgsl`): deconvolution phases, pixel shuffle, nearest enlargement,
+//! concatenation, bicubic resize, sums, products, affine layers, table lookups, and the
+//! conversion of a tile's output to samples. Each computes what `neural::exact` computes.
+
+use super::neural::{shape, window, Blob, NeuralGpu, STORAGE};
+use super::neural_shader::OPS_GROUP;
+use crate::error::{Error, Result};
+use crate::neural::graph::Resize;
+use crate::neural::phases;
+use crate::neural::reference::Tensor;
+use crate::neural::resize;
+use crate::neural::stage::Samples;
+use std::sync::Arc;
+
+/// The common window of two blobs, `(x0, y0, w, h)`.
+fn common(a: &Tensor<i16>, b: &Tensor<i16>) -> (usize, usize, usize, usize) {
+    let (x0, y0) = (a.x0.max(b.x0), a.y0.max(b.y0));
+    let x1 = (a.x0 + a.w).min(b.x0 + b.w).max(x0);
+    let y1 = (a.y0 + a.h).min(b.y0 + b.h).max(y0);
+    (x0, y0, x1 - x0, y1 - y0)
+}
+
+impl NeuralGpu {
+    pub(super) fn shuffle(&self, enc: &mut wgpu::CommandEncoder, r: usize, x: &Blob) -> Result<Blob> {
+        let s = &x.shape;
+        let out = shape(s.c / (r * r), [(s.x0 * r, s.w * r, s.gw * r), (s.y0 * r, s.h * r, s.gh * r)]);
+        self.op(enc, "shuffle", &[r as i32, out.c as i32, s.w as i32, s.h as i32], (x, None), out)
+    }
+
+    pub(super) fn nearest(&self, enc: &mut wgpu::CommandEncoder, sh: usize, sw: usize, x: &Blob) -> Result<Blob> {
+        let s = &x.shape;
+        let out = shape(s.c, [(s.x0 * sw, s.w * sw, s.gw * sw), (s.y0 * sh, s.h * sh, s.gh * sh)]);
+        self.op(enc, "nearest", &[sh as i32, sw as i32, s.c as i32, s.w as i32, s.h as i32], (x, None), out)
+    }
+
+    /// A channel concatenation over the inputs' common window, each input shifted to the
+    /// output's exponent: one dispatch per input into its channels of one output buffer.
+    pub(super) fn concat(&self, enc: &mut wgpu::CommandEncoder, xs: &[Blob], shifts: &[i32]) -> Result<Blob> {
+        let shapes: Vec<&Tensor<i16>> = xs.iter().map(|x| &x.shape).collect();
+        let (x0, y0, w, h) = crate::neural::reference::common_window(&shapes).map_err(Error::Gpu)?;
+        let c: usize = shapes.iter().map(|s| s.c).sum();
+        let out = shape(c, [(x0, w, shapes[0].gw), (y0, h, shapes[0].gh)]);
+        let y = self.blob_buffer((c * w * h) as u64 * 4)?;
+        let pipe = self.ops.get("concat").ok_or_else(|| Error::Internal("no neural op concat".into()))?;
+        let mut first = 0;
+        for (x, &shift) in xs.iter().zip(shifts) {
+            let s = &x.shape;
+            let p = [s.c, first, x0, y0, w, h, s.x0, s.y0, s.w, s.h].map(|v| v as i32);
+            let params = self.words(&[&p[..], &[shift]].concat(), STORAGE);
+            let groups = ((s.c * w * h) as u64).div_ceil(OPS_GROUP as u64).max(1);
+            let (gx, gy) = (groups.min(65535) as u32, groups.div_ceil(65535) as u32);
+            self.dispatch(enc, pipe, &[&params, &x.buf, &x.buf, &y], (gx, gy, 1));
+            first += s.c;
+        }
+        Ok(Blob { shape: out, buf: y })
+    }
+
+    /// A bicubic resize: its taps (`resize::taps`, weights made integers) go up as a table.
+    pub(super) fn resize(&self, enc: &mut wgpu::CommandEncoder, r: &Resize, shift: i32, x: &Blob) -> Result<Blob> {
+        let s = &x.shape;
+        let [(ox0, ow, gw), (oy0, oh, gh)] =
+            resize::window(r, s).ok_or_else(|| Error::Gpu("a bicubic Interp to a fraction of a pixel".into()))?;
+        let mut table = Vec::with_capacity((ow + oh) * 8);
+        for (idx, w) in resize::taps(s.gw, gw, ox0, ow).into_iter().chain(resize::taps(s.gh, gh, oy0, oh)) {
+            table.extend(idx.map(|i| i as i32));
+            table.extend(resize::fixed(w));
+        }
+        let taps = Blob { shape: s.clone(), buf: Arc::new(self.words(&table, STORAGE)) };
+        let out = shape(s.c, [(ox0, ow, gw), (oy0, oh, gh)]);
+        let p = [s.c, ow, oh, s.x0, s.y0, s.w, s.h].map(|v| v as i32);
+        self.op(enc, "resize", &[&p[..], &[shift]].concat(), (x, Some(&taps)), out)
+    }
+
+    pub(super) fn sum2(&self, enc: &mut wgpu::CommandEncoder, a: &Blob, b: &Blob, t: &[(i32, i32)]) -> Result<Blob> {
+        let [(ka, sa), (kb, sb)] = t[..] else { return Err(Error::Internal("a sum of other than two blobs".into())) };
+        let (sa_, sb_) = (&a.shape, &b.shape);
+        let (x0, y0, w, h) = common(sa_, sb_);
+        let out = shape(sa_.c, [(x0, w, sa_.gw), (y0, h, sa_.gh)]);
+        let mut p = vec![out.c as i32];
+        p.extend(window(&out));
+        p.extend(window(sa_));
+        p.extend([ka, sa]);
+        p.extend(window(sb_));
+        p.extend([kb, sb]);
+        self.op(enc, "sum2", &p, (a, Some(b)), out)
+    }
+
+    /// A deconvolution's phases (`ph`) into its cropped output, as `phases::interleave`.
+    pub(super) fn interleave(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        c: &crate::neural::graph::Conv,
+        ph: &Blob,
+    ) -> Result<Blob> {
+        let out = shape(c.cout, phases::interleave_window(c, &ph.shape));
+        let mut p = vec![c.stride as i32, c.cout as i32];
+        p.extend(window(&out));
+        p.extend([c.pad[0] as i32, c.pad[1] as i32]);
+        p.extend(window(&ph.shape));
+        self.op(enc, "interleave", &p, (ph, None), out)
+    }
+
+    /// The network's output `out` cropped and converted to samples as `s` says (the
+    /// `samples` shader, [`Samples::convert`]'s arithmetic), packed four bytes to a word.
+    pub(super) fn samples(&self, enc: &mut wgpu::CommandEncoder, out: &Blob, s: &Samples) -> Result<Blob> {
+        let o = &out.shape;
+        let (x, y, w, h) = s.crop;
+        if x + w > o.w || y + h > o.h || o.c < 3 {
+            return Err(Error::Internal(format!("samples {:?} outside the output {}x{}x{}", s.crop, o.c, o.w, o.h)));
+        }
+        let words = (s.row_bytes() * h).div_ceil(4);
+        let p = [
+            x as i32,
+            y as i32,
+            o.w as i32,
+            (o.w * o.h) as i32,
+            w as i32,
+            h as i32,
+            s.exponent,
+            s.max as i32,
+            s.grey as i32,
+            s.bps as i32,
+            words as i32,
+            cfg!(target_endian = "big") as i32,
+        ];
+        self.op_n(enc, "samples", &p, (out, None), words, shape(1, [(0, words, words), (0, 1, 1)]))
+    }
+
+    /// The product of two blobs over their common window, shifted by `shift` (`Exact::product`).
+    pub(super) fn product(&self, enc: &mut wgpu::CommandEncoder, a: &Blob, b: &Blob, shift: i32) -> Result<Blob> {
+        let (x0, y0, w, h) = common(&a.shape, &b.shape);
+        let out = shape(a.shape.c, [(x0, w, a.shape.gw), (y0, h, a.shape.gh)]);
+        let mut p = vec![out.c as i32];
+        p.extend(window(&out));
+        p.extend(window(&a.shape));
+        p.extend(window(&b.shape));
+        p.push(shift);
+        self.op(enc, "product", &p, (a, Some(b)), out)
+    }
+
+    /// A per-channel affine layer: `terms` are [`crate::neural::exact::Exact::affine_terms`]
+    /// (one triple: every channel's).
+    pub(super) fn affine(&self, enc: &mut wgpu::CommandEncoder, terms: &[[i32; 3]], x: &Blob) -> Result<Blob> {
+        let s = &x.shape;
+        let words: Vec<i32> = (0..s.c).flat_map(|c| crate::neural::reference::at(terms, c)).collect();
+        let t = Blob { shape: s.clone(), buf: Arc::new(self.words(&words, STORAGE)) };
+        let p = [(s.c * s.w * s.h) as i32, (s.w * s.h).max(1) as i32];
+        self.op(enc, "affine", &p, (x, Some(&t)), s.clone())
+    }
+
+    /// A function looked up in node `n`'s table (uploaded once, kept for the next tiles).
+    pub(super) fn lookup(&self, enc: &mut wgpu::CommandEncoder, n: usize, table: &[i16], x: &Blob) -> Result<Blob> {
+        let lock = || Error::Internal("neural GPU lock poisoned".into());
+        let cached = self.tables.lock().map_err(|_| lock())?.get(&n).cloned();
+        let buf = match cached {
+            Some(b) => b,
+            None => {
+                let words: Vec<i32> = table.iter().map(|&v| v as i32).collect();
+                let b = Arc::new(self.words(&words, STORAGE));
+                self.tables.lock().map_err(|_| lock())?.insert(n, b.clone());
+                b
+            }
+        };
+        let s = &x.shape;
+        let t = Blob { shape: s.clone(), buf };
+        self.op(enc, "lookup", &[(s.c * s.w * s.h) as i32], (x, Some(&t)), s.clone())
+    }
+}

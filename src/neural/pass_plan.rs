@@ -1,0 +1,259 @@
+//! How large a pass of the network may make its tiles: the bytes a tile needs on the host (its
+//! live tensors, panels, weights, tables, bands and rows) and on a device (its blobs as 32-bit
+//! words, weights, read-back), and the plan that picks the largest tile edge within both
+//! budgets and the adapter's buffer limits. [`Span`] says which windows a pass's tiles read,
+//! and the graph's footprint methods how many values each blob holds for one.
+
+use super::graph::{Graph, Op};
+use super::reference::Tensor;
+use super::Model;
+use crate::error::{Error, Result};
+use crate::kernel::Filter;
+use crate::pixel::{Channels, Layout};
+use crate::resample::Scratch;
+
+/// Tile edges (in input pixels) tried, largest first. Larger tiles recompute less halo (a
+/// 1024 px tile of animevideov3 computes 12 % more than its own pixels, a 2048 px one 6 %).
+const TILES: [usize; 14] = [2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32, 16];
+
+/// A real input window of a pass with tiles of `tile` input pixels over a `w x h` image, as a
+/// tensor without data: per axis, the second tile's where there are three or more (an
+/// interior window, whose blobs are the largest), else the first's. No tile's window covers
+/// more than the planner's bound, and neither does this one (a window of the whole padded
+/// image, which no tile of a smaller image reads, would make the late blobs of an upscaling
+/// network as large as the whole image at the output's scale).
+pub(crate) fn largest_window(model: &Model, (w, h): (usize, usize), tile: usize) -> Tensor<i16> {
+    let (p, s) = (model.border.width(), model.graph.scale);
+    let n = tile * s;
+    let pick = |len: usize| {
+        let i = if (len * s).div_ceil(n) >= 3 { 1 } else { 0 };
+        (i * n, n.min(len * s - i * n))
+    };
+    let ((x, tw), (y, th)) = (pick(w), pick(h));
+    let [(x0, x1), (y0, y1)] = model.input_window(w, h, (x, y, tw, th));
+    let (gw, gh) = (w + 2 * p, h + 2 * p);
+    Tensor { c: 3, h: y1 - y0, w: x1 - x0, x0, y0, gw, gh, data: Vec::new() }
+}
+
+/// The input windows of tiles of `tile` pixels (no larger than the image) over a `w x h`
+/// image: the tile plus the reach of the model's halo (and one pixel for a tile that does not
+/// start on an input pixel) on both sides, within the image and its border.
+pub(crate) fn tile_window(model: &Model, (w, h): (u32, u32), tile: usize) -> Span {
+    let p = model.border.width();
+    let padded = (w as usize + 2 * p, h as usize + 2 * p);
+    let pads = model.graph.pads();
+    let tile = tile.min(w.max(h) as usize);
+    // As `Model::input_window`: tile `i` reads `[i·tile + p - r, (i + 1)·tile + p + r)` of the
+    // padded image, clipped to it. The last tile that meets the first edge is the likeliest
+    // to meet the second.
+    let r = model.graph.halo + 1;
+    let meets_both = |len: usize| pads && r >= p && (((r - p) / tile + 1) * tile).min(len) + p + r >= len + 2 * p;
+    let whole = (meets_both(w as usize), meets_both(h as usize));
+    Span { tile, reach: r + 1, border: if pads { p } else { 0 }, padded, whole }
+}
+
+/// The size of one pass: its tile edge (input pixels) and planned peak memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PassPlan {
+    /// Tile edge in input pixels (a multiple of 16).
+    pub tile: usize,
+    /// Planned peak bytes of the pass.
+    pub bytes: u64,
+}
+
+/// Bytes a pass of `model` over a `w x h` image of `layout` needs with tiles of `tile` input
+/// pixels on `threads` threads: the live tensors of one tile, the layers' panels, the integer
+/// weights and function tables, the output band, the resident input rows, the alpha plane's
+/// tiles, and a tile's samples on their way (with a network device: its input words and two
+/// tiles' samples).
+pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize, threads: usize) -> u64 {
+    let (g, s) = (&model.graph, model.graph.scale as u64);
+    // A tile never reads more than the image (plus its border).
+    let span = tile_window(model, (w, h), tile);
+    let ((ww, wh), tile) = (span.input(), span.tile as u64);
+    let tensors = g.peak_values(span) * 2;
+    let panels = threads as u64 * super::kernels::panel_bytes(g);
+    let weights = g.macs_per_pixel * 12 + (1 << 20) + g.tables() * super::elementwise::TABLE_LEN as u64 * 2;
+    let bpp = layout.bytes_per_pixel() as u64;
+    let band = tile * s * w as u64 * s * bpp;
+    let rows = (wh as u64 + tile).min(h as u64 + 1) * w as u64 * bpp;
+    let alpha = match layout.channels {
+        Channels::GrayAlpha | Channels::Rgba => {
+            let t = tile * s;
+            let geom = crate::plan::Geometry {
+                in_size: (w, h),
+                out_size: (w * s as u32, h * s as u32),
+                tile: t as u32,
+                layout: Layout::new(Channels::Gray, layout.depth),
+                filter: Filter::Bicubic,
+                intermediate: crate::Intermediate::Exact,
+            };
+            t * t * 2 + Scratch::bytes_for(&geom) + geom.coefficient_bytes()
+        }
+        _ => 0,
+    };
+    // A tile's samples before they are placed (two, while one is on a device), and a
+    // device's copy of the input window as 32-bit words.
+    let samples = 2 * (tile * s).pow(2) * bpp + (ww * wh) as u64 * 3 * 4;
+    tensors + panels + weights + band + rows + alpha + samples
+}
+
+/// Device bytes the GPU needs for a tile of `tile` input pixels: the live blobs (32-bit
+/// samples, buffers rounded up to 1 MiB), the weights and function tables, and the read-back of the tile's samples.
+pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize) -> u64 {
+    let (g, s) = (&model.graph, model.graph.scale as u64);
+    let span = tile_window(model, (w, h), tile);
+    let peak = g.peak_values(span) * 4;
+    // Buffers over 1 MiB are rounded up to whole MiB (for reuse).
+    let blobs = peak + if peak > 1 << 20 { g.sizes.len() as u64 * (1 << 20) } else { 0 };
+    let weights = g.macs_per_pixel * 4 * 2 + g.tables() * super::elementwise::TABLE_LEN as u64 * 4;
+    blobs + weights + (span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64
+}
+
+/// What a network device can hold: its largest buffer (the smaller of the adapter's largest
+/// buffer and largest storage binding) and the device memory the pass may use in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DeviceLimits {
+    pub max_buffer: u64,
+    pub memory: u64,
+}
+
+/// The largest single device buffer a tile of `tile` input pixels needs: its largest blob
+/// (32-bit samples, pooled buffers rounded up to 1 MiB) or the read-back of its samples.
+pub(crate) fn device_largest_buffer(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize) -> u64 {
+    let (g, s) = (&model.graph, model.graph.scale as u64);
+    let span = tile_window(model, (w, h), tile);
+    let blob = (g.largest_blob(span) * 4).next_multiple_of(1 << 20);
+    blob.max((span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64)
+}
+
+/// The largest tile, at most `plan`'s, whose buffers fit `limits` on the device: a tile too
+/// large for the adapter's buffers is cut smaller (the bytes do not depend on the tile).
+pub(crate) fn fit_device(
+    model: &Model,
+    size: (u32, u32),
+    layout: Layout,
+    plan: PassPlan,
+    limits: DeviceLimits,
+) -> Result<PassPlan> {
+    let fits = |t: usize| {
+        device_largest_buffer(model, size, layout, t) <= limits.max_buffer
+            && device_bytes(model, size, layout, t) <= limits.memory
+    };
+    if let Some(tile) = TILES.into_iter().filter(|&t| t <= plan.tile).find(|&t| fits(t)) {
+        return Ok(PassPlan { tile, ..plan });
+    }
+    let what = |of: &str| format!("{of} of the {} model's pass on the GPU (tiles of 16 px)", model.name);
+    let largest = device_largest_buffer(model, size, layout, 16);
+    if largest > limits.max_buffer {
+        let hint = Some("the adapter's largest buffer or binding; use --backend cpu".into());
+        return Err(Error::limit(what("the largest buffer"), largest, limits.max_buffer, hint));
+    }
+    let hint = Some("raise --gpu-memory, or use --backend cpu".into());
+    Err(Error::limit(what("the device memory"), device_bytes(model, size, layout, 16), limits.memory, hint))
+}
+
+/// The largest tile whose pass fits in `max_memory` (less the allocator's slack) and on the
+/// device in `device_budget` (`--gpu-memory`, when given); the refusal names the least a pass
+/// needs.
+pub(crate) fn plan_pass(
+    model: &Model,
+    size: (u32, u32),
+    layout: Layout,
+    threads: usize,
+    (max_memory, device_budget): (u64, Option<u64>),
+) -> Result<PassPlan> {
+    let budget = max_memory.saturating_sub(crate::budget::SLACK);
+    for tile in TILES {
+        let bytes = pass_bytes(model, size, layout, tile, threads);
+        if bytes <= budget && device_budget.is_none_or(|d| device_bytes(model, size, layout, tile) <= d) {
+            return Ok(PassPlan { tile, bytes });
+        }
+    }
+    let what = |on: &str| format!("the {} model's pass{on} (tiles of 16 px, {threads} threads)", model.name);
+    if let Some(d) = device_budget.filter(|&d| device_bytes(model, size, layout, 16) > d) {
+        let least = device_bytes(model, size, layout, 16);
+        let hint = format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size(least));
+        return Err(Error::limit(what(" on the GPU"), least, d, Some(hint)));
+    }
+    let least = pass_bytes(model, size, layout, 16, threads) + crate::budget::SLACK;
+    let hint = format!("--max-memory {} at least", crate::limits::format_size(least));
+    Err(Error::limit(what(""), least, max_memory, Some(hint)))
+}
+
+/// The input windows of a pass's tiles, per axis: the tile (input pixels), how far a window
+/// reaches past it on each side, the image's border (padded convolutions keep a window's edge
+/// where it meets the padded image's, so a window at the edge shrinks on one side only, and
+/// no more than the border plus the reach), the padded image's size (no window is larger),
+/// and per axis whether some window meets both of the padded image's edges (then its blobs
+/// do not shrink on that axis at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub tile: usize,
+    pub reach: usize,
+    pub border: usize,
+    pub padded: (usize, usize),
+    pub whole: (bool, bool),
+}
+
+impl Span {
+    /// The largest input window, per axis.
+    pub(crate) fn input(&self) -> (usize, usize) {
+        let axis = |g: usize| (self.tile + 2 * self.reach).min(g);
+        (axis(self.padded.0), axis(self.padded.1))
+    }
+}
+
+impl Graph {
+    /// Per blob: the index of the last node that reads it (the output blob: past the end).
+    pub(crate) fn last_uses(&self) -> Vec<usize> {
+        let mut last = vec![0; self.blobs];
+        for (n, node) in self.nodes.iter().enumerate() {
+            node.inputs.iter().for_each(|&b| last[b] = n);
+        }
+        last[self.output] = usize::MAX;
+        last
+    }
+
+    /// How many function layers the network has (each holds a table: [`Map::table`]).
+    pub(crate) fn tables(&self) -> u64 {
+        self.nodes.iter().filter(|n| matches!(n.op, Op::Map(_))).count() as u64
+    }
+
+    /// Whether a convolution zero-pads its input (then windows at the image's edge keep it; an
+    /// all-valid network shrinks every window on every side).
+    pub(crate) fn pads(&self) -> bool {
+        self.nodes.iter().any(|n| matches!(&n.op, Op::Conv(c) if !c.transposed && c.pad.iter().any(|&p| p > 0)))
+    }
+
+    /// An upper bound on blob `b`'s values for a tile of `span`: per axis, the tile plus the
+    /// reach less the blob's radius on each side, plus the border (a window at the image's
+    /// edge keeps that edge), no more than the padded image, at the blob's scale.
+    pub(crate) fn blob_values(&self, b: usize, span: Span) -> u64 {
+        let (c, num, den) = self.sizes[b];
+        let shrink = (self.radii[b].floor() as usize).min(span.reach);
+        let length = span.tile + 2 * (span.reach - shrink) + if shrink > 0 { span.border } else { 0 };
+        let axis = |g: usize, whole: bool| (if whole { g } else { length.min(g) } * num).div_ceil(den) as u64;
+        c as u64 * axis(span.padded.0, span.whole.0) * axis(span.padded.1, span.whole.1)
+    }
+
+    /// The values of the largest blob for a tile of `span` (an upper bound).
+    pub(crate) fn largest_blob(&self, span: Span) -> u64 {
+        (0..self.blobs).map(|b| self.blob_values(b, span)).max().unwrap_or(0)
+    }
+
+    /// An upper bound on the values (of any type) alive at once while running the graph on
+    /// a tile of `span`: blobs are freed after their last reader, and a layer's inputs and
+    /// outputs are alive together.
+    pub(crate) fn peak_values(&self, span: Span) -> u64 {
+        let last = self.last_uses();
+        let size = |b: usize| self.blob_values(b, span);
+        let (mut live, mut peak) = (0u64, 0u64);
+        for (n, node) in self.nodes.iter().enumerate() {
+            live += node.outputs.iter().map(|&b| size(b)).sum::<u64>();
+            peak = peak.max(live);
+            live -= node.inputs.iter().filter(|&&b| last[b] == n).map(|&b| size(b)).sum::<u64>();
+        }
+        peak
+    }
+}
