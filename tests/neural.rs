@@ -88,6 +88,7 @@ fn malformed_models_are_refused_with_the_reason() {
         ),
         ("division", span.replacen("x0 0=1", "x0 0=3", 1), sbin.clone(), "only add, sub"),
         ("max of blobs", span.replacen("blk 0=2", "blk 0=4", 1), sbin.clone(), "only add, sub and mul"),
+        ("constant made again", span.replacen("2 1 data mean x0", "2 1 data mean mean", 1), sbin.clone(), "made twice"),
     ]);
     for (what, p, b, want) in cases {
         match Model::from_parts("hostile", &p, &b) {

@@ -209,7 +209,7 @@ pub(crate) fn build(layers: &[super::param::LayerLine], bin: &[u8]) -> Result<Gr
         }
         let outs: Vec<usize> = (0..l.outputs.len()).map(|k| shapes.len() + k).collect();
         for (name, &o) in l.outputs.iter().zip(&outs) {
-            if ids.insert(name.clone(), o).is_some() {
+            if constants.contains_key(name) || ids.insert(name.clone(), o).is_some() {
                 return Err(format!("line {}: blob {name:?} is made twice", l.line));
             }
             shapes.push(out);

@@ -77,8 +77,9 @@ pub(crate) enum Cmd {
     /// List the learned upscaling models: the built-in ones, and every ncnn model (.param with
     /// its .bin beside it) in the model directories — --model-dir, $GIGASCALE_MODELS,
     /// ~/.local/share/gigascale/models — with its scale, receptive radius (the halo each tile
-    /// reads), cost, licence where known, or why it cannot run. With MODEL, that one model.
-    /// Use one with `upscale --model NAME|PATH.param` (docs/neural.md, README: getting models).
+    /// reads), cost, licence where known, or why it cannot run. With MODEL, that one model and
+    /// its fidelity: how far gigascale's exact integer engine is from the network's float
+    /// result on a test image (ncnn's own results are 1-2 levels from it). Use one with `upscale --model NAME|PATH.param` (docs/neural.md, README: getting models).
     Models {
         /// A model to check: a name, or an ncnn .param file (its .bin lies beside it).
         model: Option<String>,
