@@ -469,8 +469,14 @@ fn fidelity_is_measured_and_a_lossy_model_warns() {
     let f = m.fidelity().unwrap();
     assert!(f > 2, "fidelity {f}");
     let model = d.join("cancel.param");
-    let listed = ok(&bin().args(["models", s(&model)]).env("GIGASCALE_CACHE", "off").output().unwrap());
+    let cache = d.join("cache");
+    let listed = ok(&bin().args(["models", s(&model)]).env("GIGASCALE_CACHE", &cache).output().unwrap());
     assert!(listed.contains(&format!("within {f} level(s)")) && listed.contains("too far"), "{listed}");
+    // The listing shows a kept figure (it does not measure every model it lists).
+    let all = ok(&bin().args(["models", "--model-dir", s(&d)]).env("GIGASCALE_CACHE", &cache).output().unwrap());
+    assert!(all.contains(&format!("exact engine {f} levels from the float network")), "{all}");
+    let fresh = ok(&bin().args(["models", "--model-dir", s(&d)]).env("GIGASCALE_CACHE", "off").output().unwrap());
+    assert!(fresh.contains("cancel") && !fresh.contains("exact engine"), "{fresh}");
     let out = d.join("o.png");
     let job = bin()
         .args(["upscale", "fixtures/coffee.jpg", s(&out), "--model", s(&model), "--width", "64"])

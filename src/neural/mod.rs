@@ -313,6 +313,17 @@ impl Model {
         Ok(*self.fidelity.get_or_init(|| v))
     }
 
+    /// [`Model::fidelity`] if it is known without measuring it (measured by this process, kept
+    /// in the cache by an earlier one, or a built-in's); for listings that should not calibrate
+    /// every model they show.
+    pub fn known_fidelity(&self) -> Option<u32> {
+        match (self.fidelity.get(), self.calibration) {
+            (Some(&v), _) => Some(v),
+            (None, None) => cache::load_number("fidelity", self.digest),
+            (None, Some(_)) => self.fidelity().ok(),
+        }
+    }
+
     fn measure_fidelity(&self) -> Result<u32> {
         let n = 32;
         let rgb = fidelity_image(n);

@@ -135,7 +135,12 @@ pub(crate) fn models(spec: Option<&str>, extra: &[PathBuf]) -> Result<(), Error>
         println!("\n{}:", d.display());
         for f in gigascale::neural::zoo::find_all(std::slice::from_ref(d)) {
             match gigascale::Model::load(&f.path) {
-                Ok(m) => println!("  {:<40} {}", f.name, describe(&m)),
+                Ok(m) => {
+                    println!("  {:<40} {}", f.name, describe(&m));
+                    if let Some(v) = m.known_fidelity().filter(|&v| v > 2) {
+                        println!("  {:<40} exact engine {v} levels from the float network: inaccurate", "");
+                    }
+                }
                 Err(e) => println!("  {:<40} cannot run: {}", f.name, short_reason(&e)),
             }
             if let Some(l) = gigascale::neural::zoo::known_licence(&f.path) {
