@@ -257,7 +257,7 @@ fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPlan>> {
 /// A warning event when a model file's exact form is more than 2 levels from its float network
 /// ([`crate::Model::fidelity`]; the built-in models are within 1).
 fn warn_if_lossy(model: &crate::Model, progress: &mut dyn FnMut(&Event)) -> Result<()> {
-    if crate::neural::is_builtin(model.name()) {
+    if model.is_builtin() {
         return Ok(());
     }
     let f = model.fidelity()?;

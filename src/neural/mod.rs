@@ -313,6 +313,11 @@ impl Model {
         Ok(*self.fidelity.get_or_init(|| v))
     }
 
+    /// Whether this is a built-in model (its calibration and fidelity are known and tested).
+    pub(crate) fn is_builtin(&self) -> bool {
+        self.calibration.is_some()
+    }
+
     /// [`Model::fidelity`] if it is known without measuring it (measured by this process, kept
     /// in the cache by an earlier one, or a built-in's); for listings that should not calibrate
     /// every model they show.
