@@ -117,13 +117,17 @@ pub(crate) fn models(spec: Option<&str>, extra: &[PathBuf]) -> Result<(), Error>
     if let Some(spec) = spec {
         let m = gigascale::Model::open(spec, extra)?;
         println!("{spec}: {}", describe(&m));
-        let f = m.fidelity()?;
-        let verdict = if f <= 2 {
-            "as close as ncnn's own"
-        } else {
-            "too far: 16-bit fixed point cannot hold this network's range"
-        };
-        println!("exact engine: within {f} level(s) of the float network on a test image ({verdict})");
+        match m.fidelity() {
+            Ok(f) => {
+                let verdict = if f <= 2 {
+                    "as close as ncnn's own"
+                } else {
+                    "too far: 16-bit fixed point cannot hold this network's range"
+                };
+                println!("exact engine: within {f} level(s) of the float network on a test image ({verdict})");
+            }
+            Err(e) => println!("exact engine: cannot run: {}", short_reason(&e)),
+        }
         return Ok(());
     }
     for b in gigascale::neural::BUILTINS {
