@@ -13,12 +13,9 @@ use crate::neural::resize;
 use crate::neural::stage::Samples;
 use std::sync::Arc;
 
-/// The common window of two blobs, `(x0, y0, w, h)`.
-fn common(a: &Tensor<i16>, b: &Tensor<i16>) -> (usize, usize, usize, usize) {
-    let (x0, y0) = (a.x0.max(b.x0), a.y0.max(b.y0));
-    let x1 = (a.x0 + a.w).min(b.x0 + b.w).max(x0);
-    let y1 = (a.y0 + a.h).min(b.y0 + b.h).max(y0);
-    (x0, y0, x1 - x0, y1 - y0)
+/// The common window of two blobs, `(x0, y0, w, h)` (the CPU's `reference::common_window`).
+fn common(a: &Tensor<i16>, b: &Tensor<i16>) -> Result<(usize, usize, usize, usize)> {
+    crate::neural::reference::common_window(&[a, b]).map_err(Error::Gpu)
 }
 
 impl NeuralGpu {
@@ -75,7 +72,7 @@ impl NeuralGpu {
     pub(super) fn sum2(&self, enc: &mut wgpu::CommandEncoder, a: &Blob, b: &Blob, t: &[(i32, i32)]) -> Result<Blob> {
         let [(ka, sa), (kb, sb)] = t[..] else { return Err(Error::Internal("a sum of other than two blobs".into())) };
         let (sa_, sb_) = (&a.shape, &b.shape);
-        let (x0, y0, w, h) = common(sa_, sb_);
+        let (x0, y0, w, h) = common(sa_, sb_)?;
         let out = shape(sa_.c, [(x0, w, sa_.gw), (y0, h, sa_.gh)]);
         let mut p = vec![out.c as i32];
         p.extend(window(&out));
@@ -129,7 +126,7 @@ impl NeuralGpu {
 
     /// The product of two blobs over their common window, shifted by `shift` (`Exact::product`).
     pub(super) fn product(&self, enc: &mut wgpu::CommandEncoder, a: &Blob, b: &Blob, shift: i32) -> Result<Blob> {
-        let (x0, y0, w, h) = common(&a.shape, &b.shape);
+        let (x0, y0, w, h) = common(&a.shape, &b.shape)?;
         let out = shape(a.shape.c, [(x0, w, a.shape.gw), (y0, h, a.shape.gh)]);
         let mut p = vec![out.c as i32];
         p.extend(window(&out));
@@ -143,7 +140,7 @@ impl NeuralGpu {
     /// (one triple: every channel's).
     pub(super) fn affine(&self, enc: &mut wgpu::CommandEncoder, terms: &[[i32; 3]], x: &Blob) -> Result<Blob> {
         let s = &x.shape;
-        let words: Vec<i32> = (0..s.c).flat_map(|c| crate::neural::reference::at(terms, c)).collect();
+        let words: Vec<i32> = (0..s.c).flat_map(|c| crate::neural::elementwise::at(terms, c)).collect();
         let t = Blob { shape: s.clone(), buf: Arc::new(self.words(&words, STORAGE)) };
         let p = [(s.c * s.w * s.h) as i32, (s.w * s.h).max(1) as i32];
         self.op(enc, "affine", &p, (x, Some(&t)), s.clone())

@@ -2,6 +2,11 @@
 //! the float reference computes, and the table the exact engine looks each value up in — one
 //! entry per 16-bit input, computed once in f64, so that every backend reads the same bytes.
 
+/// `v[c]`, or `v[0]` for a slice of one value (every channel's).
+pub(crate) fn at<V: Copy>(v: &[V], c: usize) -> V {
+    v[if v.len() == 1 { 0 } else { c }]
+}
+
 /// A function of one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Func {

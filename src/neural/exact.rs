@@ -11,7 +11,7 @@
 //! exponent (round half up, saturating at ±32767). Everything after the calibration is
 //! integer arithmetic with a fixed order of rounding steps.
 
-use super::elementwise::{Map, TABLE_OFFSET};
+use super::elementwise::{at, Map, TABLE_OFFSET};
 use super::graph::{Act, Conv, Graph, Op, Resize};
 use super::kernels::{self, Kernel, Packed};
 use super::phases::{self, phase_conv};
@@ -121,7 +121,7 @@ pub(crate) struct Exact {
 fn quantise_affine(mul: &[f32], add: &[f32], e_in: i32, e_out: i32) -> Vec<[i32; 3]> {
     (0..mul.len().max(add.len()))
         .map(|c| {
-            let (m, a) = (reference::at(mul, c) as f64, reference::at(add, c) as f64);
+            let (m, a) = (at(mul, c) as f64, at(add, c) as f64);
             let km = (16384.0 / m.abs().max(1e-30)).log2().floor() as i32;
             let ka = ((1u64 << 29) as f64 / a.abs().max(1e-30)).log2().floor() as i32 - e_in;
             let k = km.min(ka).clamp(-30, 30);
@@ -135,7 +135,7 @@ fn slopes(a: &Act, channels: usize) -> Result<Vec<i32>, String> {
     let s: Vec<f32> = match a {
         Act::None => return Ok(Vec::new()),
         Act::Leaky(s) => vec![*s; channels],
-        Act::PRelu(s) => (0..channels).map(|c| s[if s.len() == 1 { 0 } else { c }]).collect(),
+        Act::PRelu(s) => (0..channels).map(|c| at(s, c)).collect(),
     };
     match s.iter().find(|v| v.is_nan() || v.abs() >= 2.0) {
         Some(v) => Err(format!("activation slope {v} (the exact engine takes slopes of magnitude under 2)")),
@@ -390,7 +390,7 @@ impl Engine<i16> for Exact {
     fn affine(&self, n: usize, _mul: &[f32], _add: &[f32], mut t: Tensor<i16>, _i: usize, _o: usize) -> Tensor<i16> {
         let terms = &self.affines[n];
         reference::per_channel(&mut t, |c, v| {
-            let [m, a, s] = reference::at(terms, c);
+            let [m, a, s] = at(terms, c);
             *v = saturate(shift_round((*v as i32) * m + a, s)) as i16;
         });
         t

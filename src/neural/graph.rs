@@ -2,7 +2,7 @@
 //! every blob's channel count and scale checked, and the two numbers the tiler needs — the
 //! receptive radius (the halo of a tile, in input pixels) and the cost per input pixel.
 
-use super::elementwise::{Func, Map};
+use super::elementwise::{at, Func, Map};
 use super::param::LayerLine;
 use super::weights::WeightReader;
 use std::collections::HashMap;
@@ -523,7 +523,6 @@ fn fuse_affines(nodes: Vec<Node>, consumers: &[usize]) -> Vec<Node> {
                     }
                     Op::Affine { mul: m0, add: a0 } if m0.len() == mul.len() || mul.len() == 1 || m0.len() == 1 => {
                         let n = m0.len().max(mul.len());
-                        let at = |v: &[f32], c: usize| v[if v.len() == 1 { 0 } else { c }];
                         let m: Vec<f32> = (0..n).map(|c| at(m0, c) * at(mul, c)).collect();
                         let a: Vec<f32> = (0..n).map(|c| at(a0, c) * at(mul, c) + at(add, c)).collect();
                         (*m0, *a0) = (m, a);

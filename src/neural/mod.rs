@@ -318,15 +318,12 @@ impl Model {
         self.calibration.is_some()
     }
 
-    /// [`Model::fidelity`] if it is known without measuring it (measured by this process, kept
-    /// in the cache by an earlier one, or a built-in's); for listings that should not calibrate
-    /// every model they show.
+    /// [`Model::fidelity`] if it is known without measuring it (measured by this process, or
+    /// kept in the cache by an earlier one); for listings that should not calibrate every
+    /// model they show.
     pub fn known_fidelity(&self) -> Option<u32> {
-        match (self.fidelity.get(), self.calibration) {
-            (Some(&v), _) => Some(v),
-            (None, None) => cache::load_number("fidelity", self.digest),
-            (None, Some(_)) => self.fidelity().ok(),
-        }
+        let kept = || if self.is_builtin() { None } else { cache::load_number("fidelity", self.digest) };
+        self.fidelity.get().copied().or_else(kept)
     }
 
     fn measure_fidelity(&self) -> Result<u32> {

@@ -10,7 +10,7 @@
 //! order whatever the window. Tiles computed with enough halo are therefore seamless by
 //! construction; the whole image is the window that covers everything.
 
-use super::elementwise::Map;
+use super::elementwise::{at, Map};
 use super::graph::{Act, Conv, Graph, Op, Resize};
 use rayon::prelude::*;
 
@@ -156,11 +156,6 @@ impl Engine<f32> for Float {
     }
 }
 
-/// `v[c]`, or `v[0]` for a slice of one value (every channel's).
-pub(crate) fn at<V: Copy>(v: &[V], c: usize) -> V {
-    v[if v.len() == 1 { 0 } else { c }]
-}
-
 /// `f(channel, value)` on every value of `t`, planes in parallel.
 pub(crate) fn per_channel<T: Send>(t: &mut Tensor<T>, f: impl Fn(usize, &mut T) + Sync) {
     let plane = (t.h * t.w).max(1);
@@ -185,7 +180,7 @@ fn activate(a: &Act, c: usize, v: f32) -> f32 {
         }
         Act::PRelu(s) => {
             if v < 0.0 {
-                v * s[if s.len() == 1 { 0 } else { c }]
+                v * at(s, c)
             } else {
                 v
             }
