@@ -31,6 +31,7 @@ mod s3;
 mod serve;
 mod serve_flood;
 mod serve_process;
+mod unet;
 mod webp_out;
 mod zarr;
 

@@ -66,10 +66,15 @@ struct Params {
 @group(0) @binding(3) var<storage, read> q: array<i32>;
 @group(0) @binding(4) var<storage, read_write> y: array<i32>;
 
+// As `QConv::finish`: round, activate (the negative side kept where its product fits 32
+// bits), then saturate.
 fn finish(o: i32, v: i32) -> i32 {
-    let r = saturate16(shift_round(v + q[o * 4], q[o * 4 + 1]));
-    if r < 0 && q[o * 4 + 3] != 0 { return shift_round(r * q[o * 4 + 2], 15); }
-    return r;
+    let r = shift_round(v + q[o * 4], q[o * 4 + 1]);
+    if r < 0 && q[o * 4 + 3] != 0 {
+        let k = q[o * 4 + 2];
+        return saturate16(shift_round(max(r, -(2147483647 / max(abs(k), 1))) * k, 15));
+    }
+    return saturate16(r);
 }
 
 // Input sample at global column `gx` of the row starting at `row` (zero outside the image).

@@ -48,10 +48,11 @@ fn saturate(a: i32) -> i32 {
     a.clamp(-SAT, SAT)
 }
 
-/// An activation on a requantised value: `v` if non-negative, else `v · slope` rounded.
+/// An activation on a requantised value: `v` if non-negative, else `v · slope` rounded (`v`
+/// first kept where the product fits 32 bits: beyond, the result saturates anyway).
 pub(crate) fn activate(v: i32, slope: Option<i32>) -> i32 {
     match slope {
-        Some(s) if v < 0 => shift_round(v * s, SLOPE_BITS),
+        Some(s) if v < 0 => shift_round(v.max(-(i32::MAX / s.abs().max(1))) * s, SLOPE_BITS),
         _ => v,
     }
 }
@@ -78,19 +79,26 @@ struct QConv {
 }
 
 impl QConv {
+    /// The sum with its bias, rounded to the output's exponent, activated, then saturated: a
+    /// leaky layer's negative values may lie far beyond the output's range before their slope
+    /// brings them into it.
     fn finish(&self, p: usize, a: i32) -> i32 {
-        activate(saturate(shift_round(a.wrapping_add(self.bias[p]), self.shift[p])), self.slopes.get(p).copied())
+        saturate(activate(shift_round(a.wrapping_add(self.bias[p]), self.shift[p]), self.slopes.get(p).copied()))
     }
     /// [`QConv::finish`] on a row of sums of channel `p`, written so that it vectorises.
     fn finish_row(&self, p: usize, row: &mut [i32]) {
         let (b, s, slope) = (self.bias[p], self.shift[p], self.slopes.get(p).copied());
         match (s, slope) {
-            (1..=31, Some(k)) => row.iter_mut().for_each(|v| {
-                let a = v.wrapping_add(b);
-                let r = ((a >> s) + ((a >> (s - 1)) & 1)).clamp(-SAT, SAT);
-                let n = r * k;
-                *v = if r < 0 { (n >> SLOPE_BITS) + ((n >> (SLOPE_BITS - 1)) & 1) } else { r };
-            }),
+            (1..=31, Some(k)) => {
+                let lim = i32::MAX / k.abs().max(1);
+                row.iter_mut().for_each(|v| {
+                    let a = v.wrapping_add(b);
+                    let r = (a >> s) + ((a >> (s - 1)) & 1);
+                    let n = r.max(-lim) * k;
+                    let r = if r < 0 { (n >> SLOPE_BITS) + ((n >> (SLOPE_BITS - 1)) & 1) } else { r };
+                    *v = r.clamp(-SAT, SAT);
+                })
+            }
             (1..=31, None) => row.iter_mut().for_each(|v| {
                 let a = v.wrapping_add(b);
                 *v = ((a >> s) + ((a >> (s - 1)) & 1)).clamp(-SAT, SAT);
@@ -209,7 +217,10 @@ impl Exact {
     /// network on a fixed 32 px synthetic image.
     pub(crate) fn calibration(g: &Graph) -> Result<Vec<i32>, String> {
         let mut peak = vec![0f32; g.blobs];
-        reference::run_with(g, &reference::Float, calibration_image(32), &mut |b, t| {
+        // A network without padding shrinks by its halo: a deep one (Real-CUGAN's) gets an
+        // image large enough to leave 32 pixels (a multiple of 4, for its strided layers).
+        let n = if g.pads() || 2 * g.halo + 8 <= 32 { 32 } else { (32 + 2 * g.halo + 2).next_multiple_of(4) };
+        reference::run_with(g, &reference::Float, calibration_image(n), &mut |b, t| {
             peak[b] = t.data.iter().fold(peak[b], |m, v| m.max(v.abs()));
         })?;
         Ok(peak.iter().map(|p| ((16384.0 / (p.max(1e-6) as f64 * 1.0)).log2().floor() as i32).clamp(-8, 24)).collect())
@@ -228,9 +239,12 @@ impl Exact {
             let own = |b: usize| calibration[b];
             let e_out = match &node.op {
                 Op::Input => INPUT_BITS,
-                Op::Conv(_) | Op::Sum(_) | Op::Affine { .. } | Op::Map(_) | Op::Product => own(node.outputs[0]),
+                Op::Conv(_) | Op::Sum(_) | Op::Affine { .. } | Op::Map(_) | Op::Product | Op::Se(_) => {
+                    own(node.outputs[0])
+                }
                 Op::Concat => node.inputs.iter().map(|&i| exp[i]).min().unwrap_or(INPUT_BITS),
                 Op::Act(_) | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Resize(_) | Op::Split => e_in,
+                Op::Crop(_) | Op::SpaceToDepth(_) => e_in,
             };
             for &o in &node.outputs {
                 exp[o] = e_out;
@@ -423,6 +437,20 @@ impl Engine<i16> for Exact {
         };
         let v = |m: [i32; 4], q: &[i32; 4]| saturate(shift_round((0..4).map(|k| m[k] * q[k]).sum(), shift)) as i16;
         super::resize::apply(r, x, super::resize::fixed, h, v)
+    }
+    /// The multipliers as an affine layer's (made for the image at hand).
+    fn scale(&self, mul: &[f32], mut t: Tensor<i16>, inp: usize, out: usize) -> Tensor<i16> {
+        let terms = quantise_affine(mul, &[0.0], self.exp[inp], self.exp[out]);
+        reference::per_channel(&mut t, |c, v| {
+            let [m, a, s] = at(&terms, c);
+            *v = saturate(shift_round((*v as i32) * m + a, s)) as i16;
+        });
+        t
+    }
+    /// Integer sums (exact in f64 below 2^53) times the blob's unit.
+    fn channel_sums(&self, x: &Tensor<i16>, win: Window, b: usize) -> Vec<f64> {
+        let unit = 2f64.powi(-self.exp[b]);
+        reference::sums_with(x, win, |v| v as f64).into_iter().map(|s| s * unit).collect()
     }
     fn concat(&self, xs: &[&Tensor<i16>], win: Window, ins: &[usize], out: usize) -> Tensor<i16> {
         let shifts: Vec<i32> = ins.iter().map(|&i| self.exp[i] - self.exp[out]).collect();

@@ -9,16 +9,20 @@
 mod cache;
 pub(crate) mod elementwise;
 pub(crate) mod exact;
+mod fusion;
 pub(crate) mod graph;
 pub(crate) mod inputs;
 mod kernels;
+mod loader;
 mod param;
 mod pass_plan;
 pub(crate) mod phases;
 pub(crate) mod reference;
 pub(crate) mod resize;
+pub(crate) mod se_pass;
 pub(crate) mod stage;
 mod tensor;
+pub(crate) mod unet;
 mod weights;
 pub mod zoo;
 
@@ -79,21 +83,39 @@ pub enum Border {
     /// Mirror without repeating the edge (`dcb|abcd|cba`), this many pixels out
     /// (Real-ESRGAN-ncnn-vulkan: 10).
     Reflect101(u32),
+    /// Mirror as [`Border::Reflect101`], `pad` pixels out, and on the right and bottom as
+    /// many more as make the image's size a multiple of `align` (realcugan-ncnn-vulkan: 18
+    /// and 2 at 2x, 14 and 4 at 3x, 19 and 2 at 4x).
+    Reflect101Aligned {
+        /// Pixels of border on every side.
+        pad: u32,
+        /// The multiple the image's size is rounded up to, on the right and bottom.
+        align: u32,
+    },
 }
 
 impl Border {
+    /// Pixels of border before the image (left, top).
     fn width(self) -> usize {
         match self {
-            Border::Replicate(n) | Border::Reflect101(n) => n as usize,
+            Border::Replicate(n) | Border::Reflect101(n) | Border::Reflect101Aligned { pad: n, .. } => n as usize,
         }
+    }
+    /// The padded length of an image axis of `n` pixels.
+    fn padded(self, n: usize) -> usize {
+        let align = match self {
+            Border::Reflect101Aligned { align, .. } => (align as usize).max(1),
+            _ => 1,
+        };
+        n.next_multiple_of(align) + 2 * self.width()
     }
     /// The source index that padded index `i` (may be negative or past `n`) reads.
     fn index(self, i: isize, n: usize) -> usize {
         let n = n as isize;
         let j = match self {
             Border::Replicate(_) => i.clamp(0, n - 1),
-            Border::Reflect101(_) if n == 1 => 0,
-            Border::Reflect101(_) => {
+            Border::Reflect101(_) | Border::Reflect101Aligned { .. } if n == 1 => 0,
+            Border::Reflect101(_) | Border::Reflect101Aligned { .. } => {
                 let period = 2 * (n - 1);
                 let m = i.rem_euclid(period);
                 if m < n {
@@ -192,7 +214,7 @@ impl Model {
     /// Parses and validates a model from the texts of its two files.
     pub fn from_parts(name: &str, param: &str, bin: &[u8]) -> std::result::Result<Model, String> {
         let layers = param::parse(param)?;
-        let mut graph = graph::build(&layers, bin)?;
+        let mut graph = loader::build(&layers, bin)?;
         let maps = graph.constant_maps()?;
         if maps.is_some() {
             graph.fold_constant_inputs(inputs::DEFAULT_NOISE);
@@ -202,8 +224,20 @@ impl Model {
         // Real-ESRGAN-ncnn-vulkan runs every model, by reflect-101 of 10 px, its convolutions
         // zero-padding at that border.
         // Models with constant input maps (SRMD) extend by their radius, as srmd-ncnn-vulkan does.
-        let border =
-            if graph.pads() && maps.is_none() { Border::Reflect101(10) } else { Border::Replicate(graph.halo as u32) };
+        // Real-CUGAN (valid convolutions, strided ones and crops): as realcugan-ncnn-vulkan
+        // pads it, its 4x models with the enlarged input added to their output.
+        let unet = graph.nodes.iter().any(|n| matches!(n.op, graph::Op::Crop(_) | graph::Op::SpaceToDepth(_)));
+        let border = match (graph.pads(), unet, graph.scale) {
+            (false, true, 2) => Border::Reflect101Aligned { pad: 18, align: 2 },
+            (false, true, 3) => Border::Reflect101Aligned { pad: 14, align: 4 },
+            (false, true, 4) => Border::Reflect101Aligned { pad: 19, align: 2 },
+            (false, true, _) => Border::Reflect101Aligned { pad: graph.halo as u32, align: 4 },
+            (true, _, _) if maps.is_none() => Border::Reflect101(10),
+            _ => Border::Replicate(graph.halo as u32),
+        };
+        if border == (Border::Reflect101Aligned { pad: 19, align: 2 }) {
+            graph.add_input_residual(4 * 19);
+        }
         Ok(Model {
             name: name.to_string(),
             graph,
@@ -386,44 +420,70 @@ impl Model {
         let (ow, oh) = (w * s, h * s);
         let t = tile.unwrap_or(ow.max(oh)).max(1);
         let mut px = vec![0u8; ow * oh * 3];
-        for ty in (0..oh).step_by(t) {
-            for tx in (0..ow).step_by(t) {
-                let rect = (tx, ty, (ow - tx).min(t), (oh - ty).min(t));
-                let window = self.input_window(w, h, rect);
-                let at = |x: usize, y: usize, c: usize| rgb[(y * w + x) * 3 + c];
-                let mut put = |x: usize, y: usize, v: [u8; 3]| px[(y * ow + x) * 3..][..3].copy_from_slice(&v);
-                match &ex {
-                    Some(e) => {
-                        let input =
-                            self.padded(w, h, window, |x, y, c| stage::to_fixed(at(x, y, c) as u32, 255) as i16);
-                        let o = reference::run_with(&self.graph, e.as_ref(), input, &mut |_, _| {})
-                            .map_err(Error::Internal)?;
-                        let e = e.exponent(self.graph.output);
-                        self.place(w, h, &o, rect, |x, y, v| {
-                            put(x, y, v.map(|q| stage::from_fixed(q as i32, e, 255) as u8))
-                        })?;
-                    }
-                    None => {
-                        let input = self.padded(w, h, window, |x, y, c| at(x, y, c) as f32 / 255.0);
-                        let o = reference::run(&self.graph, input).map_err(Error::Internal)?;
-                        self.place(w, h, &o, rect, |x, y, v| {
-                            put(x, y, v.map(|v| (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8))
-                        })?;
-                    }
+        let rects: Vec<_> = (0..oh)
+            .step_by(t)
+            .flat_map(|ty| (0..ow).step_by(t).map(move |tx| (tx, ty, (ow - tx).min(t), (oh - ty).min(t))))
+            .collect();
+        let at = |x: usize, y: usize, c: usize| rgb[(y * w + x) * 3 + c];
+        let fixed = |rect| {
+            Ok(self
+                .padded(w, h, self.input_window(w, h, rect), |x, y, c| stage::to_fixed(at(x, y, c) as u32, 255) as i16))
+        };
+        let float = |rect| Ok(self.padded(w, h, self.input_window(w, h, rect), |x, y, c| at(x, y, c) as f32 / 255.0));
+        let geo = self.se_geometry(w, h);
+        let g = &self.graph;
+        let mut put = |x: usize, y: usize, v: [u8; 3]| px[(y * ow + x) * 3..][..3].copy_from_slice(&v);
+        match &ex {
+            Some(e) => {
+                let scales = se_pass::scales(g, e.as_ref(), geo, &rects, &fixed, &mut || Ok(()))?;
+                let exponent = e.exponent(g.output);
+                for &rect in &rects {
+                    let o = reference::run_until(g, e.as_ref(), fixed(rect)?, &scales, g.output, &mut |_, _| {})
+                        .map_err(Error::Internal)?;
+                    self.place(w, h, &o, rect, |x, y, v| {
+                        put(x, y, v.map(|q| stage::from_fixed(q as i32, exponent, 255) as u8))
+                    })?;
+                }
+            }
+            None => {
+                let scales = se_pass::scales(g, &reference::Float, geo, &rects, &float, &mut || Ok(()))?;
+                for &rect in &rects {
+                    let o = reference::run_until(g, &reference::Float, float(rect)?, &scales, g.output, &mut |_, _| {})
+                        .map_err(Error::Internal)?;
+                    self.place(w, h, &o, rect, |x, y, v| {
+                        put(x, y, v.map(|v| (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8))
+                    })?;
                 }
             }
         }
         Ok(px)
     }
 
+    /// How the padded input of a `w x h` image lies against the output, for the SE blocks'
+    /// sums ([`se_pass::scales`]).
+    pub(crate) fn se_geometry(&self, w: usize, h: usize) -> se_pass::Geometry {
+        let s = self.graph.scale;
+        se_pass::Geometry {
+            padded: (self.border.padded(w), self.border.padded(h)),
+            pad: self.border.width(),
+            out: (w * s, h * s),
+            scale: s,
+        }
+    }
+
     /// The window of the padded input that output pixels `(x, y, w, h)` need: their source
     /// span plus the halo, within the padded image. Per axis (start, end).
     fn input_window(&self, w: usize, h: usize, (x, y, tw, th): (usize, usize, usize, usize)) -> [(usize, usize); 2] {
-        let (p, s, halo) = (self.border.width(), self.graph.scale, self.graph.halo + 1);
-        let span = |a: usize, n: usize, len: usize| {
-            ((a / s + p).saturating_sub(halo), ((a + n).div_ceil(s) + p + halo).min(len))
+        // With SE blocks, a tile at the image's edge reads the whole border (they average
+        // over it).
+        let (p, s, halo, se) = (self.border.width(), self.graph.scale, self.graph.halo + 1, self.graph.has_se());
+        let span = |a: usize, n: usize, image: usize| {
+            let len = self.border.padded(image);
+            let start = if a == 0 && se { 0 } else { (a / s + p).saturating_sub(halo) };
+            let end = if a + n >= image * s && se { len } else { ((a + n).div_ceil(s) + p + halo).min(len) };
+            (start, end)
         };
-        [span(x, tw, w + 2 * p), span(y, th, h + 2 * p)]
+        [span(x, tw, w), span(y, th, h)]
     }
 
     /// The padded input's `window` (3 channels), sample `(x, y, c)` of the image read by `at`
@@ -437,7 +497,8 @@ impl Model {
     ) -> reference::Tensor<T> {
         use rayon::prelude::*;
         let p = self.border.width();
-        let mut t = reference::Tensor::window(3, (x0, x1 - x0, w + 2 * p), (y0, y1 - y0, h + 2 * p));
+        let (gw, gh) = (self.border.padded(w), self.border.padded(h));
+        let mut t = reference::Tensor::window(3, (x0, x1 - x0, gw), (y0, y1 - y0, gh));
         let cols: Vec<usize> = (0..t.w).map(|xx| self.border.index((x0 + xx) as isize - p as isize, w)).collect();
         let th = t.h;
         t.data.par_chunks_mut(cols.len().max(1)).enumerate().for_each(|(r, row)| {
@@ -458,8 +519,16 @@ impl Model {
         out: &reference::Tensor<T>,
         (x, y, tw, th): (usize, usize, usize, usize),
     ) -> Result<(usize, usize)> {
+        // The output is centred on the padded input (networks shrink both sides alike).
         let s = self.graph.scale;
-        let (gx, gy) = (x + (out.gw - w * s) / 2, y + (out.gh - h * s) / 2);
+        let p = self.border.width() * s;
+        let offset =
+            |padded: usize, g: usize| (padded * s).checked_sub(g).map(|d| d / 2).and_then(|d| p.checked_sub(d));
+        let (Some(ox), Some(oy)) = (offset(self.border.padded(w), out.gw), offset(self.border.padded(h), out.gh))
+        else {
+            return Err(Error::Internal(format!("{}: the output does not cover the image", self.name)));
+        };
+        let (gx, gy) = (x + ox, y + oy);
         if gx < out.x0 || gy < out.y0 || gx + tw > out.x0 + out.w || gy + th > out.y0 + out.h {
             return Err(Error::Internal(format!("the halo of {} did not cover tile {x},{y}", self.name)));
         }

@@ -23,7 +23,7 @@ const TILES: [usize; 14] = [2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 
 /// image, which no tile of a smaller image reads, would make the late blobs of an upscaling
 /// network as large as the whole image at the output's scale).
 pub(crate) fn largest_window(model: &Model, (w, h): (usize, usize), tile: usize) -> Tensor<i16> {
-    let (p, s) = (model.border.width(), model.graph.scale);
+    let s = model.graph.scale;
     let n = tile * s;
     let pick = |len: usize| {
         let i = if (len * s).div_ceil(n) >= 3 { 1 } else { 0 };
@@ -31,7 +31,7 @@ pub(crate) fn largest_window(model: &Model, (w, h): (usize, usize), tile: usize)
     };
     let ((x, tw), (y, th)) = (pick(w), pick(h));
     let [(x0, x1), (y0, y1)] = model.input_window(w, h, (x, y, tw, th));
-    let (gw, gh) = (w + 2 * p, h + 2 * p);
+    let (gw, gh) = (model.border.padded(w), model.border.padded(h));
     Tensor { c: 3, h: y1 - y0, w: x1 - x0, x0, y0, gw, gh, data: Vec::new() }
 }
 
@@ -40,7 +40,7 @@ pub(crate) fn largest_window(model: &Model, (w, h): (usize, usize), tile: usize)
 /// start on an input pixel) on both sides, within the image and its border.
 pub(crate) fn tile_window(model: &Model, (w, h): (u32, u32), tile: usize) -> Span {
     let p = model.border.width();
-    let padded = (w as usize + 2 * p, h as usize + 2 * p);
+    let padded = (model.border.padded(w as usize), model.border.padded(h as usize));
     let pads = model.graph.pads();
     let tile = tile.min(w.max(h) as usize);
     // As `Model::input_window`: tile `i` reads `[i·tile + p - r, (i + 1)·tile + p + r)` of the
@@ -49,7 +49,10 @@ pub(crate) fn tile_window(model: &Model, (w, h): (u32, u32), tile: usize) -> Spa
     let r = model.graph.halo + 1;
     let meets_both = |len: usize| pads && r >= p && (((r - p) / tile + 1) * tile).min(len) + p + r >= len + 2 * p;
     let whole = (meets_both(w as usize), meets_both(h as usize));
-    Span { tile, reach: r + 1, border: if pads { p } else { 0 }, padded, whole }
+    // With SE blocks a tile at the image's edge reads the whole border: the windows reach
+    // the larger of the two.
+    let reach = if model.graph.has_se() { r.max(p) + 1 } else { r + 1 };
+    Span { tile, reach, border: if pads { p } else { 0 }, padded, whole }
 }
 
 /// The size of one pass: its tile edge (input pixels) and planned peak memory.
@@ -222,6 +225,11 @@ impl Graph {
 
     /// Whether a convolution zero-pads its input (then windows at the image's edge keep it; an
     /// all-valid network shrinks every window on every side).
+    pub(crate) fn has_se(&self) -> bool {
+        self.nodes.iter().any(|n| matches!(n.op, Op::Se(_)))
+    }
+
+    /// Whether any convolution pads its input (else the network shrinks by its halo).
     pub(crate) fn pads(&self) -> bool {
         self.nodes.iter().any(|n| matches!(&n.op, Op::Conv(c) if !c.transposed && c.pad.iter().any(|&p| p > 0)))
     }

@@ -35,7 +35,15 @@ pub(crate) trait Engine<T> {
     fn concat(&self, xs: &[&Tensor<T>], win: Window, ins: &[usize], out: usize) -> Tensor<T>;
     /// A bicubic resize of blob `inp` into blob `out`.
     fn resize(&self, r: &Resize, x: &Tensor<T>, inp: usize, out: usize) -> Result<Tensor<T>, String>;
+    /// `x · mul[c]` on channel `c` (a SE block's multipliers), blob `inp` into blob `out`.
+    fn scale(&self, mul: &[f32], x: Tensor<T>, inp: usize, out: usize) -> Tensor<T>;
+    /// Per channel, the sum of blob `b`'s values over `win` (within `x`), in real units —
+    /// exact for the integer engine, so that sums over parts add up to the whole's.
+    fn channel_sums(&self, x: &Tensor<T>, win: Window, b: usize) -> Vec<f64>;
 }
+
+/// Per SE block (by its pooled blob): its multipliers for the image at hand.
+pub(crate) type SeScales = std::collections::HashMap<usize, Vec<f32>>;
 
 /// A window `(x0, y0, w, h)` of the (padded) image, in one blob's pixels.
 pub(crate) type Window = (usize, usize, usize, usize);
@@ -48,9 +56,27 @@ pub(crate) fn run_with<T: Copy + Default, E: Engine<T>>(
     input: Tensor<T>,
     seen: &mut dyn FnMut(usize, &Tensor<T>),
 ) -> Result<Tensor<T>, String> {
+    run_until(g, engine, input, &SeScales::new(), g.output, seen)
+}
+
+/// [`run_with`] with the SE blocks' multipliers `scales` (a block missing there computes its
+/// own from its pooled blob, which must then be whole), stopping once blob `stop` is made and
+/// returning it.
+pub(crate) fn run_until<T: Copy + Default, E: Engine<T>>(
+    g: &Graph,
+    engine: &E,
+    input: Tensor<T>,
+    scales: &SeScales,
+    stop: usize,
+    seen: &mut dyn FnMut(usize, &Tensor<T>),
+) -> Result<Tensor<T>, String> {
     let mut blobs: Vec<Option<Tensor<T>>> = vec![None; g.blobs];
-    let last = g.last_uses();
+    let mut last = g.last_uses();
+    last[stop] = usize::MAX;
     for (n, node) in g.nodes.iter().enumerate() {
+        if blobs[stop].is_some() {
+            break;
+        }
         let missing = || format!("{}: input blob not computed", node.name);
         let first = node.inputs.first().copied().unwrap_or(0);
         // A blob read for the last time by a layer that consumes it is moved, not copied.
@@ -82,6 +108,26 @@ pub(crate) fn run_with<T: Copy + Default, E: Engine<T>>(
                 vec![engine.product(&xs, win, &node.inputs, node.outputs[0])]
             }
             Op::Split => vec![owned(b)?; node.outputs.len()],
+            Op::Crop(amounts) => vec![crop(amounts, blob(b, first, &node.name)?)],
+            Op::SpaceToDepth(s) => vec![space_to_depth(*s, blob(b, first, &node.name)?)],
+            Op::Se(se) => {
+                let mul = match scales.get(&se.pooled) {
+                    Some(m) => m.clone(),
+                    None => {
+                        let p = blob(b, se.pooled, &node.name)?;
+                        if (p.x0, p.y0, p.w, p.h) != (0, 0, p.gw, p.gh) {
+                            return Err(format!(
+                                "{}: a SE block on part of the image needs its multipliers",
+                                node.name
+                            ));
+                        }
+                        let count = (p.w * p.h).max(1) as f64;
+                        let sums = engine.channel_sums(p, (0, 0, p.w, p.h), se.pooled);
+                        se.multipliers(&sums.iter().map(|s| s / count).collect::<Vec<_>>())
+                    }
+                };
+                vec![engine.scale(&mul, blob(b, first, &node.name)?.clone(), first, node.outputs[0])]
+            }
         };
         for &i in &node.inputs {
             if last[i] == n {
@@ -93,7 +139,7 @@ pub(crate) fn run_with<T: Copy + Default, E: Engine<T>>(
             blobs[o] = Some(t);
         }
     }
-    blobs[g.output].take().ok_or_else(|| "the output blob was not computed".into())
+    blobs[stop].take().ok_or_else(|| "the output blob was not computed".into())
 }
 
 /// Blobs `ins`, computed, and their common window.
@@ -154,18 +200,81 @@ impl Engine<f32> for Float {
     fn resize(&self, r: &Resize, x: &Tensor, _inp: usize, _out: usize) -> Result<Tensor, String> {
         super::resize::float(r, x)
     }
+    fn scale(&self, mul: &[f32], mut t: Tensor, _i: usize, _o: usize) -> Tensor {
+        per_channel(&mut t, |c, v| *v *= at(mul, c));
+        t
+    }
+    fn channel_sums(&self, x: &Tensor, win: Window, _b: usize) -> Vec<f64> {
+        sums_with(x, win, |v| v as f64)
+    }
+}
+
+/// Per channel, the sum of `f(value)` over window `(x0, y0, w, h)` of `x`'s blob (in f64).
+pub(crate) fn sums_with<T: Copy + Sync>(
+    x: &Tensor<T>,
+    (x0, y0, w, h): Window,
+    f: impl Fn(T) -> f64 + Sync,
+) -> Vec<f64> {
+    (0..x.c)
+        .into_par_iter()
+        .map(|c| (y0..y0 + h).map(|y| row_of(x, c, y, x0, w).iter().map(|&v| f(v)).sum::<f64>()).sum())
+        .collect()
+}
+
+/// The window of `x` less `[left, top, right, bottom]` pixels of its blob's edges, in the
+/// cropped blob's coordinates.
+pub(crate) fn crop<T: Copy + Default>(&[l, t, r, b]: &[usize; 4], x: &Tensor<T>) -> Tensor<T> {
+    let axis = |a: usize, n: usize, g: usize, lo: usize, hi: usize| {
+        let keep = g.saturating_sub(lo + hi);
+        let start = a.saturating_sub(lo).min(keep);
+        (start, (a + n).saturating_sub(lo).clamp(start, keep) - start, keep)
+    };
+    let (xa, ya) = (axis(x.x0, x.w, x.gw, l, r), axis(x.y0, x.h, x.gh, t, b));
+    let mut out = Tensor::window(x.c, xa, ya);
+    for c in 0..x.c {
+        for y in 0..out.h {
+            let src = row_of(x, c, ya.0 + y + t, xa.0 + l, out.w);
+            out.data[(c * out.h + y) * out.w..][..out.w].copy_from_slice(src);
+        }
+    }
+    out
+}
+
+/// The output window of space to depth by `s` along one axis: the whole groups of `s` inside
+/// `[a, a + n)` of a blob of `g` (a last partial group is dropped, as a strided convolution
+/// drops it).
+pub(crate) fn s2d_range(a: usize, n: usize, g: usize, s: usize) -> (usize, usize, usize) {
+    let (start, end) = (a.div_ceil(s), ((a + n).min(g) / s).max(a.div_ceil(s)));
+    (start, end - start, g / s)
+}
+
+/// Space to depth by `s`: output channel `(c·s + i)·s + j` at `(y, x)` is input channel `c`
+/// at `(y·s + i, x·s + j)`.
+pub(crate) fn space_to_depth<T: Copy + Default>(s: usize, x: &Tensor<T>) -> Tensor<T> {
+    let (xa, ya) = (s2d_range(x.x0, x.w, x.gw, s), s2d_range(x.y0, x.h, x.gh, s));
+    let mut out = Tensor::window(x.c * s * s, xa, ya);
+    if out.w == 0 || out.h == 0 {
+        return out;
+    }
+    for c in 0..x.c {
+        for i in 0..s {
+            for j in 0..s {
+                let oc = (c * s + i) * s + j;
+                for y in 0..out.h {
+                    let src = row_of(x, c, (ya.0 + y) * s + i, xa.0 * s + j, (out.w - 1) * s + 1);
+                    let dst = &mut out.data[(oc * out.h + y) * out.w..][..out.w];
+                    dst.iter_mut().zip(src.iter().step_by(s)).for_each(|(d, &v)| *d = v);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `f(channel, value)` on every value of `t`, planes in parallel.
 pub(crate) fn per_channel<T: Send>(t: &mut Tensor<T>, f: impl Fn(usize, &mut T) + Sync) {
     let plane = (t.h * t.w).max(1);
     t.data.par_chunks_mut(plane).enumerate().for_each(|(c, p)| p.iter_mut().for_each(|v| f(c, v)));
-}
-
-/// Runs `g` on `input` with the float reference.
-#[cfg(feature = "testing")]
-pub(crate) fn run(g: &Graph, input: Tensor) -> Result<Tensor, String> {
-    run_with(g, &Float, input, &mut |_, _| {})
 }
 
 fn activate(a: &Act, c: usize, v: f32) -> f32 {

@@ -155,6 +155,20 @@ pub(crate) struct Pass<'a> {
 /// Output pixels `(x, y, w, h)`.
 type Rect = (usize, usize, usize, usize);
 
+/// The padded input window output pixels `rect` read from `store`, as the network's integers
+/// (on the current thread pool).
+fn input_window(model: &Model, store: &Store, info: &ImageInfo, rect: Rect) -> Tensor<i16> {
+    let (w, h) = (info.width as usize, info.height as usize);
+    let layout = info.layout;
+    let (ch, max) = (layout.channels.count(), layout.depth.max_value());
+    let window = model.input_window(w, h, rect);
+    let read = |x: usize, y: usize, c: usize| {
+        let c = if ch < 3 { 0 } else { c };
+        to_fixed(layout.depth.read(store.row(y), x * ch + c), max) as i16
+    };
+    model.padded(w, h, window, read)
+}
+
 impl Pass<'_> {
     fn scale(&self) -> usize {
         self.model.graph.scale
@@ -178,6 +192,7 @@ impl Pass<'_> {
         // One alpha tile, reused (only its valid pixels are read).
         let mut alpha_tile = if alpha.is_some() { vec![0u8; t * t * layout.depth.bytes()] } else { Vec::new() };
         let mut done = 0;
+        let scales = self.se_scales(t)?;
         // One tile is in flight on the device while the next one's window is read and
         // submitted; then the first is read back and placed while the device works.
         let mut pending: Option<(Flight, Rect)> = None;
@@ -189,7 +204,7 @@ impl Pass<'_> {
             let started = match next {
                 Some((x, y)) => {
                     let rect = (x, y, t.min(ow - x), t.min(oh - y));
-                    Some((self.start(rect)?, rect))
+                    Some((self.start(rect, &scales)?, rect))
                 }
                 None => None,
             };
@@ -216,18 +231,41 @@ impl Pass<'_> {
         Ok(out)
     }
 
+    /// The SE blocks' multipliers for this image (none for most models), from runs of the
+    /// network's first layers on the tiles of edge `t` (see `se_pass.rs`).
+    fn se_scales(&self, t: usize) -> Result<reference::SeScales> {
+        let g = &self.model.graph;
+        if !g.has_se() {
+            return Ok(reference::SeScales::new());
+        }
+        let (w, h, s) = (self.info.width as usize, self.info.height as usize, self.scale());
+        let (ow, oh) = (w * s, h * s);
+        let rects: Vec<Rect> = (0..oh)
+            .step_by(t)
+            .flat_map(|ty| (0..ow).step_by(t).map(move |tx| (tx, ty, t.min(ow - tx), t.min(oh - ty))))
+            .collect();
+        let geo = self.model.se_geometry(w, h);
+        let (model, store, info, cancel) = (self.model, self.input, self.info, self.cancel);
+        let input = |rect: Rect| Ok(input_window(model, store, info, rect));
+        let mut each = || match cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            true => Err(Error::Interrupted { signal: None }),
+            false => Ok(()),
+        };
+        let t0 = std::time::Instant::now();
+        let exact = self.exact;
+        let scales = self.pool.install(|| super::se_pass::scales(g, exact, geo, &rects, &input, &mut each));
+        self.add_network(t0.elapsed().as_secs_f64());
+        scales
+    }
+
     /// Output pixels `rect` (of the cropped output): reads their input window and submits the
     /// network to the device, or runs it on the CPU.
-    fn start(&self, rect: Rect) -> Result<Flight> {
+    fn start(&self, rect: Rect, scales: &reference::SeScales) -> Result<Flight> {
         let (w, h) = (self.info.width as usize, self.info.height as usize);
         let layout = self.info.layout;
         let (ch, max) = (layout.channels.count(), layout.depth.max_value());
-        let window = self.model.input_window(w, h, rect);
-        let read = |x: usize, y: usize, c: usize| {
-            let c = if ch < 3 { 0 } else { c };
-            to_fixed(layout.depth.read(self.input.row(y), x * ch + c), max) as i16
-        };
-        let input = self.pool.install(|| self.model.padded(w, h, window, read));
+        let (model, store, info) = (self.model, self.input, self.info);
+        let input = self.pool.install(|| input_window(model, store, info, rect));
         let (g, t) = (&self.model.graph, std::time::Instant::now());
         let samples = |out: &Tensor<i16>| {
             let (ox, oy) = self.model.origin(w, h, out, rect)?;
@@ -239,7 +277,7 @@ impl Pass<'_> {
             None => {
                 let out = self
                     .pool
-                    .install(|| reference::run_with(g, self.exact, input, &mut |_, _| {}))
+                    .install(|| reference::run_until(g, self.exact, input, scales, g.output, &mut |_, _| {}))
                     .map_err(Error::Internal)?;
                 let s = samples(&out)?;
                 let mut bytes = vec![0u8; s.row_bytes() * rect.3];

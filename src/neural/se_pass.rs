@@ -1,0 +1,73 @@
+//! The SE blocks' multipliers for an image computed tile by tile (see `unet.rs`): for each
+//! block in network order, the network up to the block's pooled blob on every tile (with the
+//! multipliers found so far), each tile adding the channel sums of the blob pixels it owns
+//! ([`owned_range`]). The exact engine's sums are exact, so every tiling gives the same
+//! multipliers as the whole image does.
+
+use super::graph::{Graph, Op};
+use super::reference::{self, Engine, SeScales, Tensor};
+use super::unet::{owned_range, AxisPlace};
+use crate::error::{Error, Result};
+
+/// Output pixels `(x, y, w, h)`.
+type Rect = (usize, usize, usize, usize);
+
+/// How the padded input lies against the output, per axis: the padded input's length, the
+/// pixels of border before the image, and the output's length; and the model's scale.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Geometry {
+    pub padded: (usize, usize),
+    pub pad: usize,
+    pub out: (usize, usize),
+    pub scale: usize,
+}
+
+/// The multipliers of every SE block of `g` (none: empty) for the image whose tiles `rects`
+/// cover the output; `input(rect)` is the padded input window tile `rect` reads; `each()` is
+/// called once per tile run (for cancellation and progress).
+pub(crate) fn scales<T: Copy + Default, E: Engine<T>>(
+    g: &Graph,
+    engine: &E,
+    geo: Geometry,
+    rects: &[Rect],
+    input: &dyn Fn(Rect) -> Result<Tensor<T>>,
+    each: &mut dyn FnMut() -> Result<()>,
+) -> Result<SeScales> {
+    let mut scales = SeScales::new();
+    for node in &g.nodes {
+        let Op::Se(se) = &node.op else { continue };
+        let b = se.pooled;
+        let (_, num, den) = g.sizes[b];
+        let mut sums: Vec<f64> = Vec::new();
+        let mut count = 0usize;
+        for &rect in rects {
+            each()?;
+            let t =
+                reference::run_until(g, engine, input(rect)?, &scales, b, &mut |_, _| {}).map_err(Error::Internal)?;
+            let place = |len: usize, padded: usize| AxisPlace { num, den, len, padded, pad: geo.pad, scale: geo.scale };
+            let (x0, x1) = owned_range(place(t.gw, geo.padded.0), rect.0, rect.0 + rect.2, geo.out.0);
+            let (y0, y1) = owned_range(place(t.gh, geo.padded.1), rect.1, rect.1 + rect.3, geo.out.1);
+            if x0 < t.x0 || y0 < t.y0 || x1 > t.x0 + t.w || y1 > t.y0 + t.h {
+                return Err(Error::Internal(format!(
+                    "{}: tile {rect:?} did not cover the pixels it owns ({x0}..{x1}, {y0}..{y1} of {:?})",
+                    node.name,
+                    (t.x0, t.w, t.gw, t.y0, t.h, t.gh)
+                )));
+            }
+            let part = engine.channel_sums(&t, (x0, y0, x1 - x0, y1 - y0), b);
+            sums.resize(part.len(), 0.0);
+            sums.iter_mut().zip(part).for_each(|(s, p)| *s += p);
+            count += (x1 - x0) * (y1 - y0);
+            if rect.0 + rect.2 >= geo.out.0 && rect.1 + rect.3 >= geo.out.1 && count != t.gw * t.gh {
+                return Err(Error::Internal(format!(
+                    "{}: the tiles owned {count} of {} pixels",
+                    node.name,
+                    t.gw * t.gh
+                )));
+            }
+        }
+        let means: Vec<f64> = sums.iter().map(|s| s / count.max(1) as f64).collect();
+        scales.insert(b, se.multipliers(&means));
+    }
+    Ok(scales)
+}
