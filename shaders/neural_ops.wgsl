@@ -32,6 +32,32 @@ fn shuffle(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     y[i] = a[((c * r * r + (yy % r) * r + xx % r) * p[3] + yy / r) * p[2] + xx / r];
 }
 
+// Space to depth by s: p = [s, out channels, out w, out h, in w, in h, dx, dy]; output
+// channel (c·s + i)·s + j at (y, x) is input channel c at (y·s + i + dy, x·s + j + dx) of the
+// input's window.
+@compute @workgroup_size(64)
+fn unshuffle(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    _ = b[0];
+    let i = i32(flat(gid, g));
+    let s = p[0]; let w = p[2]; let h = p[3];
+    if i >= p[1] * w * h { return; }
+    let oc = i / (w * h); let yy = (i / w) % h; let xx = i % w;
+    let c = oc / (s * s); let r = (oc / s) % s; let q = oc % s;
+    y[i] = a[(c * p[5] + yy * s + r + p[7]) * p[4] + xx * s + q + p[6]];
+}
+
+// A window of the input: p = [channels, out w, out h, in w, in h, dx, dy]; output (y, x) is
+// input (y + dy, x + dx) of the input's window.
+@compute @workgroup_size(64)
+fn crop(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    _ = b[0];
+    let i = i32(flat(gid, g));
+    let w = p[1]; let h = p[2];
+    if i >= p[0] * w * h { return; }
+    let c = i / (w * h); let yy = (i / w) % h; let xx = i % w;
+    y[i] = a[(c * p[4] + yy + p[6]) * p[3] + xx + p[5]];
+}
+
 // Nearest enlargement: p = [sh, sw, channels, in w, in h].
 @compute @workgroup_size(64)
 fn nearest(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {

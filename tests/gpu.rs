@@ -374,3 +374,14 @@ fn span_layers_on_the_gpu_match_the_cpu() {
     let g = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural/span-like.param");
     assert_gpu_matches_cpu(gigascale::Model::load(&g).unwrap(), 43, (40, 36), "span-like");
 }
+
+/// Real-CUGAN's layers (space to depth, crops, a SE block whose sums are read back from the
+/// device tile by tile) on the device: the CPU's bytes, whole and in tiles.
+#[test]
+fn unet_layers_on_the_gpu_match_the_cpu() {
+    if !gpu_available() {
+        return;
+    }
+    let (param, bin) = unet_model(11);
+    assert_gpu_matches_cpu(gigascale::Model::from_parts("unet", &param, &bin).unwrap(), 47, (96, 80), "unet");
+}

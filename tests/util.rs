@@ -132,6 +132,37 @@ pub fn dense_model(seed: u64) -> (String, Vec<u8>) {
     (param.to_string(), bin)
 }
 
+/// An x2 U-Net in Real-CUGAN's form: valid 3x3 convolution, a strided 2x2 convolution down, a
+/// SE block, a 2x2 deconvolution up added to a crop of the skip connection, and a 4x4
+/// deconvolution of stride 2 (cropped by 3) to the output. f32 weights from `seed`.
+pub fn unet_model(seed: u64) -> (String, Vec<u8>) {
+    let param = "7767517\n14 17\nInput in0 0 1 in0\n\
+        Convolution c0 1 1 in0 a 0=8 1=3 5=1 6=216 9=2 -23310=1,1.000000e-01\n\
+        Split s0 1 2 a a1 a2\n\
+        Convolution down 1 1 a2 b 0=8 1=2 3=2 5=1 6=256 9=2 -23310=1,1.000000e-01\n\
+        Convolution c1 1 1 b c 0=8 1=3 5=1 6=576 9=2 -23310=1,1.000000e-01\n\
+        Split s1 1 2 c c1 c2\n\
+        Pooling gap 1 1 c2 g 0=1 4=1\n\
+        InnerProduct f0 1 1 g h 0=2 1=1 2=16 9=1\n\
+        InnerProduct f1 1 1 h k 0=8 1=1 2=16 9=4\n\
+        BinaryOp se 2 1 c1 k d 0=2\n\
+        Deconvolution up 1 1 d e 0=8 1=2 3=2 5=1 6=256 9=2 -23310=1,1.000000e-01\n\
+        Crop skip 1 1 a1 f -23309=2,2,2 -23310=2,-2,-2 -23311=2,1,2\n\
+        BinaryOp add 2 1 e f m 0=0\n\
+        Deconvolution out 1 1 m out0 0=3 1=4 3=2 4=3 5=1 6=384\n";
+    let mut rng = Lcg(seed);
+    let mut value = |scale: f32| ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale;
+    let mut bin = Vec::new();
+    for (n, bias, scale) in
+        [(216, 8, 0.6), (256, 8, 0.4), (576, 8, 0.3), (16, 2, 0.5), (16, 8, 1.0), (256, 8, 0.4), (384, 3, 0.2)]
+    {
+        bin.extend(0u32.to_le_bytes());
+        (0..n).for_each(|_| bin.extend(value(scale).to_le_bytes()));
+        (0..bias).for_each(|_| bin.extend(value(0.1).to_le_bytes()));
+    }
+    (param.to_string(), bin)
+}
+
 /// A command's stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -11,7 +11,7 @@ use super::setup::{open_device, Device};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::graph::{Graph, Op};
-use crate::neural::reference::{conv_window, Tensor};
+use crate::neural::reference::{conv_window, SeScales, Tensor};
 use crate::neural::stage::{tracing, DeviceLimits, NetDevice, Samples, Ticket};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -55,7 +55,8 @@ impl NetDevice for NeuralGpu {
         // buffers takes a while) without computing anything.
         self.dry.store(true, std::sync::atomic::Ordering::Relaxed);
         let crop = |o: &Tensor<i16>| Ok(Samples { crop: (0, 0, o.w, o.h), exponent: 0, max: 255, grey: false, bps: 1 });
-        let r = self.submit(g, ex, window, &crop).and_then(|t| self.finish(t, &mut |_| {}));
+        let none = SeScales::new();
+        let r = self.submit(g, ex, window, &none, &crop).and_then(|t| self.finish(t, &mut |_| {}));
         self.dry.store(false, std::sync::atomic::Ordering::Relaxed);
         r
     }
@@ -65,9 +66,14 @@ impl NetDevice for NeuralGpu {
         g: &Graph,
         ex: &Exact,
         input: Tensor<i16>,
+        scales: &SeScales,
         samples: &dyn Fn(&Tensor<i16>) -> Result<Samples>,
     ) -> Result<Ticket> {
-        Ok(Box::new(NeuralGpu::submit(self, g, ex, input, samples)?))
+        Ok(Box::new(NeuralGpu::submit(self, g, ex, input, scales, samples)?))
+    }
+
+    fn prefix(&self, g: &Graph, ex: &Exact, input: Tensor<i16>, scales: &SeScales, stop: usize) -> Result<Tensor<i16>> {
+        NeuralGpu::prefix(self, g, ex, input, scales, stop)
     }
 
     fn finish(&self, t: Ticket, take: &mut dyn FnMut(&[u8])) -> Result<()> {
@@ -153,6 +159,7 @@ impl NeuralGpu {
         g.nodes.iter().enumerate().find_map(|(n, node)| {
             let ok = match &node.op {
                 Op::Input | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Resize(_) | Op::Split | Op::Concat => true,
+                Op::Crop(_) | Op::SpaceToDepth(_) | Op::Se(_) => true,
                 Op::Conv(c) => c.dilation == 1 && ex.device_conv(n, c).is_some(),
                 Op::Sum(k) => ex.sum_terms(k, &node.inputs, node.outputs[0]).is_some_and(|t| t.len() == 2),
                 Op::Affine { .. } => ex.affine_terms(n).is_some(),
@@ -180,18 +187,54 @@ impl NeuralGpu {
         g: &Graph,
         ex: &Exact,
         input: Tensor<i16>,
+        scales: &SeScales,
         samples: &dyn Fn(&Tensor<i16>) -> Result<Samples>,
     ) -> Result<InFlight> {
         self.check()?;
         let t0 = std::time::Instant::now();
         let enc = &mut self.dev.device.create_command_encoder(&Default::default());
-        let last = g.last_uses();
+        let out = self.record(enc, g, ex, &input, scales, g.output)?;
+        let spec = samples(&out.shape)?;
+        let converted = self.samples(enc, &out, &spec)?;
+        self.recycle(out.buf);
+        let bytes = spec.row_bytes() * spec.crop.3;
+        if tracing() {
+            eprintln!("neural trace: recorded in {:.3} s", t0.elapsed().as_secs_f64());
+        }
+        let words = (bytes as u64).div_ceil(4).max(4) * 4;
+        let staging = self.staging_buffer(words)?;
+        let converted = converted.buf;
+        if self.is_dry() {
+            return Ok(InFlight { index: None, staging, converted, bytes });
+        }
+        enc.copy_buffer_to_buffer(&converted, 0, &staging, 0, words);
+        let enc = std::mem::replace(enc, self.dev.device.create_command_encoder(&Default::default()));
+        let index = Some(self.dev.queue.submit([enc.finish()]));
+        Ok(InFlight { index, staging, converted, bytes })
+    }
+
+    /// Records `g` on `input` up to blob `stop` (with the SE blocks' multipliers `scales`) and
+    /// returns that blob; every other blob's buffer goes back to the pool.
+    fn record(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        g: &Graph,
+        ex: &Exact,
+        input: &Tensor<i16>,
+        scales: &SeScales,
+        stop: usize,
+    ) -> Result<Blob> {
+        let mut last = g.last_uses();
+        last[stop] = usize::MAX;
         let mut blobs: Vec<Option<Blob>> = vec![None; g.blobs];
         for (n, node) in g.nodes.iter().enumerate() {
+            if blobs[stop].is_some() {
+                break;
+            }
             let get =
                 |i: usize| blobs[i].clone().ok_or_else(|| Error::Internal(format!("{}: blob missing", node.name)));
             let out = match &node.op {
-                Op::Input => self.upload(&input)?,
+                Op::Input => self.upload(input)?,
                 Op::Conv(c) => self.conv(enc, n, c, ex, &get(node.inputs[0])?)?,
                 Op::PixelShuffle(r) => self.shuffle(enc, *r, &get(node.inputs[0])?)?,
                 Op::Nearest(sh, sw) => self.nearest(enc, *sh, *sw, &get(node.inputs[0])?)?,
@@ -223,7 +266,18 @@ impl NeuralGpu {
                     self.lookup(enc, n, t, &get(node.inputs[0])?)?
                 }
                 Op::Split => get(node.inputs[0])?,
-                _ => return Err(Error::Gpu(format!("layer {} has no GPU form", node.name))),
+                Op::Act(_) => return Err(Error::Gpu(format!("layer {} has no GPU form", node.name))),
+                Op::Crop(amounts) => self.crop(enc, amounts, &get(node.inputs[0])?)?,
+                Op::SpaceToDepth(s) => self.unshuffle(enc, *s, &get(node.inputs[0])?)?,
+                Op::Se(se) => {
+                    let mul = match scales.get(&se.pooled) {
+                        Some(m) => m.clone(),
+                        None if self.is_dry() => vec![0.0],
+                        None => return Err(Error::Internal(format!("{}: no SE multipliers", node.name))),
+                    };
+                    let terms = ex.scale_terms(&mul, node.inputs[0], node.outputs[0]);
+                    self.affine(enc, &terms, &get(node.inputs[0])?)?
+                }
             };
             for &i in &node.inputs {
                 if last[i] == n {
@@ -236,24 +290,7 @@ impl NeuralGpu {
                 blobs[o] = Some(out.clone());
             }
         }
-        let out = blobs[g.output].take().ok_or_else(|| Error::Internal("the output blob was not computed".into()))?;
-        let spec = samples(&out.shape)?;
-        let converted = self.samples(enc, &out, &spec)?;
-        self.recycle(out.buf);
-        let bytes = spec.row_bytes() * spec.crop.3;
-        if tracing() {
-            eprintln!("neural trace: recorded in {:.3} s", t0.elapsed().as_secs_f64());
-        }
-        let words = (bytes as u64).div_ceil(4).max(4) * 4;
-        let staging = self.staging_buffer(words)?;
-        let converted = converted.buf;
-        if self.is_dry() {
-            return Ok(InFlight { index: None, staging, converted, bytes });
-        }
-        enc.copy_buffer_to_buffer(&converted, 0, &staging, 0, words);
-        let enc = std::mem::replace(enc, self.dev.device.create_command_encoder(&Default::default()));
-        let index = Some(self.dev.queue.submit([enc.finish()]));
-        Ok(InFlight { index, staging, converted, bytes })
+        blobs[stop].take().ok_or_else(|| Error::Internal("the output blob was not computed".into()))
     }
 
     fn buffer(&self, bytes: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
@@ -348,6 +385,47 @@ impl NeuralGpu {
             free.push(staging);
         }
         Ok(())
+    }
+
+    /// Runs `g` on `input` up to blob `stop` and reads that blob back (waiting for it).
+    pub(crate) fn prefix(
+        &self,
+        g: &Graph,
+        ex: &Exact,
+        input: Tensor<i16>,
+        scales: &SeScales,
+        stop: usize,
+    ) -> Result<Tensor<i16>> {
+        self.check()?;
+        let mut enc = self.dev.device.create_command_encoder(&Default::default());
+        let blob = self.record(&mut enc, g, ex, &input, scales, stop)?;
+        let s = blob.shape.clone();
+        let bytes = (s.c * s.w * s.h) as u64 * 4;
+        let staging = self.staging_buffer(bytes.max(16))?;
+        enc.copy_buffer_to_buffer(&blob.buf, 0, &staging, 0, bytes.max(16).min(blob.buf.size()));
+        let index = self.dev.queue.submit([enc.finish()]);
+        self.recycle(blob.buf);
+        let slice = staging.slice(..bytes.max(16));
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        let wait = wgpu::PollType::Wait { submission_index: Some(index), timeout: None };
+        self.dev.device.poll(wait).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("read-back was dropped".into()))?
+            .map_err(|e| Error::Gpu(format!("map: {e}")))?;
+        self.check()?;
+        let data = {
+            let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("read-back view: {e}")))?;
+            let words: &[i32] = bytemuck::cast_slice(&view[..bytes as usize]);
+            words.iter().map(|&v| v as i16).collect()
+        };
+        staging.unmap();
+        if let Ok(mut free) = self.staging.lock() {
+            free.push(staging);
+        }
+        Ok(Tensor { data, ..s })
     }
 
     /// Records one dispatch of `pipe` with `entries` bound, `groups` workgroups.

@@ -8,7 +8,7 @@ use super::neural_shader::OPS_GROUP;
 use crate::error::{Error, Result};
 use crate::neural::graph::Resize;
 use crate::neural::phases;
-use crate::neural::reference::Tensor;
+use crate::neural::reference::{self, Tensor};
 use crate::neural::resize;
 use crate::neural::stage::Samples;
 use std::sync::Arc;
@@ -23,6 +23,24 @@ impl NeuralGpu {
         let s = &x.shape;
         let out = shape(s.c / (r * r), [(s.x0 * r, s.w * r, s.gw * r), (s.y0 * r, s.h * r, s.gh * r)]);
         self.op(enc, "shuffle", &[r as i32, out.c as i32, s.w as i32, s.h as i32], (x, None), out)
+    }
+
+    /// Space to depth by `s` (`reference::space_to_depth`).
+    pub(super) fn unshuffle(&self, enc: &mut wgpu::CommandEncoder, s: usize, x: &Blob) -> Result<Blob> {
+        let i = &x.shape;
+        let (xa, ya) = (reference::s2d_range(i.x0, i.w, i.gw, s), reference::s2d_range(i.y0, i.h, i.gh, s));
+        let out = shape(i.c * s * s, [xa, ya]);
+        let p = [s, out.c, out.w, out.h, i.w, i.h, xa.0 * s - i.x0, ya.0 * s - i.y0].map(|v| v as i32);
+        self.op(enc, "unshuffle", &p, (x, None), out)
+    }
+
+    /// The window of `x` less `amounts` of its blob's edges (`reference::crop`).
+    pub(super) fn crop(&self, enc: &mut wgpu::CommandEncoder, amounts: &[usize; 4], x: &Blob) -> Result<Blob> {
+        let i = &x.shape;
+        let out = reference::crop(amounts, &Tensor::<i16> { data: Vec::new(), c: 0, ..i.clone() });
+        let out = shape(i.c, [(out.x0, out.w, out.gw), (out.y0, out.h, out.gh)]);
+        let p = [i.c, out.w, out.h, i.w, i.h, out.x0 + amounts[0] - i.x0, out.y0 + amounts[1] - i.y0].map(|v| v as i32);
+        self.op(enc, "crop", &p, (x, None), out)
     }
 
     pub(super) fn nearest(&self, enc: &mut wgpu::CommandEncoder, sh: usize, sw: usize, x: &Blob) -> Result<Blob> {

@@ -43,8 +43,20 @@ pub(crate) const OPS_GROUP: usize = 64;
 const COMMON: &str = include_str!("../../shaders/neural_common.wgsl");
 
 /// The entry points of `shaders/neural_ops.wgsl`.
-pub(super) const OPS: [&str; 10] =
-    ["interleave", "shuffle", "nearest", "sum2", "concat", "resize", "samples", "product", "affine", "lookup"];
+pub(super) const OPS: [&str; 12] = [
+    "interleave",
+    "shuffle",
+    "unshuffle",
+    "crop",
+    "nearest",
+    "sum2",
+    "concat",
+    "resize",
+    "samples",
+    "product",
+    "affine",
+    "lookup",
+];
 
 /// The entry points of `shaders/neural_ops.wgsl`, with the rounding helpers.
 pub(crate) fn ops_shader() -> String {

@@ -284,6 +284,12 @@ impl Exact {
         fits.then_some(terms)
     }
 
+    /// A SE block's multipliers `mul` (blob `inp` into blob `out`) as an affine layer's
+    /// per-channel multiplier, addend and shift.
+    pub(crate) fn scale_terms(&self, mul: &[f32], inp: usize, out: usize) -> Vec<[i32; 3]> {
+        quantise_affine(mul, &[0.0], self.exp[inp], self.exp[out])
+    }
+
     /// The exponent of blob `b`.
     pub(crate) fn exponent(&self, b: usize) -> i32 {
         self.exp[b]
@@ -438,9 +444,9 @@ impl Engine<i16> for Exact {
         let v = |m: [i32; 4], q: &[i32; 4]| saturate(shift_round((0..4).map(|k| m[k] * q[k]).sum(), shift)) as i16;
         super::resize::apply(r, x, super::resize::fixed, h, v)
     }
-    /// The multipliers as an affine layer's (made for the image at hand).
+    /// The multipliers as an affine layer's (made for the image at hand: [`Exact::scale_terms`]).
     fn scale(&self, mul: &[f32], mut t: Tensor<i16>, inp: usize, out: usize) -> Tensor<i16> {
-        let terms = quantise_affine(mul, &[0.0], self.exp[inp], self.exp[out]);
+        let terms = self.scale_terms(mul, inp, out);
         reference::per_channel(&mut t, |c, v| {
             let [m, a, s] = at(&terms, c);
             *v = saturate(shift_round((*v as i32) * m + a, s)) as i16;

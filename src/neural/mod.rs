@@ -435,7 +435,11 @@ impl Model {
         let mut put = |x: usize, y: usize, v: [u8; 3]| px[(y * ow + x) * 3..][..3].copy_from_slice(&v);
         match &ex {
             Some(e) => {
-                let scales = se_pass::scales(g, e.as_ref(), geo, &rects, &fixed, &mut || Ok(()))?;
+                let run = |rect, scales: &reference::SeScales, stop| {
+                    reference::run_until(g, e.as_ref(), fixed(rect)?, scales, stop, &mut |_, _| {})
+                        .map_err(Error::Internal)
+                };
+                let scales = se_pass::scales(g, e.as_ref(), geo, &rects, &run, &mut || Ok(()))?;
                 let exponent = e.exponent(g.output);
                 for &rect in &rects {
                     let o = reference::run_until(g, e.as_ref(), fixed(rect)?, &scales, g.output, &mut |_, _| {})
@@ -446,7 +450,11 @@ impl Model {
                 }
             }
             None => {
-                let scales = se_pass::scales(g, &reference::Float, geo, &rects, &float, &mut || Ok(()))?;
+                let run = |rect, scales: &reference::SeScales, stop| {
+                    reference::run_until(g, &reference::Float, float(rect)?, scales, stop, &mut |_, _| {})
+                        .map_err(Error::Internal)
+                };
+                let scales = se_pass::scales(g, &reference::Float, geo, &rects, &run, &mut || Ok(()))?;
                 for &rect in &rects {
                     let o = reference::run_until(g, &reference::Float, float(rect)?, &scales, g.output, &mut |_, _| {})
                         .map_err(Error::Internal)?;

@@ -1,11 +1,11 @@
 //! The SE blocks' multipliers for an image computed tile by tile (see `unet.rs`): for each
 //! block in network order, the network up to the block's pooled blob on every tile (with the
-//! multipliers found so far), each tile adding the channel sums of the blob pixels it owns
+//! multipliers found so far; on the CPU or the device), each tile adding the channel sums of the blob pixels it owns
 //! ([`owned_range`]). The exact engine's sums are exact, so every tiling gives the same
 //! multipliers as the whole image does.
 
 use super::graph::{Graph, Op};
-use super::reference::{self, Engine, SeScales, Tensor};
+use super::reference::{Engine, SeScales, Tensor};
 use super::unet::{owned_range, AxisPlace};
 use crate::error::{Error, Result};
 
@@ -22,15 +22,19 @@ pub(crate) struct Geometry {
     pub scale: usize,
 }
 
+/// Runs the network on tile `rect`'s input window with the multipliers so far, up to a blob,
+/// and returns that blob (on the CPU: [`reference::run_until`]; or on a device).
+pub(crate) type RunPrefix<'a, T> = &'a dyn Fn(Rect, &SeScales, usize) -> Result<Tensor<T>>;
+
 /// The multipliers of every SE block of `g` (none: empty) for the image whose tiles `rects`
-/// cover the output; `input(rect)` is the padded input window tile `rect` reads; `each()` is
+/// cover the output; `run` computes a tile's blob; `engine` sums its values; `each()` is
 /// called once per tile run (for cancellation and progress).
 pub(crate) fn scales<T: Copy + Default, E: Engine<T>>(
     g: &Graph,
     engine: &E,
     geo: Geometry,
     rects: &[Rect],
-    input: &dyn Fn(Rect) -> Result<Tensor<T>>,
+    run: RunPrefix<'_, T>,
     each: &mut dyn FnMut() -> Result<()>,
 ) -> Result<SeScales> {
     let mut scales = SeScales::new();
@@ -42,8 +46,7 @@ pub(crate) fn scales<T: Copy + Default, E: Engine<T>>(
         let mut count = 0usize;
         for &rect in rects {
             each()?;
-            let t =
-                reference::run_until(g, engine, input(rect)?, &scales, b, &mut |_, _| {}).map_err(Error::Internal)?;
+            let t = run(rect, &scales, b)?;
             let place = |len: usize, padded: usize| AxisPlace { num, den, len, padded, pad: geo.pad, scale: geo.scale };
             let (x0, x1) = owned_range(place(t.gw, geo.padded.0), rect.0, rect.0 + rect.2, geo.out.0);
             let (y0, y1) = owned_range(place(t.gh, geo.padded.1), rect.1, rect.1 + rect.3, geo.out.1);

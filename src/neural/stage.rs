@@ -110,15 +110,26 @@ pub(crate) trait NetDevice: Sync + Send {
     /// Gets ready to run `g` on input windows up to `window` (a tensor with that window and no
     /// data): compiles what it needs, uploads the weights, allocates the buffers.
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()>;
-    /// Starts `g` on `input`, its output to be converted as `samples(output window)` says;
-    /// returns at once.
+    /// Starts `g` on `input` with the SE blocks' multipliers `scales`, its output to be
+    /// converted as `samples(output window)` says; returns at once.
     fn submit(
         &self,
         g: &Graph,
         ex: &Exact,
         input: Tensor<i16>,
+        scales: &reference::SeScales,
         samples: &dyn Fn(&Tensor<i16>) -> Result<Samples>,
     ) -> Result<Ticket>;
+    /// Runs `g` on `input` up to blob `stop` and reads that blob back (for the SE blocks'
+    /// sums: what [`reference::run_until`] gives, bit for bit).
+    fn prefix(
+        &self,
+        g: &Graph,
+        ex: &Exact,
+        input: Tensor<i16>,
+        scales: &reference::SeScales,
+        stop: usize,
+    ) -> Result<Tensor<i16>>;
     /// Waits for a submitted tile and hands its samples to `take`.
     fn finish(&self, ticket: Ticket, take: &mut dyn FnMut(&[u8])) -> Result<()>;
 }
@@ -245,15 +256,21 @@ impl Pass<'_> {
             .flat_map(|ty| (0..ow).step_by(t).map(move |tx| (tx, ty, t.min(ow - tx), t.min(oh - ty))))
             .collect();
         let geo = self.model.se_geometry(w, h);
-        let (model, store, info, cancel) = (self.model, self.input, self.info, self.cancel);
-        let input = |rect: Rect| Ok(input_window(model, store, info, rect));
+        let (model, store, info, cancel, device) = (self.model, self.input, self.info, self.cancel, self.device);
+        let exact = self.exact;
+        let run = |rect: Rect, scales: &reference::SeScales, stop: usize| {
+            let input = input_window(model, store, info, rect);
+            match device {
+                Some(d) => d.prefix(g, exact, input, scales, stop),
+                None => reference::run_until(g, exact, input, scales, stop, &mut |_, _| {}).map_err(Error::Internal),
+            }
+        };
         let mut each = || match cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             true => Err(Error::Interrupted { signal: None }),
             false => Ok(()),
         };
         let t0 = std::time::Instant::now();
-        let exact = self.exact;
-        let scales = self.pool.install(|| super::se_pass::scales(g, exact, geo, &rects, &input, &mut each));
+        let scales = self.pool.install(|| super::se_pass::scales(g, exact, geo, &rects, &run, &mut each));
         self.add_network(t0.elapsed().as_secs_f64());
         scales
     }
@@ -273,7 +290,7 @@ impl Pass<'_> {
             Ok(Samples { crop: (ox, oy, rect.2, rect.3), exponent, max, grey: ch < 3, bps })
         };
         let flight = match self.device {
-            Some(device) => Flight::Device(device.submit(g, self.exact, input, &samples)?),
+            Some(device) => Flight::Device(device.submit(g, self.exact, input, scales, &samples)?),
             None => {
                 let out = self
                     .pool
