@@ -8,8 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-/// Bumped whenever the calibration image or rule changes (old entries are then ignored).
-const VERSION: u32 = 2;
+/// Bumped whenever the calibration image or rule, or the exact engine's arithmetic (which the
+/// kept fidelities measure), changes: old entries are then ignored. (3: activations before
+/// saturation; a larger calibration image for deep unpadded networks.)
+const VERSION: u32 = 3;
 
 /// The cache directory, if any.
 fn dir() -> Option<PathBuf> {
