@@ -170,16 +170,6 @@ fn the_models_command_lists_the_built_ins() {
     }
 }
 
-fn read_png(path: &Path) -> (usize, usize, Vec<u8>) {
-    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
-    let mut r = dec.read_info().unwrap();
-    let mut buf = vec![0; r.output_buffer_size().unwrap()];
-    let info = r.next_frame(&mut buf).unwrap();
-    assert_eq!(info.color_type, png::ColorType::Rgb, "{}", path.display());
-    buf.truncate(info.buffer_size());
-    (info.width as usize, info.height as usize, buf)
-}
-
 /// The fidelity bound against the real ncnn runtime: every sample within 2 levels, at
 /// most 0.1 % of them more than 1 level off.
 fn assert_within_ncnn_bound(got: &[u8], want: &[u8], label: &str) {

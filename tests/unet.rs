@@ -5,7 +5,6 @@
 
 use crate::util::*;
 use gigascale::Model;
-use std::path::Path;
 
 fn image(w: usize, h: usize) -> Vec<u8> {
     let mut rng = Lcg(7);
@@ -68,7 +67,7 @@ fn unet_models_run_from_the_command_line() {
             "2",
         ]);
         ok(&o);
-        let (ow, oh, got) = read_rgb_png(&out);
+        let (ow, oh, got) = read_png(&out);
         assert_eq!((ow, oh), (2 * w, 2 * h));
         assert!(got == want, "{budget} {backend}: bytes differ from the whole image's");
     }
@@ -88,13 +87,4 @@ fn unet_layers_refuse_what_they_do_not_support() {
         let e = Model::from_parts("hostile", &p, &bin).unwrap_err();
         assert!(e.contains(why), "{from} -> {to}: {e}");
     }
-}
-
-fn read_rgb_png(p: &Path) -> (usize, usize, Vec<u8>) {
-    let d = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(p).unwrap()));
-    let mut r = d.read_info().unwrap();
-    let mut buf = vec![0; r.output_buffer_size().unwrap()];
-    let info = r.next_frame(&mut buf).unwrap();
-    buf.truncate(info.buffer_size());
-    (info.width as usize, info.height as usize, buf)
 }
