@@ -37,8 +37,7 @@ impl NeuralGpu {
     /// The window of `x` less `amounts` of its blob's edges (`reference::crop`).
     pub(super) fn crop(&self, enc: &mut wgpu::CommandEncoder, amounts: &[usize; 4], x: &Blob) -> Result<Blob> {
         let i = &x.shape;
-        let out = reference::crop(amounts, &Tensor::<i16> { data: Vec::new(), c: 0, ..i.clone() });
-        let out = shape(i.c, [(out.x0, out.w, out.gw), (out.y0, out.h, out.gh)]);
+        let out = shape(i.c, reference::crop_window(amounts, i));
         let p = [i.c, out.w, out.h, i.w, i.h, out.x0 + amounts[0] - i.x0, out.y0 + amounts[1] - i.y0].map(|v| v as i32);
         self.op(enc, "crop", &p, (x, None), out)
     }

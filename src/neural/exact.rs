@@ -139,6 +139,15 @@ fn quantise_affine(mul: &[f32], add: &[f32], e_in: i32, e_out: i32) -> Vec<[i32;
         .collect()
 }
 
+/// An affine layer's `terms` ([`quantise_affine`]) on every value of `t`.
+fn apply_affine(terms: &[[i32; 3]], mut t: Tensor<i16>) -> Tensor<i16> {
+    reference::per_channel(&mut t, |c, v| {
+        let [m, a, s] = at(terms, c);
+        *v = saturate(shift_round((*v as i32) * m + a, s)) as i16;
+    });
+    t
+}
+
 fn slopes(a: &Act, channels: usize) -> Result<Vec<i32>, String> {
     let s: Vec<f32> = match a {
         Act::None => return Ok(Vec::new()),
@@ -407,13 +416,8 @@ impl Engine<i16> for Exact {
             }
         })
     }
-    fn affine(&self, n: usize, _mul: &[f32], _add: &[f32], mut t: Tensor<i16>, _i: usize, _o: usize) -> Tensor<i16> {
-        let terms = &self.affines[n];
-        reference::per_channel(&mut t, |c, v| {
-            let [m, a, s] = at(terms, c);
-            *v = saturate(shift_round((*v as i32) * m + a, s)) as i16;
-        });
-        t
+    fn affine(&self, n: usize, _mul: &[f32], _add: &[f32], t: Tensor<i16>, _i: usize, _o: usize) -> Tensor<i16> {
+        apply_affine(&self.affines[n], t)
     }
     fn map(&self, n: usize, _m: &Map, mut t: Tensor<i16>, _i: usize, _o: usize) -> Tensor<i16> {
         use rayon::prelude::*;
@@ -445,13 +449,8 @@ impl Engine<i16> for Exact {
         super::resize::apply(r, x, super::resize::fixed, h, v)
     }
     /// The multipliers as an affine layer's (made for the image at hand: [`Exact::scale_terms`]).
-    fn scale(&self, mul: &[f32], mut t: Tensor<i16>, inp: usize, out: usize) -> Tensor<i16> {
-        let terms = self.scale_terms(mul, inp, out);
-        reference::per_channel(&mut t, |c, v| {
-            let [m, a, s] = at(&terms, c);
-            *v = saturate(shift_round((*v as i32) * m + a, s)) as i16;
-        });
-        t
+    fn scale(&self, mul: &[f32], t: Tensor<i16>, inp: usize, out: usize) -> Tensor<i16> {
+        apply_affine(&self.scale_terms(mul, inp, out), t)
     }
     /// Integer sums (exact in f64 below 2^53) times the blob's unit.
     fn channel_sums(&self, x: &Tensor<i16>, win: Window, b: usize) -> Vec<f64> {

@@ -420,10 +420,7 @@ impl Model {
         let (ow, oh) = (w * s, h * s);
         let t = tile.unwrap_or(ow.max(oh)).max(1);
         let mut px = vec![0u8; ow * oh * 3];
-        let rects: Vec<_> = (0..oh)
-            .step_by(t)
-            .flat_map(|ty| (0..ow).step_by(t).map(move |tx| (tx, ty, (ow - tx).min(t), (oh - ty).min(t))))
-            .collect();
+        let rects: Vec<_> = stage::tile_rects((ow, oh), t).collect();
         let at = |x: usize, y: usize, c: usize| rgb[(y * w + x) * 3 + c];
         let fixed = |rect| {
             Ok(self

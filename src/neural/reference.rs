@@ -223,13 +223,9 @@ pub(crate) fn sums_with<T: Copy + Sync>(
 
 /// The window of `x` less `[left, top, right, bottom]` pixels of its blob's edges, in the
 /// cropped blob's coordinates.
-pub(crate) fn crop<T: Copy + Default>(&[l, t, r, b]: &[usize; 4], x: &Tensor<T>) -> Tensor<T> {
-    let axis = |a: usize, n: usize, g: usize, lo: usize, hi: usize| {
-        let keep = g.saturating_sub(lo + hi);
-        let start = a.saturating_sub(lo).min(keep);
-        (start, (a + n).saturating_sub(lo).clamp(start, keep) - start, keep)
-    };
-    let (xa, ya) = (axis(x.x0, x.w, x.gw, l, r), axis(x.y0, x.h, x.gh, t, b));
+pub(crate) fn crop<T: Copy + Default>(amounts: &[usize; 4], x: &Tensor<T>) -> Tensor<T> {
+    let [xa, ya] = crop_window(amounts, x);
+    let [l, t, ..] = *amounts;
     let mut out = Tensor::window(x.c, xa, ya);
     for c in 0..x.c {
         for y in 0..out.h {
@@ -238,6 +234,16 @@ pub(crate) fn crop<T: Copy + Default>(&[l, t, r, b]: &[usize; 4], x: &Tensor<T>)
         }
     }
     out
+}
+
+/// The window (per axis: start, length, global length) of `x` less `[left, top, right,
+/// bottom]` pixels of its blob's edges, in the cropped blob's coordinates.
+pub(crate) fn crop_window<T>(&[l, t, r, b]: &[usize; 4], x: &Tensor<T>) -> [(usize, usize, usize); 2] {
+    let axis = |a: usize, n: usize, g: usize, lo: usize, hi: usize| {
+        let (start, end, keep) = crop_range(a, a + n, g, lo, hi);
+        (start, end - start, keep)
+    };
+    [axis(x.x0, x.w, x.gw, l, r), axis(x.y0, x.h, x.gh, t, b)]
 }
 
 /// The output window of space to depth by `s` along one axis: the whole groups of `s` inside

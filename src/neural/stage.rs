@@ -166,6 +166,11 @@ pub(crate) struct Pass<'a> {
 /// Output pixels `(x, y, w, h)`.
 type Rect = (usize, usize, usize, usize);
 
+/// The output tiles of edge `t` over an output of `(ow, oh)` pixels, row by row.
+pub(crate) fn tile_rects((ow, oh): (usize, usize), t: usize) -> impl Iterator<Item = Rect> {
+    (0..oh).step_by(t).flat_map(move |y| (0..ow).step_by(t).map(move |x| (x, y, t.min(ow - x), t.min(oh - y))))
+}
+
 /// The padded input window output pixels `rect` read from `store`, as the network's integers
 /// (on the current thread pool).
 fn input_window(model: &Model, store: &Store, info: &ImageInfo, rect: Rect) -> Tensor<i16> {
@@ -207,16 +212,12 @@ impl Pass<'_> {
         // One tile is in flight on the device while the next one's window is read and
         // submitted; then the first is read back and placed while the device works.
         let mut pending: Option<(Flight, Rect)> = None;
-        let rects = (0..oh).step_by(t).flat_map(|ty| (0..ow).step_by(t).map(move |tx| (tx, ty)));
-        for next in rects.map(Some).chain([None]) {
+        for next in tile_rects((ow, oh), t).map(Some).chain([None]) {
             if self.cancelled() {
                 return Err(Error::Interrupted { signal: None });
             }
             let started = match next {
-                Some((x, y)) => {
-                    let rect = (x, y, t.min(ow - x), t.min(oh - y));
-                    Some((self.start(rect, &scales)?, rect))
-                }
+                Some(rect) => Some((self.start(rect, &scales)?, rect)),
                 None => None,
             };
             let Some((flight, rect)) = std::mem::replace(&mut pending, started) else { continue };
@@ -251,10 +252,7 @@ impl Pass<'_> {
         }
         let (w, h, s) = (self.info.width as usize, self.info.height as usize, self.scale());
         let (ow, oh) = (w * s, h * s);
-        let rects: Vec<Rect> = (0..oh)
-            .step_by(t)
-            .flat_map(|ty| (0..ow).step_by(t).map(move |tx| (tx, ty, t.min(ow - tx), t.min(oh - ty))))
-            .collect();
+        let rects: Vec<Rect> = tile_rects((ow, oh), t).collect();
         let geo = self.model.se_geometry(w, h);
         let (model, store, info, cancel, device) = (self.model, self.input, self.info, self.cancel, self.device);
         let exact = self.exact;
