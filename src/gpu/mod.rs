@@ -7,8 +7,10 @@
 
 pub(crate) mod driver;
 pub(crate) mod neural;
+mod neural_conv;
 mod neural_ops;
 mod neural_shader;
+mod neural_tensor;
 mod resampler;
 pub(crate) mod setup;
 pub(crate) mod shaders;

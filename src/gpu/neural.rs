@@ -6,12 +6,13 @@
 //! bytes are the same. Blobs keep their windows as on the CPU (`reference::Tensor`), so the
 //! window bookkeeping is the CPU's own code.
 
-use super::neural_shader::{conv_shader, ops_shader, weight_blocks, ConvTiling, OPS, OPS_GROUP};
+use super::neural_shader::{ops_shader, ConvTiling, OPS, OPS_GROUP};
+use super::neural_tensor::{adapter_has_tensor_cores, TENSOR_FEATURES};
 use super::setup::{open_device, Device};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::graph::{Graph, Op};
-use crate::neural::reference::{conv_window, SeScales, Tensor};
+use crate::neural::reference::{SeScales, Tensor};
 use crate::neural::stage::{tracing, DeviceLimits, NetDevice, Samples, Ticket};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,15 +25,18 @@ pub(super) struct Blob {
 }
 
 /// A convolution layer's device state.
-struct Layer {
-    pipeline: Arc<wgpu::ComputePipeline>,
-    weights: wgpu::Buffer,
-    params: wgpu::Buffer,
+pub(super) struct Layer {
+    pub(super) pipeline: Arc<wgpu::ComputePipeline>,
+    pub(super) weights: wgpu::Buffer,
+    pub(super) params: wgpu::Buffer,
 }
 
 impl NetDevice for NeuralGpu {
     fn describe(&self) -> String {
-        format!("gpu {}", self.name)
+        match self.tensor {
+            true => format!("gpu {} (tensor cores)", self.name),
+            false => format!("gpu {}", self.name),
+        }
     }
 
     /// The device's own limits. wgpu reports no total of its memory: without `--gpu-memory`
@@ -93,12 +97,18 @@ pub(crate) struct InFlight {
 
 /// A GPU that runs the exact engine's networks.
 pub(crate) struct NeuralGpu {
-    dev: Device,
-    name: String,
+    pub(super) dev: Device,
+    pub(super) name: String,
     pub(super) ops: HashMap<&'static str, wgpu::ComputePipeline>,
-    convs: Mutex<HashMap<(usize, usize), Arc<wgpu::ComputePipeline>>>,
-    tiling: ConvTiling,
-    layers: Mutex<HashMap<usize, Arc<Layer>>>,
+    /// Compiled convolutions by input channels, kernel and (tensor-core shaders only) output
+    /// channels.
+    pub(super) convs: Mutex<HashMap<(usize, usize, usize), Arc<wgpu::ComputePipeline>>>,
+    pub(super) tiling: ConvTiling,
+    /// Whether convolutions run on the tensor cores (`neural_tensor.rs`).
+    pub(super) tensor: bool,
+    /// Bytes of workgroup memory a shader may use.
+    pub(super) workgroup_storage: usize,
+    pub(super) layers: Mutex<HashMap<usize, Arc<Layer>>>,
     /// Per function node: its table on the device.
     pub(super) tables: Mutex<HashMap<usize, Arc<wgpu::Buffer>>>,
     /// Blob buffers no longer read, kept for the next layers and tiles: allocating large
@@ -129,7 +139,14 @@ impl NeuralGpu {
         let name = adapter.get_info().name;
         let cap = cap.unwrap_or(u64::MAX);
         let binding = l.max_storage_buffer_binding_size.min(cap);
-        let dev = open_device(adapter, l.max_buffer_size.min(cap), binding, false)?;
+        // The tensor cores only when `GIGASCALE_GPU_TENSOR=1` asks and the adapter has them:
+        // exact, but slower than the plain shaders so far (`neural_tensor.rs`).
+        let tensor = std::env::var("GIGASCALE_GPU_TENSOR").as_deref() == Ok("1") && adapter_has_tensor_cores(adapter);
+        let extra = match tensor {
+            true => TENSOR_FEATURES,
+            false => wgpu::Features::empty(),
+        };
+        let dev = open_device(adapter, l.max_buffer_size.min(cap), binding, false, extra)?;
         let scope = dev.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = dev.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("neural-ops"),
@@ -148,6 +165,8 @@ impl NeuralGpu {
             layers: Mutex::default(),
             tables: Mutex::default(),
             tiling,
+            tensor,
+            workgroup_storage: l.max_compute_workgroup_storage_size as usize,
             pool: Mutex::default(),
             staging: Mutex::default(),
             dry: Default::default(),
@@ -486,79 +505,6 @@ impl NeuralGpu {
         self.dispatch(enc, pipe, &[&p, &a.buf, &b.unwrap_or(a).buf, &y], (gx, gy, 1));
         Ok(Blob { shape: out, buf: y })
     }
-
-    fn layer(&self, n: usize, dc: &crate::neural::exact::DeviceConv<'_>) -> Result<Arc<Layer>> {
-        let lock = || Error::Internal("neural GPU lock poisoned".into());
-        if let Some(l) = self.layers.lock().map_err(|_| lock())?.get(&n) {
-            return Ok(l.clone());
-        }
-        let c = &dc.conv;
-        let key = (c.cin, c.kernel);
-        let cached = self.convs.lock().map_err(|_| lock())?.get(&key).cloned();
-        let pipeline = match cached {
-            Some(p) => p,
-            None => {
-                let scope = self.dev.device.push_error_scope(wgpu::ErrorFilter::Validation);
-                let module = self.dev.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some("neural-conv"),
-                    source: wgpu::ShaderSource::Wgsl(conv_shader(c.cin, c.kernel, self.tiling).into()),
-                });
-                let p = Arc::new(pipeline(&self.dev.device, &module, "main"));
-                if let Some(e) = pollster::block_on(scope.pop()) {
-                    return Err(Error::Gpu(format!("neural shader compilation failed on {}: {e}", self.name)));
-                }
-                self.convs.lock().map_err(|_| lock())?.insert(key, p.clone());
-                p
-            }
-        };
-        let kk = c.kernel * c.kernel;
-        let blocks = weight_blocks(dc.weights, c.cout, c.cin, kk, self.tiling.oc);
-        let layer = Arc::new(Layer {
-            pipeline,
-            weights: self.words(&blocks, STORAGE),
-            params: self.words(&dc.params, STORAGE),
-        });
-        self.layers.lock().map_err(|_| lock())?.insert(n, layer.clone());
-        Ok(layer)
-    }
-
-    fn conv(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        n: usize,
-        c: &crate::neural::graph::Conv,
-        ex: &Exact,
-        x: &Blob,
-    ) -> Result<Blob> {
-        let dc = ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("convolution {n} has no GPU form")))?;
-        let layer = self.layer(n, &dc)?;
-        let pc = &dc.conv;
-        let out = shape(pc.cout, conv_window(pc, &x.shape));
-        let s = &x.shape;
-        // The shader's `Params`: input window, global size, padding, output window, dilation,
-        // output channels, two words of padding.
-        let mut params = window(s).to_vec();
-        params.extend([s.gw, s.gh, pc.pad[0], pc.pad[1]].map(|v| v as i32));
-        params.extend(window(&out));
-        params.extend([pc.dilation as i32, pc.cout as i32, 0, 0]);
-        let uniform = self.words(&params, wgpu::BufferUsages::UNIFORM);
-        let y = self.blob_buffer((out.c * out.h * out.w) as u64 * 4)?;
-        let t = self.tiling;
-        let groups = (out.w.div_ceil(t.group * t.px) as u32, out.h as u32, pc.cout.div_ceil(t.oc) as u32);
-        if out.w * out.h > 0 {
-            if groups.1 > 65535 {
-                return Err(Error::Gpu(format!("a neural tile of {} rows is too tall for one dispatch", out.h)));
-            }
-            self.dispatch(enc, &layer.pipeline, &[&uniform, &x.buf, &layer.weights, &layer.params, &y], groups);
-        }
-        let conv = Blob { shape: out, buf: y };
-        if dc.phases == 1 {
-            return Ok(conv);
-        }
-        let out = self.interleave(enc, c, &conv);
-        self.recycle(conv.buf);
-        out
-    }
 }
 
 /// A blob's window `(x0, y0, w, h)` as shader parameters.
@@ -566,7 +512,7 @@ pub(super) fn window(t: &Tensor<i16>) -> [i32; 4] {
     [t.x0, t.y0, t.w, t.h].map(|v| v as i32)
 }
 
-fn pipeline(d: &wgpu::Device, m: &wgpu::ShaderModule, entry: &str) -> wgpu::ComputePipeline {
+pub(super) fn pipeline(d: &wgpu::Device, m: &wgpu::ShaderModule, entry: &str) -> wgpu::ComputePipeline {
     d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(entry),
         layout: None,

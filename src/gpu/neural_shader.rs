@@ -40,7 +40,7 @@ impl ConvTiling {
 /// Invocations per workgroup of the elementwise ops.
 pub(crate) const OPS_GROUP: usize = 64;
 
-const COMMON: &str = include_str!("../../shaders/neural_common.wgsl");
+pub(super) const COMMON: &str = include_str!("../../shaders/neural_common.wgsl");
 
 /// The entry points of `shaders/neural_ops.wgsl`.
 pub(super) const OPS: [&str; 12] = [

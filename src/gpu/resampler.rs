@@ -127,7 +127,7 @@ impl GpuResampler {
         sizes.check_bindings(&tables, max_buffer.min(max_binding))?;
         let table_bytes = tables[0].1 + tables[1].1;
         let slots = sizes.slots_within(&limits, table_bytes, want_slots)?;
-        let dev = setup::open_device(&adapter, max_buffer, max_binding, f16)?;
+        let dev = setup::open_device(&adapter, max_buffer, max_binding, f16, wgpu::Features::empty())?;
         let vertical_first = plan.arith.vertical_first();
         let (hpass, vpass) = setup::pipelines(&dev.device, vertical_first, f16, &info.name)?;
         let oom = dev.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);

@@ -163,17 +163,39 @@ pub(crate) struct Device {
 
 /// Opens `adapter` with the limits and features the shaders need; device loss and uncaptured
 /// errors are recorded in `failure` (checked before every use).
-pub(crate) fn open_device(adapter: &wgpu::Adapter, max_buffer: u64, max_binding: u64, f16: bool) -> Result<Device> {
+/// `extra` features are requested as well; experimental ones (cooperative matrices) are
+/// admitted only there.
+pub(crate) fn open_device(
+    adapter: &wgpu::Adapter,
+    max_buffer: u64,
+    max_binding: u64,
+    f16: bool,
+    extra: wgpu::Features,
+) -> Result<Device> {
     let mut required_limits = wgpu::Limits::downlevel_defaults();
     required_limits.max_buffer_size = max_buffer;
     required_limits.max_storage_buffer_binding_size = max_binding;
     required_limits.max_storage_buffers_per_shader_stage = 4;
     required_limits.max_compute_workgroups_per_dimension = MAX_GROUPS;
+    if !extra.is_empty() {
+        // The tensor-core shaders stage more than the default 16 KiB per workgroup.
+        required_limits.max_compute_workgroup_storage_size = adapter.limits().max_compute_workgroup_storage_size;
+    }
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("gigascale"),
         required_features: wgpu::Features::SHADER_INT64
+            | extra
             | if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() },
         required_limits,
+        experimental_features: if extra.intersects(wgpu::Features::all_experimental_mask()) {
+            // SAFETY: this token only records that we accept wgpu's experimental features
+            // (here the cooperative matrices of `gpu/neural_tensor.rs`) as work in progress;
+            // creating it has no effect of its own. Their results are compared with the CPU's
+            // bytes on the GPUs that have them (scripts/device-tensor.sh).
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
+        },
         ..Default::default()
     }))
     .map_err(|e| Error::Gpu(format!("{}: cannot open device: {e}", adapter.get_info().name)))?;

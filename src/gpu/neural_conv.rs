@@ -1,0 +1,106 @@
+//! Convolution layers on the device: the plain integer shaders of `neural_shader.rs`, or
+//! with `GIGASCALE_GPU_TENSOR=1` on an adapter that has them, the tensor-core shaders of
+//! `neural_tensor.rs` (same bytes). Pipelines are compiled once per layer shape; each
+//! layer's weights are uploaded once, in the layout its shader reads.
+
+use super::neural::{pipeline, shape, window, Blob, Layer, NeuralGpu, STORAGE};
+use super::neural_shader::{conv_shader, weight_blocks};
+use super::neural_tensor::{self, tensor_conv_shader, tensor_weights};
+use crate::error::{Error, Result};
+use crate::neural::exact::Exact;
+use crate::neural::reference::conv_window;
+use std::sync::Arc;
+
+impl NeuralGpu {
+    /// Whether convolution `c` runs on the tensor cores.
+    fn on_tensor_cores(&self, c: &crate::neural::graph::Conv) -> bool {
+        self.tensor
+            && c.dilation == 1
+            && c.kernel <= neural_tensor::MAX_KERNEL
+            && neural_tensor::workgroup_bytes(c.cout, c.kernel) <= self.workgroup_storage
+    }
+
+    pub(super) fn layer(&self, n: usize, dc: &crate::neural::exact::DeviceConv<'_>) -> Result<Arc<Layer>> {
+        let lock = || Error::Internal("neural GPU lock poisoned".into());
+        if let Some(l) = self.layers.lock().map_err(|_| lock())?.get(&n) {
+            return Ok(l.clone());
+        }
+        let c = &dc.conv;
+        let tensor = self.on_tensor_cores(c);
+        let key = (c.cin, c.kernel, if tensor { c.cout } else { 0 });
+        let cached = self.convs.lock().map_err(|_| lock())?.get(&key).cloned();
+        let pipeline = match cached {
+            Some(p) => p,
+            None => {
+                let scope = self.dev.device.push_error_scope(wgpu::ErrorFilter::Validation);
+                let module = self.dev.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some("neural-conv"),
+                    source: wgpu::ShaderSource::Wgsl(match tensor {
+                        true => tensor_conv_shader(c.cin, c.cout, c.kernel).into(),
+                        false => conv_shader(c.cin, c.kernel, self.tiling).into(),
+                    }),
+                });
+                let p = Arc::new(pipeline(&self.dev.device, &module, "main"));
+                if let Some(e) = pollster::block_on(scope.pop()) {
+                    return Err(Error::Gpu(format!("neural shader compilation failed on {}: {e}", self.name)));
+                }
+                self.convs.lock().map_err(|_| lock())?.insert(key, p.clone());
+                p
+            }
+        };
+        let kk = c.kernel * c.kernel;
+        let blocks = match tensor {
+            true => tensor_weights(dc.weights, c.cout, c.cin, kk),
+            false => weight_blocks(dc.weights, c.cout, c.cin, kk, self.tiling.oc),
+        };
+        let layer = Arc::new(Layer {
+            pipeline,
+            weights: self.words(&blocks, STORAGE),
+            params: self.words(&dc.params, STORAGE),
+        });
+        self.layers.lock().map_err(|_| lock())?.insert(n, layer.clone());
+        Ok(layer)
+    }
+
+    pub(super) fn conv(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        n: usize,
+        c: &crate::neural::graph::Conv,
+        ex: &Exact,
+        x: &Blob,
+    ) -> Result<Blob> {
+        let dc = ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("convolution {n} has no GPU form")))?;
+        let layer = self.layer(n, &dc)?;
+        let pc = &dc.conv;
+        let out = shape(pc.cout, conv_window(pc, &x.shape));
+        let s = &x.shape;
+        // The shader's `Params`: input window, global size, padding, output window, dilation,
+        // output channels, two words of padding.
+        let mut params = window(s).to_vec();
+        params.extend([s.gw, s.gh, pc.pad[0], pc.pad[1]].map(|v| v as i32));
+        params.extend(window(&out));
+        params.extend([pc.dilation as i32, pc.cout as i32, 0, 0]);
+        let uniform = self.words(&params, wgpu::BufferUsages::UNIFORM);
+        let y = self.blob_buffer((out.c * out.h * out.w) as u64 * 4)?;
+        let t = self.tiling;
+        let (px, oc) = match self.on_tensor_cores(pc) {
+            true => neural_tensor::block(pc.cout),
+            false => (t.group * t.px, t.oc),
+        };
+        let groups = (out.w.div_ceil(px) as u32, out.h as u32, pc.cout.div_ceil(oc) as u32);
+        if out.w * out.h > 0 {
+            if groups.1 > 65535 {
+                return Err(Error::Gpu(format!("a neural tile of {} rows is too tall for one dispatch", out.h)));
+            }
+            self.dispatch(enc, &layer.pipeline, &[&uniform, &x.buf, &layer.weights, &layer.params, &y], groups);
+        }
+        let conv = Blob { shape: out, buf: y };
+        if dc.phases == 1 {
+            return Ok(conv);
+        }
+        let out = self.interleave(enc, c, &conv);
+        self.recycle(conv.buf);
+        out
+    }
+}
