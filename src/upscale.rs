@@ -60,7 +60,7 @@ pub fn upscale(
         OutputKind::Png if w > i32::MAX as u32 || h > i32::MAX as u32 => {
             return Err(Error::usage(format!("{}: {w}x{h} is too large for PNG; name it .tif", output.display())));
         }
-        OutputKind::Png => Box::new(sink::PngSink::create(output)?),
+        OutputKind::Png => Box::new(sink::PngSink::create(output)?.level(opts.level)),
         OutputKind::Jpeg => {
             if let Some(why) = sink::jpeg::refusal(w, h, info.layout) {
                 return Err(Error::usage(format!("{}: {why}", output.display())));
@@ -118,8 +118,18 @@ fn check_kind(kind: OutputKind, output: &Path, opts: &Options, files: Files) -> 
         OutputKind::Zarr if files.resume => Err(Error::usage(format!(
             "{name}: --resume is for TIFF; an OME-Zarr job resumes by unit (gigascale plan / run / finalize)"
         ))),
-        OutputKind::Png if opts.pyramid => Err(Error::usage(format!("{name}: --pyramid applies to TIFF output"))),
-        OutputKind::Png if files.resume => Err(Error::usage(format!("{name}: --resume works for TIFF output only"))),
+        OutputKind::Png => match opts.level {
+            Some(l) if !(sink::PNG_LEVELS.0..=sink::PNG_LEVELS.1).contains(&l) => Err(Error::usage(format!(
+                "{name}: --level {l}: PNG takes 0..=9 (0 stored, 1 fastest, 6 the default, 9 smallest)"
+            ))),
+            _ if opts.pyramid => Err(Error::usage(format!("{name}: --pyramid applies to TIFF output"))),
+            _ if files.resume => Err(Error::usage(format!("{name}: --resume works for TIFF output only"))),
+            _ => Ok(()),
+        },
+        _ if opts.level.is_some() && opts.compression.level_range().is_none() => Err(Error::usage(format!(
+            "{name}: --level applies to PNG output and to TIFF's --compression deflate or zstd (not {})",
+            opts.compression.name()
+        ))),
         _ => Ok(()),
     }
 }

@@ -280,7 +280,42 @@ fn usage_errors_exit_2_before_work() {
     let o = upscale(&d, &fixture("coffee.jpg"), &d.join("o.bmp"), &["--scale", "2"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains(".tif"));
+    // --level: PNG takes 0..=9; JPEG none; TIFF only with a compression that has levels.
+    for (out, level) in [("o.png", "10"), ("o.png", "12"), ("o.jpg", "3"), ("o.tif", "3")] {
+        let o = upscale(&d, &fixture("coffee.jpg"), &d.join(out), &["--scale", "2", "--level", level]);
+        assert_eq!(o.status.code(), Some(2), "{out} --level {level}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--level"), "{}", stderr(&o));
+    }
     assert_clean(&d, &[]);
+}
+
+/// `--level` on PNG output trades size for speed and never changes a pixel: stored (0), the
+/// fastest deflate (1), the default (6) and the smallest (9) decode to the same samples, in
+/// falling sizes.
+#[test]
+fn png_levels_change_size_not_pixels() {
+    let d = tmpdir("png-levels");
+    let mut seen = Vec::new();
+    for level in ["0", "1", "", "9"] {
+        let out = d.join(format!("l{level}.png"));
+        let extra: Vec<&str> = ["--scale", "2"]
+            .into_iter()
+            .chain((!level.is_empty()).then_some(["--level", level]).into_iter().flatten())
+            .collect();
+        ok(&upscale(&d, &fixture("coffee.jpg"), &out, &extra));
+        seen.push((level, std::fs::metadata(&out).unwrap().len(), read_png(&out)));
+    }
+    for pair in seen.windows(2) {
+        assert!(pair[0].2 == pair[1].2, "--level {} and {} decode differently", pair[0].0, pair[1].0);
+        assert!(
+            pair[0].1 > pair[1].1,
+            "--level {} ({} B) should be larger than {} ({} B)",
+            pair[0].0,
+            pair[0].1,
+            pair[1].0,
+            pair[1].1
+        );
+    }
 }
 
 #[test]

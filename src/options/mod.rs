@@ -217,7 +217,10 @@ impl Options {
             if l < lo || l > hi {
                 return Err(Error::usage(format!("--level {l}: {} takes {lo}..={hi}", self.compression.name())));
             }
-        } else if self.level.is_some() && self.compression.level_range().is_none() {
+        } else if self.level.is_some()
+            && self.compression != Compression::None
+            && self.compression.level_range().is_none()
+        {
             return Err(Error::usage(format!("--level has no meaning for --compression {}", self.compression.name())));
         }
         if self.gpu_f16 && self.backend != Backend::Gpu {

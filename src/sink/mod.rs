@@ -25,7 +25,7 @@ pub use compress::{Compression, TileEncoder};
 pub use jpeg::{JpegSink, Subsampling};
 pub(crate) use output::OutputFile;
 pub use place::OutputKind;
-pub use png::PngSink;
+pub use png::{PngSink, PNG_LEVELS};
 pub use pyramid::reduce;
 pub(crate) use pyramid::{reduced_bytes, tile_reduction_bound, ReducingEncoder};
 pub use tiff::TiffSink;

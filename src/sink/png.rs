@@ -62,7 +62,13 @@ pub struct PngSink {
     band: Vec<u8>,
     band_y: u32,
     rows_written: u32,
+    /// Deflate effort, 0-9 (`None`: 6).
+    level: Option<i32>,
 }
+
+/// The PNG compression levels `--level` takes: 0 stores, 1 is fdeflate's fastest, 2-9 are
+/// zlib's levels (6 when not given).
+pub const PNG_LEVELS: (i32, i32) = (0, 9);
 
 impl PngSink {
     /// Creates the temporary output beside `dest`.
@@ -76,7 +82,15 @@ impl PngSink {
             band: Vec::new(),
             band_y: 0,
             rows_written: 0,
+            level: None,
         })
+    }
+
+    /// Sets the deflate effort ([`PNG_LEVELS`]; levels outside are clamped): 1 writes about
+    /// ten times faster than the default 6 with files 10-25 % larger (photographs).
+    pub fn level(mut self, level: Option<i32>) -> PngSink {
+        self.level = level;
+        self
     }
     fn perr(&self, e: png::EncodingError) -> Error {
         match e {
@@ -133,7 +147,14 @@ impl TileSink for PngSink {
         }
         let shared = Arc::new(Mutex::new(out));
         self.shared = Some(shared.clone());
-        let enc = png::Encoder::with_info(SharedOut(shared), info).map_err(|e| self.perr(e))?;
+        let mut enc = png::Encoder::with_info(SharedOut(shared), info).map_err(|e| self.perr(e))?;
+        if let Some(l) = self.level {
+            enc.set_deflate_compression(match l.clamp(PNG_LEVELS.0, PNG_LEVELS.1) {
+                0 => png::DeflateCompression::NoCompression,
+                1 => png::DeflateCompression::FdeflateUltraFast,
+                l => png::DeflateCompression::Level(l as u8),
+            });
+        }
         let w = enc.write_header().map_err(|e| self.perr(e))?;
         let sw = w.into_stream_writer_with_size(1 << 20).map_err(|e| self.perr(e))?;
         self.writer = Some(sw);
