@@ -379,31 +379,52 @@ impl NeuralGpu {
     pub(crate) fn finish(&self, f: InFlight, take: &mut dyn FnMut(&[u8])) -> Result<()> {
         let InFlight { index, staging, converted, bytes } = f;
         self.recycle(converted);
-        if let Some(index) = index {
-            let slice = staging.slice(..(bytes as u64).div_ceil(4).max(4) * 4);
-            let (tx, rx) = std::sync::mpsc::channel();
-            slice.map_async(wgpu::MapMode::Read, move |r| {
-                let _ = tx.send(r);
-            });
-            let t0 = std::time::Instant::now();
-            let wait = wgpu::PollType::Wait { submission_index: Some(index), timeout: None };
-            self.dev.device.poll(wait).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
-            let mapped = rx.recv().map_err(|_| Error::Gpu("read-back was dropped".into()))?;
-            mapped.map_err(|e| Error::Gpu(format!("map read-back: {e}")))?;
-            self.check()?;
-            if tracing() {
-                eprintln!("neural trace: device wait {:.3} s", t0.elapsed().as_secs_f64());
+        match index {
+            Some(index) => self.read_back(staging, index, (bytes as u64).div_ceil(4).max(4) * 4, bytes, take),
+            None => {
+                self.return_staging(staging);
+                Ok(())
             }
-            {
-                let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("read-back view: {e}")))?;
-                take(&view[..bytes]);
-            }
-            staging.unmap();
         }
+    }
+
+    /// Waits for submission `index`, maps the first `len` bytes of `staging`, hands the first
+    /// `bytes` of them to `take`, and returns the buffer to the pool.
+    fn read_back(
+        &self,
+        staging: wgpu::Buffer,
+        index: wgpu::SubmissionIndex,
+        len: u64,
+        bytes: usize,
+        take: &mut dyn FnMut(&[u8]),
+    ) -> Result<()> {
+        let slice = staging.slice(..len);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        let t0 = std::time::Instant::now();
+        let wait = wgpu::PollType::Wait { submission_index: Some(index), timeout: None };
+        self.dev.device.poll(wait).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+        let mapped = rx.recv().map_err(|_| Error::Gpu("read-back was dropped".into()))?;
+        mapped.map_err(|e| Error::Gpu(format!("map read-back: {e}")))?;
+        self.check()?;
+        if tracing() {
+            eprintln!("neural trace: device wait {:.3} s", t0.elapsed().as_secs_f64());
+        }
+        {
+            let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("read-back view: {e}")))?;
+            take(&view[..bytes]);
+        }
+        staging.unmap();
+        self.return_staging(staging);
+        Ok(())
+    }
+
+    fn return_staging(&self, staging: wgpu::Buffer) {
         if let Ok(mut free) = self.staging.lock() {
             free.push(staging);
         }
-        Ok(())
     }
 
     /// Runs `g` on `input` up to blob `stop` and reads that blob back (waiting for it).
@@ -424,26 +445,10 @@ impl NeuralGpu {
         enc.copy_buffer_to_buffer(&blob.buf, 0, &staging, 0, bytes.max(16).min(blob.buf.size()));
         let index = self.dev.queue.submit([enc.finish()]);
         self.recycle(blob.buf);
-        let slice = staging.slice(..bytes.max(16));
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        let wait = wgpu::PollType::Wait { submission_index: Some(index), timeout: None };
-        self.dev.device.poll(wait).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("read-back was dropped".into()))?
-            .map_err(|e| Error::Gpu(format!("map: {e}")))?;
-        self.check()?;
-        let data = {
-            let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("read-back view: {e}")))?;
-            let words: &[i32] = bytemuck::cast_slice(&view[..bytes as usize]);
-            words.iter().map(|&v| v as i16).collect()
-        };
-        staging.unmap();
-        if let Ok(mut free) = self.staging.lock() {
-            free.push(staging);
-        }
+        let mut data = Vec::new();
+        self.read_back(staging, index, bytes.max(16), bytes as usize, &mut |view| {
+            data = bytemuck::cast_slice::<u8, i32>(view).iter().map(|&v| v as i16).collect();
+        })?;
         Ok(Tensor { data, ..s })
     }
 

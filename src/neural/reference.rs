@@ -121,9 +121,8 @@ pub(crate) fn run_until<T: Copy + Default, E: Engine<T>>(
                                 node.name
                             ));
                         }
-                        let count = (p.w * p.h).max(1) as f64;
                         let sums = engine.channel_sums(p, (0, 0, p.w, p.h), se.pooled);
-                        se.multipliers(&sums.iter().map(|s| s / count).collect::<Vec<_>>())
+                        se.multipliers_of_sums(&sums, p.w * p.h)
                     }
                 };
                 vec![engine.scale(&mul, blob(b, first, &node.name)?.clone(), first, node.outputs[0])]

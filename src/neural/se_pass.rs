@@ -69,8 +69,7 @@ pub(crate) fn scales<T: Copy + Default, E: Engine<T>>(
                 )));
             }
         }
-        let means: Vec<f64> = sums.iter().map(|s| s / count.max(1) as f64).collect();
-        scales.insert(b, se.multipliers(&means));
+        scales.insert(b, se.multipliers_of_sums(&sums, count));
     }
     Ok(scales)
 }

@@ -65,6 +65,12 @@ impl Se {
         }
         v.into_iter().map(|x| x as f32).collect()
     }
+
+    /// The multipliers for channel sums `sums` over `count` pixels (the whole image's).
+    pub(crate) fn multipliers_of_sums(&self, sums: &[f64], count: usize) -> Vec<f32> {
+        let n = count.max(1) as f64;
+        self.multipliers(&sums.iter().map(|s| s / n).collect::<Vec<_>>())
+    }
 }
 
 /// A `Crop` layer's amounts `[left, top, right, bottom]`, for the form Real-CUGAN uses: start
