@@ -63,7 +63,9 @@ pub(crate) fn ops_shader() -> String {
     format!("{COMMON}\n{}", include_str!("../../shaders/neural_ops.wgsl"))
 }
 
-const HEADER: &str = r#"
+/// What every convolution shader declares: its parameters, input, per-channel rounding terms
+/// and output (binding 2, the weights, is each shader's own), and the rounding of a sum.
+pub(super) const CONV_COMMON: &str = r#"
 struct Params {
     in_x0: i32, in_y0: i32, in_w: i32, in_h: i32,
     gw: i32, gh: i32, pad_x: i32, pad_y: i32,
@@ -72,8 +74,6 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<i32>;
-// [output block][input channel][kernel tap][4]: 16 output channels' weights as 4 vectors.
-@group(0) @binding(2) var<storage, read> wv: array<vec4<i32>>;
 // Per output channel: bias, shift, slope, whether there is a slope.
 @group(0) @binding(3) var<storage, read> q: array<i32>;
 @group(0) @binding(4) var<storage, read_write> y: array<i32>;
@@ -88,6 +88,11 @@ fn finish(o: i32, v: i32) -> i32 {
     }
     return saturate16(r);
 }
+"#;
+
+const HEADER: &str = r#"
+// [output block][input channel][kernel tap][4]: 16 output channels' weights as 4 vectors.
+@group(0) @binding(2) var<storage, read> wv: array<vec4<i32>>;
 
 // Input sample at global column `gx` of the row starting at `row` (zero outside the image).
 fn ld(row: i32, gx: i32) -> i32 {
@@ -102,6 +107,7 @@ pub(crate) fn conv_shader(cin: usize, k: usize, t: ConvTiling) -> String {
     let ConvTiling { px: PX, oc: OC, group: GROUP } = t;
     let mut s = String::with_capacity(16 << 10);
     s.push_str(COMMON);
+    s.push_str(CONV_COMMON);
     s.push_str(HEADER);
     let _ = writeln!(s, "@compute @workgroup_size({GROUP})");
     s.push_str("fn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n");

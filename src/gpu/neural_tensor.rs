@@ -102,26 +102,8 @@ pub(crate) fn tensor_weights(w: &[i32], cout: usize, cin: usize, kk: usize) -> V
 }
 
 const HEADER: &str = r#"
-struct Params {
-    in_x0: i32, in_y0: i32, in_w: i32, in_h: i32,
-    gw: i32, gh: i32, pad_x: i32, pad_y: i32,
-    out_x0: i32, out_y0: i32, out_w: i32, out_h: i32,
-    dil: i32, cout: i32, _a: i32, _b: i32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<i32>;
+// [high, low][tap][input channel][output channel] halves.
 @group(0) @binding(2) var<storage, read> wt: array<f16>;
-@group(0) @binding(3) var<storage, read> q: array<i32>;
-@group(0) @binding(4) var<storage, read_write> y: array<i32>;
-
-fn finish(o: i32, v: i32) -> i32 {
-    let r = shift_round(v + q[o * 4], q[o * 4 + 1]);
-    if r < 0 && q[o * 4 + 3] != 0 {
-        let k = q[o * 4 + 2];
-        return saturate16(shift_round(max(r, -(2147483647 / max(abs(k), 1))) * k, 15));
-    }
-    return saturate16(r);
-}
 "#;
 
 /// The three float accumulators and their weights in the integer sum.
@@ -169,6 +151,7 @@ pub(crate) fn tensor_conv_shader(cin: usize, cout: usize, k: usize) -> String {
     let mut s = String::with_capacity(48 << 10);
     s.push_str("enable f16;\nenable wgpu_cooperative_matrix;\n");
     s.push_str(super::neural_shader::COMMON);
+    s.push_str(super::neural_shader::CONV_COMMON);
     s.push_str(HEADER);
     let (staged, loads) = sh.staged();
     let _ = writeln!(s, "var<workgroup> sh: array<f16, {staged}>;\nvar<workgroup> sl: array<f16, {staged}>;");
