@@ -87,7 +87,7 @@ impl PngSink {
     }
 
     /// Sets the deflate effort ([`PNG_LEVELS`]; levels outside are clamped): 1 writes about
-    /// ten times faster than the default 6 with files 10-25 % larger (photographs).
+    /// four times faster than the default 6 with files 10-25 % larger (photographs).
     pub fn level(mut self, level: Option<i32>) -> PngSink {
         self.level = level;
         self

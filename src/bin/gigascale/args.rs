@@ -211,8 +211,8 @@ struct ShapeArgs {
     #[arg(long, default_value = "none", value_parser = PossibleValuesParser::new(Compression::ALL.map(Compression::name)))]
     compression: String,
     /// Compression level. TIFF: deflate 0-12 (default 6), zstd 1-22 (default 3). PNG: 0-9,
-    /// 0 stored, 1 fastest (about ten times faster to write than the default 6, files 10-25 %
-    /// larger), 9 smallest.
+    /// 0 stored, 1 fastest (about four times faster to write than the default 6, files 10-25 %
+    /// larger), 9 smallest (several times slower).
     #[arg(long, value_name = "N")]
     level: Option<i32>,
     /// JPEG output (.jpg): quality, 1-100 (default 90). Baseline JPEG, streamed band by band;
