@@ -44,7 +44,7 @@
 //   cpu         resample       (the CPU backend; native.rs is the reference)
 //   memory      budget         (the memory plan)
 //   codecs      source, sink   (decoders; TIFF/PNG writers, compression, where outputs go)
-//   network     neural         (ncnn models: loader, engine, the neural stage)
+//   network     neural, faces  (ncnn models: loader, engine, the neural stage; face detection)
 //   options     options        (Options, Request: the one conversion from user input)
 //   executor    exec           (the tile stage; devices plug in through exec::device)
 //   devices     gpu            (wgpu: a tile device and a network device)
@@ -61,6 +61,7 @@ pub mod digest;
 mod error;
 mod exec;
 mod exif;
+pub mod faces;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -18,6 +18,7 @@ fn shipped_model_files_are_the_recorded_ones() {
         "upconv7-photo-x2.bin",
         "realesr-animevideov3-x4.param",
         "realesr-animevideov3-x4.bin",
+        "retinaface-mnet025.onnx",
     ] {
         let out = Command::new("sha256sum").arg(models().join(f)).output().expect("sha256sum");
         let digest = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_string();

@@ -12,6 +12,7 @@ mod cli;
 mod edges;
 mod events;
 mod exactness;
+mod faces;
 mod fuzz_replay;
 mod gpu;
 mod hostile;

