@@ -169,6 +169,37 @@ fn the_page_uploads_runs_a_job_and_shows_it_in_the_viewer() {
         let bytes = r.into_body().read_to_vec().unwrap();
         assert_eq!(&bytes[..3], b"\xFF\xD8\xFF", "a JPEG");
     }
+    // Faces: a group photo's job, viewed, with the "faces" box ticked: one box per face found.
+    d.session("POST", "/url", Some(json!({"url": server.url})));
+    let input = d.find("#file");
+    let group = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/astronaut-group.jpg");
+    d.session("POST", &format!("/element/{input}/value"), Some(json!({"text": group.to_str().unwrap()})));
+    d.wait(
+        "return window.gigascale.upload && window.gigascale.upload.name === 'astronaut-group'",
+        20,
+        "the group upload",
+    );
+    d.script("document.getElementById('amount').value = '2'; document.getElementById('amount').dispatchEvent(new Event('input')); return 0");
+    let start = d.find("#start");
+    d.session("POST", &format!("/element/{start}/click"), None);
+    let done = d.wait(
+        "const j = Object.values(window.gigascale.jobs).find(j => j.file_name.startsWith('astronaut-group') && j.state === 'done'); return j ? j.id : null",
+        120,
+        "the group job to finish",
+    );
+    let id = done.as_str().unwrap();
+    let view = d.find(&format!("li[data-id='{id}'] button:nth-of-type(1)"));
+    d.session("POST", &format!("/element/{view}/click"), None);
+    d.wait("return window.gigascale.viewerLoaded", 60, "the group's viewer to load");
+    let faces = d.find("#faces");
+    d.session("POST", &format!("/element/{faces}/click"), None);
+    let shown = d.wait("return window.gigascale.faceOverlays || null", 60, "the face boxes");
+    assert_eq!(shown, json!(3), "one box per face");
+    let boxes = d.script("return document.querySelectorAll('#viewer .face-box').length");
+    assert_eq!(boxes, json!(3));
+    let shot = d.session("GET", "/screenshot", None);
+    let png = base64::engine::general_purpose::STANDARD.decode(shot.as_str().unwrap()).unwrap();
+    std::fs::write(Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-faces.png"), &png).unwrap();
     // No console errors and no Content-Security-Policy violations on any of it.
     let log = d.session("POST", "/se/log", Some(json!({"type": "browser"})));
     let severe: Vec<&Value> = log.as_array().unwrap().iter().filter(|e| e["level"] == "SEVERE").collect();

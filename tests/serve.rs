@@ -481,3 +481,28 @@ fn results_come_in_the_chosen_format() {
     }
     server.shutdown().unwrap();
 }
+
+/// `GET /api/jobs/{id}/faces`: the faces of the job's input, as `gigascale faces --json` finds
+/// them; found once (kept beside the upload: a second call reads the kept file); 404 for an
+/// unknown job.
+#[test]
+fn faces_of_a_jobs_input_are_the_clis() {
+    let dir = TempDir::new("faces");
+    let server = Server::start(options(&dir, "t0ken")).unwrap();
+    let c = Client::new(&server, "t0ken");
+    let u = c.upload(&fixture("astronaut-group.jpg"));
+    let (status, _, body) = c.post_json("/api/jobs", json!({"upload": u["id"], "scale": 2}));
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
+    c.wait_state(&id, &["done"], 60);
+    let got = c.json(&format!("/api/jobs/{id}/faces"));
+    let cli: Value = serde_json::from_str(&ok(&gs(&["faces", s(&fixture("astronaut-group.jpg")), "--json"]))).unwrap();
+    assert_eq!((got["width"].as_u64(), got["height"].as_u64()), (Some(560), Some(360)));
+    assert_eq!(got["faces"], cli["faces"]);
+    assert_eq!(got["faces"].as_array().unwrap().len(), 3);
+    let kept = dir.join("uploads").join(u["id"].as_str().unwrap()).join("faces.json");
+    assert!(kept.exists(), "the faces are kept beside the upload");
+    assert_eq!(c.json(&format!("/api/jobs/{id}/faces")), got);
+    assert_eq!(c.get("/api/jobs/0123456789abcdef/faces", &[]).0, 404);
+    server.shutdown().unwrap();
+}

@@ -189,3 +189,31 @@ pub(super) async fn input(State(s): St, Path(id): Path<String>, headers: HeaderM
     let name = format!("{}.{}", u.name, if u.format == "jpeg" { "jpg" } else { &u.format });
     serve_file(&s.upload_dir(&u.id).join("input"), &headers, &name, mime).await
 }
+
+/// `GET /api/jobs/{id}/faces`: the faces in the job's input (`gigascale faces`, as JSON:
+/// width, height, faces), found once under an eighth of the server's budget, one detection
+/// per tile-rendering slot, then kept beside the upload.
+pub(super) async fn faces(State(s): St, Path(id): Path<String>) -> Response {
+    let Some(j) = s.job(&id) else { return not_found() };
+    let Some(u) = s.book().uploads.get(&j.request.upload).cloned() else { return not_found() };
+    let (dir, cache) = (s.upload_dir(&u.id), s.upload_dir(&u.id).join("faces.json"));
+    if let Ok(Ok(v)) = tokio::fs::read(&cache).await.map(|b| serde_json::from_slice::<serde_json::Value>(&b)) {
+        return Json(v).into_response();
+    }
+    let Ok(_permit) = s.tiles_gate.acquire().await else { return fail(StatusCode::SERVICE_UNAVAILABLE, "stopping") };
+    let mut opts: crate::faces::DetectOptions = Default::default();
+    (opts.max_memory, opts.threads, opts.temp_dir) = (s.opts.max_memory / 8, s.opts.threads, Some(dir.clone()));
+    let s2 = s.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let d = crate::faces::detect_file(&dir.join("input"), &opts)?;
+        let v = serde_json::json!({ "width": d.width, "height": d.height, "faces": d.faces });
+        s2.write_record(&cache, &v)?;
+        Ok::<_, crate::Error>(v)
+    })
+    .await;
+    match found {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e)) => fail(StatusCode::UNPROCESSABLE_ENTITY, s.scrub(&e.to_string())),
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}

@@ -40,6 +40,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/jobs/{id}", get(api::get_job).delete(api::delete_job))
         .route("/api/jobs/{id}/result", get(api::result))
         .route("/api/jobs/{id}/input", get(api::input))
+        .route("/api/jobs/{id}/faces", get(api::faces))
         .route("/api/jobs/{id}/dz/image.dzi", get(deepzoom::descriptor))
         .route("/api/jobs/{id}/dz/image_files/{level}/{tile}", get(deepzoom::tile))
         .route("/api/events", get(api::events))

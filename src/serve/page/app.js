@@ -3,7 +3,7 @@
 // viewer (OpenSeadragon) with a before/after split. State for tests: window.gigascale.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const G = (window.gigascale = { upload: null, uploads: [], jobs: {}, viewer: null, tileFailures: 0, viewerLoaded: false });
+const G = (window.gigascale = { upload: null, uploads: [], jobs: {}, viewer: null, tileFailures: 0, viewerLoaded: false, faces: null, faceOverlays: 0 });
 
 function human(bytes) {
   const u = ["B", "KB", "MB", "GB", "TB"];
@@ -130,6 +130,10 @@ function view(id) {
   if (G.viewer) G.viewer.destroy();
   G.viewerLoaded = false;
   G.tileFailures = 0;
+  G.faces = null;
+  G.faceOverlays = 0;
+  $("faces").checked = false;
+  $("faces").onchange = () => showFaces(id);
   $("viewer-bar").hidden = false;
   $("viewer-title").textContent = j ? j.file_name : id;
   const v = (G.viewer = OpenSeadragon({
@@ -159,6 +163,31 @@ function before(v, id) {
     error: () => { $("split").disabled = true; },
   });
   return u;
+}
+
+// The faces in the input (GET /api/jobs/ID/faces) as boxes over the viewer: the image's world
+// is 1 wide, so a box in input pixels divided by the input's width lands on the result too.
+async function showFaces(id) {
+  const v = G.viewer;
+  if (!v) return;
+  v.clearOverlays();
+  G.faceOverlays = 0;
+  if (!$("faces").checked) return;
+  if (!G.faces) {
+    const r = await fetch(`/api/jobs/${id}/faces`);
+    const body = await r.json();
+    if (!r.ok) { $("viewer-title").textContent = `faces: ${body.error || r.status}`; $("faces").checked = false; return; }
+    G.faces = body;
+  }
+  const w = G.faces.width;
+  for (const f of G.faces.faces) {
+    const [x0, y0, x1, y1] = f.box;
+    const el = document.createElement("div");
+    el.className = "face-box";
+    el.title = `face, score ${f.score.toFixed(3)}`;
+    v.addOverlay({ element: el, location: new OpenSeadragon.Rect(x0 / w, y0 / w, (x1 - x0) / w, (y1 - y0) / w) });
+    G.faceOverlays++;
+  }
 }
 
 function events() {
