@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The reference face detector: the bundled RetinaFace ONNX graph run by onnxruntime on the
-whole image at once, with facexlib's steps (its `RetinaFace.detect_faces`, written out here):
+whole image at once (ORT_THREADS intra-op threads, default 2), with facexlib's steps (its `RetinaFace.detect_faces`, written out here):
 BGR minus (104, 117, 123); anchors of sizes 16/32, 64/128, 256/512 at strides 8, 16, 32;
 variances 0.1 and 0.2; confidence > 0.8; the best 5000; NMS at 0.4 with `+ 1` areas; the
 best 750. Prints the faces as JSON (score, box [x1, y1, x2, y2], landmarks [[x, y] x 5]).
@@ -17,7 +17,7 @@ model = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "models",
 img = np.asarray(Image.open(sys.argv[1]).convert("RGB")).astype(np.float32)
 x = (img[..., ::-1] - np.array([104, 117, 123], np.float32)).transpose(2, 0, 1)[None].copy()
 opts = ort.SessionOptions()
-opts.intra_op_num_threads = 2
+opts.intra_op_num_threads = int(os.environ.get("ORT_THREADS", "2"))
 loc, conf, landm = [o[0] for o in ort.InferenceSession(model, opts).run(None, {"input": x})]
 h, w = img.shape[:2]
 priors = []
