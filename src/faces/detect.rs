@@ -24,11 +24,12 @@ const TOP_AFTER: usize = 750;
 /// Bytes left for what the plan does not count (code, weights, the store's window).
 const RESERVE: u64 = 16 << 20;
 
-/// Detects faces in the image file `path` (see the [module docs](super)).
-pub fn detect_file(path: &Path, opts: &DetectOptions) -> Result<Detection> {
+/// Detects faces in the image file `path` (see the [module docs](super)). `progress` is told
+/// `(tiles done, tiles in all)` after each tile.
+pub fn detect_file(path: &Path, opts: &DetectOptions, progress: &mut dyn FnMut(usize, usize)) -> Result<Detection> {
     opts.validate()?;
     let source = crate::source::open(path, opts.max_memory)?;
-    detect_source(source, opts).map_err(|e| match e {
+    detect_source(source, opts, progress).map_err(|e| match e {
         Error::Limit { what, needed, limit, unit, hint } => {
             Error::Limit { what: format!("{}: {what}", path.display()), needed, limit, unit, hint }
         }
@@ -36,8 +37,12 @@ pub fn detect_file(path: &Path, opts: &DetectOptions) -> Result<Detection> {
     })
 }
 
-/// Detects faces in a decoded image source.
-pub fn detect_source(mut source: Box<dyn RowSource>, opts: &DetectOptions) -> Result<Detection> {
+/// Detects faces in a decoded image source; `progress` as for [`detect_file`].
+pub fn detect_source(
+    mut source: Box<dyn RowSource>,
+    opts: &DetectOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Detection> {
     opts.validate()?;
     let t0 = Instant::now();
     crate::store::return_large_blocks();
@@ -63,6 +68,7 @@ pub fn detect_source(mut source: Box<dyn RowSource>, opts: &DetectOptions) -> Re
     }
     let mut candidates = Vec::new();
     let mut tiles = 0;
+    let total = w.div_ceil(tile) as usize * h.div_ceil(tile) as usize;
     for cy in (0..h).step_by(tile as usize) {
         for cx in (0..w).step_by(tile as usize) {
             let core = [cx, cy, (cx + tile).min(w), (cy + tile).min(h)];
@@ -76,6 +82,7 @@ pub fn detect_source(mut source: Box<dyn RowSource>, opts: &DetectOptions) -> Re
             let out = graph.run(input, &pool).map_err(|e| Error::Internal(format!("the face detector: {e}")))?;
             candidates.extend(decode(&out.outputs, window, core, opts.threshold)?);
             tiles += 1;
+            progress(tiles, total);
         }
         store.release_rows(0..(cy + tile).saturating_sub(margin).min(h) as usize);
     }

@@ -12,7 +12,7 @@
 //! (`(x2 - x1 + 1)` areas), the best 750.
 //!
 //! ```no_run
-//! let found = gigascale::faces::detect_file("group.jpg".as_ref(), &Default::default())?;
+//! let found = gigascale::faces::detect_file("group.jpg".as_ref(), &Default::default(), &mut |_, _| {})?;
 //! for f in &found.faces {
 //!     println!("{:.3} at {:?}", f.score, f.bbox);
 //! }

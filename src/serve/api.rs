@@ -205,7 +205,7 @@ pub(super) async fn faces(State(s): St, Path(id): Path<String>) -> Response {
     (opts.max_memory, opts.threads, opts.temp_dir) = (s.opts.max_memory / 8, s.opts.threads, Some(dir.clone()));
     let s2 = s.clone();
     let found = tokio::task::spawn_blocking(move || {
-        let d = crate::faces::detect_file(&dir.join("input"), &opts)?;
+        let d = crate::faces::detect_file(&dir.join("input"), &opts, &mut |_, _| {})?;
         let v = serde_json::json!({ "width": d.width, "height": d.height, "faces": d.faces });
         s2.write_record(&cache, &v)?;
         Ok::<_, crate::Error>(v)

@@ -254,7 +254,22 @@ pub(crate) fn faces(a: &crate::args::FacesArgs) -> Result<(), Error> {
     }
     (opts.threshold, opts.threads, opts.temp_dir, opts.tile) =
         (a.threshold, a.threads.unwrap_or(0), a.temp_dir.clone(), a.tile);
-    let found = gigascale::faces::detect_file(&a.input, &opts)?;
+    // A bar on a terminal (indicatif draws nothing elsewhere), for images of several tiles.
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("faces [{bar:40}] {pos}/{len} tiles {elapsed_precise} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut on_tile = |done: usize, total: usize| {
+        if total > 1 {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    };
+    let found = gigascale::faces::detect_file(&a.input, &opts, &mut on_tile);
+    bar.finish_and_clear();
+    let found = found?;
     if a.json {
         let doc = serde_json::json!({
             "file": a.input.display().to_string(),
