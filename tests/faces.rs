@@ -141,3 +141,37 @@ fn faces_refusals_name_the_problem() {
     let o = gs(&["faces", s(&fixture("astronaut-group.jpg")), "--threshold", "1.5"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// Every layout the decoders deliver is read as the detector expects: a 16-bit copy (each
+/// sample × 257) and an RGBA copy (opaque alpha) of the group photo give exactly the 8-bit
+/// RGB faces; grey, grey + alpha and 16-bit grey inputs run (no faces in them).
+#[test]
+fn faces_read_every_layout_alike() {
+    let dir = TempDir::new("faces-layouts");
+    let png = dir.join("group.png");
+    ok(&gs(&["upscale", s(&fixture("astronaut-group.jpg")), s(&png), "--scale", "1"]));
+    let (w, h, rgb) = read_png(&png);
+    let write = |name: &str, colour: png::ColorType, depth: png::BitDepth, data: &[u8]| {
+        let path = dir.join(name);
+        let mut e =
+            png::Encoder::new(std::io::BufWriter::new(std::fs::File::create(&path).unwrap()), w as u32, h as u32);
+        e.set_color(colour);
+        e.set_depth(depth);
+        e.write_header().unwrap().write_image_data(data).unwrap();
+        path
+    };
+    let wide: Vec<u8> = rgb.iter().flat_map(|&v| (v as u16 * 257).to_be_bytes()).collect();
+    let rgba: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+    let (want, _) = faces(&png, &[]);
+    assert_eq!(want.len(), 3);
+    for path in [
+        write("g16.png", png::ColorType::Rgb, png::BitDepth::Sixteen, &wide),
+        write("ga.png", png::ColorType::Rgba, png::BitDepth::Eight, &rgba),
+    ] {
+        assert_eq!(faces(&path, &[]).0, want, "{}", path.display());
+    }
+    for name in ["camera-gray.jpg", "camera-graya.png", "camera16.tif", "coffee16.png", "chelsea-rgba.tif"] {
+        let (found, doc) = faces(&fixture(name), &[]);
+        assert!(doc["width"].as_u64().unwrap() > 0 && found.is_empty(), "{name}: {doc}");
+    }
+}

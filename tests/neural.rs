@@ -166,7 +166,7 @@ fn the_models_command_lists_the_built_ins() {
     let o = Command::new(env!("CARGO_BIN_EXE_gigascale")).arg("models").output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success());
-    for want in ["photo", "x2", "anime", "x4", "halo 18", "MIT", "BSD-3-Clause"] {
+    for want in ["photo", "x2", "anime", "x4", "halo 18", "MIT", "BSD-3-Clause", "RetinaFace"] {
         assert!(out.contains(want), "{want} missing from:\n{out}");
     }
 }
