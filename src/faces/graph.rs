@@ -108,15 +108,16 @@ impl Graph {
     /// Runs the graph on `input` ([1, 3, H, W]; no data for a dry run). `pool` runs the
     /// convolutions' parallel parts.
     pub(crate) fn run(&self, input: Tensor, pool: &rayon::ThreadPool) -> Result<RunResult, String> {
-        self.run_observed(input, pool, &mut |_, _, _| {})
+        self.run_observed(input, pool, None)
     }
 
-    /// [`Graph::run`], showing `observe` each node with its arguments and outputs.
+    /// [`Graph::run`], showing `observe` each node with its arguments (shapes only) and
+    /// outputs.
     pub(crate) fn run_observed(
         &self,
         input: Tensor,
         pool: &rayon::ThreadPool,
-        observe: &mut Observer<'_>,
+        mut observe: Option<&mut Observer<'_>>,
     ) -> Result<RunResult, String> {
         let mut live: HashMap<&str, Rc<Value>> = HashMap::new();
         let mut live_bytes = input.bytes();
@@ -131,22 +132,27 @@ impl Graph {
             if n.inputs.iter().zip(&args).any(|(s, a)| s.is_some() && a.is_none()) {
                 return Err(format!("node {:?}: an input is missing", n.name));
             }
-            let shapes: Vec<Option<Rc<Value>>> =
-                args.iter().map(|a| a.as_ref().map(|v| Rc::new(shape_only(v)))).collect();
-            let (outs, scratch) = ops::apply(&n.op, args, pool).map_err(|e| format!("node {:?}: {e}", n.name))?;
-            observe(n, &shapes, &outs);
-            let produced: u64 = outs.iter().map(value_bytes).sum();
-            peak = peak.max(live_bytes + produced + scratch);
-            live_bytes += produced;
-            for (name, v) in n.outputs.iter().zip(outs) {
-                live.insert(name, Rc::new(v));
-            }
+            // Only an observer sees the arguments' shapes (the arguments themselves are consumed).
+            let shapes: Option<Vec<Option<Rc<Value>>>> =
+                observe.is_some().then(|| args.iter().map(|a| a.as_ref().map(|v| Rc::new(shape_only(v)))).collect());
+            // What this node reads for the last time leaves the map now, so that the node
+            // holds the only reference and an elementwise operator can work in place; it is
+            // counted as live until the node is done.
+            let mut dying = 0;
             for s in n.inputs.iter().flatten() {
                 if self.last_use.get(s) == Some(&i) && !self.outputs.contains(s) {
-                    if let Some(v) = live.remove(s.as_str()) {
-                        live_bytes -= value_bytes(&v);
-                    }
+                    dying += live.remove(s.as_str()).map_or(0, |v| value_bytes(&v));
                 }
+            }
+            let (outs, scratch) = ops::apply(&n.op, args, pool).map_err(|e| format!("node {:?}: {e}", n.name))?;
+            if let (Some(observe), Some(shapes)) = (observe.as_mut(), &shapes) {
+                observe(n, shapes, &outs);
+            }
+            let produced: u64 = outs.iter().map(value_bytes).sum();
+            peak = peak.max(live_bytes + produced + scratch);
+            live_bytes = live_bytes + produced - dying;
+            for (name, v) in n.outputs.iter().zip(outs) {
+                live.insert(name, Rc::new(v));
             }
         }
         let mut outputs = Vec::new();
@@ -303,27 +309,31 @@ pub(crate) fn margin(graph: &Graph, pool: &rayon::ThreadPool) -> Result<u32, Str
     reach.insert(graph.input.clone(), Reach { stride: 1, lo: 0, hi: 0 });
     let mut failure = None;
     let input = Tensor::dry(vec![1, 3, PROBE, PROBE]);
-    graph.run_observed(input, pool, &mut |node, args, outs| {
-        let known: Vec<Reach> = node.inputs.iter().flatten().filter_map(|s| reach.get(s).copied()).collect();
-        let Some(widest) = known.iter().copied().reduce(|a, b| Reach {
-            stride: a.stride.max(b.stride),
-            lo: a.lo.min(b.lo),
-            hi: a.hi.max(b.hi),
-        }) else {
-            return;
-        };
-        let r = match &node.op {
-            Op::Conv(c) => conv_reach(widest, c, args.get(1).and_then(|a| a.as_deref())),
-            Op::ResizeNearest => resize_reach(widest, args.first().and_then(|a| a.as_deref()), outs.first()),
-            _ => Ok(widest),
-        };
-        match r {
-            Ok(r) => node.outputs.iter().for_each(|o| {
-                reach.insert(o.clone(), r);
-            }),
-            Err(e) => failure = Some(format!("node {:?}: {e}", node.name)),
-        }
-    })?;
+    graph.run_observed(
+        input,
+        pool,
+        Some(&mut |node, args, outs| {
+            let known: Vec<Reach> = node.inputs.iter().flatten().filter_map(|s| reach.get(s).copied()).collect();
+            let Some(widest) = known.iter().copied().reduce(|a, b| Reach {
+                stride: a.stride.max(b.stride),
+                lo: a.lo.min(b.lo),
+                hi: a.hi.max(b.hi),
+            }) else {
+                return;
+            };
+            let r = match &node.op {
+                Op::Conv(c) => conv_reach(widest, c, args.get(1).and_then(|a| a.as_deref())),
+                Op::ResizeNearest => resize_reach(widest, args.first().and_then(|a| a.as_deref()), outs.first()),
+                _ => Ok(widest),
+            };
+            match r {
+                Ok(r) => node.outputs.iter().for_each(|o| {
+                    reach.insert(o.clone(), r);
+                }),
+                Err(e) => failure = Some(format!("node {:?}: {e}", node.name)),
+            }
+        }),
+    )?;
     if let Some(e) = failure {
         return Err(e);
     }
