@@ -138,16 +138,18 @@ fn plan_tile(
             Some(hint),
         ));
     }
-    let (mut lo, mut hi) = (1u32, whole / 32);
+    // Binary search over cores of 32·k px: `lo` fits (with `lo_peak`), `hi` does not.
+    let (mut lo, mut hi, mut lo_peak) = (1u32, whole / 32, smallest);
     while lo + 1 < hi {
         let mid = (lo + hi) / 2;
-        if peak(mid * 32)? <= available {
-            lo = mid;
+        let p = peak(mid * 32)?;
+        if p <= available {
+            (lo, lo_peak) = (mid, p);
         } else {
             hi = mid;
         }
     }
-    Ok((lo * 32, peak(lo * 32)?))
+    Ok((lo * 32, lo_peak))
 }
 
 /// The network's input for `window` (left, top, right, bottom): B, G, R minus facexlib's
