@@ -13,6 +13,7 @@ use crate::backend::Chosen;
 use crate::budget::{plan_memory, MemoryPlan, Needs};
 use crate::error::{Error, Result};
 use crate::exec::{self, Stats, TileStage};
+use crate::faces::RestoredFaces;
 use crate::neural::stage::{self, Pass, PassPlan};
 use crate::options::Options;
 use crate::pixel::ImageInfo;
@@ -75,6 +76,8 @@ pub struct Job<'o> {
     passes: Vec<PassPlan>,
     /// The bands of the plan's tile order to compute (all unless [`Job::restrict`]ed).
     bands: std::ops::Range<u32>,
+    /// Restored faces to paste into the tiles (`--faces`), and the seconds they took.
+    faces: Option<(std::sync::Arc<RestoredFaces>, f64)>,
 }
 
 impl<'o> Job<'o> {
@@ -130,7 +133,7 @@ impl<'o> Job<'o> {
             plan = plan.with_groups(rows, cols);
         }
         let bands = 0..plan.bands();
-        Ok(Job { opts, info: info.clone(), plan, header, memory, chosen, encoded_bound, passes, bands })
+        Ok(Job { opts, info: info.clone(), plan, header, memory, chosen, encoded_bound, passes, bands, faces: None })
     }
 
     /// Bands of the plan's tile order (rows of tiles, or rows of shards for a sharded sink).
@@ -190,7 +193,10 @@ impl<'o> Job<'o> {
         let tiles = self.tile_range();
         let whole = self.bands == (0..self.plan.bands()) || !source.decodes_bands();
         let rows = if whole { 0..self.info.height as usize } else { self.source_rows() };
-        let Job { opts, info, plan, header, memory, chosen, encoded_bound, passes, .. } = self;
+        let Job { opts, info, plan, header, memory, chosen, encoded_bound, passes, faces, .. } = self;
+        if opts.faces.is_some() && faces.is_none() {
+            return Err(Error::usage("--faces needs a file input: use run_file or upscale"));
+        }
         // `--backend gpu` opens the device now (a GPU that cannot be used is known before any
         // work); `auto` may open it on the GPU thread (see crate::backend).
         let t_backend = Instant::now();
@@ -229,11 +235,13 @@ impl<'o> Job<'o> {
             first,
             device: opened.device,
             shared: opened.shared,
+            faces: faces.as_ref().map(|f| &*f.0),
         };
         let stats = exec::run_tiles(stage, sink, progress)?;
         let backend = stats.backend.clone().unwrap_or((opened.kind, opened.detail));
         let mut report = report(&stats, &plan, memory, backend, decode_s, backend_init, t0);
         report.stages.neural = neural_s;
+        report.stages.faces = faces.as_ref().map_or(0.0, |f| f.1);
         (report.stages.neural_setup, report.stages.neural_network) = times;
         progress(&Event::Done { bytes: report.bytes, seconds: report.seconds, stages: report.stages });
         Ok(report)
@@ -391,6 +399,7 @@ fn report(
 ) -> Report {
     let stages = StageTimes {
         decode,
+        faces: 0.0,
         neural: 0.0,
         neural_setup: 0.0,
         neural_network: 0.0,
@@ -455,11 +464,46 @@ pub fn run_file(
         }
         e => e,
     };
-    let mut job = Job::prepare(source.as_ref(), sink, opts).map_err(context)?;
+    let Some(restore) = &opts.faces else {
+        let mut job = Job::prepare(source.as_ref(), sink, opts).map_err(context)?;
+        if let Some(bands) = bands {
+            job = job.restrict(bands)?;
+        }
+        return job.execute(source, sink, progress).map_err(context);
+    };
+    // Faces first (their own decode, within the whole budget), then the job in what is left.
+    opts.validate()?;
+    let t0 = Instant::now();
+    let faces = restore_faces(input, source.info(), restore, opts, progress).map_err(context)?;
+    let mut rest = opts.clone();
+    rest.limits.max_memory = opts.limits.max_memory.checked_sub(faces.bytes()).ok_or_else(|| {
+        let hint = format!("{} restored faces are kept through the tile stage", faces.faces.len());
+        context(Error::limit("restored faces", faces.bytes(), opts.limits.max_memory, Some(hint)))
+    })?;
+    let mut job = Job::prepare(source.as_ref(), sink, &rest).map_err(context)?;
+    job.faces = Some((std::sync::Arc::new(faces), t0.elapsed().as_secs_f64()));
     if let Some(bands) = bands {
         job = job.restrict(bands)?;
     }
     job.execute(source, sink, progress).map_err(context)
+}
+
+/// Detects and restores the faces of `input` for the job's output, reporting `Faces` events.
+fn restore_faces(
+    input: &std::path::Path,
+    info: &ImageInfo,
+    restore: &crate::faces::RestoreOptions,
+    opts: &Options,
+    progress: &mut dyn FnMut(&Event),
+) -> Result<RestoredFaces> {
+    let output = opts.output_size(info.width, info.height)?;
+    let mut detect = crate::faces::DetectOptions::default();
+    (detect.max_memory, detect.threads, detect.temp_dir) =
+        (opts.limits.max_memory, opts.threads, opts.temp_dir.clone());
+    let mut on_face = |done: usize, found: usize| progress(&Event::Faces { done: done as u64, found: found as u64 });
+    let faces = crate::faces::restore_file(input, output, opts.filter, restore, &detect, &mut on_face)?;
+    exec::check_cancel(opts)?;
+    Ok(faces)
 }
 
 /// Runs a whole job from a [`RowSource`] to a [`TileSink`]: [`Job::prepare`], then

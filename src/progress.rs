@@ -10,6 +10,9 @@ pub struct StageTimes {
     /// Decoding the source into the store (wall time).
     #[serde(rename = "decode_s", serialize_with = "millis")]
     pub decode: f64,
+    /// Face detection and restoration (`--faces`), before the tiles.
+    #[serde(rename = "faces_s", serialize_with = "millis")]
+    pub faces: f64,
     /// The model's passes (wall time; 0 without a model), setup included.
     #[serde(rename = "neural_s", serialize_with = "millis")]
     pub neural: f64,
@@ -127,6 +130,13 @@ pub enum Event {
         done: u64,
         /// Tiles in the pass.
         total: u64,
+    },
+    /// Faces restored so far (`--faces`; `found` were detected).
+    Faces {
+        /// Faces restored.
+        done: u64,
+        /// Faces found.
+        found: u64,
     },
     /// Tiles written so far.
     Tiles {

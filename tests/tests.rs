@@ -26,6 +26,7 @@ mod neural;
 mod neural_pipeline;
 mod pyramid;
 mod python;
+mod restore;
 mod resume;
 #[cfg(feature = "s3")]
 mod s3;

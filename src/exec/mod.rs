@@ -20,6 +20,7 @@ pub(crate) mod writer;
 
 use crate::budget::MemoryPlan;
 use crate::error::{Error, Result};
+use crate::faces::RestoredFaces;
 use crate::options::Options;
 use crate::plan::Plan;
 use crate::progress::Event;
@@ -75,6 +76,8 @@ pub(crate) struct TileStage<'a> {
     /// The device (the GPU), if any: its opener, and whether the CPU workers share the tiles.
     pub device: Option<device::DeviceOpener<'a>>,
     pub shared: bool,
+    /// Restored faces, pasted into each tile after it is computed (`--faces`).
+    pub faces: Option<&'a RestoredFaces>,
 }
 
 /// Runs the tile stage to the end: every tile from `stage.first` computed, encoded and
@@ -84,7 +87,7 @@ pub(crate) fn run_tiles(
     sink: &mut dyn TileSink,
     progress: &mut dyn FnMut(&Event),
 ) -> Result<Stats> {
-    let TileStage { plan, mem, store, opts, encoded_bound, tiles, first, device, shared } = stage;
+    let TileStage { plan, mem, store, opts, encoded_bound, tiles, first, device, shared, faces } = stage;
     let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (compute_ns, encode_ns) = (AtomicU64::new(0), AtomicU64::new(0));
@@ -95,7 +98,7 @@ pub(crate) fn run_tiles(
     let (notice_tx, notice_rx) = unbounded();
     let end = tiles.end;
     let workers =
-        workers::Workers { plan, store, gpu_only: opts.gpu_f16, compute_ns: &compute_ns, encode_ns: &encode_ns };
+        workers::Workers { plan, store, gpu_only: opts.gpu_f16, faces, compute_ns: &compute_ns, encode_ns: &encode_ns };
     let (result, write_s, backend, gpu_times) = std::thread::scope(|sc| {
         let free = ring.free();
         let stop_p = &stop;
@@ -123,6 +126,9 @@ pub(crate) fn run_tiles(
             // A band of tiles is done: no later tile reads above its window.
             let next = (band + 1) * k;
             store.release_rows(store.rows().start..plan.source_rows(next..next + k).start as usize);
+            if let Some(f) = faces {
+                f.release_above(next * plan.geom.tile);
+            }
         };
         let r = writer.run(&done_rx, &cancelled, &mut release, progress);
         // Wind down: the planner stops, workers and the GPU thread see their channels close.

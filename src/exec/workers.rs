@@ -4,6 +4,7 @@
 
 use super::ring::{Feed, Msg};
 use crate::error::{Error, Result};
+use crate::faces::RestoredFaces;
 use crate::plan::Plan;
 use crate::resample::{resample_tile, Scratch};
 use crate::sink::TileEncoder;
@@ -19,6 +20,8 @@ pub(crate) struct Workers<'a> {
     /// Tiles only the GPU may compute (`--precision f16`): one that arrives uncomputed (the
     /// GPU failed) fails the job instead of being computed with other arithmetic.
     pub gpu_only: bool,
+    /// Restored faces to paste into each computed tile (`--faces`).
+    pub faces: Option<&'a RestoredFaces>,
     /// CPU nanoseconds spent resampling and encoding, summed over workers.
     pub compute_ns: &'a AtomicU64,
     pub encode_ns: &'a AtomicU64,
@@ -63,6 +66,14 @@ impl Workers<'_> {
             let tc = Instant::now();
             if !computed {
                 resample_tile(self.plan, self.store, &job, &mut scratch, &mut slot.raw);
+            }
+            if let Some(faces) = self.faces {
+                let g = &self.plan.geom;
+                let stride = g.tile as usize * g.layout.bytes_per_pixel();
+                if let Err(e) = faces.paste(g.layout, job.out, stride, &mut slot.raw) {
+                    let _ = done.send(Err(e));
+                    return;
+                }
             }
             let te = Instant::now();
             self.compute_ns.fetch_add((te - tc).as_nanos() as u64, Ordering::Relaxed);

@@ -39,10 +39,20 @@ pub fn detect_file(path: &Path, opts: &DetectOptions, progress: &mut dyn FnMut(u
 
 /// Detects faces in a decoded image source; `progress` as for [`detect_file`].
 pub fn detect_source(
-    mut source: Box<dyn RowSource>,
+    source: Box<dyn RowSource>,
     opts: &DetectOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Detection> {
+    detect_keeping_store(source, opts, progress).map(|(found, _, _)| found)
+}
+
+/// [`detect_source`], which also gives back the decoded image (its store and description)
+/// for the restoration's crops.
+pub(super) fn detect_keeping_store(
+    mut source: Box<dyn RowSource>,
+    opts: &DetectOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(Detection, Store, ImageInfo)> {
     opts.validate()?;
     let t0 = Instant::now();
     crate::store::return_large_blocks();
@@ -87,7 +97,7 @@ pub fn detect_source(
         store.release_rows(0..(cy + tile).saturating_sub(margin).min(h) as usize);
     }
     let faces = suppress(candidates, opts.nms);
-    Ok(Detection {
+    let found = Detection {
         width: w,
         height: h,
         faces,
@@ -95,7 +105,8 @@ pub fn detect_source(
         tile,
         planned_bytes: planned,
         seconds: t0.elapsed().as_secs_f64(),
-    })
+    };
+    Ok((found, store, info))
 }
 
 /// The largest tile core (a multiple of 32) whose window's network run fits the budget:

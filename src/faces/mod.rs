@@ -19,15 +19,23 @@
 //! # Ok::<(), gigascale::Error>(())
 //! ```
 
+mod align;
 mod detect;
 mod graph;
 mod onnx;
 mod ops;
+mod paste;
+mod restore;
+#[cfg(feature = "onnx")]
+mod restorer;
 
 mod shape_ops;
 mod values;
 
 pub use detect::{detect_file, detect_source};
+pub use restore::{restore_file, RestoreOptions, RestoredFaces};
+#[cfg(feature = "onnx")]
+pub use restorer::RUNTIME_HELP;
 
 use crate::{Error, Result};
 use std::path::PathBuf;

@@ -157,6 +157,8 @@ pub struct Options {
     pub model: Option<Arc<crate::Model>>,
     /// Passes of the model (at least 1; a x2 model twice is x4).
     pub model_passes: u32,
+    /// Face restoration (`--faces`): faces detected, restored and pasted into the output.
+    pub faces: Option<crate::faces::RestoreOptions>,
     /// Fault-injection hooks for the tests (feature `testing`).
     #[cfg(feature = "testing")]
     #[doc(hidden)]
@@ -186,6 +188,7 @@ impl Options {
             gpu_f16: false,
             model: None,
             model_passes: 1,
+            faces: None,
             #[cfg(feature = "testing")]
             hooks: Hooks::default(),
         }
@@ -193,6 +196,9 @@ impl Options {
 
     /// Checks the options on their own (no files involved).
     pub fn validate(&self) -> Result<()> {
+        if let Some(f) = &self.faces {
+            f.validate()?;
+        }
         match self.size {
             Size::Scale { x, y } => {
                 for (n, v) in [("x", x), ("y", y)] {

@@ -69,6 +69,15 @@ pub struct Request {
     /// directory ([`crate::neural::zoo`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub model_dirs: Vec<PathBuf>,
+    /// Face restoration: the restorer's ONNX file ([`crate::faces::RestoreOptions`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faces: Option<PathBuf>,
+    /// CodeFormer's fidelity weight, 0-1 (default 0.5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub face_fidelity: Option<f32>,
+    /// ONNX Runtime's library for `faces`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub onnxruntime: Option<PathBuf>,
     /// Output tile edge.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tile: Option<u32>,
@@ -245,6 +254,7 @@ impl Request {
             }
             (None, None) => {}
         }
+        o.faces = self.restore_options()?;
         #[cfg(feature = "testing")]
         {
             // Crash-test hook (tests: resume, units): die by SIGKILL after N durable tiles.
@@ -254,6 +264,20 @@ impl Request {
         }
         o.validate()?;
         Ok(o)
+    }
+
+    /// `--faces`, `--face-fidelity`, `--onnxruntime` as restoration options.
+    fn restore_options(&self) -> Result<Option<crate::faces::RestoreOptions>> {
+        let Some(model) = &self.faces else {
+            return match self.face_fidelity {
+                None => Ok(None),
+                Some(_) => Err(Error::usage("--face-fidelity is for --faces MODEL.onnx")),
+            };
+        };
+        let mut r = crate::faces::RestoreOptions::new(model);
+        r.fidelity = self.face_fidelity.unwrap_or(r.fidelity);
+        r.runtime = self.onnxruntime.clone();
+        Ok(Some(r))
     }
 
     /// The output size asked for: a scale or dimensions (in pixels, or printed at `dpi`), not
@@ -309,6 +333,7 @@ impl Request {
             backend: runtime.backend.clone(),
             temp_dir: runtime.temp_dir.clone(),
             cancel: runtime.cancel.clone(),
+            onnxruntime: runtime.onnxruntime.clone().or_else(|| self.onnxruntime.clone()),
             ..self.clone()
         }
     }

@@ -242,6 +242,18 @@ struct ShapeArgs {
     /// ~/.local/share/gigascale/models; may be repeated).
     #[arg(long, value_name = "DIR")]
     model_dir: Vec<PathBuf>,
+    /// Restore faces with this model: an ONNX export of CodeFormer or GFPGAN v1.4 (512x512
+    /// in and out; you supply it: no registry ships their weights, and their licences differ:
+    /// CodeFormer's is non-commercial). Faces are found by the bundled detector (as `gigascale
+    /// faces` lists them), each aligned to the FFHQ template, restored once, and blended into
+    /// the output with a soft mask, sampled with --filter; the same bytes for every tile size,
+    /// budget and thread count. Needs ONNX Runtime (see --onnxruntime). docs/faces.md.
+    #[arg(long, value_name = "MODEL.onnx")]
+    faces: Option<PathBuf>,
+    /// CodeFormer's fidelity weight w, 0-1: 0 trusts the model's idea of a face, 1 keeps
+    /// closest to the input (default 0.5). GFPGAN takes none and ignores it.
+    #[arg(long, value_name = "W", requires = "faces")]
+    face_fidelity: Option<f32>,
     /// Output TIFF tile edge in pixels (multiple of 16).
     #[arg(long, value_name = "N", default_value_t = 256)]
     tile: u32,
@@ -295,6 +307,11 @@ pub(crate) struct RuntimeArgs {
     /// (software adapters such as lavapipe included); cpu never opens a GPU.
     #[arg(long, default_value = "auto", value_parser = PossibleValuesParser::new(Backend::ALL.map(Backend::name)))]
     backend: String,
+    /// ONNX Runtime's library for --faces (libonnxruntime.so.*). Default: $GIGASCALE_ONNXRUNTIME,
+    /// then $ORT_DYLIB_PATH, then the `onnxruntime` Python package of the python3 on PATH
+    /// (`pip install onnxruntime` ships the library in onnxruntime/capi/).
+    #[arg(long, value_name = "PATH")]
+    onnxruntime: Option<PathBuf>,
     /// Cap on GPU memory gigascale may allocate (e.g. 64M); tiles stream through it.
     #[arg(long, value_name = "SIZE")]
     gpu_memory: Option<String>,
@@ -395,6 +412,7 @@ impl UpscaleArgs {
             (Some(s.filter.clone()), Some(s.precision.clone()), Some(s.compression.clone()));
         (r.model, r.model_passes, r.model_dirs) = (s.model.clone(), Some(s.model_passes), s.model_dir.clone());
         r.noise = s.noise;
+        (r.faces, r.face_fidelity) = (s.faces.clone(), s.face_fidelity);
         (r.tile, r.level, r.pyramid, r.shard) = (Some(s.tile), s.level, Some(s.pyramid), s.shard);
         (r.quality, r.subsampling) = (s.quality, s.subsampling.clone());
         (r.dpi, r.print_width, r.print_height) = (s.dpi, s.print_width.clone(), s.print_height.clone());
@@ -409,6 +427,7 @@ impl RuntimeArgs {
         (r.max_memory, r.gpu_memory, r.max_pixels) =
             (self.max_memory.clone(), self.gpu_memory.clone(), self.max_pixels);
         (r.threads, r.backend, r.temp_dir) = (self.threads, Some(self.backend.clone()), self.temp_dir.clone());
+        r.onnxruntime = self.onnxruntime.clone();
         r
     }
 }

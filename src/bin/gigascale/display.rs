@@ -125,6 +125,11 @@ impl Display {
     fn update_bar(&self, e: &Event) {
         let Some(b) = &self.bar else { return };
         match e {
+            Event::Faces { done, found } => {
+                b.set_message("faces");
+                b.set_length(*found);
+                b.set_position(*done);
+            }
             Event::Decode { rows, total } => {
                 b.set_message("decode");
                 b.set_length(*total);

@@ -1,0 +1,174 @@
+//! `upscale --faces`: face restoration inside the tile stream, against the Python reference of
+//! the same pipeline (`scripts/restore-reference.py`: facexlib's steps in numpy, the restorer
+//! in onnxruntime), with the real CodeFormer and GFPGAN v1.4 architectures at a small width
+//! and random weights (`fixtures/restorers/`, made by `scripts/make-restorers.py`); the same
+//! bytes for every tile size, budget, thread count and backend; clear refusals.
+//!
+//! ONNX Runtime's library comes from the `onnxruntime` wheel of `$GIGASCALE_PYTHON` (CI's
+//! virtual environment), passed with `--onnxruntime`; without it these tests are skipped
+//! unless `GIGASCALE_REQUIRE_PYTHON=1`.
+use crate::util::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The Python with onnxruntime, numpy and Pillow, and the onnxruntime library of its wheel.
+fn runtime() -> Option<(String, PathBuf)> {
+    let py = python_bin();
+    let code = "import numpy, PIL, onnxruntime, os, glob; \
+                print(sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), 'capi', 'libonnxruntime.so*')))[-1])";
+    match Command::new(&py).args(["-c", code]).output() {
+        Ok(o) if o.status.success() => Some((py, PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))),
+        _ if std::env::var("GIGASCALE_REQUIRE_PYTHON").is_ok_and(|v| v == "1") => {
+            panic!("GIGASCALE_REQUIRE_PYTHON=1 but {py} lacks onnxruntime (with its library), numpy or Pillow")
+        }
+        _ => {
+            eprintln!("skipped: {py} lacks onnxruntime, numpy or Pillow (set GIGASCALE_PYTHON)");
+            None
+        }
+    }
+}
+
+fn restorer(name: &str) -> PathBuf {
+    fixture(&format!("restorers/{name}-tiny.onnx"))
+}
+
+/// `gigascale upscale` of the group fixture to `out` with `args`.
+fn upscale(out: &Path, lib: &Path, args: &[&str]) {
+    let input = fixture("astronaut-group.jpg");
+    let mut all = vec!["upscale", s(&input), s(out), "--overwrite", "-q", "--onnxruntime", s(lib)];
+    all.extend(args);
+    ok(&gs(&all));
+}
+
+/// Samples that differ, and the largest difference.
+fn compare(a: &Path, b: &Path) -> (usize, u8) {
+    let (pa, pb) = (read_png(a), read_png(b));
+    assert_eq!((pa.0, pa.1), (pb.0, pb.1));
+    let diffs = pa.2.iter().zip(&pb.2).map(|(x, y)| x.abs_diff(*y)).filter(|&d| d > 0);
+    diffs.fold((0, 0), |(n, m), d| (n + 1, m.max(d)))
+}
+
+/// Our restored output equals the reference's byte for byte, given the same landmarks (our
+/// detector's, from `gigascale faces --json`): both models, enlarged 2x with lanczos3, 0.75x
+/// with bicubic, and 6x, where the faces are larger than 512 px and the filter enlarges them.
+#[test]
+fn restored_faces_equal_the_python_reference() {
+    let Some((py, lib)) = runtime() else { return };
+    let dir = TempDir::new("restore-ref");
+    let input = fixture("astronaut-group.jpg");
+    let found = dir.join("faces.json");
+    std::fs::write(&found, ok(&gs(&["faces", s(&input), "--json"]))).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/restore-reference.py");
+    let cases = [("codeformer", "2", "lanczos3"), ("gfpgan", "2", "lanczos3"), ("codeformer", "0.75", "bicubic")];
+    let cases = cases.into_iter().chain([("gfpgan", "6", "mitchell")]);
+    for (model, scale, filter) in cases {
+        let (plain, ours, want) = (dir.join("plain.png"), dir.join("ours.png"), dir.join("want.png"));
+        upscale(&plain, &lib, &["--scale", scale, "--filter", filter]);
+        let m = restorer(model);
+        upscale(&ours, &lib, &["--scale", scale, "--filter", filter, "--faces", s(&m), "--face-fidelity", "0.7"]);
+        let o = Command::new(&py)
+            .arg(&script)
+            .args([s(&input), s(&plain), s(&m), s(&want), "--faces", s(&found), "--fidelity", "0.7"])
+            .args(["--filter", filter])
+            .output()
+            .unwrap();
+        ok(&o);
+        let (changed, _) = compare(&plain, &ours);
+        let (n, worst) = compare(&ours, &want);
+        eprintln!("{model} x{scale} {filter}: {changed} samples restored, {n} differ from the reference (max {worst})");
+        assert!(changed > 10_000, "{model}: the faces should change the output");
+        assert_eq!(n, 0, "{model} x{scale}: {n} samples differ from the reference, by up to {worst}");
+    }
+}
+
+/// The whole pipeline against the reference with its own detector (onnxruntime on the whole
+/// image): GFPGAN's output moves smoothly with the landmarks (1e-4 px apart), so within 1 LSB
+/// in at most 0.01 % of the samples. (CodeFormer picks codebook entries by arg-max: a landmark
+/// 1e-4 px away can pick another, so it is compared with shared landmarks above.)
+#[test]
+fn the_whole_pipeline_matches_the_reference_detector_and_restorer() {
+    let Some((py, lib)) = runtime() else { return };
+    let dir = TempDir::new("restore-e2e");
+    let input = fixture("astronaut-group.jpg");
+    let (plain, ours, want) = (dir.join("plain.png"), dir.join("ours.png"), dir.join("want.png"));
+    upscale(&plain, &lib, &["--scale", "3"]);
+    let m = restorer("gfpgan");
+    upscale(&ours, &lib, &["--scale", "3", "--faces", s(&m)]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/restore-reference.py");
+    ok(&Command::new(&py).arg(&script).args([s(&input), s(&plain), s(&m), s(&want)]).output().unwrap());
+    let (n, worst) = compare(&ours, &want);
+    let total = read_png(&ours).2.len();
+    eprintln!("gfpgan x3: {n} of {total} samples differ from the reference, by up to {worst}");
+    assert!(worst <= 1 && n * 10_000 <= total, "{n} samples differ, by up to {worst}");
+}
+
+/// Every tile size, budget, thread count and backend gives the same bytes.
+#[test]
+fn restoration_is_the_same_for_every_tile_budget_thread_count_and_backend() {
+    let Some((_, lib)) = runtime() else { return };
+    let dir = TempDir::new("restore-inv");
+    let m = restorer("codeformer");
+    let base = ["--scale", "2.5", "--faces", s(&m)];
+    let first = dir.join("a.png");
+    upscale(&first, &lib, &[&base[..], &["--threads", "1", "--backend", "cpu"]].concat());
+    let mut variants: Vec<Vec<&str>> = vec![
+        vec!["--tile", "16", "--threads", "3", "--backend", "cpu"],
+        vec!["--tile", "512", "--threads", "16", "--backend", "cpu"],
+        vec!["--max-memory", "48M", "--threads", "2", "--backend", "cpu"],
+    ];
+    if gigascale_has_gpu() {
+        variants.push(vec!["--backend", "gpu", "--tile", "64"]);
+    }
+    for v in variants {
+        let other = dir.join("b.png");
+        upscale(&other, &lib, &[&base[..], &v[..]].concat());
+        assert_eq!(std::fs::read(&first).unwrap(), std::fs::read(&other).unwrap(), "{v:?}");
+    }
+}
+
+/// Whether a usable GPU adapter exists (lavapipe in CI, where
+/// `GIGASCALE_REQUIRE_GPU=1` makes its absence a failure).
+fn gigascale_has_gpu() -> bool {
+    #[cfg(feature = "gpu")]
+    {
+        let usable = gigascale::gpu::list_adapters().iter().any(|a| a.usable.is_ok());
+        assert!(
+            usable || !std::env::var("GIGASCALE_REQUIRE_GPU").is_ok_and(|v| v == "1"),
+            "GIGASCALE_REQUIRE_GPU=1 but no usable adapter"
+        );
+        usable
+    }
+    #[cfg(not(feature = "gpu"))]
+    false
+}
+
+/// Refusals name what is wrong, and leave no output behind.
+#[test]
+fn bad_restorers_and_runtimes_are_refused_clearly() {
+    let dir = TempDir::new("restore-bad");
+    let input = fixture("astronaut-group.jpg");
+    let out = dir.join("out.png");
+    let not_onnx = dir.join("model.onnx");
+    std::fs::write(&not_onnx, b"not a model").unwrap();
+    let lib = runtime().map(|(_, l)| l);
+    let lib_arg = lib.as_deref().map_or("/nonexistent/libonnxruntime.so", s);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--faces", "/nonexistent/codeformer.onnx"], "no such file"),
+        (vec!["--faces", s(&not_onnx), "--face-fidelity", "1.5"], "--face-fidelity 1.5"),
+        (vec!["--faces", s(&not_onnx), "--onnxruntime", "/nonexistent/libort.so"], "/nonexistent/libort.so"),
+        (vec!["--face-fidelity", "0.5"], "--faces"),
+    ];
+    let mut cases = cases;
+    if lib.is_some() {
+        cases.push((vec!["--faces", s(&not_onnx), "--onnxruntime", lib_arg], "model.onnx"));
+    }
+    for (args, says) in cases {
+        let mut all = vec!["upscale", s(&input), s(&out), "--scale", "2"];
+        all.extend(args.iter().copied());
+        let o = gs(&all);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{args:?} should fail");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!out.exists(), "{args:?} left an output");
+    }
+}
