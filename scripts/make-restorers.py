@@ -10,6 +10,7 @@ reference of the same pipeline, through the same graph.
 
 Usage (needs torch, onnx and pip; none of it is needed to run gigascale or its tests):
     python3 scripts/make-restorers.py fixtures/restorers
+    python3 scripts/make-restorers.py --full DIR    (the published sizes, for timing: 300-400 MB)
 
 The architecture code is read from the published packages at export time (never copied into
 this repository): codeformer-pip 0.0.4 (CodeFormer's `codeformer_arch.py`/`vqgan_arch.py`,
@@ -96,14 +97,16 @@ class TracedKeys(nn.ModuleDict):
         return super().__getitem__(key[7:-1] if key.startswith("tensor(") else key)
 
 
-def tiny_codeformer(src: Path):
-    """CodeFormer with nf 8 (not 64), a 64-wide 2-layer transformer, a 64-entry codebook."""
+def tiny_codeformer(src: Path, full: bool = False):
+    """CodeFormer with nf 8 (not 64), a 64-wide 2-layer transformer, a 64-entry codebook;
+    with `full`, the published configuration."""
     archs = src / "codeformer-pip-0.0.4/codeformer/basicsr/archs"
     vq = load("codeformer.basicsr.archs.vqgan_arch", archs / "vqgan_arch.py")
     cf = load("codeformer.basicsr.archs.codeformer_arch", archs / "codeformer_arch.py")
-    nf = 8
-    # GroupNorm's 32 groups need 32 channels: 4 groups at this width (the one change of shape).
-    vq.normalize = lambda channels: nn.GroupNorm(4, channels, eps=1e-6, affine=True)
+    nf = 64 if full else 8
+    if not full:
+        # GroupNorm's 32 groups need 32 channels: 4 groups at this width.
+        vq.normalize = lambda channels: nn.GroupNorm(4, channels, eps=1e-6, affine=True)
     original = vq.VQAutoEncoder.__init__
 
     def narrow_init(self, img_size, _nf, ch_mult, *args, **kwargs):
@@ -111,7 +114,7 @@ def tiny_codeformer(src: Path):
 
     vq.VQAutoEncoder.__init__ = narrow_init
     try:
-        model = cf.CodeFormer(dim_embd=64, n_head=4, n_layers=2, codebook_size=64)
+        model = cf.CodeFormer() if full else cf.CodeFormer(dim_embd=64, n_head=4, n_layers=2, codebook_size=64)
     finally:
         vq.VQAutoEncoder.__init__ = original
     # The fusion blocks are sized for nf 64: size them for the narrow generator.
@@ -132,14 +135,14 @@ def tiny_codeformer(src: Path):
     return WithFidelity(model), (torch.zeros(1, 3, 512, 512), torch.ones(1, dtype=torch.float64))
 
 
-def tiny_gfpgan(src: Path):
+def tiny_gfpgan(src: Path, full: bool = False):
     """GFPGAN v1.4's configuration (GFPGANv1Clean, sft_half, different_w) at 1/16 width."""
     archs = src / "gfpgan/archs"
     load("gfpgan.archs.stylegan2_clean_arch", archs / "stylegan2_clean_arch.py")
     gf = load("gfpgan.archs.gfpganv1_clean_arch", archs / "gfpganv1_clean_arch.py")
     model = gf.GFPGANv1Clean(
-        out_size=512, num_style_feat=32, channel_multiplier=2, decoder_load_path=None,
-        fix_decoder=False, num_mlp=8, input_is_latent=True, different_w=True, narrow=1 / 16,
+        out_size=512, num_style_feat=512 if full else 32, channel_multiplier=2, decoder_load_path=None,
+        fix_decoder=False, num_mlp=8, input_is_latent=True, different_w=True, narrow=1 if full else 1 / 16,
         sft_half=True)
 
     class Deterministic(nn.Module):
@@ -180,15 +183,19 @@ def export(model: nn.Module, args, names, path: Path) -> None:
 
 
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "fixtures/restorers")
+    args = sys.argv[1:]
+    full = "--full" in args
+    args = [a for a in args if a != "--full"]
+    out = Path(args[0] if args else "fixtures/restorers")
     out.mkdir(parents=True, exist_ok=True)
+    size = "full" if full else "tiny"
     with tempfile.TemporaryDirectory() as tmp:
         src = fetch_sources(Path(tmp))
         install_stubs()
-        model, args = tiny_codeformer(src)
-        export(model, args, ["input", "weight"], out / "codeformer-tiny.onnx")
-        model, args = tiny_gfpgan(src)
-        export(model, args, ["input"], out / "gfpgan-tiny.onnx")
+        model, inputs = tiny_codeformer(src, full)
+        export(model, inputs, ["input", "weight"], out / f"codeformer-{size}.onnx")
+        model, inputs = tiny_gfpgan(src, full)
+        export(model, inputs, ["input"], out / f"gfpgan-{size}.onnx")
 
 
 if __name__ == "__main__":

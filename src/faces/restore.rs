@@ -116,7 +116,7 @@ pub fn restore_file(
     let t1 = Instant::now();
     let threads =
         if detect.threads > 0 { detect.threads } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
-    let (restored, sessions) = restore_all(opts, &aligned, threads, progress)?;
+    let (restored, sessions) = restore_all(opts, &aligned, (threads, detect.max_memory), progress)?;
     let placed = aligned
         .into_iter()
         .zip(restored)
@@ -131,37 +131,71 @@ pub fn restore_file(
     })
 }
 
-/// Restores every crop, in parallel over up to `threads` sessions; same order as `aligned`.
+/// Restores every crop; same order as `aligned`. The first face runs on one session while
+/// the process's peak memory is measured (ONNX Runtime plans its own memory); the others run
+/// in parallel on as many more sessions as `threads` and the budget hold.
 #[cfg(feature = "onnx")]
 fn restore_all(
     opts: &RestoreOptions,
     aligned: &[(Similarity, Vec<u8>)],
-    threads: usize,
+    (threads, budget): (usize, u64),
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Vec<Vec<u8>>, usize)> {
-    use rayon::prelude::*;
+    use super::restorer::Restorer;
     let total = aligned.len();
-    let sessions = threads.min(total).max(1);
-    let restorer = super::restorer::Restorer::load(&opts.model, opts.runtime.as_deref(), sessions)?;
-    if total == 0 {
-        return Ok((Vec::new(), 0));
+    let file = std::fs::metadata(&opts.model).map_err(|e| Error::io(&opts.model, e))?.len();
+    let base = memory::resident().unwrap_or(0);
+    // ONNX Runtime holds the weights about twice while it loads them.
+    let weights = base + 2 * file;
+    if weights > budget {
+        return Err(restorer_limit(&opts.model, weights, budget, "its weights, twice"));
     }
+    let mut restorer = Restorer::load(&opts.model, opts.runtime.as_deref())?;
+    let Some(((_, first), rest)) = aligned.split_first() else { return Ok((Vec::new(), 1)) };
+    memory::reset_peak();
+    let mut faces = vec![restorer.restore(0, first, opts.fidelity)?];
+    progress(1, total);
+    let one = memory::peak().map_or(4 * file, |p| p.saturating_sub(base));
+    if base + one > budget {
+        return Err(restorer_limit(&opts.model, base + one, budget, "one session, measured"));
+    }
+    let fit = ((budget - base) / one.max(1)) as usize;
+    restorer.grow(threads.min(rest.len()).min(fit).max(1))?;
+    faces.extend(restore_parallel(&restorer, opts.fidelity, rest, &mut |n| progress(n + 1, total))?);
+    Ok((faces, restorer.sessions()))
+}
+
+#[cfg(feature = "onnx")]
+fn restorer_limit(model: &Path, needed: u64, budget: u64, what: &str) -> Error {
+    let hint = format!("give --max-memory {} MiB or more", needed.div_ceil(1 << 20));
+    Error::limit(format!("face restorer {} ({what})", model.display()), needed, budget, Some(hint))
+}
+
+/// Restores `crops` on the restorer's sessions, one thread each; `progress(done)`.
+#[cfg(feature = "onnx")]
+fn restore_parallel(
+    restorer: &super::restorer::Restorer,
+    fidelity: f32,
+    crops: &[(Similarity, Vec<u8>)],
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Vec<u8>>> {
+    use rayon::prelude::*;
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(sessions)
+        .num_threads(restorer.sessions())
         .build()
         .map_err(|e| Error::Internal(format!("restorer threads: {e}")))?;
     let done = std::sync::atomic::AtomicUsize::new(0);
     let (tx, rx) = crossbeam_channel::unbounded();
-    let (pool, restorer, done) = (&pool, &restorer, &done);
-    let results = std::thread::scope(|s| {
+    let (pool, done) = (&pool, &done);
+    std::thread::scope(|s| {
         // The sender moves into the work: the progress loop ends when it does, even early.
         let work = s.spawn(move || {
             pool.install(|| {
-                aligned
+                crops
                     .par_iter()
                     .map(|(_, c)| {
                         let worker = rayon::current_thread_index().unwrap_or(0);
-                        let r = restorer.restore(worker, c, opts.fidelity);
+                        let r = restorer.restore(worker, c, fidelity);
                         let _ = tx.send(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
                         r
                     })
@@ -169,18 +203,40 @@ fn restore_all(
             })
         });
         for n in rx.iter() {
-            progress(n, total);
+            progress(n);
         }
         work.join().map_err(|_| Error::Internal("a restorer thread panicked".into()))?
-    })?;
-    Ok((results, sessions))
+    })
+}
+
+/// The process's resident memory, from Linux's `/proc/self/status` (`None` elsewhere).
+#[cfg(feature = "onnx")]
+mod memory {
+    fn field(name: &str) -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: u64 = line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kb * 1024)
+    }
+    /// Resident bytes now.
+    pub(super) fn resident() -> Option<u64> {
+        field("VmRSS:")
+    }
+    /// The peak resident bytes since [`reset_peak`].
+    pub(super) fn peak() -> Option<u64> {
+        field("VmHWM:")
+    }
+    /// Restarts the peak from the resident bytes now (`clear_refs` 5).
+    pub(super) fn reset_peak() {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
 }
 
 #[cfg(not(feature = "onnx"))]
 fn restore_all(
     _: &RestoreOptions,
     _: &[(Similarity, Vec<u8>)],
-    _: usize,
+    _: (usize, u64),
     _: &mut dyn FnMut(usize, usize),
 ) -> Result<(Vec<Vec<u8>>, usize)> {
     Err(Error::usage(

@@ -4,7 +4,7 @@
 //! The model takes one 1x3x512x512 float image in [-1, 1] (RGB, planar) and gives one back;
 //! CodeFormer's exports take a second input, the fidelity weight `w` (one float or double).
 //! Each session runs its operators on **one** thread: ONNX Runtime's sums change order with
-//! its thread count, and a face must be the same bytes on every machine. Faces are restored
+//! its thread count, and a face must be the same bytes for every `--threads`. Faces are restored
 //! in parallel instead, one session per worker.
 
 use super::align::FACE_EDGE;
@@ -37,26 +37,24 @@ pub(super) struct Restorer {
 impl Restorer {
     /// Loads `model` into `sessions` sessions (at least 1) of the runtime at `runtime` (or
     /// found as [`RUNTIME_HELP`] says).
-    pub(super) fn load(model: &Path, runtime: Option<&Path>, sessions: usize) -> Result<Restorer> {
-        let env = environment(runtime)?;
-        let bad = |e: ort::Error| Error::Format {
-            path: model.to_path_buf(),
-            message: format!("ONNX Runtime cannot load it as a face restorer: {e}"),
-        };
-        let mut all = Vec::new();
-        for _ in 0..sessions.max(1) {
-            let session = ort::session::Session::builder(env)
-                .map_err(bad)?
-                .with_intra_threads(1)
-                .map_err(|e| bad(e.into()))?
-                .with_inter_threads(1)
-                .map_err(|e| bad(e.into()))?
-                .commit_from_file(model)
-                .map_err(bad)?;
-            all.push(Mutex::new(session));
+    pub(super) fn load(model: &Path, runtime: Option<&Path>) -> Result<Restorer> {
+        environment(runtime)?;
+        let first = session(model)?;
+        let signature = signature(model, &first)?;
+        Ok(Restorer { sessions: vec![Mutex::new(first)], signature, path: model.to_path_buf() })
+    }
+
+    /// Opens more sessions of the model, up to `total`.
+    pub(super) fn grow(&mut self, total: usize) -> Result<()> {
+        while self.sessions.len() < total {
+            self.sessions.push(Mutex::new(session(&self.path)?));
         }
-        let signature = signature(model, &*all[0].lock().map_err(|_| poisoned())?)?;
-        Ok(Restorer { sessions: all, signature, path: model.to_path_buf() })
+        Ok(())
+    }
+
+    /// Sessions open.
+    pub(super) fn sessions(&self) -> usize {
+        self.sessions.len()
     }
 
     /// Restores one aligned crop (interleaved 8-bit RGB, 512x512) on session `worker`,
@@ -107,6 +105,27 @@ impl Restorer {
     }
 }
 
+/// One session of `model`: one thread for its operators, one for its graph.
+fn session(model: &Path) -> Result<ort::session::Session> {
+    let env = environment(None)?;
+    let bad = |e: ort::Error| Error::Format {
+        path: model.to_path_buf(),
+        message: format!("ONNX Runtime cannot load it as a face restorer: {e}"),
+    };
+    ort::session::Session::builder(env)
+        .map_err(bad)?
+        .with_intra_threads(1)
+        .map_err(|e| bad(e.into()))?
+        .with_inter_threads(1)
+        .map_err(|e| bad(e.into()))?
+        .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+        .map_err(|e| bad(e.into()))?
+        .with_memory_pattern(false)
+        .map_err(|e| bad(e.into()))?
+        .commit_from_file(model)
+        .map_err(bad)
+}
+
 fn poisoned() -> Error {
     Error::Internal("a face restorer session was poisoned by a panic".into())
 }
@@ -114,6 +133,9 @@ fn poisoned() -> Error {
 /// The process's ONNX Runtime environment, loaded once from the first library found.
 fn environment(runtime: Option<&Path>) -> Result<&'static ort::environment::Environment> {
     static ENV: OnceLock<std::result::Result<ort::environment::Environment, String>> = OnceLock::new();
+    if let Some(Ok(env)) = ENV.get() {
+        return Ok(env);
+    }
     let lib = find_runtime(runtime)?;
     let env = ENV.get_or_init(|| {
         let built = ort::init_from(&lib).map_err(|e| e.to_string())?;
