@@ -101,6 +101,16 @@ fn the_page_uploads_runs_a_job_and_shows_it_in_the_viewer() {
     let _ = std::fs::remove_dir_all(&dir);
     let mut o = ServeOptions::new(dir.clone()).unwrap();
     o.listen = "127.0.0.1:0".parse().unwrap();
+    // A face restorer (the random-weight GFPGAN) where ONNX Runtime is at hand: the page then
+    // offers "restore faces".
+    let restorer = crate::restore::runtime().map(|(_, lib)| {
+        let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/restorers/gfpgan-tiny.onnx");
+        let mut f = gigascale::faces::RestoreOptions::new(model);
+        f.runtime = Some(lib);
+        f
+    });
+    let restoring = restorer.is_some();
+    o.faces = restorer;
     let server = Server::start(o).unwrap();
     d.session("POST", "/url", Some(json!({"url": server.url})));
     let input = d.find("#file");
@@ -180,6 +190,12 @@ fn the_page_uploads_runs_a_job_and_shows_it_in_the_viewer() {
         "the group upload",
     );
     d.script("document.getElementById('amount').value = '2'; document.getElementById('amount').dispatchEvent(new Event('input')); return 0");
+    let offered = d.script("return !document.getElementById('restore-faces-label').hidden");
+    assert_eq!(offered, json!(restoring), "the restore-faces toggle is shown exactly when the server has a restorer");
+    if restoring {
+        let toggle = d.find("#restore-faces");
+        d.session("POST", &format!("/element/{toggle}/click"), None);
+    }
     let start = d.find("#start");
     d.session("POST", &format!("/element/{start}/click"), None);
     let done = d.wait(
@@ -188,6 +204,8 @@ fn the_page_uploads_runs_a_job_and_shows_it_in_the_viewer() {
         "the group job to finish",
     );
     let id = done.as_str().unwrap();
+    let asked = d.script(&format!("return window.gigascale.jobs['{id}'].request.restore_faces === true"));
+    assert_eq!(asked, json!(restoring), "the job asked for restoration when ticked");
     let view = d.find(&format!("li[data-id='{id}'] button:nth-of-type(1)"));
     d.session("POST", &format!("/element/{view}/click"), None);
     d.wait("return window.gigascale.viewerLoaded", 60, "the group's viewer to load");

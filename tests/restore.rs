@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The Python with onnxruntime, numpy and Pillow, and the onnxruntime library of its wheel.
-fn runtime() -> Option<(String, PathBuf)> {
+pub fn runtime() -> Option<(String, PathBuf)> {
     let py = python_bin();
     let code = "import numpy, PIL, onnxruntime, os, glob; \
                 print(sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), 'capi', 'libonnxruntime.so*')))[-1])";

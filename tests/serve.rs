@@ -506,3 +506,43 @@ fn faces_of_a_jobs_input_are_the_clis() {
     assert_eq!(c.get("/api/jobs/0123456789abcdef/faces", &[]).0, 404);
     server.shutdown().unwrap();
 }
+
+/// `serve --faces`: a job asking for `restore_faces` gets the CLI's `upscale --faces` bytes;
+/// `GET /api/capabilities` says whether the server has a restorer, and a server without one
+/// refuses the request (422) naming the option.
+#[test]
+fn restore_faces_toggle_gives_the_clis_bytes() {
+    let Some((_, lib)) = crate::restore::runtime() else { return };
+    let dir = TempDir::new("serve-restore");
+    let model = fixture("restorers/gfpgan-tiny.onnx");
+    let mut o = options(&dir, "t0ken");
+    let mut f = gigascale::faces::RestoreOptions::new(&model);
+    f.runtime = Some(lib.clone());
+    o.faces = Some(f);
+    let server = Server::start(o).unwrap();
+    let c = Client::new(&server, "t0ken");
+    assert_eq!(c.json("/api/capabilities")["restore_faces"], true);
+    let u = c.upload(&fixture("astronaut-group.jpg"));
+    let job = json!({"upload": u["id"], "scale": 2, "format": "png", "restore_faces": true});
+    let (status, _, body) = c.post_json("/api/jobs", job);
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
+    c.wait_state(&id, &["done"], 120);
+    let (status, _, result) = c.get(&format!("/api/jobs/{id}/result"), &[]);
+    assert_eq!(status, 200);
+    let cli = dir.join("cli.png");
+    let input = fixture("astronaut-group.jpg");
+    let args = ["upscale", s(&input), s(&cli), "--scale", "2", "--faces", s(&model), "--onnxruntime", s(&lib), "-q"];
+    ok(&gs(&args));
+    assert!(std::fs::read(&cli).unwrap() == result, "the server's restored result differs from the CLI's");
+    server.shutdown().unwrap();
+
+    let plain = Server::start(options(&dir.join("plain"), "t0ken")).unwrap();
+    let c = Client::new(&plain, "t0ken");
+    assert_eq!(c.json("/api/capabilities")["restore_faces"], false);
+    let u = c.upload(&fixture("astronaut-group.jpg"));
+    let (status, _, body) = c.post_json("/api/jobs", json!({"upload": u["id"], "scale": 2, "restore_faces": true}));
+    assert_eq!(status, 422);
+    assert!(String::from_utf8_lossy(&body).contains("--faces"), "{}", String::from_utf8_lossy(&body));
+    plain.shutdown().unwrap();
+}

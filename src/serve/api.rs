@@ -103,6 +103,12 @@ fn all_jobs(s: &AppState) -> Vec<serde_json::Value> {
     jobs.iter().map(|j| with_position(s, j)).collect()
 }
 
+/// `GET /api/capabilities`: what this server can do beyond the basics (the page shows the
+/// face-restoration toggle only where there is a restorer).
+pub(super) async fn capabilities(State(s): St) -> Response {
+    Json(serde_json::json!({ "restore_faces": s.opts.faces.is_some() })).into_response()
+}
+
 pub(super) async fn list_jobs(State(s): St) -> Response {
     Json(all_jobs(&s)).into_response()
 }

@@ -44,6 +44,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/jobs/{id}/dz/image.dzi", get(deepzoom::descriptor))
         .route("/api/jobs/{id}/dz/image_files/{level}/{tile}", get(deepzoom::tile))
         .route("/api/events", get(api::events))
+        .route("/api/capabilities", get(api::capabilities))
         .route("/", get(page::index))
         .route("/static/{file}", get(page::asset))
         .route("/static/osd/{*path}", get(page::osd))
@@ -80,6 +81,9 @@ pub struct ServeOptions {
     pub allow_hosts: Vec<String>,
     /// Threads each job uses (0 = one per CPU).
     pub threads: usize,
+    /// The face restorer jobs may ask for (`"restore_faces": true`), configured here and
+    /// never named by a client (`serve --faces MODEL.onnx`).
+    pub faces: Option<crate::faces::RestoreOptions>,
     /// Test hook: while true, every record write fails as on a full disk (ENOSPC).
     #[cfg(feature = "testing")]
     #[doc(hidden)]
@@ -103,6 +107,7 @@ impl ServeOptions {
             allow_remote: false,
             allow_hosts: Vec::new(),
             threads: 0,
+            faces: None,
             #[cfg(feature = "testing")]
             fail_records: Arc::default(),
         })

@@ -42,6 +42,9 @@ pub(super) struct JobRequest {
     /// JPEG quality, 1-100.
     #[serde(default)]
     pub quality: Option<u8>,
+    /// Restore faces with the server's restorer (`serve --faces`).
+    #[serde(default)]
+    pub restore_faces: Option<bool>,
 }
 
 impl JobRequest {
@@ -76,6 +79,14 @@ impl JobRequest {
         }
         if self.quality.is_some() && r.quality.is_none() {
             return Err(Error::usage("quality is for format jpg (or webp, which it makes lossy)"));
+        }
+        if self.restore_faces == Some(true) {
+            let Some(f) = &opts.faces else {
+                return Err(Error::usage(
+                    "this server restores no faces (start it with `gigascale serve --faces MODEL.onnx`)",
+                ));
+            };
+            (r.faces, r.face_fidelity, r.onnxruntime) = (Some(f.model.clone()), Some(f.fidelity), f.runtime.clone());
         }
         r.max_memory = Some((opts.max_memory * 3 / 4 / opts.jobs as u64).to_string());
         r.max_pixels = Some(opts.max_pixels);

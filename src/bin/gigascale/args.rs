@@ -388,6 +388,16 @@ pub(crate) struct ServeArgs {
     /// Threads each job uses (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
+    /// A face restorer (CodeFormer or GFPGAN as ONNX) that jobs may use: the page then shows
+    /// a "restore faces" toggle (`"restore_faces": true` in the API). Clients never name files.
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub(crate) faces: Option<PathBuf>,
+    /// CodeFormer's fidelity weight for the server's face restorer, 0-1 (default 0.5).
+    #[arg(long, value_name = "W", requires = "faces")]
+    pub(crate) face_fidelity: Option<f32>,
+    /// ONNX Runtime's library for --faces (as for `upscale --onnxruntime`).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) onnxruntime: Option<PathBuf>,
     /// No access token (loopback only; any local program can then use the server).
     #[arg(long)]
     pub(crate) no_token: bool,

@@ -239,6 +239,13 @@ pub(crate) fn serve(a: &crate::args::ServeArgs) -> Result<(), Error> {
     o.threads = a.threads.unwrap_or(0);
     o.allow_remote = a.allow_remote;
     o.allow_hosts = a.allow_host.clone();
+    if let Some(model) = &a.faces {
+        let mut f = gigascale::faces::RestoreOptions::new(model);
+        f.fidelity = a.face_fidelity.unwrap_or(f.fidelity);
+        f.runtime = a.onnxruntime.clone();
+        f.validate()?;
+        o.faces = Some(f);
+    }
     if a.no_token {
         o.token = None;
     }

@@ -71,6 +71,7 @@ async function start(ev) {
     if (format === "jpg") body.quality = parseInt($("quality").value, 10);
     body[mode] = mode === "scale" ? v : Math.round(v);
     if ($("model").value) body.model = $("model").value;
+    if ($("restore-faces").checked) body.restore_faces = true;
     const r = await fetch("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     const j = await r.json();
     if (r.status !== 202) { $("target").textContent = `${u.name} refused: ${j.error || r.status}`; return; }
@@ -223,6 +224,8 @@ function init() {
   };
   for (const id of ["mode", "amount"]) $(id).oninput = showTarget;
   $("settings").onsubmit = start;
+  // The face-restoration toggle exists only where the server has a restorer (serve --faces).
+  fetch("/api/capabilities").then((r) => r.json()).then((c) => { $("restore-faces-label").hidden = !c.restore_faces; }).catch(() => {});
   events();
   const job = new URLSearchParams(location.search).get("job");
   if (job && /^[0-9a-f]{16}$/.test(job)) refresh().then(() => view(job));
