@@ -11,6 +11,7 @@ reference of the same pipeline, through the same graph.
 Usage (needs torch, onnx and pip; none of it is needed to run gigascale or its tests):
     python3 scripts/make-restorers.py fixtures/restorers
     python3 scripts/make-restorers.py --full DIR    (the published sizes, for timing: 300-400 MB)
+    ... --from PKGDIR    (the two packages' files already downloaded there: offline machines)
 
 The architecture code is read from the published packages at export time (never copied into
 this repository): codeformer-pip 0.0.4 (CodeFormer's `codeformer_arch.py`/`vqgan_arch.py`,
@@ -33,13 +34,18 @@ from torch import nn
 SEED = 20261204
 
 
-def fetch_sources(tmp: Path) -> Path:
-    """Download the two packages (no dependencies) and unpack them under `tmp`."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(tmp),
-         "codeformer-pip==0.0.4", "gfpgan==1.3.8"],
-        check=True,
-    )
+def fetch_sources(tmp: Path, local: Path | None) -> Path:
+    """Download the two packages (no dependencies), or copy them from `local`, and unpack
+    them under `tmp`."""
+    if local:
+        for name in ["codeformer-pip-0.0.4.tar.gz", "gfpgan-1.3.8-py3-none-any.whl"]:
+            (tmp / name).write_bytes((local / name).read_bytes())
+    else:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(tmp),
+             "codeformer-pip==0.0.4", "gfpgan==1.3.8"],
+            check=True,
+        )
     with tarfile.open(tmp / "codeformer-pip-0.0.4.tar.gz") as tar:
         tar.extractall(tmp, filter="data")
     with zipfile.ZipFile(tmp / "gfpgan-1.3.8-py3-none-any.whl") as whl:
@@ -185,12 +191,17 @@ def export(model: nn.Module, args, names, path: Path) -> None:
 def main() -> None:
     args = sys.argv[1:]
     full = "--full" in args
+    local = None
+    if "--from" in args:
+        i = args.index("--from")
+        local = Path(args[i + 1])
+        del args[i:i + 2]
     args = [a for a in args if a != "--full"]
     out = Path(args[0] if args else "fixtures/restorers")
     out.mkdir(parents=True, exist_ok=True)
     size = "full" if full else "tiny"
     with tempfile.TemporaryDirectory() as tmp:
-        src = fetch_sources(Path(tmp))
+        src = fetch_sources(Path(tmp), local)
         install_stubs()
         model, inputs = tiny_codeformer(src, full)
         export(model, inputs, ["input", "weight"], out / f"codeformer-{size}.onnx")

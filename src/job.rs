@@ -242,6 +242,7 @@ impl<'o> Job<'o> {
         let mut report = report(&stats, &plan, memory, backend, decode_s, backend_init, t0);
         report.stages.neural = neural_s;
         report.stages.faces = faces.as_ref().map_or(0.0, |f| f.1);
+        report.stages.faces_restore = faces.as_ref().map_or(0.0, |f| f.0.seconds.1);
         (report.stages.neural_setup, report.stages.neural_network) = times;
         progress(&Event::Done { bytes: report.bytes, seconds: report.seconds, stages: report.stages });
         Ok(report)
@@ -400,6 +401,7 @@ fn report(
     let stages = StageTimes {
         decode,
         faces: 0.0,
+        faces_restore: 0.0,
         neural: 0.0,
         neural_setup: 0.0,
         neural_network: 0.0,

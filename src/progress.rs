@@ -13,6 +13,9 @@ pub struct StageTimes {
     /// Face detection and restoration (`--faces`), before the tiles.
     #[serde(rename = "faces_s", serialize_with = "millis")]
     pub faces: f64,
+    /// Of `faces`, the restorer's part (after detection, aligned crops included).
+    #[serde(rename = "faces_restore_s", serialize_with = "millis")]
+    pub faces_restore: f64,
     /// The model's passes (wall time; 0 without a model), setup included.
     #[serde(rename = "neural_s", serialize_with = "millis")]
     pub neural: f64,
