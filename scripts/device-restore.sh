@@ -29,23 +29,24 @@ field() { grep '"event":"done"' "$work/events" | sed -E "s/.*\"$1\":([0-9.]+).*/
   gs upscale fixtures/astronaut-group.jpg "$work/group.jpg" --width 3000 --quality 95 -q
   echo "input: $(python3 -c "from PIL import Image; i=Image.open('$work/group.jpg'); print(f'{i.width}x{i.height}')"), $(gs faces "$work/group.jpg" --json | grep -o '"score"' | wc -l) faces"
   for model in codeformer gfpgan; do
-    for threads in 16 2; do
+    for run in "16 1" "16 16" "2 1" "2 2"; do
+      read -r threads face_threads <<< "$run"
       /usr/bin/time -f "%e %M" -o "$work/t" "$work/gigascale" upscale "$work/group.jpg" "$work/out.tif" --scale 2 \
-        --faces "$work/models/$model-full.onnx" --onnxruntime "$lib" --threads "$threads" --max-memory 16G \
-        --overwrite --progress json 2> "$work/events"
+        --faces "$work/models/$model-full.onnx" --onnxruntime "$lib" --threads "$threads" \
+        --face-threads "$face_threads" --max-memory 16G --overwrite --progress json 2> "$work/events"
       read -r secs kb < "$work/t"
-      echo "$model-full, $threads threads: whole $secs s, faces $(field faces_s) s (restoration $(field faces_restore_s) s for 3 faces), peak RSS $((kb / 1024)) MB"
+      echo "$model-full, --threads $threads --face-threads $face_threads: whole $secs s, faces $(field faces_s) s (restoration $(field faces_restore_s) s for 3 faces), peak RSS $((kb / 1024)) MB"
     done
   done
   gs devices | head -3
   for rep in 1 2; do
     for faces in off gfpgan; do
       extra=()
-      [ "$faces" = off ] || extra=(--faces "$work/models/gfpgan-full.onnx" --onnxruntime "$lib")
+      [ "$faces" = off ] || extra=(--faces "$work/models/gfpgan-full.onnx" --onnxruntime "$lib" --face-threads 16)
       /usr/bin/time -f "%e %M" -o "$work/t" "$work/gigascale" upscale "$work/group.jpg" "$work/x15.tif" --scale 15 \
         --compression zstd --overwrite --progress json "${extra[@]}" 2> "$work/events"
       read -r secs kb < "$work/t"
-      echo "15x run $rep, faces $faces: whole $secs s (job $(field seconds) s, faces $(field faces_s) s), peak RSS $((kb / 1024)) MB, $(grep -o '"kind":"[a-z]*"' "$work/events" | tail -1)"
+      echo "15x run $rep, faces $faces: whole $secs s (job $(field seconds) s, faces $(field faces_s) s), peak RSS $((kb / 1024)) MB, $(grep '"event":"backend"' "$work/events" | tail -1)"
     done
   done
   ls -la "$work/x15.tif" | awk '{print "15x output:", $5, "bytes"}'

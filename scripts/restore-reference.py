@@ -3,7 +3,7 @@
 whole image at once, with ONNX Runtime (one intra-op thread) running the restorer.
 
     python3 scripts/restore-reference.py IMAGE BACKGROUND MODEL.onnx OUT.png \
-        [--faces FACES.json] [--fidelity W] [--filter NAME]
+        [--faces FACES.json] [--fidelity W] [--filter NAME] [--threads N]
 
 IMAGE is the input; BACKGROUND the same job's output *without* faces (any upscale: resampled
 or from a model), which fixes the output size; MODEL the restorer. The faces are the
@@ -150,6 +150,7 @@ def main():
     ap.add_argument("--faces")
     ap.add_argument("--fidelity", type=float, default=0.5)
     ap.add_argument("--filter", default="lanczos3")
+    ap.add_argument("--threads", type=int, default=1, help="onnxruntime's intra-op threads (--face-threads)")
     a = ap.parse_args()
     img = np.asarray(Image.open(a.image).convert("RGB"))
     out = np.asarray(Image.open(a.background).convert("RGB")).copy()
@@ -161,7 +162,7 @@ def main():
                              check=True, capture_output=True, text=True)
         found = json.loads(run.stdout)
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = a.threads
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(a.model, options)
     ratio = (img.shape[1] / out.shape[1], img.shape[0] / out.shape[0])

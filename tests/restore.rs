@@ -60,22 +60,25 @@ fn restored_faces_equal_the_python_reference() {
     std::fs::write(&found, ok(&gs(&["faces", s(&input), "--json"]))).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/restore-reference.py");
     let cases = [("codeformer", "2", "lanczos3"), ("gfpgan", "2", "lanczos3"), ("codeformer", "0.75", "bicubic")];
-    let cases = cases.into_iter().chain([("gfpgan", "6", "mitchell")]);
-    for (model, scale, filter) in cases {
+    let cases = cases.into_iter().chain([("gfpgan", "6", "mitchell")]).map(|(m, s, f)| (m, s, f, "1"));
+    // --face-threads 3 gives onnxruntime's bytes on 3 intra-op threads.
+    let cases = cases.chain([("codeformer", "2", "lanczos3", "3"), ("gfpgan", "2", "lanczos3", "3")]);
+    for (model, scale, filter, face_threads) in cases {
         let (plain, ours, want) = (dir.join("plain.png"), dir.join("ours.png"), dir.join("want.png"));
         upscale(&plain, &lib, &["--scale", scale, "--filter", filter]);
         let m = restorer(model);
-        upscale(&ours, &lib, &["--scale", scale, "--filter", filter, "--faces", s(&m), "--face-fidelity", "0.7"]);
+        let faces = ["--faces", s(&m), "--face-fidelity", "0.7", "--face-threads", face_threads];
+        upscale(&ours, &lib, &[&["--scale", scale, "--filter", filter][..], &faces[..]].concat());
         let o = Command::new(&py)
             .arg(&script)
             .args([s(&input), s(&plain), s(&m), s(&want), "--faces", s(&found), "--fidelity", "0.7"])
-            .args(["--filter", filter])
+            .args(["--filter", filter, "--threads", face_threads])
             .output()
             .unwrap();
         ok(&o);
         let (changed, _) = compare(&plain, &ours);
         let (n, worst) = compare(&ours, &want);
-        eprintln!("{model} x{scale} {filter}: {changed} samples restored, {n} differ from the reference (max {worst})");
+        eprintln!("{model} x{scale} {filter} ({face_threads} face threads): {changed} samples restored, {n} differ from the reference (max {worst})");
         assert!(changed > 10_000, "{model}: the faces should change the output");
         assert_eq!(n, 0, "{model} x{scale}: {n} samples differ from the reference, by up to {worst}");
     }
@@ -124,6 +127,11 @@ fn restoration_is_the_same_for_every_tile_budget_thread_count_and_backend() {
         upscale(&other, &lib, &[&base[..], &v[..]].concat());
         assert_eq!(std::fs::read(&first).unwrap(), std::fs::read(&other).unwrap(), "{v:?}");
     }
+    // --face-threads shapes the bytes; --threads still does not.
+    let (a, b) = (dir.join("t1.png"), dir.join("t16.png"));
+    upscale(&a, &lib, &[&base[..], &["--face-threads", "2", "--threads", "1"]].concat());
+    upscale(&b, &lib, &[&base[..], &["--face-threads", "2", "--threads", "16", "--tile", "48"]].concat());
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "--face-threads 2");
 }
 
 /// Whether a usable GPU adapter exists (lavapipe in CI, where

@@ -32,18 +32,26 @@ pub struct RestoreOptions {
     pub runtime: Option<PathBuf>,
     /// Detector confidence threshold (facexlib's 0.8).
     pub threshold: f32,
+    /// ONNX Runtime's threads within one face (its intra-op threads; default 1). Its sums
+    /// change order with this count, so it shapes the bytes (as the filter does) and is not
+    /// taken from `--threads`: faces are restored in parallel on `threads / face_threads`
+    /// sessions instead, and the output is the same for every `--threads`.
+    pub face_threads: usize,
 }
 
 impl RestoreOptions {
     /// Restoration by `model` with CodeFormer's usual fidelity (0.5).
     pub fn new(model: impl Into<PathBuf>) -> RestoreOptions {
-        RestoreOptions { model: model.into(), fidelity: 0.5, runtime: None, threshold: 0.8 }
+        RestoreOptions { model: model.into(), fidelity: 0.5, runtime: None, threshold: 0.8, face_threads: 1 }
     }
 
     /// Checks the options before any work starts.
     pub fn validate(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.fidelity) {
             return Err(Error::usage(format!("--face-fidelity {} must lie between 0 and 1", self.fidelity)));
+        }
+        if !(1..=256).contains(&self.face_threads) {
+            return Err(Error::usage(format!("--face-threads {} must lie between 1 and 256", self.face_threads)));
         }
         if !self.model.is_file() {
             return Err(Error::usage(format!("--faces {}: no such file", self.model.display())));
@@ -150,7 +158,7 @@ fn restore_all(
     if weights > budget {
         return Err(restorer_limit(&opts.model, weights, budget, "its weights, twice"));
     }
-    let mut restorer = Restorer::load(&opts.model, opts.runtime.as_deref())?;
+    let mut restorer = Restorer::load(&opts.model, opts.runtime.as_deref(), opts.face_threads)?;
     let Some(((_, first), rest)) = aligned.split_first() else { return Ok((Vec::new(), 1)) };
     memory::reset_peak();
     let mut faces = vec![restorer.restore(0, first, opts.fidelity)?];
@@ -160,7 +168,7 @@ fn restore_all(
         return Err(restorer_limit(&opts.model, base + one, budget, "one session, measured"));
     }
     let fit = ((budget - base) / one.max(1)) as usize;
-    restorer.grow(threads.min(rest.len()).min(fit).max(1))?;
+    restorer.grow((threads / opts.face_threads).min(rest.len()).min(fit).max(1))?;
     faces.extend(restore_parallel(&restorer, opts.fidelity, rest, &mut |n| progress(n + 1, total))?);
     Ok((faces, restorer.sessions()))
 }

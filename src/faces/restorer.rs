@@ -3,9 +3,9 @@
 //!
 //! The model takes one 1x3x512x512 float image in [-1, 1] (RGB, planar) and gives one back;
 //! CodeFormer's exports take a second input, the fidelity weight `w` (one float or double).
-//! Each session runs its operators on **one** thread: ONNX Runtime's sums change order with
-//! its thread count, and a face must be the same bytes for every `--threads`. Faces are restored
-//! in parallel instead, one session per worker.
+//! Each session runs its operators on a fixed number of threads (`--face-threads`, default
+//! 1): ONNX Runtime's sums change order with its thread count, and a face must be the same
+//! bytes for every `--threads`. Faces are restored in parallel instead, one session per worker.
 
 use super::align::FACE_EDGE;
 use crate::{Error, Result};
@@ -32,22 +32,24 @@ pub(super) struct Restorer {
     signature: Signature,
     /// The model file, for messages.
     path: PathBuf,
+    /// ONNX Runtime's intra-op threads per session.
+    intra: usize,
 }
 
 impl Restorer {
     /// Loads `model` into `sessions` sessions (at least 1) of the runtime at `runtime` (or
     /// found as [`RUNTIME_HELP`] says).
-    pub(super) fn load(model: &Path, runtime: Option<&Path>) -> Result<Restorer> {
+    pub(super) fn load(model: &Path, runtime: Option<&Path>, intra: usize) -> Result<Restorer> {
         environment(runtime)?;
-        let first = session(model)?;
+        let first = session(model, intra)?;
         let signature = signature(model, &first)?;
-        Ok(Restorer { sessions: vec![Mutex::new(first)], signature, path: model.to_path_buf() })
+        Ok(Restorer { sessions: vec![Mutex::new(first)], signature, path: model.to_path_buf(), intra })
     }
 
     /// Opens more sessions of the model, up to `total`.
     pub(super) fn grow(&mut self, total: usize) -> Result<()> {
         while self.sessions.len() < total {
-            self.sessions.push(Mutex::new(session(&self.path)?));
+            self.sessions.push(Mutex::new(session(&self.path, self.intra)?));
         }
         Ok(())
     }
@@ -105,8 +107,8 @@ impl Restorer {
     }
 }
 
-/// One session of `model`: one thread for its operators, one for its graph.
-fn session(model: &Path) -> Result<ort::session::Session> {
+/// One session of `model`: `intra` threads for its operators, one for its graph.
+fn session(model: &Path, intra: usize) -> Result<ort::session::Session> {
     let env = environment(None)?;
     let bad = |e: ort::Error| Error::Format {
         path: model.to_path_buf(),
@@ -114,7 +116,7 @@ fn session(model: &Path) -> Result<ort::session::Session> {
     };
     ort::session::Session::builder(env)
         .map_err(bad)?
-        .with_intra_threads(1)
+        .with_intra_threads(intra)
         .map_err(|e| bad(e.into()))?
         .with_inter_threads(1)
         .map_err(|e| bad(e.into()))?

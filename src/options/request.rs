@@ -75,6 +75,9 @@ pub struct Request {
     /// CodeFormer's fidelity weight, 0-1 (default 0.5).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub face_fidelity: Option<f32>,
+    /// ONNX Runtime's threads within one face (shapes the bytes; default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub face_threads: Option<usize>,
     /// ONNX Runtime's library for `faces`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub onnxruntime: Option<PathBuf>,
@@ -269,14 +272,15 @@ impl Request {
     /// `--faces`, `--face-fidelity`, `--onnxruntime` as restoration options.
     fn restore_options(&self) -> Result<Option<crate::faces::RestoreOptions>> {
         let Some(model) = &self.faces else {
-            return match self.face_fidelity {
-                None => Ok(None),
-                Some(_) => Err(Error::usage("--face-fidelity is for --faces MODEL.onnx")),
+            return match (self.face_fidelity, self.face_threads) {
+                (None, None) => Ok(None),
+                _ => Err(Error::usage("--face-fidelity and --face-threads are for --faces MODEL.onnx")),
             };
         };
         let mut r = crate::faces::RestoreOptions::new(model);
         r.fidelity = self.face_fidelity.unwrap_or(r.fidelity);
         r.runtime = self.onnxruntime.clone();
+        r.face_threads = self.face_threads.unwrap_or(r.face_threads);
         Ok(Some(r))
     }
 

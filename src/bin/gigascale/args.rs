@@ -254,6 +254,13 @@ struct ShapeArgs {
     /// closest to the input (default 0.5). GFPGAN takes none and ignores it.
     #[arg(long, value_name = "W", requires = "faces")]
     face_fidelity: Option<f32>,
+    /// ONNX Runtime's threads within one face (default 1). Its sums change order with this
+    /// count, so it is part of what shapes the bytes (like --filter), not taken from
+    /// --threads: faces are restored in parallel, one per --threads, whatever this is. Raise
+    /// it (e.g. to the core count) for a portrait with one face: it then restores several
+    /// times faster, into bytes that differ in the last bit here and there.
+    #[arg(long, value_name = "N", requires = "faces")]
+    face_threads: Option<usize>,
     /// Output TIFF tile edge in pixels (multiple of 16).
     #[arg(long, value_name = "N", default_value_t = 256)]
     tile: u32,
@@ -395,6 +402,9 @@ pub(crate) struct ServeArgs {
     /// CodeFormer's fidelity weight for the server's face restorer, 0-1 (default 0.5).
     #[arg(long, value_name = "W", requires = "faces")]
     pub(crate) face_fidelity: Option<f32>,
+    /// ONNX Runtime's threads within one face (as for `upscale --face-threads`).
+    #[arg(long, value_name = "N", requires = "faces")]
+    pub(crate) face_threads: Option<usize>,
     /// ONNX Runtime's library for --faces (as for `upscale --onnxruntime`).
     #[arg(long, value_name = "PATH")]
     pub(crate) onnxruntime: Option<PathBuf>,
@@ -422,7 +432,7 @@ impl UpscaleArgs {
             (Some(s.filter.clone()), Some(s.precision.clone()), Some(s.compression.clone()));
         (r.model, r.model_passes, r.model_dirs) = (s.model.clone(), Some(s.model_passes), s.model_dir.clone());
         r.noise = s.noise;
-        (r.faces, r.face_fidelity) = (s.faces.clone(), s.face_fidelity);
+        (r.faces, r.face_fidelity, r.face_threads) = (s.faces.clone(), s.face_fidelity, s.face_threads);
         (r.tile, r.level, r.pyramid, r.shard) = (Some(s.tile), s.level, Some(s.pyramid), s.shard);
         (r.quality, r.subsampling) = (s.quality, s.subsampling.clone());
         (r.dpi, r.print_width, r.print_height) = (s.dpi, s.print_width.clone(), s.print_height.clone());

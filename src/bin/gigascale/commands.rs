@@ -243,6 +243,7 @@ pub(crate) fn serve(a: &crate::args::ServeArgs) -> Result<(), Error> {
         let mut f = gigascale::faces::RestoreOptions::new(model);
         f.fidelity = a.face_fidelity.unwrap_or(f.fidelity);
         f.runtime = a.onnxruntime.clone();
+        f.face_threads = a.face_threads.unwrap_or(f.face_threads);
         f.validate()?;
         o.faces = Some(f);
     }
