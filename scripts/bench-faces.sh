@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-python3}
 REPS=${REPS:-3}
 BIN=${BIN:-target/release/gigascale}
+export GIGASCALE_BIN="$BIN"  # the reference makes its reduced copy with it
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 for scale in 4 5.36; do

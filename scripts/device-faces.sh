@@ -11,6 +11,7 @@ work=$(mktemp -d)
 xz -dc bench/gigascale.xz > "$work/gigascale" && chmod +x "$work/gigascale"
 python3 -m pip install -q --no-index --no-deps --target "$work/site" .whl-ort/*.whl
 export PYTHONPATH="$work/site"
+export GIGASCALE_BIN="$work/gigascale"  # the reference makes its reduced copy with it
 {
   echo "# $(date -u +%F) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   python3 -c "import onnxruntime; print('onnxruntime', onnxruntime.__version__)"

@@ -62,13 +62,26 @@ fn faces_match_onnxruntime_on_the_whole_image() {
     let dir = TempDir::new("faces-ref");
     let big = large_group(&dir);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/faces-reference.py");
-    for (input, args) in [(fixture("astronaut-group.jpg"), vec![]), (big, vec!["--max-memory", "64M"])] {
+    // A face of about 800 px: beyond the anchors at full size, found on the reduced copy.
+    let close = dir.join("close-up.png");
+    let crop =
+        "import sys; from PIL import Image; im = Image.open(sys.argv[1]).convert('RGB').crop((70, 50, 180, 180)); \
+                im.resize((1760, 2080), Image.LANCZOS).save(sys.argv[2])";
+    ok(&Command::new(&py).args(["-c", crop, s(&fixture("astronaut-group.jpg")), s(&close)]).output().unwrap());
+    let cases =
+        [(fixture("astronaut-group.jpg"), vec![], 3), (big, vec!["--max-memory", "64M"], 3), (close, vec![], 2)];
+    for (input, args, count) in cases {
         let (ours, doc) = faces(&input, &args);
-        let o = Command::new(&py).arg(&script).arg(&input).output().unwrap();
+        let o = Command::new(&py)
+            .arg(&script)
+            .arg(&input)
+            .env("GIGASCALE_BIN", env!("CARGO_BIN_EXE_gigascale"))
+            .output()
+            .unwrap();
         let want: Value = serde_json::from_str(&ok(&o)).unwrap();
         let want = want["faces"].as_array().unwrap();
         eprintln!("{}: {} faces in {} tiles, reference {}", input.display(), ours.len(), doc["tiles"], want.len());
-        assert_eq!(ours.len(), 3, "{ours:?}");
+        assert_eq!(ours.len(), count, "{ours:?}");
         assert_eq!(ours.len(), want.len(), "ours {ours:?}\nreference {want:?}");
         for (a, b) in ours.iter().zip(want) {
             let ds = (a["score"].as_f64().unwrap() - b["score"].as_f64().unwrap()).abs();
@@ -76,6 +89,11 @@ fn faces_match_onnxruntime_on_the_whole_image() {
         }
         if !args.is_empty() {
             assert!(doc["tiles"].as_u64().unwrap() > 1, "the small budget should cut the image into tiles");
+        }
+        if count == 2 {
+            let b = &ours[0]["box"];
+            let side = b[2].as_f64().unwrap() - b[0].as_f64().unwrap();
+            assert!(side > 600.0, "the close-up's face comes from the reduced copy: {b}");
         }
     }
 }

@@ -98,7 +98,12 @@ fn the_whole_pipeline_matches_the_reference_detector_and_restorer() {
     let m = restorer("gfpgan");
     upscale(&ours, &lib, &["--scale", "3", "--faces", s(&m)]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/restore-reference.py");
-    ok(&Command::new(&py).arg(&script).args([s(&input), s(&plain), s(&m), s(&want)]).output().unwrap());
+    let reference = Command::new(&py)
+        .arg(&script)
+        .args([s(&input), s(&plain), s(&m), s(&want)])
+        .env("GIGASCALE_BIN", env!("CARGO_BIN_EXE_gigascale"))
+        .output();
+    ok(&reference.unwrap());
     let (n, worst) = compare(&ours, &want);
     let total = read_png(&ours).2.len();
     eprintln!("gfpgan x3: {n} of {total} samples differ from the reference, by up to {worst}");

@@ -76,27 +76,23 @@ pub(super) fn detect_keeping_store(
         source.decode(&mut writer)?;
         writer.check_complete()?;
     }
-    let mut candidates = Vec::new();
-    let mut tiles = 0;
-    let total = w.div_ceil(tile) as usize * h.div_ceil(tile) as usize;
-    for cy in (0..h).step_by(tile as usize) {
-        for cx in (0..w).step_by(tile as usize) {
-            let core = [cx, cy, (cx + tile).min(w), (cy + tile).min(h)];
-            let window = [
-                cx.saturating_sub(margin),
-                cy.saturating_sub(margin),
-                (core[2] + margin).min(w),
-                (core[3] + margin).min(h),
-            ];
-            let input = window_tensor(&store, &info, window);
-            let out = graph.run(input, &pool).map_err(|e| Error::Internal(format!("the face detector: {e}")))?;
-            candidates.extend(decode(&out.outputs, window, core, opts.threshold)?);
-            tiles += 1;
-            progress(tiles, total);
+    let pass = Pass { graph: &graph, pool: &pool, margin, tile, threshold: opts.threshold };
+    let reduced = super::reduced::copy(&store, &info, &temp_dir)?;
+    let total = pass.tiles(&info) + reduced.as_ref().map_or(0, |(_, i)| pass.tiles(i));
+    let mut done = 0;
+    let mut counted = |n: usize| {
+        done += n;
+        progress(done, total)
+    };
+    let full = suppress(pass.run(&store, &info, &mut counted)?, opts.nms);
+    let (faces, tiles) = match reduced {
+        // Faces too large for the detector's anchors at full size: facexlib's reduced copy.
+        Some((small, small_info)) => {
+            let found = suppress(pass.run(&small, &small_info, &mut counted)?, opts.nms);
+            (super::reduced::merge(full, found, (&small_info, &info), opts.nms), total)
         }
-        store.release_rows(0..(cy + tile).saturating_sub(margin).min(h) as usize);
-    }
-    let faces = suppress(candidates, opts.nms);
+        None => (full, total),
+    };
     let found = Detection {
         width: w,
         height: h,
@@ -107,6 +103,46 @@ pub(super) fn detect_keeping_store(
         seconds: t0.elapsed().as_secs_f64(),
     };
     Ok((found, store, info))
+}
+
+/// One detection pass over a decoded image: the network on tiles, the owned anchors decoded.
+struct Pass<'a> {
+    graph: &'a Graph,
+    pool: &'a rayon::ThreadPool,
+    margin: u32,
+    tile: u32,
+    threshold: f32,
+}
+
+impl Pass<'_> {
+    /// Tiles the pass cuts an image of `info`'s size into.
+    fn tiles(&self, info: &ImageInfo) -> usize {
+        info.width.div_ceil(self.tile) as usize * info.height.div_ceil(self.tile) as usize
+    }
+
+    /// The candidates (before suppression) of the image in `store`; `progress(1)` per tile.
+    fn run(&self, store: &Store, info: &ImageInfo, progress: &mut dyn FnMut(usize)) -> Result<Vec<Face>> {
+        let (w, h, tile, margin) = (info.width, info.height, self.tile, self.margin);
+        let mut candidates = Vec::new();
+        for cy in (0..h).step_by(tile as usize) {
+            for cx in (0..w).step_by(tile as usize) {
+                let core = [cx, cy, (cx + tile).min(w), (cy + tile).min(h)];
+                let window = [
+                    cx.saturating_sub(margin),
+                    cy.saturating_sub(margin),
+                    (core[2] + margin).min(w),
+                    (core[3] + margin).min(h),
+                ];
+                let input = window_tensor(store, info, window);
+                let out =
+                    self.graph.run(input, self.pool).map_err(|e| Error::Internal(format!("the face detector: {e}")))?;
+                candidates.extend(decode(&out.outputs, window, core, self.threshold)?);
+                progress(1);
+            }
+            store.release_rows(0..(cy + tile).saturating_sub(margin).min(h) as usize);
+        }
+        Ok(candidates)
+    }
 }
 
 /// The largest tile core (a multiple of 32) whose window's network run fits the budget:
@@ -252,23 +288,26 @@ fn decode_one(score: f32, loc: &[f32], landm: &[f32], c: [f32; 2], size: f32) ->
     Face { score, bbox, landmarks }
 }
 
+/// Intersection over union of two boxes, areas counted with `+ 1` (facexlib's).
+pub(super) fn overlap_of(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let area = |b: &[f32; 4]| (b[2] - b[0] + 1.0) * (b[3] - b[1] + 1.0);
+    let iw = (a[2].min(b[2]) - a[0].max(b[0]) + 1.0).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1]) + 1.0).max(0.0);
+    let inter = iw * ih;
+    inter / (area(a) + area(b) - inter)
+}
+
 /// facexlib's selection: best first (ties by position, for a deterministic order), the best
 /// [`TOP_BEFORE`], greedy suppression of boxes overlapping a kept one by more than
 /// `overlap` (areas counted with `+ 1`), the best [`TOP_AFTER`].
-fn suppress(mut c: Vec<Face>, overlap: f32) -> Vec<Face> {
+pub(super) fn suppress(mut c: Vec<Face>, overlap: f32) -> Vec<Face> {
     c.sort_by(|a, b| {
         b.score.total_cmp(&a.score).then(a.bbox[1].total_cmp(&b.bbox[1])).then(a.bbox[0].total_cmp(&b.bbox[0]))
     });
     c.truncate(TOP_BEFORE);
-    let area = |b: &[f32; 4]| (b[2] - b[0] + 1.0) * (b[3] - b[1] + 1.0);
     let mut kept: Vec<Face> = Vec::new();
     for f in c {
-        let clash = kept.iter().any(|k| {
-            let iw = (k.bbox[2].min(f.bbox[2]) - k.bbox[0].max(f.bbox[0]) + 1.0).max(0.0);
-            let ih = (k.bbox[3].min(f.bbox[3]) - k.bbox[1].max(f.bbox[1]) + 1.0).max(0.0);
-            let inter = iw * ih;
-            inter / (area(&k.bbox) + area(&f.bbox) - inter) > overlap
-        });
+        let clash = kept.iter().any(|k| overlap_of(&k.bbox, &f.bbox) > overlap);
         if !clash {
             kept.push(f);
         }

@@ -25,6 +25,7 @@ mod graph;
 mod onnx;
 mod ops;
 mod paste;
+mod reduced;
 mod restore;
 #[cfg(feature = "onnx")]
 mod restorer;
