@@ -124,6 +124,7 @@ pub fn restore_file(
     let t1 = Instant::now();
     let threads =
         if detect.threads > 0 { detect.threads } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
+    progress(0, aligned.len());
     let (restored, sessions) = restore_all(opts, &aligned, (threads, detect.max_memory), progress)?;
     let placed = aligned
         .into_iter()

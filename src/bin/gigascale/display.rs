@@ -41,6 +41,8 @@ pub(crate) struct Display {
     backend: String,
     /// The batch's file in flight (`3/40`).
     file: String,
+    /// Faces restored and found (`--faces`).
+    faces: Option<(u64, u64)>,
 }
 
 impl Display {
@@ -67,7 +69,16 @@ impl Display {
             );
             b
         });
-        Display { mode, quiet, bar, budget_source, summary: String::new(), backend: String::new(), file: String::new() }
+        Display {
+            mode,
+            quiet,
+            bar,
+            budget_source,
+            summary: String::new(),
+            backend: String::new(),
+            file: String::new(),
+            faces: None,
+        }
     }
 
     /// Shows one event.
@@ -106,6 +117,7 @@ impl Display {
                     input.0, input.1, output.0, output.1
                 );
             }
+            Event::Faces { done, found } => self.faces = Some((*done, *found)),
             Event::Start { input, output, tiles, threads, slots, planned_memory, max_memory } => {
                 self.summary = format!(
                     "{}x{} -> {}x{} ({tiles} tiles, {threads} threads, {slots} tile slots, planned memory {} of {} ({}))",
@@ -183,7 +195,11 @@ impl Display {
     /// The closing lines: sizes, plan, backend, bytes and stage times.
     pub(crate) fn print_summary(&self, input: &Path, output: &Path, r: &Report) {
         let s = r.stages;
-        let model = if s.neural > 0.0 { format!(" model {:.2} s,", s.neural) } else { String::new() };
+        let mut model = if s.neural > 0.0 { format!(" model {:.2} s,", s.neural) } else { String::new() };
+        if let Some((done, _)) = self.faces {
+            model +=
+                &format!(" {done} faces restored in {:.2} s (detection {:.2} s),", s.faces, s.faces - s.faces_restore);
+        }
         let gpu = if s.gpu_upload + s.gpu_wait > 0.0 {
             format!(
                 ", gpu upload {:.2} s, gpu wait {:.2} s, read-back {:.2} s, {} tiles on the gpu",
