@@ -25,7 +25,7 @@ fn the_readme_examples_are_the_schema() {
         assert_eq!(got, want, "{line}");
         kinds.insert(want["event"].as_str().unwrap().to_string());
     }
-    let all = ["backend", "start", "decode", "neural_start", "neural", "tiles", "resumed", "warning", "done"];
+    let all = ["backend", "start", "faces", "decode", "neural_start", "neural", "tiles", "resumed", "warning", "done"];
     assert_eq!(kinds, all.iter().map(|k| k.to_string()).collect(), "every kind of event has an example");
 }
 

@@ -222,3 +222,49 @@ fn bad_restorers_and_runtimes_are_refused_clearly() {
         assert!(!out.exists(), "{args:?} left an output");
     }
 }
+
+/// ONNX Runtime is found as documented: `$GIGASCALE_ONNXRUNTIME`, else the `onnxruntime`
+/// package of the `python3` on `PATH`; with neither, `--faces` stops before any work and says
+/// what to install.
+#[test]
+fn the_runtime_is_found_from_the_environment_or_the_python_package() {
+    let Some((py, lib)) = runtime() else { return };
+    let dir = TempDir::new("restore-find");
+    let input = fixture("astronaut-group.jpg");
+    let m = restorer("gfpgan");
+    let (given, out) = (dir.join("given.png"), dir.join("out.png"));
+    upscale(&given, &lib, &["--scale", "2", "--faces", s(&m)]);
+    // A PATH whose python3 is the one with onnxruntime (by its absolute path: no loop).
+    let exe = Command::new(&py).args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
+    let py = String::from_utf8_lossy(&exe.stdout).trim().to_string();
+    let shims = dir.join("bin");
+    std::fs::create_dir_all(&shims).unwrap();
+    let shim = shims.join("python3");
+    std::fs::write(&shim, format!("#!/bin/sh\nexec '{py}' \"$@\"\n")).unwrap();
+    let mut perms = std::fs::metadata(&shim).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&shim, perms).unwrap();
+    let run = |env: &[(&str, &std::ffi::OsStr)]| {
+        let mut c = bin();
+        c.args(["upscale", s(&input), s(&out), "--scale", "2", "--faces", s(&m), "--overwrite", "-q"]);
+        c.env_remove("GIGASCALE_ONNXRUNTIME").env_remove("ORT_DYLIB_PATH");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for env in [
+        vec![("GIGASCALE_ONNXRUNTIME", lib.as_os_str()), ("PATH", empty.as_os_str())],
+        vec![("PATH", shims.as_os_str())],
+    ] {
+        ok(&run(&env));
+        assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&given).unwrap(), "{env:?}");
+        std::fs::remove_file(&out).unwrap();
+    }
+    let o = run(&[("PATH", empty.as_os_str())]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("pip install onnxruntime"), "{}", stderr(&o));
+    assert!(!out.exists());
+}

@@ -2,6 +2,7 @@
 //! on each tile's window, keep the anchors each tile owns, then threshold and suppress.
 
 use super::graph::Graph;
+use super::reduced::overlap_of;
 use super::values::Tensor;
 use super::{DetectOptions, Detection, Face, DETECTOR_ONNX};
 use crate::pixel::{Channels, Depth, ImageInfo};
@@ -286,15 +287,6 @@ fn decode_one(score: f32, loc: &[f32], landm: &[f32], c: [f32; 2], size: f32) ->
         *p = [c[0] + landm[2 * k] * VARIANCE[0] * size, c[1] + landm[2 * k + 1] * VARIANCE[0] * size];
     }
     Face { score, bbox, landmarks }
-}
-
-/// Intersection over union of two boxes, areas counted with `+ 1` (facexlib's).
-pub(super) fn overlap_of(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let area = |b: &[f32; 4]| (b[2] - b[0] + 1.0) * (b[3] - b[1] + 1.0);
-    let iw = (a[2].min(b[2]) - a[0].max(b[0]) + 1.0).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1]) + 1.0).max(0.0);
-    let inter = iw * ih;
-    inter / (area(a) + area(b) - inter)
 }
 
 /// facexlib's selection: best first (ties by position, for a deterministic order), the best

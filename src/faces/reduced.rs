@@ -10,7 +10,6 @@
 //! `scripts/faces-reference.py` makes its copy), tile by tile into a store of its own, releasing
 //! the full image's rows as it goes.
 
-use super::detect::overlap_of;
 use super::Face;
 use crate::kernel::Filter;
 use crate::pixel::ImageInfo;
@@ -58,6 +57,15 @@ pub(super) fn copy(store: &Store, info: &ImageInfo, temp_dir: &Path) -> Result<O
     }
     store.release_all();
     Ok(Some((small, small_info)))
+}
+
+/// Intersection over union of two boxes, areas counted with `+ 1` (facexlib's).
+pub(super) fn overlap_of(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let area = |b: &[f32; 4]| (b[2] - b[0] + 1.0) * (b[3] - b[1] + 1.0);
+    let iw = (a[2].min(b[2]) - a[0].max(b[0]) + 1.0).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1]) + 1.0).max(0.0);
+    let inter = iw * ih;
+    inter / (area(a) + area(b) - inter)
 }
 
 /// A face at least this many pixels across (at full size) is taken from the reduced copy:

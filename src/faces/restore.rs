@@ -115,6 +115,7 @@ pub fn restore_file(
 ) -> Result<RestoredFaces> {
     opts.validate()?;
     let t0 = Instant::now();
+    let start = resident_now();
     let detect = DetectOptions { threshold: opts.threshold, ..detect.clone() };
     let source = crate::source::open(input, detect.max_memory)?;
     let (found, store, info) = super::detect::detect_keeping_store(source, &detect, &mut |_, _| {})?;
@@ -125,7 +126,7 @@ pub fn restore_file(
     let threads =
         if detect.threads > 0 { detect.threads } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
     progress(0, aligned.len());
-    let (restored, sessions) = restore_all(opts, &aligned, (threads, detect.max_memory), progress)?;
+    let (restored, sessions) = restore_all(opts, &aligned, (threads, detect.max_memory, start), progress)?;
     let placed = aligned
         .into_iter()
         .zip(restored)
@@ -147,28 +148,30 @@ pub fn restore_file(
 fn restore_all(
     opts: &RestoreOptions,
     aligned: &[(Similarity, Vec<u8>)],
-    (threads, budget): (usize, u64),
+    (threads, budget, start): (usize, u64, u64),
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Vec<Vec<u8>>, usize)> {
     use super::restorer::Restorer;
     let total = aligned.len();
     let file = std::fs::metadata(&opts.model).map_err(|e| Error::io(&opts.model, e))?.len();
-    let base = memory::resident().unwrap_or(0);
+    // The job's memory from its start (`start`: other jobs of a server are not ours): what is
+    // still held (`fixed`: crops and faces), plus each session's growth, measured.
+    let pre = memory::resident().unwrap_or(start);
+    let fixed = pre.saturating_sub(start);
     // ONNX Runtime holds the weights about twice while it loads them.
-    let weights = base + 2 * file;
-    if weights > budget {
-        return Err(restorer_limit(&opts.model, weights, budget, "its weights, twice"));
+    if fixed + 2 * file > budget {
+        return Err(restorer_limit(&opts.model, fixed + 2 * file, budget, "its weights, twice"));
     }
     let mut restorer = Restorer::load(&opts.model, opts.runtime.as_deref(), opts.face_threads)?;
     let Some(((_, first), rest)) = aligned.split_first() else { return Ok((Vec::new(), 1)) };
     memory::reset_peak();
     let mut faces = vec![restorer.restore(0, first, opts.fidelity)?];
     progress(1, total);
-    let one = memory::peak().map_or(4 * file, |p| p.saturating_sub(base));
-    if base + one > budget {
-        return Err(restorer_limit(&opts.model, base + one, budget, "one session, measured"));
+    let one = memory::peak().map_or(4 * file, |p| p.saturating_sub(pre));
+    if fixed + one > budget {
+        return Err(restorer_limit(&opts.model, fixed + one, budget, "one session, measured"));
     }
-    let fit = ((budget - base) / one.max(1)) as usize;
+    let fit = ((budget - fixed) / one.max(1)) as usize;
     restorer.grow((threads / opts.face_threads).min(rest.len()).min(fit).max(1))?;
     faces.extend(restore_parallel(&restorer, opts.fidelity, rest, &mut |n| progress(n + 1, total))?);
     Ok((faces, restorer.sessions()))
@@ -241,11 +244,19 @@ mod memory {
     }
 }
 
+/// The process's resident bytes now (0 where unknown).
+fn resident_now() -> u64 {
+    #[cfg(feature = "onnx")]
+    return memory::resident().unwrap_or(0);
+    #[cfg(not(feature = "onnx"))]
+    0
+}
+
 #[cfg(not(feature = "onnx"))]
 fn restore_all(
     _: &RestoreOptions,
     _: &[(Similarity, Vec<u8>)],
-    _: (usize, u64),
+    _: (usize, u64, u64),
     _: &mut dyn FnMut(usize, usize),
 ) -> Result<(Vec<Vec<u8>>, usize)> {
     Err(Error::usage(
