@@ -9,7 +9,7 @@
 //!  output tile (resampled or from the model) ─▶ each pixel ─▶ template point ─▶ filter + mask ─▶ tile
 //! ```
 
-use super::align::{alignment, crop, Similarity};
+use super::align::{alignment, crop, Similarity, FACE_EDGE};
 use super::paste::PlacedFace;
 use super::{DetectOptions, Face};
 use crate::kernel::Filter;
@@ -119,6 +119,13 @@ pub fn restore_file(
     let detect = DetectOptions { threshold: opts.threshold, ..detect.clone() };
     let source = crate::source::open(input, detect.max_memory)?;
     let (found, store, info) = super::detect::detect_keeping_store(source, &detect, &mut |_, _| {})?;
+    // Each face's crop and restored face (768 KiB each) are held together for a moment: a
+    // crowd whose faces would take over half the budget is refused before any is made.
+    let held = found.faces.len() as u64 * 2 * (FACE_EDGE * FACE_EDGE * 3) as u64;
+    if held > detect.max_memory / 2 {
+        let hint = format!("{} faces; raise --max-memory", found.faces.len());
+        return Err(Error::limit("aligned and restored faces", held, detect.max_memory / 2, Some(hint)));
+    }
     let aligned: Vec<(Similarity, Vec<u8>)> =
         found.faces.iter().filter_map(|f| alignment(&f.landmarks)).map(|a| (a, crop(&store, &info, &a))).collect();
     drop(store);
