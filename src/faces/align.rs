@@ -5,7 +5,7 @@
 //! Everything is computed in double precision from the landmarks and the pixels alone, so a
 //! face's crop is the same bytes whatever the tile, budget or thread count.
 
-use crate::pixel::{Channels, Depth, ImageInfo};
+use crate::pixel::{Channels, Depth, ImageInfo, Layout};
 use crate::store::Store;
 
 /// The restorers' input and output edge.
@@ -82,17 +82,18 @@ pub(super) fn alignment(landmarks: &[[f32; 2]; 5]) -> Option<Similarity> {
     Similarity::fit(&from, &FFHQ_512)
 }
 
-/// One 8-bit sample (channel `k` of R, G, B) of pixel `(x, y)`: grey counts for all three,
-/// alpha is ignored, 16-bit samples are rounded to 8 bits (`(v · 255 + 32767) / 65535`).
-fn sample8(store: &Store, info: &ImageInfo, x: usize, y: usize, k: usize) -> f64 {
-    let gray = matches!(info.layout.channels, Channels::Gray | Channels::GrayAlpha);
-    let i = x * info.layout.channels.count() + if gray { 0 } else { k };
-    let row = store.row(y);
-    if info.layout.depth == Depth::U16 {
+/// Channel `k` (0-2: R, G, B) of pixel `x` of a store `row` in `layout`, as the face models
+/// read it: grey counts for all three, alpha is ignored, 16-bit samples are rounded to 8 bits
+/// (`(v · 255 + 32767) / 65535`). The detector's input and the alignment's crop both read
+/// pixels through it.
+pub(super) fn rgb8(row: &[u8], layout: Layout, x: usize, k: usize) -> u32 {
+    let gray = matches!(layout.channels, Channels::Gray | Channels::GrayAlpha);
+    let i = x * layout.channels.count() + if gray { 0 } else { k };
+    if layout.depth == Depth::U16 {
         let v = u16::from_ne_bytes([row[2 * i], row[2 * i + 1]]) as u32;
-        ((v * 255 + 32767) / 65535) as f64
+        (v * 255 + 32767) / 65535
     } else {
-        row[i] as f64
+        row[i] as u32
     }
 }
 
@@ -114,7 +115,7 @@ pub(super) fn crop(store: &Store, info: &ImageInfo, align: &Similarity) -> Vec<u
                     if x < 0 || y < 0 || x >= w || y >= h {
                         *border
                     } else {
-                        sample8(store, info, x as usize, y as usize, k)
+                        rgb8(store.row(y as usize), info.layout, x as usize, k) as f64
                     }
                 };
                 let top = (1.0 - fx) * at(x0, y0) + fx * at(x0 + 1, y0);

@@ -1,11 +1,12 @@
 //! The detection job: decode into the store, plan the tile from the budget, run the network
 //! on each tile's window, keep the anchors each tile owns, then threshold and suppress.
 
+use super::align::rgb8;
 use super::graph::Graph;
 use super::reduced::overlap_of;
 use super::values::Tensor;
 use super::{DetectOptions, Detection, Face, DETECTOR_ONNX};
-use crate::pixel::{Channels, Depth, ImageInfo};
+use crate::pixel::ImageInfo;
 use crate::source::{RowSource, RowWriter};
 use crate::store::Store;
 use crate::{Error, Result};
@@ -86,19 +87,19 @@ pub(super) fn detect_keeping_store(
         progress(done, total)
     };
     let full = suppress(pass.run(&store, &info, &mut counted)?, opts.nms);
-    let (faces, tiles) = match reduced {
+    let faces = match reduced {
         // Faces too large for the detector's anchors at full size: facexlib's reduced copy.
         Some((small, small_info)) => {
             let found = suppress(pass.run(&small, &small_info, &mut counted)?, opts.nms);
-            (super::reduced::merge(full, found, (&small_info, &info), opts.nms), total)
+            super::reduced::merge(full, found, (&small_info, &info), opts.nms)
         }
-        None => (full, total),
+        None => full,
     };
     let found = Detection {
         width: w,
         height: h,
         faces,
-        tiles,
+        tiles: total,
         tile,
         planned_bytes: planned,
         seconds: t0.elapsed().as_secs_f64(),
@@ -201,32 +202,20 @@ fn plan_tile(
 }
 
 /// The network's input for `window` (left, top, right, bottom): B, G, R minus facexlib's
-/// mean, planar. Grey is taken as three equal channels, alpha is ignored, 16-bit samples are
-/// rounded to 8 bits (`(v · 255 + 32767) / 65535`).
+/// mean, planar, each sample read as [`rgb8`] reads it (grey as three equal channels, alpha
+/// ignored, 16-bit rounded to 8 bits).
 fn window_tensor(store: &Store, info: &ImageInfo, [x0, y0, x1, y1]: [u32; 4]) -> Tensor {
     let (ww, wh) = ((x1 - x0) as usize, (y1 - y0) as usize);
     let plane = ww * wh;
     let mut data = vec![0.0f32; 3 * plane];
-    let channels = info.layout.channels.count();
-    let wide = info.layout.depth == Depth::U16;
-    let gray = matches!(info.layout.channels, Channels::Gray | Channels::GrayAlpha);
     for (r, y) in (y0..y1).enumerate() {
         let row = store.row(y as usize);
         for (c, x) in (x0..x1).enumerate() {
-            let sample = |k: usize| -> f32 {
-                let i = x as usize * channels + if gray { 0 } else { k };
-                if wide {
-                    let v = u16::from_ne_bytes([row[2 * i], row[2 * i + 1]]) as u32;
-                    ((v * 255 + 32767) / 65535) as f32
-                } else {
-                    row[i] as f32
-                }
-            };
             let at = r * ww + c;
             for (plane_index, (k, mean)) in
                 [(2, MEAN_BGR[0]), (1, MEAN_BGR[1]), (0, MEAN_BGR[2])].into_iter().enumerate()
             {
-                data[plane_index * plane + at] = sample(k) - mean;
+                data[plane_index * plane + at] = rgb8(row, info.layout, x as usize, k) as f32 - mean;
             }
         }
     }
