@@ -76,8 +76,8 @@ pub struct Job<'o> {
     passes: Vec<PassPlan>,
     /// The bands of the plan's tile order to compute (all unless [`Job::restrict`]ed).
     bands: std::ops::Range<u32>,
-    /// Restored faces to paste into the tiles (`--faces`), and the seconds they took.
-    faces: Option<(std::sync::Arc<RestoredFaces>, f64)>,
+    /// Restored faces to paste into the tiles (`--faces`).
+    faces: Option<RestoredFaces>,
 }
 
 impl<'o> Job<'o> {
@@ -235,14 +235,14 @@ impl<'o> Job<'o> {
             first,
             device: opened.device,
             shared: opened.shared,
-            faces: faces.as_ref().map(|f| &*f.0),
+            faces: faces.as_ref(),
         };
         let stats = exec::run_tiles(stage, sink, progress)?;
         let backend = stats.backend.clone().unwrap_or((opened.kind, opened.detail));
         let mut report = report(&stats, &plan, memory, backend, decode_s, backend_init, t0);
         report.stages.neural = neural_s;
-        report.stages.faces = faces.as_ref().map_or(0.0, |f| f.1);
-        report.stages.faces_restore = faces.as_ref().map_or(0.0, |f| f.0.seconds.1);
+        (report.stages.faces, report.stages.faces_restore) =
+            faces.as_ref().map_or((0.0, 0.0), |f| (f.seconds.0 + f.seconds.1, f.seconds.1));
         (report.stages.neural_setup, report.stages.neural_network) = times;
         progress(&Event::Done { bytes: report.bytes, seconds: report.seconds, stages: report.stages });
         Ok(report)
@@ -466,24 +466,23 @@ pub fn run_file(
         }
         e => e,
     };
-    let Some(restore) = &opts.faces else {
-        let mut job = Job::prepare(source.as_ref(), sink, opts).map_err(context)?;
-        if let Some(bands) = bands {
-            job = job.restrict(bands)?;
-        }
-        return job.execute(source, sink, progress).map_err(context);
-    };
     // Faces first (their own decode, within the whole budget), then the job in what is left.
-    opts.validate()?;
-    let t0 = Instant::now();
-    let faces = restore_faces(input, source.info(), restore, opts, progress).map_err(context)?;
+    let faces = match &opts.faces {
+        Some(restore) => {
+            opts.validate()?;
+            Some(restore_faces(input, source.info(), restore, opts, progress).map_err(context)?)
+        }
+        None => None,
+    };
+    let held = faces.as_ref().map_or(0, RestoredFaces::bytes);
     let mut rest = opts.clone();
-    rest.limits.max_memory = opts.limits.max_memory.checked_sub(faces.bytes()).ok_or_else(|| {
-        let hint = format!("{} restored faces are kept through the tile stage", faces.faces.len());
-        context(Error::limit("restored faces", faces.bytes(), opts.limits.max_memory, Some(hint)))
+    rest.limits.max_memory = opts.limits.max_memory.checked_sub(held).ok_or_else(|| {
+        let n = faces.as_ref().map_or(0, |f| f.faces.len());
+        let hint = format!("{n} restored faces are kept through the tile stage");
+        context(Error::limit("restored faces", held, opts.limits.max_memory, Some(hint)))
     })?;
     let mut job = Job::prepare(source.as_ref(), sink, &rest).map_err(context)?;
-    job.faces = Some((std::sync::Arc::new(faces), t0.elapsed().as_secs_f64()));
+    job.faces = faces;
     if let Some(bands) = bands {
         job = job.restrict(bands)?;
     }

@@ -47,7 +47,6 @@ impl PlacedFace {
     /// output is `output` pixels.
     pub(super) fn new(align: Similarity, restored: Vec<u8>, input: (u32, u32), output: (u32, u32)) -> PlacedFace {
         let ratio = [input.0 as f64 / output.0 as f64, input.1 as f64 / output.1 as f64];
-        let to_face = align;
         let stretch = (align.scale() * ratio[0].max(ratio[1])).max(1.0);
         let back = align.inverse();
         let corners = [[-0.5, -0.5], [FACE_EDGE as f64 - 0.5, -0.5], [-0.5, FACE_EDGE as f64 - 0.5]];
@@ -69,7 +68,7 @@ impl PlacedFace {
             clampx(hi[1].ceil() + 2.0, output.1),
         ];
         let restored = Mutex::new(Some(Arc::new(restored)));
-        PlacedFace { to_face, ratio, restored, reach, stretch }
+        PlacedFace { to_face: align, ratio, restored, reach, stretch }
     }
 
     /// The output pixels this face may change: left, top, right, bottom (exclusive).

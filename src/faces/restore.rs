@@ -95,11 +95,6 @@ impl RestoredFaces {
         }
         Ok(())
     }
-
-    /// The output rectangles the faces may change (left, top, right, bottom, exclusive).
-    pub fn reach(&self) -> Vec<[u32; 4]> {
-        self.placed.iter().map(PlacedFace::reach).collect()
-    }
 }
 
 /// Detects and restores the faces of the image file `input` for an output of `output`
@@ -203,9 +198,8 @@ fn restore_parallel(
         .num_threads(restorer.sessions())
         .build()
         .map_err(|e| Error::Internal(format!("restorer threads: {e}")))?;
-    let done = std::sync::atomic::AtomicUsize::new(0);
     let (tx, rx) = crossbeam_channel::unbounded();
-    let (pool, done) = (&pool, &done);
+    let pool = &pool;
     std::thread::scope(|s| {
         // The sender moves into the work: the progress loop ends when it does, even early.
         let work = s.spawn(move || {
@@ -215,14 +209,15 @@ fn restore_parallel(
                     .map(|(_, c)| {
                         let worker = rayon::current_thread_index().unwrap_or(0);
                         let r = restorer.restore(worker, c, fidelity);
-                        let _ = tx.send(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+                        let _ = tx.send(());
                         r
                     })
                     .collect::<Result<Vec<_>>>()
             })
         });
-        for n in rx.iter() {
-            progress(n);
+        // One message per face restored: the count is the messages received.
+        for (n, ()) in rx.iter().enumerate() {
+            progress(n + 1);
         }
         work.join().map_err(|_| Error::Internal("a restorer thread panicked".into()))?
     })
