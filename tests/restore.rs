@@ -207,10 +207,15 @@ fn bad_restorers_and_runtimes_are_refused_clearly() {
         (vec!["--faces", s(&not_onnx), "--face-fidelity", "1.5"], "--face-fidelity 1.5"),
         (vec!["--faces", s(&not_onnx), "--onnxruntime", "/nonexistent/libort.so"], "/nonexistent/libort.so"),
         (vec!["--face-fidelity", "0.5"], "--faces"),
+        (vec!["--face-device", "cuda"], "--faces"),
+        (vec!["--faces", s(&not_onnx), "--face-device", "gpu"], "give cpu, cuda or cuda:N"),
     ];
     let mut cases = cases;
+    let tiny = restorer("gfpgan");
     if lib.is_some() {
         cases.push((vec!["--faces", s(&not_onnx), "--onnxruntime", lib_arg], "model.onnx"));
+        // CI's runtime is ONNX Runtime's CPU build: the GPU is refused, never silently the CPU.
+        cases.push((vec!["--faces", s(&tiny), "--onnxruntime", lib_arg, "--face-device", "cuda"], "onnxruntime-gpu"));
     }
     for (args, says) in cases {
         let mut all = vec!["upscale", s(&input), s(&out), "--scale", "2"];

@@ -34,7 +34,7 @@ mod shape_ops;
 mod values;
 
 pub use detect::{detect_file, detect_source};
-pub use restore::{restore_file, RestoreOptions, RestoredFaces};
+pub use restore::{restore_file, FaceDevice, RestoreOptions, RestoredFaces};
 #[cfg(feature = "onnx")]
 pub use restorer::RUNTIME_HELP;
 

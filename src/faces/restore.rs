@@ -37,12 +37,60 @@ pub struct RestoreOptions {
     /// taken from `--threads`: faces are restored in parallel on `threads / face_threads`
     /// sessions instead, and the output is the same for every `--threads`.
     pub face_threads: usize,
+    /// Where ONNX Runtime runs the restorer: the CPU (default) or a CUDA GPU.
+    pub device: FaceDevice,
+}
+
+/// Where the face restorer runs. Like `face_threads`, it shapes the bytes: ONNX Runtime's
+/// CUDA kernels sum in another order than its CPU kernels (a face differs in the last bits
+/// here and there), so it is an option of the output, not of the machine's speed; on one
+/// device, every tile size, budget and `--threads` still gives the same bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FaceDevice {
+    /// ONNX Runtime's CPU kernels, `face_threads` threads per face.
+    #[default]
+    Cpu,
+    /// ONNX Runtime's CUDA execution provider on the GPU of this index (`cuda`, `cuda:1`):
+    /// needs the runtime of the `onnxruntime-gpu` wheel and CUDA's libraries (cuDNN, cuBLAS)
+    /// where the system's loader finds them. Convolution algorithms are chosen by cuDNN's
+    /// heuristics (not by timing, which could choose differently from run to run) and TF32
+    /// is off, so a face is the same bytes on every run on the same GPU and libraries.
+    Cuda(u32),
+}
+
+impl std::str::FromStr for FaceDevice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<FaceDevice> {
+        let bad = || Error::usage(format!("--face-device {s:?}: give cpu, cuda or cuda:N (N the GPU's index)"));
+        match s {
+            "cpu" => Ok(FaceDevice::Cpu),
+            "cuda" => Ok(FaceDevice::Cuda(0)),
+            _ => s.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(FaceDevice::Cuda).ok_or_else(bad),
+        }
+    }
+}
+
+impl std::fmt::Display for FaceDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaceDevice::Cpu => f.write_str("cpu"),
+            FaceDevice::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
 }
 
 impl RestoreOptions {
     /// Restoration by `model` with CodeFormer's usual fidelity (0.5).
     pub fn new(model: impl Into<PathBuf>) -> RestoreOptions {
-        RestoreOptions { model: model.into(), fidelity: 0.5, runtime: None, threshold: 0.8, face_threads: 1 }
+        RestoreOptions {
+            model: model.into(),
+            fidelity: 0.5,
+            runtime: None,
+            threshold: 0.8,
+            face_threads: 1,
+            device: FaceDevice::Cpu,
+        }
     }
 
     /// Checks the options before any work starts.
@@ -164,7 +212,7 @@ fn restore_all(
     if fixed + 2 * file > budget {
         return Err(restorer_limit(&opts.model, fixed + 2 * file, budget, "its weights, twice"));
     }
-    let mut restorer = Restorer::load(&opts.model, opts.runtime.as_deref(), opts.face_threads)?;
+    let mut restorer = Restorer::load(&opts.model, opts.runtime.as_deref(), opts.face_threads, opts.device)?;
     let Some(((_, first), rest)) = aligned.split_first() else { return Ok((Vec::new(), 1)) };
     memory::reset_peak();
     let mut faces = vec![restorer.restore(0, first, opts.fidelity)?];
@@ -174,7 +222,9 @@ fn restore_all(
         return Err(restorer_limit(&opts.model, fixed + one, budget, "one session, measured"));
     }
     let fit = ((budget - fixed) / one.max(1)) as usize;
-    restorer.grow((threads / opts.face_threads).min(rest.len()).min(fit).max(1))?;
+    // One GPU runs one face at a time: more sessions would only hold more of its memory.
+    let parallel = if opts.device == FaceDevice::Cpu { threads / opts.face_threads } else { 1 };
+    restorer.grow(parallel.min(rest.len()).min(fit).max(1))?;
     faces.extend(restore_parallel(&restorer, opts.fidelity, rest, &mut |n| progress(n + 1, total))?);
     Ok((faces, restorer.sessions()))
 }

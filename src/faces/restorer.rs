@@ -8,6 +8,7 @@
 //! bytes for every `--threads`. Faces are restored in parallel instead, one session per worker.
 
 use super::align::FACE_EDGE;
+use super::FaceDevice;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -34,22 +35,23 @@ pub(super) struct Restorer {
     path: PathBuf,
     /// ONNX Runtime's intra-op threads per session.
     intra: usize,
+    device: FaceDevice,
 }
 
 impl Restorer {
     /// Loads `model` into `sessions` sessions (at least 1) of the runtime at `runtime` (or
     /// found as [`RUNTIME_HELP`] says).
-    pub(super) fn load(model: &Path, runtime: Option<&Path>, intra: usize) -> Result<Restorer> {
+    pub(super) fn load(model: &Path, runtime: Option<&Path>, intra: usize, device: FaceDevice) -> Result<Restorer> {
         environment(runtime)?;
-        let first = session(model, intra)?;
+        let first = session(model, intra, device)?;
         let signature = signature(model, &first)?;
-        Ok(Restorer { sessions: vec![Mutex::new(first)], signature, path: model.to_path_buf(), intra })
+        Ok(Restorer { sessions: vec![Mutex::new(first)], signature, path: model.to_path_buf(), intra, device })
     }
 
     /// Opens more sessions of the model, up to `total`.
     pub(super) fn grow(&mut self, total: usize) -> Result<()> {
         while self.sessions.len() < total {
-            self.sessions.push(Mutex::new(session(&self.path, self.intra)?));
+            self.sessions.push(Mutex::new(session(&self.path, self.intra, self.device)?));
         }
         Ok(())
     }
@@ -107,25 +109,53 @@ impl Restorer {
     }
 }
 
-/// One session of `model`: `intra` threads for its operators, one for its graph.
-fn session(model: &Path, intra: usize) -> Result<ort::session::Session> {
+/// One session of `model` on `device`: `intra` threads for its operators (on the CPU), one
+/// for its graph.
+fn session(model: &Path, intra: usize, device: FaceDevice) -> Result<ort::session::Session> {
     let env = environment(None)?;
     let bad = |e: ort::Error| Error::Format {
         path: model.to_path_buf(),
         message: format!("ONNX Runtime cannot load it as a face restorer: {e}"),
     };
-    ort::session::Session::builder(env)
+    let cpu = ort::ep::CPU::default().with_arena_allocator(false).build();
+    let providers = match device {
+        FaceDevice::Cpu => vec![cpu],
+        FaceDevice::Cuda(id) => vec![cuda(id), cpu],
+    };
+    let builder = ort::session::Session::builder(env)
         .map_err(bad)?
         .with_intra_threads(intra)
         .map_err(|e| bad(e.into()))?
         .with_inter_threads(1)
-        .map_err(|e| bad(e.into()))?
-        .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
-        .map_err(|e| bad(e.into()))?
-        .with_memory_pattern(false)
-        .map_err(|e| bad(e.into()))?
-        .commit_from_file(model)
-        .map_err(bad)
+        .map_err(|e| bad(e.into()))?;
+    let builder = builder.with_execution_providers(providers).map_err(|e| match device {
+        FaceDevice::Cpu => bad(e.into()),
+        FaceDevice::Cuda(_) => {
+            Error::usage(format!("--face-device {device}: {}. {CUDA_HELP}", e.to_string().trim_end_matches('.')))
+        }
+    })?;
+    builder.with_memory_pattern(false).map_err(|e| bad(e.into()))?.commit_from_file(model).map_err(bad)
+}
+
+/// What `--face-device cuda` needs.
+const CUDA_HELP: &str = "The CUDA device needs ONNX Runtime's GPU build (the `onnxruntime-gpu` wheel: give its \
+     onnxruntime/capi/libonnxruntime.so.* with --onnxruntime, libonnxruntime_providers_cuda.so beside it) and \
+     the CUDA and cuDNN libraries that build was made for, where the system's loader finds them";
+
+/// ONNX Runtime's CUDA provider on GPU `id`, chosen so that a face is the same bytes on every
+/// run: cuDNN's heuristic choice of convolution algorithm (the default, exhaustive search,
+/// times the candidates and may choose differently from run to run), no TF32, memory taken
+/// as asked rather than in powers of two. A failure is an error, never a silent fall back
+/// to the CPU (which gives other bytes).
+fn cuda(id: u32) -> ort::ep::ExecutionProviderDispatch {
+    use ort::ep::{cuda::ConvAlgorithmSearch, ArenaExtendStrategy, CUDA};
+    CUDA::default()
+        .with_device_id(id as i32)
+        .with_conv_algorithm_search(ConvAlgorithmSearch::Heuristic)
+        .with_tf32(false)
+        .with_arena_extend_strategy(ArenaExtendStrategy::SameAsRequested)
+        .build()
+        .error_on_failure()
 }
 
 fn poisoned() -> Error {

@@ -78,6 +78,9 @@ pub struct Request {
     /// ONNX Runtime's threads within one face (shapes the bytes; default 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub face_threads: Option<usize>,
+    /// Where the face restorer runs: `cpu` (default), `cuda` or `cuda:N` (shapes the bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub face_device: Option<String>,
     /// ONNX Runtime's library for `faces`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub onnxruntime: Option<PathBuf>,
@@ -272,15 +275,18 @@ impl Request {
     /// `--faces`, `--face-fidelity`, `--onnxruntime` as restoration options.
     fn restore_options(&self) -> Result<Option<crate::faces::RestoreOptions>> {
         let Some(model) = &self.faces else {
-            return match (self.face_fidelity, self.face_threads) {
-                (None, None) => Ok(None),
-                _ => Err(Error::usage("--face-fidelity and --face-threads are for --faces MODEL.onnx")),
+            return match (self.face_fidelity, self.face_threads, &self.face_device) {
+                (None, None, None) => Ok(None),
+                _ => Err(Error::usage("--face-fidelity, --face-threads and --face-device are for --faces MODEL.onnx")),
             };
         };
         let mut r = crate::faces::RestoreOptions::new(model);
         r.fidelity = self.face_fidelity.unwrap_or(r.fidelity);
         r.runtime = self.onnxruntime.clone();
         r.face_threads = self.face_threads.unwrap_or(r.face_threads);
+        if let Some(d) = &self.face_device {
+            r.device = d.parse()?;
+        }
         Ok(Some(r))
     }
 

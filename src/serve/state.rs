@@ -87,7 +87,7 @@ impl JobRequest {
                 ));
             };
             (r.faces, r.face_fidelity, r.onnxruntime) = (Some(f.model.clone()), Some(f.fidelity), f.runtime.clone());
-            r.face_threads = Some(f.face_threads);
+            (r.face_threads, r.face_device) = (Some(f.face_threads), Some(f.device.to_string()));
         }
         r.max_memory = Some((opts.max_memory * 3 / 4 / opts.jobs as u64).to_string());
         r.max_pixels = Some(opts.max_pixels);

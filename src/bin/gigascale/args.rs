@@ -261,6 +261,13 @@ struct ShapeArgs {
     /// times faster, into bytes that differ in the last bit here and there.
     #[arg(long, value_name = "N", requires = "faces")]
     face_threads: Option<usize>,
+    /// Where ONNX Runtime restores faces: cpu (default), or cuda / cuda:N for an NVIDIA GPU
+    /// (needs the onnxruntime-gpu wheel's library as --onnxruntime, and CUDA 13 with cuDNN
+    /// 9). Like --face-threads it shapes the bytes: the GPU's sums round differently, so a
+    /// face differs from the CPU's in the last bits here and there; the same GPU gives the
+    /// same bytes on every run, tile size, budget and --threads.
+    #[arg(long, value_name = "DEVICE", requires = "faces")]
+    face_device: Option<String>,
     /// Output TIFF tile edge in pixels (multiple of 16).
     #[arg(long, value_name = "N", default_value_t = 256)]
     tile: u32,
@@ -405,6 +412,9 @@ pub(crate) struct ServeArgs {
     /// ONNX Runtime's threads within one face (as for `upscale --face-threads`).
     #[arg(long, value_name = "N", requires = "faces")]
     pub(crate) face_threads: Option<usize>,
+    /// Where the face restorer runs: cpu, cuda or cuda:N (as for `upscale --face-device`).
+    #[arg(long, value_name = "DEVICE", requires = "faces")]
+    pub(crate) face_device: Option<String>,
     /// ONNX Runtime's library for --faces (as for `upscale --onnxruntime`).
     #[arg(long, value_name = "PATH")]
     pub(crate) onnxruntime: Option<PathBuf>,
@@ -433,6 +443,7 @@ impl UpscaleArgs {
         (r.model, r.model_passes, r.model_dirs) = (s.model.clone(), Some(s.model_passes), s.model_dir.clone());
         r.noise = s.noise;
         (r.faces, r.face_fidelity, r.face_threads) = (s.faces.clone(), s.face_fidelity, s.face_threads);
+        r.face_device = s.face_device.clone();
         (r.tile, r.level, r.pyramid, r.shard) = (Some(s.tile), s.level, Some(s.pyramid), s.shard);
         (r.quality, r.subsampling) = (s.quality, s.subsampling.clone());
         (r.dpi, r.print_width, r.print_height) = (s.dpi, s.print_width.clone(), s.print_height.clone());

@@ -247,6 +247,9 @@ pub(crate) fn serve(a: &crate::args::ServeArgs) -> Result<(), Error> {
         f.fidelity = a.face_fidelity.unwrap_or(f.fidelity);
         f.runtime = a.onnxruntime.clone();
         f.face_threads = a.face_threads.unwrap_or(f.face_threads);
+        if let Some(d) = &a.face_device {
+            f.device = d.parse()?;
+        }
         f.validate()?;
         o.faces = Some(f);
     }
