@@ -501,8 +501,11 @@ fn restore_faces(
     let mut detect = crate::faces::DetectOptions::default();
     (detect.max_memory, detect.threads, detect.temp_dir) =
         (opts.limits.max_memory, opts.threads, opts.temp_dir.clone());
-    let mut on_face = |done: usize, found: usize| progress(&Event::Faces { done: done as u64, found: found as u64 });
+    let mut on_face =
+        |done: usize, found: usize| progress(&Event::Faces { done: done as u64, found: found as u64, device: None });
     let faces = crate::faces::restore_file(input, output, opts.filter, restore, &detect, &mut on_face)?;
+    let (restored, found) = (faces.restored() as u64, faces.faces.len() as u64);
+    progress(&Event::Faces { done: restored, found, device: Some(faces.device.to_string()) });
     exec::check_cancel(opts)?;
     Ok(faces)
 }

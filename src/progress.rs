@@ -140,6 +140,9 @@ pub enum Event {
         done: u64,
         /// Faces found.
         found: u64,
+        /// Where the restorer ran (`cpu`, `cuda:0`): in the last of these events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
     },
     /// Tiles written so far.
     Tiles {

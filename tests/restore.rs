@@ -208,7 +208,7 @@ fn bad_restorers_and_runtimes_are_refused_clearly() {
         (vec!["--faces", s(&not_onnx), "--onnxruntime", "/nonexistent/libort.so"], "/nonexistent/libort.so"),
         (vec!["--face-fidelity", "0.5"], "--faces"),
         (vec!["--face-device", "cuda"], "--faces"),
-        (vec!["--faces", s(&not_onnx), "--face-device", "gpu"], "give cpu, cuda or cuda:N"),
+        (vec!["--faces", s(&not_onnx), "--face-device", "gpu"], "give cpu, cuda, cuda:N"),
     ];
     let mut cases = cases;
     let tiny = restorer("gfpgan");
@@ -239,6 +239,15 @@ fn the_runtime_is_found_from_the_environment_or_the_python_package() {
     let m = restorer("gfpgan");
     let (given, out) = (dir.join("given.png"), dir.join("out.png"));
     upscale(&given, &lib, &["--scale", "2", "--faces", s(&m)]);
+    // `--face-device auto` with ONNX Runtime's CPU build: the CPU, said so, the same bytes.
+    let auto = dir.join("auto.png");
+    let o = gs(&["upscale", s(&input), s(&auto), "--scale", "2", "--faces", s(&m), "--onnxruntime", s(&lib)]
+        .into_iter()
+        .chain(["--face-device", "auto", "--progress", "json"])
+        .collect::<Vec<_>>());
+    ok(&o);
+    assert!(stderr(&o).contains(r#""event":"faces","done":3,"found":3,"device":"cpu""#), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&auto).unwrap(), std::fs::read(&given).unwrap());
     // A PATH whose python3 is the one with onnxruntime (by its absolute path: no loop).
     let exe = Command::new(&py).args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
     let py = String::from_utf8_lossy(&exe.stdout).trim().to_string();

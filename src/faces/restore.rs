@@ -57,15 +57,19 @@ pub enum FaceDevice {
     /// heuristics (not by timing, which could choose differently from run to run) and TF32
     /// is off, so a face is the same bytes on every run on the same GPU and libraries.
     Cuda(u32),
+    /// The first CUDA GPU when the runtime and the machine have one, else the CPU: the
+    /// bytes then depend on what is installed ([`RestoredFaces::device`] says which ran).
+    Auto,
 }
 
 impl std::str::FromStr for FaceDevice {
     type Err = Error;
     fn from_str(s: &str) -> Result<FaceDevice> {
-        let bad = || Error::usage(format!("--face-device {s:?}: give cpu, cuda or cuda:N (N the GPU's index)"));
+        let bad = || Error::usage(format!("--face-device {s:?}: give cpu, cuda, cuda:N (N the GPU's index) or auto"));
         match s {
             "cpu" => Ok(FaceDevice::Cpu),
             "cuda" => Ok(FaceDevice::Cuda(0)),
+            "auto" => Ok(FaceDevice::Auto),
             _ => s.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(FaceDevice::Cuda).ok_or_else(bad),
         }
     }
@@ -76,6 +80,7 @@ impl std::fmt::Display for FaceDevice {
         match self {
             FaceDevice::Cpu => f.write_str("cpu"),
             FaceDevice::Cuda(n) => write!(f, "cuda:{n}"),
+            FaceDevice::Auto => f.write_str("auto"),
         }
     }
 }
@@ -120,6 +125,8 @@ pub struct RestoredFaces {
     pub seconds: (f64, f64),
     /// Restorer sessions used (faces restored in parallel).
     pub sessions: usize,
+    /// Where the restorer ran (`auto` resolved; `cpu` when there was no face to restore).
+    pub device: FaceDevice,
 }
 
 impl RestoredFaces {
@@ -129,6 +136,11 @@ impl RestoredFaces {
         for face in self.placed.iter().filter(|f| f.reach()[3] <= row) {
             face.release();
         }
+    }
+
+    /// Faces restored (those found whose landmarks gave an alignment).
+    pub fn restored(&self) -> usize {
+        self.placed.len()
     }
 
     /// Bytes the restored faces hold (until released).
@@ -176,7 +188,7 @@ pub fn restore_file(
     let threads =
         if detect.threads > 0 { detect.threads } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
     progress(0, aligned.len());
-    let (restored, sessions) = restore_all(opts, &aligned, (threads, detect.max_memory, start), progress)?;
+    let (restored, sessions, device) = restore_all(opts, &aligned, (threads, detect.max_memory, start), progress)?;
     let placed = aligned
         .into_iter()
         .zip(restored)
@@ -188,6 +200,7 @@ pub fn restore_file(
         faces: found.faces,
         seconds: ((t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64()),
         sessions,
+        device,
     })
 }
 
@@ -200,7 +213,7 @@ fn restore_all(
     aligned: &[(Similarity, Vec<u8>)],
     (threads, budget, start): (usize, u64, u64),
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<(Vec<Vec<u8>>, usize)> {
+) -> Result<(Vec<Vec<u8>>, usize, FaceDevice)> {
     use super::restorer::Restorer;
     let total = aligned.len();
     let file = std::fs::metadata(&opts.model).map_err(|e| Error::io(&opts.model, e))?.len();
@@ -213,7 +226,8 @@ fn restore_all(
         return Err(restorer_limit(&opts.model, fixed + 2 * file, budget, "its weights, twice"));
     }
     let mut restorer = Restorer::load(&opts.model, opts.runtime.as_deref(), opts.face_threads, opts.device)?;
-    let Some(((_, first), rest)) = aligned.split_first() else { return Ok((Vec::new(), 1)) };
+    let device = restorer.device();
+    let Some(((_, first), rest)) = aligned.split_first() else { return Ok((Vec::new(), 1, device)) };
     memory::reset_peak();
     let mut faces = vec![restorer.restore(0, first, opts.fidelity)?];
     progress(1, total);
@@ -223,10 +237,10 @@ fn restore_all(
     }
     let fit = ((budget - fixed) / one.max(1)) as usize;
     // One GPU runs one face at a time: more sessions would only hold more of its memory.
-    let parallel = if opts.device == FaceDevice::Cpu { threads / opts.face_threads } else { 1 };
+    let parallel = if device == FaceDevice::Cpu { threads / opts.face_threads } else { 1 };
     restorer.grow(parallel.min(rest.len()).min(fit).max(1))?;
     faces.extend(restore_parallel(&restorer, opts.fidelity, rest, &mut |n| progress(n + 1, total))?);
-    Ok((faces, restorer.sessions()))
+    Ok((faces, restorer.sessions(), device))
 }
 
 #[cfg(feature = "onnx")]
@@ -310,7 +324,7 @@ fn restore_all(
     _: &[(Similarity, Vec<u8>)],
     _: (usize, u64, u64),
     _: &mut dyn FnMut(usize, usize),
-) -> Result<(Vec<Vec<u8>>, usize)> {
+) -> Result<(Vec<Vec<u8>>, usize, FaceDevice)> {
     Err(Error::usage(
         "--faces needs face restoration, which this gigascale was built without: \
          build it with `--features onnx` (a default feature)",

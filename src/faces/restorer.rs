@@ -41,9 +41,16 @@ pub(super) struct Restorer {
 impl Restorer {
     /// Loads `model` into `sessions` sessions (at least 1) of the runtime at `runtime` (or
     /// found as [`RUNTIME_HELP`] says).
+    /// `FaceDevice::Auto` becomes the first CUDA GPU if a session opens there, else the CPU.
     pub(super) fn load(model: &Path, runtime: Option<&Path>, intra: usize, device: FaceDevice) -> Result<Restorer> {
         environment(runtime)?;
-        let first = session(model, intra, device)?;
+        let (first, device) = match device {
+            FaceDevice::Auto => match session(model, intra, FaceDevice::Cuda(0)) {
+                Ok(s) => (s, FaceDevice::Cuda(0)),
+                Err(_) => (session(model, intra, FaceDevice::Cpu)?, FaceDevice::Cpu),
+            },
+            d => (session(model, intra, d)?, d),
+        };
         let signature = signature(model, &first)?;
         Ok(Restorer { sessions: vec![Mutex::new(first)], signature, path: model.to_path_buf(), intra, device })
     }
@@ -54,6 +61,11 @@ impl Restorer {
             self.sessions.push(Mutex::new(session(&self.path, self.intra, self.device)?));
         }
         Ok(())
+    }
+
+    /// Where the sessions run.
+    pub(super) fn device(&self) -> FaceDevice {
+        self.device
     }
 
     /// Sessions open.
@@ -121,6 +133,8 @@ fn session(model: &Path, intra: usize, device: FaceDevice) -> Result<ort::sessio
     let providers = match device {
         FaceDevice::Cpu => vec![cpu],
         FaceDevice::Cuda(id) => vec![cuda(id), cpu],
+        // (Resolved by `Restorer::load`; never opened as such.)
+        FaceDevice::Auto => vec![cuda(0), cpu],
     };
     let builder = ort::session::Session::builder(env)
         .map_err(bad)?
@@ -130,7 +144,7 @@ fn session(model: &Path, intra: usize, device: FaceDevice) -> Result<ort::sessio
         .map_err(|e| bad(e.into()))?;
     let builder = builder.with_execution_providers(providers).map_err(|e| match device {
         FaceDevice::Cpu => bad(e.into()),
-        FaceDevice::Cuda(_) => {
+        FaceDevice::Cuda(_) | FaceDevice::Auto => {
             Error::usage(format!("--face-device {device}: {}. {CUDA_HELP}", e.to_string().trim_end_matches('.')))
         }
     })?;

@@ -265,7 +265,8 @@ struct ShapeArgs {
     /// (needs the onnxruntime-gpu wheel's library as --onnxruntime, and CUDA 13 with cuDNN
     /// 9). Like --face-threads it shapes the bytes: the GPU's sums round differently, so a
     /// face differs from the CPU's in the last bits here and there; the same GPU gives the
-    /// same bytes on every run, tile size, budget and --threads.
+    /// same bytes on every run, tile size, budget and --threads. auto takes the GPU when a
+    /// session opens there, else the CPU (the summary says which).
     #[arg(long, value_name = "DEVICE", requires = "faces")]
     face_device: Option<String>,
     /// Output TIFF tile edge in pixels (multiple of 16).
@@ -412,7 +413,7 @@ pub(crate) struct ServeArgs {
     /// ONNX Runtime's threads within one face (as for `upscale --face-threads`).
     #[arg(long, value_name = "N", requires = "faces")]
     pub(crate) face_threads: Option<usize>,
-    /// Where the face restorer runs: cpu, cuda or cuda:N (as for `upscale --face-device`).
+    /// Where the face restorer runs: cpu, cuda, cuda:N or auto (as for `upscale --face-device`).
     #[arg(long, value_name = "DEVICE", requires = "faces")]
     pub(crate) face_device: Option<String>,
     /// ONNX Runtime's library for --faces (as for `upscale --onnxruntime`).

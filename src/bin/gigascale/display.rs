@@ -43,6 +43,8 @@ pub(crate) struct Display {
     file: String,
     /// Faces restored and found (`--faces`).
     faces: Option<(u64, u64)>,
+    /// Where the face restorer ran (the last `faces` event says).
+    face_device: Option<String>,
 }
 
 impl Display {
@@ -78,6 +80,7 @@ impl Display {
             backend: String::new(),
             file: String::new(),
             faces: None,
+            face_device: None,
         }
     }
 
@@ -117,7 +120,10 @@ impl Display {
                     input.0, input.1, output.0, output.1
                 );
             }
-            Event::Faces { done, found } => self.faces = Some((*done, *found)),
+            Event::Faces { done, found, device } => {
+                self.faces = Some((*done, *found));
+                self.face_device = device.clone().or(self.face_device.take());
+            }
             Event::Start { input, output, tiles, threads, slots, planned_memory, max_memory } => {
                 self.summary = format!(
                     "{}x{} -> {}x{} ({tiles} tiles, {threads} threads, {slots} tile slots, planned memory {} of {} ({}))",
@@ -137,7 +143,7 @@ impl Display {
     fn update_bar(&self, e: &Event) {
         let Some(b) = &self.bar else { return };
         match e {
-            Event::Faces { done, found } => {
+            Event::Faces { done, found, .. } => {
                 b.set_message("faces");
                 b.set_length(*found);
                 b.set_position(*done);
@@ -199,6 +205,9 @@ impl Display {
         if let Some((done, _)) = self.faces {
             model +=
                 &format!(" {done} faces restored in {:.2} s (detection {:.2} s),", s.faces, s.faces - s.faces_restore);
+            if let Some(d) = self.face_device.as_ref().filter(|d| *d != "cpu") {
+                model.insert_str(model.len() - 1, &format!(" on {d}"));
+            }
         }
         let gpu = if s.gpu_upload + s.gpu_wait > 0.0 {
             format!(
