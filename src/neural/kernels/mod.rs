@@ -34,6 +34,8 @@ pub(crate) enum Kernel {
     Avx2,
     /// x86-64 AVX2 with AVX-VNNI (fused 16-bit multiply-add-accumulate).
     AvxVnni,
+    /// x86-64 AVX2 with AVX512-VNNI and AVX512VL: the same instruction, EVEX-encoded.
+    Avx512Vnni,
 }
 
 impl Kernel {
@@ -43,6 +45,9 @@ impl Kernel {
         if is_x86_feature_detected!("avx2") {
             if is_x86_feature_detected!("avxvnni") {
                 return Kernel::AvxVnni;
+            }
+            if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl") {
+                return Kernel::Avx512Vnni;
             }
             return Kernel::Avx2;
         }
@@ -56,8 +61,14 @@ impl Kernel {
         if Kernel::best() != Kernel::Native {
             v.push(Kernel::Avx2);
         }
-        if Kernel::best() == Kernel::AvxVnni {
-            v.push(Kernel::AvxVnni);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avxvnni") {
+                v.push(Kernel::AvxVnni);
+            }
+            if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl") {
+                v.push(Kernel::Avx512Vnni);
+            }
         }
         v
     }
@@ -76,6 +87,8 @@ impl Kernel {
             Kernel::Avx2 => avx2::block(panel, np, p0, w, ok, acc),
             #[cfg(target_arch = "x86_64")]
             Kernel::AvxVnni => vnni::block(panel, np, p0, w, ok, acc),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => vnni::block_evex(panel, np, p0, w, ok, acc),
             _ => native::block(panel, np, p0, w, ok, acc),
         }
     }

@@ -1,6 +1,8 @@
-//! The AVX-VNNI micro-kernel: `vpdpwssd` multiplies 16 pairs of 16-bit values, adds each pair
+//! The VNNI micro-kernels: `vpdpwssd` multiplies 16 pairs of 16-bit values, adds each pair
 //! and accumulates into 32 bits (wrapping) in one instruction — `vpmaddwd` + `vpaddd` fused.
-//! Same sums as `native.rs`, so the same bits.
+//! Same sums as `native.rs`, so the same bits. Two encodings of the one instruction: AVX-VNNI
+//! (VEX; Intel's Alder Lake and later) and AVX512-VNNI with AVX512VL on 256-bit registers
+//! (EVEX; AMD Zen 4 and later, Intel's Xeons since Cascade Lake), which CPUs may have apart.
 
 use super::PX;
 #[cfg(target_arch = "x86_64")]
@@ -53,6 +55,60 @@ unsafe fn inner<const MR: usize>(
                 let pair = _mm256_set1_epi32(*w.add((o0 + o) * k2 + k));
                 a[0] = _mm256_dpwssd_avx_epi32(a[0], c0, pair);
                 a[1] = _mm256_dpwssd_avx_epi32(a[1], c1, pair);
+            }
+        }
+    }
+    // SAFETY: AVX2 is enabled in this function.
+    unsafe { super::avx2::flush(acc, a) }
+}
+
+/// [`block`], for CPUs with AVX512-VNNI and AVX512VL (the EVEX encoding, 256-bit registers).
+#[cfg(target_arch = "x86_64")]
+pub(super) fn block_evex<const MR: usize>(
+    panel: &[i32],
+    np: usize,
+    p0: usize,
+    w: &[i32],
+    (o0, k2): (usize, usize),
+    acc: &mut [[i32; PX]; MR],
+) {
+    assert!(
+        is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("avx512vnni")
+            && is_x86_feature_detected!("avx512vl"),
+        "the AVX512-VNNI kernel was chosen on a CPU without it"
+    );
+    super::check_block(panel, np, p0, w, (o0, k2), MR);
+    // SAFETY: AVX2, AVX512-VNNI and AVX512VL are present (checked above), and `inner_evex`
+    // reads what `inner` reads: within the slices by `check_block`.
+    unsafe { inner_evex::<MR>(panel.as_ptr(), np, p0, w.as_ptr(), (o0, k2), acc) }
+}
+
+/// [`inner`] in the EVEX encoding.
+///
+/// # Safety
+/// As [`inner`]'s, with AVX512-VNNI and AVX512VL in place of AVX-VNNI.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vnni,avx512vl")]
+unsafe fn inner_evex<const MR: usize>(
+    panel: *const i32,
+    np: usize,
+    p0: usize,
+    w: *const i32,
+    (o0, k2): (usize, usize),
+    acc: &mut [[i32; PX]; MR],
+) {
+    let mut a = [[_mm256_setzero_si256(); 2]; MR];
+    for k in 0..k2 {
+        // SAFETY: within the panel and the weights (see `block_evex`); unaligned loads.
+        unsafe {
+            let col = panel.add(k * np + p0);
+            let c0 = _mm256_loadu_si256(col as *const __m256i);
+            let c1 = _mm256_loadu_si256(col.add(8) as *const __m256i);
+            for (o, a) in a.iter_mut().enumerate() {
+                let pair = _mm256_set1_epi32(*w.add((o0 + o) * k2 + k));
+                a[0] = _mm256_dpwssd_epi32(a[0], c0, pair);
+                a[1] = _mm256_dpwssd_epi32(a[1], c1, pair);
             }
         }
     }
