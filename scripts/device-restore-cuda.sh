@@ -58,7 +58,12 @@ timed() {
       --overwrite -q --tile 32 --threads 1 --max-memory 1500M
     gs upscale "$work/in.jpg" "$work/gpu4.png" --scale 2 --faces "$model" --face-device cuda --onnxruntime "$lib" \
       --overwrite -q --threads 16 --backend gpu
-    for k in 2 3 4; do
+    gs upscale "$work/in.jpg" "$work/gpu5.png" --scale 2 --faces "$model" --face-device auto --onnxruntime "$lib" \
+      --overwrite --progress json 2> "$work/events"
+    echo "$m --face-device auto: $(grep -o '"device":"[^"]*"' "$work/events" | tail -1); summary: $(gs upscale \
+      "$work/in.jpg" "$work/gpu6.png" --scale 2 --faces "$model" --face-device auto --onnxruntime "$lib" --overwrite 2>&1 \
+      | grep -o '[0-9]* faces restored[^,]*')"
+    for k in 2 3 4 5 6; do
       cmp -s "$work/gpu1.png" "$work/gpu$k.png" && echo "$m cuda run $k: same bytes" || echo "$m cuda run $k: DIFFERENT"
     done
     echo "$m cuda against cpu: $(differ "$work/cpu.png" "$work/gpu1.png")"

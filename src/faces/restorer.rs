@@ -39,9 +39,9 @@ pub(super) struct Restorer {
 }
 
 impl Restorer {
-    /// Loads `model` into `sessions` sessions (at least 1) of the runtime at `runtime` (or
-    /// found as [`RUNTIME_HELP`] says).
-    /// `FaceDevice::Auto` becomes the first CUDA GPU if a session opens there, else the CPU.
+    /// Loads `model` into one session on `device` of the runtime at `runtime` (or found as
+    /// [`RUNTIME_HELP`] says; [`Restorer::grow`] opens more). `FaceDevice::Auto` becomes the
+    /// first CUDA GPU if a session opens there, else the CPU.
     pub(super) fn load(model: &Path, runtime: Option<&Path>, intra: usize, device: FaceDevice) -> Result<Restorer> {
         environment(runtime)?;
         let (first, device) = match device {

@@ -85,7 +85,9 @@ impl QConv {
     fn finish(&self, p: usize, a: i32) -> i32 {
         saturate(activate(shift_round(a.wrapping_add(self.bias[p]), self.shift[p]), self.slopes.get(p).copied()))
     }
-    /// [`QConv::finish`] on a row of sums of channel `p`, written so that it vectorises.
+    /// [`QConv::finish`] on a row of sums of channel `p`, written so that it vectorises
+    /// (inlined into the kernels' AVX2 context).
+    #[inline(always)]
     fn finish_row(&self, p: usize, row: &mut [i32]) {
         let (b, s, slope) = (self.bias[p], self.shift[p], self.slopes.get(p).copied());
         match (s, slope) {

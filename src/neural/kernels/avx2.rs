@@ -75,3 +75,33 @@ pub(super) unsafe fn flush<const MR: usize>(acc: &mut [[i32; PX]; MR], a: [[__m2
         }
     }
 }
+
+/// [`super::Panel::run`] compiled for AVX2: what inlines into it (filling the panel,
+/// rounding the sums) is vectorised with AVX2's instructions rather than the baseline's
+/// SSE2. The same integer operations either way.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn panel(
+    job: &super::Panel<'_>,
+    panel: &mut [i32],
+    sums: &mut [i32],
+    dst: Vec<&mut [i16]>,
+    finish: &impl Fn(usize, &mut [i32]),
+) {
+    assert!(is_x86_feature_detected!("avx2"), "the AVX2 path was chosen on a CPU without it");
+    // SAFETY: AVX2 is present (checked above); `Panel::run` is safe code.
+    unsafe { panel_avx2(job, panel, sums, dst, finish) }
+}
+
+/// # Safety
+/// The CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn panel_avx2(
+    job: &super::Panel<'_>,
+    panel: &mut [i32],
+    sums: &mut [i32],
+    dst: Vec<&mut [i16]>,
+    finish: &impl Fn(usize, &mut [i32]),
+) {
+    job.run(panel, sums, dst, finish)
+}

@@ -154,6 +154,7 @@ impl Taps<'_> {
     /// Fills `panel` for output pixels `first..first + n` (row-major in the output window):
     /// per run of pixels along one output row, each tap is a contiguous stretch of its input
     /// rows (cut where it leaves the image, where the padding reads zero).
+    #[inline(always)]
     fn fill(&self, panel: &mut [i32], first: usize, n: usize) {
         let (c, x) = (self.c, self.x);
         let (ox0, oy0, ow) = self.out;
@@ -226,16 +227,46 @@ pub(crate) fn conv(
         || (vec![0i32; w.k2 * CHUNK], vec![0i32; w.cout * CHUNK]),
         |(panel, sums), (i, dst)| {
             let len = (n - i * CHUNK).min(CHUNK);
-            taps.fill(panel, i * CHUNK, len);
-            chunk(kernel, panel, w, len, sums);
-            for (o, (row, out)) in sums.chunks_exact_mut(CHUNK).zip(dst).enumerate() {
-                finish(o, &mut row[..len]);
-                // `finish` saturates to 16 bits.
-                out.iter_mut().zip(&row[..len]).for_each(|(d, &v)| *d = v as i16);
+            let job = Panel { kernel, taps: &taps, w, first: i * CHUNK, len };
+            match kernel {
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512Vnni => avx2::panel(&job, panel, sums, dst, &finish),
+                _ => job.run(panel, sums, dst, &finish),
             }
         },
     );
     out
+}
+
+/// One panel's work: fill it, run the micro-kernel over it, round the sums into the output.
+pub(super) struct Panel<'a> {
+    kernel: Kernel,
+    taps: &'a Taps<'a>,
+    w: &'a Packed,
+    first: usize,
+    len: usize,
+}
+
+impl Panel<'_> {
+    /// Inlined into its callers, so that in `avx2::panel` the fill and the rounding are
+    /// compiled for AVX2 too (the baseline's SSE2 lacks 32-bit min and max).
+    #[inline(always)]
+    pub(super) fn run(
+        &self,
+        panel: &mut [i32],
+        sums: &mut [i32],
+        dst: Vec<&mut [i16]>,
+        finish: &impl Fn(usize, &mut [i32]),
+    ) {
+        let len = self.len;
+        self.taps.fill(panel, self.first, len);
+        chunk(self.kernel, panel, self.w, len, sums);
+        for (o, (row, out)) in sums.chunks_exact_mut(CHUNK).zip(dst).enumerate() {
+            finish(o, &mut row[..len]);
+            // `finish` saturates to 16 bits.
+            out.iter_mut().zip(&row[..len]).for_each(|(d, &v)| *d = v as i16);
+        }
+    }
 }
 
 /// One panel through the micro-kernel, `MR` channels at a time, into `sums[channel·CHUNK + pixel]`.
