@@ -4,6 +4,7 @@ whole image at once, with ONNX Runtime (one intra-op thread) running the restore
 
     python3 scripts/restore-reference.py IMAGE BACKGROUND MODEL.onnx OUT.png \
         [--faces FACES.json] [--fidelity W] [--filter NAME] [--threads N]
+        [--enlarge-model M --enlarge-scale F]
 
 IMAGE is the input; BACKGROUND the same job's output *without* faces (any upscale: resampled
 or from a model), which fixes the output size; MODEL the restorer. The faces are the
@@ -19,11 +20,13 @@ best score first (docs/faces.md):
 4. pasted: each output pixel's centre taken to the template, the restored face sampled there
    with the filter (stretched by the template pixels per output pixel when above 1,
    normalised, indices clamped), blended by m = smoothstep((d - 25)/50), d = the distance to
-   the template's edge: round(m * face + (1 - m) * pixel).
+   the template's edge: round(m * face + (1 - m) * pixel). With --enlarge-model (the job's
+   --model), a face larger than 512 px in the output is first enlarged by that model (F
+   times, by gigascale itself: $GIGASCALE_BIN), and sampled there.
 
 Needs numpy, Pillow, onnxruntime.
 """
-import argparse, json, math, os, subprocess, sys
+import argparse, json, math, os, subprocess, sys, tempfile
 import numpy as np
 import onnxruntime as ort
 from PIL import Image
@@ -105,7 +108,7 @@ def restore(session, face, fidelity):
     return np.floor(v + np.float32(0.5)).astype(np.uint8).transpose(1, 2, 0)
 
 
-def axis_taps(name, c, s):
+def axis_taps(name, c, s, edge=EDGE):
     reach = SUPPORT[name] * s
     lo = np.ceil(c - reach).astype(np.int64)
     n = int(math.floor(2 * reach)) + 2
@@ -113,12 +116,14 @@ def axis_taps(name, c, s):
     wts = weight(name, (idx - c[:, None]) / s)
     wts = np.where(idx <= np.floor(c + reach)[:, None], wts, 0.0)
     total = wts.sum(1, keepdims=True)
-    return np.clip(idx, 0, EDGE - 1), wts / np.where(total == 0, 1, total)
+    return np.clip(idx, 0, edge - 1), wts / np.where(total == 0, 1, total)
 
 
-def paste(out, face, sim, ratio, name):
+def paste(out, face, sim, ratio, name, zoom=1):
+    """`face` is the restored face, or it enlarged `zoom` times by the job's model."""
     oh, ow = out.shape[:2]
-    stretch = max(1.0, math.hypot(sim[0], sim[1]) * max(ratio))
+    stretch = max(1.0, math.hypot(sim[0], sim[1]) * max(ratio) * zoom)
+    edge = EDGE * zoom
     ys, xs = np.mgrid[0:oh, 0:ow]
     for y0 in range(0, oh, 256):  # bands of rows, to bound the arrays
         yy, xx = ys[y0:y0 + 256].ravel(), xs[y0:y0 + 256].ravel()
@@ -129,8 +134,9 @@ def paste(out, face, sim, ratio, name):
         sel = m > 0
         if not sel.any():
             continue
-        ix, wx = axis_taps(name, qx[sel], stretch)
-        iy, wy = axis_taps(name, qy[sel], stretch)
+        px, py = (qx[sel], qy[sel]) if zoom == 1 else ((qx[sel] + 0.5) * zoom - 0.5, (qy[sel] + 0.5) * zoom - 0.5)
+        ix, wx = axis_taps(name, px, stretch, edge)
+        iy, wy = axis_taps(name, py, stretch, edge)
         f = face.astype(np.float64)
         rgb = np.zeros((sel.sum(), 3))
         for a in range(iy.shape[1]):
@@ -143,6 +149,16 @@ def paste(out, face, sim, ratio, name):
         out[yy[sel], xx[sel]] = np.clip(np.floor(mm * rgb + (1 - mm) * bg + 0.5), 0, 255).astype(out.dtype)
 
 
+def enlarge(face, model, scale):
+    """The face enlarged by gigascale's own model pass (the same engine as the job's)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "face.png"), os.path.join(tmp, "big.png")
+        Image.fromarray(face).save(src)
+        subprocess.run([os.environ["GIGASCALE_BIN"], "upscale", src, dst, "--model", model, "--scale", str(scale),
+                        "--backend", "cpu", "-q"], check=True)
+        return np.asarray(Image.open(dst).convert("RGB"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     for a in ["image", "background", "model", "out"]:
@@ -151,6 +167,9 @@ def main():
     ap.add_argument("--fidelity", type=float, default=0.5)
     ap.add_argument("--filter", default="lanczos3")
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime's intra-op threads (--face-threads)")
+    ap.add_argument("--enlarge-model", help="the job's --model: faces over 512 px in the output are enlarged "
+                    "by it first, with $GIGASCALE_BIN upscale FACE --model M --scale F --backend cpu")
+    ap.add_argument("--enlarge-scale", type=int, default=1, help="that model's factor")
     a = ap.parse_args()
     img = np.asarray(Image.open(a.image).convert("RGB"))
     out = np.asarray(Image.open(a.background).convert("RGB")).copy()
@@ -168,7 +187,10 @@ def main():
     ratio = (img.shape[1] / out.shape[1], img.shape[0] / out.shape[0])
     for f in found["faces"]:
         sim = similarity(f["landmarks"])
-        paste(out, restore(session, crop(img, sim), a.fidelity), sim, ratio, a.filter)
+        face, zoom = restore(session, crop(img, sim), a.fidelity), 1
+        if a.enlarge_model and math.hypot(sim[0], sim[1]) * max(ratio) < 1:
+            face, zoom = enlarge(face, a.enlarge_model, a.enlarge_scale), a.enlarge_scale
+        paste(out, face, sim, ratio, a.filter, zoom)
     Image.fromarray(out).save(a.out)
     print(json.dumps({"faces": len(found["faces"])}))
 

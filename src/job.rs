@@ -470,7 +470,9 @@ pub fn run_file(
     let faces = match &opts.faces {
         Some(restore) => {
             opts.validate()?;
-            Some(restore_faces(input, source.info(), restore, opts, progress).map_err(context)?)
+            let mut faces = restore_faces(input, source.info(), restore, opts, progress).map_err(context)?;
+            enlarge_faces(&mut faces, opts).map_err(context)?;
+            Some(faces)
         }
         None => None,
     };
@@ -487,6 +489,28 @@ pub fn run_file(
         job = job.restrict(bands)?;
     }
     job.execute(source, sink, progress).map_err(context)
+}
+
+/// With a model, faces larger than 512 px in the output are enlarged by it first (once, by
+/// its own factor), as the rest of the image is; the filter then samples the enlarged face.
+/// Each is a small job of its own (the exact engine on the CPU: the same bytes as `gigascale
+/// upscale face.png --model M --scale F`, on any backend), in the budget the faces leave.
+fn enlarge_faces(faces: &mut RestoredFaces, opts: &Options) -> Result<()> {
+    let Some(model) = &opts.model else { return Ok(()) };
+    let zoom = model.scale();
+    for (i, face) in faces.large() {
+        let edge = crate::faces::FACE_EDGE as u32;
+        let layout = crate::pixel::Layout::new(crate::pixel::Channels::Rgb, crate::pixel::Depth::U8);
+        let source = crate::source::MemorySource::new(edge, edge, layout, face.to_vec())?;
+        let mut o = Options::new(crate::options::Size::Scale { x: zoom as f64, y: zoom as f64 });
+        (o.model, o.backend, o.threads) = (Some(model.clone()), crate::options::Backend::Cpu, opts.threads);
+        (o.temp_dir, o.cancel) = (opts.temp_dir.clone(), opts.cancel.clone());
+        o.limits.max_memory = opts.limits.max_memory.saturating_sub(faces.bytes() + face.len() as u64);
+        let mut sink = crate::sink::MemorySink::default();
+        run(Box::new(source), &mut sink, &o, &mut |_| {})?;
+        faces.enlarge(i, sink.into_pixels()?, zoom);
+    }
+    Ok(())
 }
 
 /// Detects and restores the faces of `input` for the job's output, reporting `Faces` events.

@@ -84,6 +84,47 @@ fn restored_faces_equal_the_python_reference() {
     }
 }
 
+/// With a model, faces larger than 512 px in the output are enlarged by the model first (as
+/// the rest of the image is), then sampled with the filter: byte for byte the reference's
+/// (which enlarges them with `gigascale upscale FACE --model anime --scale 4`), and the same
+/// bytes for other tiles, threads and the GPU backend.
+#[test]
+fn large_faces_are_enlarged_by_the_model_first() {
+    let Some((py, lib)) = runtime() else { return };
+    let dir = TempDir::new("restore-model");
+    let input = fixture("astronaut-group.jpg");
+    let found = dir.join("faces.json");
+    std::fs::write(&found, ok(&gs(&["faces", s(&input), "--json"]))).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/restore-reference.py");
+    let (plain, ours, want) = (dir.join("plain.png"), dir.join("ours.png"), dir.join("want.png"));
+    let job = ["--model", "anime", "--scale", "6"];
+    upscale(&plain, &lib, &job);
+    let m = restorer("gfpgan");
+    let faces = ["--faces", s(&m)];
+    upscale(&ours, &lib, &[&job[..], &faces[..], &["--threads", "2"]].concat());
+    let o = Command::new(&py)
+        .arg(&script)
+        .args([s(&input), s(&plain), s(&m), s(&want), "--faces", s(&found)])
+        .args(["--enlarge-model", "anime", "--enlarge-scale", "4"])
+        .env("GIGASCALE_BIN", env!("CARGO_BIN_EXE_gigascale"))
+        .output()
+        .unwrap();
+    ok(&o);
+    let (changed, _) = compare(&plain, &ours);
+    let (n, worst) = compare(&ours, &want);
+    assert!(changed > 100_000, "the faces should change the output ({changed})");
+    assert_eq!(n, 0, "{n} samples differ from the reference, by up to {worst}");
+    let mut variants = vec![vec!["--tile", "32", "--threads", "2", "--max-memory", "400M"]];
+    if gigascale_has_gpu() {
+        variants.push(vec!["--backend", "gpu", "--threads", "3"]);
+    }
+    for v in variants {
+        let other = dir.join("other.png");
+        upscale(&other, &lib, &[&job[..], &faces[..], &v[..]].concat());
+        assert_eq!(std::fs::read(&ours).unwrap(), std::fs::read(&other).unwrap(), "{v:?}");
+    }
+}
+
 /// The whole pipeline against the reference with its own detector (onnxruntime on the whole
 /// image): GFPGAN's output moves smoothly with the landmarks (1e-4 px apart), so within 1 LSB
 /// in at most 0.01 % of the samples. (CodeFormer picks codebook entries by arg-max: a landmark

@@ -34,6 +34,8 @@ mod shape_ops;
 mod values;
 
 pub use detect::{detect_file, detect_source};
+/// The edge of the aligned face the restorer takes and gives (facexlib's FFHQ template).
+pub const FACE_EDGE: usize = align::FACE_EDGE;
 pub use restore::{restore_file, FaceDevice, RestoreOptions, RestoredFaces};
 #[cfg(feature = "onnx")]
 pub use restorer::RUNTIME_HELP;

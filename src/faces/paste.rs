@@ -39,8 +39,13 @@ pub(super) struct PlacedFace {
     restored: Mutex<Option<Arc<Vec<u8>>>>,
     /// The output pixels the mask reaches: left, top, right, bottom (exclusive).
     reach: [u32; 4],
-    /// Template pixels per output pixel, at least 1: the filter's stretch.
-    stretch: f64,
+    /// Template pixels per output pixel (below 1: the face is larger than 512 px in the
+    /// output).
+    density: f64,
+    /// The held face's pixels per template pixel: 1, or the model's factor once enlarged.
+    zoom: f64,
+    /// The held face's edge in pixels (512 times `zoom`).
+    edge: usize,
 }
 
 impl PlacedFace {
@@ -48,7 +53,7 @@ impl PlacedFace {
     /// output is `output` pixels.
     pub(super) fn new(align: Similarity, restored: Vec<u8>, input: (u32, u32), output: (u32, u32)) -> PlacedFace {
         let ratio = [input.0 as f64 / output.0 as f64, input.1 as f64 / output.1 as f64];
-        let stretch = (align.scale() * ratio[0].max(ratio[1])).max(1.0);
+        let density = align.scale() * ratio[0].max(ratio[1]);
         let back = align.inverse();
         let corners = [[-0.5, -0.5], [FACE_EDGE as f64 - 0.5, -0.5], [-0.5, FACE_EDGE as f64 - 0.5]];
         let corners = [corners[0], corners[1], corners[2], [FACE_EDGE as f64 - 0.5; 2]];
@@ -69,7 +74,27 @@ impl PlacedFace {
             clampx(hi[1].ceil() + 2.0, output.1),
         ];
         let restored = Mutex::new(Some(Arc::new(restored)));
-        PlacedFace { to_face: align, ratio, restored, reach, stretch }
+        PlacedFace { to_face: align, ratio, restored, reach, density, zoom: 1.0, edge: FACE_EDGE }
+    }
+
+    /// Whether the face is larger than the template in the output (fewer than one template
+    /// pixel per output pixel): then a job with a model enlarges it by the model first.
+    pub(super) fn is_large(&self) -> bool {
+        self.density < 1.0
+    }
+
+    /// Replaces the held face by `face`, the same face enlarged `zoom` times (an integer
+    /// factor: `512·zoom` pixels square, interleaved 8-bit RGB).
+    pub(super) fn enlarged(&mut self, face: Vec<u8>, zoom: u32) {
+        self.edge = FACE_EDGE * zoom as usize;
+        self.zoom = zoom as f64;
+        debug_assert_eq!(face.len(), self.edge * self.edge * 3);
+        self.restored = Mutex::new(Some(Arc::new(face)));
+    }
+
+    /// The held face (interleaved 8-bit RGB), while held.
+    pub(super) fn pixels(&self) -> Option<Arc<Vec<u8>>> {
+        self.held()
     }
 
     /// The output pixels this face may change: left, top, right, bottom (exclusive).
@@ -129,7 +154,10 @@ impl PlacedFace {
                 if m <= 0.0 {
                     continue;
                 }
-                let rgb = sample(&face, filter, q, self.stretch, &mut taps);
+                // In the held face's pixels: the template point, scaled by its zoom.
+                let z = self.zoom;
+                let at = if z == 1.0 { q } else { [(q[0] + 0.5) * z - 0.5, (q[1] + 0.5) * z - 0.5] };
+                let rgb = sample(&face, self.edge, filter, at, (self.density * z).max(1.0), &mut taps);
                 blend(layout, row, (x - rect.x) as usize * ch, rgb, m);
             }
         }
@@ -137,13 +165,13 @@ impl PlacedFace {
     }
 }
 
-/// The restored `face` at template point `q`, filtered, 0-255 per channel.
-fn sample(face: &[u8], filter: Filter, q: [f64; 2], stretch: f64, taps: &mut Taps) -> [f64; 3] {
-    taps.set(filter, q, stretch);
+/// The held `face` (`edge` pixels square) at point `q` of it, filtered, 0-255 per channel.
+fn sample(face: &[u8], edge: usize, filter: Filter, q: [f64; 2], stretch: f64, taps: &mut Taps) -> [f64; 3] {
+    taps.set(filter, q, stretch, edge);
     let mut acc = [0.0; 3];
     for (&j, &wy) in taps.ys.iter().zip(&taps.wy) {
         let mut line = [0.0; 3];
-        let row = &face[j * FACE_EDGE * 3..(j + 1) * FACE_EDGE * 3];
+        let row = &face[j * edge * 3..(j + 1) * edge * 3];
         for (&i, &wx) in taps.xs.iter().zip(&taps.wx) {
             for k in 0..3 {
                 line[k] += wx * row[i * 3 + k] as f64;
@@ -167,10 +195,10 @@ struct Taps {
 }
 
 impl Taps {
-    fn set(&mut self, filter: Filter, q: [f64; 2], stretch: f64) {
+    fn set(&mut self, filter: Filter, q: [f64; 2], stretch: f64, edge: usize) {
         let steps = (filter == Filter::Lanczos3).then(|| self.steps.for_stretch(stretch));
-        axis_taps(filter, q[0], stretch, steps, &mut self.xs, &mut self.wx);
-        axis_taps(filter, q[1], stretch, steps, &mut self.ys, &mut self.wy);
+        axis_taps(filter, (q[0], edge), stretch, steps, &mut self.xs, &mut self.wx);
+        axis_taps(filter, (q[1], edge), stretch, steps, &mut self.ys, &mut self.wy);
     }
 }
 
@@ -223,9 +251,16 @@ impl SineSteps {
     }
 }
 
-/// The taps of `filter` stretched by `s` around `c` along one axis of the template (`steps`:
-/// Lanczos3's sines for `s`, when the filter is Lanczos3).
-fn axis_taps(filter: Filter, c: f64, s: f64, steps: Option<&SineSteps>, idx: &mut Vec<usize>, w: &mut Vec<f64>) {
+/// The taps of `filter` stretched by `s` around `c` along one axis of a face `edge` pixels
+/// wide (`steps`: Lanczos3's sines for `s`, when the filter is Lanczos3).
+fn axis_taps(
+    filter: Filter,
+    (c, edge): (f64, usize),
+    s: f64,
+    steps: Option<&SineSteps>,
+    idx: &mut Vec<usize>,
+    w: &mut Vec<f64>,
+) {
     idx.clear();
     w.clear();
     let reach = filter.support() * s;
@@ -244,7 +279,7 @@ fn axis_taps(filter: Filter, c: f64, s: f64, steps: Option<&SineSteps>, idx: &mu
             _ => filter.weight(x),
         };
         if wi != 0.0 {
-            idx.push(i.clamp(0, FACE_EDGE as i64 - 1) as usize);
+            idx.push(i.clamp(0, edge as i64 - 1) as usize);
             w.push(wi);
             sum += wi;
         }
@@ -252,7 +287,7 @@ fn axis_taps(filter: Filter, c: f64, s: f64, steps: Option<&SineSteps>, idx: &mu
     if sum == 0.0 {
         idx.clear();
         w.clear();
-        idx.push((c.round() as i64).clamp(0, FACE_EDGE as i64 - 1) as usize);
+        idx.push((c.round() as i64).clamp(0, edge as i64 - 1) as usize);
         w.push(1.0);
         return;
     }
@@ -350,7 +385,7 @@ mod tests {
     fn taps_sum_to_one_and_stay_inside_the_face() {
         let (mut i, mut w) = (Vec::new(), Vec::new());
         for (c, s) in [(0.2, 1.0), (511.9, 1.0), (100.37, 3.5), (-3.0, 1.0)] {
-            axis_taps(Filter::Lanczos3, c, s, None, &mut i, &mut w);
+            axis_taps(Filter::Lanczos3, (c, FACE_EDGE), s, None, &mut i, &mut w);
             assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
             assert!(i.iter().all(|&k| k < FACE_EDGE));
         }
@@ -363,8 +398,8 @@ mod tests {
         let (mut i, mut w, mut i2, mut w2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for s in [1.0, 1.37, 4.0, 11.3] {
             for c in [0.0, 0.2, 7.5, 100.37, 255.999, 511.9, -3.0] {
-                axis_taps(Filter::Lanczos3, c, s, Some(steps.for_stretch(s)), &mut i, &mut w);
-                axis_taps(Filter::Lanczos3, c, s, None, &mut i2, &mut w2);
+                axis_taps(Filter::Lanczos3, (c, FACE_EDGE), s, Some(steps.for_stretch(s)), &mut i, &mut w);
+                axis_taps(Filter::Lanczos3, (c, FACE_EDGE), s, None, &mut i2, &mut w2);
                 assert_eq!(i, i2, "c {c} s {s}");
                 for (a, b) in w.iter().zip(&w2) {
                     assert!((a - b).abs() < 1e-15, "c {c} s {s}: {a} against {b}");

@@ -143,6 +143,18 @@ impl RestoredFaces {
         self.placed.len()
     }
 
+    /// The faces larger than 512 px in the output, each with its restored pixels (512x512
+    /// interleaved 8-bit RGB): a job with a model enlarges them by it ([`Self::enlarge`]).
+    pub(crate) fn large(&self) -> Vec<(usize, std::sync::Arc<Vec<u8>>)> {
+        let held = |(i, f): (usize, &PlacedFace)| f.pixels().map(|p| (i, p));
+        self.placed.iter().enumerate().filter(|(_, f)| f.is_large()).filter_map(held).collect()
+    }
+
+    /// Replaces face `i` by the same face enlarged `zoom` times (`512·zoom` pixels square).
+    pub(crate) fn enlarge(&mut self, i: usize, face: Vec<u8>, zoom: u32) {
+        self.placed[i].enlarged(face, zoom);
+    }
+
     /// Bytes the restored faces hold (until released).
     pub fn bytes(&self) -> u64 {
         self.placed.iter().map(|p| p.bytes() as u64).sum()

@@ -8,6 +8,7 @@ pub(crate) mod journal;
 pub mod jpeg;
 mod jpeg_encoder;
 mod lzw;
+mod memory;
 mod output;
 pub mod place;
 mod png;
@@ -23,6 +24,7 @@ pub mod webp_lossy;
 
 pub use compress::{Compression, TileEncoder};
 pub use jpeg::{JpegSink, Subsampling};
+pub use memory::MemorySink;
 pub(crate) use output::OutputFile;
 pub use place::OutputKind;
 pub use png::{PngSink, PNG_LEVELS};
