@@ -493,23 +493,25 @@ pub fn run_file(
 
 /// With a model, faces larger than 512 px in the output are enlarged by it first (once, by
 /// its own factor), as the rest of the image is; the filter then samples the enlarged face.
-/// Each is a small job of its own (the exact engine on the CPU: the same bytes as `gigascale
-/// upscale face.png --model M --scale F`, on any backend), in the budget the faces leave.
+/// Each is a small job of its own on the job's backend (the exact engine: the same bytes as
+/// `gigascale upscale face.png --model M --scale F` on any backend), in the budget the faces
+/// leave; its seconds count as restoration's.
 fn enlarge_faces(faces: &mut RestoredFaces, opts: &Options) -> Result<()> {
     let Some(model) = &opts.model else { return Ok(()) };
-    let zoom = model.scale();
+    let (zoom, t0) = (model.scale(), Instant::now());
     for (i, face) in faces.large() {
         let edge = crate::faces::FACE_EDGE as u32;
         let layout = crate::pixel::Layout::new(crate::pixel::Channels::Rgb, crate::pixel::Depth::U8);
         let source = crate::source::MemorySource::new(edge, edge, layout, face.to_vec())?;
         let mut o = Options::new(crate::options::Size::Scale { x: zoom as f64, y: zoom as f64 });
-        (o.model, o.backend, o.threads) = (Some(model.clone()), crate::options::Backend::Cpu, opts.threads);
-        (o.temp_dir, o.cancel) = (opts.temp_dir.clone(), opts.cancel.clone());
+        (o.model, o.backend, o.threads) = (Some(model.clone()), opts.backend, opts.threads);
+        (o.temp_dir, o.cancel, o.limits) = (opts.temp_dir.clone(), opts.cancel.clone(), opts.limits.clone());
         o.limits.max_memory = opts.limits.max_memory.saturating_sub(faces.bytes() + face.len() as u64);
         let mut sink = crate::sink::MemorySink::default();
         run(Box::new(source), &mut sink, &o, &mut |_| {})?;
         faces.enlarge(i, sink.into_pixels()?, zoom);
     }
+    faces.seconds.1 += t0.elapsed().as_secs_f64();
     Ok(())
 }
 

@@ -87,21 +87,34 @@ fn restored_faces_equal_the_python_reference() {
 /// With a model, faces larger than 512 px in the output are enlarged by the model first (as
 /// the rest of the image is), then sampled with the filter: byte for byte the reference's
 /// (which enlarges them with `gigascale upscale FACE --model anime --scale 4`), and the same
-/// bytes for other tiles, threads and the GPU backend.
+/// bytes for other tiles, threads and budgets. (On lavapipe the enlargement alone takes a
+/// minute; the GPU backend's bytes are compared on the H200 by scripts/device-faces-model.sh.)
 #[test]
 fn large_faces_are_enlarged_by_the_model_first() {
     let Some((py, lib)) = runtime() else { return };
     let dir = TempDir::new("restore-model");
-    let input = fixture("astronaut-group.jpg");
+    // One face of the group (51x63 px; over 512 px at 6x), cropped.
+    let input = dir.join("one-face.png");
+    let crop = format!(
+        "from PIL import Image; Image.open({:?}).crop((40, 20, 210, 210)).save({:?})",
+        fixture("astronaut-group.jpg"),
+        input
+    );
+    ok(&Command::new(&py).args(["-c", &crop]).output().unwrap());
     let found = dir.join("faces.json");
     std::fs::write(&found, ok(&gs(&["faces", s(&input), "--json"]))).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/restore-reference.py");
     let (plain, ours, want) = (dir.join("plain.png"), dir.join("ours.png"), dir.join("want.png"));
-    let job = ["--model", "anime", "--scale", "6"];
-    upscale(&plain, &lib, &job);
     let m = restorer("gfpgan");
-    let faces = ["--faces", s(&m)];
-    upscale(&ours, &lib, &[&job[..], &faces[..], &["--threads", "2"]].concat());
+    let run = |out: &Path, extra: &[&str]| {
+        let mut all = vec!["upscale", s(&input), s(out), "--model", "anime", "--scale", "6", "--backend", "cpu"];
+        all.extend(["--overwrite", "-q"]);
+        all.extend(["--onnxruntime", s(&lib)]);
+        all.extend(extra);
+        ok(&gs(&all));
+    };
+    run(&plain, &[]);
+    run(&ours, &["--faces", s(&m), "--threads", "2"]);
     let o = Command::new(&py)
         .arg(&script)
         .args([s(&input), s(&plain), s(&m), s(&want), "--faces", s(&found)])
@@ -112,15 +125,11 @@ fn large_faces_are_enlarged_by_the_model_first() {
     ok(&o);
     let (changed, _) = compare(&plain, &ours);
     let (n, worst) = compare(&ours, &want);
-    assert!(changed > 100_000, "the faces should change the output ({changed})");
+    assert!(changed > 100_000, "the face should change the output ({changed})");
     assert_eq!(n, 0, "{n} samples differ from the reference, by up to {worst}");
-    let mut variants = vec![vec!["--tile", "32", "--threads", "2", "--max-memory", "400M"]];
-    if gigascale_has_gpu() {
-        variants.push(vec!["--backend", "gpu", "--threads", "3"]);
-    }
-    for v in variants {
+    for v in [vec!["--tile", "32", "--threads", "3", "--max-memory", "400M"], vec!["--threads", "16"]] {
         let other = dir.join("other.png");
-        upscale(&other, &lib, &[&job[..], &faces[..], &v[..]].concat());
+        run(&other, &[&["--faces", s(&m)][..], &v[..]].concat());
         assert_eq!(std::fs::read(&ours).unwrap(), std::fs::read(&other).unwrap(), "{v:?}");
     }
 }
