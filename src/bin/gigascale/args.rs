@@ -246,8 +246,9 @@ struct ShapeArgs {
     /// in and out; you supply it: no registry ships their weights, and their licences differ:
     /// CodeFormer's is non-commercial). Faces are found by the bundled detector (as `gigascale
     /// faces` lists them), each aligned to the FFHQ template, restored once, and blended into
-    /// the output with a soft mask, sampled with --filter; the same bytes for every tile size,
-    /// budget and thread count. Needs ONNX Runtime (see --onnxruntime). docs/faces.md.
+    /// the output with a soft mask, sampled with --filter (a face larger than 512 px in the
+    /// output is enlarged by --model first, when there is one); the same bytes for every tile
+    /// size, budget and thread count. Needs ONNX Runtime (see --onnxruntime). docs/faces.md.
     #[arg(long, value_name = "MODEL.onnx")]
     faces: Option<PathBuf>,
     /// CodeFormer's fidelity weight w, 0-1: 0 trusts the model's idea of a face, 1 keeps
