@@ -505,7 +505,7 @@ fn enlarge_faces(faces: &mut RestoredFaces, opts: &Options) -> Result<()> {
         let source = crate::source::MemorySource::new(edge, edge, layout, face.to_vec())?;
         let mut o = Options::new(crate::options::Size::Scale { x: zoom as f64, y: zoom as f64 });
         (o.model, o.backend, o.threads) = (Some(model.clone()), opts.backend, opts.threads);
-        (o.temp_dir, o.cancel, o.limits) = (opts.temp_dir.clone(), opts.cancel.clone(), opts.limits.clone());
+        (o.temp_dir, o.cancel, o.limits) = (opts.temp_dir.clone(), opts.cancel.clone(), opts.limits);
         o.limits.max_memory = opts.limits.max_memory.saturating_sub(faces.bytes() + face.len() as u64);
         let mut sink = crate::sink::MemorySink::default();
         run(Box::new(source), &mut sink, &o, &mut |_| {})?;

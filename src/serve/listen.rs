@@ -105,7 +105,7 @@ pub(super) async fn serve(listener: TcpListener, app: Router, cap: usize, mut st
                 continue;
             }
         };
-        if lock(&registry).len() >= cap && !evict_untrusted(&registry) {
+        if !make_room(&registry, &mut tasks, cap).await {
             refuse(stream);
             continue;
         }
@@ -121,6 +121,24 @@ pub(super) async fn serve(listener: TcpListener, app: Router, cap: usize, mut st
     if drained.is_err() {
         tasks.abort_all();
     }
+}
+
+/// Brings the open connections under `cap` before one more is taken: closes the oldest
+/// without an authorised request and waits for its task to end — counting tasks, not
+/// registry entries, because an evicted connection's descriptor stays open until its task
+/// has dropped it (under load that lag let descriptors pile up past the cap, and a job then
+/// found none to create its files with). False when nothing can be closed in time.
+async fn make_room(registry: &Registry, tasks: &mut tokio::task::JoinSet<()>, cap: usize) -> bool {
+    while tasks.len() >= cap {
+        if lock(registry).len() >= cap && !evict_untrusted(registry) {
+            return false;
+        }
+        match tokio::time::timeout(Duration::from_secs(1), tasks.join_next()).await {
+            Ok(Some(_)) => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Closes the oldest connection without an authorised request; whether there was one.
