@@ -125,7 +125,7 @@ pub struct RestoredFaces {
     pub seconds: (f64, f64),
     /// Restorer sessions used (faces restored in parallel).
     pub sessions: usize,
-    /// Where the restorer ran (`auto` resolved; `cpu` when there was no face to restore).
+    /// Where the restorer ran (`auto` resolved to the device its session opened on).
     pub device: FaceDevice,
 }
 
