@@ -64,12 +64,9 @@ impl TileSink for MemorySink {
 
     fn write_tile(&mut self, job: &TileJob, data: &[u8]) -> Result<()> {
         let h = self.header.as_ref().ok_or_else(|| super::out_of_order("write_tile() before begin()", "MemorySink"))?;
-        let bpp = h.layout.bytes_per_pixel();
-        let (row, tile_row, span) = (h.width as usize * bpp, h.tile as usize * bpp, job.out.w as usize * bpp);
-        for r in 0..job.out.h as usize {
-            let at = (job.out.y as usize + r) * row + job.out.x as usize * bpp;
-            self.pixels[at..at + span].copy_from_slice(&data[r * tile_row..r * tile_row + span]);
-        }
+        // The image from the tile's first row on is a band starting there.
+        let at = job.out.y as usize * h.width as usize * h.layout.bytes_per_pixel();
+        super::png::place_in_band(&mut self.pixels[at..], job.out.y, h, job, data)?;
         Ok(())
     }
 

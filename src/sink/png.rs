@@ -23,7 +23,7 @@ impl std::io::Write for SharedOut {
 
 /// Copies tile `job` (`data`: rows of `h.tile` pixels) into `band` (rows of the image's
 /// width), which holds the row of tiles starting at `band_y`; the band's rows once the tile
-/// completes it. (The band sinks', PNG's and JPEG's, one placement.)
+/// completes it. (The band sinks', PNG's and JPEG's, and the memory sink's one placement.)
 pub(super) fn place_in_band(
     band: &mut [u8],
     band_y: u32,
