@@ -39,38 +39,39 @@ pub(crate) enum Kernel {
 }
 
 impl Kernel {
+    /// Every kernel, fastest first.
+    const ALL: [Kernel; 4] = [Kernel::AvxVnni, Kernel::Avx512Vnni, Kernel::Avx2, Kernel::Native];
+
+    /// Whether this CPU runs the kernel (what each kernel's `block` asserts).
+    fn runs_here(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 = is_x86_feature_detected!("avx2");
+            match self {
+                Kernel::Native => true,
+                Kernel::Avx2 => avx2,
+                Kernel::AvxVnni => avx2 && is_x86_feature_detected!("avxvnni"),
+                Kernel::Avx512Vnni => {
+                    let evex = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl");
+                    avx2 && evex && is_x86_feature_detected!("avx512vnni")
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Kernel::Native
+        }
+    }
+
     /// The fastest kernel this CPU runs.
     pub(crate) fn best() -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2") {
-            if is_x86_feature_detected!("avxvnni") {
-                return Kernel::AvxVnni;
-            }
-            if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl") {
-                return Kernel::Avx512Vnni;
-            }
-            return Kernel::Avx2;
-        }
-        Kernel::Native
+        Kernel::ALL.into_iter().find(|k| k.runs_here()).unwrap_or(Kernel::Native)
     }
 
     /// Every kernel this CPU runs (for tests that compare them).
     #[cfg(test)]
     pub(crate) fn available() -> Vec<Kernel> {
-        let mut v = vec![Kernel::Native];
-        if Kernel::best() != Kernel::Native {
-            v.push(Kernel::Avx2);
-        }
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avxvnni") {
-                v.push(Kernel::AvxVnni);
-            }
-            if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl") {
-                v.push(Kernel::Avx512Vnni);
-            }
-        }
-        v
+        Kernel::ALL.into_iter().filter(|k| k.runs_here()).collect()
     }
 
     fn block<const M: usize>(

@@ -18,12 +18,9 @@ pub(super) fn block<const MR: usize>(
     (o0, k2): (usize, usize),
     acc: &mut [[i32; PX]; MR],
 ) {
-    assert!(
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("avxvnni"),
-        "the AVX-VNNI kernel was chosen on a CPU without it"
-    );
+    assert!(super::Kernel::AvxVnni.runs_here(), "the AVX-VNNI kernel was chosen on a CPU without it");
     super::check_block(panel, np, p0, w, (o0, k2), MR);
-    // SAFETY: AVX2 and AVX-VNNI are present (checked above), and `inner` reads `panel` at
+    // SAFETY: AVX2 and AVX-VNNI are present (`runs_here`, above), and `inner` reads `panel` at
     // `k·np + p0 .. + PX` and `w` at `(o0 + o)·k2 + k` for `k < k2`, `o < MR`: both within the
     // slices by `check_block`.
     unsafe { inner::<MR>(panel.as_ptr(), np, p0, w.as_ptr(), (o0, k2), acc) }
@@ -80,14 +77,9 @@ pub(super) fn block_evex<const MR: usize>(
     (o0, k2): (usize, usize),
     acc: &mut [[i32; PX]; MR],
 ) {
-    assert!(
-        is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("avx512vnni")
-            && is_x86_feature_detected!("avx512vl"),
-        "the AVX512-VNNI kernel was chosen on a CPU without it"
-    );
+    assert!(super::Kernel::Avx512Vnni.runs_here(), "the AVX512-VNNI kernel was chosen on a CPU without it");
     super::check_block(panel, np, p0, w, (o0, k2), MR);
-    // SAFETY: AVX2, AVX512-VNNI and AVX512VL are present (checked above), and `inner_evex`
+    // SAFETY: AVX2, AVX512F, AVX512-VNNI and AVX512VL are present (`runs_here`, above), and `inner_evex`
     // reads what `inner` reads: within the slices by `check_block`.
     unsafe { inner_evex::<MR>(panel.as_ptr(), np, p0, w.as_ptr(), (o0, k2), acc) }
 }
