@@ -45,11 +45,12 @@ impl Restorer {
     pub(super) fn load(model: &Path, runtime: Option<&Path>, intra: usize, device: FaceDevice) -> Result<Restorer> {
         environment(runtime)?;
         let (first, device) = match device {
-            FaceDevice::Auto => match session(model, intra, FaceDevice::Cuda(0)) {
+            FaceDevice::Auto => match session(model, intra, Some(0)) {
                 Ok(s) => (s, FaceDevice::Cuda(0)),
-                Err(_) => (session(model, intra, FaceDevice::Cpu)?, FaceDevice::Cpu),
+                Err(_) => (session(model, intra, None)?, FaceDevice::Cpu),
             },
-            d => (session(model, intra, d)?, d),
+            FaceDevice::Cuda(id) => (session(model, intra, Some(id))?, device),
+            FaceDevice::Cpu => (session(model, intra, None)?, device),
         };
         let signature = signature(model, &first)?;
         Ok(Restorer { sessions: vec![Mutex::new(first)], signature, path: model.to_path_buf(), intra, device })
@@ -58,7 +59,11 @@ impl Restorer {
     /// Opens more sessions of the model, up to `total`.
     pub(super) fn grow(&mut self, total: usize) -> Result<()> {
         while self.sessions.len() < total {
-            self.sessions.push(Mutex::new(session(&self.path, self.intra, self.device)?));
+            let gpu = match self.device {
+                FaceDevice::Cuda(id) => Some(id),
+                _ => None,
+            };
+            self.sessions.push(Mutex::new(session(&self.path, self.intra, gpu)?));
         }
         Ok(())
     }
@@ -121,20 +126,18 @@ impl Restorer {
     }
 }
 
-/// One session of `model` on `device`: `intra` threads for its operators (on the CPU), one
-/// for its graph.
-fn session(model: &Path, intra: usize, device: FaceDevice) -> Result<ort::session::Session> {
+/// One session of `model` on CUDA GPU `gpu` (else the CPU): `intra` threads for its
+/// operators on the CPU, one for its graph.
+fn session(model: &Path, intra: usize, gpu: Option<u32>) -> Result<ort::session::Session> {
     let env = environment(None)?;
     let bad = |e: ort::Error| Error::Format {
         path: model.to_path_buf(),
         message: format!("ONNX Runtime cannot load it as a face restorer: {e}"),
     };
     let cpu = ort::ep::CPU::default().with_arena_allocator(false).build();
-    let providers = match device {
-        FaceDevice::Cpu => vec![cpu],
-        FaceDevice::Cuda(id) => vec![cuda(id), cpu],
-        // (Resolved by `Restorer::load`; never opened as such.)
-        FaceDevice::Auto => vec![cuda(0), cpu],
+    let providers = match gpu {
+        None => vec![cpu],
+        Some(id) => vec![cuda(id), cpu],
     };
     let builder = ort::session::Session::builder(env)
         .map_err(bad)?
@@ -142,10 +145,10 @@ fn session(model: &Path, intra: usize, device: FaceDevice) -> Result<ort::sessio
         .map_err(|e| bad(e.into()))?
         .with_inter_threads(1)
         .map_err(|e| bad(e.into()))?;
-    let builder = builder.with_execution_providers(providers).map_err(|e| match device {
-        FaceDevice::Cpu => bad(e.into()),
-        FaceDevice::Cuda(_) | FaceDevice::Auto => {
-            Error::usage(format!("--face-device {device}: {}. {CUDA_HELP}", e.to_string().trim_end_matches('.')))
+    let builder = builder.with_execution_providers(providers).map_err(|e| match gpu {
+        None => bad(e.into()),
+        Some(id) => {
+            Error::usage(format!("--face-device cuda:{id}: {}. {CUDA_HELP}", e.to_string().trim_end_matches('.')))
         }
     })?;
     builder.with_memory_pattern(false).map_err(|e| bad(e.into()))?.commit_from_file(model).map_err(bad)

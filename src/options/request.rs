@@ -272,8 +272,10 @@ impl Request {
         Ok(o)
     }
 
-    /// `--faces`, `--face-fidelity`, `--onnxruntime` as restoration options.
-    fn restore_options(&self) -> Result<Option<crate::faces::RestoreOptions>> {
+    /// `faces`, `face_fidelity`, `face_threads`, `face_device`, `onnxruntime` as restoration
+    /// options (`None` without `faces`; the others without it are an error). `upscale` and
+    /// `serve --faces` both read their flags through it.
+    pub fn restore_options(&self) -> Result<Option<crate::faces::RestoreOptions>> {
         let Some(model) = &self.faces else {
             return match (self.face_fidelity, self.face_threads, &self.face_device) {
                 (None, None, None) => Ok(None),

@@ -242,16 +242,12 @@ pub(crate) fn serve(a: &crate::args::ServeArgs) -> Result<(), Error> {
     o.threads = a.threads.unwrap_or(0);
     o.allow_remote = a.allow_remote;
     o.allow_hosts = a.allow_host.clone();
-    if let Some(model) = &a.faces {
-        let mut f = gigascale::faces::RestoreOptions::new(model);
-        f.fidelity = a.face_fidelity.unwrap_or(f.fidelity);
-        f.runtime = a.onnxruntime.clone();
-        f.face_threads = a.face_threads.unwrap_or(f.face_threads);
-        if let Some(d) = &a.face_device {
-            f.device = d.parse()?;
-        }
+    let mut faces = gigascale::Request::default();
+    (faces.faces, faces.face_fidelity, faces.face_threads) = (a.faces.clone(), a.face_fidelity, a.face_threads);
+    (faces.face_device, faces.onnxruntime) = (a.face_device.clone(), a.onnxruntime.clone());
+    o.faces = faces.restore_options()?;
+    if let Some(f) = &o.faces {
         f.validate()?;
-        o.faces = Some(f);
     }
     if a.no_token {
         o.token = None;
