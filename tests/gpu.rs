@@ -327,6 +327,40 @@ fn network_tiles_fit_the_adapters_buffers() {
     assert!(cpu.data == Img::from_le(128, 96, img.layout, &sink.pixels).data, "2 MiB buffers: GPU differs from CPU");
 }
 
+/// An x4 network whose enlarging tail is 16 times its trunk (as realesrgan-x4plus's is) on an
+/// adapter whose largest buffer is 1 MiB: the whole image is one tile (its tail's 1.6 MB
+/// blobs could not be bound), the tail runs in strips of the cut blob, and the bytes are the
+/// CPU's; in the tiles of a smaller budget too.
+#[test]
+fn an_enlarging_tail_runs_in_strips_with_the_cpus_bytes() {
+    if !gpu_available() {
+        return;
+    }
+    let (param, bin) = x4_tail_model(51);
+    let model = std::sync::Arc::new(gigascale::Model::from_parts("x4-tail", &param, &bin).unwrap());
+    let img = random_img(&mut Rng(53), 64, 48, Layout::new(Channels::Rgb, Depth::U8));
+    let mut o = opts_scale(4.0, 4.0, Filter::Lanczos3);
+    o.model = Some(model);
+    let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
+    for max_memory in [o.limits.max_memory, 12 << 20] {
+        let mut small = with_backend(o.clone(), Backend::Gpu);
+        small.hooks.gpu_max_buffer = Some(1 << 20);
+        small.limits.max_memory = max_memory;
+        let (mut tiles, mut sink) = (0, MemSink::default());
+        gigascale::run(Box::new(img.source()), &mut sink, &small, &mut |e| {
+            if let gigascale::Event::NeuralStart { tiles: t, .. } = e {
+                tiles = *t;
+            }
+        })
+        .unwrap();
+        if max_memory == o.limits.max_memory {
+            assert_eq!(tiles, 1, "the trunk fits whole: one tile, its tail in strips");
+        }
+        let gpu = Img::from_le(256, 192, img.layout, &sink.pixels);
+        assert!(cpu.data == gpu.data, "{max_memory} B budget, {tiles} tiles: GPU differs from CPU");
+    }
+}
+
 /// The bicubic Interp of the animevideov3 x3 file on the device: the CPU's bytes.
 #[test]
 fn bicubic_interp_on_the_gpu_matches_the_cpu() {

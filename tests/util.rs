@@ -132,6 +132,32 @@ pub fn dense_model(seed: u64) -> (String, Vec<u8>) {
     (param.to_string(), bin)
 }
 
+/// A small x4 ncnn model in realesrgan-x4plus's form: a trunk at the input's scale (conv 3 -> 8
+/// leaky, conv 8 -> 8), then two nearest 2x enlargements each followed by a leaky conv 8 -> 8,
+/// and conv 8 -> 3; f32 weights from `seed`. Its tail is 16 times the trunk's blobs.
+pub fn x4_tail_model(seed: u64) -> (String, Vec<u8>) {
+    let leaky = "9=2 -23310=1,2.000000e-01";
+    let param = format!(
+        "7767517\n8 8\nInput data 0 1 data 2=3\n\
+         Convolution c1 1 1 data a 0=8 1=3 4=1 5=1 6=216 {leaky}\n\
+         Convolution c2 1 1 a b 0=8 1=3 4=1 5=1 6=576\n\
+         Interp up1 1 1 b c 0=1 1=2.0 2=2.0\n\
+         Convolution c3 1 1 c d 0=8 1=3 4=1 5=1 6=576 {leaky}\n\
+         Interp up2 1 1 d e 0=1 1=2.0 2=2.0\n\
+         Convolution c4 1 1 e f 0=8 1=3 4=1 5=1 6=576 {leaky}\n\
+         Convolution c5 1 1 f out 0=3 1=3 4=1 5=1 6=216\n"
+    );
+    let mut rng = Lcg(seed);
+    let mut value = |scale: f32| ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale;
+    let mut bin = Vec::new();
+    for (n, bias, scale) in [(216, 8, 0.5), (576, 8, 0.3), (576, 8, 0.3), (576, 8, 0.3), (216, 3, 0.3)] {
+        bin.extend(0u32.to_le_bytes());
+        (0..n).for_each(|_| bin.extend(value(scale).to_le_bytes()));
+        (0..bias).for_each(|_| bin.extend(value(0.1).to_le_bytes()));
+    }
+    (param, bin)
+}
+
 /// An x2 U-Net in Real-CUGAN's form: valid 3x3 convolution, a strided 2x2 convolution down, a
 /// SE block, a 2x2 deconvolution up added to a crop of the skip connection, and a 4x4
 /// deconvolution of stride 2 (cropped by 3) to the output. f32 weights from `seed`.

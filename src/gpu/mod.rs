@@ -10,6 +10,7 @@ pub(crate) mod neural;
 mod neural_conv;
 mod neural_ops;
 mod neural_shader;
+mod neural_tail;
 mod neural_tensor;
 mod resampler;
 pub(crate) mod setup;

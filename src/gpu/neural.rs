@@ -24,6 +24,16 @@ pub(super) struct Blob {
     pub(super) buf: Arc<wgpu::Buffer>,
 }
 
+/// What a run of the network's nodes reads: the graph, its integers, the tile's input window
+/// and the SE blocks' multipliers.
+#[derive(Clone, Copy)]
+pub(super) struct Run<'a> {
+    pub(super) g: &'a Graph,
+    pub(super) ex: &'a Exact,
+    pub(super) input: &'a Tensor<i16>,
+    pub(super) scales: &'a SeScales,
+}
+
 /// A convolution layer's device state.
 pub(super) struct Layer {
     pub(super) pipeline: Arc<wgpu::ComputePipeline>,
@@ -42,9 +52,7 @@ impl NetDevice for NeuralGpu {
     /// The device's own limits. wgpu reports no total of its memory: without `--gpu-memory`
     /// the pass's total is not capped (only each buffer, by the adapter's limits).
     fn limits(&self, gpu_memory: Option<u64>) -> DeviceLimits {
-        let l = self.dev.device.limits();
-        let max_buffer = l.max_buffer_size.min(l.max_storage_buffer_binding_size);
-        DeviceLimits { max_buffer, memory: gpu_memory.unwrap_or(u64::MAX) }
+        DeviceLimits { max_buffer: self.largest_buffer(), memory: gpu_memory.unwrap_or(u64::MAX) }
     }
 
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()> {
@@ -233,7 +241,8 @@ impl NeuralGpu {
     }
 
     /// Records `g` on `input` up to blob `stop` (with the SE blocks' multipliers `scales`) and
-    /// returns that blob; every other blob's buffer goes back to the pool.
+    /// returns that blob; every other blob's buffer goes back to the pool. The whole network's
+    /// enlarging tail, where it has one, runs in strips (`neural_tail.rs`).
     fn record(
         &self,
         enc: &mut wgpu::CommandEncoder,
@@ -243,10 +252,31 @@ impl NeuralGpu {
         scales: &SeScales,
         stop: usize,
     ) -> Result<Blob> {
+        let mut blobs: Vec<Option<Blob>> = vec![None; g.blobs];
+        let run = Run { g, ex, input, scales };
+        match g.tail_cut().filter(|_| stop == g.output) {
+            Some(t) => {
+                let cut = self.run_nodes(enc, &run, &mut blobs, 0, t.cut)?;
+                self.tail_in_strips(enc, &run, cut, &t)
+            }
+            None => self.run_nodes(enc, &run, &mut blobs, 0, stop),
+        }
+    }
+
+    /// Records the nodes of `run` from node `from` on, over the blobs already in `blobs`,
+    /// until blob `stop` is made, and returns it.
+    pub(super) fn run_nodes(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        run: &Run<'_>,
+        blobs: &mut [Option<Blob>],
+        from: usize,
+        stop: usize,
+    ) -> Result<Blob> {
+        let Run { g, ex, input, scales } = *run;
         let mut last = g.last_uses();
         last[stop] = usize::MAX;
-        let mut blobs: Vec<Option<Blob>> = vec![None; g.blobs];
-        for (n, node) in g.nodes.iter().enumerate() {
+        for (n, node) in g.nodes.iter().enumerate().skip(from) {
             if blobs[stop].is_some() {
                 break;
             }
@@ -348,7 +378,14 @@ impl NeuralGpu {
         b
     }
 
-    fn is_dry(&self) -> bool {
+    /// The largest buffer a shader may bind: the smaller of the device's largest buffer and
+    /// largest storage binding.
+    pub(super) fn largest_buffer(&self) -> u64 {
+        let l = self.dev.device.limits();
+        l.max_buffer_size.min(l.max_storage_buffer_binding_size)
+    }
+
+    pub(super) fn is_dry(&self) -> bool {
         self.dry.load(std::sync::atomic::Ordering::Relaxed)
     }
 

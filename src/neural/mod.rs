@@ -21,6 +21,7 @@ pub(crate) mod reference;
 pub(crate) mod resize;
 pub(crate) mod se_pass;
 pub(crate) mod stage;
+pub(crate) mod tail;
 mod tensor;
 pub(crate) mod unet;
 mod weights;

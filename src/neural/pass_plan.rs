@@ -74,7 +74,7 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
     // A tile never reads more than the image (plus its border).
     let span = tile_window(model, (w, h), tile);
     let ((ww, wh), tile) = (span.input(), span.tile as u64);
-    let tensors = g.peak_values(span) * 2;
+    let tensors = split_values(g, span, super::tail::TAIL_BLOB_BYTES).1 * 2;
     let panels = threads as u64 * super::kernels::panel_bytes(g);
     let weights = g.macs_per_pixel * 12 + (1 << 20) + g.tables() * super::elementwise::TABLE_LEN as u64 * 2;
     let bpp = layout.bytes_per_pixel() as u64;
@@ -106,7 +106,7 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
 pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize) -> u64 {
     let (g, s) = (&model.graph, model.graph.scale as u64);
     let span = tile_window(model, (w, h), tile);
-    let peak = g.peak_values(span) * 4;
+    let peak = split_values(g, span, super::tail::TAIL_BLOB_BYTES).1 * 4;
     // Buffers over 1 MiB are rounded up to whole MiB (for reuse).
     let blobs = peak + if peak > 1 << 20 { g.sizes.len() as u64 * (1 << 20) } else { 0 };
     let weights = g.macs_per_pixel * 4 * 2 + g.tables() * super::elementwise::TABLE_LEN as u64 * 4;
@@ -123,11 +123,35 @@ pub(crate) struct DeviceLimits {
 
 /// The largest single device buffer a tile of `tile` input pixels needs: its largest blob
 /// (32-bit samples, pooled buffers rounded up to 1 MiB) or the read-back of its samples.
-pub(crate) fn device_largest_buffer(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize) -> u64 {
+pub(crate) fn device_largest_buffer(
+    model: &Model,
+    (w, h): (u32, u32),
+    layout: Layout,
+    tile: usize,
+    max_buffer: u64,
+) -> u64 {
     let (g, s) = (&model.graph, model.graph.scale as u64);
     let span = tile_window(model, (w, h), tile);
-    let blob = (g.largest_blob(span) * 4).next_multiple_of(1 << 20);
+    let cap = max_buffer.min(super::tail::TAIL_BLOB_BYTES);
+    let blob = (split_values(g, span, cap).0 * 4).next_multiple_of(1 << 20);
     blob.max((span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64)
+}
+
+/// The values of a tile's largest blob, and of the blobs it holds at once, on the host or a
+/// device: with a tail that runs in strips (`tail.rs`, strips cut for a largest tail blob of
+/// `cap` bytes of 32-bit samples), the trunk's blobs, or the cut blob, one strip's tail, and
+/// the strips' outputs and the tile's output (both the size of the output, as upper bounds)
+/// together.
+fn split_values(g: &Graph, span: Span, cap: u64) -> (u64, u64) {
+    let Some(t) = g.tail_cut() else { return (g.largest_blob(span), g.peak_values(span)) };
+    let trunk = (0..g.blobs).filter(|&b| b == t.cut || !g.made_in_tail(b, &t));
+    let largest = trunk.map(|b| g.blob_values(b, span)).max().unwrap_or(0);
+    let (width, height) = g.blob_axes(t.cut, span);
+    let (width, height) = (width as usize, height as usize);
+    let (strip_largest, strip_peak) = g.strip_values(&t, width, g.strip_rows(&t, (width, height), cap));
+    let out = g.blob_values(g.output, span);
+    let tail = g.blob_values(t.cut, span) + strip_peak + 2 * out;
+    (largest.max(strip_largest).max(out), g.peak_values_before(span, t.first).max(tail))
 }
 
 /// The largest tile, at most `plan`'s, whose buffers fit `limits` on the device: a tile too
@@ -140,14 +164,14 @@ pub(crate) fn fit_device(
     limits: DeviceLimits,
 ) -> Result<PassPlan> {
     let fits = |t: usize| {
-        device_largest_buffer(model, size, layout, t) <= limits.max_buffer
+        device_largest_buffer(model, size, layout, t, limits.max_buffer) <= limits.max_buffer
             && device_bytes(model, size, layout, t) <= limits.memory
     };
     if let Some(tile) = TILES.into_iter().filter(|&t| t <= plan.tile).find(|&t| fits(t)) {
         return Ok(PassPlan { tile, ..plan });
     }
     let what = |of: &str| format!("{of} of the {} model's pass on the GPU (tiles of 16 px)", model.name);
-    let largest = device_largest_buffer(model, size, layout, 16);
+    let largest = device_largest_buffer(model, size, layout, 16, limits.max_buffer);
     if largest > limits.max_buffer {
         let hint = Some("the adapter's largest buffer or binding; use --backend cpu".into());
         return Err(Error::limit(what("the largest buffer"), largest, limits.max_buffer, hint));
@@ -238,11 +262,18 @@ impl Graph {
     /// reach less the blob's radius on each side, plus the border (a window at the image's
     /// edge keeps that edge), no more than the padded image, at the blob's scale.
     pub(crate) fn blob_values(&self, b: usize, span: Span) -> u64 {
-        let (c, num, den) = self.sizes[b];
+        let (w, h) = self.blob_axes(b, span);
+        self.sizes[b].0 as u64 * w * h
+    }
+
+    /// An upper bound on blob `b`'s columns and rows for a tile of `span` (as
+    /// [`Graph::blob_values`]).
+    pub(crate) fn blob_axes(&self, b: usize, span: Span) -> (u64, u64) {
+        let (_, num, den) = self.sizes[b];
         let shrink = (self.radii[b].floor() as usize).min(span.reach);
         let length = span.tile + 2 * (span.reach - shrink) + if shrink > 0 { span.border } else { 0 };
         let axis = |g: usize, whole: bool| (if whole { g } else { length.min(g) } * num).div_ceil(den) as u64;
-        c as u64 * axis(span.padded.0, span.whole.0) * axis(span.padded.1, span.whole.1)
+        (axis(span.padded.0, span.whole.0), axis(span.padded.1, span.whole.1))
     }
 
     /// The values of the largest blob for a tile of `span` (an upper bound).
@@ -254,10 +285,15 @@ impl Graph {
     /// a tile of `span`: blobs are freed after their last reader, and a layer's inputs and
     /// outputs are alive together.
     pub(crate) fn peak_values(&self, span: Span) -> u64 {
+        self.peak_values_before(span, self.nodes.len())
+    }
+
+    /// As [`Graph::peak_values`], for the nodes before node `end` only.
+    pub(crate) fn peak_values_before(&self, span: Span, end: usize) -> u64 {
         let last = self.last_uses();
         let size = |b: usize| self.blob_values(b, span);
         let (mut live, mut peak) = (0u64, 0u64);
-        for (n, node) in self.nodes.iter().enumerate() {
+        for (n, node) in self.nodes.iter().enumerate().take(end) {
             live += node.outputs.iter().map(|&b| size(b)).sum::<u64>();
             peak = peak.max(live);
             live -= node.inputs.iter().filter(|&&b| last[b] == n).map(|&b| size(b)).sum::<u64>();

@@ -70,10 +70,23 @@ pub(crate) fn run_until<T: Copy + Default, E: Engine<T>>(
     stop: usize,
     seen: &mut dyn FnMut(usize, &Tensor<T>),
 ) -> Result<Tensor<T>, String> {
-    let mut blobs: Vec<Option<Tensor<T>>> = vec![None; g.blobs];
+    run_nodes(g, engine, &input, scales, (vec![None; g.blobs], 0), stop, seen)
+}
+
+/// Runs the nodes of `g` from node `from` on, over the blobs already made (`start`: the blobs
+/// and `from`), until blob `stop` is made, and returns it (as [`run_until`]).
+pub(crate) fn run_nodes<T: Copy + Default, E: Engine<T>>(
+    g: &Graph,
+    engine: &E,
+    input: &Tensor<T>,
+    scales: &SeScales,
+    (mut blobs, from): (Vec<Option<Tensor<T>>>, usize),
+    stop: usize,
+    seen: &mut dyn FnMut(usize, &Tensor<T>),
+) -> Result<Tensor<T>, String> {
     let mut last = g.last_uses();
     last[stop] = usize::MAX;
-    for (n, node) in g.nodes.iter().enumerate() {
+    for (n, node) in g.nodes.iter().enumerate().skip(from) {
         if blobs[stop].is_some() {
             break;
         }
