@@ -122,7 +122,9 @@ pub(crate) struct DeviceLimits {
 }
 
 /// The largest single device buffer a tile of `tile` input pixels needs: its largest blob
-/// (32-bit samples, pooled buffers rounded up to 1 MiB) or the read-back of its samples.
+/// (32-bit samples, pooled buffers rounded up to 1 MiB; a tail's strips cut for the smaller of
+/// `max_buffer` and [`TAIL_BLOB_BYTES`](super::tail::TAIL_BLOB_BYTES)) or the read-back of its
+/// samples.
 pub(crate) fn device_largest_buffer(
     model: &Model,
     (w, h): (u32, u32),
