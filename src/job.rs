@@ -306,6 +306,12 @@ fn run_passes(
     let gpu = crate::backend::network_device(opts)?;
     let device: Option<&dyn stage::NetDevice> = gpu.as_deref();
     let passes = fit_passes(passes, device, info, opts)?;
+    let (size, threads) = ((info.width, info.height), opts.resolved_threads());
+    if let Some(message) =
+        passes.first().and_then(|p| stage::recompute_warning(model, size, info.layout, p.tile, threads))
+    {
+        progress(&Event::Warning { message });
+    }
     if let Some(d) = device {
         let first = passes.first().map_or(16, |p| p.tile);
         let size = (info.width as usize, info.height as usize);

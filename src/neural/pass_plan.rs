@@ -156,6 +156,50 @@ fn split_values(g: &Graph, span: Span, cap: u64) -> (u64, u64) {
     (largest.max(strip_largest).max(out), g.peak_values_before(span, t.first).max(tail))
 }
 
+/// How many times a pass with tiles of `tile` input pixels computes each pixel of the padded
+/// image at the network's input: the windows of [`tile_window`] overlap by twice the reach.
+pub(crate) fn recompute_factor(model: &Model, (w, h): (u32, u32), tile: usize) -> f64 {
+    let (span, p) = (tile_window(model, (w, h), tile), model.border.width());
+    // As `Model::input_window`: tile `i` reads `[i·tile + p - r, (i + 1)·tile + p + r)` of the
+    // padded image.
+    let axis = |len: usize, padded: usize| {
+        let total: usize = (0..len.div_ceil(span.tile).max(1))
+            .map(|i| {
+                let start = (i * span.tile + p).saturating_sub(span.reach);
+                ((i + 1) * span.tile + p + span.reach).min(padded).saturating_sub(start)
+            })
+            .sum();
+        total as f64 / padded.max(1) as f64
+    };
+    axis(w as usize, span.padded.0) * axis(h as usize, span.padded.1)
+}
+
+/// A warning when a pass's tiles compute the image's pixels more than three times over (a
+/// wide halo in small tiles), naming the `--max-memory` of the smallest tile that computes
+/// them at most 1.5 times (on `threads` threads).
+pub(crate) fn recompute_warning(
+    model: &Model,
+    size: (u32, u32),
+    layout: Layout,
+    tile: usize,
+    threads: usize,
+) -> Option<String> {
+    let factor = recompute_factor(model, size, tile);
+    if factor <= 3.0 {
+        return None;
+    }
+    let better = TILES.into_iter().rev().find(|&t| recompute_factor(model, size, t) <= 1.5).unwrap_or(TILES[0]);
+    let need = crate::limits::format_size(pass_bytes(model, size, layout, better, threads) + crate::budget::SLACK);
+    Some(format!(
+        "model {}: tiles of {tile} px with its {} px halo compute each pixel {factor:.1} times over; \
+         tiles of {better} px would compute them {:.1} times and need --max-memory {need} (on a GPU, also the \
+         device memory to hold them)",
+        model.name,
+        model.graph.halo,
+        recompute_factor(model, size, better)
+    ))
+}
+
 /// The largest tile, at most `plan`'s, whose buffers fit `limits` on the device: a tile too
 /// large for the adapter's buffers is cut smaller (the bytes do not depend on the tile).
 pub(crate) fn fit_device(

@@ -15,7 +15,7 @@
 
 use super::exact::Exact;
 use super::graph::Graph;
-pub(crate) use super::pass_plan::{fit_device, largest_window, plan_pass, DeviceLimits, PassPlan};
+pub(crate) use super::pass_plan::{fit_device, largest_window, plan_pass, recompute_warning, DeviceLimits, PassPlan};
 use super::reference;
 use super::reference::Tensor;
 use super::Model;
@@ -401,6 +401,21 @@ mod tests {
             assert!((back - v as i64).abs() <= 2, "{v} -> {back}");
         }
         assert_eq!((from_fixed(-5, 14, 255), from_fixed(1 << 15, 14, 255)), (0, 255));
+    }
+
+    #[test]
+    fn small_tiles_of_a_wide_halo_are_warned_about() {
+        use super::super::pass_plan::recompute_factor;
+        let m = Model::builtin("photo").unwrap();
+        // Whole-image tiles compute each pixel once.
+        assert!((recompute_factor(&m, (400, 300), 2048) - 1.0).abs() < 1e-9);
+        // 16-px tiles read 7 + 1 + 1 px past each side: (16 + 18) / 16 per axis.
+        let f = recompute_factor(&m, (400, 300), 16);
+        assert!((4.0..5.0).contains(&f), "{f}");
+        let rgb = Layout::new(Channels::Rgb, Depth::U8);
+        let w = recompute_warning(&m, (400, 300), rgb, 16, 2).expect("a warning for 16-px tiles");
+        assert!(w.contains("photo") && w.contains("tiles of 96 px") && w.contains("--max-memory"), "{w}");
+        assert_eq!(recompute_warning(&m, (400, 300), rgb, 64, 2), None);
     }
 
     #[test]
