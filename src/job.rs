@@ -306,9 +306,9 @@ fn run_passes(
     let gpu = crate::backend::network_device(opts)?;
     let device: Option<&dyn stage::NetDevice> = gpu.as_deref();
     let passes = fit_passes(passes, device, info, opts)?;
-    let (size, threads) = ((info.width, info.height), opts.resolved_threads());
+    let (in_size, threads) = ((info.width, info.height), opts.resolved_threads());
     if let Some(message) =
-        passes.first().and_then(|p| stage::recompute_warning(model, size, info.layout, p.tile, threads))
+        passes.first().and_then(|p| stage::recompute_warning(model, in_size, info.layout, p.tile, threads))
     {
         progress(&Event::Warning { message });
     }

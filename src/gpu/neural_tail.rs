@@ -30,14 +30,10 @@ impl NeuralGpu {
             return self.run_nodes(enc, run, &mut blobs, t.first, g.output);
         }
         let mut pieces = Vec::with_capacity(h.div_ceil(rows.max(1)));
-        let mut a = 0;
-        while a < h {
-            let b = (a + rows).min(h);
-            let strip = self.rows_of(enc, &cut, a.saturating_sub(t.reach), (b + t.reach).min(h))?;
+        for (r0, r1) in t.strips(h, rows) {
             let mut blobs: Vec<Option<Blob>> = vec![None; g.blobs];
-            blobs[t.cut] = Some(strip);
+            blobs[t.cut] = Some(self.rows_of(enc, &cut, r0, r1)?);
             pieces.push(self.run_nodes(enc, run, &mut blobs, t.first, g.output)?);
-            a = b;
         }
         self.recycle(cut.buf);
         self.gather(enc, pieces)

@@ -188,15 +188,18 @@ pub(crate) fn recompute_warning(
     if factor <= 3.0 {
         return None;
     }
-    let better = TILES.into_iter().rev().find(|&t| recompute_factor(model, size, t) <= 1.5).unwrap_or(TILES[0]);
+    let (better, times) = TILES
+        .into_iter()
+        .rev()
+        .map(|t| (t, recompute_factor(model, size, t)))
+        .find(|&(_, f)| f <= 1.5)
+        .unwrap_or_else(|| (TILES[0], recompute_factor(model, size, TILES[0])));
     let need = crate::limits::format_size(pass_bytes(model, size, layout, better, threads) + crate::budget::SLACK);
     Some(format!(
         "model {}: tiles of {tile} px with its {} px halo compute each pixel {factor:.1} times over; \
-         tiles of {better} px would compute them {:.1} times and need --max-memory {need} (on a GPU, also the \
-         device memory to hold them)",
-        model.name,
-        model.graph.halo,
-        recompute_factor(model, size, better)
+         tiles of {better} px would compute them {times:.1} times and need --max-memory {need} (on a GPU, also \
+         the device memory to hold them)",
+        model.name, model.graph.halo
     ))
 }
 

@@ -70,15 +70,16 @@ pub(crate) fn run_until<T: Copy + Default, E: Engine<T>>(
     stop: usize,
     seen: &mut dyn FnMut(usize, &Tensor<T>),
 ) -> Result<Tensor<T>, String> {
-    run_nodes(g, engine, &input, scales, (vec![None; g.blobs], 0), stop, seen)
+    run_nodes(g, engine, Some(&input), scales, (vec![None; g.blobs], 0), stop, seen)
 }
 
 /// Runs the nodes of `g` from node `from` on, over the blobs already made (`start`: the blobs
-/// and `from`), until blob `stop` is made, and returns it (as [`run_until`]).
+/// and `from`), until blob `stop` is made, and returns it (as [`run_until`]). `input` is the
+/// window the Input layer gives (none where the nodes run do not include it).
 pub(crate) fn run_nodes<T: Copy + Default, E: Engine<T>>(
     g: &Graph,
     engine: &E,
-    input: &Tensor<T>,
+    input: Option<&Tensor<T>>,
     scales: &SeScales,
     (mut blobs, from): (Vec<Option<Tensor<T>>>, usize),
     stop: usize,
@@ -99,7 +100,7 @@ pub(crate) fn run_nodes<T: Copy + Default, E: Engine<T>>(
         };
         let b = &mut blobs[..];
         let outs: Vec<Tensor<T>> = match &node.op {
-            Op::Input => vec![input.clone()],
+            Op::Input => vec![input.ok_or_else(|| format!("{}: no input window", node.name))?.clone()],
             Op::Conv(c) => vec![engine.conv(n, c, blob(b, first, &node.name)?)?],
             Op::PixelShuffle(r) => vec![pixel_shuffle(*r, blob(b, first, &node.name)?)],
             Op::Nearest(sh, sw) => vec![nearest(*sh, *sw, blob(b, first, &node.name)?)],

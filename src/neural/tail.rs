@@ -38,6 +38,16 @@ pub(crate) struct TailCut {
     pub reach: usize,
 }
 
+impl TailCut {
+    /// The cut rows each strip reads, top to bottom, for a cut blob of `height` rows and strips
+    /// owning `rows` rows: the owned rows plus the reach on both sides, within the blob. CPU
+    /// and GPU cut their strips here.
+    pub(crate) fn strips(&self, height: usize, rows: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let reach = self.reach;
+        (0..height).step_by(rows.max(1)).map(move |a| (a.saturating_sub(reach), (a + rows + reach).min(height)))
+    }
+}
+
 impl Graph {
     /// The graph's tail cut: the last point where one blob at the input's scale is the only
     /// one alive and every later blob is larger. None for graphs with SE blocks (they average
@@ -52,8 +62,8 @@ impl Graph {
         for (n, node) in self.nodes.iter().enumerate() {
             live.retain(|&b| last[b] > n);
             live.extend(node.outputs.iter().copied().filter(|&b| last[b] > n));
-            let (_, num, den) = self.sizes[live.first().copied().unwrap_or(self.input)];
             if let [b] = live[..] {
+                let (_, num, den) = self.sizes[b];
                 if b != self.input && num == den && !matches!(node.op, Op::Input) {
                     found = Some((b, n + 1));
                 }
@@ -127,19 +137,14 @@ pub(crate) fn run_in_strips<T: Copy + Default, E: Engine<T>>(
     if rows >= cut.h {
         // One strip: the cut itself.
         let mut blobs = vec![None; g.blobs];
-        let dummy = Tensor { data: Vec::new(), ..cut };
         blobs[t.cut] = Some(cut);
-        return reference::run_nodes(g, engine, &dummy, scales, (blobs, t.first), g.output, none);
+        return reference::run_nodes(g, engine, None, scales, (blobs, t.first), g.output, none);
     }
     let mut pieces: Vec<Tensor<T>> = Vec::with_capacity(cut.h.div_ceil(rows));
-    let mut a = 0;
-    while a < cut.h {
-        let b = (a + rows).min(cut.h);
-        let strip = rows_of(&cut, a.saturating_sub(t.reach), (b + t.reach).min(cut.h));
+    for (r0, r1) in t.strips(cut.h, rows) {
         let mut blobs = vec![None; g.blobs];
-        blobs[t.cut] = Some(strip);
-        // (No tail node reads the network's input: `cut` stands in for it.)
-        let out = reference::run_nodes(g, engine, &cut, scales, (blobs, t.first), g.output, none)?;
+        blobs[t.cut] = Some(rows_of(&cut, r0, r1));
+        let out = reference::run_nodes(g, engine, None, scales, (blobs, t.first), g.output, none)?;
         // Only the rows past the last piece's are kept.
         let next = pieces.last().map_or(out.y0, |p| p.y0 + p.h);
         if out.y0 > next {
@@ -148,7 +153,6 @@ pub(crate) fn run_in_strips<T: Copy + Default, E: Engine<T>>(
         if out.y0 + out.h > next {
             pieces.push(rows_of(&out, next - out.y0, out.h));
         }
-        a = b;
     }
     join_rows(pieces)
 }
@@ -198,6 +202,9 @@ mod tests {
         assert!(g.strip_values(&t, 100, rows).0 * 4 <= 1 << 20);
         assert_eq!(g.strip_rows(&t, (100, 1000), 16), 8, "never fewer than eight rows");
         assert_eq!(g.strip_rows(&t, (100, 50), 1 << 30), 50, "never more than the cut's rows");
+        let r = t.reach;
+        let strips: Vec<_> = t.strips(20, 8).collect();
+        assert_eq!(strips, [(0, 8 + r), (8 - r, 16 + r), (16 - r, 20)], "owned rows plus the reach, within the cut");
     }
 
     /// The photo model on a window away from the image's edges and on one at its corner, its
