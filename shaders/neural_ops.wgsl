@@ -21,6 +21,16 @@ fn interleave(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     y[i] = a[(plane * p[11] + fy / s - p[9]) * p[10] + fx / s - p[8]];
 }
 
+// The input window's 16-bit samples, two to a word in `a`, widened to one word each: p = [n].
+@compute @workgroup_size(64)
+fn widen(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    _ = b[0];
+    let i = i32(flat(gid, g));
+    if i >= p[0] { return; }
+    let w = a[i / 2];
+    y[i] = select((w << 16u) >> 16u, w >> 16u, (i & 1) == 1);
+}
+
 // Depth to space by r: p = [r, out channels, in w, in h].
 @compute @workgroup_size(64)
 fn shuffle(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {

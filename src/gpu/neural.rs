@@ -1,6 +1,7 @@
 //! The exact neural engine on the GPU: a whole tile's network runs on the device — the input
-//! window is uploaded once, every layer reads and writes device buffers, the output window is
-//! read back once. Convolutions use shaders generated per layer shape (`neural_shader.rs`);
+//! window is uploaded once (16-bit samples, widened on the device), every layer reads and
+//! writes device buffers, the output window is read back once. A tile's first layers are
+//! submitted as soon as they are recorded, so the device starts while the rest are. Convolutions use shaders generated per layer shape (`neural_shader.rs`);
 //! deconvolution phases, pixel shuffle, nearest enlargement and sums use
 //! `shaders/neural_ops.wgsl`. The arithmetic is the CPU engine's, in 32-bit integers, so the
 //! bytes are the same. Blobs keep their windows as on the CPU (`reference::Tensor`), so the
@@ -273,61 +274,23 @@ impl NeuralGpu {
         from: usize,
         stop: usize,
     ) -> Result<Blob> {
-        let Run { g, ex, input, scales } = *run;
+        let g = run.g;
         let mut last = g.last_uses();
         last[stop] = usize::MAX;
+        let mut convs = 0usize;
         for (n, node) in g.nodes.iter().enumerate().skip(from) {
             if blobs[stop].is_some() {
                 break;
             }
-            let get =
-                |i: usize| blobs[i].clone().ok_or_else(|| Error::Internal(format!("{}: blob missing", node.name)));
-            let out = match &node.op {
-                Op::Input => self.upload(input)?,
-                Op::Conv(c) => self.conv(enc, n, c, ex, &get(node.inputs[0])?)?,
-                Op::PixelShuffle(r) => self.shuffle(enc, *r, &get(node.inputs[0])?)?,
-                Op::Nearest(sh, sw) => self.nearest(enc, *sh, *sw, &get(node.inputs[0])?)?,
-                Op::Concat => {
-                    let xs = node.inputs.iter().map(|&i| get(i)).collect::<Result<Vec<_>>>()?;
-                    let shifts: Vec<i32> =
-                        node.inputs.iter().map(|&i| ex.exponent(i) - ex.exponent(node.outputs[0])).collect();
-                    self.concat(enc, &xs, &shifts)?
+            let out = self.record_node(enc, run, n, blobs)?;
+            if matches!(node.op, Op::Conv(_)) {
+                convs += 1;
+                // The device starts on the first layers while the rest are recorded (a
+                // network's recording takes tens of milliseconds on some drivers).
+                if from == 0 && convs.is_power_of_two() && convs <= 8 {
+                    self.flush(enc);
                 }
-                Op::Resize(r) => {
-                    let shift = ex.exponent(node.inputs[0]) - ex.exponent(node.outputs[0]);
-                    self.resize(enc, r, shift, &get(node.inputs[0])?)?
-                }
-                Op::Sum(k) => {
-                    let t = ex.sum_terms(k, &node.inputs, node.outputs[0]).unwrap_or_default();
-                    self.sum2(enc, &get(node.inputs[0])?, &get(node.inputs[1])?, &t)?
-                }
-                Op::Product => {
-                    let (i, o) = (&node.inputs, node.outputs[0]);
-                    let shift = ex.exponent(i[0]) + ex.exponent(i[1]) - ex.exponent(o);
-                    self.product(enc, &get(i[0])?, &get(i[1])?, shift)?
-                }
-                Op::Affine { .. } => {
-                    let t = ex.affine_terms(n).ok_or_else(|| Error::Internal(format!("{}: no terms", node.name)))?;
-                    self.affine(enc, t, &get(node.inputs[0])?)?
-                }
-                Op::Map(_) => {
-                    let t = ex.table(n).ok_or_else(|| Error::Internal(format!("{}: no table", node.name)))?;
-                    self.lookup(enc, n, t, &get(node.inputs[0])?)?
-                }
-                Op::Split => get(node.inputs[0])?,
-                Op::Act(_) => return Err(Error::Gpu(format!("layer {} has no GPU form", node.name))),
-                Op::Crop(amounts) => self.crop(enc, amounts, &get(node.inputs[0])?)?,
-                Op::SpaceToDepth(s) => self.unshuffle(enc, *s, &get(node.inputs[0])?)?,
-                Op::Se(se) => {
-                    let mul = match scales.get(&se.pooled) {
-                        Some(m) => m.clone(),
-                        None if self.is_dry() => vec![0.0],
-                        None => return Err(Error::Internal(format!("{}: no SE multipliers", node.name))),
-                    };
-                    let terms = ex.scale_terms(&mul, node.inputs[0], node.outputs[0]);
-                    self.affine(enc, &terms, &get(node.inputs[0])?)?
-                }
-            };
+            }
             for &i in &node.inputs {
                 if last[i] == n {
                     if let Some(b) = blobs[i].take() {
@@ -340,6 +303,15 @@ impl NeuralGpu {
             }
         }
         blobs[stop].take().ok_or_else(|| Error::Internal("the output blob was not computed".into()))
+    }
+
+    /// Submits what `enc` holds so far and leaves it empty (not in a dry run). Later
+    /// submissions run after it, so a tile's [`InFlight`] waits for its last one only.
+    fn flush(&self, enc: &mut wgpu::CommandEncoder) {
+        if !self.is_dry() {
+            let done = std::mem::replace(enc, self.dev.device.create_command_encoder(&Default::default()));
+            self.dev.queue.submit([done.finish()]);
+        }
     }
 
     fn buffer(&self, bytes: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
@@ -387,18 +359,6 @@ impl NeuralGpu {
 
     pub(super) fn is_dry(&self) -> bool {
         self.dry.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    fn upload(&self, t: &Tensor<i16>) -> Result<Blob> {
-        use rayon::prelude::*;
-        if self.is_dry() {
-            let buf = self.blob_buffer((t.c * t.h * t.w) as u64 * 4)?;
-            return Ok(Blob { shape: t.clone(), buf });
-        }
-        let words: Vec<i32> = t.data.par_iter().map(|&v| v as i32).collect();
-        let buf = self.blob_buffer(words.len() as u64 * 4)?;
-        self.dev.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&words));
-        Ok(Blob { shape: Tensor { data: Vec::new(), ..t.clone() }, buf })
     }
 
     /// A free read-back buffer of at least `words` bytes.

@@ -1,16 +1,17 @@
-//! The neural engine's data movement and elementwise layers on the device (the entry points
-//! of `shaders/neural_ops.wgsl`): deconvolution phases, pixel shuffle, nearest enlargement,
+//! The neural engine's layers recorded node by node ([`NeuralGpu::record_node`]), and its data
+//! movement and elementwise layers on the device (the entry points of
+//! `shaders/neural_ops.wgsl`): deconvolution phases, pixel shuffle, nearest enlargement,
 //! concatenation, bicubic resize, sums, products, affine layers, table lookups, and the
 //! conversion of a tile's output to samples. Each computes what `neural::exact` computes.
 
-use super::neural::{shape, window, Blob, NeuralGpu, STORAGE};
+use super::neural::{shape, window, Blob, NeuralGpu, Run, STORAGE};
 use super::neural_shader::OPS_GROUP;
 use crate::error::{Error, Result};
-use crate::neural::graph::Resize;
+use crate::neural::graph::{Op, Resize};
 use crate::neural::phases;
 use crate::neural::reference::{self, Tensor};
 use crate::neural::resize;
-use crate::neural::stage::Samples;
+use crate::neural::stage::{tracing, Samples};
 use std::sync::Arc;
 
 /// The common window of two blobs, `(x0, y0, w, h)` (the CPU's `reference::common_window`).
@@ -19,6 +20,89 @@ fn common(a: &Tensor<i16>, b: &Tensor<i16>) -> Result<(usize, usize, usize, usiz
 }
 
 impl NeuralGpu {
+    /// Records node `n` of `run` over `blobs` (which hold its inputs) and returns its output.
+    pub(super) fn record_node(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        run: &Run<'_>,
+        n: usize,
+        blobs: &[Option<Blob>],
+    ) -> Result<Blob> {
+        let Run { g, ex, input, scales } = *run;
+        let node = &g.nodes[n];
+        let get = |i: usize| blobs[i].clone().ok_or_else(|| Error::Internal(format!("{}: blob missing", node.name)));
+        Ok(match &node.op {
+            Op::Input => self.upload(enc, input)?,
+            Op::Conv(c) => self.conv(enc, n, c, ex, &get(node.inputs[0])?)?,
+            Op::PixelShuffle(r) => self.shuffle(enc, *r, &get(node.inputs[0])?)?,
+            Op::Nearest(sh, sw) => self.nearest(enc, *sh, *sw, &get(node.inputs[0])?)?,
+            Op::Concat => {
+                let xs = node.inputs.iter().map(|&i| get(i)).collect::<Result<Vec<_>>>()?;
+                let shifts: Vec<i32> =
+                    node.inputs.iter().map(|&i| ex.exponent(i) - ex.exponent(node.outputs[0])).collect();
+                self.concat(enc, &xs, &shifts)?
+            }
+            Op::Resize(r) => {
+                let shift = ex.exponent(node.inputs[0]) - ex.exponent(node.outputs[0]);
+                self.resize(enc, r, shift, &get(node.inputs[0])?)?
+            }
+            Op::Sum(k) => {
+                let t = ex.sum_terms(k, &node.inputs, node.outputs[0]).unwrap_or_default();
+                self.sum2(enc, &get(node.inputs[0])?, &get(node.inputs[1])?, &t)?
+            }
+            Op::Product => {
+                let (i, o) = (&node.inputs, node.outputs[0]);
+                let shift = ex.exponent(i[0]) + ex.exponent(i[1]) - ex.exponent(o);
+                self.product(enc, &get(i[0])?, &get(i[1])?, shift)?
+            }
+            Op::Affine { .. } => {
+                let t = ex.affine_terms(n).ok_or_else(|| Error::Internal(format!("{}: no terms", node.name)))?;
+                self.affine(enc, t, &get(node.inputs[0])?)?
+            }
+            Op::Map(_) => {
+                let t = ex.table(n).ok_or_else(|| Error::Internal(format!("{}: no table", node.name)))?;
+                self.lookup(enc, n, t, &get(node.inputs[0])?)?
+            }
+            Op::Split => get(node.inputs[0])?,
+            Op::Act(_) => return Err(Error::Gpu(format!("layer {} has no GPU form", node.name))),
+            Op::Crop(amounts) => self.crop(enc, amounts, &get(node.inputs[0])?)?,
+            Op::SpaceToDepth(s) => self.unshuffle(enc, *s, &get(node.inputs[0])?)?,
+            Op::Se(se) => {
+                let mul = match scales.get(&se.pooled) {
+                    Some(m) => m.clone(),
+                    None if self.is_dry() => vec![0.0],
+                    None => return Err(Error::Internal(format!("{}: no SE multipliers", node.name))),
+                };
+                let terms = ex.scale_terms(&mul, node.inputs[0], node.outputs[0]);
+                self.affine(enc, &terms, &get(node.inputs[0])?)?
+            }
+        })
+    }
+
+    /// The input window `t` as a blob on the device.
+    fn upload(&self, enc: &mut wgpu::CommandEncoder, t: &Tensor<i16>) -> Result<Blob> {
+        let n = t.c * t.h * t.w;
+        let shape = Tensor { data: Vec::new(), ..t.clone() };
+        // The samples go up as they are, two to a word, and a dispatch widens them to the
+        // blob's words on the device: half the bytes, and no pass over them on the host.
+        let packed = Blob { shape: shape.clone(), buf: self.blob_buffer((n as u64).div_ceil(2).max(1) * 4)? };
+        if !self.is_dry() {
+            let t0 = std::time::Instant::now();
+            let even = n & !1;
+            self.dev.queue.write_buffer(&packed.buf, 0, bytemuck::cast_slice(&t.data[..even]));
+            if even < n {
+                let last = [t.data[even], 0];
+                self.dev.queue.write_buffer(&packed.buf, even as u64 * 2, bytemuck::cast_slice(&last));
+            }
+            if tracing() {
+                eprintln!("neural trace: input window uploaded in {:.3} s", t0.elapsed().as_secs_f64());
+            }
+        }
+        let out = self.op_n(enc, "widen", &[n as i32], (&packed, None), n, shape)?;
+        self.recycle(packed.buf);
+        Ok(out)
+    }
+
     pub(super) fn shuffle(&self, enc: &mut wgpu::CommandEncoder, r: usize, x: &Blob) -> Result<Blob> {
         let s = &x.shape;
         let out = shape(s.c / (r * r), [(s.x0 * r, s.w * r, s.gw * r), (s.y0 * r, s.h * r, s.gh * r)]);

@@ -43,7 +43,8 @@ pub(crate) const OPS_GROUP: usize = 64;
 pub(super) const COMMON: &str = include_str!("../../shaders/neural_common.wgsl");
 
 /// The entry points of `shaders/neural_ops.wgsl`.
-pub(super) const OPS: [&str; 12] = [
+pub(super) const OPS: [&str; 13] = [
+    "widen",
     "interleave",
     "shuffle",
     "unshuffle",

@@ -67,8 +67,8 @@ pub(crate) struct PassPlan {
 /// Bytes a pass of `model` over a `w x h` image of `layout` needs with tiles of `tile` input
 /// pixels on `threads` threads: the live tensors of one tile, the layers' panels, the integer
 /// weights and function tables, the output band, the resident input rows, the alpha plane's
-/// tiles, and a tile's samples on their way (with a network device: its input words and two
-/// tiles' samples).
+/// tiles, and a tile's samples on their way (with a network device: the staging copy of its
+/// input window and two tiles' samples).
 pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize, threads: usize) -> u64 {
     let (g, s) = (&model.graph, model.graph.scale as u64);
     // A tile never reads more than the image (plus its border).
@@ -95,9 +95,9 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
         }
         _ => 0,
     };
-    // A tile's samples before they are placed (two, while one is on a device), and a
-    // device's copy of the input window as 32-bit words.
-    let samples = 2 * (tile * s).pow(2) * bpp + (ww * wh) as u64 * 3 * 4;
+    // A tile's samples before they are placed (two, while one is on a device), and the
+    // staging copy of the input window on its way to a device (16-bit samples).
+    let samples = 2 * (tile * s).pow(2) * bpp + (ww * wh) as u64 * 3 * 2;
     tensors + panels + weights + band + rows + alpha + samples
 }
 

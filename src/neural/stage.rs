@@ -199,7 +199,14 @@ impl Pass<'_> {
         let layout = self.info.layout;
         let (ow, oh) = (w * s, h * s);
         let row_bytes = ow * layout.bytes_per_pixel();
+        let t_pass = std::time::Instant::now();
+        let at = |what: &str| {
+            if tracing() {
+                eprintln!("neural trace: at {:.3} s: {what}", t_pass.elapsed().as_secs_f64());
+            }
+        };
         let mut out = Store::create(self.temp_dir, row_bytes, oh)?;
+        at("output store made");
         let alpha = self.alpha_plane()?;
         let t = self.plan.tile * s;
         let total = (ow.div_ceil(t) * oh.div_ceil(t)) as u64;
@@ -217,13 +224,27 @@ impl Pass<'_> {
                 return Err(Error::Interrupted { signal: None });
             }
             let started = match next {
-                Some(rect) => Some((self.start(rect, &scales)?, rect)),
+                Some(rect) => {
+                    let f = self.start(rect, &scales)?;
+                    at("tile submitted");
+                    Some((f, rect))
+                }
                 None => None,
             };
             let Some((flight, rect)) = std::mem::replace(&mut pending, started) else { continue };
+            if rect.0 == 0 && matches!(flight, Flight::Device(_)) {
+                // While the device works, the band's pages are mapped in (the band is
+                // resident once its first tile is placed anyway): placing then only copies.
+                let t = std::time::Instant::now();
+                self.pool.install(|| out.prefault_rows(rect.1..rect.1 + rect.3));
+                if tracing() {
+                    eprintln!("neural trace: band at row {} mapped in {:.3} s", rect.1, t.elapsed().as_secs_f64());
+                }
+            }
             // The store's rows of the tile (full width): where its samples go.
             let rows = out.rows_mut(rect.1..rect.1 + rect.3);
             self.land(flight, rect, rows)?;
+            at("tile landed");
             if let Some((plane, plan)) = &alpha {
                 let job = plan.tile(done);
                 resample::resample_tile(plan, plane, &job, &mut scratch, &mut alpha_tile);
@@ -238,8 +259,10 @@ impl Pass<'_> {
                 let next =
                     ((rect.1 + rect.3) / s).saturating_sub(self.model.border.width() + self.model.graph.halo + 2);
                 self.input.release_rows(0..next.min(h));
+                at("band released");
             }
         }
+        at("pass done");
         Ok(out)
     }
 
@@ -280,7 +303,11 @@ impl Pass<'_> {
         let layout = self.info.layout;
         let (ch, max) = (layout.channels.count(), layout.depth.max_value());
         let (model, store, info) = (self.model, self.input, self.info);
+        let t = std::time::Instant::now();
         let input = self.pool.install(|| input_window(model, store, info, rect));
+        if tracing() {
+            eprintln!("neural trace: window of {rect:?} read in {:.3} s", t.elapsed().as_secs_f64());
+        }
         let (g, t) = (&self.model.graph, std::time::Instant::now());
         let samples = |out: &Tensor<i16>| {
             let (ox, oy) = self.model.origin(w, h, out, rect)?;
