@@ -117,15 +117,21 @@ impl Store {
         }
     }
 
-    /// Maps rows `rows` (which must be held) into the resident set, writable, without
-    /// changing them (`MADV_POPULATE_WRITE`, in chunks on the current thread pool): placing a
-    /// tile's samples in them then only copies. Where the kernel lacks it (before Linux 5.14)
-    /// this does nothing and the writes fault the pages in as before.
-    pub fn prefault_rows(&self, rows: std::ops::Range<usize>) {
+    /// Maps bytes `bytes` of each of rows `rows` (a tile's part of them) into the resident
+    /// set, writable, without changing them (`MADV_POPULATE_WRITE`, in parallel on the current
+    /// thread pool): placing the tile's samples there then only copies. Where the kernel lacks
+    /// it (before Linux 5.14) this does nothing and the writes fault the pages in as before.
+    pub fn prefault(&self, rows: std::ops::Range<usize>, bytes: std::ops::Range<usize>) {
         let (a, b) = (rows.start.max(self.held.start), rows.end.min(self.held.end));
-        if a < b {
-            populate_bytes(&self.map, self.offset(a), self.offset(b));
+        let bytes = bytes.start.min(self.row_bytes)..bytes.end.min(self.row_bytes);
+        if a >= b || bytes.is_empty() {
+            return;
         }
+        let ranges: Vec<(usize, usize)> = match bytes.len() == self.row_bytes {
+            true => vec![(self.offset(a), self.offset(b))],
+            false => (a..b).map(|y| (self.offset(y) + bytes.start, self.offset(y) + bytes.end)).collect(),
+        };
+        populate(&self.map, ranges);
     }
 
     /// Releases everything (after decoding, before the compute phase).
@@ -171,19 +177,20 @@ pub(crate) fn release_bytes(map: &MmapMut, start: usize, end: usize) {
     }
 }
 
-/// Bytes `start..end` of `map` made resident and writable in chunks of 4 MiB, on the
-/// current thread pool (one `madvise` faults its pages in one after another).
-fn populate_bytes(map: &MmapMut, start: usize, end: usize) {
+/// Byte ranges `ranges` of `map` made resident and writable, in pieces of at most 4 MiB on
+/// the current thread pool (one `madvise` faults its pages in one after another).
+fn populate(map: &MmapMut, ranges: Vec<(usize, usize)>) {
     #[cfg(target_os = "linux")]
     {
         use rayon::prelude::*;
-        const CHUNK: usize = 4 << 20;
-        (start..end).step_by(CHUNK).collect::<Vec<_>>().into_par_iter().for_each(|a| {
-            let _ = map.advise_range(memmap2::Advice::PopulateWrite, a, CHUNK.min(end - a));
+        const PIECE: usize = 4 << 20;
+        let pieces = ranges.into_iter().flat_map(|(a, b)| (a..b).step_by(PIECE).map(move |s| (s, PIECE.min(b - s))));
+        pieces.collect::<Vec<_>>().into_par_iter().for_each(|(s, len)| {
+            let _ = map.advise_range(memmap2::Advice::PopulateWrite, s, len);
         });
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = (map, start, end);
+    let _ = (map, ranges);
 }
 
 /// Makes every heap block of 1 MiB or more its own mapping, returned to the kernel when freed
@@ -316,10 +323,11 @@ mod tests {
             thread_faults() - before
         };
         let fresh = fill(&mut s, 0..rows / 2);
-        s.prefault_rows(rows / 2..rows);
+        s.prefault(rows / 2..rows, 0..row);
         // Mapping rows in changes none of them: the written half keeps its bytes, the rest
-        // stays zero.
-        s.prefault_rows(0..rows);
+        // stays zero; so does mapping part of each row.
+        s.prefault(0..rows, 0..row);
+        s.prefault(0..rows, 100..row - 5000);
         assert!(s.row(7).iter().all(|&b| b == 7) && s.row(rows - 1).iter().all(|&b| b == 0));
         let mapped = fill(&mut s, rows / 2..rows);
         assert!(fresh > 0 && mapped * 20 < fresh, "{fresh} faults writing fresh rows, {mapped} prefaulted");

@@ -1,11 +1,11 @@
 //! The exact neural engine on the GPU: a whole tile's network runs on the device — the input
 //! window is uploaded once (16-bit samples, widened on the device), every layer reads and
-//! writes device buffers, the output window is read back once. A tile's first layers are
-//! submitted as soon as they are recorded, so the device starts while the rest are. Convolutions use shaders generated per layer shape (`neural_shader.rs`);
-//! deconvolution phases, pixel shuffle, nearest enlargement and sums use
-//! `shaders/neural_ops.wgsl`. The arithmetic is the CPU engine's, in 32-bit integers, so the
-//! bytes are the same. Blobs keep their windows as on the CPU (`reference::Tensor`), so the
-//! window bookkeeping is the CPU's own code.
+//! writes device buffers, the output window is read back once. An idle device gets a tile's
+//! first layer as soon as it is recorded, and works on it while the rest are. Convolutions
+//! use shaders generated per layer shape (`neural_shader.rs`); deconvolution phases, pixel
+//! shuffle, nearest enlargement and sums use `shaders/neural_ops.wgsl`. The arithmetic is the
+//! CPU engine's, in 32-bit integers, so the bytes are the same. Blobs keep their windows as on
+//! the CPU (`reference::Tensor`), so the window bookkeeping is the CPU's own code.
 
 use super::neural_shader::{ops_shader, ConvTiling, OPS, OPS_GROUP};
 use super::neural_tensor::{adapter_has_tensor_cores, TENSOR_FEATURES};
@@ -128,6 +128,9 @@ pub(crate) struct NeuralGpu {
     staging: Mutex<Vec<wgpu::Buffer>>,
     /// While set, `run` only allocates buffers: no upload, dispatch or read-back.
     dry: std::sync::atomic::AtomicBool,
+    /// Tiles submitted and not yet read back: while none is, the device waits for the next
+    /// tile's first layers.
+    flights: std::sync::atomic::AtomicUsize,
 }
 
 pub(super) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE;
@@ -179,6 +182,7 @@ impl NeuralGpu {
             pool: Mutex::default(),
             staging: Mutex::default(),
             dry: Default::default(),
+            flights: Default::default(),
         })
     }
 
@@ -238,6 +242,7 @@ impl NeuralGpu {
         enc.copy_buffer_to_buffer(&converted, 0, &staging, 0, words);
         let enc = std::mem::replace(enc, self.dev.device.create_command_encoder(&Default::default()));
         let index = Some(self.dev.queue.submit([enc.finish()]));
+        self.flights.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(InFlight { index, staging, converted, bytes })
     }
 
@@ -277,19 +282,18 @@ impl NeuralGpu {
         let g = run.g;
         let mut last = g.last_uses();
         last[stop] = usize::MAX;
-        let mut convs = 0usize;
+        // An idle device starts on a tile's first layer while the rest are recorded (a
+        // network's recording takes tens of milliseconds on some drivers); a busy one has
+        // the previous tile to work on (and each submission holds host memory until done).
+        let mut early = from == 0 && self.flights.load(std::sync::atomic::Ordering::Relaxed) == 0;
         for (n, node) in g.nodes.iter().enumerate().skip(from) {
             if blobs[stop].is_some() {
                 break;
             }
             let out = self.record_node(enc, run, n, blobs)?;
-            if matches!(node.op, Op::Conv(_)) {
-                convs += 1;
-                // The device starts on the first layers while the rest are recorded (a
-                // network's recording takes tens of milliseconds on some drivers).
-                if from == 0 && convs.is_power_of_two() && convs <= 8 {
-                    self.flush(enc);
-                }
+            if early && matches!(node.op, Op::Conv(_)) {
+                self.flush(enc);
+                early = false;
             }
             for &i in &node.inputs {
                 if last[i] == n {
@@ -377,7 +381,10 @@ impl NeuralGpu {
         let InFlight { index, staging, converted, bytes } = f;
         self.recycle(converted);
         match index {
-            Some(index) => self.read_back(staging, index, (bytes as u64).div_ceil(4).max(4) * 4, bytes, take),
+            Some(index) => {
+                self.flights.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                self.read_back(staging, index, (bytes as u64).div_ceil(4).max(4) * 4, bytes, take)
+            }
             None => {
                 self.return_staging(staging);
                 Ok(())

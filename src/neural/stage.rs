@@ -232,13 +232,13 @@ impl Pass<'_> {
                 None => None,
             };
             let Some((flight, rect)) = std::mem::replace(&mut pending, started) else { continue };
-            if rect.0 == 0 && matches!(flight, Flight::Device(_)) {
-                // While the device works, the band's pages are mapped in (the band is
-                // resident once its first tile is placed anyway): placing then only copies.
-                let t = std::time::Instant::now();
-                self.pool.install(|| out.prefault_rows(rect.1..rect.1 + rect.3));
+            if matches!(flight, Flight::Device(_)) {
+                // While the device works, the tile's pages of the store are mapped in (they
+                // become resident when it is placed anyway): placing then only copies.
+                let (t, bpp) = (std::time::Instant::now(), layout.bytes_per_pixel());
+                self.pool.install(|| out.prefault(rect.1..rect.1 + rect.3, rect.0 * bpp..(rect.0 + rect.2) * bpp));
                 if tracing() {
-                    eprintln!("neural trace: band at row {} mapped in {:.3} s", rect.1, t.elapsed().as_secs_f64());
+                    eprintln!("neural trace: tile's rows mapped in {:.3} s", t.elapsed().as_secs_f64());
                 }
             }
             // The store's rows of the tile (full width): where its samples go.
