@@ -102,15 +102,19 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
 }
 
 /// Device bytes the GPU needs for a tile of `tile` input pixels: the live blobs (32-bit
-/// samples, buffers rounded up to 1 MiB), the weights and function tables, and the read-back of the tile's samples.
+/// samples, buffers rounded up to 1 MiB), the input window as uploaded (16-bit samples, widened
+/// into the input blob), the weights and function tables, and the read-back of the tile's
+/// samples.
 pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize) -> u64 {
     let (g, s) = (&model.graph, model.graph.scale as u64);
     let span = tile_window(model, (w, h), tile);
+    let (ww, wh) = span.input();
+    let uploaded = (ww * wh) as u64 * 3 * 2;
     let peak = split_values(g, span, super::tail::TAIL_BLOB_BYTES).1 * 4;
     // Buffers over 1 MiB are rounded up to whole MiB (for reuse).
     let blobs = peak + if peak > 1 << 20 { g.sizes.len() as u64 * (1 << 20) } else { 0 };
     let weights = g.macs_per_pixel * 4 * 2 + g.tables() * super::elementwise::TABLE_LEN as u64 * 4;
-    blobs + weights + (span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64
+    blobs + uploaded + weights + (span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64
 }
 
 /// What a network device can hold: its largest buffer (the smaller of the adapter's largest
