@@ -73,7 +73,7 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
     let (g, s) = (&model.graph, model.graph.scale as u64);
     // A tile never reads more than the image (plus its border).
     let span = tile_window(model, (w, h), tile);
-    let ((ww, wh), tile) = (span.input(), span.tile as u64);
+    let ((_, wh), tile) = (span.input(), span.tile as u64);
     let tensors = split_values(g, span, super::tail::TAIL_BLOB_BYTES).1 * 2;
     let panels = threads as u64 * super::kernels::panel_bytes(g);
     let weights = g.macs_per_pixel * 12 + (1 << 20) + g.tables() * super::elementwise::TABLE_LEN as u64 * 2;
@@ -97,7 +97,7 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
     };
     // A tile's samples before they are placed (two, while one is on a device), and the
     // staging copy of the input window on its way to a device (16-bit samples).
-    let samples = 2 * (tile * s).pow(2) * bpp + (ww * wh) as u64 * 3 * 2;
+    let samples = 2 * (tile * s).pow(2) * bpp + span.upload_bytes();
     tensors + panels + weights + band + rows + alpha + samples
 }
 
@@ -108,13 +108,11 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
 pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize) -> u64 {
     let (g, s) = (&model.graph, model.graph.scale as u64);
     let span = tile_window(model, (w, h), tile);
-    let (ww, wh) = span.input();
-    let uploaded = (ww * wh) as u64 * 3 * 2;
     let peak = split_values(g, span, super::tail::TAIL_BLOB_BYTES).1 * 4;
     // Buffers over 1 MiB are rounded up to whole MiB (for reuse).
     let blobs = peak + if peak > 1 << 20 { g.sizes.len() as u64 * (1 << 20) } else { 0 };
     let weights = g.macs_per_pixel * 4 * 2 + g.tables() * super::elementwise::TABLE_LEN as u64 * 4;
-    blobs + uploaded + weights + (span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64
+    blobs + span.upload_bytes() + weights + (span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64
 }
 
 /// What a network device can hold: its largest buffer (the smaller of the adapter's largest
@@ -281,6 +279,13 @@ impl Span {
     pub(crate) fn input(&self) -> (usize, usize) {
         let axis = |g: usize| (self.tile + 2 * self.reach).min(g);
         (axis(self.padded.0), axis(self.padded.1))
+    }
+
+    /// Bytes of the largest input window as it goes up to a device: three channels of 16-bit
+    /// samples (a staging copy on the host, a buffer on the device).
+    pub(crate) fn upload_bytes(&self) -> u64 {
+        let (w, h) = self.input();
+        (w * h) as u64 * 3 * 2
     }
 }
 

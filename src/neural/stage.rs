@@ -235,10 +235,10 @@ impl Pass<'_> {
             if matches!(flight, Flight::Device(_)) {
                 // While the device works, the tile's pages of the store are mapped in (they
                 // become resident when it is placed anyway): placing then only copies.
-                let (t, bpp) = (std::time::Instant::now(), layout.bytes_per_pixel());
+                let (t0, bpp) = (std::time::Instant::now(), layout.bytes_per_pixel());
                 self.pool.install(|| out.prefault(rect.1..rect.1 + rect.3, rect.0 * bpp..(rect.0 + rect.2) * bpp));
                 if tracing() {
-                    eprintln!("neural trace: tile's rows mapped in {:.3} s", t.elapsed().as_secs_f64());
+                    eprintln!("neural trace: tile's rows mapped in {:.3} s", t0.elapsed().as_secs_f64());
                 }
             }
             // The store's rows of the tile (full width): where its samples go.
