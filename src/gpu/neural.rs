@@ -38,6 +38,8 @@ pub(super) struct Run<'a> {
 /// A convolution layer's device state.
 pub(super) struct Layer {
     pub(super) pipeline: Arc<wgpu::ComputePipeline>,
+    /// The shader that splits the input for a tensor-core convolution (`neural_tensor.rs`).
+    pub(super) split: Option<Arc<wgpu::ComputePipeline>>,
     pub(super) weights: wgpu::Buffer,
     pub(super) params: wgpu::Buffer,
 }
@@ -53,7 +55,7 @@ impl NetDevice for NeuralGpu {
     /// The device's own limits. wgpu reports no total of its memory: without `--gpu-memory`
     /// the pass's total is not capped (only each buffer, by the adapter's limits).
     fn limits(&self, gpu_memory: Option<u64>) -> DeviceLimits {
-        DeviceLimits { max_buffer: self.largest_buffer(), memory: gpu_memory.unwrap_or(u64::MAX) }
+        DeviceLimits { max_buffer: self.largest_buffer(), memory: gpu_memory.unwrap_or(u64::MAX), split: self.tensor }
     }
 
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()> {
@@ -151,9 +153,9 @@ impl NeuralGpu {
         let name = adapter.get_info().name;
         let cap = cap.unwrap_or(u64::MAX);
         let binding = l.max_storage_buffer_binding_size.min(cap);
-        // The tensor cores only when `GIGASCALE_GPU_TENSOR=1` asks and the adapter has them:
-        // exact, but slower than the plain shaders so far (`neural_tensor.rs`).
-        let tensor = std::env::var("GIGASCALE_GPU_TENSOR").as_deref() == Ok("1") && adapter_has_tensor_cores(adapter);
+        // The tensor cores where the adapter has them (`neural_tensor.rs`: the same bytes,
+        // faster), unless `GIGASCALE_GPU_TENSOR=0` asks for the plain shaders.
+        let tensor = std::env::var("GIGASCALE_GPU_TENSOR").as_deref() != Ok("0") && adapter_has_tensor_cores(adapter);
         let extra = match tensor {
             true => TENSOR_FEATURES,
             false => wgpu::Features::empty(),

@@ -1,15 +1,20 @@
-//! Convolution layers on the device: the plain integer shaders of `neural_shader.rs`, or
-//! with `GIGASCALE_GPU_TENSOR=1` on an adapter that has them, the tensor-core shaders of
-//! `neural_tensor.rs` (same bytes). Pipelines are compiled once per layer shape; each
-//! layer's weights are uploaded once, in the layout its shader reads.
+//! Convolution layers on the device: on an adapter that has them (unless
+//! `GIGASCALE_GPU_TENSOR=0`), the tensor-core shaders of `neural_tensor.rs`, each after a small
+//! shader that splits its input into the halves the matrices read; otherwise the plain integer
+//! shaders of `neural_shader.rs` (the same bytes). Pipelines are compiled once per layer shape; each layer's
+//! weights are uploaded once, in the layout its shader reads.
 
 use super::neural::{pipeline, shape, window, Blob, Layer, NeuralGpu, STORAGE};
 use super::neural_shader::{conv_shader, weight_blocks};
-use super::neural_tensor::{self, tensor_conv_shader, tensor_weights};
+use super::neural_tensor::{self, split_bytes, split_geometry, split_shader, tensor_conv_shader, tensor_weights};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::reference::conv_window;
 use std::sync::Arc;
+
+/// The pipeline cache's key of a split shader (its third field is otherwise the output
+/// channels of a tensor-core shader, or 0 for a plain one).
+const SPLIT_KEY: usize = usize::MAX;
 
 impl NeuralGpu {
     /// Whether convolution `c` runs on the tensor cores.
@@ -17,7 +22,30 @@ impl NeuralGpu {
         self.tensor
             && c.dilation == 1
             && c.kernel <= neural_tensor::MAX_KERNEL
-            && neural_tensor::workgroup_bytes(c.cout, c.kernel) <= self.workgroup_storage
+            && neural_tensor::workgroup_bytes() <= self.workgroup_storage
+    }
+
+    /// The pipeline of `key`, compiled from `source` on first use.
+    fn compiled(
+        &self,
+        key: (usize, usize, usize),
+        source: impl FnOnce() -> String,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        let lock = || Error::Internal("neural GPU lock poisoned".into());
+        if let Some(p) = self.convs.lock().map_err(|_| lock())?.get(&key) {
+            return Ok(p.clone());
+        }
+        let scope = self.dev.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.dev.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("neural-conv"),
+            source: wgpu::ShaderSource::Wgsl(source().into()),
+        });
+        let p = Arc::new(pipeline(&self.dev.device, &module, "main"));
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("neural shader compilation failed on {}: {e}", self.name)));
+        }
+        self.convs.lock().map_err(|_| lock())?.insert(key, p.clone());
+        Ok(p)
     }
 
     pub(super) fn layer(&self, n: usize, dc: &crate::neural::exact::DeviceConv<'_>) -> Result<Arc<Layer>> {
@@ -27,26 +55,12 @@ impl NeuralGpu {
         }
         let c = &dc.conv;
         let tensor = self.on_tensor_cores(c);
-        let key = (c.cin, c.kernel, if tensor { c.cout } else { 0 });
-        let cached = self.convs.lock().map_err(|_| lock())?.get(&key).cloned();
-        let pipeline = match cached {
-            Some(p) => p,
-            None => {
-                let scope = self.dev.device.push_error_scope(wgpu::ErrorFilter::Validation);
-                let module = self.dev.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some("neural-conv"),
-                    source: wgpu::ShaderSource::Wgsl(match tensor {
-                        true => tensor_conv_shader(c.cin, c.cout, c.kernel).into(),
-                        false => conv_shader(c.cin, c.kernel, self.tiling).into(),
-                    }),
-                });
-                let p = Arc::new(pipeline(&self.dev.device, &module, "main"));
-                if let Some(e) = pollster::block_on(scope.pop()) {
-                    return Err(Error::Gpu(format!("neural shader compilation failed on {}: {e}", self.name)));
-                }
-                self.convs.lock().map_err(|_| lock())?.insert(key, p.clone());
-                p
-            }
+        let (pipeline, split) = match tensor {
+            true => (
+                self.compiled((c.cin, c.kernel, c.cout), || tensor_conv_shader(c.cin, c.cout, c.kernel))?,
+                Some(self.compiled((c.cin, c.kernel, SPLIT_KEY), || split_shader(c.cin, c.kernel))?),
+            ),
+            false => (self.compiled((c.cin, c.kernel, 0), || conv_shader(c.cin, c.kernel, self.tiling))?, None),
         };
         let kk = c.kernel * c.kernel;
         let blocks = match tensor {
@@ -55,6 +69,7 @@ impl NeuralGpu {
         };
         let layer = Arc::new(Layer {
             pipeline,
+            split,
             weights: self.words(&blocks, STORAGE),
             params: self.words(&dc.params, STORAGE),
         });
@@ -84,16 +99,28 @@ impl NeuralGpu {
         let uniform = self.words(&params, wgpu::BufferUsages::UNIFORM);
         let y = self.blob_buffer((out.c * out.h * out.w) as u64 * 4)?;
         let t = self.tiling;
-        let (px, oc) = match self.on_tensor_cores(pc) {
-            true => neural_tensor::block(pc.cout),
-            false => (t.group * t.px, t.oc),
+        let (px, oc) = match layer.split {
+            Some(_) => neural_tensor::block(pc.cout),
+            None => (t.group * t.px, t.oc),
         };
         let groups = (out.w.div_ceil(px) as u32, out.h as u32, pc.cout.div_ceil(oc) as u32);
         if out.w * out.h > 0 {
             if groups.1 > 65535 {
                 return Err(Error::Gpu(format!("a neural tile of {} rows is too tall for one dispatch", out.h)));
             }
-            self.dispatch(enc, &layer.pipeline, &[&uniform, &x.buf, &layer.weights, &layer.params, &y], groups);
+            match &layer.split {
+                Some(split) => {
+                    let (wp, rows, slices) = split_geometry(out.w, out.h, pc.cin, pc.kernel);
+                    let xs = self.blob_buffer(split_bytes(out.w, out.h, pc.cin, pc.kernel))?;
+                    let sg = ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32);
+                    self.dispatch(enc, split, &[&uniform, &x.buf, &xs], sg);
+                    self.dispatch(enc, &layer.pipeline, &[&uniform, &xs, &layer.weights, &layer.params, &y], groups);
+                    self.recycle(xs);
+                }
+                None => {
+                    self.dispatch(enc, &layer.pipeline, &[&uniform, &x.buf, &layer.weights, &layer.params, &y], groups)
+                }
+            }
         }
         let conv = Blob { shape: out, buf: y };
         if dc.phases == 1 {

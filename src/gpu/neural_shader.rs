@@ -64,9 +64,9 @@ pub(crate) fn ops_shader() -> String {
     format!("{COMMON}\n{}", include_str!("../../shaders/neural_ops.wgsl"))
 }
 
-/// What every convolution shader declares: its parameters, input, per-channel rounding terms
-/// and output (binding 2, the weights, is each shader's own), and the rounding of a sum.
-pub(super) const CONV_COMMON: &str = r#"
+/// A convolution's parameters (binding 0): input window, global size, padding, output window,
+/// dilation and output channels.
+pub(super) const CONV_PARAMS: &str = r#"
 struct Params {
     in_x0: i32, in_y0: i32, in_w: i32, in_h: i32,
     gw: i32, gh: i32, pad_x: i32, pad_y: i32,
@@ -74,7 +74,14 @@ struct Params {
     dil: i32, cout: i32, _a: i32, _b: i32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<i32>;
+"#;
+
+/// The input blob as the plain shaders read it (binding 1).
+const CONV_INPUT: &str = "@group(0) @binding(1) var<storage, read> x: array<i32>;\n";
+
+/// What every convolution shader declares after its input: per-channel rounding terms and
+/// output (binding 2, the weights, is each shader's own), and the rounding of a sum.
+pub(super) const CONV_FINISH: &str = r#"
 // Per output channel: bias, shift, slope, whether there is a slope.
 @group(0) @binding(3) var<storage, read> q: array<i32>;
 @group(0) @binding(4) var<storage, read_write> y: array<i32>;
@@ -108,7 +115,9 @@ pub(crate) fn conv_shader(cin: usize, k: usize, t: ConvTiling) -> String {
     let ConvTiling { px: PX, oc: OC, group: GROUP } = t;
     let mut s = String::with_capacity(16 << 10);
     s.push_str(COMMON);
-    s.push_str(CONV_COMMON);
+    s.push_str(CONV_PARAMS);
+    s.push_str(CONV_INPUT);
+    s.push_str(CONV_FINISH);
     s.push_str(HEADER);
     let _ = writeln!(s, "@compute @workgroup_size({GROUP})");
     s.push_str("fn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n");

@@ -12,18 +12,23 @@
 //! wrapping 32-bit arithmetic — the very sum the CPU's kernels wrap, so the bytes are the
 //! same as every other backend's.
 //!
-//! A workgroup is four subgroups of 32 invocations (the cooperative matrices' scope) and
-//! covers 64 pixels of one output row: for layers of up to 32 outputs each subgroup computes
-//! one 16-pixel block times two 16-channel blocks, otherwise two pixel blocks times two
-//! channel blocks (64 pixels, 64 channels). For each 16-channel slice of the input the
-//! workgroup stages the `k` input rows it reads (`64 + k - 1` columns each, already split) in
-//! workgroup memory; each invocation loads its share of the next slice while the current
-//! one is multiplied. The weights are read as matrices straight from their buffer
-//! (`[half][tap][input channel][output channel]`, cached by every workgroup alike).
+//! Before each such convolution a small shader (`split_shader`) writes its input window
+//! split: for each row and column the convolution reads and each 16-channel slice, the 16
+//! high halves and the 16 low halves as half floats (`[half][row][slice][column][channel]`,
+//! zero outside the image), so that a 16-pixel by 16-channel block of a tap is one matrix
+//! read straight from the buffer — no staging in workgroup memory, no barrier in the loop.
+//! A workgroup is four subgroups of 32 invocations (the cooperative matrices' scope); by
+//! default each subgroup computes four 16-pixel blocks of one row for one 16-channel block,
+//! so a workgroup covers 64 pixels by 64 channels (128 by 32 for layers of up to 32 outputs;
+//! `GIGASCALE_GPU_TENSOR_CUT=MBxNB` tries other cuts, the bytes never change). The weights are
+//! read as matrices straight from their buffer (`[half][tap][input channel][output channel]`,
+//! cached by every workgroup alike).
 //!
-//! Measured on an H200 (docs/benchmarks.md, 2026-12-03 (10)): exact — the CPU's bytes for
-//! every model tried — but 1.4-1.6x slower than the plain integer shaders
-//! (`neural_shader.rs`), so it runs only when `GIGASCALE_GPU_TENSOR=1` asks for it.
+//! Measured on an H200 (docs/benchmarks.md, 2026-12-04 (6)): the CPU's bytes for every model
+//! tried, and faster than the plain integer shaders (`neural_shader.rs`): realesrgan-x4plus's
+//! network 1.72 s against 2.31 s, animevideov3's 6 MP pass 0.34 s against 0.41 s. So it is the
+//! default where the adapter has the matrices; `GIGASCALE_GPU_TENSOR=0` asks for the plain
+//! shaders.
 
 use half::f16;
 use std::fmt::Write;
@@ -35,19 +40,51 @@ pub(crate) const FLUSH_TAPS: usize = 32;
 /// The largest kernel this path takes (one 16-channel slice's taps must fit one run).
 pub(crate) const MAX_KERNEL: usize = 5;
 
-/// Output pixels and output channels of one workgroup for a layer of `cout` outputs.
-pub(crate) fn block(cout: usize) -> (usize, usize) {
-    match cout > 32 {
-        true => (64, 64),
-        false => (64, 32),
+/// How a layer's work is cut: 16-pixel blocks and 16-channel blocks per subgroup, and output
+/// channels per workgroup (of four subgroups).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cut {
+    pub mb: usize,
+    pub nb: usize,
+    pub bn: usize,
+}
+
+impl Cut {
+    /// The cut for a layer of `cout` outputs: four pixel blocks of one channel block per
+    /// subgroup (what the H200 ran fastest), or `GIGASCALE_GPU_TENSOR_CUT=MBxNB` when it is
+    /// a valid cut (a benchmark knob; the bytes never change).
+    pub(crate) fn of(cout: usize) -> Cut {
+        let bn = if cout > 32 { 64 } else { 32 };
+        let env = std::env::var("GIGASCALE_GPU_TENSOR_CUT").ok();
+        let n: Vec<usize> = env.iter().flat_map(|v| v.split('x').filter_map(|t| t.parse().ok())).collect();
+        let asked = match n[..] {
+            [mb @ (1 | 2 | 4), nb @ (1 | 2 | 4)] if mb * nb <= 4 && bn >= 16 * nb && bn / (16 * nb) <= 4 => {
+                Some(Cut { mb, nb, bn })
+            }
+            _ => None,
+        };
+        asked.filter(|c| RUN.is_multiple_of(c.pixels())).unwrap_or(Cut { mb: 4, nb: 1, bn })
+    }
+
+    /// Output pixels of a workgroup.
+    pub(crate) fn pixels(&self) -> usize {
+        16 * self.mb * (4 / (self.bn / (16 * self.nb)))
     }
 }
 
-/// Bytes of workgroup memory the shader of a `k x k` layer with `cout` outputs needs.
-pub(crate) fn workgroup_bytes(cout: usize, k: usize) -> usize {
-    let run = block(cout).0 + k - 1;
-    k * run * 16 * 2 * 2 + 4096 * 4
+/// Output pixels and output channels of one workgroup for a layer of `cout` outputs.
+pub(crate) fn block(cout: usize) -> (usize, usize) {
+    let c = Cut::of(cout);
+    (c.pixels(), c.bn)
 }
+
+/// Bytes of workgroup memory the shader needs (the float accumulators on their way to the
+/// integer sums).
+pub(crate) fn workgroup_bytes() -> usize {
+    4096 * 4
+}
+
+pub(crate) use crate::neural::stage::{split_bytes, split_geometry, SPLIT_RUN as RUN};
 
 /// The device features these shaders need.
 pub(crate) const TENSOR_FEATURES: wgpu::Features =
@@ -102,6 +139,8 @@ pub(crate) fn tensor_weights(w: &[i32], cout: usize, cin: usize, kk: usize) -> V
 }
 
 const HEADER: &str = r#"
+// The input, split (`split_shader`): [high, low][row][16-channel slice][column][channel].
+@group(0) @binding(1) var<storage, read> xs: array<f16>;
 // [high, low][tap][input channel][output channel] halves.
 @group(0) @binding(2) var<storage, read> wt: array<f16>;
 "#;
@@ -114,55 +153,90 @@ const GROUP: usize = 128;
 /// A layer's shape as the generator needs it.
 struct Shape {
     k: usize,
-    cin: usize,
-    /// Input columns staged per kernel row.
-    run: usize,
-    /// 16-pixel blocks per subgroup (1 or 2); the subgroups cover `64 / (16·mb)` pixel spans.
+    /// 16-pixel blocks per subgroup.
     mb: usize,
+    /// 16-channel blocks per subgroup.
+    nb: usize,
     /// Output channels of a workgroup.
     bn: usize,
-    ci_pad: usize,
+    /// Output pixels of a workgroup.
+    wpx: usize,
+    /// 16-channel slices of the input.
+    slices: usize,
     co_pad: usize,
 }
 
 impl Shape {
     fn new(cin: usize, cout: usize, k: usize) -> Shape {
-        let (bm, bn) = block(cout);
-        let mb = if bn == 64 { 2 } else { 1 };
-        Shape { k, cin, run: bm + k - 1, mb, bn, ci_pad: padded(cin, 16), co_pad: padded(cout, bn) }
+        let c = Cut::of(cout);
+        let (mb, nb, bn) = (c.mb, c.nb, c.bn);
+        Shape { k, mb, nb, bn, wpx: c.pixels(), slices: cin.div_ceil(16), co_pad: padded(cout, bn) }
     }
 
     /// The subgroup's (pixel block, channel block) pairs.
     fn blocks(&self) -> Vec<(usize, usize)> {
-        (0..self.mb).flat_map(|m| [(m, 0), (m, 1)]).collect()
-    }
-
-    /// Samples staged per 16-channel slice, and how many each invocation loads.
-    fn staged(&self) -> (usize, usize) {
-        let n = self.k * self.run * 16;
-        (n, n.div_ceil(GROUP))
+        (0..self.mb).flat_map(|m| (0..self.nb).map(move |n| (m, n))).collect()
     }
 }
 
+/// The shader that splits a layer's input window into the halves the tensor-core shader
+/// reads as matrices: for each row and column of the padded output's reach and each
+/// 16-channel slice, `128·h + l` of the 16 samples (zero outside the image, outside the
+/// window and past the last channel), as half floats. One invocation per column, row and
+/// slice; the same parameters as the convolution.
+pub(crate) fn split_shader(cin: usize, k: usize) -> String {
+    let slices = cin.div_ceil(16);
+    let mut s = String::with_capacity(4 << 10);
+    s.push_str("enable f16;\n");
+    s.push_str(super::neural_shader::CONV_PARAMS);
+    s.push_str("@group(0) @binding(1) var<storage, read> x: array<i32>;\n");
+    s.push_str("@group(0) @binding(2) var<storage, read_write> xs: array<vec4<f16>>;\n");
+    s.push_str("@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n");
+    let _ = writeln!(
+        s,
+        "    let wp = (p.out_w + {}) / {RUN} * {RUN} + {};\n    let rows = p.out_h + {};",
+        RUN - 1,
+        k - 1,
+        k - 1
+    );
+    // Invocation `4·col + q` splits channels `4q..4q + 4` of the slice at column `col`: a
+    // subgroup's writes are contiguous.
+    s.push_str("    let col = i32(gid.x / 4u);\n    let q = i32(gid.x % 4u);\n    let r = i32(gid.y);\n    let sl = i32(gid.z);\n");
+    s.push_str("    if col >= wp { return; }\n");
+    s.push_str("    let gy = p.out_y0 - p.pad_y + r;\n    let gx = p.out_x0 - p.pad_x + col;\n");
+    s.push_str("    let inside = gy >= max(p.in_y0, 0) && gy < min(p.in_y0 + p.in_h, p.gh)\n");
+    s.push_str("        && gx >= max(p.in_x0, 0) && gx < min(p.in_x0 + p.in_w, p.gw);\n");
+    s.push_str("    let plane = p.in_w * p.in_h;\n    let at = (gy - p.in_y0) * p.in_w + gx - p.in_x0;\n");
+    for c in 0..4 {
+        let _ = writeln!(s, "    let c{c} = sl * 16 + q * 4 + {c};\n    var v{c} = 0;");
+        let _ = writeln!(s, "    if inside && c{c} < {cin} {{ v{c} = x[c{c} * plane + at]; }}");
+        let _ = writeln!(s, "    let l{c} = ((v{c} + 64) & 127) - 64;\n    let h{c} = (v{c} - l{c}) >> 7u;");
+    }
+    let _ =
+        writeln!(s, "    let o = ((r * {slices} + sl) * wp + col) * 4 + q;\n    let low = rows * {slices} * wp * 4;");
+    s.push_str("    xs[o] = vec4<f16>(f16(h0), f16(h1), f16(h2), f16(h3));\n");
+    s.push_str("    xs[low + o] = vec4<f16>(f16(l0), f16(l1), f16(l2), f16(l3));\n}\n");
+    s
+}
+
 /// The tensor-core convolution shader for `cin` input and `cout` output channels and a
-/// `k x k` kernel of dilation 1.
+/// `k x k` kernel of dilation 1; it reads the input as `split_shader` leaves it.
 pub(crate) fn tensor_conv_shader(cin: usize, cout: usize, k: usize) -> String {
     let sh = Shape::new(cin, cout, k);
     let mut s = String::with_capacity(48 << 10);
     s.push_str("enable f16;\nenable wgpu_cooperative_matrix;\n");
     s.push_str(super::neural_shader::COMMON);
-    s.push_str(super::neural_shader::CONV_COMMON);
+    s.push_str(super::neural_shader::CONV_PARAMS);
     s.push_str(HEADER);
-    let (staged, loads) = sh.staged();
-    let _ = writeln!(s, "var<workgroup> sh: array<f16, {staged}>;\nvar<workgroup> sl: array<f16, {staged}>;");
+    s.push_str(super::neural_shader::CONV_FINISH);
     let _ = writeln!(s, "var<workgroup> sc: array<f32, 4096>;\n@compute @workgroup_size({GROUP})");
     s.push_str("fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32,\n");
     s.push_str("        @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {\n");
-    let spans = 4 / sh.mb;
-    let _ = writeln!(s, "    let oy = i32(wg.y);\n    let px0 = i32(wg.x) * 64;\n    let ob = i32(wg.z);");
+    let spans = sh.wpx / (16 * sh.mb);
+    let _ = writeln!(s, "    let oy = i32(wg.y);\n    let px0 = i32(wg.x) * {};\n    let ob = i32(wg.z);", sh.wpx);
     let _ = writeln!(s, "    let sm = i32(sg) % {spans};\n    let sn = i32(sg) / {spans};");
-    s.push_str("    let plane = p.in_w * p.in_h;\n    let gx0 = p.out_x0 + px0 - p.pad_x;\n");
-    s.push_str("    let gy0 = p.out_y0 + oy - p.pad_y;\n");
+    let _ = writeln!(s, "    let wp = (p.out_w + {}) / {RUN} * {RUN} + {};", RUN - 1, k - 1);
+    let _ = writeln!(s, "    let low = (p.out_h + {}) * {} * wp * 16;", k - 1, sh.slices);
     for (m, n) in sh.blocks() {
         for j in 0..8 {
             let _ = writeln!(s, "    var a{m}{n}_{j}: i32 = 0;");
@@ -171,16 +245,8 @@ pub(crate) fn tensor_conv_shader(cin: usize, cout: usize, k: usize) -> String {
             let _ = writeln!(s, "    var {acc}{m}{n} = coop_mat16x16<f32, C>();");
         }
     }
-    for i in 0..loads {
-        let _ = writeln!(s, "    var v{i} = 0;");
-    }
-    load_slice(&mut s, &sh, "0", "    ");
     s.push_str("    var taps = 0;\n");
-    let _ = writeln!(s, "    for (var cc = 0; cc < {}; cc += 16) {{", sh.ci_pad);
-    store_slice(&mut s, &sh);
-    let _ = writeln!(s, "        if cc + 16 < {} {{", sh.ci_pad);
-    load_slice(&mut s, &sh, "cc + 16", "            ");
-    s.push_str("        }\n");
+    let _ = writeln!(s, "    for (var sl = 0; sl < {}; sl++) {{", sh.slices);
     for ky in 0..k {
         for kx in 0..k {
             multiply_tap(&mut s, ky, kx, &sh);
@@ -195,55 +261,20 @@ pub(crate) fn tensor_conv_shader(cin: usize, cout: usize, k: usize) -> String {
     s
 }
 
-/// Staged sample `e` (`t + 128·i`): channel `e / rows`, then kernel row and column.
-fn element(sh: &Shape, i: usize) -> (String, String, String) {
-    let rows = sh.k * sh.run;
-    let e = format!("(i32(t) + {})", i * GROUP);
-    (format!("{e} / {rows}"), format!("{e} % {rows}"), e)
-}
-
-/// Loads this invocation's samples of the 16-channel slice from `base` into `v0..`: zero
-/// outside the image and past the last channel. The loads are in flight while the previous
-/// slice's multiply-adds run.
-fn load_slice(s: &mut String, sh: &Shape, base: &str, ind: &str) {
-    let (n, loads) = sh.staged();
-    for i in 0..loads {
-        let (c, r, e) = element(sh, i);
-        let _ = writeln!(s, "{ind}{{\n{ind}    let ch = {base} + {c};\n{ind}    let r = {r};");
-        let _ = writeln!(s, "{ind}    let gy = gy0 + r / {};\n{ind}    let gx = gx0 + r % {};", sh.run, sh.run);
-        let _ = writeln!(s, "{ind}    v{i} = 0;");
-        let _ =
-            writeln!(s, "{ind}    if {e} < {n} && ch < {} && gy >= 0 && gy < p.gh && gx >= 0 && gx < p.gw {{", sh.cin);
-        let _ = writeln!(s, "{ind}        v{i} = x[ch * plane + (gy - p.in_y0) * p.in_w + gx - p.in_x0];");
-        let _ = writeln!(s, "{ind}    }}\n{ind}}}");
-    }
-}
-
-/// Writes the loaded samples to workgroup memory, split into high and low halves
-/// (`[kernel row][column][channel]`), between two barriers.
-fn store_slice(s: &mut String, sh: &Shape) {
-    let (n, loads) = sh.staged();
-    s.push_str("        workgroupBarrier();\n");
-    for i in 0..loads {
-        let (c, r, e) = element(sh, i);
-        let _ = writeln!(s, "        if {e} < {n} {{\n            let at = ({r}) * 16 + {c};");
-        let _ = writeln!(s, "            let lo = ((v{i} + 64) & 127) - 64;");
-        let _ = writeln!(
-            s,
-            "            sh[at] = f16(f32((v{i} - lo) >> 7u));\n            sl[at] = f16(f32(lo));\n        }}"
-        );
-    }
-    s.push_str("        workgroupBarrier();\n");
-}
-
-/// The multiply-adds of tap `(ky, kx)`: the subgroup's pixel blocks times its two channel
-/// blocks.
+/// The multiply-adds of tap `(ky, kx)` for slice `sl`: the subgroup's pixel blocks (read as
+/// matrices straight from the split input) times its two channel blocks.
 fn multiply_tap(s: &mut String, ky: usize, kx: usize, sh: &Shape) {
-    let Shape { k, run, mb, bn, ci_pad, co_pad, .. } = *sh;
+    let Shape { k, mb, nb, bn, slices, co_pad, .. } = *sh;
+    let ci_pad = slices * 16;
     let len = k * k * ci_pad * co_pad;
     s.push_str("        {\n");
-    let _ = writeln!(s, "        let w = ({} + cc) * {co_pad} + ob * {bn} + sn * 32;", (ky * k + kx) * ci_pad);
-    for n in 0..2 {
+    let _ = writeln!(
+        s,
+        "        let w = ({} + sl * 16) * {co_pad} + ob * {bn} + sn * {};",
+        (ky * k + kx) * ci_pad,
+        nb * 16
+    );
+    for n in 0..nb {
         let _ = writeln!(s, "        let bh{n} = coopLoadT<coop_mat16x16<f16, B>>(&wt[w + {}], {co_pad}u);", n * 16);
         let _ = writeln!(
             s,
@@ -251,10 +282,11 @@ fn multiply_tap(s: &mut String, ky: usize, kx: usize, sh: &Shape) {
             n * 16
         );
     }
+    let _ = writeln!(s, "        let a = ((oy + {ky}) * {slices} + sl) * wp + px0 + sm * {} + {kx};", mb * 16);
     for m in 0..mb {
-        let at = format!("({} + sm * {}) * 16", ky * run + m * 16 + kx, mb * 16);
-        let _ = writeln!(s, "        let ah{m} = coopLoadT<coop_mat16x16<f16, A>>(&sh[{at}], 16u);");
-        let _ = writeln!(s, "        let al{m} = coopLoadT<coop_mat16x16<f16, A>>(&sl[{at}], 16u);");
+        let at = format!("(a + {}) * 16", m * 16);
+        let _ = writeln!(s, "        let ah{m} = coopLoadT<coop_mat16x16<f16, A>>(&xs[{at}], 16u);");
+        let _ = writeln!(s, "        let al{m} = coopLoadT<coop_mat16x16<f16, A>>(&xs[low + {at}], 16u);");
     }
     for (m, n) in sh.blocks() {
         let _ = writeln!(s, "        hh{m}{n} = coopMultiplyAdd(ah{m}, bh{n}, hh{m}{n});");
@@ -291,7 +323,13 @@ fn write_out(s: &mut String, sh: &Shape) {
     for (m, n) in sh.blocks() {
         for j in 0..8 {
             let _ = writeln!(s, "    {{\n        let px = px0 + sm * {} + {} + i32(lane % 16u);", sh.mb * 16, m * 16);
-            let _ = writeln!(s, "        let c = ob * {} + sn * 32 + {} + i32(lane / 16u);", sh.bn, n * 16 + 2 * j);
+            let _ = writeln!(
+                s,
+                "        let c = ob * {} + sn * {} + {} + i32(lane / 16u);",
+                sh.bn,
+                sh.nb * 16,
+                n * 16 + 2 * j
+            );
             s.push_str("        if px < p.out_w && c < p.cout {\n");
             let _ =
                 writeln!(s, "            y[c * plane_out + row + px] = finish(c, a{m}{n}_{j});\n        }}\n    }}");
@@ -352,12 +390,19 @@ mod tests {
     #[test]
     fn the_shader_validates_with_naga() {
         for (cin, cout, k) in [(64, 32, 3), (3, 64, 3), (192, 64, 3), (64, 3, 1), (48, 12, 5)] {
-            let src = tensor_conv_shader(cin, cout, k);
-            let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
+            for src in [tensor_conv_shader(cin, cout, k), split_shader(cin, k)] {
+                validates(&src, cin, cout, k);
+            }
+        }
+    }
+
+    fn validates(src: &str, cin: usize, cout: usize, k: usize) {
+        {
+            let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(src)));
             use naga::valid::Capabilities as C;
             let caps = C::SHADER_FLOAT16 | C::COOPERATIVE_MATRIX | C::SUBGROUP;
             let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
-            let info = v.validate(&module).unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
+            let info = v.validate(&module).unwrap_or_else(|e| panic!("{}", e.emit_to_string(src)));
             let spv = naga::back::spv::write_vec(&module, &info, &Default::default(), None);
             assert!(spv.is_ok_and(|words| words.len() > 1000), "no SPIR-V for {cin} {cout} {k}");
         }

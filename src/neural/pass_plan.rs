@@ -105,14 +105,65 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
 /// samples, buffers rounded up to 1 MiB), the input window as uploaded (16-bit samples, widened
 /// into the input blob), the weights and function tables, and the read-back of the tile's
 /// samples.
-pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize) -> u64 {
+/// With `split` (the tensor-core convolutions), also the largest convolution input as they read
+/// it ([`split_input_bytes`]), one at a time.
+pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize, split: bool) -> u64 {
     let (g, s) = (&model.graph, model.graph.scale as u64);
     let span = tile_window(model, (w, h), tile);
     let peak = split_values(g, span, super::tail::TAIL_BLOB_BYTES).1 * 4;
     // Buffers over 1 MiB are rounded up to whole MiB (for reuse).
     let blobs = peak + if peak > 1 << 20 { g.sizes.len() as u64 * (1 << 20) } else { 0 };
     let weights = g.macs_per_pixel * 4 * 2 + g.tables() * super::elementwise::TABLE_LEN as u64 * 4;
-    blobs + span.upload_bytes() + weights + (span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64
+    let split =
+        if split { split_input_bytes(g, span, super::tail::TAIL_BLOB_BYTES).next_multiple_of(1 << 20) } else { 0 };
+    blobs + span.upload_bytes() + weights + split + (span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64
+}
+
+/// Columns of a split convolution input (the tensor-core shaders') are whole runs of this many
+/// (a workgroup's pixels divide it), plus the kernel's reach.
+pub(crate) const SPLIT_RUN: usize = 128;
+
+/// The split input of a `k x k` convolution over `cin` channels whose output window is
+/// `out_w x out_h`: columns per row, rows (the output's plus the kernel's reach), and
+/// 16-channel slices.
+pub(crate) fn split_geometry(out_w: usize, out_h: usize, cin: usize, k: usize) -> (usize, usize, usize) {
+    (out_w.div_ceil(SPLIT_RUN) * SPLIT_RUN + k - 1, out_h + k - 1, cin.div_ceil(16))
+}
+
+/// Bytes of that split input: a high and a low half float per sample.
+pub(crate) fn split_bytes(out_w: usize, out_h: usize, cin: usize, k: usize) -> u64 {
+    let (wp, rows, slices) = split_geometry(out_w, out_h, cin, k);
+    (wp * rows * slices * 16 * 2 * 2) as u64
+}
+
+/// Bytes of the largest convolution input as the tensor-core shaders read it
+/// ([`split_bytes`]; an output window is at most its input's, so `+ SPLIT_RUN + 4` columns and
+/// `+ 8` rows bound it for kernels up to 5 and deconvolutions' phases): the trunk's
+/// convolutions over the tile, the tail's over one strip (cut for a largest tail blob of `cap`
+/// bytes, as [`split_values`]).
+pub(crate) fn split_input_bytes(g: &Graph, span: Span, cap: u64) -> u64 {
+    let run = SPLIT_RUN as u64 + 4;
+    let bytes = |c: usize, (w, h): (u64, u64)| 4 * c.div_ceil(16) as u64 * 16 * (w + run) * (h + 8);
+    let tail = g.tail_cut().map(|t| {
+        let (w, h) = g.blob_axes(t.cut, span);
+        let rows = g.strip_rows(&t, (w as usize, h as usize), cap);
+        (t, w, (rows + 2 * t.reach) as u64)
+    });
+    let convs = g.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Conv(_)));
+    convs
+        .map(|(i, n)| {
+            let b = n.inputs[0];
+            let (c, num, den) = g.sizes[b];
+            match &tail {
+                Some((t, w, rows)) if i >= t.first => {
+                    let side = |len: u64| (len * num as u64).div_ceil(den as u64);
+                    bytes(c, (side(*w), side(*rows)))
+                }
+                _ => bytes(c, g.blob_axes(b, span)),
+            }
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// What a network device can hold: its largest buffer (the smaller of the adapter's largest
@@ -121,24 +172,27 @@ pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, ti
 pub(crate) struct DeviceLimits {
     pub max_buffer: u64,
     pub memory: u64,
+    /// Whether convolutions read their inputs split into halves (the tensor-core shaders).
+    pub split: bool,
 }
 
 /// The largest single device buffer a tile of `tile` input pixels needs: its largest blob
 /// (32-bit samples, pooled buffers rounded up to 1 MiB; a tail's strips cut for the smaller of
-/// `max_buffer` and [`TAIL_BLOB_BYTES`](super::tail::TAIL_BLOB_BYTES)) or the read-back of its
-/// samples.
+/// `max_buffer` and [`TAIL_BLOB_BYTES`](super::tail::TAIL_BLOB_BYTES)), with `split` the largest
+/// split convolution input, or the read-back of its samples.
 pub(crate) fn device_largest_buffer(
     model: &Model,
     (w, h): (u32, u32),
     layout: Layout,
     tile: usize,
-    max_buffer: u64,
+    (max_buffer, split): (u64, bool),
 ) -> u64 {
     let (g, s) = (&model.graph, model.graph.scale as u64);
     let span = tile_window(model, (w, h), tile);
     let cap = max_buffer.min(super::tail::TAIL_BLOB_BYTES);
     let blob = (split_values(g, span, cap).0 * 4).next_multiple_of(1 << 20);
-    blob.max((span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64)
+    let split = if split { split_input_bytes(g, span, cap).next_multiple_of(1 << 20) } else { 0 };
+    blob.max(split).max((span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64)
 }
 
 /// The values of a tile's largest blob, and of the blobs it holds at once, on the host or a
@@ -215,20 +269,21 @@ pub(crate) fn fit_device(
     limits: DeviceLimits,
 ) -> Result<PassPlan> {
     let fits = |t: usize| {
-        device_largest_buffer(model, size, layout, t, limits.max_buffer) <= limits.max_buffer
-            && device_bytes(model, size, layout, t) <= limits.memory
+        device_largest_buffer(model, size, layout, t, (limits.max_buffer, limits.split)) <= limits.max_buffer
+            && device_bytes(model, size, layout, t, limits.split) <= limits.memory
     };
     if let Some(tile) = TILES.into_iter().filter(|&t| t <= plan.tile).find(|&t| fits(t)) {
         return Ok(PassPlan { tile, ..plan });
     }
     let what = |of: &str| format!("{of} of the {} model's pass on the GPU (tiles of 16 px)", model.name);
-    let largest = device_largest_buffer(model, size, layout, 16, limits.max_buffer);
+    let largest = device_largest_buffer(model, size, layout, 16, (limits.max_buffer, limits.split));
     if largest > limits.max_buffer {
         let hint = Some("the adapter's largest buffer or binding; use --backend cpu".into());
         return Err(Error::limit(what("the largest buffer"), largest, limits.max_buffer, hint));
     }
     let hint = Some("raise --gpu-memory, or use --backend cpu".into());
-    Err(Error::limit(what("the device memory"), device_bytes(model, size, layout, 16), limits.memory, hint))
+    let least = device_bytes(model, size, layout, 16, limits.split);
+    Err(Error::limit(what("the device memory"), least, limits.memory, hint))
 }
 
 /// The largest tile whose pass fits in `max_memory` (less the allocator's slack) and on the
@@ -244,13 +299,13 @@ pub(crate) fn plan_pass(
     let budget = max_memory.saturating_sub(crate::budget::SLACK);
     for tile in TILES {
         let bytes = pass_bytes(model, size, layout, tile, threads);
-        if bytes <= budget && device_budget.is_none_or(|d| device_bytes(model, size, layout, tile) <= d) {
+        if bytes <= budget && device_budget.is_none_or(|d| device_bytes(model, size, layout, tile, false) <= d) {
             return Ok(PassPlan { tile, bytes });
         }
     }
     let what = |on: &str| format!("the {} model's pass{on} (tiles of 16 px, {threads} threads)", model.name);
-    if let Some(d) = device_budget.filter(|&d| device_bytes(model, size, layout, 16) > d) {
-        let least = device_bytes(model, size, layout, 16);
+    if let Some(d) = device_budget.filter(|&d| device_bytes(model, size, layout, 16, false) > d) {
+        let least = device_bytes(model, size, layout, 16, false);
         let hint = format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size(least));
         return Err(Error::limit(what(" on the GPU"), least, d, Some(hint)));
     }
@@ -357,5 +412,47 @@ impl Graph {
             live -= node.inputs.iter().filter(|&&b| last[b] == n).map(|&b| size(b)).sum::<u64>();
         }
         peak
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::neural::reference::{self, conv_window, Float};
+
+    /// The planned bytes of the largest split convolution input cover every convolution's
+    /// split input as the devices make it (`Exact::device_conv`: a deconvolution's phase
+    /// convolution), on real tile windows of both built-in models (the photo model's
+    /// deconvolution, the anime model's padded convolutions), interior and at the corner.
+    #[test]
+    fn split_inputs_fit_their_planned_bytes() {
+        for name in ["photo", "anime"] {
+            let m = Model::builtin(name).unwrap();
+            let ex = m.exact().unwrap();
+            for (size, tile) in [((400, 300), 16), ((400, 300), 48), ((90, 70), 2048)] {
+                let span = tile_window(&m, size, tile);
+                let planned = split_input_bytes(&m.graph, span, super::super::tail::TAIL_BLOB_BYTES);
+                let shape = largest_window(&m, (size.0 as usize, size.1 as usize), tile);
+                let (c, h, w, x0, y0, gw, gh) = (shape.c, shape.h, shape.w, shape.x0, shape.y0, shape.gw, shape.gh);
+                let input = Tensor { c, h, w, x0, y0, gw, gh, data: vec![0.0f32; c * w * h] };
+                // Each blob's window, without its values.
+                let mut seen: Vec<Option<Tensor<i16>>> = vec![None; m.graph.blobs];
+                let mut record = |b: usize, t: &Tensor<f32>| {
+                    let (c, h, w, x0, y0, gw, gh) = (t.c, t.h, t.w, t.x0, t.y0, t.gw, t.gh);
+                    seen[b] = Some(Tensor { c, h, w, x0, y0, gw, gh, data: Vec::new() });
+                };
+                reference::run_until(&m.graph, &Float, input, &Default::default(), m.graph.output, &mut record)
+                    .unwrap();
+                let mut most = 0;
+                for (n, node) in m.graph.nodes.iter().enumerate() {
+                    let Op::Conv(c) = &node.op else { continue };
+                    let dc = ex.device_conv(n, c).expect("a device form");
+                    let x = seen[node.inputs[0]].as_ref().expect("input made");
+                    let [(_, ow, _), (_, oh, _)] = conv_window(&dc.conv, x);
+                    most = most.max(split_bytes(ow, oh, dc.conv.cin, dc.conv.kernel));
+                }
+                assert!(most > 0 && most <= planned, "{name} {size:?} tile {tile}: {most} > {planned}");
+            }
+        }
     }
 }

@@ -16,6 +16,8 @@
 use super::exact::Exact;
 use super::graph::Graph;
 pub(crate) use super::pass_plan::{fit_device, largest_window, plan_pass, recompute_warning, DeviceLimits, PassPlan};
+#[cfg_attr(not(feature = "gpu"), allow(unused_imports))]
+pub(crate) use super::pass_plan::{split_bytes, split_geometry, SPLIT_RUN};
 use super::reference;
 use super::reference::Tensor;
 use super::Model;
@@ -449,7 +451,7 @@ mod tests {
     fn device_memory_decides_the_tile_when_it_is_smaller() {
         let m = Model::builtin("photo").unwrap();
         let rgb = Layout::new(Channels::Rgb, Depth::U8);
-        let bytes: Vec<u64> = [16, 32, 64].map(|t| device_bytes(&m, (400, 300), rgb, t)).to_vec();
+        let bytes: Vec<u64> = [16, 32, 64].map(|t| device_bytes(&m, (400, 300), rgb, t, false)).to_vec();
         eprintln!("{bytes:?}");
         assert!(bytes[0] < bytes[1] && bytes[1] < bytes[2]);
         let plan = |d| plan_pass(&m, (400, 300), rgb, 2, (1 << 30, Some(d)));
