@@ -5,9 +5,9 @@
 //! 2^24, so the 16-bit activations and 14-bit weights are split into 8-bit halves,
 //! `a = 128·ah + al` and `w = 128·wh + wl` (`al`, `wl` in `[-64, 63]`; `ah` in `[-256, 256]`,
 //! `wh` in `[-64, 64]`). Three accumulators per 16x16 output block hold `Σ ah·wh`,
-//! `Σ (ah·wl + al·wh)` and `Σ al·wl`; every product is at most 2^14 in magnitude, so a run of
-//! [`FLUSH_TAPS`] taps of 16 channels (512 products per sum, 1024 in the middle one) stays
-//! within 2^24, where single floats add integers without rounding. At the end of each run the
+//! `Σ (ah·wl + al·wh)` and `Σ al·wl`; `|ah·wh|` and `|ah·wl|` are at most 2^14, `|al·wh|` and
+//! `|al·wl|` at most 2^12, so a run of [`FLUSH_TAPS`] taps of 16 channels (816 terms per sum)
+//! stays within 2^24, where single floats add integers without rounding. At the end of each run the
 //! accumulators are converted to integers and folded into `a·w = 2^14·HH + 2^7·X + LL` in
 //! wrapping 32-bit arithmetic — the very sum the CPU's kernels wrap, so the bytes are the
 //! same as every other backend's.
@@ -34,9 +34,9 @@ use half::f16;
 use std::fmt::Write;
 
 /// Taps (each 16 input channels) summed in single floats before they are folded into the
-/// integer sums: `32 · 16 = 512` products of at most 2^14, so at most 2^23 (2^24 for the
-/// middle accumulator, which sums two products per tap).
-pub(crate) const FLUSH_TAPS: usize = 32;
+/// integer sums: `51 · 16 = 816` terms, each at most `2^14` (`ah·wh`) or `2^14 + 2^12` (the
+/// middle accumulator's `ah·wl + al·wh`): at most 16 711 680, under 2^24 = 16 777 216.
+pub(crate) const FLUSH_TAPS: usize = 51;
 /// The largest kernel this path takes (one 16-channel slice's taps must fit one run).
 pub(crate) const MAX_KERNEL: usize = 5;
 
@@ -353,8 +353,19 @@ mod tests {
         for w in [-8191, -8128, 8127, 8191] {
             assert!(split(w).0.abs() <= 64);
         }
+        // The largest halves over every activation and weight, so the largest terms of each
+        // kind: a run of FLUSH_TAPS taps of 16 channels stays within 2^24.
+        let most = |range: std::ops::RangeInclusive<i32>| {
+            range.map(split).fold((0, 0), |(h, l), (hi, lo)| (hi.abs().max(h), lo.abs().max(l)))
+        };
+        let ((ah, al), (wh, wl)) = (most(-32767..=32767), most(-8191..=8191));
+        assert_eq!((ah, al, wh, wl), (256, 64, 64, 64));
+        let runs = (FLUSH_TAPS * 16) as i64;
+        for term in [ah * wh, ah * wl + al * wh, al * wl] {
+            assert!(runs * term as i64 <= 1 << 24, "{term}");
+        }
         let (a, w): (Vec<i32>, Vec<i32>) =
-            (0..512).map(|i| ((i * 7919) % 65535 - 32767, (i * 104729) % 16383 - 8191)).unzip();
+            (0..runs as i32).map(|i| ((i * 7919) % 65535 - 32767, (i * 104729) % 16383 - 8191)).unzip();
         let mut sums = [0i64; 3];
         for (&a, &w) in a.iter().zip(&w) {
             let ((ah, al), (wh, wl)) = (split(a), split(w));
