@@ -21,7 +21,7 @@
 //! default each subgroup computes four 16-pixel blocks of one row for one 16-channel block,
 //! so a workgroup covers 64 pixels by 64 channels (128 by 32 for layers of up to 32 outputs;
 //! `GIGASCALE_GPU_TENSOR_CUT=MBxNB` tries other cuts, the bytes never change). The weights are
-//! read as matrices straight from their buffer (`[half][tap][input channel][output channel]`,
+//! read as matrices straight from their buffer (`[half][tap][input slice][output block][16][16]`,
 //! cached by every workgroup alike).
 //!
 //! Measured on an H200 (docs/benchmarks.md, 2026-12-04 (6)): the CPU's bytes for every model
@@ -120,7 +120,8 @@ pub(crate) fn padded(c: usize, to: usize) -> usize {
 }
 
 /// The weights (`[out][in][tap]`) as the shader reads them: the high halves, then the low
-/// halves, each `[tap][cin padded to 16][cout padded to 32]` half floats, packed two to a word.
+/// halves, each `[tap][16-channel input slice][16-channel output block][16][16]` half floats
+/// (every matrix a shader reads is 512 contiguous bytes), packed two to a word.
 pub(crate) fn tensor_weights(w: &[i32], cout: usize, cin: usize, kk: usize) -> Vec<i32> {
     let (ci_pad, co_pad) = (padded(cin, 16), padded(cout, block(cout).1));
     let len = kk * ci_pad * co_pad;
@@ -129,7 +130,7 @@ pub(crate) fn tensor_weights(w: &[i32], cout: usize, cin: usize, kk: usize) -> V
         for ci in 0..cin {
             for t in 0..kk {
                 let (hi, lo) = split(w[(o * cin + ci) * kk + t]);
-                let at = (t * ci_pad + ci) * co_pad + o;
+                let at = ((t * ci_pad / 16 + ci / 16) * (co_pad / 16) + o / 16) * 256 + ci % 16 * 16 + o % 16;
                 halves[at] = f16::from_f32(hi as f32);
                 halves[len + at] = f16::from_f32(lo as f32);
             }
@@ -141,7 +142,7 @@ pub(crate) fn tensor_weights(w: &[i32], cout: usize, cin: usize, kk: usize) -> V
 const HEADER: &str = r#"
 // The input, split (`split_shader`): [high, low][row][16-channel slice][column][channel].
 @group(0) @binding(1) var<storage, read> xs: array<f16>;
-// [high, low][tap][input channel][output channel] halves.
+// [high, low][tap][input slice][output block][16][16] halves.
 @group(0) @binding(2) var<storage, read> wt: array<f16>;
 "#;
 
@@ -268,19 +269,17 @@ fn multiply_tap(s: &mut String, ky: usize, kx: usize, sh: &Shape) {
     let ci_pad = slices * 16;
     let len = k * k * ci_pad * co_pad;
     s.push_str("        {\n");
+    // The first 16x16 block of the subgroup's channels at this tap and slice.
+    let blocks = co_pad / 16;
     let _ = writeln!(
         s,
-        "        let w = ({} + sl * 16) * {co_pad} + ob * {bn} + sn * {};",
-        (ky * k + kx) * ci_pad,
-        nb * 16
+        "        let w = (({} + sl) * {blocks} + ob * {} + sn * {nb}) * 256;",
+        (ky * k + kx) * slices,
+        bn / 16
     );
     for n in 0..nb {
-        let _ = writeln!(s, "        let bh{n} = coopLoadT<coop_mat16x16<f16, B>>(&wt[w + {}], {co_pad}u);", n * 16);
-        let _ = writeln!(
-            s,
-            "        let bl{n} = coopLoadT<coop_mat16x16<f16, B>>(&wt[{len} + w + {}], {co_pad}u);",
-            n * 16
-        );
+        let _ = writeln!(s, "        let bh{n} = coopLoadT<coop_mat16x16<f16, B>>(&wt[w + {}], 16u);", n * 256);
+        let _ = writeln!(s, "        let bl{n} = coopLoadT<coop_mat16x16<f16, B>>(&wt[{len} + w + {}], 16u);", n * 256);
     }
     let _ = writeln!(s, "        let a = ((oy + {ky}) * {slices} + sl) * wp + px0 + sm * {} + {kx};", mb * 16);
     for m in 0..mb {
@@ -395,7 +394,16 @@ mod tests {
         // Output 1, input 0 is w[3] = 8191 = 128·64 - 1.
         assert_eq!((halves[1], halves[len + 1]), (64.0, -1.0));
         // Output 0, input 2 is w[2] = 64 = 128·1 - 64.
-        assert_eq!((halves[2 * 32], halves[len + 2 * 32]), (1.0, -64.0));
+        assert_eq!((halves[2 * 16], halves[len + 2 * 16]), (1.0, -64.0));
+        // 20 outputs, 17 inputs, 2 taps: output 18, input 16, tap 1 is in the second tap's
+        // second input slice, second output block, row 0, column 2.
+        let mut w = vec![0; 20 * 17 * 2];
+        w[(18 * 17 + 16) * 2 + 1] = 129;
+        let words = tensor_weights(&w, 20, 17, 2);
+        let at = ((2 + 1) * 2 + 1) * 256 + 2;
+        let half = |i: usize| f16::from_bits((words[i / 2] as u32 >> (16 * (i % 2))) as u16).to_f32();
+        let len = 2 * 32 * 32;
+        assert_eq!((half(at), half(len + at)), (1.0, 1.0));
     }
 
     #[test]
