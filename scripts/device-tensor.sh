@@ -27,7 +27,7 @@ im.crop((700, 1300, 900, 1450)).save('/tmp/crop200.png')
 im.crop((900, 1500, 997, 1561)).save('/tmp/crop97.png')"
 up() {  # output, input, then arguments; prints the device and the seconds
   rm -f "$1"; timeout 300 $bin upscale "$2" "$1" --overwrite --progress json "${@:3}" 2>/tmp/err >/dev/null
-  echo "rc=$? $(grep -o '"device":"[^"]*"' /tmp/err | head -1) $(grep -o '"tiles":[0-9]*' /tmp/err | head -1) $(grep '"event":"done"' /tmp/err | grep -o '"seconds":[0-9.]*\|"neural_network_s":[0-9.]*\|"neural_s":[0-9.]*' | tr '\n' ' ')"
+  echo "rc=$? $(grep -o '"device":"[^"]*"' /tmp/err | head -1) $(grep -o '"tiles":[0-9]*' /tmp/err | head -1) $(grep '"event":"done"' /tmp/err | grep -o '"seconds":[0-9.]*\|"neural_network_s":[0-9.]*\|"neural_setup_s":[0-9.]*\|"neural_s":[0-9.]*' | tr '\n' ' ')"
 }
 if [[ -z ${SKIP_CHECK:-} ]]; then
   for model in realesrgan-x4plus realesr-animevideov3-x4; do
@@ -65,5 +65,6 @@ for i in $(seq "$reps"); do
     echo "x4plus 1000x1000 $mode run $i: $(up /tmp/o.tif /tmp/crop1000.png --model $m/realesrgan-x4plus.param --scale 4 --backend gpu)" | tee -a "$out/runs.txt"
     echo "animevideov3-x4 2000x3000 $mode run $i: $(up /tmp/o.tif bench/photo-2000x3000.jpg --model $m/realesr-animevideov3-x4.param --scale 4 --backend gpu)" | tee -a "$out/runs.txt"
     echo "anime x15 zstd $mode run $i: $(up /tmp/o.tif bench/photo-2000x3000.jpg --model anime --scale 15 --compression zstd --backend gpu)" | tee -a "$out/runs.txt"
+    echo "anime x15 zstd auto ($mode) run $i: $(up /tmp/o.tif bench/photo-2000x3000.jpg --model anime --scale 15 --compression zstd)" | tee -a "$out/runs.txt"
   done
 done

@@ -126,11 +126,13 @@ pub(crate) const SPLIT_RUN: usize = 128;
 /// The split input of a `k x k` convolution over `cin` channels whose output window is
 /// `out_w x out_h`: columns per row, rows (the output's plus the kernel's reach), and
 /// 16-channel slices.
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 pub(crate) fn split_geometry(out_w: usize, out_h: usize, cin: usize, k: usize) -> (usize, usize, usize) {
     (out_w.div_ceil(SPLIT_RUN) * SPLIT_RUN + k - 1, out_h + k - 1, cin.div_ceil(16))
 }
 
 /// Bytes of that split input: a high and a low half float per sample.
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 pub(crate) fn split_bytes(out_w: usize, out_h: usize, cin: usize, k: usize) -> u64 {
     let (wp, rows, slices) = split_geometry(out_w, out_h, cin, k);
     (wp * rows * slices * 16 * 2 * 2) as u64
@@ -314,6 +316,25 @@ pub(crate) fn plan_pass(
     Err(Error::limit(what(""), least, max_memory, Some(hint)))
 }
 
+/// `plan` for a device that holds `reserve` bytes of host memory the plan does not count (the
+/// driver's, for the tensor-core pipelines): the tile planned for `max_memory − reserve` where
+/// that is smaller, else `plan` (a budget too small for any tile keeps it: the refusal is
+/// `plan_pass`'s).
+pub(crate) fn leave_to_driver(
+    model: &Model,
+    size: (u32, u32),
+    layout: Layout,
+    threads: usize,
+    (max_memory, device_budget): (u64, Option<u64>),
+    (plan, reserve): (PassPlan, u64),
+) -> PassPlan {
+    let budgets = (max_memory.saturating_sub(reserve), device_budget);
+    match plan_pass(model, size, layout, threads, budgets) {
+        Ok(smaller) if smaller.tile < plan.tile => smaller,
+        _ => plan,
+    }
+}
+
 /// The input windows of a pass's tiles, per axis: the tile (input pixels), how far a window
 /// reaches past it on each side, the image's border (padded convolutions keep a window's edge
 /// where it meets the padded image's, so a window at the edge shrinks on one side only, and
@@ -454,5 +475,22 @@ mod tests {
                 assert!(most > 0 && most <= planned, "{name} {size:?} tile {tile}: {most} > {planned}");
             }
         }
+    }
+
+    /// A reserve for the driver shrinks a tile the budget decides, and the smaller tile's
+    /// bytes and the reserve fit the budget together; a budget no tile fits keeps the plan.
+    #[test]
+    fn a_reserve_for_the_driver_shrinks_a_budget_decided_tile() {
+        let m = Model::builtin("photo").unwrap();
+        let rgb = Layout::new(Channels::Rgb, crate::pixel::Depth::U8);
+        let (size, threads) = ((400, 300), 2);
+        let budget = pass_bytes(&m, size, rgb, 64, threads) + crate::budget::SLACK;
+        let plan = plan_pass(&m, size, rgb, threads, (budget, None)).unwrap();
+        assert_eq!(plan.tile, 64);
+        let reserve = 1 << 20;
+        let left = leave_to_driver(&m, size, rgb, threads, (budget, None), (plan, reserve));
+        assert!(left.tile < 64, "{left:?}");
+        assert!(left.bytes + reserve + crate::budget::SLACK <= budget);
+        assert_eq!(leave_to_driver(&m, size, rgb, threads, (budget, None), (plan, budget)), plan);
     }
 }

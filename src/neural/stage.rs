@@ -15,7 +15,9 @@
 
 use super::exact::Exact;
 use super::graph::Graph;
-pub(crate) use super::pass_plan::{fit_device, largest_window, plan_pass, recompute_warning, DeviceLimits, PassPlan};
+pub(crate) use super::pass_plan::{
+    fit_device, largest_window, leave_to_driver, plan_pass, recompute_warning, DeviceLimits, PassPlan,
+};
 
 /// Host memory a device running the tensor-core convolutions holds beyond the plain shaders'
 /// (its driver's; measured as peak RSS on an H200), which a pass on it leaves unplanned.
