@@ -66,7 +66,6 @@ impl NetDevice for NeuralGpu {
                 self.layer(n, &dc)?;
             }
         }
-        super::setup::release_free_heap();
         // A dry run over the largest window fills the buffer pool (allocating large device
         // buffers takes a while) without computing anything.
         self.dry.store(true, std::sync::atomic::Ordering::Relaxed);

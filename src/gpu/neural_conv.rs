@@ -1,8 +1,8 @@
 //! Convolution layers on the device: on an adapter that has them (unless
 //! `GIGASCALE_GPU_TENSOR=0`), the tensor-core shaders of `neural_tensor.rs`, each after a small
 //! shader that splits its input into the halves the matrices read; otherwise the plain integer
-//! shaders of `neural_shader.rs` (the same bytes). Pipelines are compiled once per layer shape; each layer's
-//! weights are uploaded once, in the layout its shader reads.
+//! shaders of `neural_shader.rs` (the same bytes). Pipelines are compiled once per layer
+//! shape; each layer's weights are uploaded once, in the layout its shader reads.
 
 use super::neural::{pipeline, shape, window, Blob, Layer, NeuralGpu, STORAGE};
 use super::neural_shader::{conv_shader, weight_blocks};
@@ -105,7 +105,8 @@ impl NeuralGpu {
         };
         let groups = (out.w.div_ceil(px) as u32, out.h as u32, pc.cout.div_ceil(oc) as u32);
         if out.w * out.h > 0 {
-            if groups.1 > 65535 {
+            // The split shader's rows are the output's plus the kernel's reach.
+            if groups.1 + pc.kernel as u32 > 65536 {
                 return Err(Error::Gpu(format!("a neural tile of {} rows is too tall for one dispatch", out.h)));
             }
             match &layer.split {

@@ -26,7 +26,7 @@
 //!
 //! Measured on an H200 (docs/benchmarks.md, 2026-12-04 (6)): the CPU's bytes for every model
 //! tried, and faster than the plain integer shaders (`neural_shader.rs`): realesrgan-x4plus's
-//! network 1.72 s against 2.31 s, animevideov3's 6 MP pass 0.34 s against 0.41 s. So it is the
+//! network 1.51 s against 2.32 s, animevideov3's 6 MP pass 0.29-0.30 s against 0.42-0.43 s. So it is the
 //! default where the adapter has the matrices; `GIGASCALE_GPU_TENSOR=0` asks for the plain
 //! shaders.
 
@@ -183,8 +183,8 @@ impl Shape {
 /// The shader that splits a layer's input window into the halves the tensor-core shader
 /// reads as matrices: for each row and column of the padded output's reach and each
 /// 16-channel slice, `128·h + l` of the 16 samples (zero outside the image, outside the
-/// window and past the last channel), as half floats. One invocation per column, row and
-/// slice; the same parameters as the convolution.
+/// window and past the last channel), as half floats. One invocation per four channels of a
+/// slice at one column and row; the same parameters as the convolution.
 pub(crate) fn split_shader(cin: usize, k: usize) -> String {
     let slices = cin.div_ceil(16);
     let mut s = String::with_capacity(4 << 10);
@@ -263,7 +263,7 @@ pub(crate) fn tensor_conv_shader(cin: usize, cout: usize, k: usize) -> String {
 }
 
 /// The multiply-adds of tap `(ky, kx)` for slice `sl`: the subgroup's pixel blocks (read as
-/// matrices straight from the split input) times its two channel blocks.
+/// matrices straight from the split input) times its channel blocks.
 fn multiply_tap(s: &mut String, ky: usize, kx: usize, sh: &Shape) {
     let Shape { k, mb, nb, bn, slices, co_pad, .. } = *sh;
     let ci_pad = slices * 16;

@@ -327,15 +327,3 @@ impl Slot {
         }
     }
 }
-
-/// Returns the heap's free pages to the system (glibc's `malloc_trim`). A Vulkan driver
-/// compiling shaders frees most of what it took, but those pages stay resident, and the pass's
-/// buffers allocated after them would count on top against `--max-memory`.
-pub(crate) fn release_free_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `malloc_trim` only hands pages of glibc's heaps that hold no allocation back to
-    // the kernel; it takes the heaps' locks itself and touches no memory in use.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
