@@ -376,7 +376,8 @@ impl Drop for Teardown {
 }
 
 /// The model's passes with their tiles cut down, where needed, to what the network's device
-/// holds (the host plan was made before the device was known; smaller tiles need less).
+/// holds and to the host budget less what its driver holds beyond the plan (the host plan was
+/// made before the device was known; smaller tiles need less).
 fn fit_passes(
     passes: &[PassPlan],
     device: Option<&dyn stage::NetDevice>,
@@ -388,16 +389,9 @@ fn fit_passes(
     let mut size = (info.width, info.height);
     let mut fitted = Vec::with_capacity(passes.len());
     for &plan in passes {
-        // The tensor-core pipelines cost the driver about 15 MiB more host memory than the
-        // plain shaders (peak RSS on the H200, animevideov3 under --max-memory 300M).
-        let plan = match limits.split {
-            true => {
-                let budgets = (opts.limits.max_memory, opts.limits.gpu_memory);
-                let reserve = (plan, stage::TENSOR_HOST_RESERVE);
-                stage::leave_to_driver(model, size, info.layout, opts.resolved_threads(), budgets, reserve)
-            }
-            false => plan,
-        };
+        let budgets = (opts.limits.max_memory, opts.limits.gpu_memory);
+        let reserve = (plan, limits.host_reserve);
+        let plan = stage::leave_to_driver(model, size, info.layout, opts.resolved_threads(), budgets, reserve);
         fitted.push(stage::fit_device(model, size, info.layout, plan, limits)?);
         size = (size.0 * model.scale(), size.1 * model.scale());
     }

@@ -8,7 +8,7 @@
 //! the CPU (`reference::Tensor`), so the window bookkeeping is the CPU's own code.
 
 use super::neural_shader::{ops_shader, ConvTiling, OPS, OPS_GROUP};
-use super::neural_tensor::{adapter_has_tensor_cores, TENSOR_FEATURES};
+use super::neural_tensor::{adapter_has_tensor_cores, TensorTiling, TENSOR_FEATURES, TENSOR_HOST_RESERVE};
 use super::setup::{open_device, Device};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
@@ -55,7 +55,12 @@ impl NetDevice for NeuralGpu {
     /// The device's own limits. wgpu reports no total of its memory: without `--gpu-memory`
     /// the pass's total is not capped (only each buffer, by the adapter's limits).
     fn limits(&self, gpu_memory: Option<u64>) -> DeviceLimits {
-        DeviceLimits { max_buffer: self.largest_buffer(), memory: gpu_memory.unwrap_or(u64::MAX), split: self.tensor }
+        DeviceLimits {
+            max_buffer: self.largest_buffer(),
+            memory: gpu_memory.unwrap_or(u64::MAX),
+            split: self.tensor,
+            host_reserve: if self.tensor { TENSOR_HOST_RESERVE } else { 0 },
+        }
     }
 
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()> {
@@ -115,6 +120,8 @@ pub(crate) struct NeuralGpu {
     /// channels.
     pub(super) convs: Mutex<HashMap<(usize, usize, usize), Arc<wgpu::ComputePipeline>>>,
     pub(super) tiling: ConvTiling,
+    /// How the tensor-core convolutions' work is cut (`neural_tensor.rs`).
+    pub(super) tensor_tiling: TensorTiling,
     /// Whether convolutions run on the tensor cores (`neural_tensor.rs`).
     pub(super) tensor: bool,
     /// Bytes of workgroup memory a shader may use.
@@ -179,6 +186,7 @@ impl NeuralGpu {
             layers: Mutex::default(),
             tables: Mutex::default(),
             tiling,
+            tensor_tiling: TensorTiling::from_env(),
             tensor,
             workgroup_storage: l.max_compute_workgroup_storage_size as usize,
             pool: Mutex::default(),

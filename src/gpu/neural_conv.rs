@@ -57,7 +57,9 @@ impl NeuralGpu {
         let tensor = self.on_tensor_cores(c);
         let (pipeline, split) = match tensor {
             true => (
-                self.compiled((c.cin, c.kernel, c.cout), || tensor_conv_shader(c.cin, c.cout, c.kernel))?,
+                self.compiled((c.cin, c.kernel, c.cout), || {
+                    tensor_conv_shader(c.cin, c.cout, c.kernel, self.tensor_tiling)
+                })?,
                 Some(self.compiled((c.cin, c.kernel, SPLIT_KEY), || split_shader(c.cin, c.kernel))?),
             ),
             false => (self.compiled((c.cin, c.kernel, 0), || conv_shader(c.cin, c.kernel, self.tiling))?, None),
@@ -100,7 +102,7 @@ impl NeuralGpu {
         let y = self.blob_buffer((out.c * out.h * out.w) as u64 * 4)?;
         let t = self.tiling;
         let (px, oc) = match layer.split {
-            Some(_) => neural_tensor::block(pc.cout),
+            Some(_) => neural_tensor::block(pc.cout, self.tensor_tiling),
             None => (t.group * t.px, t.oc),
         };
         let groups = (out.w.div_ceil(px) as u32, out.h as u32, pc.cout.div_ceil(oc) as u32);

@@ -37,8 +37,36 @@ use std::fmt::Write;
 /// integer sums: `51 · 16 = 816` terms, each at most `2^14` (`ah·wh`) or `2^14 + 2^12` (the
 /// middle accumulator's `ah·wl + al·wh`): at most 16 711 680, under 2^24 = 16 777 216.
 pub(crate) const FLUSH_TAPS: usize = 51;
+/// Host memory the driver holds for these shaders' pipelines beyond the plain shaders' (about
+/// 15 MiB: peak RSS on an H200, animevideov3 under `--max-memory 300M`, 323 against 308 MiB),
+/// which a pass on such a device leaves out of its budget.
+pub(crate) const TENSOR_HOST_RESERVE: u64 = 16 << 20;
 /// The largest kernel this path takes (one 16-channel slice's taps must fit one run).
 pub(crate) const MAX_KERNEL: usize = 5;
+
+/// How a subgroup's share of a layer is cut: 16-pixel blocks and 16-channel blocks. The
+/// default (four pixel blocks of one channel block) is what the H200 ran fastest; benchmarks
+/// may set `GIGASCALE_GPU_TENSOR_CUT=MBxNB` to try others — the bytes never change. Read once,
+/// when the device opens (as [`ConvTiling`](super::neural_shader::ConvTiling) is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TensorTiling {
+    pub mb: usize,
+    pub nb: usize,
+}
+
+impl TensorTiling {
+    const DEFAULT: TensorTiling = TensorTiling { mb: 4, nb: 1 };
+
+    /// The default, or `GIGASCALE_GPU_TENSOR_CUT` when it is well-formed.
+    pub(super) fn from_env() -> TensorTiling {
+        let env = std::env::var("GIGASCALE_GPU_TENSOR_CUT").ok();
+        let n: Vec<usize> = env.iter().flat_map(|v| v.split('x').filter_map(|t| t.parse().ok())).collect();
+        match n[..] {
+            [mb @ (1 | 2 | 4), nb @ (1 | 2 | 4)] if mb * nb <= 4 => TensorTiling { mb, nb },
+            _ => TensorTiling::DEFAULT,
+        }
+    }
+}
 
 /// How a layer's work is cut: 16-pixel blocks and 16-channel blocks per subgroup, and output
 /// channels per workgroup (of four subgroups).
@@ -49,21 +77,23 @@ pub(crate) struct Cut {
     pub bn: usize,
 }
 
+/// Output channels of a workgroup for a layer of `cout` outputs.
+fn workgroup_channels(cout: usize) -> usize {
+    if cout > 32 {
+        64
+    } else {
+        32
+    }
+}
+
 impl Cut {
-    /// The cut for a layer of `cout` outputs: four pixel blocks of one channel block per
-    /// subgroup (what the H200 ran fastest), or `GIGASCALE_GPU_TENSOR_CUT=MBxNB` when it is
-    /// a valid cut (a benchmark knob; the bytes never change).
-    pub(crate) fn of(cout: usize) -> Cut {
-        let bn = if cout > 32 { 64 } else { 32 };
-        let env = std::env::var("GIGASCALE_GPU_TENSOR_CUT").ok();
-        let n: Vec<usize> = env.iter().flat_map(|v| v.split('x').filter_map(|t| t.parse().ok())).collect();
-        let asked = match n[..] {
-            [mb @ (1 | 2 | 4), nb @ (1 | 2 | 4)] if mb * nb <= 4 && bn >= 16 * nb && bn / (16 * nb) <= 4 => {
-                Some(Cut { mb, nb, bn })
-            }
-            _ => None,
-        };
-        asked.filter(|c| RUN.is_multiple_of(c.pixels())).unwrap_or(Cut { mb: 4, nb: 1, bn })
+    /// The cut for a layer of `cout` outputs: tiling `t`, where it fits this layer's
+    /// workgroup, else the default.
+    pub(crate) fn of(cout: usize, t: TensorTiling) -> Cut {
+        let bn = workgroup_channels(cout);
+        let fits = |t: TensorTiling| bn >= 16 * t.nb && bn / (16 * t.nb) <= 4;
+        let cut = |t: TensorTiling| Cut { mb: t.mb, nb: t.nb, bn };
+        Some(cut(t)).filter(|c| fits(t) && RUN.is_multiple_of(c.pixels())).unwrap_or(cut(TensorTiling::DEFAULT))
     }
 
     /// Output pixels of a workgroup.
@@ -73,8 +103,8 @@ impl Cut {
 }
 
 /// Output pixels and output channels of one workgroup for a layer of `cout` outputs.
-pub(crate) fn block(cout: usize) -> (usize, usize) {
-    let c = Cut::of(cout);
+pub(crate) fn block(cout: usize, t: TensorTiling) -> (usize, usize) {
+    let c = Cut::of(cout, t);
     (c.pixels(), c.bn)
 }
 
@@ -123,7 +153,7 @@ pub(crate) fn padded(c: usize, to: usize) -> usize {
 /// halves, each `[tap][16-channel input slice][16-channel output block][16][16]` half floats
 /// (every matrix a shader reads is 512 contiguous bytes), packed two to a word.
 pub(crate) fn tensor_weights(w: &[i32], cout: usize, cin: usize, kk: usize) -> Vec<i32> {
-    let (ci_pad, co_pad) = (padded(cin, 16), padded(cout, block(cout).1));
+    let (ci_pad, co_pad) = (padded(cin, 16), padded(cout, workgroup_channels(cout)));
     let len = kk * ci_pad * co_pad;
     let mut halves = vec![f16::ZERO; 2 * len];
     for o in 0..cout {
@@ -168,8 +198,8 @@ struct Shape {
 }
 
 impl Shape {
-    fn new(cin: usize, cout: usize, k: usize) -> Shape {
-        let c = Cut::of(cout);
+    fn new(cin: usize, cout: usize, k: usize, t: TensorTiling) -> Shape {
+        let c = Cut::of(cout, t);
         let (mb, nb, bn) = (c.mb, c.nb, c.bn);
         Shape { k, mb, nb, bn, wpx: c.pixels(), slices: cin.div_ceil(16), co_pad: padded(cout, bn) }
     }
@@ -222,8 +252,8 @@ pub(crate) fn split_shader(cin: usize, k: usize) -> String {
 
 /// The tensor-core convolution shader for `cin` input and `cout` output channels and a
 /// `k x k` kernel of dilation 1; it reads the input as `split_shader` leaves it.
-pub(crate) fn tensor_conv_shader(cin: usize, cout: usize, k: usize) -> String {
-    let sh = Shape::new(cin, cout, k);
+pub(crate) fn tensor_conv_shader(cin: usize, cout: usize, k: usize, t: TensorTiling) -> String {
+    let sh = Shape::new(cin, cout, k, t);
     let mut s = String::with_capacity(48 << 10);
     s.push_str("enable f16;\nenable wgpu_cooperative_matrix;\n");
     s.push_str(super::neural_shader::COMMON);
@@ -409,9 +439,10 @@ mod tests {
     #[test]
     fn the_shader_validates_with_naga() {
         for (cin, cout, k) in [(64, 32, 3), (3, 64, 3), (192, 64, 3), (64, 3, 1), (48, 12, 5)] {
-            for src in [tensor_conv_shader(cin, cout, k), split_shader(cin, k)] {
-                validates(&src, cin, cout, k);
+            for t in [TensorTiling::DEFAULT, TensorTiling { mb: 2, nb: 2 }] {
+                validates(&tensor_conv_shader(cin, cout, k, t), cin, cout, k);
             }
+            validates(&split_shader(cin, k), cin, cout, k);
         }
     }
 

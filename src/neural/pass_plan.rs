@@ -176,6 +176,9 @@ pub(crate) struct DeviceLimits {
     pub memory: u64,
     /// Whether convolutions read their inputs split into halves (the tensor-core shaders).
     pub split: bool,
+    /// Host memory the device's driver holds beyond what a pass plans (0 where none is
+    /// known): the pass leaves it out of its tile's budget ([`leave_to_driver`]).
+    pub host_reserve: u64,
 }
 
 /// The largest single device buffer a tile of `tile` input pixels needs: its largest blob
@@ -328,6 +331,9 @@ pub(crate) fn leave_to_driver(
     (max_memory, device_budget): (u64, Option<u64>),
     (plan, reserve): (PassPlan, u64),
 ) -> PassPlan {
+    if reserve == 0 {
+        return plan;
+    }
     let budgets = (max_memory.saturating_sub(reserve), device_budget);
     match plan_pass(model, size, layout, threads, budgets) {
         Ok(smaller) if smaller.tile < plan.tile => smaller,
@@ -478,7 +484,8 @@ mod tests {
     }
 
     /// A reserve for the driver shrinks a tile the budget decides, and the smaller tile's
-    /// bytes and the reserve fit the budget together; a budget no tile fits keeps the plan.
+    /// bytes and the reserve fit the budget together; a budget no tile fits, or no reserve,
+    /// keeps the plan.
     #[test]
     fn a_reserve_for_the_driver_shrinks_a_budget_decided_tile() {
         let m = Model::builtin("photo").unwrap();
@@ -492,5 +499,6 @@ mod tests {
         assert!(left.tile < 64, "{left:?}");
         assert!(left.bytes + reserve + crate::budget::SLACK <= budget);
         assert_eq!(leave_to_driver(&m, size, rgb, threads, (budget, None), (plan, budget)), plan);
+        assert_eq!(leave_to_driver(&m, size, rgb, threads, (budget, None), (plan, 0)), plan);
     }
 }

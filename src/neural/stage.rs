@@ -19,9 +19,6 @@ pub(crate) use super::pass_plan::{
     fit_device, largest_window, leave_to_driver, plan_pass, recompute_warning, DeviceLimits, PassPlan,
 };
 
-/// Host memory a device running the tensor-core convolutions holds beyond the plain shaders'
-/// (its driver's; measured as peak RSS on an H200), which a pass on it leaves unplanned.
-pub(crate) const TENSOR_HOST_RESERVE: u64 = 16 << 20;
 #[cfg_attr(not(feature = "gpu"), allow(unused_imports))]
 pub(crate) use super::pass_plan::{split_bytes, split_geometry, SPLIT_RUN};
 use super::reference;
