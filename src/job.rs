@@ -200,6 +200,8 @@ impl<'o> Job<'o> {
         // `--backend gpu` opens the device now (a GPU that cannot be used is known before any
         // work); `auto` may open it on the GPU thread (see crate::backend).
         let t_backend = Instant::now();
+        // What a GPU driver holds from here on is measured against this (see `run_passes`).
+        let resident = crate::limits::resident_bytes();
         let opened = crate::backend::open(chosen, opts, &plan, memory.gpu_slots)?;
         let backend_init = t_backend.elapsed().as_secs_f64();
         progress(&Event::Backend { kind: opened.kind.to_string(), detail: opened.detail.clone() });
@@ -218,7 +220,7 @@ impl<'o> Job<'o> {
         drop(source);
         let t_neural = Instant::now();
         let mut times = (0.0, 0.0);
-        let (store, _teardown) = run_passes(store, &info, &passes, opts, &temp_dir, progress, &mut times)?;
+        let (store, _teardown) = run_passes(store, &info, &passes, opts, (&temp_dir, resident), progress, &mut times)?;
         let neural_s = if passes.is_empty() { 0.0 } else { t_neural.elapsed().as_secs_f64() };
         sink.begin(&header)?;
         let first = sink.resume_point().max(tiles.start);
@@ -283,14 +285,16 @@ fn warn_if_lossy(model: &crate::Model, progress: &mut dyn FnMut(&Event)) -> Resu
 
 /// Runs the model's passes, each from one store into the next (the store itself without a
 /// model), on a pool of the job's threads; adds the setup's and the network's seconds to
-/// `times`. The network's device is torn down on a thread of its own while the tile stage
-/// runs; the returned guard waits for it.
+/// `times`. Once the network's device is ready, the process's resident growth since the job
+/// began (`resident`: the drivers' code, pipelines and staging, which no plan itemises) is
+/// left out of the passes' host budget. The network's device is torn down on a thread of its
+/// own while the tile stage runs; the returned guard waits for it.
 fn run_passes(
     mut store: Store,
     info: &ImageInfo,
     passes: &[PassPlan],
     opts: &Options,
-    temp_dir: &std::path::Path,
+    (temp_dir, resident): (&std::path::Path, Option<u64>),
     progress: &mut dyn FnMut(&Event),
     (setup, network): &mut (f64, f64),
 ) -> Result<(Store, Teardown)> {
@@ -305,17 +309,22 @@ fn run_passes(
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
     let gpu = crate::backend::network_device(opts)?;
     let device: Option<&dyn stage::NetDevice> = gpu.as_deref();
-    let passes = fit_passes(passes, device, info, opts)?;
+    let mut passes = fit_passes(passes, device, info, opts, 0)?;
+    if let Some(d) = device {
+        let first = passes.first().map_or(16, |p| p.tile);
+        let size = (info.width as usize, info.height as usize);
+        d.prepare(model.graph(), &exact, stage::largest_window(model, size, first))?;
+        let held = crate::limits::resident_bytes().zip(resident).map_or(0, |(now, then)| now.saturating_sub(then));
+        if stage::tracing() {
+            eprintln!("neural trace: device prepared ({:.3} s), holding {held} B", t_setup.elapsed().as_secs_f64());
+        }
+        passes = fit_passes(&passes, device, info, opts, held)?;
+    }
     let (in_size, threads) = ((info.width, info.height), opts.resolved_threads());
     if let Some(message) =
         passes.first().and_then(|p| stage::recompute_warning(model, in_size, info.layout, p.tile, threads))
     {
         progress(&Event::Warning { message });
-    }
-    if let Some(d) = device {
-        let first = passes.first().map_or(16, |p| p.tile);
-        let size = (info.width as usize, info.height as usize);
-        d.prepare(model.graph(), &exact, stage::largest_window(model, size, first))?;
     }
     *setup += t_setup.elapsed().as_secs_f64();
     let device_name = device.map_or("cpu".to_string(), |d| d.describe());
@@ -376,13 +385,15 @@ impl Drop for Teardown {
 }
 
 /// The model's passes with their tiles cut down, where needed, to what the network's device
-/// holds and to the host budget less what its driver holds beyond the plan (the host plan was
-/// made before the device was known; smaller tiles need less).
+/// holds and to the host budget less the `held` bytes the drivers hold (the host plan was
+/// made before the device was known; smaller tiles need less, so a second call with more held
+/// only shrinks them).
 fn fit_passes(
     passes: &[PassPlan],
     device: Option<&dyn stage::NetDevice>,
     info: &ImageInfo,
     opts: &Options,
+    held: u64,
 ) -> Result<Vec<PassPlan>> {
     let (Some(d), Some(model)) = (device, &opts.model) else { return Ok(passes.to_vec()) };
     let limits = d.limits(opts.limits.gpu_memory);
@@ -390,7 +401,7 @@ fn fit_passes(
     let mut fitted = Vec::with_capacity(passes.len());
     for &plan in passes {
         let budgets = (opts.limits.max_memory, opts.limits.gpu_memory);
-        let reserve = (plan, limits.host_reserve);
+        let reserve = (plan, held);
         let plan = stage::leave_to_driver(model, size, info.layout, opts.resolved_threads(), budgets, reserve);
         fitted.push(stage::fit_device(model, size, info.layout, plan, limits)?);
         size = (size.0 * model.scale(), size.1 * model.scale());

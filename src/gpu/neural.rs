@@ -8,7 +8,7 @@
 //! the CPU (`reference::Tensor`), so the window bookkeeping is the CPU's own code.
 
 use super::neural_shader::{ops_shader, ConvTiling, OPS, OPS_GROUP};
-use super::neural_tensor::{adapter_has_tensor_cores, TensorTiling, TENSOR_FEATURES, TENSOR_HOST_RESERVE};
+use super::neural_tensor::{adapter_has_tensor_cores, TensorTiling, TENSOR_FEATURES};
 use super::setup::{open_device, Device};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
@@ -55,12 +55,7 @@ impl NetDevice for NeuralGpu {
     /// The device's own limits. wgpu reports no total of its memory: without `--gpu-memory`
     /// the pass's total is not capped (only each buffer, by the adapter's limits).
     fn limits(&self, gpu_memory: Option<u64>) -> DeviceLimits {
-        DeviceLimits {
-            max_buffer: self.largest_buffer(),
-            memory: gpu_memory.unwrap_or(u64::MAX),
-            split: self.tensor,
-            host_reserve: if self.tensor { TENSOR_HOST_RESERVE } else { 0 },
-        }
+        DeviceLimits { max_buffer: self.largest_buffer(), memory: gpu_memory.unwrap_or(u64::MAX), split: self.tensor }
     }
 
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()> {

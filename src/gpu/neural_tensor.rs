@@ -37,10 +37,6 @@ use std::fmt::Write;
 /// integer sums: `51 · 16 = 816` terms, each at most `2^14` (`ah·wh`) or `2^14 + 2^12` (the
 /// middle accumulator's `ah·wl + al·wh`): at most 16 711 680, under 2^24 = 16 777 216.
 pub(crate) const FLUSH_TAPS: usize = 51;
-/// Host memory the driver holds for these shaders' pipelines beyond the plain shaders' (about
-/// 15 MiB: peak RSS on an H200, animevideov3 under `--max-memory 300M`, 323 against 308 MiB),
-/// which a pass on such a device leaves out of its budget.
-pub(crate) const TENSOR_HOST_RESERVE: u64 = 16 << 20;
 /// The largest kernel this path takes (one 16-channel slice's taps must fit one run).
 pub(crate) const MAX_KERNEL: usize = 5;
 

@@ -176,9 +176,6 @@ pub(crate) struct DeviceLimits {
     pub memory: u64,
     /// Whether convolutions read their inputs split into halves (the tensor-core shaders).
     pub split: bool,
-    /// Host memory the device's driver holds beyond what a pass plans (0 where none is
-    /// known): the pass leaves it out of its tile's budget ([`leave_to_driver`]).
-    pub host_reserve: u64,
 }
 
 /// The largest single device buffer a tile of `tile` input pixels needs: its largest blob
@@ -319,10 +316,10 @@ pub(crate) fn plan_pass(
     Err(Error::limit(what(""), least, max_memory, Some(hint)))
 }
 
-/// `plan` for a device that holds `reserve` bytes of host memory the plan does not count (the
-/// driver's, for the tensor-core pipelines): the tile planned for `max_memory − reserve` where
-/// that is smaller, else `plan` (a budget too small for any tile keeps it: the refusal is
-/// `plan_pass`'s).
+/// `plan` for a device that holds `reserve` bytes of host memory the plan does not count (its
+/// driver's code, pipelines and staging, measured once the device is ready): the tile planned
+/// for `max_memory − reserve` where that is smaller, else `plan` (a budget too small for any
+/// tile keeps it: the refusal is `plan_pass`'s).
 pub(crate) fn leave_to_driver(
     model: &Model,
     size: (u32, u32),
