@@ -32,8 +32,11 @@ up() {  # output, input, then arguments; prints the device and the seconds
 if [[ -z ${SKIP_CHECK:-} ]]; then
   for model in realesrgan-x4plus realesr-animevideov3-x4; do
     s=${model: -1}; [[ $model == *x4plus* ]] && s=4
-    small=64M; [[ $model == realesrgan-x4plus ]] && small=2400M; [[ $model == *x4plus-anime ]] && small=700M
     for crop in crop97 crop200; do
+      # Small tiles: 3 % over the least --gpu-memory the crop runs with (the refusal names it).
+      small=$($bin upscale /tmp/$crop.png /tmp/x.png --overwrite --model $m/$model.param --scale $s --backend gpu \
+        --gpu-memory 1M 2>&1 | grep -o -- '--gpu-memory [0-9.]* [KMG]iB at least' | awk '{print $2 * 1.03 $3}')
+      small=${small:-64M}
       a=$(up /tmp/cpu.png /tmp/$crop.png --model $m/$model.param --scale $s --backend cpu --max-memory 1G)
       b=$(GIGASCALE_GPU_TENSOR=0 up /tmp/plain.png /tmp/$crop.png --model $m/$model.param --scale $s --backend gpu)
       c=$(GIGASCALE_GPU_TENSOR=1 up /tmp/tensor.png /tmp/$crop.png --model $m/$model.param --scale $s --backend gpu)

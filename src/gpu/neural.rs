@@ -59,12 +59,21 @@ impl NetDevice for NeuralGpu {
     }
 
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()> {
+        let mut convs = Vec::new();
         for (n, node) in g.nodes.iter().enumerate() {
             if let Op::Conv(c) = &node.op {
                 let dc =
                     ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("layer {} has no GPU form", node.name)))?;
-                self.layer(n, &dc)?;
+                convs.push((n, dc));
             }
+        }
+        let t0 = std::time::Instant::now();
+        self.compile_convs(&convs.iter().map(|(_, dc)| &dc.conv).collect::<Vec<_>>())?;
+        let compiled = t0.elapsed().as_secs_f64();
+        super::neural_conv::on_setup_threads(&convs, |(n, dc)| self.layer(*n, dc).map(|_| ()))?;
+        if tracing() {
+            let made = t0.elapsed().as_secs_f64() - compiled;
+            eprintln!("neural trace: shaders compiled in {compiled:.3} s, layers made in {made:.3} s");
         }
         // A dry run over the largest window fills the buffer pool (allocating large device
         // buffers takes a while) without computing anything.

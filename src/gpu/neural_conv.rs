@@ -16,7 +16,86 @@ use std::sync::Arc;
 /// channels of a tensor-core shader, or 0 for a plain one).
 const SPLIT_KEY: usize = usize::MAX;
 
+/// Runs `f` on every item on a few threads (the device's setup: compiling shaders, converting
+/// and uploading weights), the first error the result. `GIGASCALE_GPU_SETUP_THREADS` (a
+/// benchmark's knob) sets how many; by default the cores, at most 8.
+pub(super) fn on_setup_threads<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
+    let knob = std::env::var("GIGASCALE_GPU_SETUP_THREADS").ok().and_then(|v| v.parse::<usize>().ok());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = knob.unwrap_or(cores).clamp(1, items.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || -> Result<()> {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(item) = items.get(i) else { return Ok(()) };
+            f(item)?;
+        }
+    };
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mine = work();
+        let panicked = || Err(Error::Internal("a thread of the GPU's setup panicked".into()));
+        helpers.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| panicked()))?;
+        mine
+    })
+}
+
+/// A convolution shader: one pipeline per distinct value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConvShader {
+    /// The plain integer shader: input channels, kernel.
+    Plain(usize, usize),
+    /// The tensor-core shader: input channels, kernel, output channels.
+    Tensor(usize, usize, usize),
+    /// The tensor-core shader's split of its input: input channels, kernel.
+    Split(usize, usize),
+}
+
+impl ConvShader {
+    fn key(self) -> (usize, usize, usize) {
+        match self {
+            ConvShader::Plain(cin, k) => (cin, k, 0),
+            ConvShader::Tensor(cin, k, cout) => (cin, k, cout),
+            ConvShader::Split(cin, k) => (cin, k, SPLIT_KEY),
+        }
+    }
+}
+
 impl NeuralGpu {
+    /// The shaders of convolution `c`: its own, and the split of its input before it on the
+    /// tensor cores.
+    fn shaders_of(&self, c: &crate::neural::graph::Conv) -> (ConvShader, Option<ConvShader>) {
+        match self.on_tensor_cores(c) {
+            true => (ConvShader::Tensor(c.cin, c.kernel, c.cout), Some(ConvShader::Split(c.cin, c.kernel))),
+            false => (ConvShader::Plain(c.cin, c.kernel), None),
+        }
+    }
+
+    /// Compiles the pipelines of the convolutions `convs` before their layers are made, the
+    /// distinct shaders on several threads at once: translating a tensor-core shader and
+    /// compiling it take tens of milliseconds each, and deep networks have tens of them.
+    pub(super) fn compile_convs(&self, convs: &[&crate::neural::graph::Conv]) -> Result<()> {
+        let mut shaders: Vec<ConvShader> = Vec::new();
+        for c in convs {
+            let (conv, split) = self.shaders_of(c);
+            for s in std::iter::once(conv).chain(split) {
+                if !shaders.contains(&s) {
+                    shaders.push(s);
+                }
+            }
+        }
+        on_setup_threads(&shaders, |&s| self.shader(s).map(|_| ()))
+    }
+
+    /// The pipeline of shader `s`, compiled on first use.
+    fn shader(&self, s: ConvShader) -> Result<Arc<wgpu::ComputePipeline>> {
+        self.compiled(s.key(), || match s {
+            ConvShader::Plain(cin, k) => conv_shader(cin, k, self.tiling),
+            ConvShader::Tensor(cin, k, cout) => tensor_conv_shader(cin, cout, k, self.tensor_tiling),
+            ConvShader::Split(cin, k) => split_shader(cin, k),
+        })
+    }
+
     /// Whether convolution `c` runs on the tensor cores.
     fn on_tensor_cores(&self, c: &crate::neural::graph::Conv) -> bool {
         self.tensor
@@ -54,16 +133,10 @@ impl NeuralGpu {
             return Ok(l.clone());
         }
         let c = &dc.conv;
-        let tensor = self.on_tensor_cores(c);
-        let (pipeline, split) = match tensor {
-            true => (
-                self.compiled((c.cin, c.kernel, c.cout), || {
-                    tensor_conv_shader(c.cin, c.cout, c.kernel, self.tensor_tiling)
-                })?,
-                Some(self.compiled((c.cin, c.kernel, SPLIT_KEY), || split_shader(c.cin, c.kernel))?),
-            ),
-            false => (self.compiled((c.cin, c.kernel, 0), || conv_shader(c.cin, c.kernel, self.tiling))?, None),
-        };
+        let (conv, split) = self.shaders_of(c);
+        let tensor = split.is_some();
+        let pipeline = self.shader(conv)?;
+        let split = split.map(|s| self.shader(s)).transpose()?;
         let kk = c.kernel * c.kernel;
         let blocks = match tensor {
             true => tensor_weights(dc.weights, c.cout, c.cin, kk),
