@@ -11,7 +11,7 @@
 //! [`writer`], and [`device`]: the trait through which an accelerator (the GPU) plugs in, and
 //! its thread. The stage knows no backend by name and has no GPU `cfg`. Threads tell the
 //! writer about warnings and the device's late start through a channel of [`Notice`]s. The stage reads the source from the store and knows nothing of files: the job
-//! (`job.rs`) decodes before it and builds the [`Report`](crate::Report) after it.
+//! (`job/`) decodes before it and builds the [`Report`](crate::Report) after it.
 
 pub(crate) mod device;
 pub(crate) mod ring;

@@ -58,7 +58,7 @@ impl NetDevice for NeuralGpu {
         DeviceLimits { max_buffer: self.largest_buffer(), memory: gpu_memory.unwrap_or(u64::MAX), split: self.tensor }
     }
 
-    fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()> {
+    fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>, threads: usize) -> Result<()> {
         let mut convs = Vec::new();
         for (n, node) in g.nodes.iter().enumerate() {
             if let Op::Conv(c) = &node.op {
@@ -68,9 +68,9 @@ impl NetDevice for NeuralGpu {
             }
         }
         let t0 = std::time::Instant::now();
-        self.compile_convs(&convs.iter().map(|(_, dc)| &dc.conv).collect::<Vec<_>>())?;
+        self.compile_convs(&convs.iter().map(|(_, dc)| &dc.conv).collect::<Vec<_>>(), threads)?;
         let compiled = t0.elapsed().as_secs_f64();
-        super::neural_conv::on_setup_threads(&convs, |(n, dc)| self.layer(*n, dc).map(|_| ()))?;
+        super::setup::on_setup_threads(&convs, threads, |(n, dc)| self.layer(*n, dc).map(|_| ()))?;
         if tracing() {
             let made = t0.elapsed().as_secs_f64() - compiled;
             eprintln!("neural trace: shaders compiled in {compiled:.3} s, layers made in {made:.3} s");

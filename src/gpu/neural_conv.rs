@@ -16,30 +16,6 @@ use std::sync::Arc;
 /// channels of a tensor-core shader, or 0 for a plain one).
 const SPLIT_KEY: usize = usize::MAX;
 
-/// Runs `f` on every item on a few threads (the device's setup: compiling shaders, converting
-/// and uploading weights), the first error the result. `GIGASCALE_GPU_SETUP_THREADS` (a
-/// benchmark's knob) sets how many; by default the cores, at most 8.
-pub(super) fn on_setup_threads<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
-    let knob = std::env::var("GIGASCALE_GPU_SETUP_THREADS").ok().and_then(|v| v.parse::<usize>().ok());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let threads = knob.unwrap_or(cores).clamp(1, items.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || -> Result<()> {
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(item) = items.get(i) else { return Ok(()) };
-            f(item)?;
-        }
-    };
-    std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mine = work();
-        let panicked = || Err(Error::Internal("a thread of the GPU's setup panicked".into()));
-        helpers.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| panicked()))?;
-        mine
-    })
-}
-
 /// A convolution shader: one pipeline per distinct value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ConvShader {
@@ -74,7 +50,7 @@ impl NeuralGpu {
     /// Compiles the pipelines of the convolutions `convs` before their layers are made, the
     /// distinct shaders on several threads at once: translating a tensor-core shader and
     /// compiling it take tens of milliseconds each, and deep networks have tens of them.
-    pub(super) fn compile_convs(&self, convs: &[&crate::neural::graph::Conv]) -> Result<()> {
+    pub(super) fn compile_convs(&self, convs: &[&crate::neural::graph::Conv], threads: usize) -> Result<()> {
         let mut shaders: Vec<ConvShader> = Vec::new();
         for c in convs {
             let (conv, split) = self.shaders_of(c);
@@ -84,7 +60,7 @@ impl NeuralGpu {
                 }
             }
         }
-        on_setup_threads(&shaders, |&s| self.shader(s).map(|_| ()))
+        super::setup::on_setup_threads(&shaders, threads, |&s| self.shader(s).map(|_| ()))
     }
 
     /// The pipeline of shader `s`, compiled on first use.

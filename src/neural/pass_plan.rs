@@ -283,8 +283,8 @@ pub(crate) fn fit_device(
         let hint = Some("the adapter's largest buffer or binding; use --backend cpu".into());
         return Err(Error::limit(what("the largest buffer"), largest, limits.max_buffer, hint));
     }
-    let hint = Some("raise --gpu-memory, or use --backend cpu".into());
     let least = device_bytes(model, size, layout, 16, limits.split);
+    let hint = Some(format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size(least)));
     Err(Error::limit(what("the device memory"), least, limits.memory, hint))
 }
 
@@ -308,7 +308,9 @@ pub(crate) fn plan_pass(
     let what = |on: &str| format!("the {} model's pass{on} (tiles of 16 px, {threads} threads)", model.name);
     if let Some(d) = device_budget.filter(|&d| device_bytes(model, size, layout, 16, false) > d) {
         let least = device_bytes(model, size, layout, 16, false);
-        let hint = format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size(least));
+        // The hint holds on any adapter: one with tensor cores also keeps its inputs split.
+        let enough = least.max(device_bytes(model, size, layout, 16, true));
+        let hint = format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size(enough));
         return Err(Error::limit(what(" on the GPU"), least, d, Some(hint)));
     }
     let least = pass_bytes(model, size, layout, 16, threads) + crate::budget::SLACK;

@@ -113,8 +113,9 @@ pub(crate) trait NetDevice: Sync + Send {
     /// default).
     fn limits(&self, gpu_memory: Option<u64>) -> DeviceLimits;
     /// Gets ready to run `g` on input windows up to `window` (a tensor with that window and no
-    /// data): compiles what it needs, uploads the weights, allocates the buffers.
-    fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>) -> Result<()>;
+    /// data): compiles what it needs, uploads the weights, allocates the buffers; on at most
+    /// `threads` threads (each holds its own compiler's memory while it works).
+    fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>, threads: usize) -> Result<()>;
     /// Starts `g` on `input` with the SE blocks' multipliers `scales`, its output to be
     /// converted as `samples(output window)` says; returns at once.
     fn submit(

@@ -6,15 +6,19 @@
 //!    called (and tested) on its own, and a job that cannot run fails here.
 //! 2. Open the backend (`backend.rs`; `auto` may open the GPU later, on its own thread).
 //! 3. [`decode_into_store`]: the source's rows into the memory-mapped store.
-//! 4. The tile stage (`exec/`): planner, ring, workers, writer, into the sink.
-//! 5. The [`Report`].
+//! 4. The model's passes, if any (`passes.rs`): its network made ready, then each pass from
+//!    one store into the next.
+//! 5. The tile stage (`exec/`): planner, ring, workers, writer, into the sink.
+//! 6. The [`Report`].
 
 use crate::backend::Chosen;
 use crate::budget::{plan_memory, MemoryPlan, Needs};
 use crate::error::{Error, Result};
 use crate::exec::{self, Stats, TileStage};
 use crate::faces::RestoredFaces;
-use crate::neural::stage::{self, Pass, PassPlan};
+mod passes;
+
+use crate::neural::stage::PassPlan;
 use crate::options::Options;
 use crate::pixel::ImageInfo;
 use crate::plan::{Geometry, Plan};
@@ -22,6 +26,7 @@ use crate::progress::{Event, StageTimes};
 use crate::sink::{Compression, SinkHeader, TileSink};
 use crate::source::{RowSource, RowWriter};
 use crate::store::Store;
+use passes::{plan_passes, prepare_network, run_passes};
 use std::time::Instant;
 
 /// What a finished job reports.
@@ -181,11 +186,11 @@ impl<'o> Job<'o> {
         &self.plan
     }
 
-    /// Runs the job: opens the backend, decodes `source` into the store, runs the tile stage
-    /// into `sink`, and reports.
+    /// Runs the job: opens the backend, decodes `source` into the store, runs the model's
+    /// passes and the tile stage into `sink`, and reports.
     pub fn execute(
         self,
-        mut source: Box<dyn RowSource>,
+        source: Box<dyn RowSource>,
         sink: &mut dyn TileSink,
         progress: &mut dyn FnMut(&Event),
     ) -> Result<Report> {
@@ -197,30 +202,13 @@ impl<'o> Job<'o> {
         if opts.faces.is_some() && faces.is_none() {
             return Err(Error::usage("--faces needs a file input: use run_file or upscale"));
         }
-        // `--backend gpu` opens the device now (a GPU that cannot be used is known before any
-        // work); `auto` may open it on the GPU thread (see crate::backend).
-        let t_backend = Instant::now();
-        // What a GPU driver holds from here on is measured against this (see `run_passes`).
-        let resident = crate::limits::resident_bytes();
-        let opened = crate::backend::open(chosen, opts, &plan, memory.gpu_slots)?;
-        let backend_init = t_backend.elapsed().as_secs_f64();
-        progress(&Event::Backend { kind: opened.kind.to_string(), detail: opened.detail.clone() });
-        progress(&Event::Start {
-            input: (info.width, info.height),
-            output: plan.geom.out_size,
-            tiles: tiles.end - tiles.start,
-            threads: memory.threads,
-            slots: memory.slots,
-            planned_memory: memory.total,
-            max_memory: opts.limits.max_memory,
-        });
+        let (opened, backend_init, store, decode_s) =
+            open_and_decode(source, (chosen, opts, &plan, &memory), &info, (&tiles, rows), progress)?;
         let temp_dir = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
-        let mut store = Store::create_rows(&temp_dir, info.row_bytes(), info.height as usize, rows)?;
-        let decode_s = decode_into_store(source.as_mut(), &mut store, opts, progress)?;
-        drop(source);
         let t_neural = Instant::now();
         let mut times = (0.0, 0.0);
-        let (store, _teardown) = run_passes(store, &info, &passes, opts, (&temp_dir, resident), progress, &mut times)?;
+        let network = prepare_network(&info, &passes, opts)?;
+        let (store, _teardown) = run_passes(store, &info, network, opts, &temp_dir, progress, &mut times)?;
         let neural_s = if passes.is_empty() { 0.0 } else { t_neural.elapsed().as_secs_f64() };
         sink.begin(&header)?;
         let first = sink.resume_point().max(tiles.start);
@@ -251,162 +239,34 @@ impl<'o> Job<'o> {
     }
 }
 
-/// Sizes the model's passes (none without a model) for the budget.
-fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPlan>> {
-    let Some(model) = &opts.model else { return Ok(Vec::new()) };
-    let (mut w, mut h) = (info.width, info.height);
-    let mut plans = Vec::new();
-    for _ in 0..opts.model_passes {
-        let device = opts.limits.gpu_memory.filter(|_| opts.backend != crate::Backend::Cpu);
-        let budgets = (opts.limits.max_memory, device);
-        plans.push(stage::plan_pass(model, (w, h), info.layout, opts.resolved_threads(), budgets)?);
-        (w, h) = (w * model.scale(), h * model.scale());
-    }
-    Ok(plans)
-}
-
-/// A warning event when a model file's exact form is more than 2 levels from its float network
-/// ([`crate::Model::fidelity`]; the built-in models are within 1).
-fn warn_if_lossy(model: &crate::Model, progress: &mut dyn FnMut(&Event)) -> Result<()> {
-    if model.is_builtin() {
-        return Ok(());
-    }
-    let f = model.fidelity()?;
-    if f > 2 {
-        let message = format!(
-            "model {}: the exact engine is up to {f} levels from this network's float result on a test image \
-             (ncnn: 1-2): its 16-bit fixed point cannot hold the network's range (docs/neural.md)",
-            model.name()
-        );
-        progress(&Event::Warning { message });
-    }
-    Ok(())
-}
-
-/// Runs the model's passes, each from one store into the next (the store itself without a
-/// model), on a pool of the job's threads; adds the setup's and the network's seconds to
-/// `times`. Once the network's device is ready, the process's resident growth since the job
-/// began (`resident`: the drivers' code, pipelines and staging, which no plan itemises) is
-/// left out of the passes' host budget. The network's device is torn down on a thread of its
-/// own while the tile stage runs; the returned guard waits for it.
-fn run_passes(
-    mut store: Store,
+/// Opens the backend (`--backend gpu` opens the device now, so that a GPU that cannot be used
+/// is known before any work; `auto` may open it on the GPU thread, see crate::backend),
+/// reports the start, and decodes `source` into a new store of `rows`. Returns the backend,
+/// its opening's seconds, the store and the decode's seconds.
+fn open_and_decode<'a>(
+    mut source: Box<dyn RowSource>,
+    (chosen, opts, plan, memory): (Chosen, &'a Options, &'a Plan, &MemoryPlan),
     info: &ImageInfo,
-    passes: &[PassPlan],
-    opts: &Options,
-    (temp_dir, resident): (&std::path::Path, Option<u64>),
+    (tiles, rows): (&std::ops::Range<u64>, std::ops::Range<usize>),
     progress: &mut dyn FnMut(&Event),
-    (setup, network): &mut (f64, f64),
-) -> Result<(Store, Teardown)> {
-    let Some(model) = &opts.model else { return Ok((store, Teardown(None))) };
-    crate::store::return_large_blocks();
-    let t_setup = Instant::now();
-    let exact = model.exact()?;
-    warn_if_lossy(model, progress)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.resolved_threads())
-        .build()
-        .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
-    let gpu = crate::backend::network_device(opts)?;
-    let device: Option<&dyn stage::NetDevice> = gpu.as_deref();
-    let mut passes = fit_passes(passes, device, info, opts, 0)?;
-    if let Some(d) = device {
-        let first = passes.first().map_or(16, |p| p.tile);
-        let size = (info.width as usize, info.height as usize);
-        d.prepare(model.graph(), &exact, stage::largest_window(model, size, first))?;
-        let held = crate::limits::resident_bytes().zip(resident).map_or(0, |(now, then)| now.saturating_sub(then));
-        if stage::tracing() {
-            eprintln!("neural trace: device prepared ({:.3} s), holding {held} B", t_setup.elapsed().as_secs_f64());
-        }
-        passes = fit_passes(&passes, device, info, opts, held)?;
-    }
-    let (in_size, threads) = ((info.width, info.height), opts.resolved_threads());
-    if let Some(message) =
-        passes.first().and_then(|p| stage::recompute_warning(model, in_size, info.layout, p.tile, threads))
-    {
-        progress(&Event::Warning { message });
-    }
-    *setup += t_setup.elapsed().as_secs_f64();
-    let device_name = device.map_or("cpu".to_string(), |d| d.describe());
-    let mut info = info.clone();
-    for (i, &plan) in passes.iter().enumerate() {
-        let number = (i as u32 + 1, passes.len() as u32);
-        let s = model.scale();
-        let t = plan.tile as u32 * s;
-        let out = (info.width * s, info.height * s);
-        progress(&Event::NeuralStart {
-            model: model.name().to_string(),
-            pass: number.0,
-            passes: number.1,
-            input: (info.width, info.height),
-            output: out,
-            tile: plan.tile as u32,
-            tiles: out.0.div_ceil(t) as u64 * out.1.div_ceil(t) as u64,
-            planned_memory: plan.bytes,
-            device: device_name.clone(),
-        });
-        let cancel = opts.cancel.as_deref();
-        let network_s = Default::default();
-        let pass = Pass {
-            model,
-            exact: &exact,
-            input: &store,
-            info: &info,
-            plan,
-            temp_dir,
-            cancel,
-            number,
-            pool: &pool,
-            device,
-            network_s,
-        };
-        let next = pass.run(progress)?;
-        *network += pass.network_s.get();
-        store = next;
-        (info.width, info.height) = out;
-    }
-    // Tearing the device down (its buffers, gigabytes for large tiles) takes a while; the
-    // tile stage need not wait for it, but the job does (a driver unloaded at exit while a
-    // thread still frees its objects crashes the process).
-    let teardown = gpu.map(|g| std::thread::spawn(move || drop(g)));
-    Ok((store, Teardown(teardown)))
-}
-
-/// Waits, when dropped, for the thread that tears the network's device down.
-struct Teardown(Option<std::thread::JoinHandle<()>>);
-
-impl Drop for Teardown {
-    fn drop(&mut self) {
-        if let Some(t) = self.0.take() {
-            // A panic while freeing the device leaves nothing for the job to do.
-            let _ = t.join();
-        }
-    }
-}
-
-/// The model's passes with their tiles cut down, where needed, to what the network's device
-/// holds and to the host budget less the `held` bytes the drivers hold (the host plan was
-/// made before the device was known; smaller tiles need less, so a second call with more held
-/// only shrinks them).
-fn fit_passes(
-    passes: &[PassPlan],
-    device: Option<&dyn stage::NetDevice>,
-    info: &ImageInfo,
-    opts: &Options,
-    held: u64,
-) -> Result<Vec<PassPlan>> {
-    let (Some(d), Some(model)) = (device, &opts.model) else { return Ok(passes.to_vec()) };
-    let limits = d.limits(opts.limits.gpu_memory);
-    let mut size = (info.width, info.height);
-    let mut fitted = Vec::with_capacity(passes.len());
-    for &plan in passes {
-        let budgets = (opts.limits.max_memory, opts.limits.gpu_memory);
-        let reserve = (plan, held);
-        let plan = stage::leave_to_driver(model, size, info.layout, opts.resolved_threads(), budgets, reserve);
-        fitted.push(stage::fit_device(model, size, info.layout, plan, limits)?);
-        size = (size.0 * model.scale(), size.1 * model.scale());
-    }
-    Ok(fitted)
+) -> Result<(crate::backend::Opened<'a>, f64, Store, f64)> {
+    let t_backend = Instant::now();
+    let opened = crate::backend::open(chosen, opts, plan, memory.gpu_slots)?;
+    let backend_init = t_backend.elapsed().as_secs_f64();
+    progress(&Event::Backend { kind: opened.kind.to_string(), detail: opened.detail.clone() });
+    progress(&Event::Start {
+        input: (info.width, info.height),
+        output: plan.geom.out_size,
+        tiles: tiles.end - tiles.start,
+        threads: memory.threads,
+        slots: memory.slots,
+        planned_memory: memory.total,
+        max_memory: opts.limits.max_memory,
+    });
+    let temp_dir = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let mut store = Store::create_rows(&temp_dir, info.row_bytes(), info.height as usize, rows)?;
+    let decode_s = decode_into_store(source.as_mut(), &mut store, opts, progress)?;
+    Ok((opened, backend_init, store, decode_s))
 }
 
 /// Builds the report from the tile stage's figures and the others'.

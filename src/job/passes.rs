@@ -1,0 +1,224 @@
+//! A job's model passes, as the job runs them: sized for the budget before anything starts
+//! ([`plan_passes`]); the network made ready — its exact form, its device, the passes fitted
+//! to both ([`prepare_network`]) — on a thread of its own while the source decodes; then run
+//! from one store into the next ([`run_passes`]).
+
+use crate::error::{Error, Result};
+use crate::neural::stage::{self, NetDevice, Pass, PassPlan};
+use crate::options::Options;
+use crate::pixel::ImageInfo;
+use crate::progress::Event;
+use crate::store::Store;
+use std::time::Instant;
+
+/// Sizes the model's passes (none without a model) for the budget.
+pub(crate) fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPlan>> {
+    let Some(model) = &opts.model else { return Ok(Vec::new()) };
+    let (mut w, mut h) = (info.width, info.height);
+    let mut plans = Vec::new();
+    for _ in 0..opts.model_passes {
+        let device = opts.limits.gpu_memory.filter(|_| opts.backend != crate::Backend::Cpu);
+        let budgets = (opts.limits.max_memory, device);
+        plans.push(stage::plan_pass(model, (w, h), info.layout, opts.resolved_threads(), budgets)?);
+        (w, h) = (w * model.scale(), h * model.scale());
+    }
+    Ok(plans)
+}
+
+/// The warning for a model file whose exact form is more than 2 levels from its float network
+/// ([`crate::Model::fidelity`]; the built-in models are within 1).
+fn lossy_warning(model: &crate::Model) -> Result<Option<String>> {
+    if model.is_builtin() {
+        return Ok(None);
+    }
+    let f = model.fidelity()?;
+    Ok((f > 2).then(|| {
+        format!(
+            "model {}: the exact engine is up to {f} levels from this network's float result on a test image \
+             (ncnn: 1-2): its 16-bit fixed point cannot hold the network's range (docs/neural.md)",
+            model.name()
+        )
+    }))
+}
+
+/// A job's network, ready for its passes.
+pub(crate) struct Network {
+    exact: std::sync::Arc<crate::neural::exact::Exact>,
+    /// The network's device (none: the CPU).
+    gpu: Option<Box<dyn NetDevice>>,
+    /// The passes, fitted to the device and to what its driver holds.
+    passes: Vec<PassPlan>,
+    /// Warnings for the job's progress.
+    warnings: Vec<String>,
+    /// Seconds it took.
+    setup_s: f64,
+}
+
+/// Makes the network of `opts.model` ready for `passes` over an image of `info` (none
+/// without a model): its exact form, its device opened and prepared (shaders, weights, the
+/// buffer pool for the first pass's largest window), and the passes' tiles fitted to that
+/// device. Needs no pixel, so the job runs it while the source decodes.
+pub(crate) fn prepare_network(info: &ImageInfo, passes: &[PassPlan], opts: &Options) -> Result<Option<Network>> {
+    let Some(model) = &opts.model else { return Ok(None) };
+    let t_setup = Instant::now();
+    let exact = model.exact()?;
+    let warnings: Vec<String> = lossy_warning(model)?.into_iter().collect();
+    let gpu = crate::backend::network_device(opts)?;
+    let device: Option<&dyn NetDevice> = gpu.as_deref();
+    let passes = fit_passes(passes, device, info, opts, 0)?;
+    if let Some(d) = device {
+        let first = passes.first().map_or(16, |p| p.tile);
+        let size = (info.width as usize, info.height as usize);
+        d.prepare(model.graph(), &exact, stage::largest_window(model, size, first), setup_threads(opts, &passes))?;
+        if stage::tracing() {
+            eprintln!("neural trace: device prepared ({:.3} s)", t_setup.elapsed().as_secs_f64());
+        }
+    }
+    Ok(Some(Network { exact, gpu, passes, warnings, setup_s: t_setup.elapsed().as_secs_f64() }))
+}
+
+/// Host memory one thread of a device's setup may hold at once (a shader compiler's; 8 threads
+/// compiling added about 50 MiB to the peak on an H200).
+const SETUP_THREAD_BYTES: u64 = 32 << 20;
+
+/// Threads for a device's setup (at most 8): as many as the budget leaves room for beside what
+/// the process holds and the first pass's plan, at least one.
+fn setup_threads(opts: &Options, passes: &[PassPlan]) -> usize {
+    let held = crate::limits::resident_bytes().unwrap_or(0) + passes.first().map_or(0, |p| p.bytes);
+    (opts.limits.max_memory.saturating_sub(held) / SETUP_THREAD_BYTES).clamp(1, 8) as usize
+}
+
+/// The model's passes with their tiles cut down, where needed, to what the network's device
+/// holds and to the host budget less the `held` bytes the drivers hold (the host plan was
+/// made before the device was known; smaller tiles need less, so a second call with more held
+/// only shrinks them).
+fn fit_passes(
+    passes: &[PassPlan],
+    device: Option<&dyn NetDevice>,
+    info: &ImageInfo,
+    opts: &Options,
+    held: u64,
+) -> Result<Vec<PassPlan>> {
+    let (Some(d), Some(model)) = (device, &opts.model) else { return Ok(passes.to_vec()) };
+    let limits = d.limits(opts.limits.gpu_memory);
+    let mut size = (info.width, info.height);
+    let mut fitted = Vec::with_capacity(passes.len());
+    for &plan in passes {
+        let budgets = (opts.limits.max_memory, opts.limits.gpu_memory);
+        let reserve = (plan, held);
+        let plan = stage::leave_to_driver(model, size, info.layout, opts.resolved_threads(), budgets, reserve);
+        fitted.push(stage::fit_device(model, size, info.layout, plan, limits)?);
+        size = (size.0 * model.scale(), size.1 * model.scale());
+    }
+    Ok(fitted)
+}
+
+/// Runs the passes of `network` (the store itself without one), each from one store into the
+/// next, on a pool of the job's threads; adds the setup's and the network's seconds to
+/// `times`. On a device, what the process holds when they start (its own code, the drivers'
+/// code, pipelines and staging, the tile stage's GPU ring: none of it in a plan's items) is
+/// first left out of the passes' host budget. The network's device is torn down on a thread
+/// of its own while the tile stage runs; the returned guard waits for it.
+pub(crate) fn run_passes(
+    mut store: Store,
+    info: &ImageInfo,
+    network: Option<Network>,
+    opts: &Options,
+    temp_dir: &std::path::Path,
+    progress: &mut dyn FnMut(&Event),
+    (setup, network_s): &mut (f64, f64),
+) -> Result<(Store, Teardown)> {
+    let (Some(model), Some(net)) = (&opts.model, network) else { return Ok((store, Teardown(None))) };
+    crate::store::return_large_blocks();
+    let device: Option<&dyn NetDevice> = net.gpu.as_deref();
+    let held = crate::limits::resident_bytes().unwrap_or(0);
+    let passes = match device {
+        Some(_) => fit_passes(&net.passes, device, info, opts, held)?,
+        None => net.passes,
+    };
+    if stage::tracing() {
+        eprintln!(
+            "neural trace: the process holds {held} B; tiles {:?}",
+            passes.iter().map(|p| p.tile).collect::<Vec<_>>()
+        );
+    }
+    let (in_size, threads) = ((info.width, info.height), opts.resolved_threads());
+    let recompute = passes.first().and_then(|p| stage::recompute_warning(model, in_size, info.layout, p.tile, threads));
+    for message in net.warnings.into_iter().chain(recompute) {
+        progress(&Event::Warning { message });
+    }
+    *setup += net.setup_s;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.resolved_threads())
+        .build()
+        .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
+    let device_name = device.map_or("cpu".to_string(), |d| d.describe());
+    let mut info = info.clone();
+    for (i, &plan) in passes.iter().enumerate() {
+        let number = (i as u32 + 1, passes.len() as u32);
+        let s = model.scale();
+        let t = plan.tile as u32 * s;
+        let out = (info.width * s, info.height * s);
+        progress(&Event::NeuralStart {
+            model: model.name().to_string(),
+            pass: number.0,
+            passes: number.1,
+            input: (info.width, info.height),
+            output: out,
+            tile: plan.tile as u32,
+            tiles: out.0.div_ceil(t) as u64 * out.1.div_ceil(t) as u64,
+            planned_memory: plan.bytes,
+            device: device_name.clone(),
+        });
+        let pass = Pass {
+            model,
+            exact: &net.exact,
+            input: &store,
+            info: &info,
+            plan,
+            temp_dir,
+            cancel: opts.cancel.as_deref(),
+            number,
+            pool: &pool,
+            device,
+            network_s: Default::default(),
+        };
+        let next = pass.run(progress)?;
+        *network_s += pass.network_s.get();
+        store = next;
+        (info.width, info.height) = out;
+    }
+    // Tearing the device down (its buffers, gigabytes for large tiles) takes a while; the
+    // tile stage need not wait for it, but the job does (a driver unloaded at exit while a
+    // thread still frees its objects crashes the process).
+    let teardown = net.gpu.map(|g| std::thread::spawn(move || drop(g)));
+    Ok((store, Teardown(teardown)))
+}
+
+/// Waits, when dropped, for the thread that tears the network's device down.
+pub(crate) struct Teardown(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            // A panic while freeing the device leaves nothing for the job to do.
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The setup's threads come from what the budget leaves beside the process and the pass.
+    #[test]
+    fn setup_threads_come_from_the_budget() {
+        let mut opts = Options::new(crate::Size::Scale { x: 2.0, y: 2.0 });
+        let pass = [PassPlan { tile: 64, bytes: 100 << 20 }];
+        opts.limits.max_memory = 64 << 20;
+        assert_eq!(setup_threads(&opts, &pass), 1, "a budget the pass fills leaves one thread");
+        opts.limits.max_memory = 64 << 30;
+        assert_eq!(setup_threads(&opts, &pass), 8, "a roomy budget gives the most");
+    }
+}
