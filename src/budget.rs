@@ -163,7 +163,7 @@ fn refusal(min: &MemoryPlan, budget: u64) -> Error {
         budget,
         Some(format!(
             "the smallest plan needs {} ({detail}); raise --max-memory or lower --tile",
-            format_size(min.total)
+            crate::limits::format_size_up(min.total)
         )),
     )
 }

@@ -115,6 +115,27 @@ pub fn parse_size(s: &str) -> Result<u64> {
 
 /// Formats a byte count the way users write it (`64.0 MiB`).
 pub fn format_size(bytes: u64) -> String {
+    let (v, unit) = scaled(bytes);
+    if unit == "B" {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {unit}")
+    }
+}
+
+/// As [`format_size`], but the figure rounded up (`64.1 MiB` for 64.01 MiB): a budget written
+/// as shown is enough. For the "at least" of a refusal.
+pub(crate) fn format_size_up(bytes: u64) -> String {
+    let (v, unit) = scaled(bytes);
+    if unit == "B" {
+        format!("{bytes} B")
+    } else {
+        format!("{:.1} {unit}", (v * 10.0).ceil() / 10.0)
+    }
+}
+
+/// `bytes` in the largest binary unit it reaches.
+fn scaled(bytes: u64) -> (f64, &'static str) {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
     let mut u = 0;
@@ -122,11 +143,7 @@ pub fn format_size(bytes: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    (v, UNITS[u])
 }
 
 /// This process's resident memory in bytes (Linux `/proc/self/status`, `VmRSS`), if known.
@@ -280,6 +297,17 @@ mod tests {
             held[12345] == 1 && after >= before + (60 << 20)
         });
         assert!(grew, "64 MiB of touched pages never showed in VmRSS");
+    }
+
+    /// A size shown as "at least" parses back to no less than it.
+    #[test]
+    fn sizes_shown_up_are_enough() {
+        for bytes in [1u64, 1023, 1025, (64 << 20) + 1, 2_212_345_678, 49_131 << 10, (3 << 30) - 1] {
+            let shown = format_size_up(bytes);
+            let back = parse_size(&shown.replace(' ', "")).unwrap();
+            assert!(back >= bytes, "{bytes} shown as {shown}, read back as {back}");
+        }
+        assert_eq!(format_size_up(64 << 20), "64.0 MiB");
     }
 
     #[test]

@@ -252,7 +252,7 @@ pub(crate) fn recompute_warning(
         .map(|t| (t, recompute_factor(model, size, t)))
         .find(|&(_, f)| f <= 1.5)
         .unwrap_or_else(|| (TILES[0], recompute_factor(model, size, TILES[0])));
-    let need = crate::limits::format_size(pass_bytes(model, size, layout, better, threads) + crate::budget::SLACK);
+    let need = crate::limits::format_size_up(pass_bytes(model, size, layout, better, threads) + crate::budget::SLACK);
     Some(format!(
         "model {}: tiles of {tile} px with its {} px halo compute each pixel {factor:.1} times over; \
          tiles of {better} px would compute them {times:.1} times and need --max-memory {need} (on a GPU, also \
@@ -284,7 +284,7 @@ pub(crate) fn fit_device(
         return Err(Error::limit(what("the largest buffer"), largest, limits.max_buffer, hint));
     }
     let least = device_bytes(model, size, layout, 16, limits.split);
-    let hint = Some(format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size(least)));
+    let hint = Some(format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size_up(least)));
     Err(Error::limit(what("the device memory"), least, limits.memory, hint))
 }
 
@@ -310,11 +310,11 @@ pub(crate) fn plan_pass(
         let least = device_bytes(model, size, layout, 16, false);
         // The hint holds on any adapter: one with tensor cores also keeps its inputs split.
         let enough = least.max(device_bytes(model, size, layout, 16, true));
-        let hint = format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size(enough));
+        let hint = format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size_up(enough));
         return Err(Error::limit(what(" on the GPU"), least, d, Some(hint)));
     }
     let least = pass_bytes(model, size, layout, 16, threads) + crate::budget::SLACK;
-    let hint = format!("--max-memory {} at least", crate::limits::format_size(least));
+    let hint = format!("--max-memory {} at least", crate::limits::format_size_up(least));
     Err(Error::limit(what(""), least, max_memory, Some(hint)))
 }
 
