@@ -147,7 +147,7 @@ fn scaled(bytes: u64) -> (f64, &'static str) {
 }
 
 /// This process's resident memory in bytes (Linux `/proc/self/status`, `VmRSS`), if known.
-/// A job measures what a GPU driver holds with it: the driver's code, its pipelines and
+/// A model's pass on a GPU leaves it out of its budget: the drivers' code, pipelines and
 /// mapped staging are resident memory that no plan itemises.
 pub(crate) fn resident_bytes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -11,13 +11,13 @@
 //! 5. The tile stage (`exec/`): planner, ring, workers, writer, into the sink.
 //! 6. The [`Report`].
 
+mod passes;
+
 use crate::backend::Chosen;
 use crate::budget::{plan_memory, MemoryPlan, Needs};
 use crate::error::{Error, Result};
 use crate::exec::{self, Stats, TileStage};
 use crate::faces::RestoredFaces;
-mod passes;
-
 use crate::neural::stage::PassPlan;
 use crate::options::Options;
 use crate::pixel::ImageInfo;
@@ -202,9 +202,9 @@ impl<'o> Job<'o> {
         if opts.faces.is_some() && faces.is_none() {
             return Err(Error::usage("--faces needs a file input: use run_file or upscale"));
         }
-        let (opened, backend_init, store, decode_s) =
-            open_and_decode(source, (chosen, opts, &plan, &memory), &info, (&tiles, rows), progress)?;
         let temp_dir = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let (opened, backend_init, store, decode_s) =
+            open_and_decode(source, (chosen, opts, &plan, &memory), &info, (&tiles, rows, &temp_dir), progress)?;
         let t_neural = Instant::now();
         let mut times = (0.0, 0.0);
         let network = prepare_network(&info, &passes, opts)?;
@@ -241,13 +241,13 @@ impl<'o> Job<'o> {
 
 /// Opens the backend (`--backend gpu` opens the device now, so that a GPU that cannot be used
 /// is known before any work; `auto` may open it on the GPU thread, see crate::backend),
-/// reports the start, and decodes `source` into a new store of `rows`. Returns the backend,
+/// reports the start, and decodes `source` into a new store of `rows` in `temp_dir`. Returns the backend,
 /// its opening's seconds, the store and the decode's seconds.
 fn open_and_decode<'a>(
     mut source: Box<dyn RowSource>,
     (chosen, opts, plan, memory): (Chosen, &'a Options, &'a Plan, &MemoryPlan),
     info: &ImageInfo,
-    (tiles, rows): (&std::ops::Range<u64>, std::ops::Range<usize>),
+    (tiles, rows, temp_dir): (&std::ops::Range<u64>, std::ops::Range<usize>, &std::path::Path),
     progress: &mut dyn FnMut(&Event),
 ) -> Result<(crate::backend::Opened<'a>, f64, Store, f64)> {
     let t_backend = Instant::now();
@@ -263,8 +263,7 @@ fn open_and_decode<'a>(
         planned_memory: memory.total,
         max_memory: opts.limits.max_memory,
     });
-    let temp_dir = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let mut store = Store::create_rows(&temp_dir, info.row_bytes(), info.height as usize, rows)?;
+    let mut store = Store::create_rows(temp_dir, info.row_bytes(), info.height as usize, rows)?;
     let decode_s = decode_into_store(source.as_mut(), &mut store, opts, progress)?;
     Ok((opened, backend_init, store, decode_s))
 }

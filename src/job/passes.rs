@@ -60,6 +60,8 @@ pub(crate) struct Network {
 /// device. Needs no pixel, so the job runs it while the source decodes.
 pub(crate) fn prepare_network(info: &ImageInfo, passes: &[PassPlan], opts: &Options) -> Result<Option<Network>> {
     let Some(model) = &opts.model else { return Ok(None) };
+    // Large blocks returned when freed, two heap arenas at most: before the setup's threads.
+    crate::store::return_large_blocks();
     let t_setup = Instant::now();
     let exact = model.exact()?;
     let warnings: Vec<String> = lossy_warning(model)?.into_iter().collect();
@@ -129,7 +131,6 @@ pub(crate) fn run_passes(
     (setup, network_s): &mut (f64, f64),
 ) -> Result<(Store, Teardown)> {
     let (Some(model), Some(net)) = (&opts.model, network) else { return Ok((store, Teardown(None))) };
-    crate::store::return_large_blocks();
     let device: Option<&dyn NetDevice> = net.gpu.as_deref();
     let held = crate::limits::resident_bytes().unwrap_or(0);
     let passes = match device {

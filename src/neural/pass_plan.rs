@@ -318,8 +318,8 @@ pub(crate) fn plan_pass(
     Err(Error::limit(what(""), least, max_memory, Some(hint)))
 }
 
-/// `plan` for a device that holds `reserve` bytes of host memory the plan does not count (its
-/// driver's code, pipelines and staging, measured once the device is ready): the tile planned
+/// `plan` for a process that holds `reserve` bytes of host memory the plan does not count (the
+/// drivers' code, pipelines and staging, measured once the device is ready): the tile planned
 /// for `max_memory − reserve` where that is smaller, else `plan` (a budget too small for any
 /// tile keeps it: the refusal is `plan_pass`'s).
 pub(crate) fn leave_to_driver(
