@@ -77,7 +77,7 @@ struct Params {
 "#;
 
 /// The input blob as the plain shaders read it (binding 1).
-const CONV_INPUT: &str = "@group(0) @binding(1) var<storage, read> x: array<i32>;\n";
+pub(super) const CONV_INPUT: &str = "@group(0) @binding(1) var<storage, read> x: array<i32>;\n";
 
 /// What every convolution shader declares after its input: per-channel rounding terms and
 /// output (binding 2, the weights, is each shader's own), and the rounding of a sum.

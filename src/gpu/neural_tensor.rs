@@ -206,6 +206,12 @@ impl Shape {
     }
 }
 
+/// [`split_geometry`] in WGSL, from the convolution's parameters `p`: `wp` columns per row and
+/// `rows` rows of the split input of a `k x k` kernel.
+fn split_geometry_wgsl(k: usize) -> String {
+    format!("    let wp = (p.out_w + {}) / {RUN} * {RUN} + {};\n    let rows = p.out_h + {};\n", RUN - 1, k - 1, k - 1)
+}
+
 /// The shader that splits a layer's input window into the halves the tensor-core shader
 /// reads as matrices: for each row and column of the padded output's reach and each
 /// 16-channel slice, `128·h + l` of the 16 samples (zero outside the image, outside the
@@ -216,16 +222,10 @@ pub(crate) fn split_shader(cin: usize, k: usize) -> String {
     let mut s = String::with_capacity(4 << 10);
     s.push_str("enable f16;\n");
     s.push_str(super::neural_shader::CONV_PARAMS);
-    s.push_str("@group(0) @binding(1) var<storage, read> x: array<i32>;\n");
+    s.push_str(super::neural_shader::CONV_INPUT);
     s.push_str("@group(0) @binding(2) var<storage, read_write> xs: array<vec4<f16>>;\n");
     s.push_str("@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n");
-    let _ = writeln!(
-        s,
-        "    let wp = (p.out_w + {}) / {RUN} * {RUN} + {};\n    let rows = p.out_h + {};",
-        RUN - 1,
-        k - 1,
-        k - 1
-    );
+    s.push_str(&split_geometry_wgsl(k));
     // Invocation `4·col + q` splits channels `4q..4q + 4` of the slice at column `col`: a
     // subgroup's writes are contiguous.
     s.push_str("    let col = i32(gid.x / 4u);\n    let q = i32(gid.x % 4u);\n    let r = i32(gid.y);\n    let sl = i32(gid.z);\n");
@@ -262,8 +262,8 @@ pub(crate) fn tensor_conv_shader(cin: usize, cout: usize, k: usize, t: TensorTil
     let spans = sh.wpx / (16 * sh.mb);
     let _ = writeln!(s, "    let oy = i32(wg.y);\n    let px0 = i32(wg.x) * {};\n    let ob = i32(wg.z);", sh.wpx);
     let _ = writeln!(s, "    let sm = i32(sg) % {spans};\n    let sn = i32(sg) / {spans};");
-    let _ = writeln!(s, "    let wp = (p.out_w + {}) / {RUN} * {RUN} + {};", RUN - 1, k - 1);
-    let _ = writeln!(s, "    let low = (p.out_h + {}) * {} * wp * 16;", k - 1, sh.slices);
+    s.push_str(&split_geometry_wgsl(k));
+    let _ = writeln!(s, "    let low = rows * {} * wp * 16;", sh.slices);
     for (m, n) in sh.blocks() {
         for j in 0..8 {
             let _ = writeln!(s, "    var a{m}{n}_{j}: i32 = 0;");

@@ -328,9 +328,10 @@ impl Slot {
     }
 }
 
-/// Runs `f` on every item on at most `threads` threads (the device's setup: compiling shaders,
-/// converting and uploading weights), the first error the result. `GIGASCALE_GPU_SETUP_THREADS`
-/// (a benchmark's knob) lowers the count further; never more than the cores.
+/// Runs `f` on every item on at most `threads` threads of a pool of its own (the device's
+/// setup: compiling shaders, converting and uploading weights); an error if one fails.
+/// `GIGASCALE_GPU_SETUP_THREADS` (a benchmark's knob) lowers the count; never more than the
+/// cores.
 pub(super) fn on_setup_threads<T: Sync>(
     items: &[T],
     threads: usize,
@@ -339,19 +340,13 @@ pub(super) fn on_setup_threads<T: Sync>(
     let knob = std::env::var("GIGASCALE_GPU_SETUP_THREADS").ok().and_then(|v| v.parse::<usize>().ok());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = threads.min(knob.unwrap_or(cores)).min(cores).clamp(1, items.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || -> Result<()> {
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(item) = items.get(i) else { return Ok(()) };
-            f(item)?;
-        }
-    };
-    std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mine = work();
-        let panicked = || Err(Error::Internal("a thread of the GPU's setup panicked".into()));
-        helpers.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| panicked()))?;
-        mine
-    })
+    if threads == 1 {
+        return items.iter().try_for_each(f);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
+    use rayon::prelude::*;
+    pool.install(|| items.par_iter().try_for_each(&f))
 }

@@ -1,7 +1,7 @@
 //! A job's model passes, as the job runs them: sized for the budget before anything starts
-//! ([`plan_passes`]); the network made ready — its exact form, its device, the passes fitted
-//! to both ([`prepare_network`]) — on a thread of its own while the source decodes; then run
-//! from one store into the next ([`run_passes`]).
+//! ([`plan_passes`]); the network made ready once the source is decoded — its exact form,
+//! its device, the passes fitted to that device ([`prepare_network`]); then run from one store
+//! into the next ([`run_passes`]), fitted first to what the process holds.
 
 use crate::error::{Error, Result};
 use crate::neural::stage::{self, NetDevice, Pass, PassPlan};
@@ -46,7 +46,7 @@ pub(crate) struct Network {
     exact: std::sync::Arc<crate::neural::exact::Exact>,
     /// The network's device (none: the CPU).
     gpu: Option<Box<dyn NetDevice>>,
-    /// The passes, fitted to the device and to what its driver holds.
+    /// The passes, fitted to the device.
     passes: Vec<PassPlan>,
     /// Warnings for the job's progress.
     warnings: Vec<String>,
@@ -57,7 +57,7 @@ pub(crate) struct Network {
 /// Makes the network of `opts.model` ready for `passes` over an image of `info` (none
 /// without a model): its exact form, its device opened and prepared (shaders, weights, the
 /// buffer pool for the first pass's largest window), and the passes' tiles fitted to that
-/// device. Needs no pixel, so the job runs it while the source decodes.
+/// device.
 pub(crate) fn prepare_network(info: &ImageInfo, passes: &[PassPlan], opts: &Options) -> Result<Option<Network>> {
     let Some(model) = &opts.model else { return Ok(None) };
     // Large blocks returned when freed, two heap arenas at most: before the setup's threads.
@@ -91,7 +91,7 @@ fn setup_threads(opts: &Options, passes: &[PassPlan]) -> usize {
 }
 
 /// The model's passes with their tiles cut down, where needed, to what the network's device
-/// holds and to the host budget less the `held` bytes the drivers hold (the host plan was
+/// holds and to the host budget less the `held` bytes the process holds (the host plan was
 /// made before the device was known; smaller tiles need less, so a second call with more held
 /// only shrinks them).
 fn fit_passes(
@@ -132,11 +132,8 @@ pub(crate) fn run_passes(
 ) -> Result<(Store, Teardown)> {
     let (Some(model), Some(net)) = (&opts.model, network) else { return Ok((store, Teardown(None))) };
     let device: Option<&dyn NetDevice> = net.gpu.as_deref();
-    let held = crate::limits::resident_bytes().unwrap_or(0);
-    let passes = match device {
-        Some(_) => fit_passes(&net.passes, device, info, opts, held)?,
-        None => net.passes,
-    };
+    let held = device.map_or(0, |_| crate::limits::resident_bytes().unwrap_or(0));
+    let passes = fit_passes(&net.passes, device, info, opts, held)?;
     if stage::tracing() {
         eprintln!(
             "neural trace: the process holds {held} B; tiles {:?}",
@@ -150,7 +147,7 @@ pub(crate) fn run_passes(
     }
     *setup += net.setup_s;
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.resolved_threads())
+        .num_threads(threads)
         .build()
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
     let device_name = device.map_or("cpu".to_string(), |d| d.describe());

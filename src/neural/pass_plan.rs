@@ -306,12 +306,12 @@ pub(crate) fn plan_pass(
         }
     }
     let what = |on: &str| format!("the {} model's pass{on} (tiles of 16 px, {threads} threads)", model.name);
-    if let Some(d) = device_budget.filter(|&d| device_bytes(model, size, layout, 16, false) > d) {
-        let least = device_bytes(model, size, layout, 16, false);
+    let gpu_least = device_bytes(model, size, layout, 16, false);
+    if let Some(d) = device_budget.filter(|&d| gpu_least > d) {
         // The hint holds on any adapter: one with tensor cores also keeps its inputs split.
-        let enough = least.max(device_bytes(model, size, layout, 16, true));
+        let enough = gpu_least.max(device_bytes(model, size, layout, 16, true));
         let hint = format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size_up(enough));
-        return Err(Error::limit(what(" on the GPU"), least, d, Some(hint)));
+        return Err(Error::limit(what(" on the GPU"), gpu_least, d, Some(hint)));
     }
     let least = pass_bytes(model, size, layout, 16, threads) + crate::budget::SLACK;
     let hint = format!("--max-memory {} at least", crate::limits::format_size_up(least));
