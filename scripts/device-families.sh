@@ -7,11 +7,10 @@
 # bench/gigascale.xz, bench/photo-2000x3000.jpg. Results: $OUT/zoo.txt.
 set -uo pipefail
 out=${OUT:-device-out}; mkdir -p "$out"
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
-mkdir -p /tmp/zoo && xz -dc .whl-zoo/zoo.tar.xz | tar -xf - -C /tmp/zoo
-xz -dkc bench/gigascale.xz > /tmp/gigascale && chmod +x /tmp/gigascale
-export GIGASCALE_CACHE=$(mktemp -d)
+. scripts/device-prelude.sh
+device_gpu
+device_wheel .whl-zoo/zoo.tar.xz /tmp/zoo
+device_bins gigascale
 date -u +%FT%TZ | tee "$out/machine.txt"
 python3 -c "
 from PIL import Image

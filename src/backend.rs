@@ -7,7 +7,8 @@
 //! GPU that cannot be used is an error before the first tile. `auto` on a machine with a GPU
 //! device node opens the device on the device thread while the CPU workers already compute
 //! tiles (opening a Vulkan device takes 0.1–0.4 s); if it turns out unusable, the CPU does
-//! every tile.
+//! every tile. The network and the resampler share one device on a GPU (the resampler's asks
+//! for the network's features too; see `gpu::setup::shared_device`).
 
 use crate::error::{Error, Result};
 use crate::exec::device::DeviceOpener;
@@ -133,12 +134,14 @@ fn open_gpu(
 ) -> Result<(Box<dyn TileDevice>, String)> {
     let per_slot = crate::gpu::GpuResampler::host_bytes_per_slot(&plan.geometry());
     // The test hook stands for a smaller adapter: its largest buffer and binding.
-    let cap = opts.limits.gpu_memory.unwrap_or(u64::MAX).min(opts.hooks().gpu_max_buffer.unwrap_or(u64::MAX));
+    let device_cap = opts.hooks().gpu_max_buffer.unwrap_or(u64::MAX);
+    let cap = opts.limits.gpu_memory.unwrap_or(u64::MAX).min(device_cap);
     let limits = crate::gpu::GpuLimits {
         device_memory: opts.limits.gpu_memory.unwrap_or(u64::MAX),
         max_buffer: cap,
         max_binding: cap,
         host_memory: gpu_slots as u64 * per_slot,
+        device_cap,
     };
     let f16 = opts.gpu_f16;
     if f16 && !adapter.features().contains(wgpu::Features::SHADER_F16) {
@@ -147,7 +150,12 @@ fn open_gpu(
             adapter.get_info().name
         )));
     }
-    let g = crate::gpu::GpuResampler::new(adapter, plan, limits, gpu_slots, f16)?;
+    // The job's network (if it runs on this adapter) shares the device: it gets its features.
+    let network = match network_runs_on_gpu(opts) {
+        true => crate::gpu::neural::network_features(&adapter),
+        false => wgpu::Features::empty(),
+    };
+    let g = crate::gpu::GpuResampler::new(adapter, plan, limits, gpu_slots, (f16, network))?;
     let detail =
         format!("{} ({} slots, {} on the device)", g.adapter, g.slots(), crate::limits::format_size(g.device_bytes));
     let fail_after = opts.hooks().gpu_fail_after;
@@ -161,7 +169,7 @@ fn open_gpu(
 #[cfg(feature = "gpu")]
 pub(crate) fn network_device(opts: &Options) -> Result<Option<Box<dyn NetDevice>>> {
     let Some(m) = &opts.model else { return Ok(None) };
-    match crate::gpu::neural::NeuralGpu::unsupported(m.graph(), m.exact()?.as_ref()) {
+    match gpu_unsupported(m)? {
         Some(why) if opts.backend == Backend::Gpu => {
             return Err(Error::usage(format!("--backend gpu: model {}: {why} (use --backend cpu)", m.name())))
         }
@@ -181,6 +189,20 @@ pub(crate) fn network_device(opts: &Options) -> Result<Option<Box<dyn NetDevice>
         }
         _ => Ok(None),
     }
+}
+
+/// Why model `m` cannot run on the GPU, if it cannot.
+#[cfg(feature = "gpu")]
+fn gpu_unsupported(m: &crate::Model) -> Result<Option<String>> {
+    Ok(crate::gpu::neural::NeuralGpu::unsupported(m.graph(), m.exact()?.as_ref()))
+}
+
+/// Whether the job's model (if any) will run on a GPU: a backend other than `cpu` and a model
+/// the GPU can run.
+#[cfg(feature = "gpu")]
+fn network_runs_on_gpu(opts: &Options) -> bool {
+    let on_gpu = |m: &std::sync::Arc<crate::Model>| matches!(gpu_unsupported(m), Ok(None));
+    opts.backend != Backend::Cpu && opts.model.as_ref().is_some_and(on_gpu)
 }
 
 /// Without the `gpu` feature the network runs on the CPU (`--backend gpu` was refused by

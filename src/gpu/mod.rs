@@ -12,6 +12,7 @@ mod neural_ops;
 mod neural_shader;
 mod neural_tail;
 mod neural_tensor;
+mod profile;
 mod resampler;
 pub(crate) mod setup;
 pub(crate) mod shaders;
@@ -102,6 +103,16 @@ pub(crate) fn may_have_hardware_gpu() -> bool {
             .unwrap_or(false)
     };
     has("/dev/dri", "renderD") || has("/dev", "nvidia")
+}
+
+/// For unit tests: [`select`]'s adapter, software ones included; `None` (the test then
+/// returns) only where `GIGASCALE_REQUIRE_GPU=1` is not set (CI sets it, with lavapipe).
+#[cfg(test)]
+pub(crate) fn test_adapter() -> Option<wgpu::Adapter> {
+    let a = select(true);
+    let required = std::env::var("GIGASCALE_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    assert!(a.is_some() || !required, "GIGASCALE_REQUIRE_GPU=1 but no GPU adapter");
+    a
 }
 
 /// The best adapter with 64-bit integer shaders: discrete before integrated before virtual;

@@ -9,7 +9,7 @@
 
 use super::neural_shader::{ops_shader, ConvTiling, OPS, OPS_GROUP};
 use super::neural_tensor::{adapter_has_tensor_cores, TensorTiling, TENSOR_FEATURES};
-use super::setup::{open_device, Device};
+use super::setup::{shared_device, Device};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::graph::{Graph, Op};
@@ -104,6 +104,10 @@ impl NetDevice for NeuralGpu {
         let t = t.downcast::<InFlight>().map_err(|_| Error::Internal("a ticket from another device".into()))?;
         NeuralGpu::finish(self, *t, take)
     }
+
+    fn device_handle(&self) -> Box<dyn std::any::Any + Send> {
+        Box::new(self.dev.clone())
+    }
 }
 
 /// A tile submitted to the device: what [`NeuralGpu::finish`] needs to read its samples back.
@@ -117,7 +121,7 @@ pub(crate) struct InFlight {
 
 /// A GPU that runs the exact engine's networks.
 pub(crate) struct NeuralGpu {
-    pub(super) dev: Device,
+    pub(super) dev: Arc<Device>,
     pub(super) name: String,
     pub(super) ops: HashMap<&'static str, wgpu::ComputePipeline>,
     /// Compiled convolutions by input channels, kernel and (tensor-core shaders only) output
@@ -144,6 +148,8 @@ pub(crate) struct NeuralGpu {
     /// Tiles submitted and not yet read back: while none is, the device waits for the next
     /// tile's first layers.
     flights: std::sync::atomic::AtomicUsize,
+    /// The passes' device time, with `GIGASCALE_GPU_PROFILE=1` (`profile.rs`).
+    profile: Option<super::profile::Profile>,
 }
 
 pub(super) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE;
@@ -155,6 +161,19 @@ pub(super) fn shape(c: usize, [(x0, w, gw), (y0, h, gh)]: [(usize, usize, usize)
     Tensor { c, h, w, x0, y0, gw, gh, data: Vec::new() }
 }
 
+/// The features a network's device asks for on `adapter`: the tensor cores' where it has them
+/// (`neural_tensor.rs`: the same bytes, faster), unless `GIGASCALE_GPU_TENSOR=0` asks for the
+/// plain shaders; timestamp queries with `GIGASCALE_GPU_PROFILE=1` (`profile.rs`). The
+/// resampler's device asks for them too, so that the two share one.
+pub(crate) fn network_features(adapter: &wgpu::Adapter) -> wgpu::Features {
+    let tensor = match std::env::var("GIGASCALE_GPU_TENSOR").as_deref() != Ok("0") && adapter_has_tensor_cores(adapter)
+    {
+        true => TENSOR_FEATURES,
+        false => wgpu::Features::empty(),
+    };
+    tensor | super::profile::profile_features(adapter)
+}
+
 impl NeuralGpu {
     /// Opens `adapter` for the neural engine and compiles the data-movement shaders. With
     /// `cap` (a test hook), the device is opened with its largest buffer and storage binding
@@ -164,14 +183,10 @@ impl NeuralGpu {
         let name = adapter.get_info().name;
         let cap = cap.unwrap_or(u64::MAX);
         let binding = l.max_storage_buffer_binding_size.min(cap);
-        // The tensor cores where the adapter has them (`neural_tensor.rs`: the same bytes,
-        // faster), unless `GIGASCALE_GPU_TENSOR=0` asks for the plain shaders.
-        let tensor = std::env::var("GIGASCALE_GPU_TENSOR").as_deref() != Ok("0") && adapter_has_tensor_cores(adapter);
-        let extra = match tensor {
-            true => TENSOR_FEATURES,
-            false => wgpu::Features::empty(),
-        };
-        let dev = open_device(adapter, l.max_buffer_size.min(cap), binding, false, extra)?;
+        let features = network_features(adapter);
+        let tensor = features.contains(TENSOR_FEATURES);
+        let dev = shared_device(adapter, l.max_buffer_size.min(cap), binding, features)?;
+        let profile = super::profile::Profile::new(&dev.device, &dev.queue);
         let scope = dev.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = dev.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("neural-ops"),
@@ -197,6 +212,7 @@ impl NeuralGpu {
             staging: Mutex::default(),
             dry: Default::default(),
             flights: Default::default(),
+            profile,
         })
     }
 
@@ -256,6 +272,7 @@ impl NeuralGpu {
         enc.copy_buffer_to_buffer(&converted, 0, &staging, 0, words);
         let enc = std::mem::replace(enc, self.dev.device.create_command_encoder(&Default::default()));
         let index = Some(self.dev.queue.submit([enc.finish()]));
+        self.profiled();
         self.flights.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(InFlight { index, staging, converted, bytes })
     }
@@ -336,6 +353,14 @@ impl NeuralGpu {
         if !self.is_dry() {
             let done = std::mem::replace(enc, self.dev.device.create_command_encoder(&Default::default()));
             self.dev.queue.submit([done.finish()]);
+            self.profiled();
+        }
+    }
+
+    /// With the profile on, reads the timestamps of what was submitted (`profile.rs`).
+    fn profiled(&self) {
+        if let Some(p) = &self.profile {
+            p.collect(&self.dev.device, &self.dev.queue);
         }
     }
 
@@ -469,6 +494,7 @@ impl NeuralGpu {
         let staging = self.staging_buffer(bytes.max(16))?;
         enc.copy_buffer_to_buffer(&blob.buf, 0, &staging, 0, bytes.max(16).min(blob.buf.size()));
         let index = self.dev.queue.submit([enc.finish()]);
+        self.profiled();
         self.recycle(blob.buf);
         let mut data = Vec::new();
         self.read_back(staging, index, bytes.max(16), bytes as usize, &mut |view| {
@@ -477,11 +503,12 @@ impl NeuralGpu {
         Ok(Tensor { data, ..s })
     }
 
-    /// Records one dispatch of `pipe` with `entries` bound, `groups` workgroups.
+    /// Records one dispatch of `pipe` (a pass of `kind`, for the profile) with `entries`
+    /// bound, `groups` workgroups.
     pub(super) fn dispatch(
         &self,
         enc: &mut wgpu::CommandEncoder,
-        pipe: &wgpu::ComputePipeline,
+        (pipe, kind): (&wgpu::ComputePipeline, &'static str),
         entries: &[&wgpu::Buffer],
         groups: (u32, u32, u32),
     ) {
@@ -498,7 +525,8 @@ impl NeuralGpu {
             layout: &pipe.get_bind_group_layout(0),
             entries: &entries,
         });
-        let mut pass = enc.begin_compute_pass(&Default::default());
+        let timestamp_writes = self.profile.as_ref().and_then(|p| p.pass(kind));
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes });
         pass.set_pipeline(pipe);
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(groups.0, groups.1, groups.2);
@@ -531,8 +559,9 @@ impl NeuralGpu {
         let p = self.words(params, STORAGE);
         let groups = n.div_ceil(OPS_GROUP as u64).max(1);
         let (gx, gy) = (groups.min(65535) as u32, groups.div_ceil(65535) as u32);
-        let pipe = self.ops.get(entry).ok_or_else(|| Error::Internal(format!("no neural op {entry}")))?;
-        self.dispatch(enc, pipe, &[&p, &a.buf, &b.unwrap_or(a).buf, &y], (gx, gy, 1));
+        let (&kind, pipe) =
+            self.ops.get_key_value(entry).ok_or_else(|| Error::Internal(format!("no neural op {entry}")))?;
+        self.dispatch(enc, (pipe, kind), &[&p, &a.buf, &b.unwrap_or(a).buf, &y], (gx, gy, 1));
         Ok(Blob { shape: out, buf: y })
     }
 }

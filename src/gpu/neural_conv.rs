@@ -165,12 +165,14 @@ impl NeuralGpu {
                     let (wp, rows, slices) = split_geometry(out.w, out.h, pc.cin, pc.kernel);
                     let xs = self.blob_buffer(split_bytes(out.w, out.h, pc.cin, pc.kernel))?;
                     let sg = ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32);
-                    self.dispatch(enc, split, &[&uniform, &x.buf, &xs], sg);
-                    self.dispatch(enc, &layer.pipeline, &[&uniform, &xs, &layer.weights, &layer.params, &y], groups);
+                    self.dispatch(enc, (split, "split"), &[&uniform, &x.buf, &xs], sg);
+                    let conv = (&*layer.pipeline, "conv (tensor)");
+                    self.dispatch(enc, conv, &[&uniform, &xs, &layer.weights, &layer.params, &y], groups);
                     self.recycle(xs);
                 }
                 None => {
-                    self.dispatch(enc, &layer.pipeline, &[&uniform, &x.buf, &layer.weights, &layer.params, &y], groups)
+                    let conv = (&*layer.pipeline, "conv (plain)");
+                    self.dispatch(enc, conv, &[&uniform, &x.buf, &layer.weights, &layer.params, &y], groups)
                 }
             }
         }

@@ -148,7 +148,7 @@ impl NeuralGpu {
             let params = self.words(&[&p[..], &[shift]].concat(), STORAGE);
             let groups = ((s.c * w * h) as u64).div_ceil(OPS_GROUP as u64).max(1);
             let (gx, gy) = (groups.min(65535) as u32, groups.div_ceil(65535) as u32);
-            self.dispatch(enc, pipe, &[&params, &x.buf, &x.buf, &y], (gx, gy, 1));
+            self.dispatch(enc, (pipe, "concat"), &[&params, &x.buf, &x.buf, &y], (gx, gy, 1));
             first += s.c;
         }
         Ok(Blob { shape: out, buf: y })

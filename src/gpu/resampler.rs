@@ -17,14 +17,15 @@ use crate::plan::{Geometry, Plan, TileJob};
 use crate::store::Rows;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const WG: u32 = 64;
 
 /// The GPU resampler of one job.
 pub(crate) struct GpuResampler {
-    device: wgpu::Device,
-    queue: wgpu::Queue,
+    /// The device (shared with the job's network where it has one, see
+    /// [`setup::shared_device`]).
+    dev: Arc<setup::Device>,
     hpass: wgpu::ComputePipeline,
     vpass: wgpu::ComputePipeline,
     /// Rounded intermediate: pass 1 (`hpass`) is vertical, pass 2 (`vpass`) horizontal.
@@ -39,7 +40,6 @@ pub(crate) struct GpuResampler {
     bpp: usize,
     window_cap: u64,
     base: Params,
-    failure: Arc<Mutex<Option<String>>>,
     /// Commands recorded by `submit` and not yet handed to the queue (see `flush`).
     batch: Option<wgpu::CommandEncoder>,
     /// The slots recorded into `batch`.
@@ -103,13 +103,15 @@ impl GpuResampler {
     /// Opens the device on `adapter` and builds pipelines, tables and up to `want_slots` slots
     /// within `limits`. With `f16` (the adapter must have `SHADER_F16`) the intermediate is
     /// stored in half precision: half the device memory, results within the bound stated in
-    /// docs/how-it-works.md instead of bit-identical.
+    /// docs/how-it-works.md instead of bit-identical. The device also gets `network`'s
+    /// features (those of the job's model, see
+    /// [`network_features`](super::neural::network_features)), so that the network can share it.
     pub(crate) fn new(
         adapter: wgpu::Adapter,
         plan: &Plan,
         limits: GpuLimits,
         want_slots: usize,
-        f16: bool,
+        (f16, network): (bool, wgpu::Features),
     ) -> Result<GpuResampler> {
         let info = adapter.get_info();
         if f16 && plan.arith.vertical_first() {
@@ -127,7 +129,10 @@ impl GpuResampler {
         sizes.check_bindings(&tables, max_buffer.min(max_binding))?;
         let table_bytes = tables[0].1 + tables[1].1;
         let slots = sizes.slots_within(&limits, table_bytes, want_slots)?;
-        let dev = setup::open_device(&adapter, max_buffer, max_binding, f16, wgpu::Features::empty())?;
+        let f16_feature = if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() };
+        let cap = limits.device_cap;
+        let (buffer, binding) = (al.max_buffer_size.min(cap), al.max_storage_buffer_binding_size.min(cap));
+        let dev = setup::shared_device(&adapter, buffer, binding, f16_feature | network)?;
         let vertical_first = plan.arith.vertical_first();
         let (hpass, vpass) = setup::pipelines(&dev.device, vertical_first, f16, &info.name)?;
         let oom = dev.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -145,8 +150,7 @@ impl GpuResampler {
             _ => "",
         };
         Ok(GpuResampler {
-            device: dev.device,
-            queue: dev.queue,
+            dev,
             hpass,
             vpass,
             vertical_first,
@@ -158,7 +162,6 @@ impl GpuResampler {
             bpp: plan.geom.layout.bytes_per_pixel(),
             window_cap: sizes.window,
             base: base_params(plan, run),
-            failure: dev.failure,
             batch: None,
             batch_slots: Vec::new(),
             adapter: format!("{} ({:?}, {:?}{mode})", info.name, info.backend, info.device_type),
@@ -177,7 +180,7 @@ impl GpuResampler {
     }
 
     fn check(&self) -> Result<()> {
-        match self.failure.lock().ok().and_then(|g| g.clone()) {
+        match self.dev.failure.lock().ok().and_then(|g| g.clone()) {
             Some(e) => Err(Error::Gpu(e)),
             None => Ok(()),
         }
@@ -215,7 +218,7 @@ impl GpuResampler {
         let s = self.free.pop_front().ok_or_else(|| Error::Gpu("no free GPU slot".into()))?;
         // The upload buffer was remapped when its previous submission completed.
         while self.slots[s].upload_state.load(Ordering::Acquire) == PENDING {
-            self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+            self.dev.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
         }
         if self.slots[s].upload_state.load(Ordering::Acquire) == FAILED {
             return Err(Error::Gpu("could not map an upload buffer".into()));
@@ -265,7 +268,7 @@ impl GpuResampler {
     fn record(&mut self, s: usize, win_bytes: u64, (hx, hy): (u32, u32), (vx, vy): (u32, u32)) {
         let slot = &self.slots[s];
         let enc = self.batch.get_or_insert_with(|| {
-            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tiles") })
+            self.dev.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tiles") })
         });
         enc.copy_buffer_to_buffer(&slot.upload, 0, &slot.params_h, 0, PARAM_SIZE);
         enc.copy_buffer_to_buffer(&slot.upload, PARAM_SIZE, &slot.params_v, 0, PARAM_SIZE);
@@ -294,7 +297,7 @@ impl GpuResampler {
     /// Hands every recorded tile to the GPU in one submission.
     pub(crate) fn flush(&mut self) {
         if let Some(enc) = self.batch.take() {
-            let index = self.queue.submit([enc.finish()]);
+            let index = self.dev.queue.submit([enc.finish()]);
             for s in self.batch_slots.drain(..) {
                 self.slots[s].submission = Some(index.clone());
             }
@@ -305,7 +308,7 @@ impl GpuResampler {
     pub(crate) fn ready(&self, s: usize) -> bool {
         let state = || self.slots[s].read_state.load(Ordering::Acquire);
         if state() == PENDING && self.slots[s].submission.is_some() {
-            let _ = self.device.poll(wgpu::PollType::Poll);
+            let _ = self.dev.device.poll(wgpu::PollType::Poll);
         }
         state() != PENDING
     }
@@ -324,7 +327,7 @@ impl GpuResampler {
                     // Wait for this slot's submission only: later batches keep the GPU busy
                     // while this run is copied out.
                     let wait = wgpu::PollType::Wait { submission_index: slot.submission.clone(), timeout: None };
-                    self.device.poll(wait).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+                    self.dev.device.poll(wait).map_err(|e| Error::Gpu(format!("poll: {e}")))?;
                 }
             }
         }

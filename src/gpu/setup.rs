@@ -25,6 +25,10 @@ pub(crate) struct GpuLimits {
     pub max_binding: u64,
     /// Host memory for staging buffers.
     pub host_memory: u64,
+    /// The largest buffer and binding the device itself is opened with (below the adapter's
+    /// only where a test stands in for a smaller adapter); `max_buffer` and `max_binding`
+    /// bound what the resampler allocates.
+    pub device_cap: u64,
 }
 
 /// Tiles of one row of tiles computed as one run (one dispatch): up to 1024 output pixels
@@ -161,33 +165,79 @@ pub(crate) struct Device {
     pub failure: Arc<Mutex<Option<String>>>,
 }
 
-/// Opens `adapter` with the limits and features the shaders need; device loss and uncaptured
-/// errors are recorded in `failure` (checked before every use).
-/// `extra` features are requested as well; experimental ones (cooperative matrices) are
-/// admitted only there.
-pub(crate) fn open_device(
+impl Device {
+    /// Whether a callback has recorded a failure.
+    fn failed(&self) -> bool {
+        self.failure.lock().map_or(true, |g| g.is_some())
+    }
+}
+
+/// What two openings must agree on to share a device: the adapter and the buffer limits.
+#[derive(PartialEq)]
+struct DeviceKey {
+    adapter: (String, u32, u32, wgpu::Backend, String),
+    max_buffer: u64,
+    max_binding: u64,
+}
+
+/// The devices open now: a job's resampler and its network share one (a second Vulkan
+/// device costs about 0.1 s and 80 MiB of host memory on an H200), as do jobs at once.
+static OPEN: Mutex<Vec<(DeviceKey, wgpu::Features, std::sync::Weak<Device>)>> = Mutex::new(Vec::new());
+
+/// A device on `adapter` with these buffer limits and at least `features` (beyond
+/// `SHADER_INT64`): one already open where there is one that has not failed, else a new one
+/// ([`open_device`]). It closes when the last holder drops it. `GIGASCALE_GPU_SHARE=0` (a
+/// benchmark's knob) opens a new one every time.
+pub(crate) fn shared_device(
     adapter: &wgpu::Adapter,
     max_buffer: u64,
     max_binding: u64,
-    f16: bool,
-    extra: wgpu::Features,
-) -> Result<Device> {
+    features: wgpu::Features,
+) -> Result<Arc<Device>> {
+    let i = adapter.get_info();
+    let key = DeviceKey { adapter: (i.name, i.vendor, i.device, i.backend, i.driver), max_buffer, max_binding };
+    let mut open = OPEN.lock().map_err(|_| Error::Internal("GPU device list poisoned".into()))?;
+    open.retain(|(_, _, d)| d.strong_count() > 0);
+    let found = open.iter().filter(|(k, f, _)| *k == key && f.contains(features)).find_map(|(_, _, d)| d.upgrade());
+    let share = std::env::var("GIGASCALE_GPU_SHARE").as_deref() != Ok("0");
+    if let Some(d) = found.filter(|d| share && !d.failed()) {
+        return Ok(d);
+    }
+    let d = Arc::new(open_device(adapter, max_buffer, max_binding, features)?);
+    open.push((key, features, Arc::downgrade(&d)));
+    Ok(d)
+}
+
+/// How the device's allocator sizes the memory blocks it cuts buffers from: small blocks
+/// (wgpu's `MemoryUsage`: host-visible blocks of 4-32 MiB), since the drivers pin a
+/// host-visible block whole — with wgpu's default (`Performance`: 64-128 MiB) one more
+/// staging buffer raised the resident size by 128 MiB at once on an H200, past a
+/// `--max-memory` the pass was planned for. `GIGASCALE_GPU_MEMORY_HINTS=performance` (a
+/// benchmark's knob) asks for the large blocks.
+fn memory_hints() -> wgpu::MemoryHints {
+    match std::env::var("GIGASCALE_GPU_MEMORY_HINTS").as_deref() {
+        Ok("performance") => wgpu::MemoryHints::Performance,
+        _ => wgpu::MemoryHints::MemoryUsage,
+    }
+}
+
+/// Opens `adapter` with the limits and features the shaders need; device loss and uncaptured
+/// errors are recorded in `failure` (checked before every use). `features` are requested
+/// beside `SHADER_INT64`; experimental ones (cooperative matrices) are admitted only there.
+fn open_device(adapter: &wgpu::Adapter, max_buffer: u64, max_binding: u64, features: wgpu::Features) -> Result<Device> {
     let mut required_limits = wgpu::Limits::downlevel_defaults();
     required_limits.max_buffer_size = max_buffer;
     required_limits.max_storage_buffer_binding_size = max_binding;
     required_limits.max_storage_buffers_per_shader_stage = 4;
     required_limits.max_compute_workgroups_per_dimension = MAX_GROUPS;
-    if !extra.is_empty() {
-        // The tensor-core shaders stage more than the default 16 KiB per workgroup.
-        required_limits.max_compute_workgroup_storage_size = adapter.limits().max_compute_workgroup_storage_size;
-    }
+    // The tensor-core shaders stage more than the default 16 KiB per workgroup.
+    required_limits.max_compute_workgroup_storage_size = adapter.limits().max_compute_workgroup_storage_size;
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("gigascale"),
-        required_features: wgpu::Features::SHADER_INT64
-            | extra
-            | if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() },
+        required_features: wgpu::Features::SHADER_INT64 | features,
         required_limits,
-        experimental_features: if extra.intersects(wgpu::Features::all_experimental_mask()) {
+        memory_hints: memory_hints(),
+        experimental_features: if features.intersects(wgpu::Features::all_experimental_mask()) {
             // SAFETY: this token only records that we accept wgpu's experimental features
             // (here the cooperative matrices of `gpu/neural_tensor.rs`) as work in progress;
             // creating it has no effect of its own. Their results are compared with the CPU's
@@ -349,4 +399,32 @@ pub(super) fn on_setup_threads<T: Sync>(
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
     use rayon::prelude::*;
     pool.install(|| items.par_iter().try_for_each(&f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Openings that agree on the adapter and the limits share a device (one that has more
+    /// features serves one that asks for fewer); other limits, or a failed device, get
+    /// another. Runs on lavapipe in CI (`GIGASCALE_REQUIRE_GPU=1` makes its absence a failure).
+    #[test]
+    fn openings_that_agree_share_a_device() {
+        let Some(a) = super::super::test_adapter() else { return };
+        let l = a.limits();
+        // Limits no other test asks for, so that marking this device failed touches no other.
+        let (buffer, binding) = ((l.max_buffer_size / 2) & !1023, (l.max_storage_buffer_binding_size / 2) & !1023);
+        let more = a.features() & wgpu::Features::SHADER_F16;
+        let first = shared_device(&a, buffer, binding, more).expect("device");
+        let again = shared_device(&a, buffer, binding, wgpu::Features::empty()).expect("device");
+        assert!(Arc::ptr_eq(&first, &again), "the same adapter and limits share one device");
+        let other = shared_device(&a, buffer / 2, binding / 2, wgpu::Features::empty()).expect("device");
+        assert!(!Arc::ptr_eq(&first, &other), "other limits get another device");
+        *first.failure.lock().expect("lock") = Some("lost".into());
+        let fresh = shared_device(&a, buffer, binding, wgpu::Features::empty()).expect("device");
+        assert!(!Arc::ptr_eq(&first, &fresh), "a failed device is not handed out again");
+        let weak = Arc::downgrade(&fresh);
+        drop((first, again, fresh));
+        assert_eq!(weak.strong_count(), 0, "the device closes with its last holder");
+    }
 }

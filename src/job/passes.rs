@@ -130,7 +130,9 @@ pub(crate) fn run_passes(
     progress: &mut dyn FnMut(&Event),
     (setup, network_s): &mut (f64, f64),
 ) -> Result<(Store, Teardown)> {
-    let (Some(model), Some(net)) = (&opts.model, network) else { return Ok((store, Teardown(None))) };
+    let (Some(model), Some(net)) = (&opts.model, network) else {
+        return Ok((store, Teardown { thread: None, _device: None }));
+    };
     let device: Option<&dyn NetDevice> = net.gpu.as_deref();
     let held = device.map_or(0, |_| crate::limits::resident_bytes().unwrap_or(0));
     let passes = fit_passes(&net.passes, device, info, opts, held)?;
@@ -186,20 +188,26 @@ pub(crate) fn run_passes(
         store = next;
         (info.width, info.height) = out;
     }
-    // Tearing the device down (its buffers, gigabytes for large tiles) takes a while; the
+    // Tearing the network down (its buffers, gigabytes for large tiles) takes a while; the
     // tile stage need not wait for it, but the job does (a driver unloaded at exit while a
-    // thread still frees its objects crashes the process).
+    // thread still frees its objects crashes the process). The device itself stays open
+    // until the job ends, for the tile stage to share.
+    let device = net.gpu.as_ref().map(|g| g.device_handle());
     let teardown = net.gpu.map(|g| std::thread::spawn(move || drop(g)));
-    Ok((store, Teardown(teardown)))
+    Ok((store, Teardown { thread: teardown, _device: device }))
 }
 
-/// Waits, when dropped, for the thread that tears the network's device down.
-pub(crate) struct Teardown(Option<std::thread::JoinHandle<()>>);
+/// Waits, when dropped, for the thread that tears the network down, then lets its device go.
+pub(crate) struct Teardown {
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Dropped after the wait (fields drop after `drop` returns).
+    _device: Option<Box<dyn std::any::Any + Send>>,
+}
 
 impl Drop for Teardown {
     fn drop(&mut self) {
-        if let Some(t) = self.0.take() {
-            // A panic while freeing the device leaves nothing for the job to do.
+        if let Some(t) = self.thread.take() {
+            // A panic while freeing the network leaves nothing for the job to do.
             let _ = t.join();
         }
     }

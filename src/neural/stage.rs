@@ -138,6 +138,10 @@ pub(crate) trait NetDevice: Sync + Send {
     ) -> Result<Tensor<i16>>;
     /// Waits for a submitted tile and hands its samples to `take`.
     fn finish(&self, ticket: Ticket, take: &mut dyn FnMut(&[u8])) -> Result<()>;
+    /// What keeps the device itself open once this is dropped (its buffers freed), so that
+    /// the tile stage, opening a device on the same adapter, shares it instead of opening
+    /// another.
+    fn device_handle(&self) -> Box<dyn std::any::Any + Send>;
 }
 
 /// A tile submitted to a [`NetDevice`].
