@@ -23,6 +23,18 @@ use std::sync::{Arc, Mutex};
 pub(super) struct Blob {
     pub(super) shape: Tensor<i16>,
     pub(super) buf: Arc<wgpu::Buffer>,
+    /// A channel concatenation not made (`neural_ops.rs`, `Op::Concat`): its parts and their
+    /// shifts to its exponent, which the tensor-core convolutions reading it split straight
+    /// from the parts; `buf` is then the first part's. Anything else makes it first
+    /// ([`NeuralGpu::made`]).
+    pub(super) parts: Option<Arc<Vec<(Blob, i32)>>>,
+}
+
+impl Blob {
+    /// A blob made of `buf`.
+    pub(super) fn of(shape: Tensor<i16>, buf: Arc<wgpu::Buffer>) -> Blob {
+        Blob { shape, buf, parts: None }
+    }
 }
 
 /// What a run of the network's nodes reads: the graph, its integers, the tile's input window
@@ -64,13 +76,14 @@ impl NetDevice for NeuralGpu {
             if let Op::Conv(c) = &node.op {
                 let dc =
                     ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("layer {} has no GPU form", node.name)))?;
-                convs.push((n, dc));
+                let concat = g.nodes.iter().any(|m| matches!(m.op, Op::Concat) && m.outputs.contains(&node.inputs[0]));
+                convs.push((n, dc, concat));
             }
         }
         let t0 = std::time::Instant::now();
-        self.compile_convs(&convs.iter().map(|(_, dc)| &dc.conv).collect::<Vec<_>>(), threads)?;
+        self.compile_convs(&convs.iter().map(|(_, dc, concat)| (&dc.conv, *concat)).collect::<Vec<_>>(), threads)?;
         let compiled = t0.elapsed().as_secs_f64();
-        super::setup::on_setup_threads(&convs, threads, |(n, dc)| self.layer(*n, dc).map(|_| ()))?;
+        super::setup::on_setup_threads(&convs, threads, |(n, dc, _)| self.layer(*n, dc).map(|_| ()))?;
         if tracing() {
             let made = t0.elapsed().as_secs_f64() - compiled;
             eprintln!("neural trace: shaders compiled in {compiled:.3} s, layers made in {made:.3} s");
@@ -325,7 +338,11 @@ impl NeuralGpu {
             if blobs[stop].is_some() {
                 break;
             }
-            let out = self.record_node(enc, run, n, blobs)?;
+            let mut out = self.record_node(enc, run, n, blobs)?;
+            if node.outputs.contains(&stop) && out.parts.is_some() {
+                let made = self.made(enc, &out)?;
+                self.release(std::mem::replace(&mut out, made));
+            }
             if matches!(node.op, Op::Conv(_)) {
                 convs += 1;
                 if convs == flush_at {
@@ -336,7 +353,7 @@ impl NeuralGpu {
             for &i in &node.inputs {
                 if last[i] == n {
                     if let Some(b) = blobs[i].take() {
-                        self.recycle(b.buf);
+                        self.release(b);
                     }
                 }
             }
@@ -562,7 +579,7 @@ impl NeuralGpu {
         let (&kind, pipe) =
             self.ops.get_key_value(entry).ok_or_else(|| Error::Internal(format!("no neural op {entry}")))?;
         self.dispatch(enc, (pipe, kind), &[&p, &a.buf, &b.unwrap_or(a).buf, &y], (gx, gy, 1));
-        Ok(Blob { shape: out, buf: y })
+        Ok(Blob::of(out, y))
     }
 }
 

@@ -6,7 +6,9 @@
 
 use super::neural::{pipeline, shape, window, Blob, Layer, NeuralGpu, STORAGE};
 use super::neural_shader::{conv_shader, weight_blocks};
-use super::neural_tensor::{self, split_bytes, split_geometry, split_shader, tensor_conv_shader, tensor_weights};
+use super::neural_tensor::{
+    self, split_bytes, split_geometry, split_part_shader, split_shader, tensor_conv_shader, tensor_weights,
+};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::reference::conv_window;
@@ -25,6 +27,8 @@ enum ConvShader {
     Tensor(usize, usize, usize),
     /// The tensor-core shader's split of its input: input channels, kernel.
     Split(usize, usize),
+    /// The same split from one part of a concatenation: input channels, kernel.
+    SplitPart(usize, usize),
 }
 
 impl ConvShader {
@@ -33,6 +37,7 @@ impl ConvShader {
             ConvShader::Plain(cin, k) => (cin, k, 0),
             ConvShader::Tensor(cin, k, cout) => (cin, k, cout),
             ConvShader::Split(cin, k) => (cin, k, SPLIT_KEY),
+            ConvShader::SplitPart(cin, k) => (cin, k, SPLIT_KEY - 1),
         }
     }
 }
@@ -47,14 +52,16 @@ impl NeuralGpu {
         }
     }
 
-    /// Compiles the pipelines of the convolutions `convs` before their layers are made, the
-    /// distinct shaders on several threads at once: translating a tensor-core shader and
-    /// compiling it take tens of milliseconds each, and deep networks have tens of them.
-    pub(super) fn compile_convs(&self, convs: &[&crate::neural::graph::Conv], threads: usize) -> Result<()> {
+    /// Compiles the pipelines of the convolutions `convs` (each with whether it reads a
+    /// concatenation) before their layers are made, the distinct shaders on several threads at
+    /// once: translating a tensor-core shader and compiling it take tens of milliseconds each,
+    /// and deep networks have tens of them.
+    pub(super) fn compile_convs(&self, convs: &[(&crate::neural::graph::Conv, bool)], threads: usize) -> Result<()> {
         let mut shaders: Vec<ConvShader> = Vec::new();
-        for c in convs {
+        for &(c, concat) in convs {
             let (conv, split) = self.shaders_of(c);
-            for s in std::iter::once(conv).chain(split) {
+            let part = split.filter(|_| concat).map(|_| ConvShader::SplitPart(c.cin, c.kernel));
+            for s in std::iter::once(conv).chain(split).chain(part) {
                 if !shaders.contains(&s) {
                     shaders.push(s);
                 }
@@ -69,6 +76,7 @@ impl NeuralGpu {
             ConvShader::Plain(cin, k) => conv_shader(cin, k, self.tiling),
             ConvShader::Tensor(cin, k, cout) => tensor_conv_shader(cin, cout, k, self.tensor_tiling),
             ConvShader::Split(cin, k) => split_shader(cin, k),
+            ConvShader::SplitPart(cin, k) => split_part_shader(cin, k),
         })
     }
 
@@ -128,6 +136,30 @@ impl NeuralGpu {
         Ok(layer)
     }
 
+    /// Splits each part of a concatenation (`parts`, with their shifts) that convolution
+    /// `(cin, k)` reads into its slices of `xs`, as the split of the made concatenation
+    /// would (`uniform`: the convolution's parameters; `groups`: the whole split's workgroups).
+    fn split_parts(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        (cin, k): (usize, usize),
+        (uniform, xs): (&wgpu::Buffer, &wgpu::Buffer),
+        parts: &[(Blob, i32)],
+        groups: (u32, u32, u32),
+    ) -> Result<()> {
+        let pipe = self.shader(ConvShader::SplitPart(cin, k))?;
+        let mut first = 0;
+        for (part, shift) in parts {
+            let s = &part.shape;
+            let p = [s.c, first, s.x0, s.y0, s.w, s.h].map(|v| v as i32);
+            let pp = self.words(&[&p[..], &[*shift]].concat(), STORAGE);
+            let sg = (groups.0, groups.1, s.c.div_ceil(16) as u32);
+            self.dispatch(enc, (&pipe, "split"), &[uniform, &part.buf, xs, &pp], sg);
+            first += s.c;
+        }
+        Ok(())
+    }
+
     pub(super) fn conv(
         &self,
         enc: &mut wgpu::CommandEncoder,
@@ -165,23 +197,143 @@ impl NeuralGpu {
                     let (wp, rows, slices) = split_geometry(out.w, out.h, pc.cin, pc.kernel);
                     let xs = self.blob_buffer(split_bytes(out.w, out.h, pc.cin, pc.kernel))?;
                     let sg = ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32);
-                    self.dispatch(enc, (split, "split"), &[&uniform, &x.buf, &xs], sg);
+                    match &x.parts {
+                        None => self.dispatch(enc, (split, "split"), &[&uniform, &x.buf, &xs], sg),
+                        Some(parts) => self.split_parts(enc, (pc.cin, pc.kernel), (&uniform, &xs), parts, sg)?,
+                    }
                     let conv = (&*layer.pipeline, "conv (tensor)");
                     self.dispatch(enc, conv, &[&uniform, &xs, &layer.weights, &layer.params, &y], groups);
                     self.recycle(xs);
                 }
                 None => {
+                    let x = self.made(enc, x)?;
                     let conv = (&*layer.pipeline, "conv (plain)");
                     self.dispatch(enc, conv, &[&uniform, &x.buf, &layer.weights, &layer.params, &y], groups)
                 }
             }
         }
-        let conv = Blob { shape: out, buf: y };
+        let conv = Blob::of(out, y);
         if dc.phases == 1 {
             return Ok(conv);
         }
         let out = self.interleave(enc, c, &conv);
         self.recycle(conv.buf);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::neural_shader::ops_shader;
+    use super::super::setup::Device;
+    use super::*;
+    use wgpu::util::DeviceExt;
+
+    const STORAGE_OUT: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC);
+
+    /// Shaders run by hand on a device, in one encoder.
+    struct Bench {
+        dev: Arc<Device>,
+        enc: wgpu::CommandEncoder,
+    }
+
+    impl Bench {
+        fn words(&self, v: &[i32], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+            let contents = bytemuck::cast_slice(v);
+            self.dev.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents, usage })
+        }
+
+        fn empty(&self, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+            self.dev.device.create_buffer(&wgpu::BufferDescriptor {
+                label: None,
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
+        }
+
+        fn pipeline(&self, src: String, entry: &str) -> wgpu::ComputePipeline {
+            let source = wgpu::ShaderSource::Wgsl(src.into());
+            let module = self.dev.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: None, source });
+            pipeline(&self.dev.device, &module, entry)
+        }
+
+        fn run(&mut self, pipe: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
+            let entries: Vec<wgpu::BindGroupEntry> = (buffers.iter().enumerate())
+                .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+                .collect();
+            let layout = pipe.get_bind_group_layout(0);
+            let bind = self.dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &layout,
+                entries: &entries,
+            });
+            let mut pass = self.enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(pipe);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+        }
+
+        /// Submits what was run and reads `size` bytes of `b` back.
+        fn read(&mut self, b: &wgpu::Buffer, size: u64) -> Vec<u8> {
+            let out = self.empty(size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+            let mut enc = std::mem::replace(&mut self.enc, self.dev.device.create_command_encoder(&Default::default()));
+            enc.copy_buffer_to_buffer(b, 0, &out, 0, size);
+            self.dev.queue.submit([enc.finish()]);
+            out.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+            self.dev.device.poll(wgpu::PollType::wait_indefinitely()).expect("poll");
+            let v = out.slice(..).get_mapped_range().expect("mapped").to_vec();
+            v
+        }
+    }
+
+    /// A concatenation's parts split straight into a convolution's split input (each part
+    /// read from its own window and shifted to the concatenation's exponent) give the bytes
+    /// the split of the made concatenation gives. The split shaders need half floats only,
+    /// not the tensor cores, so this runs on lavapipe in CI.
+    #[test]
+    fn parts_split_as_the_made_concatenation() {
+        let Some(a) = super::super::test_adapter() else { return };
+        let l = a.limits();
+        let f16 = wgpu::Features::SHADER_F16;
+        let dev = super::super::setup::shared_device(&a, l.max_buffer_size, l.max_storage_buffer_binding_size, f16)
+            .expect("device");
+        let enc = dev.device.create_command_encoder(&Default::default());
+        let mut b = Bench { dev, enc };
+        // Two parts of 16 and 5 channels over different windows of a 12x10 image, the first
+        // shifted left by 1 (saturated), the second right by 2 (rounded); a 3x3 convolution
+        // with padding 1 over their common window.
+        let parts = [(16usize, [0usize, 0, 11, 8], -1i32), (5, [1, 2, 10, 8], 2)];
+        let (cin, k, [x0, y0, w, h]) = (21, 3, [1usize, 2, 10, 6]);
+        let mut rng = crate::digest::Lcg(7);
+        let mut samples = |n: usize| (0..n).map(|_| (rng.next() >> 48) as i32 % 32767).collect::<Vec<_>>();
+        let bufs: Vec<wgpu::Buffer> =
+            parts.iter().map(|&(c, [_, _, pw, ph], _)| b.words(&samples(c * pw * ph), STORAGE_OUT)).collect();
+        let conv = [x0, y0, w, h, 12, 10, 1, 1, x0, y0, w, h, 1, 8, 0, 0].map(|v| v as i32);
+        let uniform = b.words(&conv, wgpu::BufferUsages::UNIFORM);
+        let split_len = split_bytes(w, h, cin, k);
+        let (made_xs, parts_xs) = (b.empty(split_len, STORAGE_OUT), b.empty(split_len, STORAGE_OUT));
+        let made = b.empty((cin * w * h * 4) as u64, STORAGE_OUT);
+        let (wp, rows, slices) = split_geometry(w, h, cin, k);
+        let concat = b.pipeline(ops_shader(), "concat");
+        let (split, part) = (b.pipeline(split_shader(cin, k), "main"), b.pipeline(split_part_shader(cin, k), "main"));
+        let mut first = 0;
+        for (&(c, [px, py, pw, ph], shift), buf) in parts.iter().zip(&bufs) {
+            let window = [c, first, x0, y0, w, h, px, py, pw, ph].map(|v| v as i32);
+            let p = b.words(&[&window[..], &[shift]].concat(), STORAGE_OUT);
+            b.run(&concat, &[&p, buf, buf, &made], ((c * w * h).div_ceil(64) as u32, 1, 1));
+            let own = [c, first, px, py, pw, ph].map(|v| v as i32);
+            let pp = b.words(&[&own[..], &[shift]].concat(), STORAGE_OUT);
+            b.run(
+                &part,
+                &[&uniform, buf, &parts_xs, &pp],
+                ((4 * wp).div_ceil(64) as u32, rows as u32, c.div_ceil(16) as u32),
+            );
+            first += c;
+        }
+        b.run(&split, &[&uniform, &made, &made_xs], ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32));
+        let (want, got) = (b.read(&made_xs, split_len), b.read(&parts_xs, split_len));
+        assert!(want.iter().any(|&v| v != 0), "the split holds samples");
+        assert_eq!(got, want, "the parts' split is the made concatenation's");
     }
 }

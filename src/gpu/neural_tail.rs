@@ -50,7 +50,7 @@ impl NeuralGpu {
                 enc.copy_buffer_to_buffer(&x.buf, from, &buf, (ch * h * s.w) as u64 * 4, (h * s.w) as u64 * 4);
             }
         }
-        Ok(Blob { shape: Tensor { h, y0: s.y0 + r0, data: Vec::new(), ..s.clone() }, buf })
+        Ok(Blob::of(Tensor { h, y0: s.y0 + r0, data: Vec::new(), ..s.clone() }, buf))
     }
 
     /// The strips' outputs, top to bottom, as one blob: each row from the first strip that
@@ -86,6 +86,6 @@ impl NeuralGpu {
             next = next.max(end);
             self.recycle(p.buf);
         }
-        Ok(Blob { shape: Tensor { h, ..first }, buf: out })
+        Ok(Blob::of(Tensor { h, ..first }, out))
     }
 }

@@ -218,25 +218,58 @@ fn split_geometry_wgsl(k: usize) -> String {
 /// window and past the last channel), as half floats. One invocation per four channels of a
 /// slice at one column and row; the same parameters as the convolution.
 pub(crate) fn split_shader(cin: usize, k: usize) -> String {
+    split_text(cin, k, false)
+}
+
+/// [`split_shader`] for one part of a concatenation the convolution reads, the
+/// concatenation never made: the part's channels `first..first + c` of the input, read from
+/// the part's own window and shifted to the concatenation's exponent as `concat`
+/// (`shaders/neural_ops.wgsl`) does, into their slices (`first` a multiple of 16). Binding 3
+/// holds `[c, first, x0, y0, w, h, shift]`; binding 1 is the part.
+pub(crate) fn split_part_shader(cin: usize, k: usize) -> String {
+    split_text(cin, k, true)
+}
+
+/// The text of [`split_shader`] (`part` false) or [`split_part_shader`].
+fn split_text(cin: usize, k: usize, part: bool) -> String {
     let slices = cin.div_ceil(16);
     let mut s = String::with_capacity(4 << 10);
     s.push_str("enable f16;\n");
+    if part {
+        s.push_str(super::neural_shader::COMMON);
+    }
     s.push_str(super::neural_shader::CONV_PARAMS);
     s.push_str(super::neural_shader::CONV_INPUT);
     s.push_str("@group(0) @binding(2) var<storage, read_write> xs: array<vec4<f16>>;\n");
+    if part {
+        s.push_str("@group(0) @binding(3) var<storage, read> pp: array<i32>;\n");
+    }
     s.push_str("@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n");
     s.push_str(&split_geometry_wgsl(k));
     // Invocation `4·col + q` splits channels `4q..4q + 4` of the slice at column `col`: a
     // subgroup's writes are contiguous.
-    s.push_str("    let col = i32(gid.x / 4u);\n    let q = i32(gid.x % 4u);\n    let r = i32(gid.y);\n    let sl = i32(gid.z);\n");
+    s.push_str("    let col = i32(gid.x / 4u);\n    let q = i32(gid.x % 4u);\n    let r = i32(gid.y);\n");
+    s.push_str(if part { "    let sl = pp[1] / 16 + i32(gid.z);\n" } else { "    let sl = i32(gid.z);\n" });
     s.push_str("    if col >= wp { return; }\n");
     s.push_str("    let gy = p.out_y0 - p.pad_y + r;\n    let gx = p.out_x0 - p.pad_x + col;\n");
     s.push_str("    let inside = gy >= max(p.in_y0, 0) && gy < min(p.in_y0 + p.in_h, p.gh)\n");
     s.push_str("        && gx >= max(p.in_x0, 0) && gx < min(p.in_x0 + p.in_w, p.gw);\n");
-    s.push_str("    let plane = p.in_w * p.in_h;\n    let at = (gy - p.in_y0) * p.in_w + gx - p.in_x0;\n");
+    match part {
+        true => s.push_str("    let plane = pp[4] * pp[5];\n    let at = (gy - pp[3]) * pp[4] + gx - pp[2];\n"),
+        false => s.push_str("    let plane = p.in_w * p.in_h;\n    let at = (gy - p.in_y0) * p.in_w + gx - p.in_x0;\n"),
+    }
     for c in 0..4 {
-        let _ = writeln!(s, "    let c{c} = sl * 16 + q * 4 + {c};\n    var v{c} = 0;");
-        let _ = writeln!(s, "    if inside && c{c} < {cin} {{ v{c} = x[c{c} * plane + at]; }}");
+        let _ = writeln!(s, "    var v{c} = 0;");
+        if part {
+            let _ = writeln!(s, "    let c{c} = sl * 16 + q * 4 + {c} - pp[1];");
+            let _ = writeln!(
+                s,
+                "    if inside && c{c} < pp[0] {{ v{c} = saturate16(shift_round(x[c{c} * plane + at], pp[6])); }}"
+            );
+        } else {
+            let _ = writeln!(s, "    let c{c} = sl * 16 + q * 4 + {c};");
+            let _ = writeln!(s, "    if inside && c{c} < {cin} {{ v{c} = x[c{c} * plane + at]; }}");
+        }
         let _ = writeln!(s, "    let l{c} = ((v{c} + 64) & 127) - 64;\n    let h{c} = (v{c} - l{c}) >> 7u;");
     }
     let _ =
@@ -439,6 +472,7 @@ mod tests {
                 validates(&tensor_conv_shader(cin, cout, k, t), cin, cout, k);
             }
             validates(&split_shader(cin, k), cin, cout, k);
+            validates(&split_part_shader(cin, k), cin, cout, k);
         }
     }
 
