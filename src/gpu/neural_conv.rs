@@ -197,9 +197,16 @@ impl NeuralGpu {
                     let (wp, rows, slices) = split_geometry(out.w, out.h, pc.cin, pc.kernel);
                     let xs = self.blob_buffer(split_bytes(out.w, out.h, pc.cin, pc.kernel))?;
                     let sg = ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32);
+                    // An unmade concatenation's parts split into their slices where they are the
+                    // convolution's input channels; anything else split as a made blob.
                     match &x.parts {
-                        None => self.dispatch(enc, (split, "split"), &[&uniform, &x.buf, &xs], sg),
-                        Some(parts) => self.split_parts(enc, (pc.cin, pc.kernel), (&uniform, &xs), parts, sg)?,
+                        Some(parts) if parts.iter().map(|(p, _)| p.shape.c).sum::<usize>() == pc.cin => {
+                            self.split_parts(enc, (pc.cin, pc.kernel), (&uniform, &xs), parts, sg)?
+                        }
+                        _ => {
+                            let x = self.made(enc, x)?;
+                            self.dispatch(enc, (split, "split"), &[&uniform, &x.buf, &xs], sg)
+                        }
                     }
                     let conv = (&*layer.pipeline, "conv (tensor)");
                     self.dispatch(enc, conv, &[&uniform, &xs, &layer.weights, &layer.params, &y], groups);
