@@ -18,8 +18,8 @@ use std::sync::Mutex;
 /// Timestamp pairs one query set holds; passes past it in one submission go untimed.
 const PAIRS: u32 = 2048;
 
-/// The knob's features: timestamp queries inside compute passes where the knob is set and the
-/// adapter has them, else none.
+/// The knob's features: timestamp queries (written where compute passes begin and end) where
+/// the knob is set and the adapter has them, else none.
 pub(crate) fn profile_features(adapter: &wgpu::Adapter) -> wgpu::Features {
     let wanted = std::env::var("GIGASCALE_GPU_PROFILE").as_deref() == Ok("1");
     match wanted && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
