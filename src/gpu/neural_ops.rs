@@ -19,14 +19,19 @@ fn common(a: &Tensor<i16>, b: &Tensor<i16>) -> Result<(usize, usize, usize, usiz
     crate::neural::reference::common_window(&[a, b]).map_err(Error::Gpu)
 }
 
+/// The window of the concatenation of `xs`: their common window, all their channels.
+fn concat_shape(xs: &[Blob]) -> Result<Tensor<i16>> {
+    let shapes: Vec<&Tensor<i16>> = xs.iter().map(|x| &x.shape).collect();
+    let (x0, y0, w, h) = reference::common_window(&shapes).map_err(Error::Gpu)?;
+    let first = shapes.first().ok_or_else(|| Error::Internal("an empty concatenation".into()))?;
+    Ok(shape(shapes.iter().map(|s| s.c).sum(), [(x0, w, first.gw), (y0, h, first.gh)]))
+}
+
 /// The concatenation of `xs` (shifted by `shifts`) as a blob not made: its window and
 /// channels, the first part's buffer, and the parts.
 fn unmade_concat(xs: Vec<Blob>, shifts: Vec<i32>) -> Result<Blob> {
-    let shapes: Vec<&Tensor<i16>> = xs.iter().map(|x| &x.shape).collect();
-    let (x0, y0, w, h) = reference::common_window(&shapes).map_err(Error::Gpu)?;
-    let c = shapes.iter().map(|s| s.c).sum();
-    let out = shape(c, [(x0, w, shapes[0].gw), (y0, h, shapes[0].gh)]);
-    let buf = xs.first().map(|x| x.buf.clone()).ok_or_else(|| Error::Internal("an empty concatenation".into()))?;
+    let out = concat_shape(&xs)?;
+    let buf = xs[0].buf.clone();
     Ok(Blob { shape: out, buf, parts: Some(Arc::new(xs.into_iter().zip(shifts).collect())) })
 }
 
@@ -199,11 +204,9 @@ impl NeuralGpu {
     /// A channel concatenation over the inputs' common window, each input shifted to the
     /// output's exponent: one dispatch per input into its channels of one output buffer.
     pub(super) fn concat(&self, enc: &mut wgpu::CommandEncoder, xs: &[Blob], shifts: &[i32]) -> Result<Blob> {
-        let shapes: Vec<&Tensor<i16>> = xs.iter().map(|x| &x.shape).collect();
-        let (x0, y0, w, h) = crate::neural::reference::common_window(&shapes).map_err(Error::Gpu)?;
-        let c: usize = shapes.iter().map(|s| s.c).sum();
-        let out = shape(c, [(x0, w, shapes[0].gw), (y0, h, shapes[0].gh)]);
-        let y = self.blob_buffer((c * w * h) as u64 * 4)?;
+        let out = concat_shape(xs)?;
+        let (x0, y0, w, h) = (out.x0, out.y0, out.w, out.h);
+        let y = self.blob_buffer((out.c * w * h) as u64 * 4)?;
         let pipe = self.ops.get("concat").ok_or_else(|| Error::Internal("no neural op concat".into()))?;
         let mut first = 0;
         for (x, &shift) in xs.iter().zip(shifts) {

@@ -119,8 +119,9 @@ fn fit_passes(
 /// next, on a pool of the job's threads; adds the setup's and the network's seconds to
 /// `times`. On a device, what the process holds when they start (its own code, the drivers'
 /// code, pipelines and staging, the tile stage's GPU ring: none of it in a plan's items) is
-/// first left out of the passes' host budget. The network's device is torn down on a thread
-/// of its own while the tile stage runs; the returned guard waits for it.
+/// first left out of the passes' host budget. The network (its buffers and pipelines) is torn
+/// down on a thread of its own while the tile stage runs; the returned guard waits for it and
+/// keeps the device itself open until the job ends, for the tile stage to share.
 pub(crate) fn run_passes(
     mut store: Store,
     info: &ImageInfo,
