@@ -7,6 +7,7 @@
 
 pub(crate) mod driver;
 pub(crate) mod neural;
+mod neural_blob;
 mod neural_conv;
 mod neural_ops;
 mod neural_shader;

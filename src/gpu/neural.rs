@@ -18,24 +18,7 @@ use crate::neural::stage::{tracing, DeviceLimits, NetDevice, Samples, Ticket};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// A blob on the device: its window (no host data) and its `i32` samples.
-#[derive(Clone)]
-pub(super) struct Blob {
-    pub(super) shape: Tensor<i16>,
-    pub(super) buf: Arc<wgpu::Buffer>,
-    /// A channel concatenation not made (`neural_ops.rs`, `Op::Concat`): its parts and their
-    /// shifts to its exponent, which the tensor-core convolutions reading it split straight
-    /// from the parts; `buf` is then the first part's. Anything else makes it first
-    /// ([`NeuralGpu::made`]).
-    pub(super) parts: Option<Arc<Vec<(Blob, i32)>>>,
-}
-
-impl Blob {
-    /// A blob made of `buf`.
-    pub(super) fn of(shape: Tensor<i16>, buf: Arc<wgpu::Buffer>) -> Blob {
-        Blob { shape, buf, parts: None }
-    }
-}
+pub(super) use super::neural_blob::Blob;
 
 /// What a run of the network's nodes reads: the graph, its integers, the tile's input window
 /// and the SE blocks' multipliers.
@@ -49,9 +32,9 @@ pub(super) struct Run<'a> {
 
 /// A convolution layer's device state.
 pub(super) struct Layer {
-    pub(super) pipeline: Arc<wgpu::ComputePipeline>,
-    /// The shader that splits the input for a tensor-core convolution (`neural_tensor.rs`).
-    pub(super) split: Option<Arc<wgpu::ComputePipeline>>,
+    /// The plain shader's pipeline; none on the tensor cores, whose shader depends on how
+    /// the input is held (one blob, or a concatenation's parts: `neural_conv.rs`).
+    pub(super) plain: Option<Arc<wgpu::ComputePipeline>>,
     pub(super) weights: wgpu::Buffer,
     pub(super) params: wgpu::Buffer,
 }
@@ -76,12 +59,15 @@ impl NetDevice for NeuralGpu {
             if let Op::Conv(c) = &node.op {
                 let dc =
                     ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("layer {} has no GPU form", node.name)))?;
-                let concat = g.nodes.iter().any(|m| matches!(m.op, Op::Concat) && m.outputs.contains(&node.inputs[0]));
-                convs.push((n, dc, concat));
+                let concat = g.nodes.iter().find(|m| matches!(m.op, Op::Concat) && m.outputs.contains(&node.inputs[0]));
+                convs.push((n, dc, concat.map(|m| m.inputs.iter().map(|&i| g.sizes[i].0).collect::<Vec<_>>())));
             }
         }
         let t0 = std::time::Instant::now();
-        self.compile_convs(&convs.iter().map(|(_, dc, concat)| (&dc.conv, *concat)).collect::<Vec<_>>(), threads)?;
+        self.compile_convs(
+            &convs.iter().map(|(_, dc, parts)| (&dc.conv, parts.as_deref())).collect::<Vec<_>>(),
+            threads,
+        )?;
         let compiled = t0.elapsed().as_secs_f64();
         super::setup::on_setup_threads(&convs, threads, |(n, dc, _)| self.layer(*n, dc).map(|_| ()))?;
         if tracing() {
@@ -137,9 +123,8 @@ pub(crate) struct NeuralGpu {
     pub(super) dev: Arc<Device>,
     pub(super) name: String,
     pub(super) ops: HashMap<&'static str, wgpu::ComputePipeline>,
-    /// Compiled convolutions by input channels, kernel and (tensor-core shaders only) output
-    /// channels.
-    pub(super) convs: Mutex<HashMap<(usize, usize, usize), Arc<wgpu::ComputePipeline>>>,
+    /// Compiled convolution shaders (`neural_conv.rs`).
+    pub(super) convs: Mutex<HashMap<super::neural_blob::ConvShader, Arc<wgpu::ComputePipeline>>>,
     pub(super) tiling: ConvTiling,
     /// How the tensor-core convolutions' work is cut (`neural_tensor.rs`).
     pub(super) tensor_tiling: TensorTiling,

@@ -1,67 +1,78 @@
 //! Convolution layers on the device: on an adapter that has them (unless
-//! `GIGASCALE_GPU_TENSOR=0`), the tensor-core shaders of `neural_tensor.rs`, each after a small
-//! shader that splits its input into the halves the matrices read; otherwise the plain integer
-//! shaders of `neural_shader.rs` (the same bytes). Pipelines are compiled once per layer
-//! shape; each layer's weights are uploaded once, in the layout its shader reads.
+//! `GIGASCALE_GPU_TENSOR=0`), the tensor-core shaders of `neural_tensor.rs`, which read their
+//! input split into the halves the matrices read; otherwise the plain integer shaders of
+//! `neural_shader.rs` (the same bytes). Pipelines are compiled once per shape; each layer's
+//! weights are uploaded once, in the layout its shader reads.
+//!
+//! A blob's split is made when a tensor-core convolution first reads it and kept with the
+//! blob (`Blob::split`) for the next that reads it at the same shift, as long as it covers
+//! what that one reads: the convolutions of a dense block read the same blobs one after
+//! another (realesrgan-x4plus: 641 splits where each convolution splitting its own input
+//! made 1041). A concatenation never made (`neural_ops.rs`) is read as its parts, each from
+//! its own kept split, shifted to the concatenation's exponent.
 
 use super::neural::{pipeline, shape, window, Blob, Layer, NeuralGpu, STORAGE};
+use super::neural_blob::{ConvShader, KeptSplit, Reach, SplitArea};
 use super::neural_shader::{conv_shader, weight_blocks};
-use super::neural_tensor::{
-    self, split_bytes, split_geometry, split_part_shader, split_shader, tensor_conv_shader, tensor_weights,
-};
+use super::neural_tensor::{self, split_bytes, split_shader, tensor_conv_shader, tensor_weights, PartPlace, MAX_PARTS};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::reference::conv_window;
 use std::sync::Arc;
 
-/// The pipeline cache's key of a split shader (its third field is otherwise the output
-/// channels of a tensor-core shader, or 0 for a plain one).
-const SPLIT_KEY: usize = usize::MAX;
-
-/// A convolution shader: one pipeline per distinct value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ConvShader {
-    /// The plain integer shader: input channels, kernel.
-    Plain(usize, usize),
-    /// The tensor-core shader: input channels, kernel, output channels.
-    Tensor(usize, usize, usize),
-    /// The tensor-core shader's split of its input: input channels, kernel.
-    Split(usize, usize),
-    /// The same split from one part of a concatenation: input channels, kernel.
-    SplitPart(usize, usize),
-}
-
-impl ConvShader {
-    fn key(self) -> (usize, usize, usize) {
-        match self {
-            ConvShader::Plain(cin, k) => (cin, k, 0),
-            ConvShader::Tensor(cin, k, cout) => (cin, k, cout),
-            ConvShader::Split(cin, k) => (cin, k, SPLIT_KEY),
-            ConvShader::SplitPart(cin, k) => (cin, k, SPLIT_KEY - 1),
-        }
-    }
-}
-
 impl NeuralGpu {
-    /// The shaders of convolution `c`: its own, and the split of its input before it on the
-    /// tensor cores.
-    fn shaders_of(&self, c: &crate::neural::graph::Conv) -> (ConvShader, Option<ConvShader>) {
-        match self.on_tensor_cores(c) {
-            true => (ConvShader::Tensor(c.cin, c.kernel, c.cout), Some(ConvShader::Split(c.cin, c.kernel))),
-            false => (ConvShader::Plain(c.cin, c.kernel), None),
-        }
+    /// Whether convolution `c` runs on the tensor cores.
+    fn on_tensor_cores(&self, c: &crate::neural::graph::Conv) -> bool {
+        self.tensor
+            && c.dilation == 1
+            && c.kernel <= neural_tensor::MAX_KERNEL
+            && neural_tensor::workgroup_bytes() <= self.workgroup_storage
     }
 
-    /// Compiles the pipelines of the convolutions `convs` (each with whether it reads a
-    /// concatenation) before their layers are made, the distinct shaders on several threads at
-    /// once: translating a tensor-core shader and compiling it take tens of milliseconds each,
-    /// and deep networks have tens of them.
-    pub(super) fn compile_convs(&self, convs: &[(&crate::neural::graph::Conv, bool)], threads: usize) -> Result<()> {
+    /// Whether a tensor-core convolution reads a concatenation of parts of `channels` each
+    /// straight from the parts: every part but the last fills whole 16-channel slices, and
+    /// the device binds as many buffers.
+    pub(super) fn reads_parts(&self, channels: &[usize]) -> bool {
+        let bindable = (self.dev.device.limits().max_storage_buffers_per_shader_stage as usize).saturating_sub(3);
+        let aligned = channels.iter().rev().skip(1).all(|c| c % 16 == 0);
+        self.tensor && aligned && (2..=MAX_PARTS.min(bindable)).contains(&channels.len())
+    }
+
+    /// Whether `parts` are read as parts by a convolution of `cin` input channels: they are
+    /// its channels, and [`reads_parts`](Self::reads_parts).
+    fn parts_fit(&self, parts: &[(Blob, i32)], cin: usize) -> bool {
+        let channels: Vec<usize> = parts.iter().map(|(p, _)| p.shape.c).collect();
+        channels.iter().sum::<usize>() == cin && self.reads_parts(&channels)
+    }
+
+    /// The tensor-core shader of convolution `c` reading parts of `channels`.
+    fn tensor_shader(c: &crate::neural::graph::Conv, channels: &[usize]) -> ConvShader {
+        let mut slices = [0u16; MAX_PARTS];
+        for (s, c) in slices.iter_mut().zip(channels) {
+            *s = c.div_ceil(16) as u16;
+        }
+        ConvShader::Tensor(slices, c.kernel, c.cout)
+    }
+
+    /// Compiles the pipelines of the convolutions `convs` (each with the channels of the
+    /// concatenation it reads, if it reads one) before their layers are made, the distinct
+    /// shaders on several threads at once: translating a tensor-core shader and compiling it
+    /// take tens of milliseconds each, and deep networks have tens of them.
+    pub(super) fn compile_convs(
+        &self,
+        convs: &[(&crate::neural::graph::Conv, Option<&[usize]>)],
+        threads: usize,
+    ) -> Result<()> {
         let mut shaders: Vec<ConvShader> = Vec::new();
         for &(c, concat) in convs {
-            let (conv, split) = self.shaders_of(c);
-            let part = split.filter(|_| concat).map(|_| ConvShader::SplitPart(c.cin, c.kernel));
-            for s in std::iter::once(conv).chain(split).chain(part) {
+            let tensor = self.on_tensor_cores(c);
+            let parts = concat.filter(|p| tensor && self.reads_parts(p)).map_or(vec![c.cin], |p| p.to_vec());
+            let conv = match tensor {
+                true => Self::tensor_shader(c, &parts),
+                false => ConvShader::Plain(c.cin, c.kernel),
+            };
+            let splits = parts.iter().filter(|_| tensor).map(|&p| ConvShader::Split(p, c.kernel));
+            for s in std::iter::once(conv).chain(splits) {
                 if !shaders.contains(&s) {
                     shaders.push(s);
                 }
@@ -72,42 +83,29 @@ impl NeuralGpu {
 
     /// The pipeline of shader `s`, compiled on first use.
     fn shader(&self, s: ConvShader) -> Result<Arc<wgpu::ComputePipeline>> {
-        self.compiled(s.key(), || match s {
-            ConvShader::Plain(cin, k) => conv_shader(cin, k, self.tiling),
-            ConvShader::Tensor(cin, k, cout) => tensor_conv_shader(cin, cout, k, self.tensor_tiling),
-            ConvShader::Split(cin, k) => split_shader(cin, k),
-            ConvShader::SplitPart(cin, k) => split_part_shader(cin, k),
-        })
-    }
-
-    /// Whether convolution `c` runs on the tensor cores.
-    fn on_tensor_cores(&self, c: &crate::neural::graph::Conv) -> bool {
-        self.tensor
-            && c.dilation == 1
-            && c.kernel <= neural_tensor::MAX_KERNEL
-            && neural_tensor::workgroup_bytes() <= self.workgroup_storage
-    }
-
-    /// The pipeline of `key`, compiled from `source` on first use.
-    fn compiled(
-        &self,
-        key: (usize, usize, usize),
-        source: impl FnOnce() -> String,
-    ) -> Result<Arc<wgpu::ComputePipeline>> {
         let lock = || Error::Internal("neural GPU lock poisoned".into());
-        if let Some(p) = self.convs.lock().map_err(|_| lock())?.get(&key) {
+        if let Some(p) = self.convs.lock().map_err(|_| lock())?.get(&s) {
             return Ok(p.clone());
         }
+        let source = match s {
+            ConvShader::Plain(cin, k) => conv_shader(cin, k, self.tiling),
+            ConvShader::Tensor(slices, k, cout) => {
+                let n = slices.iter().take_while(|&&s| s > 0).count();
+                let parts: Vec<usize> = slices[..n].iter().map(|&s| s as usize).collect();
+                tensor_conv_shader(&parts, cout, k, self.tensor_tiling)
+            }
+            ConvShader::Split(cin, k) => split_shader(cin, k),
+        };
         let scope = self.dev.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self.dev.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("neural-conv"),
-            source: wgpu::ShaderSource::Wgsl(source().into()),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
         });
         let p = Arc::new(pipeline(&self.dev.device, &module, "main"));
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("neural shader compilation failed on {}: {e}", self.name)));
         }
-        self.convs.lock().map_err(|_| lock())?.insert(key, p.clone());
+        self.convs.lock().map_err(|_| lock())?.insert(s, p.clone());
         Ok(p)
     }
 
@@ -117,46 +115,86 @@ impl NeuralGpu {
             return Ok(l.clone());
         }
         let c = &dc.conv;
-        let (conv, split) = self.shaders_of(c);
-        let tensor = split.is_some();
-        let pipeline = self.shader(conv)?;
-        let split = split.map(|s| self.shader(s)).transpose()?;
+        let tensor = self.on_tensor_cores(c);
+        let plain = (!tensor).then(|| self.shader(ConvShader::Plain(c.cin, c.kernel))).transpose()?;
         let kk = c.kernel * c.kernel;
         let blocks = match tensor {
             true => tensor_weights(dc.weights, c.cout, c.cin, kk),
             false => weight_blocks(dc.weights, c.cout, c.cin, kk, self.tiling.oc),
         };
-        let layer = Arc::new(Layer {
-            pipeline,
-            split,
-            weights: self.words(&blocks, STORAGE),
-            params: self.words(&dc.params, STORAGE),
-        });
+        let layer =
+            Arc::new(Layer { plain, weights: self.words(&blocks, STORAGE), params: self.words(&dc.params, STORAGE) });
         self.layers.lock().map_err(|_| lock())?.insert(n, layer.clone());
         Ok(layer)
     }
 
-    /// Splits each part of a concatenation (`parts`, with their shifts) that convolution
-    /// `(cin, k)` reads into its slices of `xs`, as the split of the made concatenation
-    /// would (`uniform`: the convolution's parameters; `groups`: the whole split's workgroups).
-    fn split_parts(
+    /// The split of `part` at `shift` that covers `reach`, and its place there: the one kept
+    /// with the blob, or a new one (made by the kernel-`k` split shader, then kept), with the
+    /// convolution's parameters `params`.
+    fn kept_split(
         &self,
         enc: &mut wgpu::CommandEncoder,
-        (cin, k): (usize, usize),
-        (uniform, xs): (&wgpu::Buffer, &wgpu::Buffer),
-        parts: &[(Blob, i32)],
-        groups: (u32, u32, u32),
-    ) -> Result<()> {
-        let pipe = self.shader(ConvShader::SplitPart(cin, k))?;
-        let mut first = 0;
-        for (part, shift) in parts {
-            let s = &part.shape;
-            let p = [s.c, first, s.x0, s.y0, s.w, s.h].map(|v| v as i32);
-            let pp = self.words(&[&p[..], &[*shift]].concat(), STORAGE);
-            let sg = (groups.0, groups.1, s.c.div_ceil(16) as u32);
-            self.dispatch(enc, (&pipe, "split"), &[uniform, &part.buf, xs, &pp], sg);
-            first += s.c;
+        (part, shift): (&Blob, i32),
+        (reach, params): (&Reach, &[i32]),
+    ) -> Result<(PartPlace, Arc<wgpu::Buffer>)> {
+        let s = &part.shape;
+        let slices = s.c.div_ceil(16);
+        let mut kept = part.split.lock().map_err(|_| Error::Internal("neural GPU split poisoned".into()))?;
+        if let Some(k) = kept.as_ref().filter(|k| k.area.shift == shift) {
+            if let Some(place) = k.area.place_of(reach, slices) {
+                return Ok((place, k.buf.clone()));
+            }
         }
+        let buf = self.blob_buffer(split_bytes(reach.out_w, reach.out_h, s.c, reach.k))?;
+        let (columns, rows) = reach.extent();
+        // The convolution's parameters with the part's own window as the input's (the split
+        // holds the part wherever it has samples) and the shift.
+        let own = [s.x0, s.y0, s.w, s.h].map(|v| v as i32);
+        let uniform = self.words(&[&own[..], &params[4..14], &[shift, 0]].concat(), wgpu::BufferUsages::UNIFORM);
+        let pipe = self.shader(ConvShader::Split(s.c, reach.k))?;
+        let groups = ((4 * columns).div_ceil(64) as u32, rows as u32, slices as u32);
+        self.dispatch(enc, (&pipe, "split"), &[&uniform, &part.buf, &buf], groups);
+        let new = KeptSplit { area: SplitArea { shift, x0: reach.x0, y0: reach.y0, columns, rows }, buf };
+        let place =
+            new.area.place_of(reach, slices).ok_or_else(|| Error::Internal("a split misses its reach".into()))?;
+        let buf = new.buf.clone();
+        if let Some(old) = kept.replace(new) {
+            self.recycle(old.buf);
+        }
+        Ok((place, buf))
+    }
+
+    /// Records tensor-core convolution `c` of input `x` into `y`: each part of `x` (or `x`
+    /// itself) from its kept split.
+    fn tensor_conv(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        (c, layer): (&crate::neural::graph::Conv, &Layer),
+        (x, params): (&Blob, &[i32]),
+        (y, groups): (&wgpu::Buffer, (u32, u32, u32)),
+    ) -> Result<()> {
+        let whole;
+        let parts: &[(Blob, i32)] = match &x.parts {
+            Some(parts) if self.parts_fit(parts, c.cin) => parts,
+            _ => {
+                whole = [(self.made(enc, x)?, 0)];
+                &whole
+            }
+        };
+        let reach = Reach::of(params, c.kernel);
+        let (mut places, mut bufs) = (Vec::new(), Vec::new());
+        for (part, shift) in parts {
+            let (place, buf) = self.kept_split(enc, (part, *shift), (&reach, params))?;
+            places.extend(place.words());
+            bufs.push(buf);
+        }
+        let channels: Vec<usize> = parts.iter().map(|(p, _)| p.shape.c).collect();
+        let pipe = self.shader(Self::tensor_shader(c, &channels))?;
+        let uniform = self.words(params, wgpu::BufferUsages::UNIFORM);
+        let places = self.words(&places, wgpu::BufferUsages::UNIFORM);
+        let mut entries: Vec<&wgpu::Buffer> = vec![&uniform, &bufs[0], &layer.weights, &layer.params, y, &places];
+        entries.extend(bufs[1..].iter().map(|b| &**b));
+        self.dispatch(enc, (&pipe, "conv (tensor)"), &entries, groups);
         Ok(())
     }
 
@@ -174,17 +212,16 @@ impl NeuralGpu {
         let out = shape(pc.cout, conv_window(pc, &x.shape));
         let s = &x.shape;
         // The shader's `Params`: input window, global size, padding, output window, dilation,
-        // output channels, two words of padding.
+        // output channels, the split's shift (set by `kept_split`), a word of padding.
         let mut params = window(s).to_vec();
         params.extend([s.gw, s.gh, pc.pad[0], pc.pad[1]].map(|v| v as i32));
         params.extend(window(&out));
         params.extend([pc.dilation as i32, pc.cout as i32, 0, 0]);
-        let uniform = self.words(&params, wgpu::BufferUsages::UNIFORM);
         let y = self.blob_buffer((out.c * out.h * out.w) as u64 * 4)?;
         let t = self.tiling;
-        let (px, oc) = match layer.split {
-            Some(_) => neural_tensor::block(pc.cout, self.tensor_tiling),
-            None => (t.group * t.px, t.oc),
+        let (px, oc) = match layer.plain {
+            None => neural_tensor::block(pc.cout, self.tensor_tiling),
+            Some(_) => (t.group * t.px, t.oc),
         };
         let groups = (out.w.div_ceil(px) as u32, out.h as u32, pc.cout.div_ceil(oc) as u32);
         if out.w * out.h > 0 {
@@ -192,29 +229,12 @@ impl NeuralGpu {
             if groups.1 + pc.kernel as u32 > 65536 {
                 return Err(Error::Gpu(format!("a neural tile of {} rows is too tall for one dispatch", out.h)));
             }
-            match &layer.split {
-                Some(split) => {
-                    let (wp, rows, slices) = split_geometry(out.w, out.h, pc.cin, pc.kernel);
-                    let xs = self.blob_buffer(split_bytes(out.w, out.h, pc.cin, pc.kernel))?;
-                    let sg = ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32);
-                    // An unmade concatenation's parts split into their slices where they are the
-                    // convolution's input channels; anything else split as a made blob.
-                    match &x.parts {
-                        Some(parts) if parts.iter().map(|(p, _)| p.shape.c).sum::<usize>() == pc.cin => {
-                            self.split_parts(enc, (pc.cin, pc.kernel), (&uniform, &xs), parts, sg)?
-                        }
-                        _ => {
-                            let x = self.made(enc, x)?;
-                            self.dispatch(enc, (split, "split"), &[&uniform, &x.buf, &xs], sg)
-                        }
-                    }
-                    let conv = (&*layer.pipeline, "conv (tensor)");
-                    self.dispatch(enc, conv, &[&uniform, &xs, &layer.weights, &layer.params, &y], groups);
-                    self.recycle(xs);
-                }
-                None => {
+            match &layer.plain {
+                None => self.tensor_conv(enc, (pc, &layer), (x, &params), (&y, groups))?,
+                Some(plain) => {
                     let x = self.made(enc, x)?;
-                    let conv = (&*layer.pipeline, "conv (plain)");
+                    let uniform = self.words(&params, wgpu::BufferUsages::UNIFORM);
+                    let conv = (&**plain, "conv (plain)");
                     self.dispatch(enc, conv, &[&uniform, &x.buf, &layer.weights, &layer.params, &y], groups)
                 }
             }
@@ -232,6 +252,7 @@ impl NeuralGpu {
 #[cfg(test)]
 mod tests {
     use super::super::neural_shader::ops_shader;
+    use super::super::neural_tensor::split_geometry;
     use super::super::setup::Device;
     use super::*;
     use wgpu::util::DeviceExt;
@@ -294,12 +315,19 @@ mod tests {
         }
     }
 
-    /// A concatenation's parts split straight into a convolution's split input (each part
-    /// read from its own window and shifted to the concatenation's exponent) give the bytes
-    /// the split of the made concatenation gives. The split shaders need half floats only,
-    /// not the tensor cores, so this runs on lavapipe in CI.
+    /// Halves of a split read back: `[half][...]` as 16-bit patterns.
+    fn halves(bytes: &[u8]) -> Vec<u16> {
+        bytes.chunks(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect()
+    }
+
+    /// A concatenation's parts each split once over a first convolution's larger reach (each
+    /// from its own window, shifted to the concatenation's exponent), read at the places
+    /// [`KeptSplit::place_of`] gives for a second convolution's reach, hold what the split of
+    /// the made concatenation over that reach holds, in every row, slice and column the second
+    /// convolution uses. The split shader needs half floats only, not the tensor cores, so
+    /// this runs on lavapipe in CI.
     #[test]
-    fn parts_split_as_the_made_concatenation() {
+    fn kept_splits_read_as_the_made_concatenation() {
         let Some(a) = super::super::test_adapter() else { return };
         let l = a.limits();
         let f16 = wgpu::Features::SHADER_F16;
@@ -308,39 +336,75 @@ mod tests {
         let enc = dev.device.create_command_encoder(&Default::default());
         let mut b = Bench { dev, enc };
         // Two parts of 16 and 5 channels over different windows of a 12x10 image, the first
-        // shifted left by 1 (saturated), the second right by 2 (rounded); a 3x3 convolution
-        // with padding 1 over their common window.
+        // shifted left by 1 (saturated), the second right by 2 (rounded); 3x3 convolutions with
+        // padding 1: the first over the concatenation's window, the second one pixel inside.
         let parts = [(16usize, [0usize, 0, 11, 8], -1i32), (5, [1, 2, 10, 8], 2)];
-        let (cin, k, [x0, y0, w, h]) = (21, 3, [1usize, 2, 10, 6]);
+        let (cin, k, concat) = (21, 3, [1usize, 2, 10, 6]);
+        let params = |input: [usize; 4], out: [usize; 4], shift: i32| {
+            let mut p =
+                [input, [12, 10, 1, 1], out, [1, 8, 0, 0]].concat().iter().map(|&v| v as i32).collect::<Vec<_>>();
+            p[14] = shift;
+            p
+        };
+        let (first, second) = ([1usize, 2, 10, 6], [2usize, 3, 8, 4]);
         let mut rng = crate::digest::Lcg(7);
         let mut samples = |n: usize| (0..n).map(|_| (rng.next() >> 48) as i32 % 32767).collect::<Vec<_>>();
         let bufs: Vec<wgpu::Buffer> =
             parts.iter().map(|&(c, [_, _, pw, ph], _)| b.words(&samples(c * pw * ph), STORAGE_OUT)).collect();
-        let conv = [x0, y0, w, h, 12, 10, 1, 1, x0, y0, w, h, 1, 8, 0, 0].map(|v| v as i32);
-        let uniform = b.words(&conv, wgpu::BufferUsages::UNIFORM);
-        let split_len = split_bytes(w, h, cin, k);
-        let (made_xs, parts_xs) = (b.empty(split_len, STORAGE_OUT), b.empty(split_len, STORAGE_OUT));
-        let made = b.empty((cin * w * h * 4) as u64, STORAGE_OUT);
-        let (wp, rows, slices) = split_geometry(w, h, cin, k);
-        let concat = b.pipeline(ops_shader(), "concat");
-        let (split, part) = (b.pipeline(split_shader(cin, k), "main"), b.pipeline(split_part_shader(cin, k), "main"));
-        let mut first = 0;
-        for (&(c, [px, py, pw, ph], shift), buf) in parts.iter().zip(&bufs) {
-            let window = [c, first, x0, y0, w, h, px, py, pw, ph].map(|v| v as i32);
+        let made = b.empty((cin * concat[2] * concat[3] * 4) as u64, STORAGE_OUT);
+        let ops = b.pipeline(ops_shader(), "concat");
+        let mut kept = Vec::new();
+        let mut at = 0;
+        for (&(c, own, shift), buf) in parts.iter().zip(&bufs) {
+            let window = [&[c, at][..], &concat[..], &own[..]].concat().iter().map(|&v| v as i32).collect::<Vec<_>>();
             let p = b.words(&[&window[..], &[shift]].concat(), STORAGE_OUT);
-            b.run(&concat, &[&p, buf, buf, &made], ((c * w * h).div_ceil(64) as u32, 1, 1));
-            let own = [c, first, px, py, pw, ph].map(|v| v as i32);
-            let pp = b.words(&[&own[..], &[shift]].concat(), STORAGE_OUT);
-            b.run(
-                &part,
-                &[&uniform, buf, &parts_xs, &pp],
-                ((4 * wp).div_ceil(64) as u32, rows as u32, c.div_ceil(16) as u32),
-            );
-            first += c;
+            b.run(&ops, &[&p, buf, buf, &made], ((c * concat[2] * concat[3]).div_ceil(64) as u32, 1, 1));
+            // The part's split over the first convolution's reach.
+            let reach = Reach::of(&params(own, first, shift), k);
+            let (columns, rows) = reach.extent();
+            let out = b.empty(split_bytes(first[2], first[3], c, k), STORAGE_OUT);
+            let u = b.words(&params(own, first, shift), wgpu::BufferUsages::UNIFORM);
+            let groups = ((4 * columns).div_ceil(64) as u32, rows as u32, c.div_ceil(16) as u32);
+            b.run(&b.pipeline(split_shader(c, k), "main"), &[&u, buf, &out], groups);
+            kept.push((SplitArea { shift, x0: reach.x0, y0: reach.y0, columns, rows }, out, at / 16));
+            at += c;
         }
-        b.run(&split, &[&uniform, &made, &made_xs], ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32));
-        let (want, got) = (b.read(&made_xs, split_len), b.read(&parts_xs, split_len));
+        // The made concatenation's split over the second convolution's reach.
+        let reach = Reach::of(&params(concat, second, 0), k);
+        let (wp, rows, slices) = split_geometry(second[2], second[3], cin, k);
+        let whole = b.empty(split_bytes(second[2], second[3], cin, k), STORAGE_OUT);
+        let u = b.words(&params(concat, second, 0), wgpu::BufferUsages::UNIFORM);
+        let groups = ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32);
+        b.run(&b.pipeline(split_shader(cin, k), "main"), &[&u, &made, &whole], groups);
+        let want = halves(&b.read(&whole, split_bytes(second[2], second[3], cin, k)));
         assert!(want.iter().any(|&v| v != 0), "the split holds samples");
-        assert_eq!(got, want, "the parts' split is the made concatenation's");
+        let mut compared = 0;
+        for ((area, buf, first_slice), &(c, _, _)) in kept.iter().zip(&parts) {
+            let got = halves(&b.read(buf, split_bytes(first[2], first[3], c, k)));
+            let place = area.place_of(&reach, c.div_ceil(16)).expect("the first reach covers the second's");
+            for (r, sl, col, lane) in positions(rows, c.div_ceil(16), second[2] + k - 1) {
+                let ours =
+                    (place.base as usize + r * place.row as usize + sl * place.columns as usize + col) * 16 + lane;
+                let theirs = ((r * slices + first_slice + sl) * wp + col) * 16 + lane;
+                let low = rows * slices * wp * 16;
+                assert_eq!(got[ours], want[theirs], "high half, row {r} slice {sl} column {col} channel {lane}");
+                assert_eq!(got[place.low as usize + ours], want[low + theirs], "low half, row {r} column {col}");
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, rows * slices * (second[2] + k - 1) * 16);
+    }
+
+    /// Every (row, slice, column, channel) of `rows x slices x columns x 16`.
+    fn positions(rows: usize, slices: usize, columns: usize) -> Vec<(usize, usize, usize, usize)> {
+        let mut all = Vec::new();
+        for r in 0..rows {
+            for sl in 0..slices {
+                for col in 0..columns {
+                    all.extend((0..16).map(|lane| (r, sl, col, lane)));
+                }
+            }
+        }
+        all
     }
 }

@@ -32,23 +32,24 @@ fn concat_shape(xs: &[Blob]) -> Result<Tensor<i16>> {
 fn unmade_concat(xs: Vec<Blob>, shifts: Vec<i32>) -> Result<Blob> {
     let out = concat_shape(&xs)?;
     let buf = xs[0].buf.clone();
-    Ok(Blob { shape: out, buf, parts: Some(Arc::new(xs.into_iter().zip(shifts).collect())) })
+    let parts = Some(Arc::new(xs.into_iter().zip(shifts).collect()));
+    Ok(Blob { shape: out, buf, parts, split: Arc::default() })
 }
 
 impl NeuralGpu {
-    /// Whether concatenation node `n` of `xs` is left unmade (its parts split straight into
-    /// the tensor-core convolutions that read it, 0.4 s of realesrgan-x4plus's 1.5 s saved on an
-    /// H200): on the tensor cores, where every part but the last fills whole 16-channel
-    /// slices and convolutions alone read it.
+    /// Whether concatenation node `n` of `xs` is left unmade (the tensor-core convolutions
+    /// that read it read each part from its own split, 0.4 s of realesrgan-x4plus's 1.5 s
+    /// saved on an H200): where they can read these parts ([`NeuralGpu::reads_parts`]) and
+    /// convolutions alone read it.
     fn leaves_unmade(&self, g: &crate::neural::graph::Graph, n: usize, xs: &[Blob]) -> bool {
         let node = &g.nodes[n];
-        let aligned = xs.iter().rev().skip(1).all(|x| x.shape.c % 16 == 0);
+        let channels: Vec<usize> = xs.iter().map(|x| x.shape.c).collect();
         let read_by_convs = g
             .nodes
             .iter()
             .filter(|m| m.inputs.iter().any(|i| node.outputs.contains(i)))
             .all(|m| matches!(m.op, Op::Conv(_)));
-        self.tensor && aligned && node.outputs.len() == 1 && read_by_convs
+        self.reads_parts(&channels) && node.outputs.len() == 1 && read_by_convs
     }
 
     /// Records node `n` of `run` over `blobs` (which hold its inputs) and returns its output.
@@ -183,8 +184,11 @@ impl NeuralGpu {
     /// Returns a blob's buffer, and an unmade concatenation's parts' buffers, to the pool once
     /// no blob refers to them.
     pub(super) fn release(&self, b: Blob) {
-        let Blob { buf, parts, .. } = b;
+        let Blob { buf, parts, split, .. } = b;
         self.recycle(buf);
+        if let Some(kept) = Arc::try_unwrap(split).ok().and_then(|k| k.into_inner().ok()).flatten() {
+            self.recycle(kept.buf);
+        }
         for (part, _) in parts.and_then(|p| Arc::try_unwrap(p).ok()).into_iter().flatten() {
             self.release(part);
         }

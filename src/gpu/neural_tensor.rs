@@ -165,12 +165,16 @@ pub(crate) fn tensor_weights(w: &[i32], cout: usize, cin: usize, kk: usize) -> V
     halves.chunks(2).map(|p| (p[0].to_bits() as u32 | (p[1].to_bits() as u32) << 16) as i32).collect()
 }
 
+/// The bindings of the weights and of the parts' places (binding 1 is the first part's split
+/// input, 6 on the other parts').
 const HEADER: &str = r#"
-// The input, split (`split_shader`): [high, low][row][16-channel slice][column][channel].
-@group(0) @binding(1) var<storage, read> xs: array<f16>;
 // [high, low][tap][input slice][output block][16][16] halves.
 @group(0) @binding(2) var<storage, read> wt: array<f16>;
 "#;
+
+/// Most parts a tensor-core convolution reads its input from (the storage bindings it takes
+/// besides its weights, rounding terms and output).
+pub(crate) const MAX_PARTS: usize = 5;
 
 /// The three float accumulators and their weights in the integer sum.
 const ACCS: [(&str, i32); 3] = [("hh", 16384), ("xx", 128), ("ll", 1)];
@@ -194,10 +198,10 @@ struct Shape {
 }
 
 impl Shape {
-    fn new(cin: usize, cout: usize, k: usize, t: TensorTiling) -> Shape {
+    fn new(slices: usize, cout: usize, k: usize, t: TensorTiling) -> Shape {
         let c = Cut::of(cout, t);
         let (mb, nb, bn) = (c.mb, c.nb, c.bn);
-        Shape { k, mb, nb, bn, wpx: c.pixels(), slices: cin.div_ceil(16), co_pad: padded(cout, bn) }
+        Shape { k, mb, nb, bn, wpx: c.pixels(), slices, co_pad: padded(cout, bn) }
     }
 
     /// The subgroup's (pixel block, channel block) pairs.
@@ -212,64 +216,37 @@ fn split_geometry_wgsl(k: usize) -> String {
     format!("    let wp = (p.out_w + {}) / {RUN} * {RUN} + {};\n    let rows = p.out_h + {};\n", RUN - 1, k - 1, k - 1)
 }
 
-/// The shader that splits a layer's input window into the halves the tensor-core shader
-/// reads as matrices: for each row and column of the padded output's reach and each
-/// 16-channel slice, `128·h + l` of the 16 samples (zero outside the image, outside the
-/// window and past the last channel), as half floats. One invocation per four channels of a
-/// slice at one column and row; the same parameters as the convolution.
+/// The shader that splits a blob into the halves the tensor-core shader reads as matrices:
+/// for each row and column of a convolution's reach and each 16-channel slice, `128·h + l` of
+/// the 16 samples shifted right by `p.shift` bits (rounded; left where negative, saturated), as
+/// `concat` (`shaders/neural_ops.wgsl`) shifts a part to its concatenation's exponent (zero
+/// outside the image, outside the blob's window and past the last channel), as half floats. One
+/// invocation per four channels of a slice at one column and row; the convolution's
+/// parameters, with the blob's window as the input's.
 pub(crate) fn split_shader(cin: usize, k: usize) -> String {
-    split_text(cin, k, false)
-}
-
-/// [`split_shader`] for one part of a concatenation the convolution reads, the
-/// concatenation never made: the part's channels `first..first + c` of the input, read from
-/// the part's own window and shifted to the concatenation's exponent as `concat`
-/// (`shaders/neural_ops.wgsl`) does, into their slices (`first` a multiple of 16). Binding 3
-/// holds `[c, first, x0, y0, w, h, shift]`; binding 1 is the part.
-pub(crate) fn split_part_shader(cin: usize, k: usize) -> String {
-    split_text(cin, k, true)
-}
-
-/// The text of [`split_shader`] (`part` false) or [`split_part_shader`].
-fn split_text(cin: usize, k: usize, part: bool) -> String {
     let slices = cin.div_ceil(16);
     let mut s = String::with_capacity(4 << 10);
     s.push_str("enable f16;\n");
-    if part {
-        s.push_str(super::neural_shader::COMMON);
-    }
+    s.push_str(super::neural_shader::COMMON);
     s.push_str(super::neural_shader::CONV_PARAMS);
     s.push_str(super::neural_shader::CONV_INPUT);
     s.push_str("@group(0) @binding(2) var<storage, read_write> xs: array<vec4<f16>>;\n");
-    if part {
-        s.push_str("@group(0) @binding(3) var<storage, read> pp: array<i32>;\n");
-    }
     s.push_str("@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n");
     s.push_str(&split_geometry_wgsl(k));
     // Invocation `4·col + q` splits channels `4q..4q + 4` of the slice at column `col`: a
     // subgroup's writes are contiguous.
     s.push_str("    let col = i32(gid.x / 4u);\n    let q = i32(gid.x % 4u);\n    let r = i32(gid.y);\n");
-    s.push_str(if part { "    let sl = pp[1] / 16 + i32(gid.z);\n" } else { "    let sl = i32(gid.z);\n" });
-    s.push_str("    if col >= wp { return; }\n");
+    s.push_str("    let sl = i32(gid.z);\n    if col >= wp { return; }\n");
     s.push_str("    let gy = p.out_y0 - p.pad_y + r;\n    let gx = p.out_x0 - p.pad_x + col;\n");
     s.push_str("    let inside = gy >= max(p.in_y0, 0) && gy < min(p.in_y0 + p.in_h, p.gh)\n");
     s.push_str("        && gx >= max(p.in_x0, 0) && gx < min(p.in_x0 + p.in_w, p.gw);\n");
-    match part {
-        true => s.push_str("    let plane = pp[4] * pp[5];\n    let at = (gy - pp[3]) * pp[4] + gx - pp[2];\n"),
-        false => s.push_str("    let plane = p.in_w * p.in_h;\n    let at = (gy - p.in_y0) * p.in_w + gx - p.in_x0;\n"),
-    }
+    s.push_str("    let plane = p.in_w * p.in_h;\n    let at = (gy - p.in_y0) * p.in_w + gx - p.in_x0;\n");
     for c in 0..4 {
-        let _ = writeln!(s, "    var v{c} = 0;");
-        if part {
-            let _ = writeln!(s, "    let c{c} = sl * 16 + q * 4 + {c} - pp[1];");
-            let _ = writeln!(
-                s,
-                "    if inside && c{c} < pp[0] {{ v{c} = saturate16(shift_round(x[c{c} * plane + at], pp[6])); }}"
-            );
-        } else {
-            let _ = writeln!(s, "    let c{c} = sl * 16 + q * 4 + {c};");
-            let _ = writeln!(s, "    if inside && c{c} < {cin} {{ v{c} = x[c{c} * plane + at]; }}");
-        }
+        let _ = writeln!(s, "    var v{c} = 0;\n    let c{c} = sl * 16 + q * 4 + {c};");
+        let _ = writeln!(
+            s,
+            "    if inside && c{c} < {cin} {{ v{c} = saturate16(shift_round(x[c{c} * plane + at], p.shift)); }}"
+        );
         let _ = writeln!(s, "    let l{c} = ((v{c} + 64) & 127) - 64;\n    let h{c} = (v{c} - l{c}) >> 7u;");
     }
     let _ =
@@ -279,15 +256,23 @@ fn split_text(cin: usize, k: usize, part: bool) -> String {
     s
 }
 
-/// The tensor-core convolution shader for `cin` input and `cout` output channels and a
-/// `k x k` kernel of dilation 1; it reads the input as `split_shader` leaves it.
-pub(crate) fn tensor_conv_shader(cin: usize, cout: usize, k: usize, t: TensorTiling) -> String {
-    let sh = Shape::new(cin, cout, k, t);
+/// The tensor-core convolution shader for a `k x k` kernel of dilation 1 and `cout` output
+/// channels whose input is read from parts of `parts` 16-channel slices each (one part for a
+/// blob, one per part for a concatenation never made), each split as `split_part_shader`
+/// leaves it, in a buffer of its own (binding 1, then 6, 7, ...) that may cover more than this
+/// convolution reads: binding 5 holds each part's place in its buffer ([`PartPlace`]).
+pub(crate) fn tensor_conv_shader(parts: &[usize], cout: usize, k: usize, t: TensorTiling) -> String {
+    let sh = Shape::new(parts.iter().sum(), cout, k, t);
     let mut s = String::with_capacity(48 << 10);
     s.push_str("enable f16;\nenable wgpu_cooperative_matrix;\n");
     s.push_str(super::neural_shader::COMMON);
     s.push_str(super::neural_shader::CONV_PARAMS);
     s.push_str(HEADER);
+    let _ = writeln!(s, "@group(0) @binding(5) var<uniform> places: array<vec4<i32>, {}>;", parts.len());
+    for i in 0..parts.len() {
+        let binding = if i == 0 { 1 } else { 5 + i };
+        let _ = writeln!(s, "@group(0) @binding({binding}) var<storage, read> xs{i}: array<f16>;");
+    }
     s.push_str(super::neural_shader::CONV_FINISH);
     let _ = writeln!(s, "var<workgroup> sc: array<f32, 4096>;\n@compute @workgroup_size({GROUP})");
     s.push_str("fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32,\n");
@@ -295,8 +280,6 @@ pub(crate) fn tensor_conv_shader(cin: usize, cout: usize, k: usize, t: TensorTil
     let spans = sh.wpx / (16 * sh.mb);
     let _ = writeln!(s, "    let oy = i32(wg.y);\n    let px0 = i32(wg.x) * {};\n    let ob = i32(wg.z);", sh.wpx);
     let _ = writeln!(s, "    let sm = i32(sg) % {spans};\n    let sn = i32(sg) / {spans};");
-    s.push_str(&split_geometry_wgsl(k));
-    let _ = writeln!(s, "    let low = rows * {} * wp * 16;", sh.slices);
     for (m, n) in sh.blocks() {
         for j in 0..8 {
             let _ = writeln!(s, "    var a{m}{n}_{j}: i32 = 0;");
@@ -306,24 +289,68 @@ pub(crate) fn tensor_conv_shader(cin: usize, cout: usize, k: usize, t: TensorTil
         }
     }
     s.push_str("    var taps = 0;\n");
-    let _ = writeln!(s, "    for (var sl = 0; sl < {}; sl++) {{", sh.slices);
-    for ky in 0..k {
-        for kx in 0..k {
-            multiply_tap(&mut s, ky, kx, &sh);
+    let mut first = 0;
+    for (i, &slices) in parts.iter().enumerate() {
+        // The part's place: where this workgroup's first row and column start, the columns of
+        // a slice's row, the offset of the low halves, the halves of a row.
+        let _ = writeln!(
+            s,
+            "    let at{i} = places[{i}];\n    let o{i} = at{i}.x + oy * at{i}.w + px0 + sm * {};",
+            sh.mb * 16
+        );
+        let _ = writeln!(s, "    for (var sl = 0; sl < {slices}; sl++) {{");
+        for ky in 0..k {
+            for kx in 0..k {
+                multiply_tap(&mut s, (ky, kx), (i, first), &sh);
+            }
         }
+        let _ = writeln!(s, "        taps += {};\n        if taps + {} > {FLUSH_TAPS} {{", k * k, k * k);
+        flush(&mut s, &sh, "            ");
+        s.push_str("            taps = 0;\n        }\n    }\n");
+        first += slices;
     }
-    let _ = writeln!(s, "        taps += {};\n        if taps + {} > {FLUSH_TAPS} {{", k * k, k * k);
-    flush(&mut s, &sh, "            ");
-    s.push_str("            taps = 0;\n        }\n    }\n");
     flush(&mut s, &sh, "    ");
     write_out(&mut s, &sh);
     s.push_str("}\n");
     s
 }
 
-/// The multiply-adds of tap `(ky, kx)` for slice `sl`: the subgroup's pixel blocks (read as
-/// matrices straight from the split input) times its channel blocks.
-fn multiply_tap(s: &mut String, ky: usize, kx: usize, sh: &Shape) {
+/// Where a part's split input lies for a convolution reading it, in units of 16 halves (one
+/// column of one slice) unless said: the convolution's first row and column, the columns of a
+/// slice's row, the low halves' offset in halves, and a row of every slice. The
+/// tensor-core shader reads tap `(ky, kx)` of slice `sl` at output row `oy`, column `px` from
+/// `base + (oy + ky)·row + sl·columns + px + kx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PartPlace {
+    pub base: i32,
+    pub columns: i32,
+    pub low: i32,
+    pub row: i32,
+}
+
+impl PartPlace {
+    /// The place of a convolution's reach starting at column `dx`, row `dy` of a split of
+    /// `slices` slices, `columns` columns and `rows` rows.
+    pub(crate) fn within(slices: usize, (columns, rows): (usize, usize), (dx, dy): (usize, usize)) -> PartPlace {
+        let row = slices * columns;
+        PartPlace {
+            base: (dy * row + dx) as i32,
+            columns: columns as i32,
+            low: (rows * row * 16) as i32,
+            row: row as i32,
+        }
+    }
+
+    /// The four words binding 5 holds for this part.
+    pub(crate) fn words(&self) -> [i32; 4] {
+        [self.base, self.columns, self.low, self.row]
+    }
+}
+
+/// The multiply-adds of tap `(ky, kx)` for slice `sl` of part `i` (whose slices start at the
+/// input's slice `first`): the subgroup's pixel blocks (read as matrices straight from the
+/// part's split input) times its channel blocks.
+fn multiply_tap(s: &mut String, (ky, kx): (usize, usize), (i, first): (usize, usize), sh: &Shape) {
     let Shape { k, mb, nb, bn, slices, co_pad, .. } = *sh;
     let ci_pad = slices * 16;
     let len = k * k * ci_pad * co_pad;
@@ -333,18 +360,18 @@ fn multiply_tap(s: &mut String, ky: usize, kx: usize, sh: &Shape) {
     let _ = writeln!(
         s,
         "        let w = (({} + sl) * {blocks} + ob * {} + sn * {nb}) * 256;",
-        (ky * k + kx) * slices,
+        (ky * k + kx) * slices + first,
         bn / 16
     );
     for n in 0..nb {
         let _ = writeln!(s, "        let bh{n} = coopLoadT<coop_mat16x16<f16, B>>(&wt[w + {}], 16u);", n * 256);
         let _ = writeln!(s, "        let bl{n} = coopLoadT<coop_mat16x16<f16, B>>(&wt[{len} + w + {}], 16u);", n * 256);
     }
-    let _ = writeln!(s, "        let a = ((oy + {ky}) * {slices} + sl) * wp + px0 + sm * {} + {kx};", mb * 16);
+    let _ = writeln!(s, "        let a = o{i} + {ky} * at{i}.w + sl * at{i}.y + {kx};");
     for m in 0..mb {
         let at = format!("(a + {}) * 16", m * 16);
-        let _ = writeln!(s, "        let ah{m} = coopLoadT<coop_mat16x16<f16, A>>(&xs[{at}], 16u);");
-        let _ = writeln!(s, "        let al{m} = coopLoadT<coop_mat16x16<f16, A>>(&xs[low + {at}], 16u);");
+        let _ = writeln!(s, "        let ah{m} = coopLoadT<coop_mat16x16<f16, A>>(&xs{i}[{at}], 16u);");
+        let _ = writeln!(s, "        let al{m} = coopLoadT<coop_mat16x16<f16, A>>(&xs{i}[at{i}.z + {at}], 16u);");
     }
     for (m, n) in sh.blocks() {
         let _ = writeln!(s, "        hh{m}{n} = coopMultiplyAdd(ah{m}, bh{n}, hh{m}{n});");
@@ -467,12 +494,13 @@ mod tests {
 
     #[test]
     fn the_shader_validates_with_naga() {
-        for (cin, cout, k) in [(64, 32, 3), (3, 64, 3), (192, 64, 3), (64, 3, 1), (48, 12, 5)] {
+        for (cin, cout, k) in [(64usize, 32, 3), (3, 64, 3), (192, 64, 3), (64, 3, 1), (48, 12, 5)] {
             for t in [TensorTiling::DEFAULT, TensorTiling { mb: 2, nb: 2 }] {
-                validates(&tensor_conv_shader(cin, cout, k, t), cin, cout, k);
+                validates(&tensor_conv_shader(&[cin.div_ceil(16)], cout, k, t), cin, cout, k);
             }
+            let parts = [4, 2, 2, 2, 1];
+            validates(&tensor_conv_shader(&parts[..MAX_PARTS], cout, k, TensorTiling::DEFAULT), cin, cout, k);
             validates(&split_shader(cin, k), cin, cout, k);
-            validates(&split_part_shader(cin, k), cin, cout, k);
         }
     }
 

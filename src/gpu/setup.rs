@@ -228,7 +228,9 @@ fn open_device(adapter: &wgpu::Adapter, max_buffer: u64, max_binding: u64, featu
     let mut required_limits = wgpu::Limits::downlevel_defaults();
     required_limits.max_buffer_size = max_buffer;
     required_limits.max_storage_buffer_binding_size = max_binding;
-    required_limits.max_storage_buffers_per_shader_stage = 4;
+    // The tensor-core convolutions bind a concatenation's parts each (`neural_conv.rs`).
+    let storage = adapter.limits().max_storage_buffers_per_shader_stage;
+    required_limits.max_storage_buffers_per_shader_stage = storage.clamp(4, 8);
     required_limits.max_compute_workgroups_per_dimension = MAX_GROUPS;
     // The tensor-core shaders stage more than the default 16 KiB per workgroup.
     required_limits.max_compute_workgroup_storage_size = adapter.limits().max_compute_workgroup_storage_size;

@@ -105,8 +105,8 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
 /// samples, buffers rounded up to 1 MiB), the input window as uploaded (16-bit samples, widened
 /// into the input blob), the weights and function tables, and the read-back of the tile's
 /// samples.
-/// With `split` (the tensor-core convolutions), also the largest convolution input as they read
-/// it ([`split_input_bytes`]), one at a time.
+/// With `split` (the tensor-core convolutions), also the splits of their inputs the live blobs
+/// keep ([`kept_split_bytes`]).
 pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize, split: bool) -> u64 {
     let (g, s) = (&model.graph, model.graph.scale as u64);
     let span = tile_window(model, (w, h), tile);
@@ -114,8 +114,7 @@ pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, ti
     // Buffers over 1 MiB are rounded up to whole MiB (for reuse).
     let blobs = peak + if peak > 1 << 20 { g.sizes.len() as u64 * (1 << 20) } else { 0 };
     let weights = g.macs_per_pixel * 4 * 2 + g.tables() * super::elementwise::TABLE_LEN as u64 * 4;
-    let split =
-        if split { split_input_bytes(g, span, super::tail::TAIL_BLOB_BYTES).next_multiple_of(1 << 20) } else { 0 };
+    let split = if split { kept_split_bytes(g, span, super::tail::TAIL_BLOB_BYTES) } else { 0 };
     blobs + span.upload_bytes() + weights + split + (span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64
 }
 
@@ -131,19 +130,45 @@ pub(crate) fn split_geometry(out_w: usize, out_h: usize, cin: usize, k: usize) -
     (out_w.div_ceil(SPLIT_RUN) * SPLIT_RUN + k - 1, out_h + k - 1, cin.div_ceil(16))
 }
 
-/// Bytes of that split input: a high and a low half float per sample.
+/// Bytes of that split input: a high and a low half float per sample, and room for a
+/// convolution's unused columns past the end when it reads from a larger split (at most a run).
 #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 pub(crate) fn split_bytes(out_w: usize, out_h: usize, cin: usize, k: usize) -> u64 {
     let (wp, rows, slices) = split_geometry(out_w, out_h, cin, k);
-    (wp * rows * slices * 16 * 2 * 2) as u64
+    ((wp * rows * slices + SPLIT_RUN) * 16 * 2 * 2) as u64
 }
 
 /// Bytes of the largest convolution input as the tensor-core shaders read it
-/// ([`split_bytes`]; an output window is at most its input's, so `+ SPLIT_RUN + 4` columns and
-/// `+ 8` rows bound it for kernels up to 5 and deconvolutions' phases): the trunk's
-/// convolutions over the tile, the tail's over one strip (cut for a largest tail blob of `cap`
-/// bytes, as [`split_values`]).
+/// ([`split_bytes`]), as [`split_bounds`] bounds each.
 pub(crate) fn split_input_bytes(g: &Graph, span: Span, cap: u64) -> u64 {
+    let bounds = split_bounds(g, span, cap);
+    let convs = g.nodes.iter().filter(|n| matches!(n.op, Op::Conv(_)));
+    convs.map(|n| bounds[n.inputs[0]]).max().unwrap_or(0)
+}
+
+/// Bytes of the tensor-core convolutions' splits alive at once: each blob keeps the split a
+/// convolution last read it through while it lives (`gpu/neural_conv.rs`), so at most one per
+/// live blob, each within its [`split_bounds`] (a buffer of over 1 MiB rounded up to whole
+/// MiB, as the device's pool rounds it).
+pub(crate) fn kept_split_bytes(g: &Graph, span: Span, cap: u64) -> u64 {
+    let round = |b: u64| b.next_multiple_of(if b > 1 << 20 { 1 << 20 } else { 16 });
+    let bounds: Vec<u64> = split_bounds(g, span, cap).into_iter().map(round).collect();
+    let last = g.last_uses();
+    let (mut live, mut peak) = (0u64, 0u64);
+    for (n, node) in g.nodes.iter().enumerate() {
+        live += node.outputs.iter().map(|&b| bounds[b]).sum::<u64>();
+        peak = peak.max(live);
+        live -= node.inputs.iter().filter(|&&b| last[b] == n).map(|&b| bounds[b]).sum::<u64>();
+    }
+    peak
+}
+
+/// Per blob, an upper bound on the bytes of a split of it as a tensor-core convolution reads
+/// it ([`split_bytes`]; an output window is at most its input's, so `+ SPLIT_RUN + 4` columns
+/// and `+ 8` rows bound it for kernels up to 5 and deconvolutions' phases): the trunk's blobs
+/// over the tile, the tail's over one strip (cut for a largest tail blob of `cap` bytes, as
+/// [`split_values`]).
+fn split_bounds(g: &Graph, span: Span, cap: u64) -> Vec<u64> {
     let run = SPLIT_RUN as u64 + 4;
     let bytes = |c: usize, (w, h): (u64, u64)| 4 * c.div_ceil(16) as u64 * 16 * (w + run) * (h + 8);
     let tail = g.tail_cut().map(|t| {
@@ -151,21 +176,18 @@ pub(crate) fn split_input_bytes(g: &Graph, span: Span, cap: u64) -> u64 {
         let rows = g.strip_rows(&t, (w as usize, h as usize), cap);
         (t, w, (rows + 2 * t.reach) as u64)
     });
-    let convs = g.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Conv(_)));
-    convs
-        .map(|(i, n)| {
-            let b = n.inputs[0];
+    (0..g.blobs)
+        .map(|b| {
             let (c, num, den) = g.sizes[b];
             match &tail {
-                Some((t, w, rows)) if i >= t.first => {
+                Some((t, w, rows)) if b != t.cut && g.made_in_tail(b, t) => {
                     let side = |len: u64| (len * num as u64).div_ceil(den as u64);
                     bytes(c, (side(*w), side(*rows)))
                 }
                 _ => bytes(c, g.blob_axes(b, span)),
             }
         })
-        .max()
-        .unwrap_or(0)
+        .collect()
 }
 
 /// What a network device can hold: its largest buffer (the smaller of the adapter's largest
