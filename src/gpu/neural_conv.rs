@@ -20,6 +20,14 @@ use crate::neural::exact::Exact;
 use crate::neural::reference::conv_window;
 use std::sync::Arc;
 
+/// Whether a kept split may serve the next convolution: `GIGASCALE_GPU_KEEP_SPLITS=0` (a
+/// benchmark's knob, read once) has every tensor-core convolution split each part of its input
+/// anew, as before splits were kept — the same bytes.
+fn keeps_splits() -> bool {
+    static KEEP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *KEEP.get_or_init(|| std::env::var("GIGASCALE_GPU_KEEP_SPLITS").as_deref() != Ok("0"))
+}
+
 impl NeuralGpu {
     /// Whether convolution `c` runs on the tensor cores.
     fn on_tensor_cores(&self, c: &crate::neural::graph::Conv) -> bool {
@@ -140,7 +148,7 @@ impl NeuralGpu {
         let s = &part.shape;
         let slices = s.c.div_ceil(16);
         let mut kept = part.split.lock().map_err(|_| Error::Internal("neural GPU split poisoned".into()))?;
-        if let Some(k) = kept.as_ref().filter(|k| k.area.shift == shift) {
+        if let Some(k) = kept.as_ref().filter(|k| k.area.shift == shift && keeps_splits()) {
             if let Some(place) = k.area.place_of(reach, slices) {
                 return Ok((place, k.buf.clone()));
             }

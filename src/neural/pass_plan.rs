@@ -166,8 +166,8 @@ pub(crate) fn kept_split_bytes(g: &Graph, span: Span, cap: u64) -> u64 {
 /// Per blob, an upper bound on the bytes of a split of it as a tensor-core convolution reads
 /// it ([`split_bytes`]; an output window is at most its input's, so `+ SPLIT_RUN + 4` columns
 /// and `+ 8` rows bound it for kernels up to 5 and deconvolutions' phases): the trunk's blobs
-/// over the tile, the tail's over one strip (cut for a largest tail blob of `cap` bytes, as
-/// [`split_values`]).
+/// over the tile, the tail's and the blob it starts from over one strip (cut for a largest tail
+/// blob of `cap` bytes, as [`split_values`]).
 fn split_bounds(g: &Graph, span: Span, cap: u64) -> Vec<u64> {
     let run = SPLIT_RUN as u64 + 4;
     let bytes = |c: usize, (w, h): (u64, u64)| 4 * c.div_ceil(16) as u64 * 16 * (w + run) * (h + 8);
@@ -180,7 +180,8 @@ fn split_bounds(g: &Graph, span: Span, cap: u64) -> Vec<u64> {
         .map(|b| {
             let (c, num, den) = g.sizes[b];
             match &tail {
-                Some((t, w, rows)) if b != t.cut && g.made_in_tail(b, t) => {
+                // The tail's convolutions read the cut blob, and their own, one strip at a time.
+                Some((t, w, rows)) if b == t.cut || g.made_in_tail(b, t) => {
                     let side = |len: u64| (len * num as u64).div_ceil(den as u64);
                     bytes(c, (side(*w), side(*rows)))
                 }
@@ -500,8 +501,44 @@ mod tests {
                     most = most.max(split_bytes(ow, oh, dc.conv.cin, dc.conv.kernel));
                 }
                 assert!(most > 0 && most <= planned, "{name} {size:?} tile {tile}: {most} > {planned}");
+                let kept = kept_splits_at_most(&m, &seen);
+                let planned = kept_split_bytes(&m.graph, span, super::super::tail::TAIL_BLOB_BYTES);
+                assert!(kept >= most && kept <= planned, "{name} {size:?} tile {tile}: kept {kept} > {planned}");
             }
         }
+    }
+
+    /// The most bytes of splits the blobs of a run over windows `seen` keep at once, as the
+    /// GPU keeps them (`gpu/neural_conv.rs`): each convolution splits each part of its input
+    /// (the parts of a concatenation, else the blob) over its reach, and the blob (with every
+    /// copy a `Split` made of it) keeps the latest split until its last reader.
+    fn kept_splits_at_most(m: &Model, seen: &[Option<Tensor<i16>>]) -> u64 {
+        let (g, ex) = (&m.graph, m.exact().unwrap());
+        let (last, mut root): (Vec<usize>, Vec<usize>) = (g.last_uses(), (0..g.blobs).collect());
+        let mut root_last = last.clone();
+        let mut kept = std::collections::HashMap::new();
+        let mut most = 0;
+        for (n, node) in g.nodes.iter().enumerate() {
+            if matches!(node.op, Op::Split) {
+                for &o in &node.outputs {
+                    root[o] = root[node.inputs[0]];
+                    root_last[root[o]] = root_last[root[o]].max(last[o]);
+                }
+            }
+            if let Op::Conv(c) = &node.op {
+                let dc = ex.device_conv(n, c).expect("a device form");
+                let x = seen[node.inputs[0]].as_ref().expect("input made");
+                let [(_, ow, _), (_, oh, _)] = conv_window(&dc.conv, x);
+                let concat = g.nodes.iter().find(|p| matches!(p.op, Op::Concat) && p.outputs == node.inputs[..1]);
+                let parts = concat.map_or(node.inputs[..1].to_vec(), |p| p.inputs.clone());
+                for b in parts {
+                    kept.insert(root[b], split_bytes(ow, oh, g.sizes[b].0, dc.conv.kernel));
+                }
+                most = most.max(kept.values().sum());
+            }
+            kept.retain(|&r, _| root_last[r] > n);
+        }
+        most
     }
 
     /// A reserve for the driver shrinks a tile the budget decides, and the smaller tile's
