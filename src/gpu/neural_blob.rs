@@ -13,9 +13,9 @@ pub(super) struct Blob {
     pub(super) shape: Tensor<i16>,
     pub(super) buf: Arc<wgpu::Buffer>,
     /// A channel concatenation not made (`neural_ops.rs`, `Op::Concat`): its parts and their
-    /// shifts to its exponent, which the tensor-core convolutions reading it split straight
-    /// from the parts; `buf` is then the first part's. Anything else makes it first
-    /// ([`NeuralGpu::made`]).
+    /// shifts to its exponent; the tensor-core convolutions reading it read each part from
+    /// the part's own split (at that shift), and `buf` is the first part's. Anything else
+    /// makes it first (`NeuralGpu::made`).
     pub(super) parts: Option<Arc<Vec<(Blob, i32)>>>,
     /// Its split for the tensor-core convolutions, kept for the next that reads it at the
     /// same shift (shared by the blob's clones; `neural_conv.rs`).
