@@ -151,6 +151,10 @@ pub(crate) struct NeuralGpu {
 }
 
 pub(super) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE;
+/// Blob buffers the process's networks have created, and their bytes (for
+/// `GIGASCALE_TRACE_NEURAL`: a pool that misses shows as growth from tile to tile).
+static BLOBS_MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static BLOB_BYTES_MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// Usage of every blob buffer.
 const BLOB: wgpu::BufferUsages =
     wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
@@ -259,7 +263,13 @@ impl NeuralGpu {
         self.recycle(out.buf);
         let bytes = spec.row_bytes() * spec.crop.3;
         if tracing() {
-            eprintln!("neural trace: recorded in {:.3} s", t0.elapsed().as_secs_f64());
+            use std::sync::atomic::Ordering::Relaxed;
+            let (made, bytes) = (BLOBS_MADE.load(Relaxed), BLOB_BYTES_MADE.load(Relaxed));
+            eprintln!(
+                "neural trace: recorded in {:.3} s ({made} blob buffers of {} MiB made so far)",
+                t0.elapsed().as_secs_f64(),
+                bytes >> 20
+            );
         }
         let words = (bytes as u64).div_ceil(4).max(4) * 4;
         let staging = self.staging_buffer(words)?;
@@ -383,7 +393,11 @@ impl NeuralGpu {
         let best = (0..pool.len()).filter(|&i| pool[i].size() >= need).min_by_key(|&i| pool[i].size());
         Ok(match best {
             Some(i) => pool.swap_remove(i),
-            None => Arc::new(self.buffer(need, BLOB)),
+            None => {
+                BLOBS_MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                BLOB_BYTES_MADE.fetch_add(need, std::sync::atomic::Ordering::Relaxed);
+                Arc::new(self.buffer(need, BLOB))
+            }
         })
     }
 
