@@ -26,6 +26,10 @@ pub struct MemoryPlan {
 /// Fixed allowance for allocator slack and small structures.
 pub(crate) const SLACK: u64 = 2 << 20;
 
+/// What the process itself (its code, its libraries, the runtime) may hold beside a plan: the
+/// peak resident size is `--max-memory` plus at most this.
+pub(crate) const PROCESS_ALLOWANCE: u64 = 16 << 20;
+
 /// What the stages of a job need, besides what the plan itself implies.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -93,6 +97,15 @@ impl Sizes {
         items.push(("slack", SLACK));
         let total = compute_total.max(self.decode).max(self.neural).saturating_add(SLACK);
         MemoryPlan { threads, slots, gpu_slots, total, items }
+    }
+}
+
+impl MemoryPlan {
+    /// The tile stage's share of the plan: its items (not the decoder's or the model passes',
+    /// which come before it) and the slack.
+    pub fn compute_bytes(&self) -> u64 {
+        let before = |name: &str| name.ends_with("(before compute)") || name == "slack";
+        self.items.iter().filter(|(name, _)| !before(name)).fold(SLACK, |a, i| a.saturating_add(i.1))
     }
 }
 

@@ -424,3 +424,32 @@ fn unet_layers_on_the_gpu_match_the_cpu() {
     let (param, bin) = unet_model(11);
     assert_gpu_matches_cpu(gigascale::Model::from_parts("unet", &param, &bin).unwrap(), 47, (96, 80), "unet");
 }
+
+/// Where what the process holds with the GPU driver loaded (lavapipe's driver: about 70 MiB
+/// once its adapter is chosen) and the tile stage's plan together pass `--max-memory` and the
+/// process's allowance, the job says so; with room for both, or on the CPU, it does not.
+#[test]
+fn a_budget_the_driver_fills_is_warned_about() {
+    if !gpu_available() {
+        return;
+    }
+    let img = random_img(&mut Rng(9), 150, 100, Layout::new(gigascale::Channels::Rgb, Depth::U8));
+    let warnings = |backend: Backend, max_memory: u64| {
+        let mut o = with_backend(opts_scale(15.0, 15.0, Filter::Bicubic), backend);
+        o.limits.max_memory = max_memory;
+        let mut said = Vec::new();
+        let mut sink = MemSink::default();
+        gigascale::run(Box::new(img.source()), &mut sink, &o, &mut |e| {
+            if let gigascale::Event::Warning { message } = e {
+                said.push(message.clone());
+            }
+        })
+        .unwrap();
+        said.into_iter().filter(|m| m.contains("GPU driver")).collect::<Vec<_>>()
+    };
+    // The test process holds more than this anyway (and the driver alone about 70 MiB).
+    let small = warnings(Backend::Gpu, 32 << 20);
+    assert!(small.len() == 1 && small[0].contains("--max-memory 32.0 MiB"), "{small:?}");
+    assert!(warnings(Backend::Gpu, 8 << 30).is_empty(), "8 GiB holds the driver and the plan");
+    assert!(warnings(Backend::Cpu, 32 << 20).is_empty(), "no GPU driver on the CPU");
+}

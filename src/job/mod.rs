@@ -254,6 +254,10 @@ fn open_and_decode<'a>(
     let opened = crate::backend::open(chosen, opts, plan, memory.gpu_slots)?;
     let backend_init = t_backend.elapsed().as_secs_f64();
     progress(&Event::Backend { kind: opened.kind.to_string(), detail: opened.detail.clone() });
+    let held = crate::limits::resident_bytes().unwrap_or(0);
+    if let Some(message) = driver_warning(memory, (opened.device.is_some(), held), opts.limits.max_memory) {
+        progress(&Event::Warning { message });
+    }
     progress(&Event::Start {
         input: (info.width, info.height),
         output: plan.geom.out_size,
@@ -266,6 +270,25 @@ fn open_and_decode<'a>(
     let mut store = Store::create_rows(temp_dir, info.row_bytes(), info.height as usize, rows)?;
     let decode_s = decode_into_store(source.as_mut(), &mut store, opts, progress)?;
     Ok((opened, backend_init, store, decode_s))
+}
+
+/// A warning when a GPU is open and the process already holds `held` bytes (its code, and the
+/// driver's code and buffers: about 100 MiB with lavapipe or an H200's driver, most of it
+/// loaded when the adapter is chosen) that with the tile stage's plan pass `max_memory` and
+/// the 16 MiB the plan leaves to the process itself: the tile stage's plan does not count the
+/// driver, so its peak may pass the budget.
+fn driver_warning(memory: &MemoryPlan, (gpu, held): (bool, u64), max_memory: u64) -> Option<String> {
+    let need = held.saturating_add(memory.compute_bytes());
+    (gpu && need > max_memory.saturating_add(crate::budget::PROCESS_ALLOWANCE)).then(|| {
+        let size = crate::limits::format_size;
+        format!(
+            "the process holds {} with the GPU driver loaded, which the tile stage's plan ({}) does not \
+             count: its peak may pass --max-memory {} (--backend cpu stays within it)",
+            size(held),
+            size(memory.compute_bytes()),
+            size(max_memory),
+        )
+    })
 }
 
 /// Builds the report from the tile stage's figures and the others'.
