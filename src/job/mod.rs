@@ -273,10 +273,11 @@ fn open_and_decode<'a>(
 }
 
 /// A warning when a GPU is open and the process already holds `held` bytes (its code, and the
-/// driver's code and buffers: about 100 MiB with lavapipe or an H200's driver, most of it
-/// loaded when the adapter is chosen) that with the tile stage's plan pass `max_memory` and
-/// the 16 MiB the plan leaves to the process itself: the tile stage's plan does not count the
-/// driver, so its peak may pass the budget.
+/// driver's code and buffers: 70-80 MiB with lavapipe, most of it loaded when the adapter is
+/// chosen; about 100 MiB with an H200's driver) that with the tile stage's plan pass
+/// `max_memory` and the 16 MiB the plan leaves to the process itself: the tile stage's plan
+/// does not count the driver, so its peak may pass the budget. (`auto` opens a hardware GPU
+/// later, on its own thread: `held` does not hold its driver yet.)
 fn driver_warning(memory: &MemoryPlan, (gpu, held): (bool, u64), max_memory: u64) -> Option<String> {
     let need = held.saturating_add(memory.compute_bytes());
     (gpu && need > max_memory.saturating_add(crate::budget::PROCESS_ALLOWANCE)).then(|| {
