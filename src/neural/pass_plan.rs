@@ -469,16 +469,42 @@ mod tests {
     use super::*;
     use crate::neural::reference::{self, conv_window, Float};
 
+    /// Two dense connections as realesrgan-x4plus's blocks have them: conv 3 -> 16, its output
+    /// read by conv 16 -> 8 and by two concatenations, whose second also holds the first's
+    /// reader's output; conv 32 -> 12 and a pixel shuffle x2 (f32 weights of a fixed pattern).
+    fn two_concatenations() -> Model {
+        let param = "7767517\n10 13\nInput data 0 1 data 2=3\n\
+                     Convolution c1 1 1 data a 0=16 1=3 4=1 5=1 6=432 9=1\n\
+                     Split sa 1 3 a a1 a2 a3\n\
+                     Convolution c2 1 1 a1 b 0=8 1=3 4=1 5=1 6=1152 9=1\n\
+                     Split sb 1 2 b b1 b2\n\
+                     Concat cat1 2 1 a2 b1 c\n\
+                     Convolution c3 1 1 c d 0=8 1=3 4=1 5=1 6=1728 9=1\n\
+                     Concat cat2 3 1 a3 b2 d e\n\
+                     Convolution c4 1 1 e f 0=12 1=3 4=1 5=1 6=3456\n\
+                     PixelShuffle ps 1 1 f out 0=2\n";
+        let mut bin = Vec::new();
+        for (n, bias) in [(432, 16), (1152, 8), (1728, 8), (3456, 12)] {
+            bin.extend(0u32.to_le_bytes());
+            let values = (0..n + bias).map(|i| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 0.4);
+            values.for_each(|v| bin.extend(v.to_le_bytes()));
+        }
+        Model::from_parts("two-concatenations", param, &bin).unwrap()
+    }
+
     /// The planned bytes of the largest split convolution input cover every convolution's
     /// split input as the devices make it (`Exact::device_conv`: a deconvolution's phase
-    /// convolution), on real tile windows of both built-in models (the photo model's
-    /// deconvolution, the anime model's padded convolutions), interior and at the corner.
+    /// convolution), and the planned kept splits what a run keeps at once, on real tile windows
+    /// of both built-in models (the photo model's deconvolution, the anime model's padded
+    /// convolutions) and of a model with two concatenations, interior and at the corner.
     #[test]
     fn split_inputs_fit_their_planned_bytes() {
-        for name in ["photo", "anime"] {
-            let m = Model::builtin(name).unwrap();
-            let ex = m.exact().unwrap();
-            for (size, tile) in [((400, 300), 16), ((400, 300), 48), ((90, 70), 2048)] {
+        let models = [Model::builtin("photo").unwrap(), Model::builtin("anime").unwrap(), two_concatenations()];
+        for m in models {
+            let (name, ex) = (m.name.clone(), m.exact().unwrap());
+            // A large tile for the small model: there the kept splits pass the largest one.
+            let large = (name == "two-concatenations").then_some(((400, 300), 512));
+            for (size, tile) in [((400, 300), 16), ((400, 300), 48), ((90, 70), 2048)].into_iter().chain(large) {
                 let span = tile_window(&m, size, tile);
                 let planned = split_input_bytes(&m.graph, span, super::super::tail::TAIL_BLOB_BYTES);
                 let shape = largest_window(&m, (size.0 as usize, size.1 as usize), tile);
