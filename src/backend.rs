@@ -10,6 +10,7 @@
 //! every tile. The network and the resampler share one device on a GPU (the resampler's asks
 //! for the network's features too; see `gpu::setup::shared_device`).
 
+use crate::budget::{plan_memory, MemoryPlan, Needs};
 use crate::error::{Error, Result};
 use crate::exec::device::DeviceOpener;
 #[cfg(feature = "gpu")]
@@ -17,6 +18,14 @@ use crate::exec::device::TileDevice;
 use crate::neural::stage::NetDevice;
 use crate::options::{Backend, Options};
 use crate::plan::Plan;
+
+/// Host memory `auto` keeps free for a hardware GPU's driver before it loads one: the driver's
+/// code and buffers, the device and its pipelines. Measured on an H200 (2026-12-04): the
+/// process held 105 MiB once `auto`'s device was open and 176-190 MiB once a network's
+/// pipelines were made on it. A budget without this much room beside the job's plan keeps
+/// `auto` on the CPU, whose plan is the whole resident size; `--backend gpu` loads the driver
+/// anyway (the tile stage warns, the neural passes leave what the process holds to it).
+pub(crate) const GPU_DRIVER_RESERVE: u64 = 192 << 20;
 
 /// Slots in the GPU ring (the memory plan may grant fewer).
 #[cfg(feature = "gpu")]
@@ -72,6 +81,33 @@ impl Chosen {
             )),
         }
     }
+}
+
+/// The tile stage's memory plan for `budget`, and the backend it plans for: `auto`'s GPU (which
+/// loads its driver while the workers compute) only where the budget holds
+/// [`GPU_DRIVER_RESERVE`] beside the plan; otherwise the CPU computes every tile, planned
+/// without a GPU ring.
+pub(crate) fn plan_tile_stage(
+    chosen: Chosen,
+    geom: &crate::plan::Geometry,
+    needs: Needs,
+    want: usize,
+    budget: u64,
+) -> Result<(Chosen, MemoryPlan)> {
+    #[cfg(feature = "gpu")]
+    if let Chosen::Deferred = chosen {
+        if let Ok(memory) = plan_memory(geom, Needs { driver: GPU_DRIVER_RESERVE, ..needs }, want, budget) {
+            return Ok((chosen, memory));
+        }
+        let reason = format!(
+            "--max-memory {} leaves no room for a GPU driver (about {}) beside the tile stage",
+            crate::limits::format_size(budget),
+            crate::limits::format_size(GPU_DRIVER_RESERVE)
+        );
+        let memory = plan_memory(geom, Needs { gpu: None, ..needs }, want, budget)?;
+        return Ok((Chosen::Cpu(reason), memory));
+    }
+    plan_memory(geom, needs, want, budget).map(|memory| (chosen, memory))
 }
 
 /// The opened backend: its kind and description for the `backend` event, and the GPU.
@@ -164,10 +200,11 @@ fn open_gpu(
 
 /// The device for a model's network: `--backend gpu` needs a GPU (software adapters
 /// included) and fails if the model has a layer the GPU cannot run; `auto` takes a hardware
-/// GPU when one opens and the model runs there; `cpu` (and a build without the `gpu` feature)
-/// none — the network then runs on the CPU.
+/// GPU when one opens, the model runs there and `room_for_driver` (the budget has room for a
+/// driver beside the model's smallest pass, see [`GPU_DRIVER_RESERVE`]); `cpu` (and a build
+/// without the `gpu` feature) none — the network then runs on the CPU.
 #[cfg(feature = "gpu")]
-pub(crate) fn network_device(opts: &Options) -> Result<Option<Box<dyn NetDevice>>> {
+pub(crate) fn network_device(opts: &Options, room_for_driver: bool) -> Result<Option<Box<dyn NetDevice>>> {
     let Some(m) = &opts.model else { return Ok(None) };
     match crate::gpu::neural::NeuralGpu::unsupported(m.graph(), m.exact()?.as_ref()) {
         Some(why) if opts.backend == Backend::Gpu => {
@@ -184,7 +221,7 @@ pub(crate) fn network_device(opts: &Options) -> Result<Option<Box<dyn NetDevice>
                 crate::gpu::select(true).ok_or_else(|| Error::Gpu("--backend gpu: no usable GPU adapter".into()))?;
             open(&a).map(|g| Some(boxed(g)))
         }
-        Backend::Auto if crate::gpu::may_have_hardware_gpu() => {
+        Backend::Auto if room_for_driver && crate::gpu::may_have_hardware_gpu() => {
             Ok(crate::gpu::select(false).and_then(|a| open(&a).ok()).map(boxed))
         }
         _ => Ok(None),
@@ -203,7 +240,7 @@ fn network_may_run_on_gpu(opts: &Options) -> bool {
 /// Without the `gpu` feature the network runs on the CPU (`--backend gpu` was refused by
 /// [`Chosen::new`]).
 #[cfg(not(feature = "gpu"))]
-pub(crate) fn network_device(_: &Options) -> Result<Option<Box<dyn NetDevice>>> {
+pub(crate) fn network_device(_: &Options, _: bool) -> Result<Option<Box<dyn NetDevice>>> {
     Ok(None)
 }
 
@@ -230,5 +267,42 @@ mod tests {
         let opened = open(c, &o, &plan, 0).unwrap();
         assert_eq!(opened.kind, "cpu");
         assert!(opened.detail.contains("--backend cpu"), "{}", opened.detail);
+    }
+
+    /// `auto`'s GPU loads its driver while the workers compute: the plan keeps room for it, and
+    /// a budget without that room keeps the job on the CPU (planned without a GPU ring).
+    #[cfg(feature = "gpu")]
+    #[test]
+    fn auto_keeps_room_for_a_gpu_driver_or_stays_on_the_cpu() {
+        let layout = crate::Layout::new(crate::Channels::Rgb, crate::Depth::U8);
+        let plan = Plan::new(2000, 3000, 30000, 45000, crate::Filter::Bicubic, layout, 512).unwrap();
+        let geom = plan.geometry();
+        let needs = Needs {
+            source_decode: 1 << 20,
+            sink_memory: 1 << 20,
+            encoder_memory: 1 << 20,
+            encoded_bound: 0,
+            passthrough: true,
+            gpu: Chosen::Deferred.gpu_need(&geom),
+            neural: 0,
+            driver: 0,
+            band_rows: 1,
+        };
+        let (small, memory) = plan_tile_stage(Chosen::Deferred, &geom, needs, 16, 64 << 20).unwrap();
+        match small {
+            Chosen::Cpu(reason) => assert!(reason.contains("no room for a GPU driver"), "{reason}"),
+            _ => panic!("a 64 MiB budget kept auto's GPU"),
+        }
+        assert_eq!(memory.gpu_slots, 0);
+        assert!(memory.total <= 64 << 20);
+        let (large, memory) = plan_tile_stage(Chosen::Deferred, &geom, needs, 16, 1 << 30).unwrap();
+        assert!(matches!(large, Chosen::Deferred), "a 1 GiB budget has room for the driver");
+        assert!(memory.items.contains(&("gpu driver (kept free for it)", GPU_DRIVER_RESERVE)), "{:?}", memory.items);
+        assert!(memory.gpu_slots > 0 && memory.total <= 1 << 30);
+        let (cpu, memory) = plan_tile_stage(Chosen::Cpu("--backend cpu".into()), &geom, needs, 16, 64 << 20).unwrap();
+        assert!(
+            matches!(cpu, Chosen::Cpu(_))
+                && memory.items.iter().all(|i| i.0 != "gpu driver (kept free for it)" || i.1 == 0)
+        );
     }
 }

@@ -50,6 +50,9 @@ pub struct Needs {
     pub gpu: Option<(usize, u64, usize)>,
     /// The largest model pass (0 without a model); it runs before the tile stage.
     pub neural: u64,
+    /// Host memory kept for a GPU driver the job will load while its tiles compute (`auto`'s
+    /// deferred GPU, 192 MiB); 0 where none is loaded later.
+    pub driver: u64,
     /// Rows of tiles whose source rows stay resident together: 1 for row-major tile order,
     /// a shard's height in tiles for a sharded output (see [`crate::Plan::with_groups`]).
     pub band_rows: u32,
@@ -65,6 +68,7 @@ struct Sizes {
     slot: u64,
     tile_count: u64,
     gpu_per_slot: u64,
+    driver: u64,
     sink: u64,
     decode: u64,
     neural: u64,
@@ -87,6 +91,7 @@ impl Sizes {
             ("tile ring", (slots as u64).saturating_mul(self.slot)),
             ("sink", self.sink),
             ("gpu staging", gpu_slots as u64 * self.gpu_per_slot),
+            ("gpu driver (kept free for it)", self.driver),
         ];
         let compute_total = items.iter().fold(0u64, |a, i| a.saturating_add(i.1));
         let mut items = items.to_vec();
@@ -126,6 +131,7 @@ pub fn plan_memory(geom: &Geometry, needs: Needs, want: usize, budget: u64) -> R
         slot: tile_bytes.saturating_add(if needs.passthrough { 0 } else { needs.encoded_bound as u64 }),
         tile_count: geom.tile_count(),
         gpu_per_slot,
+        driver: needs.driver,
         sink: needs.sink_memory,
         decode: needs.source_decode.saturating_add(64u64.saturating_mul(geom.row_bytes())),
         neural: needs.neural,

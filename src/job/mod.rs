@@ -1,7 +1,7 @@
 //! A job, from options to report, in named stages:
 //!
 //! 1. [`Job::prepare`]: validate the options, check the input against `max_pixels`, derive the
-//!    geometry, size everything from the budget ([`plan_memory`]), build the coefficient
+//!    geometry, size everything from the budget ([`plan_memory`](crate::budget::plan_memory)), build the coefficient
 //!    tables and choose the backend. No thread is started and no file is created, so it can be
 //!    called (and tested) on its own, and a job that cannot run fails here.
 //! 2. Open the backend (`backend.rs`; `auto` may open the GPU later, on its own thread).
@@ -14,7 +14,7 @@
 mod passes;
 
 use crate::backend::Chosen;
-use crate::budget::{plan_memory, MemoryPlan, Needs};
+use crate::budget::{MemoryPlan, Needs};
 use crate::error::{Error, Result};
 use crate::exec::{self, Stats, TileStage};
 use crate::faces::RestoredFaces;
@@ -130,8 +130,10 @@ impl<'o> Job<'o> {
             passthrough,
             gpu: chosen.gpu_need(&geom),
             neural: passes.iter().map(|p| p.bytes).max().unwrap_or(0),
+            driver: 0,
         };
-        let memory = plan_memory(&geom, needs, opts.resolved_threads(), opts.limits.max_memory)?;
+        let (chosen, memory) =
+            crate::backend::plan_tile_stage(chosen, &geom, needs, opts.resolved_threads(), opts.limits.max_memory)?;
         let mut plan =
             Plan::new(mid.0, mid.1, ow, oh, opts.filter, info.layout, opts.tile)?.with_intermediate(opts.intermediate);
         if let Some((rows, cols)) = groups {
@@ -277,7 +279,8 @@ fn open_and_decode<'a>(
 /// chosen; about 100 MiB with an H200's driver) that with the tile stage's plan pass
 /// `max_memory` and the 16 MiB the plan leaves to the process itself: the tile stage's plan
 /// does not count the driver, so its peak may pass the budget. (`auto` opens a hardware GPU
-/// later, on its own thread: `held` does not hold its driver yet.)
+/// later, on its own thread, and its plan keeps room for the driver instead: see
+/// [`crate::backend::plan_tile_stage`].)
 fn driver_warning(memory: &MemoryPlan, (gpu, held): (bool, u64), max_memory: u64) -> Option<String> {
     let need = held.saturating_add(memory.compute_bytes());
     (gpu && need > max_memory.saturating_add(crate::budget::PROCESS_ALLOWANCE)).then(|| {

@@ -65,7 +65,7 @@ pub(crate) fn prepare_network(info: &ImageInfo, passes: &[PassPlan], opts: &Opti
     let t_setup = Instant::now();
     let exact = model.exact()?;
     let warnings: Vec<String> = lossy_warning(model)?.into_iter().collect();
-    let gpu = crate::backend::network_device(opts)?;
+    let gpu = crate::backend::network_device(opts, room_for_driver(model, info, opts))?;
     let device: Option<&dyn NetDevice> = gpu.as_deref();
     let passes = fit_passes(passes, device, info, opts, 0)?;
     if let Some(d) = device {
@@ -77,6 +77,15 @@ pub(crate) fn prepare_network(info: &ImageInfo, passes: &[PassPlan], opts: &Opti
         }
     }
     Ok(Some(Network { exact, gpu, passes, warnings, setup_s: t_setup.elapsed().as_secs_f64() }))
+}
+
+/// Whether the budget holds a GPU driver ([`GPU_DRIVER_RESERVE`](crate::backend::GPU_DRIVER_RESERVE))
+/// beside the model's first pass at its smallest tile: `auto` runs the network on a GPU only
+/// then (the passes are fitted to what the process holds once the device is open).
+fn room_for_driver(model: &crate::neural::Model, info: &ImageInfo, opts: &Options) -> bool {
+    let budgets = (opts.limits.max_memory.saturating_sub(crate::backend::GPU_DRIVER_RESERVE), opts.limits.gpu_memory);
+    let size = (info.width, info.height);
+    stage::plan_pass(model, size, info.layout, opts.resolved_threads(), budgets).is_ok()
 }
 
 /// Host memory one thread of a device's setup may hold at once (a shader compiler's; 8 threads
@@ -227,5 +236,25 @@ mod tests {
         assert_eq!(setup_threads(&opts, &pass), 1, "a budget the pass fills leaves one thread");
         opts.limits.max_memory = 64 << 30;
         assert_eq!(setup_threads(&opts, &pass), 8, "a roomy budget gives the most");
+    }
+
+    /// `auto` runs a network on a GPU only where the budget holds the driver beside a pass.
+    #[test]
+    fn a_gpu_driver_needs_room_in_the_budget() {
+        let model = crate::neural::Model::builtin("anime").unwrap();
+        let mut opts = Options::new(crate::Size::Scale { x: 4.0, y: 4.0 });
+        let info = ImageInfo {
+            width: 2000,
+            height: 3000,
+            layout: crate::Layout::new(crate::Channels::Rgb, crate::Depth::U8),
+            format: crate::Format::Jpeg,
+            icc_profile: None,
+            details: Vec::new(),
+            metadata: Default::default(),
+        };
+        opts.limits.max_memory = 128 << 20;
+        assert!(!room_for_driver(&model, &info, &opts), "128 MiB has no room for a driver and a pass");
+        opts.limits.max_memory = 1 << 30;
+        assert!(room_for_driver(&model, &info, &opts), "1 GiB has");
     }
 }

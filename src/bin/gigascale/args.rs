@@ -318,9 +318,11 @@ pub(crate) struct RuntimeArgs {
     /// whichever is smaller, between 256M and 4G (at most half the limit).
     #[arg(long, value_name = "SIZE")]
     pub(crate) max_memory: Option<String>,
-    /// Compute backend: auto uses a hardware GPU with 64-bit integer shaders, when there is one,
-    /// side by side with the CPU workers (else the CPU alone); gpu has a GPU compute every tile
-    /// (software adapters such as lavapipe included); cpu never opens a GPU.
+    /// Compute backend: auto uses a hardware GPU with 64-bit integer shaders, when there is one
+    /// and --max-memory leaves 192 MiB for its driver beside the job's plan, side by side with
+    /// the CPU workers (else the CPU alone); gpu has a GPU compute every tile (software adapters
+    /// such as lavapipe included; the driver's memory, 70-190 MiB, may pass a small
+    /// --max-memory: the job warns); cpu never opens a GPU.
     #[arg(long, default_value = "auto", value_parser = PossibleValuesParser::new(Backend::ALL.map(Backend::name)))]
     backend: String,
     /// ONNX Runtime's library for --faces (libonnxruntime.so.*). Default: $GIGASCALE_ONNXRUNTIME,
