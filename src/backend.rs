@@ -83,10 +83,11 @@ impl Chosen {
     }
 }
 
-/// The tile stage's memory plan for `budget`, and the backend it plans for: `auto`'s GPU (which
-/// loads its driver while the workers compute) only where the budget holds
-/// [`GPU_DRIVER_RESERVE`] beside the plan; otherwise the CPU computes every tile, planned
-/// without a GPU ring.
+/// The tile stage's memory plan for `budget`, and the backend it plans for. A GPU's plan keeps
+/// [`GPU_DRIVER_RESERVE`] free for its driver where the budget holds it. Where it does not,
+/// `auto`'s GPU (which loads its driver while the workers compute) is dropped and the CPU
+/// computes every tile, planned without a GPU ring; `--backend gpu` (whose driver is loaded
+/// already) gets the plan without that room, and the job warns once the device is open.
 pub(crate) fn plan_tile_stage(
     chosen: Chosen,
     geom: &crate::plan::Geometry,
@@ -94,11 +95,14 @@ pub(crate) fn plan_tile_stage(
     want: usize,
     budget: u64,
 ) -> Result<(Chosen, MemoryPlan)> {
+    if matches!(chosen, Chosen::Cpu(_)) {
+        return plan_memory(geom, needs, want, budget).map(|memory| (chosen, memory));
+    }
+    if let Ok(memory) = plan_memory(geom, Needs { driver: GPU_DRIVER_RESERVE, ..needs }, want, budget) {
+        return Ok((chosen, memory));
+    }
     #[cfg(feature = "gpu")]
     if let Chosen::Deferred = chosen {
-        if let Ok(memory) = plan_memory(geom, Needs { driver: GPU_DRIVER_RESERVE, ..needs }, want, budget) {
-            return Ok((chosen, memory));
-        }
         let reason = format!(
             "--max-memory {} leaves no room for a GPU driver (about {}) beside the tile stage",
             crate::limits::format_size(budget),
@@ -297,12 +301,11 @@ mod tests {
         assert!(memory.total <= 64 << 20);
         let (large, memory) = plan_tile_stage(Chosen::Deferred, &geom, needs, 16, 1 << 30).unwrap();
         assert!(matches!(large, Chosen::Deferred), "a 1 GiB budget has room for the driver");
-        assert!(memory.items.contains(&("gpu driver (kept free for it)", GPU_DRIVER_RESERVE)), "{:?}", memory.items);
+        assert!(memory.items.contains(&(crate::budget::DRIVER_ITEM, GPU_DRIVER_RESERVE)), "{:?}", memory.items);
         assert!(memory.gpu_slots > 0 && memory.total <= 1 << 30);
         let (cpu, memory) = plan_tile_stage(Chosen::Cpu("--backend cpu".into()), &geom, needs, 16, 64 << 20).unwrap();
         assert!(
-            matches!(cpu, Chosen::Cpu(_))
-                && memory.items.iter().all(|i| i.0 != "gpu driver (kept free for it)" || i.1 == 0)
+            matches!(cpu, Chosen::Cpu(_)) && memory.items.iter().all(|i| i.0 != crate::budget::DRIVER_ITEM || i.1 == 0)
         );
     }
 }

@@ -30,6 +30,9 @@ pub(crate) const SLACK: u64 = 2 << 20;
 /// peak resident size is `--max-memory` plus at most this.
 pub(crate) const PROCESS_ALLOWANCE: u64 = 16 << 20;
 
+/// The plan's item for the host memory kept free for a GPU driver ([`Needs::driver`]).
+pub(crate) const DRIVER_ITEM: &str = "gpu driver (kept free for it)";
+
 /// What the stages of a job need, besides what the plan itself implies.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -91,7 +94,7 @@ impl Sizes {
             ("tile ring", (slots as u64).saturating_mul(self.slot)),
             ("sink", self.sink),
             ("gpu staging", gpu_slots as u64 * self.gpu_per_slot),
-            ("gpu driver (kept free for it)", self.driver),
+            (DRIVER_ITEM, self.driver),
         ];
         let compute_total = items.iter().fold(0u64, |a, i| a.saturating_add(i.1));
         let mut items = items.to_vec();
@@ -107,10 +110,10 @@ impl Sizes {
 
 impl MemoryPlan {
     /// The tile stage's share of the plan: its items (not the decoder's or the model passes',
-    /// which come before it) and the slack.
+    /// which come before it, nor the room kept for a GPU driver) and the slack.
     pub fn compute_bytes(&self) -> u64 {
-        let before = |name: &str| name.ends_with("(before compute)") || name == "slack";
-        self.items.iter().filter(|(name, _)| !before(name)).fold(SLACK, |a, i| a.saturating_add(i.1))
+        let other = |name: &str| name.ends_with("(before compute)") || name == "slack" || name == DRIVER_ITEM;
+        self.items.iter().filter(|(name, _)| !other(name)).fold(SLACK, |a, i| a.saturating_add(i.1))
     }
 }
 

@@ -427,29 +427,51 @@ fn unet_layers_on_the_gpu_match_the_cpu() {
 
 /// Where what the process holds with the GPU driver loaded (lavapipe's driver: about 70 MiB
 /// once its adapter is chosen) and the tile stage's plan together pass `--max-memory` and the
-/// process's allowance, the job says so; with room for both, or on the CPU, it does not.
+/// process's allowance, the job says so; with room for both, or on the CPU, it does not. A GPU's
+/// plan keeps room for its driver where the budget holds it.
 #[test]
 fn a_budget_the_driver_fills_is_warned_about() {
     if !gpu_available() {
         return;
     }
     let img = random_img(&mut Rng(9), 150, 100, Layout::new(gigascale::Channels::Rgb, Depth::U8));
-    let warnings = |backend: Backend, max_memory: u64| {
+    let anime = std::sync::Arc::new(gigascale::Model::builtin("anime").unwrap());
+    let said = |backend: Backend, max_memory: u64, model: bool| {
         let mut o = with_backend(opts_scale(15.0, 15.0, Filter::Bicubic), backend);
         o.limits.max_memory = max_memory;
-        let mut said = Vec::new();
+        if model {
+            (o.model, o.size) = (Some(anime.clone()), gigascale::Size::Scale { x: 4.0, y: 4.0 });
+        }
+        let mut messages = Vec::new();
         let mut sink = MemSink::default();
         gigascale::run(Box::new(img.source()), &mut sink, &o, &mut |e| {
             if let gigascale::Event::Warning { message } = e {
-                said.push(message.clone());
+                messages.push(message.clone());
             }
         })
         .unwrap();
-        said.into_iter().filter(|m| m.contains("GPU driver")).collect::<Vec<_>>()
+        messages.into_iter().filter(|m| m.contains("GPU driver")).collect::<Vec<_>>()
     };
+    let warnings = |backend: Backend, max_memory: u64| said(backend, max_memory, false);
+    // A model's pass: the process holds the driver and the network's pipelines beside it.
+    let pass = said(Backend::Gpu, 32 << 20, true);
+    assert!(pass.iter().any(|m| m.contains("network's pipelines") && m.contains("32.0 MiB")), "{pass:?}");
+    assert!(said(Backend::Cpu, 32 << 20, true).is_empty(), "no GPU driver on the CPU");
     // The test process holds more than this anyway (and the driver alone about 70 MiB).
     let small = warnings(Backend::Gpu, 32 << 20);
     assert!(small.len() == 1 && small[0].contains("--max-memory 32.0 MiB"), "{small:?}");
     assert!(warnings(Backend::Gpu, 8 << 30).is_empty(), "8 GiB holds the driver and the plan");
     assert!(warnings(Backend::Cpu, 32 << 20).is_empty(), "no GPU driver on the CPU");
+    // A GPU's plan keeps room for its driver where the budget holds it; a small one cannot.
+    let driver_room = |max_memory: u64| {
+        let mut o = with_backend(opts_scale(15.0, 15.0, Filter::Bicubic), Backend::Gpu);
+        o.limits.max_memory = max_memory;
+        let src = img.source();
+        let job = gigascale::Job::prepare(&src, &MemSink::default(), &o).unwrap();
+        let memory = job.memory();
+        assert!(memory.total <= max_memory, "{memory:?}");
+        memory.items.iter().find(|i| i.0 == "gpu driver (kept free for it)").map_or(0, |i| i.1)
+    };
+    assert_eq!(driver_room(8 << 30), 192 << 20, "8 GiB keeps 192 MiB free for the driver");
+    assert_eq!(driver_room(32 << 20), 0, "32 MiB has no room for it (and the job warns)");
 }

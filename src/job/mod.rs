@@ -277,10 +277,9 @@ fn open_and_decode<'a>(
 /// A warning when a GPU is open and the process already holds `held` bytes (its code, and the
 /// driver's code and buffers: 70-80 MiB with lavapipe, most of it loaded when the adapter is
 /// chosen; about 100 MiB with an H200's driver) that with the tile stage's plan pass
-/// `max_memory` and the 16 MiB the plan leaves to the process itself: the tile stage's plan
-/// does not count the driver, so its peak may pass the budget. (`auto` opens a hardware GPU
-/// later, on its own thread, and its plan keeps room for the driver instead: see
-/// [`crate::backend::plan_tile_stage`].)
+/// `max_memory` and the 16 MiB the plan leaves to the process itself: a budget too small to
+/// keep room for the driver got a plan without it (see [`crate::backend::plan_tile_stage`]), so
+/// its peak may pass the budget. (`auto` falls back to the CPU there instead.)
 fn driver_warning(memory: &MemoryPlan, (gpu, held): (bool, u64), max_memory: u64) -> Option<String> {
     let need = held.saturating_add(memory.compute_bytes());
     (gpu && need > max_memory.saturating_add(crate::budget::PROCESS_ALLOWANCE)).then(|| {

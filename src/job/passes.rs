@@ -67,7 +67,10 @@ pub(crate) fn prepare_network(info: &ImageInfo, passes: &[PassPlan], opts: &Opti
     let warnings: Vec<String> = lossy_warning(model)?.into_iter().collect();
     let gpu = crate::backend::network_device(opts, room_for_driver(model, info, opts))?;
     let device: Option<&dyn NetDevice> = gpu.as_deref();
-    let passes = fit_passes(passes, device, info, opts, 0)?;
+    // The device is open: what the process holds now (the driver's code) is left out of the
+    // passes' host budget before the dry run sizes the device's buffers for the first tile.
+    let held = device.map_or(0, |_| crate::limits::resident_bytes().unwrap_or(0));
+    let passes = fit_passes(passes, device, info, opts, held)?;
     if let Some(d) = device {
         let first = passes.first().map_or(16, |p| p.tile);
         let size = (info.width as usize, info.height as usize);
@@ -86,6 +89,24 @@ fn room_for_driver(model: &crate::neural::Model, info: &ImageInfo, opts: &Option
     let budgets = (opts.limits.max_memory.saturating_sub(crate::backend::GPU_DRIVER_RESERVE), opts.limits.gpu_memory);
     let size = (info.width, info.height);
     stage::plan_pass(model, size, info.layout, opts.resolved_threads(), budgets).is_ok()
+}
+
+/// A warning when what the process holds with a GPU's driver and the network's pipelines
+/// (`held`) and the largest of the passes (fitted to it, at their smallest where nothing
+/// smaller fits) pass `max_memory` and the 16 MiB the process itself may hold: `--backend gpu`
+/// with a budget the driver fills (`auto` takes the GPU only with room for it).
+fn driver_warning(held: u64, passes: &[PassPlan], max_memory: u64) -> Option<String> {
+    let pass = passes.iter().map(|p| p.bytes).max().unwrap_or(0);
+    let size = crate::limits::format_size;
+    (held.saturating_add(pass) > max_memory.saturating_add(crate::budget::PROCESS_ALLOWANCE)).then(|| {
+        format!(
+            "the process holds {} with the GPU driver and the network's pipelines loaded, and the model's \
+             pass needs {} beside it: its peak may pass --max-memory {} (--backend cpu stays within it)",
+            size(held),
+            size(pass),
+            size(max_memory)
+        )
+    })
 }
 
 /// Host memory one thread of a device's setup may hold at once (a shader compiler's; 8 threads
@@ -154,7 +175,8 @@ pub(crate) fn run_passes(
     }
     let (in_size, threads) = ((info.width, info.height), opts.resolved_threads());
     let recompute = passes.first().and_then(|p| stage::recompute_warning(model, in_size, info.layout, p.tile, threads));
-    for message in net.warnings.into_iter().chain(recompute) {
+    let driver = device.and_then(|_| driver_warning(held, &passes, opts.limits.max_memory));
+    for message in net.warnings.into_iter().chain(recompute).chain(driver) {
         progress(&Event::Warning { message });
     }
     *setup += net.setup_s;
@@ -256,5 +278,9 @@ mod tests {
         assert!(!room_for_driver(&model, &info, &opts), "128 MiB has no room for a driver and a pass");
         opts.limits.max_memory = 1 << 30;
         assert!(room_for_driver(&model, &info, &opts), "1 GiB has");
+        let pass = [PassPlan { tile: 2048, bytes: 40 << 20 }];
+        let said = driver_warning(120 << 20, &pass, 128 << 20).expect("120 + 40 MiB pass 128 + 16 MiB");
+        assert!(said.contains("--max-memory 128.0 MiB") && said.contains("40.0 MiB"), "{said}");
+        assert!(driver_warning(120 << 20, &pass, 256 << 20).is_none());
     }
 }
