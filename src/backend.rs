@@ -19,12 +19,13 @@ use crate::neural::stage::NetDevice;
 use crate::options::{Backend, Options};
 use crate::plan::Plan;
 
-/// Host memory `auto` keeps free for a hardware GPU's driver before it loads one: the driver's
-/// code and buffers, the device and its pipelines. Measured on an H200 (2026-12-04): the
-/// process held 105 MiB once `auto`'s device was open and 176-190 MiB once a network's
-/// pipelines were made on it. A budget without this much room beside the job's plan keeps
-/// `auto` on the CPU, whose plan is the whole resident size; `--backend gpu` loads the driver
-/// anyway (the tile stage warns, the neural passes leave what the process holds to it).
+/// Host memory a GPU's plan keeps free for its driver: the driver's code and buffers, the
+/// device and its pipelines, none of which the plan sizes. Measured on an H200 (2026-12-04):
+/// the process held 105 MiB once `auto`'s device was open and 176-190 MiB once a network's
+/// pipelines were made on it; lavapipe's about 80 MiB once open. A budget without this much
+/// room beside the job's plan keeps `auto` on the CPU, whose plan is the whole resident size;
+/// `--backend gpu` loads the driver anyway (the tile stage warns, the neural passes leave what
+/// the process holds to it and warn where even the smallest pass does not fit beside it).
 pub(crate) const GPU_DRIVER_RESERVE: u64 = 192 << 20;
 
 /// Slots in the GPU ring (the memory plan may grant fewer).

@@ -53,8 +53,8 @@ pub struct Needs {
     pub gpu: Option<(usize, u64, usize)>,
     /// The largest model pass (0 without a model); it runs before the tile stage.
     pub neural: u64,
-    /// Host memory kept for a GPU driver the job will load while its tiles compute (`auto`'s
-    /// deferred GPU, 192 MiB); 0 where none is loaded later.
+    /// Host memory kept free for a GPU driver (its code and buffers, which no item sizes);
+    /// 0 without a GPU or where the budget has no room for it.
     pub driver: u64,
     /// Rows of tiles whose source rows stay resident together: 1 for row-major tile order,
     /// a shard's height in tiles for a sharded output (see [`crate::Plan::with_groups`]).

@@ -1,9 +1,10 @@
 //! A job, from options to report, in named stages:
 //!
 //! 1. [`Job::prepare`]: validate the options, check the input against `max_pixels`, derive the
-//!    geometry, size everything from the budget ([`plan_memory`](crate::budget::plan_memory)), build the coefficient
-//!    tables and choose the backend. No thread is started and no file is created, so it can be
-//!    called (and tested) on its own, and a job that cannot run fails here.
+//!    geometry, size everything from the budget ([`plan_memory`](crate::budget::plan_memory)),
+//!    build the coefficient tables and choose the backend. No thread is started and no file is
+//!    created, so it can be called (and tested) on its own, and a job that cannot run fails
+//!    here.
 //! 2. Open the backend (`backend.rs`; `auto` may open the GPU later, on its own thread).
 //! 3. [`decode_into_store`]: the source's rows into the memory-mapped store.
 //! 4. The model's passes, if any (`passes.rs`): its network made ready, then each pass from

@@ -95,7 +95,7 @@ fn room_for_driver(model: &crate::neural::Model, info: &ImageInfo, opts: &Option
 /// (`held`) and the largest of the passes (fitted to it, at their smallest where nothing
 /// smaller fits) pass `max_memory` and the 16 MiB the process itself may hold: `--backend gpu`
 /// with a budget the driver fills (`auto` takes the GPU only with room for it).
-fn driver_warning(held: u64, passes: &[PassPlan], max_memory: u64) -> Option<String> {
+fn pass_room_warning(held: u64, passes: &[PassPlan], max_memory: u64) -> Option<String> {
     let pass = passes.iter().map(|p| p.bytes).max().unwrap_or(0);
     let size = crate::limits::format_size;
     (held.saturating_add(pass) > max_memory.saturating_add(crate::budget::PROCESS_ALLOWANCE)).then(|| {
@@ -175,7 +175,7 @@ pub(crate) fn run_passes(
     }
     let (in_size, threads) = ((info.width, info.height), opts.resolved_threads());
     let recompute = passes.first().and_then(|p| stage::recompute_warning(model, in_size, info.layout, p.tile, threads));
-    let driver = device.and_then(|_| driver_warning(held, &passes, opts.limits.max_memory));
+    let driver = device.and_then(|_| pass_room_warning(held, &passes, opts.limits.max_memory));
     for message in net.warnings.into_iter().chain(recompute).chain(driver) {
         progress(&Event::Warning { message });
     }
@@ -279,8 +279,8 @@ mod tests {
         opts.limits.max_memory = 1 << 30;
         assert!(room_for_driver(&model, &info, &opts), "1 GiB has");
         let pass = [PassPlan { tile: 2048, bytes: 40 << 20 }];
-        let said = driver_warning(120 << 20, &pass, 128 << 20).expect("120 + 40 MiB pass 128 + 16 MiB");
+        let said = pass_room_warning(120 << 20, &pass, 128 << 20).expect("120 + 40 MiB pass 128 + 16 MiB");
         assert!(said.contains("--max-memory 128.0 MiB") && said.contains("40.0 MiB"), "{said}");
-        assert!(driver_warning(120 << 20, &pass, 256 << 20).is_none());
+        assert!(pass_room_warning(120 << 20, &pass, 256 << 20).is_none());
     }
 }
