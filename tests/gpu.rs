@@ -456,6 +456,12 @@ fn a_budget_the_driver_fills_is_warned_about() {
     // A model's pass: the process holds the driver and the network's pipelines beside it.
     let pass = said(Backend::Gpu, 32 << 20, true);
     assert!(pass.iter().any(|m| m.contains("network's pipelines") && m.contains("32.0 MiB")), "{pass:?}");
+    // A software adapter's buffers are host memory, and the warning counts them.
+    // (`--backend gpu` takes a hardware adapter before a software one.)
+    let adapters = gigascale::gpu::list_adapters();
+    let software = adapters.iter().filter(|a| a.usable.is_ok()).all(|a| a.device_type == "Cpu");
+    let counted = pass.iter().any(|m| m.contains("host memory on this adapter"));
+    assert_eq!(counted, software, "{pass:?}");
     assert!(said(Backend::Cpu, 32 << 20, true).is_empty(), "no GPU driver on the CPU");
     // The test process holds more than this anyway (and the driver alone about 70 MiB).
     let small = warnings(Backend::Gpu, 32 << 20);

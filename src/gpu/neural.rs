@@ -50,7 +50,7 @@ impl NetDevice for NeuralGpu {
     /// The device's own limits. wgpu reports no total of its memory: without `--gpu-memory`
     /// the pass's total is not capped (only each buffer, by the adapter's limits).
     fn limits(&self, gpu_memory: Option<u64>) -> DeviceLimits {
-        DeviceLimits { max_buffer: self.largest_buffer(), memory: gpu_memory.unwrap_or(u64::MAX), split: self.tensor }
+        DeviceLimits::of(self.largest_buffer(), gpu_memory, self.tensor, self.dev.host_memory)
     }
 
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>, threads: usize) -> Result<()> {

@@ -163,6 +163,9 @@ pub(crate) struct Device {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub failure: Arc<Mutex<Option<String>>>,
+    /// Whether the device's memory is the process's own (a software adapter such as lavapipe:
+    /// its buffers are resident in the process once written).
+    pub host_memory: bool,
 }
 
 impl Device {
@@ -264,7 +267,8 @@ fn open_device(adapter: &wgpu::Adapter, max_buffer: u64, max_binding: u64, featu
             g.get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
         }
     });
-    Ok(Device { device, queue, failure })
+    let host_memory = adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+    Ok(Device { device, queue, failure, host_memory })
 }
 
 /// The pipelines of pass 1 and pass 2 ("hpass"/"vpass", whatever their direction).

@@ -4,7 +4,7 @@
 //! into the next ([`run_passes`]), fitted first to what the process holds.
 
 use crate::error::{Error, Result};
-use crate::neural::stage::{self, NetDevice, Pass, PassPlan};
+use crate::neural::stage::{self, DeviceLimits, NetDevice, Pass, PassPlan};
 use crate::options::Options;
 use crate::pixel::ImageInfo;
 use crate::progress::Event;
@@ -92,16 +92,22 @@ fn room_for_driver(model: &crate::neural::Model, info: &ImageInfo, opts: &Option
 }
 
 /// A warning when what the process holds with a GPU's driver and the network's pipelines
-/// (`held`) and the largest of the passes (fitted to it, at their smallest where nothing
-/// smaller fits) pass `max_memory` and the 16 MiB the process itself may hold: `--backend gpu`
-/// with a budget the driver fills (`auto` takes the GPU only with room for it).
-fn pass_room_warning(held: u64, passes: &[PassPlan], max_memory: u64) -> Option<String> {
+/// (`held`), the device's buffers where they are host memory (`on_host`: a software adapter's)
+/// and the largest of the passes (fitted to it, at their smallest where nothing smaller fits)
+/// pass `max_memory` and the 16 MiB the process itself may hold: `--backend gpu` with a budget
+/// the driver fills (`auto` takes the GPU only with room for it).
+fn pass_room_warning((held, on_host): (u64, u64), passes: &[PassPlan], max_memory: u64) -> Option<String> {
     let pass = passes.iter().map(|p| p.bytes).max().unwrap_or(0);
     let size = crate::limits::format_size;
-    (held.saturating_add(pass) > max_memory.saturating_add(crate::budget::PROCESS_ALLOWANCE)).then(|| {
+    let need = held.saturating_add(on_host).saturating_add(pass);
+    (need > max_memory.saturating_add(crate::budget::PROCESS_ALLOWANCE)).then(|| {
+        let device = match on_host {
+            0 => String::new(),
+            b => format!(", the device's buffers (host memory on this adapter) {}", size(b)),
+        };
         format!(
             "the process holds {} with the GPU driver and the network's pipelines loaded, and the model's \
-             pass needs {} beside it: its peak may pass --max-memory {} (--backend cpu stays within it)",
+             pass needs {}{device} beside it: its peak may pass --max-memory {} (--backend cpu stays within it)",
             size(held),
             size(pass),
             size(max_memory)
@@ -123,7 +129,7 @@ fn setup_threads(opts: &Options, passes: &[PassPlan]) -> usize {
 /// The model's passes with their tiles cut down, where needed, to what the network's device
 /// holds and to the host budget less the `held` bytes the process holds (the host plan was
 /// made before the device was known; smaller tiles need less, so a second call with more held
-/// only shrinks them).
+/// only shrinks them); on a device whose memory is the host's, also to what that leaves.
 fn fit_passes(
     passes: &[PassPlan],
     device: Option<&dyn NetDevice>,
@@ -139,7 +145,12 @@ fn fit_passes(
         let budgets = (opts.limits.max_memory, opts.limits.gpu_memory);
         let reserve = (plan, held);
         let plan = stage::leave_to_driver(model, size, info.layout, opts.resolved_threads(), budgets, reserve);
-        fitted.push(stage::fit_device(model, size, info.layout, plan, limits)?);
+        // A software adapter's buffers are host memory: its device gets what the host budget
+        // leaves beside the pass, where a tile fits in that.
+        let left = opts.limits.max_memory.saturating_sub(held).saturating_sub(plan.bytes);
+        let shared = DeviceLimits { memory: limits.memory.min(left), ..limits };
+        let on_host = limits.host.then(|| stage::fit_device(model, size, info.layout, plan, shared).ok()).flatten();
+        fitted.push(on_host.map_or_else(|| stage::fit_device(model, size, info.layout, plan, limits), Ok)?);
         size = (size.0 * model.scale(), size.1 * model.scale());
     }
     Ok(fitted)
@@ -175,7 +186,11 @@ pub(crate) fn run_passes(
     }
     let (in_size, threads) = ((info.width, info.height), opts.resolved_threads());
     let recompute = passes.first().and_then(|p| stage::recompute_warning(model, in_size, info.layout, p.tile, threads));
-    let driver = device.and_then(|_| pass_room_warning(held, &passes, opts.limits.max_memory));
+    let on_host = device.filter(|d| d.limits(None).host).and_then(|d| {
+        let p = passes.first()?;
+        Some(stage::device_bytes(model, (info.width, info.height), info.layout, p.tile, d.limits(None).split))
+    });
+    let driver = device.and_then(|_| pass_room_warning((held, on_host.unwrap_or(0)), &passes, opts.limits.max_memory));
     for message in net.warnings.into_iter().chain(recompute).chain(driver) {
         progress(&Event::Warning { message });
     }
@@ -279,8 +294,11 @@ mod tests {
         opts.limits.max_memory = 1 << 30;
         assert!(room_for_driver(&model, &info, &opts), "1 GiB has");
         let pass = [PassPlan { tile: 2048, bytes: 40 << 20 }];
-        let said = pass_room_warning(120 << 20, &pass, 128 << 20).expect("120 + 40 MiB pass 128 + 16 MiB");
+        let said = pass_room_warning((120 << 20, 0), &pass, 128 << 20).expect("120 + 40 MiB pass 128 + 16 MiB");
         assert!(said.contains("--max-memory 128.0 MiB") && said.contains("40.0 MiB"), "{said}");
-        assert!(pass_room_warning(120 << 20, &pass, 256 << 20).is_none());
+        assert!(pass_room_warning((120 << 20, 0), &pass, 256 << 20).is_none());
+        // A software adapter's buffers are host memory: they count too.
+        let said = pass_room_warning((120 << 20, 100 << 20), &pass, 200 << 20).expect("120 + 100 + 40 MiB");
+        assert!(said.contains("device's buffers (host memory on this adapter) 100.0 MiB"), "{said}");
     }
 }

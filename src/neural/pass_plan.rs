@@ -199,6 +199,17 @@ pub(crate) struct DeviceLimits {
     pub memory: u64,
     /// Whether convolutions read their inputs split into halves (the tensor-core shaders).
     pub split: bool,
+    /// Whether the device's memory is the host's (a software adapter): then its buffers count
+    /// against `--max-memory` too.
+    pub host: bool,
+}
+
+impl DeviceLimits {
+    /// The limits of a device whose largest buffer is `max_buffer`, with `--gpu-memory`
+    /// `gpu_memory` (none: no bound of ours).
+    pub(crate) fn of(max_buffer: u64, gpu_memory: Option<u64>, split: bool, host: bool) -> DeviceLimits {
+        DeviceLimits { max_buffer, memory: gpu_memory.unwrap_or(u64::MAX), split, host }
+    }
 }
 
 /// The largest single device buffer a tile of `tile` input pixels needs: its largest blob

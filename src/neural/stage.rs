@@ -16,7 +16,7 @@
 use super::exact::Exact;
 use super::graph::Graph;
 pub(crate) use super::pass_plan::{
-    fit_device, largest_window, leave_to_driver, plan_pass, recompute_warning, DeviceLimits, PassPlan,
+    device_bytes, fit_device, largest_window, leave_to_driver, plan_pass, recompute_warning, DeviceLimits, PassPlan,
 };
 
 #[cfg_attr(not(feature = "gpu"), allow(unused_imports))]
