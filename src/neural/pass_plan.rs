@@ -207,6 +207,7 @@ pub(crate) struct DeviceLimits {
 impl DeviceLimits {
     /// The limits of a device whose largest buffer is `max_buffer`, with `--gpu-memory`
     /// `gpu_memory` (none: no bound of ours).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn of(max_buffer: u64, gpu_memory: Option<u64>, split: bool, host: bool) -> DeviceLimits {
         DeviceLimits { max_buffer, memory: gpu_memory.unwrap_or(u64::MAX), split, host }
     }
