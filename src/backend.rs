@@ -233,6 +233,23 @@ pub(crate) fn network_device(opts: &Options, room_for_driver: bool) -> Result<Op
     }
 }
 
+/// The network's device as the `neural_start` event names it where `auto` keeps it on the CPU
+/// although a hardware GPU may be there, because the budget has no room for the driver
+/// (`room_for_driver` false: see [`network_device`]); none otherwise.
+pub(crate) fn network_on_cpu(opts: &Options, room_for_driver: bool) -> Option<String> {
+    #[cfg(feature = "gpu")]
+    if opts.backend == Backend::Auto && opts.model.is_some() && !room_for_driver && crate::gpu::may_have_hardware_gpu()
+    {
+        return Some(format!(
+            "cpu (--max-memory {} leaves no room for a GPU driver (about {}) beside the model's pass)",
+            crate::limits::format_size(opts.limits.max_memory),
+            crate::limits::format_size(GPU_DRIVER_RESERVE)
+        ));
+    }
+    let _ = (opts, room_for_driver);
+    None
+}
+
 /// Whether the job's model (if any) may run on a GPU: a backend other than `cpu`. (Whether the
 /// GPU can run its layers is known only from its integers, which a model file of a new kind
 /// calibrates first, seconds for realesrgan-x4plus: not before the source is decoded. A device
@@ -308,5 +325,25 @@ mod tests {
         assert!(
             matches!(cpu, Chosen::Cpu(_)) && memory.items.iter().all(|i| i.0 != crate::budget::DRIVER_ITEM || i.1 == 0)
         );
+    }
+
+    /// `auto` names the budget as the reason its network stays on the CPU where a hardware GPU
+    /// may be there (without a GPU device node it names none: the CPU is the only choice).
+    #[cfg(feature = "gpu")]
+    #[test]
+    fn auto_names_the_budget_when_its_network_stays_on_the_cpu() {
+        let mut o = Options::new(crate::Size::Scale { x: 4.0, y: 4.0 });
+        o.model = Some(std::sync::Arc::new(crate::neural::Model::builtin("anime").unwrap()));
+        o.limits.max_memory = 64 << 20;
+        let said = network_on_cpu(&o, false);
+        match crate::gpu::may_have_hardware_gpu() {
+            true => {
+                assert!(said.as_deref().is_some_and(|r| r.contains("--max-memory 64.0 MiB leaves no room")), "{said:?}")
+            }
+            false => assert_eq!(said, None),
+        }
+        assert_eq!(network_on_cpu(&o, true), None, "with room there is no such reason");
+        o.backend = Backend::Cpu;
+        assert_eq!(network_on_cpu(&o, false), None, "--backend cpu chose the CPU itself");
     }
 }

@@ -46,6 +46,8 @@ pub(crate) struct Network {
     exact: std::sync::Arc<crate::neural::exact::Exact>,
     /// The network's device (none: the CPU).
     gpu: Option<Box<dyn NetDevice>>,
+    /// Why the network runs on the CPU where `auto` might have taken a GPU (the budget).
+    cpu_reason: Option<String>,
     /// The passes, fitted to the device.
     passes: Vec<PassPlan>,
     /// Warnings for the job's progress.
@@ -65,7 +67,9 @@ pub(crate) fn prepare_network(info: &ImageInfo, passes: &[PassPlan], opts: &Opti
     let t_setup = Instant::now();
     let exact = model.exact()?;
     let warnings: Vec<String> = lossy_warning(model)?.into_iter().collect();
-    let gpu = crate::backend::network_device(opts, room_for_driver(model, info, opts))?;
+    let room = room_for_driver(model, info, opts);
+    let gpu = crate::backend::network_device(opts, room)?;
+    let cpu_reason = crate::backend::network_on_cpu(opts, room).filter(|_| gpu.is_none());
     let device: Option<&dyn NetDevice> = gpu.as_deref();
     // The device is open: what the process holds now (the driver's code) is left out of the
     // passes' host budget before the dry run sizes the device's buffers for the first tile.
@@ -79,7 +83,7 @@ pub(crate) fn prepare_network(info: &ImageInfo, passes: &[PassPlan], opts: &Opti
             eprintln!("neural trace: device prepared ({:.3} s)", t_setup.elapsed().as_secs_f64());
         }
     }
-    Ok(Some(Network { exact, gpu, passes, warnings, setup_s: t_setup.elapsed().as_secs_f64() }))
+    Ok(Some(Network { exact, gpu, cpu_reason, passes, warnings, setup_s: t_setup.elapsed().as_secs_f64() }))
 }
 
 /// Whether the budget holds a GPU driver ([`GPU_DRIVER_RESERVE`](crate::backend::GPU_DRIVER_RESERVE))
@@ -199,7 +203,7 @@ pub(crate) fn run_passes(
         .num_threads(threads)
         .build()
         .map_err(|e| Error::Internal(format!("thread pool: {e}")))?;
-    let device_name = device.map_or("cpu".to_string(), |d| d.describe());
+    let device_name = device.map_or_else(|| net.cpu_reason.unwrap_or_else(|| "cpu".into()), |d| d.describe());
     let mut info = info.clone();
     for (i, &plan) in passes.iter().enumerate() {
         let number = (i as u32 + 1, passes.len() as u32);

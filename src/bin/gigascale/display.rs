@@ -113,10 +113,13 @@ impl Display {
                     None => eprintln!("{line}"),
                 }
             }
-            Event::NeuralStart { model, pass, passes, input, output, tile, tiles, .. } if talk && *pass == 1 => {
+            Event::NeuralStart { model, pass, passes, input, output, tile, tiles, device, .. }
+                if talk && *pass == 1 =>
+            {
                 let runs = if *passes > 1 { format!(" x{passes} passes") } else { String::new() };
                 eprintln!(
-                    "gigascale: model {model}{runs}: {}x{} -> {}x{} in {tiles} tiles of {tile} px, then the resampler",
+                    "gigascale: model {model}{runs}: {}x{} -> {}x{} in {tiles} tiles of {tile} px on {device}, then the \
+                     resampler",
                     input.0, input.1, output.0, output.1
                 );
             }
