@@ -119,6 +119,18 @@ fn pass_room_warning((held, on_host): (u64, u64), passes: &[PassPlan], max_memor
     })
 }
 
+/// The device's buffers for the first of `passes` where they are host memory (a software
+/// adapter's), else 0.
+fn on_host_bytes(d: &dyn NetDevice, model: &crate::neural::Model, info: &ImageInfo, passes: &[PassPlan]) -> u64 {
+    let limits = d.limits(None);
+    match passes.first() {
+        Some(p) if limits.host => {
+            stage::device_bytes(model, (info.width, info.height), info.layout, p.tile, limits.split)
+        }
+        _ => 0,
+    }
+}
+
 /// Host memory one thread of a device's setup may hold at once (a shader compiler's; 8 threads
 /// compiling added about 50 MiB to the peak on an H200).
 const SETUP_THREAD_BYTES: u64 = 32 << 20;
@@ -151,10 +163,13 @@ fn fit_passes(
         let plan = stage::leave_to_driver(model, size, info.layout, opts.resolved_threads(), budgets, reserve);
         // A software adapter's buffers are host memory: its device gets what the host budget
         // leaves beside the pass, where a tile fits in that.
+        let fit = |limits| stage::fit_device(model, size, info.layout, plan, limits);
         let left = opts.limits.max_memory.saturating_sub(held).saturating_sub(plan.bytes);
-        let shared = DeviceLimits { memory: limits.memory.min(left), ..limits };
-        let on_host = limits.host.then(|| stage::fit_device(model, size, info.layout, plan, shared).ok()).flatten();
-        fitted.push(on_host.map_or_else(|| stage::fit_device(model, size, info.layout, plan, limits), Ok)?);
+        let within_host = limits.host.then(|| fit(DeviceLimits { memory: limits.memory.min(left), ..limits }).ok());
+        fitted.push(match within_host.flatten() {
+            Some(plan) => plan,
+            None => fit(limits)?,
+        });
         size = (size.0 * model.scale(), size.1 * model.scale());
     }
     Ok(fitted)
@@ -190,11 +205,8 @@ pub(crate) fn run_passes(
     }
     let (in_size, threads) = ((info.width, info.height), opts.resolved_threads());
     let recompute = passes.first().and_then(|p| stage::recompute_warning(model, in_size, info.layout, p.tile, threads));
-    let on_host = device.filter(|d| d.limits(None).host).and_then(|d| {
-        let p = passes.first()?;
-        Some(stage::device_bytes(model, (info.width, info.height), info.layout, p.tile, d.limits(None).split))
-    });
-    let driver = device.and_then(|_| pass_room_warning((held, on_host.unwrap_or(0)), &passes, opts.limits.max_memory));
+    let on_host = |d: &dyn NetDevice| on_host_bytes(d, model, info, &passes);
+    let driver = device.and_then(|d| pass_room_warning((held, on_host(d)), &passes, opts.limits.max_memory));
     for message in net.warnings.into_iter().chain(recompute).chain(driver) {
         progress(&Event::Warning { message });
     }
