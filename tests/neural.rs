@@ -479,3 +479,40 @@ fn fidelity_is_measured_and_a_lossy_model_warns() {
     let err = stderr(&job);
     assert!(err.contains(&format!("up to {f} levels")), "{err}");
 }
+
+/// A network without padding shrinks by its halo (Real-CUGAN's files do): its fidelity is
+/// measured on test images large enough to leave output, not on 32x32 ones it consumes whole
+/// (where nothing was compared and the screen said "within 0 levels" of models 100+ levels off).
+/// Here 17 valid 3x3 convolutions (a halo of 17) before the lossy difference of two large
+/// blobs of the test above, then a 1x1 convolution to 12 channels and a 2x pixel shuffle.
+#[test]
+fn fidelity_of_a_network_that_shrinks_is_measured_on_output() {
+    let mut param = String::from("7767517\n24 25\nInput data 0 1 b0\n");
+    let mut weights = Vec::new();
+    let mut conv = |ws: &[f32], bias: usize| {
+        weights.extend(0u32.to_le_bytes());
+        ws.iter().for_each(|w| weights.extend(w.to_le_bytes()));
+        (0..bias).for_each(|_| weights.extend(0f32.to_le_bytes()));
+    };
+    // Identity 3x3 kernels: weight[out][in][ky][kx] = 1 at out == in, the centre.
+    let identity: Vec<f32> =
+        (0..81).map(|i| if i % 9 == 4 && (i / 9) / 3 == (i / 9) % 3 { 1.0 } else { 0.0 }).collect();
+    for i in 0..17 {
+        param += &format!("Convolution c{i} 1 1 b{i} b{} 0=3 1=3 5=1 6=81\n", i + 1);
+        conv(&identity, 3);
+    }
+    param += "Split sp 1 2 b17 d1 d2\nConvolution big 1 1 d1 x 0=3 1=1 5=1 6=9\n\
+              Convolution bigger 1 1 d2 y 0=3 1=1 5=1 6=9\nBinaryOp diff 2 1 y x half 0=1\n\
+              Convolution wide 1 1 half w12 0=12 1=1 5=1 6=36\nPixelShuffle ps 1 1 w12 out 0=2\n";
+    for k in [1000.0f32, 1000.5] {
+        conv(&(0..9).map(|i| if i % 4 == 0 { k } else { 0.0 }).collect::<Vec<_>>(), 3);
+    }
+    conv(&(0..36).map(|i| if i % 3 == (i / 3) / 4 { 1.0 } else { 0.0 }).collect::<Vec<_>>(), 12);
+    let d = TempDir::new("fidelity-valid");
+    std::fs::write(d.join("shrinks.param"), param).unwrap();
+    std::fs::write(d.join("shrinks.bin"), &weights).unwrap();
+    let m = Model::load(&d.join("shrinks.param")).unwrap();
+    assert_eq!(m.scale(), 2);
+    let f = m.fidelity().unwrap();
+    assert!(f > 2, "fidelity {f}: the lossy difference went unseen");
+}

@@ -215,6 +215,17 @@ fn calibration_image(n: usize) -> Tensor {
     t
 }
 
+/// The edge of the square images that calibrate a network and measure its fidelity: 32 px,
+/// or where the network has no padding and shrinks by its halo (Real-CUGAN's), large enough
+/// to leave 32 px of output (a multiple of 4, for its strided layers).
+pub(crate) fn probe_edge(g: &Graph) -> usize {
+    if g.pads() || 2 * g.halo + 8 <= 32 {
+        32
+    } else {
+        (32 + 2 * g.halo + 2).next_multiple_of(4)
+    }
+}
+
 impl Exact {
     /// Chooses every blob's exponent and rounds the weights, from one float run of the
     /// network on the calibration image.
@@ -228,9 +239,7 @@ impl Exact {
     /// network on a fixed 32 px synthetic image.
     pub(crate) fn calibration(g: &Graph) -> Result<Vec<i32>, String> {
         let mut peak = vec![0f32; g.blobs];
-        // A network without padding shrinks by its halo: a deep one (Real-CUGAN's) gets an
-        // image large enough to leave 32 pixels (a multiple of 4, for its strided layers).
-        let n = if g.pads() || 2 * g.halo + 8 <= 32 { 32 } else { (32 + 2 * g.halo + 2).next_multiple_of(4) };
+        let n = probe_edge(g);
         reference::run_with(g, &reference::Float, calibration_image(n), &mut |b, t| {
             peak[b] = t.data.iter().fold(peak[b], |m, v| m.max(v.abs()));
         })?;

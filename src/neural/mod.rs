@@ -9,6 +9,7 @@
 mod cache;
 pub(crate) mod elementwise;
 pub(crate) mod exact;
+mod fidelity;
 mod fusion;
 pub(crate) mod graph;
 pub(crate) mod inputs;
@@ -128,25 +129,6 @@ impl Border {
         };
         j as usize
     }
-}
-
-/// [`Model::fidelity`]'s test image, `n x n` 8-bit RGB: smooth colour gradients, a soft
-/// diagonal edge, and fine noise of a few levels.
-fn fidelity_image(n: usize) -> Vec<u8> {
-    let mut rng = crate::digest::Lcg(0x6a09_e667_f3bc_c909);
-    let mut px = Vec::with_capacity(n * n * 3);
-    for y in 0..n {
-        for x in 0..n {
-            let edge = 1.0 / (1.0 + (-((x as f64 - y as f64) * 0.8)).exp());
-            for c in 0..3 {
-                let ramp = (x * (c + 1) + y * (3 - c)) as f64 / (4 * n) as f64;
-                let noise = ((rng.next() >> 40) as f64 / (1u64 << 24) as f64 - 0.5) * 6.0;
-                let v = 40.0 + 120.0 * ramp + 70.0 * edge * (0.6 + 0.2 * c as f64) + noise;
-                px.push(v.round().clamp(0.0, 255.0) as u8);
-            }
-        }
-    }
-    px
 }
 
 /// Whether `name` is a built-in model's.
@@ -323,63 +305,6 @@ impl Model {
             made.map(std::sync::Arc::new)
         });
         made.clone().map_err(|e| Error::usage(format!("model {}: {e}", self.name)))
-    }
-
-    /// How far the exact engine is from the network's float result, in 8-bit levels: the worst
-    /// sample of a fixed 32x32 test image of what photographs mostly hold (smooth gradients, a
-    /// soft edge, fine noise), each image as one tile. ncnn's own results are within 1-2 levels of
-    /// the float network; a model whose range 16-bit fixed point cannot hold (SPAN's, scaled by
-    /// 255 inside) is far more. Measured once per model file and kept with its calibration.
-    pub fn fidelity(&self) -> Result<u32> {
-        if let Some(&v) = self.fidelity.get() {
-            return Ok(v);
-        }
-        let kept = if self.calibration.is_none() { cache::load_number("fidelity", self.digest) } else { None };
-        let v = match kept {
-            Some(v) => v,
-            None => {
-                let v = self.measure_fidelity()?;
-                if self.calibration.is_none() {
-                    cache::store_number("fidelity", self.digest, v);
-                }
-                v
-            }
-        };
-        Ok(*self.fidelity.get_or_init(|| v))
-    }
-
-    /// Whether this is a built-in model (its calibration and fidelity are known and tested).
-    pub(crate) fn is_builtin(&self) -> bool {
-        self.calibration.is_some()
-    }
-
-    /// [`Model::fidelity`] if it is known without measuring it (measured by this process, or
-    /// kept in the cache by an earlier one); for listings that should not calibrate every
-    /// model they show.
-    pub fn known_fidelity(&self) -> Option<u32> {
-        let kept = || if self.is_builtin() { None } else { cache::load_number("fidelity", self.digest) };
-        self.fidelity.get().copied().or_else(kept)
-    }
-
-    fn measure_fidelity(&self) -> Result<u32> {
-        let n = 32;
-        let rgb = fidelity_image(n);
-        let ex = self.exact()?;
-        let mut f = reference::Tensor::zeros(3, n, n);
-        let mut q = reference::Tensor::<i16>::zeros(3, n, n);
-        for (i, &v) in rgb.iter().enumerate() {
-            let at = (i % 3) * n * n + i / 3;
-            (f.data[at], q.data[at]) = (v as f32 / 255.0, stage::to_fixed(v as u32, 255) as i16);
-        }
-        let internal = |e: String| Error::Internal(format!("model {}: {e}", self.name));
-        let fo = reference::run_with(&self.graph, &reference::Float, f, &mut |_, _| {}).map_err(internal)?;
-        let qo = reference::run_with(&self.graph, ex.as_ref(), q, &mut |_, _| {}).map_err(internal)?;
-        let e = ex.exponent(self.graph.output);
-        let worst = fo.data.iter().zip(&qo.data).map(|(&a, &b)| {
-            let want = (a * 255.0 + 0.5).floor().clamp(0.0, 255.0) as u32;
-            want.abs_diff(stage::from_fixed(b as i32, e, 255))
-        });
-        Ok(worst.max().unwrap_or(0))
     }
 
     /// A model file's calibration: kept from an earlier run ([`cache`]), else computed (and
