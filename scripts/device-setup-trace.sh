@@ -30,7 +30,7 @@ for i in $(seq "${REPS:-3}"); do
       made=$(grep -o '[0-9]* blob buffers of [0-9]* MiB' /tmp/err | sed -n '1p;$p' | tr '\n' ' ')
       echo "round $i $name $label rc=$rc $(grep -o 'shaders compiled in [0-9.]* s, layers made in [0-9.]* s' /tmp/err | head -1)" \
         "buffers after the dry run / at the end: $made" \
-        "$(grep -o '"neural_setup_s":[0-9.]*\|"neural_network_s":[0-9.]*' /tmp/err | tr '\n' ' ')wall $(echo "$e - $s" | bc) s" | tee -a "$out/setup-trace.txt"
+        "$(grep -o '"neural_setup_s":[0-9.]*\|"neural_network_s":[0-9.]*' /tmp/err | tr '\n' ' ')wall $(awk "BEGIN {printf \"%.3f\", $e - $s}") s" | tee -a "$out/setup-trace.txt"
     done
   done
 done
