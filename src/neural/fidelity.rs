@@ -47,10 +47,12 @@ const FIDELITY_KEY: &str = "fidelity4q";
 
 impl Model {
     /// How far the exact engine is from the network's float result, in 8-bit levels: the worst
-    /// sample of a fixed 32x32 test image of what photographs hold (mid-tones, shadows,
-    /// saturated colours, bright texture), each image as one tile. ncnn's own results are within 1-2 levels of
-    /// the float network; a model whose range 16-bit fixed point cannot hold (SPAN's, scaled by
-    /// 255 inside) is far more. Measured once per model file and kept with its calibration.
+    /// sample of four fixed test images of what photographs hold (mid-tones, shadows,
+    /// saturated colours, bright texture; 32x32, or as large as the calibration's image for a
+    /// network that shrinks by its halo), each image as one tile. ncnn's own results are
+    /// within 1-2 levels of the float network; a model whose range 16-bit fixed point cannot
+    /// hold (SPAN's, scaled by 255 inside; Real-CUGAN's models-pro) is far more. Measured once
+    /// per model file and kept with its calibration.
     pub fn fidelity(&self) -> Result<u32> {
         if let Some(&v) = self.fidelity.get() {
             return Ok(v);
