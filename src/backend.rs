@@ -104,15 +104,23 @@ pub(crate) fn plan_tile_stage(
     }
     #[cfg(feature = "gpu")]
     if let Chosen::Deferred = chosen {
-        let reason = format!(
-            "--max-memory {} leaves no room for a GPU driver (about {}) beside the tile stage",
-            crate::limits::format_size(budget),
-            crate::limits::format_size(GPU_DRIVER_RESERVE)
-        );
+        let reason = no_driver_room(budget, "the tile stage");
         let memory = plan_memory(geom, Needs { gpu: None, ..needs }, want, budget)?;
         return Ok((Chosen::Cpu(reason), memory));
     }
     plan_memory(geom, needs, want, budget).map(|memory| (chosen, memory))
+}
+
+/// Why `auto` keeps to the CPU under `budget`: no room for [`GPU_DRIVER_RESERVE`] beside
+/// `what` (the tile stage, the model's pass).
+#[cfg(feature = "gpu")]
+fn no_driver_room(budget: u64, what: &str) -> String {
+    let size = crate::limits::format_size;
+    format!(
+        "--max-memory {} leaves no room for a GPU driver (about {}) beside {what}",
+        size(budget),
+        size(GPU_DRIVER_RESERVE)
+    )
 }
 
 /// The opened backend: its kind and description for the `backend` event, and the GPU.
@@ -240,11 +248,7 @@ pub(crate) fn network_on_cpu(opts: &Options, room_for_driver: bool) -> Option<St
     #[cfg(feature = "gpu")]
     if opts.backend == Backend::Auto && opts.model.is_some() && !room_for_driver && crate::gpu::may_have_hardware_gpu()
     {
-        return Some(format!(
-            "cpu (--max-memory {} leaves no room for a GPU driver (about {}) beside the model's pass)",
-            crate::limits::format_size(opts.limits.max_memory),
-            crate::limits::format_size(GPU_DRIVER_RESERVE)
-        ));
+        return Some(format!("cpu ({})", no_driver_room(opts.limits.max_memory, "the model's pass")));
     }
     let _ = (opts, room_for_driver);
     None

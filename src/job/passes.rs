@@ -165,8 +165,11 @@ fn fit_passes(
         // leaves beside the pass, where a tile fits in that.
         let fit = |limits| stage::fit_device(model, size, info.layout, plan, limits);
         let left = opts.limits.max_memory.saturating_sub(held).saturating_sub(plan.bytes);
-        let within_host = limits.host.then(|| fit(DeviceLimits { memory: limits.memory.min(left), ..limits }).ok());
-        fitted.push(match within_host.flatten() {
+        let within_host = match limits.host {
+            true => fit(DeviceLimits { memory: limits.memory.min(left), ..limits }).ok(),
+            false => None,
+        };
+        fitted.push(match within_host {
             Some(plan) => plan,
             None => fit(limits)?,
         });
@@ -205,8 +208,9 @@ pub(crate) fn run_passes(
     }
     let (in_size, threads) = ((info.width, info.height), opts.resolved_threads());
     let recompute = passes.first().and_then(|p| stage::recompute_warning(model, in_size, info.layout, p.tile, threads));
-    let on_host = |d: &dyn NetDevice| on_host_bytes(d, model, info, &passes);
-    let driver = device.and_then(|d| pass_room_warning((held, on_host(d)), &passes, opts.limits.max_memory));
+    let driver = device.and_then(|d| {
+        pass_room_warning((held, on_host_bytes(d, model, info, &passes)), &passes, opts.limits.max_memory)
+    });
     for message in net.warnings.into_iter().chain(recompute).chain(driver) {
         progress(&Event::Warning { message });
     }
