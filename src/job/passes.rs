@@ -32,11 +32,16 @@ fn lossy_warning(model: &crate::Model) -> Result<Option<String>> {
         return Ok(None);
     }
     let f = model.fidelity()?;
+    let hint = match model.activation_bits() {
+        16 => "; --activation-bits 24 keeps eight more bits",
+        _ => "",
+    };
     Ok((f > 2).then(|| {
         format!(
             "model {}: the exact engine is up to {f} levels from this network's float result on a test image \
-             (ncnn: 1-2): its 16-bit fixed point cannot hold the network's range (docs/neural.md)",
-            model.name()
+             (ncnn: 1-2): its {}-bit fixed point cannot hold the network's range{hint} (docs/neural.md)",
+            model.name(),
+            model.activation_bits()
         )
     }))
 }

@@ -17,9 +17,11 @@ use super::kernels::{self, Kernel, Packed};
 use super::phases::{self, phase_conv};
 use super::reference::{self, conv_window, deconv_with, Engine, Tensor, Window};
 
+/// The bits 24-bit activations hold below a blob's 16-bit scale (`wide.rs`).
+pub(crate) const LOW_BITS: i32 = 8;
 /// Bits of the activation scale: an input value of 1.0 is `2^14`.
 pub(crate) const INPUT_BITS: i32 = 14;
-const SLOPE_BITS: i32 = 15;
+pub(super) const SLOPE_BITS: i32 = 15;
 const SAT: i32 = 32767;
 /// Largest weight magnitude: 14-bit signed.
 const WEIGHT_MAX: f64 = 8191.0;
@@ -57,25 +59,28 @@ pub(crate) fn activate(v: i32, slope: Option<i32>) -> i32 {
     }
 }
 
-fn fraction(v: f32, bits: i32) -> i64 {
+pub(super) fn fraction(v: f32, bits: i32) -> i64 {
     (v as f64 * (1u64 << bits) as f64).round() as i64
 }
 
 /// A convolution's integer weights.
 #[derive(Debug)]
-struct QConv {
-    packed: Packed,
+pub(super) struct QConv {
+    pub(super) packed: Packed,
     /// A deconvolution's phase convolution (the convolution that runs).
-    phases: Option<Conv>,
+    pub(super) phases: Option<Conv>,
     /// The weights of the convolution that runs, `[out][in][kh][kw]` (the phase convolution's
     /// for a deconvolution that has one; else the layer's own, also for the scatter).
-    w: Vec<i32>,
+    pub(super) w: Vec<i32>,
     /// Per output channel: the shift from accumulator units to the output's.
-    shift: Vec<i32>,
+    pub(super) shift: Vec<i32>,
     /// Per output channel: the bias in accumulator units (`2^-(e_in + wexp)`).
     bias: Vec<i32>,
+    /// Per output channel: the bias in the units of 24-bit activations' sums
+    /// (`2^-(e_in + 8 + wexp)`; `wide.rs`).
+    pub(super) bias_wide: Vec<i64>,
     /// Leaky or PReLU slopes as 15-bit fractions (empty: none).
-    slopes: Vec<i32>,
+    pub(super) slopes: Vec<i32>,
 }
 
 impl QConv {
@@ -114,21 +119,23 @@ impl QConv {
 #[derive(Debug)]
 pub(crate) struct Exact {
     /// Per blob: its exponent.
-    exp: Vec<i32>,
+    pub(super) exp: Vec<i32>,
     /// Per node: a convolution's integer weights.
-    convs: Vec<Option<QConv>>,
+    pub(super) convs: Vec<Option<QConv>>,
     /// Per node: a function's table ([`Map::table`]; empty for other nodes).
-    tables: Vec<Vec<i16>>,
+    pub(super) tables: Vec<Vec<i16>>,
     /// Per node: an affine layer's per-channel multiplier, addend and shift ([`quantise_affine`];
     /// empty for other nodes).
-    affines: Vec<Vec<[i32; 3]>>,
-    kernel: Kernel,
+    pub(super) affines: Vec<Vec<[i32; 3]>>,
+    pub(super) kernel: Kernel,
+    /// Whether activations are 24-bit (`wide.rs`) rather than 16-bit.
+    pub(super) wide: bool,
 }
 
 /// An affine layer in 32-bit integers: per channel, `mul` as a 15-bit integer `m` with its own
 /// power of two `k` (`|m| ≤ 2^14`), `add` in the same units (`|a| ≤ 2^29`), and the shift to
 /// the output: `saturate(shift_round(q · m + a, s))` never leaves 32 bits.
-fn quantise_affine(mul: &[f32], add: &[f32], e_in: i32, e_out: i32) -> Vec<[i32; 3]> {
+pub(super) fn quantise_affine(mul: &[f32], add: &[f32], e_in: i32, e_out: i32) -> Vec<[i32; 3]> {
     (0..mul.len().max(add.len()))
         .map(|c| {
             let (m, a) = (at(mul, c) as f64, at(add, c) as f64);
@@ -150,7 +157,7 @@ fn apply_affine(terms: &[[i32; 3]], mut t: Tensor<i16>) -> Tensor<i16> {
     t
 }
 
-fn slopes(a: &Act, channels: usize) -> Result<Vec<i32>, String> {
+pub(super) fn slopes(a: &Act, channels: usize) -> Result<Vec<i32>, String> {
     let s: Vec<f32> = match a {
         Act::None => return Ok(Vec::new()),
         Act::Leaky(s) => vec![*s; channels],
@@ -165,7 +172,7 @@ fn slopes(a: &Act, channels: usize) -> Result<Vec<i32>, String> {
 fn quantise(c: &Conv, e_in: i32, e_out: i32) -> Result<QConv, String> {
     let per = c.cin * c.kernel * c.kernel;
     let mut w = Vec::with_capacity(c.weights.len());
-    let (mut shift, mut bias) = (Vec::new(), Vec::new());
+    let (mut shift, mut bias, mut bias_wide) = (Vec::new(), Vec::new(), Vec::new());
     for p in 0..c.cout {
         let ws = &c.weights[p * per..(p + 1) * per];
         let m = ws.iter().fold(0f32, |m, w| m.max(w.abs())).max(1e-12) as f64;
@@ -175,6 +182,8 @@ fn quantise(c: &Conv, e_in: i32, e_out: i32) -> Result<QConv, String> {
         w.extend(ws.iter().map(|&v| fraction(v, e).clamp(-(SAT as i64), SAT as i64) as i32));
         shift.push(e_in + e - e_out);
         bias.push(fraction(c.bias[p], e_in + e).clamp(-(BIAS_MAX as i64), BIAS_MAX as i64) as i32);
+        let wide_max = (BIAS_MAX as i64) << LOW_BITS;
+        bias_wide.push(fraction(c.bias[p], e_in + e + LOW_BITS).clamp(-wide_max, wide_max));
     }
     let (w, phases) = match phase_conv(c, &w) {
         Some((pc, pw)) => (pw, Some(pc)),
@@ -182,7 +191,7 @@ fn quantise(c: &Conv, e_in: i32, e_out: i32) -> Result<QConv, String> {
     };
     let run = phases.as_ref().unwrap_or(c);
     let packed = Packed::new(&w, run.cout, run.cin, run.kernel);
-    Ok(QConv { packed, phases, w, shift, bias, slopes: slopes(&c.act, c.cout)? })
+    Ok(QConv { packed, phases, w, shift, bias, bias_wide, slopes: slopes(&c.act, c.cout)? })
 }
 
 /// A deterministic calibration image, `n x n`, in four quadrants that span what photographs
@@ -280,7 +289,7 @@ impl Exact {
                 _ => Vec::new(),
             });
         }
-        Ok(Exact { exp, convs, tables, affines, kernel: Kernel::best() })
+        Ok(Exact { exp, convs, tables, affines, kernel: Kernel::best(), wide: false })
     }
 
     /// The same network computed with micro-kernel `kernel` (the bits do not change).

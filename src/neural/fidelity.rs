@@ -42,8 +42,15 @@ fn fidelity_image(kind: usize, n: usize) -> Vec<u8> {
     px
 }
 
-/// The cache's name for [`Model::fidelity`]'s figures (a new name where the test image changed).
-const FIDELITY_KEY: &str = "fidelity4q";
+/// The cache's name for [`Model::fidelity`]'s figures (a new name where the test image
+/// changed), per activation width.
+fn fidelity_key(m: &Model) -> &'static str {
+    if m.activation_bits() == 24 {
+        "fidelity4w"
+    } else {
+        "fidelity4q"
+    }
+}
 
 impl Model {
     /// How far the exact engine is from the network's float result, in 8-bit levels: the worst
@@ -57,13 +64,13 @@ impl Model {
         if let Some(&v) = self.fidelity.get() {
             return Ok(v);
         }
-        let kept = if self.calibration.is_none() { cache::load_number(FIDELITY_KEY, self.digest) } else { None };
+        let kept = if self.calibration.is_none() { cache::load_number(fidelity_key(self), self.digest) } else { None };
         let v = match kept {
             Some(v) => v,
             None => {
                 let v = self.measure_fidelity()?;
                 if self.calibration.is_none() {
-                    cache::store_number(FIDELITY_KEY, self.digest, v);
+                    cache::store_number(fidelity_key(self), self.digest, v);
                 }
                 v
             }
@@ -80,7 +87,7 @@ impl Model {
     /// kept in the cache by an earlier one); for listings that should not calibrate every
     /// model they show.
     pub fn known_fidelity(&self) -> Option<u32> {
-        let kept = || if self.is_builtin() { None } else { cache::load_number(FIDELITY_KEY, self.digest) };
+        let kept = || if self.is_builtin() { None } else { cache::load_number(fidelity_key(self), self.digest) };
         self.fidelity.get().copied().or_else(kept)
     }
 
@@ -105,7 +112,7 @@ impl Model {
         }
         let internal = |e: String| Error::Internal(format!("model {}: {e}", self.name));
         let fo = reference::run_with(&self.graph, &reference::Float, f, &mut |_, _| {}).map_err(internal)?;
-        let qo = reference::run_with(&self.graph, ex.as_ref(), q, &mut |_, _| {}).map_err(internal)?;
+        let qo = ex.run_until(&self.graph, q, &Default::default(), self.graph.output).map_err(internal)?;
         let e = ex.exponent(self.graph.output);
         let worst = fo.data.iter().zip(&qo.data).map(|(&a, &b)| {
             let want = (a * 255.0 + 0.5).floor().clamp(0.0, 255.0) as u32;

@@ -26,6 +26,7 @@ pub(crate) mod tail;
 mod tensor;
 pub(crate) mod unet;
 mod weights;
+pub(crate) mod wide;
 pub mod zoo;
 
 use crate::error::{Error, Result};
@@ -156,6 +157,8 @@ pub struct Model {
     exact: std::sync::OnceLock<std::result::Result<std::sync::Arc<exact::Exact>, String>>,
     /// [`Model::fidelity`], once measured.
     fidelity: std::sync::OnceLock<u32>,
+    /// Whether the exact engine's activations are 24-bit (`wide.rs`) rather than 16-bit.
+    wide: bool,
 }
 
 impl Model {
@@ -229,6 +232,7 @@ impl Model {
             digest: crate::digest::Fnv::default().bytes(param.as_bytes()).bytes(bin).0,
             exact: std::sync::OnceLock::new(),
             fidelity: std::sync::OnceLock::new(),
+            wide: false,
         })
     }
 
@@ -258,10 +262,36 @@ impl Model {
         matches!(self.graph.constant_maps(), Ok(Some(inputs::ConstantMaps::DegradationAndNoise)))
     }
 
-    /// A digest of the model's `.param` and `.bin` (FNV-1a): two models with the same digest
-    /// compute the same bytes.
+    /// A digest of the model's `.param` and `.bin` (FNV-1a) and of its activations' width:
+    /// two models with the same digest compute the same bytes.
     pub fn digest(&self) -> u64 {
-        self.digest
+        match self.wide {
+            true => crate::digest::Fnv(self.digest).bytes(b"activations 24").0,
+            false => self.digest,
+        }
+    }
+
+    /// The model with the exact engine's activations `bits` wide: 16 (the default; every
+    /// backend) or 24 (eight more bits below each blob's scale, for deep networks whose
+    /// images sit far below their calibration's range — realesrgan-x4plus on dark photos;
+    /// twice the convolutions' work and the tensors' memory; the CPU only so far).
+    pub fn with_activation_bits(mut self, bits: u32) -> Result<Model> {
+        self.wide = match bits {
+            16 => false,
+            24 => true,
+            _ => return Err(Error::usage(format!("--activation-bits {bits}: give 16 or 24"))),
+        };
+        (self.exact, self.fidelity) = (std::sync::OnceLock::new(), std::sync::OnceLock::new());
+        Ok(self)
+    }
+
+    /// The exact engine's activation width in bits (16 or 24).
+    pub fn activation_bits(&self) -> u32 {
+        if self.wide {
+            24
+        } else {
+            16
+        }
     }
 
     /// The network.
@@ -302,7 +332,7 @@ impl Model {
                 Some(c) => exact::Exact::with_calibration(&self.graph, c),
                 None => self.file_calibration().and_then(|c| exact::Exact::with_calibration(&self.graph, &c)),
             };
-            made.map(std::sync::Arc::new)
+            made.map(|e| std::sync::Arc::new(e.with_wide(self.wide)))
         });
         made.clone().map_err(|e| Error::usage(format!("model {}: {e}", self.name)))
     }
@@ -325,7 +355,7 @@ impl Model {
     pub fn with_native_kernel(self) -> Result<Model> {
         let e = exact::Exact::calibrate(&self.graph).map_err(Error::Internal)?;
         let m = Model { exact: std::sync::OnceLock::new(), ..self };
-        let _ = m.exact.set(Ok(std::sync::Arc::new(e.with_kernel(kernels::Kernel::Native))));
+        let _ = m.exact.set(Ok(std::sync::Arc::new(e.with_kernel(kernels::Kernel::Native).with_wide(m.wide))));
         Ok(m)
     }
 
@@ -359,14 +389,12 @@ impl Model {
         match &ex {
             Some(e) => {
                 let run = |rect, scales: &reference::SeScales, stop| {
-                    reference::run_until(g, e.as_ref(), fixed(rect)?, scales, stop, &mut |_, _| {})
-                        .map_err(Error::Internal)
+                    e.run_until(g, fixed(rect)?, scales, stop).map_err(Error::Internal)
                 };
                 let scales = se_pass::scales(g, e.as_ref(), geo, &rects, &run, &mut || Ok(()))?;
                 let exponent = e.exponent(g.output);
                 for &rect in &rects {
-                    let o = reference::run_until(g, e.as_ref(), fixed(rect)?, &scales, g.output, &mut |_, _| {})
-                        .map_err(Error::Internal)?;
+                    let o = e.run_until(g, fixed(rect)?, &scales, g.output).map_err(Error::Internal)?;
                     self.place(w, h, &o, rect, |x, y, v| {
                         put(x, y, v.map(|q| stage::from_fixed(q as i32, exponent, 255) as u8))
                     })?;

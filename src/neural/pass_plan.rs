@@ -65,7 +65,8 @@ pub(crate) struct PassPlan {
 }
 
 /// Bytes a pass of `model` over a `w x h` image of `layout` needs with tiles of `tile` input
-/// pixels on `threads` threads: the live tensors of one tile, the layers' panels, the integer
+/// pixels on `threads` threads: the live tensors of one tile (24-bit ones in 32 bits, with a
+/// convolution's input split in two 16-bit halves beside them), the layers' panels, the integer
 /// weights and function tables, the output band, the resident input rows, the alpha plane's
 /// tiles, and a tile's samples on their way (with a network device: the staging copy of its
 /// input window and two tiles' samples).
@@ -74,7 +75,8 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
     // A tile never reads more than the image (plus its border).
     let span = tile_window(model, (w, h), tile);
     let ((_, wh), tile) = (span.input(), span.tile as u64);
-    let tensors = split_values(g, span, super::tail::TAIL_BLOB_BYTES).1 * 2;
+    let (largest, peak) = split_values(g, span, super::tail::TAIL_BLOB_BYTES);
+    let tensors = if model.wide { peak * 4 + largest * 4 } else { peak * 2 };
     let panels = threads as u64 * super::kernels::panel_bytes(g);
     let weights = g.macs_per_pixel * 12 + (1 << 20) + g.tables() * super::elementwise::TABLE_LEN as u64 * 2;
     let bpp = layout.bytes_per_pixel() as u64;
@@ -199,14 +201,12 @@ pub(crate) struct DeviceLimits {
     pub memory: u64,
     /// Whether convolutions read their inputs split into halves (the tensor-core shaders).
     pub split: bool,
-    /// Whether the device's memory is the host's (a software adapter): then its buffers count
-    /// against `--max-memory` too.
+    /// Whether the device's memory is the host's (a software adapter: it counts in `--max-memory`).
     pub host: bool,
 }
 
 impl DeviceLimits {
-    /// The limits of a device whose largest buffer is `max_buffer`, with `--gpu-memory`
-    /// `gpu_memory` (none: no bound of ours).
+    /// A device's limits: its largest buffer, `--gpu-memory` (none: no bound of ours).
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn of(max_buffer: u64, gpu_memory: Option<u64>, split: bool, host: bool) -> DeviceLimits {
         DeviceLimits { max_buffer, memory: gpu_memory.unwrap_or(u64::MAX), split, host }

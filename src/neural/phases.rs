@@ -51,7 +51,7 @@ pub(crate) fn phase_conv(c: &Conv, w: &[i32]) -> Option<(Conv, Vec<i32>)> {
 }
 
 /// The cropped output window of deconvolution `c` whose phases cover window `ph`.
-pub(crate) fn interleave_window(c: &Conv, ph: &Tensor<i16>) -> [(usize, usize, usize); 2] {
+pub(crate) fn interleave_window<T>(c: &Conv, ph: &Tensor<T>) -> [(usize, usize, usize); 2] {
     let s = c.stride;
     let crop = |b0: usize, n: usize, nb: usize, lo: usize, hi: usize| {
         let (start, end, keep) = crop_range(b0 * s, (b0 + n) * s, nb * s, lo, hi);
@@ -62,7 +62,7 @@ pub(crate) fn interleave_window(c: &Conv, ph: &Tensor<i16>) -> [(usize, usize, u
 
 /// Interleaves the phases `ph` (the phase convolution's output) into deconvolution `c`'s
 /// cropped output window.
-pub(crate) fn interleave(c: &Conv, ph: &Tensor<i16>) -> Tensor<i16> {
+pub(crate) fn interleave<T: Copy + Default>(c: &Conv, ph: &Tensor<T>) -> Tensor<T> {
     let s = c.stride;
     let [(ox0, ow, gw), (oy0, oh, gh)] = interleave_window(c, ph);
     let mut out = Tensor::window(c.cout, (ox0, ow, gw), (oy0, oh, gh));

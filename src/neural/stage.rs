@@ -293,7 +293,7 @@ impl Pass<'_> {
             let input = input_window(model, store, info, rect);
             match device {
                 Some(d) => d.prefix(g, exact, input, scales, stop),
-                None => reference::run_until(g, exact, input, scales, stop, &mut |_, _| {}).map_err(Error::Internal),
+                None => exact.run_until(g, input, scales, stop).map_err(Error::Internal),
             }
         };
         let mut each = || match cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
@@ -329,7 +329,7 @@ impl Pass<'_> {
             None => {
                 let out = self
                     .pool
-                    .install(|| super::tail::run_in_strips(g, self.exact, input, scales, super::tail::TAIL_BLOB_BYTES))
+                    .install(|| self.exact.run_in_strips(g, input, scales, super::tail::TAIL_BLOB_BYTES))
                     .map_err(Error::Internal)?;
                 let s = samples(&out)?;
                 let mut bytes = vec![0u8; s.row_bytes() * rect.3];

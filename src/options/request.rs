@@ -65,6 +65,10 @@ pub struct Request {
     /// The noise level of an SRMD model ([`crate::Model::with_noise`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub noise: Option<u32>,
+    /// The exact engine's activation width, 16 or 24 bits
+    /// ([`crate::Model::with_activation_bits`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activation_bits: Option<u32>,
     /// Directories searched for models before `$GIGASCALE_MODELS` and the user's data
     /// directory ([`crate::neural::zoo`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -254,11 +258,17 @@ impl Request {
         o.shard = self.shard.unwrap_or(0);
         o.model_passes = self.model_passes.unwrap_or(1);
         match (&self.model, self.noise) {
-            (Some(m), noise) => o.model = Some(Arc::new(crate::Model::open(m, &self.model_dirs)?.with_noise(noise)?)),
+            (Some(m), noise) => {
+                let model = crate::Model::open(m, &self.model_dirs)?.with_noise(noise)?;
+                o.model = Some(Arc::new(model.with_activation_bits(self.activation_bits.unwrap_or(16))?));
+            }
             (None, Some(n)) => {
                 return Err(Error::usage(format!("--noise {n} needs --model (an SRMD model: srmd_x2/3/4)")))
             }
             (None, None) => {}
+        }
+        if let (None, Some(bits)) = (&self.model, self.activation_bits) {
+            return Err(Error::usage(format!("--activation-bits {bits} needs --model")));
         }
         o.faces = self.restore_options()?;
         #[cfg(feature = "testing")]

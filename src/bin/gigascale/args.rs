@@ -238,6 +238,14 @@ struct ShapeArgs {
     /// srmd-ncnn-vulkan); its noise-free form is srmdnf_x2/3/4. Other models take no level.
     #[arg(long, value_name = "N")]
     noise: Option<u32>,
+    /// Bits of each activation inside --model's exact integer network: 16 (the default; CPU
+    /// and GPU) or 24 (eight more bits below each layer's scale: closer to the float network
+    /// for deep models on dark or saturated photos — realesrgan-x4plus within 2 levels of
+    /// ncnn where 16 bits is 3-8 off; twice the convolutions' work and tensor memory; runs on
+    /// the CPU only so far). `gigascale models FILE` says how far 16 bits are from the float
+    /// network.
+    #[arg(long, value_name = "16|24")]
+    activation_bits: Option<u32>,
     /// Another directory to search for --model names (before $GIGASCALE_MODELS and
     /// ~/.local/share/gigascale/models; may be repeated).
     #[arg(long, value_name = "DIR")]
@@ -445,7 +453,7 @@ impl UpscaleArgs {
         (r.filter, r.precision, r.compression) =
             (Some(s.filter.clone()), Some(s.precision.clone()), Some(s.compression.clone()));
         (r.model, r.model_passes, r.model_dirs) = (s.model.clone(), Some(s.model_passes), s.model_dir.clone());
-        r.noise = s.noise;
+        (r.noise, r.activation_bits) = (s.noise, s.activation_bits);
         (r.faces, r.face_fidelity, r.face_threads) = (s.faces.clone(), s.face_fidelity, s.face_threads);
         r.face_device = s.face_device.clone();
         (r.tile, r.level, r.pyramid, r.shard) = (Some(s.tile), s.level, Some(s.pyramid), s.shard);

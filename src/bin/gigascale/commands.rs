@@ -118,13 +118,19 @@ pub(crate) fn models(spec: Option<&str>, extra: &[PathBuf]) -> Result<(), Error>
         let m = gigascale::Model::open(spec, extra)?;
         println!("{spec}: {}", describe(&m));
         match m.fidelity() {
+            Ok(f) if f <= 2 => {
+                println!(
+                    "exact engine: within {f} level(s) of the float network on test images (as close as ncnn's own)"
+                )
+            }
             Ok(f) => {
-                let verdict = if f <= 2 {
-                    "as close as ncnn's own"
-                } else {
-                    "too far: 16-bit fixed point cannot hold this network's range"
-                };
-                println!("exact engine: within {f} level(s) of the float network on a test image ({verdict})");
+                println!(
+                    "exact engine: within {f} level(s) of the float network on test images (too far: 16-bit \
+                     fixed point cannot hold this network's range)"
+                );
+                let wide = gigascale::Model::open(spec, extra)?.with_activation_bits(24)?.fidelity()?;
+                let verdict = if wide <= 2 { "as close as ncnn's own; CPU only so far" } else { "still too far" };
+                println!("with --activation-bits 24: within {wide} level(s) ({verdict})");
             }
             Err(e) => println!("exact engine: cannot run: {}", short_reason(&e)),
         }

@@ -217,14 +217,7 @@ pub(crate) fn conv(
     let mut out = Tensor::window(c.cout, (ox0, ow, gw), (oy0, oh, gh));
     let n = ow * oh;
     let taps = Taps { c, x, out: (ox0, oy0, ow.max(1)) };
-    // Each panel writes its pixels of every channel plane: disjoint slices, no copy.
-    let mut parts: Vec<Vec<&mut [i16]>> = (0..n.div_ceil(CHUNK)).map(|_| Vec::with_capacity(c.cout)).collect();
-    for plane in out.data.chunks_mut(n.max(1)) {
-        for (part, piece) in parts.iter_mut().zip(plane.chunks_mut(CHUNK)) {
-            part.push(piece);
-        }
-    }
-    parts.into_par_iter().enumerate().for_each_init(
+    pieces(&mut out.data, n, c.cout).into_par_iter().enumerate().for_each_init(
         || (vec![0i32; w.k2 * CHUNK], vec![0i32; w.cout * CHUNK]),
         |(panel, sums), (i, dst)| {
             let len = (n - i * CHUNK).min(CHUNK);
@@ -233,6 +226,49 @@ pub(crate) fn conv(
                 #[cfg(target_arch = "x86_64")]
                 Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512Vnni => avx2::panel(&job, panel, sums, dst, &finish),
                 _ => job.run(panel, sums, dst, &finish),
+            }
+        },
+    );
+    out
+}
+
+/// The output's planes (`cout` of `n` values) cut into each panel's pixels: per panel, its
+/// piece of every channel plane (disjoint slices, written without a copy).
+fn pieces<T>(data: &mut [T], n: usize, cout: usize) -> Vec<Vec<&mut [T]>> {
+    let mut parts: Vec<Vec<&mut [T]>> = (0..n.div_ceil(CHUNK)).map(|_| Vec::with_capacity(cout)).collect();
+    for plane in data.chunks_mut(n.max(1)) {
+        for (part, piece) in parts.iter_mut().zip(plane.chunks_mut(CHUNK)) {
+            part.push(piece);
+        }
+    }
+    parts
+}
+
+/// [`conv`] of values split in two, `x = 2^8·hi + lo` (`hi` and `lo` within ±32767, the same
+/// window): per output channel, the rows of wrapping 32-bit sums over `hi` and over `lo` (the
+/// same weights, the same order) are passed to `finish(channel, hi_sums, lo_sums, out)`,
+/// which writes the row's outputs (the 24-bit activations of `wide.rs`).
+pub(crate) fn conv_wide(
+    kernel: Kernel,
+    c: &Conv,
+    w: &Packed,
+    (hi, lo): (&Tensor<i16>, &Tensor<i16>),
+    window: [(usize, usize, usize); 2],
+    finish: impl Fn(usize, &[i32], &[i32], &mut [i32]) + Sync,
+) -> Tensor<i32> {
+    let [(ox0, ow, gw), (oy0, oh, gh)] = window;
+    let mut out = Tensor::window(c.cout, (ox0, ow, gw), (oy0, oh, gh));
+    let n = ow * oh;
+    let at = (ox0, oy0, ow.max(1));
+    let (taps_hi, taps_lo) = (Taps { c, x: hi, out: at }, Taps { c, x: lo, out: at });
+    pieces(&mut out.data, n, c.cout).into_par_iter().enumerate().for_each_init(
+        || (vec![0i32; w.k2 * CHUNK], vec![0i32; w.cout * CHUNK], vec![0i32; w.cout * CHUNK]),
+        |(panel, sums_hi, sums_lo), (i, dst)| {
+            let (first, len) = (i * CHUNK, (n - i * CHUNK).min(CHUNK));
+            Panel { kernel, taps: &taps_hi, w, first, len }.sums(panel, sums_hi);
+            Panel { kernel, taps: &taps_lo, w, first, len }.sums(panel, sums_lo);
+            for (o, out) in dst.into_iter().enumerate() {
+                finish(o, &sums_hi[o * CHUNK..][..len], &sums_lo[o * CHUNK..][..len], out);
             }
         },
     );
@@ -260,13 +296,22 @@ impl Panel<'_> {
         finish: &impl Fn(usize, &mut [i32]),
     ) {
         let len = self.len;
-        self.taps.fill(panel, self.first, len);
-        chunk(self.kernel, panel, self.w, len, sums);
+        self.sums(panel, sums);
         for (o, (row, out)) in sums.chunks_exact_mut(CHUNK).zip(dst).enumerate() {
             finish(o, &mut row[..len]);
             // `finish` saturates to 16 bits.
             out.iter_mut().zip(&row[..len]).for_each(|(d, &v)| *d = v as i16);
         }
+    }
+}
+
+impl Panel<'_> {
+    /// Fills the panel and runs the micro-kernel over it: the wrapping sums of every output
+    /// channel, `sums[channel·CHUNK + pixel]`.
+    #[inline(always)]
+    fn sums(&self, panel: &mut [i32], sums: &mut [i32]) {
+        self.taps.fill(panel, self.first, self.len);
+        chunk(self.kernel, panel, self.w, self.len, sums);
     }
 }
 

@@ -1,0 +1,258 @@
+//! 24-bit activations for the exact engine (`--activation-bits 24`): the same network, the
+//! same per-blob exponents and 14-bit weights as `exact.rs`, but every blob holds `v` in
+//! ±(2^23 - 129) standing for `v / 2^(e + 8)` — eight more bits below each blob's 16-bit
+//! scale. A deep network whose images sit far below its calibration image's range (a dark
+//! photo through realesrgan-x4plus's 999 layers) keeps its small values instead of rounding
+//! them away at every layer (docs/results/2026-12-05-dev-x4plus-precision-probe.txt).
+//!
+//! A convolution splits its input as `v = 2^8·hi + lo` (`hi = ⌊(v + 128) / 2^8⌋`,
+//! `lo` in [-128, 128)) and runs the 16-bit kernels twice with the same weights: the wrapping
+//! 32-bit sums `Σ w·hi` and `Σ w·lo` are combined in 64 bits as `2^8·Σ w·hi + Σ w·lo + bias`,
+//! rounded to the output's scale, activated and saturated. Sums, concatenations, affine layers,
+//! products and resizes do `exact.rs`'s arithmetic in 64 bits on the wider values. Two steps
+//! stay 16-bit, by definition: a function's table reads `hi` (and its result is widened), and
+//! a SE block's pooled sums are taken over `hi`, as a tile's prefix hands them to
+//! `se_pass.rs`. The network's input is widened (`q·2^8`) and its output narrowed to 16 bits
+//! (`hi`), so that the stages around the network are the same for both widths.
+
+use super::elementwise::{at, Map, TABLE_OFFSET};
+use super::exact::{fraction, slopes, Exact, QConv, LOW_BITS, SLOPE_BITS};
+use super::graph::{Act, Conv, Graph, Resize};
+use super::kernels;
+use super::phases;
+use super::reference::{self, conv_window, deconv_with, Engine, SeScales, Tensor, Window};
+
+/// Largest magnitude: `hi` stays within ±32767.
+const SAT: i64 = 32767 * 256 + 127;
+
+fn saturate(a: i64) -> i32 {
+    a.clamp(-SAT, SAT) as i32
+}
+
+/// `a / 2^s` rounded half up (`a · 2^-s` for negative `s`, `a` first kept within ±2^40: the
+/// result saturates anyway).
+fn shift_round(a: i64, s: i32) -> i64 {
+    match s {
+        s if s >= 63 => 0,
+        s if s > 0 => (a >> s) + ((a >> (s - 1)) & 1),
+        s => a.clamp(-(1 << 40), 1 << 40) << (-s).min(22),
+    }
+}
+
+/// The upper part of a 24-bit value: `v / 2^8` rounded half up (within ±32767).
+pub(crate) fn hi(v: i32) -> i16 {
+    ((v + 128) >> LOW_BITS) as i16
+}
+
+/// The lower part: `v - 2^8·hi(v)`, in [-128, 128).
+fn lo(v: i32) -> i16 {
+    (v - ((hi(v) as i32) << LOW_BITS)) as i16
+}
+
+/// An activation on a rounded value: `v` if non-negative, else `v · slope` rounded.
+fn activate(v: i64, slope: Option<i32>) -> i64 {
+    match slope {
+        Some(s) if v < 0 => shift_round(v.max(-(1 << 46)) * s as i64, SLOPE_BITS),
+        _ => v,
+    }
+}
+
+impl QConv {
+    /// The output of channel `p` from its two wrapping sums (over `hi` and over `lo`).
+    fn finish_wide(&self, p: usize, sum_hi: i32, sum_lo: i32) -> i32 {
+        let a = ((sum_hi as i64) << LOW_BITS) + sum_lo as i64 + self.bias_wide[p];
+        saturate(activate(shift_round(a, self.shift[p]), self.slopes.get(p).copied()))
+    }
+}
+
+/// `t`'s values split into their upper and lower parts.
+fn split(t: &Tensor<i32>) -> (Tensor<i16>, Tensor<i16>) {
+    use rayon::prelude::*;
+    let part = |f: fn(i32) -> i16| Tensor { data: t.data.par_iter().map(|&v| f(v)).collect(), ..t.shaped() };
+    (part(hi), part(lo))
+}
+
+impl<T> Tensor<T> {
+    /// A tensor of this one's window with no data.
+    fn shaped<U>(&self) -> Tensor<U> {
+        let (c, h, w, x0, y0, gw, gh) = (self.c, self.h, self.w, self.x0, self.y0, self.gw, self.gh);
+        Tensor { c, h, w, x0, y0, gw, gh, data: Vec::new() }
+    }
+}
+
+/// A 16-bit tensor (the network's input) as 24-bit values.
+fn widen(t: Tensor<i16>) -> Tensor<i32> {
+    Tensor { data: t.data.iter().map(|&v| (v as i32) << LOW_BITS).collect(), ..t.shaped() }
+}
+
+/// A 24-bit tensor as 16-bit values (`hi`).
+fn narrow(t: Tensor<i32>) -> Tensor<i16> {
+    Tensor { data: t.data.iter().map(|&v| hi(v)).collect(), ..t.shaped() }
+}
+
+/// The exact engine with 24-bit activations ([`Exact`]'s weights and exponents).
+pub(crate) struct Wide<'a>(pub &'a Exact);
+
+impl Exact {
+    /// [`reference::run_until`] with this engine's activations, on and to 16-bit tensors (the
+    /// output narrowed where activations are 24-bit).
+    pub(crate) fn run_until(
+        &self,
+        g: &Graph,
+        input: Tensor<i16>,
+        scales: &SeScales,
+        stop: usize,
+    ) -> Result<Tensor<i16>, String> {
+        match self.wide {
+            false => reference::run_until(g, self, input, scales, stop, &mut |_, _| {}),
+            true => reference::run_until(g, &Wide(self), widen(input), scales, stop, &mut |_, _| {}).map(narrow),
+        }
+    }
+
+    /// [`super::tail::run_in_strips`] with this engine's activations, on and to 16-bit tensors.
+    pub(crate) fn run_in_strips(
+        &self,
+        g: &Graph,
+        input: Tensor<i16>,
+        scales: &SeScales,
+        max_blob: u64,
+    ) -> Result<Tensor<i16>, String> {
+        match self.wide {
+            false => super::tail::run_in_strips(g, self, input, scales, max_blob),
+            true => super::tail::run_in_strips(g, &Wide(self), widen(input), scales, max_blob).map(narrow),
+        }
+    }
+
+    /// This network with 24-bit activations (`on`) or 16-bit ones.
+    pub(crate) fn with_wide(mut self, on: bool) -> Exact {
+        self.wide = on;
+        self
+    }
+
+    /// Whether activations are 24-bit.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    pub(crate) fn is_wide(&self) -> bool {
+        self.wide
+    }
+}
+
+impl Engine<i32> for Wide<'_> {
+    fn conv(&self, n: usize, c: &Conv, x: &Tensor<i32>) -> Result<Tensor<i32>, String> {
+        let ex = self.0;
+        let q = ex.convs[n].as_ref().ok_or("convolution without integer weights")?;
+        if c.transposed && q.phases.is_none() {
+            let mac = |(a, b): (i32, i32), wi: usize, v: i32| {
+                (a.wrapping_add(q.w[wi].wrapping_mul(hi(v) as i32)), b.wrapping_add(q.w[wi].wrapping_mul(lo(v) as i32)))
+            };
+            return deconv_with(c, x, |_| (0i32, 0i32), mac, |p, (a, b)| q.finish_wide(p, a, b));
+        }
+        let run = q.phases.as_ref().unwrap_or(c);
+        if run.stride != 1 {
+            return Err("strided convolution".into());
+        }
+        let (h, l) = split(x);
+        let per = if q.phases.is_some() { c.stride * c.stride } else { 1 };
+        let finish = |o: usize, sh: &[i32], sl: &[i32], out: &mut [i32]| {
+            for ((d, &a), &b) in out.iter_mut().zip(sh).zip(sl) {
+                *d = q.finish_wide(o / per, a, b);
+            }
+        };
+        let out = kernels::conv_wide(ex.kernel, run, &q.packed, (&h, &l), conv_window(run, x), finish);
+        Ok(if q.phases.is_some() { phases::interleave(c, &out) } else { out })
+    }
+    fn act(&self, _n: usize, a: &Act, mut t: Tensor<i32>) -> Tensor<i32> {
+        // Checked at calibration: the slopes are under 2 in magnitude.
+        let s = slopes(a, t.c).unwrap_or_default();
+        if !s.is_empty() {
+            reference::per_channel(&mut t, |c, v| *v = saturate(activate(*v as i64, Some(s[c]))));
+        }
+        t
+    }
+    fn sum(
+        &self,
+        _n: usize,
+        coeffs: &[f32],
+        xs: &[&Tensor<i32>],
+        win: Window,
+        ins: &[usize],
+        out: usize,
+    ) -> Tensor<i32> {
+        let exp = &self.0.exp;
+        let terms: Vec<(i64, i32)> =
+            coeffs.iter().zip(ins).map(|(&k, &i)| (fraction(k, SLOPE_BITS), SLOPE_BITS + exp[i] - exp[out])).collect();
+        reference::combine(xs, win, |rows, row| {
+            for (x, o) in row.iter_mut().enumerate() {
+                let acc: i64 = rows.iter().zip(&terms).map(|(r, &(k, s))| shift_round(r[x] as i64 * k, s)).sum();
+                *o = saturate(acc);
+            }
+        })
+    }
+    fn affine(&self, n: usize, _mul: &[f32], _add: &[f32], t: Tensor<i32>, _i: usize, _o: usize) -> Tensor<i32> {
+        apply_affine(&self.0.affines[n], t)
+    }
+    /// The table of `exact.rs` on `hi`, its result widened.
+    fn map(&self, n: usize, _m: &Map, mut t: Tensor<i32>, _i: usize, _o: usize) -> Tensor<i32> {
+        use rayon::prelude::*;
+        let table = &self.0.tables[n];
+        t.data.par_iter_mut().for_each(|v| *v = (table[(hi(*v) as i32 + TABLE_OFFSET) as usize] as i32) << LOW_BITS);
+        t
+    }
+    fn product(&self, xs: &[&Tensor<i32>], win: Window, ins: &[usize], out: usize) -> Tensor<i32> {
+        let exp = &self.0.exp;
+        let s = exp[ins[0]] + exp[ins[1]] + LOW_BITS - exp[out];
+        reference::combine(xs, win, |rows, o| {
+            o.iter_mut()
+                .enumerate()
+                .for_each(|(x, v)| *v = saturate(shift_round(rows[0][x] as i64 * rows[1][x] as i64, s)))
+        })
+    }
+    fn concat(&self, xs: &[&Tensor<i32>], win: Window, ins: &[usize], out: usize) -> Tensor<i32> {
+        let shifts: Vec<i32> = ins.iter().map(|&i| self.0.exp[i] - self.0.exp[out]).collect();
+        reference::concat(xs, win, |k, src, dst| {
+            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = saturate(shift_round(v as i64, shifts[k])));
+        })
+    }
+    /// `exact.rs`'s resize in 64 bits.
+    fn resize(&self, r: &Resize, x: &Tensor<i32>, inp: usize, out: usize) -> Result<Tensor<i32>, String> {
+        use super::resize::TAP_BITS;
+        let shift = TAP_BITS + self.0.exp[inp] - self.0.exp[out];
+        let h = |row: &[i32], i: [usize; 4], q: &[i32; 4]| {
+            shift_round((0..4).map(|k| row[i[k]] as i64 * q[k] as i64).sum(), TAP_BITS)
+        };
+        let v = |m: [i64; 4], q: &[i32; 4]| saturate(shift_round((0..4).map(|k| m[k] * q[k] as i64).sum(), shift));
+        super::resize::apply(r, x, super::resize::fixed, h, v)
+    }
+    fn scale(&self, mul: &[f32], t: Tensor<i32>, inp: usize, out: usize) -> Tensor<i32> {
+        apply_affine(&self.0.scale_terms(mul, inp, out), t)
+    }
+    /// Over `hi`, as a tile's prefix gives them (see the module's notes).
+    fn channel_sums(&self, x: &Tensor<i32>, win: Window, b: usize) -> Vec<f64> {
+        let unit = 2f64.powi(-self.0.exp[b]);
+        reference::sums_with(x, win, |v| hi(v) as f64).into_iter().map(|s| s * unit).collect()
+    }
+}
+
+/// An affine layer's terms (`exact.rs`'s `quantise_affine`) on 24-bit values: `v · m + a · 2^8`, shifted.
+fn apply_affine(terms: &[[i32; 3]], mut t: Tensor<i32>) -> Tensor<i32> {
+    reference::per_channel(&mut t, |c, v| {
+        let [m, a, s] = at(terms, c);
+        *v = saturate(shift_round(*v as i64 * m as i64 + ((a as i64) << LOW_BITS), s));
+    });
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_recompose_and_stay_in_range() {
+        for v in [-(SAT as i32), -32768, -129, -128, -1, 0, 1, 127, 128, 32767, SAT as i32] {
+            let (h, l) = (hi(v), lo(v));
+            assert_eq!(((h as i32) << LOW_BITS) + l as i32, v, "{v}");
+            assert!((-128..128).contains(&l), "{v}: lo {l}");
+        }
+        assert_eq!((hi(SAT as i32), hi(-(SAT as i32))), (32767, -32767));
+        assert_eq!((shift_round(5, 1), shift_round(-5, 1), shift_round(3, -2)), (3, -2, 12));
+    }
+}
