@@ -21,14 +21,15 @@ fn interleave(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     y[i] = a[(plane * p[11] + fy / s - p[9]) * p[10] + fx / s - p[8]];
 }
 
-// The input window's 16-bit samples, two to a word in `a`, widened to one word each: p = [n].
+// The input window's 16-bit samples, two to a word in `a`, widened to one word each and
+// shifted left by p[1] (8 for 24-bit activations): p = [n, shift].
 @compute @workgroup_size(64)
 fn widen(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
     _ = b[0];
     let i = i32(flat(gid, g));
     if i >= p[0] { return; }
     let w = a[i / 2];
-    y[i] = select((w << 16u) >> 16u, w >> 16u, (i & 1) == 1);
+    y[i] = select((w << 16u) >> 16u, w >> 16u, (i & 1) == 1) << u32(p[1]);
 }
 
 // Depth to space by r: p = [r, out channels, in w, in h].
@@ -158,8 +159,9 @@ fn resize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 }
 
 // The network's output as samples (`Samples::convert` in src/neural/stage.rs): p = [x, y,
-// blob w, blob plane, w, h, exponent, max, grey, bytes per sample, words, big-endian]. One
-// invocation packs four bytes of the `h` rows of `w` pixels (1 or 3 samples each).
+// blob w, blob plane, w, h, exponent, max, grey, bytes per sample, words, big-endian, wide]
+// (wide: 24-bit values, narrowed to their upper 16 bits first). One invocation packs four
+// bytes of the `h` rows of `w` pixels (1 or 3 samples each).
 @compute @workgroup_size(64)
 fn samples(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
     _ = b[0];
@@ -190,7 +192,8 @@ fn sample(px: i32, c: i32, ch: i32) -> u32 {
 
 // `stage::from_fixed`: the 16-bit value q / 2^e as a sample of 0..=max, rounded half up.
 // (2·q·max + 2^e) >> (e + 1) == (q·max + 2^(e-1)) >> e, and q·max < 2^31.
-fn from_fixed(v: i32) -> u32 {
+fn from_fixed(wide: i32) -> u32 {
+    let v = select(wide, (wide + 128) >> 8u, p[12] != 0);
     let q = u32(max((v << 16u) >> 16u, 0));
     let m = u32(p[7]);
     let e = p[6];

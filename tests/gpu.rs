@@ -425,6 +425,38 @@ fn unet_layers_on_the_gpu_match_the_cpu() {
     assert_gpu_matches_cpu(gigascale::Model::from_parts("unet", &param, &bin).unwrap(), 47, (96, 80), "unet");
 }
 
+/// 24-bit activations (`--activation-bits 24`, `src/gpu/neural_wide.rs`) on the device: the
+/// CPU's bytes, whole and in tiles, for dense connections and sums (realesrgan-x4plus's RRDB
+/// blocks), a deconvolution's phases (`photo`), and an enlarging tail run in strips on an
+/// adapter whose largest buffer is 1 MiB; a layer without a 24-bit GPU form (SPAN's tables)
+/// is refused by `--backend gpu` and run on the CPU by `auto`.
+#[test]
+fn wide_activations_on_the_gpu_match_the_cpu() {
+    if !gpu_available() {
+        return;
+    }
+    let wide = |m: gigascale::Model| m.with_activation_bits(24).unwrap();
+    let (param, bin) = dense_model(9);
+    assert_gpu_matches_cpu(wide(gigascale::Model::from_parts("dense", &param, &bin).unwrap()), 41, (48, 40), "dense");
+    assert_gpu_matches_cpu(wide(gigascale::Model::builtin("photo").unwrap()), 45, (40, 30), "photo");
+    let (param, bin) = x4_tail_model(51);
+    let img = random_img(&mut Rng(53), 64, 48, Layout::new(Channels::Rgb, Depth::U8));
+    let mut o = opts_scale(4.0, 4.0, Filter::Lanczos3);
+    o.model = Some(std::sync::Arc::new(wide(gigascale::Model::from_parts("x4-tail", &param, &bin).unwrap())));
+    let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
+    let mut small = with_backend(o, Backend::Gpu);
+    small.hooks.gpu_max_buffer = Some(1 << 20);
+    assert!(run_mem(&img, &small).unwrap().data == cpu.data, "x4 tail, 1 MiB buffers: GPU differs from CPU");
+    let g = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural/span-like.param");
+    let mut o = opts_scale(2.0, 2.0, Filter::Lanczos3);
+    o.model = Some(std::sync::Arc::new(wide(gigascale::Model::load(&g).unwrap())));
+    let img = random_img(&mut Rng(57), 20, 16, Layout::new(Channels::Rgb, Depth::U8));
+    let e = run_mem(&img, &with_backend(o.clone(), Backend::Gpu)).unwrap_err().to_string();
+    assert!(e.contains("no 24-bit GPU form"), "{e}");
+    let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
+    assert!(run_mem(&img, &with_backend(o, Backend::Auto)).unwrap().data == cpu.data, "span-like: auto");
+}
+
 /// Where what the process holds with the GPU driver loaded (lavapipe's driver: about 70 MiB
 /// once its adapter is chosen) and the tile stage's plan together pass `--max-memory` and the
 /// process's allowance, the job says so; with room for both, or on the CPU, it does not. A GPU's

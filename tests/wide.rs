@@ -71,9 +71,8 @@ fn wide_activations_run_unet_layers_exactly() {
     }
 }
 
-/// The command line: every thread count, budget and tile size gives the same bytes at 24 bits,
-/// those of the library's whole image; a GPU is refused by `--backend gpu` (CPU only so far)
-/// and passed over by `auto`; widths other than 16 and 24, and the flag without a model, are
+/// The command line: every thread count, budget and tile size gives the same bytes at 24 bits
+/// (the GPU's: tests/gpu.rs); widths other than 16 and 24, and the flag without a model, are
 /// usage errors.
 #[test]
 fn wide_activations_from_the_command_line() {
@@ -106,11 +105,6 @@ fn wide_activations_from_the_command_line() {
     let narrow = d.join("narrow.png");
     ok(&gs(&["upscale", s(&input), s(&narrow), "--model", "photo", "--width", "160"]));
     assert!(read_png(&narrow).2 != first.unwrap(), "--activation-bits 24 changed nothing");
-    if cfg!(feature = "gpu") {
-        let (o, out) = run("gpu.png", &["--backend", "gpu"]);
-        let e = stderr(&o);
-        assert!(o.status.code() == Some(2) && e.contains("CPU only so far") && !out.exists(), "{e}");
-    }
     for args in [
         &["upscale", s(&input), s(&d.join("x.png")), "--activation-bits", "20", "--model", "photo", "--scale", "2"][..],
         &["upscale", s(&input), s(&d.join("y.png")), "--scale", "2", "--activation-bits", "24"],

@@ -13,6 +13,7 @@ mod neural_ops;
 mod neural_shader;
 mod neural_tail;
 mod neural_tensor;
+mod neural_wide;
 mod profile;
 mod resampler;
 pub(crate) mod setup;

@@ -54,6 +54,7 @@ impl NetDevice for NeuralGpu {
     }
 
     fn prepare(&self, g: &Graph, ex: &Exact, window: Tensor<i16>, threads: usize) -> Result<()> {
+        self.set_width(ex);
         let mut convs = Vec::new();
         for (n, node) in g.nodes.iter().enumerate() {
             if let Op::Conv(c) = &node.op {
@@ -148,6 +149,8 @@ pub(crate) struct NeuralGpu {
     flights: std::sync::atomic::AtomicUsize,
     /// The passes' device time, with `GIGASCALE_GPU_PROFILE=1` (`profile.rs`).
     profile: Option<super::profile::Profile>,
+    /// Whether the network's activations are 24-bit (`neural_wide.rs`).
+    pub(super) wide: std::sync::atomic::AtomicBool,
 }
 
 pub(super) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE;
@@ -215,26 +218,7 @@ impl NeuralGpu {
             dry: Default::default(),
             flights: Default::default(),
             profile,
-        })
-    }
-
-    /// Why `g` cannot run on the device (an operation it does not have), if it cannot.
-    pub(crate) fn unsupported(g: &Graph, ex: &Exact) -> Option<String> {
-        if ex.is_wide() {
-            return Some("24-bit activations (--activation-bits 24) run on the CPU only so far".into());
-        }
-        g.nodes.iter().enumerate().find_map(|(n, node)| {
-            let ok = match &node.op {
-                Op::Input | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Resize(_) | Op::Split | Op::Concat => true,
-                Op::Crop(_) | Op::SpaceToDepth(_) | Op::Se(_) => true,
-                Op::Conv(c) => c.dilation == 1 && ex.device_conv(n, c).is_some(),
-                Op::Sum(k) => ex.sum_terms(k, &node.inputs, node.outputs[0]).is_some_and(|t| t.len() == 2),
-                Op::Affine { .. } => ex.affine_terms(n).is_some(),
-                Op::Map(_) => ex.table(n).is_some(),
-                Op::Product => true,
-                _ => false,
-            };
-            (!ok).then(|| format!("layer {} has no GPU form", node.name))
+            wide: Default::default(),
         })
     }
 
@@ -301,6 +285,7 @@ impl NeuralGpu {
         stop: usize,
     ) -> Result<Blob> {
         let mut blobs: Vec<Option<Blob>> = vec![None; g.blobs];
+        self.set_width(ex);
         let run = Run { g, ex, input, scales };
         match g.tail_cut().filter(|_| stop == g.output) {
             Some(t) => {
@@ -517,7 +502,8 @@ impl NeuralGpu {
         self.recycle(blob.buf);
         let mut data = Vec::new();
         self.read_back(staging, index, bytes.max(16), bytes as usize, &mut |view| {
-            data = bytemuck::cast_slice::<u8, i32>(view).iter().map(|&v| v as i16).collect();
+            let words = bytemuck::cast_slice::<u8, i32>(view).iter();
+            data = words.map(|&v| if ex.is_wide() { crate::neural::wide::hi(v) } else { v as i16 }).collect();
         })?;
         Ok(Tensor { data, ..s })
     }

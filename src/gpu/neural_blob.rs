@@ -32,11 +32,12 @@ impl Blob {
 /// A convolution shader: one pipeline per distinct value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum ConvShader {
-    /// The plain integer shader: input channels, kernel.
-    Plain(usize, usize),
+    /// The plain integer shader: input channels, kernel, whether it writes raw sums (for
+    /// 24-bit activations, `neural_wide.rs`) rather than finished outputs.
+    Plain(usize, usize, bool),
     /// The tensor-core shader: its parts' 16-channel slices (zero after the last part),
-    /// kernel, output channels.
-    Tensor([u16; MAX_PARTS], usize, usize),
+    /// kernel, output channels, whether it writes raw sums.
+    Tensor([u16; MAX_PARTS], usize, usize, bool),
     /// The split of a blob of this many channels for a kernel of this size.
     Split(usize, usize),
 }

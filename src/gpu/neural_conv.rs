@@ -13,7 +13,7 @@
 
 use super::neural::{pipeline, shape, window, Blob, Layer, NeuralGpu, STORAGE};
 use super::neural_blob::{ConvShader, KeptSplit, Reach, SplitArea};
-use super::neural_shader::{conv_shader, weight_blocks};
+use super::neural_shader::{conv_shader, raw_sums, weight_blocks};
 use super::neural_tensor::{self, split_bytes, split_shader, tensor_conv_shader, tensor_weights, PartPlace, MAX_PARTS};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
@@ -54,12 +54,12 @@ impl NeuralGpu {
     }
 
     /// The tensor-core shader of convolution `c` reading parts of `channels`.
-    fn tensor_shader(c: &crate::neural::graph::Conv, channels: &[usize]) -> ConvShader {
+    fn tensor_shader(&self, c: &crate::neural::graph::Conv, channels: &[usize]) -> ConvShader {
         let mut slices = [0u16; MAX_PARTS];
         for (s, c) in slices.iter_mut().zip(channels) {
             *s = c.div_ceil(16) as u16;
         }
-        ConvShader::Tensor(slices, c.kernel, c.cout)
+        ConvShader::Tensor(slices, c.kernel, c.cout, self.is_wide())
     }
 
     /// Compiles the pipelines of the convolutions `convs` (each with the channels of the
@@ -76,8 +76,8 @@ impl NeuralGpu {
             let tensor = self.on_tensor_cores(c);
             let parts = concat.filter(|p| tensor && self.reads_parts(p)).map_or(vec![c.cin], |p| p.to_vec());
             let conv = match tensor {
-                true => Self::tensor_shader(c, &parts),
-                false => ConvShader::Plain(c.cin, c.kernel),
+                true => self.tensor_shader(c, &parts),
+                false => ConvShader::Plain(c.cin, c.kernel, self.is_wide()),
             };
             let splits = parts.iter().filter(|_| tensor).map(|&p| ConvShader::Split(p, c.kernel));
             for s in std::iter::once(conv).chain(splits) {
@@ -96,11 +96,11 @@ impl NeuralGpu {
             return Ok(p.clone());
         }
         let source = match s {
-            ConvShader::Plain(cin, k) => conv_shader(cin, k, self.tiling),
-            ConvShader::Tensor(slices, k, cout) => {
+            ConvShader::Plain(cin, k, raw) => raw_sums(conv_shader(cin, k, self.tiling), raw),
+            ConvShader::Tensor(slices, k, cout, raw) => {
                 let n = slices.iter().take_while(|&&s| s > 0).count();
                 let parts: Vec<usize> = slices[..n].iter().map(|&s| s as usize).collect();
-                tensor_conv_shader(&parts, cout, k, self.tensor_tiling)
+                raw_sums(tensor_conv_shader(&parts, cout, k, self.tensor_tiling), raw)
             }
             ConvShader::Split(cin, k) => split_shader(cin, k),
         };
@@ -124,7 +124,7 @@ impl NeuralGpu {
         }
         let c = &dc.conv;
         let tensor = self.on_tensor_cores(c);
-        let plain = (!tensor).then(|| self.shader(ConvShader::Plain(c.cin, c.kernel))).transpose()?;
+        let plain = (!tensor).then(|| self.shader(ConvShader::Plain(c.cin, c.kernel, self.is_wide()))).transpose()?;
         let kk = c.kernel * c.kernel;
         let blocks = match tensor {
             true => tensor_weights(dc.weights, c.cout, c.cin, kk),
@@ -197,7 +197,7 @@ impl NeuralGpu {
             bufs.push(buf);
         }
         let channels: Vec<usize> = parts.iter().map(|(p, _)| p.shape.c).collect();
-        let pipe = self.shader(Self::tensor_shader(c, &channels))?;
+        let pipe = self.shader(self.tensor_shader(c, &channels))?;
         let uniform = self.words(params, wgpu::BufferUsages::UNIFORM);
         let places = self.words(&places, wgpu::BufferUsages::UNIFORM);
         let mut entries: Vec<&wgpu::Buffer> = vec![&uniform, &bufs[0], &layer.weights, &layer.params, y, &places];
@@ -216,7 +216,27 @@ impl NeuralGpu {
     ) -> Result<Blob> {
         let dc = ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("convolution {n} has no GPU form")))?;
         let layer = self.layer(n, &dc)?;
-        let pc = &dc.conv;
+        if self.is_wide() {
+            return self.conv_wide(enc, (n, c, ex), (&dc, &layer), x);
+        }
+        let conv = self.run_conv(enc, &dc.conv, &layer, x)?;
+        if dc.phases == 1 {
+            return Ok(conv);
+        }
+        let out = self.interleave(enc, c, &conv);
+        self.recycle(conv.buf);
+        out
+    }
+
+    /// Records the stride-1 convolution `pc` (a layer's, or a deconvolution's phase
+    /// convolution) of `x` with `layer`'s shader and weights.
+    pub(super) fn run_conv(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        pc: &crate::neural::graph::Conv,
+        layer: &Layer,
+        x: &Blob,
+    ) -> Result<Blob> {
         let out = shape(pc.cout, conv_window(pc, &x.shape));
         let s = &x.shape;
         // The shader's `Params`: input window, global size, padding, output window, dilation,
@@ -238,7 +258,7 @@ impl NeuralGpu {
                 return Err(Error::Gpu(format!("a neural tile of {} rows is too tall for one dispatch", out.h)));
             }
             match &layer.plain {
-                None => self.tensor_conv(enc, (pc, &layer), (x, &params), (&y, groups))?,
+                None => self.tensor_conv(enc, (pc, layer), (x, &params), (&y, groups))?,
                 Some(plain) => {
                     let x = self.made(enc, x)?;
                     let uniform = self.words(&params, wgpu::BufferUsages::UNIFORM);
@@ -247,13 +267,7 @@ impl NeuralGpu {
                 }
             }
         }
-        let conv = Blob::of(out, y);
-        if dc.phases == 1 {
-            return Ok(conv);
-        }
-        let out = self.interleave(enc, c, &conv);
-        self.recycle(conv.buf);
-        out
+        Ok(Blob::of(out, y))
     }
 }
 

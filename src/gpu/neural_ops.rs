@@ -7,7 +7,8 @@
 use super::neural::{shape, window, Blob, NeuralGpu, Run, STORAGE};
 use super::neural_shader::OPS_GROUP;
 use crate::error::{Error, Result};
-use crate::neural::graph::{Op, Resize};
+use crate::neural::exact::Exact;
+use crate::neural::graph::{Graph, Op, Resize};
 use crate::neural::phases;
 use crate::neural::reference::{self, Tensor};
 use crate::neural::resize;
@@ -37,6 +38,29 @@ fn unmade_concat(xs: Vec<Blob>, shifts: Vec<i32>) -> Result<Blob> {
 }
 
 impl NeuralGpu {
+    /// Why `g` cannot run on the device (an operation it does not have, or has not at 24
+    /// bits), if it cannot.
+    pub(crate) fn unsupported(g: &Graph, ex: &Exact) -> Option<String> {
+        let wide = || ex.is_wide().then(|| Self::unsupported_wide(g)).flatten();
+        g.nodes
+            .iter()
+            .enumerate()
+            .find_map(|(n, node)| {
+                let ok = match &node.op {
+                    Op::Input | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Resize(_) | Op::Split | Op::Concat => true,
+                    Op::Crop(_) | Op::SpaceToDepth(_) | Op::Se(_) => true,
+                    Op::Conv(c) => c.dilation == 1 && ex.device_conv(n, c).is_some(),
+                    Op::Sum(k) => ex.sum_terms(k, &node.inputs, node.outputs[0]).is_some_and(|t| t.len() == 2),
+                    Op::Affine { .. } => ex.affine_terms(n).is_some(),
+                    Op::Map(_) => ex.table(n).is_some(),
+                    Op::Product => true,
+                    _ => false,
+                };
+                (!ok).then(|| format!("layer {} has no GPU form", node.name))
+            })
+            .or_else(wide)
+    }
+
     /// Whether concatenation node `n` of `xs` is left unmade (the tensor-core convolutions
     /// that read it read each part from its own split, 0.4 s of realesrgan-x4plus's 1.5 s
     /// saved on an H200): where they can read these parts ([`NeuralGpu::reads_parts`]) and
@@ -147,7 +171,8 @@ impl NeuralGpu {
                 eprintln!("neural trace: input window uploaded in {:.3} s", t0.elapsed().as_secs_f64());
             }
         }
-        let out = self.op_n(enc, "widen", &[n as i32], (&packed, None), n, shape)?;
+        let shift = if self.is_wide() { crate::neural::exact::LOW_BITS } else { 0 };
+        let out = self.op_n(enc, "widen", &[n as i32, shift], (&packed, None), n, shape)?;
         self.recycle(packed.buf);
         Ok(out)
     }
@@ -211,7 +236,8 @@ impl NeuralGpu {
         let out = concat_shape(xs)?;
         let (x0, y0, w, h) = (out.x0, out.y0, out.w, out.h);
         let y = self.blob_buffer((out.c * w * h) as u64 * 4)?;
-        let pipe = self.ops.get("concat").ok_or_else(|| Error::Internal("no neural op concat".into()))?;
+        let entry = if self.is_wide() { "concat_wide" } else { "concat" };
+        let pipe = self.ops.get(entry).ok_or_else(|| Error::Internal("no neural op concat".into()))?;
         let mut first = 0;
         for (x, &shift) in xs.iter().zip(shifts) {
             let s = &x.shape;
@@ -252,7 +278,7 @@ impl NeuralGpu {
         p.extend([ka, sa]);
         p.extend(window(sb_));
         p.extend([kb, sb]);
-        self.op(enc, "sum2", &p, (a, Some(b)), out)
+        self.op(enc, if self.is_wide() { "sum2_wide" } else { "sum2" }, &p, (a, Some(b)), out)
     }
 
     /// A deconvolution's phases (`ph`) into its cropped output, as `phases::interleave`.
@@ -292,6 +318,7 @@ impl NeuralGpu {
             s.bps as i32,
             words as i32,
             cfg!(target_endian = "big") as i32,
+            self.is_wide() as i32,
         ];
         self.op_n(enc, "samples", &p, (out, None), words, shape(1, [(0, words, words), (0, 1, 1)]))
     }

@@ -42,8 +42,8 @@ pub(crate) const OPS_GROUP: usize = 64;
 
 pub(super) const COMMON: &str = include_str!("../../shaders/neural_common.wgsl");
 
-/// The entry points of `shaders/neural_ops.wgsl`.
-pub(super) const OPS: [&str; 13] = [
+/// The entry points of `shaders/neural_ops.wgsl` and `shaders/neural_wide.wgsl`.
+pub(super) const OPS: [&str; 17] = [
     "widen",
     "interleave",
     "shuffle",
@@ -57,11 +57,17 @@ pub(super) const OPS: [&str; 13] = [
     "product",
     "affine",
     "lookup",
+    "finish_wide",
+    "part",
+    "sum2_wide",
+    "concat_wide",
 ];
 
-/// The entry points of `shaders/neural_ops.wgsl`, with the rounding helpers.
+/// The entry points of `shaders/neural_ops.wgsl` and `shaders/neural_wide.wgsl`, with the
+/// rounding helpers.
 pub(crate) fn ops_shader() -> String {
-    format!("{COMMON}\n{}", include_str!("../../shaders/neural_ops.wgsl"))
+    let (ops, wide) = (include_str!("../../shaders/neural_ops.wgsl"), include_str!("../../shaders/neural_wide.wgsl"));
+    format!("{COMMON}\n{ops}\n{wide}")
 }
 
 /// A convolution's parameters (binding 0): input window, global size, padding, output window,
@@ -97,6 +103,26 @@ fn finish(o: i32, v: i32) -> i32 {
     return saturate16(r);
 }
 "#;
+
+/// [`CONV_FINISH`] for a shader that writes its raw wrapping sums (24-bit activations: the
+/// sums over the two parts of the input are finished together by `finish_wide`).
+const CONV_RAW: &str = r#"
+@group(0) @binding(3) var<storage, read> q: array<i32>;
+@group(0) @binding(4) var<storage, read_write> y: array<i32>;
+
+fn finish(o: i32, v: i32) -> i32 {
+    _ = q[0];
+    return v;
+}
+"#;
+
+/// A convolution shader `source` writing raw sums where `raw`.
+pub(crate) fn raw_sums(source: String, raw: bool) -> String {
+    match raw {
+        true => source.replace(CONV_FINISH, CONV_RAW),
+        false => source,
+    }
+}
 
 const HEADER: &str = r#"
 // [output block][input channel][kernel tap][4]: 16 output channels' weights as 4 vectors.

@@ -104,15 +104,15 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
 }
 
 /// Device bytes the GPU needs for a tile of `tile` input pixels: the live blobs (32-bit
-/// samples, buffers rounded up to 1 MiB), the input window as uploaded (16-bit samples, widened
-/// into the input blob), the weights and function tables, and the read-back of the tile's
-/// samples.
-/// With `split` (the tensor-core convolutions), also the splits of their inputs the live blobs
-/// keep ([`kept_split_bytes`]).
+/// samples, buffers rounded up to 1 MiB; at 24 bits with a convolution's input parts and two
+/// raw sums), the input window as uploaded (16-bit samples), the weights and function tables,
+/// the read-back of the tile's samples; with `split` (the tensor-core convolutions) the splits
+/// of their inputs the live blobs keep ([`kept_split_bytes`]).
 pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize, split: bool) -> u64 {
     let (g, s) = (&model.graph, model.graph.scale as u64);
     let span = tile_window(model, (w, h), tile);
-    let peak = split_values(g, span, super::tail::TAIL_BLOB_BYTES).1 * 4;
+    let (largest, peak) = split_values(g, span, super::tail::TAIL_BLOB_BYTES);
+    let peak = (peak + if model.wide { 4 * largest } else { 0 }) * 4;
     // Buffers over 1 MiB are rounded up to whole MiB (for reuse).
     let blobs = peak + if peak > 1 << 20 { g.sizes.len() as u64 * (1 << 20) } else { 0 };
     let weights = g.macs_per_pixel * 4 * 2 + g.tables() * super::elementwise::TABLE_LEN as u64 * 4;

@@ -129,6 +129,20 @@ impl Exact {
         self
     }
 
+    /// Node `n`'s convolution finished on a device from its two raw sums: per output channel
+    /// of the convolution that runs (`cout` of them, `phases` per layer channel), the 24-bit
+    /// bias as two words (`>> 32`, low 32 bits), the shift, the slope and whether there is one.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    pub(crate) fn wide_finish_terms(&self, n: usize, phases: usize, cout: usize) -> Option<Vec<i32>> {
+        let q = self.convs.get(n)?.as_ref()?;
+        let terms = (0..cout).flat_map(|o| {
+            let p = o / phases.max(1);
+            let (b, slope) = (q.bias_wide[p], q.slopes.get(p).copied());
+            [(b >> 32) as i32, b as u32 as i32, q.shift[p], slope.unwrap_or(0), slope.is_some() as i32]
+        });
+        Some(terms.collect())
+    }
+
     /// Whether activations are 24-bit.
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn is_wide(&self) -> bool {

@@ -1,0 +1,144 @@
+// 24-bit activations on the device (src/neural/wide.rs): the 64-bit steps of the CPU's
+// arithmetic in pairs of 32-bit words, and the entry points that differ from 16 bits. Shares
+// `p`, `a`, `b` and `y` with neural_ops.wgsl.
+
+const SAT24: i32 = 8388479;
+
+// A 64-bit integer: `hi · 2^32 + lo`.
+struct L {
+    hi: i32,
+    lo: u32,
+}
+
+fn l_of(v: i32) -> L {
+    return L(v >> 31u, bitcast<u32>(v));
+}
+
+fn l_add(x: L, z: L) -> L {
+    let lo = x.lo + z.lo;
+    return L(x.hi + z.hi + select(0, 1, lo < x.lo), lo);
+}
+
+fn l_neg(x: L) -> L {
+    let lo = ~x.lo + 1u;
+    return L(~x.hi + select(0, 1, lo == 0u), lo);
+}
+
+// `x · 2^n`, 0 <= n < 32.
+fn l_shl(x: L, n: u32) -> L {
+    if n == 0u { return x; }
+    return L((x.hi << n) | bitcast<i32>(x.lo >> (32u - n)), x.lo << n);
+}
+
+// `x >> n` (arithmetic), 0 <= n < 64.
+fn l_sar(x: L, n: u32) -> L {
+    if n == 0u { return x; }
+    if n < 32u { return L(x.hi >> n, (x.lo >> n) | (bitcast<u32>(x.hi) << (32u - n))); }
+    return L(x.hi >> 31u, bitcast<u32>(x.hi >> min(n - 32u, 31u)));
+}
+
+// `u · v` for |u|, |v| < 2^31.
+fn l_mul(u: i32, v: i32) -> L {
+    let x = u32(abs(u));
+    let z = u32(abs(v));
+    let p00 = (x & 0xffffu) * (z & 0xffffu);
+    let p01 = (x & 0xffffu) * (z >> 16u);
+    let p10 = (x >> 16u) * (z & 0xffffu);
+    let p11 = (x >> 16u) * (z >> 16u);
+    let mid = p01 + p10;
+    let mid_carry = select(0u, 1u, mid < p01);
+    let lo = p00 + (mid << 16u);
+    let hi = p11 + (mid >> 16u) + (mid_carry << 16u) + select(0u, 1u, lo < p00);
+    let m = L(bitcast<i32>(hi), lo);
+    if (u < 0) != (v < 0) { return l_neg(m); }
+    return m;
+}
+
+// `shift_round` of wide.rs: `x / 2^s` rounded half up; `x · 2^-s` (x first kept within
+// ±2^40) for s <= 0.
+fn l_shift_round(x: L, s: i32) -> L {
+    if s >= 63 { return L(0, 0u); }
+    if s > 0 {
+        let half = l_sar(x, u32(s - 1));
+        return l_add(l_sar(x, u32(s)), L(0, half.lo & 1u));
+    }
+    var c = x;
+    if x.hi > 256 || (x.hi == 256 && x.lo > 0u) { c = L(256, 0u); }
+    if x.hi < -256 { c = L(-256, 0u); }
+    return l_shl(c, u32(min(-s, 22)));
+}
+
+// `x` saturated to ±SAT24.
+fn l_saturate(x: L) -> i32 {
+    let v = bitcast<i32>(x.lo);
+    if x.hi != (v >> 31u) { return select(-SAT24, SAT24, x.hi >= 0); }
+    return clamp(v, -SAT24, SAT24);
+}
+
+// A negative value `v` times a slope `k` (15-bit fraction), rounded, saturated: wide.rs's
+// `activate` then `saturate`, in 32-bit steps (`v = vq·2^15 + vr`).
+fn activate_wide(v: L, k: i32) -> i32 {
+    if k == 0 { return 0; }
+    let q = l_sar(v, 15u);
+    let vq = bitcast<i32>(q.lo);
+    let lim = 1073741824 / abs(k);
+    if q.hi != (vq >> 31u) { return select(SAT24, -SAT24, (q.hi < 0) != (k < 0)); }
+    if vq > lim || vq < -lim { return select(SAT24, -SAT24, (vq < 0) != (k < 0)); }
+    let vr = i32(v.lo & 0x7fffu);
+    return clamp(vq * k + ((vr * k + 16384) >> 15u), -SAT24, SAT24);
+}
+
+// A convolution's output from its two raw sums (over the upper and the lower parts of its
+// input): p = [values, plane, then per output channel: bias >> 32, bias & (2^32 - 1), shift,
+// slope, whether there is a slope]; `a` the upper sums, `b` the lower.
+@compute @workgroup_size(64)
+fn finish_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    let i = i32(flat(gid, g));
+    if i >= p[0] { return; }
+    let t = 2 + (i / p[1]) * 5;
+    var x = l_add(l_shl(l_of(a[i]), 8u), l_of(b[i]));
+    x = l_add(x, L(p[t], bitcast<u32>(p[t + 1])));
+    let v = l_shift_round(x, p[t + 2]);
+    if v.hi < 0 && p[t + 4] != 0 {
+        y[i] = activate_wide(v, p[t + 3]);
+    } else {
+        y[i] = l_saturate(v);
+    }
+}
+
+// The upper (p[1] = 1: `(v + 128) >> 8`) or lower (p[1] = 0: `v - 2^8·upper`) part of every
+// value: p = [values, which].
+@compute @workgroup_size(64)
+fn part(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    _ = b[0];
+    let i = i32(flat(gid, g));
+    if i >= p[0] { return; }
+    let hi = (a[i] + 128) >> 8u;
+    y[i] = select(a[i] - (hi << 8u), hi, p[1] != 0);
+}
+
+// As `sum2` of neural_ops.wgsl, in 64 bits: each term `shift_round(v · k, s)`, the sum
+// saturated to ±SAT24.
+@compute @workgroup_size(64)
+fn sum2_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    let i = i32(flat(gid, g));
+    let ow = p[3]; let oh = p[4];
+    if i >= p[0] * ow * oh { return; }
+    let c = i / (ow * oh); let gy = p[2] + (i / ow) % oh; let gx = p[1] + i % ow;
+    let va = a[(c * p[8] + gy - p[6]) * p[7] + gx - p[5]];
+    let vb = b[(c * p[14] + gy - p[12]) * p[13] + gx - p[11]];
+    let s = l_add(l_shift_round(l_mul(va, p[9]), p[10]), l_shift_round(l_mul(vb, p[15]), p[16]));
+    y[i] = l_saturate(s);
+}
+
+// As `concat` of neural_ops.wgsl, each value shifted in 64 bits and saturated to ±SAT24.
+@compute @workgroup_size(64)
+fn concat_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    _ = b[0];
+    let i = i32(flat(gid, g));
+    let ow = p[4]; let oh = p[5];
+    if i >= p[0] * ow * oh { return; }
+    let c = i / (ow * oh); let yy = (i / ow) % oh; let xx = i % ow;
+    let v = a[(c * p[9] + p[3] + yy - p[7]) * p[8] + p[2] + xx - p[6]];
+    y[((p[1] + c) * oh + yy) * ow + xx] = l_saturate(l_shift_round(l_of(v), p[10]));
+}

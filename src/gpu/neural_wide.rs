@@ -1,0 +1,92 @@
+//! 24-bit activations on the device (`--activation-bits 24`; the arithmetic of
+//! `src/neural/wide.rs`, its 64-bit steps in pairs of 32-bit words in
+//! `shaders/neural_wide.wgsl`). Blobs hold the 24-bit values in their `i32` words, as 16-bit
+//! ones are held; the input is widened by 8 bits on upload, the output narrowed in the
+//! conversion to samples; sums and concatenations have 64-bit forms (`sum2_wide`,
+//! `concat_wide`). A convolution splits its input into its upper and lower parts (`part`),
+//! runs the layer's shader — plain or tensor-core, compiled to write its raw wrapping sums —
+//! over each, and finishes the two sums together (`finish_wide`): the CPU's two passes of its
+//! 16-bit kernels, in the same order of roundings.
+
+use super::neural::{Blob, Layer, NeuralGpu};
+use crate::error::{Error, Result};
+use crate::neural::exact::Exact;
+use crate::neural::graph::{Conv, Graph, Op};
+use std::sync::atomic::Ordering;
+
+impl NeuralGpu {
+    /// Whether the network on the device has 24-bit activations (set from its [`Exact`] by
+    /// `prepare` and by every recording).
+    pub(super) fn is_wide(&self) -> bool {
+        self.wide.load(Ordering::Relaxed)
+    }
+
+    /// Takes the activation width of `ex`.
+    pub(super) fn set_width(&self, ex: &Exact) {
+        self.wide.store(ex.is_wide(), Ordering::Relaxed);
+    }
+
+    /// Why `g` at 24 bits cannot run on the device: a layer without a 24-bit form here (the
+    /// CPU has them all).
+    pub(super) fn unsupported_wide(g: &Graph) -> Option<String> {
+        g.nodes.iter().find_map(|node| {
+            let ok = matches!(
+                node.op,
+                Op::Input
+                    | Op::Conv(_)
+                    | Op::PixelShuffle(_)
+                    | Op::Nearest(..)
+                    | Op::Split
+                    | Op::Concat
+                    | Op::Sum(_)
+                    | Op::Crop(_)
+                    | Op::SpaceToDepth(_)
+            );
+            (!ok).then(|| format!("layer {} has no 24-bit GPU form yet (--activation-bits 16 runs it)", node.name))
+        })
+    }
+
+    /// Convolution node `n` (`c`, its device form `dc` and `layer`) of the 24-bit blob `x`.
+    pub(super) fn conv_wide(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        (n, c, ex): (usize, &Conv, &Exact),
+        (dc, layer): (&crate::neural::exact::DeviceConv<'_>, &Layer),
+        x: &Blob,
+    ) -> Result<Blob> {
+        let made = x.parts.is_some();
+        let x = self.made(enc, x)?;
+        let mut sums = Vec::with_capacity(2);
+        for upper in [true, false] {
+            let half = self.part(enc, &x, upper)?;
+            sums.push(self.run_conv(enc, &dc.conv, layer, &half)?);
+            self.release(half);
+        }
+        if made {
+            self.recycle(x.buf);
+        }
+        let (hi, lo) = (&sums[0], &sums[1]);
+        let s = &hi.shape;
+        let terms = ex
+            .wide_finish_terms(n, dc.phases, dc.conv.cout)
+            .ok_or_else(|| Error::Internal(format!("convolution {n} has no 24-bit terms")))?;
+        let values = (s.c * s.w * s.h) as i32;
+        let p = [&[values, (s.w * s.h).max(1) as i32][..], &terms].concat();
+        let out = self.op(enc, "finish_wide", &p, (hi, Some(lo)), s.clone())?;
+        for b in sums {
+            self.release(b);
+        }
+        if dc.phases == 1 {
+            return Ok(out);
+        }
+        let phased = self.interleave(enc, c, &out);
+        self.recycle(out.buf);
+        phased
+    }
+
+    /// The upper (`(v + 128) >> 8`) or lower (`v - 2^8·upper`) part of every value of `x`.
+    fn part(&self, enc: &mut wgpu::CommandEncoder, x: &Blob, upper: bool) -> Result<Blob> {
+        let s = &x.shape;
+        self.op(enc, "part", &[(s.c * s.w * s.h) as i32, upper as i32], (x, None), s.clone())
+    }
+}
