@@ -15,6 +15,26 @@ fn saturate16(a: i32) -> i32 {
     return clamp(a, -32767, 32767);
 }
 
+// The largest magnitude of a 24-bit activation (src/neural/wide.rs).
+const SAT24: i32 = 8388479;
+
+// A value as a convolution's split reads it: a 16-bit one shifted by `s` (part 0), or the
+// upper (1) or lower (2) part of a 24-bit one shifted by `s` (wide.rs's `shift_round`, then
+// saturated: the left shift's amount kept under 23, as there).
+fn split_value(v: i32, s: i32, part: i32) -> i32 {
+    if part == 0 { return saturate16(shift_round(v, s)); }
+    var w = v;
+    if s > 0 {
+        w = shift_round(v, s);
+    } else if s < 0 {
+        let n = u32(min(-s, 22));
+        let lim = SAT24 >> n;
+        w = select(select(v << n, SAT24, v > lim), -SAT24, v < -lim);
+    }
+    let h = (w + 128) >> 8u;
+    return select(w - (h << 8u), h, part == 1);
+}
+
 // The flat index of this invocation over a 2-D grid of 64-wide workgroups.
 fn flat(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return gid.x + gid.y * groups.x * 64u;

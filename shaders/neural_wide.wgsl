@@ -2,8 +2,6 @@
 // arithmetic in pairs of 32-bit words, and the entry points that differ from 16 bits. Shares
 // `p`, `a`, `b` and `y` with neural_ops.wgsl.
 
-const SAT24: i32 = 8388479;
-
 // A 64-bit integer: `hi · 2^32 + lo`.
 struct L {
     hi: i32,

@@ -17,9 +17,10 @@ pub(super) struct Blob {
     /// the part's own split (at that shift), and `buf` is the first part's. Anything else
     /// makes it first (`NeuralGpu::made`).
     pub(super) parts: Option<Arc<Vec<(Blob, i32)>>>,
-    /// Its split for the tensor-core convolutions, kept for the next that reads it at the
-    /// same shift (shared by the blob's clones; `neural_conv.rs`).
-    pub(super) split: Arc<Mutex<Option<KeptSplit>>>,
+    /// Its splits for the tensor-core convolutions, kept for the next that reads it at the
+    /// same shift (shared by the blob's clones; `neural_conv.rs`): of its 16-bit values or the
+    /// upper part of 24-bit ones, and of the lower part.
+    pub(super) split: Arc<Mutex<[Option<KeptSplit>; 2]>>,
 }
 
 impl Blob {
@@ -44,10 +45,12 @@ pub(super) enum ConvShader {
 
 /// What a split of a blob holds: the blob shifted by `shift`, over columns `x0..x0 + columns`
 /// and rows `y0..y0 + rows` of the image (zero outside the blob's window and the image), every
-/// 16-channel slice of the blob.
+/// 16-channel slice of the blob; of its values as they are (`part` 0), or of the upper (1) or
+/// lower (2) part of 24-bit values (`neural_wide.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct SplitArea {
     pub(super) shift: i32,
+    pub(super) part: i32,
     pub(super) x0: i64,
     pub(super) y0: i64,
     pub(super) columns: usize,
@@ -113,7 +116,7 @@ mod tests {
         let first = Reach::of(&params(1, 2, 10, 6), 3);
         let (columns, rows) = first.extent();
         assert_eq!((columns, rows), (130, 8));
-        let area = SplitArea { shift: 0, x0: first.x0, y0: first.y0, columns, rows };
+        let area = SplitArea { shift: 0, part: 0, x0: first.x0, y0: first.y0, columns, rows };
         assert_eq!(area.place_of(&first, 4), Some(PartPlace::within(4, (130, 8), (0, 0))));
         // One pixel inside on every side: one row and one column on.
         let inner = Reach::of(&params(2, 3, 8, 4), 3);

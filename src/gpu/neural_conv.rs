@@ -136,19 +136,21 @@ impl NeuralGpu {
         Ok(layer)
     }
 
-    /// The split of `part` at `shift` that covers `reach`, and its place there: the one kept
-    /// with the blob, or a new one (made by the kernel-`k` split shader, then kept), with the
-    /// convolution's parameters `params`.
+    /// The split of `part` at `shift` (of its 24-bit values' upper or lower part where
+    /// `which` is 1 or 2) that covers `reach`, and its place there: the one kept with the blob,
+    /// or a new one (made by the kernel-`k` split shader, then kept), with the convolution's
+    /// parameters `params`.
     fn kept_split(
         &self,
         enc: &mut wgpu::CommandEncoder,
-        (part, shift): (&Blob, i32),
+        (part, shift, which): (&Blob, i32, i32),
         (reach, params): (&Reach, &[i32]),
     ) -> Result<(PartPlace, Arc<wgpu::Buffer>)> {
         let s = &part.shape;
         let slices = s.c.div_ceil(16);
-        let mut kept = part.split.lock().map_err(|_| Error::Internal("neural GPU split poisoned".into()))?;
-        if let Some(k) = kept.as_ref().filter(|k| k.area.shift == shift && keeps_splits()) {
+        let mut slots = part.split.lock().map_err(|_| Error::Internal("neural GPU split poisoned".into()))?;
+        let kept = &mut slots[(which == 2) as usize];
+        if let Some(k) = kept.as_ref().filter(|k| (k.area.shift, k.area.part) == (shift, which) && keeps_splits()) {
             if let Some(place) = k.area.place_of(reach, slices) {
                 return Ok((place, k.buf.clone()));
             }
@@ -158,11 +160,11 @@ impl NeuralGpu {
         // The convolution's parameters with the part's own window as the input's (the split
         // holds the part wherever it has samples) and the shift.
         let own = [s.x0, s.y0, s.w, s.h].map(|v| v as i32);
-        let uniform = self.words(&[&own[..], &params[4..14], &[shift, 0]].concat(), wgpu::BufferUsages::UNIFORM);
+        let uniform = self.words(&[&own[..], &params[4..14], &[shift, which]].concat(), wgpu::BufferUsages::UNIFORM);
         let pipe = self.shader(ConvShader::Split(s.c, reach.k))?;
         let groups = ((4 * columns).div_ceil(64) as u32, rows as u32, slices as u32);
         self.dispatch(enc, (&pipe, "split"), &[&uniform, &part.buf, &buf], groups);
-        let new = KeptSplit { area: SplitArea { shift, x0: reach.x0, y0: reach.y0, columns, rows }, buf };
+        let new = KeptSplit { area: SplitArea { shift, part: which, x0: reach.x0, y0: reach.y0, columns, rows }, buf };
         let place =
             new.area.place_of(reach, slices).ok_or_else(|| Error::Internal("a split misses its reach".into()))?;
         let buf = new.buf.clone();
@@ -172,13 +174,14 @@ impl NeuralGpu {
         Ok((place, buf))
     }
 
-    /// Records tensor-core convolution `c` of input `x` into `y`: each part of `x` (or `x`
-    /// itself) from its kept split.
+    /// Records tensor-core convolution `c` of input `x` (its 24-bit values' upper or lower
+    /// part where `which` is 1 or 2) into `y`: each part of `x` (or `x` itself) from its kept
+    /// split.
     fn tensor_conv(
         &self,
         enc: &mut wgpu::CommandEncoder,
         (c, layer): (&crate::neural::graph::Conv, &Layer),
-        (x, params): (&Blob, &[i32]),
+        (x, params, which): (&Blob, &[i32], i32),
         (y, groups): (&wgpu::Buffer, (u32, u32, u32)),
     ) -> Result<()> {
         let whole;
@@ -192,7 +195,7 @@ impl NeuralGpu {
         let reach = Reach::of(params, c.kernel);
         let (mut places, mut bufs) = (Vec::new(), Vec::new());
         for (part, shift) in parts {
-            let (place, buf) = self.kept_split(enc, (part, *shift), (&reach, params))?;
+            let (place, buf) = self.kept_split(enc, (part, *shift, which), (&reach, params))?;
             places.extend(place.words());
             bufs.push(buf);
         }
@@ -219,7 +222,7 @@ impl NeuralGpu {
         if self.is_wide() {
             return self.conv_wide(enc, (n, c, ex), (&dc, &layer), x);
         }
-        let conv = self.run_conv(enc, &dc.conv, &layer, x)?;
+        let conv = self.run_conv(enc, &dc.conv, &layer, (x, 0))?;
         if dc.phases == 1 {
             return Ok(conv);
         }
@@ -229,13 +232,14 @@ impl NeuralGpu {
     }
 
     /// Records the stride-1 convolution `pc` (a layer's, or a deconvolution's phase
-    /// convolution) of `x` with `layer`'s shader and weights.
+    /// convolution) of `x` with `layer`'s shader and weights; on the tensor cores, of the upper
+    /// or lower part of its 24-bit values where `which` is 1 or 2.
     pub(super) fn run_conv(
         &self,
         enc: &mut wgpu::CommandEncoder,
         pc: &crate::neural::graph::Conv,
         layer: &Layer,
-        x: &Blob,
+        (x, which): (&Blob, i32),
     ) -> Result<Blob> {
         let out = shape(pc.cout, conv_window(pc, &x.shape));
         let s = &x.shape;
@@ -258,7 +262,7 @@ impl NeuralGpu {
                 return Err(Error::Gpu(format!("a neural tile of {} rows is too tall for one dispatch", out.h)));
             }
             match &layer.plain {
-                None => self.tensor_conv(enc, (pc, layer), (x, &params), (&y, groups))?,
+                None => self.tensor_conv(enc, (pc, layer), (x, &params, which), (&y, groups))?,
                 Some(plain) => {
                     let x = self.made(enc, x)?;
                     let uniform = self.words(&params, wgpu::BufferUsages::UNIFORM);
@@ -388,7 +392,7 @@ mod tests {
             let u = b.words(&params(own, first, shift), wgpu::BufferUsages::UNIFORM);
             let groups = ((4 * columns).div_ceil(64) as u32, rows as u32, c.div_ceil(16) as u32);
             b.run(&b.pipeline(split_shader(c, k), "main"), &[&u, buf, &out], groups);
-            kept.push((SplitArea { shift, x0: reach.x0, y0: reach.y0, columns, rows }, out, at / 16));
+            kept.push((SplitArea { shift, part: 0, x0: reach.x0, y0: reach.y0, columns, rows }, out, at / 16));
             at += c;
         }
         // The made concatenation's split over the second convolution's reach.
@@ -415,6 +419,44 @@ mod tests {
             }
         }
         assert_eq!(compared, rows * slices * (second[2] + k - 1) * 16);
+    }
+
+    /// The split of 24-bit samples (`p.part` 1 and 2, shifted by `p.shift`, the tensor-core
+    /// convolutions' input at `--activation-bits 24`) holds, as `128·h + l`, the upper and
+    /// lower parts the CPU computes (`wide::split_part`), extremes and saturation included.
+    #[test]
+    fn wide_splits_hold_the_cpus_parts() {
+        let Some(a) = super::super::test_adapter() else { return };
+        let l = a.limits();
+        let f16 = wgpu::Features::SHADER_F16;
+        let dev = super::super::setup::shared_device(&a, l.max_buffer_size, l.max_storage_buffer_binding_size, f16)
+            .expect("device");
+        let enc = dev.device.create_command_encoder(&Default::default());
+        let mut b = Bench { dev, enc };
+        let (w, h, c, k) = (8usize, 6usize, 16usize, 1usize);
+        let mut rng = crate::digest::Lcg(11);
+        let sat = 8_388_479i64;
+        let mut v: Vec<i32> =
+            (0..c * w * h).map(|_| ((rng.next() >> 20) as i64 % (2 * sat + 1) - sat) as i32).collect();
+        v[..6].copy_from_slice(&[sat as i32, -sat as i32, 0, -1, 127, -129]);
+        let x = b.words(&v, STORAGE_OUT);
+        let (wp, rows, slices) = split_geometry(w, h, c, k);
+        for (shift, part) in [(0, 1), (0, 2), (2, 1), (2, 2), (-1, 1), (-1, 2), (-23, 1), (-23, 2)] {
+            let p: Vec<i32> = [0, 0, w, h, w, h, 0, 0, 0, 0, w, h, 1, c].iter().map(|&v| v as i32).collect();
+            let u = b.words(&[&p[..], &[shift, part]].concat(), wgpu::BufferUsages::UNIFORM);
+            let out = b.empty(split_bytes(w, h, c, k), STORAGE_OUT);
+            let groups = ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32);
+            b.run(&b.pipeline(split_shader(c, k), "main"), &[&u, &x, &out], groups);
+            let got = halves(&b.read(&out, split_bytes(w, h, c, k)));
+            let low = rows * slices * wp * 16;
+            for (r, _, col, lane) in positions(h, 1, w) {
+                let at = (r * wp + col) * 16 + lane;
+                let f = |bits: u16| half::f16::from_bits(bits).to_f32() as i32;
+                let value = 128 * f(got[at]) + f(got[low + at]);
+                let want = crate::neural::wide::split_part(v[(lane * h + r) * w + col], shift, part == 1);
+                assert_eq!(value, want as i32, "shift {shift} part {part} at ({col}, {r}) channel {lane}");
+            }
+        }
     }
 
     /// Every (row, slice, column, channel) of `rows x slices x columns x 16`.

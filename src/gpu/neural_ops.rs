@@ -211,7 +211,7 @@ impl NeuralGpu {
     pub(super) fn release(&self, b: Blob) {
         let Blob { buf, parts, split, .. } = b;
         self.recycle(buf);
-        if let Some(kept) = Arc::try_unwrap(split).ok().and_then(|k| k.into_inner().ok()).flatten() {
+        for kept in Arc::try_unwrap(split).ok().and_then(|k| k.into_inner().ok()).into_iter().flatten().flatten() {
             self.recycle(kept.buf);
         }
         for (part, _) in parts.and_then(|p| Arc::try_unwrap(p).ok()).into_iter().flatten() {

@@ -71,13 +71,14 @@ pub(crate) fn ops_shader() -> String {
 }
 
 /// A convolution's parameters (binding 0): input window, global size, padding, output window,
-/// dilation, output channels and (the split shader's) shift.
+/// dilation, output channels, and the split shader's shift and part (`split_value` in
+/// `shaders/neural_common.wgsl`).
 pub(super) const CONV_PARAMS: &str = r#"
 struct Params {
     in_x0: i32, in_y0: i32, in_w: i32, in_h: i32,
     gw: i32, gh: i32, pad_x: i32, pad_y: i32,
     out_x0: i32, out_y0: i32, out_w: i32, out_h: i32,
-    dil: i32, cout: i32, shift: i32, _b: i32,
+    dil: i32, cout: i32, shift: i32, part: i32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 "#;

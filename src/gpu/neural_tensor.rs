@@ -219,7 +219,8 @@ fn split_geometry_wgsl(k: usize) -> String {
 /// The shader that splits a blob into the halves the tensor-core shader reads as matrices:
 /// for each row and column of a convolution's reach and each 16-channel slice, `128·h + l` of
 /// the 16 samples shifted right by `p.shift` bits (rounded; left where negative, saturated), as
-/// `concat` (`shaders/neural_ops.wgsl`) shifts a part to its concatenation's exponent (zero
+/// `concat` (`shaders/neural_ops.wgsl`) shifts a part to its concatenation's exponent — or the
+/// upper or lower part of 24-bit samples so shifted (`p.part`: `split_value`) — (zero
 /// outside the image, outside the blob's window and past the last channel), as half floats. One
 /// invocation per four channels of a slice at one column and row; the convolution's
 /// parameters, with the blob's window as the input's.
@@ -245,7 +246,7 @@ pub(crate) fn split_shader(cin: usize, k: usize) -> String {
         let _ = writeln!(s, "    var v{c} = 0;\n    let c{c} = sl * 16 + q * 4 + {c};");
         let _ = writeln!(
             s,
-            "    if inside && c{c} < {cin} {{ v{c} = saturate16(shift_round(x[c{c} * plane + at], p.shift)); }}"
+            "    if inside && c{c} < {cin} {{ v{c} = split_value(x[c{c} * plane + at], p.shift, p.part); }}"
         );
         let _ = writeln!(s, "    let l{c} = ((v{c} + 64) & 127) - 64;\n    let h{c} = (v{c} - l{c}) >> 7u;");
     }

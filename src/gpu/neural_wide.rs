@@ -54,16 +54,24 @@ impl NeuralGpu {
         (dc, layer): (&crate::neural::exact::DeviceConv<'_>, &Layer),
         x: &Blob,
     ) -> Result<Blob> {
-        let made = x.parts.is_some();
-        let x = self.made(enc, x)?;
         let mut sums = Vec::with_capacity(2);
-        for upper in [true, false] {
-            let half = self.part(enc, &x, upper)?;
-            sums.push(self.run_conv(enc, &dc.conv, layer, &half)?);
-            self.release(half);
-        }
-        if made {
-            self.recycle(x.buf);
+        if layer.plain.is_none() {
+            // The tensor cores' splits take each part straight from the blob (or from a
+            // concatenation's parts), kept with it for the next convolution that reads it.
+            for which in [1, 2] {
+                sums.push(self.run_conv(enc, &dc.conv, layer, (x, which))?);
+            }
+        } else {
+            let made = x.parts.is_some();
+            let x = self.made(enc, x)?;
+            for upper in [true, false] {
+                let half = self.part(enc, &x, upper)?;
+                sums.push(self.run_conv(enc, &dc.conv, layer, (&half, 0))?);
+                self.release(half);
+            }
+            if made {
+                self.recycle(x.buf);
+            }
         }
         let (hi, lo) = (&sums[0], &sums[1]);
         let s = &hi.shape;

@@ -49,6 +49,19 @@ fn lo(v: i32) -> i16 {
     (v - ((hi(v) as i32) << LOW_BITS)) as i16
 }
 
+/// The upper (`upper`) or lower part of 24-bit value `v` shifted by `s` as a concatenation
+/// shifts it: what a device's split of a 24-bit blob holds (`split_value` in
+/// `shaders/neural_common.wgsl`).
+#[cfg(all(test, feature = "gpu"))]
+pub(crate) fn split_part(v: i32, s: i32, upper: bool) -> i16 {
+    let w = saturate(shift_round(v as i64, s));
+    if upper {
+        hi(w)
+    } else {
+        lo(w)
+    }
+}
+
 /// An activation on a rounded value: `v` if non-negative, else `v · slope` rounded.
 fn activate(v: i64, slope: Option<i32>) -> i64 {
     match slope {
