@@ -292,6 +292,17 @@ mod tests {
     }
 
     impl Bench {
+        /// The test adapter's device with half floats (none without an adapter).
+        fn open() -> Option<Bench> {
+            let a = super::super::test_adapter()?;
+            let l = a.limits();
+            let f16 = wgpu::Features::SHADER_F16;
+            let dev = super::super::setup::shared_device(&a, l.max_buffer_size, l.max_storage_buffer_binding_size, f16)
+                .expect("device");
+            let enc = dev.device.create_command_encoder(&Default::default());
+            Some(Bench { dev, enc })
+        }
+
         fn words(&self, v: &[i32], usage: wgpu::BufferUsages) -> wgpu::Buffer {
             let contents = bytemuck::cast_slice(v);
             self.dev.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents, usage })
@@ -354,13 +365,7 @@ mod tests {
     /// this runs on lavapipe in CI.
     #[test]
     fn kept_splits_read_as_the_made_concatenation() {
-        let Some(a) = super::super::test_adapter() else { return };
-        let l = a.limits();
-        let f16 = wgpu::Features::SHADER_F16;
-        let dev = super::super::setup::shared_device(&a, l.max_buffer_size, l.max_storage_buffer_binding_size, f16)
-            .expect("device");
-        let enc = dev.device.create_command_encoder(&Default::default());
-        let mut b = Bench { dev, enc };
+        let Some(mut b) = Bench::open() else { return };
         // Two parts of 16 and 5 channels over different windows of a 12x10 image, the first
         // shifted left by 1 (saturated), the second right by 2 (rounded); 3x3 convolutions with
         // padding 1: the first over the concatenation's window, the second one pixel inside.
@@ -426,13 +431,7 @@ mod tests {
     /// lower parts the CPU computes (`wide::split_part`), extremes and saturation included.
     #[test]
     fn wide_splits_hold_the_cpus_parts() {
-        let Some(a) = super::super::test_adapter() else { return };
-        let l = a.limits();
-        let f16 = wgpu::Features::SHADER_F16;
-        let dev = super::super::setup::shared_device(&a, l.max_buffer_size, l.max_storage_buffer_binding_size, f16)
-            .expect("device");
-        let enc = dev.device.create_command_encoder(&Default::default());
-        let mut b = Bench { dev, enc };
+        let Some(mut b) = Bench::open() else { return };
         let (w, h, c, k) = (8usize, 6usize, 16usize, 1usize);
         let mut rng = crate::digest::Lcg(11);
         let sat = 8_388_479i64;
