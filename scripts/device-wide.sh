@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # device-wide.sh — on the lent GPU machine (../shared/device-gpu.md): 24-bit activations
 # (--activation-bits 24, src/gpu/neural_wide.rs) on the device against the CPU — the
-# tensor-core shaders (the default), the plain ones (GIGASCALE_GPU_TENSOR=0) and small tiles
+# tensor-core shaders (GIGASCALE_GPU_TENSOR_WIDE=1: not yet the default at 24 bits), the plain
+# ones (the default at 24 bits; GIGASCALE_GPU_TENSOR=0 for both widths) and small tiles
 # (a --gpu-memory just above the crop's minimum) — for realesrgan-x4plus and -x4plus-anime;
 # then realesrgan-x4plus's time at 16 and 24 bits against ncnn-vulkan in one call, and peak
 # RSS of a 24-bit GPU job under --max-memory at 2 and 16 threads.
@@ -36,8 +37,8 @@ if [[ -z ${SKIP_CHECK:-} ]]; then
       small=${small:-64M}
       a=$(up /tmp/cpu.png /tmp/$crop.png "${w[@]}" --backend cpu --max-memory 2G)
       b=$(GIGASCALE_GPU_TENSOR=0 up /tmp/plain.png /tmp/$crop.png "${w[@]}" --backend gpu)
-      c=$(GIGASCALE_GPU_TENSOR=1 up /tmp/tensor.png /tmp/$crop.png "${w[@]}" --backend gpu)
-      d=$(GIGASCALE_GPU_TENSOR=1 up /tmp/tensor-small.png /tmp/$crop.png "${w[@]}" --backend gpu --gpu-memory $small)
+      c=$(GIGASCALE_GPU_TENSOR_WIDE=1 up /tmp/tensor.png /tmp/$crop.png "${w[@]}" --backend gpu)
+      d=$(GIGASCALE_GPU_TENSOR_WIDE=1 up /tmp/tensor-small.png /tmp/$crop.png "${w[@]}" --backend gpu --gpu-memory $small)
       e=$(up /tmp/narrow.png /tmp/$crop.png --model $m/$model.param --scale 4 --backend gpu)
       echo "$model $crop 24-bit: cpu [$a] plain [$b] tensor [$c] tensor-$small [$d] (16-bit gpu [$e])" | tee -a "$out/check.txt"
       for f in plain tensor tensor-small; do cmp -s /tmp/cpu.png /tmp/$f.png && r=same || r=DIFFERENT; echo "  $f vs cpu: $r" | tee -a "$out/check.txt"; done
@@ -48,8 +49,9 @@ fi
 python3 scripts/ncnn-realesrgan-time.py "$reps" 2>&1 | grep -v "%$" | grep x4plus | tee "$out/ncnn.txt"
 for i in $(seq "$reps"); do
   for bits in 16 24; do
-    echo "x4plus 1000x1000 $bits-bit tensor run $i: $(up /tmp/o.tif /tmp/crop1000.png --model $m/realesrgan-x4plus.param --scale 4 --backend gpu --activation-bits $bits)" | tee -a "$out/runs.txt"
+    echo "x4plus 1000x1000 $bits-bit tensor run $i: $(GIGASCALE_GPU_TENSOR_WIDE=1 up /tmp/o.tif /tmp/crop1000.png --model $m/realesrgan-x4plus.param --scale 4 --backend gpu --activation-bits $bits)" | tee -a "$out/runs.txt"
   done
+  echo "x4plus 1000x1000 24-bit plain run $i: $(up /tmp/o.tif /tmp/crop1000.png --model $m/realesrgan-x4plus.param --scale 4 --backend gpu --activation-bits 24)" | tee -a "$out/runs.txt"
 done
 for t in 2 16; do
   for mem in 700M 1G; do

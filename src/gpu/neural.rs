@@ -41,7 +41,7 @@ pub(super) struct Layer {
 
 impl NetDevice for NeuralGpu {
     fn describe(&self) -> String {
-        match self.tensor {
+        match self.tensor_cores() {
             true => format!("gpu {} (tensor cores)", self.name),
             false => format!("gpu {}", self.name),
         }

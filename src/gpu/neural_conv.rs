@@ -31,7 +31,7 @@ fn keeps_splits() -> bool {
 impl NeuralGpu {
     /// Whether convolution `c` runs on the tensor cores.
     fn on_tensor_cores(&self, c: &crate::neural::graph::Conv) -> bool {
-        self.tensor
+        self.tensor_cores()
             && c.dilation == 1
             && c.kernel <= neural_tensor::MAX_KERNEL
             && neural_tensor::workgroup_bytes() <= self.workgroup_storage
@@ -43,7 +43,7 @@ impl NeuralGpu {
     pub(super) fn reads_parts(&self, channels: &[usize]) -> bool {
         let bindable = (self.dev.device.limits().max_storage_buffers_per_shader_stage as usize).saturating_sub(3);
         let aligned = channels.iter().rev().skip(1).all(|c| c % 16 == 0);
-        self.tensor && aligned && (2..=MAX_PARTS.min(bindable)).contains(&channels.len())
+        self.tensor_cores() && aligned && (2..=MAX_PARTS.min(bindable)).contains(&channels.len())
     }
 
     /// Whether `parts` are read as parts by a convolution of `cin` input channels: they are

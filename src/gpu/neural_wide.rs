@@ -21,6 +21,16 @@ impl NeuralGpu {
         self.wide.load(Ordering::Relaxed)
     }
 
+    /// Whether convolutions run on the tensor cores: where the device has them, at 16 bits;
+    /// at 24 bits only with `GIGASCALE_GPU_TENSOR_WIDE=1` until an H200 has checked their
+    /// bytes against the CPU's (`scripts/device-wide.sh`; the plain shaders' are checked on
+    /// lavapipe in CI and run the 16-bit engine's code).
+    pub(super) fn tensor_cores(&self) -> bool {
+        static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let wide_ok = || *WIDE.get_or_init(|| std::env::var("GIGASCALE_GPU_TENSOR_WIDE").as_deref() == Ok("1"));
+        self.tensor && (!self.is_wide() || wide_ok())
+    }
+
     /// Takes the activation width of `ex`.
     pub(super) fn set_width(&self, ex: &Exact) {
         self.wide.store(ex.is_wide(), Ordering::Relaxed);
