@@ -105,3 +105,31 @@ unsafe fn panel_avx2(
 ) {
     job.run(panel, sums, dst, finish)
 }
+
+/// [`super::wide_panel`] compiled for AVX2, as [`panel`] is.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn wide_panel(
+    jobs: &[super::Panel<'_>; 2],
+    panel: &mut [i32],
+    sums: (&mut [i32], &mut [i32]),
+    dst: Vec<&mut [i32]>,
+    finish: &impl Fn(usize, &[i32], &[i32], &mut [i32]),
+) {
+    assert!(is_x86_feature_detected!("avx2"), "the AVX2 path was chosen on a CPU without it");
+    // SAFETY: AVX2 is present (checked above); `wide_panel` is safe code.
+    unsafe { wide_panel_avx2(jobs, panel, sums, dst, finish) }
+}
+
+/// # Safety
+/// The CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn wide_panel_avx2(
+    jobs: &[super::Panel<'_>; 2],
+    panel: &mut [i32],
+    sums: (&mut [i32], &mut [i32]),
+    dst: Vec<&mut [i32]>,
+    finish: &impl Fn(usize, &[i32], &[i32], &mut [i32]),
+) {
+    super::wide_panel(jobs, panel, sums, dst, finish)
+}

@@ -265,14 +265,35 @@ pub(crate) fn conv_wide(
         || (vec![0i32; w.k2 * CHUNK], vec![0i32; w.cout * CHUNK], vec![0i32; w.cout * CHUNK]),
         |(panel, sums_hi, sums_lo), (i, dst)| {
             let (first, len) = (i * CHUNK, (n - i * CHUNK).min(CHUNK));
-            Panel { kernel, taps: &taps_hi, w, first, len }.sums(panel, sums_hi);
-            Panel { kernel, taps: &taps_lo, w, first, len }.sums(panel, sums_lo);
-            for (o, out) in dst.into_iter().enumerate() {
-                finish(o, &sums_hi[o * CHUNK..][..len], &sums_lo[o * CHUNK..][..len], out);
+            let jobs = [&taps_hi, &taps_lo].map(|taps| Panel { kernel, taps, w, first, len });
+            match kernel {
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2 | Kernel::AvxVnni | Kernel::Avx512Vnni => {
+                    avx2::wide_panel(&jobs, panel, (sums_hi, sums_lo), dst, &finish)
+                }
+                _ => wide_panel(&jobs, panel, (sums_hi, sums_lo), dst, &finish),
             }
         },
     );
     out
+}
+
+/// One panel of [`conv_wide`]: the sums over both halves, then each channel's outputs.
+/// Inlined into `avx2::wide_panel`, so that the fills are compiled for AVX2 there.
+#[inline(always)]
+pub(super) fn wide_panel(
+    jobs: &[Panel<'_>; 2],
+    panel: &mut [i32],
+    (sums_hi, sums_lo): (&mut [i32], &mut [i32]),
+    dst: Vec<&mut [i32]>,
+    finish: &impl Fn(usize, &[i32], &[i32], &mut [i32]),
+) {
+    let len = jobs[0].len;
+    jobs[0].sums(panel, sums_hi);
+    jobs[1].sums(panel, sums_lo);
+    for (o, out) in dst.into_iter().enumerate() {
+        finish(o, &sums_hi[o * CHUNK..][..len], &sums_lo[o * CHUNK..][..len], out);
+    }
 }
 
 /// One panel's work: fill it, run the micro-kernel over it, round the sums into the output.
