@@ -80,17 +80,28 @@ fn nearest(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     y[i] = a[(c * p[4] + yy / p[0]) * p[3] + xx / p[1]];
 }
 
+// Whether `i` is past the output window p[1..5] = (ox0, oy0, ow, oh) of p[0] channels.
+fn past_window(i: i32) -> bool {
+    return i >= p[0] * p[3] * p[4];
+}
+
+// The values of `a` and `b` at output value `i` of that window: their own windows (x0, y0, w,
+// h) are p[at_a..at_a + 4] and p[at_b..at_b + 4].
+fn pair_at(i: i32, at_a: i32, at_b: i32) -> vec2<i32> {
+    let ow = p[3]; let oh = p[4];
+    let c = i / (ow * oh); let gy = p[2] + (i / ow) % oh; let gx = p[1] + i % ow;
+    let va = a[(c * p[at_a + 3] + gy - p[at_a + 1]) * p[at_a + 2] + gx - p[at_a]];
+    return vec2<i32>(va, b[(c * p[at_b + 3] + gy - p[at_b + 1]) * p[at_b + 2] + gx - p[at_b]]);
+}
+
 // Two blobs weighted and summed over the output window: p = [channels, ox0, oy0, ow, oh,
 // ax0, ay0, aw, ah, ka, sa, bx0, by0, bw, bh, kb, sb].
 @compute @workgroup_size(64)
 fn sum2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
     let i = i32(flat(gid, g));
-    let ow = p[3]; let oh = p[4];
-    if i >= p[0] * ow * oh { return; }
-    let c = i / (ow * oh); let gy = p[2] + (i / ow) % oh; let gx = p[1] + i % ow;
-    let va = a[(c * p[8] + gy - p[6]) * p[7] + gx - p[5]];
-    let vb = b[(c * p[14] + gy - p[12]) * p[13] + gx - p[11]];
-    y[i] = saturate16(shift_round(va * p[9], p[10]) + shift_round(vb * p[15], p[16]));
+    if past_window(i) { return; }
+    let v = pair_at(i, 5, 11);
+    y[i] = saturate16(shift_round(v.x * p[9], p[10]) + shift_round(v.y * p[15], p[16]));
 }
 
 // The product of two blobs over the output window: p = [channels, ox0, oy0, ow, oh, ax0,
@@ -98,12 +109,9 @@ fn sum2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(64)
 fn product(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
     let i = i32(flat(gid, g));
-    let ow = p[3]; let oh = p[4];
-    if i >= p[0] * ow * oh { return; }
-    let c = i / (ow * oh); let gy = p[2] + (i / ow) % oh; let gx = p[1] + i % ow;
-    let va = a[(c * p[8] + gy - p[6]) * p[7] + gx - p[5]];
-    let vb = b[(c * p[12] + gy - p[10]) * p[11] + gx - p[9]];
-    y[i] = saturate16(shift_round(va * vb, p[13]));
+    if past_window(i) { return; }
+    let v = pair_at(i, 5, 9);
+    y[i] = saturate16(shift_round(v.x * v.y, p[13]));
 }
 
 // A per-channel affine layer: p = [values, plane]; `b` holds per channel a multiplier, an

@@ -120,13 +120,9 @@ fn part(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(64)
 fn sum2_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
     let i = i32(flat(gid, g));
-    let ow = p[3]; let oh = p[4];
-    if i >= p[0] * ow * oh { return; }
-    let c = i / (ow * oh); let gy = p[2] + (i / ow) % oh; let gx = p[1] + i % ow;
-    let va = a[(c * p[8] + gy - p[6]) * p[7] + gx - p[5]];
-    let vb = b[(c * p[14] + gy - p[12]) * p[13] + gx - p[11]];
-    let s = l_add(l_shift_round(l_mul(va, p[9]), p[10]), l_shift_round(l_mul(vb, p[15]), p[16]));
-    y[i] = l_saturate(s);
+    if past_window(i) { return; }
+    let v = pair_at(i, 5, 11);
+    y[i] = l_saturate(l_add(l_shift_round(l_mul(v.x, p[9]), p[10]), l_shift_round(l_mul(v.y, p[15]), p[16])));
 }
 
 // As `concat` of neural_ops.wgsl, each value shifted in 64 bits and saturated to ±SAT24.
@@ -139,4 +135,51 @@ fn concat_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let c = i / (ow * oh); let yy = (i / ow) % oh; let xx = i % ow;
     let v = a[(c * p[9] + p[3] + yy - p[7]) * p[8] + p[2] + xx - p[6]];
     y[((p[1] + c) * oh + yy) * ow + xx] = l_saturate(l_shift_round(l_of(v), p[10]));
+}
+
+// As `affine` of neural_ops.wgsl, in 64 bits: `v · m + a · 2^8`, shifted, saturated.
+@compute @workgroup_size(64)
+fn affine_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    let i = i32(flat(gid, g));
+    if i >= p[0] { return; }
+    let t = (i / p[1]) * 3;
+    let x = l_add(l_mul(a[i], b[t]), l_shl(l_of(b[t + 1]), 8u));
+    y[i] = l_saturate(l_shift_round(x, b[t + 2]));
+}
+
+// As `lookup` of neural_ops.wgsl: the table read at the upper part, its entry widened.
+@compute @workgroup_size(64)
+fn lookup_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    let i = i32(flat(gid, g));
+    if i >= p[0] { return; }
+    let hi = (a[i] + 128) >> 8u;
+    y[i] = b[clamp(hi, -32768, 32767) + 32768] << 8u;
+}
+
+// As `product` of neural_ops.wgsl, in 64 bits (the shift includes the extra 8 bits).
+@compute @workgroup_size(64)
+fn product_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    let i = i32(flat(gid, g));
+    if past_window(i) { return; }
+    let v = pair_at(i, 5, 9);
+    y[i] = l_saturate(l_shift_round(l_mul(v.x, v.y), p[13]));
+}
+
+// As `resize` of neural_ops.wgsl, in 64 bits: each row's sum rounded back to the input's scale
+// (it fits 32 bits again: the weights' magnitudes sum to under 1.45), the vertical sum shifted
+// to the output's, saturated.
+@compute @workgroup_size(64)
+fn resize_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    let i = i32(flat(gid, g));
+    let ow = p[1]; let oh = p[2];
+    if i >= p[0] * ow * oh { return; }
+    let c = i / (ow * oh); let cx = (i % ow) * 8; let cy = (ow + (i / ow) % oh) * 8;
+    var v = L(0, 0u);
+    for (var k = 0; k < 4; k++) {
+        let row = (c * p[6] + b[cy + k] - p[4]) * p[5] - p[3];
+        var s = L(0, 0u);
+        for (var j = 0; j < 4; j++) { s = l_add(s, l_mul(a[row + b[cx + j]], b[cx + 4 + j])); }
+        v = l_add(v, l_mul(bitcast<i32>(l_shift_round(s, 12).lo), b[cy + 4 + k]));
+    }
+    y[i] = l_saturate(l_shift_round(v, 12 + p[7]));
 }

@@ -427,9 +427,9 @@ fn unet_layers_on_the_gpu_match_the_cpu() {
 
 /// 24-bit activations (`--activation-bits 24`, `src/gpu/neural_wide.rs`) on the device: the
 /// CPU's bytes, whole and in tiles, for dense connections and sums (realesrgan-x4plus's RRDB
-/// blocks), a deconvolution's phases (`photo`), and an enlarging tail run in strips on an
-/// adapter whose largest buffer is 1 MiB; a layer without a 24-bit GPU form (SPAN's tables)
-/// is refused by `--backend gpu` and run on the CPU by `auto`.
+/// blocks), a deconvolution's phases (`photo`), an enlarging tail run in strips on an adapter
+/// whose largest buffer is 1 MiB, SPAN's affine layers, tables and products, Real-CUGAN's SE
+/// blocks and crops, and a bicubic resize (animevideov3-x3).
 #[test]
 fn wide_activations_on_the_gpu_match_the_cpu() {
     if !gpu_available() {
@@ -448,13 +448,11 @@ fn wide_activations_on_the_gpu_match_the_cpu() {
     small.hooks.gpu_max_buffer = Some(1 << 20);
     assert!(run_mem(&img, &small).unwrap().data == cpu.data, "x4 tail, 1 MiB buffers: GPU differs from CPU");
     let g = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural/span-like.param");
-    let mut o = opts_scale(2.0, 2.0, Filter::Lanczos3);
-    o.model = Some(std::sync::Arc::new(wide(gigascale::Model::load(&g).unwrap())));
-    let img = random_img(&mut Rng(57), 20, 16, Layout::new(Channels::Rgb, Depth::U8));
-    let e = run_mem(&img, &with_backend(o.clone(), Backend::Gpu)).unwrap_err().to_string();
-    assert!(e.contains("no 24-bit GPU form"), "{e}");
-    let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
-    assert!(run_mem(&img, &with_backend(o, Backend::Auto)).unwrap().data == cpu.data, "span-like: auto");
+    assert_gpu_matches_cpu(wide(gigascale::Model::load(&g).unwrap()), 43, (40, 36), "span-like");
+    let (param, bin) = unet_model(11);
+    assert_gpu_matches_cpu(wide(gigascale::Model::from_parts("unet", &param, &bin).unwrap()), 47, (96, 80), "unet");
+    let d = TempDir::new("wide-interp");
+    assert_gpu_matches_cpu(wide(crate::neural::animevideov3(3, &d)), 31, (24, 18), "animevideov3-x3");
 }
 
 /// Where what the process holds with the GPU driver loaded (lavapipe's driver: about 70 MiB

@@ -38,27 +38,21 @@ fn unmade_concat(xs: Vec<Blob>, shifts: Vec<i32>) -> Result<Blob> {
 }
 
 impl NeuralGpu {
-    /// Why `g` cannot run on the device (an operation it does not have, or has not at 24
-    /// bits), if it cannot.
+    /// Why `g` cannot run on the device (an operation it does not have), if it cannot.
     pub(crate) fn unsupported(g: &Graph, ex: &Exact) -> Option<String> {
-        let wide = || ex.is_wide().then(|| Self::unsupported_wide(g)).flatten();
-        g.nodes
-            .iter()
-            .enumerate()
-            .find_map(|(n, node)| {
-                let ok = match &node.op {
-                    Op::Input | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Resize(_) | Op::Split | Op::Concat => true,
-                    Op::Crop(_) | Op::SpaceToDepth(_) | Op::Se(_) => true,
-                    Op::Conv(c) => c.dilation == 1 && ex.device_conv(n, c).is_some(),
-                    Op::Sum(k) => ex.sum_terms(k, &node.inputs, node.outputs[0]).is_some_and(|t| t.len() == 2),
-                    Op::Affine { .. } => ex.affine_terms(n).is_some(),
-                    Op::Map(_) => ex.table(n).is_some(),
-                    Op::Product => true,
-                    _ => false,
-                };
-                (!ok).then(|| format!("layer {} has no GPU form", node.name))
-            })
-            .or_else(wide)
+        g.nodes.iter().enumerate().find_map(|(n, node)| {
+            let ok = match &node.op {
+                Op::Input | Op::PixelShuffle(_) | Op::Nearest(..) | Op::Resize(_) | Op::Split | Op::Concat => true,
+                Op::Crop(_) | Op::SpaceToDepth(_) | Op::Se(_) => true,
+                Op::Conv(c) => c.dilation == 1 && ex.device_conv(n, c).is_some(),
+                Op::Sum(k) => ex.sum_terms(k, &node.inputs, node.outputs[0]).is_some_and(|t| t.len() == 2),
+                Op::Affine { .. } => ex.affine_terms(n).is_some(),
+                Op::Map(_) => ex.table(n).is_some(),
+                Op::Product => true,
+                _ => false,
+            };
+            (!ok).then(|| format!("layer {} has no GPU form", node.name))
+        })
     }
 
     /// Whether concatenation node `n` of `xs` is left unmade (the tensor-core convolutions
@@ -264,7 +258,8 @@ impl NeuralGpu {
         let taps = Blob::of(s.clone(), Arc::new(self.words(&table, STORAGE)));
         let out = shape(s.c, [(ox0, ow, gw), (oy0, oh, gh)]);
         let p = [s.c, ow, oh, s.x0, s.y0, s.w, s.h].map(|v| v as i32);
-        self.op(enc, "resize", &[&p[..], &[shift]].concat(), (x, Some(&taps)), out)
+        let entry = if self.is_wide() { "resize_wide" } else { "resize" };
+        self.op(enc, entry, &[&p[..], &[shift]].concat(), (x, Some(&taps)), out)
     }
 
     pub(super) fn sum2(&self, enc: &mut wgpu::CommandEncoder, a: &Blob, b: &Blob, t: &[(i32, i32)]) -> Result<Blob> {
@@ -331,8 +326,12 @@ impl NeuralGpu {
         p.extend(window(&out));
         p.extend(window(&a.shape));
         p.extend(window(&b.shape));
-        p.push(shift);
-        self.op(enc, "product", &p, (a, Some(b)), out)
+        // 24-bit values carry 8 more bits each; the output 8 more.
+        match self.is_wide() {
+            true => p.push(shift + crate::neural::exact::LOW_BITS),
+            false => p.push(shift),
+        }
+        self.op(enc, if self.is_wide() { "product_wide" } else { "product" }, &p, (a, Some(b)), out)
     }
 
     /// A per-channel affine layer: `terms` are [`crate::neural::exact::Exact::affine_terms`]
@@ -342,7 +341,7 @@ impl NeuralGpu {
         let words: Vec<i32> = (0..s.c).flat_map(|c| crate::neural::elementwise::at(terms, c)).collect();
         let t = Blob::of(s.clone(), Arc::new(self.words(&words, STORAGE)));
         let p = [(s.c * s.w * s.h) as i32, (s.w * s.h).max(1) as i32];
-        self.op(enc, "affine", &p, (x, Some(&t)), s.clone())
+        self.op(enc, if self.is_wide() { "affine_wide" } else { "affine" }, &p, (x, Some(&t)), s.clone())
     }
 
     /// A function looked up in node `n`'s table (uploaded once, kept for the next tiles).
@@ -360,6 +359,7 @@ impl NeuralGpu {
         };
         let s = &x.shape;
         let t = Blob::of(s.clone(), buf);
-        self.op(enc, "lookup", &[(s.c * s.w * s.h) as i32], (x, Some(&t)), s.clone())
+        let entry = if self.is_wide() { "lookup_wide" } else { "lookup" };
+        self.op(enc, entry, &[(s.c * s.w * s.h) as i32], (x, Some(&t)), s.clone())
     }
 }

@@ -43,7 +43,7 @@ pub(crate) const OPS_GROUP: usize = 64;
 pub(super) const COMMON: &str = include_str!("../../shaders/neural_common.wgsl");
 
 /// The entry points of `shaders/neural_ops.wgsl` and `shaders/neural_wide.wgsl`.
-pub(super) const OPS: [&str; 17] = [
+pub(super) const OPS: [&str; 21] = [
     "widen",
     "interleave",
     "shuffle",
@@ -61,6 +61,10 @@ pub(super) const OPS: [&str; 17] = [
     "part",
     "sum2_wide",
     "concat_wide",
+    "affine_wide",
+    "lookup_wide",
+    "product_wide",
+    "resize_wide",
 ];
 
 /// The entry points of `shaders/neural_ops.wgsl` and `shaders/neural_wide.wgsl`, with the

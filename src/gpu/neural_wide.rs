@@ -2,8 +2,10 @@
 //! `src/neural/wide.rs`, its 64-bit steps in pairs of 32-bit words in
 //! `shaders/neural_wide.wgsl`). Blobs hold the 24-bit values in their `i32` words, as 16-bit
 //! ones are held; the input is widened by 8 bits on upload, the output narrowed in the
-//! conversion to samples; sums and concatenations have 64-bit forms (`sum2_wide`,
-//! `concat_wide`). A convolution splits its input into its upper and lower parts (`part`),
+//! conversion to samples; sums, concatenations, affine layers (and SE blocks' scales),
+//! products and resizes have 64-bit forms (`sum2_wide`, `concat_wide`, `affine_wide`,
+//! `product_wide`, `resize_wide`), a table is read at the upper part (`lookup_wide`). A
+//! convolution splits its input into its upper and lower parts (`part`),
 //! runs the layer's shader — plain or tensor-core, compiled to write its raw wrapping sums —
 //! over each, and finishes the two sums together (`finish_wide`): the CPU's two passes of its
 //! 16-bit kernels, in the same order of roundings.
@@ -11,7 +13,7 @@
 use super::neural::{Blob, Layer, NeuralGpu};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
-use crate::neural::graph::{Conv, Graph, Op};
+use crate::neural::graph::Conv;
 use std::sync::atomic::Ordering;
 
 impl NeuralGpu {
@@ -34,26 +36,6 @@ impl NeuralGpu {
     /// Takes the activation width of `ex`.
     pub(super) fn set_width(&self, ex: &Exact) {
         self.wide.store(ex.is_wide(), Ordering::Relaxed);
-    }
-
-    /// Why `g` at 24 bits cannot run on the device: a layer without a 24-bit form here (the
-    /// CPU has them all).
-    pub(super) fn unsupported_wide(g: &Graph) -> Option<String> {
-        g.nodes.iter().find_map(|node| {
-            let ok = matches!(
-                node.op,
-                Op::Input
-                    | Op::Conv(_)
-                    | Op::PixelShuffle(_)
-                    | Op::Nearest(..)
-                    | Op::Split
-                    | Op::Concat
-                    | Op::Sum(_)
-                    | Op::Crop(_)
-                    | Op::SpaceToDepth(_)
-            );
-            (!ok).then(|| format!("layer {} has no 24-bit GPU form yet (--activation-bits 16 runs it)", node.name))
-        })
     }
 
     /// Convolution node `n` (`c`, its device form `dc` and `layer`) of the 24-bit blob `x`.
