@@ -9,7 +9,8 @@
 //! power of two; a convolution sums `q · w` in 64 bits, adds the bias in the same units,
 //! applies its activation (slopes as 15-bit fractions), and rounds once to its output's
 //! exponent (round half up, saturating at ±32767). Everything after the calibration is
-//! integer arithmetic with a fixed order of rounding steps.
+//! integer arithmetic with a fixed order of rounding steps. (`wide.rs`: the same with 24-bit
+//! activations.)
 
 use super::elementwise::{at, Map, TABLE_OFFSET};
 use super::graph::{Act, Conv, Graph, Op, Resize};
@@ -135,7 +136,7 @@ pub(crate) struct Exact {
 /// An affine layer in 32-bit integers: per channel, `mul` as a 15-bit integer `m` with its own
 /// power of two `k` (`|m| ≤ 2^14`), `add` in the same units (`|a| ≤ 2^29`), and the shift to
 /// the output: `saturate(shift_round(q · m + a, s))` never leaves 32 bits.
-pub(super) fn quantise_affine(mul: &[f32], add: &[f32], e_in: i32, e_out: i32) -> Vec<[i32; 3]> {
+fn quantise_affine(mul: &[f32], add: &[f32], e_in: i32, e_out: i32) -> Vec<[i32; 3]> {
     (0..mul.len().max(add.len()))
         .map(|c| {
             let (m, a) = (at(mul, c) as f64, at(add, c) as f64);

@@ -274,7 +274,8 @@ impl Model {
     /// The model with the exact engine's activations `bits` wide: 16 (the default; every
     /// backend) or 24 (eight more bits below each blob's scale, for deep networks whose
     /// images sit far below their calibration's range — realesrgan-x4plus on dark photos;
-    /// twice the convolutions' work and the tensors' memory; the CPU only so far).
+    /// twice the convolutions' work and the tensors' memory; the CPU and the GPU give the same
+    /// bytes).
     pub fn with_activation_bits(mut self, bits: u32) -> Result<Model> {
         self.wide = match bits {
             16 => false,

@@ -129,7 +129,7 @@ pub(crate) fn models(spec: Option<&str>, extra: &[PathBuf]) -> Result<(), Error>
                      fixed point cannot hold this network's range)"
                 );
                 let wide = gigascale::Model::open(spec, extra)?.with_activation_bits(24)?.fidelity()?;
-                let verdict = if wide <= 2 { "as close as ncnn's own; CPU only so far" } else { "still too far" };
+                let verdict = if wide <= 2 { "as close as ncnn's own" } else { "still too far" };
                 println!("with --activation-bits 24: within {wide} level(s) ({verdict})");
             }
             Err(e) => println!("exact engine: cannot run: {}", short_reason(&e)),
