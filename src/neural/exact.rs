@@ -76,7 +76,7 @@ pub(super) struct QConv {
     /// Per output channel: the shift from accumulator units to the output's.
     pub(super) shift: Vec<i32>,
     /// Per output channel: the bias in accumulator units (`2^-(e_in + wexp)`).
-    bias: Vec<i32>,
+    pub(super) bias: Vec<i32>,
     /// Per output channel: the bias in the units of 24-bit activations' sums
     /// (`2^-(e_in + 8 + wexp)`; `wide.rs`).
     pub(super) bias_wide: Vec<i64>,

@@ -32,3 +32,11 @@ impl<T: Copy + Default> Tensor<T> {
         &self.data[c * self.h * self.w..(c + 1) * self.h * self.w]
     }
 }
+
+impl<T> Tensor<T> {
+    /// A tensor of this one's window with no data (of any element type).
+    pub(crate) fn shaped<U>(&self) -> Tensor<U> {
+        let (c, h, w, x0, y0, gw, gh) = (self.c, self.h, self.w, self.x0, self.y0, self.gw, self.gh);
+        Tensor { c, h, w, x0, y0, gw, gh, data: Vec::new() }
+    }
+}

@@ -29,8 +29,9 @@ fn saturate(a: i64) -> i32 {
     a.clamp(-SAT, SAT) as i32
 }
 
-/// `a / 2^s` rounded half up (`a · 2^-s` for negative `s`, `a` first kept within ±2^40: the
-/// result saturates anyway).
+/// `a / 2^s` rounded half up; for negative `s`, `a · 2^-s` with `a` first kept within ±2^40
+/// and the shift at most 22 (so that it fits 64 bits; `l_shift_round` in
+/// `shaders/neural_wide.wgsl` computes the same).
 fn shift_round(a: i64, s: i32) -> i64 {
     match s {
         s if s >= 63 => 0,
@@ -40,11 +41,13 @@ fn shift_round(a: i64, s: i32) -> i64 {
 }
 
 /// The upper part of a 24-bit value: `v / 2^8` rounded half up (within ±32767).
+#[inline]
 pub(crate) fn hi(v: i32) -> i16 {
     ((v + 128) >> LOW_BITS) as i16
 }
 
 /// The lower part: `v - 2^8·hi(v)`, in [-128, 128).
+#[inline]
 fn lo(v: i32) -> i16 {
     (v - ((hi(v) as i32) << LOW_BITS)) as i16
 }
@@ -76,21 +79,35 @@ impl QConv {
         let a = ((sum_hi as i64) << LOW_BITS) + sum_lo as i64 + self.bias_wide[p];
         saturate(activate(shift_round(a, self.shift[p]), self.slopes.get(p).copied()))
     }
+
+    /// [`QConv::finish_wide`] on a row of channel `p`'s sums, written so that it vectorises
+    /// for the usual shifts (inlined into the kernels' AVX2 context).
+    #[inline(always)]
+    fn finish_wide_row(&self, p: usize, sums_hi: &[i32], sums_lo: &[i32], out: &mut [i32]) {
+        let (b, s, slope) = (self.bias_wide[p], self.shift[p], self.slopes.get(p).copied());
+        let rows = out.iter_mut().zip(sums_hi).zip(sums_lo);
+        match (s, slope) {
+            (1..=62, Some(k)) => rows.for_each(|((d, &h), &l)| {
+                let a = ((h as i64) << LOW_BITS) + l as i64 + b;
+                let r = (a >> s) + ((a >> (s - 1)) & 1);
+                let n = r.max(-(1 << 46)) * k as i64;
+                let r = if r < 0 { (n >> SLOPE_BITS) + ((n >> (SLOPE_BITS - 1)) & 1) } else { r };
+                *d = r.clamp(-SAT, SAT) as i32;
+            }),
+            (1..=62, None) => rows.for_each(|((d, &h), &l)| {
+                let a = ((h as i64) << LOW_BITS) + l as i64 + b;
+                *d = ((a >> s) + ((a >> (s - 1)) & 1)).clamp(-SAT, SAT) as i32;
+            }),
+            _ => rows.for_each(|((d, &h), &l)| *d = self.finish_wide(p, h, l)),
+        }
+    }
 }
 
-/// `t`'s values split into their upper and lower parts.
+/// `t`'s values split into their upper and lower parts (one pass).
 fn split(t: &Tensor<i32>) -> (Tensor<i16>, Tensor<i16>) {
     use rayon::prelude::*;
-    let part = |f: fn(i32) -> i16| Tensor { data: t.data.par_iter().map(|&v| f(v)).collect(), ..t.shaped() };
-    (part(hi), part(lo))
-}
-
-impl<T> Tensor<T> {
-    /// A tensor of this one's window with no data.
-    fn shaped<U>(&self) -> Tensor<U> {
-        let (c, h, w, x0, y0, gw, gh) = (self.c, self.h, self.w, self.x0, self.y0, self.gw, self.gh);
-        Tensor { c, h, w, x0, y0, gw, gh, data: Vec::new() }
-    }
+    let (upper, lower): (Vec<i16>, Vec<i16>) = t.data.par_iter().map(|&v| (hi(v), lo(v))).unzip();
+    (Tensor { data: upper, ..t.shaped() }, Tensor { data: lower, ..t.shaped() })
 }
 
 /// A 16-bit tensor (the network's input) as 24-bit values.
@@ -179,11 +196,7 @@ impl Engine<i32> for Wide<'_> {
         }
         let (h, l) = split(x);
         let per = if q.phases.is_some() { c.stride * c.stride } else { 1 };
-        let finish = |o: usize, sh: &[i32], sl: &[i32], out: &mut [i32]| {
-            for ((d, &a), &b) in out.iter_mut().zip(sh).zip(sl) {
-                *d = q.finish_wide(o / per, a, b);
-            }
-        };
+        let finish = |o: usize, sh: &[i32], sl: &[i32], out: &mut [i32]| q.finish_wide_row(o / per, sh, sl, out);
         let out = kernels::conv_wide(ex.kernel, run, &q.packed, (&h, &l), conv_window(run, x), finish);
         Ok(if q.phases.is_some() { phases::interleave(c, &out) } else { out })
     }
@@ -281,5 +294,32 @@ mod tests {
         }
         assert_eq!((hi(SAT as i32), hi(-(SAT as i32))), (32767, -32767));
         assert_eq!((shift_round(5, 1), shift_round(-5, 1), shift_round(3, -2)), (3, -2, 12));
+    }
+
+    /// The vectorising row form gives each value's [`QConv::finish_wide`], for every kind of
+    /// shift (right, none, left, past 62) and slope, at extreme sums.
+    #[test]
+    fn a_row_is_finished_as_each_value_is() {
+        let mut rng = crate::digest::Lcg(5);
+        let cases = [(13, Some(3277)), (1, Some(-40000)), (40, None), (0, Some(3277)), (-3, None), (63, Some(1))];
+        for (shift, slope) in cases {
+            let q = QConv {
+                packed: super::super::kernels::Packed::new(&[0], 1, 1, 1),
+                phases: None,
+                w: vec![0],
+                shift: vec![shift],
+                bias: vec![0],
+                bias_wide: vec![(rng.next() >> 25) as i64 - (1 << 38)],
+                slopes: slope.into_iter().collect(),
+            };
+            let mut sums_hi: Vec<i32> = (0..64).map(|_| (rng.next() >> 32) as i32).collect();
+            let sums_lo: Vec<i32> = (0..64).map(|_| (rng.next() >> 40) as i32 - (1 << 23)).collect();
+            sums_hi[..4].copy_from_slice(&[i32::MAX, i32::MIN, 0, -1]);
+            let mut row = vec![0; 64];
+            q.finish_wide_row(0, &sums_hi, &sums_lo, &mut row);
+            for i in 0..64 {
+                assert_eq!(row[i], q.finish_wide(0, sums_hi[i], sums_lo[i]), "shift {shift} slope {slope:?} at {i}");
+            }
+        }
     }
 }
