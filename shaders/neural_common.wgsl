@@ -18,6 +18,17 @@ fn saturate16(a: i32) -> i32 {
 // The largest magnitude of a 24-bit activation (src/neural/wide.rs).
 const SAT24: i32 = 8388479;
 
+// The upper part of a 24-bit value, `(v + 128) >> 8` (wide.rs's `hi`).
+fn wide_hi(v: i32) -> i32 {
+    return (v + 128) >> 8u;
+}
+
+// The upper (`upper`) or lower part (`v - 2^8·upper part`: wide.rs's `lo`) of a 24-bit value.
+fn wide_part(v: i32, upper: bool) -> i32 {
+    let h = wide_hi(v);
+    return select(v - (h << 8u), h, upper);
+}
+
 // A value as a convolution's split reads it: a 16-bit one shifted by `s` (part 0), or the
 // upper (1) or lower (2) part of a 24-bit one shifted by `s` (wide.rs's `shift_round`, then
 // saturated: the left shift's amount kept under 23, as there).
@@ -31,8 +42,7 @@ fn split_value(v: i32, s: i32, part: i32) -> i32 {
         let lim = SAT24 >> n;
         w = select(select(v << n, SAT24, v > lim), -SAT24, v < -lim);
     }
-    let h = (w + 128) >> 8u;
-    return select(w - (h << 8u), h, part == 1);
+    return wide_part(w, part == 1);
 }
 
 // The flat index of this invocation over a 2-D grid of 64-wide workgroups.

@@ -139,12 +139,17 @@ fn lookup(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 @compute @workgroup_size(64)
 fn concat(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
     _ = b[0];
-    let i = i32(flat(gid, g));
+    let t = concat_at(i32(flat(gid, g)));
+    if t.y >= 0 { y[t.y] = saturate16(shift_round(t.x, p[10])); }
+}
+
+// Invocation `i` of `concat`: its input's value and that value's index in the output (-1
+// past the input's values).
+fn concat_at(i: i32) -> vec2<i32> {
     let ow = p[4]; let oh = p[5];
-    if i >= p[0] * ow * oh { return; }
+    if i >= p[0] * ow * oh { return vec2<i32>(0, -1); }
     let c = i / (ow * oh); let yy = (i / ow) % oh; let xx = i % ow;
-    let v = a[(c * p[9] + p[3] + yy - p[7]) * p[8] + p[2] + xx - p[6]];
-    y[((p[1] + c) * oh + yy) * ow + xx] = saturate16(shift_round(v, p[10]));
+    return vec2<i32>(a[(c * p[9] + p[3] + yy - p[7]) * p[8] + p[2] + xx - p[6]], ((p[1] + c) * oh + yy) * ow + xx);
 }
 
 // A bicubic resize (src/neural/resize.rs): p = [channels, out w, out h, in x0, in y0, in w,
@@ -153,17 +158,28 @@ fn concat(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 @compute @workgroup_size(64)
 fn resize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
     let i = i32(flat(gid, g));
-    let ow = p[1]; let oh = p[2];
-    if i >= p[0] * ow * oh { return; }
-    let c = i / (ow * oh); let cx = (i % ow) * 8; let cy = (ow + (i / ow) % oh) * 8;
+    if i >= p[0] * p[1] * p[2] { return; }
+    let cx = resize_column(i); let cy = resize_row(i);
     var v = 0;
     for (var k = 0; k < 4; k++) {
-        let row = (c * p[6] + b[cy + k] - p[4]) * p[5] - p[3];
+        let row = resize_source(i, cy, k);
         var s = 0;
         for (var j = 0; j < 4; j++) { s += a[row + b[cx + j]] * b[cx + 4 + j]; }
         v += shift_round(s, 12) * b[cy + 4 + k];
     }
     y[i] = saturate16(shift_round(v, 12 + p[7]));
+}
+
+// Output value `i` of `resize`: where its column's taps start in `b`, where its row's do, and
+// where tap `k` of its row starts in `a` (for row taps at `cy`).
+fn resize_column(i: i32) -> i32 {
+    return (i % p[1]) * 8;
+}
+fn resize_row(i: i32) -> i32 {
+    return (p[1] + (i / p[1]) % p[2]) * 8;
+}
+fn resize_source(i: i32, cy: i32, k: i32) -> i32 {
+    return (i / (p[1] * p[2]) * p[6] + b[cy + k] - p[4]) * p[5] - p[3];
 }
 
 // The network's output as samples (`Samples::convert` in src/neural/stage.rs): p = [x, y,
@@ -201,7 +217,7 @@ fn sample(px: i32, c: i32, ch: i32) -> u32 {
 // `stage::from_fixed`: the 16-bit value q / 2^e as a sample of 0..=max, rounded half up.
 // (2·q·max + 2^e) >> (e + 1) == (q·max + 2^(e-1)) >> e, and q·max < 2^31.
 fn from_fixed(wide: i32) -> u32 {
-    let v = select(wide, (wide + 128) >> 8u, p[12] != 0);
+    let v = select(wide, wide_hi(wide), p[12] != 0);
     let q = u32(max((v << 16u) >> 16u, 0));
     let m = u32(p[7]);
     let e = p[6];

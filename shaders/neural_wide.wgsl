@@ -111,8 +111,7 @@ fn part(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     _ = b[0];
     let i = i32(flat(gid, g));
     if i >= p[0] { return; }
-    let hi = (a[i] + 128) >> 8u;
-    y[i] = select(a[i] - (hi << 8u), hi, p[1] != 0);
+    y[i] = wide_part(a[i], p[1] != 0);
 }
 
 // As `sum2` of neural_ops.wgsl, in 64 bits: each term `shift_round(v · k, s)`, the sum
@@ -129,12 +128,8 @@ fn sum2_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 @compute @workgroup_size(64)
 fn concat_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
     _ = b[0];
-    let i = i32(flat(gid, g));
-    let ow = p[4]; let oh = p[5];
-    if i >= p[0] * ow * oh { return; }
-    let c = i / (ow * oh); let yy = (i / ow) % oh; let xx = i % ow;
-    let v = a[(c * p[9] + p[3] + yy - p[7]) * p[8] + p[2] + xx - p[6]];
-    y[((p[1] + c) * oh + yy) * ow + xx] = l_saturate(l_shift_round(l_of(v), p[10]));
+    let t = concat_at(i32(flat(gid, g)));
+    if t.y >= 0 { y[t.y] = l_saturate(l_shift_round(l_of(t.x), p[10])); }
 }
 
 // As `affine` of neural_ops.wgsl, in 64 bits: `v · m + a · 2^8`, shifted, saturated.
@@ -152,8 +147,7 @@ fn affine_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 fn lookup_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
     let i = i32(flat(gid, g));
     if i >= p[0] { return; }
-    let hi = (a[i] + 128) >> 8u;
-    y[i] = b[clamp(hi, -32768, 32767) + 32768] << 8u;
+    y[i] = b[clamp(wide_hi(a[i]), -32768, 32767) + 32768] << 8u;
 }
 
 // As `product` of neural_ops.wgsl, in 64 bits (the shift includes the extra 8 bits).
@@ -171,12 +165,11 @@ fn product_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 @compute @workgroup_size(64)
 fn resize_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
     let i = i32(flat(gid, g));
-    let ow = p[1]; let oh = p[2];
-    if i >= p[0] * ow * oh { return; }
-    let c = i / (ow * oh); let cx = (i % ow) * 8; let cy = (ow + (i / ow) % oh) * 8;
+    if i >= p[0] * p[1] * p[2] { return; }
+    let cx = resize_column(i); let cy = resize_row(i);
     var v = L(0, 0u);
     for (var k = 0; k < 4; k++) {
-        let row = (c * p[6] + b[cy + k] - p[4]) * p[5] - p[3];
+        let row = resize_source(i, cy, k);
         var s = L(0, 0u);
         for (var j = 0; j < 4; j++) { s = l_add(s, l_mul(a[row + b[cx + j]], b[cx + 4 + j])); }
         v = l_add(v, l_mul(bitcast<i32>(l_shift_round(s, 12).lo), b[cy + 4 + k]));

@@ -173,7 +173,7 @@ fn the_models_command_lists_the_built_ins() {
 
 /// The fidelity bound against the real ncnn runtime: every sample within 2 levels, at
 /// most 0.1 % of them more than 1 level off.
-fn assert_within_ncnn_bound(got: &[u8], want: &[u8], label: &str) {
+pub(crate) fn assert_within_ncnn_bound(got: &[u8], want: &[u8], label: &str) {
     assert_eq!(got.len(), want.len(), "{label}: sizes differ");
     let diffs: Vec<u8> = got.iter().zip(want).map(|(a, b)| a.abs_diff(*b)).collect();
     let worst = diffs.iter().copied().max().unwrap_or(0);

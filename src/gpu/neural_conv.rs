@@ -220,7 +220,7 @@ impl NeuralGpu {
         let dc = ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("convolution {n} has no GPU form")))?;
         let layer = self.layer(n, &dc)?;
         if self.is_wide() {
-            return self.conv_wide(enc, (n, c, ex), (&dc, &layer), x);
+            return self.conv_wide(enc, c, (&dc, &layer), x);
         }
         let conv = self.run_conv(enc, &dc.conv, &layer, (x, 0))?;
         if dc.phases == 1 {

@@ -11,7 +11,7 @@
 //! 16-bit kernels, in the same order of roundings.
 
 use super::neural::{Blob, Layer, NeuralGpu};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::neural::exact::Exact;
 use crate::neural::graph::Conv;
 use std::sync::atomic::Ordering;
@@ -38,11 +38,11 @@ impl NeuralGpu {
         self.wide.store(ex.is_wide(), Ordering::Relaxed);
     }
 
-    /// Convolution node `n` (`c`, its device form `dc` and `layer`) of the 24-bit blob `x`.
+    /// Convolution `c` (its device form `dc` and `layer`) of the 24-bit blob `x`.
     pub(super) fn conv_wide(
         &self,
         enc: &mut wgpu::CommandEncoder,
-        (n, c, ex): (usize, &Conv, &Exact),
+        c: &Conv,
         (dc, layer): (&crate::neural::exact::DeviceConv<'_>, &Layer),
         x: &Blob,
     ) -> Result<Blob> {
@@ -67,11 +67,9 @@ impl NeuralGpu {
         }
         let (hi, lo) = (&sums[0], &sums[1]);
         let s = &hi.shape;
-        let terms = ex
-            .wide_finish_terms(n, dc.phases, dc.conv.cout)
-            .ok_or_else(|| Error::Internal(format!("convolution {n} has no 24-bit terms")))?;
+        // The layer's per-channel words are 24-bit ones (`Exact::device_conv`).
         let values = (s.c * s.w * s.h) as i32;
-        let p = [&[values, (s.w * s.h).max(1) as i32][..], &terms].concat();
+        let p = [&[values, (s.w * s.h).max(1) as i32][..], &dc.params].concat();
         let out = self.op(enc, "finish_wide", &p, (hi, Some(lo)), s.clone())?;
         for b in sums {
             self.release(b);

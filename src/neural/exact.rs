@@ -60,7 +60,7 @@ pub(crate) fn activate(v: i32, slope: Option<i32>) -> i32 {
     }
 }
 
-pub(super) fn fraction(v: f32, bits: i32) -> i64 {
+fn fraction(v: f32, bits: i32) -> i64 {
     (v as f64 * (1u64 << bits) as f64).round() as i64
 }
 
@@ -305,13 +305,17 @@ impl Exact {
     /// [`Engine::sum`] (coefficients within ±1, shifts of at least 1, at most four terms).
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn sum_terms(&self, coeffs: &[f32], ins: &[usize], out: usize) -> Option<Vec<(i32, i32)>> {
-        let terms: Vec<(i32, i32)> = coeffs
-            .iter()
-            .zip(ins)
-            .map(|(&k, &i)| (fraction(k, SLOPE_BITS) as i32, SLOPE_BITS + self.exp[i] - self.exp[out]))
-            .collect();
+        let terms: Vec<(i32, i32)> =
+            self.sum_shifts(coeffs, ins, out).into_iter().map(|(k, s)| (k as i32, s)).collect();
         let fits = terms.len() <= 4 && terms.iter().all(|&(k, s)| k.abs() <= 1 << SLOPE_BITS && (1..32).contains(&s));
         fits.then_some(terms)
+    }
+
+    /// A sum's terms: per input, its coefficient as a 15-bit fraction and the shift from its
+    /// product with the input to the output's exponent (the same at 16 and 24 bits).
+    pub(super) fn sum_shifts(&self, coeffs: &[f32], ins: &[usize], out: usize) -> Vec<(i64, i32)> {
+        let shift = |i: usize| SLOPE_BITS + self.exp[i] - self.exp[out];
+        coeffs.iter().zip(ins).map(|(&k, &i)| (fraction(k, SLOPE_BITS), shift(i))).collect()
     }
 
     /// A SE block's multipliers `mul` (blob `inp` into blob `out`) as an affine layer's
@@ -346,7 +350,9 @@ pub(crate) struct DeviceConv<'a> {
     pub conv: Conv,
     /// Its weights, `[out][in][kh][kw]`.
     pub weights: &'a [i32],
-    /// Four words per output channel: bias, shift, slope, whether there is a slope.
+    /// Per output channel: bias, shift, slope, whether there is a slope (four words); with
+    /// 24-bit activations the bias in their units as two words (`>> 32`, the low 32 bits)
+    /// first (five: what `finish_wide` in `shaders/neural_wide.wgsl` reads).
     pub params: Vec<i32>,
     /// Phases per output channel (`stride²` for a deconvolution, else 1).
     pub phases: usize,
@@ -367,7 +373,11 @@ impl Exact {
             .flat_map(|o| {
                 let p = o / phases;
                 let slope = q.slopes.get(p).copied();
-                [q.bias[p], q.shift[p], slope.unwrap_or(0), slope.is_some() as i32]
+                let bias = match self.wide {
+                    true => vec![(q.bias_wide[p] >> 32) as i32, q.bias_wide[p] as u32 as i32],
+                    false => vec![q.bias[p]],
+                };
+                bias.into_iter().chain([q.shift[p], slope.unwrap_or(0), slope.is_some() as i32])
             })
             .collect();
         Some(DeviceConv { conv, weights: &q.w, params, phases })
@@ -424,12 +434,7 @@ impl Engine<i16> for Exact {
         ins: &[usize],
         out: usize,
     ) -> Tensor<i16> {
-        let e_out = self.exp[out];
-        let terms: Vec<(i64, i32)> = coeffs
-            .iter()
-            .zip(ins)
-            .map(|(&k, &i)| (fraction(k, SLOPE_BITS), SLOPE_BITS + self.exp[i] - e_out))
-            .collect();
+        let terms = self.sum_shifts(coeffs, ins, out);
         reference::combine(xs, win, |rows, row| {
             for (x, o) in row.iter_mut().enumerate() {
                 let acc: i64 = rows.iter().zip(&terms).map(|(r, &(k, s))| shift_round64(r[x] as i64 * k, s)).sum();

@@ -16,7 +16,7 @@
 //! (`hi`), so that the stages around the network are the same for both widths.
 
 use super::elementwise::{at, Map, TABLE_OFFSET};
-use super::exact::{fraction, slopes, Exact, QConv, LOW_BITS, SLOPE_BITS};
+use super::exact::{slopes, Exact, QConv, LOW_BITS, SLOPE_BITS};
 use super::graph::{Act, Conv, Graph, Resize};
 use super::kernels;
 use super::phases;
@@ -159,20 +159,6 @@ impl Exact {
         self
     }
 
-    /// Node `n`'s convolution finished on a device from its two raw sums: per output channel
-    /// of the convolution that runs (`cout` of them, `phases` per layer channel), the 24-bit
-    /// bias as two words (`>> 32`, low 32 bits), the shift, the slope and whether there is one.
-    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
-    pub(crate) fn wide_finish_terms(&self, n: usize, phases: usize, cout: usize) -> Option<Vec<i32>> {
-        let q = self.convs.get(n)?.as_ref()?;
-        let terms = (0..cout).flat_map(|o| {
-            let p = o / phases.max(1);
-            let (b, slope) = (q.bias_wide[p], q.slopes.get(p).copied());
-            [(b >> 32) as i32, b as u32 as i32, q.shift[p], slope.unwrap_or(0), slope.is_some() as i32]
-        });
-        Some(terms.collect())
-    }
-
     /// Whether activations are 24-bit.
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn is_wide(&self) -> bool {
@@ -217,9 +203,7 @@ impl Engine<i32> for Wide<'_> {
         ins: &[usize],
         out: usize,
     ) -> Tensor<i32> {
-        let exp = &self.0.exp;
-        let terms: Vec<(i64, i32)> =
-            coeffs.iter().zip(ins).map(|(&k, &i)| (fraction(k, SLOPE_BITS), SLOPE_BITS + exp[i] - exp[out])).collect();
+        let terms = self.0.sum_shifts(coeffs, ins, out);
         reference::combine(xs, win, |rows, row| {
             for (x, o) in row.iter_mut().enumerate() {
                 let acc: i64 = rows.iter().zip(&terms).map(|(r, &(k, s))| shift_round(r[x] as i64 * k, s)).sum();

@@ -128,7 +128,7 @@ pub(crate) fn models(spec: Option<&str>, extra: &[PathBuf]) -> Result<(), Error>
                     "exact engine: within {f} level(s) of the float network on test images (too far: 16-bit \
                      fixed point cannot hold this network's range)"
                 );
-                let wide = gigascale::Model::open(spec, extra)?.with_activation_bits(24)?.fidelity()?;
+                let wide = m.with_activation_bits(24)?.fidelity()?;
                 let verdict = if wide <= 2 { "as close as ncnn's own" } else { "still too far" };
                 println!("with --activation-bits 24: within {wide} level(s) ({verdict})");
             }
