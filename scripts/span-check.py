@@ -21,6 +21,7 @@ images = sys.argv[1:] or [os.path.join(root, 'tests/goldens/neural', f) for f in
 models = [(f'{d}/models/{m}', 2 if 'x2' in m else 4) for m in ('spanx2_ch48', 'spanx2_ch52', 'spanx4_ch48', 'spanx4_ch52')]
 models += [(f'{d}/custom_models/{m}', int(m[0]) if m[0].isdigit() else 4)
            for m in ('2xHFA2kSPAN_27k', '4xSPANkendata', 'ClearReality4x', '2x_span_anime_pretrain')]
+extra = os.environ.get('GS_ARGS', '').split()  # e.g. GS_ARGS='--activation-bits 24'
 backends = ['cpu'] + (['gpu'] if os.environ.get('GPU') else [])
 tmp = tempfile.mkdtemp()
 
@@ -53,7 +54,7 @@ for model, scale in models:
         for backend in backends:
             out = os.path.join(tmp, f'{name}-{backend}.png')
             subprocess.run([gs, 'upscale', src, out, '--model', model + '.param', '--scale', str(scale),
-                            '--backend', backend, '--overwrite', '-q'], check=True, capture_output=True)
+                            '--backend', backend, '--overwrite', '-q', *extra], check=True, capture_output=True)
             outs[backend] = open(out, 'rb').read()
             diff = np.abs(np.asarray(Image.open(out).convert('RGB')).astype(int) - want)
             print(f'{name} {os.path.basename(src)} {backend} vs ncnn: worst {diff.max()} LSB, {(diff > 1).sum()} of '

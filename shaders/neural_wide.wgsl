@@ -142,12 +142,18 @@ fn affine_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     y[i] = l_saturate(l_shift_round(x, b[t + 2]));
 }
 
-// As `lookup` of neural_ops.wgsl: the table read at the upper part, its entry widened.
+// As wide.rs's `lookup`: the 24-bit table read at the upper part and interpolated on the lower
+// part, in 32 bits (a difference of entries times |lo| <= 128 stays under 2^31).
 @compute @workgroup_size(64)
 fn lookup_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
     let i = i32(flat(gid, g));
     if i >= p[0] { return; }
-    y[i] = b[clamp(wide_hi(a[i]), -32768, 32767) + 32768] << 8u;
+    let v = a[i];
+    let h = clamp(wide_hi(v), -32768, 32767);
+    let lo = v - (h << 8u);
+    let t0 = b[h + 32768];
+    let moved = (b[clamp(h + sign(lo), -32768, 32767) + 32768] - t0) * abs(lo);
+    y[i] = t0 + (moved >> 8u) + ((moved >> 7u) & 1);
 }
 
 // As `product` of neural_ops.wgsl, in 64 bits (the shift includes the extra 8 bits).

@@ -96,7 +96,7 @@ impl NetDevice for NeuralGpu {
         Ok(Box::new(NeuralGpu::submit(self, g, ex, input, scales, samples)?))
     }
 
-    fn prefix(&self, g: &Graph, ex: &Exact, input: Tensor<i16>, scales: &SeScales, stop: usize) -> Result<Tensor<i16>> {
+    fn prefix(&self, g: &Graph, ex: &Exact, input: Tensor<i16>, scales: &SeScales, stop: usize) -> Result<Tensor<i32>> {
         NeuralGpu::prefix(self, g, ex, input, scales, stop)
     }
 
@@ -481,7 +481,8 @@ impl NeuralGpu {
         }
     }
 
-    /// Runs `g` on `input` up to blob `stop` and reads that blob back (waiting for it).
+    /// Runs `g` on `input` up to blob `stop` and reads that blob back (waiting for it), at its
+    /// width (as [`Exact::run_prefix`]).
     pub(crate) fn prefix(
         &self,
         g: &Graph,
@@ -489,7 +490,7 @@ impl NeuralGpu {
         input: Tensor<i16>,
         scales: &SeScales,
         stop: usize,
-    ) -> Result<Tensor<i16>> {
+    ) -> Result<Tensor<i32>> {
         self.check()?;
         let mut enc = self.dev.device.create_command_encoder(&Default::default());
         let blob = self.record(&mut enc, g, ex, &input, scales, stop)?;
@@ -503,9 +504,9 @@ impl NeuralGpu {
         let mut data = Vec::new();
         self.read_back(staging, index, bytes.max(16), bytes as usize, &mut |view| {
             let words = bytemuck::cast_slice::<u8, i32>(view).iter();
-            data = words.map(|&v| if ex.is_wide() { crate::neural::wide::hi(v) } else { v as i16 }).collect();
+            data = words.copied().collect();
         })?;
-        Ok(Tensor { data, ..s })
+        Ok(Tensor { data, ..s.shaped() })
     }
 
     /// Records one dispatch of `pipe` (a pass of `kind`, for the profile) with `entries`

@@ -345,14 +345,13 @@ impl NeuralGpu {
     }
 
     /// A function looked up in node `n`'s table (uploaded once, kept for the next tiles).
-    pub(super) fn lookup(&self, enc: &mut wgpu::CommandEncoder, n: usize, table: &[i16], x: &Blob) -> Result<Blob> {
+    pub(super) fn lookup(&self, enc: &mut wgpu::CommandEncoder, n: usize, table: &[i32], x: &Blob) -> Result<Blob> {
         let lock = || Error::Internal("neural GPU lock poisoned".into());
         let cached = self.tables.lock().map_err(|_| lock())?.get(&n).cloned();
         let buf = match cached {
             Some(b) => b,
             None => {
-                let words: Vec<i32> = table.iter().map(|&v| v as i32).collect();
-                let b = Arc::new(self.words(&words, STORAGE));
+                let b = Arc::new(self.words(table, STORAGE));
                 self.tables.lock().map_err(|_| lock())?.insert(n, b.clone());
                 b
             }

@@ -4,8 +4,9 @@
 //! Each blob holds 16-bit-range integers `q` standing for `q / 2^e`, with `e` fixed per blob:
 //! 14 for the input (values 0..1), the same as its input for layers that only move or scale
 //! samples (activations, pixel shuffle, enlargement, split), and otherwise chosen from the
-//! blob's largest magnitude on a calibration image (so that it lands in (2^13, 2^14]: two to
-//! four times that magnitude fit before saturating). Weights are rounded per output channel to 14-bit integers with their own
+//! blob's largest magnitude on a calibration image, bounded by what photographs reach
+//! (`calibrate.rs`; so that it lands in (2^13, 2^14]: two to four times that magnitude fit
+//! before saturating). Weights are rounded per output channel to 14-bit integers with their own
 //! power of two; a convolution sums `q · w` in 64 bits, adds the bias in the same units,
 //! applies its activation (slopes as 15-bit fractions), and rounds once to its output's
 //! exponent (round half up, saturating at ±32767). Everything after the calibration is
@@ -124,7 +125,7 @@ pub(crate) struct Exact {
     /// Per node: a convolution's integer weights.
     pub(super) convs: Vec<Option<QConv>>,
     /// Per node: a function's table ([`Map::table`]; empty for other nodes).
-    pub(super) tables: Vec<Vec<i16>>,
+    pub(super) tables: Vec<Vec<i32>>,
     /// Per node: an affine layer's per-channel multiplier, addend and shift ([`quantise_affine`];
     /// empty for other nodes).
     pub(super) affines: Vec<Vec<[i32; 3]>>,
@@ -195,67 +196,7 @@ fn quantise(c: &Conv, e_in: i32, e_out: i32) -> Result<QConv, String> {
     Ok(QConv { packed, phases, w, shift, bias, bias_wide, slopes: slopes(&c.act, c.cout)? })
 }
 
-/// A deterministic calibration image, `n x n`, in four quadrants that span what photographs
-/// hold: gradients with edges and noise; full-contrast colour edges (0 against 1); flat
-/// patches of the eight corners of the colour cube; and ramps over the whole range. (A deep
-/// network's activations on bright, flat or saturated regions can be several times those on
-/// mid-grey texture; without them, realesrgan-x4plus saturated blobs on a real photo.)
-fn calibration_image(n: usize) -> Tensor {
-    let mut t = Tensor::zeros(3, n, n);
-    let mut rng = crate::digest::Lcg(0x2545_f491_4f6c_dd1d);
-    let half = (n / 2).max(1);
-    for c in 0..3 {
-        for y in 0..n {
-            for x in 0..n {
-                let noise = (rng.next() >> 40) as f32 / (1u64 << 24) as f32;
-                let (u, v) = (x % half, y % half);
-                let value = match (x / half, y / half) {
-                    (0, 0) => {
-                        let edge = if (x / 5 + y / 7 + c) % 2 == 0 { 0.4 } else { 0.0 };
-                        (x + y * c) as f32 / (2 * n) as f32 * 0.5 + edge + noise * 0.1
-                    }
-                    (1, 0) => ((u / 2 + v / 2 + c) % 2) as f32,
-                    (0, _) => ((((u * 4 / half) + (v * 2 / half) * 4) >> c) & 1) as f32,
-                    _ => ((u + v + c * 3) % (2 * half)) as f32 / (2 * half - 1) as f32,
-                };
-                t.data[(c * n + y) * n + x] = value.clamp(0.0, 1.0);
-            }
-        }
-    }
-    t
-}
-
-/// The edge of the square images that calibrate a network and measure its fidelity: 32 px,
-/// or where the network has no padding and shrinks by its halo (Real-CUGAN's), large enough
-/// to leave 32 px of output (a multiple of 4, for its strided layers).
-pub(crate) fn probe_edge(g: &Graph) -> usize {
-    if g.pads() || 2 * g.halo + 8 <= 32 {
-        32
-    } else {
-        (32 + 2 * g.halo + 2).next_multiple_of(4)
-    }
-}
-
 impl Exact {
-    /// Chooses every blob's exponent and rounds the weights, from one float run of the
-    /// network on the calibration image.
-    #[cfg(any(test, feature = "testing"))]
-    pub(crate) fn calibrate(g: &Graph) -> Result<Exact, String> {
-        Exact::with_calibration(g, &Exact::calibration(g)?)
-    }
-
-    /// Per blob, the exponent its own largest magnitude on the calibration image asks for
-    /// (used for the outputs of convolutions, sums and affine layers): a float run of the
-    /// network on a fixed 32 px synthetic image.
-    pub(crate) fn calibration(g: &Graph) -> Result<Vec<i32>, String> {
-        let mut peak = vec![0f32; g.blobs];
-        let n = probe_edge(g);
-        reference::run_with(g, &reference::Float, calibration_image(n), &mut |b, t| {
-            peak[b] = t.data.iter().fold(peak[b], |m, v| m.max(v.abs()));
-        })?;
-        Ok(peak.iter().map(|p| ((16384.0 / (p.max(1e-6) as f64 * 1.0)).log2().floor() as i32).clamp(-8, 24)).collect())
-    }
-
     /// The integer form of `g` for the per-blob exponents of a [`Exact::calibration`].
     pub(crate) fn with_calibration(g: &Graph, calibration: &[i32]) -> Result<Exact, String> {
         if calibration.len() != g.blobs {
@@ -284,7 +225,7 @@ impl Exact {
                 Op::Act(a) => slopes(a, 1).map(|_| None).map_err(|e| format!("{}: {e}", node.name))?,
                 _ => None,
             });
-            tables.push(if let Op::Map(m) = &node.op { m.table(e_in, e_out) } else { Vec::new() });
+            tables.push(if let Op::Map(m) = &node.op { m.table(e_in, e_out, 0) } else { Vec::new() });
             affines.push(match &node.op {
                 Op::Affine { mul, add } => quantise_affine(mul, add, e_in, e_out),
                 _ => Vec::new(),
@@ -331,7 +272,7 @@ impl Exact {
 
     /// Node `n`'s table, if it is a function ([`Map::table`]).
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
-    pub(crate) fn table(&self, n: usize) -> Option<&[i16]> {
+    pub(crate) fn table(&self, n: usize) -> Option<&[i32]> {
         self.tables.get(n).filter(|t| !t.is_empty()).map(|t| &t[..])
     }
 
@@ -448,7 +389,7 @@ impl Engine<i16> for Exact {
     fn map(&self, n: usize, _m: &Map, mut t: Tensor<i16>, _i: usize, _o: usize) -> Tensor<i16> {
         use rayon::prelude::*;
         let table = &self.tables[n];
-        t.data.par_iter_mut().for_each(|v| *v = table[(*v as i32 + TABLE_OFFSET) as usize]);
+        t.data.par_iter_mut().for_each(|v| *v = table[(*v as i32 + TABLE_OFFSET) as usize] as i16);
         t
     }
     /// `a · b` (under 2^30 in magnitude) shifted to the output's exponent, half up, saturated.
@@ -494,6 +435,7 @@ impl Engine<i16> for Exact {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     #[test]
     fn rounding_is_half_up_and_saturating() {
         assert_eq!((shift_round(5, 1), shift_round(-5, 1), shift_round(3, -2)), (3, -2, 12));

@@ -7,6 +7,7 @@
 //! tiles is the next step of the engine (see docs/neural.md).
 
 mod cache;
+mod calibrate;
 pub(crate) mod elementwise;
 pub(crate) mod exact;
 mod fidelity;
@@ -70,7 +71,7 @@ pub const BUILTINS: [Builtin; 2] = [
         param: include_str!("../../models/realesr-animevideov3-x4.param"),
         bin: include_bytes!("../../models/realesr-animevideov3-x4.bin"),
         calibration: &[
-            14, 14, 14, 24, 8, 24, 6, 24, 5, 24, 6, 24, 6, 24, 6, 24, 6, 24, 6, 24, 6, 24, 7, 24, 7, 24, 7, 24, 7, 24,
+            14, 14, 14, 24, 8, 24, 6, 24, 5, 24, 6, 24, 6, 24, 6, 24, 6, 24, 5, 24, 6, 24, 7, 24, 7, 24, 7, 24, 7, 24,
             7, 24, 8, 24, 8, 24, 10, 13, 13, 14, 13,
         ],
     },
@@ -333,7 +334,7 @@ impl Model {
                 Some(c) => exact::Exact::with_calibration(&self.graph, c),
                 None => self.file_calibration().and_then(|c| exact::Exact::with_calibration(&self.graph, &c)),
             };
-            made.map(|e| std::sync::Arc::new(e.with_wide(self.wide)))
+            made.map(|e| std::sync::Arc::new(e.with_wide(&self.graph, self.wide)))
         });
         made.clone().map_err(|e| Error::usage(format!("model {}: {e}", self.name)))
     }
@@ -356,7 +357,8 @@ impl Model {
     pub fn with_native_kernel(self) -> Result<Model> {
         let e = exact::Exact::calibrate(&self.graph).map_err(Error::Internal)?;
         let m = Model { exact: std::sync::OnceLock::new(), ..self };
-        let _ = m.exact.set(Ok(std::sync::Arc::new(e.with_kernel(kernels::Kernel::Native).with_wide(m.wide))));
+        let _ =
+            m.exact.set(Ok(std::sync::Arc::new(e.with_kernel(kernels::Kernel::Native).with_wide(&m.graph, m.wide))));
         Ok(m)
     }
 
@@ -390,9 +392,10 @@ impl Model {
         match &ex {
             Some(e) => {
                 let run = |rect, scales: &reference::SeScales, stop| {
-                    e.run_until(g, fixed(rect)?, scales, stop).map_err(Error::Internal)
+                    e.run_prefix(g, fixed(rect)?, scales, stop).map_err(Error::Internal)
                 };
-                let scales = se_pass::scales(g, e.as_ref(), geo, &rects, &run, &mut || Ok(()))?;
+                let sums = |t: &reference::Tensor<i32>, win, b| e.prefix_sums(t, win, b);
+                let scales = se_pass::scales(g, &sums, geo, &rects, &run, &mut || Ok(()))?;
                 let exponent = e.exponent(g.output);
                 for &rect in &rects {
                     let o = e.run_until(g, fixed(rect)?, &scales, g.output).map_err(Error::Internal)?;
@@ -406,7 +409,9 @@ impl Model {
                     reference::run_until(g, &reference::Float, float(rect)?, scales, stop, &mut |_, _| {})
                         .map_err(Error::Internal)
                 };
-                let scales = se_pass::scales(g, &reference::Float, geo, &rects, &run, &mut || Ok(()))?;
+                let sums =
+                    |t: &reference::Tensor, win, b| reference::Engine::channel_sums(&reference::Float, t, win, b);
+                let scales = se_pass::scales(g, &sums, geo, &rects, &run, &mut || Ok(()))?;
                 for &rect in &rects {
                     let o = reference::run_until(g, &reference::Float, float(rect)?, &scales, g.output, &mut |_, _| {})
                         .map_err(Error::Internal)?;

@@ -78,7 +78,7 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
     let (largest, peak) = split_values(g, span, super::tail::TAIL_BLOB_BYTES);
     let tensors = if model.wide { peak * 4 + largest * 4 } else { peak * 2 };
     let panels = threads as u64 * super::kernels::panel_bytes(g);
-    let weights = g.macs_per_pixel * 12 + (1 << 20) + g.tables() * super::elementwise::TABLE_LEN as u64 * 2;
+    let weights = g.macs_per_pixel * 12 + (1 << 20) + g.tables() * super::elementwise::TABLE_LEN as u64 * 4;
     let bpp = layout.bytes_per_pixel() as u64;
     let band = tile * s * w as u64 * s * bpp;
     let rows = (wh as u64 + tile).min(h as u64 + 1) * w as u64 * bpp;

@@ -5,7 +5,7 @@
 //! multipliers as the whole image does.
 
 use super::graph::{Graph, Op};
-use super::reference::{Engine, SeScales, Tensor};
+use super::reference::{SeScales, Tensor, Window};
 use super::unet::{owned_range, AxisPlace};
 use crate::error::{Error, Result};
 
@@ -26,12 +26,17 @@ pub(crate) struct Geometry {
 /// and returns that blob (on the CPU: [`reference::run_until`]; or on a device).
 pub(crate) type RunPrefix<'a, T> = &'a dyn Fn(Rect, &SeScales, usize) -> Result<Tensor<T>>;
 
+/// Per channel, the sum of blob `b`'s values over a window of a tile's blob, in real units
+/// ([`reference::Engine::channel_sums`], or [`crate::neural::exact::Exact::prefix_sums`]).
+pub(crate) type ChannelSums<'a, T> = &'a dyn Fn(&Tensor<T>, Window, usize) -> Vec<f64>;
+
 /// The multipliers of every SE block of `g` (none: empty) for the image whose tiles `rects`
-/// cover the output; `run` computes a tile's blob; `engine` sums its values; `each()` is
-/// called once per tile run (for cancellation and progress).
-pub(crate) fn scales<T: Copy + Default, E: Engine<T>>(
+/// cover the output; `run` computes a tile's blob; `sums_of` adds its values per channel over
+/// a window, in real units; `each()` is called once per tile run (for cancellation and
+/// progress).
+pub(crate) fn scales<T: Copy + Default>(
     g: &Graph,
-    engine: &E,
+    sums_of: ChannelSums<'_, T>,
     geo: Geometry,
     rects: &[Rect],
     run: RunPrefix<'_, T>,
@@ -42,7 +47,7 @@ pub(crate) fn scales<T: Copy + Default, E: Engine<T>>(
         let Op::Se(se) = &node.op else { continue };
         let b = se.pooled;
         let (_, num, den) = g.sizes[b];
-        let mut sums: Vec<f64> = Vec::new();
+        let mut total: Vec<f64> = Vec::new();
         let mut count = 0usize;
         for &rect in rects {
             each()?;
@@ -57,9 +62,9 @@ pub(crate) fn scales<T: Copy + Default, E: Engine<T>>(
                     (t.x0, t.w, t.gw, t.y0, t.h, t.gh)
                 )));
             }
-            let part = engine.channel_sums(&t, (x0, y0, x1 - x0, y1 - y0), b);
-            sums.resize(part.len(), 0.0);
-            sums.iter_mut().zip(part).for_each(|(s, p)| *s += p);
+            let part = sums_of(&t, (x0, y0, x1 - x0, y1 - y0), b);
+            total.resize(part.len(), 0.0);
+            total.iter_mut().zip(part).for_each(|(s, p)| *s += p);
             count += (x1 - x0) * (y1 - y0);
             if rect.0 + rect.2 >= geo.out.0 && rect.1 + rect.3 >= geo.out.1 && count != t.gw * t.gh {
                 return Err(Error::Internal(format!(
@@ -69,7 +74,7 @@ pub(crate) fn scales<T: Copy + Default, E: Engine<T>>(
                 )));
             }
         }
-        scales.insert(b, se.multipliers_of_sums(&sums, count));
+        scales.insert(b, se.multipliers_of_sums(&total, count));
     }
     Ok(scales)
 }

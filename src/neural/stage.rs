@@ -127,7 +127,7 @@ pub(crate) trait NetDevice: Sync + Send {
         samples: &dyn Fn(&Tensor<i16>) -> Result<Samples>,
     ) -> Result<Ticket>;
     /// Runs `g` on `input` up to blob `stop` and reads that blob back (for the SE blocks'
-    /// sums: what [`reference::run_until`] gives, bit for bit).
+    /// sums: what [`Exact::run_prefix`] gives, bit for bit, at the network's width).
     fn prefix(
         &self,
         g: &Graph,
@@ -135,7 +135,7 @@ pub(crate) trait NetDevice: Sync + Send {
         input: Tensor<i16>,
         scales: &reference::SeScales,
         stop: usize,
-    ) -> Result<Tensor<i16>>;
+    ) -> Result<Tensor<i32>>;
     /// Waits for a submitted tile and hands its samples to `take`.
     fn finish(&self, ticket: Ticket, take: &mut dyn FnMut(&[u8])) -> Result<()>;
     /// What keeps the device itself open once this is dropped (its buffers freed), so that
@@ -293,15 +293,16 @@ impl Pass<'_> {
             let input = input_window(model, store, info, rect);
             match device {
                 Some(d) => d.prefix(g, exact, input, scales, stop),
-                None => exact.run_until(g, input, scales, stop).map_err(Error::Internal),
+                None => exact.run_prefix(g, input, scales, stop).map_err(Error::Internal),
             }
         };
+        let sums = |t: &reference::Tensor<i32>, win, b| exact.prefix_sums(t, win, b);
         let mut each = || match cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             true => Err(Error::Interrupted { signal: None }),
             false => Ok(()),
         };
         let t0 = std::time::Instant::now();
-        let scales = self.pool.install(|| super::se_pass::scales(g, exact, geo, &rects, &run, &mut each));
+        let scales = self.pool.install(|| super::se_pass::scales(g, &sums, geo, &rects, &run, &mut each));
         self.add_network(t0.elapsed().as_secs_f64());
         scales
     }

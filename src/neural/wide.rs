@@ -9,15 +9,15 @@
 //! `lo` in [-128, 128)) and runs the 16-bit kernels twice with the same weights: the wrapping
 //! 32-bit sums `Σ w·hi` and `Σ w·lo` are combined in 64 bits as `2^8·Σ w·hi + Σ w·lo + bias`,
 //! rounded to the output's scale, activated and saturated. Sums, concatenations, affine layers,
-//! products and resizes do `exact.rs`'s arithmetic in 64 bits on the wider values. Two steps
-//! stay 16-bit, by definition: a function's table reads `hi` (and its result is widened), and
-//! a SE block's pooled sums are taken over `hi`, as a tile's prefix hands them to
-//! `se_pass.rs`. The network's input is widened (`q·2^8`) and its output narrowed to 16 bits
+//! products and resizes do `exact.rs`'s arithmetic in 64 bits on the wider values. A function
+//! (SPAN's Sigmoid and Swish) reads a table of 24-bit entries at `hi` and interpolates on `lo`
+//! ([`lookup`]). A SE block's pooled sums are taken over the 24-bit values (a tile's prefix hands them to
+//! `se_pass.rs` at the blob's width). The network's input is widened (`q·2^8`) and its output narrowed to 16 bits
 //! (`hi`), so that the stages around the network are the same for both widths.
 
 use super::elementwise::{at, Map, TABLE_OFFSET};
 use super::exact::{slopes, Exact, QConv, LOW_BITS, SLOPE_BITS};
-use super::graph::{Act, Conv, Graph, Resize};
+use super::graph::{Act, Conv, Graph, Op, Resize};
 use super::kernels;
 use super::phases;
 use super::reference::{self, conv_window, deconv_with, Engine, SeScales, Tensor, Window};
@@ -120,6 +120,21 @@ fn narrow(t: Tensor<i32>) -> Tensor<i16> {
     Tensor { data: t.data.iter().map(|&v| hi(v)).collect(), ..t.shaped() }
 }
 
+/// A function of a 24-bit value from its table (entries at the 24-bit output scale, one per
+/// value of `hi`): the entry at `hi`, moved towards the next entry on `lo`'s side by `|lo| /
+/// 2^8` of the difference, rounded half up. All in 32 bits: entries are within ±(2^23 - 129),
+/// so a difference times `|lo| <= 128` stays under 2^31 (`lookup_wide` in
+/// `shaders/neural_wide.wgsl` computes the same). Reading the table at `hi` alone left
+/// SPAN's activations 16-bit: 4-13 LSB from ncnn at 24 bits.
+fn lookup(table: &[i32], v: i32) -> i32 {
+    let h = hi(v) as i32;
+    let lo = v - (h << LOW_BITS);
+    let at = |q: i32| table[(q.clamp(-TABLE_OFFSET, TABLE_OFFSET - 1) + TABLE_OFFSET) as usize];
+    let t0 = at(h);
+    let moved = (at(h + lo.signum()) - t0) * lo.abs();
+    t0 + (moved >> LOW_BITS) + ((moved >> (LOW_BITS - 1)) & 1)
+}
+
 /// The exact engine with 24-bit activations ([`Exact`]'s weights and exponents).
 pub(crate) struct Wide<'a>(pub &'a Exact);
 
@@ -139,6 +154,29 @@ impl Exact {
         }
     }
 
+    /// [`Exact::run_until`] to a blob for a SE block's sums, in this engine's width (16-bit
+    /// values as they are, or 24-bit ones): what [`Exact::prefix_sums`] adds up.
+    pub(crate) fn run_prefix(
+        &self,
+        g: &Graph,
+        input: Tensor<i16>,
+        scales: &SeScales,
+        stop: usize,
+    ) -> Result<Tensor<i32>, String> {
+        match self.wide {
+            false => reference::run_until(g, self, input, scales, stop, &mut |_, _| {})
+                .map(|t| Tensor { data: t.data.iter().map(|&v| i32::from(v)).collect(), ..t.shaped() }),
+            true => reference::run_until(g, &Wide(self), widen(input), scales, stop, &mut |_, _| {}),
+        }
+    }
+
+    /// Per channel, the sum of blob `b`'s values (from [`Exact::run_prefix`] or a device's
+    /// prefix) over `win`, in real units.
+    pub(crate) fn prefix_sums(&self, x: &Tensor<i32>, win: Window, b: usize) -> Vec<f64> {
+        let unit = 2f64.powi(-self.exp[b] - if self.wide { LOW_BITS } else { 0 });
+        reference::sums_with(x, win, |v| v as f64).into_iter().map(|s| s * unit).collect()
+    }
+
     /// [`super::tail::run_in_strips`] with this engine's activations, on and to 16-bit tensors.
     pub(crate) fn run_in_strips(
         &self,
@@ -153,8 +191,15 @@ impl Exact {
         }
     }
 
-    /// This network with 24-bit activations (`on`) or 16-bit ones.
-    pub(crate) fn with_wide(mut self, on: bool) -> Exact {
+    /// This network (`g`'s) with 24-bit activations (`on`) or 16-bit ones; the function
+    /// tables are made again with entries at the width.
+    pub(crate) fn with_wide(mut self, g: &Graph, on: bool) -> Exact {
+        let low = if on { LOW_BITS } else { 0 };
+        for (n, node) in g.nodes.iter().enumerate() {
+            if let (Op::Map(m), Some(&i)) = (&node.op, node.inputs.first()) {
+                self.tables[n] = m.table(self.exp[i], self.exp[node.outputs[0]], low);
+            }
+        }
         self.wide = on;
         self
     }
@@ -214,11 +259,11 @@ impl Engine<i32> for Wide<'_> {
     fn affine(&self, n: usize, _mul: &[f32], _add: &[f32], t: Tensor<i32>, _i: usize, _o: usize) -> Tensor<i32> {
         apply_affine(&self.0.affines[n], t)
     }
-    /// The table of `exact.rs` on `hi`, its result widened.
+    /// The function's 24-bit table ([`lookup`]).
     fn map(&self, n: usize, _m: &Map, mut t: Tensor<i32>, _i: usize, _o: usize) -> Tensor<i32> {
         use rayon::prelude::*;
         let table = &self.0.tables[n];
-        t.data.par_iter_mut().for_each(|v| *v = (table[(hi(*v) as i32 + TABLE_OFFSET) as usize] as i32) << LOW_BITS);
+        t.data.par_iter_mut().for_each(|v| *v = lookup(table, *v));
         t
     }
     fn product(&self, xs: &[&Tensor<i32>], win: Window, ins: &[usize], out: usize) -> Tensor<i32> {
@@ -249,10 +294,11 @@ impl Engine<i32> for Wide<'_> {
     fn scale(&self, mul: &[f32], t: Tensor<i32>, inp: usize, out: usize) -> Tensor<i32> {
         apply_affine(&self.0.scale_terms(mul, inp, out), t)
     }
-    /// Over `hi`, as a tile's prefix gives them (see the module's notes).
+    /// Over the 24-bit values (a SE block's means of a blob far below its calibrated range
+    /// need the bits below `hi`: Real-CUGAN models-pro's were 4 % off over `hi`).
     fn channel_sums(&self, x: &Tensor<i32>, win: Window, b: usize) -> Vec<f64> {
-        let unit = 2f64.powi(-self.0.exp[b]);
-        reference::sums_with(x, win, |v| hi(v) as f64).into_iter().map(|s| s * unit).collect()
+        let unit = 2f64.powi(-self.0.exp[b] - LOW_BITS);
+        reference::sums_with(x, win, |v| v as f64).into_iter().map(|s| s * unit).collect()
     }
 }
 
@@ -268,6 +314,28 @@ fn apply_affine(terms: &[[i32; 3]], mut t: Tensor<i32>) -> Tensor<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_is_interpolated_between_its_entries() {
+        // A linear function's table gives the function at every 24-bit value (rounded half
+        // up), but past its last entry, which holds.
+        let linear: Vec<i32> = (0..1 << 16).map(|i| (i - TABLE_OFFSET) * 3 * 128).collect();
+        for v in [-8_388_479, -300_000, -129, -128, -1, 0, 1, 127, 128, 5_000_001, 8_388_479] {
+            let (h, l) = (hi(v) as i32, lo(v));
+            let want = if h == TABLE_OFFSET - 1 && l > 0 { linear[(1 << 16) - 1] } else { (v * 3 + 1) >> 1 };
+            assert_eq!(lookup(&linear, v), want, "at {v}");
+        }
+        // A sigmoid's: between its neighbouring entries, and halfway rounded half up.
+        let sigmoid = Map { f: super::super::elementwise::Func::Sigmoid, mul: 1.0, add: 0.0 }.table(10, 14, 8);
+        for v in (-2_000_000..2_000_000).step_by(9_973) {
+            let (h, l) = (hi(v) as i32, lo(v) as i32);
+            let (a, b) = (sigmoid[(h + TABLE_OFFSET) as usize], sigmoid[(h + l.signum() + TABLE_OFFSET) as usize]);
+            let got = lookup(&sigmoid, v);
+            assert!(got >= a.min(b) && got <= a.max(b), "{v}: {got} outside {a}..{b}");
+        }
+        let (a, b) = (sigmoid[TABLE_OFFSET as usize], sigmoid[TABLE_OFFSET as usize + 1]);
+        assert_eq!(lookup(&sigmoid, 64), a + ((b - a) * 64 + 128) / 256);
+    }
 
     #[test]
     fn parts_recompose_and_stay_in_range() {

@@ -1,0 +1,201 @@
+//! Choosing each blob's exponent ([`Exact::calibration`]): float runs of the network on a
+//! synthetic calibration image, whose extremes (full-contrast colour edges, flat corners of the
+//! colour cube) give a blob the range a photograph's brightest, most saturated parts need,
+//! and on four photographic test images (also the fidelity screen's, `fidelity.rs`), which
+//! bound that range: a network driven far past photographs by the calibration image
+//! (Real-CUGAN models-pro) would otherwise leave a photograph's values no bits.
+
+use super::exact::Exact;
+use super::graph::{Graph, Op};
+use super::reference::{self, Tensor};
+use super::unet::Se;
+
+/// A deterministic calibration image, `n x n`, in four quadrants that span what photographs
+/// hold: gradients with edges and noise; full-contrast colour edges (0 against 1); flat
+/// patches of the eight corners of the colour cube; and ramps over the whole range. (A deep
+/// network's activations on bright, flat or saturated regions can be several times those on
+/// mid-grey texture; without them, realesrgan-x4plus saturated blobs on a real photo.)
+fn calibration_image(n: usize) -> Tensor {
+    let mut t = Tensor::zeros(3, n, n);
+    let mut rng = crate::digest::Lcg(0x2545_f491_4f6c_dd1d);
+    let half = (n / 2).max(1);
+    for c in 0..3 {
+        for y in 0..n {
+            for x in 0..n {
+                let noise = (rng.next() >> 40) as f32 / (1u64 << 24) as f32;
+                let (u, v) = (x % half, y % half);
+                let value = match (x / half, y / half) {
+                    (0, 0) => {
+                        let edge = if (x / 5 + y / 7 + c) % 2 == 0 { 0.4 } else { 0.0 };
+                        (x + y * c) as f32 / (2 * n) as f32 * 0.5 + edge + noise * 0.1
+                    }
+                    (1, 0) => ((u / 2 + v / 2 + c) % 2) as f32,
+                    (0, _) => ((((u * 4 / half) + (v * 2 / half) * 4) >> c) & 1) as f32,
+                    _ => ((u + v + c * 3) % (2 * half)) as f32 / (2 * half - 1) as f32,
+                };
+                t.data[(c * n + y) * n + x] = value.clamp(0.0, 1.0);
+            }
+        }
+    }
+    t
+}
+
+/// How far past the largest value the photographic test images reach a blob's range may go:
+/// 16x (4 bits). The calibration image's extremes (2 px full-contrast checkerboards, flat
+/// corners of the colour cube) drive some networks' blobs 10^5 times past what photographs
+/// reach (Real-CUGAN models-pro: a blob at 2^21 on it and under 20 on photographs), and a
+/// range that wide leaves a photograph's values no bits (models-pro was 200-255 levels off
+/// ncnn; with this room, within 1 at 24 bits: docs/neural.md).
+const PHOTO_ROOM: f32 = 16.0;
+
+/// What the fidelity screen's four photographic test images ([`photographic_image`]) give, each
+/// run as one image with its own SE multipliers: per blob, the largest magnitude; per SE
+/// block, the largest multiplier per channel. The multipliers depend on the whole image, and
+/// on the calibration image they are near 0 (models-pro: every multiplier of the last
+/// block), which would leave the blobs after a block too small a range for a photograph's;
+/// the calibration runs its image once more with these.
+fn photographic_runs(g: &Graph, n: usize) -> Result<(Vec<f32>, reference::SeScales), String> {
+    use rayon::prelude::*;
+    let blocks: std::collections::HashMap<usize, &Se> =
+        g.nodes.iter().filter_map(|nd| if let Op::Se(se) = &nd.op { Some((se.pooled, se)) } else { None }).collect();
+    let each = |kind: usize| {
+        let (mut peak, mut scales) = (vec![0f32; g.blobs], reference::SeScales::new());
+        let image = photographic_tensor(&photographic_image(kind, n), n);
+        reference::run_with(g, &reference::Float, image, &mut |b, t| {
+            peak[b] = t.data.iter().fold(peak[b], |m, v| m.max(v.abs()));
+            if let Some(se) = blocks.get(&b) {
+                let sums = reference::sums_with(t, (0, 0, t.w, t.h), |v| v as f64);
+                scales.insert(b, se.multipliers_of_sums(&sums, t.w * t.h));
+            }
+        })?;
+        Ok((peak, scales))
+    };
+    let runs: Vec<(Vec<f32>, reference::SeScales)> = (0..4).into_par_iter().map(each).collect::<Result<_, String>>()?;
+    let mut out = (vec![0f32; g.blobs], reference::SeScales::new());
+    for (peak, scales) in runs {
+        out.0.iter_mut().zip(peak).for_each(|(o, p)| *o = o.max(p));
+        for (b, mul) in scales {
+            let kept = out.1.entry(b).or_insert_with(|| vec![0.0; mul.len()]);
+            kept.iter_mut().zip(mul).for_each(|(k, m)| *k = k.max(m));
+        }
+    }
+    Ok(out)
+}
+
+/// The magnitude a blob's range must hold, from its largest on the calibration image `c` and
+/// on the photographic test images `p`: the larger, but at most [`PHOTO_ROOM`] times `p`
+/// (where photographs reach it at all).
+fn blob_range(c: f32, p: f32) -> f32 {
+    if p > 0.0 {
+        c.max(p).min(p * PHOTO_ROOM)
+    } else {
+        c
+    }
+}
+
+/// The exponent that places a blob's largest magnitude `peak` in (2^13, 2^14], so that two to
+/// four times it fits 16 bits.
+fn exponent_for(peak: f32) -> i32 {
+    ((16384.0 / (peak.max(1e-6) as f64)).log2().floor() as i32).clamp(-8, 24)
+}
+
+/// The edge of the square images that calibrate a network and measure its fidelity: 32 px,
+/// or where the network has no padding and shrinks by its halo (Real-CUGAN's), large enough
+/// to leave 32 px of output (a multiple of 4, for its strided layers).
+pub(crate) fn probe_edge(g: &Graph) -> usize {
+    if g.pads() || 2 * g.halo + 8 <= 32 {
+        32
+    } else {
+        (32 + 2 * g.halo + 2).next_multiple_of(4)
+    }
+}
+
+/// The photographic test images (of [`super::Model::fidelity`] and the calibration's room), `n x n` 8-bit RGB, each of one kind of what photographs
+/// hold (`kind` 0-3), since 16-bit activations lose most where a whole image is dark or
+/// saturated: mid-tones (smooth colour gradients, a soft diagonal edge, fine noise); shadows
+/// (the same, darker than 1/6 of the range); saturated colours (one channel high, one low, one
+/// between, in soft-edged patches); bright, busy texture (2 px blocks of random light values).
+/// realesrgan-x4plus is within 2 levels on the mid-tones and 6-8 levels from ncnn on dark and
+/// saturated photo crops (docs/results/2026-12-05-dev-x4plus-precision-probe.txt).
+pub(super) fn photographic_image(kind: usize, n: usize) -> Vec<u8> {
+    let mut rng = crate::digest::Lcg(0x6a09_e667_f3bc_c909);
+    let mut noise = |amount: f64| ((rng.next() >> 40) as f64 / (1u64 << 24) as f64 - 0.5) * amount;
+    let blocks: Vec<f64> = (0..n * n).map(|_| noise(1.0) + 0.5).collect();
+    let half = (n / 2).max(1);
+    let mut px = Vec::with_capacity(n * n * 3);
+    for y in 0..n {
+        for x in 0..n {
+            let edge = 1.0 / (1.0 + (-((x as f64 - y as f64) * 0.8)).exp());
+            let (u, v) = (x % half, y % half);
+            for c in 0..3 {
+                let ramp = (x * (c + 1) + y * (3 - c)) as f64 / (4 * n) as f64;
+                let value = match kind {
+                    0 => 40.0 + 120.0 * ramp + 70.0 * edge * (0.6 + 0.2 * c as f64) + noise(6.0),
+                    1 => 3.0 + 25.0 * ramp + 12.0 * edge * (0.6 + 0.2 * c as f64) + noise(4.0),
+                    2 => {
+                        let hue = (u * 3 / half + (v * 2 / half) * 3 + c) % 3;
+                        let soft = 1.0 / (1.0 + (-((u % 5) as f64 - 2.0)).exp());
+                        [235.0, 12.0, 12.0 + 180.0 * soft][hue] + noise(8.0)
+                    }
+                    _ => 150.0 + 100.0 * blocks[(y / 2) * n + x / 2 + c] + noise(4.0),
+                };
+                px.push(value.round().clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+    px
+}
+
+/// An `n x n` 8-bit RGB image as the float network's input (planes of 0..1).
+pub(super) fn photographic_tensor(rgb: &[u8], n: usize) -> reference::Tensor {
+    let mut f = reference::Tensor::zeros(3, n, n);
+    for (i, &v) in rgb.iter().enumerate() {
+        f.data[(i % 3) * n * n + i / 3] = v as f32 / 255.0;
+    }
+    f
+}
+
+impl Exact {
+    /// Chooses every blob's exponent and rounds the weights, from one float run of the
+    /// network on the calibration image.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn calibrate(g: &Graph) -> Result<Exact, String> {
+        Exact::with_calibration(g, &Exact::calibration(g)?)
+    }
+
+    /// Per blob, the exponent its range asks for (used for the outputs of convolutions, sums
+    /// and affine layers): the largest magnitude of float runs of the network on a fixed
+    /// 32 px synthetic image (also with photographs' SE multipliers, where it has SE blocks),
+    /// but at most [`PHOTO_ROOM`] times what the four photographic test images reach.
+    pub(crate) fn calibration(g: &Graph) -> Result<Vec<i32>, String> {
+        let mut peak = vec![0f32; g.blobs];
+        let n = probe_edge(g);
+        let mut seen = |b: usize, t: &Tensor| peak[b] = t.data.iter().fold(peak[b], |m, v| m.max(v.abs()));
+        reference::run_with(g, &reference::Float, calibration_image(n), &mut seen)?;
+        let (photo, scales) = photographic_runs(g, n)?;
+        if !scales.is_empty() {
+            reference::run_until(g, &reference::Float, calibration_image(n), &scales, g.output, &mut seen)?;
+        }
+        Ok(peak.iter().zip(&photo).map(|(&c, &p)| exponent_for(blob_range(c, p))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blob_gets_the_range_photographs_need_with_room() {
+        // Real-CUGAN models-pro: 2^21 on the calibration image, under 20 on photographs.
+        assert_eq!(blob_range(2_097_152.0, 19.5), 19.5 * PHOTO_ROOM);
+        assert_eq!(exponent_for(blob_range(2_097_152.0, 19.5)), 5);
+        // Where photographs reach further than the calibration image, their peak counts.
+        assert_eq!((blob_range(5.0, 10.0), blob_range(100.0, 10.0)), (10.0, 100.0));
+        // A blob no photograph reaches keeps the calibration image's range.
+        assert_eq!(blob_range(3.0, 0.0), 3.0);
+        assert_eq!(
+            (exponent_for(16384.0), exponent_for(16385.0), exponent_for(1e9), exponent_for(0.0)),
+            (0, -1, -8, 24)
+        );
+    }
+}
