@@ -480,17 +480,28 @@ fn fidelity_is_measured_and_a_lossy_model_warns() {
         .output()
         .unwrap();
     ok(&job);
+    // Without --activation-bits, a model whose 16-bit form is too far runs at 24 bits, and
+    // says so; the same bytes as asking for 24.
     let err = stderr(&job);
+    assert!(err.contains(&format!("24-bit activations (its 16-bit form is up to {f} levels")), "{err}");
+    let fitted = std::fs::read(&out).unwrap();
+    let run = |bits: &str| {
+        let job = bin()
+            .args(["upscale", "fixtures/coffee.jpg", s(&out), "--model", s(&model), "--width", "64", "--overwrite"])
+            .args(["--activation-bits", bits])
+            .env("GIGASCALE_CACHE", "off")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        ok(&job);
+        (stderr(&job), std::fs::read(&out).unwrap())
+    };
+    let (err, wide_bytes) = run("24");
+    assert!(!err.contains("levels from"), "{err}");
+    assert_eq!(wide_bytes, fitted);
+    let (err, narrow_bytes) = run("16");
     assert!(err.contains(&format!("up to {f} levels")) && err.contains("--activation-bits 24"), "{err}");
-    let job = bin()
-        .args(["upscale", "fixtures/coffee.jpg", s(&out), "--model", s(&model), "--width", "64", "--overwrite"])
-        .args(["--activation-bits", "24"])
-        .env("GIGASCALE_CACHE", "off")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    ok(&job);
-    assert!(!stderr(&job).contains("levels from"), "{}", stderr(&job));
+    assert_ne!(narrow_bytes, fitted);
 }
 
 /// A network without padding shrinks by its halo (Real-CUGAN's files do): its fidelity is

@@ -43,6 +43,31 @@ impl Model {
         Ok(*self.fidelity.get_or_init(|| v))
     }
 
+    /// This model at the activation width its fidelity asks for (what a job uses without
+    /// `--activation-bits`): 16 bits where the 16-bit exact engine is within 2 levels of the
+    /// float network on the test images (the built-in models, animevideov3, most of
+    /// Real-CUGAN), else 24 (realesrgan-x4plus, Real-CUGAN models-pro, SPAN: within ncnn's
+    /// bound on real photos only at 24 bits, docs/neural.md). Measures the 16-bit fidelity on a
+    /// model file's first use (then kept in the cache).
+    pub fn with_fitting_activation_bits(self) -> Result<Model> {
+        if self.is_builtin() || self.wide {
+            return Ok(self);
+        }
+        let narrow = self.fidelity()?;
+        if narrow <= 2 {
+            return Ok(self);
+        }
+        let mut wide = self.with_activation_bits(24)?;
+        wide.narrow_fidelity = Some(narrow);
+        Ok(wide)
+    }
+
+    /// Where [`Model::with_fitting_activation_bits`] chose 24 bits, the 16-bit fidelity
+    /// (levels) that made it.
+    pub fn narrow_fidelity(&self) -> Option<u32> {
+        self.narrow_fidelity
+    }
+
     /// Whether this is a built-in model (its calibration and fidelity are known and tested).
     pub(crate) fn is_builtin(&self) -> bool {
         self.calibration.is_some()

@@ -160,6 +160,9 @@ pub struct Model {
     fidelity: std::sync::OnceLock<u32>,
     /// Whether the exact engine's activations are 24-bit (`wide.rs`) rather than 16-bit.
     wide: bool,
+    /// Where [`Model::with_fitting_activation_bits`] chose 24 bits: the 16-bit fidelity that
+    /// made it.
+    narrow_fidelity: Option<u32>,
 }
 
 impl Model {
@@ -234,6 +237,7 @@ impl Model {
             exact: std::sync::OnceLock::new(),
             fidelity: std::sync::OnceLock::new(),
             wide: false,
+            narrow_fidelity: None,
         })
     }
 
@@ -284,6 +288,7 @@ impl Model {
             _ => return Err(Error::usage(format!("--activation-bits {bits}: give 16 or 24"))),
         };
         (self.exact, self.fidelity) = (std::sync::OnceLock::new(), std::sync::OnceLock::new());
+        self.narrow_fidelity = None;
         Ok(self)
     }
 

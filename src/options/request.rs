@@ -66,7 +66,8 @@ pub struct Request {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub noise: Option<u32>,
     /// The exact engine's activation width, 16 or 24 bits
-    /// ([`crate::Model::with_activation_bits`]).
+    /// ([`crate::Model::with_activation_bits`]); none: the width the model's fidelity asks for
+    /// ([`crate::Model::with_fitting_activation_bits`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activation_bits: Option<u32>,
     /// Directories searched for models before `$GIGASCALE_MODELS` and the user's data
@@ -260,7 +261,11 @@ impl Request {
         match (&self.model, self.noise) {
             (Some(m), noise) => {
                 let model = crate::Model::open(m, &self.model_dirs)?.with_noise(noise)?;
-                o.model = Some(Arc::new(model.with_activation_bits(self.activation_bits.unwrap_or(16))?));
+                let model = match self.activation_bits {
+                    Some(bits) => model.with_activation_bits(bits)?,
+                    None => model.with_fitting_activation_bits()?,
+                };
+                o.model = Some(Arc::new(model));
             }
             (None, Some(n)) => {
                 return Err(Error::usage(format!("--noise {n} needs --model (an SRMD model: srmd_x2/3/4)")))

@@ -238,12 +238,13 @@ struct ShapeArgs {
     /// srmd-ncnn-vulkan); its noise-free form is srmdnf_x2/3/4. Other models take no level.
     #[arg(long, value_name = "N")]
     noise: Option<u32>,
-    /// Bits of each activation inside --model's exact integer network: 16 (the default) or 24
-    /// (eight more bits below each layer's scale: closer to the float network for deep models
-    /// on dark or saturated photos — realesrgan-x4plus within 2 levels of ncnn where 16 bits
-    /// are 3-8 off; twice the convolutions' work and tensor memory). Either width gives the
-    /// same bytes on the CPU and the GPU. `gigascale models FILE` measures how far 16 bits
-    /// (and, where they are too far, 24) are from the float network.
+    /// Bits of each activation inside --model's exact integer network: 16 or 24 (eight more
+    /// bits below each layer's scale: closer to the float network for deep models on dark or
+    /// saturated photos — realesrgan-x4plus, Real-CUGAN models-pro and SPAN within 2 levels of
+    /// ncnn where 16 bits are 3-14 off; twice the convolutions' work and tensor memory).
+    /// Default: 16, or 24 for a model file whose 16-bit form `gigascale models FILE` finds
+    /// more than 2 levels from its float network (measured on its first use, then kept).
+    /// Either width gives the same bytes on the CPU and the GPU.
     #[arg(long, value_name = "16|24")]
     activation_bits: Option<u32>,
     /// Another directory to search for --model names (before $GIGASCALE_MODELS and
