@@ -68,6 +68,16 @@ impl Model {
         self.narrow_fidelity
     }
 
+    /// For a refusal where [`Model::with_fitting_activation_bits`] chose 24 bits: what the
+    /// 16-bit form would need (`least` of it, bytes), as a hint; else nothing.
+    pub(crate) fn narrower(&self, least: impl Fn(&Model) -> u64) -> String {
+        let Some(narrow) = self.narrow_fidelity.and_then(|_| self.clone().with_activation_bits(16).ok()) else {
+            return String::new();
+        };
+        let size = crate::limits::format_size_up(least(&narrow));
+        format!(", or --activation-bits 16 ({size}; further from the float network)")
+    }
+
     /// Whether this is a built-in model (its calibration and fidelity are known and tested).
     pub(crate) fn is_builtin(&self) -> bool {
         self.calibration.is_some()

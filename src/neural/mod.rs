@@ -552,6 +552,29 @@ mod tests {
     }
 
     #[test]
+    fn a_lossy_model_file_gets_24_bits_and_a_refusal_names_16() {
+        // out = 1000.5·x − 1000·x through two 1x1 convolutions: 16 bits lose the difference.
+        let param = "7767517\n5 6\nInput data 0 1 data\nSplit sp 1 2 data d1 d2\n\
+                     Convolution big 1 1 d1 a 0=3 1=1 5=1 6=9\nConvolution bigger 1 1 d2 b 0=3 1=1 5=1 6=9\n\
+                     BinaryOp diff 2 1 b a out 0=1\n";
+        let mut bin = Vec::new();
+        for k in [1000.0f32, 1000.5] {
+            bin.extend(0u32.to_le_bytes());
+            (0..9).for_each(|i| bin.extend((if i % 4 == 0 { k } else { 0.0 }).to_le_bytes()));
+            (0..3).for_each(|_| bin.extend(0f32.to_le_bytes()));
+        }
+        let m = Model::from_parts("cancel", param, &bin).unwrap().with_fitting_activation_bits().unwrap();
+        assert_eq!(m.activation_bits(), 24);
+        assert!(m.narrow_fidelity().unwrap() > 2);
+        let need = |m: &Model| if m.activation_bits() == 16 { 100 << 20 } else { 300 << 20 };
+        assert_eq!(m.narrower(need), ", or --activation-bits 16 (100.0 MiB; further from the float network)");
+        // Asked for 24 bits, or a built-in: no such hint.
+        assert_eq!(m.clone().with_activation_bits(24).unwrap().narrower(need), "");
+        let anime = Model::builtin("anime").unwrap().with_fitting_activation_bits().unwrap();
+        assert_eq!((anime.activation_bits(), anime.narrower(need).as_str()), (16, ""));
+    }
+
+    #[test]
     fn borders_index_like_the_reference_programs() {
         let r = Border::Reflect101(3);
         assert_eq!((-3..8).map(|i| r.index(i, 5)).collect::<Vec<_>>(), vec![3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1]);

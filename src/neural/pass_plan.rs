@@ -9,6 +9,7 @@ use super::reference::Tensor;
 use super::Model;
 use crate::error::{Error, Result};
 use crate::kernel::Filter;
+use crate::limits::format_size_up;
 use crate::pixel::{Channels, Layout};
 use crate::resample::Scratch;
 
@@ -287,7 +288,7 @@ pub(crate) fn recompute_warning(
         .map(|t| (t, recompute_factor(model, size, t)))
         .find(|&(_, f)| f <= 1.5)
         .unwrap_or_else(|| (TILES[0], recompute_factor(model, size, TILES[0])));
-    let need = crate::limits::format_size_up(pass_bytes(model, size, layout, better, threads) + crate::budget::SLACK);
+    let need = format_size_up(pass_bytes(model, size, layout, better, threads) + crate::budget::SLACK);
     Some(format!(
         "model {}: tiles of {tile} px with its {} px halo compute each pixel {factor:.1} times over; \
          tiles of {better} px would compute them {times:.1} times and need --max-memory {need} (on a GPU, also \
@@ -319,13 +320,12 @@ pub(crate) fn fit_device(
         return Err(Error::limit(what("the largest buffer"), largest, limits.max_buffer, hint));
     }
     let least = device_bytes(model, size, layout, 16, limits.split);
-    let hint = Some(format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size_up(least)));
+    let hint = Some(format!("--gpu-memory {} at least, or --backend cpu", format_size_up(least)));
     Err(Error::limit(what("the device memory"), least, limits.memory, hint))
 }
 
-/// The largest tile whose pass fits in `max_memory` (less the allocator's slack) and on the
-/// device in `device_budget` (`--gpu-memory`, when given); the refusal names the least a pass
-/// needs.
+/// The largest tile whose pass fits in `max_memory` (less the allocator's slack) and on the device
+/// in `device_budget` (`--gpu-memory`, when given); the refusal names the least a pass needs.
 pub(crate) fn plan_pass(
     model: &Model,
     size: (u32, u32),
@@ -345,12 +345,12 @@ pub(crate) fn plan_pass(
     if let Some(d) = device_budget.filter(|&d| gpu_least > d) {
         // The hint holds on any adapter: one with tensor cores also keeps its inputs split.
         let enough = gpu_least.max(device_bytes(model, size, layout, 16, true));
-        let hint = format!("--gpu-memory {} at least, or --backend cpu", crate::limits::format_size_up(enough));
+        let hint = format!("--gpu-memory {} at least, or --backend cpu", format_size_up(enough));
         return Err(Error::limit(what(" on the GPU"), gpu_least, d, Some(hint)));
     }
-    let least = pass_bytes(model, size, layout, 16, threads) + crate::budget::SLACK;
-    let hint = format!("--max-memory {} at least", crate::limits::format_size_up(least));
-    Err(Error::limit(what(""), least, max_memory, Some(hint)))
+    let least = |m: &Model| pass_bytes(m, size, layout, 16, threads) + crate::budget::SLACK;
+    let hint = format!("--max-memory {} at least{}", format_size_up(least(model)), model.narrower(least));
+    Err(Error::limit(what(""), least(model), max_memory, Some(hint)))
 }
 
 /// `plan` for a process that holds `reserve` bytes of host memory the plan does not count (the
