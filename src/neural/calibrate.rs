@@ -110,11 +110,12 @@ pub(crate) fn probe_edge(g: &Graph) -> usize {
     }
 }
 
-/// The photographic test images (of [`super::Model::fidelity`] and the calibration's room), `n x n` 8-bit RGB, each of one kind of what photographs
-/// hold (`kind` 0-3), since 16-bit activations lose most where a whole image is dark or
-/// saturated: mid-tones (smooth colour gradients, a soft diagonal edge, fine noise); shadows
-/// (the same, darker than 1/6 of the range); saturated colours (one channel high, one low, one
-/// between, in soft-edged patches); bright, busy texture (2 px blocks of random light values).
+/// The photographic test images (of [`super::Model::fidelity`] and the calibration's room),
+/// `n x n` 8-bit RGB, each of one kind of what photographs hold (`kind` 0-3), since 16-bit
+/// activations lose most where a whole image is dark or saturated: mid-tones (smooth colour
+/// gradients, a soft diagonal edge, fine noise); shadows (the same, darker than 1/6 of the
+/// range); saturated colours (one channel high, one low, one between, in soft-edged patches);
+/// bright, busy texture (2 px blocks of random light values).
 /// realesrgan-x4plus is within 2 levels on the mid-tones and 6-8 levels from ncnn on dark and
 /// saturated photo crops (docs/results/2026-12-05-dev-x4plus-precision-probe.txt).
 pub(super) fn photographic_image(kind: usize, n: usize) -> Vec<u8> {
@@ -156,8 +157,7 @@ pub(super) fn photographic_tensor(rgb: &[u8], n: usize) -> reference::Tensor {
 }
 
 impl Exact {
-    /// Chooses every blob's exponent and rounds the weights, from one float run of the
-    /// network on the calibration image.
+    /// Chooses every blob's exponent ([`Exact::calibration`]) and rounds the weights.
     #[cfg(any(test, feature = "testing"))]
     pub(crate) fn calibrate(g: &Graph) -> Result<Exact, String> {
         Exact::with_calibration(g, &Exact::calibration(g)?)

@@ -11,9 +11,10 @@
 //! rounded to the output's scale, activated and saturated. Sums, concatenations, affine layers,
 //! products and resizes do `exact.rs`'s arithmetic in 64 bits on the wider values. A function
 //! (SPAN's Sigmoid and Swish) reads a table of 24-bit entries at `hi` and interpolates on `lo`
-//! ([`lookup`]). A SE block's pooled sums are taken over the 24-bit values (a tile's prefix hands them to
-//! `se_pass.rs` at the blob's width). The network's input is widened (`q·2^8`) and its output narrowed to 16 bits
-//! (`hi`), so that the stages around the network are the same for both widths.
+//! ([`lookup`]). A SE block's pooled sums are taken over the 24-bit values (a tile's prefix
+//! hands `se_pass.rs` the blob at its width). The network's input is widened (`q·2^8`) and its
+//! output narrowed to 16 bits (`hi`), so that the stages around the network are the same for
+//! both widths.
 
 use super::elementwise::{at, Map, TABLE_OFFSET};
 use super::exact::{slopes, Exact, QConv, LOW_BITS, SLOPE_BITS};
