@@ -7,7 +7,7 @@
 # then realesrgan-x4plus's time at 16 and 24 bits against ncnn-vulkan in one call, and peak
 # RSS of a 24-bit GPU job under --max-memory at 2 and 16 threads.
 # Carry: .gl, .whl-x4/realesrgan.tar.xz, bench/gigascale.xz, bench/photo-2000x3000.jpg.
-# Results: $OUT. SKIP_CHECK=1 times only.
+# Results: $OUT. SKIP_CHECK=1 times only; WIDE_MODELS names the models checked (both by default).
 set -uo pipefail
 out=${OUT:-device-out}; mkdir -p "$out"
 . scripts/device-prelude.sh
@@ -16,7 +16,7 @@ reps=${REPS:-3}
 device_machine "$out"
 device_crops
 if [[ -z ${SKIP_CHECK:-} ]]; then
-  for model in realesrgan-x4plus realesrgan-x4plus-anime; do
+  for model in ${WIDE_MODELS:-realesrgan-x4plus realesrgan-x4plus-anime}; do
     for crop in crop97 crop200; do
       w=(--model $m/$model.param --scale 4 --activation-bits 24)
       small=$($bin upscale /tmp/$crop.png /tmp/x.png --overwrite "${w[@]}" --backend gpu \

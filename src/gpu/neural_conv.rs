@@ -100,7 +100,7 @@ impl NeuralGpu {
             ConvShader::Tensor(slices, k, cout, raw) => {
                 let n = slices.iter().take_while(|&&s| s > 0).count();
                 let parts: Vec<usize> = slices[..n].iter().map(|&s| s as usize).collect();
-                raw_sums(tensor_conv_shader(&parts, cout, k, self.tensor_tiling), raw)
+                raw_sums(tensor_conv_shader(&parts, cout, k, self.tensor_tiling, neural_tensor::flush_taps(raw)), raw)
             }
             ConvShader::Split(cin, k) => split_shader(cin, k),
         };

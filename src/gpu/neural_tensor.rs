@@ -7,7 +7,8 @@
 //! `wh` in `[-64, 64]`). Three accumulators per 16x16 output block hold `Σ ah·wh`,
 //! `Σ (ah·wl + al·wh)` and `Σ al·wl`; `|ah·wh|` and `|ah·wl|` are at most 2^14, `|al·wh|` and
 //! `|al·wl|` at most 2^12, so a run of [`FLUSH_TAPS`] taps of 16 channels (816 terms per sum)
-//! stays within 2^24, where single floats add integers without rounding. At the end of each run the
+//! stays within 2^24, where single floats add integers without rounding (with 24-bit
+//! activations the weights have 15 bits, `wh` in `[-128, 128]`: runs of [`FLUSH_TAPS_WIDE`]). At the end of each run the
 //! accumulators are converted to integers and folded into `a·w = 2^14·HH + 2^7·X + LL` in
 //! wrapping 32-bit arithmetic — the very sum the CPU's kernels wrap, so the bytes are the
 //! same as every other backend's.
@@ -37,6 +38,19 @@ use std::fmt::Write;
 /// integer sums: `51 · 16 = 816` terms, each at most `2^14` (`ah·wh`) or `2^14 + 2^12` (the
 /// middle accumulator's `ah·wl + al·wh`): at most 16 711 680, under 2^24 = 16 777 216.
 pub(crate) const FLUSH_TAPS: usize = 51;
+/// The same for the 15-bit weights of a network with 24-bit activations (`exact::quantise`;
+/// `wh` in `[-128, 128]`): `32 · 16 = 512` terms of at most `2^15`, at most 2^24.
+pub(crate) const FLUSH_TAPS_WIDE: usize = 32;
+
+/// The taps a run sums before it is folded ([`FLUSH_TAPS`], or [`FLUSH_TAPS_WIDE`] for a
+/// network with 24-bit activations).
+pub(crate) fn flush_taps(wide: bool) -> usize {
+    if wide {
+        FLUSH_TAPS_WIDE
+    } else {
+        FLUSH_TAPS
+    }
+}
 /// The largest kernel this path takes (one 16-channel slice's taps must fit one run).
 pub(crate) const MAX_KERNEL: usize = 5;
 
@@ -261,8 +275,9 @@ pub(crate) fn split_shader(cin: usize, k: usize) -> String {
 /// channels whose input is read from parts of `parts` 16-channel slices each (one part for a
 /// blob, one per part for a concatenation never made), each split as `split_part_shader`
 /// leaves it, in a buffer of its own (binding 1, then 6, 7, ...) that may cover more than this
-/// convolution reads: binding 5 holds each part's place in its buffer ([`PartPlace`]).
-pub(crate) fn tensor_conv_shader(parts: &[usize], cout: usize, k: usize, t: TensorTiling) -> String {
+/// convolution reads: binding 5 holds each part's place in its buffer ([`PartPlace`]). Its
+/// float sums are folded into the integer ones after at most `flush_at` taps ([`flush_taps`]).
+pub(crate) fn tensor_conv_shader(parts: &[usize], cout: usize, k: usize, t: TensorTiling, flush_at: usize) -> String {
     let sh = Shape::new(parts.iter().sum(), cout, k, t);
     let mut s = String::with_capacity(48 << 10);
     s.push_str("enable f16;\nenable wgpu_cooperative_matrix;\n");
@@ -305,7 +320,7 @@ pub(crate) fn tensor_conv_shader(parts: &[usize], cout: usize, k: usize, t: Tens
                 multiply_tap(&mut s, (ky, kx), (i, first), &sh);
             }
         }
-        let _ = writeln!(s, "        taps += {};\n        if taps + {} > {FLUSH_TAPS} {{", k * k, k * k);
+        let _ = writeln!(s, "        taps += {};\n        if taps + {} > {flush_at} {{", k * k, k * k);
         flush(&mut s, &sh, "            ");
         s.push_str("            taps = 0;\n        }\n    }\n");
         first += slices;
@@ -428,7 +443,8 @@ mod tests {
     use super::*;
 
     /// The split and the three sums give the integer dot product, and the bounds that keep
-    /// the float sums exact hold for the extreme values.
+    /// the float sums exact hold for the extreme values: 14-bit weights in runs of
+    /// [`FLUSH_TAPS`], the 15-bit ones of 24-bit networks in runs of [`FLUSH_TAPS_WIDE`].
     #[test]
     fn split_sums_are_the_integer_sum() {
         for v in [-32767, -32705, -65, -64, -1, 0, 1, 63, 64, 32703, 32767] {
@@ -440,30 +456,34 @@ mod tests {
             assert!(split(w).0.abs() <= 64);
         }
         // The largest halves over every activation and weight, so the largest terms of each
-        // kind: a run of FLUSH_TAPS taps of 16 channels stays within 2^24.
+        // kind: a run of 16-channel taps stays within 2^24.
         let most = |range: std::ops::RangeInclusive<i32>| {
             range.map(split).fold((0, 0), |(h, l), (hi, lo)| (hi.abs().max(h), lo.abs().max(l)))
         };
-        let ((ah, al), (wh, wl)) = (most(-32767..=32767), most(-8191..=8191));
-        assert_eq!((ah, al, wh, wl), (256, 64, 64, 64));
-        let runs = (FLUSH_TAPS * 16) as i64;
-        for term in [ah * wh, ah * wl + al * wh, al * wl] {
-            assert!(runs * term as i64 <= 1 << 24, "{term}");
+        let (ah, al) = most(-32767..=32767);
+        assert_eq!((ah, al), (256, 64));
+        for (wmax, wide, wh_most) in [(8191, false, 64), (16383, true, 128)] {
+            let (wh, wl) = most(-wmax..=wmax);
+            assert_eq!((wh, wl), (wh_most, 64));
+            let runs = (flush_taps(wide) * 16) as i64;
+            for term in [ah * wh, ah * wl + al * wh, al * wl] {
+                assert!(runs * term as i64 <= 1 << 24, "{term} in runs of {runs}");
+            }
+            let (a, w): (Vec<i32>, Vec<i32>) =
+                (0..runs as i32).map(|i| ((i * 7919) % 65535 - 32767, (i * 104729) % (2 * wmax + 1) - wmax)).unzip();
+            let mut sums = [0i64; 3];
+            for (&a, &w) in a.iter().zip(&w) {
+                let ((ah, al), (wh, wl)) = (split(a), split(w));
+                sums[0] += (ah * wh) as i64;
+                sums[1] += (ah * wl + al * wh) as i64;
+                sums[2] += (al * wl) as i64;
+            }
+            assert!(sums.iter().all(|s| s.abs() <= 1 << 24));
+            let direct = a.iter().zip(&w).fold(0i32, |s, (&a, &w)| s.wrapping_add(a * w));
+            let folded =
+                (sums[0] as i32).wrapping_mul(16384).wrapping_add(sums[1] as i32 * 128).wrapping_add(sums[2] as i32);
+            assert_eq!(folded, direct);
         }
-        let (a, w): (Vec<i32>, Vec<i32>) =
-            (0..runs as i32).map(|i| ((i * 7919) % 65535 - 32767, (i * 104729) % 16383 - 8191)).unzip();
-        let mut sums = [0i64; 3];
-        for (&a, &w) in a.iter().zip(&w) {
-            let ((ah, al), (wh, wl)) = (split(a), split(w));
-            sums[0] += (ah * wh) as i64;
-            sums[1] += (ah * wl + al * wh) as i64;
-            sums[2] += (al * wl) as i64;
-        }
-        assert!(sums.iter().all(|s| s.abs() <= 1 << 24));
-        let direct = a.iter().zip(&w).fold(0i32, |s, (&a, &w)| s.wrapping_add(a * w));
-        let folded =
-            (sums[0] as i32).wrapping_mul(16384).wrapping_add(sums[1] as i32 * 128).wrapping_add(sums[2] as i32);
-        assert_eq!(folded, direct);
     }
 
     #[test]
@@ -497,10 +517,13 @@ mod tests {
     fn the_shader_validates_with_naga() {
         for (cin, cout, k) in [(64usize, 32, 3), (3, 64, 3), (192, 64, 3), (64, 3, 1), (48, 12, 5)] {
             for t in [TensorTiling::DEFAULT, TensorTiling { mb: 2, nb: 2 }] {
-                validates(&tensor_conv_shader(&[cin.div_ceil(16)], cout, k, t), cin, cout, k);
+                for flush in [FLUSH_TAPS, FLUSH_TAPS_WIDE] {
+                    validates(&tensor_conv_shader(&[cin.div_ceil(16)], cout, k, t, flush), cin, cout, k);
+                }
             }
             let parts = [4, 2, 2, 2, 1];
-            validates(&tensor_conv_shader(&parts[..MAX_PARTS], cout, k, TensorTiling::DEFAULT), cin, cout, k);
+            let t = TensorTiling::DEFAULT;
+            validates(&tensor_conv_shader(&parts[..MAX_PARTS], cout, k, t, FLUSH_TAPS), cin, cout, k);
             validates(&split_shader(cin, k), cin, cout, k);
         }
     }

@@ -7,7 +7,7 @@
 //! blob's largest magnitude on a calibration image, bounded by what photographs reach
 //! (`calibrate.rs`; so that it lands in (2^13, 2^14]: two to four times that magnitude fit
 //! before saturating). Weights are rounded per output channel to 14-bit integers with their own
-//! power of two; a convolution sums `q · w` in 64 bits, adds the bias in the same units,
+//! power of two (a bit more with 24-bit activations, `wide.rs`); a convolution sums `q · w` in 64 bits, adds the bias in the same units,
 //! applies its activation (slopes as 15-bit fractions), and rounds once to its output's
 //! exponent (round half up, saturating at ±32767). Everything after the calibration is
 //! integer arithmetic with a fixed order of rounding steps. (`wide.rs`: the same with 24-bit
@@ -29,6 +29,10 @@ const SAT: i32 = 32767;
 const WEIGHT_MAX: f64 = 8191.0;
 /// Largest bias magnitude in accumulator units (leaves the sums their headroom).
 const BIAS_MAX: f64 = (1u64 << 30) as f64;
+/// With 24-bit activations a convolution's weights take a 15th bit (`quantise`) where its
+/// shift from sum to output stays at most this: a sum of the upper parts (`wide.rs`) whose
+/// output is within the saturation level (2^23) then still fits 32 bits.
+const WIDE_SHIFT_MAX: i32 = 16;
 
 /// `a / 2^s` rounded half up, for any shift (`a · 2^-s`, saturated, for negative `s`), in
 /// 32-bit arithmetic only (the GPU shaders compute the same).
@@ -171,7 +175,10 @@ pub(super) fn slopes(a: &Act, channels: usize) -> Result<Vec<i32>, String> {
     }
 }
 
-fn quantise(c: &Conv, e_in: i32, e_out: i32) -> Result<QConv, String> {
+/// Convolution `c`'s integer weights, bias and shift from input exponent `e_in` to output
+/// `e_out`; with `wide` (24-bit activations) each output channel's weights one bit finer where
+/// the bias and the sums' headroom allow ([`WIDE_SHIFT_MAX`]).
+pub(super) fn quantise(c: &Conv, e_in: i32, e_out: i32, wide: bool) -> Result<QConv, String> {
     let per = c.cin * c.kernel * c.kernel;
     let mut w = Vec::with_capacity(c.weights.len());
     let (mut shift, mut bias, mut bias_wide) = (Vec::new(), Vec::new(), Vec::new());
@@ -179,8 +186,12 @@ fn quantise(c: &Conv, e_in: i32, e_out: i32) -> Result<QConv, String> {
         let ws = &c.weights[p * per..(p + 1) * per];
         let m = ws.iter().fold(0f32, |m, w| m.max(w.abs())).max(1e-12) as f64;
         let b = (c.bias[p].abs() as f64).max(1e-30);
-        let e = ((WEIGHT_MAX / m).log2().floor() as i32).min((BIAS_MAX / b).log2().floor() as i32 - e_in);
+        let bias_room = (BIAS_MAX / b).log2().floor() as i32 - e_in;
+        let e = ((WEIGHT_MAX / m).log2().floor() as i32).min(bias_room);
         let e = e.clamp(e_out - e_in - 15, 30);
+        // At 24 bits, one bit more (|w| ≤ 16382) where the bias and the sums' headroom allow.
+        let more = wide && e < 30 && e < bias_room && e_in + e + 1 - e_out <= WIDE_SHIFT_MAX;
+        let e = e + more as i32;
         w.extend(ws.iter().map(|&v| fraction(v, e).clamp(-(SAT as i64), SAT as i64) as i32));
         shift.push(e_in + e - e_out);
         bias.push(fraction(c.bias[p], e_in + e).clamp(-(BIAS_MAX as i64), BIAS_MAX as i64) as i32);
@@ -221,7 +232,7 @@ impl Exact {
                 exp[o] = e_out;
             }
             convs.push(match &node.op {
-                Op::Conv(c) => Some(quantise(c, e_in, e_out).map_err(|e| format!("{}: {e}", node.name))?),
+                Op::Conv(c) => Some(quantise(c, e_in, e_out, false).map_err(|e| format!("{}: {e}", node.name))?),
                 Op::Act(a) => slopes(a, 1).map(|_| None).map_err(|e| format!("{}: {e}", node.name))?,
                 _ => None,
             });
@@ -449,5 +460,35 @@ mod tests {
                 assert_eq!(shift_round(a, s) as i64, shift_round64(a as i64, s), "{a} >> {s}");
             }
         }
+    }
+
+    /// At 24 bits a channel's weights take one bit more, unless its bias would not fit or its
+    /// shift from sum to output would pass [`WIDE_SHIFT_MAX`]; at 16 bits never.
+    #[test]
+    fn wide_weights_take_a_bit_more_where_the_headroom_allows() {
+        let conv = |w: [f32; 3], b: [f32; 3]| Conv {
+            cin: 1,
+            cout: 3,
+            kernel: 1,
+            stride: 1,
+            dilation: 1,
+            pad: [0; 4],
+            weights: w.to_vec(),
+            bias: b.to_vec(),
+            act: Act::None,
+            transposed: false,
+            constant_inputs: None,
+        };
+        // Channel 0: 0.5 is 4096 in 14 bits (shift 13), 8192 in 15. Channel 1: a weight so
+        // small that its 14-bit shift is 16 already. Channel 2: a bias of 8 (2^30 in its 14-bit units).
+        let c = conv([0.5, 0.5 / 8.0, 0.5], [0.0, 0.0, 8.0]);
+        let (narrow, wide) = (quantise(&c, 14, 14, false).unwrap(), quantise(&c, 14, 14, true).unwrap());
+        assert_eq!(narrow.w, [4096, 4096, 4096]);
+        assert_eq!(narrow.shift, [13, 16, 13]);
+        assert_eq!(wide.w, [8192, 4096, 4096]);
+        assert_eq!(wide.shift, [14, 16, 13]);
+        // The bias in the wide units follows the channel's scale.
+        assert_eq!((narrow.bias[2], wide.bias_wide[2]), (1 << 30, 1i64 << (30 + LOW_BITS)));
+        assert!(wide.w.iter().all(|&w| w.abs() <= 16382));
     }
 }

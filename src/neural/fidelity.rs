@@ -11,7 +11,7 @@ use rayon::prelude::*;
 /// changed), per activation width.
 fn fidelity_key(m: &Model) -> &'static str {
     if m.activation_bits() == 24 {
-        "fidelity4w"
+        "fidelity5w"
     } else {
         "fidelity4q"
     }

@@ -339,7 +339,7 @@ impl Model {
                 Some(c) => exact::Exact::with_calibration(&self.graph, c),
                 None => self.file_calibration().and_then(|c| exact::Exact::with_calibration(&self.graph, &c)),
             };
-            made.map(|e| std::sync::Arc::new(e.with_wide(&self.graph, self.wide)))
+            made.and_then(|e| e.with_wide(&self.graph, self.wide)).map(std::sync::Arc::new)
         });
         made.clone().map_err(|e| Error::usage(format!("model {}: {e}", self.name)))
     }
@@ -362,8 +362,8 @@ impl Model {
     pub fn with_native_kernel(self) -> Result<Model> {
         let e = exact::Exact::calibrate(&self.graph).map_err(Error::Internal)?;
         let m = Model { exact: std::sync::OnceLock::new(), ..self };
-        let _ =
-            m.exact.set(Ok(std::sync::Arc::new(e.with_kernel(kernels::Kernel::Native).with_wide(&m.graph, m.wide))));
+        let e = e.with_kernel(kernels::Kernel::Native).with_wide(&m.graph, m.wide).map_err(Error::Internal)?;
+        let _ = m.exact.set(Ok(std::sync::Arc::new(e)));
         Ok(m)
     }
 

@@ -1,5 +1,6 @@
 //! 24-bit activations for the exact engine (`--activation-bits 24`): the same network, the
-//! same per-blob exponents and 14-bit weights as `exact.rs`, but every blob holds `v` in
+//! same per-blob exponents as `exact.rs` and its weights one bit finer where the sums' headroom
+//! allows (`exact::quantise`), but every blob holds `v` in
 //! ±(2^23 - 129) standing for `v / 2^(e + 8)` — eight more bits below each blob's 16-bit
 //! scale. A deep network whose images sit far below its calibration image's range (a dark
 //! photo through realesrgan-x4plus's 999 layers) keeps its small values instead of rounding
@@ -17,7 +18,7 @@
 //! both widths.
 
 use super::elementwise::{at, Map, TABLE_OFFSET};
-use super::exact::{slopes, Exact, QConv, LOW_BITS, SLOPE_BITS};
+use super::exact::{self, slopes, Exact, QConv, LOW_BITS, SLOPE_BITS};
 use super::graph::{Act, Conv, Graph, Op, Resize};
 use super::kernels;
 use super::phases;
@@ -193,16 +194,24 @@ impl Exact {
     }
 
     /// This network (`g`'s) with 24-bit activations (`on`) or 16-bit ones; the function
-    /// tables are made again with entries at the width.
-    pub(crate) fn with_wide(mut self, g: &Graph, on: bool) -> Exact {
+    /// tables are made again with entries at the width, and the convolutions' weights at
+    /// theirs (a bit finer at 24 bits where it fits, `exact::quantise`).
+    pub(crate) fn with_wide(mut self, g: &Graph, on: bool) -> Result<Exact, String> {
         let low = if on { LOW_BITS } else { 0 };
         for (n, node) in g.nodes.iter().enumerate() {
-            if let (Op::Map(m), Some(&i)) = (&node.op, node.inputs.first()) {
-                self.tables[n] = m.table(self.exp[i], self.exp[node.outputs[0]], low);
+            let (Some(&i), Some(&o)) = (node.inputs.first(), node.outputs.first()) else { continue };
+            match &node.op {
+                Op::Map(m) => self.tables[n] = m.table(self.exp[i], self.exp[o], low),
+                Op::Conv(c) if on != self.wide => {
+                    let q =
+                        exact::quantise(c, self.exp[i], self.exp[o], on).map_err(|e| format!("{}: {e}", node.name))?;
+                    self.convs[n] = Some(q);
+                }
+                _ => {}
             }
         }
         self.wide = on;
-        self
+        Ok(self)
     }
 
     /// Whether activations are 24-bit.
