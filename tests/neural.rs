@@ -444,15 +444,7 @@ fn fidelity_is_measured_and_a_lossy_model_warns() {
     let g = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/neural");
     assert!(Model::load(&g.join("span-like.param")).unwrap().fidelity().unwrap() <= 2);
     // out = 1000.5·x − 1000·x = 0.5·x, through two 1x1 convolutions and a BinaryOp sub.
-    let param = "7767517\n5 6\nInput data 0 1 data\nSplit sp 1 2 data d1 d2\n\
-                 Convolution big 1 1 d1 a 0=3 1=1 5=1 6=9\nConvolution bigger 1 1 d2 b 0=3 1=1 5=1 6=9\n\
-                 BinaryOp diff 2 1 b a out 0=1\n";
-    let mut weights = Vec::new();
-    for k in [1000.0f32, 1000.5] {
-        weights.extend(0u32.to_le_bytes());
-        (0..9).for_each(|i| weights.extend((if i % 4 == 0 { k } else { 0.0 }).to_le_bytes()));
-        (0..3).for_each(|_| weights.extend(0f32.to_le_bytes()));
-    }
+    let (param, weights) = gigascale::neural::cancelling_network();
     let d = TempDir::new("fidelity");
     std::fs::write(d.join("cancel.param"), param).unwrap();
     std::fs::write(d.join("cancel.bin"), &weights).unwrap();

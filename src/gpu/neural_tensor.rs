@@ -8,10 +8,10 @@
 //! `Σ (ah·wl + al·wh)` and `Σ al·wl`; `|ah·wh|` and `|ah·wl|` are at most 2^14, `|al·wh|` and
 //! `|al·wl|` at most 2^12, so a run of [`FLUSH_TAPS`] taps of 16 channels (816 terms per sum)
 //! stays within 2^24, where single floats add integers without rounding (with 24-bit
-//! activations the weights have 15 bits, `wh` in `[-128, 128]`: runs of [`FLUSH_TAPS_WIDE`]). At the end of each run the
-//! accumulators are converted to integers and folded into `a·w = 2^14·HH + 2^7·X + LL` in
-//! wrapping 32-bit arithmetic — the very sum the CPU's kernels wrap, so the bytes are the
-//! same as every other backend's.
+//! activations the weights have 15 bits, `wh` in `[-128, 128]`: runs of [`FLUSH_TAPS_WIDE`]).
+//! At the end of each run the accumulators are converted to integers and folded into
+//! `a·w = 2^14·HH + 2^7·X + LL` in wrapping 32-bit arithmetic — the very sum the CPU's kernels
+//! wrap, so the bytes are the same as every other backend's.
 //!
 //! Before each such convolution a small shader (`split_shader`) writes its input window
 //! split: for each row and column the convolution reads and each 16-channel slice, the 16

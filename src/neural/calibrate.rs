@@ -157,10 +157,11 @@ pub(super) fn photographic_tensor(rgb: &[u8], n: usize) -> reference::Tensor {
 }
 
 impl Exact {
-    /// Chooses every blob's exponent ([`Exact::calibration`]) and rounds the weights.
+    /// Chooses every blob's exponent ([`Exact::calibration`]) and rounds the weights, for
+    /// activations of 24 bits (`wide`) or 16.
     #[cfg(any(test, feature = "testing"))]
-    pub(crate) fn calibrate(g: &Graph) -> Result<Exact, String> {
-        Exact::with_calibration(g, &Exact::calibration(g)?)
+    pub(crate) fn calibrate(g: &Graph, wide: bool) -> Result<Exact, String> {
+        Exact::with_calibration(g, &Exact::calibration(g)?, wide)
     }
 
     /// Per blob, the exponent its range asks for (used for the outputs of convolutions, sums

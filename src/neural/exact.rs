@@ -7,9 +7,9 @@
 //! blob's largest magnitude on a calibration image, bounded by what photographs reach
 //! (`calibrate.rs`; so that it lands in (2^13, 2^14]: two to four times that magnitude fit
 //! before saturating). Weights are rounded per output channel to 14-bit integers with their own
-//! power of two (a bit more with 24-bit activations, `wide.rs`); a convolution sums `q · w` in 64 bits, adds the bias in the same units,
-//! applies its activation (slopes as 15-bit fractions), and rounds once to its output's
-//! exponent (round half up, saturating at ±32767). Everything after the calibration is
+//! power of two (a bit finer with 24-bit activations, `wide.rs`); a convolution sums `q · w` in
+//! 64 bits, adds the bias in the same units, applies its activation (slopes as 15-bit
+//! fractions), and rounds once to its output's exponent (round half up, saturating at ±32767). Everything after the calibration is
 //! integer arithmetic with a fixed order of rounding steps. (`wide.rs`: the same with 24-bit
 //! activations.)
 
@@ -208,8 +208,10 @@ pub(super) fn quantise(c: &Conv, e_in: i32, e_out: i32, wide: bool) -> Result<QC
 }
 
 impl Exact {
-    /// The integer form of `g` for the per-blob exponents of a [`Exact::calibration`].
-    pub(crate) fn with_calibration(g: &Graph, calibration: &[i32]) -> Result<Exact, String> {
+    /// The integer form of `g` for the per-blob exponents of a [`Exact::calibration`], with
+    /// 24-bit activations (`wide`: function tables of 24-bit entries, weights a bit finer where
+    /// it fits, `wide.rs`) or 16-bit ones.
+    pub(crate) fn with_calibration(g: &Graph, calibration: &[i32], wide: bool) -> Result<Exact, String> {
         if calibration.len() != g.blobs {
             return Err(format!("a calibration of {} blobs for a network of {}", calibration.len(), g.blobs));
         }
@@ -232,17 +234,18 @@ impl Exact {
                 exp[o] = e_out;
             }
             convs.push(match &node.op {
-                Op::Conv(c) => Some(quantise(c, e_in, e_out, false).map_err(|e| format!("{}: {e}", node.name))?),
+                Op::Conv(c) => Some(quantise(c, e_in, e_out, wide).map_err(|e| format!("{}: {e}", node.name))?),
                 Op::Act(a) => slopes(a, 1).map(|_| None).map_err(|e| format!("{}: {e}", node.name))?,
                 _ => None,
             });
-            tables.push(if let Op::Map(m) = &node.op { m.table(e_in, e_out, 0) } else { Vec::new() });
+            let low = if wide { LOW_BITS } else { 0 };
+            tables.push(if let Op::Map(m) = &node.op { m.table(e_in, e_out, low) } else { Vec::new() });
             affines.push(match &node.op {
                 Op::Affine { mul, add } => quantise_affine(mul, add, e_in, e_out),
                 _ => Vec::new(),
             });
         }
-        Ok(Exact { exp, convs, tables, affines, kernel: Kernel::best(), wide: false })
+        Ok(Exact { exp, convs, tables, affines, kernel: Kernel::best(), wide })
     }
 
     /// The same network computed with micro-kernel `kernel` (the bits do not change).

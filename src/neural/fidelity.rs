@@ -17,6 +17,25 @@ fn fidelity_key(m: &Model) -> &'static str {
     }
 }
 
+/// A network whose 16-bit exact form loses its output — `out = 1000.5·x − 1000·x = 0.5·x`
+/// through two 1x1 convolutions and a BinaryOp sub: 16-bit activations cannot hold both large
+/// blobs and their small difference, 24-bit ones can — as its `.param` text and `.bin` bytes,
+/// for the tests of the fidelity screen and of the width it fits.
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub fn cancelling_network() -> (&'static str, Vec<u8>) {
+    let param = "7767517\n5 6\nInput data 0 1 data\nSplit sp 1 2 data d1 d2\n\
+                 Convolution big 1 1 d1 a 0=3 1=1 5=1 6=9\nConvolution bigger 1 1 d2 b 0=3 1=1 5=1 6=9\n\
+                 BinaryOp diff 2 1 b a out 0=1\n";
+    let mut bin = Vec::new();
+    for k in [1000.0f32, 1000.5] {
+        bin.extend(0u32.to_le_bytes());
+        (0..9).for_each(|i| bin.extend((if i % 4 == 0 { k } else { 0.0 }).to_le_bytes()));
+        (0..3).for_each(|_| bin.extend(0f32.to_le_bytes()));
+    }
+    (param, bin)
+}
+
 impl Model {
     /// How far the exact engine is from the network's float result, in 8-bit levels: the worst
     /// sample of four fixed test images of what photographs hold (mid-tones, shadows,

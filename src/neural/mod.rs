@@ -11,6 +11,9 @@ mod calibrate;
 pub(crate) mod elementwise;
 pub(crate) mod exact;
 mod fidelity;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub use fidelity::cancelling_network;
 mod fusion;
 pub(crate) mod graph;
 pub(crate) mod inputs;
@@ -336,10 +339,12 @@ impl Model {
     pub(crate) fn exact(&self) -> Result<std::sync::Arc<exact::Exact>> {
         let made = self.exact.get_or_init(|| {
             let made = match self.calibration {
-                Some(c) => exact::Exact::with_calibration(&self.graph, c),
-                None => self.file_calibration().and_then(|c| exact::Exact::with_calibration(&self.graph, &c)),
+                Some(c) => exact::Exact::with_calibration(&self.graph, c, self.wide),
+                None => {
+                    self.file_calibration().and_then(|c| exact::Exact::with_calibration(&self.graph, &c, self.wide))
+                }
             };
-            made.and_then(|e| e.with_wide(&self.graph, self.wide)).map(std::sync::Arc::new)
+            made.map(std::sync::Arc::new)
         });
         made.clone().map_err(|e| Error::usage(format!("model {}: {e}", self.name)))
     }
@@ -360,10 +365,9 @@ impl Model {
     #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fn with_native_kernel(self) -> Result<Model> {
-        let e = exact::Exact::calibrate(&self.graph).map_err(Error::Internal)?;
+        let e = exact::Exact::calibrate(&self.graph, self.wide).map_err(Error::Internal)?;
         let m = Model { exact: std::sync::OnceLock::new(), ..self };
-        let e = e.with_kernel(kernels::Kernel::Native).with_wide(&m.graph, m.wide).map_err(Error::Internal)?;
-        let _ = m.exact.set(Ok(std::sync::Arc::new(e)));
+        let _ = m.exact.set(Ok(std::sync::Arc::new(e.with_kernel(kernels::Kernel::Native))));
         Ok(m)
     }
 
@@ -553,16 +557,7 @@ mod tests {
 
     #[test]
     fn a_lossy_model_file_gets_24_bits_and_a_refusal_names_16() {
-        // out = 1000.5·x − 1000·x through two 1x1 convolutions: 16 bits lose the difference.
-        let param = "7767517\n5 6\nInput data 0 1 data\nSplit sp 1 2 data d1 d2\n\
-                     Convolution big 1 1 d1 a 0=3 1=1 5=1 6=9\nConvolution bigger 1 1 d2 b 0=3 1=1 5=1 6=9\n\
-                     BinaryOp diff 2 1 b a out 0=1\n";
-        let mut bin = Vec::new();
-        for k in [1000.0f32, 1000.5] {
-            bin.extend(0u32.to_le_bytes());
-            (0..9).for_each(|i| bin.extend((if i % 4 == 0 { k } else { 0.0 }).to_le_bytes()));
-            (0..3).for_each(|_| bin.extend(0f32.to_le_bytes()));
-        }
+        let (param, bin) = cancelling_network();
         let m = Model::from_parts("cancel", param, &bin).unwrap().with_fitting_activation_bits().unwrap();
         assert_eq!(m.activation_bits(), 24);
         assert!(m.narrow_fidelity().unwrap() > 2);

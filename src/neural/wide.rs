@@ -1,10 +1,10 @@
 //! 24-bit activations for the exact engine (`--activation-bits 24`): the same network, the
 //! same per-blob exponents as `exact.rs` and its weights one bit finer where the sums' headroom
-//! allows (`exact::quantise`), but every blob holds `v` in
-//! ±(2^23 - 129) standing for `v / 2^(e + 8)` — eight more bits below each blob's 16-bit
-//! scale. A deep network whose images sit far below its calibration image's range (a dark
-//! photo through realesrgan-x4plus's 999 layers) keeps its small values instead of rounding
-//! them away at every layer (docs/results/2026-12-05-dev-x4plus-precision-probe.txt).
+//! allows (`exact::quantise`), but every blob holds `v` in ±(2^23 - 129) standing for
+//! `v / 2^(e + 8)` — eight more bits below each blob's 16-bit scale. A deep network whose
+//! images sit far below its calibration image's range (a dark photo through realesrgan-x4plus's
+//! 999 layers) keeps its small values instead of rounding them away at every layer
+//! (docs/results/2026-12-05-dev-x4plus-precision-probe.txt).
 //!
 //! A convolution splits its input as `v = 2^8·hi + lo` (`hi = ⌊(v + 128) / 2^8⌋`,
 //! `lo` in [-128, 128)) and runs the 16-bit kernels twice with the same weights: the wrapping
@@ -18,8 +18,8 @@
 //! both widths.
 
 use super::elementwise::{at, Map, TABLE_OFFSET};
-use super::exact::{self, slopes, Exact, QConv, LOW_BITS, SLOPE_BITS};
-use super::graph::{Act, Conv, Graph, Op, Resize};
+use super::exact::{slopes, Exact, QConv, LOW_BITS, SLOPE_BITS};
+use super::graph::{Act, Conv, Graph, Resize};
 use super::kernels;
 use super::phases;
 use super::reference::{self, conv_window, deconv_with, Engine, SeScales, Tensor, Window};
@@ -191,27 +191,6 @@ impl Exact {
             false => super::tail::run_in_strips(g, self, input, scales, max_blob),
             true => super::tail::run_in_strips(g, &Wide(self), widen(input), scales, max_blob).map(narrow),
         }
-    }
-
-    /// This network (`g`'s) with 24-bit activations (`on`) or 16-bit ones; the function
-    /// tables are made again with entries at the width, and the convolutions' weights at
-    /// theirs (a bit finer at 24 bits where it fits, `exact::quantise`).
-    pub(crate) fn with_wide(mut self, g: &Graph, on: bool) -> Result<Exact, String> {
-        let low = if on { LOW_BITS } else { 0 };
-        for (n, node) in g.nodes.iter().enumerate() {
-            let (Some(&i), Some(&o)) = (node.inputs.first(), node.outputs.first()) else { continue };
-            match &node.op {
-                Op::Map(m) => self.tables[n] = m.table(self.exp[i], self.exp[o], low),
-                Op::Conv(c) if on != self.wide => {
-                    let q =
-                        exact::quantise(c, self.exp[i], self.exp[o], on).map_err(|e| format!("{}: {e}", node.name))?;
-                    self.convs[n] = Some(q);
-                }
-                _ => {}
-            }
-        }
-        self.wide = on;
-        Ok(self)
     }
 
     /// Whether activations are 24-bit.
