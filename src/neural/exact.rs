@@ -8,10 +8,11 @@
 //! (`calibrate.rs`; so that it lands in (2^13, 2^14]: two to four times that magnitude fit
 //! before saturating). Weights are rounded per output channel to 14-bit integers with their own
 //! power of two (a bit finer with 24-bit activations, `wide.rs`); a convolution sums `q · w` in
-//! 64 bits, adds the bias in the same units, applies its activation (slopes as 15-bit
-//! fractions), and rounds once to its output's exponent (round half up, saturating at ±32767). Everything after the calibration is
-//! integer arithmetic with a fixed order of rounding steps. (`wide.rs`: the same with 24-bit
-//! activations.)
+//! wrapping 32-bit arithmetic (the same on every backend; a pre-activation past 2^31 in those
+//! units wraps, docs/neural.md), adds the bias in the same units, applies its activation
+//! (slopes as 15-bit fractions), and rounds once to its output's exponent (round half up,
+//! saturating at ±32767). Everything after the calibration is integer arithmetic with a fixed
+//! order of rounding steps. (`wide.rs`: the same with 24-bit activations.)
 
 use super::elementwise::{at, Map, TABLE_OFFSET};
 use super::graph::{Act, Conv, Graph, Op, Resize};
@@ -31,7 +32,9 @@ const WEIGHT_MAX: f64 = 8191.0;
 const BIAS_MAX: f64 = (1u64 << 30) as f64;
 /// With 24-bit activations a convolution's weights take a 15th bit (`quantise`) where its
 /// shift from sum to output stays at most this: a sum of the upper parts (`wide.rs`) whose
-/// output is within the saturation level (2^23) then still fits 32 bits.
+/// pre-activation is within the saturation level (2^23) then still fits 32 bits. (A leaky
+/// layer's negative pre-activation may be 1/slope times its output: that can wrap,
+/// docs/results/2026-12-05-dev-zoo-graphics.txt.)
 const WIDE_SHIFT_MAX: i32 = 16;
 
 /// `a / 2^s` rounded half up, for any shift (`a · 2^-s`, saturated, for negative `s`), in
@@ -218,6 +221,7 @@ impl Exact {
         let mut exp = vec![INPUT_BITS; g.blobs];
         let mut convs = Vec::with_capacity(g.nodes.len());
         let (mut tables, mut affines) = (Vec::new(), Vec::new());
+        let low = if wide { LOW_BITS } else { 0 };
         for node in &g.nodes {
             let e_in = node.inputs.first().map_or(INPUT_BITS, |&i| exp[i]);
             let own = |b: usize| calibration[b];
@@ -238,7 +242,6 @@ impl Exact {
                 Op::Act(a) => slopes(a, 1).map(|_| None).map_err(|e| format!("{}: {e}", node.name))?,
                 _ => None,
             });
-            let low = if wide { LOW_BITS } else { 0 };
             tables.push(if let Op::Map(m) = &node.op { m.table(e_in, e_out, low) } else { Vec::new() });
             affines.push(match &node.op {
                 Op::Affine { mul, add } => quantise_affine(mul, add, e_in, e_out),
