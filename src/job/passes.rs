@@ -173,6 +173,11 @@ fn fit_passes(
         let budgets = (opts.limits.max_memory, opts.limits.gpu_memory);
         let reserve = (plan, held);
         let plan = stage::leave_to_driver(model, size, info.layout, opts.resolved_threads(), budgets, reserve);
+        // A discrete device holds the network's blobs: the host holds less than the CPU's plan.
+        let plan = match limits.host {
+            false => stage::grow_beside_device(model, size, info.layout, (opts.limits.max_memory, held), plan),
+            true => plan,
+        };
         // A software adapter's buffers are host memory: its device gets what the host budget
         // leaves beside the pass, where a tile fits in that.
         let fit = |limits| stage::fit_device(model, size, info.layout, plan, limits);

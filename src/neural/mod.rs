@@ -14,6 +14,7 @@ mod fidelity;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub use fidelity::cancelling_network;
+mod device_pass;
 mod fusion;
 pub(crate) mod graph;
 pub(crate) mod inputs;

@@ -15,7 +15,7 @@ use crate::resample::Scratch;
 
 /// Tile edges (in input pixels) tried, largest first. Larger tiles recompute less halo (a
 /// 1024 px tile of animevideov3 computes 12 % more than its own pixels, a 2048 px one 6 %).
-const TILES: [usize; 14] = [2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32, 16];
+pub(super) const TILES: [usize; 14] = [2048, 1536, 1024, 768, 512, 384, 256, 192, 128, 96, 64, 48, 32, 16];
 
 /// A real input window of a pass with tiles of `tile` input pixels over a `w x h` image, as a
 /// tensor without data: per axis, the second tile's where there are three or more (an
@@ -72,13 +72,22 @@ pub(crate) struct PassPlan {
 /// tiles, and a tile's samples on their way (with a network device: the staging copy of its
 /// input window and two tiles' samples).
 pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize, threads: usize) -> u64 {
-    let (g, s) = (&model.graph, model.graph.scale as u64);
+    let g = &model.graph;
     // A tile never reads more than the image (plus its border).
     let span = tile_window(model, (w, h), tile);
-    let ((_, wh), tile) = (span.input(), span.tile as u64);
     let (largest, peak) = split_values(g, span, super::tail::TAIL_BLOB_BYTES);
     let tensors = if model.wide { peak * 4 + largest * 4 } else { peak * 2 };
     let panels = threads as u64 * super::kernels::panel_bytes(g);
+    tensors + panels + pass_io_bytes(model, (w, h), layout, tile)
+}
+
+/// The part of [`pass_bytes`] a pass holds wherever its network runs: the integer weights and
+/// function tables, the output band, the resident input rows, the alpha plane's tiles, and a
+/// tile's samples on their way (two tiles' samples and the staging copy of an input window).
+pub(crate) fn pass_io_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize) -> u64 {
+    let (g, s) = (&model.graph, model.graph.scale as u64);
+    let span = tile_window(model, (w, h), tile);
+    let ((_, wh), tile) = (span.input(), span.tile as u64);
     let weights = g.macs_per_pixel * 12 + (1 << 20) + g.tables() * super::elementwise::TABLE_LEN as u64 * 4;
     let bpp = layout.bytes_per_pixel() as u64;
     let band = tile * s * w as u64 * s * bpp;
@@ -101,7 +110,7 @@ pub(crate) fn pass_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile
     // A tile's samples before they are placed (two, while one is on a device), and the
     // staging copy of the input window on its way to a device (16-bit samples).
     let samples = 2 * (tile * s).pow(2) * bpp + span.upload_bytes();
-    tensors + panels + weights + band + rows + alpha + samples
+    weights + band + rows + alpha + samples
 }
 
 /// Device bytes the GPU needs for a tile of `tile` input pixels: the live blobs (32-bit
@@ -295,33 +304,6 @@ pub(crate) fn recompute_warning(
          the device memory to hold them)",
         model.name, model.graph.halo
     ))
-}
-
-/// The largest tile, at most `plan`'s, whose buffers fit `limits` on the device: a tile too
-/// large for the adapter's buffers is cut smaller (the bytes do not depend on the tile).
-pub(crate) fn fit_device(
-    model: &Model,
-    size: (u32, u32),
-    layout: Layout,
-    plan: PassPlan,
-    limits: DeviceLimits,
-) -> Result<PassPlan> {
-    let fits = |t: usize| {
-        device_largest_buffer(model, size, layout, t, (limits.max_buffer, limits.split)) <= limits.max_buffer
-            && device_bytes(model, size, layout, t, limits.split) <= limits.memory
-    };
-    if let Some(tile) = TILES.into_iter().filter(|&t| t <= plan.tile).find(|&t| fits(t)) {
-        return Ok(PassPlan { tile, ..plan });
-    }
-    let what = |of: &str| format!("{of} of the {} model's pass on the GPU (tiles of 16 px)", model.name);
-    let largest = device_largest_buffer(model, size, layout, 16, (limits.max_buffer, limits.split));
-    if largest > limits.max_buffer {
-        let hint = Some("the adapter's largest buffer or binding; use --backend cpu".into());
-        return Err(Error::limit(what("the largest buffer"), largest, limits.max_buffer, hint));
-    }
-    let least = device_bytes(model, size, layout, 16, limits.split);
-    let hint = Some(format!("--gpu-memory {} at least, or --backend cpu", format_size_up(least)));
-    Err(Error::limit(what("the device memory"), least, limits.memory, hint))
 }
 
 /// The largest tile whose pass fits in `max_memory` (less the allocator's slack) and on the device

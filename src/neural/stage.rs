@@ -13,10 +13,11 @@
 //! network: it is enlarged by the resampler with the bicubic filter (as the reference programs
 //! do), on the same tiles.
 
+pub(crate) use super::device_pass::{fit_device, grow_beside_device};
 use super::exact::Exact;
 use super::graph::Graph;
 pub(crate) use super::pass_plan::{
-    device_bytes, fit_device, largest_window, leave_to_driver, plan_pass, recompute_warning, DeviceLimits, PassPlan,
+    device_bytes, largest_window, leave_to_driver, plan_pass, recompute_warning, DeviceLimits, PassPlan,
 };
 
 #[cfg_attr(not(feature = "gpu"), allow(unused_imports))]

@@ -1,0 +1,105 @@
+//! A pass whose network runs on a device: its tile cut to what the device holds
+//! ([`fit_device`]), and grown to what the host holds beside a discrete one. Its blobs, the
+//! tensor-core splits and the raw sums live in the device's memory ([`device_bytes`] counts
+//! them), so the host holds only what [`pass_io_bytes`] counts and a second input window (the
+//! next tile's is read while the first's staging copy is on its way). The host plan
+//! ([`plan_pass`]) counts the CPU engine's live tensors and panels, which such a pass never
+//! makes: at 24 bits they held realesrgan-x4plus on a 1000x1000 image to tiles of 256 px
+//! under the default budget, sixteen windows that each reach most of the image through its
+//! halo, where the device holds the whole image in one (10.2 s of device time against the
+//! 16-bit pass's 1.1 s on an H100, `docs/results/2026-12-05-h100-wide-zoo.txt`).
+//!
+//! [`device_bytes`]: super::pass_plan::device_bytes
+//! [`plan_pass`]: super::pass_plan::plan_pass
+
+use super::pass_plan::{
+    device_bytes, device_largest_buffer, pass_io_bytes, tile_window, DeviceLimits, PassPlan, TILES,
+};
+use super::Model;
+use crate::error::{Error, Result};
+use crate::limits::format_size_up;
+use crate::pixel::Layout;
+
+/// Host bytes of a pass with tiles of `tile` input pixels whose network runs on a discrete
+/// device: [`pass_io_bytes`] and one more input window.
+pub(crate) fn beside_device_bytes(model: &Model, size: (u32, u32), layout: Layout, tile: usize) -> u64 {
+    pass_io_bytes(model, size, layout, tile) + tile_window(model, size, tile).upload_bytes()
+}
+
+/// `plan` (the host plan, already fitted to what the process holds), or the largest tile whose
+/// [`beside_device_bytes`] fit `max_memory` less the `held` bytes and the allocator's slack,
+/// where that is larger. A network with SE blocks keeps `plan`: their multipliers come from
+/// runs of its first layers read back to the host ([`se_pass`](super::se_pass)). The device's
+/// own limits are applied afterwards (`fit_device` only shrinks a tile).
+pub(crate) fn grow_beside_device(
+    model: &Model,
+    size: (u32, u32),
+    layout: Layout,
+    (max_memory, held): (u64, u64),
+    plan: PassPlan,
+) -> PassPlan {
+    if model.graph.has_se() {
+        return plan;
+    }
+    let budget = max_memory.saturating_sub(held).saturating_sub(crate::budget::SLACK);
+    let larger = TILES.into_iter().filter(|&t| t > plan.tile);
+    larger
+        .map(|tile| PassPlan { tile, bytes: beside_device_bytes(model, size, layout, tile) })
+        .find(|p| p.bytes <= budget)
+        .unwrap_or(plan)
+}
+
+/// The largest tile, at most `plan`'s, whose buffers fit `limits` on the device: a tile too
+/// large for the adapter's buffers is cut smaller (the bytes do not depend on the tile).
+pub(crate) fn fit_device(
+    model: &Model,
+    size: (u32, u32),
+    layout: Layout,
+    plan: PassPlan,
+    limits: DeviceLimits,
+) -> Result<PassPlan> {
+    let fits = |t: usize| {
+        device_largest_buffer(model, size, layout, t, (limits.max_buffer, limits.split)) <= limits.max_buffer
+            && device_bytes(model, size, layout, t, limits.split) <= limits.memory
+    };
+    if let Some(tile) = TILES.into_iter().filter(|&t| t <= plan.tile).find(|&t| fits(t)) {
+        return Ok(PassPlan { tile, ..plan });
+    }
+    let what = |of: &str| format!("{of} of the {} model's pass on the GPU (tiles of 16 px)", model.name);
+    let largest = device_largest_buffer(model, size, layout, 16, (limits.max_buffer, limits.split));
+    if largest > limits.max_buffer {
+        let hint = Some("the adapter's largest buffer or binding; use --backend cpu".into());
+        return Err(Error::limit(what("the largest buffer"), largest, limits.max_buffer, hint));
+    }
+    let least = device_bytes(model, size, layout, 16, limits.split);
+    let hint = Some(format!("--gpu-memory {} at least, or --backend cpu", format_size_up(least)));
+    Err(Error::limit(what("the device memory"), least, limits.memory, hint))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pass_plan::{pass_bytes, plan_pass};
+    use super::*;
+    use crate::pixel::{Channels, Depth};
+
+    /// Beside a device a pass's host part is smaller than the CPU engine's, so a budget that
+    /// holds the host plan to a small tile lets the device take a larger one, whose host part
+    /// still fits the budget less what the process holds; a budget the host plan already
+    /// fills with its largest tile keeps it.
+    #[test]
+    fn a_device_pass_grows_its_tile_within_the_host_budget() {
+        let m = Model::builtin("photo").unwrap();
+        let rgb = Layout::new(Channels::Rgb, Depth::U8);
+        let (size, threads, held) = ((1200, 900), 2, 4 << 20);
+        let budget = pass_bytes(&m, size, rgb, 64, threads) + crate::budget::SLACK + held;
+        let plan = plan_pass(&m, size, rgb, threads, (budget - held, None)).unwrap();
+        assert_eq!(plan.tile, 64);
+        let grown = grow_beside_device(&m, size, rgb, (budget, held), plan);
+        assert!(grown.tile > plan.tile, "{grown:?}");
+        assert!(grown.bytes + held + crate::budget::SLACK <= budget);
+        assert_eq!(grown.bytes, beside_device_bytes(&m, size, rgb, grown.tile));
+        assert!(beside_device_bytes(&m, size, rgb, grown.tile) < pass_bytes(&m, size, rgb, grown.tile, threads));
+        let whole = plan_pass(&m, size, rgb, threads, (u64::MAX, None)).unwrap();
+        assert_eq!(grow_beside_device(&m, size, rgb, (u64::MAX, 0), whole), whole);
+    }
+}
