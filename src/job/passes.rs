@@ -175,7 +175,14 @@ fn fit_passes(
         let plan = stage::leave_to_driver(model, size, info.layout, opts.resolved_threads(), budgets, reserve);
         // A discrete device holds the network's blobs: the host holds less than the CPU's plan.
         let plan = match limits.host {
-            false => stage::grow_beside_device(model, size, info.layout, (opts.limits.max_memory, held), plan),
+            false => stage::grow_beside_device(
+                model,
+                size,
+                info.layout,
+                (opts.limits.max_memory, held),
+                (limits.split, opts.limits.gpu_memory),
+                plan,
+            ),
             true => plan,
         };
         // A software adapter's buffers are host memory: its device gets what the host budget
