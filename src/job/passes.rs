@@ -11,7 +11,9 @@ use crate::progress::Event;
 use crate::store::Store;
 use std::time::Instant;
 
-/// Sizes the model's passes (none without a model) for the budget.
+/// Sizes the model's passes (none without a model) for the budget. With `--backend gpu`, a
+/// pass the host plan refuses is planned for what the host holds beside a discrete device
+/// (`fit_passes` refuses it on an adapter whose buffers are host memory).
 pub(crate) fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPlan>> {
     let Some(model) = &opts.model else { return Ok(Vec::new()) };
     let (mut w, mut h) = (info.width, info.height);
@@ -19,7 +21,13 @@ pub(crate) fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPl
     for _ in 0..opts.model_passes {
         let device = opts.limits.gpu_memory.filter(|_| opts.backend != crate::Backend::Cpu);
         let budgets = (opts.limits.max_memory, device);
-        plans.push(stage::plan_pass(model, (w, h), info.layout, opts.resolved_threads(), budgets)?);
+        let plan = match stage::plan_pass(model, (w, h), info.layout, opts.resolved_threads(), budgets) {
+            Err(e) if opts.backend == crate::Backend::Gpu => {
+                stage::plan_beside_device(model, (w, h), info.layout, budgets).ok_or(e)?
+            }
+            planned => planned?,
+        };
+        plans.push(plan);
         (w, h) = (w * model.scale(), h * model.scale());
     }
     Ok(plans)
@@ -171,6 +179,10 @@ fn fit_passes(
     let mut fitted = Vec::with_capacity(passes.len());
     for &plan in passes {
         let budgets = (opts.limits.max_memory, opts.limits.gpu_memory);
+        if limits.host {
+            // The device's buffers are host memory: the host plan's refusal stands.
+            stage::plan_pass(model, size, info.layout, opts.resolved_threads(), budgets)?;
+        }
         let reserve = (plan, held);
         let plan = stage::leave_to_driver(model, size, info.layout, opts.resolved_threads(), budgets, reserve);
         // A discrete device holds the network's blobs: the host holds less than the CPU's plan.

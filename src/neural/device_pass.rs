@@ -97,6 +97,31 @@ pub(crate) fn fit_device(
     Err(Error::limit(what("the device memory"), least, limits.memory, hint))
 }
 
+/// For `--backend gpu`, where the host plan ([`plan_pass`]) refuses the budget: the largest tile
+/// whose [`beside_device_bytes`] fit `max_memory` less the allocator's slack, and whose device
+/// bytes fit `device_budget` where one is given — a pass the host can hold beside a discrete
+/// device (none for a network with SE blocks, or where no tile fits). The device is not known
+/// yet: `fit_passes` refuses such a plan on an adapter whose buffers are host memory, as the
+/// host plan did.
+///
+/// [`plan_pass`]: super::pass_plan::plan_pass
+pub(crate) fn plan_beside_device(
+    model: &Model,
+    size: (u32, u32),
+    layout: Layout,
+    (max_memory, device_budget): (u64, Option<u64>),
+) -> Option<PassPlan> {
+    if model.graph.has_se() {
+        return None;
+    }
+    let budget = max_memory.saturating_sub(crate::budget::SLACK);
+    let device_fits = |t: usize| device_budget.is_none_or(|d| device_bytes(model, size, layout, t, false) <= d);
+    TILES
+        .into_iter()
+        .map(|tile| PassPlan { tile, bytes: beside_device_bytes(model, size, layout, tile) })
+        .find(|p| p.bytes <= budget && device_fits(p.tile))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::pass_plan::{device_bytes, pass_bytes, plan_pass};
@@ -133,5 +158,25 @@ mod tests {
         let modest = grow_beside_device(&m, size, rgb, (budget, held), (true, None), plan);
         assert!(device(modest.tile) * 4 <= device(plan.tile) * 5, "{modest:?}");
         assert!(modest.tile <= grown.tile);
+    }
+
+    /// Under a budget the host plan refuses, `--backend gpu` gets the largest tile the host
+    /// holds beside a device, within the budget; a budget too small for even that gets none.
+    #[test]
+    fn a_gpu_pass_is_planned_where_the_cpu_form_cannot_fit() {
+        let m = Model::builtin("photo").unwrap().with_activation_bits(24).unwrap();
+        let rgb = Layout::new(Channels::Rgb, Depth::U8);
+        let (size, threads) = ((600, 400), 2);
+        let least = pass_bytes(&m, size, rgb, 16, threads) + crate::budget::SLACK;
+        assert!(plan_pass(&m, size, rgb, threads, (least - 1, None)).is_err());
+        let plan = plan_beside_device(&m, size, rgb, (least - 1, None)).expect("a device plan");
+        assert!(plan.bytes + crate::budget::SLACK < least);
+        assert_eq!(plan.bytes, beside_device_bytes(&m, size, rgb, plan.tile));
+        let larger = TILES.into_iter().filter(|&t| t > plan.tile);
+        assert!(larger.into_iter().all(|t| beside_device_bytes(&m, size, rgb, t) + crate::budget::SLACK >= least));
+        let tiny = beside_device_bytes(&m, size, rgb, 16) + crate::budget::SLACK - 1;
+        assert_eq!(plan_beside_device(&m, size, rgb, (tiny, None)), None);
+        let device = device_bytes(&m, size, rgb, 16, false);
+        assert_eq!(plan_beside_device(&m, size, rgb, (least - 1, Some(device - 1))), None);
     }
 }

@@ -13,7 +13,7 @@
 //! network: it is enlarged by the resampler with the bicubic filter (as the reference programs
 //! do), on the same tiles.
 
-pub(crate) use super::device_pass::{fit_device, grow_beside_device};
+pub(crate) use super::device_pass::{fit_device, grow_beside_device, plan_beside_device};
 use super::exact::Exact;
 use super::graph::Graph;
 pub(crate) use super::pass_plan::{
