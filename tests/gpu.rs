@@ -511,3 +511,34 @@ fn a_budget_the_driver_fills_is_warned_about() {
     assert_eq!(driver_room(8 << 30), 192 << 20, "8 GiB keeps 192 MiB free for the driver");
     assert_eq!(driver_room(32 << 20), 0, "32 MiB has no room for it (and the job warns)");
 }
+
+/// A pass whose CPU form does not fit the budget: `--backend gpu` plans it for what the host
+/// holds beside a discrete device, where the network's blobs live in device memory; a software
+/// adapter's buffers are host memory, so there the job is refused as on the CPU, with the same
+/// minimum and nothing written.
+#[test]
+fn a_pass_only_a_discrete_device_could_hold_is_refused_on_a_software_adapter() {
+    if !gpu_available() {
+        return;
+    }
+    let img = random_img(&mut Rng(10), 600, 400, Layout::new(gigascale::Channels::Rgb, Depth::U8));
+    let photo = gigascale::Model::builtin("photo").unwrap().with_activation_bits(24).unwrap();
+    let mut o = with_backend(opts_scale(2.0, 2.0, Filter::Bicubic), Backend::Cpu);
+    (o.model, o.size) = (Some(std::sync::Arc::new(photo)), gigascale::Size::Scale { x: 2.0, y: 2.0 });
+    let least = least_model_budget(&img, &o, false);
+    o.limits.max_memory = least - 1;
+    let refused = |r: gigascale::Result<Img>, on: &str| match r {
+        Err(gigascale::Error::Limit { needed, what, .. }) => {
+            assert!(what.contains("model's pass") && needed == least, "{on}: {what}, {needed} (least {least})");
+        }
+        other => panic!("{on}: expected the host plan's refusal, got {:?}", other.map(|i| (i.w, i.h))),
+    };
+    refused(run_mem(&img, &o), "cpu");
+    let gpu = with_backend(o, Backend::Gpu);
+    let adapters = gigascale::gpu::list_adapters();
+    let software = adapters.iter().filter(|a| a.usable.is_ok()).all(|a| a.device_type == "Cpu");
+    match software {
+        true => refused(run_mem(&img, &gpu), "a software adapter"),
+        false => assert!(run_mem(&img, &gpu).is_ok(), "a discrete device holds the pass"),
+    }
+}
