@@ -40,6 +40,7 @@ for model, src in runs:
         runs = ', '.join(f'{t:.3f}' for t in ts)
         print(f"ncnn {model} {im.width}x{im.height} tile {tile}: median {ts[len(ts) // 2]:.3f} s (runs {runs})",
               flush=True)
-# The wheel's Vulkan teardown at interpreter exit ended in a segmentation fault on an H100
-# (2026-12-05) after every line was printed: leave without it.
+# The script ended in a segmentation fault on an H100 (2026-12-05) after the x4plus lines that
+# scripts/device-wide.sh keeps; whether in the wheel's teardown at exit is not known. Leaving
+# without the interpreter's teardown rules that one out.
 os._exit(0)
