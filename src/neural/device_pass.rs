@@ -13,7 +13,8 @@
 //! [`plan_pass`]: super::pass_plan::plan_pass
 
 use super::pass_plan::{
-    device_bytes, device_largest_buffer, pass_io_bytes, recompute_factor, tile_window, DeviceLimits, PassPlan, TILES,
+    device_bytes, device_largest_buffer, largest_tile, pass_io_bytes, recompute_factor, tile_window, DeviceLimits,
+    PassPlan, TILES,
 };
 use super::Model;
 use crate::error::{Error, Result};
@@ -98,8 +99,8 @@ pub(crate) fn fit_device(
 }
 
 /// For `--backend gpu`, where the host plan ([`plan_pass`]) refuses the budget: the largest tile
-/// whose [`beside_device_bytes`] fit `max_memory` less the allocator's slack, and whose device
-/// bytes fit `device_budget` where one is given — a pass the host can hold beside a discrete
+/// whose [`beside_device_bytes`] fit `budgets` (`--max-memory` less the allocator's slack, and
+/// `--gpu-memory` for its device bytes where one is given; [`largest_tile`]) — a pass the host can hold beside a discrete
 /// device (none for a network with SE blocks, or where no tile fits). The device is not known
 /// yet: `fit_passes` refuses such a plan on an adapter whose buffers are host memory, as the
 /// host plan did.
@@ -109,17 +110,12 @@ pub(crate) fn plan_beside_device(
     model: &Model,
     size: (u32, u32),
     layout: Layout,
-    (max_memory, device_budget): (u64, Option<u64>),
+    budgets: (u64, Option<u64>),
 ) -> Option<PassPlan> {
     if model.graph.has_se() {
         return None;
     }
-    let budget = max_memory.saturating_sub(crate::budget::SLACK);
-    let device_fits = |t: usize| device_budget.is_none_or(|d| device_bytes(model, size, layout, t, false) <= d);
-    TILES
-        .into_iter()
-        .map(|tile| PassPlan { tile, bytes: beside_device_bytes(model, size, layout, tile) })
-        .find(|p| p.bytes <= budget && device_fits(p.tile))
+    largest_tile(model, size, layout, budgets, |tile| beside_device_bytes(model, size, layout, tile))
 }
 
 #[cfg(test)]

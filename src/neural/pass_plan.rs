@@ -306,6 +306,23 @@ pub(crate) fn recompute_warning(
     ))
 }
 
+/// The largest of [`TILES`] whose host `bytes` fit `max_memory` (less the allocator's slack) and
+/// whose device bytes fit `device_budget` (`--gpu-memory`, when given), with those bytes.
+pub(super) fn largest_tile(
+    model: &Model,
+    size: (u32, u32),
+    layout: Layout,
+    (max_memory, device_budget): (u64, Option<u64>),
+    bytes: impl Fn(usize) -> u64,
+) -> Option<PassPlan> {
+    let budget = max_memory.saturating_sub(crate::budget::SLACK);
+    let device_fits = |tile| device_budget.is_none_or(|d| device_bytes(model, size, layout, tile, false) <= d);
+    TILES
+        .into_iter()
+        .map(|tile| PassPlan { tile, bytes: bytes(tile) })
+        .find(|p| p.bytes <= budget && device_fits(p.tile))
+}
+
 /// The largest tile whose pass fits in `max_memory` (less the allocator's slack) and on the device
 /// in `device_budget` (`--gpu-memory`, when given); the refusal names the least a pass needs.
 pub(crate) fn plan_pass(
@@ -315,12 +332,9 @@ pub(crate) fn plan_pass(
     threads: usize,
     (max_memory, device_budget): (u64, Option<u64>),
 ) -> Result<PassPlan> {
-    let budget = max_memory.saturating_sub(crate::budget::SLACK);
-    for tile in TILES {
-        let bytes = pass_bytes(model, size, layout, tile, threads);
-        if bytes <= budget && device_budget.is_none_or(|d| device_bytes(model, size, layout, tile, false) <= d) {
-            return Ok(PassPlan { tile, bytes });
-        }
+    let host_bytes = |tile| pass_bytes(model, size, layout, tile, threads);
+    if let Some(plan) = largest_tile(model, size, layout, (max_memory, device_budget), host_bytes) {
+        return Ok(plan);
     }
     let what = |on: &str| format!("the {} model's pass{on} (tiles of 16 px, {threads} threads)", model.name);
     let gpu_least = device_bytes(model, size, layout, 16, false);
