@@ -28,7 +28,7 @@ if [[ -z ${SKIP_CHECK:-} ]]; then
       b=$(GIGASCALE_GPU_TENSOR=0 device_up /tmp/plain.png /tmp/$crop.png "${w[@]}" --backend gpu)
       c=$(GIGASCALE_GPU_TENSOR_WIDE=1 device_up /tmp/tensor.png /tmp/$crop.png "${w[@]}" --backend gpu)
       d=$(GIGASCALE_GPU_TENSOR_WIDE=1 device_up /tmp/tensor-small.png /tmp/$crop.png "${w[@]}" --backend gpu --gpu-memory $small)
-      e=$(device_up /tmp/narrow.png /tmp/$crop.png --model $m/$model.param --scale 4 --backend gpu)
+      e=$(device_up /tmp/narrow.png /tmp/$crop.png --model $m/$model.param --scale 4 --backend gpu --activation-bits 16)
       echo "$model $crop 24-bit: cpu [$a] plain [$b] tensor [$c] tensor-$small [$d] (16-bit gpu [$e])" | tee -a "$out/check.txt"
       for f in plain tensor tensor-small; do cmp -s /tmp/cpu.png /tmp/$f.png && r=same || r=DIFFERENT; echo "  $f vs cpu: $r" | tee -a "$out/check.txt"; done
       cmp -s /tmp/cpu.png /tmp/narrow.png && echo "  16-bit gives the same bytes (unexpected)" | tee -a "$out/check.txt"

@@ -11,6 +11,7 @@ mod neural_blob;
 mod neural_conv;
 mod neural_ops;
 mod neural_shader;
+mod neural_split;
 mod neural_tail;
 mod neural_tensor;
 mod neural_wide;

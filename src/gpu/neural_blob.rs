@@ -3,7 +3,8 @@
 //! convolutions that read it (`neural_conv.rs`), with where a convolution's reach lies in it;
 //! and the keys of the convolutions' compiled shaders.
 
-use super::neural_tensor::{split_geometry, PartPlace, MAX_PARTS};
+use super::neural_split::PartPlace;
+use super::neural_tensor::{split_geometry, MAX_PARTS};
 use crate::neural::reference::Tensor;
 use std::sync::{Arc, Mutex};
 
@@ -37,10 +38,12 @@ pub(super) enum ConvShader {
     /// 24-bit activations, `neural_wide.rs`) rather than finished outputs.
     Plain(usize, usize, bool),
     /// The tensor-core shader: its parts' 16-channel slices (zero after the last part),
-    /// kernel, output channels, whether it writes raw sums.
-    Tensor([u16; MAX_PARTS], usize, usize, bool),
-    /// The split of a blob of this many channels for a kernel of this size.
-    Split(usize, usize),
+    /// kernel, output channels, whether it writes raw sums, whether it reads the lower parts
+    /// of 24-bit values whole (`tensor_conv_shader`'s `lower` form).
+    Tensor([u16; MAX_PARTS], usize, usize, bool, bool),
+    /// The split of a blob of this many channels for a kernel of this size; of the lower
+    /// parts of 24-bit values, whole (`split_shader`'s `lower` form).
+    Split(usize, usize, bool),
 }
 
 /// What a split of a blob holds: the blob shifted by `shift`, over columns `x0..x0 + columns`

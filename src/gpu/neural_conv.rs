@@ -14,7 +14,8 @@
 use super::neural::{pipeline, shape, window, Blob, Layer, NeuralGpu, STORAGE};
 use super::neural_blob::{ConvShader, KeptSplit, Reach, SplitArea};
 use super::neural_shader::{conv_shader, raw_sums, weight_blocks};
-use super::neural_tensor::{self, split_bytes, split_shader, tensor_conv_shader, tensor_weights, PartPlace, MAX_PARTS};
+use super::neural_split::{split_shader, PartPlace};
+use super::neural_tensor::{self, split_bytes, tensor_conv_shader, tensor_weights, MAX_PARTS};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::reference::conv_window;
@@ -53,13 +54,14 @@ impl NeuralGpu {
         channels.iter().sum::<usize>() == cin && self.reads_parts(&channels)
     }
 
-    /// The tensor-core shader of convolution `c` reading parts of `channels`.
-    fn tensor_shader(&self, c: &crate::neural::graph::Conv, channels: &[usize]) -> ConvShader {
+    /// The tensor-core shader of convolution `c` reading parts of `channels` (the lower parts
+    /// of 24-bit values where `lower`).
+    fn tensor_shader(&self, c: &crate::neural::graph::Conv, channels: &[usize], lower: bool) -> ConvShader {
         let mut slices = [0u16; MAX_PARTS];
         for (s, c) in slices.iter_mut().zip(channels) {
             *s = c.div_ceil(16) as u16;
         }
-        ConvShader::Tensor(slices, c.kernel, c.cout, self.is_wide())
+        ConvShader::Tensor(slices, c.kernel, c.cout, self.is_wide(), lower)
     }
 
     /// Compiles the pipelines of the convolutions `convs` (each with the channels of the
@@ -75,12 +77,16 @@ impl NeuralGpu {
         for &(c, concat) in convs {
             let tensor = self.on_tensor_cores(c);
             let parts = concat.filter(|p| tensor && self.reads_parts(p)).map_or(vec![c.cin], |p| p.to_vec());
-            let conv = match tensor {
-                true => self.tensor_shader(c, &parts),
+            // At 24 bits each tensor-core convolution runs twice: on the upper parts (as 16-bit
+            // values) and on the lower parts, read whole.
+            let forms: &[bool] = if tensor && self.is_wide() { &[false, true] } else { &[false] };
+            let convs = forms.iter().map(|&lower| match tensor {
+                true => self.tensor_shader(c, &parts, lower),
                 false => ConvShader::Plain(c.cin, c.kernel, self.is_wide()),
-            };
-            let splits = parts.iter().filter(|_| tensor).map(|&p| ConvShader::Split(p, c.kernel));
-            for s in std::iter::once(conv).chain(splits) {
+            });
+            let splits =
+                forms.iter().flat_map(|&lower| parts.iter().map(move |&p| ConvShader::Split(p, c.kernel, lower)));
+            for s in convs.chain(splits.filter(|_| tensor)) {
                 if !shaders.contains(&s) {
                     shaders.push(s);
                 }
@@ -97,12 +103,13 @@ impl NeuralGpu {
         }
         let source = match s {
             ConvShader::Plain(cin, k, raw) => raw_sums(conv_shader(cin, k, self.tiling), raw),
-            ConvShader::Tensor(slices, k, cout, raw) => {
+            ConvShader::Tensor(slices, k, cout, raw, lower) => {
                 let n = slices.iter().take_while(|&&s| s > 0).count();
                 let parts: Vec<usize> = slices[..n].iter().map(|&s| s as usize).collect();
-                raw_sums(tensor_conv_shader(&parts, cout, k, self.tensor_tiling, neural_tensor::flush_taps(raw)), raw)
+                let form = (neural_tensor::flush_taps(raw, lower), lower);
+                raw_sums(tensor_conv_shader(&parts, (cout, k), self.tensor_tiling, form), raw)
             }
-            ConvShader::Split(cin, k) => split_shader(cin, k),
+            ConvShader::Split(cin, k, lower) => split_shader(cin, k, lower),
         };
         let scope = self.dev.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self.dev.device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -161,9 +168,10 @@ impl NeuralGpu {
         // holds the part wherever it has samples) and the shift.
         let own = [s.x0, s.y0, s.w, s.h].map(|v| v as i32);
         let uniform = self.words(&[&own[..], &params[4..14], &[shift, which]].concat(), wgpu::BufferUsages::UNIFORM);
-        let pipe = self.shader(ConvShader::Split(s.c, reach.k))?;
+        let pipe = self.shader(ConvShader::Split(s.c, reach.k, which == 2))?;
         let groups = ((4 * columns).div_ceil(64) as u32, rows as u32, slices as u32);
-        self.dispatch(enc, (&pipe, "split"), &[&uniform, &part.buf, &buf], groups);
+        let label = if which == 2 { "split (lower parts)" } else { "split" };
+        self.dispatch(enc, (&pipe, label), &[&uniform, &part.buf, &buf], groups);
         let new = KeptSplit { area: SplitArea { shift, part: which, x0: reach.x0, y0: reach.y0, columns, rows }, buf };
         let place =
             new.area.place_of(reach, slices).ok_or_else(|| Error::Internal("a split misses its reach".into()))?;
@@ -200,12 +208,13 @@ impl NeuralGpu {
             bufs.push(buf);
         }
         let channels: Vec<usize> = parts.iter().map(|(p, _)| p.shape.c).collect();
-        let pipe = self.shader(self.tensor_shader(c, &channels))?;
+        let pipe = self.shader(self.tensor_shader(c, &channels, which == 2))?;
         let uniform = self.words(params, wgpu::BufferUsages::UNIFORM);
         let places = self.words(&places, wgpu::BufferUsages::UNIFORM);
         let mut entries: Vec<&wgpu::Buffer> = vec![&uniform, &bufs[0], &layer.weights, &layer.params, y, &places];
         entries.extend(bufs[1..].iter().map(|b| &**b));
-        self.dispatch(enc, (&pipe, "conv (tensor)"), &entries, groups);
+        let label = if which == 2 { "conv (tensor, lower parts)" } else { "conv (tensor)" };
+        self.dispatch(enc, (&pipe, label), &entries, groups);
         Ok(())
     }
 
@@ -396,7 +405,7 @@ mod tests {
             let out = b.empty(split_bytes(first[2], first[3], c, k), STORAGE_OUT);
             let u = b.words(&params(own, first, shift), wgpu::BufferUsages::UNIFORM);
             let groups = ((4 * columns).div_ceil(64) as u32, rows as u32, c.div_ceil(16) as u32);
-            b.run(&b.pipeline(split_shader(c, k), "main"), &[&u, buf, &out], groups);
+            b.run(&b.pipeline(split_shader(c, k, false), "main"), &[&u, buf, &out], groups);
             kept.push((SplitArea { shift, part: 0, x0: reach.x0, y0: reach.y0, columns, rows }, out, at / 16));
             at += c;
         }
@@ -406,7 +415,7 @@ mod tests {
         let whole = b.empty(split_bytes(second[2], second[3], cin, k), STORAGE_OUT);
         let u = b.words(&params(concat, second, 0), wgpu::BufferUsages::UNIFORM);
         let groups = ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32);
-        b.run(&b.pipeline(split_shader(cin, k), "main"), &[&u, &made, &whole], groups);
+        b.run(&b.pipeline(split_shader(cin, k, false), "main"), &[&u, &made, &whole], groups);
         let want = halves(&b.read(&whole, split_bytes(second[2], second[3], cin, k)));
         assert!(want.iter().any(|&v| v != 0), "the split holds samples");
         let mut compared = 0;
@@ -428,7 +437,8 @@ mod tests {
 
     /// The split of 24-bit samples (`p.part` 1 and 2, shifted by `p.shift`, the tensor-core
     /// convolutions' input at `--activation-bits 24`) holds, as `128·h + l`, the upper and
-    /// lower parts the CPU computes (`wide::split_part`), extremes and saturation included.
+    /// lower parts the CPU computes (`wide::split_part`), extremes and saturation included; the
+    /// `lower` form of the split holds the lower parts whole, one half each.
     #[test]
     fn wide_splits_hold_the_cpus_parts() {
         let Some(mut b) = Bench::open() else { return };
@@ -445,15 +455,23 @@ mod tests {
             let u = b.words(&[&p[..], &[shift, part]].concat(), wgpu::BufferUsages::UNIFORM);
             let out = b.empty(split_bytes(w, h, c, k), STORAGE_OUT);
             let groups = ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32);
-            b.run(&b.pipeline(split_shader(c, k), "main"), &[&u, &x, &out], groups);
+            b.run(&b.pipeline(split_shader(c, k, false), "main"), &[&u, &x, &out], groups);
             let got = halves(&b.read(&out, split_bytes(w, h, c, k)));
             let low = rows * slices * wp * 16;
+            let whole = (part == 2).then(|| {
+                let out = b.empty(split_bytes(w, h, c, k), STORAGE_OUT);
+                b.run(&b.pipeline(split_shader(c, k, true), "main"), &[&u, &x, &out], groups);
+                halves(&b.read(&out, split_bytes(w, h, c, k) / 2))
+            });
             for (r, _, col, lane) in positions(h, 1, w) {
                 let at = (r * wp + col) * 16 + lane;
                 let f = |bits: u16| half::f16::from_bits(bits).to_f32() as i32;
                 let value = 128 * f(got[at]) + f(got[low + at]);
                 let want = crate::neural::wide::split_part(v[(lane * h + r) * w + col], shift, part == 1);
                 assert_eq!(value, want as i32, "shift {shift} part {part} at ({col}, {r}) channel {lane}");
+                if let Some(whole) = &whole {
+                    assert_eq!(f(whole[at]), want as i32, "lower form, shift {shift} at ({col}, {r}) channel {lane}");
+                }
             }
         }
     }

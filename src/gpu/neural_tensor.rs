@@ -11,7 +11,11 @@
 //! activations the weights have 15 bits, `wh` in `[-128, 128]`: runs of [`FLUSH_TAPS_WIDE`]).
 //! At the end of each run the accumulators are converted to integers and folded into
 //! `a·w = 2^14·HH + 2^7·X + LL` in wrapping 32-bit arithmetic — the very sum the CPU's kernels
-//! wrap, so the bytes are the same as every other backend's.
+//! wrap, so the bytes are the same as every other backend's. The lower parts of 24-bit
+//! activations (`neural_wide.rs`; in `[-128, 128)`, exact as half floats) are read whole: two
+//! accumulators, `Σ a·wh` and `Σ a·wl`, two products a tap where the halves take four (the
+//! `lower` forms of the split and the convolution; realesrgan-x4plus's 24-bit network 1.86 s
+//! against 2.27 s on an H100, docs/benchmarks.md 2026-12-05 (7)).
 //!
 //! Before each such convolution a small shader (`split_shader`) writes its input window
 //! split: for each row and column the convolution reads and each 16-channel slice, the 16
@@ -42,13 +46,17 @@ pub(crate) const FLUSH_TAPS: usize = 51;
 /// `wh` in `[-128, 128]`): `32 · 16 = 512` terms of at most `2^15`, at most 2^24.
 pub(crate) const FLUSH_TAPS_WIDE: usize = 32;
 
-/// The taps a run sums before it is folded ([`FLUSH_TAPS`], or [`FLUSH_TAPS_WIDE`] for a
-/// network with 24-bit activations).
-pub(crate) fn flush_taps(wide: bool) -> usize {
-    if wide {
-        FLUSH_TAPS_WIDE
-    } else {
-        FLUSH_TAPS
+/// The same for the lower parts of 24-bit activations read whole (`tensor_conv_shader`'s
+/// `lower` form): `64 · 16 = 1024` terms of at most `2^7 · 2^7` (`a·wh`), at most 2^24.
+pub(crate) const FLUSH_TAPS_LOWER: usize = 64;
+
+/// The taps a run sums before it is folded ([`FLUSH_TAPS`]; for a network with 24-bit
+/// activations [`FLUSH_TAPS_WIDE`], or [`FLUSH_TAPS_LOWER`] for its lower parts).
+pub(crate) fn flush_taps(wide: bool, lower: bool) -> usize {
+    match (wide, lower) {
+        (false, _) => FLUSH_TAPS,
+        (true, false) => FLUSH_TAPS_WIDE,
+        (true, true) => FLUSH_TAPS_LOWER,
     }
 }
 /// The largest kernel this path takes (one 16-channel slice's taps must fit one run).
@@ -192,6 +200,8 @@ pub(crate) const MAX_PARTS: usize = 5;
 
 /// The three float accumulators and their weights in the integer sum.
 const ACCS: [(&str, i32); 3] = [("hh", 16384), ("xx", 128), ("ll", 1)];
+/// The two of the `lower` form (`Σ a·wh` and `Σ a·wl` of values `a` read whole).
+const ACCS_LOWER: [(&str, i32); 2] = [("xx", 128), ("ll", 1)];
 /// Invocations of a workgroup (four subgroups).
 const GROUP: usize = 128;
 
@@ -209,13 +219,24 @@ struct Shape {
     /// 16-channel slices of the input.
     slices: usize,
     co_pad: usize,
+    /// Whether the input is read whole (the lower parts of 24-bit values), not as halves.
+    lower: bool,
 }
 
 impl Shape {
-    fn new(slices: usize, cout: usize, k: usize, t: TensorTiling) -> Shape {
+    fn new(slices: usize, cout: usize, k: usize, t: TensorTiling, lower: bool) -> Shape {
         let c = Cut::of(cout, t);
         let (mb, nb, bn) = (c.mb, c.nb, c.bn);
-        Shape { k, mb, nb, bn, wpx: c.pixels(), slices, co_pad: padded(cout, bn) }
+        Shape { k, mb, nb, bn, wpx: c.pixels(), slices, co_pad: padded(cout, bn), lower }
+    }
+
+    /// The float accumulators and their weights in the integer sum.
+    fn accs(&self) -> &'static [(&'static str, i32)] {
+        if self.lower {
+            &ACCS_LOWER
+        } else {
+            &ACCS
+        }
     }
 
     /// The subgroup's (pixel block, channel block) pairs.
@@ -224,61 +245,23 @@ impl Shape {
     }
 }
 
-/// [`split_geometry`] in WGSL, from the convolution's parameters `p`: `wp` columns per row and
-/// `rows` rows of the split input of a `k x k` kernel.
-fn split_geometry_wgsl(k: usize) -> String {
-    format!("    let wp = (p.out_w + {}) / {RUN} * {RUN} + {};\n    let rows = p.out_h + {};\n", RUN - 1, k - 1, k - 1)
-}
-
-/// The shader that splits a blob into the halves the tensor-core shader reads as matrices:
-/// for each row and column of a convolution's reach and each 16-channel slice, `128·h + l` of
-/// the 16 samples shifted right by `p.shift` bits (rounded; left where negative, saturated), as
-/// `concat` (`shaders/neural_ops.wgsl`) shifts a part to its concatenation's exponent — or the
-/// upper or lower part of 24-bit samples so shifted (`p.part`: `split_value`) — (zero
-/// outside the image, outside the blob's window and past the last channel), as half floats. One
-/// invocation per four channels of a slice at one column and row; the convolution's
-/// parameters, with the blob's window as the input's.
-pub(crate) fn split_shader(cin: usize, k: usize) -> String {
-    let slices = cin.div_ceil(16);
-    let mut s = String::with_capacity(4 << 10);
-    s.push_str("enable f16;\n");
-    s.push_str(super::neural_shader::COMMON);
-    s.push_str(super::neural_shader::CONV_PARAMS);
-    s.push_str(super::neural_shader::CONV_INPUT);
-    s.push_str("@group(0) @binding(2) var<storage, read_write> xs: array<vec4<f16>>;\n");
-    s.push_str("@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n");
-    s.push_str(&split_geometry_wgsl(k));
-    // Invocation `4·col + q` splits channels `4q..4q + 4` of the slice at column `col`: a
-    // subgroup's writes are contiguous.
-    s.push_str("    let col = i32(gid.x / 4u);\n    let q = i32(gid.x % 4u);\n    let r = i32(gid.y);\n");
-    s.push_str("    let sl = i32(gid.z);\n    if col >= wp { return; }\n");
-    s.push_str("    let gy = p.out_y0 - p.pad_y + r;\n    let gx = p.out_x0 - p.pad_x + col;\n");
-    s.push_str("    let inside = gy >= max(p.in_y0, 0) && gy < min(p.in_y0 + p.in_h, p.gh)\n");
-    s.push_str("        && gx >= max(p.in_x0, 0) && gx < min(p.in_x0 + p.in_w, p.gw);\n");
-    s.push_str("    let plane = p.in_w * p.in_h;\n    let at = (gy - p.in_y0) * p.in_w + gx - p.in_x0;\n");
-    for c in 0..4 {
-        let _ = writeln!(s, "    var v{c} = 0;\n    let c{c} = sl * 16 + q * 4 + {c};");
-        let _ = writeln!(
-            s,
-            "    if inside && c{c} < {cin} {{ v{c} = split_value(x[c{c} * plane + at], p.shift, p.part); }}"
-        );
-        let _ = writeln!(s, "    let l{c} = ((v{c} + 64) & 127) - 64;\n    let h{c} = (v{c} - l{c}) >> 7u;");
-    }
-    let _ =
-        writeln!(s, "    let o = ((r * {slices} + sl) * wp + col) * 4 + q;\n    let low = rows * {slices} * wp * 4;");
-    s.push_str("    xs[o] = vec4<f16>(f16(h0), f16(h1), f16(h2), f16(h3));\n");
-    s.push_str("    xs[low + o] = vec4<f16>(f16(l0), f16(l1), f16(l2), f16(l3));\n}\n");
-    s
-}
-
 /// The tensor-core convolution shader for a `k x k` kernel of dilation 1 and `cout` output
 /// channels whose input is read from parts of `parts` 16-channel slices each (one part for a
 /// blob, one per part for a concatenation never made), each split as `split_part_shader`
 /// leaves it, in a buffer of its own (binding 1, then 6, 7, ...) that may cover more than this
-/// convolution reads: binding 5 holds each part's place in its buffer ([`PartPlace`]). Its
+/// convolution reads: binding 5 holds each part's place in its buffer (`PartPlace`). Its
 /// float sums are folded into the integer ones after at most `flush_at` taps ([`flush_taps`]).
-pub(crate) fn tensor_conv_shader(parts: &[usize], cout: usize, k: usize, t: TensorTiling, flush_at: usize) -> String {
-    let sh = Shape::new(parts.iter().sum(), cout, k, t);
+///
+/// With `lower` it reads splits of the lower parts of 24-bit values (`split_shader`'s `lower`
+/// form): each value `a` whole, two products a tap (`Σ a·wh`, `Σ a·wl`, each term at most
+/// `2^7·2^7`) where the halves take four.
+pub(crate) fn tensor_conv_shader(
+    parts: &[usize],
+    (cout, k): (usize, usize),
+    t: TensorTiling,
+    (flush_at, lower): (usize, bool),
+) -> String {
+    let sh = Shape::new(parts.iter().sum(), cout, k, t, lower);
     let mut s = String::with_capacity(48 << 10);
     s.push_str("enable f16;\nenable wgpu_cooperative_matrix;\n");
     s.push_str(super::neural_shader::COMMON);
@@ -300,7 +283,7 @@ pub(crate) fn tensor_conv_shader(parts: &[usize], cout: usize, k: usize, t: Tens
         for j in 0..8 {
             let _ = writeln!(s, "    var a{m}{n}_{j}: i32 = 0;");
         }
-        for (acc, _) in ACCS {
+        for (acc, _) in sh.accs() {
             let _ = writeln!(s, "    var {acc}{m}{n} = coop_mat16x16<f32, C>();");
         }
     }
@@ -331,38 +314,6 @@ pub(crate) fn tensor_conv_shader(parts: &[usize], cout: usize, k: usize, t: Tens
     s
 }
 
-/// Where a part's split input lies for a convolution reading it, in units of 16 halves (one
-/// column of one slice) unless said: the convolution's first row and column, the columns of a
-/// slice's row, the low halves' offset in halves, and a row of every slice. The
-/// tensor-core shader reads tap `(ky, kx)` of slice `sl` at output row `oy`, column `px` from
-/// `base + (oy + ky)·row + sl·columns + px + kx`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PartPlace {
-    pub base: i32,
-    pub columns: i32,
-    pub low: i32,
-    pub row: i32,
-}
-
-impl PartPlace {
-    /// The place of a convolution's reach starting at column `dx`, row `dy` of a split of
-    /// `slices` slices, `columns` columns and `rows` rows.
-    pub(crate) fn within(slices: usize, (columns, rows): (usize, usize), (dx, dy): (usize, usize)) -> PartPlace {
-        let row = slices * columns;
-        PartPlace {
-            base: (dy * row + dx) as i32,
-            columns: columns as i32,
-            low: (rows * row * 16) as i32,
-            row: row as i32,
-        }
-    }
-
-    /// The four words binding 5 holds for this part.
-    pub(crate) fn words(&self) -> [i32; 4] {
-        [self.base, self.columns, self.low, self.row]
-    }
-}
-
 /// The multiply-adds of tap `(ky, kx)` for slice `sl` of part `i` (whose slices start at the
 /// input's slice `first`): the subgroup's pixel blocks (read as matrices straight from the
 /// part's split input) times its channel blocks.
@@ -384,10 +335,24 @@ fn multiply_tap(s: &mut String, (ky, kx): (usize, usize), (i, first): (usize, us
         let _ = writeln!(s, "        let bl{n} = coopLoadT<coop_mat16x16<f16, B>>(&wt[{len} + w + {}], 16u);", n * 256);
     }
     let _ = writeln!(s, "        let a = o{i} + {ky} * at{i}.w + sl * at{i}.y + {kx};");
+    let load = |s: &mut String, name: &str, m: usize, low: &str| {
+        let at = format!("{low}(a + {}) * 16", m * 16);
+        let _ = writeln!(s, "        let {name}{m} = coopLoadT<coop_mat16x16<f16, A>>(&xs{i}[{at}], 16u);");
+    };
+    if sh.lower {
+        for m in 0..mb {
+            load(s, "av", m, "");
+        }
+        for (m, n) in sh.blocks() {
+            let _ = writeln!(s, "        xx{m}{n} = coopMultiplyAdd(av{m}, bh{n}, xx{m}{n});");
+            let _ = writeln!(s, "        ll{m}{n} = coopMultiplyAdd(av{m}, bl{n}, ll{m}{n});");
+        }
+        s.push_str("        }\n");
+        return;
+    }
     for m in 0..mb {
-        let at = format!("(a + {}) * 16", m * 16);
-        let _ = writeln!(s, "        let ah{m} = coopLoadT<coop_mat16x16<f16, A>>(&xs{i}[{at}], 16u);");
-        let _ = writeln!(s, "        let al{m} = coopLoadT<coop_mat16x16<f16, A>>(&xs{i}[at{i}.z + {at}], 16u);");
+        load(s, "ah", m, "");
+        load(s, "al", m, &format!("at{i}.z + "));
     }
     for (m, n) in sh.blocks() {
         let _ = writeln!(s, "        hh{m}{n} = coopMultiplyAdd(ah{m}, bh{n}, hh{m}{n});");
@@ -402,7 +367,7 @@ fn multiply_tap(s: &mut String, (ky, kx): (usize, usize), (i, first): (usize, us
 /// at a time through `sc` (1 KiB per block and subgroup). Lane `l` owns element
 /// `e = 32·j + l` of each 16x16 block: pixel `l % 16`, channel `2·j + l / 16`.
 fn flush(s: &mut String, sh: &Shape, ind: &str) {
-    for (acc, weight) in ACCS {
+    for &(acc, weight) in sh.accs() {
         for (b, (m, n)) in sh.blocks().into_iter().enumerate() {
             let _ = writeln!(s, "{ind}coopStoreT({acc}{m}{n}, &sc[(sg * 4u + {b}u) * 256u], 16u);");
         }
@@ -465,7 +430,7 @@ mod tests {
         for (wmax, wide, wh_most) in [(8191, false, 64), (16383, true, 128)] {
             let (wh, wl) = most(-wmax..=wmax);
             assert_eq!((wh, wl), (wh_most, 64));
-            let runs = (flush_taps(wide) * 16) as i64;
+            let runs = (flush_taps(wide, false) * 16) as i64;
             for term in [ah * wh, ah * wl + al * wh, al * wl] {
                 assert!(runs * term as i64 <= 1 << 24, "{term} in runs of {runs}");
             }
@@ -484,6 +449,31 @@ mod tests {
                 (sums[0] as i32).wrapping_mul(16384).wrapping_add(sums[1] as i32 * 128).wrapping_add(sums[2] as i32);
             assert_eq!(folded, direct);
         }
+    }
+
+    /// The `lower` form: the lower parts of 24-bit values read whole, times the 15-bit
+    /// weights' halves, two sums that stay within 2^24 over a run of [`FLUSH_TAPS_LOWER`] and
+    /// fold into the integer sum.
+    #[test]
+    fn lower_parts_read_whole_give_the_integer_sum() {
+        assert_eq!(flush_taps(true, true), FLUSH_TAPS_LOWER);
+        let lows = (-8388479..=8388479).step_by(97).map(|v| crate::neural::wide::lo(v) as i32);
+        assert_eq!(lows.map(i32::abs).max(), Some(128));
+        let runs = (FLUSH_TAPS_LOWER * 16) as i32;
+        let (a, w): (Vec<i32>, Vec<i32>) =
+            (0..runs).map(|i| ((i * 7919) % 256 - 128, (i * 104729) % 32767 - 16383)).unzip();
+        let (wh, wl) = (-16383..=16383).map(split).fold((0, 0), |m, (h, l)| (m.0.max(h.abs()), m.1.max(l.abs())));
+        assert!(wh <= 128 && wl <= 64);
+        assert!(runs * 128 * 128 <= 1 << 24);
+        let (mut xx, mut ll) = (0i64, 0i64);
+        for (&a, &w) in a.iter().zip(&w) {
+            let (wh, wl) = split(w);
+            xx += (a * wh) as i64;
+            ll += (a * wl) as i64;
+        }
+        assert!(xx.abs() <= 1 << 24 && ll.abs() <= 1 << 24);
+        let direct = a.iter().zip(&w).fold(0i32, |s, (&a, &w)| s.wrapping_add(a * w));
+        assert_eq!((xx as i32).wrapping_mul(128).wrapping_add(ll as i32), direct);
     }
 
     #[test]
@@ -517,14 +507,18 @@ mod tests {
     fn the_shader_validates_with_naga() {
         for (cin, cout, k) in [(64usize, 32, 3), (3, 64, 3), (192, 64, 3), (64, 3, 1), (48, 12, 5)] {
             for t in [TensorTiling::DEFAULT, TensorTiling { mb: 2, nb: 2 }] {
-                for flush in [FLUSH_TAPS, FLUSH_TAPS_WIDE] {
-                    validates(&tensor_conv_shader(&[cin.div_ceil(16)], cout, k, t, flush), cin, cout, k);
+                for form in [(FLUSH_TAPS, false), (FLUSH_TAPS_WIDE, false), (FLUSH_TAPS_LOWER, true)] {
+                    validates(&tensor_conv_shader(&[cin.div_ceil(16)], (cout, k), t, form), cin, cout, k);
                 }
             }
             let parts = [4, 2, 2, 2, 1];
             let t = TensorTiling::DEFAULT;
-            validates(&tensor_conv_shader(&parts[..MAX_PARTS], cout, k, t, FLUSH_TAPS), cin, cout, k);
-            validates(&split_shader(cin, k), cin, cout, k);
+            for form in [(FLUSH_TAPS, false), (FLUSH_TAPS_LOWER, true)] {
+                validates(&tensor_conv_shader(&parts[..MAX_PARTS], (cout, k), t, form), cin, cout, k);
+            }
+            for lower in [false, true] {
+                validates(&super::super::neural_split::split_shader(cin, k, lower), cin, cout, k);
+            }
         }
     }
 

@@ -5,7 +5,8 @@
 //! conversion to samples; sums, concatenations, affine layers (and SE blocks' scales),
 //! products and resizes have 64-bit forms (`sum2_wide`, `concat_wide`, `affine_wide`,
 //! `product_wide`, `resize_wide`), a table is read at the upper part (`lookup_wide`). A
-//! convolution splits its input into its upper and lower parts (`part`),
+//! convolution splits its input into its upper and lower parts (`part`; on the tensor cores,
+//! the split shader takes them straight from the blob, the lower parts whole),
 //! runs the layer's shader — plain or tensor-core, compiled to write its raw wrapping sums —
 //! over each, and finishes the two sums together (`finish_wide`): the CPU's two passes of its
 //! 16-bit kernels, in the same order of roundings.
@@ -26,7 +27,7 @@ impl NeuralGpu {
     /// Whether convolutions run on the tensor cores: where the device has them, at both
     /// widths (at 24 bits their bytes were checked against the CPU's on an H100 for
     /// realesrgan-x4plus and the zoo, `scripts/device-wide.sh`, `device-families.sh`; the
-    /// network 2.4x faster than the plain shaders'). `GIGASCALE_GPU_TENSOR_WIDE=0` keeps the
+    /// network 2.6x faster than the plain shaders'). `GIGASCALE_GPU_TENSOR_WIDE=0` keeps the
     /// plain shaders at 24 bits (`GIGASCALE_GPU_TENSOR=0` at both).
     pub(super) fn tensor_cores(&self) -> bool {
         static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();

@@ -50,7 +50,7 @@ pub(crate) fn hi(v: i32) -> i16 {
 
 /// The lower part: `v - 2^8·hi(v)`, in [-128, 128).
 #[inline]
-fn lo(v: i32) -> i16 {
+pub(crate) fn lo(v: i32) -> i16 {
     (v - ((hi(v) as i32) << LOW_BITS)) as i16
 }
 

@@ -1,0 +1,120 @@
+//! The split input the tensor-core convolutions (`neural_tensor.rs`) read: a blob's samples,
+//! for each row and column a convolution's reach covers and each 16-channel slice, as half
+//! floats a 16x16 matrix load takes straight from the buffer — the high and low halves of
+//! 16-bit values (or of the upper parts of 24-bit ones), or the lower parts of 24-bit values
+//! whole — and where a convolution's reach lies in a split ([`PartPlace`]), so that a split
+//! made for one convolution serves the next that reads the same blob (`neural_conv.rs`).
+
+use super::neural_tensor::RUN;
+use std::fmt::Write;
+
+/// [`split_geometry`](super::neural_tensor::split_geometry) in WGSL, from the convolution's parameters `p`: `wp` columns per row and
+/// `rows` rows of the split input of a `k x k` kernel.
+fn split_geometry_wgsl(k: usize) -> String {
+    format!("    let wp = (p.out_w + {}) / {RUN} * {RUN} + {};\n    let rows = p.out_h + {};\n", RUN - 1, k - 1, k - 1)
+}
+
+/// The shader that splits a blob into the halves the tensor-core shader reads as matrices:
+/// for each row and column of a convolution's reach and each 16-channel slice, `128·h + l` of
+/// the 16 samples shifted right by `p.shift` bits (rounded; left where negative, saturated), as
+/// `concat` (`shaders/neural_ops.wgsl`) shifts a part to its concatenation's exponent — or the
+/// upper or lower part of 24-bit samples so shifted (`p.part`: `split_value`) — (zero
+/// outside the image, outside the blob's window and past the last channel), as half floats. One
+/// invocation per four channels of a slice at one column and row; the convolution's
+/// parameters, with the blob's window as the input's.
+///
+/// With `lower`, the split of the lower parts of 24-bit values (in `[-128, 128)`, exact as half
+/// floats): the values themselves, one half each, no low halves — the convolution reading it
+/// is [`tensor_conv_shader`]'s `lower` form.
+pub(crate) fn split_shader(cin: usize, k: usize, lower: bool) -> String {
+    let slices = cin.div_ceil(16);
+    let mut s = String::with_capacity(4 << 10);
+    s.push_str("enable f16;\n");
+    s.push_str(super::neural_shader::COMMON);
+    s.push_str(super::neural_shader::CONV_PARAMS);
+    s.push_str(super::neural_shader::CONV_INPUT);
+    s.push_str("@group(0) @binding(2) var<storage, read_write> xs: array<vec4<f16>>;\n");
+    s.push_str("@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n");
+    s.push_str(&split_geometry_wgsl(k));
+    // Invocation `4·col + q` splits channels `4q..4q + 4` of the slice at column `col`: a
+    // subgroup's writes are contiguous.
+    s.push_str("    let col = i32(gid.x / 4u);\n    let q = i32(gid.x % 4u);\n    let r = i32(gid.y);\n");
+    s.push_str("    let sl = i32(gid.z);\n    if col >= wp { return; }\n");
+    s.push_str("    let gy = p.out_y0 - p.pad_y + r;\n    let gx = p.out_x0 - p.pad_x + col;\n");
+    s.push_str("    let inside = gy >= max(p.in_y0, 0) && gy < min(p.in_y0 + p.in_h, p.gh)\n");
+    s.push_str("        && gx >= max(p.in_x0, 0) && gx < min(p.in_x0 + p.in_w, p.gw);\n");
+    s.push_str("    let plane = p.in_w * p.in_h;\n    let at = (gy - p.in_y0) * p.in_w + gx - p.in_x0;\n");
+    for c in 0..4 {
+        let _ = writeln!(s, "    var v{c} = 0;\n    let c{c} = sl * 16 + q * 4 + {c};");
+        let _ = writeln!(
+            s,
+            "    if inside && c{c} < {cin} {{ v{c} = split_value(x[c{c} * plane + at], p.shift, p.part); }}"
+        );
+        if !lower {
+            let _ = writeln!(s, "    let l{c} = ((v{c} + 64) & 127) - 64;\n    let h{c} = (v{c} - l{c}) >> 7u;");
+        }
+    }
+    let _ = writeln!(s, "    let o = ((r * {slices} + sl) * wp + col) * 4 + q;");
+    if lower {
+        s.push_str("    xs[o] = vec4<f16>(f16(v0), f16(v1), f16(v2), f16(v3));\n}\n");
+        return s;
+    }
+    let _ = writeln!(s, "    let low = rows * {slices} * wp * 4;");
+    s.push_str("    xs[o] = vec4<f16>(f16(h0), f16(h1), f16(h2), f16(h3));\n");
+    s.push_str("    xs[low + o] = vec4<f16>(f16(l0), f16(l1), f16(l2), f16(l3));\n}\n");
+    s
+}
+
+/// Where a part's split input lies for a convolution reading it, in units of 16 halves (one
+/// column of one slice) unless said: the convolution's first row and column, the columns of a
+/// slice's row, the low halves' offset in halves, and a row of every slice. The
+/// tensor-core shader reads tap `(ky, kx)` of slice `sl` at output row `oy`, column `px` from
+/// `base + (oy + ky)·row + sl·columns + px + kx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PartPlace {
+    pub base: i32,
+    pub columns: i32,
+    pub low: i32,
+    pub row: i32,
+}
+
+impl PartPlace {
+    /// The place of a convolution's reach starting at column `dx`, row `dy` of a split of
+    /// `slices` slices, `columns` columns and `rows` rows.
+    pub(crate) fn within(slices: usize, (columns, rows): (usize, usize), (dx, dy): (usize, usize)) -> PartPlace {
+        let row = slices * columns;
+        PartPlace {
+            base: (dy * row + dx) as i32,
+            columns: columns as i32,
+            low: (rows * row * 16) as i32,
+            row: row as i32,
+        }
+    }
+
+    /// The four words binding 5 holds for this part.
+    pub(crate) fn words(&self) -> [i32; 4] {
+        [self.base, self.columns, self.low, self.row]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reach's place: its first column and row counted in 16-half columns of every slice,
+    /// the low halves after all the high ones, and the split shader writes the halves of
+    /// column `col`, row `r`, slice `sl` where the convolution then reads them.
+    #[test]
+    fn places_count_columns_of_every_slice() {
+        let (slices, columns, rows) = (3, 130, 8);
+        let place = PartPlace::within(slices, (columns, rows), (2, 1));
+        assert_eq!(place.words(), [3 * 130 + 2, 130, 8 * 3 * 130 * 16, 3 * 130]);
+        // The shader's index of (row 4, slice 2, column 7) in 16-half units, and the
+        // convolution's for the same sample from this place (tap (3, 5) of output (0, 0)).
+        let (r, sl, col) = (4, 2, 7);
+        let written = (r * slices + sl) * columns + col;
+        let read = place.base as usize + 3 * place.row as usize + sl * place.columns as usize + 5;
+        assert_eq!(written, 14 * 130 + 7);
+        assert_eq!(read, written);
+    }
+}
