@@ -66,5 +66,7 @@ for f in os.environ.get('MODELS', default).split():
         d = json.loads(done[-1]) if done else {}
         runs.append((d.get('seconds'), d.get('neural_s'), d.get('neural_network_s'), r.stderr.strip().splitlines()[-1]))
     print(f'{f} {os.path.basename(src)} x{scale}: gigascale gpu runs (whole s, neural pass s, network s, rss): {runs}', flush=True)
-print('GPU == CPU everywhere' if ok else 'GPU != CPU somewhere')
+print('GPU == CPU everywhere' if ok else 'GPU != CPU somewhere', flush=True)
+# The wheel's Vulkan teardown segfaulted at exit on an H100 (2026-12-05): leave without it.
+os._exit(0)
 PY

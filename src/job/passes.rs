@@ -11,9 +11,10 @@ use crate::progress::Event;
 use crate::store::Store;
 use std::time::Instant;
 
-/// Sizes the model's passes (none without a model) for the budget. With `--backend gpu`, a
-/// pass the host plan refuses is planned for what the host holds beside a discrete device
-/// (`fit_passes` refuses it on an adapter whose buffers are host memory).
+/// Sizes the model's passes (none without a model) for the budget. With `--backend gpu`, and
+/// with `auto` on a machine that may have a hardware GPU, a pass the host plan refuses is
+/// planned for what the host holds beside a discrete device (`fit_passes` refuses it where the
+/// network then runs on the CPU or on an adapter whose buffers are host memory).
 pub(crate) fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPlan>> {
     let Some(model) = &opts.model else { return Ok(Vec::new()) };
     let (mut w, mut h) = (info.width, info.height);
@@ -22,7 +23,7 @@ pub(crate) fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPl
         let device = opts.limits.gpu_memory.filter(|_| opts.backend != crate::Backend::Cpu);
         let budgets = (opts.limits.max_memory, device);
         let plan = match stage::plan_pass(model, (w, h), info.layout, opts.resolved_threads(), budgets) {
-            Err(e) if opts.backend == crate::Backend::Gpu => {
+            Err(e) if may_plan_beside_device(opts) => {
                 stage::plan_beside_device(model, (w, h), info.layout, budgets).ok_or(e)?
             }
             planned => planned?,
@@ -31,6 +32,21 @@ pub(crate) fn plan_passes(opts: &Options, info: &ImageInfo) -> Result<Vec<PassPl
         (w, h) = (w * model.scale(), h * model.scale());
     }
     Ok(plans)
+}
+
+/// Whether a pass the host plan refuses may be planned beside a discrete device: with
+/// `--backend gpu`, and with `auto` where the machine may have a hardware GPU (whether the
+/// network runs there is known once the device opens).
+fn may_plan_beside_device(opts: &Options) -> bool {
+    #[cfg(feature = "gpu")]
+    let hardware = crate::gpu::may_have_hardware_gpu();
+    #[cfg(not(feature = "gpu"))]
+    let hardware = false;
+    match opts.backend {
+        crate::Backend::Gpu => true,
+        crate::Backend::Auto => hardware,
+        _ => false,
+    }
 }
 
 /// The warning for a model file whose exact form is more than 2 levels from its float network
@@ -108,11 +124,16 @@ pub(crate) fn prepare_network(info: &ImageInfo, passes: &[PassPlan], opts: &Opti
 
 /// Whether the budget holds a GPU driver ([`GPU_DRIVER_RESERVE`](crate::backend::GPU_DRIVER_RESERVE))
 /// beside the model's first pass at its smallest tile: `auto` runs the network on a GPU only
-/// then (the passes are fitted to what the process holds once the device is open).
+/// then (the passes are fitted to what the process holds once the device is open). Where the
+/// budget holds no CPU form of the pass at all, beside what the host holds for a discrete
+/// device ([`stage::plan_beside_device`]).
 fn room_for_driver(model: &crate::neural::Model, info: &ImageInfo, opts: &Options) -> bool {
-    let budgets = (opts.limits.max_memory.saturating_sub(crate::backend::GPU_DRIVER_RESERVE), opts.limits.gpu_memory);
-    let size = (info.width, info.height);
-    stage::plan_pass(model, size, info.layout, opts.resolved_threads(), budgets).is_ok()
+    let (max, gpu) = (opts.limits.max_memory, opts.limits.gpu_memory);
+    let reserved = (max.saturating_sub(crate::backend::GPU_DRIVER_RESERVE), gpu);
+    let (size, threads) = ((info.width, info.height), opts.resolved_threads());
+    stage::plan_pass(model, size, info.layout, threads, reserved).is_ok()
+        || (stage::plan_pass(model, size, info.layout, threads, (max, gpu)).is_err()
+            && stage::plan_beside_device(model, size, info.layout, reserved).is_some())
 }
 
 /// A warning when what the process holds with a GPU's driver and the network's pipelines
@@ -165,7 +186,9 @@ fn setup_threads(opts: &Options, passes: &[PassPlan]) -> usize {
 /// The model's passes with their tiles cut down, where needed, to what the network's device
 /// holds and to the host budget less the `held` bytes the process holds (the host plan was
 /// made before the device was known; smaller tiles need less, so a second call with more held
-/// only shrinks them); on a device whose memory is the host's, also to what that leaves.
+/// only shrinks them); on a device whose memory is the host's, also to what that leaves. On the
+/// CPU, a pass planned beside a device (`auto` where none opened) is refused with the host
+/// plan's message.
 fn fit_passes(
     passes: &[PassPlan],
     device: Option<&dyn NetDevice>,
@@ -173,7 +196,11 @@ fn fit_passes(
     opts: &Options,
     held: u64,
 ) -> Result<Vec<PassPlan>> {
-    let (Some(d), Some(model)) = (device, &opts.model) else { return Ok(passes.to_vec()) };
+    let Some(model) = &opts.model else { return Ok(passes.to_vec()) };
+    let Some(d) = device else {
+        on_cpu_within_budget(model, passes.len(), info, opts)?;
+        return Ok(passes.to_vec());
+    };
     let limits = d.limits(opts.limits.gpu_memory);
     let mut size = (info.width, info.height);
     let mut fitted = Vec::with_capacity(passes.len());
@@ -212,6 +239,17 @@ fn fit_passes(
         size = (size.0 * model.scale(), size.1 * model.scale());
     }
     Ok(fitted)
+}
+
+/// The host plan of each of `count` passes of `model` on the CPU: the error of the first the
+/// budget refuses (the plans made beside a device are smaller than the CPU's).
+fn on_cpu_within_budget(model: &crate::neural::Model, count: usize, info: &ImageInfo, opts: &Options) -> Result<()> {
+    let mut size = (info.width, info.height);
+    for _ in 0..count {
+        stage::plan_pass(model, size, info.layout, opts.resolved_threads(), (opts.limits.max_memory, None))?;
+        size = (size.0 * model.scale(), size.1 * model.scale());
+    }
+    Ok(())
 }
 
 /// Runs the passes of `network` (the store itself without one), each from one store into the
@@ -331,12 +369,32 @@ mod tests {
         assert_eq!(setup_threads(&opts, &pass), 8, "a roomy budget gives the most");
     }
 
-    /// `auto` runs a network on a GPU only where the budget holds the driver beside a pass.
-    #[test]
-    fn a_gpu_driver_needs_room_in_the_budget() {
-        let model = crate::neural::Model::builtin("anime").unwrap();
-        let mut opts = Options::new(crate::Size::Scale { x: 4.0, y: 4.0 });
-        let info = ImageInfo {
+    /// A deep network without enlargement: `n` 3x3 convolutions of `c` channels dilated by 8
+    /// (each reaching 8 pixels further) and a last one to RGB; weights from a fixed pattern.
+    fn deep_model(c: usize, n: usize) -> crate::neural::Model {
+        let mut param = format!("7767517\n{} {}\nInput data 0 1 data 2=3\n", n + 2, n + 2);
+        let mut bin = Vec::new();
+        let mut conv = |i: usize, (cin, cout): (usize, usize), dilation: usize, param: &mut String| {
+            let (from, to) = (if i == 0 { "data".to_string() } else { format!("b{i}") }, format!("b{}", i + 1));
+            let to = if i == n { "out".to_string() } else { to };
+            let weights = cin * cout * 9;
+            param.push_str(&format!(
+                "Convolution c{i} 1 1 {from} {to} 0={cout} 1=3 2={dilation} 4={dilation} 5=1 6={weights} 9=1\n"
+            ));
+            bin.extend(0u32.to_le_bytes());
+            (0..weights + cout).for_each(|k| bin.extend((((k * 7919) % 13) as f32 * 0.004 - 0.024).to_le_bytes()));
+        };
+        conv(0, (3, c), 4, &mut param);
+        for i in 1..n {
+            conv(i, (c, c), 4, &mut param);
+        }
+        conv(n, (c, 3), 1, &mut param);
+        crate::neural::Model::from_parts("deep", &param, &bin).unwrap()
+    }
+
+    /// A 2000x3000 RGB JPEG's description.
+    fn photo_info() -> ImageInfo {
+        ImageInfo {
             width: 2000,
             height: 3000,
             layout: crate::Layout::new(crate::Channels::Rgb, crate::Depth::U8),
@@ -344,7 +402,49 @@ mod tests {
             icc_profile: None,
             details: Vec::new(),
             metadata: Default::default(),
-        };
+        }
+    }
+
+    /// Where the budget holds no CPU form of a pass, `auto` may still take a GPU if the host
+    /// holds what a discrete device needs beside it and the driver's room; a pass so planned
+    /// is refused on the CPU (where no device opened) with the host plan's message, the
+    /// minimum in it.
+    #[test]
+    fn auto_plans_beside_a_device_only_where_the_cpu_form_cannot_fit() {
+        // A reach of 200 pixels: the CPU engine's windows of 128 channels need 352 MiB at the
+        // smallest tile, what the host holds beside a device about 100 MiB.
+        let model = deep_model(128, 50).with_activation_bits(24).unwrap();
+        let mut opts = Options::new(crate::Size::Scale { x: 4.0, y: 4.0 });
+        opts.threads = 16;
+        opts.model = Some(std::sync::Arc::new(model.clone()));
+        let info = photo_info();
+        let (size, layout) = ((info.width, info.height), info.layout);
+        let cpu = |m: u64| stage::plan_pass(&model, size, layout, 16, (m, None));
+        let beside = |m: u64| stage::plan_beside_device(&model, size, layout, (m, None));
+        let reserve = crate::backend::GPU_DRIVER_RESERVE;
+        let budget = (1..256u64)
+            .map(|i| i << 24)
+            .find(|&m| cpu(m).is_err() && beside(m - reserve.min(m)).is_some())
+            .expect("a budget below the CPU form that holds the driver and the pass beside a device");
+        opts.limits.max_memory = budget;
+        assert!(room_for_driver(&model, &info, &opts), "{budget} B: room beside a device");
+        let plan = beside(budget).expect("planned beside a device");
+        let refused = fit_passes(&[plan], None, &info, &opts, 0).expect_err("no CPU form fits");
+        assert_eq!(refused.to_string(), cpu(budget).unwrap_err().to_string());
+        // Where the CPU form fits without the driver's room, `auto` stays on the CPU as before.
+        let roomy = (budget..).step_by(1 << 24).find(|&m| cpu(m).is_ok()).expect("a CPU form");
+        opts.limits.max_memory = roomy;
+        assert!(cpu(roomy - reserve).is_err(), "{roomy} B: no room for a driver beside the CPU form");
+        assert!(!room_for_driver(&model, &info, &opts), "{roomy} B: the CPU form, no room for a driver");
+        assert!(fit_passes(&[cpu(roomy).unwrap()], None, &info, &opts, 0).is_ok());
+    }
+
+    /// `auto` runs a network on a GPU only where the budget holds the driver beside a pass.
+    #[test]
+    fn a_gpu_driver_needs_room_in_the_budget() {
+        let model = crate::neural::Model::builtin("anime").unwrap();
+        let mut opts = Options::new(crate::Size::Scale { x: 4.0, y: 4.0 });
+        let info = photo_info();
         opts.limits.max_memory = 128 << 20;
         assert!(!room_for_driver(&model, &info, &opts), "128 MiB has no room for a driver and a pass");
         opts.limits.max_memory = 1 << 30;
