@@ -88,6 +88,13 @@ pub enum Event {
         /// The message.
         message: String,
     },
+    /// A model file is measured on its first use, before the job is planned: its 16-bit exact
+    /// form against its float network, which chooses its activation width (tens of seconds for
+    /// a large network on a few cores; once per file, the result kept in the user's cache).
+    Measuring {
+        /// Model name.
+        model: String,
+    },
     /// An interrupted run is being continued (`--resume`).
     Resumed {
         /// Tiles already in the output.

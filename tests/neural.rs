@@ -476,7 +476,20 @@ fn fidelity_is_measured_and_a_lossy_model_warns() {
     // says so; the same bytes as asking for 24.
     let err = stderr(&job);
     assert!(err.contains(&format!("24-bit activations (its 16-bit form is up to {f} levels")), "{err}");
+    // Measuring a file on its first use is said before it starts (the cache is off here).
+    assert!(err.contains("model cancel: first use of this file: measuring"), "{err}");
     let fitted = std::fs::read(&out).unwrap();
+    // With the figure kept in the cache (by the listing above), nothing is measured or said.
+    let cached = bin()
+        .args(["upscale", "fixtures/coffee.jpg", s(&out), "--model", s(&model), "--width", "64", "--overwrite"])
+        .env("GIGASCALE_CACHE", &cache)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    ok(&cached);
+    let err = stderr(&cached);
+    assert!(!err.contains("first use") && err.contains("24-bit activations"), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), fitted);
     let run = |bits: &str| {
         let job = bin()
             .args(["upscale", "fixtures/coffee.jpg", s(&out), "--model", s(&model), "--width", "64", "--overwrite"])
@@ -489,7 +502,7 @@ fn fidelity_is_measured_and_a_lossy_model_warns() {
         (stderr(&job), std::fs::read(&out).unwrap())
     };
     let (err, wide_bytes) = run("24");
-    assert!(!err.contains("levels from"), "{err}");
+    assert!(!err.contains("levels from") && !err.contains("first use"), "{err}");
     assert_eq!(wide_bytes, fitted);
     let (err, narrow_bytes) = run("16");
     assert!(err.contains(&format!("up to {f} levels")) && err.contains("--activation-bits 24"), "{err}");

@@ -102,6 +102,12 @@ impl Model {
         self.calibration.is_some()
     }
 
+    /// Whether [`Model::with_fitting_activation_bits`] measures this model (a model file not
+    /// measured before, by this process or into the cache): the caller may say so first.
+    pub fn measures_on_first_use(&self) -> bool {
+        !self.is_builtin() && !self.wide && self.known_fidelity().is_none()
+    }
+
     /// [`Model::fidelity`] if it is known without measuring it (measured by this process, or
     /// kept in the cache by an earlier one); for listings that should not calibrate every
     /// model they show.

@@ -207,6 +207,12 @@ impl Request {
     /// touched only to open a model given by path and to check that `temp_dir` is a
     /// directory.
     pub fn options(&self) -> Result<Options> {
+        self.options_reporting(&mut |_| {})
+    }
+
+    /// [`Request::options`], telling `progress` of the long step it may take first: measuring
+    /// a model file on its first use ([`crate::Event::Measuring`]).
+    pub fn options_reporting(&self, progress: &mut dyn FnMut(&crate::Event)) -> Result<Options> {
         let mut o = Options::new(self.size()?);
         if let Some(f) = &self.filter {
             o.filter = named("--filter", f, &Filter::ALL.map(Filter::name), Filter::from_name)?;
@@ -258,23 +264,7 @@ impl Request {
         o.pyramid = self.pyramid.unwrap_or(false);
         o.shard = self.shard.unwrap_or(0);
         o.model_passes = self.model_passes.unwrap_or(1);
-        match (&self.model, self.noise) {
-            (Some(m), noise) => {
-                let model = crate::Model::open(m, &self.model_dirs)?.with_noise(noise)?;
-                let model = match self.activation_bits {
-                    Some(bits) => model.with_activation_bits(bits)?,
-                    None => model.with_fitting_activation_bits()?,
-                };
-                o.model = Some(Arc::new(model));
-            }
-            (None, Some(n)) => {
-                return Err(Error::usage(format!("--noise {n} needs --model (an SRMD model: srmd_x2/3/4)")))
-            }
-            (None, None) => {}
-        }
-        if let (None, Some(bits)) = (&self.model, self.activation_bits) {
-            return Err(Error::usage(format!("--activation-bits {bits} needs --model")));
-        }
+        o.model = self.open_model(progress)?;
         o.faces = self.restore_options()?;
         #[cfg(feature = "testing")]
         {
@@ -285,6 +275,31 @@ impl Request {
         }
         o.validate()?;
         Ok(o)
+    }
+
+    /// The model (`--model`, with `--noise` and `--activation-bits`), opened and at its
+    /// activation width; measuring a model file on its first use is told to `progress` first.
+    fn open_model(&self, progress: &mut dyn FnMut(&crate::Event)) -> Result<Option<Arc<crate::Model>>> {
+        let Some(spec) = &self.model else {
+            if let Some(n) = self.noise {
+                return Err(Error::usage(format!("--noise {n} needs --model (an SRMD model: srmd_x2/3/4)")));
+            }
+            if let Some(bits) = self.activation_bits {
+                return Err(Error::usage(format!("--activation-bits {bits} needs --model")));
+            }
+            return Ok(None);
+        };
+        let model = crate::Model::open(spec, &self.model_dirs)?.with_noise(self.noise)?;
+        let model = match self.activation_bits {
+            Some(bits) => model.with_activation_bits(bits)?,
+            None => {
+                if model.measures_on_first_use() {
+                    progress(&crate::Event::Measuring { model: model.name().to_string() });
+                }
+                model.with_fitting_activation_bits()?
+            }
+        };
+        Ok(Some(Arc::new(model)))
     }
 
     /// `faces`, `face_fidelity`, `face_threads`, `face_device`, `onnxruntime` as restoration

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 pub(crate) fn upscale(a: &UpscaleArgs, sig: &Signals) -> Result<(), Error> {
     let mut request = a.request();
     request.cancel = Some(sig.cancel_flag());
-    let opts = request.options()?;
     let mut display = Display::new(a.report.progress, a.report.quiet, request.max_memory.is_some());
+    let opts = request.options_reporting(&mut |e| display.on_event(e))?;
     let mut files = gigascale::Files::default();
     (files.overwrite, files.resume) = (a.overwrite, a.resume);
     if a.input.is_dir() {

@@ -94,6 +94,10 @@ impl Display {
         let talk = !self.quiet && self.mode != ProgressMode::Json;
         match e {
             Event::Warning { message } if talk => eprintln!("gigascale: warning: {message}"),
+            Event::Measuring { model } if talk => eprintln!(
+                "gigascale: model {model}: first use of this file: measuring its exact form against its float \
+                 network (once; kept in the cache)"
+            ),
             Event::Resumed { tiles, total } if talk => {
                 eprintln!("gigascale: resuming: {tiles} of {total} tiles are already written")
             }
