@@ -1,4 +1,4 @@
-//! Choosing each blob's exponent ([`Exact::calibration`]): float runs of the network on a
+//! Choosing each blob's exponent ([`Exact::calibration_and_probes`]): float runs of the network on a
 //! synthetic calibration image, whose extremes (full-contrast colour edges, flat corners of the
 //! colour cube) give a blob the range a photograph's brightest, most saturated parts need,
 //! and on four photographic test images (also the fidelity screen's, `fidelity.rs`), which
@@ -53,26 +53,29 @@ const PHOTO_ROOM: f32 = 16.0;
 /// block, the largest multiplier per channel. The multipliers depend on the whole image, and
 /// on the calibration image they are near 0 (models-pro: every multiplier of the last
 /// block), which would leave the blobs after a block too small a range for a photograph's;
-/// the calibration runs its image once more with these.
-fn photographic_runs(g: &Graph, n: usize) -> Result<(Vec<f32>, reference::SeScales), String> {
+/// the calibration runs its image once more with these. Also the network's outputs on them,
+/// which the fidelity measure compares the exact engine's with ([`Exact::calibration_and_probes`]).
+fn photographic_runs(g: &Graph, n: usize) -> Result<(Vec<f32>, reference::SeScales, Vec<Tensor>), String> {
     use rayon::prelude::*;
     let blocks: std::collections::HashMap<usize, &Se> =
         g.nodes.iter().filter_map(|nd| if let Op::Se(se) = &nd.op { Some((se.pooled, se)) } else { None }).collect();
     let each = |kind: usize| {
         let (mut peak, mut scales) = (vec![0f32; g.blobs], reference::SeScales::new());
         let image = photographic_tensor(&photographic_image(kind, n), n);
-        reference::run_with(g, &reference::Float, image, &mut |b, t| {
+        let output = reference::run_with(g, &reference::Float, image, &mut |b, t| {
             peak[b] = t.data.iter().fold(peak[b], |m, v| m.max(v.abs()));
             if let Some(se) = blocks.get(&b) {
                 let sums = reference::sums_with(t, (0, 0, t.w, t.h), |v| v as f64);
                 scales.insert(b, se.multipliers_of_sums(&sums, t.w * t.h));
             }
         })?;
-        Ok((peak, scales))
+        Ok((peak, scales, output))
     };
-    let runs: Vec<(Vec<f32>, reference::SeScales)> = (0..4).into_par_iter().map(each).collect::<Result<_, String>>()?;
-    let mut out = (vec![0f32; g.blobs], reference::SeScales::new());
-    for (peak, scales) in runs {
+    let runs: Vec<(Vec<f32>, reference::SeScales, Tensor)> =
+        (0..4).into_par_iter().map(each).collect::<Result<_, String>>()?;
+    let mut out = (vec![0f32; g.blobs], reference::SeScales::new(), Vec::with_capacity(4));
+    for (peak, scales, output) in runs {
+        out.2.push(output);
         out.0.iter_mut().zip(peak).for_each(|(o, p)| *o = o.max(p));
         for (b, mul) in scales {
             let kept = out.1.entry(b).or_insert_with(|| vec![0.0; mul.len()]);
@@ -168,22 +171,47 @@ impl Exact {
     /// and affine layers): the largest magnitude of float runs of the network on a fixed
     /// 32 px synthetic image (also with photographs' SE multipliers, where it has SE blocks),
     /// but at most [`PHOTO_ROOM`] times what the four photographic test images reach.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn calibration(g: &Graph) -> Result<Vec<i32>, String> {
+        Exact::calibration_and_probes(g).map(|(c, _)| c)
+    }
+
+    /// [`Exact::calibration`], and the float network's outputs on the four photographic test
+    /// images it ran (`probe_edge` square, in [`photographic_image`]'s order).
+    pub(crate) fn calibration_and_probes(g: &Graph) -> Result<(Vec<i32>, Vec<Tensor>), String> {
         let mut peak = vec![0f32; g.blobs];
         let n = probe_edge(g);
         let mut seen = |b: usize, t: &Tensor| peak[b] = t.data.iter().fold(peak[b], |m, v| m.max(v.abs()));
         reference::run_with(g, &reference::Float, calibration_image(n), &mut seen)?;
-        let (photo, scales) = photographic_runs(g, n)?;
+        let (photo, scales, probes) = photographic_runs(g, n)?;
         if !scales.is_empty() {
             reference::run_until(g, &reference::Float, calibration_image(n), &scales, g.output, &mut seen)?;
         }
-        Ok(peak.iter().zip(&photo).map(|(&c, &p)| exponent_for(blob_range(c, p))).collect())
+        Ok((peak.iter().zip(&photo).map(|(&c, &p)| exponent_for(blob_range(c, p))).collect(), probes))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The outputs the calibration keeps for the fidelity measure are the float network's on
+    /// the four test images, in their order (what the measure computed itself before).
+    #[test]
+    fn the_calibration_keeps_the_test_images_float_outputs() {
+        let m = crate::neural::Model::builtin("photo").unwrap();
+        let g = &m.graph;
+        let (calibration, probes) = Exact::calibration_and_probes(g).unwrap();
+        assert_eq!(calibration.len(), g.blobs);
+        let n = probe_edge(g);
+        assert_eq!(probes.len(), 4);
+        for (kind, kept) in probes.iter().enumerate() {
+            let image = photographic_tensor(&photographic_image(kind, n), n);
+            let fresh = reference::run_with(g, &reference::Float, image, &mut |_, _| {}).unwrap();
+            assert_eq!((kept.c, kept.w, kept.h), (fresh.c, fresh.w, fresh.h));
+            assert!(kept.data == fresh.data, "test image {kind}");
+        }
+    }
 
     #[test]
     fn a_blob_gets_the_range_photographs_need_with_room() {

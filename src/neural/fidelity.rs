@@ -120,24 +120,42 @@ impl Model {
     /// by side (small images leave a deep network's layers too little work to spread).
     fn measure_fidelity(&self) -> Result<u32> {
         let n = probe_edge(&self.graph);
+        // A model file's first use calibrates here, which runs the float network on the test
+        // images: its outputs are kept for the comparison (and for the other width's).
+        let ex = self.exact()?;
+        let floats = self.probe_outputs(n)?;
         let each: Vec<u32> = (0..4)
             .into_par_iter()
-            .map(|kind| self.fidelity_on(&photographic_image(kind, n), n))
+            .map(|kind| self.fidelity_on(&ex, &photographic_image(kind, n), n, &floats[kind]))
             .collect::<Result<_>>()?;
         Ok(each.into_iter().max().unwrap_or(0))
     }
 
-    /// The worst distance in 8-bit levels between the float network and the exact engine on
-    /// an `n x n` RGB image (an error where the network leaves no output to compare).
-    fn fidelity_on(&self, rgb: &[u8], n: usize) -> Result<u32> {
-        let ex = self.exact()?;
-        let f = photographic_tensor(rgb, n);
+    /// The float network's outputs on the four `n x n` test images: kept by the calibration
+    /// or an earlier measure, else computed (and kept).
+    fn probe_outputs(&self, n: usize) -> Result<std::sync::Arc<Vec<reference::Tensor>>> {
+        if let Some(p) = self.probes.get() {
+            return Ok(p.clone());
+        }
+        let internal = |e: String| Error::Internal(format!("model {}: {e}", self.name));
+        let run = |kind: usize| {
+            let f = photographic_tensor(&photographic_image(kind, n), n);
+            reference::run_with(&self.graph, &reference::Float, f, &mut |_, _| {})
+        };
+        let outs =
+            (0..4).into_par_iter().map(run).collect::<std::result::Result<Vec<_>, String>>().map_err(internal)?;
+        Ok(self.probes.get_or_init(|| std::sync::Arc::new(outs)).clone())
+    }
+
+    /// The worst distance in 8-bit levels between the float network's output `fo` and the
+    /// exact engine `ex`'s on an `n x n` RGB image (an error where the network leaves no
+    /// output to compare).
+    fn fidelity_on(&self, ex: &super::exact::Exact, rgb: &[u8], n: usize, fo: &reference::Tensor) -> Result<u32> {
         let mut q = reference::Tensor::<i16>::zeros(3, n, n);
         for (i, &v) in rgb.iter().enumerate() {
             q.data[(i % 3) * n * n + i / 3] = stage::to_fixed(v as u32, 255) as i16;
         }
         let internal = |e: String| Error::Internal(format!("model {}: {e}", self.name));
-        let fo = reference::run_with(&self.graph, &reference::Float, f, &mut |_, _| {}).map_err(internal)?;
         let qo = ex.run_until(&self.graph, q, &Default::default(), self.graph.output).map_err(internal)?;
         let e = ex.exponent(self.graph.output);
         let worst = fo.data.iter().zip(&qo.data).map(|(&a, &b)| {

@@ -51,7 +51,7 @@ pub struct Builtin {
     pub border: Border,
     param: &'static str,
     bin: &'static [u8],
-    /// Its [`exact::Exact::calibration`], computed once and kept (checked by a test), so that
+    /// Its calibration (`Exact::calibration_and_probes`), computed once and kept (checked by a test), so that
     /// a job does not pay for the float run.
     calibration: &'static [i32],
 }
@@ -162,6 +162,9 @@ pub struct Model {
     exact: std::sync::OnceLock<std::result::Result<std::sync::Arc<exact::Exact>, String>>,
     /// [`Model::fidelity`], once measured.
     fidelity: std::sync::OnceLock<u32>,
+    /// The float network's outputs on the fidelity screen's test images, once computed (by
+    /// the calibration, or the fidelity measure); the same at either activation width.
+    probes: std::sync::OnceLock<std::sync::Arc<Vec<reference::Tensor>>>,
     /// Whether the exact engine's activations are 24-bit (`wide.rs`) rather than 16-bit.
     wide: bool,
     /// Where [`Model::with_fitting_activation_bits`] chose 24 bits: the 16-bit fidelity that
@@ -240,6 +243,7 @@ impl Model {
             digest: crate::digest::Fnv::default().bytes(param.as_bytes()).bytes(bin).0,
             exact: std::sync::OnceLock::new(),
             fidelity: std::sync::OnceLock::new(),
+            probes: std::sync::OnceLock::new(),
             wide: false,
             narrow_fidelity: None,
         })
@@ -261,7 +265,7 @@ impl Model {
         }
         self.graph.fold_constant_inputs(n);
         self.digest = crate::digest::Fnv(self.digest).bytes(b"noise").bytes(&n.to_le_bytes()).0;
-        self.exact = std::sync::OnceLock::new();
+        (self.exact, self.fidelity, self.probes) = Default::default();
         Ok(self)
     }
 
@@ -356,7 +360,8 @@ impl Model {
         if let Some(c) = cache::load(self.digest, self.graph.blobs) {
             return Ok(c);
         }
-        let c = exact::Exact::calibration(&self.graph)?;
+        let (c, probes) = exact::Exact::calibration_and_probes(&self.graph)?;
+        let _ = self.probes.set(std::sync::Arc::new(probes));
         cache::store(self.digest, &c);
         Ok(c)
     }
