@@ -461,9 +461,10 @@ fn fidelity_is_measured_and_a_lossy_model_warns() {
     assert!(listed.contains(&format!("with --activation-bits 24: within {wide} level(s) (as close")), "{listed}");
     // The listing shows a kept figure (it does not measure every model it lists).
     let all = ok(&bin().args(["models", "--model-dir", s(&d)]).env("GIGASCALE_CACHE", &cache).output().unwrap());
-    assert!(all.contains(&format!("exact engine {f} levels from the float network")), "{all}");
+    let said = format!("16-bit form {f} levels from the float network: runs with 24-bit activations (within {wide}");
+    assert!(all.contains(&said), "{all}");
     let fresh = ok(&bin().args(["models", "--model-dir", s(&d)]).env("GIGASCALE_CACHE", "off").output().unwrap());
-    assert!(fresh.contains("cancel") && !fresh.contains("exact engine"), "{fresh}");
+    assert!(fresh.contains("cancel") && fresh.contains("not measured yet") && !fresh.contains("levels"), "{fresh}");
     let out = d.join("o.png");
     let job = bin()
         .args(["upscale", "fixtures/coffee.jpg", s(&out), "--model", s(&model), "--width", "64"])

@@ -155,8 +155,8 @@ pub(crate) fn models(spec: Option<&str>, extra: &[PathBuf]) -> Result<(), Error>
             match gigascale::Model::load(&f.path) {
                 Ok(m) => {
                     println!("  {:<40} {}", f.name, describe(&m));
-                    if let Some(v) = m.known_fidelity().filter(|&v| v > 2) {
-                        println!("  {:<40} exact engine {v} levels from the float network: inaccurate", "");
+                    if let Some(note) = fidelity_note(&m) {
+                        println!("  {:<40} {note}", "");
                     }
                 }
                 Err(e) => println!("  {:<40} cannot run: {}", f.name, short_reason(&e)),
@@ -170,6 +170,21 @@ pub(crate) fn models(spec: Option<&str>, extra: &[PathBuf]) -> Result<(), Error>
         println!("\n(no model directories: --model-dir, $GIGASCALE_MODELS or ~/.local/share/gigascale/models)");
     }
     Ok(())
+}
+
+/// What a directory listing says of a model file's fidelity, from the figures the cache keeps
+/// (the listing measures nothing): not measured yet, or a 16-bit form too far from the float
+/// network, which its jobs then run at 24 bits (within how many levels, where known).
+fn fidelity_note(m: &gigascale::Model) -> Option<String> {
+    match m.known_fidelity() {
+        None => Some("not measured yet: its first job measures it against its float network (once)".into()),
+        Some(v) if v <= 2 => None,
+        Some(v) => {
+            let wide = m.clone().with_activation_bits(24).ok().and_then(|w| w.known_fidelity());
+            let within = wide.map_or(String::new(), |w| format!(" (within {w} there)"));
+            Some(format!("16-bit form {v} levels from the float network: runs with 24-bit activations{within}"))
+        }
+    }
 }
 
 /// A model's refusal without its path (the listing names the model).
