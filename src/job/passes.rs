@@ -186,9 +186,9 @@ fn setup_threads(opts: &Options, passes: &[PassPlan]) -> usize {
 /// The model's passes with their tiles cut down, where needed, to what the network's device
 /// holds and to the host budget less the `held` bytes the process holds (the host plan was
 /// made before the device was known; smaller tiles need less, so a second call with more held
-/// only shrinks them); on a device whose memory is the host's, also to what that leaves. On the
-/// CPU, a pass planned beside a device (`auto` where none opened) is refused with the host
-/// plan's message.
+/// only shrinks them); on a device whose memory is the host's, also to what that leaves. Where
+/// the network's buffers are host memory (on the CPU, or a software adapter), a pass planned
+/// beside a discrete device is refused with the host plan's message.
 fn fit_passes(
     passes: &[PassPlan],
     device: Option<&dyn NetDevice>,
@@ -197,19 +197,23 @@ fn fit_passes(
     held: u64,
 ) -> Result<Vec<PassPlan>> {
     let Some(model) = &opts.model else { return Ok(passes.to_vec()) };
-    let Some(d) = device else {
-        on_cpu_within_budget(model, passes.len(), info, opts)?;
-        return Ok(passes.to_vec());
-    };
-    let limits = d.limits(opts.limits.gpu_memory);
-    let mut size = (info.width, info.height);
+    let limits = device.map(|d| d.limits(opts.limits.gpu_memory));
+    let mut next = (info.width, info.height);
     let mut fitted = Vec::with_capacity(passes.len());
     for &plan in passes {
+        let size = next;
+        next = (size.0 * model.scale(), size.1 * model.scale());
         let budgets = (opts.limits.max_memory, opts.limits.gpu_memory);
-        if limits.host {
-            // The device's buffers are host memory: the host plan's refusal stands.
-            stage::plan_pass(model, size, info.layout, opts.resolved_threads(), budgets)?;
+        if limits.is_none_or(|l| l.host) {
+            // The network's buffers are host memory: the host plan's refusal stands (its
+            // device budget only where there is a device).
+            let host = (budgets.0, limits.and(budgets.1));
+            stage::plan_pass(model, size, info.layout, opts.resolved_threads(), host)?;
         }
+        let Some(limits) = limits else {
+            fitted.push(plan);
+            continue;
+        };
         let reserve = (plan, held);
         let plan = stage::leave_to_driver(model, size, info.layout, opts.resolved_threads(), budgets, reserve);
         // A discrete device holds the network's blobs: the host holds less than the CPU's plan.
@@ -236,20 +240,8 @@ fn fit_passes(
             Some(plan) => plan,
             None => fit(limits)?,
         });
-        size = (size.0 * model.scale(), size.1 * model.scale());
     }
     Ok(fitted)
-}
-
-/// The host plan of each of `count` passes of `model` on the CPU: the error of the first the
-/// budget refuses (the plans made beside a device are smaller than the CPU's).
-fn on_cpu_within_budget(model: &crate::neural::Model, count: usize, info: &ImageInfo, opts: &Options) -> Result<()> {
-    let mut size = (info.width, info.height);
-    for _ in 0..count {
-        stage::plan_pass(model, size, info.layout, opts.resolved_threads(), (opts.limits.max_memory, None))?;
-        size = (size.0 * model.scale(), size.1 * model.scale());
-    }
-    Ok(())
 }
 
 /// Runs the passes of `network` (the store itself without one), each from one store into the
