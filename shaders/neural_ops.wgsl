@@ -94,6 +94,31 @@ fn pair_at(i: i32, at_a: i32, at_b: i32) -> vec2<i32> {
     return vec2<i32>(va, b[(c * p[at_b + 3] + gy - p[at_b + 1]) * p[at_b + 2] + gx - p[at_b]]);
 }
 
+// Per channel, row and chunk of at most 16384 columns of a window of a blob, the sums of the
+// window's values' upper 16 bits (signed, `v >> 16`) and lower 16 bits (`v & 0xffff`, as an
+// unsigned word): an SE block's pooled blob summed on the device, exactly (each sum is under
+// 2^31 in magnitude, or 2^32 unsigned); the host adds them up as 64-bit integers.
+// p = [channels, rows, columns, chunks, dx, dy, blob w, blob h]: the window is `columns` x
+// `rows` from (dx, dy) of the blob's own window. Value `2·j + part` of chunk `j`.
+@compute @workgroup_size(64)
+fn row_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
+    _ = b[0];
+    let i = i32(flat(gid, g));
+    let rows = p[1]; let columns = p[2]; let chunks = p[3];
+    if i >= p[0] * rows * chunks * 2 { return; }
+    let j = i / 2; let upper = (i & 1) == 0;
+    let chunk = j % chunks; let r = j / chunks;
+    let row = ((r / rows) * p[7] + r % rows + p[5]) * p[6] + p[4];
+    let end = min(columns, (chunk + 1) * 16384);
+    var hi = 0; var lo = 0u;
+    for (var x = chunk * 16384; x < end; x++) {
+        let v = a[row + x];
+        hi += v >> 16u;
+        lo += u32(v) & 0xffffu;
+    }
+    y[i] = select(bitcast<i32>(lo), hi, upper);
+}
+
 // Two blobs weighted and summed over the output window: p = [channels, ox0, oy0, ow, oh,
 // ax0, ay0, aw, ah, ka, sa, bx0, by0, bw, bh, kb, sb].
 @compute @workgroup_size(64)

@@ -10,6 +10,7 @@ pub(crate) mod neural;
 mod neural_blob;
 mod neural_conv;
 mod neural_ops;
+mod neural_prefix;
 mod neural_shader;
 mod neural_split;
 mod neural_tail;

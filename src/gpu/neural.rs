@@ -13,7 +13,7 @@ use super::setup::{shared_device, Device};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::graph::{Graph, Op};
-use crate::neural::reference::{SeScales, Tensor};
+use crate::neural::reference::{SeScales, Tensor, Window};
 use crate::neural::stage::{tracing, DeviceLimits, NetDevice, Samples, Ticket};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -96,8 +96,23 @@ impl NetDevice for NeuralGpu {
         Ok(Box::new(NeuralGpu::submit(self, g, ex, input, scales, samples)?))
     }
 
-    fn prefix(&self, g: &Graph, ex: &Exact, input: Tensor<i16>, scales: &SeScales, stop: usize) -> Result<Tensor<i32>> {
-        NeuralGpu::prefix(self, g, ex, input, scales, stop)
+    fn submit_prefix_sums(
+        &self,
+        g: &Graph,
+        ex: &Exact,
+        (input, scales): (Tensor<i16>, &SeScales),
+        stop: usize,
+        owned: &dyn Fn(&Tensor<i16>) -> Result<Window>,
+    ) -> Result<(Ticket, Window)> {
+        let (sums, window) = NeuralGpu::submit_prefix_sums(self, g, ex, (input, scales), stop, owned)?;
+        Ok((Box::new(sums), window))
+    }
+
+    fn finish_prefix_sums(&self, t: Ticket) -> Result<Vec<i64>> {
+        let t = t
+            .downcast::<super::neural_prefix::PrefixSums>()
+            .map_err(|_| Error::Internal("a ticket from another device".into()))?;
+        NeuralGpu::finish_prefix_sums(self, *t)
     }
 
     fn finish(&self, t: Ticket, take: &mut dyn FnMut(&[u8])) -> Result<()> {
@@ -146,7 +161,7 @@ pub(crate) struct NeuralGpu {
     dry: std::sync::atomic::AtomicBool,
     /// Tiles submitted and not yet read back: while none is, the device waits for the next
     /// tile's first layers.
-    flights: std::sync::atomic::AtomicUsize,
+    pub(super) flights: std::sync::atomic::AtomicUsize,
     /// The passes' device time, with `GIGASCALE_GPU_PROFILE=1` (`profile.rs`).
     profile: Option<super::profile::Profile>,
     /// Whether the network's activations are 24-bit (`neural_wide.rs`).
@@ -222,7 +237,7 @@ impl NeuralGpu {
         })
     }
 
-    fn check(&self) -> Result<()> {
+    pub(super) fn check(&self) -> Result<()> {
         match self.dev.failure.lock().ok().and_then(|g| g.clone()) {
             Some(f) => Err(Error::Gpu(format!("{}: {f}", self.name))),
             None => Ok(()),
@@ -275,7 +290,7 @@ impl NeuralGpu {
     /// Records `g` on `input` up to blob `stop` (with the SE blocks' multipliers `scales`) and
     /// returns that blob; every other blob's buffer goes back to the pool. The whole network's
     /// enlarging tail, where it has one, runs in strips (`neural_tail.rs`).
-    fn record(
+    pub(super) fn record(
         &self,
         enc: &mut wgpu::CommandEncoder,
         g: &Graph,
@@ -358,7 +373,7 @@ impl NeuralGpu {
     }
 
     /// With the profile on, reads the timestamps of what was submitted (`profile.rs`).
-    fn profiled(&self) {
+    pub(super) fn profiled(&self) {
         if let Some(p) = &self.profile {
             p.collect(&self.dev.device, &self.dev.queue);
         }
@@ -416,7 +431,7 @@ impl NeuralGpu {
     }
 
     /// A free read-back buffer of at least `words` bytes.
-    fn staging_buffer(&self, words: u64) -> Result<wgpu::Buffer> {
+    pub(super) fn staging_buffer(&self, words: u64) -> Result<wgpu::Buffer> {
         let mut free = self.staging.lock().map_err(|_| Error::Internal("neural GPU staging poisoned".into()))?;
         let best = (0..free.len()).filter(|&i| free[i].size() >= words).min_by_key(|&i| free[i].size());
         Ok(match best {
@@ -444,7 +459,7 @@ impl NeuralGpu {
 
     /// Waits for submission `index`, maps the first `len` bytes of `staging`, hands the first
     /// `bytes` of them to `take`, and returns the buffer to the pool.
-    fn read_back(
+    pub(super) fn read_back(
         &self,
         staging: wgpu::Buffer,
         index: wgpu::SubmissionIndex,
@@ -475,38 +490,10 @@ impl NeuralGpu {
         Ok(())
     }
 
-    fn return_staging(&self, staging: wgpu::Buffer) {
+    pub(super) fn return_staging(&self, staging: wgpu::Buffer) {
         if let Ok(mut free) = self.staging.lock() {
             free.push(staging);
         }
-    }
-
-    /// Runs `g` on `input` up to blob `stop` and reads that blob back (waiting for it), at its
-    /// width (as [`Exact::run_prefix`]).
-    pub(crate) fn prefix(
-        &self,
-        g: &Graph,
-        ex: &Exact,
-        input: Tensor<i16>,
-        scales: &SeScales,
-        stop: usize,
-    ) -> Result<Tensor<i32>> {
-        self.check()?;
-        let mut enc = self.dev.device.create_command_encoder(&Default::default());
-        let blob = self.record(&mut enc, g, ex, &input, scales, stop)?;
-        let s = blob.shape.clone();
-        let bytes = (s.c * s.w * s.h) as u64 * 4;
-        let staging = self.staging_buffer(bytes.max(16))?;
-        enc.copy_buffer_to_buffer(&blob.buf, 0, &staging, 0, bytes.max(16).min(blob.buf.size()));
-        let index = self.dev.queue.submit([enc.finish()]);
-        self.profiled();
-        self.recycle(blob.buf);
-        let mut data = Vec::new();
-        self.read_back(staging, index, bytes.max(16), bytes as usize, &mut |view| {
-            let words = bytemuck::cast_slice::<u8, i32>(view).iter();
-            data = words.copied().collect();
-        })?;
-        Ok(Tensor { data, ..s.shaped() })
     }
 
     /// Records one dispatch of `pipe` (a pass of `kind`, for the profile) with `entries`

@@ -43,8 +43,9 @@ pub(crate) const OPS_GROUP: usize = 64;
 pub(super) const COMMON: &str = include_str!("../../shaders/neural_common.wgsl");
 
 /// The entry points of `shaders/neural_ops.wgsl` and `shaders/neural_wide.wgsl`.
-pub(super) const OPS: [&str; 21] = [
+pub(super) const OPS: [&str; 22] = [
     "widen",
+    "row_sums",
     "interleave",
     "shuffle",
     "unshuffle",

@@ -24,6 +24,7 @@ pub(crate) use super::pass_plan::{
 pub(crate) use super::pass_plan::{split_bytes, split_geometry, SPLIT_RUN};
 use super::reference;
 use super::reference::Tensor;
+use super::se_pass;
 use super::Model;
 use crate::error::{Error, Result};
 use crate::kernel::Filter;
@@ -35,6 +36,12 @@ use crate::store::Store;
 use rayon::prelude::*;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Tiles whose SE sums are submitted to a discrete device and not yet read
+/// ([`se_pass::scales_in_flight`]), as the tiles of the pass: the device works on one while the
+/// host records the next. (On an adapter whose buffers are host memory, one: there the queued
+/// work's memory is the process's, and the same processor runs both sides.)
+const SE_IN_FLIGHT: usize = 2;
 
 /// Whether `GIGASCALE_TRACE_NEURAL` is set: then the stage prints where each tile's time
 /// goes (window, recording, device, placing) on stderr, for benchmarks.
@@ -127,16 +134,20 @@ pub(crate) trait NetDevice: Sync + Send {
         scales: &reference::SeScales,
         samples: &dyn Fn(&Tensor<i16>) -> Result<Samples>,
     ) -> Result<Ticket>;
-    /// Runs `g` on `input` up to blob `stop` and reads that blob back (for the SE blocks'
-    /// sums: what [`Exact::run_prefix`] gives, bit for bit, at the network's width).
-    fn prefix(
+    /// Runs `g` on `input` with the SE blocks' multipliers so far up to blob `stop`, and sums
+    /// that blob's values per channel over the window `owned` names for the blob's window;
+    /// returns at once, with that window (the sums come with [`NetDevice::finish_prefix_sums`]:
+    /// what [`Exact::run_prefix`] and [`reference::sums_with`] give, exactly).
+    fn submit_prefix_sums(
         &self,
         g: &Graph,
         ex: &Exact,
-        input: Tensor<i16>,
-        scales: &reference::SeScales,
+        input: (Tensor<i16>, &reference::SeScales),
         stop: usize,
-    ) -> Result<Tensor<i32>>;
+        owned: &dyn Fn(&Tensor<i16>) -> Result<reference::Window>,
+    ) -> Result<(Ticket, reference::Window)>;
+    /// Waits for submitted sums: per channel, in the blob's integer units.
+    fn finish_prefix_sums(&self, ticket: Ticket) -> Result<Vec<i64>>;
     /// Waits for a submitted tile and hands its samples to `take`.
     fn finish(&self, ticket: Ticket, take: &mut dyn FnMut(&[u8])) -> Result<()>;
     /// What keeps the device itself open once this is dropped (its buffers freed), so that
@@ -290,20 +301,39 @@ impl Pass<'_> {
         let geo = self.model.se_geometry(w, h);
         let (model, store, info, cancel, device) = (self.model, self.input, self.info, self.cancel, self.device);
         let exact = self.exact;
-        let run = |rect: Rect, scales: &reference::SeScales, stop: usize| {
+        let window = |rect: Rect| {
+            let t = std::time::Instant::now();
             let input = input_window(model, store, info, rect);
-            match device {
-                Some(d) => d.prefix(g, exact, input, scales, stop),
-                None => exact.run_prefix(g, input, scales, stop).map_err(Error::Internal),
+            if tracing() {
+                eprintln!("neural trace: SE window of {rect:?} read in {:.3} s", t.elapsed().as_secs_f64());
             }
+            input
         };
-        let sums = |t: &reference::Tensor<i32>, win, b| exact.prefix_sums(t, win, b);
         let mut each = || match cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             true => Err(Error::Interrupted { signal: None }),
             false => Ok(()),
         };
         let t0 = std::time::Instant::now();
-        let scales = self.pool.install(|| super::se_pass::scales(g, &sums, geo, &rects, &run, &mut each));
+        let scales = match device {
+            Some(d) => {
+                let start = |rect, scales: &reference::SeScales, b, owned: se_pass::Owned<'_>| {
+                    let (ticket, window) = d.submit_prefix_sums(g, exact, (window(rect), scales), b, owned)?;
+                    Ok(((ticket, b), window))
+                };
+                let finish =
+                    |(ticket, b): (Ticket, usize)| Ok(exact.sums_in_real_units(&d.finish_prefix_sums(ticket)?, b));
+                let depth = if d.limits(None).host { 1 } else { SE_IN_FLIGHT };
+                let with = || (&start as se_pass::StartSums<'_, _>, &finish as se_pass::FinishSums<'_, _>, depth);
+                self.pool.install(|| se_pass::scales_in_flight(g, geo, &rects, with(), &mut each))
+            }
+            None => {
+                let run = |rect, scales: &reference::SeScales, stop| {
+                    exact.run_prefix(g, window(rect), scales, stop).map_err(Error::Internal)
+                };
+                let sums = |t: &reference::Tensor<i32>, win, b| exact.prefix_sums(t, win, b);
+                self.pool.install(|| se_pass::scales(g, &sums, geo, &rects, &run, &mut each))
+            }
+        };
         self.add_network(t0.elapsed().as_secs_f64());
         scales
     }

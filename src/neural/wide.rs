@@ -175,8 +175,21 @@ impl Exact {
     /// Per channel, the sum of blob `b`'s values (from [`Exact::run_prefix`] or a device's
     /// prefix) over `win`, in real units.
     pub(crate) fn prefix_sums(&self, x: &Tensor<i32>, win: Window, b: usize) -> Vec<f64> {
-        let unit = 2f64.powi(-self.exp[b] - if self.wide { LOW_BITS } else { 0 });
+        let unit = self.blob_unit(b);
         reference::sums_with(x, win, |v| v as f64).into_iter().map(|s| s * unit).collect()
+    }
+
+    /// Blob `b`'s integer sums (a device's, [`super::stage::NetDevice::finish_prefix_sums`])
+    /// in real units: the same numbers as [`Exact::prefix_sums`] (both exact below 2^53).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    pub(crate) fn sums_in_real_units(&self, sums: &[i64], b: usize) -> Vec<f64> {
+        let unit = self.blob_unit(b);
+        sums.iter().map(|&s| s as f64 * unit).collect()
+    }
+
+    /// The real value of one integer unit of blob `b`.
+    fn blob_unit(&self, b: usize) -> f64 {
+        2f64.powi(-self.exp[b] - if self.wide { LOW_BITS } else { 0 })
     }
 
     /// [`super::tail::run_in_strips`] with this engine's activations, on and to 16-bit tensors.
