@@ -104,15 +104,11 @@ impl NetDevice for NeuralGpu {
         stop: usize,
         owned: &dyn Fn(&Tensor<i16>) -> Result<Window>,
     ) -> Result<(Ticket, Window)> {
-        let (sums, window) = NeuralGpu::submit_prefix_sums(self, g, ex, (input, scales), stop, owned)?;
-        Ok((Box::new(sums), window))
+        NeuralGpu::submit_prefix_sums(self, g, ex, (input, scales), stop, owned)
     }
 
     fn finish_prefix_sums(&self, t: Ticket) -> Result<Vec<i64>> {
-        let t = t
-            .downcast::<super::neural_prefix::PrefixSums>()
-            .map_err(|_| Error::Internal("a ticket from another device".into()))?;
-        NeuralGpu::finish_prefix_sums(self, *t)
+        NeuralGpu::finish_prefix_sums(self, t)
     }
 
     fn finish(&self, t: Ticket, take: &mut dyn FnMut(&[u8])) -> Result<()> {

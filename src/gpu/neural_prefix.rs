@@ -5,11 +5,11 @@
 //! tile's sums are submitted while earlier tiles' are still on the device.
 
 use super::neural::NeuralGpu;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::graph::Graph;
 use crate::neural::reference::{SeScales, Tensor, Window};
-use crate::neural::stage::tracing;
+use crate::neural::stage::{tracing, Ticket};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Columns one `row_sums` invocation adds (the shader's constant): each half's sum then stays
@@ -46,7 +46,8 @@ fn add_halves(out: &[i32], words: usize, channels: usize) -> Vec<i64> {
 impl NeuralGpu {
     /// Records `g` on `input` up to blob `stop` (with the SE blocks' multipliers `scales`),
     /// the per-channel sums of that blob over the window `owned` names for its shape, and their
-    /// copy to a read-back buffer; submits them and returns at once, with the window.
+    /// copy to a read-back buffer; submits them and returns at once (a [`PrefixSums`]), with
+    /// the window.
     pub(crate) fn submit_prefix_sums(
         &self,
         g: &Graph,
@@ -54,7 +55,7 @@ impl NeuralGpu {
         (input, scales): (Tensor<i16>, &SeScales),
         stop: usize,
         owned: &dyn Fn(&Tensor<i16>) -> Result<Window>,
-    ) -> Result<(PrefixSums, Window)> {
+    ) -> Result<(Ticket, Window)> {
         self.check()?;
         let t0 = std::time::Instant::now();
         let mut enc = self.dev.device.create_command_encoder(&Default::default());
@@ -65,7 +66,7 @@ impl NeuralGpu {
         let n = shape.c * words;
         if n == 0 {
             self.recycle(blob.buf);
-            return Ok((PrefixSums { flight: None, channels: shape.c, words }, window));
+            return Ok((Box::new(PrefixSums { flight: None, channels: shape.c, words }), window));
         }
         let sums = self.op_n(&mut enc, "row_sums", &params, (&blob, None), n, shape.clone())?;
         self.recycle(blob.buf);
@@ -80,13 +81,14 @@ impl NeuralGpu {
             let t = t0.elapsed().as_secs_f64();
             eprintln!("neural trace: prefix to blob {stop} and its sums ({bytes} B) submitted in {t:.3} s");
         }
-        Ok((PrefixSums { flight: Some((index, staging)), channels: shape.c, words }, window))
+        Ok((Box::new(PrefixSums { flight: Some((index, staging)), channels: shape.c, words }), window))
     }
 
-    /// Waits for sums `f` (not for later submissions) and returns them per channel, in the
+    /// Waits for sums `t` (not for later submissions) and returns them per channel, in the
     /// blob's integer units.
-    pub(crate) fn finish_prefix_sums(&self, f: PrefixSums) -> Result<Vec<i64>> {
-        let PrefixSums { flight, channels, words } = f;
+    pub(crate) fn finish_prefix_sums(&self, t: Ticket) -> Result<Vec<i64>> {
+        let t = t.downcast::<PrefixSums>().map_err(|_| Error::Internal("a ticket from another device".into()))?;
+        let PrefixSums { flight, channels, words } = *t;
         let Some((index, staging)) = flight else { return Ok(vec![0; channels]) };
         self.flights.fetch_sub(1, Relaxed);
         let bytes = channels * words * 4;
