@@ -287,7 +287,7 @@ impl NeuralGpu {
 #[cfg(test)]
 mod tests {
     use super::super::neural_shader::ops_shader;
-    use super::super::neural_tensor::split_geometry;
+    use super::super::neural_tensor::{split_geometry, SPLIT_BITS};
     use super::super::setup::Device;
     use super::*;
     use wgpu::util::DeviceExt;
@@ -436,7 +436,7 @@ mod tests {
     }
 
     /// The split of 24-bit samples (`p.part` 1 and 2, shifted by `p.shift`, the tensor-core
-    /// convolutions' input at `--activation-bits 24`) holds, as `128·h + l`, the upper and
+    /// convolutions' input at `--activation-bits 24`) holds, as `256·h + l`, the upper and
     /// lower parts the CPU computes (`wide::split_part`), extremes and saturation included; the
     /// `lower` form of the split holds the lower parts whole, one half each.
     #[test]
@@ -466,7 +466,7 @@ mod tests {
             for (r, _, col, lane) in positions(h, 1, w) {
                 let at = (r * wp + col) * 16 + lane;
                 let f = |bits: u16| half::f16::from_bits(bits).to_f32() as i32;
-                let value = 128 * f(got[at]) + f(got[low + at]);
+                let value = (f(got[at]) << SPLIT_BITS) + f(got[low + at]);
                 let want = crate::neural::wide::split_part(v[(lane * h + r) * w + col], shift, part == 1);
                 assert_eq!(value, want as i32, "shift {shift} part {part} at ({col}, {r}) channel {lane}");
                 if let Some(whole) = &whole {

@@ -5,7 +5,7 @@
 //! whole — and where a convolution's reach lies in a split ([`PartPlace`]), so that a split
 //! made for one convolution serves the next that reads the same blob (`neural_conv.rs`).
 
-use super::neural_tensor::RUN;
+use super::neural_tensor::{RUN, SPLIT_BITS};
 use std::fmt::Write;
 
 /// [`split_geometry`](super::neural_tensor::split_geometry) in WGSL, from the convolution's parameters `p`: `wp` columns per row and
@@ -15,7 +15,7 @@ fn split_geometry_wgsl(k: usize) -> String {
 }
 
 /// The shader that splits a blob into the halves the tensor-core shader reads as matrices:
-/// for each row and column of a convolution's reach and each 16-channel slice, `128·h + l` of
+/// for each row and column of a convolution's reach and each 16-channel slice, `256·h + l` of
 /// the 16 samples shifted right by `p.shift` bits (rounded; left where negative, saturated), as
 /// `concat` (`shaders/neural_ops.wgsl`) shifts a part to its concatenation's exponent — or the
 /// upper or lower part of 24-bit samples so shifted (`p.part`: `split_value`) — (zero
@@ -51,7 +51,10 @@ pub(crate) fn split_shader(cin: usize, k: usize, lower: bool) -> String {
             "    if inside && c{c} < {cin} {{ v{c} = split_value(x[c{c} * plane + at], p.shift, p.part); }}"
         );
         if !lower {
-            let _ = writeln!(s, "    let l{c} = ((v{c} + 64) & 127) - 64;\n    let h{c} = (v{c} - l{c}) >> 7u;");
+            let _ = writeln!(
+                s,
+                "    let l{c} = ((v{c} + 128) & 255) - 128;\n    let h{c} = (v{c} - l{c}) >> {SPLIT_BITS}u;"
+            );
         }
     }
     let _ = writeln!(s, "    let o = ((r * {slices} + sl) * wp + col) * 4 + q;");

@@ -2,15 +2,16 @@
 //! cooperative-matrix multiply-adds of half floats with single-float accumulators.
 //!
 //! A half float holds every integer up to 2048 exactly and a single float every integer up to
-//! 2^24, so the 16-bit activations and 14-bit weights are split into 8-bit halves,
-//! `a = 128·ah + al` and `w = 128·wh + wl` (`al`, `wl` in `[-64, 63]`; `ah` in `[-256, 256]`,
-//! `wh` in `[-64, 64]`). Three accumulators per 16x16 output block hold `Σ ah·wh`,
-//! `Σ (ah·wl + al·wh)` and `Σ al·wl`; `|ah·wh|` and `|ah·wl|` are at most 2^14, `|al·wh|` and
-//! `|al·wl|` at most 2^12, so a run of [`FLUSH_TAPS`] taps of 16 channels (816 terms per sum)
-//! stays within 2^24, where single floats add integers without rounding (with 24-bit
-//! activations the weights have 15 bits, `wh` in `[-128, 128]`: runs of [`FLUSH_TAPS_WIDE`]).
-//! At the end of each run the accumulators are converted to integers and folded into
-//! `a·w = 2^14·HH + 2^7·X + LL` in wrapping 32-bit arithmetic — the very sum the CPU's kernels
+//! 2^24, so the 16-bit activations and the weights are split into 8-bit halves,
+//! `a = 256·ah + al` and `w = 256·wh + wl` (`al`, `wl` in `[-128, 127]`; `ah` in `[-128, 128]`;
+//! `wh` in `[-32, 32]` for 14-bit weights). Three accumulators per 16x16 output block hold
+//! `Σ ah·wh`, `Σ (ah·wl + al·wh)` and `Σ al·wl`; `|ah·wl|` and `|al·wl|` are at most 2^14,
+//! `|ah·wh|` and `|al·wh|` at most 2^12, so a run of [`FLUSH_TAPS`] taps of 16 channels (816
+//! terms per sum) stays within 2^24, where single floats add integers without rounding (with
+//! 24-bit activations the weights have up to 16 bits, `wh` in `[-128, 128]`, every term at
+//! most 2^15: runs of [`FLUSH_TAPS_WIDE`]). At the end of each run the accumulators are
+//! converted to integers and folded into
+//! `a·w = 2^16·HH + 2^8·X + LL` in wrapping 32-bit arithmetic — the very sum the CPU's kernels
 //! wrap, so the bytes are the same as every other backend's. The lower parts of 24-bit
 //! activations (`neural_wide.rs`; in `[-128, 128)`, exact as half floats) are read whole: two
 //! accumulators, `Σ a·wh` and `Σ a·wl`, two products a tap where the halves take four (the
@@ -38,16 +39,21 @@
 use half::f16;
 use std::fmt::Write;
 
+/// The bits of a value's low half: `v = 256·h + l`, `l` in `[-128, 128)` (`split`, and the
+/// split shader's halves of activations).
+pub(crate) const SPLIT_BITS: u32 = 8;
+
 /// Taps (each 16 input channels) summed in single floats before they are folded into the
-/// integer sums: `51 · 16 = 816` terms, each at most `2^14` (`ah·wh`) or `2^14 + 2^12` (the
+/// integer sums: `51 · 16 = 816` terms, each at most `2^14` (`al·wl`) or `2^14 + 2^12` (the
 /// middle accumulator's `ah·wl + al·wh`): at most 16 711 680, under 2^24 = 16 777 216.
 pub(crate) const FLUSH_TAPS: usize = 51;
-/// The same for the 15-bit weights of a network with 24-bit activations (`exact::quantise`;
-/// `wh` in `[-128, 128]`): `32 · 16 = 512` terms of at most `2^15`, at most 2^24.
+/// The same for the weights of up to 16 bits of a network with 24-bit activations
+/// (`exact::quantise`; `wh` in `[-128, 128]`): `32 · 16 = 512` terms of at most `2^15`, at
+/// most 2^24.
 pub(crate) const FLUSH_TAPS_WIDE: usize = 32;
 
 /// The same for the lower parts of 24-bit activations read whole (`tensor_conv_shader`'s
-/// `lower` form): `64 · 16 = 1024` terms of at most `2^7 · 2^7` (`a·wh`), at most 2^24.
+/// `lower` form): `64 · 16 = 1024` terms of at most `2^7 · 2^7` (`a·wh`, `a·wl`), at most 2^24.
 pub(crate) const FLUSH_TAPS_LOWER: usize = 64;
 
 /// The taps a run sums before it is folded ([`FLUSH_TAPS`]; for a network with 24-bit
@@ -156,10 +162,11 @@ pub(crate) fn adapter_has_tensor_cores(adapter: &wgpu::Adapter) -> bool {
         .any(|p| (p.m_size, p.n_size, p.k_size) == (16, 16, 16) && p.ab_type == S::F16 && p.cr_type == S::F32)
 }
 
-/// `v = 128·hi + lo` with `lo` in `[-64, 63]` (the shader's split of an activation).
+/// `v = 256·hi + lo` with `lo` in `[-128, 127]` (the split shader's halves of an activation,
+/// and the weights' halves).
 pub(crate) fn split(v: i32) -> (i32, i32) {
-    let lo = ((v + 64) & 127) - 64;
-    ((v - lo) >> 7, lo)
+    let lo = ((v + 128) & 255) - 128;
+    ((v - lo) >> SPLIT_BITS, lo)
 }
 
 /// Channels rounded up to whole 16-channel slices.
@@ -199,9 +206,9 @@ const HEADER: &str = r#"
 pub(crate) const MAX_PARTS: usize = 5;
 
 /// The three float accumulators and their weights in the integer sum.
-const ACCS: [(&str, i32); 3] = [("hh", 16384), ("xx", 128), ("ll", 1)];
+const ACCS: [(&str, i32); 3] = [("hh", 1 << (2 * SPLIT_BITS)), ("xx", 1 << SPLIT_BITS), ("ll", 1)];
 /// The two of the `lower` form (`Σ a·wh` and `Σ a·wl` of values `a` read whole).
-const ACCS_LOWER: [(&str, i32); 2] = [("xx", 128), ("ll", 1)];
+const ACCS_LOWER: [(&str, i32); 2] = [("xx", 1 << SPLIT_BITS), ("ll", 1)];
 /// Invocations of a workgroup (four subgroups).
 const GROUP: usize = 128;
 
@@ -409,33 +416,31 @@ mod tests {
 
     /// The split and the three sums give the integer dot product, and the bounds that keep
     /// the float sums exact hold for the extreme values: 14-bit weights in runs of
-    /// [`FLUSH_TAPS`], the 15-bit ones of 24-bit networks in runs of [`FLUSH_TAPS_WIDE`].
+    /// [`FLUSH_TAPS`], the weights of up to 16 bits of 24-bit networks in runs of
+    /// [`FLUSH_TAPS_WIDE`].
     #[test]
     fn split_sums_are_the_integer_sum() {
-        for v in [-32767, -32705, -65, -64, -1, 0, 1, 63, 64, 32703, 32767] {
+        for v in [-32768, -32767, -32705, -129, -128, -1, 0, 1, 127, 128, 32703, 32767] {
             let (hi, lo) = split(v);
-            assert_eq!(128 * hi + lo, v);
-            assert!((-64..64).contains(&lo) && hi.abs() <= 256, "{v}: {hi} {lo}");
-        }
-        for w in [-8191, -8128, 8127, 8191] {
-            assert!(split(w).0.abs() <= 64);
+            assert_eq!(256 * hi + lo, v);
+            assert!((-128..128).contains(&lo) && hi.abs() <= 128, "{v}: {hi} {lo}");
         }
         // The largest halves over every activation and weight, so the largest terms of each
         // kind: a run of 16-channel taps stays within 2^24.
         let most = |range: std::ops::RangeInclusive<i32>| {
             range.map(split).fold((0, 0), |(h, l), (hi, lo)| (hi.abs().max(h), lo.abs().max(l)))
         };
-        let (ah, al) = most(-32767..=32767);
-        assert_eq!((ah, al), (256, 64));
-        for (wmax, wide, wh_most) in [(8191, false, 64), (16383, true, 128)] {
+        let (ah, al) = most(-32768..=32767);
+        assert_eq!((ah, al), (128, 128));
+        for (wmax, wide, wh_most) in [(8191, false, 32), (32767, true, 128)] {
             let (wh, wl) = most(-wmax..=wmax);
-            assert_eq!((wh, wl), (wh_most, 64));
+            assert_eq!((wh, wl), (wh_most, 128));
             let runs = (flush_taps(wide, false) * 16) as i64;
             for term in [ah * wh, ah * wl + al * wh, al * wl] {
                 assert!(runs * term as i64 <= 1 << 24, "{term} in runs of {runs}");
             }
             let (a, w): (Vec<i32>, Vec<i32>) =
-                (0..runs as i32).map(|i| ((i * 7919) % 65535 - 32767, (i * 104729) % (2 * wmax + 1) - wmax)).unzip();
+                (0..runs as i32).map(|i| ((i * 7919) % 65536 - 32768, (i * 104729) % (2 * wmax + 1) - wmax)).unzip();
             let mut sums = [0i64; 3];
             for (&a, &w) in a.iter().zip(&w) {
                 let ((ah, al), (wh, wl)) = (split(a), split(w));
@@ -444,16 +449,15 @@ mod tests {
                 sums[2] += (al * wl) as i64;
             }
             assert!(sums.iter().all(|s| s.abs() <= 1 << 24));
-            let direct = a.iter().zip(&w).fold(0i32, |s, (&a, &w)| s.wrapping_add(a * w));
-            let folded =
-                (sums[0] as i32).wrapping_mul(16384).wrapping_add(sums[1] as i32 * 128).wrapping_add(sums[2] as i32);
+            let direct = a.iter().zip(&w).fold(0i32, |s, (&a, &w)| s.wrapping_add(a.wrapping_mul(w)));
+            let folded = ACCS.iter().zip(sums).fold(0i32, |f, (&(_, k), s)| f.wrapping_add((s as i32).wrapping_mul(k)));
             assert_eq!(folded, direct);
         }
     }
 
-    /// The `lower` form: the lower parts of 24-bit values read whole, times the 15-bit
-    /// weights' halves, two sums that stay within 2^24 over a run of [`FLUSH_TAPS_LOWER`] and
-    /// fold into the integer sum.
+    /// The `lower` form: the lower parts of 24-bit values read whole, times the weights'
+    /// halves (up to 16 bits), two sums that stay within 2^24 over a run of
+    /// [`FLUSH_TAPS_LOWER`] and fold into the integer sum.
     #[test]
     fn lower_parts_read_whole_give_the_integer_sum() {
         assert_eq!(flush_taps(true, true), FLUSH_TAPS_LOWER);
@@ -461,9 +465,9 @@ mod tests {
         assert_eq!(lows.map(i32::abs).max(), Some(128));
         let runs = (FLUSH_TAPS_LOWER * 16) as i32;
         let (a, w): (Vec<i32>, Vec<i32>) =
-            (0..runs).map(|i| ((i * 7919) % 256 - 128, (i * 104729) % 32767 - 16383)).unzip();
-        let (wh, wl) = (-16383..=16383).map(split).fold((0, 0), |m, (h, l)| (m.0.max(h.abs()), m.1.max(l.abs())));
-        assert!(wh <= 128 && wl <= 64);
+            (0..runs).map(|i| ((i * 7919) % 256 - 128, (i * 104729) % 65535 - 32767)).unzip();
+        let (wh, wl) = (-32767..=32767).map(split).fold((0, 0), |m, (h, l)| (m.0.max(h.abs()), m.1.max(l.abs())));
+        assert!(wh <= 128 && wl <= 128);
         assert!(runs * 128 * 128 <= 1 << 24);
         let (mut xx, mut ll) = (0i64, 0i64);
         for (&a, &w) in a.iter().zip(&w) {
@@ -473,7 +477,8 @@ mod tests {
         }
         assert!(xx.abs() <= 1 << 24 && ll.abs() <= 1 << 24);
         let direct = a.iter().zip(&w).fold(0i32, |s, (&a, &w)| s.wrapping_add(a * w));
-        assert_eq!((xx as i32).wrapping_mul(128).wrapping_add(ll as i32), direct);
+        let [(_, kx), (_, kl)] = ACCS_LOWER;
+        assert_eq!((xx as i32).wrapping_mul(kx).wrapping_add((ll as i32).wrapping_mul(kl)), direct);
     }
 
     #[test]
@@ -488,14 +493,15 @@ mod tests {
             .collect();
         let len = 16 * 32; // one tap, 16 input channels, 32 outputs
         assert_eq!(halves.len(), 2 * len);
-        // Output 1, input 0 is w[3] = 8191 = 128·64 - 1.
-        assert_eq!((halves[1], halves[len + 1]), (64.0, -1.0));
-        // Output 0, input 2 is w[2] = 64 = 128·1 - 64.
-        assert_eq!((halves[2 * 16], halves[len + 2 * 16]), (1.0, -64.0));
+        // Output 1, input 0 is w[3] = 8191 = 256·32 - 1.
+        assert_eq!((halves[1], halves[len + 1]), (32.0, -1.0));
+        // Output 0, input 2 is w[2] = 64 = 256·0 + 64; output 1, input 1 is -8191 = 256·-32 + 1.
+        assert_eq!((halves[2 * 16], halves[len + 2 * 16]), (0.0, 64.0));
+        assert_eq!((halves[16 + 1], halves[len + 16 + 1]), (-32.0, 1.0));
         // 20 outputs, 17 inputs, 2 taps: output 18, input 16, tap 1 is in the second tap's
         // second input slice, second output block, row 0, column 2.
         let mut w = vec![0; 20 * 17 * 2];
-        w[(18 * 17 + 16) * 2 + 1] = 129;
+        w[(18 * 17 + 16) * 2 + 1] = 257;
         let words = tensor_weights(&w, 20, 17, 2);
         let at = ((2 + 1) * 2 + 1) * 256 + 2;
         let half = |i: usize| f16::from_bits((words[i / 2] as u32 >> (16 * (i % 2))) as u16).to_f32();

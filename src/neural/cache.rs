@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 /// Bumped whenever the calibration image or rule, or the exact engine's arithmetic (which the
 /// kept fidelities measure), changes: old entries are then ignored. (3: activations before
 /// saturation; a larger calibration image for deep unpadded networks. 4: blobs after an SE
-/// block calibrated for photographs' multipliers too.)
-const VERSION: u32 = 4;
+/// block calibrated for photographs' multipliers too. 5: 24-bit networks' weights of up to 16
+/// bits.)
+const VERSION: u32 = 5;
 
 /// The cache directory, if any.
 fn dir() -> Option<PathBuf> {

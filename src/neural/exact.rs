@@ -30,12 +30,17 @@ const SAT: i32 = 32767;
 const WEIGHT_MAX: f64 = 8191.0;
 /// Largest bias magnitude in accumulator units (leaves the sums their headroom).
 const BIAS_MAX: f64 = (1u64 << 30) as f64;
-/// With 24-bit activations a convolution's weights take a 15th bit (`quantise`) where its
-/// shift from sum to output stays at most this: a sum of the upper parts (`wide.rs`) whose
-/// pre-activation is within the saturation level (2^23) then still fits 32 bits. (A leaky
-/// layer's negative pre-activation may be 1/slope times its output: that can wrap,
-/// docs/results/2026-12-05-dev-zoo-graphics.txt.)
+/// With 24-bit activations a convolution's weights take up to [`WIDE_WEIGHT_BITS`] bits more
+/// (`quantise`) while its shift from sum to output stays at most this: a sum of the upper
+/// parts (`wide.rs`) whose pre-activation is within the saturation level (2^23) then still
+/// fits 32 bits. (A leaky layer's negative pre-activation may be 1/slope times its output:
+/// that can wrap, docs/results/2026-12-05-dev-zoo-graphics.txt.)
 const WIDE_SHIFT_MAX: i32 = 16;
+/// Bits a 24-bit network's weights may take beyond the 14 of a 16-bit one: 16-bit weights
+/// (`|w| ≤ 32764`), which the CPU's 16-bit multiply-adds and the GPU's halves hold
+/// (`neural_tensor.rs`). The 15th bit took models-se/up4x-no-denoise from 5 LSB to 2 on photo
+/// crops; the 16th from 6 to 2 on a dark, saturated one (docs/results/2026-12-05-dev-wide-16-bit-weights.txt).
+const WIDE_WEIGHT_BITS: i32 = 2;
 
 /// `a / 2^s` rounded half up, for any shift (`a · 2^-s`, saturated, for negative `s`), in
 /// 32-bit arithmetic only (the GPU shaders compute the same).
@@ -179,8 +184,9 @@ pub(super) fn slopes(a: &Act, channels: usize) -> Result<Vec<i32>, String> {
 }
 
 /// Convolution `c`'s integer weights, bias and shift from input exponent `e_in` to output
-/// `e_out`; with `wide` (24-bit activations) each output channel's weights one bit finer where
-/// the bias and the sums' headroom allow ([`WIDE_SHIFT_MAX`]).
+/// `e_out`; with `wide` (24-bit activations) each output channel's weights up to
+/// [`WIDE_WEIGHT_BITS`] bits finer where the bias and the sums' headroom allow
+/// ([`WIDE_SHIFT_MAX`]).
 pub(super) fn quantise(c: &Conv, e_in: i32, e_out: i32, wide: bool) -> Result<QConv, String> {
     let per = c.cin * c.kernel * c.kernel;
     let mut w = Vec::with_capacity(c.weights.len());
@@ -192,9 +198,9 @@ pub(super) fn quantise(c: &Conv, e_in: i32, e_out: i32, wide: bool) -> Result<QC
         let bias_room = (BIAS_MAX / b).log2().floor() as i32 - e_in;
         let e = ((WEIGHT_MAX / m).log2().floor() as i32).min(bias_room);
         let e = e.clamp(e_out - e_in - 15, 30);
-        // At 24 bits, one bit more (|w| ≤ 16382) where the bias and the sums' headroom allow.
-        let more = wide && e < 30 && e < bias_room && e_in + e + 1 - e_out <= WIDE_SHIFT_MAX;
-        let e = e + more as i32;
+        // At 24 bits, up to two bits more (|w| ≤ 32764) where the bias and the sums' headroom allow.
+        let fits = |b: i32| b == 0 || (e + b <= 30 && e + b <= bias_room && e_in + e + b - e_out <= WIDE_SHIFT_MAX);
+        let e = e + (0..=if wide { WIDE_WEIGHT_BITS } else { 0 }).rev().find(|&b| fits(b)).unwrap_or(0);
         w.extend(ws.iter().map(|&v| fraction(v, e).clamp(-(SAT as i64), SAT as i64) as i32));
         shift.push(e_in + e - e_out);
         bias.push(fraction(c.bias[p], e_in + e).clamp(-(BIAS_MAX as i64), BIAS_MAX as i64) as i32);
@@ -468,13 +474,13 @@ mod tests {
         }
     }
 
-    /// At 24 bits a channel's weights take one bit more, unless its bias would not fit or its
-    /// shift from sum to output would pass [`WIDE_SHIFT_MAX`]; at 16 bits never.
+    /// At 24 bits a channel's weights take up to two bits more, unless its bias would not fit
+    /// or its shift from sum to output would pass [`WIDE_SHIFT_MAX`]; at 16 bits never.
     #[test]
-    fn wide_weights_take_a_bit_more_where_the_headroom_allows() {
-        let conv = |w: [f32; 3], b: [f32; 3]| Conv {
+    fn wide_weights_take_bits_more_where_the_headroom_allows() {
+        let conv = |w: [f32; 4], b: [f32; 4]| Conv {
             cin: 1,
-            cout: 3,
+            cout: 4,
             kernel: 1,
             stride: 1,
             dilation: 1,
@@ -485,16 +491,19 @@ mod tests {
             transposed: false,
             constant_inputs: None,
         };
-        // Channel 0: 0.5 is 4096 in 14 bits (shift 13), 8192 in 15. Channel 1: a weight so
-        // small that its 14-bit shift is 16 already. Channel 2: a bias of 8 (2^30 in its 14-bit units).
-        let c = conv([0.5, 0.5 / 8.0, 0.5], [0.0, 0.0, 8.0]);
+        // Channel 0: 0.5 is 4096 in 14 bits (shift 13), 16384 in 16. Channel 1: 0.125, shift
+        // 15 in 14 bits: one bit more only. Channel 2: a weight so small that its 14-bit shift
+        // is 16 already. Channel 3: a bias of 8 (2^30 in its 14-bit units).
+        let c = conv([0.5, 0.125, 0.5 / 8.0, 0.5], [0.0, 0.0, 0.0, 8.0]);
         let (narrow, wide) = (quantise(&c, 14, 14, false).unwrap(), quantise(&c, 14, 14, true).unwrap());
-        assert_eq!(narrow.w, [4096, 4096, 4096]);
-        assert_eq!(narrow.shift, [13, 16, 13]);
-        assert_eq!(wide.w, [8192, 4096, 4096]);
-        assert_eq!(wide.shift, [14, 16, 13]);
+        assert_eq!(narrow.w, [4096, 4096, 4096, 4096]);
+        assert_eq!(narrow.shift, [13, 15, 16, 13]);
+        assert_eq!(wide.w, [16384, 8192, 4096, 4096]);
+        assert_eq!(wide.shift, [15, 16, 16, 13]);
         // The bias in the wide units follows the channel's scale.
-        assert_eq!((narrow.bias[2], wide.bias_wide[2]), (1 << 30, 1i64 << (30 + LOW_BITS)));
-        assert!(wide.w.iter().all(|&w| w.abs() <= 16382));
+        assert_eq!((narrow.bias[3], wide.bias_wide[3]), (1 << 30, 1i64 << (30 + LOW_BITS)));
+        // 0.75 is 6144 in 14 bits, 24576 in 16 (past 16383: the 16th bit), shift 13.
+        let full = quantise(&conv([0.75, -0.75, 0.5, 0.0], [0.0; 4]), 14, 16, true).unwrap();
+        assert_eq!((full.w, full.shift[0]), (vec![24576, -24576, 16384, 0], 13));
     }
 }
