@@ -38,8 +38,9 @@ const BIAS_MAX: f64 = (1u64 << 30) as f64;
 const WIDE_SHIFT_MAX: i32 = 16;
 /// Bits a 24-bit network's weights may take beyond the 14 of a 16-bit one: 16-bit weights
 /// (`|w| ≤ 32764`), which the CPU's 16-bit multiply-adds and the GPU's halves hold
-/// (`neural_tensor.rs`). The 15th bit took models-se/up4x-no-denoise from 5 LSB to 2 on photo
-/// crops; the 16th from 6 to 2 on a dark, saturated one (docs/results/2026-12-05-dev-wide-16-bit-weights.txt).
+/// (`neural_tensor.rs`); the 16th where the shift stays at most `WIDE_SHIFT_MAX - 1`. The 15th
+/// bit took models-se/up4x-no-denoise from 5 LSB to 2 on photo crops; the 16th from 6 to 2 on a
+/// dark, saturated one (docs/results/2026-12-05-dev-wide-16-bit-weights.txt).
 const WIDE_WEIGHT_BITS: i32 = 2;
 
 /// `a / 2^s` rounded half up, for any shift (`a · 2^-s`, saturated, for negative `s`), in
@@ -198,8 +199,12 @@ pub(super) fn quantise(c: &Conv, e_in: i32, e_out: i32, wide: bool) -> Result<QC
         let bias_room = (BIAS_MAX / b).log2().floor() as i32 - e_in;
         let e = ((WEIGHT_MAX / m).log2().floor() as i32).min(bias_room);
         let e = e.clamp(e_out - e_in - 15, 30);
-        // At 24 bits, up to two bits more (|w| ≤ 32764) where the bias and the sums' headroom allow.
-        let fits = |b: i32| b == 0 || (e + b <= 30 && e + b <= bias_room && e_in + e + b - e_out <= WIDE_SHIFT_MAX);
+        // At 24 bits a 15th bit where the shift stays at most WIDE_SHIFT_MAX, a 16th where it
+        // stays one less: a leaky layer's negative pre-activation (up to 1/slope times its
+        // output) then keeps a bit more room (with 16 there, models-se/up3x-denoise3x's sums
+        // wrapped on a flat-colour diagram: 247 LSB from ncnn).
+        let fits =
+            |b: i32| b == 0 || (e + b <= 30 && e + b <= bias_room && e_in + e + b - e_out <= WIDE_SHIFT_MAX - (b - 1));
         let e = e + (0..=if wide { WIDE_WEIGHT_BITS } else { 0 }).rev().find(|&b| fits(b)).unwrap_or(0);
         w.extend(ws.iter().map(|&v| fraction(v, e).clamp(-(SAT as i64), SAT as i64) as i32));
         shift.push(e_in + e - e_out);
@@ -475,7 +480,8 @@ mod tests {
     }
 
     /// At 24 bits a channel's weights take up to two bits more, unless its bias would not fit
-    /// or its shift from sum to output would pass [`WIDE_SHIFT_MAX`]; at 16 bits never.
+    /// or its shift from sum to output would pass [`WIDE_SHIFT_MAX`] (one less for the
+    /// second); at 16 bits never.
     #[test]
     fn wide_weights_take_bits_more_where_the_headroom_allows() {
         let conv = |w: [f32; 4], b: [f32; 4]| Conv {
@@ -491,15 +497,16 @@ mod tests {
             transposed: false,
             constant_inputs: None,
         };
-        // Channel 0: 0.5 is 4096 in 14 bits (shift 13), 16384 in 16. Channel 1: 0.125, shift
-        // 15 in 14 bits: one bit more only. Channel 2: a weight so small that its 14-bit shift
-        // is 16 already. Channel 3: a bias of 8 (2^30 in its 14-bit units).
-        let c = conv([0.5, 0.125, 0.5 / 8.0, 0.5], [0.0, 0.0, 0.0, 8.0]);
+        // Channel 0: 0.5 is 4096 in 14 bits (shift 13), 16384 in 16 (shift 15). Channel 1:
+        // 0.25, shift 14 in 14 bits: a 16th bit would make it 16, past 15 — one bit more only.
+        // Channel 2: a weight so small that its 14-bit shift is 16 already. Channel 3: a bias of
+        // 8 (2^30 in its 14-bit units).
+        let c = conv([0.5, 0.25, 0.5 / 8.0, 0.5], [0.0, 0.0, 0.0, 8.0]);
         let (narrow, wide) = (quantise(&c, 14, 14, false).unwrap(), quantise(&c, 14, 14, true).unwrap());
         assert_eq!(narrow.w, [4096, 4096, 4096, 4096]);
-        assert_eq!(narrow.shift, [13, 15, 16, 13]);
+        assert_eq!(narrow.shift, [13, 14, 16, 13]);
         assert_eq!(wide.w, [16384, 8192, 4096, 4096]);
-        assert_eq!(wide.shift, [15, 16, 16, 13]);
+        assert_eq!(wide.shift, [15, 15, 16, 13]);
         // The bias in the wide units follows the channel's scale.
         assert_eq!((narrow.bias[3], wide.bias_wide[3]), (1 << 30, 1i64 << (30 + LOW_BITS)));
         // 0.75 is 6144 in 14 bits, 24576 in 16 (past 16383: the 16th bit), shift 13.

@@ -571,6 +571,9 @@ mod tests {
         assert_eq!(m.narrower(need), ", or --activation-bits 16 (100.0 MiB; further from the float network)");
         // Asked for 24 bits, or a built-in: no such hint.
         assert_eq!(m.clone().with_activation_bits(24).unwrap().narrower(need), "");
+        // Within ncnn's own 1 level: 16 bits; 2 levels (models-se/up3x-no-denoise, 3-5 LSB
+        // from ncnn on photo crops at 16 bits) and more: 24.
+        assert_eq!([0, 1, 2, 17].map(Model::fitting_activation_bits), [16, 16, 24, 24]);
         let anime = Model::builtin("anime").unwrap().with_fitting_activation_bits().unwrap();
         assert_eq!((anime.activation_bits(), anime.narrower(need).as_str()), (16, ""));
     }

@@ -243,7 +243,7 @@ struct ShapeArgs {
     /// saturated photos — realesrgan-x4plus, Real-CUGAN models-pro and SPAN within 2 levels of
     /// ncnn where 16 bits are 3-14 off; twice the convolutions' work and tensor memory).
     /// Default: 16, or 24 for a model file whose 16-bit form `gigascale models FILE` finds
-    /// more than 2 levels from its float network (measured on its first use, then kept).
+    /// more than 1 level from its float network (measured on its first use, then kept).
     /// Either width gives the same bytes on the CPU and the GPU.
     #[arg(long, value_name = "16|24")]
     activation_bits: Option<u32>,

@@ -178,7 +178,7 @@ pub(crate) fn models(spec: Option<&str>, extra: &[PathBuf]) -> Result<(), Error>
 fn fidelity_note(m: &gigascale::Model) -> Option<String> {
     match m.known_fidelity() {
         None => Some("not measured yet: its first job measures it against its float network (once)".into()),
-        Some(v) if v <= 2 => None,
+        Some(v) if gigascale::Model::fitting_activation_bits(v) == 16 => None,
         Some(v) => {
             let wide = m.clone().with_activation_bits(24).ok().and_then(|w| w.known_fidelity());
             let within = wide.map_or(String::new(), |w| format!(" (within {w} there)"));
