@@ -486,7 +486,7 @@ impl NeuralGpu {
         Ok(())
     }
 
-    pub(super) fn return_staging(&self, staging: wgpu::Buffer) {
+    fn return_staging(&self, staging: wgpu::Buffer) {
         if let Ok(mut free) = self.staging.lock() {
             free.push(staging);
         }

@@ -323,8 +323,7 @@ impl Pass<'_> {
                 let finish =
                     |(ticket, b): (Ticket, usize)| Ok(exact.sums_in_real_units(&d.finish_prefix_sums(ticket)?, b));
                 let depth = if d.limits(None).host { 1 } else { SE_IN_FLIGHT };
-                let with = || (&start as se_pass::StartSums<'_, _>, &finish as se_pass::FinishSums<'_, _>, depth);
-                self.pool.install(|| se_pass::scales_in_flight(g, geo, &rects, with(), &mut each))
+                self.pool.install(|| se_pass::scales_in_flight(g, geo, &rects, (&start, &finish, depth), &mut each))
             }
             None => {
                 let run = |rect, scales: &reference::SeScales, stop| {

@@ -172,8 +172,8 @@ impl Exact {
         }
     }
 
-    /// Per channel, the sum of blob `b`'s values (from [`Exact::run_prefix`] or a device's
-    /// prefix) over `win`, in real units.
+    /// Per channel, the sum of blob `b`'s values (from [`Exact::run_prefix`]) over `win`, in
+    /// real units (a device sums its own: [`Exact::sums_in_real_units`]).
     pub(crate) fn prefix_sums(&self, x: &Tensor<i32>, win: Window, b: usize) -> Vec<f64> {
         let unit = self.blob_unit(b);
         reference::sums_with(x, win, |v| v as f64).into_iter().map(|s| s * unit).collect()
