@@ -128,6 +128,26 @@ pub(crate) struct InFlight {
     staging: wgpu::Buffer,
     converted: Arc<wgpu::Buffer>,
     bytes: usize,
+    /// Counted in [`NeuralGpu::flights`] until read back or dropped (a cancelled job's).
+    _flight: Option<Flight>,
+}
+
+/// One submission counted in [`NeuralGpu::flights`]: the count goes down when it is dropped,
+/// whether it was read back or abandoned (a cancelled job's tiles in flight).
+pub(super) struct Flight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Flight {
+    /// Counts one more submission in `flights`.
+    pub(super) fn start(flights: &Arc<std::sync::atomic::AtomicUsize>) -> Flight {
+        flights.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Flight(flights.clone())
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A GPU that runs the exact engine's networks.
@@ -157,7 +177,7 @@ pub(crate) struct NeuralGpu {
     dry: std::sync::atomic::AtomicBool,
     /// Tiles submitted and not yet read back: while none is, the device waits for the next
     /// tile's first layers.
-    pub(super) flights: std::sync::atomic::AtomicUsize,
+    pub(super) flights: Arc<std::sync::atomic::AtomicUsize>,
     /// The passes' device time, with `GIGASCALE_GPU_PROFILE=1` (`profile.rs`).
     profile: Option<super::profile::Profile>,
     /// Whether the network's activations are 24-bit (`neural_wide.rs`).
@@ -273,14 +293,14 @@ impl NeuralGpu {
         let staging = self.staging_buffer(words)?;
         let converted = converted.buf;
         if self.is_dry() {
-            return Ok(InFlight { index: None, staging, converted, bytes });
+            return Ok(InFlight { index: None, staging, converted, bytes, _flight: None });
         }
         enc.copy_buffer_to_buffer(&converted, 0, &staging, 0, words);
         let enc = std::mem::replace(enc, self.dev.device.create_command_encoder(&Default::default()));
         let index = Some(self.dev.queue.submit([enc.finish()]));
         self.profiled();
-        self.flights.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(InFlight { index, staging, converted, bytes })
+        let _flight = Some(Flight::start(&self.flights));
+        Ok(InFlight { index, staging, converted, bytes, _flight })
     }
 
     /// Records `g` on `input` up to blob `stop` (with the SE blocks' multipliers `scales`) and
@@ -439,11 +459,11 @@ impl NeuralGpu {
     /// Waits for tile `f`'s submission (not for later ones), maps its samples and hands them
     /// to `take`.
     pub(crate) fn finish(&self, f: InFlight, take: &mut dyn FnMut(&[u8])) -> Result<()> {
-        let InFlight { index, staging, converted, bytes } = f;
+        let InFlight { index, staging, converted, bytes, _flight } = f;
         self.recycle(converted);
         match index {
             Some(index) => {
-                self.flights.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                drop(_flight);
                 self.read_back(staging, index, (bytes as u64).div_ceil(4).max(4) * 4, bytes, take)
             }
             None => {

@@ -4,13 +4,12 @@
 //! sums come back — not the blob (tens of megabytes a tile, which the host then summed) — and a
 //! tile's sums are submitted while earlier tiles' are still on the device.
 
-use super::neural::NeuralGpu;
+use super::neural::{Flight, NeuralGpu};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::graph::Graph;
 use crate::neural::reference::{SeScales, Tensor, Window};
 use crate::neural::stage::{tracing, Ticket};
-use std::sync::atomic::Ordering::Relaxed;
 
 /// Columns one `row_sums` invocation adds (the shader's constant): each half's sum then stays
 /// within 32 bits (2^16 values of at most 2^16 in magnitude).
@@ -18,8 +17,9 @@ const CHUNK: usize = 16384;
 
 /// A tile's sums submitted to the device: what [`NeuralGpu::finish_prefix_sums`] reads.
 pub(crate) struct PrefixSums {
-    /// The submission and its read-back buffer; none for a window of no pixels.
-    flight: Option<(wgpu::SubmissionIndex, wgpu::Buffer)>,
+    /// The submission, its read-back buffer and its count in the device's flights (which a
+    /// cancelled job's dropped ticket gives back); none for a window of no pixels.
+    flight: Option<(wgpu::SubmissionIndex, wgpu::Buffer, Flight)>,
     channels: usize,
     /// Words per channel: two for each row and chunk of columns.
     words: usize,
@@ -76,12 +76,12 @@ impl NeuralGpu {
         let index = self.dev.queue.submit([enc.finish()]);
         self.profiled();
         self.recycle(sums.buf);
-        self.flights.fetch_add(1, Relaxed);
+        let counted = Flight::start(&self.flights);
         if tracing() {
             let t = t0.elapsed().as_secs_f64();
             eprintln!("neural trace: prefix to blob {stop} and its sums ({bytes} B) submitted in {t:.3} s");
         }
-        Ok((Box::new(PrefixSums { flight: Some((index, staging)), channels: shape.c, words }), window))
+        Ok((Box::new(PrefixSums { flight: Some((index, staging, counted)), channels: shape.c, words }), window))
     }
 
     /// Waits for sums `t` (not for later submissions) and returns them per channel, in the
@@ -89,8 +89,8 @@ impl NeuralGpu {
     pub(crate) fn finish_prefix_sums(&self, t: Ticket) -> Result<Vec<i64>> {
         let t = t.downcast::<PrefixSums>().map_err(|_| Error::Internal("a ticket from another device".into()))?;
         let PrefixSums { flight, channels, words } = *t;
-        let Some((index, staging)) = flight else { return Ok(vec![0; channels]) };
-        self.flights.fetch_sub(1, Relaxed);
+        let Some((index, staging, counted)) = flight else { return Ok(vec![0; channels]) };
+        drop(counted);
         let bytes = channels * words * 4;
         let mut sums = Vec::new();
         self.read_back(staging, index, bytes as u64, bytes, &mut |view| {
@@ -119,5 +119,18 @@ mod tests {
         let (p, words) = row_sums_params(&s, (12, 25, CHUNK + 1, 5));
         assert_eq!(p, [4, 5, CHUNK as i32 + 1, 2, 2, 5, 20000, 30]);
         assert_eq!(words, 5 * 2 * 2);
+    }
+
+    /// A submission's count in the device's flights goes when its ticket goes, read back or
+    /// dropped unread (a cancelled job's): the next tile then finds an idle device again.
+    #[test]
+    fn a_dropped_ticket_is_no_longer_in_flight() {
+        let flights = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (a, b) = (Flight::start(&flights), Flight::start(&flights));
+        assert_eq!(flights.load(std::sync::atomic::Ordering::Relaxed), 2);
+        drop(a);
+        assert_eq!(flights.load(std::sync::atomic::Ordering::Relaxed), 1);
+        drop(b);
+        assert_eq!(flights.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 }
