@@ -4,7 +4,7 @@
 //! `$GIGASCALE_CACHE`, else `$XDG_CACHE_HOME/gigascale`, else `~/.cache/gigascale`
 //! (`GIGASCALE_CACHE=off` keeps nothing). A missing, unreadable or malformed entry is
 //! recomputed; an entry that cannot be written is skipped. The values are checked against the
-//! network (one exponent per blob, within the calibration's range) before use.
+//! network (one exponent per blob and per activated convolution's channel, within the calibration's range) before use.
 
 use std::path::{Path, PathBuf};
 
@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 /// kept fidelities measure), changes: old entries are then ignored. (3: activations before
 /// saturation; a larger calibration image for deep unpadded networks. 4: blobs after an SE
 /// block calibrated for photographs' multipliers too. 5: 24-bit networks' weights of up to 16
-/// bits.)
-const VERSION: u32 = 5;
+/// bits. 6: an exponent per activated convolution's channel, for its sums.)
+const VERSION: u32 = 6;
 
 /// The cache directory, if any.
 fn dir() -> Option<PathBuf> {
@@ -50,9 +50,10 @@ pub(crate) fn store_number(kind: &str, digest: u64, value: u32) {
     }
 }
 
-/// The kept calibration of the model with `digest` and `blobs` blobs, if valid.
-pub(crate) fn load(digest: u64, blobs: usize) -> Option<Vec<i32>> {
-    load_from(&dir()?, digest, blobs)
+/// The kept calibration of the model with `digest`, if valid: `len` exponents (one per blob,
+/// one per activated convolution's output channel).
+pub(crate) fn load(digest: u64, len: usize) -> Option<Vec<i32>> {
+    load_from(&dir()?, digest, len)
 }
 
 /// Keeps a calibration (best effort).
@@ -62,11 +63,16 @@ pub(crate) fn store(digest: u64, calibration: &[i32]) {
     }
 }
 
-fn load_from(dir: &Path, digest: u64, blobs: usize) -> Option<Vec<i32>> {
-    let text = std::fs::read_to_string(entry(dir, digest)).ok()?;
+fn load_from(dir: &Path, digest: u64, len: usize) -> Option<Vec<i32>> {
+    let values = parse(&std::fs::read_to_string(entry(dir, digest)).ok()?)?;
+    (values.len() == len).then_some(values)
+}
+
+/// A calibration's text (exponents separated by white space) read back, if every value is an
+/// exponent the calibration can give.
+pub(crate) fn parse(text: &str) -> Option<Vec<i32>> {
     let values: Vec<i32> = text.split_whitespace().map(str::parse).collect::<Result<_, _>>().ok()?;
-    let valid = values.len() == blobs && values.iter().all(|v| (-8..=24).contains(v));
-    valid.then_some(values)
+    values.iter().all(|v| (-8..=24).contains(v)).then_some(values)
 }
 
 fn store_in(dir: &Path, digest: u64, calibration: &[i32]) {
@@ -92,7 +98,7 @@ mod tests {
         let d = std::env::temp_dir().join(format!("gigascale-cal-{}", std::process::id()));
         store_in(&d, 7, &[14, 13, -2, 24]);
         assert_eq!(load_from(&d, 7, 4), Some(vec![14, 13, -2, 24]));
-        assert_eq!(load_from(&d, 7, 5), None, "another network's blob count");
+        assert_eq!(load_from(&d, 7, 5), None, "another network's size");
         assert_eq!(load_from(&d, 8, 4), None, "another model");
         std::fs::write(entry(&d, 9), "14 13 99 1\n").unwrap();
         assert_eq!(load_from(&d, 9, 4), None, "out of range");

@@ -5,10 +5,84 @@
 //! bound that range: a network driven far past photographs by the calibration image
 //! (Real-CUGAN models-pro) would otherwise leave a photograph's values no bits.
 
+use super::elementwise::Map;
 use super::exact::Exact;
-use super::graph::{Graph, Op};
-use super::reference::{self, Tensor};
+use super::graph::{Act, Conv, Graph, Op, Resize};
+use super::reference::{self, conv_with, deconv_with, Engine, Float, Tensor, Window};
 use super::unet::Se;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+/// The float reference, also keeping per output channel of each activated convolution the
+/// largest magnitude its sums reach before the activation (a leaky layer's negative sums are
+/// 1/slope times its output, a ReLU's unbounded by it): the 24-bit engine's sums must hold
+/// those (`exact::quantise`).
+struct PreActivationPeaks {
+    /// Per node, per output channel (none for a node other than an activated convolution),
+    /// the bits of the largest magnitude (non-negative floats order as their bits).
+    peaks: Vec<Vec<AtomicU32>>,
+}
+
+impl PreActivationPeaks {
+    fn new(g: &Graph) -> Self {
+        let channels = |op: &Op| op.activated().map_or(0, |c| c.cout);
+        PreActivationPeaks {
+            peaks: g.nodes.iter().map(|n| (0..channels(&n.op)).map(|_| AtomicU32::new(0)).collect()).collect(),
+        }
+    }
+
+    /// The peaks found, node after node, channel after channel ([`Graph::activated_channels`]).
+    fn peaks(&self) -> Vec<f32> {
+        self.peaks.iter().flatten().map(|p| f32::from_bits(p.load(Relaxed))).collect()
+    }
+}
+
+impl Engine<f32> for PreActivationPeaks {
+    fn conv(&self, n: usize, c: &Conv, x: &Tensor) -> Result<Tensor, String> {
+        let peaks = &self.peaks[n];
+        if peaks.len() != c.cout {
+            return Float.conv(n, c, x);
+        }
+        let finish = |p: usize, a: f32| {
+            if a.is_finite() {
+                peaks[p].fetch_max(a.abs().to_bits(), Relaxed);
+            }
+            reference::activate(&c.act, p, a)
+        };
+        let mac = |a: f32, wi: usize, v: f32| a + c.weights[wi] * v;
+        if c.transposed {
+            deconv_with(c, x, |_| 0f32, mac, |p, a| finish(p, a + c.bias[p]))
+        } else {
+            conv_with(c, x, |p| c.bias[p], mac, finish)
+        }
+    }
+    fn act(&self, n: usize, a: &Act, x: Tensor) -> Tensor {
+        Float.act(n, a, x)
+    }
+    fn sum(&self, n: usize, coeffs: &[f32], xs: &[&Tensor], win: Window, ins: &[usize], out: usize) -> Tensor {
+        Float.sum(n, coeffs, xs, win, ins, out)
+    }
+    fn affine(&self, n: usize, mul: &[f32], add: &[f32], x: Tensor, inp: usize, out: usize) -> Tensor {
+        Float.affine(n, mul, add, x, inp, out)
+    }
+    fn map(&self, n: usize, m: &Map, x: Tensor, inp: usize, out: usize) -> Tensor {
+        Float.map(n, m, x, inp, out)
+    }
+    fn product(&self, xs: &[&Tensor], win: Window, ins: &[usize], out: usize) -> Tensor {
+        Float.product(xs, win, ins, out)
+    }
+    fn concat(&self, xs: &[&Tensor], win: Window, ins: &[usize], out: usize) -> Tensor {
+        Float.concat(xs, win, ins, out)
+    }
+    fn resize(&self, r: &Resize, x: &Tensor, inp: usize, out: usize) -> Result<Tensor, String> {
+        Float.resize(r, x, inp, out)
+    }
+    fn scale(&self, mul: &[f32], x: Tensor, inp: usize, out: usize) -> Tensor {
+        Float.scale(mul, x, inp, out)
+    }
+    fn channel_sums(&self, x: &Tensor, win: Window, b: usize) -> Vec<f64> {
+        Float.channel_sums(x, win, b)
+    }
+}
 
 /// A deterministic calibration image, `n x n`, in four quadrants that span what photographs
 /// hold: gradients with edges and noise; full-contrast colour edges (0 against 1); flat
@@ -50,7 +124,8 @@ const PHOTO_ROOM: f32 = 16.0;
 
 /// What the fidelity screen's four photographic test images ([`photographic_image`]) give, each
 /// run as one image with its own SE multipliers: per blob, the largest magnitude; per SE
-/// block, the largest multiplier per channel. The multipliers depend on the whole image, and
+/// block, the largest multiplier per channel; after the blobs' (in the calibration's order),
+/// the largest magnitude of each activated convolution's sums before the activation. The multipliers depend on the whole image, and
 /// on the calibration image they are near 0 (models-pro: every multiplier of the last
 /// block), which would leave the blobs after a block too small a range for a photograph's;
 /// the calibration runs its image once more with these. Also the network's outputs on them,
@@ -62,18 +137,20 @@ fn photographic_runs(g: &Graph, n: usize) -> Result<(Vec<f32>, reference::SeScal
     let each = |kind: usize| {
         let (mut peak, mut scales) = (vec![0f32; g.blobs], reference::SeScales::new());
         let image = photographic_tensor(&photographic_image(kind, n), n);
-        let output = reference::run_with(g, &reference::Float, image, &mut |b, t| {
+        let pre = PreActivationPeaks::new(g);
+        let output = reference::run_with(g, &pre, image, &mut |b, t| {
             peak[b] = t.data.iter().fold(peak[b], |m, v| m.max(v.abs()));
             if let Some(se) = blocks.get(&b) {
                 let sums = reference::sums_with(t, (0, 0, t.w, t.h), |v| v as f64);
                 scales.insert(b, se.multipliers_of_sums(&sums, t.w * t.h));
             }
         })?;
+        peak.extend(pre.peaks());
         Ok((peak, scales, output))
     };
     let runs: Vec<(Vec<f32>, reference::SeScales, Tensor)> =
         (0..4).into_par_iter().map(each).collect::<Result<_, String>>()?;
-    let mut out = (vec![0f32; g.blobs], reference::SeScales::new(), Vec::with_capacity(4));
+    let mut out = (vec![0f32; g.blobs + g.activated_channels()], reference::SeScales::new(), Vec::with_capacity(4));
     for (peak, scales, output) in runs {
         out.2.push(output);
         out.0.iter_mut().zip(peak).for_each(|(o, p)| *o = o.max(p));
@@ -84,6 +161,14 @@ fn photographic_runs(g: &Graph, n: usize) -> Result<(Vec<f32>, reference::SeScal
     }
     Ok(out)
 }
+
+/// Bits of room an activated convolution's sums keep beyond what their channel reaches on the
+/// calibration and test images (`exponent_for`'s two to four times, twice over): one
+/// channel's peak is a narrower sample than a blob's (the largest of its channels), and past
+/// the room the 24-bit engine's sums wrap. Without it models-nose/up2x-no-denoise at 24 bits
+/// was 227 levels from ncnn on a diagram; with it, 6 (the 16-bit engine's figure); bounding each
+/// channel by its blob's sums instead cost models-se/up4x-no-denoise a level on photo crops.
+const SUMS_ROOM_BITS: i32 = 1;
 
 /// The magnitude a blob's range must hold, from its largest on the calibration image `c` and
 /// on the photographic test images `p`: the larger, but at most [`PHOTO_ROOM`] times `p`
@@ -178,16 +263,30 @@ impl Exact {
 
     /// [`Exact::calibration`], and the float network's outputs on the four photographic test
     /// images it ran (`probe_edge` square, in [`photographic_image`]'s order).
+    ///
+    /// The calibration holds the exponent of each blob's values, then, per output channel of
+    /// each activated convolution (node after node), the one its sums before the activation
+    /// would take (at most its blob's), which bounds how fine that channel's weights may be at
+    /// 24 bits (`exact::quantise`).
     pub(crate) fn calibration_and_probes(g: &Graph) -> Result<(Vec<i32>, Vec<Tensor>), String> {
         let mut peak = vec![0f32; g.blobs];
         let n = probe_edge(g);
         let mut seen = |b: usize, t: &Tensor| peak[b] = t.data.iter().fold(peak[b], |m, v| m.max(v.abs()));
-        reference::run_with(g, &reference::Float, calibration_image(n), &mut seen)?;
+        let pre = PreActivationPeaks::new(g);
+        reference::run_with(g, &pre, calibration_image(n), &mut seen)?;
         let (photo, scales, probes) = photographic_runs(g, n)?;
         if !scales.is_empty() {
-            reference::run_until(g, &reference::Float, calibration_image(n), &scales, g.output, &mut seen)?;
+            reference::run_until(g, &pre, calibration_image(n), &scales, g.output, &mut seen)?;
         }
-        Ok((peak.iter().zip(&photo).map(|(&c, &p)| exponent_for(blob_range(c, p))).collect(), probes))
+        let mut calibration: Vec<i32> =
+            peak.iter().zip(&photo).map(|(&c, &p)| exponent_for(blob_range(c, p))).collect();
+        let blob_of_channel = g.nodes.iter().filter_map(|nd| Some((nd.op.activated()?.cout, nd.outputs[0])));
+        let blob_of_channel: Vec<usize> = blob_of_channel.flat_map(|(c, b)| std::iter::repeat_n(b, c)).collect();
+        let sums = pre.peaks().into_iter().zip(&photo[g.blobs..]).zip(blob_of_channel);
+        let sums: Vec<i32> =
+            sums.map(|((c, &p), b)| (exponent_for(blob_range(c, p)) - SUMS_ROOM_BITS).min(calibration[b])).collect();
+        calibration.extend(sums);
+        Ok((calibration, probes))
     }
 }
 
@@ -202,7 +301,18 @@ mod tests {
         let m = crate::neural::Model::builtin("photo").unwrap();
         let g = &m.graph;
         let (calibration, probes) = Exact::calibration_and_probes(g).unwrap();
-        assert_eq!(calibration.len(), g.blobs);
+        assert_eq!(calibration.len(), g.blobs + g.activated_channels());
+        // Each activated convolution's channels' sums take at most their blob's exponent, and
+        // upconv_7's leaky layers (slope 0.1) push some below it.
+        let mut sums = calibration[g.blobs..].iter();
+        let mut below = 0;
+        for nd in &g.nodes {
+            for &e in sums.by_ref().take(nd.op.activated().map_or(0, |c| c.cout)) {
+                assert!(e <= calibration[nd.outputs[0]], "{}", nd.name);
+                below += usize::from(e < calibration[nd.outputs[0]]);
+            }
+        }
+        assert!(below > 0);
         let n = probe_edge(g);
         assert_eq!(probes.len(), 4);
         for (kind, kept) in probes.iter().enumerate() {

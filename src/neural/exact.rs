@@ -31,10 +31,11 @@ const WEIGHT_MAX: f64 = 8191.0;
 /// Largest bias magnitude in accumulator units (leaves the sums their headroom).
 const BIAS_MAX: f64 = (1u64 << 30) as f64;
 /// With 24-bit activations a convolution's weights take up to [`WIDE_WEIGHT_BITS`] bits more
-/// (`quantise`) while its shift from sum to output stays at most this: a sum of the upper
-/// parts (`wide.rs`) whose pre-activation is within the saturation level (2^23) then still
-/// fits 32 bits. (A leaky layer's negative pre-activation may be 1/slope times its output:
-/// that can wrap, docs/results/2026-12-05-dev-zoo-graphics.txt.)
+/// (`quantise`) while its shift from sum to the exponent of its sums before the activation
+/// stays at most this: a sum of the upper parts (`wide.rs`) within the saturation level (2^23)
+/// then still fits 32 bits. (Counted from the output's exponent instead, a leaky layer's
+/// negative sums, up to 1/slope times its output, wrapped: models-nose/up2x-no-denoise at 24
+/// bits was 255 levels from ncnn on a diagram.)
 const WIDE_SHIFT_MAX: i32 = 16;
 /// Bits a 24-bit network's weights may take beyond the 14 of a 16-bit one: 16-bit weights
 /// (`|w| ≤ 32764`), which the CPU's 16-bit multiply-adds and the GPU's halves hold
@@ -187,8 +188,9 @@ pub(super) fn slopes(a: &Act, channels: usize) -> Result<Vec<i32>, String> {
 /// Convolution `c`'s integer weights, bias and shift from input exponent `e_in` to output
 /// `e_out`; with `wide` (24-bit activations) each output channel's weights up to
 /// [`WIDE_WEIGHT_BITS`] bits finer where the bias and the sums' headroom allow
-/// ([`WIDE_SHIFT_MAX`]).
-pub(super) fn quantise(c: &Conv, e_in: i32, e_out: i32, wide: bool) -> Result<QConv, String> {
+/// ([`WIDE_SHIFT_MAX`] from `e_pre[p]`, the exponent channel `p`'s sums before the activation
+/// take; none: `e_out`).
+pub(super) fn quantise(c: &Conv, e_in: i32, (e_out, e_pre): (i32, &[i32]), wide: bool) -> Result<QConv, String> {
     let per = c.cin * c.kernel * c.kernel;
     let mut w = Vec::with_capacity(c.weights.len());
     let (mut shift, mut bias, mut bias_wide) = (Vec::new(), Vec::new(), Vec::new());
@@ -199,12 +201,12 @@ pub(super) fn quantise(c: &Conv, e_in: i32, e_out: i32, wide: bool) -> Result<QC
         let bias_room = (BIAS_MAX / b).log2().floor() as i32 - e_in;
         let e = ((WEIGHT_MAX / m).log2().floor() as i32).min(bias_room);
         let e = e.clamp(e_out - e_in - 15, 30);
-        // At 24 bits a 15th bit where the shift stays at most WIDE_SHIFT_MAX, a 16th where it
-        // stays one less: a leaky layer's negative pre-activation (up to 1/slope times its
-        // output) then keeps a bit more room (with 16 there, models-se/up3x-denoise3x's sums
-        // wrapped on a flat-colour diagram: 247 LSB from ncnn).
+        // At 24 bits a 15th bit where the shift to the sums' own exponent stays at most
+        // WIDE_SHIFT_MAX, a 16th where it stays one less (with 16 there, models-se/up3x-
+        // denoise3x's sums wrapped on a flat-colour diagram: 247 LSB from ncnn).
+        let e_pre = e_pre.get(p).map_or(e_out, |&x| x.min(e_out));
         let fits =
-            |b: i32| b == 0 || (e + b <= 30 && e + b <= bias_room && e_in + e + b - e_out <= WIDE_SHIFT_MAX - (b - 1));
+            |b: i32| b == 0 || (e + b <= 30 && e + b <= bias_room && e_in + e + b - e_pre <= WIDE_SHIFT_MAX - (b - 1));
         let e = e + (0..=if wide { WIDE_WEIGHT_BITS } else { 0 }).rev().find(|&b| fits(b)).unwrap_or(0);
         w.extend(ws.iter().map(|&v| fraction(v, e).clamp(-(SAT as i64), SAT as i64) as i32));
         shift.push(e_in + e - e_out);
@@ -226,9 +228,11 @@ impl Exact {
     /// 24-bit activations (`wide`: function tables of 24-bit entries, weights a bit finer where
     /// it fits, `wide.rs`) or 16-bit ones.
     pub(crate) fn with_calibration(g: &Graph, calibration: &[i32], wide: bool) -> Result<Exact, String> {
-        if calibration.len() != g.blobs {
-            return Err(format!("a calibration of {} blobs for a network of {}", calibration.len(), g.blobs));
+        let want = g.blobs + g.activated_channels();
+        if calibration.len() != want {
+            return Err(format!("a calibration of {} exponents for a network that takes {want}", calibration.len()));
         }
+        let mut sums = &calibration[g.blobs..];
         let mut exp = vec![INPUT_BITS; g.blobs];
         let mut convs = Vec::with_capacity(g.nodes.len());
         let (mut tables, mut affines) = (Vec::new(), Vec::new());
@@ -249,7 +253,11 @@ impl Exact {
                 exp[o] = e_out;
             }
             convs.push(match &node.op {
-                Op::Conv(c) => Some(quantise(c, e_in, e_out, wide).map_err(|e| format!("{}: {e}", node.name))?),
+                Op::Conv(c) => {
+                    let (e_pre, rest) = sums.split_at(node.op.activated().map_or(0, |c| c.cout));
+                    sums = rest;
+                    Some(quantise(c, e_in, (e_out, e_pre), wide).map_err(|e| format!("{}: {e}", node.name))?)
+                }
                 Op::Act(a) => slopes(a, 1).map(|_| None).map_err(|e| format!("{}: {e}", node.name))?,
                 _ => None,
             });
@@ -502,7 +510,7 @@ mod tests {
         // Channel 2: a weight so small that its 14-bit shift is 16 already. Channel 3: a bias of
         // 8 (2^30 in its 14-bit units).
         let c = conv([0.5, 0.25, 0.5 / 8.0, 0.5], [0.0, 0.0, 0.0, 8.0]);
-        let (narrow, wide) = (quantise(&c, 14, 14, false).unwrap(), quantise(&c, 14, 14, true).unwrap());
+        let (narrow, wide) = (quantise(&c, 14, (14, &[]), false).unwrap(), quantise(&c, 14, (14, &[]), true).unwrap());
         assert_eq!(narrow.w, [4096, 4096, 4096, 4096]);
         assert_eq!(narrow.shift, [13, 14, 16, 13]);
         assert_eq!(wide.w, [16384, 8192, 4096, 4096]);
@@ -510,7 +518,15 @@ mod tests {
         // The bias in the wide units follows the channel's scale.
         assert_eq!((narrow.bias[3], wide.bias_wide[3]), (1 << 30, 1i64 << (30 + LOW_BITS)));
         // 0.75 is 6144 in 14 bits, 24576 in 16 (past 16383: the 16th bit), shift 13.
-        let full = quantise(&conv([0.75, -0.75, 0.5, 0.0], [0.0; 4]), 14, 16, true).unwrap();
+        let full = quantise(&conv([0.75, -0.75, 0.5, 0.0], [0.0; 4]), 14, (16, &[]), true).unwrap();
         assert_eq!((full.w, full.shift[0]), (vec![24576, -24576, 16384, 0], 13));
+        // An activated channel counts the shift to its sums' own exponent (a leaky layer's
+        // negative sums outgrow its output): channel 0's sums a bit past its output keep it one
+        // bit only; channel 1's, three bits past, none; channel 2's, within, both; channel 3's
+        // exponent above the output's counts as the output's.
+        let c = conv([0.5; 4], [0.0; 4]);
+        let pre = quantise(&c, 14, (14, &[13, 11, 14, 20]), true).unwrap();
+        assert_eq!(pre.w, [8192, 4096, 16384, 16384]);
+        assert_eq!(pre.shift, [14, 13, 15, 15]);
     }
 }

@@ -150,4 +150,20 @@ impl Graph {
         let out = self.output;
         self.output = node("output plus input", Op::Sum(vec![1.0, 1.0]), vec![out, cropped]);
     }
+
+    /// How many exponents a calibration holds after its blobs' (`Exact::calibration_and_probes`):
+    /// one per output channel of each convolution with an activation.
+    pub(crate) fn activated_channels(&self) -> usize {
+        self.nodes.iter().filter_map(|n| n.op.activated()).map(|c| c.cout).sum()
+    }
+}
+
+impl Op {
+    /// The convolution this is, if it is one with an activation.
+    pub(crate) fn activated(&self) -> Option<&Conv> {
+        match self {
+            Op::Conv(c) if !matches!(c.act, Act::None) => Some(c),
+            _ => None,
+        }
+    }
 }

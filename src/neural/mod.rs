@@ -51,9 +51,9 @@ pub struct Builtin {
     pub border: Border,
     param: &'static str,
     bin: &'static [u8],
-    /// Its calibration (`Exact::calibration_and_probes`), computed once and kept (checked by a test), so that
-    /// a job does not pay for the float run.
-    calibration: &'static [i32],
+    /// Its calibration (`Exact::calibration_and_probes`), computed once and kept in
+    /// `models/*.calibration` (checked by a test), so that a job does not pay for the float run.
+    calibration: &'static str,
 }
 
 /// The models that ship with gigascale (provenance and licences: `models/README.md`).
@@ -65,7 +65,7 @@ pub const BUILTINS: [Builtin; 2] = [
         border: Border::Replicate(7),
         param: include_str!("../../models/upconv7-photo-x2.param"),
         bin: include_bytes!("../../models/upconv7-photo-x2.bin"),
-        calibration: &[14, 14, 14, 13, 12, 11, 11, 13],
+        calibration: include_str!("../../models/upconv7-photo-x2.calibration"),
     },
     Builtin {
         name: "anime",
@@ -74,10 +74,7 @@ pub const BUILTINS: [Builtin; 2] = [
         border: Border::Reflect101(10),
         param: include_str!("../../models/realesr-animevideov3-x4.param"),
         bin: include_bytes!("../../models/realesr-animevideov3-x4.bin"),
-        calibration: &[
-            14, 14, 14, 24, 8, 24, 6, 24, 5, 24, 6, 24, 6, 24, 6, 24, 6, 24, 5, 24, 6, 24, 7, 24, 7, 24, 7, 24, 7, 24,
-            7, 24, 8, 24, 8, 24, 10, 13, 13, 14, 13,
-        ],
+        calibration: include_str!("../../models/realesr-animevideov3-x4.calibration"),
     },
 ];
 
@@ -155,7 +152,7 @@ pub struct Model {
     pub(crate) graph: graph::Graph,
     border: Border,
     /// A built-in model's kept calibration.
-    calibration: Option<&'static [i32]>,
+    calibration: Option<&'static str>,
     /// A digest of the model's two files (FNV-1a), for `--resume`'s fingerprint.
     digest: u64,
     /// The integer form, made on first use (a float run on the calibration image).
@@ -344,7 +341,9 @@ impl Model {
     pub(crate) fn exact(&self) -> Result<std::sync::Arc<exact::Exact>> {
         let made = self.exact.get_or_init(|| {
             let made = match self.calibration {
-                Some(c) => exact::Exact::with_calibration(&self.graph, c, self.wide),
+                Some(text) => cache::parse(text)
+                    .ok_or_else(|| "a malformed built-in calibration".to_string())
+                    .and_then(|c| exact::Exact::with_calibration(&self.graph, &c, self.wide)),
                 None => {
                     self.file_calibration().and_then(|c| exact::Exact::with_calibration(&self.graph, &c, self.wide))
                 }
@@ -357,7 +356,7 @@ impl Model {
     /// A model file's calibration: kept from an earlier run ([`cache`]), else computed (and
     /// kept).
     fn file_calibration(&self) -> std::result::Result<Vec<i32>, String> {
-        if let Some(c) = cache::load(self.digest, self.graph.blobs) {
+        if let Some(c) = cache::load(self.digest, self.graph.blobs + self.graph.activated_channels()) {
             return Ok(c);
         }
         let (c, probes) = exact::Exact::calibration_and_probes(&self.graph)?;
@@ -557,7 +556,10 @@ mod tests {
     fn kept_calibrations_are_what_calibrating_gives() {
         for b in BUILTINS {
             let m = Model::builtin(b.name).unwrap();
-            assert_eq!(exact::Exact::calibration(&m.graph).unwrap(), b.calibration, "{}", b.name);
+            let made = exact::Exact::calibration(&m.graph).unwrap();
+            let text: Vec<String> = made.iter().map(i32::to_string).collect();
+            let hint = format!("{}: its models/*.calibration should read\n{}", b.name, text.join(" "));
+            assert_eq!(cache::parse(b.calibration), Some(made), "{hint}");
         }
     }
 

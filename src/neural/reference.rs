@@ -296,7 +296,8 @@ pub(crate) fn per_channel<T: Send>(t: &mut Tensor<T>, f: impl Fn(usize, &mut T) 
     t.data.par_chunks_mut(plane).enumerate().for_each(|(c, p)| p.iter_mut().for_each(|v| f(c, v)));
 }
 
-fn activate(a: &Act, c: usize, v: f32) -> f32 {
+/// Activation `a` of channel `c` on float value `v`.
+pub(crate) fn activate(a: &Act, c: usize, v: f32) -> f32 {
     match a {
         Act::None => v,
         Act::Leaky(s) => {
