@@ -43,8 +43,11 @@ impl Engine<f32> for PreActivationPeaks {
             return Float.conv(n, c, x);
         }
         let finish = |p: usize, a: f32| {
-            if a.is_finite() {
-                peaks[p].fetch_max(a.abs().to_bits(), Relaxed);
+            // (A plain load first: most sums are not a new peak, and the atomic update is a
+            // compare-and-swap loop.)
+            let bits = a.abs().to_bits();
+            if a.is_finite() && bits > peaks[p].load(Relaxed) {
+                peaks[p].fetch_max(bits, Relaxed);
             }
             reference::activate(&c.act, p, a)
         };
@@ -125,9 +128,10 @@ const PHOTO_ROOM: f32 = 16.0;
 /// What the fidelity screen's four photographic test images ([`photographic_image`]) give, each
 /// run as one image with its own SE multipliers: per blob, the largest magnitude; per SE
 /// block, the largest multiplier per channel; after the blobs' (in the calibration's order),
-/// the largest magnitude of each activated convolution's sums before the activation. The multipliers depend on the whole image, and
-/// on the calibration image they are near 0 (models-pro: every multiplier of the last
-/// block), which would leave the blobs after a block too small a range for a photograph's;
+/// the largest magnitude of each activated convolution's sums before the activation. The
+/// multipliers depend on the whole image, and on the calibration image they are near 0
+/// (models-pro: every multiplier of the last block), which would leave the blobs after a
+/// block too small a range for a photograph's;
 /// the calibration runs its image once more with these. Also the network's outputs on them,
 /// which the fidelity measure compares the exact engine's with ([`Exact::calibration_and_probes`]).
 fn photographic_runs(g: &Graph, n: usize) -> Result<(Vec<f32>, reference::SeScales, Vec<Tensor>), String> {
