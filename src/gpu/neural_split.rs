@@ -5,7 +5,7 @@
 //! whole — and where a convolution's reach lies in a split ([`PartPlace`]), so that a split
 //! made for one convolution serves the next that reads the same blob (`neural_conv.rs`).
 
-use super::neural_tensor::{RUN, SPLIT_BITS};
+use super::neural_tensor::{split_rounding, RUN, SPLIT_BITS};
 use std::fmt::Write;
 
 /// [`split_geometry`](super::neural_tensor::split_geometry) in WGSL, from the convolution's parameters `p`: `wp` columns per row and
@@ -44,6 +44,7 @@ pub(crate) fn split_shader(cin: usize, k: usize, lower: bool) -> String {
     s.push_str("    let inside = gy >= max(p.in_y0, 0) && gy < min(p.in_y0 + p.in_h, p.gh)\n");
     s.push_str("        && gx >= max(p.in_x0, 0) && gx < min(p.in_x0 + p.in_w, p.gw);\n");
     s.push_str("    let plane = p.in_w * p.in_h;\n    let at = (gy - p.in_y0) * p.in_w + gx - p.in_x0;\n");
+    let (half, mask) = split_rounding();
     for c in 0..4 {
         let _ = writeln!(s, "    var v{c} = 0;\n    let c{c} = sl * 16 + q * 4 + {c};");
         let _ = writeln!(
@@ -53,7 +54,7 @@ pub(crate) fn split_shader(cin: usize, k: usize, lower: bool) -> String {
         if !lower {
             let _ = writeln!(
                 s,
-                "    let l{c} = ((v{c} + 128) & 255) - 128;\n    let h{c} = (v{c} - l{c}) >> {SPLIT_BITS}u;"
+                "    let l{c} = ((v{c} + {half}) & {mask}) - {half};\n    let h{c} = (v{c} - l{c}) >> {SPLIT_BITS}u;"
             );
         }
     }

@@ -165,8 +165,15 @@ pub(crate) fn adapter_has_tensor_cores(adapter: &wgpu::Adapter) -> bool {
 /// `v = 256·hi + lo` with `lo` in `[-128, 127]` (the split shader's halves of an activation,
 /// and the weights' halves).
 pub(crate) fn split(v: i32) -> (i32, i32) {
-    let lo = ((v + 128) & 255) - 128;
+    let (half, mask) = split_rounding();
+    let lo = ((v + half) & mask) - half;
     ((v - lo) >> SPLIT_BITS, lo)
+}
+
+/// Half a unit of the high part and the low bits' mask, from [`SPLIT_BITS`] (the CPU's
+/// [`split`] and the split shader's text, `neural_split.rs`).
+pub(crate) fn split_rounding() -> (i32, i32) {
+    (1 << (SPLIT_BITS - 1), (1 << SPLIT_BITS) - 1)
 }
 
 /// Channels rounded up to whole 16-channel slices.
