@@ -260,14 +260,14 @@ impl NeuralGpu {
         params.extend([pc.dilation as i32, pc.cout as i32, 0, 0]);
         let y = self.blob_buffer((out.c * out.h * out.w) as u64 * 4)?;
         let t = self.tiling;
-        let (px, oc) = match layer.plain {
+        let (px, oc, rows) = match layer.plain {
             None => neural_tensor::block(pc.cout, self.tensor_tiling),
-            Some(_) => (t.group * t.px, t.oc),
+            Some(_) => (t.group * t.px, t.oc, 1),
         };
-        let groups = (out.w.div_ceil(px) as u32, out.h as u32, pc.cout.div_ceil(oc) as u32);
+        let groups = (out.w.div_ceil(px) as u32, out.h.div_ceil(rows) as u32, pc.cout.div_ceil(oc) as u32);
         if out.w * out.h > 0 {
             // The split shader's rows are the output's plus the kernel's reach.
-            if groups.1 + pc.kernel as u32 > 65536 {
+            if out.h + pc.kernel > 65536 {
                 return Err(Error::Gpu(format!("a neural tile of {} rows is too tall for one dispatch", out.h)));
             }
             match &layer.plain {
