@@ -3,7 +3,7 @@
 //! convolutions that read it (`neural_conv.rs`), with where a convolution's reach lies in it;
 //! and the keys of the convolutions' compiled shaders.
 
-use super::neural_split::PartPlace;
+use super::neural_split::{PartPlace, SplitForm};
 use super::neural_tensor::{split_geometry, MAX_PARTS};
 use crate::neural::reference::Tensor;
 use std::sync::{Arc, Mutex};
@@ -41,9 +41,8 @@ pub(super) enum ConvShader {
     /// kernel, output channels, whether it writes raw sums, whether it reads the lower parts
     /// of 24-bit values whole (`tensor_conv_shader`'s `lower` form).
     Tensor([u16; MAX_PARTS], usize, usize, bool, bool),
-    /// The split of a blob of this many channels for a kernel of this size; of the lower
-    /// parts of 24-bit values, whole (`split_shader`'s `lower` form).
-    Split(usize, usize, bool),
+    /// The split of a blob of this many channels for a kernel of this size, in this form.
+    Split(usize, usize, SplitForm),
 }
 
 /// What a split of a blob holds: the blob shifted by `shift`, over columns `x0..x0 + columns`

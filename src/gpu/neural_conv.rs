@@ -14,7 +14,7 @@
 use super::neural::{pipeline, shape, window, Blob, Layer, NeuralGpu, STORAGE};
 use super::neural_blob::{ConvShader, KeptSplit, Reach, SplitArea};
 use super::neural_shader::{conv_shader, raw_sums, weight_blocks};
-use super::neural_split::{split_shader, PartPlace};
+use super::neural_split::{split_shader, PartPlace, SplitForm};
 use super::neural_tensor::{self, split_bytes, tensor_conv_shader, tensor_weights, MAX_PARTS};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
@@ -84,8 +84,14 @@ impl NeuralGpu {
                 true => self.tensor_shader(c, &parts, lower),
                 false => ConvShader::Plain(c.cin, c.kernel, self.is_wide()),
             });
+            // At 24 bits a split is made of both parts at once (of each part alone where splits
+            // are not kept).
+            let split_forms: &[SplitForm] = match tensor && self.is_wide() {
+                true => &[SplitForm::Both, SplitForm::Halves, SplitForm::Whole],
+                false => &[SplitForm::Halves],
+            };
             let splits =
-                forms.iter().flat_map(|&lower| parts.iter().map(move |&p| ConvShader::Split(p, c.kernel, lower)));
+                split_forms.iter().flat_map(|&f| parts.iter().map(move |&p| ConvShader::Split(p, c.kernel, f)));
             for s in convs.chain(splits.filter(|_| tensor)) {
                 if !shaders.contains(&s) {
                     shaders.push(s);
@@ -109,7 +115,7 @@ impl NeuralGpu {
                 let form = (neural_tensor::flush_taps(raw, lower), lower);
                 raw_sums(tensor_conv_shader(&parts, (cout, k), self.tensor_tiling, form), raw)
             }
-            ConvShader::Split(cin, k, lower) => split_shader(cin, k, lower),
+            ConvShader::Split(cin, k, form) => split_shader(cin, k, form),
         };
         let scope = self.dev.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self.dev.device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -146,7 +152,8 @@ impl NeuralGpu {
     /// The split of `part` at `shift` (of its 24-bit values' upper or lower part where
     /// `which` is 1 or 2) that covers `reach`, and its place there: the one kept with the blob,
     /// or a new one (made by the kernel-`k` split shader, then kept), with the convolution's
-    /// parameters `params`.
+    /// parameters `params`. A new split of the upper parts is made with the lower parts' (one
+    /// pass over the blob), which the pass over the lower parts then finds kept.
     fn kept_split(
         &self,
         enc: &mut wgpu::CommandEncoder,
@@ -156,28 +163,45 @@ impl NeuralGpu {
         let s = &part.shape;
         let slices = s.c.div_ceil(16);
         let mut slots = part.split.lock().map_err(|_| Error::Internal("neural GPU split poisoned".into()))?;
-        let kept = &mut slots[(which == 2) as usize];
+        let kept = &slots[(which == 2) as usize];
         if let Some(k) = kept.as_ref().filter(|k| (k.area.shift, k.area.part) == (shift, which) && keeps_splits()) {
             if let Some(place) = k.area.place_of(reach, slices) {
                 return Ok((place, k.buf.clone()));
             }
         }
-        let buf = self.blob_buffer(split_bytes(reach.out_w, reach.out_h, s.c, reach.k))?;
+        let bytes = split_bytes(reach.out_w, reach.out_h, s.c, reach.k);
+        let form = match which {
+            2 => SplitForm::Whole,
+            1 if keeps_splits() => SplitForm::Both,
+            _ => SplitForm::Halves,
+        };
+        let bufs = match form {
+            SplitForm::Both => vec![self.blob_buffer(bytes)?, self.blob_buffer(bytes)?],
+            _ => vec![self.blob_buffer(bytes)?],
+        };
         let (columns, rows) = reach.extent();
         // The convolution's parameters with the part's own window as the input's (the split
         // holds the part wherever it has samples) and the shift.
         let own = [s.x0, s.y0, s.w, s.h].map(|v| v as i32);
         let uniform = self.words(&[&own[..], &params[4..14], &[shift, which]].concat(), wgpu::BufferUsages::UNIFORM);
-        let pipe = self.shader(ConvShader::Split(s.c, reach.k, which == 2))?;
+        let pipe = self.shader(ConvShader::Split(s.c, reach.k, form))?;
         let groups = ((4 * columns).div_ceil(64) as u32, rows as u32, slices as u32);
-        let label = if which == 2 { "split (lower parts)" } else { "split" };
-        self.dispatch(enc, (&pipe, label), &[&uniform, &part.buf, &buf], groups);
-        let new = KeptSplit { area: SplitArea { shift, part: which, x0: reach.x0, y0: reach.y0, columns, rows }, buf };
-        let place =
-            new.area.place_of(reach, slices).ok_or_else(|| Error::Internal("a split misses its reach".into()))?;
-        let buf = new.buf.clone();
-        if let Some(old) = kept.replace(new) {
-            self.recycle(old.buf);
+        let label = match form {
+            SplitForm::Halves => "split",
+            SplitForm::Whole => "split (lower parts)",
+            SplitForm::Both => "split (both parts)",
+        };
+        let mut entries = vec![&uniform, &part.buf];
+        entries.extend(bufs.iter().map(|b| &**b));
+        self.dispatch(enc, (&pipe, label), &entries, groups);
+        let area = SplitArea { shift, part: which, x0: reach.x0, y0: reach.y0, columns, rows };
+        let place = area.place_of(reach, slices).ok_or_else(|| Error::Internal("a split misses its reach".into()))?;
+        let buf = bufs[0].clone();
+        // Kept: the split made, and with both parts the lower parts' in the second slot.
+        for (slot, (buf, part)) in [(which == 2) as usize, 1].into_iter().zip(bufs.into_iter().zip([which, 2])) {
+            if let Some(old) = slots[slot].replace(KeptSplit { area: SplitArea { part, ..area }, buf }) {
+                self.recycle(old.buf);
+            }
         }
         Ok((place, buf))
     }
@@ -405,7 +429,7 @@ mod tests {
             let out = b.empty(split_bytes(first[2], first[3], c, k), STORAGE_OUT);
             let u = b.words(&params(own, first, shift), wgpu::BufferUsages::UNIFORM);
             let groups = ((4 * columns).div_ceil(64) as u32, rows as u32, c.div_ceil(16) as u32);
-            b.run(&b.pipeline(split_shader(c, k, false), "main"), &[&u, buf, &out], groups);
+            b.run(&b.pipeline(split_shader(c, k, SplitForm::Halves), "main"), &[&u, buf, &out], groups);
             kept.push((SplitArea { shift, part: 0, x0: reach.x0, y0: reach.y0, columns, rows }, out, at / 16));
             at += c;
         }
@@ -415,7 +439,7 @@ mod tests {
         let whole = b.empty(split_bytes(second[2], second[3], cin, k), STORAGE_OUT);
         let u = b.words(&params(concat, second, 0), wgpu::BufferUsages::UNIFORM);
         let groups = ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32);
-        b.run(&b.pipeline(split_shader(cin, k, false), "main"), &[&u, &made, &whole], groups);
+        b.run(&b.pipeline(split_shader(cin, k, SplitForm::Halves), "main"), &[&u, &made, &whole], groups);
         let want = halves(&b.read(&whole, split_bytes(second[2], second[3], cin, k)));
         assert!(want.iter().any(|&v| v != 0), "the split holds samples");
         let mut compared = 0;
@@ -438,7 +462,8 @@ mod tests {
     /// The split of 24-bit samples (`p.part` 1 and 2, shifted by `p.shift`, the tensor-core
     /// convolutions' input at `--activation-bits 24`) holds, as `256·h + l`, the upper and
     /// lower parts the CPU computes (`wide::split_part`), extremes and saturation included; the
-    /// `lower` form of the split holds the lower parts whole, one half each.
+    /// `Whole` form of the split holds the lower parts whole, one half each, and the `Both`
+    /// form writes the upper parts' halves and the lower parts whole in one pass.
     #[test]
     fn wide_splits_hold_the_cpus_parts() {
         let Some(mut b) = Bench::open() else { return };
@@ -455,14 +480,27 @@ mod tests {
             let u = b.words(&[&p[..], &[shift, part]].concat(), wgpu::BufferUsages::UNIFORM);
             let out = b.empty(split_bytes(w, h, c, k), STORAGE_OUT);
             let groups = ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32);
-            b.run(&b.pipeline(split_shader(c, k, false), "main"), &[&u, &x, &out], groups);
+            b.run(&b.pipeline(split_shader(c, k, SplitForm::Halves), "main"), &[&u, &x, &out], groups);
             let got = halves(&b.read(&out, split_bytes(w, h, c, k)));
             let low = rows * slices * wp * 16;
             let whole = (part == 2).then(|| {
                 let out = b.empty(split_bytes(w, h, c, k), STORAGE_OUT);
-                b.run(&b.pipeline(split_shader(c, k, true), "main"), &[&u, &x, &out], groups);
+                b.run(&b.pipeline(split_shader(c, k, SplitForm::Whole), "main"), &[&u, &x, &out], groups);
                 halves(&b.read(&out, split_bytes(w, h, c, k) / 2))
             });
+            if part == 1 {
+                // Both parts in one pass: the upper parts' halves as above, the lower parts whole.
+                let bytes = split_bytes(w, h, c, k);
+                let (up, lo) = (b.empty(bytes, STORAGE_OUT), b.empty(bytes, STORAGE_OUT));
+                b.run(&b.pipeline(split_shader(c, k, SplitForm::Both), "main"), &[&u, &x, &up, &lo], groups);
+                assert_eq!(halves(&b.read(&up, bytes)), got, "both parts, shift {shift}: upper");
+                let lo = halves(&b.read(&lo, bytes / 2));
+                for (r, _, col, lane) in positions(h, 1, w) {
+                    let want = crate::neural::wide::split_part(v[(lane * h + r) * w + col], shift, false);
+                    let got = half::f16::from_bits(lo[(r * wp + col) * 16 + lane]).to_f32() as i32;
+                    assert_eq!(got, want as i32, "both parts, shift {shift}: lower at ({col}, {r}) channel {lane}");
+                }
+            }
             for (r, _, col, lane) in positions(h, 1, w) {
                 let at = (r * wp + col) * 16 + lane;
                 let f = |bits: u16| half::f16::from_bits(bits).to_f32() as i32;

@@ -14,6 +14,19 @@ fn split_geometry_wgsl(k: usize) -> String {
     format!("    let wp = (p.out_w + {}) / {RUN} * {RUN} + {};\n    let rows = p.out_h + {};\n", RUN - 1, k - 1, k - 1)
 }
 
+/// What a split holds (`split_shader`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum SplitForm {
+    /// The high and low halves of 16-bit values, or of the upper or lower parts of 24-bit
+    /// ones (`p.part`).
+    Halves,
+    /// The lower parts of 24-bit values whole, one half each (`p.part` 2).
+    Whole,
+    /// Both parts of 24-bit values in one pass: the upper parts' halves (binding 2) and the
+    /// lower parts whole (binding 3, as [`SplitForm::Whole`] writes them); `p.part` unread.
+    Both,
+}
+
 /// The shader that splits a blob into the halves the tensor-core shader reads as matrices:
 /// for each row and column of a convolution's reach and each 16-channel slice, `256·h + l` of
 /// the 16 samples shifted right by `p.shift` bits (rounded; left where negative, saturated), as
@@ -23,10 +36,11 @@ fn split_geometry_wgsl(k: usize) -> String {
 /// invocation per four channels of a slice at one column and row; the convolution's
 /// parameters, with the blob's window as the input's.
 ///
-/// With `lower`, the split of the lower parts of 24-bit values (in `[-128, 128)`, exact as half
-/// floats): the values themselves, one half each, no low halves — the convolution reading it
-/// is [`tensor_conv_shader`]'s `lower` form.
-pub(crate) fn split_shader(cin: usize, k: usize, lower: bool) -> String {
+/// [`SplitForm::Whole`] splits the lower parts of 24-bit values (in `[-128, 128)`, exact as
+/// half floats): the values themselves, one half each, no low halves — the convolution reading
+/// it is [`tensor_conv_shader`]'s `lower` form. [`SplitForm::Both`] writes the upper parts'
+/// halves and the lower parts whole, reading the blob once.
+pub(crate) fn split_shader(cin: usize, k: usize, form: SplitForm) -> String {
     let slices = cin.div_ceil(16);
     let mut s = String::with_capacity(4 << 10);
     s.push_str("enable f16;\n");
@@ -34,6 +48,9 @@ pub(crate) fn split_shader(cin: usize, k: usize, lower: bool) -> String {
     s.push_str(super::neural_shader::CONV_PARAMS);
     s.push_str(super::neural_shader::CONV_INPUT);
     s.push_str("@group(0) @binding(2) var<storage, read_write> xs: array<vec4<f16>>;\n");
+    if form == SplitForm::Both {
+        s.push_str("@group(0) @binding(3) var<storage, read_write> xw: array<vec4<f16>>;\n");
+    }
     s.push_str("@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n");
     s.push_str(&split_geometry_wgsl(k));
     // Invocation `4·col + q` splits channels `4q..4q + 4` of the slice at column `col`: a
@@ -45,12 +62,19 @@ pub(crate) fn split_shader(cin: usize, k: usize, lower: bool) -> String {
     s.push_str("        && gx >= max(p.in_x0, 0) && gx < min(p.in_x0 + p.in_w, p.gw);\n");
     s.push_str("    let plane = p.in_w * p.in_h;\n    let at = (gy - p.in_y0) * p.in_w + gx - p.in_x0;\n");
     let (half, mask) = split_rounding();
+    let (both, lower) = (form == SplitForm::Both, form == SplitForm::Whole);
+    let part = if both { "1" } else { "p.part" };
     for c in 0..4 {
-        let _ = writeln!(s, "    var v{c} = 0;\n    let c{c} = sl * 16 + q * 4 + {c};");
+        let w = if both { format!("    var w{c} = 0;\n") } else { String::new() };
+        let _ = writeln!(s, "    var v{c} = 0;\n{w}    let c{c} = sl * 16 + q * 4 + {c};");
         let _ = writeln!(
             s,
-            "    if inside && c{c} < {cin} {{ v{c} = split_value(x[c{c} * plane + at], p.shift, p.part); }}"
+            "    if inside && c{c} < {cin} {{\n        v{c} = split_value(x[c{c} * plane + at], p.shift, {part});"
         );
+        if both {
+            let _ = writeln!(s, "        w{c} = split_value(x[c{c} * plane + at], p.shift, 2);");
+        }
+        s.push_str("    }\n");
         if !lower {
             let _ = writeln!(
                 s,
@@ -62,6 +86,9 @@ pub(crate) fn split_shader(cin: usize, k: usize, lower: bool) -> String {
     if lower {
         s.push_str("    xs[o] = vec4<f16>(f16(v0), f16(v1), f16(v2), f16(v3));\n}\n");
         return s;
+    }
+    if both {
+        s.push_str("    xw[o] = vec4<f16>(f16(w0), f16(w1), f16(w2), f16(w3));\n");
     }
     let _ = writeln!(s, "    let low = rows * {slices} * wp * 4;");
     s.push_str("    xs[o] = vec4<f16>(f16(h0), f16(h1), f16(h2), f16(h3));\n");

@@ -280,8 +280,8 @@ impl Shape {
 /// convolution reads: binding 5 holds each part's place in its buffer (`PartPlace`). Its
 /// float sums are folded into the integer ones after at most `flush_at` taps ([`flush_taps`]).
 ///
-/// With `lower` it reads splits of the lower parts of 24-bit values (`split_shader`'s `lower`
-/// form): each value `a` whole, two products a tap (`Σ a·wh`, `Σ a·wl`, each term at most
+/// With `lower` it reads splits of the lower parts of 24-bit values (`split_shader`'s `Whole`
+/// or `Both` form): each value `a` whole, two products a tap (`Σ a·wh`, `Σ a·wl`, each term at most
 /// `2^7·2^7`) where the halves take four.
 pub(crate) fn tensor_conv_shader(
     parts: &[usize],
@@ -557,8 +557,9 @@ mod tests {
             for form in [(FLUSH_TAPS, false), (FLUSH_TAPS_LOWER, true)] {
                 validates(&tensor_conv_shader(&parts[..MAX_PARTS], (cout, k), t, form), cin, cout, k);
             }
-            for lower in [false, true] {
-                validates(&super::super::neural_split::split_shader(cin, k, lower), cin, cout, k);
+            use super::super::neural_split::{split_shader, SplitForm as F};
+            for form in [F::Halves, F::Whole, F::Both] {
+                validates(&split_shader(cin, k, form), cin, cout, k);
             }
         }
     }
@@ -587,14 +588,12 @@ mod tests {
     }
 
     fn validates(src: &str, cin: usize, cout: usize, k: usize) {
-        {
-            let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(src)));
-            use naga::valid::Capabilities as C;
-            let caps = C::SHADER_FLOAT16 | C::COOPERATIVE_MATRIX | C::SUBGROUP;
-            let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
-            let info = v.validate(&module).unwrap_or_else(|e| panic!("{}", e.emit_to_string(src)));
-            let spv = naga::back::spv::write_vec(&module, &info, &Default::default(), None);
-            assert!(spv.is_ok_and(|words| words.len() > 1000), "no SPIR-V for {cin} {cout} {k}");
-        }
+        let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(src)));
+        use naga::valid::Capabilities as C;
+        let caps = C::SHADER_FLOAT16 | C::COOPERATIVE_MATRIX | C::SUBGROUP;
+        let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
+        let info = v.validate(&module).unwrap_or_else(|e| panic!("{}", e.emit_to_string(src)));
+        let spv = naga::back::spv::write_vec(&module, &info, &Default::default(), None);
+        assert!(spv.is_ok_and(|words| words.len() > 1000), "no SPIR-V for {cin} {cout} {k}");
     }
 }
