@@ -175,9 +175,11 @@ impl NeuralGpu {
             1 if keeps_splits() => SplitForm::Both,
             _ => SplitForm::Halves,
         };
+        // The lower parts whole take one half a value, half a split of halves.
         let bufs = match form {
-            SplitForm::Both => vec![self.blob_buffer(bytes)?, self.blob_buffer(bytes)?],
-            _ => vec![self.blob_buffer(bytes)?],
+            SplitForm::Halves => vec![self.blob_buffer(bytes)?],
+            SplitForm::Whole => vec![self.blob_buffer(bytes / 2)?],
+            SplitForm::Both => vec![self.blob_buffer(bytes)?, self.blob_buffer(bytes / 2)?],
         };
         let (columns, rows) = reach.extent();
         // The convolution's parameters with the part's own window as the input's (the split

@@ -117,7 +117,7 @@ pub(crate) fn pass_io_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, t
 /// samples, buffers rounded up to 1 MiB; at 24 bits with a convolution's input parts and two
 /// raw sums), the input window as uploaded (16-bit samples), the weights and function tables,
 /// the read-back of the tile's samples; with `split` (the tensor-core convolutions) the splits
-/// of their inputs the live blobs keep ([`kept_split_bytes`]).
+/// of their inputs the live blobs keep ([`kept_split_bytes`]; at 24 bits of both parts).
 pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, tile: usize, split: bool) -> u64 {
     let (g, s) = (&model.graph, model.graph.scale as u64);
     let span = tile_window(model, (w, h), tile);
@@ -126,7 +126,7 @@ pub(crate) fn device_bytes(model: &Model, (w, h): (u32, u32), layout: Layout, ti
     // Buffers over 1 MiB are rounded up to whole MiB (for reuse).
     let blobs = peak + if peak > 1 << 20 { g.sizes.len() as u64 * (1 << 20) } else { 0 };
     let weights = g.macs_per_pixel * 4 * 2 + g.tables() * super::elementwise::TABLE_LEN as u64 * 4;
-    let split = if split { kept_split_bytes(g, span, super::tail::TAIL_BLOB_BYTES) } else { 0 };
+    let split = if split { kept_split_bytes(g, span, super::tail::TAIL_BLOB_BYTES, model.wide) } else { 0 };
     blobs + span.upload_bytes() + weights + split + (span.tile as u64 * s).pow(2) * layout.bytes_per_pixel() as u64
 }
 
@@ -161,10 +161,12 @@ pub(crate) fn split_input_bytes(g: &Graph, span: Span, cap: u64) -> u64 {
 /// Bytes of the tensor-core convolutions' splits alive at once: each blob keeps the split a
 /// convolution last read it through while it lives (`gpu/neural_conv.rs`), so at most one per
 /// live blob, each within its [`split_bounds`] (a buffer of over 1 MiB rounded up to whole
-/// MiB, as the device's pool rounds it).
-pub(crate) fn kept_split_bytes(g: &Graph, span: Span, cap: u64) -> u64 {
+/// MiB, as the device's pool rounds it); with 24-bit activations (`wide`) the split of its
+/// upper parts and, beside it, of its lower parts whole (half the bytes).
+pub(crate) fn kept_split_bytes(g: &Graph, span: Span, cap: u64, wide: bool) -> u64 {
     let round = |b: u64| b.next_multiple_of(if b > 1 << 20 { 1 << 20 } else { 16 });
-    let bounds: Vec<u64> = split_bounds(g, span, cap).into_iter().map(round).collect();
+    let kept = |b: u64| round(b) + if wide { round(b / 2) } else { 0 };
+    let bounds: Vec<u64> = split_bounds(g, span, cap).into_iter().map(kept).collect();
     let last = g.last_uses();
     let (mut live, mut peak) = (0u64, 0u64);
     for (n, node) in g.nodes.iter().enumerate() {
@@ -536,8 +538,11 @@ mod tests {
                 }
                 assert!(most > 0 && most <= planned, "{name} {size:?} tile {tile}: {most} > {planned}");
                 let kept = kept_splits_at_most(&m, &seen);
-                let planned = kept_split_bytes(&m.graph, span, super::super::tail::TAIL_BLOB_BYTES);
+                let planned = kept_split_bytes(&m.graph, span, super::super::tail::TAIL_BLOB_BYTES, false);
                 assert!(kept >= most && kept <= planned, "{name} {size:?} tile {tile}: kept {kept} > {planned}");
+                // At 24 bits each kept split has its lower parts' beside it, half its bytes.
+                let wide = kept_split_bytes(&m.graph, span, super::super::tail::TAIL_BLOB_BYTES, true);
+                assert!(wide > planned && wide >= kept + kept / 2, "{name} {size:?} tile {tile}: {wide} at 24 bits");
             }
         }
     }
