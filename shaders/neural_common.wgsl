@@ -29,20 +29,21 @@ fn wide_part(v: i32, upper: bool) -> i32 {
     return select(v - (h << 8u), h, upper);
 }
 
+// A 24-bit value shifted by `s` (wide.rs's `shift_round`, then saturated: the left shift's
+// amount kept under 23, as there).
+fn shift_wide(v: i32, s: i32) -> i32 {
+    if s > 0 { return shift_round(v, s); }
+    if s == 0 { return v; }
+    let n = u32(min(-s, 22));
+    let lim = SAT24 >> n;
+    return select(select(v << n, SAT24, v > lim), -SAT24, v < -lim);
+}
+
 // A value as a convolution's split reads it: a 16-bit one shifted by `s` (part 0), or the
-// upper (1) or lower (2) part of a 24-bit one shifted by `s` (wide.rs's `shift_round`, then
-// saturated: the left shift's amount kept under 23, as there).
+// upper (1) or lower (2) part of a 24-bit one shifted by `s` (`shift_wide`).
 fn split_value(v: i32, s: i32, part: i32) -> i32 {
     if part == 0 { return saturate16(shift_round(v, s)); }
-    var w = v;
-    if s > 0 {
-        w = shift_round(v, s);
-    } else if s < 0 {
-        let n = u32(min(-s, 22));
-        let lim = SAT24 >> n;
-        w = select(select(v << n, SAT24, v > lim), -SAT24, v < -lim);
-    }
-    return wide_part(w, part == 1);
+    return wide_part(shift_wide(v, s), part == 1);
 }
 
 // The flat index of this invocation over a 2-D grid of 64-wide workgroups.

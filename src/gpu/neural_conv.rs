@@ -29,6 +29,17 @@ fn keeps_splits() -> bool {
     *KEEP.get_or_init(|| std::env::var("GIGASCALE_GPU_KEEP_SPLITS").as_deref() != Ok("0"))
 }
 
+/// The form of a new split of a blob's values (`which` 0), or of its 24-bit values' upper (1)
+/// or lower parts (2): where splits are kept, the upper parts' is made with the lower parts' in
+/// one pass, and the pass over the lower parts finds theirs kept.
+fn split_form(which: i32) -> SplitForm {
+    match which {
+        2 => SplitForm::Whole,
+        1 if keeps_splits() => SplitForm::Both,
+        _ => SplitForm::Halves,
+    }
+}
+
 impl NeuralGpu {
     /// Whether convolution `c` runs on the tensor cores.
     fn on_tensor_cores(&self, c: &crate::neural::graph::Conv) -> bool {
@@ -84,14 +95,16 @@ impl NeuralGpu {
                 true => self.tensor_shader(c, &parts, lower),
                 false => ConvShader::Plain(c.cin, c.kernel, self.is_wide()),
             });
-            // At 24 bits a split is made of both parts at once (of each part alone where splits
-            // are not kept).
-            let split_forms: &[SplitForm] = match tensor && self.is_wide() {
-                true => &[SplitForm::Both, SplitForm::Halves, SplitForm::Whole],
-                false => &[SplitForm::Halves],
+            // The splits' forms (`split_form`): at 24 bits, where splits are kept, the lower
+            // parts' split is made with the upper parts' (a lone one compiles on first use).
+            let whiches: &[i32] = match (self.is_wide(), keeps_splits()) {
+                (true, true) => &[1],
+                (true, false) => &[1, 2],
+                (false, _) => &[0],
             };
-            let splits =
-                split_forms.iter().flat_map(|&f| parts.iter().map(move |&p| ConvShader::Split(p, c.kernel, f)));
+            let splits = whiches
+                .iter()
+                .flat_map(|&which| parts.iter().map(move |&p| ConvShader::Split(p, c.kernel, split_form(which))));
             for s in convs.chain(splits.filter(|_| tensor)) {
                 if !shaders.contains(&s) {
                     shaders.push(s);
@@ -170,11 +183,7 @@ impl NeuralGpu {
             }
         }
         let bytes = split_bytes(reach.out_w, reach.out_h, s.c, reach.k);
-        let form = match which {
-            2 => SplitForm::Whole,
-            1 if keeps_splits() => SplitForm::Both,
-            _ => SplitForm::Halves,
-        };
+        let form = split_form(which);
         // The lower parts whole take one half a value, half a split of halves.
         let bufs = match form {
             SplitForm::Halves => vec![self.blob_buffer(bytes)?],

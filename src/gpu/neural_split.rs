@@ -63,16 +63,16 @@ pub(crate) fn split_shader(cin: usize, k: usize, form: SplitForm) -> String {
     s.push_str("    let plane = p.in_w * p.in_h;\n    let at = (gy - p.in_y0) * p.in_w + gx - p.in_x0;\n");
     let (half, mask) = split_rounding();
     let (both, lower) = (form == SplitForm::Both, form == SplitForm::Whole);
-    let part = if both { "1" } else { "p.part" };
     for c in 0..4 {
         let w = if both { format!("    var w{c} = 0;\n") } else { String::new() };
         let _ = writeln!(s, "    var v{c} = 0;\n{w}    let c{c} = sl * 16 + q * 4 + {c};");
-        let _ = writeln!(
-            s,
-            "    if inside && c{c} < {cin} {{\n        v{c} = split_value(x[c{c} * plane + at], p.shift, {part});"
-        );
+        let _ = writeln!(s, "    if inside && c{c} < {cin} {{");
         if both {
-            let _ = writeln!(s, "        w{c} = split_value(x[c{c} * plane + at], p.shift, 2);");
+            // The value shifted once, both its parts taken from it.
+            let _ = writeln!(s, "        let u = shift_wide(x[c{c} * plane + at], p.shift);");
+            let _ = writeln!(s, "        v{c} = wide_part(u, true);\n        w{c} = wide_part(u, false);");
+        } else {
+            let _ = writeln!(s, "        v{c} = split_value(x[c{c} * plane + at], p.shift, p.part);");
         }
         s.push_str("    }\n");
         if !lower {

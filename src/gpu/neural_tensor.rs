@@ -130,6 +130,7 @@ impl Cut {
     pub(crate) fn pixels(&self) -> usize {
         16 * self.cols() * (4 / (self.bn / (16 * self.nb)))
     }
+    /// 16-pixel blocks of a row of a subgroup.
     pub(crate) fn cols(&self) -> usize {
         self.mb / self.rows
     }
