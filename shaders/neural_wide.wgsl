@@ -74,33 +74,50 @@ fn l_saturate(x: L) -> i32 {
 }
 
 // A negative value `v` times a slope `k` (15-bit fraction), rounded, saturated: wide.rs's
-// `activate` then `saturate`, in 32-bit steps (`v = vq·2^15 + vr`).
-fn activate_wide(v: L, k: i32) -> i32 {
+// `activate` then `saturate`, in 32-bit steps (`v = vq·2^15 + vr`); `lim` is `2^30 / |k|`.
+fn activate_wide(v: L, k: i32, lim: i32) -> i32 {
     if k == 0 { return 0; }
     let q = l_sar(v, 15u);
     let vq = bitcast<i32>(q.lo);
-    let lim = 1073741824 / abs(k);
     if q.hi != (vq >> 31u) { return select(SAT24, -SAT24, (q.hi < 0) != (k < 0)); }
     if vq > lim || vq < -lim { return select(SAT24, -SAT24, (vq < 0) != (k < 0)); }
     let vr = i32(v.lo & 0x7fffu);
     return clamp(vq * k + ((vr * k + 16384) >> 15u), -SAT24, SAT24);
 }
 
+// Values a `finish_wide` workgroup takes of its channel's plane per step (four an invocation).
+const FINISH_RUN: i32 = 256;
+
 // A convolution's output from its two raw sums (over the upper and the lower parts of its
-// input): p = [values, plane, then per output channel: bias >> 32, bias & (2^32 - 1), shift,
-// slope, whether there is a slope]; `a` the upper sums, `b` the lower.
+// input): p = [plane, channels, then per output channel: bias >> 32, bias & (2^32 - 1), shift,
+// slope, whether there is a slope]; `a` the upper sums, `b` the lower. Workgroup (x, y)
+// finishes runs x, x + groups.x, ... of FINISH_RUN values of channels y, y + groups.y, ...:
+// each channel's words read once, no division a value.
 @compute @workgroup_size(64)
-fn finish_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
-    let i = i32(flat(gid, g));
-    if i >= p[0] { return; }
-    let t = 2 + (i / p[1]) * 5;
-    var x = l_add(l_shl(l_of(a[i]), 8u), l_of(b[i]));
-    x = l_add(x, L(p[t], bitcast<u32>(p[t + 1])));
-    let v = l_shift_round(x, p[t + 2]);
-    if v.hi < 0 && p[t + 4] != 0 {
-        y[i] = activate_wide(v, p[t + 3]);
-    } else {
-        y[i] = l_saturate(v);
+fn finish_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32,
+               @builtin(num_workgroups) g: vec3<u32>) {
+    let plane = p[0];
+    for (var c = i32(wg.y); c < p[1]; c += i32(g.y)) {
+        let t = 2 + c * 5;
+        let bias = L(p[t], bitcast<u32>(p[t + 1]));
+        let shift = p[t + 2];
+        let k = p[t + 3];
+        let slope = p[t + 4] != 0;
+        let lim = 1073741824 / max(abs(k), 1);
+        for (var run = i32(wg.x) * FINISH_RUN; run < plane; run += i32(g.x) * FINISH_RUN) {
+            for (var j = 0; j < FINISH_RUN; j += 64) {
+                let o = run + j + i32(l);
+                if o >= plane { break; }
+                let i = c * plane + o;
+                let x = l_add(l_add(l_shl(l_of(a[i]), 8u), l_of(b[i])), bias);
+                let v = l_shift_round(x, shift);
+                if v.hi < 0 && slope {
+                    y[i] = activate_wide(v, k, lim);
+                } else {
+                    y[i] = l_saturate(v);
+                }
+            }
+        }
     }
 }
 
@@ -115,13 +132,23 @@ fn part(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 // As `sum2` of neural_ops.wgsl, in 64 bits: each term `shift_round(v · k, s)`, the sum
-// saturated to ±SAT24.
+// saturated to ±SAT24. Invocation (x, y, z) of the grid takes columns x, x + grid width, ... of
+// rows y, y + grid height, ... of channels z, z + grid depth, ...: no division a value.
 @compute @workgroup_size(64)
 fn sum2_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
-    let i = i32(flat(gid, g));
-    if past_window(i) { return; }
-    let v = pair_at(i, 5, 11);
-    y[i] = l_saturate(l_add(l_shift_round(l_mul(v.x, p[9]), p[10]), l_shift_round(l_mul(v.y, p[15]), p[16])));
+    let ow = p[3]; let oh = p[4];
+    for (var c = i32(gid.z); c < p[0]; c += i32(g.z)) {
+        for (var r = i32(gid.y); r < oh; r += i32(g.y)) {
+            let gy = p[2] + r;
+            let ra = (c * p[8] + gy - p[6]) * p[7] + p[1] - p[5];
+            let rb = (c * p[14] + gy - p[12]) * p[13] + p[1] - p[11];
+            let ro = (c * oh + r) * ow;
+            for (var x = i32(gid.x); x < ow; x += i32(g.x) * 64) {
+                let ta = l_shift_round(l_mul(a[ra + x], p[9]), p[10]);
+                y[ro + x] = l_saturate(l_add(ta, l_shift_round(l_mul(b[rb + x], p[15]), p[16])));
+            }
+        }
+    }
 }
 
 // As `concat` of neural_ops.wgsl, each value shifted in 64 bits and saturated to ±SAT24.

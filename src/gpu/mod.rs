@@ -15,6 +15,7 @@ mod neural_shader;
 mod neural_split;
 mod neural_tail;
 mod neural_tensor;
+mod neural_weights;
 mod neural_wide;
 mod profile;
 mod resampler;

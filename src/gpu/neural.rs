@@ -37,6 +37,9 @@ pub(super) struct Layer {
     pub(super) plain: Option<Arc<wgpu::ComputePipeline>>,
     pub(super) weights: wgpu::Buffer,
     pub(super) params: wgpu::Buffer,
+    /// On the tensor cores, the taps its shader sums in floats before it folds them
+    /// (`neural_weights::flush_runs`): over its input's halves, and over lower parts read whole.
+    pub(super) runs: [usize; 2],
 }
 
 impl NetDevice for NeuralGpu {
@@ -65,15 +68,15 @@ impl NetDevice for NeuralGpu {
             }
         }
         let t0 = std::time::Instant::now();
-        self.compile_convs(
-            &convs.iter().map(|(_, dc, parts)| (&dc.conv, parts.as_deref())).collect::<Vec<_>>(),
-            threads,
-        )?;
-        let compiled = t0.elapsed().as_secs_f64();
+        // The layers first: their weights set how long their shaders' float runs are.
         super::setup::on_setup_threads(&convs, threads, |(n, dc, _)| self.layer(*n, dc).map(|_| ()))?;
+        let made = t0.elapsed().as_secs_f64();
+        let layers = convs.iter().map(|(n, dc, _)| self.layer(*n, dc)).collect::<Result<Vec<_>>>()?;
+        let shapes = convs.iter().zip(&layers).map(|((_, dc, parts), l)| (&dc.conv, parts.as_deref(), l.runs));
+        self.compile_convs(&shapes.collect::<Vec<_>>(), threads)?;
         if tracing() {
-            let made = t0.elapsed().as_secs_f64() - compiled;
-            eprintln!("neural trace: shaders compiled in {compiled:.3} s, layers made in {made:.3} s");
+            let compiled = t0.elapsed().as_secs_f64() - made;
+            eprintln!("neural trace: layers made in {made:.3} s, shaders compiled in {compiled:.3} s");
         }
         // A dry run over the largest window fills the buffer pool (allocating large device
         // buffers takes a while) without computing anything.

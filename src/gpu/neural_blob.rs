@@ -39,8 +39,9 @@ pub(super) enum ConvShader {
     Plain(usize, usize, bool),
     /// The tensor-core shader: its parts' 16-channel slices (zero after the last part),
     /// kernel, output channels, whether it writes raw sums, whether it reads the lower parts
-    /// of 24-bit values whole (`tensor_conv_shader`'s `lower` form).
-    Tensor([u16; MAX_PARTS], usize, usize, bool, bool),
+    /// of 24-bit values whole (`tensor_conv_shader`'s `lower` form), the taps it sums before
+    /// folding them into its integer sums (`neural_weights.rs`).
+    Tensor([u16; MAX_PARTS], usize, usize, bool, bool, usize),
     /// The split of a blob of this many channels for a kernel of this size, in this form.
     Split(usize, usize, SplitForm),
 }

@@ -15,7 +15,8 @@ use super::neural::{pipeline, shape, window, Blob, Layer, NeuralGpu, STORAGE};
 use super::neural_blob::{ConvShader, KeptSplit, Reach, SplitArea};
 use super::neural_shader::{conv_shader, raw_sums, weight_blocks};
 use super::neural_split::{split_shader, PartPlace, SplitForm};
-use super::neural_tensor::{self, split_bytes, tensor_conv_shader, tensor_weights, MAX_PARTS};
+use super::neural_tensor::{self, split_bytes, tensor_conv_shader, MAX_PARTS};
+use super::neural_weights::{flush_runs, tensor_weights};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::reference::conv_window;
@@ -39,6 +40,10 @@ fn split_form(which: i32) -> SplitForm {
         _ => SplitForm::Halves,
     }
 }
+
+/// A convolution whose pipelines [`NeuralGpu::compile_convs`] compiles: the layer, the channels
+/// of the concatenation it reads (if it reads one), its layer's float runs.
+pub(super) type ConvToCompile<'a> = (&'a crate::neural::graph::Conv, Option<&'a [usize]>, [usize; 2]);
 
 impl NeuralGpu {
     /// Whether convolution `c` runs on the tensor cores.
@@ -66,33 +71,34 @@ impl NeuralGpu {
     }
 
     /// The tensor-core shader of convolution `c` reading parts of `channels` (the lower parts
-    /// of 24-bit values where `lower`).
-    fn tensor_shader(&self, c: &crate::neural::graph::Conv, channels: &[usize], lower: bool) -> ConvShader {
+    /// of 24-bit values where `lower`), its float runs `runs` long (the layer's).
+    fn tensor_shader(
+        &self,
+        c: &crate::neural::graph::Conv,
+        channels: &[usize],
+        (lower, runs): (bool, [usize; 2]),
+    ) -> ConvShader {
         let mut slices = [0u16; MAX_PARTS];
         for (s, c) in slices.iter_mut().zip(channels) {
             *s = c.div_ceil(16) as u16;
         }
-        ConvShader::Tensor(slices, c.kernel, c.cout, self.is_wide(), lower)
+        ConvShader::Tensor(slices, c.kernel, c.cout, self.is_wide(), lower, runs[lower as usize])
     }
 
     /// Compiles the pipelines of the convolutions `convs` (each with the channels of the
-    /// concatenation it reads, if it reads one) before their layers are made, the distinct
+    /// concatenation it reads, if it reads one, and its layer's float runs), the distinct
     /// shaders on several threads at once: translating a tensor-core shader and compiling it
     /// take tens of milliseconds each, and deep networks have tens of them.
-    pub(super) fn compile_convs(
-        &self,
-        convs: &[(&crate::neural::graph::Conv, Option<&[usize]>)],
-        threads: usize,
-    ) -> Result<()> {
+    pub(super) fn compile_convs(&self, convs: &[ConvToCompile<'_>], threads: usize) -> Result<()> {
         let mut shaders: Vec<ConvShader> = Vec::new();
-        for &(c, concat) in convs {
+        for &(c, concat, runs) in convs {
             let tensor = self.on_tensor_cores(c);
             let parts = concat.filter(|p| tensor && self.reads_parts(p)).map_or(vec![c.cin], |p| p.to_vec());
             // At 24 bits each tensor-core convolution runs twice: on the upper parts (as 16-bit
             // values) and on the lower parts, read whole.
             let forms: &[bool] = if tensor && self.is_wide() { &[false, true] } else { &[false] };
             let convs = forms.iter().map(|&lower| match tensor {
-                true => self.tensor_shader(c, &parts, lower),
+                true => self.tensor_shader(c, &parts, (lower, runs)),
                 false => ConvShader::Plain(c.cin, c.kernel, self.is_wide()),
             });
             // The splits' forms (`split_form`): at 24 bits, where splits are kept, the lower
@@ -122,10 +128,10 @@ impl NeuralGpu {
         }
         let source = match s {
             ConvShader::Plain(cin, k, raw) => raw_sums(conv_shader(cin, k, self.tiling), raw),
-            ConvShader::Tensor(slices, k, cout, raw, lower) => {
+            ConvShader::Tensor(slices, k, cout, raw, lower, runs) => {
                 let n = slices.iter().take_while(|&&s| s > 0).count();
                 let parts: Vec<usize> = slices[..n].iter().map(|&s| s as usize).collect();
-                let form = (neural_tensor::flush_taps(raw, lower), lower);
+                let form = (runs, lower);
                 raw_sums(tensor_conv_shader(&parts, (cout, k), self.tensor_tiling, form), raw)
             }
             ConvShader::Split(cin, k, form) => split_shader(cin, k, form),
@@ -156,8 +162,12 @@ impl NeuralGpu {
             true => tensor_weights(dc.weights, c.cout, c.cin, kk),
             false => weight_blocks(dc.weights, c.cout, c.cin, kk, self.tiling.oc),
         };
-        let layer =
-            Arc::new(Layer { plain, weights: self.words(&blocks, STORAGE), params: self.words(&dc.params, STORAGE) });
+        let runs = match tensor {
+            true => flush_runs(dc.weights, (c.cout, c.cin, kk), self.is_wide()),
+            false => [0; 2],
+        };
+        let (weights, params) = (self.words(&blocks, STORAGE), self.words(&dc.params, STORAGE));
+        let layer = Arc::new(Layer { plain, weights, params, runs });
         self.layers.lock().map_err(|_| lock())?.insert(n, layer.clone());
         Ok(layer)
     }
@@ -243,7 +253,7 @@ impl NeuralGpu {
             bufs.push(buf);
         }
         let channels: Vec<usize> = parts.iter().map(|(p, _)| p.shape.c).collect();
-        let pipe = self.shader(self.tensor_shader(c, &channels, which == 2))?;
+        let pipe = self.shader(self.tensor_shader(c, &channels, (which == 2, layer.runs)))?;
         let uniform = self.words(params, wgpu::BufferUsages::UNIFORM);
         let places = self.words(&places, wgpu::BufferUsages::UNIFORM);
         let mut entries: Vec<&wgpu::Buffer> = vec![&uniform, &bufs[0], &layer.weights, &layer.params, y, &places];

@@ -9,7 +9,10 @@
 //! `|ah·wh|` and `|al·wh|` at most 2^12, so a run of [`FLUSH_TAPS`] taps of 16 channels (816
 //! terms per sum) stays within 2^24, where single floats add integers without rounding (with
 //! 24-bit activations the weights have up to 16 bits, `wh` in `[-128, 128]`, every term at
-//! most 2^15: runs of [`FLUSH_TAPS_WIDE`]). At the end of each run the accumulators are
+//! most 2^15: runs of [`FLUSH_TAPS_WIDE`]). Those runs are the worst case's: a layer's runs
+//! are as long as its own weights keep the sums within 2^24 (`neural_weights::flush_runs`;
+//! realesrgan-x4plus's upper parts' convolutions 0.65 s where the worst case's took 0.74 s on an
+//! H100, docs/benchmarks.md 2026-12-06 (12)). At the end of each run the accumulators are
 //! converted to integers and folded into
 //! `a·w = 2^16·HH + 2^8·X + LL` in wrapping 32-bit arithmetic — the very sum the CPU's kernels
 //! wrap, so the bytes are the same as every other backend's. The lower parts of 24-bit
@@ -38,7 +41,6 @@
 //! (`neural_shader.rs`; docs/benchmarks.md 2026-12-04 (6)), so the default where the adapter
 //! has the matrices; `GIGASCALE_GPU_TENSOR=0` asks for the plain shaders.
 
-use half::f16;
 use std::fmt::Write;
 
 /// The bits of a value's low half: `v = 256·h + l`, `l` in `[-128, 128)` (`split`, and the
@@ -112,7 +114,7 @@ pub(crate) struct Cut {
 }
 
 /// Output channels of a workgroup for a layer of `cout` outputs.
-fn workgroup_channels(cout: usize) -> usize {
+pub(crate) fn workgroup_channels(cout: usize) -> usize {
     32 << (cout > 32) as usize
 }
 
@@ -192,26 +194,6 @@ pub(crate) fn padded(c: usize, to: usize) -> usize {
     c.div_ceil(to) * to
 }
 
-/// The weights (`[out][in][tap]`) as the shader reads them: the high halves, then the low
-/// halves, each `[tap][16-channel input slice][16-channel output block][16][16]` half floats
-/// (every matrix a shader reads is 512 contiguous bytes), packed two to a word.
-pub(crate) fn tensor_weights(w: &[i32], cout: usize, cin: usize, kk: usize) -> Vec<i32> {
-    let (ci_pad, co_pad) = (padded(cin, 16), padded(cout, workgroup_channels(cout)));
-    let len = kk * ci_pad * co_pad;
-    let mut halves = vec![f16::ZERO; 2 * len];
-    for o in 0..cout {
-        for ci in 0..cin {
-            for t in 0..kk {
-                let (hi, lo) = split(w[(o * cin + ci) * kk + t]);
-                let at = ((t * ci_pad / 16 + ci / 16) * (co_pad / 16) + o / 16) * 256 + ci % 16 * 16 + o % 16;
-                halves[at] = f16::from_f32(hi as f32);
-                halves[len + at] = f16::from_f32(lo as f32);
-            }
-        }
-    }
-    halves.chunks(2).map(|p| (p[0].to_bits() as u32 | (p[1].to_bits() as u32) << 16) as i32).collect()
-}
-
 /// The bindings of the weights and of the parts' places (binding 1 is the first part's split
 /// input, 6 on the other parts').
 const HEADER: &str = r#"
@@ -279,7 +261,8 @@ impl Shape {
 /// blob, one per part for a concatenation never made), each split as `split_part_shader`
 /// leaves it, in a buffer of its own (binding 1, then 6, 7, ...) that may cover more than this
 /// convolution reads: binding 5 holds each part's place in its buffer (`PartPlace`). Its
-/// float sums are folded into the integer ones after at most `flush_at` taps ([`flush_taps`]).
+/// float sums are folded into the integer ones after at most `flush_at` taps (the layer's:
+/// `neural_weights::flush_runs`, at least [`flush_taps`]).
 ///
 /// With `lower` it reads splits of the lower parts of 24-bit values (`split_shader`'s `Whole`
 /// or `Both` form): each value `a` whole, two products a tap (`Σ a·wh`, `Σ a·wl`, each term at most
@@ -514,34 +497,6 @@ mod tests {
         let direct = a.iter().zip(&w).fold(0i32, |s, (&a, &w)| s.wrapping_add(a * w));
         let [(_, kx), (_, kl)] = ACCS_LOWER;
         assert_eq!((xx as i32).wrapping_mul(kx).wrapping_add((ll as i32).wrapping_mul(kl)), direct);
-    }
-
-    #[test]
-    fn weights_are_split_into_their_places() {
-        // 2 outputs, 3 inputs, 1 tap.
-        let w = vec![1000, -3, 64, 8191, -8191, 7];
-        let words = tensor_weights(&w, 2, 3, 1);
-        let halves: Vec<f32> = words
-            .iter()
-            .flat_map(|&v| [v as u32 as u16, (v as u32 >> 16) as u16])
-            .map(|b| f16::from_bits(b).to_f32())
-            .collect();
-        let len = 16 * 32; // one tap, 16 input channels, 32 outputs
-        assert_eq!(halves.len(), 2 * len);
-        // Output 1, input 0 is w[3] = 8191 = 256·32 - 1.
-        assert_eq!((halves[1], halves[len + 1]), (32.0, -1.0));
-        // Output 0, input 2 is w[2] = 64 = 256·0 + 64; output 1, input 1 is -8191 = 256·-32 + 1.
-        assert_eq!((halves[2 * 16], halves[len + 2 * 16]), (0.0, 64.0));
-        assert_eq!((halves[16 + 1], halves[len + 16 + 1]), (-32.0, 1.0));
-        // 20 outputs, 17 inputs, 2 taps: output 18, input 16, tap 1 is in the second tap's
-        // second input slice, second output block, row 0, column 2.
-        let mut w = vec![0; 20 * 17 * 2];
-        w[(18 * 17 + 16) * 2 + 1] = 257;
-        let words = tensor_weights(&w, 20, 17, 2);
-        let at = ((2 + 1) * 2 + 1) * 256 + 2;
-        let half = |i: usize| f16::from_bits((words[i / 2] as u32 >> (16 * (i % 2))) as u16).to_f32();
-        let len = 2 * 32 * 32;
-        assert_eq!((half(at), half(len + at)), (1.0, 1.0));
     }
 
     #[test]

@@ -11,11 +11,17 @@
 //! over each, and finishes the two sums together (`finish_wide`): the CPU's two passes of its
 //! 16-bit kernels, in the same order of roundings.
 
-use super::neural::{Blob, Layer, NeuralGpu};
-use crate::error::Result;
+use super::neural::{Blob, Layer, NeuralGpu, STORAGE};
+use super::setup::MAX_GROUPS;
+use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::graph::Conv;
+use crate::neural::reference::Tensor;
 use std::sync::atomic::Ordering;
+
+/// Values a `finish_wide` workgroup finishes of its channel's plane at a time (`FINISH_RUN` in
+/// `shaders/neural_wide.wgsl`: four an invocation, 64 apart).
+const FINISH_RUN: usize = 256;
 
 impl NeuralGpu {
     /// Whether the network on the device has 24-bit activations (set from its [`Exact`] by
@@ -67,12 +73,7 @@ impl NeuralGpu {
                 self.recycle(x.buf);
             }
         }
-        let (hi, lo) = (&sums[0], &sums[1]);
-        let s = &hi.shape;
-        // The layer's per-channel words are 24-bit ones (`Exact::device_conv`).
-        let values = (s.c * s.w * s.h) as i32;
-        let p = [&[values, (s.w * s.h).max(1) as i32][..], &dc.params].concat();
-        let out = self.op(enc, "finish_wide", &p, (hi, Some(lo)), s.clone())?;
+        let out = self.finish_sums(enc, &dc.params, (&sums[0], &sums[1]))?;
         for b in sums {
             self.release(b);
         }
@@ -82,6 +83,44 @@ impl NeuralGpu {
         let phased = self.interleave(enc, c, &out);
         self.recycle(out.buf);
         phased
+    }
+
+    /// The outputs of a convolution from its raw sums over the upper (`hi`) and the lower parts
+    /// (`lo`) of its input and the layer's per-channel words (24-bit ones:
+    /// `Exact::device_conv`), by `finish_wide`: a workgroup per [`FINISH_RUN`] values of a
+    /// channel (as many as the grid holds, each then taking more).
+    fn finish_sums(&self, enc: &mut wgpu::CommandEncoder, params: &[i32], (hi, lo): (&Blob, &Blob)) -> Result<Blob> {
+        let s = &hi.shape;
+        let plane = s.w * s.h;
+        let y = self.blob_buffer((s.c * plane) as u64 * 4)?;
+        let p = self.words(&[&[plane as i32, s.c as i32][..], params].concat(), STORAGE);
+        let most = MAX_GROUPS as usize;
+        let groups = (plane.div_ceil(FINISH_RUN).clamp(1, most) as u32, s.c.clamp(1, most) as u32, 1);
+        let (&kind, pipe) =
+            self.ops.get_key_value("finish_wide").ok_or_else(|| Error::Internal("no neural op finish_wide".into()))?;
+        self.dispatch(enc, (pipe, kind), &[&p, &hi.buf, &lo.buf, &y], groups);
+        Ok(Blob::of(s.clone(), y))
+    }
+
+    /// An op of `shaders/neural_wide.wgsl` making `out` from `a` and `b` over a grid of its
+    /// columns (64 a workgroup), rows and channels, as many as the grid holds (each
+    /// invocation then taking more).
+    pub(super) fn op_rows(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        entry: &str,
+        params: &[i32],
+        (a, b): (&Blob, &Blob),
+        out: Tensor<i16>,
+    ) -> Result<Blob> {
+        let y = self.blob_buffer((out.c * out.h * out.w) as u64 * 4)?;
+        let p = self.words(params, STORAGE);
+        let most = MAX_GROUPS as usize;
+        let grid = [out.w.div_ceil(64), out.h, out.c].map(|n| n.clamp(1, most) as u32);
+        let (&kind, pipe) =
+            self.ops.get_key_value(entry).ok_or_else(|| Error::Internal(format!("no neural op {entry}")))?;
+        self.dispatch(enc, (pipe, kind), &[&p, &a.buf, &b.buf, &y], (grid[0], grid[1], grid[2]));
+        Ok(Blob::of(out, y))
     }
 
     /// The upper (`(v + 128) >> 8`) or lower (`v - 2^8·upper`) part of every value of `x`.
