@@ -132,23 +132,13 @@ fn part(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 // As `sum2` of neural_ops.wgsl, in 64 bits: each term `shift_round(v · k, s)`, the sum
-// saturated to ±SAT24. Invocation (x, y, z) of the grid takes columns x, x + grid width, ... of
-// rows y, y + grid height, ... of channels z, z + grid depth, ...: no division a value.
+// saturated to ±SAT24.
 @compute @workgroup_size(64)
 fn sum2_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
-    let ow = p[3]; let oh = p[4];
-    for (var c = i32(gid.z); c < p[0]; c += i32(g.z)) {
-        for (var r = i32(gid.y); r < oh; r += i32(g.y)) {
-            let gy = p[2] + r;
-            let ra = (c * p[8] + gy - p[6]) * p[7] + p[1] - p[5];
-            let rb = (c * p[14] + gy - p[12]) * p[13] + p[1] - p[11];
-            let ro = (c * oh + r) * ow;
-            for (var x = i32(gid.x); x < ow; x += i32(g.x) * 64) {
-                let ta = l_shift_round(l_mul(a[ra + x], p[9]), p[10]);
-                y[ro + x] = l_saturate(l_add(ta, l_shift_round(l_mul(b[rb + x], p[15]), p[16])));
-            }
-        }
-    }
+    let i = i32(flat(gid, g));
+    if past_window(i) { return; }
+    let v = pair_at(i, 5, 11);
+    y[i] = l_saturate(l_add(l_shift_round(l_mul(v.x, p[9]), p[10]), l_shift_round(l_mul(v.y, p[15]), p[16])));
 }
 
 // As `concat` of neural_ops.wgsl, each value shifted in 64 bits and saturated to ±SAT24.

@@ -273,10 +273,7 @@ impl NeuralGpu {
         p.extend([ka, sa]);
         p.extend(window(sb_));
         p.extend([kb, sb]);
-        match self.is_wide() {
-            true => self.op_rows(enc, "sum2_wide", &p, (a, b), out),
-            false => self.op(enc, "sum2", &p, (a, Some(b)), out),
-        }
+        self.op(enc, if self.is_wide() { "sum2_wide" } else { "sum2" }, &p, (a, Some(b)), out)
     }
 
     /// A deconvolution's phases (`ph`) into its cropped output, as `phases::interleave`.

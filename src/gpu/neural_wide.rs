@@ -16,7 +16,6 @@ use super::setup::MAX_GROUPS;
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::graph::Conv;
-use crate::neural::reference::Tensor;
 use std::sync::atomic::Ordering;
 
 /// Values a `finish_wide` workgroup finishes of its channel's plane at a time (`FINISH_RUN` in
@@ -100,27 +99,6 @@ impl NeuralGpu {
             self.ops.get_key_value("finish_wide").ok_or_else(|| Error::Internal("no neural op finish_wide".into()))?;
         self.dispatch(enc, (pipe, kind), &[&p, &hi.buf, &lo.buf, &y], groups);
         Ok(Blob::of(s.clone(), y))
-    }
-
-    /// An op of `shaders/neural_wide.wgsl` making `out` from `a` and `b` over a grid of its
-    /// columns (64 a workgroup), rows and channels, as many as the grid holds (each
-    /// invocation then taking more).
-    pub(super) fn op_rows(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        entry: &str,
-        params: &[i32],
-        (a, b): (&Blob, &Blob),
-        out: Tensor<i16>,
-    ) -> Result<Blob> {
-        let y = self.blob_buffer((out.c * out.h * out.w) as u64 * 4)?;
-        let p = self.words(params, STORAGE);
-        let most = MAX_GROUPS as usize;
-        let grid = [out.w.div_ceil(64), out.h, out.c].map(|n| n.clamp(1, most) as u32);
-        let (&kind, pipe) =
-            self.ops.get_key_value(entry).ok_or_else(|| Error::Internal(format!("no neural op {entry}")))?;
-        self.dispatch(enc, (pipe, kind), &[&p, &a.buf, &b.buf, &y], (grid[0], grid[1], grid[2]));
-        Ok(Blob::of(out, y))
     }
 
     /// The upper (`(v + 128) >> 8`) or lower (`v - 2^8·upper`) part of every value of `x`.
