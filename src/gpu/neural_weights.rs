@@ -10,9 +10,10 @@
 //! times a weight's half, so a run whose weights' halves, per output channel, sum in magnitude
 //! to `M` keeps every partial sum of its accumulators within `128·M`: a run is as long as that
 //! stays within 2^24 for every output channel — a bound on the weights alone, true for every
-//! input. Folding is what the convolution spends besides its multiply-adds (realesrgan-x4plus's
-//! upper parts' convolutions on an H100: 0.58 s with runs four times the worst case's, 0.74 s
-//! with the worst case's; docs/benchmarks.md 2026-12-06 (12)).
+//! input. Folding a run takes each accumulator through workgroup memory: realesrgan-x4plus's
+//! upper parts' convolutions on an H100 took 0.74 s with the worst case's runs, 0.65 s with
+//! its layers' own, 0.58 s with runs four times the worst case's and no bound kept
+//! (docs/benchmarks.md 2026-12-06 (12)).
 //!
 //! The shader folds after every `R` 16-channel slices of its input (all taps of a slice in one
 //! run); `R` is `⌈slices / n⌉` for the fewest runs `n` that keep the bound, so that layers of
@@ -80,9 +81,9 @@ pub(crate) fn flush_runs(w: &[i32], (cout, cin, kk): (usize, usize, usize), wide
     [run(upper, false), run(lower, true)]
 }
 
-/// The fewest slices `⌈slices / n⌉` a run may hold over the fewest runs `n` for which every
-/// run's `most(output, slices)` (the largest magnitude its terms may sum to, over `HALF_MOST`)
-/// keeps every output channel's sums exact.
+/// The slices of a run, `⌈slices / n⌉` for the fewest runs `n` for which every run's
+/// `most(output, its slices)` (the largest magnitude its terms may sum to, over `HALF_MOST`)
+/// keeps every output channel's sums exact (1 if none does).
 fn runs_within(slices: usize, cout: usize, most: impl Fn(usize, std::ops::Range<usize>) -> i64) -> usize {
     for n in 1..=slices.max(1) {
         let r = slices.div_ceil(n);
