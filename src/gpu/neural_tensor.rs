@@ -303,7 +303,12 @@ pub(crate) fn tensor_conv_shader(
             let _ = writeln!(s, "    var {acc}{m}{n} = coop_mat16x16<f32, C>();");
         }
     }
-    s.push_str("    var taps = 0;\n");
+    // A run is folded as the next slice would take it past `flush_at` taps, never after the
+    // last slice (the final fold takes it); a layer of one run has no fold in its loop.
+    let folds = flush_at < sh.slices * k * k;
+    if folds {
+        s.push_str("    var taps = 0;\n");
+    }
     let mut first = 0;
     for (i, &slices) in parts.iter().enumerate() {
         // The part's place: where this workgroup's first row and column start, the columns of
@@ -314,12 +319,15 @@ pub(crate) fn tensor_conv_shader(
             let _ = writeln!(s, "    let r{i}_{iy} = min(oy + {iy}, p.out_h + {}) * at{i}.w;", k as i32 - 2);
         }
         let _ = writeln!(s, "    for (var sl = 0; sl < {slices}; sl++) {{");
+        if folds {
+            let _ = writeln!(s, "        if taps + {} > {flush_at} {{", k * k);
+            flush(&mut s, &sh, "            ");
+            let _ = writeln!(s, "            taps = 0;\n        }}\n        taps += {};", k * k);
+        }
         for kx in 0..k {
             multiply_column(&mut s, kx, (i, first), &sh);
         }
-        let _ = writeln!(s, "        taps += {};\n        if taps + {} > {flush_at} {{", k * k, k * k);
-        flush(&mut s, &sh, "            ");
-        s.push_str("            taps = 0;\n        }\n    }\n");
+        s.push_str("    }\n");
         first += slices;
     }
     flush(&mut s, &sh, "    ");
@@ -541,6 +549,21 @@ mod tests {
         assert_eq!(count(TensorTiling::DEFAULT, true), (18, 18, 72));
         assert_eq!(block(64, TensorTiling::DEFAULT), (16, 64, 4));
         assert_eq!(block(32, TensorTiling::DEFAULT), (32, 32, 4));
+    }
+
+    /// A layer whose taps fit one run folds once, after its loop; with shorter runs the loop
+    /// folds before a slice that would take the run past them, never after the last.
+    #[test]
+    fn a_layer_of_one_run_folds_once() {
+        let t = TensorTiling::DEFAULT;
+        let barriers =
+            |flush_at| tensor_conv_shader(&[4], (64, 3), t, (flush_at, false)).matches("workgroupBarrier").count();
+        // Two barriers an accumulator kind a fold.
+        assert_eq!(barriers(36), 2 * ACCS.len());
+        assert_eq!(barriers(63), 2 * ACCS.len());
+        assert_eq!(barriers(27), 2 * 2 * ACCS.len());
+        let src = tensor_conv_shader(&[4], (64, 3), t, (18, false));
+        assert!(src.contains("if taps + 9 > 18 {"), "the fold comes before a slice");
     }
 
     fn validates(src: &str, cin: usize, cout: usize, k: usize) {
