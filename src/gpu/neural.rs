@@ -7,7 +7,7 @@
 //! CPU engine's, in 32-bit integers, so the bytes are the same. Blobs keep their windows as on
 //! the CPU (`reference::Tensor`), so the window bookkeeping is the CPU's own code.
 
-use super::neural_shader::{ops_shader, ConvTiling, OPS, OPS_GROUP};
+use super::neural_shader::{ops_shader, ConvTiling, OPS};
 use super::neural_tensor::{adapter_has_tensor_cores, TensorTiling, TENSOR_FEATURES};
 use super::setup::{shared_device, Device};
 use crate::error::{Error, Result};
@@ -542,39 +542,6 @@ impl NeuralGpu {
         pass.set_pipeline(pipe);
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(groups.0, groups.1, groups.2);
-    }
-
-    /// An elementwise op of `shaders/neural_ops.wgsl` making `out` from `a` (and `b`).
-    pub(super) fn op(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        entry: &str,
-        params: &[i32],
-        (a, b): (&Blob, Option<&Blob>),
-        out: Tensor<i16>,
-    ) -> Result<Blob> {
-        self.op_n(enc, entry, params, (a, b), out.c * out.h * out.w, out)
-    }
-
-    /// As [`NeuralGpu::op`], with `n` invocations (and output words).
-    pub(super) fn op_n(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        entry: &str,
-        params: &[i32],
-        (a, b): (&Blob, Option<&Blob>),
-        n: usize,
-        out: Tensor<i16>,
-    ) -> Result<Blob> {
-        let n = n as u64;
-        let y = self.blob_buffer(n * 4)?;
-        let p = self.words(params, STORAGE);
-        let groups = n.div_ceil(OPS_GROUP as u64).max(1);
-        let (gx, gy) = (groups.min(65535) as u32, groups.div_ceil(65535) as u32);
-        let (&kind, pipe) =
-            self.ops.get_key_value(entry).ok_or_else(|| Error::Internal(format!("no neural op {entry}")))?;
-        self.dispatch(enc, (pipe, kind), &[&p, &a.buf, &b.unwrap_or(a).buf, &y], (gx, gy, 1));
-        Ok(Blob::of(out, y))
     }
 }
 

@@ -6,6 +6,7 @@
 
 use super::neural::{shape, window, Blob, NeuralGpu, Run, STORAGE};
 use super::neural_shader::OPS_GROUP;
+use super::setup::MAX_GROUPS;
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::graph::{Graph, Op, Resize};
@@ -14,6 +15,14 @@ use crate::neural::reference::{self, Tensor};
 use crate::neural::resize;
 use crate::neural::stage::{tracing, Samples};
 use std::sync::Arc;
+
+/// The workgroups of a one-value-an-invocation op over `n` values: a 2-D grid of `OPS_GROUP`-wide
+/// workgroups (`flat` in `shaders/neural_common.wgsl`), as wide as a dispatch allows.
+fn ops_grid(n: usize) -> (u32, u32, u32) {
+    let groups = (n as u64).div_ceil(OPS_GROUP as u64).max(1);
+    let most = MAX_GROUPS as u64;
+    (groups.min(most) as u32, groups.div_ceil(most) as u32, 1)
+}
 
 /// The common window of two blobs, `(x0, y0, w, h)` (the CPU's `reference::common_window`).
 fn common(a: &Tensor<i16>, b: &Tensor<i16>) -> Result<(usize, usize, usize, usize)> {
@@ -38,6 +47,50 @@ fn unmade_concat(xs: Vec<Blob>, shifts: Vec<i32>) -> Result<Blob> {
 }
 
 impl NeuralGpu {
+    /// An elementwise op of `shaders/neural_ops.wgsl` making `out` from `a` (and `b`).
+    pub(super) fn op(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        entry: &str,
+        params: &[i32],
+        (a, b): (&Blob, Option<&Blob>),
+        out: Tensor<i16>,
+    ) -> Result<Blob> {
+        self.op_n(enc, entry, params, (a, b), out.c * out.h * out.w, out)
+    }
+
+    /// As [`NeuralGpu::op`], with `n` invocations (and output words).
+    pub(super) fn op_n(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        entry: &str,
+        params: &[i32],
+        (a, b): (&Blob, Option<&Blob>),
+        n: usize,
+        out: Tensor<i16>,
+    ) -> Result<Blob> {
+        self.op_grid(enc, entry, params, (a, b), (n, ops_grid(n)), out)
+    }
+
+    /// An op of `shaders/neural_ops.wgsl` or `neural_wide.wgsl` making `out` (`words` output
+    /// words) from `a` (and `b`), over `grid` workgroups.
+    pub(super) fn op_grid(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        entry: &str,
+        params: &[i32],
+        (a, b): (&Blob, Option<&Blob>),
+        (words, grid): (usize, (u32, u32, u32)),
+        out: Tensor<i16>,
+    ) -> Result<Blob> {
+        let y = self.blob_buffer(words as u64 * 4)?;
+        let p = self.words(params, STORAGE);
+        let (&kind, pipe) =
+            self.ops.get_key_value(entry).ok_or_else(|| Error::Internal(format!("no neural op {entry}")))?;
+        self.dispatch(enc, (pipe, kind), &[&p, &a.buf, &b.unwrap_or(a).buf, &y], grid);
+        Ok(Blob::of(out, y))
+    }
+
     /// Why `g` cannot run on the device (an operation it does not have), if it cannot.
     pub(crate) fn unsupported(g: &Graph, ex: &Exact) -> Option<String> {
         g.nodes.iter().enumerate().find_map(|(n, node)| {
@@ -237,9 +290,7 @@ impl NeuralGpu {
             let s = &x.shape;
             let p = [s.c, first, x0, y0, w, h, s.x0, s.y0, s.w, s.h].map(|v| v as i32);
             let params = self.words(&[&p[..], &[shift]].concat(), STORAGE);
-            let groups = ((s.c * w * h) as u64).div_ceil(OPS_GROUP as u64).max(1);
-            let (gx, gy) = (groups.min(65535) as u32, groups.div_ceil(65535) as u32);
-            self.dispatch(enc, (pipe, "concat"), &[&params, &x.buf, &x.buf, &y], (gx, gy, 1));
+            self.dispatch(enc, (pipe, "concat"), &[&params, &x.buf, &x.buf, &y], ops_grid(s.c * w * h));
             first += s.c;
         }
         Ok(Blob::of(out, y))

@@ -11,9 +11,9 @@
 //! over each, and finishes the two sums together (`finish_wide`): the CPU's two passes of its
 //! 16-bit kernels, in the same order of roundings.
 
-use super::neural::{Blob, Layer, NeuralGpu, STORAGE};
+use super::neural::{Blob, Layer, NeuralGpu};
 use super::setup::MAX_GROUPS;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::neural::exact::Exact;
 use crate::neural::graph::Conv;
 use std::sync::atomic::Ordering;
@@ -91,14 +91,10 @@ impl NeuralGpu {
     fn finish_sums(&self, enc: &mut wgpu::CommandEncoder, params: &[i32], (hi, lo): (&Blob, &Blob)) -> Result<Blob> {
         let s = &hi.shape;
         let plane = s.w * s.h;
-        let y = self.blob_buffer((s.c * plane) as u64 * 4)?;
-        let p = self.words(&[&[plane as i32, s.c as i32][..], params].concat(), STORAGE);
         let most = MAX_GROUPS as usize;
-        let groups = (plane.div_ceil(FINISH_RUN).clamp(1, most) as u32, s.c.clamp(1, most) as u32, 1);
-        let (&kind, pipe) =
-            self.ops.get_key_value("finish_wide").ok_or_else(|| Error::Internal("no neural op finish_wide".into()))?;
-        self.dispatch(enc, (pipe, kind), &[&p, &hi.buf, &lo.buf, &y], groups);
-        Ok(Blob::of(s.clone(), y))
+        let grid = (plane.div_ceil(FINISH_RUN).clamp(1, most) as u32, s.c.clamp(1, most) as u32, 1);
+        let p = [&[plane as i32, s.c as i32][..], params].concat();
+        self.op_grid(enc, "finish_wide", &p, (hi, Some(lo)), (s.c * plane, grid), s.clone())
     }
 
     /// The upper (`(v + 128) >> 8`) or lower (`v - 2^8·upper`) part of every value of `x`.
