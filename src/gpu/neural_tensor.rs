@@ -258,7 +258,7 @@ impl Shape {
 
 /// The tensor-core convolution shader for a `k x k` kernel of dilation 1 and `cout` output
 /// channels whose input is read from parts of `parts` 16-channel slices each (one part for a
-/// blob, one per part for a concatenation never made), each split as `split_part_shader`
+/// blob, one per part for a concatenation never made), each split as `split_shader` (`neural_split.rs`)
 /// leaves it, in a buffer of its own (binding 1, then 6, 7, ...) that may cover more than this
 /// convolution reads: binding 5 holds each part's place in its buffer (`PartPlace`). Its
 /// float sums are folded into the integer ones after at most `flush_at` taps (the layer's:
