@@ -16,7 +16,7 @@ use super::neural_blob::{ConvShader, KeptSplit, Reach, SplitArea};
 use super::neural_shader::{conv_shader, raw_sums, weight_blocks};
 use super::neural_split::{split_shader, PartPlace, SplitForm};
 use super::neural_tensor::{self, split_bytes, tensor_conv_shader, MAX_PARTS};
-use super::neural_weights::{flush_runs, tensor_weights};
+use super::neural_weights::{flush_runs, tensor_weights, weights_by_columns};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::reference::conv_window;
@@ -159,7 +159,7 @@ impl NeuralGpu {
         let plain = (!tensor).then(|| self.shader(ConvShader::Plain(c.cin, c.kernel, self.is_wide()))).transpose()?;
         let kk = c.kernel * c.kernel;
         let blocks = match tensor {
-            true => tensor_weights(dc.weights, c.cout, c.cin, kk),
+            true => tensor_weights(dc.weights, (c.cout, c.cin, kk), weights_by_columns()),
             false => weight_blocks(dc.weights, c.cout, c.cin, kk, self.tiling.oc),
         };
         let runs = match tensor {

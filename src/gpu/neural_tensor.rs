@@ -35,7 +35,9 @@
 //! H200, docs/benchmarks.md 2026-12-06 (10)). `GIGASCALE_GPU_TENSOR_CUT=MBxNB[xROWS]` tries
 //! other cuts, the bytes never change. The weights are read as matrices straight from their
 //! buffer (`[half][tap][input slice][output block][16][16]`, cached by every workgroup alike),
-//! a kernel column's at a time.
+//! a kernel column's at a time, each matrix stored by columns and loaded column-major — the
+//! layout of the second operand of NVIDIA's matrix instructions (x4plus's convolutions 0.94 s
+//! against 0.99 s by rows on an H100, docs/benchmarks.md 2026-12-06 (13)).
 //!
 //! The CPU's bytes for every model tried, and faster than the plain integer shaders
 //! (`neural_shader.rs`; docs/benchmarks.md 2026-12-04 (6)), so the default where the adapter
@@ -197,7 +199,8 @@ pub(crate) fn padded(c: usize, to: usize) -> usize {
 /// The bindings of the weights and of the parts' places (binding 1 is the first part's split
 /// input, 6 on the other parts').
 const HEADER: &str = r#"
-// [high, low][tap][input slice][output block][16][16] halves.
+// [high, low][tap][input slice][output block][16][16] halves, each matrix by columns
+// (`neural_weights::weights_by_columns`) unless GIGASCALE_GPU_WEIGHT_ROWS=1.
 @group(0) @binding(2) var<storage, read> wt: array<f16>;
 "#;
 
@@ -352,14 +355,15 @@ fn multiply_column(s: &mut String, kx: usize, (i, first): (usize, usize), sh: &S
     let Shape { k, nb, bn, slices, co_pad, rows, cols, .. } = *sh;
     let len = k * k * slices * 16 * co_pad;
     let blocks = co_pad / 16;
+    let load = if super::neural_weights::weights_by_columns() { "coopLoad" } else { "coopLoadT" };
     s.push_str("        {\n");
     for ky in 0..k {
         let tap = (ky * k + kx) * slices + first;
         let _ = writeln!(s, "        let w{ky} = (({tap} + sl) * {blocks} + ob * {} + sn * {nb}) * 256;", bn / 16);
         for n in 0..nb {
             let at = format!("w{ky} + {}", n * 256);
-            let _ = writeln!(s, "        let bh{ky}_{n} = coopLoadT<coop_mat16x16<f16, B>>(&wt[{at}], 16u);");
-            let _ = writeln!(s, "        let bl{ky}_{n} = coopLoadT<coop_mat16x16<f16, B>>(&wt[{len} + {at}], 16u);");
+            let _ = writeln!(s, "        let bh{ky}_{n} = {load}<coop_mat16x16<f16, B>>(&wt[{at}], 16u);");
+            let _ = writeln!(s, "        let bl{ky}_{n} = {load}<coop_mat16x16<f16, B>>(&wt[{len} + {at}], 16u);");
         }
     }
     for iy in 0..rows + k - 1 {

@@ -25,7 +25,10 @@ use half::f16;
 /// The weights (`[out][in][tap]`) as the shader reads them: the high halves, then the low
 /// halves, each `[tap][16-channel input slice][16-channel output block][16][16]` half floats
 /// (every matrix a shader reads is 512 contiguous bytes), packed two to a word.
-pub(crate) fn tensor_weights(w: &[i32], cout: usize, cin: usize, kk: usize) -> Vec<i32> {
+///
+/// With `columns` each matrix is stored by columns (input `ci`, output `o` at `16·o + ci`) and
+/// the shader loads it column-major ([`weights_by_columns`]).
+pub(crate) fn tensor_weights(w: &[i32], (cout, cin, kk): (usize, usize, usize), columns: bool) -> Vec<i32> {
     let (ci_pad, co_pad) = (padded(cin, 16), padded(cout, workgroup_channels(cout)));
     let len = kk * ci_pad * co_pad;
     let mut halves = vec![f16::ZERO; 2 * len];
@@ -33,13 +36,23 @@ pub(crate) fn tensor_weights(w: &[i32], cout: usize, cin: usize, kk: usize) -> V
         for ci in 0..cin {
             for t in 0..kk {
                 let (hi, lo) = split(w[(o * cin + ci) * kk + t]);
-                let at = ((t * ci_pad / 16 + ci / 16) * (co_pad / 16) + o / 16) * 256 + ci % 16 * 16 + o % 16;
+                let inner = if columns { o % 16 * 16 + ci % 16 } else { ci % 16 * 16 + o % 16 };
+                let at = ((t * ci_pad / 16 + ci / 16) * (co_pad / 16) + o / 16) * 256 + inner;
                 halves[at] = f16::from_f32(hi as f32);
                 halves[len + at] = f16::from_f32(lo as f32);
             }
         }
     }
     halves.chunks(2).map(|p| (p[0].to_bits() as u32 | (p[1].to_bits() as u32) << 16) as i32).collect()
+}
+
+/// Whether the weights' matrices are stored by columns and loaded column-major — the layout
+/// in which NVIDIA's matrix instructions take their second operand — rather than by rows.
+/// `GIGASCALE_GPU_WEIGHT_ROWS=1` (a benchmark's knob, read once) keeps rows; the bytes never
+/// change.
+pub(crate) fn weights_by_columns() -> bool {
+    static COLUMNS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *COLUMNS.get_or_init(|| std::env::var("GIGASCALE_GPU_WEIGHT_ROWS").as_deref() != Ok("1"))
 }
 
 /// The largest magnitude of an input's half a term multiplies: an activation's high or low
@@ -106,7 +119,7 @@ mod tests {
     fn weights_are_split_into_their_places() {
         // 2 outputs, 3 inputs, 1 tap.
         let w = vec![1000, -3, 64, 8191, -8191, 7];
-        let words = tensor_weights(&w, 2, 3, 1);
+        let words = tensor_weights(&w, (2, 3, 1), false);
         let halves: Vec<f32> = words
             .iter()
             .flat_map(|&v| [v as u32 as u16, (v as u32 >> 16) as u16])
@@ -123,10 +136,15 @@ mod tests {
         // second input slice, second output block, row 0, column 2.
         let mut w = vec![0; 20 * 17 * 2];
         w[(18 * 17 + 16) * 2 + 1] = 257;
-        let words = tensor_weights(&w, 20, 17, 2);
+        let words = tensor_weights(&w, (20, 17, 2), false);
         let at = ((2 + 1) * 2 + 1) * 256 + 2;
         let half = |i: usize| f16::from_bits((words[i / 2] as u32 >> (16 * (i % 2))) as u16).to_f32();
         let len = 2 * 32 * 32;
+        assert_eq!((half(at), half(len + at)), (1.0, 1.0));
+        // By columns, the same weight is at row 2 (its output), column 0 (its input).
+        let words = tensor_weights(&w, (20, 17, 2), true);
+        let half = |i: usize| f16::from_bits((words[i / 2] as u32 >> (16 * (i % 2))) as u16).to_f32();
+        let at = ((2 + 1) * 2 + 1) * 256 + 2 * 16;
         assert_eq!((half(at), half(len + at)), (1.0, 1.0));
     }
     use crate::gpu::neural_tensor::{FLUSH_TAPS, FLUSH_TAPS_LOWER, FLUSH_TAPS_WIDE};
