@@ -131,14 +131,33 @@ fn part(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     y[i] = wide_part(a[i], p[1] != 0);
 }
 
+// Values a `sum2_wide` workgroup takes (four an invocation, 64 apart).
+const SUM2_RUN: i32 = 256;
+
 // As `sum2` of neural_ops.wgsl, in 64 bits: each term `shift_round(v · k, s)`, the sum
-// saturated to ±SAT24.
+// saturated to ±SAT24; `pair_at`'s windows. Workgroup `w` takes values `SUM2_RUN·w ..`: the
+// parameters, each a load from their storage buffer, are read once for four values, not for
+// each.
 @compute @workgroup_size(64)
 fn sum2_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
-    let i = i32(flat(gid, g));
-    if past_window(i) { return; }
-    let v = pair_at(i, 5, 11);
-    y[i] = l_saturate(l_add(l_shift_round(l_mul(v.x, p[9]), p[10]), l_shift_round(l_mul(v.y, p[15]), p[16])));
+    let n = p[0] * p[3] * p[4];
+    let out = vec4<i32>(p[1], p[2], p[3], p[4]);
+    let wa = vec4<i32>(p[5], p[6], p[7], p[8]);
+    let wb = vec4<i32>(p[11], p[12], p[13], p[14]);
+    let terms = vec4<i32>(p[9], p[10], p[15], p[16]);
+    let f = i32(flat(gid, g));
+    let first = (f / 64) * SUM2_RUN + f % 64;
+    for (var j = 0; j < SUM2_RUN; j += 64) {
+        let i = first + j;
+        if i >= n { return; }
+        let c = i / (out.z * out.w);
+        let gy = out.y + (i / out.z) % out.w;
+        let gx = out.x + i % out.z;
+        let va = a[(c * wa.w + gy - wa.y) * wa.z + gx - wa.x];
+        let vb = b[(c * wb.w + gy - wb.y) * wb.z + gx - wb.x];
+        let ta = l_shift_round(l_mul(va, terms.x), terms.y);
+        y[i] = l_saturate(l_add(ta, l_shift_round(l_mul(vb, terms.z), terms.w)));
+    }
 }
 
 // As `concat` of neural_ops.wgsl, each value shifted in 64 bits and saturated to ±SAT24.

@@ -9,6 +9,7 @@ pub(crate) mod driver;
 pub(crate) mod neural;
 mod neural_blob;
 mod neural_conv;
+mod neural_cut;
 mod neural_ops;
 mod neural_prefix;
 mod neural_shader;

@@ -7,8 +7,9 @@
 //! CPU engine's, in 32-bit integers, so the bytes are the same. Blobs keep their windows as on
 //! the CPU (`reference::Tensor`), so the window bookkeeping is the CPU's own code.
 
+use super::neural_cut::TensorTiling;
 use super::neural_shader::{ops_shader, ConvTiling, OPS};
-use super::neural_tensor::{adapter_has_tensor_cores, TensorTiling, TENSOR_FEATURES};
+use super::neural_tensor::{adapter_has_tensor_cores, TENSOR_FEATURES};
 use super::setup::{shared_device, Device};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;

@@ -13,10 +13,11 @@
 
 use super::neural::{pipeline, shape, window, Blob, Layer, NeuralGpu, STORAGE};
 use super::neural_blob::{ConvShader, KeptSplit, Reach, SplitArea};
+use super::neural_cut::{self, weights_by_columns};
 use super::neural_shader::{conv_shader, raw_sums, weight_blocks};
 use super::neural_split::{split_shader, PartPlace, SplitForm};
 use super::neural_tensor::{self, split_bytes, tensor_conv_shader, MAX_PARTS};
-use super::neural_weights::{flush_runs, tensor_weights, weights_by_columns};
+use super::neural_weights::{flush_runs, tensor_weights};
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::reference::conv_window;
@@ -306,7 +307,7 @@ impl NeuralGpu {
         let y = self.blob_buffer((out.c * out.h * out.w) as u64 * 4)?;
         let t = self.tiling;
         let (px, oc, rows) = match layer.plain {
-            None => neural_tensor::block(pc.cout, self.tensor_tiling),
+            None => neural_cut::block(pc.cout, self.tensor_tiling.form(which == 2)),
             Some(_) => (t.group * t.px, t.oc, 1),
         };
         let groups = (out.w.div_ceil(px) as u32, out.h.div_ceil(rows) as u32, pc.cout.div_ceil(oc) as u32);

@@ -324,7 +324,12 @@ impl NeuralGpu {
         p.extend([ka, sa]);
         p.extend(window(sb_));
         p.extend([kb, sb]);
-        self.op(enc, if self.is_wide() { "sum2_wide" } else { "sum2" }, &p, (a, Some(b)), out)
+        if !self.is_wide() {
+            return self.op(enc, "sum2", &p, (a, Some(b)), out);
+        }
+        // `sum2_wide` takes four values an invocation (`SUM2_RUN` a workgroup).
+        let words = out.c * out.h * out.w;
+        self.op_grid(enc, "sum2_wide", &p, (a, Some(b)), (words, ops_grid(words.div_ceil(4))), out)
     }
 
     /// A deconvolution's phases (`ph`) into its cropped output, as `phases::interleave`.

@@ -43,6 +43,7 @@
 //! (`neural_shader.rs`; docs/benchmarks.md 2026-12-04 (6)), so the default where the adapter
 //! has the matrices; `GIGASCALE_GPU_TENSOR=0` asks for the plain shaders.
 
+use super::neural_cut::{weights_by_columns, Cut, TensorTiling};
 use std::fmt::Write;
 
 /// The bits of a value's low half: `v = 256·h + l`, `l` in `[-128, 128)` (`split`, and the
@@ -72,80 +73,6 @@ pub(crate) fn flush_taps(wide: bool, lower: bool) -> usize {
 }
 /// The largest kernel this path takes (one 16-channel slice's taps must fit one run).
 pub(crate) const MAX_KERNEL: usize = 5;
-
-/// How a subgroup's share of a layer is cut: 16-pixel blocks (over `rows` output rows) and
-/// 16-channel blocks. The default (four pixel blocks, one in each of four rows, of one channel
-/// block) is what the H200 ran fastest; benchmarks may set `GIGASCALE_GPU_TENSOR_CUT` to try
-/// others — the bytes never change. Read once, when the device opens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TensorTiling {
-    pub mb: usize,
-    pub nb: usize,
-    /// Output rows the subgroup's pixel blocks span (`mb / rows` blocks a row): a loaded
-    /// input block serves every row it is a tap of.
-    pub rows: usize,
-}
-
-impl TensorTiling {
-    const DEFAULT: TensorTiling = TensorTiling { mb: 4, nb: 1, rows: 4 };
-
-    /// The default, or `GIGASCALE_GPU_TENSOR_CUT` (`MBxNB` or `MBxNBxROWS`) when it is
-    /// well-formed.
-    pub(super) fn from_env() -> TensorTiling {
-        let env = std::env::var("GIGASCALE_GPU_TENSOR_CUT").ok();
-        let n: Vec<usize> = env.iter().flat_map(|v| v.split('x').filter_map(|t| t.parse().ok())).collect();
-        let tiling = |mb, nb, rows| TensorTiling { mb, nb, rows };
-        match n[..] {
-            [mb @ (1 | 2 | 4), nb @ (1 | 2 | 4)] if mb * nb <= 4 => tiling(mb, nb, 1),
-            [mb @ (1 | 2 | 4), nb @ (1 | 2 | 4), rows @ (1 | 2 | 4)] if mb * nb <= 4 && mb % rows == 0 => {
-                tiling(mb, nb, rows)
-            }
-            _ => TensorTiling::DEFAULT,
-        }
-    }
-}
-
-/// How a layer's work is cut: 16-pixel blocks and 16-channel blocks per subgroup, and output
-/// channels per workgroup (of four subgroups).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Cut {
-    pub mb: usize,
-    pub nb: usize,
-    pub bn: usize,
-    pub rows: usize,
-}
-
-/// Output channels of a workgroup for a layer of `cout` outputs.
-pub(crate) fn workgroup_channels(cout: usize) -> usize {
-    32 << (cout > 32) as usize
-}
-
-impl Cut {
-    /// The cut for a layer of `cout` outputs: tiling `t`, where it fits this layer's
-    /// workgroup, else the default.
-    pub(crate) fn of(cout: usize, t: TensorTiling) -> Cut {
-        let bn = workgroup_channels(cout);
-        let fits = |t: TensorTiling| bn >= 16 * t.nb && bn / (16 * t.nb) <= 4;
-        let cut = |t: TensorTiling| Cut { mb: t.mb, nb: t.nb, bn, rows: t.rows };
-        Some(cut(t)).filter(|c| fits(t) && RUN.is_multiple_of(c.pixels())).unwrap_or(cut(TensorTiling::DEFAULT))
-    }
-
-    /// Output pixels of a row of a workgroup (`cols` 16-pixel blocks a subgroup's row).
-    pub(crate) fn pixels(&self) -> usize {
-        16 * self.cols() * (4 / (self.bn / (16 * self.nb)))
-    }
-    /// 16-pixel blocks of a row of a subgroup.
-    pub(crate) fn cols(&self) -> usize {
-        self.mb / self.rows
-    }
-}
-
-/// Output pixels of a row, output channels and output rows of one workgroup for a layer of
-/// `cout` outputs.
-pub(crate) fn block(cout: usize, t: TensorTiling) -> (usize, usize, usize) {
-    let c = Cut::of(cout, t);
-    (c.pixels(), c.bn, c.rows)
-}
 
 /// Bytes of workgroup memory the shader needs (the float accumulators on their way to the
 /// integer sums).
@@ -200,7 +127,7 @@ pub(crate) fn padded(c: usize, to: usize) -> usize {
 /// input, 6 on the other parts').
 const HEADER: &str = r#"
 // [high, low][tap][input slice][output block][16][16] halves, each matrix by columns
-// (`neural_weights::weights_by_columns`) unless GIGASCALE_GPU_WEIGHT_ROWS=1.
+// (`neural_cut::weights_by_columns`) unless GIGASCALE_GPU_WEIGHT_ROWS=1.
 @group(0) @binding(2) var<storage, read> wt: array<f16>;
 "#;
 
@@ -239,7 +166,7 @@ struct Shape {
 
 impl Shape {
     fn new(slices: usize, cout: usize, k: usize, t: TensorTiling, lower: bool) -> Shape {
-        let c = Cut::of(cout, t);
+        let c = Cut::of(cout, t.form(lower));
         let (mb, nb, bn, rows, cols) = (c.mb, c.nb, c.bn, c.rows, c.cols());
         Shape { k, mb, nb, bn, wpx: c.pixels(), rows, cols, slices, co_pad: padded(cout, bn), lower }
     }
@@ -355,7 +282,7 @@ fn multiply_column(s: &mut String, kx: usize, (i, first): (usize, usize), sh: &S
     let Shape { k, nb, bn, slices, co_pad, rows, cols, .. } = *sh;
     let len = k * k * slices * 16 * co_pad;
     let blocks = co_pad / 16;
-    let load = if super::neural_weights::weights_by_columns() { "coopLoad" } else { "coopLoadT" };
+    let load = if weights_by_columns() { "coopLoad" } else { "coopLoadT" };
     s.push_str("        {\n");
     for ky in 0..k {
         let tap = (ky * k + kx) * slices + first;
@@ -400,19 +327,23 @@ fn multiply_column(s: &mut String, kx: usize, (i, first): (usize, usize), sh: &S
 /// at a time through `sc` (1 KiB per block and subgroup). Lane `l` owns element
 /// `e = 32·j + l` of each 16x16 block: pixel `l % 16`, channel `2·j + l / 16`.
 fn flush(s: &mut String, sh: &Shape, ind: &str) {
+    let blocks = sh.blocks();
     for &(acc, weight) in sh.accs() {
-        for (b, (m, n)) in sh.blocks().into_iter().enumerate() {
-            let _ = writeln!(s, "{ind}coopStoreT({acc}{m}{n}, &sc[(sg * 4u + {b}u) * 256u], 16u);");
-        }
-        let _ = writeln!(s, "{ind}workgroupBarrier();");
-        for (b, (m, n)) in sh.blocks().into_iter().enumerate() {
-            for j in 0..8 {
-                let e = format!("(sg * 4u + {b}u) * 256u + (lane % 16u) * 16u + {}u + lane / 16u", 2 * j);
-                let _ = writeln!(s, "{ind}a{m}{n}_{j} += i32(sc[{e}]) * {weight};");
+        // Four blocks a subgroup at a time: what `sc` holds.
+        for chunk in blocks.chunks(4) {
+            for (b, (m, n)) in chunk.iter().enumerate() {
+                let _ = writeln!(s, "{ind}coopStoreT({acc}{m}{n}, &sc[(sg * 4u + {b}u) * 256u], 16u);");
             }
-            let _ = writeln!(s, "{ind}{acc}{m}{n} = coop_mat16x16<f32, C>();");
+            let _ = writeln!(s, "{ind}workgroupBarrier();");
+            for (b, (m, n)) in chunk.iter().enumerate() {
+                for j in 0..8 {
+                    let e = format!("(sg * 4u + {b}u) * 256u + (lane % 16u) * 16u + {}u + lane / 16u", 2 * j);
+                    let _ = writeln!(s, "{ind}a{m}{n}_{j} += i32(sc[{e}]) * {weight};");
+                }
+                let _ = writeln!(s, "{ind}{acc}{m}{n} = coop_mat16x16<f32, C>();");
+            }
+            let _ = writeln!(s, "{ind}workgroupBarrier();");
         }
-        let _ = writeln!(s, "{ind}workgroupBarrier();");
     }
 }
 
@@ -442,6 +373,7 @@ fn write_out(s: &mut String, sh: &Shape) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::neural_cut::{block, lower_rows};
     use super::*;
 
     /// The split and the three sums give the integer dot product, and the bounds that keep
@@ -515,7 +447,9 @@ mod tests {
     fn the_shader_validates_with_naga() {
         for (cin, cout, k) in [(64usize, 32, 3), (3, 64, 3), (192, 64, 3), (64, 3, 1), (48, 12, 5)] {
             let rows = |mb, nb, rows| TensorTiling { mb, nb, rows };
-            for t in [TensorTiling::DEFAULT, rows(4, 1, 1), rows(2, 2, 1), rows(4, 1, 2), rows(2, 2, 2)] {
+            let cuts =
+                [TensorTiling::DEFAULT, rows(4, 1, 1), rows(2, 2, 1), rows(4, 1, 2), rows(2, 2, 2), rows(8, 1, 8)];
+            for t in cuts {
                 for form in [(FLUSH_TAPS, false), (FLUSH_TAPS_WIDE, false), (FLUSH_TAPS_LOWER, true)] {
                     validates(&tensor_conv_shader(&[cin.div_ceil(16)], (cout, k), t, form), cin, cout, k);
                 }
@@ -546,13 +480,19 @@ mod tests {
             (n("coop_mat16x16<f16, A>>("), n("coop_mat16x16<f16, B>>("), n("coopMultiplyAdd("))
         };
         let one_row = TensorTiling { mb: 4, nb: 1, rows: 1 };
+        let rows_of = |rows| TensorTiling { mb: rows, nb: 1, rows };
         // One slice, 3x3 taps: 9 taps x 4 blocks x 2 halves, or 6 rows x 3 columns x 2 halves.
         assert_eq!(count(one_row, false), (72, 18, 144));
         assert_eq!(count(TensorTiling::DEFAULT, false), (36, 18, 144));
         assert_eq!(count(one_row, true), (36, 18, 72));
-        assert_eq!(count(TensorTiling::DEFAULT, true), (18, 18, 72));
         assert_eq!(block(64, TensorTiling::DEFAULT), (16, 64, 4));
         assert_eq!(block(32, TensorTiling::DEFAULT), (32, 32, 4));
+        // The lower form's default: its blocks over more rows, each input row loaded once for
+        // all of them (6 rows: 8 input rows where four blocks' two columns take 12).
+        let r = lower_rows();
+        assert_eq!(count(TensorTiling::DEFAULT, true), ((r + 2) * 3, 18, r * 9 * 2));
+        assert_eq!(count(rows_of(6), true), (24, 18, 108));
+        assert_eq!(block(64, TensorTiling::DEFAULT.form(true)), (16, 64, r));
     }
 
     /// A layer whose taps fit one run folds once, after its loop; with shorter runs the loop

@@ -19,7 +19,8 @@
 //! run); `R` is `⌈slices / n⌉` for the fewest runs `n` that keep the bound, so that layers of
 //! one shape mostly share one shader.
 
-use super::neural_tensor::{flush_taps, padded, split, workgroup_channels};
+use super::neural_cut::workgroup_channels;
+use super::neural_tensor::{flush_taps, padded, split};
 use half::f16;
 
 /// The weights (`[out][in][tap]`) as the shader reads them: the high halves, then the low
@@ -27,7 +28,7 @@ use half::f16;
 /// (every matrix a shader reads is 512 contiguous bytes), packed two to a word.
 ///
 /// With `columns` each matrix is stored by columns (input `ci`, output `o` at `16·o + ci`) and
-/// the shader loads it column-major ([`weights_by_columns`]).
+/// the shader loads it column-major ([`weights_by_columns`](super::neural_cut::weights_by_columns)).
 pub(crate) fn tensor_weights(w: &[i32], (cout, cin, kk): (usize, usize, usize), columns: bool) -> Vec<i32> {
     let (ci_pad, co_pad) = (padded(cin, 16), padded(cout, workgroup_channels(cout)));
     let len = kk * ci_pad * co_pad;
@@ -44,15 +45,6 @@ pub(crate) fn tensor_weights(w: &[i32], (cout, cin, kk): (usize, usize, usize), 
         }
     }
     halves.chunks(2).map(|p| (p[0].to_bits() as u32 | (p[1].to_bits() as u32) << 16) as i32).collect()
-}
-
-/// Whether the weights' matrices are stored by columns and loaded column-major — the layout
-/// in which NVIDIA's matrix instructions take their second operand — rather than by rows.
-/// `GIGASCALE_GPU_WEIGHT_ROWS=1` (a benchmark's knob, read once) keeps rows; the bytes never
-/// change.
-pub(crate) fn weights_by_columns() -> bool {
-    static COLUMNS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *COLUMNS.get_or_init(|| std::env::var("GIGASCALE_GPU_WEIGHT_ROWS").as_deref() != Ok("1"))
 }
 
 /// The largest magnitude of an input's half a term multiplies: an activation's high or low
