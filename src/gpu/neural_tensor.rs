@@ -32,7 +32,9 @@
 //! for layers of up to 32 outputs). A 3x3 kernel's input block of one row is a tap of three
 //! output rows: loaded once for all of them, the blocks take 6 row loads a kernel column where
 //! one row's four blocks took 12 (realesrgan-x4plus's network 1.62 s against 1.86 s on an
-//! H200, docs/benchmarks.md 2026-12-06 (10)). `GIGASCALE_GPU_TENSOR_CUT=MBxNB[xROWS]` tries
+//! H200, docs/benchmarks.md 2026-12-06 (10)); the `lower` form, two accumulators a block,
+//! takes six rows (`neural_cut::lower_rows`: 8 row loads for 6 rows; its pass 0.339 s against
+//! 0.366 s at four on an H100, 2026-12-06 (13)). `GIGASCALE_GPU_TENSOR_CUT=MBxNB[xROWS]` tries
 //! other cuts, the bytes never change. The weights are read as matrices straight from their
 //! buffer (`[half][tap][input slice][output block][16][16]`, cached by every workgroup alike),
 //! a kernel column's at a time, each matrix stored by columns and loaded column-major — the
@@ -324,7 +326,8 @@ fn multiply_column(s: &mut String, kx: usize, (i, first): (usize, usize), sh: &S
 }
 
 /// Folds the float accumulators into the integer sums and clears them, one accumulator kind
-/// at a time through `sc` (1 KiB per block and subgroup). Lane `l` owns element
+/// and at most four blocks a subgroup at a time through `sc` (1 KiB per block and subgroup:
+/// the `lower` form's six blocks go in two trips). Lane `l` owns element
 /// `e = 32·j + l` of each 16x16 block: pixel `l % 16`, channel `2·j + l / 16`.
 fn flush(s: &mut String, sh: &Shape, ind: &str) {
     let blocks = sh.blocks();
@@ -508,6 +511,14 @@ mod tests {
         assert_eq!(barriers(27), 2 * 2 * ACCS.len());
         let src = tensor_conv_shader(&[4], (64, 3), t, (18, false));
         assert!(src.contains("if taps + 9 > 18 {"), "the fold comes before a slice");
+        // Six blocks (the lower form's rows) fold in two trips through `sc`, each within its
+        // four blocks a subgroup.
+        let six = TensorTiling { mb: 6, nb: 1, rows: 6 };
+        let src = tensor_conv_shader(&[4], (64, 3), six, (36, true));
+        assert_eq!(src.matches("workgroupBarrier").count(), 2 * 2 * ACCS_LOWER.len());
+        assert_eq!(src.matches("coopStoreT(").count(), 6 * ACCS_LOWER.len());
+        assert!((0..4).all(|b| src.contains(&format!("sc[(sg * 4u + {b}u) * 256u]"))));
+        assert!(!src.contains("sg * 4u + 4u"), "a block past the four `sc` holds");
     }
 
     fn validates(src: &str, cin: usize, cout: usize, k: usize) {
