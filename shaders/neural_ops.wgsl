@@ -85,13 +85,23 @@ fn past_window(i: i32) -> bool {
     return i >= p[0] * p[3] * p[4];
 }
 
-// The values of `a` and `b` at output value `i` of that window: their own windows (x0, y0, w,
-// h) are p[at_a..at_a + 4] and p[at_b..at_b + 4].
+// The window (x0, y0, w, h) at p[at..at + 4].
+fn window_at(at: i32) -> vec4<i32> {
+    return vec4<i32>(p[at], p[at + 1], p[at + 2], p[at + 3]);
+}
+
+// The values of `a` and `b` at output value `i` of the output window `out`: their own windows
+// are `wa` and `wb` (each x0, y0, w, h).
+fn pair_in(i: i32, out: vec4<i32>, wa: vec4<i32>, wb: vec4<i32>) -> vec2<i32> {
+    let c = i / (out.z * out.w); let gy = out.y + (i / out.z) % out.w; let gx = out.x + i % out.z;
+    let va = a[(c * wa.w + gy - wa.y) * wa.z + gx - wa.x];
+    return vec2<i32>(va, b[(c * wb.w + gy - wb.y) * wb.z + gx - wb.x]);
+}
+
+// `pair_in` with the output window p[1..5] and the inputs' windows p[at_a..at_a + 4] and
+// p[at_b..at_b + 4].
 fn pair_at(i: i32, at_a: i32, at_b: i32) -> vec2<i32> {
-    let ow = p[3]; let oh = p[4];
-    let c = i / (ow * oh); let gy = p[2] + (i / ow) % oh; let gx = p[1] + i % ow;
-    let va = a[(c * p[at_a + 3] + gy - p[at_a + 1]) * p[at_a + 2] + gx - p[at_a]];
-    return vec2<i32>(va, b[(c * p[at_b + 3] + gy - p[at_b + 1]) * p[at_b + 2] + gx - p[at_b]]);
+    return pair_in(i, window_at(1), window_at(at_a), window_at(at_b));
 }
 
 // Per channel, row and chunk of at most 16384 columns of a window of a blob, the sums of the

@@ -141,22 +141,18 @@ const SUM2_RUN: i32 = 256;
 @compute @workgroup_size(64)
 fn sum2_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g: vec3<u32>) {
     let n = p[0] * p[3] * p[4];
-    let out = vec4<i32>(p[1], p[2], p[3], p[4]);
-    let wa = vec4<i32>(p[5], p[6], p[7], p[8]);
-    let wb = vec4<i32>(p[11], p[12], p[13], p[14]);
+    let out = window_at(1);
+    let wa = window_at(5);
+    let wb = window_at(11);
     let terms = vec4<i32>(p[9], p[10], p[15], p[16]);
     let f = i32(flat(gid, g));
     let first = (f / 64) * SUM2_RUN + f % 64;
     for (var j = 0; j < SUM2_RUN; j += 64) {
         let i = first + j;
         if i >= n { return; }
-        let c = i / (out.z * out.w);
-        let gy = out.y + (i / out.z) % out.w;
-        let gx = out.x + i % out.z;
-        let va = a[(c * wa.w + gy - wa.y) * wa.z + gx - wa.x];
-        let vb = b[(c * wb.w + gy - wb.y) * wb.z + gx - wb.x];
-        let ta = l_shift_round(l_mul(va, terms.x), terms.y);
-        y[i] = l_saturate(l_add(ta, l_shift_round(l_mul(vb, terms.z), terms.w)));
+        let v = pair_in(i, out, wa, wb);
+        let ta = l_shift_round(l_mul(v.x, terms.x), terms.y);
+        y[i] = l_saturate(l_add(ta, l_shift_round(l_mul(v.y, terms.z), terms.w)));
     }
 }
 

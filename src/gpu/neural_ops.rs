@@ -24,6 +24,10 @@ fn ops_grid(n: usize) -> (u32, u32, u32) {
     (groups.min(most) as u32, groups.div_ceil(most) as u32, 1)
 }
 
+/// Values a `sum2_wide` workgroup takes (`SUM2_RUN` in `shaders/neural_wide.wgsl`: four an
+/// invocation, `OPS_GROUP` apart).
+const SUM2_RUN: usize = 256;
+
 /// The common window of two blobs, `(x0, y0, w, h)` (the CPU's `reference::common_window`).
 fn common(a: &Tensor<i16>, b: &Tensor<i16>) -> Result<(usize, usize, usize, usize)> {
     crate::neural::reference::common_window(&[a, b]).map_err(Error::Gpu)
@@ -327,9 +331,9 @@ impl NeuralGpu {
         if !self.is_wide() {
             return self.op(enc, "sum2", &p, (a, Some(b)), out);
         }
-        // `sum2_wide` takes four values an invocation (`SUM2_RUN` a workgroup).
         let words = out.c * out.h * out.w;
-        self.op_grid(enc, "sum2_wide", &p, (a, Some(b)), (words, ops_grid(words.div_ceil(4))), out)
+        let invocations = words.div_ceil(SUM2_RUN) * OPS_GROUP;
+        self.op_grid(enc, "sum2_wide", &p, (a, Some(b)), (words, ops_grid(invocations)), out)
     }
 
     /// A deconvolution's phases (`ph`) into its cropped output, as `phases::interleave`.

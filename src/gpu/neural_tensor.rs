@@ -79,7 +79,7 @@ pub(crate) const MAX_KERNEL: usize = 5;
 /// Bytes of workgroup memory the shader needs (the float accumulators on their way to the
 /// integer sums).
 pub(crate) fn workgroup_bytes() -> usize {
-    4096 * 4
+    SC_FLOATS * 4
 }
 
 pub(crate) use crate::neural::stage::{split_bytes, split_geometry, SPLIT_RUN as RUN};
@@ -143,6 +143,11 @@ const ACCS: [(&str, i32); 3] = [("hh", 1 << (2 * SPLIT_BITS)), ("xx", 1 << SPLIT
 const ACCS_LOWER: [(&str, i32); 2] = [("xx", 1 << SPLIT_BITS), ("ll", 1)];
 /// Invocations of a workgroup (four subgroups).
 const GROUP: usize = 128;
+/// Blocks a subgroup folds through workgroup memory at a time (`flush`).
+const SC_BLOCKS: usize = 4;
+/// The floats of that workgroup memory (`sc`): a 16x16 block for each of `SC_BLOCKS` blocks
+/// of each subgroup.
+const SC_FLOATS: usize = GROUP / 32 * SC_BLOCKS * 256;
 
 /// A layer's shape as the generator needs it.
 struct Shape {
@@ -217,7 +222,7 @@ pub(crate) fn tensor_conv_shader(
         let _ = writeln!(s, "@group(0) @binding({binding}) var<storage, read> xs{i}: array<f16>;");
     }
     s.push_str(super::neural_shader::CONV_FINISH);
-    let _ = writeln!(s, "var<workgroup> sc: array<f32, 4096>;\n@compute @workgroup_size({GROUP})");
+    let _ = writeln!(s, "var<workgroup> sc: array<f32, {SC_FLOATS}>;\n@compute @workgroup_size({GROUP})");
     s.push_str("fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32,\n");
     s.push_str("        @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {\n");
     let spans = sh.wpx / (16 * sh.cols);
@@ -333,14 +338,14 @@ fn flush(s: &mut String, sh: &Shape, ind: &str) {
     let blocks = sh.blocks();
     for &(acc, weight) in sh.accs() {
         // Four blocks a subgroup at a time: what `sc` holds.
-        for chunk in blocks.chunks(4) {
+        for chunk in blocks.chunks(SC_BLOCKS) {
             for (b, (m, n)) in chunk.iter().enumerate() {
-                let _ = writeln!(s, "{ind}coopStoreT({acc}{m}{n}, &sc[(sg * 4u + {b}u) * 256u], 16u);");
+                let _ = writeln!(s, "{ind}coopStoreT({acc}{m}{n}, &sc[(sg * {SC_BLOCKS}u + {b}u) * 256u], 16u);");
             }
             let _ = writeln!(s, "{ind}workgroupBarrier();");
             for (b, (m, n)) in chunk.iter().enumerate() {
                 for j in 0..8 {
-                    let e = format!("(sg * 4u + {b}u) * 256u + (lane % 16u) * 16u + {}u + lane / 16u", 2 * j);
+                    let e = format!("(sg * {SC_BLOCKS}u + {b}u) * 256u + (lane % 16u) * 16u + {}u + lane / 16u", 2 * j);
                     let _ = writeln!(s, "{ind}a{m}{n}_{j} += i32(sc[{e}]) * {weight};");
                 }
                 let _ = writeln!(s, "{ind}{acc}{m}{n} = coop_mat16x16<f32, C>();");
