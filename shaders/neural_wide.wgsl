@@ -88,34 +88,79 @@ fn activate_wide(v: L, k: i32, lim: i32) -> i32 {
 // Values a `finish_wide` workgroup takes of its channel's plane per step (four an invocation).
 const FINISH_RUN: i32 = 256;
 
-// A convolution's output from its two raw sums (over the upper and the lower parts of its
-// input): p = [plane, channels, then per output channel: bias >> 32, bias & (2^32 - 1), shift,
-// slope, whether there is a slope]; `a` the upper sums, `b` the lower. Workgroup (x, y)
-// finishes runs x, x + groups.x, ... of FINISH_RUN values of channels y, y + groups.y, ...:
-// each channel's words read once, no division a value.
+// What `finished` needs of an output channel: its words at p[t..t + 5] (bias >> 32,
+// bias & (2^32 - 1), shift, slope, whether there is a slope).
+struct Finish {
+    bias: L,
+    shift: i32,
+    k: i32,
+    lim: i32,
+    slope: bool,
+}
+
+fn finish_words(t: i32) -> Finish {
+    let k = p[t + 3];
+    return Finish(L(p[t], bitcast<u32>(p[t + 1])), p[t + 2], k, 1073741824 / max(abs(k), 1), p[t + 4] != 0);
+}
+
+// A convolution's output value `i` from its two raw sums: `a` over the upper parts of its
+// input, `b` over the lower, and its channel's words `f`.
+fn finished(i: i32, f: Finish) -> i32 {
+    let x = l_add(l_add(l_shl(l_of(a[i]), 8u), l_of(b[i])), f.bias);
+    let v = l_shift_round(x, f.shift);
+    if v.hi < 0 && f.slope {
+        return activate_wide(v, f.k, f.lim);
+    }
+    return l_saturate(v);
+}
+
+// A convolution's output from its two raw sums (`finished`): p = [plane, channels, then per
+// output channel its five words (`finish_words`)]. Workgroup (x, y) finishes runs x,
+// x + groups.x, ... of FINISH_RUN values of channels y, y + groups.y, ...: each channel's words
+// read once, no division a value.
 @compute @workgroup_size(64)
 fn finish_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32,
                @builtin(num_workgroups) g: vec3<u32>) {
     let plane = p[0];
     for (var c = i32(wg.y); c < p[1]; c += i32(g.y)) {
-        let t = 2 + c * 5;
-        let bias = L(p[t], bitcast<u32>(p[t + 1]));
-        let shift = p[t + 2];
-        let k = p[t + 3];
-        let slope = p[t + 4] != 0;
-        let lim = 1073741824 / max(abs(k), 1);
+        let f = finish_words(2 + c * 5);
         for (var run = i32(wg.x) * FINISH_RUN; run < plane; run += i32(g.x) * FINISH_RUN) {
             for (var j = 0; j < FINISH_RUN; j += 64) {
                 let o = run + j + i32(l);
                 if o >= plane { break; }
                 let i = c * plane + o;
-                let x = l_add(l_add(l_shl(l_of(a[i]), 8u), l_of(b[i])), bias);
-                let v = l_shift_round(x, shift);
-                if v.hi < 0 && slope {
-                    y[i] = activate_wide(v, k, lim);
-                } else {
-                    y[i] = l_saturate(v);
-                }
+                y[i] = finished(i, f);
+            }
+        }
+    }
+}
+
+// The other blob of a sum a convolution's output feeds alone (`finish_sum_wide`).
+@group(0) @binding(4) var<storage, read> summed: array<i32>;
+
+// `finish_wide`, each output then summed with the other blob's value as `sum2_wide` sums
+// (`shift_round(v · k, s)` a term, the sum saturated to ±SAT24): the convolution's output is
+// never written. p = [plane, channels, the convolution's window (x0, y0, w, h; the sum's), the
+// other blob's window, k and shift of the convolution's term, k and shift of the other's, then
+// per output channel `finish_words`' five]; the grid as `finish_wide`'s.
+@compute @workgroup_size(64)
+fn finish_sum_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32,
+                   @builtin(num_workgroups) g: vec3<u32>) {
+    let plane = p[0];
+    let out = window_at(2);
+    let wo = window_at(6);
+    let terms = vec4<i32>(p[10], p[11], p[12], p[13]);
+    for (var c = i32(wg.y); c < p[1]; c += i32(g.y)) {
+        let f = finish_words(14 + c * 5);
+        let rows = c * wo.w + out.y - wo.y;
+        for (var run = i32(wg.x) * FINISH_RUN; run < plane; run += i32(g.x) * FINISH_RUN) {
+            for (var j = 0; j < FINISH_RUN; j += 64) {
+                let o = run + j + i32(l);
+                if o >= plane { break; }
+                let i = c * plane + o;
+                let other = summed[(rows + o / out.z) * wo.z + out.x - wo.x + o % out.z];
+                let ta = l_shift_round(l_mul(finished(i, f), terms.x), terms.y);
+                y[i] = l_saturate(l_add(ta, l_shift_round(l_mul(other, terms.z), terms.w)));
             }
         }
     }

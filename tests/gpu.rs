@@ -427,7 +427,7 @@ fn unet_layers_on_the_gpu_match_the_cpu() {
 
 /// 24-bit activations (`--activation-bits 24`, `src/gpu/neural_wide.rs`) on the device: the
 /// CPU's bytes, whole and in tiles, for dense connections and sums (realesrgan-x4plus's RRDB
-/// blocks), a deconvolution's phases (`photo`), an enlarging tail run in strips on an adapter
+/// blocks; sums that convolutions feed alone, taken with their finish), a deconvolution's phases (`photo`), an enlarging tail run in strips on an adapter
 /// whose largest buffer is 1 MiB, SPAN's affine layers, tables and products, Real-CUGAN's SE
 /// blocks and crops, and a bicubic resize (animevideov3-x3).
 #[test]
@@ -438,6 +438,9 @@ fn wide_activations_on_the_gpu_match_the_cpu() {
     let wide = |m: gigascale::Model| m.with_activation_bits(24).unwrap();
     let (param, bin) = dense_model(9);
     assert_gpu_matches_cpu(wide(gigascale::Model::from_parts("dense", &param, &bin).unwrap()), 41, (48, 40), "dense");
+    let (param, bin) = residual_model(13);
+    let residual = wide(gigascale::Model::from_parts("residual", &param, &bin).unwrap());
+    assert_gpu_matches_cpu(residual, 49, (44, 38), "residual sums taken with their convolutions' finish");
     assert_gpu_matches_cpu(wide(gigascale::Model::builtin("photo").unwrap()), 45, (40, 30), "photo");
     let (param, bin) = x4_tail_model(51);
     let img = random_img(&mut Rng(53), 64, 48, Layout::new(Channels::Rgb, Depth::U8));

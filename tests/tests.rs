@@ -3,6 +3,7 @@
 //! tests; `cargo test --release --test tests AREA::` runs one area. README's test command
 //! adds `--all-features` (the S3 output is behind the `s3` feature).
 
+mod nets;
 mod util;
 
 mod backends;

@@ -352,14 +352,24 @@ impl NeuralGpu {
         // done (four more per tile cost animevideov3 10 MB under --max-memory 300M).
         let idle = from == 0 && self.flights.load(std::sync::atomic::Ordering::Relaxed) == 0;
         let (mut convs, mut flush_at) = (0usize, if idle { 1 } else { usize::MAX });
+        // A sum taken with the convolution before it (`sum_after`) is not recorded again.
+        let mut taken = Vec::new();
         for (n, node) in g.nodes.iter().enumerate().skip(from) {
             if blobs[stop].is_some() {
                 break;
             }
-            let mut out = self.record_node(enc, run, n, blobs)?;
-            if node.outputs.contains(&stop) && out.parts.is_some() {
-                let made = self.made(enc, &out)?;
-                self.release(std::mem::replace(&mut out, made));
+            if !taken.contains(&n) {
+                let fused = self.sum_after(run, n, blobs, stop);
+                let mut out = self.record_node(enc, run, (n, fused.as_ref()), blobs)?;
+                let outputs = fused.as_ref().map_or(&node.outputs, |f| &g.nodes[f.node].outputs);
+                taken.extend(fused.map(|f| f.node));
+                if outputs.contains(&stop) && out.parts.is_some() {
+                    let made = self.made(enc, &out)?;
+                    self.release(std::mem::replace(&mut out, made));
+                }
+                for &o in outputs {
+                    blobs[o] = Some(out.clone());
+                }
             }
             if matches!(node.op, Op::Conv(_)) {
                 convs += 1;
@@ -374,9 +384,6 @@ impl NeuralGpu {
                         self.release(b);
                     }
                 }
-            }
-            for &o in &node.outputs {
-                blobs[o] = Some(out.clone());
             }
         }
         blobs[stop].take().ok_or_else(|| Error::Internal("the output blob was not computed".into()))

@@ -18,6 +18,7 @@ use super::neural_shader::{conv_shader, raw_sums, weight_blocks};
 use super::neural_split::{split_shader, PartPlace, SplitForm};
 use super::neural_tensor::{self, split_bytes, tensor_conv_shader, MAX_PARTS};
 use super::neural_weights::{flush_runs, tensor_weights};
+use super::neural_wide::FusedSum;
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::reference::conv_window;
@@ -264,18 +265,20 @@ impl NeuralGpu {
         Ok(())
     }
 
+    /// Records convolution node `n` (`c`) of `x`, and where `then` says, the sum its output
+    /// feeds (whose output it then returns).
     pub(super) fn conv(
         &self,
         enc: &mut wgpu::CommandEncoder,
         n: usize,
         c: &crate::neural::graph::Conv,
         ex: &Exact,
-        x: &Blob,
+        (x, then): (&Blob, Option<&FusedSum>),
     ) -> Result<Blob> {
         let dc = ex.device_conv(n, c).ok_or_else(|| Error::Gpu(format!("convolution {n} has no GPU form")))?;
         let layer = self.layer(n, &dc)?;
         if self.is_wide() {
-            return self.conv_wide(enc, c, (&dc, &layer), x);
+            return self.conv_wide(enc, c, (&dc, &layer), x, then);
         }
         let conv = self.run_conv(enc, &dc.conv, &layer, (x, 0))?;
         if dc.phases == 1 {

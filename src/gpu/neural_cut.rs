@@ -51,12 +51,25 @@ pub(crate) fn lower_rows() -> usize {
     })
 }
 
+/// Output rows of a subgroup's blocks in the halves' form at the default cut (three
+/// accumulators a block: four blocks, twelve matrices). `GIGASCALE_GPU_UPPER_ROWS` (3, 4 or 5;
+/// a benchmark's knob, read once) sets another; the bytes never change.
+pub(crate) fn upper_rows() -> usize {
+    static ROWS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *ROWS.get_or_init(|| {
+        let asked = std::env::var("GIGASCALE_GPU_UPPER_ROWS").ok().and_then(|v| v.parse().ok());
+        asked.filter(|r| [3, 4, 5].contains(r)).unwrap_or(TensorTiling::DEFAULT.rows)
+    })
+}
+
 impl TensorTiling {
-    /// The tiling of a convolution's `lower` form (where `lower`): a single column of
-    /// [`lower_rows`] blocks at the default cut, else this one.
+    /// The tiling of a convolution's form at the default cut: a single column of
+    /// [`lower_rows`] blocks for the `lower` form (where `lower`), of [`upper_rows`] for the
+    /// halves'; any other cut as it is.
     pub(crate) fn form(self, lower: bool) -> TensorTiling {
-        match lower && self == TensorTiling::DEFAULT {
-            true => TensorTiling { mb: lower_rows(), nb: 1, rows: lower_rows() },
+        let rows = if lower { lower_rows() } else { upper_rows() };
+        match self == TensorTiling::DEFAULT {
+            true => TensorTiling { mb: rows, nb: 1, rows },
             false => self,
         }
     }

@@ -6,6 +6,7 @@
 
 use super::neural::{shape, window, Blob, NeuralGpu, Run, STORAGE};
 use super::neural_shader::OPS_GROUP;
+use super::neural_wide::FusedSum;
 use super::setup::MAX_GROUPS;
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
@@ -127,12 +128,13 @@ impl NeuralGpu {
         self.reads_parts(&channels) && node.outputs.len() == 1 && read_by_convs
     }
 
-    /// Records node `n` of `run` over `blobs` (which hold its inputs) and returns its output.
+    /// Records node `n` of `run` over `blobs` (which hold its inputs) and returns its output
+    /// (a convolution's with the sum `fused` it feeds: the sum's).
     pub(super) fn record_node(
         &self,
         enc: &mut wgpu::CommandEncoder,
         run: &Run<'_>,
-        n: usize,
+        (n, fused): (usize, Option<&FusedSum>),
         blobs: &[Option<Blob>],
     ) -> Result<Blob> {
         let Run { g, ex, input, scales } = *run;
@@ -154,7 +156,7 @@ impl NeuralGpu {
         let get = |i: usize| blobs[i].clone().ok_or_else(|| Error::Internal(format!("{}: blob missing", node.name)));
         Ok(match &node.op {
             Op::Input => self.upload(enc, input)?,
-            Op::Conv(c) => self.conv(enc, n, c, ex, &get(node.inputs[0])?)?,
+            Op::Conv(c) => self.conv(enc, n, c, ex, (&get(node.inputs[0])?, fused))?,
             Op::PixelShuffle(r) => self.shuffle(enc, *r, &get(node.inputs[0])?)?,
             Op::Nearest(sh, sw) => self.nearest(enc, *sh, *sw, &get(node.inputs[0])?)?,
             Op::Concat => {

@@ -43,7 +43,7 @@ pub(crate) const OPS_GROUP: usize = 64;
 pub(super) const COMMON: &str = include_str!("../../shaders/neural_common.wgsl");
 
 /// The entry points of `shaders/neural_ops.wgsl` and `shaders/neural_wide.wgsl`.
-pub(super) const OPS: [&str; 22] = [
+pub(super) const OPS: [&str; 23] = [
     "widen",
     "row_sums",
     "interleave",
@@ -59,6 +59,7 @@ pub(super) const OPS: [&str; 22] = [
     "affine",
     "lookup",
     "finish_wide",
+    "finish_sum_wide",
     "part",
     "sum2_wide",
     "concat_wide",

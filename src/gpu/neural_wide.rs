@@ -9,18 +9,40 @@
 //! the split shader takes them straight from the blob, the lower parts whole),
 //! runs the layer's shader — plain or tensor-core, compiled to write its raw wrapping sums —
 //! over each, and finishes the two sums together (`finish_wide`): the CPU's two passes of its
-//! 16-bit kernels, in the same order of roundings.
+//! 16-bit kernels, in the same order of roundings. A sum that a convolution's output feeds
+//! alone (realesrgan-x4plus's `0.2·x5 + x` closing each dense block) is taken in the same pass
+//! (`finish_sum_wide`): the convolution's output is never written nor read again.
 
-use super::neural::{Blob, Layer, NeuralGpu};
+use super::neural::{window, Blob, Layer, NeuralGpu, Run, STORAGE};
 use super::setup::MAX_GROUPS;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
-use crate::neural::graph::Conv;
+use crate::neural::graph::{Conv, Op};
+use crate::neural::reference::{common_window, conv_window};
 use std::sync::atomic::Ordering;
 
 /// Values a `finish_wide` workgroup finishes of its channel's plane at a time (`FINISH_RUN` in
 /// `shaders/neural_wide.wgsl`: four an invocation, 64 apart).
 const FINISH_RUN: usize = 256;
+
+/// A sum node that a convolution's output feeds alone, taken with the convolution's finish
+/// ([`NeuralGpu::sum_after`]).
+pub(super) struct FusedSum {
+    /// The sum's node.
+    pub node: usize,
+    /// The sum's other input, made.
+    other: Blob,
+    /// The terms (coefficient, shift) of the convolution's output and of the other blob.
+    terms: [(i32, i32); 2],
+}
+
+/// Whether sums are taken with the convolutions that feed them alone:
+/// `GIGASCALE_GPU_FUSE_SUMS=0` (a benchmark's knob, read once) records them apart — the same
+/// bytes.
+fn fuses_sums() -> bool {
+    static FUSE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FUSE.get_or_init(|| std::env::var("GIGASCALE_GPU_FUSE_SUMS").as_deref() != Ok("0"))
+}
 
 impl NeuralGpu {
     /// Whether the network on the device has 24-bit activations (set from its [`Exact`] by
@@ -52,6 +74,7 @@ impl NeuralGpu {
         c: &Conv,
         (dc, layer): (&crate::neural::exact::DeviceConv<'_>, &Layer),
         x: &Blob,
+        then: Option<&FusedSum>,
     ) -> Result<Blob> {
         let mut sums = Vec::with_capacity(2);
         if layer.plain.is_none() {
@@ -72,7 +95,11 @@ impl NeuralGpu {
                 self.recycle(x.buf);
             }
         }
-        let out = self.finish_sums(enc, &dc.params, (&sums[0], &sums[1]))?;
+        let out = match then {
+            Some(sum) if dc.phases == 1 => self.finish_sum(enc, &dc.params, (&sums[0], &sums[1]), sum)?,
+            Some(_) => return Err(Error::Internal("a sum taken with a deconvolution's finish".into())),
+            None => self.finish_sums(enc, &dc.params, (&sums[0], &sums[1]))?,
+        };
         for b in sums {
             self.release(b);
         }
@@ -95,6 +122,63 @@ impl NeuralGpu {
         let grid = (plane.div_ceil(FINISH_RUN).clamp(1, most) as u32, s.c.clamp(1, most) as u32, 1);
         let p = [&[plane as i32, s.c as i32][..], params].concat();
         self.op_grid(enc, "finish_wide", &p, (hi, Some(lo)), (s.c * plane, grid), s.clone())
+    }
+
+    /// `finish_sums`, each output then summed with `sum`'s other blob (`finish_sum_wide`): the
+    /// sum's output, in the convolution's window.
+    fn finish_sum(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        params: &[i32],
+        (hi, lo): (&Blob, &Blob),
+        sum: &FusedSum,
+    ) -> Result<Blob> {
+        let s = &hi.shape;
+        let plane = s.w * s.h;
+        let most = MAX_GROUPS as usize;
+        let grid = (plane.div_ceil(FINISH_RUN).clamp(1, most) as u32, s.c.clamp(1, most) as u32, 1);
+        let [(kc, sc), (ko, so)] = sum.terms;
+        let p = [&[plane as i32, s.c as i32][..], &window(s), &window(&sum.other.shape), &[kc, sc, ko, so], params]
+            .concat();
+        let y = self.blob_buffer((s.c * plane) as u64 * 4)?;
+        let words = self.words(&p, STORAGE);
+        let (&kind, pipe) = self
+            .ops
+            .get_key_value("finish_sum_wide")
+            .ok_or_else(|| Error::Internal("no neural op finish_sum_wide".into()))?;
+        self.dispatch(enc, (pipe, kind), &[&words, &hi.buf, &lo.buf, &y, &sum.other.buf], grid);
+        Ok(Blob::of(s.clone(), y))
+    }
+
+    /// The sum that convolution node `n` of `run` feeds alone, where it can be taken with the
+    /// convolution's finish: 24-bit activations, a stride-1 convolution whose output is not
+    /// `stop`, read by one sum of two blobs whose other is in `blobs` (made) and covers the
+    /// convolution's window — the sum's window, which its output then has.
+    pub(super) fn sum_after(&self, run: &Run<'_>, n: usize, blobs: &[Option<Blob>], stop: usize) -> Option<FusedSum> {
+        let g = run.g;
+        let node = &g.nodes[n];
+        let Op::Conv(c) = &node.op else { return None };
+        let [o] = node.outputs[..] else { return None };
+        if !self.is_wide() || c.stride != 1 || c.transposed || o == stop || !fuses_sums() {
+            return None;
+        }
+        let mut readers = g.nodes.iter().enumerate().filter(|(_, m)| m.inputs.contains(&o));
+        let (m, sum) = readers.next().filter(|_| readers.next().is_none())?;
+        let Op::Sum(k) = &sum.op else { return None };
+        let [i0, i1] = sum.inputs[..] else { return None };
+        let (first, other) = match (i0 == o, i1 == o) {
+            (true, false) => (true, i1),
+            (false, true) => (false, i0),
+            _ => return None,
+        };
+        let other = blobs[other].clone().filter(|b| b.parts.is_none())?;
+        let x = blobs[node.inputs[0]].as_ref()?;
+        let out = super::neural::shape(c.cout, conv_window(c, &x.shape));
+        let within = common_window(&[&out, &other.shape]).ok()? == (out.x0, out.y0, out.w, out.h);
+        let t = run.ex.sum_terms(k, &sum.inputs, sum.outputs[0]).filter(|_| within)?;
+        let [t0, t1] = t[..] else { return None };
+        let terms = if first { [t0, t1] } else { [t1, t0] };
+        Some(FusedSum { node: m, other, terms })
     }
 
     /// The upper (`(v + 128) >> 8`) or lower (`v - 2^8·upper`) part of every value of `x`.
