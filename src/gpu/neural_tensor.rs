@@ -455,9 +455,10 @@ mod tests {
     fn the_shader_validates_with_naga() {
         for (cin, cout, k) in [(64usize, 32, 3), (3, 64, 3), (192, 64, 3), (64, 3, 1), (48, 12, 5)] {
             let rows = |mb, nb, rows| TensorTiling { mb, nb, rows };
-            let cuts =
-                [TensorTiling::DEFAULT, rows(4, 1, 1), rows(2, 2, 1), rows(4, 1, 2), rows(2, 2, 2), rows(8, 1, 8)];
-            for t in cuts {
+            // The cuts `GIGASCALE_GPU_TENSOR_CUT` takes, and the forms' rows (`neural_cut`).
+            let cuts = [rows(4, 1, 1), rows(2, 2, 1), rows(4, 1, 2), rows(2, 2, 2)];
+            let forms = [3, 4, 5, 6, 8].map(|r| rows(r, 1, r));
+            for t in cuts.into_iter().chain(forms) {
                 for form in [(FLUSH_TAPS, false), (FLUSH_TAPS_WIDE, false), (FLUSH_TAPS_LOWER, true)] {
                     validates(&tensor_conv_shader(&[cin.div_ceil(16)], (cout, k), t, form), cin, cout, k);
                 }
