@@ -135,32 +135,54 @@ fn finish_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
 }
 
-// The other blob of a sum a convolution's output feeds alone (`finish_sum_wide`).
+// The other blobs of the sums a convolution's output feeds (`finish_sum_wide`): the first
+// sum's, and the second's (the first's output feeds it alone; bound again where there is none).
 @group(0) @binding(4) var<storage, read> summed: array<i32>;
+@group(0) @binding(5) var<storage, read> summed_next: array<i32>;
 
-// `finish_wide`, each output then summed with the other blob's value as `sum2_wide` sums
-// (`shift_round(v · k, s)` a term, the sum saturated to ±SAT24): the convolution's output is
-// never written. p = [plane, channels, the convolution's window (x0, y0, w, h; the sum's), the
-// other blob's window, k and shift of the convolution's term, k and shift of the other's, then
-// per output channel `finish_words`' five]; the grid as `finish_wide`'s.
+// A sum's term: `shift_round(v · k, s)`.
+fn sum_term(v: i32, k: i32, s: i32) -> L {
+    return l_shift_round(l_mul(v, k), s);
+}
+
+// The offset of global position (gx, gy) of channel c in a blob's window w.
+fn in_window(c: i32, gx: i32, gy: i32, w: vec4<i32>) -> i32 {
+    return (c * w.w + gy - w.y) * w.z + gx - w.x;
+}
+
+// `finish_wide`, each output then summed with the first sum's other blob's value, and that
+// sum with the second's where there is one (p[6] sums), as `sum2_wide` sums (each term
+// `shift_round(v · k, s)`, each sum saturated to ±SAT24): the convolution's output, and the
+// first sum's where there are two, are never written. p = [plane, channels, the convolution's
+// window (x0, y0, w, h; the sums'), sums, then per sum the other blob's window and the terms
+// (k, shift) of the value summed and of the other blob's; then from p[23] `finish_words`' five
+// per output channel]; the grid as `finish_wide`'s.
 @compute @workgroup_size(64)
 fn finish_sum_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32,
                    @builtin(num_workgroups) g: vec3<u32>) {
     let plane = p[0];
     let out = window_at(2);
-    let wo = window_at(6);
-    let terms = vec4<i32>(p[10], p[11], p[12], p[13]);
+    let two = p[6] > 1;
+    let w1 = window_at(7);
+    let t1 = window_at(11);
+    let w2 = window_at(15);
+    let t2 = window_at(19);
     for (var c = i32(wg.y); c < p[1]; c += i32(g.y)) {
-        let f = finish_words(14 + c * 5);
-        let rows = c * wo.w + out.y - wo.y;
+        let f = finish_words(23 + c * 5);
         for (var run = i32(wg.x) * FINISH_RUN; run < plane; run += i32(g.x) * FINISH_RUN) {
             for (var j = 0; j < FINISH_RUN; j += 64) {
                 let o = run + j + i32(l);
                 if o >= plane { break; }
                 let i = c * plane + o;
-                let other = summed[(rows + o / out.z) * wo.z + out.x - wo.x + o % out.z];
-                let ta = l_shift_round(l_mul(finished(i, f), terms.x), terms.y);
-                y[i] = l_saturate(l_add(ta, l_shift_round(l_mul(other, terms.z), terms.w)));
+                let gy = out.y + o / out.z;
+                let gx = out.x + o % out.z;
+                let other = summed[in_window(c, gx, gy, w1)];
+                var v = l_saturate(l_add(sum_term(finished(i, f), t1.x, t1.y), sum_term(other, t1.z, t1.w)));
+                if two {
+                    let next = summed_next[in_window(c, gx, gy, w2)];
+                    v = l_saturate(l_add(sum_term(v, t2.x, t2.y), sum_term(next, t2.z, t2.w)));
+                }
+                y[i] = v;
             }
         }
     }

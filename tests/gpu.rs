@@ -440,7 +440,12 @@ fn wide_activations_on_the_gpu_match_the_cpu() {
     assert_gpu_matches_cpu(wide(gigascale::Model::from_parts("dense", &param, &bin).unwrap()), 41, (48, 40), "dense");
     let (param, bin) = residual_model(13);
     let residual = wide(gigascale::Model::from_parts("residual", &param, &bin).unwrap());
-    assert_gpu_matches_cpu(residual, 49, (44, 38), "residual sums taken with their convolutions' finish");
+    assert_gpu_matches_cpu(
+        residual,
+        49,
+        (44, 38),
+        "residual sums (one, and two in a row) taken with their convolutions' finish",
+    );
     assert_gpu_matches_cpu(wide(gigascale::Model::builtin("photo").unwrap()), 45, (40, 30), "photo");
     let (param, bin) = x4_tail_model(51);
     let img = random_img(&mut Rng(53), 64, 48, Layout::new(Channels::Rgb, Depth::U8));

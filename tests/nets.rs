@@ -49,19 +49,21 @@ pub fn dense_model(seed: u64) -> (String, Vec<u8>) {
     (param.to_string(), bin)
 }
 
-/// A small x2 ncnn model with residual sums as realesrgan-x4plus's dense blocks close: a
-/// convolution's output summed (0.2 of it) with an earlier blob, and a leaky convolution's
-/// output summed (0.5 of it) after a blob two convolutions earlier, whose window is wider
-/// within a tile; then conv 8 -> 12 and a pixel shuffle. f32 weights from `seed`.
+/// A small x2 ncnn model with residual sums as realesrgan-x4plus's close its dense blocks and
+/// RRDB blocks: a convolution's output summed (0.2 of it) with an earlier blob; a leaky
+/// convolution's output summed (0.5 of it) after a blob two convolutions earlier, whose window
+/// is wider within a tile, and that sum's output (0.2 of it) with the same blob; then conv
+/// 8 -> 12 and a pixel shuffle. f32 weights from `seed`.
 pub fn residual_model(seed: u64) -> (String, Vec<u8>) {
-    let param = "7767517\n9 11\nInput data 0 1 data 2=3\n\
+    let param = "7767517\n10 13\nInput data 0 1 data 2=3\n\
                  Convolution c1 1 1 data a 0=8 1=3 4=1 5=1 6=216 9=1\n\
-                 Split sp 1 3 a a1 a2 a3\n\
+                 Split sp 1 4 a a1 a2 a3 a4\n\
                  Convolution c2 1 1 a1 b 0=8 1=3 4=1 5=1 6=576\n\
                  Eltwise s1 2 1 b a2 c 0=1 -23301=2,2.000000e-01,1.000000e+00\n\
                  Convolution c3 1 1 c d 0=8 1=3 4=1 5=1 6=576 9=2 -23310=1,2.000000e-01\n\
                  Eltwise s2 2 1 a3 d e 0=1 -23301=2,1.000000e+00,5.000000e-01\n\
-                 Convolution c4 1 1 e f 0=12 1=3 4=1 5=1 6=864\n\
+                 Eltwise s3 2 1 e a4 h 0=1 -23301=2,2.000000e-01,1.000000e+00\n\
+                 Convolution c4 1 1 h f 0=12 1=3 4=1 5=1 6=864\n\
                  PixelShuffle ps 1 1 f out 0=2\n";
     let mut rng = Lcg(seed);
     let mut value = |scale: f32| ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale;

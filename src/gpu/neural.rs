@@ -361,8 +361,9 @@ impl NeuralGpu {
             if !taken.contains(&n) {
                 let fused = self.sum_after(run, n, blobs, stop);
                 let mut out = self.record_node(enc, run, (n, fused.as_ref()), blobs)?;
-                let outputs = fused.as_ref().map_or(&node.outputs, |f| &g.nodes[f.node].outputs);
-                taken.extend(fused.map(|f| f.node));
+                let last = fused.as_ref().and_then(|f| f.nodes.last());
+                let outputs = last.map_or(&node.outputs, |&m| &g.nodes[m].outputs);
+                taken.extend(fused.into_iter().flat_map(|f| f.nodes));
                 if outputs.contains(&stop) && out.parts.is_some() {
                     let made = self.made(enc, &out)?;
                     self.release(std::mem::replace(&mut out, made));

@@ -10,31 +10,36 @@
 //! runs the layer's shader — plain or tensor-core, compiled to write its raw wrapping sums —
 //! over each, and finishes the two sums together (`finish_wide`): the CPU's two passes of its
 //! 16-bit kernels, in the same order of roundings. A sum that a convolution's output feeds
-//! alone (realesrgan-x4plus's `0.2·x5 + x` closing each dense block) is taken in the same pass
-//! (`finish_sum_wide`): the convolution's output is never written nor read again.
+//! alone (realesrgan-x4plus's `0.2·x5 + x` closing each dense block), and a second sum that the
+//! first's output feeds alone (the `0.2·d + x` closing each RRDB block), are taken in the same
+//! pass (`finish_sum_wide`): what they sum is never written nor read again.
 
 use super::neural::{window, Blob, Layer, NeuralGpu, Run, STORAGE};
 use super::setup::MAX_GROUPS;
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
 use crate::neural::graph::{Conv, Op};
-use crate::neural::reference::{common_window, conv_window};
+use crate::neural::reference::{common_window, conv_window, Tensor};
 use std::sync::atomic::Ordering;
 
 /// Values a `finish_wide` workgroup finishes of its channel's plane at a time (`FINISH_RUN` in
 /// `shaders/neural_wide.wgsl`: four an invocation, 64 apart).
 const FINISH_RUN: usize = 256;
 
-/// A sum node that a convolution's output feeds alone, taken with the convolution's finish
-/// ([`NeuralGpu::sum_after`]).
+/// Sums most taken with a convolution's finish (`finish_sum_wide`).
+const MOST_SUMS: usize = 2;
+
+/// The sums taken with a convolution's finish ([`NeuralGpu::sum_after`]): one that the
+/// convolution's output feeds alone, and one that the first's output feeds alone, if any.
 pub(super) struct FusedSum {
-    /// The sum's node.
-    pub node: usize,
-    /// The sum's other input, made.
-    other: Blob,
-    /// The terms (coefficient, shift) of the convolution's output and of the other blob.
-    terms: [(i32, i32); 2],
+    /// The sums' nodes, in order: the last one's output is the finish's.
+    pub nodes: Vec<usize>,
+    /// Per sum: its other input (made), and the terms of the value summed and of the other.
+    sums: Vec<(Blob, Terms)>,
 }
+
+/// A sum's terms (coefficient, shift): of the value summed, and of the other blob's.
+type Terms = [(i32, i32); 2];
 
 /// Whether sums are taken with the convolutions that feed them alone:
 /// `GIGASCALE_GPU_FUSE_SUMS=0` (a benchmark's knob, read once) records them apart — the same
@@ -124,8 +129,8 @@ impl NeuralGpu {
         self.op_grid(enc, "finish_wide", &p, (hi, Some(lo)), (s.c * plane, grid), s.clone())
     }
 
-    /// `finish_sums`, each output then summed with `sum`'s other blob (`finish_sum_wide`): the
-    /// sum's output, in the convolution's window.
+    /// `finish_sums`, each output then summed with `sum`'s other blobs (`finish_sum_wide`): the
+    /// last sum's output, in the convolution's window.
     fn finish_sum(
         &self,
         enc: &mut wgpu::CommandEncoder,
@@ -137,48 +142,48 @@ impl NeuralGpu {
         let plane = s.w * s.h;
         let most = MAX_GROUPS as usize;
         let grid = (plane.div_ceil(FINISH_RUN).clamp(1, most) as u32, s.c.clamp(1, most) as u32, 1);
-        let [(kc, sc), (ko, so)] = sum.terms;
-        let p = [&[plane as i32, s.c as i32][..], &window(s), &window(&sum.other.shape), &[kc, sc, ko, so], params]
-            .concat();
+        let mut p = vec![plane as i32, s.c as i32];
+        p.extend(window(s));
+        p.push(sum.sums.len() as i32);
+        for i in 0..MOST_SUMS {
+            let (other, [(k, sh), (ko, so)]) = &sum.sums[i.min(sum.sums.len() - 1)];
+            p.extend(window(&other.shape));
+            p.extend([*k, *sh, *ko, *so]);
+        }
+        p.extend(params);
         let y = self.blob_buffer((s.c * plane) as u64 * 4)?;
         let words = self.words(&p, STORAGE);
         let (&kind, pipe) = self
             .ops
             .get_key_value("finish_sum_wide")
             .ok_or_else(|| Error::Internal("no neural op finish_sum_wide".into()))?;
-        self.dispatch(enc, (pipe, kind), &[&words, &hi.buf, &lo.buf, &y, &sum.other.buf], grid);
+        let (first, last) = (&sum.sums[0].0.buf, &sum.sums[sum.sums.len() - 1].0.buf);
+        self.dispatch(enc, (pipe, kind), &[&words, &hi.buf, &lo.buf, &y, first, last], grid);
         Ok(Blob::of(s.clone(), y))
     }
 
-    /// The sum that convolution node `n` of `run` feeds alone, where it can be taken with the
-    /// convolution's finish: 24-bit activations, a stride-1 convolution whose output is not
-    /// `stop`, read by one sum of two blobs whose other is in `blobs` (made) and covers the
-    /// convolution's window — the sum's window, which its output then has.
+    /// The sums that convolution node `n` of `run` feeds, where they can be taken with the
+    /// convolution's finish: at 24 bits, a stride-1 convolution whose output is not `stop`,
+    /// read by one sum (then that sum's output by another, up to [`MOST_SUMS`]), each of two
+    /// blobs whose other is in `blobs` (made) and covers the convolution's window — the sums'
+    /// windows, which the last one's output then has.
     pub(super) fn sum_after(&self, run: &Run<'_>, n: usize, blobs: &[Option<Blob>], stop: usize) -> Option<FusedSum> {
-        let g = run.g;
-        let node = &g.nodes[n];
+        let node = &run.g.nodes[n];
         let Op::Conv(c) = &node.op else { return None };
-        let [o] = node.outputs[..] else { return None };
-        if !self.is_wide() || c.stride != 1 || c.transposed || o == stop || !fuses_sums() {
+        let [mut o] = node.outputs[..] else { return None };
+        if !self.is_wide() || c.stride != 1 || c.transposed || !fuses_sums() {
             return None;
         }
-        let mut readers = g.nodes.iter().enumerate().filter(|(_, m)| m.inputs.contains(&o));
-        let (m, sum) = readers.next().filter(|_| readers.next().is_none())?;
-        let Op::Sum(k) = &sum.op else { return None };
-        let [i0, i1] = sum.inputs[..] else { return None };
-        let (first, other) = match (i0 == o, i1 == o) {
-            (true, false) => (true, i1),
-            (false, true) => (false, i0),
-            _ => return None,
-        };
-        let other = blobs[other].clone().filter(|b| b.parts.is_none())?;
         let x = blobs[node.inputs[0]].as_ref()?;
         let out = super::neural::shape(c.cout, conv_window(c, &x.shape));
-        let within = common_window(&[&out, &other.shape]).ok()? == (out.x0, out.y0, out.w, out.h);
-        let t = run.ex.sum_terms(k, &sum.inputs, sum.outputs[0]).filter(|_| within)?;
-        let [t0, t1] = t[..] else { return None };
-        let terms = if first { [t0, t1] } else { [t1, t0] };
-        Some(FusedSum { node: m, other, terms })
+        let mut fused = FusedSum { nodes: Vec::new(), sums: Vec::new() };
+        while fused.nodes.len() < MOST_SUMS && o != stop {
+            let Some((m, other, terms)) = sum_reading(run, o, blobs, &out) else { break };
+            fused.nodes.push(m);
+            fused.sums.push((other, terms));
+            o = run.g.nodes[m].outputs[0];
+        }
+        (!fused.nodes.is_empty()).then_some(fused)
     }
 
     /// The upper (`(v + 128) >> 8`) or lower (`v - 2^8·upper`) part of every value of `x`.
@@ -186,4 +191,23 @@ impl NeuralGpu {
         let s = &x.shape;
         self.op(enc, "part", &[(s.c * s.w * s.h) as i32, upper as i32], (x, None), s.clone())
     }
+}
+
+/// The sum node of two blobs that alone reads blob `o` of `run`, where its other input is in
+/// `blobs` (made) and covers `out`'s window: the node, the other blob, and the terms of `o`'s
+/// values and of the other's.
+fn sum_reading(run: &Run<'_>, o: usize, blobs: &[Option<Blob>], out: &Tensor<i16>) -> Option<(usize, Blob, Terms)> {
+    let mut readers = run.g.nodes.iter().enumerate().filter(|(_, m)| m.inputs.contains(&o));
+    let (m, sum) = readers.next().filter(|_| readers.next().is_none())?;
+    let (Op::Sum(k), &[i0, i1], [_]) = (&sum.op, &sum.inputs[..], &sum.outputs[..]) else { return None };
+    let (first, other) = match (i0 == o, i1 == o) {
+        (true, false) => (true, i1),
+        (false, true) => (false, i0),
+        _ => return None,
+    };
+    let other = blobs[other].clone().filter(|b| b.parts.is_none())?;
+    let within = common_window(&[out, &other.shape]).ok()? == (out.x0, out.y0, out.w, out.h);
+    let t = run.ex.sum_terms(k, &sum.inputs, sum.outputs[0]).filter(|_| within)?;
+    let [t0, t1] = t[..] else { return None };
+    Some((m, other, if first { [t0, t1] } else { [t1, t0] }))
 }
