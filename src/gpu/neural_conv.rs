@@ -133,8 +133,8 @@ impl NeuralGpu {
             ConvShader::Tensor(slices, k, cout, raw, lower, runs) => {
                 let n = slices.iter().take_while(|&&s| s > 0).count();
                 let parts: Vec<usize> = slices[..n].iter().map(|&s| s as usize).collect();
-                let form = (runs, lower);
-                raw_sums(tensor_conv_shader(&parts, (cout, k), self.tensor_tiling, form), raw)
+                let t = self.tensor_tiling.form(raw, lower);
+                raw_sums(tensor_conv_shader(&parts, (cout, k), t, (runs, lower)), raw)
             }
             ConvShader::Split(cin, k, form) => split_shader(cin, k, form),
         };
@@ -310,7 +310,7 @@ impl NeuralGpu {
         let y = self.blob_buffer((out.c * out.h * out.w) as u64 * 4)?;
         let t = self.tiling;
         let (px, oc, rows) = match layer.plain {
-            None => neural_cut::block(pc.cout, self.tensor_tiling.form(which == 2)),
+            None => neural_cut::block(pc.cout, self.tensor_tiling.form(self.is_wide(), which == 2)),
             Some(_) => (t.group * t.px, t.oc, 1),
         };
         let groups = (out.w.div_ceil(px) as u32, out.h.div_ceil(rows) as u32, pc.cout.div_ceil(oc) as u32);

@@ -51,23 +51,31 @@ pub(crate) fn lower_rows() -> usize {
     })
 }
 
-/// Output rows of a subgroup's blocks in the halves' form at the default cut (three
-/// accumulators a block: four blocks, twelve matrices). `GIGASCALE_GPU_UPPER_ROWS` (3, 4 or 5;
-/// a benchmark's knob, read once) sets another; the bytes never change.
+/// Output rows of a subgroup's blocks in the halves' form of a network with 24-bit activations
+/// (its upper parts) at the default cut: three accumulators a block, five blocks (15 matrices;
+/// 7 input rows loaded for 5 output rows where four took 6 for 4: realesrgan-x4plus's upper
+/// parts' convolutions 0.548 s against 0.585 s at four on an H100, docs/benchmarks.md
+/// 2026-12-06 (14)). `GIGASCALE_GPU_UPPER_ROWS` (3, 4 or 5; a benchmark's knob, read once) sets
+/// another; the bytes never change. 16-bit networks keep the default's four.
 pub(crate) fn upper_rows() -> usize {
     static ROWS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *ROWS.get_or_init(|| {
         let asked = std::env::var("GIGASCALE_GPU_UPPER_ROWS").ok().and_then(|v| v.parse().ok());
-        asked.filter(|r| [3, 4, 5].contains(r)).unwrap_or(TensorTiling::DEFAULT.rows)
+        asked.filter(|r| [3, 4, 5].contains(r)).unwrap_or(5)
     })
 }
 
 impl TensorTiling {
-    /// The tiling of a convolution's form at the default cut: a single column of
-    /// [`lower_rows`] blocks for the `lower` form (where `lower`), of [`upper_rows`] for the
-    /// halves'; any other cut as it is.
-    pub(crate) fn form(self, lower: bool) -> TensorTiling {
-        let rows = if lower { lower_rows() } else { upper_rows() };
+    /// The tiling of a convolution's form at the default cut — of a network with 24-bit
+    /// activations (`wide`), of its lower parts read whole (`lower`): a single column of
+    /// [`lower_rows`] blocks for the lower parts, of [`upper_rows`] for the upper parts' halves,
+    /// the default itself at 16 bits; any other cut as it is.
+    pub(crate) fn form(self, wide: bool, lower: bool) -> TensorTiling {
+        let rows = match (wide, lower) {
+            (_, true) => lower_rows(),
+            (true, false) => upper_rows(),
+            (false, false) => return self,
+        };
         match self == TensorTiling::DEFAULT {
             true => TensorTiling { mb: rows, nb: 1, rows },
             false => self,

@@ -34,7 +34,9 @@
 //! one row's four blocks took 12 (realesrgan-x4plus's network 1.62 s against 1.86 s on an
 //! H200, docs/benchmarks.md 2026-12-06 (10)); the `lower` form, two accumulators a block,
 //! takes six rows (`neural_cut::lower_rows`: 8 row loads for 6 rows; its pass 0.339 s against
-//! 0.366 s at four on an H100, 2026-12-06 (13)). `GIGASCALE_GPU_TENSOR_CUT=MBxNB[xROWS]` tries
+//! 0.366 s at four on an H100, 2026-12-06 (13)), and the upper parts of 24-bit values five
+//! (`neural_cut::upper_rows`: 15 accumulator matrices; 0.548 s against 0.585 s at four on an
+//! H100, 2026-12-06 (14)). `GIGASCALE_GPU_TENSOR_CUT=MBxNB[xROWS]` tries
 //! other cuts, the bytes never change. The weights are read as matrices straight from their
 //! buffer (`[half][tap][input slice][output block][16][16]`, cached by every workgroup alike),
 //! a kernel column's at a time, each matrix stored by columns and loaded column-major — the
@@ -173,7 +175,7 @@ struct Shape {
 
 impl Shape {
     fn new(slices: usize, cout: usize, k: usize, t: TensorTiling, lower: bool) -> Shape {
-        let c = Cut::of(cout, t.form(lower));
+        let c = Cut::of(cout, t);
         let (mb, nb, bn, rows, cols) = (c.mb, c.nb, c.bn, c.rows, c.cols());
         Shape { k, mb, nb, bn, wpx: c.pixels(), rows, cols, slices, co_pad: padded(cout, bn), lower }
     }
@@ -199,7 +201,8 @@ impl Shape {
 /// leaves it, in a buffer of its own (binding 1, then 6, 7, ...) that may cover more than this
 /// convolution reads: binding 5 holds each part's place in its buffer (`PartPlace`). Its
 /// float sums are folded into the integer ones after at most `flush_at` taps (the layer's:
-/// `neural_weights::flush_runs`, at least [`flush_taps`]).
+/// `neural_weights::flush_runs`, at least [`flush_taps`]). Its work is cut as `t` says (the
+/// form's tiling: `TensorTiling::form`).
 ///
 /// With `lower` it reads splits of the lower parts of 24-bit values (`split_shader`'s `Whole`
 /// or `Both` form): each value `a` whole, two products a tap (`Σ a·wh`, `Σ a·wl`, each term at most
@@ -332,7 +335,7 @@ fn multiply_column(s: &mut String, kx: usize, (i, first): (usize, usize), sh: &S
 
 /// Folds the float accumulators into the integer sums and clears them, one accumulator kind
 /// and at most four blocks a subgroup at a time through `sc` (1 KiB per block and subgroup:
-/// the `lower` form's six blocks go in two trips). Lane `l` owns element
+/// the `lower` form's six blocks and the upper parts' five go in two trips). Lane `l` owns element
 /// `e = 32·j + l` of each 16x16 block: pixel `l % 16`, channel `2·j + l / 16`.
 fn flush(s: &mut String, sh: &Shape, ind: &str) {
     let blocks = sh.blocks();
@@ -381,7 +384,7 @@ fn write_out(s: &mut String, sh: &Shape) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::neural_cut::{block, lower_rows};
+    use super::super::neural_cut::{block, lower_rows, upper_rows};
     use super::*;
 
     /// The split and the three sums give the integer dot product, and the bounds that keep
@@ -499,9 +502,16 @@ mod tests {
         // The lower form's default: its blocks over more rows, each input row loaded once for
         // all of them (6 rows: 8 input rows where four blocks' two columns take 12).
         let r = lower_rows();
-        assert_eq!(count(TensorTiling::DEFAULT, true), ((r + 2) * 3, 18, r * 9 * 2));
+        assert_eq!(count(TensorTiling::DEFAULT.form(true, true), true), ((r + 2) * 3, 18, r * 9 * 2));
         assert_eq!(count(rows_of(6), true), (24, 18, 108));
-        assert_eq!(block(64, TensorTiling::DEFAULT.form(true)), (16, 64, r));
+        assert_eq!(block(64, TensorTiling::DEFAULT.form(true, true)), (16, 64, r));
+        // The upper parts' default: five rows, 7 input rows of halves for 5 output rows.
+        let u = upper_rows();
+        assert_eq!(count(TensorTiling::DEFAULT.form(true, false), false), ((u + 2) * 3 * 2, 18, u * 9 * 4));
+        assert_eq!(count(rows_of(5), false), (42, 18, 180));
+        assert_eq!(block(64, TensorTiling::DEFAULT.form(true, false)), (16, 64, u));
+        // 16-bit networks keep the default's four rows.
+        assert_eq!(TensorTiling::DEFAULT.form(false, false), TensorTiling::DEFAULT);
     }
 
     /// A layer whose taps fit one run folds once, after its loop; with shorter runs the loop
@@ -524,6 +534,12 @@ mod tests {
         assert_eq!(src.matches("workgroupBarrier").count(), 2 * 2 * ACCS_LOWER.len());
         assert_eq!(src.matches("coopStoreT(").count(), 6 * ACCS_LOWER.len());
         assert!((0..4).all(|b| src.contains(&format!("sc[(sg * 4u + {b}u) * 256u]"))));
+        assert!(!src.contains("sg * 4u + 4u"), "a block past the four `sc` holds");
+        // Five blocks (the upper parts' rows) in two trips too: four, then one.
+        let five = TensorTiling { mb: 5, nb: 1, rows: 5 };
+        let src = tensor_conv_shader(&[4], (64, 3), five, (36, false));
+        assert_eq!(src.matches("workgroupBarrier").count(), 2 * 2 * ACCS.len());
+        assert_eq!(src.matches("coopStoreT(").count(), 5 * ACCS.len());
         assert!(!src.contains("sg * 4u + 4u"), "a block past the four `sc` holds");
     }
 
