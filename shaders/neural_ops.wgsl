@@ -90,12 +90,16 @@ fn window_at(at: i32) -> vec4<i32> {
     return vec4<i32>(p[at], p[at + 1], p[at + 2], p[at + 3]);
 }
 
+// The offset of global position (gx, gy) of channel c in a blob's window w.
+fn in_window(c: i32, gx: i32, gy: i32, w: vec4<i32>) -> i32 {
+    return (c * w.w + gy - w.y) * w.z + gx - w.x;
+}
+
 // The values of `a` and `b` at output value `i` of the output window `out`: their own windows
 // are `wa` and `wb` (each x0, y0, w, h).
 fn pair_in(i: i32, out: vec4<i32>, wa: vec4<i32>, wb: vec4<i32>) -> vec2<i32> {
     let c = i / (out.z * out.w); let gy = out.y + (i / out.z) % out.w; let gx = out.x + i % out.z;
-    let va = a[(c * wa.w + gy - wa.y) * wa.z + gx - wa.x];
-    return vec2<i32>(va, b[(c * wb.w + gy - wb.y) * wb.z + gx - wb.x]);
+    return vec2<i32>(a[in_window(c, gx, gy, wa)], b[in_window(c, gx, gy, wb)]);
 }
 
 // `pair_in` with the output window p[1..5] and the inputs' windows p[at_a..at_a + 4] and

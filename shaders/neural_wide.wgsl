@@ -145,11 +145,6 @@ fn sum_term(v: i32, k: i32, s: i32) -> L {
     return l_shift_round(l_mul(v, k), s);
 }
 
-// The offset of global position (gx, gy) of channel c in a blob's window w.
-fn in_window(c: i32, gx: i32, gy: i32, w: vec4<i32>) -> i32 {
-    return (c * w.w + gy - w.y) * w.z + gx - w.x;
-}
-
 // `finish_wide`, each output then summed with the first sum's other blob's value, and that
 // sum with the second's where there is one (p[6] sums), as `sum2_wide` sums (each term
 // `shift_round(v · k, s)`, each sum saturated to ±SAT24): the convolution's output, and the
@@ -218,8 +213,7 @@ fn sum2_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         let i = first + j;
         if i >= n { return; }
         let v = pair_in(i, out, wa, wb);
-        let ta = l_shift_round(l_mul(v.x, terms.x), terms.y);
-        y[i] = l_saturate(l_add(ta, l_shift_round(l_mul(v.y, terms.z), terms.w)));
+        y[i] = l_saturate(l_add(sum_term(v.x, terms.x, terms.y), sum_term(v.y, terms.z, terms.w)));
     }
 }
 

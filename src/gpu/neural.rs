@@ -344,6 +344,7 @@ impl NeuralGpu {
         let g = run.g;
         let mut last = g.last_uses();
         last[stop] = usize::MAX;
+        let readers = g.sole_readers();
         // An idle device starts on a tile's first layer while the rest are recorded (a
         // network's recording takes tens of milliseconds on some drivers; realesrgan-x4plus
         // has 350 convolutions): it gets the first convolution, then the next 7, then 56, ...
@@ -359,7 +360,7 @@ impl NeuralGpu {
                 break;
             }
             if !taken.contains(&n) {
-                let fused = self.sum_after(run, n, blobs, stop);
+                let fused = self.sum_after((run, &readers), n, blobs, stop);
                 let mut out = self.record_node(enc, run, (n, fused.as_ref()), blobs)?;
                 let last = fused.as_ref().and_then(|f| f.nodes.last());
                 let outputs = last.map_or(&node.outputs, |&m| &g.nodes[m].outputs);

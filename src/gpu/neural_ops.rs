@@ -90,10 +90,16 @@ impl NeuralGpu {
     ) -> Result<Blob> {
         let y = self.blob_buffer(words as u64 * 4)?;
         let p = self.words(params, STORAGE);
+        self.dispatch(enc, self.op_pipeline(entry)?, &[&p, &a.buf, &b.unwrap_or(a).buf, &y], grid);
+        Ok(Blob::of(out, y))
+    }
+
+    /// The pipeline of entry point `entry` of `shaders/neural_ops.wgsl` or `neural_wide.wgsl`,
+    /// with its name (the profile's label).
+    pub(super) fn op_pipeline(&self, entry: &str) -> Result<(&wgpu::ComputePipeline, &'static str)> {
         let (&kind, pipe) =
             self.ops.get_key_value(entry).ok_or_else(|| Error::Internal(format!("no neural op {entry}")))?;
-        self.dispatch(enc, (pipe, kind), &[&p, &a.buf, &b.unwrap_or(a).buf, &y], grid);
-        Ok(Blob::of(out, y))
+        Ok((pipe, kind))
     }
 
     /// Why `g` cannot run on the device (an operation it does not have), if it cannot.
@@ -290,7 +296,7 @@ impl NeuralGpu {
         let (x0, y0, w, h) = (out.x0, out.y0, out.w, out.h);
         let y = self.blob_buffer((out.c * w * h) as u64 * 4)?;
         let entry = if self.is_wide() { "concat_wide" } else { "concat" };
-        let pipe = self.ops.get(entry).ok_or_else(|| Error::Internal("no neural op concat".into()))?;
+        let (pipe, _) = self.op_pipeline(entry)?;
         let mut first = 0;
         for (x, &shift) in xs.iter().zip(shifts) {
             let s = &x.shape;

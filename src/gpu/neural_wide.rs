@@ -49,6 +49,14 @@ fn fuses_sums() -> bool {
     *FUSE.get_or_init(|| std::env::var("GIGASCALE_GPU_FUSE_SUMS").as_deref() != Ok("0"))
 }
 
+/// The grid of `finish_wide` and `finish_sum_wide` over a convolution's output `s`: a
+/// workgroup per [`FINISH_RUN`] values of a channel (as many as the grid holds, each then
+/// taking more).
+fn finish_grid(s: &Tensor<i16>) -> (u32, u32, u32) {
+    let most = MAX_GROUPS as usize;
+    ((s.w * s.h).div_ceil(FINISH_RUN).clamp(1, most) as u32, s.c.clamp(1, most) as u32, 1)
+}
+
 impl NeuralGpu {
     /// Whether the network on the device has 24-bit activations (set from its [`Exact`] by
     /// `prepare` and by every recording).
@@ -118,15 +126,11 @@ impl NeuralGpu {
 
     /// The outputs of a convolution from its raw sums over the upper (`hi`) and the lower parts
     /// (`lo`) of its input and the layer's per-channel words (24-bit ones:
-    /// `Exact::device_conv`), by `finish_wide`: a workgroup per [`FINISH_RUN`] values of a
-    /// channel (as many as the grid holds, each then taking more).
+    /// `Exact::device_conv`), by `finish_wide` (over [`finish_grid`]).
     fn finish_sums(&self, enc: &mut wgpu::CommandEncoder, params: &[i32], (hi, lo): (&Blob, &Blob)) -> Result<Blob> {
         let s = &hi.shape;
-        let plane = s.w * s.h;
-        let most = MAX_GROUPS as usize;
-        let grid = (plane.div_ceil(FINISH_RUN).clamp(1, most) as u32, s.c.clamp(1, most) as u32, 1);
-        let p = [&[plane as i32, s.c as i32][..], params].concat();
-        self.op_grid(enc, "finish_wide", &p, (hi, Some(lo)), (s.c * plane, grid), s.clone())
+        let p = [&[(s.w * s.h) as i32, s.c as i32][..], params].concat();
+        self.op_grid(enc, "finish_wide", &p, (hi, Some(lo)), (s.c * s.w * s.h, finish_grid(s)), s.clone())
     }
 
     /// `finish_sums`, each output then summed with `sum`'s other blobs (`finish_sum_wide`): the
@@ -140,8 +144,6 @@ impl NeuralGpu {
     ) -> Result<Blob> {
         let s = &hi.shape;
         let plane = s.w * s.h;
-        let most = MAX_GROUPS as usize;
-        let grid = (plane.div_ceil(FINISH_RUN).clamp(1, most) as u32, s.c.clamp(1, most) as u32, 1);
         let mut p = vec![plane as i32, s.c as i32];
         p.extend(window(s));
         p.push(sum.sums.len() as i32);
@@ -153,21 +155,24 @@ impl NeuralGpu {
         p.extend(params);
         let y = self.blob_buffer((s.c * plane) as u64 * 4)?;
         let words = self.words(&p, STORAGE);
-        let (&kind, pipe) = self
-            .ops
-            .get_key_value("finish_sum_wide")
-            .ok_or_else(|| Error::Internal("no neural op finish_sum_wide".into()))?;
+        let op = self.op_pipeline("finish_sum_wide")?;
         let (first, last) = (&sum.sums[0].0.buf, &sum.sums[sum.sums.len() - 1].0.buf);
-        self.dispatch(enc, (pipe, kind), &[&words, &hi.buf, &lo.buf, &y, first, last], grid);
+        self.dispatch(enc, op, &[&words, &hi.buf, &lo.buf, &y, first, last], finish_grid(s));
         Ok(Blob::of(s.clone(), y))
     }
 
     /// The sums that convolution node `n` of `run` feeds, where they can be taken with the
-    /// convolution's finish: at 24 bits, a stride-1 convolution whose output is not `stop`,
+    /// convolution's finish (`readers`: each blob's sole reader, `Graph::sole_readers`): at 24 bits, a stride-1 convolution whose output is not `stop`,
     /// read by one sum (then that sum's output by another, up to [`MOST_SUMS`]), each of two
     /// blobs whose other is in `blobs` (made) and covers the convolution's window — the sums'
     /// windows, which the last one's output then has.
-    pub(super) fn sum_after(&self, run: &Run<'_>, n: usize, blobs: &[Option<Blob>], stop: usize) -> Option<FusedSum> {
+    pub(super) fn sum_after(
+        &self,
+        (run, readers): (&Run<'_>, &[Option<usize>]),
+        n: usize,
+        blobs: &[Option<Blob>],
+        stop: usize,
+    ) -> Option<FusedSum> {
         let node = &run.g.nodes[n];
         let Op::Conv(c) = &node.op else { return None };
         let [mut o] = node.outputs[..] else { return None };
@@ -178,7 +183,7 @@ impl NeuralGpu {
         let out = super::neural::shape(c.cout, conv_window(c, &x.shape));
         let mut fused = FusedSum { nodes: Vec::new(), sums: Vec::new() };
         while fused.nodes.len() < MOST_SUMS && o != stop {
-            let Some((m, other, terms)) = sum_reading(run, o, blobs, &out) else { break };
+            let Some((m, other, terms)) = sum_reading((run, readers), o, blobs, &out) else { break };
             fused.nodes.push(m);
             fused.sums.push((other, terms));
             o = run.g.nodes[m].outputs[0];
@@ -193,12 +198,17 @@ impl NeuralGpu {
     }
 }
 
-/// The sum node of two blobs that alone reads blob `o` of `run`, where its other input is in
-/// `blobs` (made) and covers `out`'s window: the node, the other blob, and the terms of `o`'s
-/// values and of the other's.
-fn sum_reading(run: &Run<'_>, o: usize, blobs: &[Option<Blob>], out: &Tensor<i16>) -> Option<(usize, Blob, Terms)> {
-    let mut readers = run.g.nodes.iter().enumerate().filter(|(_, m)| m.inputs.contains(&o));
-    let (m, sum) = readers.next().filter(|_| readers.next().is_none())?;
+/// The sum node of two blobs that alone reads blob `o` of `run` (`readers[o]`), where its other
+/// input is in `blobs` (made) and covers `out`'s window: the node, the other blob, and the terms
+/// of `o`'s values and of the other's.
+fn sum_reading(
+    (run, readers): (&Run<'_>, &[Option<usize>]),
+    o: usize,
+    blobs: &[Option<Blob>],
+    out: &Tensor<i16>,
+) -> Option<(usize, Blob, Terms)> {
+    let m = readers[o]?;
+    let sum = &run.g.nodes[m];
     let (Op::Sum(k), &[i0, i1], [_]) = (&sum.op, &sum.inputs[..], &sum.outputs[..]) else { return None };
     let (first, other) = match (i0 == o, i1 == o) {
         (true, false) => (true, i1),

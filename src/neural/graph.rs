@@ -151,6 +151,20 @@ impl Graph {
         self.output = node("output plus input", Op::Sum(vec![1.0, 1.0]), vec![out, cropped]);
     }
 
+    /// Per blob: the node that reads it, where exactly one node does (however many of its
+    /// inputs it is).
+    pub(crate) fn sole_readers(&self) -> Vec<Option<usize>> {
+        let mut readers: Vec<(usize, Option<usize>)> = vec![(0, None); self.blobs];
+        for (n, node) in self.nodes.iter().enumerate() {
+            for &b in &node.inputs {
+                if readers[b].1 != Some(n) {
+                    readers[b] = (readers[b].0 + 1, Some(n));
+                }
+            }
+        }
+        readers.into_iter().map(|(count, n)| n.filter(|_| count == 1)).collect()
+    }
+
     /// How many exponents a calibration holds after its blobs' (`Exact::calibration_and_probes`):
     /// one per output channel of each convolution with an activation.
     pub(crate) fn activated_channels(&self) -> usize {
@@ -165,5 +179,37 @@ impl Op {
             Op::Conv(c) if !matches!(c.act, Act::None) => Some(c),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A blob read by one node (as one input or as two) has it as its sole reader; a blob read
+    /// by two nodes, or by none, has none.
+    #[test]
+    fn a_blob_read_by_one_node_has_it_as_its_sole_reader() {
+        let node = |op: Op, inputs: Vec<usize>, outputs: Vec<usize>| Node { name: String::new(), op, inputs, outputs };
+        let sum = || Op::Sum(vec![1.0, 1.0]);
+        let nodes = vec![
+            node(Op::Input, vec![], vec![0]),
+            node(Op::Split, vec![0], vec![1, 2]),
+            node(sum(), vec![1, 2], vec![3]),
+            node(sum(), vec![3, 3], vec![4]),
+            node(sum(), vec![0, 4], vec![5]),
+        ];
+        let g = Graph {
+            nodes,
+            blobs: 6,
+            input: 0,
+            output: 5,
+            scale: 1,
+            halo: 0,
+            macs_per_pixel: 0,
+            sizes: vec![(3, 1, 1); 6],
+            radii: vec![0.0; 6],
+        };
+        assert_eq!(g.sole_readers(), [None, Some(2), Some(2), Some(3), Some(4), None]);
     }
 }
