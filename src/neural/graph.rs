@@ -153,6 +153,7 @@ impl Graph {
 
     /// Per blob: the node that reads it, where exactly one node does (however many of its
     /// inputs it is).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // the device's fused sums use it
     pub(crate) fn sole_readers(&self) -> Vec<Option<usize>> {
         let mut readers: Vec<(usize, Option<usize>)> = vec![(0, None); self.blobs];
         for (n, node) in self.nodes.iter().enumerate() {
