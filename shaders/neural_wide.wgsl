@@ -140,9 +140,18 @@ fn finish_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 @group(0) @binding(4) var<storage, read> summed: array<i32>;
 @group(0) @binding(5) var<storage, read> summed_next: array<i32>;
 
+// `v · k` for a sum's coefficient |k| <= 2^15 (any v): `v = 2^16·vh + vl` (vl in [0, 2^16)), two
+// 32-bit products that cannot overflow (|vh·k| <= 2^30, |vl·k| < 2^31), where `l_mul` takes
+// four and a negation (with `finish_sum_wide`'s rows stepped, not divided: its 70 passes in
+// realesrgan-x4plus 0.048 s where they took 0.055 s on an H100, docs/benchmarks.md 2026-12-06 (16)).
+fn l_mul_coef(v: i32, k: i32) -> L {
+    let high = (v >> 16u) * k;
+    return l_add(L(high >> 16u, bitcast<u32>(high) << 16u), l_of((v & 0xffff) * k));
+}
+
 // A sum's term: `shift_round(v · k, s)`.
 fn sum_term(v: i32, k: i32, s: i32) -> L {
-    return l_shift_round(l_mul(v, k), s);
+    return l_shift_round(l_mul_coef(v, k), s);
 }
 
 // `finish_wide`, each output then summed with the first sum's other blob's value, and that
@@ -165,12 +174,17 @@ fn finish_sum_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
     for (var c = i32(wg.y); c < p[1]; c += i32(g.y)) {
         let f = finish_words(23 + c * 5);
         for (var run = i32(wg.x) * FINISH_RUN; run < plane; run += i32(g.x) * FINISH_RUN) {
+            // The value's row and column: divided once a run, then stepped 64 values on.
+            var oy = (run + i32(l)) / out.z;
+            var ox = (run + i32(l)) % out.z;
             for (var j = 0; j < FINISH_RUN; j += 64) {
                 let o = run + j + i32(l);
                 if o >= plane { break; }
                 let i = c * plane + o;
-                let gy = out.y + o / out.z;
-                let gx = out.x + o % out.z;
+                let gy = out.y + oy;
+                let gx = out.x + ox;
+                ox += 64;
+                while ox >= out.z { ox -= out.z; oy += 1; }
                 let other = summed[in_window(c, gx, gy, w1)];
                 var v = l_saturate(l_add(sum_term(finished(i, f), t1.x, t1.y), sum_term(other, t1.z, t1.w)));
                 if two {

@@ -15,7 +15,7 @@ use super::neural::{pipeline, shape, window, Blob, Layer, NeuralGpu, STORAGE};
 use super::neural_blob::{ConvShader, KeptSplit, Reach, SplitArea};
 use super::neural_cut::{self, weights_by_columns};
 use super::neural_shader::{conv_shader, raw_sums, weight_blocks};
-use super::neural_split::{split_shader, PartPlace, SplitForm};
+use super::neural_split::{split_groups, split_shader, PartPlace, SplitForm};
 use super::neural_tensor::{self, split_bytes, tensor_conv_shader, MAX_PARTS};
 use super::neural_weights::{flush_runs, tensor_weights};
 use super::neural_wide::FusedSum;
@@ -208,7 +208,7 @@ impl NeuralGpu {
         let own = [s.x0, s.y0, s.w, s.h].map(|v| v as i32);
         let uniform = self.words(&[&own[..], &params[4..14], &[shift, which]].concat(), wgpu::BufferUsages::UNIFORM);
         let pipe = self.shader(ConvShader::Split(s.c, reach.k, form))?;
-        let groups = ((4 * columns).div_ceil(64) as u32, rows as u32, slices as u32);
+        let groups = split_groups(columns, rows, slices);
         let label = match form {
             SplitForm::Halves => "split",
             SplitForm::Whole => "split (lower parts)",
@@ -336,6 +336,7 @@ impl NeuralGpu {
 #[cfg(test)]
 mod tests {
     use super::super::neural_shader::ops_shader;
+    use super::super::neural_split::{split_groups_of, split_shader_of};
     use super::super::neural_tensor::{split_geometry, SPLIT_BITS};
     use super::super::setup::Device;
     use super::*;
@@ -453,7 +454,7 @@ mod tests {
             let (columns, rows) = reach.extent();
             let out = b.empty(split_bytes(first[2], first[3], c, k), STORAGE_OUT);
             let u = b.words(&params(own, first, shift), wgpu::BufferUsages::UNIFORM);
-            let groups = ((4 * columns).div_ceil(64) as u32, rows as u32, c.div_ceil(16) as u32);
+            let groups = split_groups(columns, rows, c.div_ceil(16));
             b.run(&b.pipeline(split_shader(c, k, SplitForm::Halves), "main"), &[&u, buf, &out], groups);
             kept.push((SplitArea { shift, part: 0, x0: reach.x0, y0: reach.y0, columns, rows }, out, at / 16));
             at += c;
@@ -463,7 +464,7 @@ mod tests {
         let (wp, rows, slices) = split_geometry(second[2], second[3], cin, k);
         let whole = b.empty(split_bytes(second[2], second[3], cin, k), STORAGE_OUT);
         let u = b.words(&params(concat, second, 0), wgpu::BufferUsages::UNIFORM);
-        let groups = ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32);
+        let groups = split_groups(wp, rows, slices);
         b.run(&b.pipeline(split_shader(cin, k, SplitForm::Halves), "main"), &[&u, &made, &whole], groups);
         let want = halves(&b.read(&whole, split_bytes(second[2], second[3], cin, k)));
         assert!(want.iter().any(|&v| v != 0), "the split holds samples");
@@ -504,7 +505,7 @@ mod tests {
             let p: Vec<i32> = [0, 0, w, h, w, h, 0, 0, 0, 0, w, h, 1, c].iter().map(|&v| v as i32).collect();
             let u = b.words(&[&p[..], &[shift, part]].concat(), wgpu::BufferUsages::UNIFORM);
             let out = b.empty(split_bytes(w, h, c, k), STORAGE_OUT);
-            let groups = ((4 * wp).div_ceil(64) as u32, rows as u32, slices as u32);
+            let groups = split_groups(wp, rows, slices);
             b.run(&b.pipeline(split_shader(c, k, SplitForm::Halves), "main"), &[&u, &x, &out], groups);
             let got = halves(&b.read(&out, split_bytes(w, h, c, k)));
             let low = rows * slices * wp * 16;
@@ -520,6 +521,15 @@ mod tests {
                 b.run(&b.pipeline(split_shader(c, k, SplitForm::Both), "main"), &[&u, &x, &up, &lo], groups);
                 assert_eq!(halves(&b.read(&up, bytes)), got, "both parts, shift {shift}: upper");
                 let lo = halves(&b.read(&lo, bytes / 2));
+                // One, two or four rows an invocation (six rows: the last group's part past
+                // them is not written), the same halves.
+                for per in [2, 4] {
+                    let (up, lo_per) = (b.empty(bytes, STORAGE_OUT), b.empty(bytes, STORAGE_OUT));
+                    let pipe = b.pipeline(split_shader_of(c, k, SplitForm::Both, per), "main");
+                    b.run(&pipe, &[&u, &x, &up, &lo_per], split_groups_of(wp, rows, slices, per));
+                    assert_eq!(halves(&b.read(&up, bytes)), got, "{per} rows an invocation: upper");
+                    assert_eq!(halves(&b.read(&lo_per, bytes / 2)), lo, "{per} rows an invocation: lower");
+                }
                 for (r, _, col, lane) in positions(h, 1, w) {
                     let want = crate::neural::wide::split_part(v[(lane * h + r) * w + col], shift, false);
                     let got = half::f16::from_bits(lo[(r * wp + col) * 16 + lane]).to_f32() as i32;

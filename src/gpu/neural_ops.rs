@@ -262,7 +262,11 @@ impl NeuralGpu {
     pub(super) fn nearest(&self, enc: &mut wgpu::CommandEncoder, sh: usize, sw: usize, x: &Blob) -> Result<Blob> {
         let s = &x.shape;
         let out = shape(s.c, [(s.x0 * sw, s.w * sw, s.gw * sw), (s.y0 * sh, s.h * sh, s.gh * sh)]);
-        self.op(enc, "nearest", &[sh as i32, sw as i32, s.c as i32, s.w as i32, s.h as i32], (x, None), out)
+        let most = super::setup::MAX_GROUPS as usize;
+        let grid = (s.w.div_ceil(64).clamp(1, most) as u32, s.h.clamp(1, most) as u32, s.c.clamp(1, most) as u32);
+        let words = out.c * out.w * out.h;
+        let p = [sh as i32, sw as i32, s.c as i32, s.w as i32, s.h as i32];
+        self.op_grid(enc, "nearest", &p, (x, None), (words, grid), out)
     }
 
     /// Returns a blob's buffer, and an unmade concatenation's parts' buffers, to the pool once
