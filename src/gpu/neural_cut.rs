@@ -93,9 +93,14 @@ pub(crate) struct Cut {
     pub rows: usize,
 }
 
-/// Output channels of a workgroup for a layer of `cout` outputs.
+/// Output channels of a workgroup for a layer of `cout` outputs: 16 for up to 16 (a network's
+/// last convolution, three outputs, computes 16 where it computed 32), 32 for up to 32, else 64.
 pub(crate) fn workgroup_channels(cout: usize) -> usize {
-    32 << (cout > 32) as usize
+    match cout {
+        0..=16 => 16,
+        17..=32 => 32,
+        _ => 64,
+    }
 }
 
 impl Cut {

@@ -499,6 +499,9 @@ mod tests {
         assert_eq!(count(one_row, true), (36, 18, 72));
         assert_eq!(block(64, TensorTiling::DEFAULT), (16, 64, 4));
         assert_eq!(block(32, TensorTiling::DEFAULT), (32, 32, 4));
+        // Up to 16 outputs (a last convolution's three): one channel block, four pixel spans.
+        assert_eq!(block(3, TensorTiling::DEFAULT), (64, 16, 4));
+        assert_eq!(block(12, TensorTiling::DEFAULT.form(true, false)), (64, 16, upper_rows()));
         // The lower form's default: its blocks over more rows, each input row loaded once for
         // all of them (6 rows: 8 input rows where four blocks' two columns take 12).
         let r = lower_rows();

@@ -117,7 +117,7 @@ mod tests {
             .flat_map(|&v| [v as u32 as u16, (v as u32 >> 16) as u16])
             .map(|b| f16::from_bits(b).to_f32())
             .collect();
-        let len = 16 * 32; // one tap, 16 input channels, 32 outputs
+        let len = 16 * 16; // one tap, 16 input channels, 16 outputs (two padded to a block)
         assert_eq!(halves.len(), 2 * len);
         // Output 1, input 0 is w[3] = 8191 = 256·32 - 1.
         assert_eq!((halves[1], halves[len + 1]), (32.0, -1.0));
