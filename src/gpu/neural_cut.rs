@@ -41,13 +41,16 @@ impl TensorTiling {
 /// Output rows of a subgroup's blocks in the `lower` form at the default cut: its two
 /// accumulators a block leave room for six blocks (12 matrices, as the halves' three
 /// accumulators over four blocks), so each input row loaded serves more output rows.
-/// `GIGASCALE_GPU_LOWER_ROWS` (4, 6 or 8; a benchmark's knob, read once) sets another; the
-/// bytes never change.
+/// `GIGASCALE_GPU_LOWER_ROWS` (4, 5, 6 or 8; a benchmark's knob, read once) sets another: those
+/// gave the default's bytes on an H100 (0.336 s at six, 0.342 s at five, 0.349 s at eight,
+/// 0.366 s at four; docs/benchmarks.md 2026-12-06 (13) and (16)). Seven rows gave other bytes
+/// for realesrgan-x4plus there (not understood: the shader differs from six rows' only in its
+/// blocks' count), so the knob does not take seven.
 pub(crate) fn lower_rows() -> usize {
     static ROWS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *ROWS.get_or_init(|| {
         let asked = std::env::var("GIGASCALE_GPU_LOWER_ROWS").ok().and_then(|v| v.parse().ok());
-        asked.filter(|r| [4, 6, 8].contains(r)).unwrap_or(6)
+        asked.filter(|r| [4, 5, 6, 8].contains(r)).unwrap_or(6)
     })
 }
 
@@ -55,13 +58,14 @@ pub(crate) fn lower_rows() -> usize {
 /// (its upper parts) at the default cut: three accumulators a block, five blocks (15 matrices;
 /// 7 input rows loaded for 5 output rows where four took 6 for 4: realesrgan-x4plus's upper
 /// parts' convolutions 0.548 s against 0.585 s at four on an H100, docs/benchmarks.md
-/// 2026-12-06 (14)). `GIGASCALE_GPU_UPPER_ROWS` (3, 4 or 5; a benchmark's knob, read once) sets
-/// another; the bytes never change. 16-bit networks keep the default's four.
+/// 2026-12-06 (14); 0.694 s at six, where its 18 matrices do not fit the registers, (16)).
+/// `GIGASCALE_GPU_UPPER_ROWS` (3 to 6; a benchmark's knob, read once) sets another; the bytes
+/// never change. 16-bit networks keep the default's four.
 pub(crate) fn upper_rows() -> usize {
     static ROWS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *ROWS.get_or_init(|| {
         let asked = std::env::var("GIGASCALE_GPU_UPPER_ROWS").ok().and_then(|v| v.parse().ok());
-        asked.filter(|r| [3, 4, 5].contains(r)).unwrap_or(5)
+        asked.filter(|r| (3..=6).contains(r)).unwrap_or(5)
     })
 }
 
