@@ -58,7 +58,7 @@ pub(crate) fn lower_rows() -> usize {
 /// (its upper parts) at the default cut: three accumulators a block, five blocks (15 matrices;
 /// 7 input rows loaded for 5 output rows where four took 6 for 4: realesrgan-x4plus's upper
 /// parts' convolutions 0.548 s against 0.585 s at four on an H100, docs/benchmarks.md
-/// 2026-12-06 (14); 0.694 s at six, where its 18 matrices do not fit the registers, (16)).
+/// 2026-12-06 (14); 0.694 s at six, 18 matrices: likely more than the registers hold, (16)).
 /// `GIGASCALE_GPU_UPPER_ROWS` (3 to 6; a benchmark's knob, read once) sets another; the bytes
 /// never change. 16-bit networks keep the default's four.
 pub(crate) fn upper_rows() -> usize {
