@@ -8,8 +8,7 @@
 # REPS times, x4plus's pass on a 1000x1000 crop and animevideov3's on the 2000x3000 photo;
 # every value's outputs against the first's; x4plus's device profile (GIGASCALE_GPU_PROFILE=1), REPS times each;
 # REPS15 runs of `--model anime --scale 15 --compression zstd` (--backend gpu and auto).
-# Carry: .gl, .whl-x4/realesrgan.tar.xz, bench/gigascale.xz, bench/photo-2000x3000.jpg; with
-# bench/gigascale-old.xz too, a setting `bin=/tmp/gigascale-old` runs that build (A/B of builds).
+# Carry: .gl, .whl-x4/realesrgan.tar.xz, bench/gigascale.xz, bench/photo-2000x3000.jpg.
 # Results: $OUT (check.txt, ncnn.txt, runs.txt, profile.txt, ncnn-after.txt, runs15.txt).
 # SKIP_CHECK=1: times only; CHECK_LAST=1: the crops checked after the times; PROFILE_REPS
 # (default REPS) the profile's runs.
@@ -18,7 +17,6 @@ out=${OUT:-device-out}; mkdir -p "$out"
 knob=${KNOB:-}; values=${VALUES:-1 0}; reps=${REPS:-3}
 . scripts/device-prelude.sh
 device_realesrgan >/dev/null 2>&1
-[[ -f bench/gigascale-old.xz ]] && device_bins gigascale-old
 device_machine "$out"
 device_crops
 x4=(--model $m/realesrgan-x4plus.param --scale 4)

@@ -117,9 +117,9 @@ fn finished(hi: i32, lo: i32, f: Finish) -> i32 {
 // A convolution's output from its two raw sums (`finished`): p = [plane, channels, then per
 // output channel its five words (`finish_words`)]. Workgroup (x, y) finishes runs x,
 // x + groups.x, ... of FINISH_RUN values of channels y, y + groups.y, ...: each channel's words
-// read once, no division a value; an invocation's four values' sums are all loaded before the
-// first is finished (an index past the plane loads value 0 of the channel, not kept):
-// realesrgan-x4plus's 349 passes 0.057 s where they took 0.061 s on an H100.
+// read once, no division a value; an invocation's four values' sums loaded before the first is
+// finished (`raw_sums`): realesrgan-x4plus's 349 passes 0.057 s where they took 0.061 s on an
+// H100.
 @compute @workgroup_size(64)
 fn finish_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32,
                @builtin(num_workgroups) g: vec3<u32>) {
@@ -127,17 +127,31 @@ fn finish_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     for (var c = i32(wg.y); c < p[1]; c += i32(g.y)) {
         let f = finish_words(2 + c * 5);
         for (var run = i32(wg.x) * FINISH_RUN; run < plane; run += i32(g.x) * FINISH_RUN) {
-            let o = vec4<i32>(run + i32(l)) + vec4<i32>(0, 64, 128, 192);
-            let inside = o < vec4<i32>(plane);
-            let i = vec4<i32>(c * plane) + select(vec4<i32>(0), o, inside);
-            let hi = vec4<i32>(a[i.x], a[i.y], a[i.z], a[i.w]);
-            let lo = vec4<i32>(b[i.x], b[i.y], b[i.z], b[i.w]);
-            if inside.x { y[i.x] = finished(hi.x, lo.x, f); }
-            if inside.y { y[i.y] = finished(hi.y, lo.y, f); }
-            if inside.z { y[i.z] = finished(hi.z, lo.z, f); }
-            if inside.w { y[i.w] = finished(hi.w, lo.w, f); }
+            let r = raw_sums(c, plane, run + i32(l));
+            if r.inside.x { y[r.at.x] = finished(r.hi.x, r.lo.x, f); }
+            if r.inside.y { y[r.at.y] = finished(r.hi.y, r.lo.y, f); }
+            if r.inside.z { y[r.at.z] = finished(r.hi.z, r.lo.z, f); }
+            if r.inside.w { y[r.at.w] = finished(r.hi.w, r.lo.w, f); }
         }
     }
+}
+
+// An invocation's four values of a FINISH_RUN (64 apart, from plane offset `o`) of channel `c`:
+// whether each is inside the plane, its index, and its two raw sums.
+struct RawSums {
+    inside: vec4<bool>,
+    at: vec4<i32>,
+    hi: vec4<i32>,
+    lo: vec4<i32>,
+}
+
+// The raw sums of `finish_wide` and `finish_sum_wide`, all four values' loaded before any of them is
+// finished (an index past the plane loads value 0 of the channel, not kept).
+fn raw_sums(c: i32, plane: i32, o: i32) -> RawSums {
+    let at = vec4<i32>(o) + vec4<i32>(0, 64, 128, 192);
+    let inside = at < vec4<i32>(plane);
+    let i = vec4<i32>(c * plane) + select(vec4<i32>(0), at, inside);
+    return RawSums(inside, i, vec4<i32>(a[i.x], a[i.y], a[i.z], a[i.w]), vec4<i32>(b[i.x], b[i.y], b[i.z], b[i.w]));
 }
 
 // The other blobs of the sums a convolution's output feeds (`finish_sum_wide`): the first
@@ -179,34 +193,31 @@ fn finish_sum_wide(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
     for (var c = i32(wg.y); c < p[1]; c += i32(g.y)) {
         let f = finish_words(23 + c * 5);
         for (var run = i32(wg.x) * FINISH_RUN; run < plane; run += i32(g.x) * FINISH_RUN) {
-            // As `finish_wide`, every load first; the values' columns and rows divided once a
-            // run, then stepped 64 values on.
-            let o = vec4<i32>(run + i32(l)) + vec4<i32>(0, 64, 128, 192);
-            let inside = o < vec4<i32>(plane);
-            let i = vec4<i32>(c * plane) + select(vec4<i32>(0), o, inside);
-            let q0 = vec2<i32>(o.x % out.z, o.x / out.z);
+            // As `finish_wide`, every load first (`raw_sums`); the values' columns and rows
+            // divided once a run, then stepped 64 values on.
+            let o = run + i32(l);
+            let r = raw_sums(c, plane, o);
+            let q0 = vec2<i32>(o % out.z, o / out.z);
             let q1 = step_on(q0, out.z);
             let q2 = step_on(q1, out.z);
             let q3 = step_on(q2, out.z);
-            let hi = vec4<i32>(a[i.x], a[i.y], a[i.z], a[i.w]);
-            let lo = vec4<i32>(b[i.x], b[i.y], b[i.z], b[i.w]);
-            let at1 = select(vec4<i32>(0), summed_at(c, out, w1, q0, q1, q2, q3), inside);
+            let at1 = select(vec4<i32>(0), summed_at(c, out, w1, q0, q1, q2, q3), r.inside);
             let s1 = vec4<i32>(summed[at1.x], summed[at1.y], summed[at1.z], summed[at1.w]);
             var s2 = vec4<i32>(0);
             if two {
-                let at2 = select(vec4<i32>(0), summed_at(c, out, w2, q0, q1, q2, q3), inside);
+                let at2 = select(vec4<i32>(0), summed_at(c, out, w2, q0, q1, q2, q3), r.inside);
                 s2 = vec4<i32>(summed_next[at2.x], summed_next[at2.y], summed_next[at2.z], summed_next[at2.w]);
             }
             let v = vec4<i32>(
-                sums_of(finished(hi.x, lo.x, f), s1.x, s2.x, t1, t2, two),
-                sums_of(finished(hi.y, lo.y, f), s1.y, s2.y, t1, t2, two),
-                sums_of(finished(hi.z, lo.z, f), s1.z, s2.z, t1, t2, two),
-                sums_of(finished(hi.w, lo.w, f), s1.w, s2.w, t1, t2, two),
+                sums_of(finished(r.hi.x, r.lo.x, f), s1.x, s2.x, t1, t2, two),
+                sums_of(finished(r.hi.y, r.lo.y, f), s1.y, s2.y, t1, t2, two),
+                sums_of(finished(r.hi.z, r.lo.z, f), s1.z, s2.z, t1, t2, two),
+                sums_of(finished(r.hi.w, r.lo.w, f), s1.w, s2.w, t1, t2, two),
             );
-            if inside.x { y[i.x] = v.x; }
-            if inside.y { y[i.y] = v.y; }
-            if inside.z { y[i.z] = v.z; }
-            if inside.w { y[i.w] = v.w; }
+            if r.inside.x { y[r.at.x] = v.x; }
+            if r.inside.y { y[r.at.y] = v.y; }
+            if r.inside.z { y[r.at.z] = v.z; }
+            if r.inside.w { y[r.at.w] = v.w; }
         }
     }
 }

@@ -107,7 +107,10 @@ pub(crate) fn split_shader_of(cin: usize, k: usize, form: SplitForm, rows: usize
             let _ = writeln!(s, "    let x{r}_{c} = x[select(0, {at}, ok{r}_{c})];");
         }
     }
-    let _ = writeln!(s, "    let low = rows * {slices} * wp * 4;");
+    if form != SplitForm::Whole {
+        // Where the low halves start.
+        let _ = writeln!(s, "    let low = rows * {slices} * wp * 4;");
+    }
     for r in 0..rows {
         let _ = writeln!(s, "    if r{r} < rows {{");
         split_row(&mut s, r, (slices, form));
