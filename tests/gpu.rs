@@ -331,7 +331,11 @@ fn network_tiles_fit_the_adapters_buffers() {
 /// An x4 network whose enlarging tail is 16 times its trunk (as realesrgan-x4plus's is) on an
 /// adapter whose largest buffer is 1 MiB: the whole image is one tile (its tail's 1.6 MB
 /// blobs could not be bound), the tail runs in strips of the cut blob, and the bytes are the
-/// CPU's; in the tiles of a smaller budget too.
+/// CPU's; under a 12 MiB budget too (less than the process holds, so the device's own limits
+/// cut the pass). The one-tile run has a 1 GiB budget: a software adapter's pass is planned in
+/// what the budget leaves beside what the process holds (lavapipe's driver alone about 140 MB
+/// here), and a test running beside this one in the same process once left 256 MiB too little
+/// for one tile.
 #[test]
 fn an_enlarging_tail_runs_in_strips_with_the_cpus_bytes() {
     if !gpu_available() {
@@ -343,7 +347,8 @@ fn an_enlarging_tail_runs_in_strips_with_the_cpus_bytes() {
     let mut o = opts_scale(4.0, 4.0, Filter::Lanczos3);
     o.model = Some(model);
     let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
-    for max_memory in [o.limits.max_memory, 12 << 20] {
+    let whole = 1 << 30;
+    for max_memory in [whole, 12 << 20] {
         let mut small = with_backend(o.clone(), Backend::Gpu);
         small.hooks.gpu_max_buffer = Some(1 << 20);
         small.limits.max_memory = max_memory;
@@ -354,7 +359,7 @@ fn an_enlarging_tail_runs_in_strips_with_the_cpus_bytes() {
             }
         })
         .unwrap();
-        if max_memory == o.limits.max_memory {
+        if max_memory == whole {
             assert_eq!(tiles, 1, "the trunk fits whole: one tile, its tail in strips");
         }
         let gpu = Img::from_le(256, 192, img.layout, &sink.pixels);
@@ -385,7 +390,8 @@ fn assert_gpu_matches_cpu(m: gigascale::Model, seed: u64, (w, h): (u32, u32), la
     let mut o = opts_scale(2.0, 2.0, Filter::Lanczos3);
     o.model = Some(std::sync::Arc::new(m));
     let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
-    for max_memory in [o.limits.max_memory, 12 << 20] {
+    let whole = 1 << 30;
+    for max_memory in [whole, 12 << 20] {
         let mut g = with_backend(o.clone(), Backend::Gpu);
         g.limits.max_memory = max_memory;
         assert!(run_mem(&img, &g).unwrap().data == cpu.data, "{label}, {max_memory} B: GPU differs from CPU");
@@ -427,9 +433,10 @@ fn unet_layers_on_the_gpu_match_the_cpu() {
 
 /// 24-bit activations (`--activation-bits 24`, `src/gpu/neural_wide.rs`) on the device: the
 /// CPU's bytes, whole and in tiles, for dense connections and sums (realesrgan-x4plus's RRDB
-/// blocks; sums that convolutions feed alone, taken with their finish), a deconvolution's phases (`photo`), an enlarging tail run in strips on an adapter
-/// whose largest buffer is 1 MiB, SPAN's affine layers, tables and products, Real-CUGAN's SE
-/// blocks and crops, and a bicubic resize (animevideov3-x3).
+/// blocks; sums that convolutions feed alone, taken with their finish), a deconvolution's
+/// phases (`photo`), an enlarging tail run in strips on an adapter whose largest buffer is
+/// 1 MiB, SPAN's affine layers, tables and products, Real-CUGAN's SE blocks and crops, and a
+/// bicubic resize (animevideov3-x3).
 #[test]
 fn wide_activations_on_the_gpu_match_the_cpu() {
     if !gpu_available() {
