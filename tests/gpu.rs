@@ -33,6 +33,12 @@ fn with_backend(mut o: gigascale::Options, b: Backend) -> gigascale::Options {
 
 const MODES: [Intermediate; 2] = [Intermediate::Exact, Intermediate::Rounded];
 
+/// The budget of a network's run meant to be one tile: a software adapter's pass is planned in
+/// what the budget leaves beside what the process holds (lavapipe's driver alone about 140 MB),
+/// and a test running beside it in the same process once left the default 256 MiB too little
+/// for one tile.
+const WHOLE_BUDGET: u64 = 1 << 30;
+
 #[test]
 fn gpu_matches_cpu_for_every_filter_layout_depth_and_factor() {
     if !gpu_available() {
@@ -332,10 +338,7 @@ fn network_tiles_fit_the_adapters_buffers() {
 /// adapter whose largest buffer is 1 MiB: the whole image is one tile (its tail's 1.6 MB
 /// blobs could not be bound), the tail runs in strips of the cut blob, and the bytes are the
 /// CPU's; under a 12 MiB budget too (less than the process holds, so the device's own limits
-/// cut the pass). The one-tile run has a 1 GiB budget: a software adapter's pass is planned in
-/// what the budget leaves beside what the process holds (lavapipe's driver alone about 140 MB
-/// here), and a test running beside this one in the same process once left 256 MiB too little
-/// for one tile.
+/// cut the pass). The one-tile run has [`WHOLE_BUDGET`].
 #[test]
 fn an_enlarging_tail_runs_in_strips_with_the_cpus_bytes() {
     if !gpu_available() {
@@ -347,8 +350,7 @@ fn an_enlarging_tail_runs_in_strips_with_the_cpus_bytes() {
     let mut o = opts_scale(4.0, 4.0, Filter::Lanczos3);
     o.model = Some(model);
     let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
-    let whole = 1 << 30;
-    for max_memory in [whole, 12 << 20] {
+    for max_memory in [WHOLE_BUDGET, 12 << 20] {
         let mut small = with_backend(o.clone(), Backend::Gpu);
         small.hooks.gpu_max_buffer = Some(1 << 20);
         small.limits.max_memory = max_memory;
@@ -359,7 +361,7 @@ fn an_enlarging_tail_runs_in_strips_with_the_cpus_bytes() {
             }
         })
         .unwrap();
-        if max_memory == whole {
+        if max_memory == WHOLE_BUDGET {
             assert_eq!(tiles, 1, "the trunk fits whole: one tile, its tail in strips");
         }
         let gpu = Img::from_le(256, 192, img.layout, &sink.pixels);
@@ -383,15 +385,14 @@ fn bicubic_interp_on_the_gpu_matches_the_cpu() {
     assert!(cpu.data == gpu.data, "animevideov3-x3: GPU differs from CPU");
 }
 
-/// Model `m` on a random `w x h` RGB image: the GPU's bytes equal the CPU's, whole and in the
-/// tiles of a 12 MiB budget.
+/// Model `m` on a random `w x h` RGB image: the GPU's bytes equal the CPU's, whole (under
+/// [`WHOLE_BUDGET`]) and in the tiles of a 12 MiB budget.
 fn assert_gpu_matches_cpu(m: gigascale::Model, seed: u64, (w, h): (u32, u32), label: &str) {
     let img = random_img(&mut Rng(seed), w, h, Layout::new(Channels::Rgb, Depth::U8));
     let mut o = opts_scale(2.0, 2.0, Filter::Lanczos3);
     o.model = Some(std::sync::Arc::new(m));
     let cpu = run_mem(&img, &with_backend(o.clone(), Backend::Cpu)).unwrap();
-    let whole = 1 << 30;
-    for max_memory in [whole, 12 << 20] {
+    for max_memory in [WHOLE_BUDGET, 12 << 20] {
         let mut g = with_backend(o.clone(), Backend::Gpu);
         g.limits.max_memory = max_memory;
         assert!(run_mem(&img, &g).unwrap().data == cpu.data, "{label}, {max_memory} B: GPU differs from CPU");
