@@ -129,6 +129,9 @@ fn the_page_uploads_runs_a_job_and_shows_it_in_the_viewer() {
     );
     let id = done.as_str().unwrap();
     let view = d.find(&format!("li[data-id='{id}'] button:nth-of-type(1)"));
+    // Every event redraws the list; the button found before a redraw must still be the one on
+    // the page after it, or a click pressed before an event and released after it is lost.
+    d.script(&format!("Object.assign(window.gigascale.jobs['{id}'], {{progress: 1}}); render(); return 0"));
     d.session("POST", &format!("/element/{view}/click"), None);
     d.wait("return window.gigascale.viewerLoaded", 60, "the viewer to load");
     // Let the before/after overlay settle, then look.

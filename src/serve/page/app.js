@@ -84,37 +84,61 @@ async function refresh() {
   if (r.ok) { G.jobs = {}; for (const j of await r.json()) G.jobs[j.id] = j; render(); }
 }
 
+// The list is updated in place: each event changes an item's text and bar, and its buttons
+// only when its state changes. Rebuilding the list on every progress event replaced the
+// buttons several times a second, and a click pressed on one button and released on its
+// replacement was lost (Cancel on a running job, View as another job progressed).
 function render() {
   const ul = $("jobs");
-  ul.replaceChildren();
+  const items = new Map([...ul.children].map((li) => [li.dataset.id, li]));
+  let i = 0;
   for (const j of Object.values(G.jobs)) {
-    const li = document.createElement("li");
-    li.dataset.id = j.id;
-    li.dataset.state = j.state;
-    const title = document.createElement("div");
-    title.textContent = `${j.file_name} — ${j.output[0]} × ${j.output[1]}`;
-    const meta = document.createElement("div");
-    meta.className = "meta" + (j.state === "failed" ? " failed" : "");
-    const eta = j.eta_s != null && j.state === "running" ? `, ${Math.ceil(j.eta_s)} s left` : "";
-    const pos = j.state === "queued" && j.position != null ? ` (#${j.position + 1} in the queue)` : "";
-    meta.textContent = `${j.state}${pos}${eta}${j.error ? ": " + j.error : ""}`;
-    const bar = document.createElement("progress");
-    bar.max = 1; bar.value = j.progress || 0;
-    li.append(title, meta, bar);
-    const act = document.createElement("div");
-    if (j.state === "queued" || j.state === "running") act.append(button("Cancel", () => del(j.id)));
-    if (j.state === "done") {
-      const a = document.createElement("a");
-      a.href = `/api/jobs/${j.id}/result`; a.textContent = "Download"; a.download = j.file_name;
-      act.append(a);
-      // The viewer reads the result's pyramid; a PNG, a JPEG or a TIFF without one is download-only.
-      const tif = !j.request.format || j.request.format === "tif";
-      if (tif && j.request.pyramid !== false) act.append(button("View", () => view(j.id)));
-      act.append(button("Delete", () => del(j.id)));
-    }
-    li.append(act);
-    ul.append(li);
+    let li = items.get(j.id);
+    items.delete(j.id);
+    if (!li) li = jobItem(j.id);
+    updateItem(li, j);
+    if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] || null);
+    i++;
   }
+  for (const gone of items.values()) gone.remove();
+}
+
+function jobItem(id) {
+  const li = document.createElement("li");
+  li.dataset.id = id;
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const bar = document.createElement("progress");
+  bar.max = 1;
+  li.append(document.createElement("div"), meta, bar, document.createElement("div"));
+  return li;
+}
+
+function updateItem(li, j) {
+  const [title, meta, bar, act] = li.children;
+  setText(title, `${j.file_name} — ${j.output[0]} × ${j.output[1]}`);
+  meta.classList.toggle("failed", j.state === "failed");
+  const eta = j.eta_s != null && j.state === "running" ? `, ${Math.ceil(j.eta_s)} s left` : "";
+  const pos = j.state === "queued" && j.position != null ? ` (#${j.position + 1} in the queue)` : "";
+  setText(meta, `${j.state}${pos}${eta}${j.error ? ": " + j.error : ""}`);
+  bar.value = j.progress || 0;
+  if (li.dataset.state === j.state) return;
+  li.dataset.state = j.state;
+  act.replaceChildren();
+  if (j.state === "queued" || j.state === "running") act.append(button("Cancel", () => del(j.id)));
+  if (j.state === "done") {
+    const a = document.createElement("a");
+    a.href = `/api/jobs/${j.id}/result`; a.textContent = "Download"; a.download = j.file_name;
+    act.append(a);
+    // The viewer reads the result's pyramid; a PNG, a JPEG or a TIFF without one is download-only.
+    const tif = !j.request.format || j.request.format === "tif";
+    if (tif && j.request.pyramid !== false) act.append(button("View", () => view(j.id)));
+    act.append(button("Delete", () => del(j.id)));
+  }
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
 }
 
 function button(text, f) {
