@@ -1,6 +1,8 @@
 // 24-bit activations on the device (src/neural/wide.rs): the 64-bit steps of the CPU's
 // arithmetic in pairs of 32-bit words, and the entry points that differ from 16 bits. Shares
-// `p`, `a`, `b` and `y` with neural_ops.wgsl.
+// `p`, `a`, `b` and `y` with neural_ops.wgsl. The finishes and the sums take 32-bit steps where
+// their terms allow (`finished_narrow`, `term_narrow`) if `NARROW_STEPS`, which `ops_shader_of`
+// in src/gpu/neural_shader.rs declares.
 
 // A 64-bit integer: `hi · 2^32 + lo`.
 struct L {
@@ -80,8 +82,13 @@ fn activate_wide(v: L, k: i32, lim: i32) -> i32 {
     let q = l_sar(v, 15u);
     let vq = bitcast<i32>(q.lo);
     if q.hi != (vq >> 31u) { return select(SAT24, -SAT24, (q.hi < 0) != (k < 0)); }
+    return activate_parts(vq, i32(v.lo & 0x7fffu), k, lim);
+}
+
+// `activate_wide` of `vq·2^15 + vr` (vr in [0, 2^15)) where `vq` fits 32 bits.
+fn activate_parts(vq: i32, vr: i32, k: i32, lim: i32) -> i32 {
+    if k == 0 { return 0; }
     if vq > lim || vq < -lim { return select(SAT24, -SAT24, (vq < 0) != (k < 0)); }
-    let vr = i32(v.lo & 0x7fffu);
     return clamp(vq * k + ((vr * k + 16384) >> 15u), -SAT24, SAT24);
 }
 
@@ -89,29 +96,57 @@ fn activate_wide(v: L, k: i32, lim: i32) -> i32 {
 const FINISH_RUN: i32 = 256;
 
 // What `finished` needs of an output channel: its words at p[t..t + 5] (bias >> 32,
-// bias & (2^32 - 1), shift, slope, whether there is a slope).
+// bias & (2^32 - 1), shift, slope, whether there is a slope), and for its 32-bit steps
+// (`finished_narrow`, where `narrow`) `bias >> 8` plus the rounding's half over 2^8 (`bh`) and
+// `bias & 255` (`bl`).
 struct Finish {
     bias: L,
     shift: i32,
     k: i32,
     lim: i32,
     slope: bool,
+    narrow: bool,
+    bh: i32,
+    bl: i32,
 }
 
 fn finish_words(t: i32) -> Finish {
     let k = p[t + 3];
-    return Finish(L(p[t], bitcast<u32>(p[t + 1])), p[t + 2], k, 1073741824 / max(abs(k), 1), p[t + 4] != 0);
+    let bias = L(p[t], bitcast<u32>(p[t + 1]));
+    let s = p[t + 2];
+    let high = l_add(l_sar(bias, 8u), L(0, 1u << u32(clamp(s - 9, 0, 31))));
+    let bh = bitcast<i32>(high.lo);
+    // 9 <= s <= 38 and `bh` within ±(2^30 - 2^24): `finished_narrow`'s sums stay within 33 bits.
+    let narrow = NARROW_STEPS && s >= 9 && s <= 38 && high.hi == (bh >> 31u) && bh > -1056964608 && bh < 1056964608;
+    let lim = 1073741824 / max(abs(k), 1);
+    return Finish(bias, s, k, lim, p[t + 4] != 0, narrow, bh, i32(bias.lo & 255u));
 }
 
 // A convolution's output value from its two raw sums: `hi` over the upper parts of its input,
 // `lo` over the lower, and its channel's words `f`.
 fn finished(hi: i32, lo: i32, f: Finish) -> i32 {
+    if f.narrow { return finished_narrow(hi, lo, f); }
     let x = l_add(l_add(l_shl(l_of(hi), 8u), l_of(lo)), f.bias);
     let v = l_shift_round(x, f.shift);
     if v.hi < 0 && f.slope {
         return activate_wide(v, f.k, f.lim);
     }
     return l_saturate(v);
+}
+
+// `finished` in 32-bit steps (`f.narrow`; every realesrgan-x4plus channel's shift is 12-18,
+// its bias within ±2^37): with `s` the shift, `x + 2^(s-1) = 2^8·(hi + c) + r` where
+// `c = (lo >> 8) + (bias >> 8) + 2^(s-9) + carry` (within ±2^30) and r in [0, 2^8), so the
+// rounded value is `(hi + c) >> (s - 8)`: a 33-bit sum, its low word wrapped and its sign
+// taken apart, shifted by at least 1 into 32 bits.
+fn finished_narrow(hi: i32, lo: i32, f: Finish) -> i32 {
+    let c = (lo >> 8u) + f.bh + (((lo & 255) + f.bl) >> 8u);
+    let t = hi + c;
+    let negative = select(t < 0, hi < 0, (hi < 0) == (c < 0));
+    let n = u32(f.shift - 8);
+    let v = bitcast<i32>((bitcast<u32>(t) >> n) | select(0u, ~0u << (32u - n), negative));
+    if v < 0 && f.slope { return activate_parts(v >> 15u, v & 0x7fff, f.k, f.lim); }
+    return clamp(v, -SAT24, SAT24);
 }
 
 // A convolution's output from its two raw sums (`finished`): p = [plane, channels, then per
@@ -171,6 +206,39 @@ fn l_mul_coef(v: i32, k: i32) -> L {
 // A sum's term: `shift_round(v · k, s)`.
 fn sum_term(v: i32, k: i32, s: i32) -> L {
     return l_shift_round(l_mul_coef(v, k), s);
+}
+
+// Values `v` and `w` summed with terms `t` (`(k, s)` of each), saturated to ±SAT24: the sums
+// of `sum2_wide` and `finish_sum_wide`, in 32-bit steps (`term_narrow`) where the terms and
+// values allow (every sum of realesrgan-x4plus: coefficients 0.2 and 1, shifts 12-17).
+fn sum_pair(v: i32, w: i32, t: vec4<i32>) -> i32 {
+    if narrow_term(t.x, t.y) && narrow_term(t.z, t.w) && within24(v) && within24(w) {
+        return clamp(term_narrow(v, t.x, t.y) + term_narrow(w, t.z, t.w), -SAT24, SAT24);
+    }
+    return l_saturate(l_add(sum_term(v, t.x, t.y), sum_term(w, t.z, t.w)));
+}
+
+// Whether a sum's term `(k, s)` takes 32-bit steps: |k| <= 2^15, 10 <= s <= 40.
+fn narrow_term(k: i32, s: i32) -> bool {
+    return NARROW_STEPS && k >= -32768 && k <= 32768 && s >= 10 && s <= 40;
+}
+
+// Whether |v| < 2^24 (every 24-bit value is within ±SAT24).
+fn within24(v: i32) -> bool {
+    return bitcast<u32>(v + 16777216) < 33554432u;
+}
+
+// `sum_term` in 32-bit steps (`narrow_term`, |v| < 2^24): `v · k = 2^16·a + b` with
+// `a = (v >> 16)·k` and `b = (v & 0xffff)·k` (each within 32 bits), the rounding's floors taken
+// in turn; the term is within ±2^29, so two of them sum in 32 bits.
+fn term_narrow(v: i32, k: i32, s: i32) -> i32 {
+    let a = (v >> 16u) * k;
+    let b = (v & 0xffff) * k;
+    if s <= 16 {
+        let n = u32(s);
+        return (a << (16u - n)) + (b >> n) + (((b & ((1 << n) - 1)) + (1 << (n - 1u))) >> n);
+    }
+    return (a + (b >> 16u) + (1 << u32(s - 17))) >> u32(s - 16);
 }
 
 // `finish_wide`, each output then summed with the first sum's other blob's value, and that
@@ -239,9 +307,9 @@ fn summed_at(c: i32, out: vec4<i32>, wb: vec4<i32>, q0: vec2<i32>, q1: vec2<i32>
 // A convolution's output value `v` summed with the first sum's other value `s1` (terms `t1`),
 // and that sum with the second's `s2` (terms `t2`) where there are `two`.
 fn sums_of(v: i32, s1: i32, s2: i32, t1: vec4<i32>, t2: vec4<i32>, two: bool) -> i32 {
-    var r = l_saturate(l_add(sum_term(v, t1.x, t1.y), sum_term(s1, t1.z, t1.w)));
+    var r = sum_pair(v, s1, t1);
     if two {
-        r = l_saturate(l_add(sum_term(r, t2.x, t2.y), sum_term(s2, t2.z, t2.w)));
+        r = sum_pair(r, s2, t2);
     }
     return r;
 }
@@ -276,7 +344,7 @@ fn sum2_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         let i = first + j;
         if i >= n { return; }
         let v = pair_in(i, out, wa, wb);
-        y[i] = l_saturate(l_add(sum_term(v.x, terms.x, terms.y), sum_term(v.y, terms.z, terms.w)));
+        y[i] = sum_pair(v.x, v.y, terms);
     }
 }
 

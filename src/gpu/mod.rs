@@ -7,6 +7,8 @@
 
 pub(crate) mod driver;
 pub(crate) mod neural;
+#[cfg(test)]
+mod neural_bench;
 mod neural_blob;
 mod neural_conv;
 mod neural_cut;

@@ -335,81 +335,11 @@ impl NeuralGpu {
 
 #[cfg(test)]
 mod tests {
+    use super::super::neural_bench::{Bench, STORAGE_OUT};
     use super::super::neural_shader::ops_shader;
     use super::super::neural_split::{split_groups_of, split_shader_of};
     use super::super::neural_tensor::{split_geometry, SPLIT_BITS};
-    use super::super::setup::Device;
     use super::*;
-    use wgpu::util::DeviceExt;
-
-    const STORAGE_OUT: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC);
-
-    /// Shaders run by hand on a device, in one encoder.
-    struct Bench {
-        dev: Arc<Device>,
-        enc: wgpu::CommandEncoder,
-    }
-
-    impl Bench {
-        /// The test adapter's device with half floats (none without an adapter).
-        fn open() -> Option<Bench> {
-            let a = super::super::test_adapter()?;
-            let l = a.limits();
-            let f16 = wgpu::Features::SHADER_F16;
-            let dev = super::super::setup::shared_device(&a, l.max_buffer_size, l.max_storage_buffer_binding_size, f16)
-                .expect("device");
-            let enc = dev.device.create_command_encoder(&Default::default());
-            Some(Bench { dev, enc })
-        }
-
-        fn words(&self, v: &[i32], usage: wgpu::BufferUsages) -> wgpu::Buffer {
-            let contents = bytemuck::cast_slice(v);
-            self.dev.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents, usage })
-        }
-
-        fn empty(&self, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
-            self.dev.device.create_buffer(&wgpu::BufferDescriptor {
-                label: None,
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        }
-
-        fn pipeline(&self, src: String, entry: &str) -> wgpu::ComputePipeline {
-            let source = wgpu::ShaderSource::Wgsl(src.into());
-            let module = self.dev.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: None, source });
-            pipeline(&self.dev.device, &module, entry)
-        }
-
-        fn run(&mut self, pipe: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
-            let entries: Vec<wgpu::BindGroupEntry> = (buffers.iter().enumerate())
-                .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
-                .collect();
-            let layout = pipe.get_bind_group_layout(0);
-            let bind = self.dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &layout,
-                entries: &entries,
-            });
-            let mut pass = self.enc.begin_compute_pass(&Default::default());
-            pass.set_pipeline(pipe);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(groups.0, groups.1, groups.2);
-        }
-
-        /// Submits what was run and reads `size` bytes of `b` back.
-        fn read(&mut self, b: &wgpu::Buffer, size: u64) -> Vec<u8> {
-            let out = self.empty(size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
-            let mut enc = std::mem::replace(&mut self.enc, self.dev.device.create_command_encoder(&Default::default()));
-            enc.copy_buffer_to_buffer(b, 0, &out, 0, size);
-            self.dev.queue.submit([enc.finish()]);
-            out.slice(..).map_async(wgpu::MapMode::Read, |_| {});
-            self.dev.device.poll(wgpu::PollType::wait_indefinitely()).expect("poll");
-            let v = out.slice(..).get_mapped_range().expect("mapped").to_vec();
-            v
-        }
-    }
 
     /// Halves of a split read back: `[half][...]` as 16-bit patterns.
     fn halves(bytes: &[u8]) -> Vec<u16> {

@@ -70,10 +70,18 @@ pub(super) const OPS: [&str; 23] = [
 ];
 
 /// The entry points of `shaders/neural_ops.wgsl` and `shaders/neural_wide.wgsl`, with the
-/// rounding helpers.
+/// rounding helpers. The 24-bit finishes and sums take 32-bit steps where their terms allow
+/// (`NARROW_STEPS`); `GIGASCALE_GPU_NARROW_STEPS=0` (a benchmark's knob, read once) keeps
+/// their 64-bit steps throughout — the same bytes.
 pub(crate) fn ops_shader() -> String {
+    static NARROW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    ops_shader_of(*NARROW.get_or_init(|| std::env::var("GIGASCALE_GPU_NARROW_STEPS").as_deref() != Ok("0")))
+}
+
+/// [`ops_shader`], with 32-bit steps where they apply (`narrow`) or never.
+pub(crate) fn ops_shader_of(narrow: bool) -> String {
     let (ops, wide) = (include_str!("../../shaders/neural_ops.wgsl"), include_str!("../../shaders/neural_wide.wgsl"));
-    format!("{COMMON}\n{ops}\n{wide}")
+    format!("{COMMON}\n{ops}\n{wide}\nconst NARROW_STEPS: bool = {narrow};\n")
 }
 
 /// A convolution's parameters (binding 0): input window, global size, padding, output window,

@@ -12,7 +12,8 @@
 //! 16-bit kernels, in the same order of roundings. A sum that a convolution's output feeds
 //! alone (realesrgan-x4plus's `0.2·x5 + x` closing each dense block), and a second sum that the
 //! first's output feeds alone (the `0.2·d + x` closing each RRDB block), are taken in the same
-//! pass (`finish_sum_wide`): what they sum is never written nor read again.
+//! pass (`finish_sum_wide`): what they sum is never written nor read again. The finishes and
+//! the sums take 32-bit steps where their terms allow (docs/neural.md, "24-bit activations").
 
 use super::neural::{window, Blob, Layer, NeuralGpu, Run, STORAGE};
 use super::setup::MAX_GROUPS;
@@ -221,4 +222,109 @@ fn sum_reading(
     let t = run.ex.sum_terms(k, &sum.inputs, sum.outputs[0]).filter(|_| within)?;
     let [t0, t1] = t[..] else { return None };
     Some((m, other, if first { [t0, t1] } else { [t1, t0] }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::neural_bench::{Bench, STORAGE_OUT};
+    use super::super::neural_shader::ops_shader_of;
+    use super::{finish_grid, FINISH_RUN};
+    use crate::digest::Lcg;
+    use crate::neural::reference::Tensor;
+    use crate::neural::wide::{finish_value, sum_value};
+
+    /// Words at the edges of the 32-bit steps' ranges (2^24 for a sum's values, 2^29-2^31 for a
+    /// convolution's raw sums, the carries at 2^8 and 2^16), then `n - 28` drawn ones: half
+    /// within ±2^23 (24-bit values), half anywhere.
+    fn edge_words(rng: &mut Lcg, n: usize) -> Vec<i32> {
+        let mut v = vec![0, 1, -1, 255, 256, -256, -257, 65535, 65536, -65536, -65537, 8_388_479, -8_388_479];
+        v.extend([(1 << 24) - 1, 1 << 24, -(1 << 24), -(1 << 24) - 1, 1 << 29, -(1 << 29), (1 << 30) + 77]);
+        v.extend([-(1 << 30) - 77, i32::MAX, i32::MIN, i32::MIN + 1, i32::MAX - 255, 0x7fff, -0x8000]);
+        while v.len() < n {
+            let r = (rng.next() >> 32) as u32 as i32;
+            v.push(if v.len() % 2 == 0 { r >> 8 } else { r });
+        }
+        v
+    }
+
+    /// `finish_wide` on the device, with and without its 32-bit steps, gives the CPU's
+    /// `finish_value` for every pair of edge sums, for shifts, biases and slopes in and out of
+    /// the steps' range (realesrgan-x4plus's biases reach 2^37, its shifts 12-18).
+    #[test]
+    fn finishes_match_the_cpu_with_and_without_32_bit_steps() {
+        let Some(mut b) = Bench::open() else { return };
+        let shifts = [-3, 0, 1, 8, 9, 10, 12, 15, 18, 31, 38, 39, 62, 63];
+        let bound = 0x3f00_0000i64 << 8;
+        let biases = [0, 1, -1, 255, -256, 104_350_392_320, -36_061_458_432, bound - 1, -bound, bound, 1 << 45];
+        let slopes = [None, Some(6554), Some(-3), Some(0), Some(32768)];
+        let mut channels = Vec::new();
+        for &s in &shifts {
+            for &bias in &biases {
+                channels.extend(slopes.iter().map(|&k| (bias, s, k)));
+            }
+        }
+        let mut rng = Lcg(29);
+        let plane = FINISH_RUN + 44;
+        let (c, n) = (channels.len(), channels.len() * plane);
+        let (hi, lo) = (edge_words(&mut rng, n), edge_words(&mut rng, n));
+        // Pair every edge word with every other across the channels: lo rotated by the channel.
+        let lo: Vec<i32> = (0..n).map(|i| lo[(i + i / plane) % n]).collect();
+        let mut p = vec![plane as i32, c as i32];
+        for &(bias, s, k) in &channels {
+            p.extend([(bias >> 32) as i32, bias as i32, s, k.unwrap_or(0), k.is_some() as i32]);
+        }
+        let want: Vec<i32> = (0..n).map(|i| finish_value(channels[i / plane], hi[i], lo[i])).collect();
+        let shape = Tensor::<i16>::zeros(c, 1, plane);
+        for narrow in [true, false] {
+            let pipe = b.pipeline(ops_shader_of(narrow), "finish_wide");
+            let (words, h, l) = (b.words(&p, STORAGE_OUT), b.words(&hi, STORAGE_OUT), b.words(&lo, STORAGE_OUT));
+            let y = b.empty(n as u64 * 4, STORAGE_OUT);
+            b.run(&pipe, &[&words, &h, &l, &y], finish_grid(&shape));
+            let got: Vec<i32> = bytemuck::cast_slice(&b.read(&y, n as u64 * 4)).to_vec();
+            for i in 0..n {
+                let (bias, s, k) = channels[i / plane];
+                assert_eq!(
+                    got[i], want[i],
+                    "32-bit steps {narrow}: sums {} {} bias {bias} shift {s} slope {k:?}",
+                    hi[i], lo[i]
+                );
+            }
+        }
+    }
+
+    /// `sum2_wide` on the device, with and without its 32-bit steps, gives the CPU's
+    /// `sum_value` for edge values with every term of coefficients within ±1 (15-bit
+    /// fractions) and shifts 1-31 (`Exact::sum_terms`' range), each paired with another.
+    #[test]
+    fn sums_match_the_cpu_with_and_without_32_bit_steps() {
+        let Some(mut b) = Bench::open() else { return };
+        let ks = [-32768, -32767, -6554, -1, 0, 1, 6554, 16384, 32767, 32768];
+        let terms: Vec<(i32, i32)> =
+            ks.iter().flat_map(|&k| [1, 2, 9, 10, 12, 15, 16, 17, 24, 31].map(|s| (k, s))).collect();
+        let mut rng = Lcg(31);
+        let n = 96;
+        let (va, vb) = (edge_words(&mut rng, n), edge_words(&mut rng, n));
+        let vb: Vec<i32> = vb.iter().rev().copied().collect();
+        let window = [0, 0, n as i32, 1];
+        for narrow in [true, false] {
+            let pipe = b.pipeline(ops_shader_of(narrow), "sum2_wide");
+            let (a, bb) = (b.words(&va, STORAGE_OUT), b.words(&vb, STORAGE_OUT));
+            let mut outs = Vec::new();
+            for (i, &ta) in terms.iter().enumerate() {
+                let tb = terms[(i * 37 + 11) % terms.len()];
+                let p = [&[1][..], &window, &window, &[ta.0, ta.1], &window, &[tb.0, tb.1]].concat();
+                let y = b.empty(n as u64 * 4, STORAGE_OUT);
+                b.run(&pipe, &[&b.words(&p, STORAGE_OUT), &a, &bb, &y], (1, 1, 1));
+                outs.push((ta, tb, y));
+            }
+            for (ta, tb, y) in outs {
+                let got: Vec<i32> = bytemuck::cast_slice(&b.read(&y, n as u64 * 4)).to_vec();
+                for i in 0..n {
+                    let t = |(k, s): (i32, i32)| (k as i64, s);
+                    let want = sum_value([(va[i], t(ta)), (vb[i], t(tb))].into_iter());
+                    assert_eq!(got[i], want, "32-bit steps {narrow}: {} {ta:?} + {} {tb:?}", va[i], vb[i]);
+                }
+            }
+        }
+    }
 }

@@ -78,8 +78,7 @@ fn activate(v: i64, slope: Option<i32>) -> i64 {
 impl QConv {
     /// The output of channel `p` from its two wrapping sums (over `hi` and over `lo`).
     fn finish_wide(&self, p: usize, sum_hi: i32, sum_lo: i32) -> i32 {
-        let a = ((sum_hi as i64) << LOW_BITS) + sum_lo as i64 + self.bias_wide[p];
-        saturate(activate(shift_round(a, self.shift[p]), self.slopes.get(p).copied()))
+        finish_value((self.bias_wide[p], self.shift[p], self.slopes.get(p).copied()), sum_hi, sum_lo)
     }
 
     /// [`QConv::finish_wide`] on a row of channel `p`'s sums, written so that it vectorises
@@ -103,6 +102,21 @@ impl QConv {
             _ => rows.for_each(|((d, &h), &l)| *d = self.finish_wide(p, h, l)),
         }
     }
+}
+
+/// A convolution's output value from its two wrapping sums (over the upper parts of its input
+/// and over the lower) and its channel's bias, shift and slope: `2^8·hi + lo + bias` rounded,
+/// activated, saturated (what `finished` in `shaders/neural_wide.wgsl` computes).
+pub(crate) fn finish_value((bias, shift, slope): (i64, i32, Option<i32>), sum_hi: i32, sum_lo: i32) -> i32 {
+    let a = ((sum_hi as i64) << LOW_BITS) + sum_lo as i64 + bias;
+    saturate(activate(shift_round(a, shift), slope))
+}
+
+/// A sum's value from its inputs' values, each with its term `(k, s)`: `shift_round(v·k, s)`
+/// summed and saturated (what `sum_pair` in `shaders/neural_wide.wgsl` computes for two).
+#[inline(always)]
+pub(crate) fn sum_value(terms: impl Iterator<Item = (i32, (i64, i32))>) -> i32 {
+    saturate(terms.map(|(v, (k, s))| shift_round(v as i64 * k, s)).sum())
 }
 
 /// `t`'s values split into their upper and lower parts (one pass).
@@ -253,8 +267,7 @@ impl Engine<i32> for Wide<'_> {
         let terms = self.0.sum_shifts(coeffs, ins, out);
         reference::combine(xs, win, |rows, row| {
             for (x, o) in row.iter_mut().enumerate() {
-                let acc: i64 = rows.iter().zip(&terms).map(|(r, &(k, s))| shift_round(r[x] as i64 * k, s)).sum();
-                *o = saturate(acc);
+                *o = sum_value(rows.iter().zip(&terms).map(|(r, &t)| (r[x], t)));
             }
         })
     }
