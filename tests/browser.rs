@@ -193,6 +193,11 @@ fn the_page_uploads_runs_a_job_and_shows_it_in_the_viewer() {
         "the group upload",
     );
     d.script("document.getElementById('amount').value = '2'; document.getElementById('amount').dispatchEvent(new Event('input')); return 0");
+    // The page asks the server's capabilities as it loads (`GET /api/capabilities`): the
+    // toggle is shown once the answer is in, and only where the server has a restorer.
+    if restoring {
+        d.wait("return !document.getElementById('restore-faces-label').hidden", 20, "the restore-faces toggle");
+    }
     let offered = d.script("return !document.getElementById('restore-faces-label').hidden");
     assert_eq!(offered, json!(restoring), "the restore-faces toggle is shown exactly when the server has a restorer");
     if restoring {
