@@ -1,8 +1,12 @@
 // 24-bit activations on the device (src/neural/wide.rs): the 64-bit steps of the CPU's
 // arithmetic in pairs of 32-bit words, and the entry points that differ from 16 bits. Shares
-// `p`, `a`, `b` and `y` with neural_ops.wgsl. The finishes and the sums take 32-bit steps where
-// their terms allow (`finished_narrow`, `term_narrow`) if `NARROW_STEPS`, which `ops_shader_of`
-// in src/gpu/neural_shader.rs declares.
+// `p`, `a`, `b` and `y` with neural_ops.wgsl.
+
+// Set (a pipeline constant) for a pass whose every finish and sum term the host found within
+// the range of the 32-bit steps (`finished_narrow`, `term_narrow`; `finishes_fit_32_bits` and
+// `terms_fit_32_bits` in src/gpu/neural_wide.rs): the pipelines so made hold no 64-bit steps
+// for the finishes and the sums (a sum's values, as every 24-bit blob's, within ±SAT24).
+override NARROW_STEPS: bool = false;
 
 // A 64-bit integer: `hi · 2^32 + lo`.
 struct L {
@@ -97,15 +101,14 @@ const FINISH_RUN: i32 = 256;
 
 // What `finished` needs of an output channel: its words at p[t..t + 5] (bias >> 32,
 // bias & (2^32 - 1), shift, slope, whether there is a slope), and for its 32-bit steps
-// (`finished_narrow`, where `narrow`) `bias >> 8` plus the rounding's half over 2^8 (`bh`) and
-// `bias & 255` (`bl`).
+// (`finished_narrow`) `bias >> 8` plus the rounding's half over 2^8 (`bh`) and `bias & 255`
+// (`bl`).
 struct Finish {
     bias: L,
     shift: i32,
     k: i32,
     lim: i32,
     slope: bool,
-    narrow: bool,
     bh: i32,
     bl: i32,
 }
@@ -114,18 +117,15 @@ fn finish_words(t: i32) -> Finish {
     let k = p[t + 3];
     let bias = L(p[t], bitcast<u32>(p[t + 1]));
     let s = p[t + 2];
-    let high = l_add(l_sar(bias, 8u), L(0, 1u << u32(clamp(s - 9, 0, 31))));
-    let bh = bitcast<i32>(high.lo);
-    // 9 <= s <= 38 and `bh` within ±(2^30 - 2^24): `finished_narrow`'s sums stay within 33 bits.
-    let narrow = NARROW_STEPS && s >= 9 && s <= 38 && high.hi == (bh >> 31u) && bh > -1056964608 && bh < 1056964608;
+    let bh = bitcast<i32>(l_add(l_sar(bias, 8u), L(0, 1u << u32(clamp(s - 9, 0, 31)))).lo);
     let lim = 1073741824 / max(abs(k), 1);
-    return Finish(bias, s, k, lim, p[t + 4] != 0, narrow, bh, i32(bias.lo & 255u));
+    return Finish(bias, s, k, lim, p[t + 4] != 0, bh, i32(bias.lo & 255u));
 }
 
 // A convolution's output value from its two raw sums: `hi` over the upper parts of its input,
 // `lo` over the lower, and its channel's words `f`.
 fn finished(hi: i32, lo: i32, f: Finish) -> i32 {
-    if f.narrow { return finished_narrow(hi, lo, f); }
+    if NARROW_STEPS { return finished_narrow(hi, lo, f); }
     let x = l_add(l_add(l_shl(l_of(hi), 8u), l_of(lo)), f.bias);
     let v = l_shift_round(x, f.shift);
     if v.hi < 0 && f.slope {
@@ -134,11 +134,11 @@ fn finished(hi: i32, lo: i32, f: Finish) -> i32 {
     return l_saturate(v);
 }
 
-// `finished` in 32-bit steps (`f.narrow`; every realesrgan-x4plus channel's shift is 12-18,
-// its bias within ±2^37): with `s` the shift, `x + 2^(s-1) = 2^8·(hi + c) + r` where
-// `c = (lo >> 8) + (bias >> 8) + 2^(s-9) + carry` (within ±2^30) and r in [0, 2^8), so the
-// rounded value is `(hi + c) >> (s - 8)`: a 33-bit sum, its low word wrapped and its sign
-// taken apart, shifted by at least 1 into 32 bits.
+// `finished` in 32-bit steps (every channel's shift from 9 to 38, `bh` within ±(2^30 - 2^24);
+// realesrgan-x4plus's shifts are 12-18, its biases within ±2^37): with `s` the shift,
+// `x + 2^(s-1) = 2^8·(hi + c) + r` where `c = (lo >> 8) + (bias >> 8) + 2^(s-9) + carry`
+// (within ±2^30) and r in [0, 2^8), so the rounded value is `(hi + c) >> (s - 8)`: a 33-bit
+// sum, its low word wrapped and its sign taken apart, shifted by at least 1 into 32 bits.
 fn finished_narrow(hi: i32, lo: i32, f: Finish) -> i32 {
     let c = (lo >> 8u) + f.bh + (((lo & 255) + f.bl) >> 8u);
     let t = hi + c;
@@ -209,26 +209,17 @@ fn sum_term(v: i32, k: i32, s: i32) -> L {
 }
 
 // Values `v` and `w` summed with terms `t` (`(k, s)` of each), saturated to ±SAT24: the sums
-// of `sum2_wide` and `finish_sum_wide`, in 32-bit steps (`term_narrow`) where the terms and
-// values allow (every sum of realesrgan-x4plus: coefficients 0.2 and 1, shifts 12-17).
+// of `sum2_wide` and `finish_sum_wide`, in 32-bit steps (`term_narrow`: every term's
+// coefficient within ±2^15, its shift from 10 to 40; realesrgan-x4plus's coefficients are 0.2
+// and 1, its shifts 12-17) where `NARROW_STEPS`: the values are a 24-bit blob's, within ±SAT24.
 fn sum_pair(v: i32, w: i32, t: vec4<i32>) -> i32 {
-    if narrow_term(t.x, t.y) && narrow_term(t.z, t.w) && within24(v) && within24(w) {
+    if NARROW_STEPS {
         return clamp(term_narrow(v, t.x, t.y) + term_narrow(w, t.z, t.w), -SAT24, SAT24);
     }
     return l_saturate(l_add(sum_term(v, t.x, t.y), sum_term(w, t.z, t.w)));
 }
 
-// Whether a sum's term `(k, s)` takes 32-bit steps: |k| <= 2^15, 10 <= s <= 40.
-fn narrow_term(k: i32, s: i32) -> bool {
-    return NARROW_STEPS && k >= -32768 && k <= 32768 && s >= 10 && s <= 40;
-}
-
-// Whether |v| < 2^24 (every 24-bit value is within ±SAT24).
-fn within24(v: i32) -> bool {
-    return bitcast<u32>(v + 16777216) < 33554432u;
-}
-
-// `sum_term` in 32-bit steps (`narrow_term`, |v| < 2^24): `v · k = 2^16·a + b` with
+// `sum_term` in 32-bit steps (|k| <= 2^15, 10 <= s <= 40, |v| < 2^24): `v · k = 2^16·a + b` with
 // `a = (v >> 16)·k` and `b = (v & 0xffff)·k` (each within 32 bits), the rounding's floors taken
 // in turn; the term is within ±2^29, so two of them sum in 32 bits.
 fn term_narrow(v: i32, k: i32, s: i32) -> i32 {

@@ -8,7 +8,7 @@
 //! the CPU (`reference::Tensor`), so the window bookkeeping is the CPU's own code.
 
 use super::neural_cut::TensorTiling;
-use super::neural_shader::{ops_shader, ConvTiling, OPS};
+use super::neural_shader::{ops_shader, ConvTiling, NARROW_OPS, OPS};
 use super::neural_tensor::{adapter_has_tensor_cores, TENSOR_FEATURES};
 use super::setup::{shared_device, Device};
 use crate::error::{Error, Result};
@@ -232,7 +232,9 @@ impl NeuralGpu {
             label: Some("neural-ops"),
             source: wgpu::ShaderSource::Wgsl(ops_shader().into()),
         });
-        let ops = OPS.into_iter().map(|e| (e, pipeline(&dev.device, &module, e))).collect();
+        let mut ops: HashMap<_, _> = OPS.into_iter().map(|e| (e, pipeline(&dev.device, &module, e))).collect();
+        let narrow = [("NARROW_STEPS", 1.0)];
+        ops.extend(NARROW_OPS.map(|(name, e)| (name, pipeline_with(&dev.device, &module, e, &narrow))));
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("neural shader compilation failed on {name}: {e}")));
         }
@@ -561,12 +563,23 @@ pub(super) fn window(t: &Tensor<i16>) -> [i32; 4] {
 }
 
 pub(super) fn pipeline(d: &wgpu::Device, m: &wgpu::ShaderModule, entry: &str) -> wgpu::ComputePipeline {
+    pipeline_with(d, m, entry, &[])
+}
+
+/// [`pipeline`] with the module's pipeline-overridable constants set to `constants`.
+pub(super) fn pipeline_with(
+    d: &wgpu::Device,
+    m: &wgpu::ShaderModule,
+    entry: &str,
+    constants: &[(&str, f64)],
+) -> wgpu::ComputePipeline {
+    let compilation_options = wgpu::PipelineCompilationOptions { constants, ..Default::default() };
     d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(entry),
         layout: None,
         module: m,
         entry_point: Some(entry),
-        compilation_options: Default::default(),
+        compilation_options,
         cache: None,
     })
 }

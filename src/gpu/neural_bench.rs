@@ -1,7 +1,7 @@
 //! A bench for unit tests: shaders run by hand on the test adapter's device (lavapipe in CI),
 //! their buffers made from words and read back.
 
-use super::neural::pipeline;
+use super::neural::pipeline_with;
 use super::setup::Device;
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
@@ -40,9 +40,14 @@ impl Bench {
 
     /// The pipeline of entry point `entry` of WGSL `src`.
     pub(super) fn pipeline(&self, src: String, entry: &str) -> wgpu::ComputePipeline {
+        self.pipeline_with(src, entry, &[])
+    }
+
+    /// [`Bench::pipeline`] with the module's pipeline-overridable constants set to `constants`.
+    pub(super) fn pipeline_with(&self, src: String, entry: &str, constants: &[(&str, f64)]) -> wgpu::ComputePipeline {
         let source = wgpu::ShaderSource::Wgsl(src.into());
         let module = self.dev.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: None, source });
-        pipeline(&self.dev.device, &module, entry)
+        pipeline_with(&self.dev.device, &module, entry, constants)
     }
 
     /// Records `pipe` over `groups` with `buffers` bound in order (binding 0, 1, ...).

@@ -345,7 +345,8 @@ impl NeuralGpu {
         }
         let words = out.c * out.h * out.w;
         let invocations = words.div_ceil(SUM2_RUN) * OPS_GROUP;
-        self.op_grid(enc, "sum2_wide", &p, (a, Some(b)), (words, ops_grid(invocations)), out)
+        let entry = super::neural_wide::narrow_or("sum2_wide", super::neural_wide::terms_fit_32_bits(t));
+        self.op_grid(enc, entry, &p, (a, Some(b)), (words, ops_grid(invocations)), out)
     }
 
     /// A deconvolution's phases (`ph`) into its cropped output, as `phases::interleave`.

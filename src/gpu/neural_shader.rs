@@ -69,19 +69,20 @@ pub(super) const OPS: [&str; 23] = [
     "resize_wide",
 ];
 
-/// The entry points of `shaders/neural_ops.wgsl` and `shaders/neural_wide.wgsl`, with the
-/// rounding helpers. The 24-bit finishes and sums take 32-bit steps where their terms allow
-/// (`NARROW_STEPS`); `GIGASCALE_GPU_NARROW_STEPS=0` (a benchmark's knob, read once) keeps
-/// their 64-bit steps throughout — the same bytes.
-pub(crate) fn ops_shader() -> String {
-    static NARROW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    ops_shader_of(*NARROW.get_or_init(|| std::env::var("GIGASCALE_GPU_NARROW_STEPS").as_deref() != Ok("0")))
-}
+/// The 24-bit finishes and sums in 32-bit steps: each name's pipeline is its entry point's
+/// with `NARROW_STEPS` set (`shaders/neural_wide.wgsl`), for the passes whose terms allow it
+/// (`neural_wide.rs`).
+pub(super) const NARROW_OPS: [(&str, &str); 3] = [
+    ("finish_wide (32-bit steps)", "finish_wide"),
+    ("finish_sum_wide (32-bit steps)", "finish_sum_wide"),
+    ("sum2_wide (32-bit steps)", "sum2_wide"),
+];
 
-/// [`ops_shader`], with 32-bit steps where they apply (`narrow`) or never.
-pub(crate) fn ops_shader_of(narrow: bool) -> String {
+/// The entry points of `shaders/neural_ops.wgsl` and `shaders/neural_wide.wgsl`, with the
+/// rounding helpers.
+pub(crate) fn ops_shader() -> String {
     let (ops, wide) = (include_str!("../../shaders/neural_ops.wgsl"), include_str!("../../shaders/neural_wide.wgsl"));
-    format!("{COMMON}\n{ops}\n{wide}\nconst NARROW_STEPS: bool = {narrow};\n")
+    format!("{COMMON}\n{ops}\n{wide}")
 }
 
 /// A convolution's parameters (binding 0): input window, global size, padding, output window,

@@ -16,6 +16,7 @@
 //! the sums take 32-bit steps where their terms allow (docs/neural.md, "24-bit activations").
 
 use super::neural::{window, Blob, Layer, NeuralGpu, Run, STORAGE};
+use super::neural_shader::NARROW_OPS;
 use super::setup::MAX_GROUPS;
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
@@ -48,6 +49,41 @@ type Terms = [(i32, i32); 2];
 fn fuses_sums() -> bool {
     static FUSE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *FUSE.get_or_init(|| std::env::var("GIGASCALE_GPU_FUSE_SUMS").as_deref() != Ok("0"))
+}
+
+/// `bias >> 8` plus the rounding's half over 2^8 stays within this for a finish's 32-bit
+/// steps (`finished_narrow` in `shaders/neural_wide.wgsl`: its sums then fit 33 bits).
+const NARROW_BIAS: i64 = (1 << 30) - (1 << 24);
+
+/// Whether passes take 32-bit steps where their terms allow: `GIGASCALE_GPU_NARROW_STEPS=0`
+/// (a benchmark's knob, read once) keeps the 64-bit steps throughout — the same bytes.
+fn narrow_steps() -> bool {
+    static NARROW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *NARROW.get_or_init(|| std::env::var("GIGASCALE_GPU_NARROW_STEPS").as_deref() != Ok("0"))
+}
+
+/// Whether every channel of a convolution's finish (`params`, five words a channel:
+/// `finish_words` in `shaders/neural_wide.wgsl`) is within its 32-bit steps' range: a shift
+/// from 9 to 38, `(bias >> 8) + 2^(s - 9)` within ±[`NARROW_BIAS`]. Every channel of
+/// realesrgan-x4plus is (shifts 12-18, biases within ±2^37).
+pub(super) fn finishes_fit_32_bits(params: &[i32]) -> bool {
+    params.chunks(5).all(|w| {
+        let (bias, s) = (((w[0] as i64) << 32) | w[1] as u32 as i64, w[2]);
+        (9..=38).contains(&s) && ((bias >> 8) + (1 << (s - 9))).abs() < NARROW_BIAS
+    })
+}
+
+/// Whether every sum term `(k, s)` is within its 32-bit steps' range (`term_narrow` in
+/// `shaders/neural_wide.wgsl`): |k| at most 2^15, a shift from 10 to 40. Every sum of
+/// realesrgan-x4plus is (coefficients 0.2 and 1, shifts 12-17).
+pub(super) fn terms_fit_32_bits(terms: &[(i32, i32)]) -> bool {
+    terms.iter().all(|&(k, s)| (-32768..=32768).contains(&k) && (10..=40).contains(&s))
+}
+
+/// Op `entry`, or its pipeline of 32-bit steps (`NARROW_OPS`) where its terms `fit` them.
+pub(super) fn narrow_or(entry: &'static str, fit: bool) -> &'static str {
+    let narrow = NARROW_OPS.iter().find(|&&(_, e)| e == entry).map(|&(name, _)| name);
+    narrow.filter(|_| fit && narrow_steps()).unwrap_or(entry)
 }
 
 /// The grid of `finish_wide` and `finish_sum_wide` over a convolution's output `s`: a
@@ -131,7 +167,8 @@ impl NeuralGpu {
     fn finish_sums(&self, enc: &mut wgpu::CommandEncoder, params: &[i32], (hi, lo): (&Blob, &Blob)) -> Result<Blob> {
         let s = &hi.shape;
         let p = [&[(s.w * s.h) as i32, s.c as i32][..], params].concat();
-        self.op_grid(enc, "finish_wide", &p, (hi, Some(lo)), (s.c * s.w * s.h, finish_grid(s)), s.clone())
+        let entry = narrow_or("finish_wide", finishes_fit_32_bits(params));
+        self.op_grid(enc, entry, &p, (hi, Some(lo)), (s.c * s.w * s.h, finish_grid(s)), s.clone())
     }
 
     /// `finish_sums`, each output then summed with `sum`'s other blobs (`finish_sum_wide`): the
@@ -156,7 +193,8 @@ impl NeuralGpu {
         p.extend(params);
         let y = self.blob_buffer((s.c * plane) as u64 * 4)?;
         let words = self.words(&p, STORAGE);
-        let op = self.op_pipeline("finish_sum_wide")?;
+        let fit = finishes_fit_32_bits(params) && sum.sums.iter().all(|(_, [a, b])| terms_fit_32_bits(&[*a, *b]));
+        let op = self.op_pipeline(narrow_or("finish_sum_wide", fit))?;
         let (first, last) = (&sum.sums[0].0.buf, &sum.sums[sum.sums.len() - 1].0.buf);
         self.dispatch(enc, op, &[&words, &hi.buf, &lo.buf, &y, first, last], finish_grid(s));
         Ok(Blob::of(s.clone(), y))
@@ -227,14 +265,17 @@ fn sum_reading(
 #[cfg(test)]
 mod tests {
     use super::super::neural_bench::{Bench, STORAGE_OUT};
-    use super::super::neural_shader::ops_shader_of;
-    use super::{finish_grid, FINISH_RUN};
+    use super::super::neural_shader::ops_shader;
+    use super::{finish_grid, finishes_fit_32_bits, terms_fit_32_bits, FINISH_RUN, NARROW_BIAS};
     use crate::digest::Lcg;
     use crate::neural::reference::Tensor;
     use crate::neural::wide::{finish_value, sum_value};
 
+    /// A channel's finish: bias, shift, slope.
+    type Channel = (i64, i32, Option<i32>);
+
     /// Words at the edges of the 32-bit steps' ranges (2^24 for a sum's values, 2^29-2^31 for a
-    /// convolution's raw sums, the carries at 2^8 and 2^16), then `n - 28` drawn ones: half
+    /// convolution's raw sums, the carries at 2^8 and 2^16), then drawn ones up to `n`: half
     /// within ±2^23 (24-bit values), half anywhere.
     fn edge_words(rng: &mut Lcg, n: usize) -> Vec<i32> {
         let mut v = vec![0, 1, -1, 255, 256, -256, -257, 65535, 65536, -65536, -65537, 8_388_479, -8_388_479];
@@ -247,75 +288,120 @@ mod tests {
         v
     }
 
-    /// `finish_wide` on the device, with and without its 32-bit steps, gives the CPU's
-    /// `finish_value` for every pair of edge sums, for shifts, biases and slopes in and out of
-    /// the steps' range (realesrgan-x4plus's biases reach 2^37, its shifts 12-18).
-    #[test]
-    fn finishes_match_the_cpu_with_and_without_32_bit_steps() {
-        let Some(mut b) = Bench::open() else { return };
-        let shifts = [-3, 0, 1, 8, 9, 10, 12, 15, 18, 31, 38, 39, 62, 63];
-        let bound = 0x3f00_0000i64 << 8;
-        let biases = [0, 1, -1, 255, -256, 104_350_392_320, -36_061_458_432, bound - 1, -bound, bound, 1 << 45];
-        let slopes = [None, Some(6554), Some(-3), Some(0), Some(32768)];
+    /// A channel's five words (`finish_words` in `shaders/neural_wide.wgsl`).
+    fn words((bias, s, k): Channel) -> [i32; 5] {
+        [(bias >> 32) as i32, bias as i32, s, k.unwrap_or(0), k.is_some() as i32]
+    }
+
+    /// The channels of the finishes' test: shifts in and out of the 32-bit steps' range,
+    /// biases among them realesrgan-x4plus's extremes and, per shift, those at the range's
+    /// edges, each with slopes none, 0.2, negative, 0 and 1.
+    fn finish_channels() -> Vec<Channel> {
         let mut channels = Vec::new();
-        for &s in &shifts {
-            for &bias in &biases {
-                channels.extend(slopes.iter().map(|&k| (bias, s, k)));
+        for s in [-3, 0, 1, 8, 9, 10, 12, 15, 18, 31, 38, 39, 62, 63] {
+            let mut biases = vec![0, 1, -1, 255, -256, 104_350_392_320, -36_061_458_432, 1 << 45, -(1 << 40)];
+            if s >= 9 {
+                let half = 1i64 << (s - 9).min(40);
+                biases.extend([((NARROW_BIAS - 1 - half) << 8) + 255, (-(NARROW_BIAS - 1) - half) << 8]);
+                biases.extend([(NARROW_BIAS - half) << 8, (-NARROW_BIAS - half) << 8]);
+            }
+            for bias in biases {
+                channels.extend([None, Some(6554), Some(-3), Some(0), Some(32768)].map(|k| (bias, s, k)));
             }
         }
+        channels
+    }
+
+    /// `finish_wide` on the device (its 32-bit steps' pipeline where `narrow`) over
+    /// `channels`, each with the same edge sums paired differently: the values it writes and the
+    /// CPU's `finish_value` of each, with the sums.
+    fn finishes(b: &mut Bench, channels: &[Channel], narrow: bool) -> Vec<(i32, i32, i32, i32)> {
         let mut rng = Lcg(29);
         let plane = FINISH_RUN + 44;
         let (c, n) = (channels.len(), channels.len() * plane);
         let (hi, lo) = (edge_words(&mut rng, n), edge_words(&mut rng, n));
-        // Pair every edge word with every other across the channels: lo rotated by the channel.
+        // Every edge word with every other across the channels: lo rotated by the channel.
         let lo: Vec<i32> = (0..n).map(|i| lo[(i + i / plane) % n]).collect();
-        let mut p = vec![plane as i32, c as i32];
-        for &(bias, s, k) in &channels {
-            p.extend([(bias >> 32) as i32, bias as i32, s, k.unwrap_or(0), k.is_some() as i32]);
-        }
-        let want: Vec<i32> = (0..n).map(|i| finish_value(channels[i / plane], hi[i], lo[i])).collect();
-        let shape = Tensor::<i16>::zeros(c, 1, plane);
-        for narrow in [true, false] {
-            let pipe = b.pipeline(ops_shader_of(narrow), "finish_wide");
-            let (words, h, l) = (b.words(&p, STORAGE_OUT), b.words(&hi, STORAGE_OUT), b.words(&lo, STORAGE_OUT));
-            let y = b.empty(n as u64 * 4, STORAGE_OUT);
-            b.run(&pipe, &[&words, &h, &l, &y], finish_grid(&shape));
-            let got: Vec<i32> = bytemuck::cast_slice(&b.read(&y, n as u64 * 4)).to_vec();
-            for i in 0..n {
+        let p: Vec<i32> =
+            [plane as i32, c as i32].into_iter().chain(channels.iter().flat_map(|&ch| words(ch))).collect();
+        let constants = [("NARROW_STEPS", narrow as u8 as f64)];
+        let pipe = b.pipeline_with(ops_shader(), "finish_wide", &constants);
+        let (p, h, l) = (b.words(&p, STORAGE_OUT), b.words(&hi, STORAGE_OUT), b.words(&lo, STORAGE_OUT));
+        let y = b.empty(n as u64 * 4, STORAGE_OUT);
+        b.run(&pipe, &[&p, &h, &l, &y], finish_grid(&Tensor::<i16>::zeros(c, 1, plane)));
+        let got: Vec<i32> = bytemuck::cast_slice(&b.read(&y, n as u64 * 4)).to_vec();
+        (0..n).map(|i| (got[i], finish_value(channels[i / plane], hi[i], lo[i]), hi[i], lo[i])).collect()
+    }
+
+    /// `finish_wide` on the device gives the CPU's `finish_value` for every pair of edge
+    /// sums: its 64-bit steps for every shift, bias and slope, its 32-bit steps for every
+    /// channel the host finds in their range (`finishes_fit_32_bits`), up to the range's edges.
+    #[test]
+    fn finishes_match_the_cpu_in_32_and_64_bit_steps() {
+        let Some(mut b) = Bench::open() else { return };
+        let all = finish_channels();
+        let fit: Vec<Channel> = all.iter().copied().filter(|&ch| finishes_fit_32_bits(&words(ch))).collect();
+        assert_eq!(fit.len(), 7 * 9 * 5, "seven shifts in range, each with nine biases that fit");
+        for (narrow, channels) in [(false, &all), (true, &fit)] {
+            let plane = FINISH_RUN + 44;
+            for (i, (got, want, hi, lo)) in finishes(&mut b, channels, narrow).into_iter().enumerate() {
                 let (bias, s, k) = channels[i / plane];
-                assert_eq!(
-                    got[i], want[i],
-                    "32-bit steps {narrow}: sums {} {} bias {bias} shift {s} slope {k:?}",
-                    hi[i], lo[i]
-                );
+                assert_eq!(got, want, "32-bit steps {narrow}: sums {hi} {lo} bias {bias} shift {s} slope {k:?}");
             }
         }
     }
 
-    /// `sum2_wide` on the device, with and without its 32-bit steps, gives the CPU's
-    /// `sum_value` for edge values with every term of coefficients within ±1 (15-bit
-    /// fractions) and shifts 1-31 (`Exact::sum_terms`' range), each paired with another.
+    /// The host's ranges of the 32-bit steps, at their edges.
     #[test]
-    fn sums_match_the_cpu_with_and_without_32_bit_steps() {
+    fn the_32_bit_steps_ranges_end_where_the_shader_needs() {
+        let fits = |bias: i64, s: i32| finishes_fit_32_bits(&words((bias, s, None)));
+        assert!(!fits(0, 8) && fits(0, 9) && fits(0, 38) && !fits(0, 39));
+        for s in [9, 20, 38] {
+            let half = 1i64 << (s - 9);
+            assert!(fits((NARROW_BIAS - 1 - half) << 8 | 255, s) && !fits((NARROW_BIAS - half) << 8, s));
+            assert!(fits((-(NARROW_BIAS - 1) - half) << 8, s) && !fits((-NARROW_BIAS - half) << 8, s));
+        }
+        assert!(terms_fit_32_bits(&[(32768, 10), (-32768, 40)]) && terms_fit_32_bits(&[]));
+        assert!(!terms_fit_32_bits(&[(32768, 9)]) && !terms_fit_32_bits(&[(32769, 15)]));
+        assert!(!terms_fit_32_bits(&[(6554, 12), (-32769, 12)]) && !terms_fit_32_bits(&[(1, 41)]));
+    }
+
+    /// `sum2_wide` on the device gives the CPU's `sum_value` for edge values with every term
+    /// of a coefficient within ±1 (a 15-bit fraction) and a shift from 1 to 31
+    /// (`Exact::sum_terms`' range), each paired with another: in 64-bit steps for any values,
+    /// and in 32-bit steps for every pair the host finds in their range (`terms_fit_32_bits`)
+    /// on values within ±SAT24, as every 24-bit blob's are.
+    #[test]
+    fn sums_match_the_cpu_in_32_and_64_bit_steps() {
         let Some(mut b) = Bench::open() else { return };
         let ks = [-32768, -32767, -6554, -1, 0, 1, 6554, 16384, 32767, 32768];
-        let terms: Vec<(i32, i32)> =
-            ks.iter().flat_map(|&k| [1, 2, 9, 10, 12, 15, 16, 17, 24, 31].map(|s| (k, s))).collect();
+        let shifts = [1, 2, 9, 10, 12, 15, 16, 17, 24, 31];
+        let terms: Vec<(i32, i32)> = ks.iter().flat_map(|&k| shifts.map(|s| (k, s))).collect();
+        let pairs: Vec<[(i32, i32); 2]> =
+            (0..terms.len()).map(|i| [terms[i], terms[(i * 37 + 11) % terms.len()]]).collect();
         let mut rng = Lcg(31);
         let n = 96;
-        let (va, vb) = (edge_words(&mut rng, n), edge_words(&mut rng, n));
-        let vb: Vec<i32> = vb.iter().rev().copied().collect();
+        let (any_a, any_b) = (edge_words(&mut rng, n), edge_words(&mut rng, n));
+        let sat = 8_388_479;
+        // Within ±SAT24, as a blob's values are (those already there unchanged).
+        let blob = |v: &[i32]| -> Vec<i32> { v.iter().map(|&x| x % (sat + 1)).collect() };
         let window = [0, 0, n as i32, 1];
-        for narrow in [true, false] {
-            let pipe = b.pipeline(ops_shader_of(narrow), "sum2_wide");
+        let mut narrow_pairs = 0;
+        for narrow in [false, true] {
+            let pipe = b.pipeline_with(ops_shader(), "sum2_wide", &[("NARROW_STEPS", narrow as u8 as f64)]);
+            let (va, mut vb) = if narrow { (blob(&any_a), blob(&any_b)) } else { (any_a.clone(), any_b.clone()) };
+            vb.reverse();
+            if narrow {
+                assert!(va.contains(&sat) && va.contains(&-sat) && va.iter().all(|x| x.unsigned_abs() <= sat as u32));
+            }
             let (a, bb) = (b.words(&va, STORAGE_OUT), b.words(&vb, STORAGE_OUT));
             let mut outs = Vec::new();
-            for (i, &ta) in terms.iter().enumerate() {
-                let tb = terms[(i * 37 + 11) % terms.len()];
+            for &[ta, tb] in pairs.iter().filter(|&t| !narrow || terms_fit_32_bits(t)) {
                 let p = [&[1][..], &window, &window, &[ta.0, ta.1], &window, &[tb.0, tb.1]].concat();
                 let y = b.empty(n as u64 * 4, STORAGE_OUT);
                 b.run(&pipe, &[&b.words(&p, STORAGE_OUT), &a, &bb, &y], (1, 1, 1));
                 outs.push((ta, tb, y));
+                narrow_pairs += narrow as usize;
             }
             for (ta, tb, y) in outs {
                 let got: Vec<i32> = bytemuck::cast_slice(&b.read(&y, n as u64 * 4)).to_vec();
@@ -326,5 +412,6 @@ mod tests {
                 }
             }
         }
+        assert!(narrow_pairs >= 40, "{narrow_pairs} pairs in 32-bit steps");
     }
 }
