@@ -6,7 +6,7 @@
 
 use super::neural::{shape, window, Blob, NeuralGpu, Run, STORAGE};
 use super::neural_shader::OPS_GROUP;
-use super::neural_wide::FusedSum;
+use super::neural_wide::{narrow_or, terms_fit_32_bits, FusedSum};
 use super::setup::MAX_GROUPS;
 use crate::error::{Error, Result};
 use crate::neural::exact::Exact;
@@ -345,7 +345,7 @@ impl NeuralGpu {
         }
         let words = out.c * out.h * out.w;
         let invocations = words.div_ceil(SUM2_RUN) * OPS_GROUP;
-        let entry = super::neural_wide::narrow_or("sum2_wide", super::neural_wide::terms_fit_32_bits(t));
+        let entry = narrow_or("sum2_wide", terms_fit_32_bits(t));
         self.op_grid(enc, entry, &p, (a, Some(b)), (words, ops_grid(invocations)), out)
     }
 

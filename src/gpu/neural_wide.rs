@@ -193,7 +193,7 @@ impl NeuralGpu {
         p.extend(params);
         let y = self.blob_buffer((s.c * plane) as u64 * 4)?;
         let words = self.words(&p, STORAGE);
-        let fit = finishes_fit_32_bits(params) && sum.sums.iter().all(|(_, [a, b])| terms_fit_32_bits(&[*a, *b]));
+        let fit = finishes_fit_32_bits(params) && sum.sums.iter().all(|(_, t)| terms_fit_32_bits(t));
         let op = self.op_pipeline(narrow_or("finish_sum_wide", fit))?;
         let (first, last) = (&sum.sums[0].0.buf, &sum.sums[sum.sums.len() - 1].0.buf);
         self.dispatch(enc, op, &[&words, &hi.buf, &lo.buf, &y, first, last], finish_grid(s));
@@ -274,6 +274,9 @@ mod tests {
     /// A channel's finish: bias, shift, slope.
     type Channel = (i64, i32, Option<i32>);
 
+    /// Values a channel of the finishes' test holds: a run and part of the next.
+    const PLANE: usize = FINISH_RUN + 44;
+
     /// Words at the edges of the 32-bit steps' ranges (2^24 for a sum's values, 2^29-2^31 for a
     /// convolution's raw sums, the carries at 2^8 and 2^16), then drawn ones up to `n`: half
     /// within ±2^23 (24-bit values), half anywhere.
@@ -317,8 +320,8 @@ mod tests {
     /// CPU's `finish_value` of each, with the sums.
     fn finishes(b: &mut Bench, channels: &[Channel], narrow: bool) -> Vec<(i32, i32, i32, i32)> {
         let mut rng = Lcg(29);
-        let plane = FINISH_RUN + 44;
-        let (c, n) = (channels.len(), channels.len() * plane);
+        let (c, plane) = (channels.len(), PLANE);
+        let n = c * plane;
         let (hi, lo) = (edge_words(&mut rng, n), edge_words(&mut rng, n));
         // Every edge word with every other across the channels: lo rotated by the channel.
         let lo: Vec<i32> = (0..n).map(|i| lo[(i + i / plane) % n]).collect();
@@ -343,9 +346,8 @@ mod tests {
         let fit: Vec<Channel> = all.iter().copied().filter(|&ch| finishes_fit_32_bits(&words(ch))).collect();
         assert_eq!(fit.len(), 7 * 9 * 5, "seven shifts in range, each with nine biases that fit");
         for (narrow, channels) in [(false, &all), (true, &fit)] {
-            let plane = FINISH_RUN + 44;
             for (i, (got, want, hi, lo)) in finishes(&mut b, channels, narrow).into_iter().enumerate() {
-                let (bias, s, k) = channels[i / plane];
+                let (bias, s, k) = channels[i / PLANE];
                 assert_eq!(got, want, "32-bit steps {narrow}: sums {hi} {lo} bias {bias} shift {s} slope {k:?}");
             }
         }
