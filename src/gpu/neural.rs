@@ -539,22 +539,33 @@ impl NeuralGpu {
         if self.is_dry() {
             return;
         }
-        let entries: Vec<wgpu::BindGroupEntry> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
-            .collect();
-        let bind = self.dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("neural"),
-            layout: &pipe.get_bind_group_layout(0),
-            entries: &entries,
-        });
         let timestamp_writes = self.profile.as_ref().and_then(|p| p.pass(kind));
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes });
-        pass.set_pipeline(pipe);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+        record_pass(&self.dev.device, enc, pipe, entries, groups, timestamp_writes);
     }
+}
+
+/// Records one compute pass of `pipe` over `groups` with `buffers` bound in order (binding 0,
+/// 1, ...) in group 0, with `timestamp_writes` where the profile asks for them.
+pub(super) fn record_pass(
+    device: &wgpu::Device,
+    enc: &mut wgpu::CommandEncoder,
+    pipe: &wgpu::ComputePipeline,
+    buffers: &[&wgpu::Buffer],
+    groups: (u32, u32, u32),
+    timestamp_writes: Option<wgpu::ComputePassTimestampWrites<'_>>,
+) {
+    let entries: Vec<wgpu::BindGroupEntry> = (buffers.iter().enumerate())
+        .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+        .collect();
+    let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("neural"),
+        layout: &pipe.get_bind_group_layout(0),
+        entries: &entries,
+    });
+    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes });
+    pass.set_pipeline(pipe);
+    pass.set_bind_group(0, &bind, &[]);
+    pass.dispatch_workgroups(groups.0, groups.1, groups.2);
 }
 
 /// A blob's window `(x0, y0, w, h)` as shader parameters.

@@ -1,7 +1,7 @@
 //! A bench for unit tests: shaders run by hand on the test adapter's device (lavapipe in CI),
 //! their buffers made from words and read back.
 
-use super::neural::pipeline_with;
+use super::neural::{pipeline_with, record_pass};
 use super::setup::Device;
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
@@ -52,19 +52,7 @@ impl Bench {
 
     /// Records `pipe` over `groups` with `buffers` bound in order (binding 0, 1, ...).
     pub(super) fn run(&mut self, pipe: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
-        let entries: Vec<wgpu::BindGroupEntry> = (buffers.iter().enumerate())
-            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
-            .collect();
-        let layout = pipe.get_bind_group_layout(0);
-        let bind = self.dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &layout,
-            entries: &entries,
-        });
-        let mut pass = self.enc.begin_compute_pass(&Default::default());
-        pass.set_pipeline(pipe);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+        record_pass(&self.dev.device, &mut self.enc, pipe, buffers, groups, None);
     }
 
     /// Submits what was run and reads `size` bytes of `b` back.
